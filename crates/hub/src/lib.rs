@@ -1,0 +1,1 @@
+//! The hub role: accepts edges, verifies and stores batches, streams to control-centre connectors, routes commands.

@@ -1,0 +1,1 @@
+//! IEC 60870-5-104 stack, sans-IO codec and state machines with a thin tokio driver.
