@@ -1,1 +1,23 @@
-//! IEC 60870-5-104 stack, sans-IO codec and state machines with a thin tokio driver.
+//! IEC 60870-5-104, written for gridtrust: a controlling station (client) and a controlled
+//! station (server, many clients, redundancy groups), with TLS as in IEC 62351-3.
+//!
+//! The layers, bottom up:
+//! - [`time`]: CP56Time2a and CP24Time2a.
+//! - [`asdu`]: application service data units, every type the gateway needs, encoded and decoded
+//!   without panics; decoding returns typed errors that carry enough of the header to answer with
+//!   the standard negative confirmations (COT 44–47).
+//! - [`apci`]: the I/S/U frame codec.
+//! - [`connection`]: the sans-IO link state machine (STARTDT/STOPDT/TESTFR, k/w windows,
+//!   t0–t3, sequence checks). Bytes and time go in; bytes, timers and events come out.
+//! - [`driver`]: the thin tokio loop around a [`connection`] over TCP or TLS.
+//! - [`server`] and [`client`]: the station layers built on the driver.
+//!
+//! Not here: any mapping to gridtrust's model (that is the edge's and the cc's job).
+
+pub mod apci;
+pub mod asdu;
+pub mod client;
+pub mod connection;
+pub mod driver;
+pub mod server;
+pub mod time;
