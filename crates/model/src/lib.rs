@@ -12,6 +12,7 @@
 //! This crate deliberately knows nothing about protocols, transports or keys.
 
 pub mod canonical;
+mod command;
 mod point;
 mod quality;
 mod record;
@@ -19,6 +20,7 @@ mod time;
 mod value;
 
 pub use canonical::DecodeError;
+pub use command::{Command, CommandAction, CommandOutcome, CommandResult, CommandValue};
 pub use point::{CimIdentity, PointId, PointIdError};
 pub use quality::{Quality, Validity};
 pub use record::Record;

@@ -1,1 +1,18 @@
-//! Evidence for the chain of trust: RFC 9162 Merkle trees, batch headers, hash chains, dev PKI.
+//! The evidence that lets every receiver check field data end to end.
+//!
+//! - [`merkle`]: RFC 9162 Merkle tree hashing (leaf and node prefixes), roots and inclusion
+//!   proofs, so one signature can cover a whole batch of records and any single record can be
+//!   proven part of it.
+//! - [`evidence`]: the batch header the edge signs, its canonical encoding, the hash chain that
+//!   links each header to the previous one, and the checks a receiver runs on a batch.
+//! - [`pki`]: certificates for mutual TLS between the roles.
+//!
+//! Signing itself (HSM via PKCS#11, software keys for the demo) plugs into the
+//! [`evidence::Signature`] slot of each header.
+
+pub mod evidence;
+pub mod merkle;
+pub mod pki;
+
+pub use evidence::{BatchHeader, EvidenceError, SignedBatch};
+pub use merkle::Hash;

@@ -1,0 +1,296 @@
+//! The batch header the edge signs, and the checks every receiver runs.
+//!
+//! The edge closes a batch of consecutive records (by count or by a short time window), hashes
+//! the records' canonical encodings into an RFC 9162 Merkle root, and writes a [`BatchHeader`]
+//! that names the edge, the batch, the records covered, the root, the previous header's hash
+//! and the time. One signature over the header's canonical bytes covers every record, and the
+//! previous-header hash makes the batches a chain in which a dropped, reordered or replayed
+//! batch shows.
+//!
+//! Canonical header encoding, version 1 (big-endian, fixed width):
+//!
+//! ```text
+//! 1   version (0x01)
+//! 1   edge id length N (1..=64), then N bytes of ASCII edge id
+//! 8   batch seq
+//! 8   first record seq
+//! 4   record count (>= 1)
+//! 32  Merkle root over the records' canonical encodings (RFC 9162)
+//! 32  SHA-256 of the previous header's canonical bytes (zeros for the first batch)
+//! 8   closed at, nanoseconds since the Unix epoch
+//! ```
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use gridtrust_model::{Record, Timestamp};
+
+use crate::merkle::{self, Hash};
+
+/// Header format version written by this build.
+pub const HEADER_VERSION: u8 = 1;
+
+/// Longest edge id, so the header has a bounded size.
+pub const MAX_EDGE_ID_LEN: usize = 64;
+
+/// What the edge signs for each batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchHeader {
+    /// The edge that produced the records (the subject of its certificate).
+    pub edge_id: String,
+    /// Per-edge batch number, increasing by one per batch.
+    pub batch_seq: u64,
+    /// `seq` of the first record; the batch covers `first_seq .. first_seq + count`.
+    pub first_seq: u64,
+    pub count: u32,
+    /// RFC 9162 root over the records' canonical encodings.
+    pub merkle_root: Hash,
+    /// Hash of the previous batch header, zeros for an edge's first batch.
+    pub prev_header_hash: Hash,
+    /// When the edge closed the batch.
+    pub closed_at: Timestamp,
+}
+
+/// A signature over a header's canonical bytes. Filled by the chain-of-trust signer; `None`
+/// while evidence is unsigned (then receivers can check integrity and chaining, not origin).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// Algorithm name, e.g. `ecdsa-p256-sha256`.
+    pub algorithm: String,
+    /// SHA-256 fingerprint of the signer's certificate, so the receiver can find it.
+    pub signer: Hash,
+    pub bytes: Vec<u8>,
+}
+
+/// A batch as it travels edge → hub → cc: header, signature slot and the records it covers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignedBatch {
+    pub header: BatchHeader,
+    pub signature: Option<Signature>,
+    pub records: Vec<Record>,
+}
+
+/// Why a batch or header does not hold up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("header ends at byte {offset} while reading {field}")]
+    Truncated { field: &'static str, offset: usize },
+    #[error("header format version {0} is not supported")]
+    UnsupportedVersion(u8),
+    #[error("header field {field} is invalid: {reason}")]
+    BadField { field: &'static str, reason: String },
+    #[error("{0} bytes follow the end of the header")]
+    TrailingBytes(usize),
+    #[error("batch {batch_seq} of edge {edge} says {claimed} records but carries {carried}")]
+    CountMismatch { edge: String, batch_seq: u64, claimed: u32, carried: usize },
+    #[error("batch {batch_seq} of edge {edge}: record {index} has seq {got}, expected {expected}")]
+    SequenceMismatch { edge: String, batch_seq: u64, index: usize, expected: u64, got: u64 },
+    #[error("batch {batch_seq} of edge {edge}: records do not match the Merkle root (altered in transit or at rest)")]
+    RootMismatch { edge: String, batch_seq: u64 },
+    #[error("batch {batch_seq} of edge {edge} does not follow the previous header (chain broken)")]
+    ChainBroken { edge: String, batch_seq: u64 },
+}
+
+impl BatchHeader {
+    /// Builds the header for `records`, which must be consecutive and non-empty (the caller, the
+    /// edge's batcher, guarantees it).
+    pub fn for_records(edge_id: &str, batch_seq: u64, records: &[Record], prev_header_hash: Hash, closed_at: Timestamp) -> Self {
+        Self {
+            edge_id: edge_id.to_owned(),
+            batch_seq,
+            first_seq: records.first().map_or(0, |r| r.seq),
+            count: u32::try_from(records.len()).unwrap_or(u32::MAX),
+            merkle_root: records_root(records),
+            prev_header_hash,
+            closed_at,
+        }
+    }
+
+    /// The canonical bytes that are signed and chained.
+    pub fn encode_canonical(&self) -> Vec<u8> {
+        let id = self.edge_id.as_bytes();
+        let mut out = Vec::with_capacity(94 + id.len());
+        out.push(HEADER_VERSION);
+        out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(id);
+        out.extend_from_slice(&self.batch_seq.to_be_bytes());
+        out.extend_from_slice(&self.first_seq.to_be_bytes());
+        out.extend_from_slice(&self.count.to_be_bytes());
+        out.extend_from_slice(&self.merkle_root);
+        out.extend_from_slice(&self.prev_header_hash);
+        out.extend_from_slice(&self.closed_at.0.to_be_bytes());
+        out
+    }
+
+    /// Parses canonical header bytes, refusing anything non-canonical.
+    pub fn decode_canonical(bytes: &[u8]) -> Result<Self, EvidenceError> {
+        let mut pos = 0usize;
+        let mut take = |n: usize, field: &'static str| -> Result<&[u8], EvidenceError> {
+            let end = pos.checked_add(n).filter(|&e| e <= bytes.len()).ok_or(EvidenceError::Truncated { field, offset: bytes.len() })?;
+            let s = &bytes[pos..end];
+            pos = end;
+            Ok(s)
+        };
+        let version = take(1, "version")?[0];
+        if version != HEADER_VERSION {
+            return Err(EvidenceError::UnsupportedVersion(version));
+        }
+        let len = usize::from(take(1, "edge id length")?[0]);
+        let id = take(len, "edge id")?;
+        let edge_id = std::str::from_utf8(id)
+            .map_err(|e| EvidenceError::BadField { field: "edge id", reason: e.to_string() })?
+            .to_owned();
+        validate_edge_id(&edge_id)?;
+        let u64_at = |s: &[u8]| u64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
+        let batch_seq = u64_at(take(8, "batch seq")?);
+        let first_seq = u64_at(take(8, "first seq")?);
+        let count = u32::from_be_bytes(take(4, "count")?.try_into().unwrap_or([0; 4]));
+        if count == 0 {
+            return Err(EvidenceError::BadField { field: "count", reason: "a batch holds at least one record".into() });
+        }
+        let mut merkle_root = [0u8; 32];
+        merkle_root.copy_from_slice(take(32, "merkle root")?);
+        let mut prev_header_hash = [0u8; 32];
+        prev_header_hash.copy_from_slice(take(32, "previous header hash")?);
+        let closed_at = Timestamp(u64_at(take(8, "closed at")?).cast_signed());
+        if pos != bytes.len() {
+            return Err(EvidenceError::TrailingBytes(bytes.len() - pos));
+        }
+        Ok(Self { edge_id, batch_seq, first_seq, count, merkle_root, prev_header_hash, closed_at })
+    }
+
+    /// SHA-256 of the canonical bytes: what the next header chains to.
+    pub fn hash(&self) -> Hash {
+        Sha256::digest(self.encode_canonical()).into()
+    }
+}
+
+/// Checks an edge id is short ASCII without separators, as the header encoding requires.
+pub fn validate_edge_id(id: &str) -> Result<(), EvidenceError> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_EDGE_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(EvidenceError::BadField { field: "edge id", reason: format!("`{id}` must be 1..=64 of [A-Za-z0-9-_.]") })
+    }
+}
+
+/// Merkle root over records' canonical encodings.
+pub fn records_root(records: &[Record]) -> Hash {
+    merkle::root_from_leaf_hashes(&record_leaf_hashes(records))
+}
+
+/// Leaf hashes of records, for proofs.
+pub fn record_leaf_hashes(records: &[Record]) -> Vec<Hash> {
+    let mut buf = Vec::with_capacity(96);
+    records
+        .iter()
+        .map(|r| {
+            buf.clear();
+            r.encode_canonical_into(&mut buf);
+            merkle::leaf_hash(&buf)
+        })
+        .collect()
+}
+
+impl SignedBatch {
+    /// Checks that the records are the ones the header covers: count, consecutive sequence
+    /// numbers and the Merkle root. Signature and chain are checked by their own functions.
+    pub fn verify_integrity(&self) -> Result<(), EvidenceError> {
+        let h = &self.header;
+        if usize::try_from(h.count).ok() != Some(self.records.len()) {
+            return Err(EvidenceError::CountMismatch {
+                edge: h.edge_id.clone(),
+                batch_seq: h.batch_seq,
+                claimed: h.count,
+                carried: self.records.len(),
+            });
+        }
+        for (index, r) in self.records.iter().enumerate() {
+            let expected = h.first_seq.wrapping_add(index as u64);
+            if r.seq != expected {
+                return Err(EvidenceError::SequenceMismatch { edge: h.edge_id.clone(), batch_seq: h.batch_seq, index, expected, got: r.seq });
+            }
+        }
+        if records_root(&self.records) != h.merkle_root {
+            return Err(EvidenceError::RootMismatch { edge: h.edge_id.clone(), batch_seq: h.batch_seq });
+        }
+        Ok(())
+    }
+
+    /// Checks that this batch directly follows `previous` of the same edge.
+    pub fn verify_follows(&self, previous: &BatchHeader) -> Result<(), EvidenceError> {
+        let h = &self.header;
+        let follows = h.edge_id == previous.edge_id
+            && h.batch_seq == previous.batch_seq.wrapping_add(1)
+            && h.first_seq == previous.first_seq.wrapping_add(u64::from(previous.count))
+            && h.prev_header_hash == previous.hash();
+        if follows { Ok(()) } else { Err(EvidenceError::ChainBroken { edge: h.edge_id.clone(), batch_seq: h.batch_seq }) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridtrust_model::{PointId, Quality, Value};
+
+    fn records(first: u64, n: u64) -> Vec<Record> {
+        (first..first + n)
+            .map(|seq| Record {
+                seq,
+                point: PointId::new("LD0/MMXU1.TotW.mag.f").unwrap(),
+                value: Value::Float(seq as f32),
+                quality: Quality::GOOD,
+                source_time: None,
+                received_at: Timestamp(seq as i64),
+            })
+            .collect()
+    }
+
+    fn batch(seq: u64, first: u64, n: u64, prev: Hash) -> SignedBatch {
+        let recs = records(first, n);
+        SignedBatch { header: BatchHeader::for_records("edge-1", seq, &recs, prev, Timestamp(99)), signature: None, records: recs }
+    }
+
+    #[test]
+    fn header_round_trips_canonically() {
+        let b = batch(3, 10, 5, [7; 32]);
+        let bytes = b.header.encode_canonical();
+        assert_eq!(bytes.len(), 1 + 1 + 6 + 8 + 8 + 4 + 32 + 32 + 8);
+        assert_eq!(BatchHeader::decode_canonical(&bytes).unwrap(), b.header);
+        for cut in 0..bytes.len() {
+            assert!(BatchHeader::decode_canonical(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn altered_value_breaks_the_root() {
+        let mut b = batch(1, 0, 10, [0; 32]);
+        assert_eq!(b.verify_integrity(), Ok(()));
+        b.records[4].value = Value::Float(1e9);
+        assert!(matches!(b.verify_integrity(), Err(EvidenceError::RootMismatch { batch_seq: 1, .. })));
+    }
+
+    #[test]
+    fn dropped_record_and_reordering_are_detected() {
+        let mut b = batch(1, 0, 10, [0; 32]);
+        b.records.remove(3);
+        assert!(matches!(b.verify_integrity(), Err(EvidenceError::CountMismatch { .. })));
+        let mut b = batch(1, 0, 10, [0; 32]);
+        b.records.swap(1, 2);
+        assert!(matches!(b.verify_integrity(), Err(EvidenceError::SequenceMismatch { index: 1, .. })));
+    }
+
+    #[test]
+    fn chain_detects_a_skipped_batch() {
+        let b1 = batch(1, 0, 10, [0; 32]);
+        let b2 = batch(2, 10, 10, b1.header.hash());
+        let b3 = batch(3, 20, 10, b2.header.hash());
+        assert_eq!(b2.verify_follows(&b1.header), Ok(()));
+        assert!(b3.verify_follows(&b1.header).is_err());
+        let forged = batch(2, 10, 10, [1; 32]);
+        assert!(forged.verify_follows(&b1.header).is_err());
+    }
+}
