@@ -1,0 +1,83 @@
+use std::path::PathBuf;
+
+use gridtrust_model::DecodeError;
+
+/// Everything that can go wrong in a store, as one enum so callers can tell "the disk failed"
+/// from "the file is damaged" from "the caller broke the queue's contract".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or created: wrong path, locked by another process,
+    /// or a header redb itself does not accept.
+    #[error("cannot open store {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    /// redb reported an I/O or storage failure. The store may be usable again after a reopen.
+    #[error("storage failure: {0}")]
+    Db(#[from] redb::Error),
+    /// An entry exists but its bytes are not what this crate wrote. Names the table and key so an
+    /// operator can find the damage; nothing is silently skipped.
+    #[error("corrupt entry in table {table}, key {key}: {problem}")]
+    Corrupt {
+        table: &'static str,
+        key: String,
+        problem: Corruption,
+    },
+    /// The edge queue reached its configured bound. The caller decides what to shed; the queue
+    /// never drops data on its own.
+    #[error(
+        "queue full: {batches} batches / {bytes} bytes pending, limit {max_batches} batches / {max_bytes} bytes, \
+         refusing a batch of {batch_bytes} bytes"
+    )]
+    QueueFull {
+        batches: u64,
+        bytes: u64,
+        max_batches: u64,
+        max_bytes: u64,
+        batch_bytes: u64,
+    },
+    /// A record's seq is at or below one already used: seqs are never reused, because the hub
+    /// treats (edge, seq) as identity and would drop the newer record as a duplicate.
+    #[error("record seq {seq} in batch {batch_seq} is not above the last used seq (next allowed is {next_seq})")]
+    SeqNotIncreasing { batch_seq: u64, seq: u64, next_seq: u64 },
+    /// A batch seq at or below the last appended one would break the edge's hash chain order.
+    #[error("batch seq {batch_seq} is not above the last appended batch {last}")]
+    BatchSeqNotIncreasing { batch_seq: u64, last: u64 },
+    /// The hub already holds a record with the same (edge, point, time, seq) but different
+    /// bytes: one of the two is forged or the edge reused a seq. The original is kept.
+    #[error("edge {edge_id} record seq {seq} conflicts with the stored record of the same identity")]
+    ConflictingRecord { edge_id: String, seq: u64 },
+    /// An edge id the hub cannot key on.
+    #[error("edge id {0:?} is empty or longer than 255 bytes")]
+    BadEdgeId(String),
+}
+
+/// What exactly is wrong with a corrupt entry.
+#[derive(Debug, thiserror::Error)]
+pub enum Corruption {
+    /// A stored record is not a canonical record.
+    #[error("record does not decode: {0}")]
+    Record(#[from] DecodeError),
+    /// A fixed-layout key or value has the wrong size.
+    #[error("{what} has {found} bytes, expected {expected}")]
+    Length { what: &'static str, expected: usize, found: usize },
+    /// A structural invariant between entries does not hold.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                Self::Db(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(redb::StorageError, redb::TableError, redb::TransactionError, redb::CommitError);
