@@ -1,1 +1,13 @@
-//! The hub role: accepts edges, verifies and stores batches, streams to control-centre connectors, routes commands.
+//! The hub role: the cloud interoperability layer. It accepts edges over mutual TLS, checks
+//! every batch's integrity and chain, stores it idempotently by (edge, seq), keeps the latest
+//! value image and the time series, streams each batch unchanged to control-centre connectors
+//! (which verify again themselves), and routes commands from connectors to the edge that owns
+//! the point and their results back.
+//!
+//! The hub never holds field keys: it can refuse or lose data, but not forge it unseen.
+
+mod config;
+mod server;
+
+pub use config::HubConfig;
+pub use server::{Hub, HubError, HubStats};
