@@ -1707,3 +1707,385 @@ fn encode_element(type_id: TypeId, e: &Element, index: usize, out: &mut Vec<u8>)
     Ok(())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// 2009-08-13 10:21:33.456, Thursday: 0xb0 0x82 | 21 | 10 | 4<<5|13 | 8 | 9.
+    fn t() -> Cp56Time2a {
+        Cp56Time2a {
+            milliseconds: 33_456,
+            minute: 21,
+            hour: 10,
+            day_of_month: 13,
+            day_of_week: 4,
+            month: 8,
+            year: 9,
+            ..Default::default()
+        }
+    }
+    const T: &str = "b0 82 15 0a 8d 08 09";
+
+    fn one(type_id: TypeId, cause: Cause, ioa: u32, element: Element) -> Asdu {
+        Asdu::single(type_id, Cot::new(cause), 0x0102, vec![InformationObject::new(ioa, element)])
+    }
+
+    /// Encodes, compares with the hand-assembled octets, decodes back and compares.
+    fn golden(a: &Asdu, expected: &str) {
+        let bytes = a.to_bytes().unwrap();
+        assert_eq!(bytes, hex(expected), "{a:?}");
+        assert_eq!(a.encoded_len(), bytes.len());
+        assert_eq!(&Asdu::decode(&bytes).unwrap(), a);
+    }
+
+    const BAD: Qds = Qds { overflow: true, blocked: true, substituted: true, not_topical: true, invalid: true };
+
+    #[test]
+    fn monitor_status_types_match_standard_layout() {
+        // type, VSQ, COT(cause, originator), CA lo hi, IOA lo mid hi, element, [time]
+        golden(
+            &one(TypeId::MSpNa1, Cause::Spontaneous, 0x030201, Element::SinglePoint { value: true, quality: Qds { invalid: true, ..Qds::GOOD }, time: None }),
+            "01 01 03 00 02 01 01 02 03 81",
+        );
+        golden(
+            &one(TypeId::MSpTb1, Cause::Spontaneous, 1, Element::SinglePoint { value: false, quality: Qds { blocked: true, ..Qds::GOOD }, time: Some(t()) }),
+            &format!("1e 01 03 00 02 01 01 00 00 10 {T}"),
+        );
+        golden(
+            &one(TypeId::MDpNa1, Cause::Interrogated, 7, Element::DoublePoint { value: DoublePointValue::On, quality: Qds { not_topical: true, ..Qds::GOOD }, time: None }),
+            "03 01 14 00 02 01 07 00 00 42",
+        );
+        golden(
+            &one(TypeId::MDpTb1, Cause::Spontaneous, 7, Element::DoublePoint { value: DoublePointValue::Indeterminate, quality: Qds { substituted: true, ..Qds::GOOD }, time: Some(t()) }),
+            &format!("1f 01 03 00 02 01 07 00 00 23 {T}"),
+        );
+        golden(
+            &one(TypeId::MStNa1, Cause::Spontaneous, 9, Element::StepPosition { value: -1, transient: true, quality: Qds { overflow: true, ..Qds::GOOD }, time: None }),
+            "05 01 03 00 02 01 09 00 00 ff 01",
+        );
+        golden(
+            &one(TypeId::MStTb1, Cause::Spontaneous, 9, Element::StepPosition { value: 63, transient: false, quality: Qds::GOOD, time: Some(t()) }),
+            &format!("20 01 03 00 02 01 09 00 00 3f 00 {T}"),
+        );
+        golden(
+            &one(TypeId::MBoNa1, Cause::Request, 9, Element::Bitstring { value: 0x1234_5678, quality: BAD, time: None }),
+            "07 01 05 00 02 01 09 00 00 78 56 34 12 f1",
+        );
+        golden(
+            &one(TypeId::MBoTb1, Cause::Spontaneous, 9, Element::Bitstring { value: 1, quality: Qds::GOOD, time: Some(t()) }),
+            &format!("21 01 03 00 02 01 09 00 00 01 00 00 00 00 {T}"),
+        );
+        // SIQ/DIQ have no OV: it is dropped on encode.
+        let a = one(TypeId::MSpNa1, Cause::Spontaneous, 1, Element::SinglePoint { value: false, quality: BAD, time: None });
+        assert_eq!(a.to_bytes().unwrap(), hex("01 01 03 00 02 01 01 00 00 f0"));
+    }
+
+    #[test]
+    fn measured_value_types_match_standard_layout() {
+        golden(
+            &one(TypeId::MMeNa1, Cause::Periodic, 0x10, Element::Normalized { value: -16384, quality: Qds::GOOD, time: None }),
+            "09 01 01 00 02 01 10 00 00 00 c0 00",
+        );
+        golden(
+            &one(TypeId::MMeTd1, Cause::Spontaneous, 0x10, Element::Normalized { value: 16384, quality: Qds { invalid: true, ..Qds::GOOD }, time: Some(t()) }),
+            &format!("22 01 03 00 02 01 10 00 00 00 40 80 {T}"),
+        );
+        golden(
+            &one(TypeId::MMeNb1, Cause::Background, 0x10, Element::Scaled { value: -2, quality: Qds::GOOD, time: None }),
+            "0b 01 02 00 02 01 10 00 00 fe ff 00",
+        );
+        golden(
+            &one(TypeId::MMeTe1, Cause::Spontaneous, 0x10, Element::Scaled { value: 1000, quality: Qds::GOOD, time: Some(t()) }),
+            &format!("23 01 03 00 02 01 10 00 00 e8 03 00 {T}"),
+        );
+        // 1.5f32 = 0x3fc00000
+        golden(
+            &one(TypeId::MMeNc1, Cause::Spontaneous, 0x10, Element::ShortFloat { value: 1.5, quality: Qds::GOOD, time: None }),
+            "0d 01 03 00 02 01 10 00 00 00 00 c0 3f 00",
+        );
+        golden(
+            &one(TypeId::MMeTf1, Cause::Spontaneous, 0x10, Element::ShortFloat { value: -2.0, quality: Qds { overflow: true, ..Qds::GOOD }, time: Some(t()) }),
+            &format!("24 01 03 00 02 01 10 00 00 00 00 00 c0 01 {T}"),
+        );
+        let bcr = Bcr { value: -2, sequence: 31, carry: true, adjusted: false, invalid: true };
+        golden(
+            &one(TypeId::MItNa1, Cause::CounterInterrogated, 0x20, Element::IntegratedTotals { counter: bcr, time: None }),
+            "0f 01 25 00 02 01 20 00 00 fe ff ff ff bf",
+        );
+        golden(
+            &one(TypeId::MItTb1, Cause::CounterGroup(4), 0x20, Element::IntegratedTotals { counter: Bcr { value: 5, sequence: 1, adjusted: true, ..Bcr::default() }, time: Some(t()) }),
+            &format!("25 01 29 00 02 01 20 00 00 05 00 00 00 41 {T}"),
+        );
+        golden(
+            &one(TypeId::MEiNa1, Cause::Initialized, 0, Element::EndOfInit { coi: Coi { cause: 2, after_parameter_change: true } }),
+            "46 01 04 00 02 01 00 00 00 82",
+        );
+    }
+
+    #[test]
+    fn command_types_match_standard_layout() {
+        // SCO: S/E | QU<<2 | SCS
+        golden(
+            &one(TypeId::CScNa1, Cause::Activation, 0x1195, Element::SingleCommand { value: true, qualifier: 0, select: true, time: None }),
+            "2d 01 06 00 02 01 95 11 00 81",
+        );
+        golden(
+            &one(TypeId::CScTa1, Cause::Activation, 0x1195, Element::SingleCommand { value: false, qualifier: 1, select: false, time: Some(t()) }),
+            &format!("3a 01 06 00 02 01 95 11 00 04 {T}"),
+        );
+        golden(
+            &one(TypeId::CDcNa1, Cause::Deactivation, 5, Element::DoubleCommand { value: DoublePointValue::On, qualifier: 3, select: false, time: None }),
+            "2e 01 08 00 02 01 05 00 00 0e",
+        );
+        golden(
+            &one(TypeId::CDcTa1, Cause::Activation, 5, Element::DoubleCommand { value: DoublePointValue::Off, qualifier: 31, select: true, time: Some(t()) }),
+            &format!("3b 01 06 00 02 01 05 00 00 fd {T}"),
+        );
+        golden(
+            &one(TypeId::CRcNa1, Cause::Activation, 5, Element::RegulatingStep { value: StepCommand::Higher, qualifier: 2, select: false, time: None }),
+            "2f 01 06 00 02 01 05 00 00 0a",
+        );
+        golden(
+            &one(TypeId::CRcTa1, Cause::Activation, 5, Element::RegulatingStep { value: StepCommand::Lower, qualifier: 0, select: true, time: Some(t()) }),
+            &format!("3c 01 06 00 02 01 05 00 00 81 {T}"),
+        );
+        golden(
+            &one(TypeId::CSeNa1, Cause::Activation, 5, Element::SetpointNormalized { value: 0x1234, qualifier: 0, select: true, time: None }),
+            "30 01 06 00 02 01 05 00 00 34 12 80",
+        );
+        golden(
+            &one(TypeId::CSeTa1, Cause::Activation, 5, Element::SetpointNormalized { value: -1, qualifier: 127, select: false, time: Some(t()) }),
+            &format!("3d 01 06 00 02 01 05 00 00 ff ff 7f {T}"),
+        );
+        golden(
+            &one(TypeId::CSeNb1, Cause::Activation, 5, Element::SetpointScaled { value: 300, qualifier: 1, select: false, time: None }),
+            "31 01 06 00 02 01 05 00 00 2c 01 01",
+        );
+        golden(
+            &one(TypeId::CSeTb1, Cause::Activation, 5, Element::SetpointScaled { value: -300, qualifier: 0, select: true, time: Some(t()) }),
+            &format!("3e 01 06 00 02 01 05 00 00 d4 fe 80 {T}"),
+        );
+        golden(
+            &one(TypeId::CSeNc1, Cause::Activation, 5, Element::SetpointFloat { value: 1.5, qualifier: 0, select: false, time: None }),
+            "32 01 06 00 02 01 05 00 00 00 00 c0 3f 00",
+        );
+        golden(
+            &one(TypeId::CSeTc1, Cause::ActivationCon, 5, Element::SetpointFloat { value: 1.5, qualifier: 0, select: true, time: Some(t()) }),
+            &format!("3f 01 07 00 02 01 05 00 00 00 00 c0 3f 80 {T}"),
+        );
+    }
+
+    #[test]
+    fn system_command_types_match_standard_layout() {
+        golden(&one(TypeId::CIcNa1, Cause::Activation, 0, Element::Interrogation { qoi: QOI_STATION }), "64 01 06 00 02 01 00 00 00 14");
+        golden(
+            &one(TypeId::CCiNa1, Cause::Activation, 0, Element::CounterInterrogation { qcc: Qcc { request: 5, freeze: 1 } }),
+            "65 01 06 00 02 01 00 00 00 45",
+        );
+        golden(&one(TypeId::CRdNa1, Cause::Request, 0x0a0b0c, Element::Read), "66 01 05 00 02 01 0c 0b 0a");
+        golden(&one(TypeId::CCsNa1, Cause::Activation, 0, Element::ClockSync { time: t() }), &format!("67 01 06 00 02 01 00 00 00 {T}"));
+        golden(
+            &one(TypeId::CTsTa1, Cause::Activation, 0, Element::TestCommand { counter: 0x1234, time: t() }),
+            &format!("6b 01 06 00 02 01 00 00 00 34 12 {T}"),
+        );
+    }
+
+    #[test]
+    fn cot_bits_and_originator_round_trip() {
+        let mut a = one(TypeId::CScNa1, Cause::ActivationCon, 1, Element::SingleCommand { value: true, qualifier: 0, select: false, time: None });
+        a.cot = Cot { cause: Cause::ActivationCon, negative: true, test: true, originator: 3 };
+        golden(&a, "2d 01 c7 03 02 01 01 00 00 01");
+        a.cot = Cot { cause: Cause::InterrogatedGroup(16), negative: false, test: false, originator: 0 };
+        golden(&a, "2d 01 24 00 02 01 01 00 00 01");
+        a.cot.cause = Cause::Other(50);
+        golden(&a, "2d 01 32 00 02 01 01 00 00 01");
+        for code in 0..64u8 {
+            let c = Cause::from_code(code);
+            if code != 0 {
+                assert_eq!(c.code(), Some(code), "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn sequence_of_objects_carries_one_address() {
+        let a = Asdu::sequence(
+            TypeId::MMeNb1,
+            Cot::new(Cause::Interrogated),
+            1,
+            0x000100,
+            [1i16, 2, 3].map(|v| Element::Scaled { value: v, quality: Qds::GOOD, time: None }),
+        );
+        golden(&a, "0b 83 14 00 01 00 00 01 00 01 00 00 02 00 00 03 00 00");
+        assert_eq!(a.objects[2].ioa, 0x102);
+        let mut broken = a.clone();
+        broken.objects[2].ioa = 0x200;
+        assert_eq!(
+            broken.to_bytes(),
+            Err(AsduEncodeError::NonConsecutiveIoa { index: 2, expected: 0x102, found: 0x200 })
+        );
+    }
+
+    #[test]
+    fn several_objects_with_own_addresses() {
+        let a = Asdu::single(
+            TypeId::MSpNa1,
+            Cot::new(Cause::Interrogated),
+            1,
+            vec![
+                InformationObject::new(10, Element::SinglePoint { value: true, quality: Qds::GOOD, time: None }),
+                InformationObject::new(5, Element::SinglePoint { value: false, quality: Qds::GOOD, time: None }),
+            ],
+        );
+        golden(&a, "01 02 14 00 01 00 0a 00 00 01 05 00 00 00");
+    }
+
+    #[test]
+    fn unknown_type_and_cause_keep_the_header_for_a_negative_reply() {
+        let req = hex("88 01 06 05 02 01 0a 00 00 00");
+        let err = Asdu::decode(&req).unwrap_err();
+        let h = *err.header().unwrap();
+        assert_eq!(
+            h,
+            AsduHeader {
+                type_code: 0x88,
+                sequence: false,
+                count: 1,
+                cot: Cot { cause: Cause::Activation, negative: false, test: false, originator: 5 },
+                common_address: 0x0102,
+                first_ioa: Some(10),
+            }
+        );
+        assert_eq!(err.negative_cause(), Some(Cause::UnknownType));
+        let mut out = vec![0xaa];
+        negative_reply(&req, Cause::UnknownType, &mut out).unwrap();
+        assert_eq!(out, hex("aa 88 01 6c 05 02 01 0a 00 00 00"));
+
+        let req = hex("64 01 8e 00 02 01 00 00 00 14"); // cause 14 (reserved) with T set
+        let err = Asdu::decode(&req).unwrap_err();
+        assert!(matches!(err, AsduError::UnknownCause { .. }), "{err}");
+        assert_eq!(err.negative_cause(), Some(Cause::UnknownCause));
+        let mut out = Vec::new();
+        negative_reply(&req, err.negative_cause().unwrap(), &mut out).unwrap();
+        assert_eq!(out, hex("64 01 ed 00 02 01 00 00 00 14"));
+        // And the reply decodes as a known type with a known cause.
+        let reply = Asdu::decode(&out).unwrap();
+        assert_eq!(reply.cot, Cot { cause: Cause::UnknownCause, negative: true, test: true, originator: 0 });
+    }
+
+    #[test]
+    fn reply_mirrors_a_command() {
+        let cmd = one(TypeId::CScNa1, Cause::Activation, 0x1195, Element::SingleCommand { value: true, qualifier: 0, select: true, time: None });
+        let con = cmd.reply(Cause::ActivationCon, false);
+        assert_eq!(con.to_bytes().unwrap(), hex("2d 01 07 00 02 01 95 11 00 81"));
+        let neg = cmd.reply(Cause::UnknownObjectAddress, true);
+        assert_eq!(neg.to_bytes().unwrap(), hex("2d 01 6f 00 02 01 95 11 00 81"));
+    }
+
+    #[test]
+    fn malformed_lengths_are_typed_errors() {
+        assert!(matches!(Asdu::decode(&[]), Err(AsduError::Truncated { needed: 6, available: 0, .. })));
+        assert!(matches!(Asdu::decode(&hex("01 01 03 00")), Err(AsduError::Truncated { available: 4, .. })));
+        assert!(matches!(Asdu::decode(&hex("01 00 03 00 01 00")), Err(AsduError::NoObjects { .. })));
+        assert_eq!(
+            Asdu::decode(&hex("0d 01 03 00 01 00 01 00 00 00 00")),
+            Err(AsduError::LengthMismatch { header: AsduHeader::peek(&hex("0d 01 03 00 01 00 01 00 00")).unwrap(), expected: 14, actual: 11 })
+        );
+        assert!(matches!(Asdu::decode(&hex("01 01 03 00 01 00 01 00 00 00 ff")), Err(AsduError::LengthMismatch { expected: 10, actual: 11, .. })));
+        assert!(matches!(Asdu::decode(&hex("01 82 03 00 01 00 ff ff ff 00 00")), Err(AsduError::IoaOverflow { first: 0xff_ffff, .. })));
+        // The error message names the field and offset.
+        let msg = Asdu::decode(&hex("01 01")).unwrap_err().to_string();
+        assert!(msg.contains("data unit identifier") && msg.contains("offset 0"), "{msg}");
+    }
+
+    #[test]
+    fn encoder_refuses_inconsistent_asdus() {
+        let sp = Element::SinglePoint { value: true, quality: Qds::GOOD, time: None };
+        assert_eq!(Asdu::single(TypeId::MSpNa1, Cot::new(Cause::Spontaneous), 1, vec![]).to_bytes(), Err(AsduEncodeError::NoObjects));
+        let mismatch = one(TypeId::MDpNa1, Cause::Spontaneous, 1, sp).to_bytes();
+        assert!(matches!(mismatch, Err(AsduEncodeError::ElementMismatch { index: 0, type_id: TypeId::MDpNa1, element: "SinglePoint", has_time: false })));
+        // Time tag presence must match the type.
+        assert!(matches!(one(TypeId::MSpTb1, Cause::Spontaneous, 1, sp).to_bytes(), Err(AsduEncodeError::ElementMismatch { has_time: false, .. })));
+        assert!(matches!(one(TypeId::MSpNa1, Cause::Spontaneous, 1, sp.with_time(t())).to_bytes(), Err(AsduEncodeError::ElementMismatch { has_time: true, .. })));
+        let objs = (0..128).map(|i| InformationObject::new(i, sp)).collect();
+        assert_eq!(Asdu::single(TypeId::MSpNa1, Cot::new(Cause::Interrogated), 1, objs).to_bytes(), Err(AsduEncodeError::TooManyObjects { count: 128 }));
+        let f = Element::ShortFloat { value: 0.0, quality: Qds::GOOD, time: Some(t()) };
+        let objs: Vec<_> = (0..20).map(|i| InformationObject::new(i, f)).collect();
+        assert_eq!(Asdu::single(TypeId::MMeTf1, Cot::new(Cause::Spontaneous), 1, objs).to_bytes(), Err(AsduEncodeError::TooLong { length: 6 + 20 * 15 }));
+        assert_eq!(one(TypeId::MSpNa1, Cause::Spontaneous, 0x0100_0000, sp).to_bytes(), Err(AsduEncodeError::IoaOutOfRange { index: 0, ioa: 0x0100_0000 }));
+        assert_eq!(one(TypeId::MSpNa1, Cause::InterrogatedGroup(17), 1, sp).to_bytes(), Err(AsduEncodeError::InvalidCause { cause: Cause::InterrogatedGroup(17) }));
+        let sc = Element::SingleCommand { value: true, qualifier: 32, select: false, time: None };
+        assert!(matches!(one(TypeId::CScNa1, Cause::Activation, 1, sc).to_bytes(), Err(AsduEncodeError::FieldOutOfRange { field: "QU", value: 32, .. })));
+        let st = Element::StepPosition { value: 64, transient: false, quality: Qds::GOOD, time: None };
+        assert!(matches!(one(TypeId::MStNa1, Cause::Spontaneous, 1, st).to_bytes(), Err(AsduEncodeError::FieldOutOfRange { field: "step position", .. })));
+        // On error the caller's buffer is left untouched.
+        let mut out = vec![1, 2, 3];
+        assert!(one(TypeId::CScNa1, Cause::Activation, 1, sc).encode(&mut out).is_err());
+        assert_eq!(out, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn max_objects_fill_but_do_not_overflow_an_asdu() {
+        for ty in TypeId::ALL {
+            assert_eq!(TypeId::try_from(ty.code()), Ok(ty));
+            for seq in [false, true] {
+                let n = ty.max_objects(seq);
+                assert!((1..=MAX_OBJECTS).contains(&n), "{ty} {seq}");
+                let len = |n: usize| HEADER_LEN + if seq { IOA_LEN + n * ty.element_len() } else { n * (IOA_LEN + ty.element_len()) };
+                assert!(len(n) <= ASDU_MAX_LEN);
+                assert!(n == MAX_OBJECTS || len(n + 1) > ASDU_MAX_LEN, "{ty} {seq}: {n}");
+            }
+        }
+        assert_eq!(TypeId::MMeNc1.max_objects(false), 30);
+        assert_eq!(TypeId::MSpNa1.max_objects(true), 127);
+        assert_eq!(TypeId::MMeTf1.max_objects(false), 16);
+        assert_eq!(TypeId::try_from(2), Err(UnknownTypeId(2)));
+    }
+
+    #[test]
+    fn packed_splits_at_the_limit() {
+        let f = Element::ShortFloat { value: 1.0, quality: Qds::GOOD, time: None };
+        let asdus = Asdu::packed(TypeId::MMeNc1, Cot::new(Cause::Interrogated), 1, (0..65).map(|i| InformationObject::new(i, f)));
+        assert_eq!(asdus.iter().map(|a| a.objects.len()).collect::<Vec<_>>(), vec![30, 30, 5]);
+        for a in &asdus {
+            assert!(a.to_bytes().unwrap().len() <= ASDU_MAX_LEN);
+        }
+    }
+
+    #[test]
+    fn time_mapping_between_spontaneous_and_interrogated_forms() {
+        for ty in TypeId::ALL {
+            let plain = ty.without_time();
+            assert!(!plain.has_time_tag() || plain == TypeId::CTsTa1);
+            if let Some(tagged) = ty.with_time() {
+                assert_eq!(tagged.without_time(), plain, "{ty}");
+                assert_eq!(tagged.element_len(), plain.element_len() + if plain == tagged { 0 } else { 7 });
+            }
+            assert_eq!(ty.is_command(), !ty.is_monitor());
+        }
+        let sp = Element::SinglePoint { value: true, quality: Qds::GOOD, time: None };
+        assert_eq!(sp.type_id(), TypeId::MSpNa1);
+        assert_eq!(sp.with_time(t()).type_id(), TypeId::MSpTb1);
+        assert_eq!(sp.with_time(t()).without_time(), sp);
+        assert_eq!(Element::Read.with_time(t()), Element::Read);
+        assert!(TypeId::CSeNc1.is_process_command() && !TypeId::CIcNa1.is_process_command() && TypeId::CIcNa1.is_command());
+        assert!(TypeId::MDpTb1.is_monitor_status() && TypeId::MMeTf1.is_measurement() && TypeId::MItTb1.is_integrated_totals());
+        assert_eq!(Cause::for_qoi(20), Some(Cause::Interrogated));
+        assert_eq!(Cause::for_qoi(36), Some(Cause::InterrogatedGroup(16)));
+    }
+
+    #[test]
+    fn normalized_conversion_saturates() {
+        assert_eq!(normalized_from_f32(0.5), 16384);
+        assert_eq!(normalized_from_f32(2.0), i16::MAX);
+        assert_eq!(normalized_from_f32(-2.0), i16::MIN);
+        assert_eq!(normalized_from_f32(f32::NAN), 0);
+        assert_eq!(normalized_to_f32(-32768), -1.0);
+    }
+}
