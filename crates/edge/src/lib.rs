@@ -5,8 +5,18 @@
 //!
 //! - [`config`]: the TOML configuration.
 //! - [`batcher`]: sans-IO numbering and batching.
+//! - [`adapter`]: the contract between the edge and its southbound adapters.
+//! - [`iec104`]: the IEC 104 adapter (controlling station towards RTUs).
+//! - [`forward`]: store-and-forward to the hub.
+//! - [`runtime`]: wiring it all together.
 //!
 //! [`Record`]: gridtrust_model::Record
 
+pub mod adapter;
 pub mod batcher;
 pub mod config;
+pub mod forward;
+pub mod iec104;
+pub mod runtime;
+
+pub use runtime::{Edge, EdgeError};

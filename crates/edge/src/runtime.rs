@@ -1,0 +1,182 @@
+//! Wires an edge together: adapters → batcher → durable queue → forwarder → hub, and commands
+//! back from the hub to the adapter that operates the point.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use gridtrust_model::{PointId, Timestamp};
+use gridtrust_store::EdgeQueue;
+use gridtrust_trust::{BatchHeader, SignedBatch};
+
+use crate::adapter::{AdapterIo, AdapterPort, DeviceCommand};
+use crate::batcher::{Batcher, Datum, Resume};
+use crate::config::EdgeConfig;
+use crate::forward::{ForwardStats, Forwarder};
+
+/// Why an edge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    #[error("cannot create {path}: {source}")]
+    DataDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error("queue: {0}")]
+    Queue(#[from] gridtrust_store::StoreError),
+    #[error("TLS: {0}")]
+    Tls(#[from] gridtrust_trust::pki::PkiError),
+    #[error("mapping: {0}")]
+    Mapping(#[from] gridtrust_config::ConfigError),
+    #[error("the last queued batch header is unreadable: {0}")]
+    Chain(#[from] gridtrust_trust::EvidenceError),
+}
+
+/// A running edge.
+pub struct Edge {
+    pub stats: Arc<ForwardStats>,
+    queue: Arc<EdgeQueue>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Edge {
+    /// Opens the queue, starts the adapters of `config`, the batcher and the forwarder.
+    pub async fn start(config: EdgeConfig) -> Result<Self, EdgeError> {
+        let mut ports = Vec::new();
+        let mut ios = Vec::new();
+        for rtu in &config.rtus {
+            let mapping = gridtrust_iec104_model::MappingFile::load(&rtu.mapping)?;
+            let (port, io) = adapter_channels(&rtu.name, mapping.commands.iter().map(|c| c.id.clone()).collect());
+            ports.push(port);
+            ios.push((rtu.clone(), mapping, io));
+        }
+        let mut edge = Self::start_with_ports(&config, ports).await?;
+        for (rtu, mapping, io) in ios {
+            edge.tasks.push(tokio::spawn(crate::iec104::run_rtu(rtu, mapping, io)));
+        }
+        Ok(edge)
+    }
+
+    /// Starts the edge core with adapters the caller runs itself (tests, benchmarks, and adapters
+    /// configured elsewhere). `ports` say which adapter operates which point.
+    pub async fn start_with_ports(config: &EdgeConfig, ports: Vec<(AdapterPort, mpsc::Receiver<Datum>)>) -> Result<Self, EdgeError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| EdgeError::DataDir { path: config.data_dir.clone(), source })?;
+        let queue = Arc::new(EdgeQueue::open(config.data_dir.join("queue.redb"))?);
+        let resume = match queue.last_batch()? {
+            None => Resume { next_seq: queue.next_seq(), ..Resume::FRESH },
+            Some(last) => {
+                let header = BatchHeader::decode_canonical(&last.header_bytes)?;
+                Resume { next_seq: queue.next_seq(), next_batch_seq: header.batch_seq + 1, prev_header_hash: header.hash() }
+            }
+        };
+        info!(edge_id = %config.edge_id, next_seq = resume.next_seq, next_batch = resume.next_batch_seq, "edge queue opened");
+        let tls = config.hub.tls.client_config()?;
+        let appended = Arc::new(Notify::new());
+        let stats = Arc::new(ForwardStats::default());
+
+        let (data_tx, data_rx) = mpsc::channel::<Datum>(65_536);
+        let mut tasks = Vec::new();
+        let mut routes: HashMap<PointId, mpsc::Sender<DeviceCommand>> = HashMap::new();
+        for (port, mut rx) in ports {
+            for p in port.operates {
+                routes.insert(p, port.commands.clone());
+            }
+            // Each adapter has its own data channel so a chatty one cannot starve the others'
+            // sends; they merge here.
+            let tx = data_tx.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(d) = rx.recv().await {
+                    if tx.send(d).await.is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        drop(data_tx);
+
+        let batcher = Batcher::new(&config.edge_id, config.batch.max_records, Duration::from_millis(config.batch.max_delay_ms), resume);
+        tasks.push(tokio::spawn(batch_loop(batcher, data_rx, queue.clone(), appended.clone())));
+        let forwarder = Forwarder {
+            edge_id: config.edge_id.clone(),
+            hub: config.hub.clone(),
+            tls,
+            queue: queue.clone(),
+            appended,
+            max_in_flight: config.batch.max_in_flight,
+            routes,
+            stats: stats.clone(),
+        };
+        tasks.push(tokio::spawn(forwarder.run()));
+        Ok(Self { stats, queue, tasks })
+    }
+
+    /// Batches waiting for the hub's acknowledgement.
+    pub fn pending_batches(&self) -> u64 {
+        self.queue.pending_batches().unwrap_or(0)
+    }
+
+    /// Stops every task. Batches already queued stay on disk for the next start.
+    pub fn shutdown(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Makes the channels for one adapter.
+pub fn adapter_channels(name: &str, operates: Vec<PointId>) -> ((AdapterPort, mpsc::Receiver<Datum>), AdapterIo) {
+    let (data_tx, data_rx) = mpsc::channel(65_536);
+    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    ((AdapterPort { name: name.to_owned(), operates, commands: cmd_tx }, data_rx), AdapterIo { data: data_tx, commands: cmd_rx })
+}
+
+async fn batch_loop(mut batcher: Batcher, mut data: mpsc::Receiver<Datum>, queue: Arc<EdgeQueue>, appended: Arc<Notify>) {
+    loop {
+        let deadline = batcher.poll_timeout();
+        let closed = tokio::select! {
+            d = data.recv() => match d {
+                Some(d) => batcher.push(Instant::now(), d),
+                None => {
+                    if let Some(b) = batcher.flush(Timestamp::now()) {
+                        persist(&queue, b, &appended).await;
+                    }
+                    return;
+                }
+            },
+            _ = sleep_until(deadline) => batcher.handle_timeout(Instant::now(), Timestamp::now()),
+        };
+        if let Some(b) = closed {
+            persist(&queue, b, &appended).await;
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes a closed batch to the durable queue; retries rather than drop, because the records are
+/// already numbered and a hole would show as a gap at the hub.
+async fn persist(queue: &Arc<EdgeQueue>, batch: SignedBatch, appended: &Notify) {
+    let header_bytes = batch.header.encode_canonical();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let q = queue.clone();
+        let (seq, bytes, records) = (batch.header.batch_seq, header_bytes.clone(), batch.records.clone());
+        match tokio::task::spawn_blocking(move || q.append_batch(seq, &bytes, &records)).await {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => error!(target: "alarm", batch_seq = seq, error = %e, "cannot queue batch; retrying"),
+            Err(e) => error!(batch_seq = seq, error = %e, "queue task failed; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+    appended.notify_one();
+    if batch.records.is_empty() {
+        warn!("empty batch queued");
+    }
+}
