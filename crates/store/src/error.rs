@@ -49,6 +49,12 @@ pub enum StoreError {
     /// bytes: one of the two is forged or the edge reused a seq. The original is kept.
     #[error("edge {edge_id} record seq {seq} conflicts with the stored record of the same identity")]
     ConflictingRecord { edge_id: String, seq: u64 },
+    /// redb panicked while reading a structurally damaged file (it checks page checksums only in
+    /// an integrity check, and indexes pages with offsets read from disk). The panic was caught
+    /// at this crate's boundary so the caller gets an error it can alarm on instead of a crash.
+    /// Reopen with the integrity check enabled to repair, or restore the file.
+    #[error("store operation {operation} hit a damaged file: {message}")]
+    Damaged { operation: &'static str, message: String },
     /// An edge id the hub cannot key on.
     #[error("edge id {0:?} is empty or longer than 255 bytes")]
     BadEdgeId(String),
@@ -81,3 +87,22 @@ macro_rules! from_redb {
     )*};
 }
 from_redb!(redb::StorageError, redb::TableError, redb::TransactionError, redb::CommitError);
+
+/// Runs one public operation, turning a panic inside redb into [`StoreError::Damaged`].
+///
+/// redb 4 indexes pages with lengths and offsets read from the file and panics when damage makes
+/// them out of range. Our own code never panics on stored bytes; this contains the remainder.
+/// `AssertUnwindSafe` is sound here because nothing the closure touches is used after a caught
+/// panic except the `Database`, whose transactions roll back when dropped during unwinding.
+/// Builds with `panic = "abort"` cannot contain it.
+pub(crate) fn guard<T>(operation: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_owned());
+        tracing::error!(operation, %message, "redb panicked on a damaged file; contained");
+        Err(StoreError::Damaged { operation, message })
+    })
+}

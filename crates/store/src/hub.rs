@@ -8,6 +8,7 @@ use gridtrust_model::{PointId, Record, Timestamp};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use tracing::{debug, info, warn};
 
+use crate::db::Db;
 use crate::codec::{array, decode_record, hex, point_prefix, time_bytes, time_from};
 use crate::error::{Corruption, Result, StoreError};
 use crate::queue::LastBatch;
@@ -92,7 +93,7 @@ pub struct Bucket {
 /// Besides the series it keeps each edge's last batch header, so the hub can check that a new
 /// header links to it, and every header by (edge, batch seq) as evidence for audits.
 pub struct HubStore {
-    db: Database,
+    db: Db,
     path: PathBuf,
 }
 
@@ -166,21 +167,38 @@ fn describe_series_key(k: &[u8]) -> String {
 }
 
 impl HubStore {
-    /// Opens or creates the store at `path`.
+    /// Opens or creates the store at `path` without a full integrity check, because the hub's
+    /// file can be large and the check reads all of it. Damage found later is still an error.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
-        let db = Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
-        let txn = db.begin_write()?;
-        let records = {
-            txn.open_table(EDGES)?;
-            txn.open_table(BATCHES)?;
-            txn.open_table(SERIES)?;
-            txn.open_table(LATEST)?;
-            read_u64(&txn.open_table(META)?, KEY_RECORDS)?
-        };
-        txn.commit()?;
-        info!(path = %path.display(), records, "hub store opened");
-        Ok(Self { db, path })
+        Self::open_inner(path.as_ref(), false)
+    }
+
+    /// Opens the store after redb's full integrity check (page checksums, repair when possible):
+    /// for start-up after a crash or an unclean shutdown, or when [`StoreError::Damaged`] or
+    /// [`StoreError::Corrupt`] was seen.
+    pub fn open_checked(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_inner(path.as_ref(), true)
+    }
+
+    fn open_inner(path: &Path, check: bool) -> Result<Self> {
+        crate::error::guard("open", || {
+            let path = path.to_path_buf();
+            let mut db = Db::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?);
+            if check && !db.get_mut()?.check_integrity().map_err(|source| StoreError::Open { path: path.clone(), source })? {
+                warn!(path = %path.display(), "hub store failed its integrity check and was repaired");
+            }
+            let txn = db.get()?.begin_write()?;
+            let records = {
+                txn.open_table(EDGES)?;
+                txn.open_table(BATCHES)?;
+                txn.open_table(SERIES)?;
+                txn.open_table(LATEST)?;
+                read_u64(&txn.open_table(META)?, KEY_RECORDS)?
+            };
+            txn.commit()?;
+            info!(path = %path.display(), records, checked = check, "hub store opened");
+            Ok(Self { db, path })
+        })
     }
 
     /// Stores one batch from `edge_id` atomically and idempotently; see [`ApplyOutcome`].
@@ -195,93 +213,107 @@ impl HubStore {
     /// Stores several consecutive batches from one edge in one transaction, trading one fsync per
     /// batch for one per call when the hub drains a backlog. All or nothing: an error stores none.
     pub fn apply_batches(&self, edge_id: &str, batches: &[BatchRef<'_>]) -> Result<Vec<ApplyOutcome>> {
-        check_edge_id(edge_id)?;
-        let txn = self.db.begin_write()?;
-        let mut outcomes = Vec::with_capacity(batches.len());
-        let mut any_stored = false;
-        for b in batches {
-            let o = apply_in(&txn, edge_id, b)?;
-            any_stored |= matches!(o, ApplyOutcome::Applied { .. });
-            outcomes.push(o);
-        }
-        if any_stored {
-            txn.commit()?;
-        } else {
-            txn.abort()?;
-        }
-        Ok(outcomes)
+        crate::error::guard("apply_batches", || {
+            check_edge_id(edge_id)?;
+            let txn = self.db.get()?.begin_write()?;
+            let mut outcomes = Vec::with_capacity(batches.len());
+            let mut any_stored = false;
+            for b in batches {
+                let o = apply_in(&txn, edge_id, b)?;
+                any_stored |= matches!(o, ApplyOutcome::Applied { .. });
+                outcomes.push(o);
+            }
+            if any_stored {
+                txn.commit()?;
+            } else {
+                txn.abort()?;
+            }
+            Ok(outcomes)
+        })
     }
 
     /// The newest value of a point, for the live view and the IEC 104 image.
     pub fn latest(&self, point: &PointId) -> Result<Option<Record>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(LATEST)?;
-        let Some(v) = t.get(point.as_str().as_bytes())? else { return Ok(None) };
-        decode_record(v.value(), LATEST_NAME, || point.to_string()).map(Some)
+        crate::error::guard("latest", || {
+            let txn = self.db.get()?.begin_read()?;
+            let t = txn.open_table(LATEST)?;
+            let Some(v) = t.get(point.as_str().as_bytes())? else { return Ok(None) };
+            decode_record(v.value(), LATEST_NAME, || point.to_string()).map(Some)
+        })
     }
 
     /// The newest value of every point, ordered by point id: the process image a connector loads
     /// at start-up (general interrogation).
     pub fn latest_all(&self) -> Result<Vec<Record>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(LATEST)?;
-        let mut out = Vec::new();
-        for e in t.iter()? {
-            let (k, v) = e?;
-            out.push(decode_record(v.value(), LATEST_NAME, || String::from_utf8_lossy(k.value()).into_owned())?);
-        }
-        Ok(out)
+        crate::error::guard("latest_all", || {
+            let txn = self.db.get()?.begin_read()?;
+            let t = txn.open_table(LATEST)?;
+            let mut out = Vec::new();
+            for e in t.iter()? {
+                let (k, v) = e?;
+                out.push(decode_record(v.value(), LATEST_NAME, || String::from_utf8_lossy(k.value()).into_owned())?);
+            }
+            Ok(out)
+        })
     }
 
     /// The last batch applied for an edge (highest batch seq), whose header the next batch must
     /// link to; `None` for an edge never seen.
     pub fn last_batch(&self, edge_id: &str) -> Result<Option<LastBatch>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(EDGES)?;
-        let Some(v) = t.get(edge_id.as_bytes())? else { return Ok(None) };
-        Ok(Some(decode_edge(edge_id, v.value())?.last))
+        crate::error::guard("last_batch", || {
+            let txn = self.db.get()?.begin_read()?;
+            let t = txn.open_table(EDGES)?;
+            let Some(v) = t.get(edge_id.as_bytes())? else { return Ok(None) };
+            Ok(Some(decode_edge(edge_id, v.value())?.last))
+        })
     }
 
     /// Every edge the hub has heard from with its last batch, for dashboards and chain checks at
     /// start-up.
     pub fn edges(&self) -> Result<Vec<(String, LastBatch)>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(EDGES)?;
-        let mut out = Vec::new();
-        for e in t.iter()? {
-            let (k, v) = e?;
-            let id = std::str::from_utf8(k.value()).map_err(|e| StoreError::Corrupt {
-                table: EDGES_NAME,
-                key: hex(k.value()),
-                problem: Corruption::Inconsistent(format!("edge id is not UTF-8: {e}")),
-            })?;
-            out.push((id.to_owned(), decode_edge(id, v.value())?.last));
-        }
-        Ok(out)
+        crate::error::guard("edges", || {
+            let txn = self.db.get()?.begin_read()?;
+            let t = txn.open_table(EDGES)?;
+            let mut out = Vec::new();
+            for e in t.iter()? {
+                let (k, v) = e?;
+                let id = std::str::from_utf8(k.value()).map_err(|e| StoreError::Corrupt {
+                    table: EDGES_NAME,
+                    key: hex(k.value()),
+                    problem: Corruption::Inconsistent(format!("edge id is not UTF-8: {e}")),
+                })?;
+                out.push((id.to_owned(), decode_edge(id, v.value())?.last));
+            }
+            Ok(out)
+        })
     }
 
     /// The stored header of one batch, the evidence an auditor asks for to check a value.
     pub fn batch(&self, edge_id: &str, batch_seq: u64) -> Result<Option<Vec<u8>>> {
-        let txn = self.db.begin_read()?;
-        let edges = txn.open_table(EDGES)?;
-        let Some(v) = edges.get(edge_id.as_bytes())? else { return Ok(None) };
-        let no = decode_edge(edge_id, v.value())?.no;
-        let batches = txn.open_table(BATCHES)?;
-        Ok(batches.get(batch_key(no, batch_seq).as_slice())?.map(|v| v.value().to_vec()))
+        crate::error::guard("batch", || {
+            let txn = self.db.get()?.begin_read()?;
+            let edges = txn.open_table(EDGES)?;
+            let Some(v) = edges.get(edge_id.as_bytes())? else { return Ok(None) };
+            let no = decode_edge(edge_id, v.value())?.no;
+            let batches = txn.open_table(BATCHES)?;
+            Ok(batches.get(batch_key(no, batch_seq).as_slice())?.map(|v| v.value().to_vec()))
+        })
     }
 
     /// Up to `limit` records of `point` with series time in `[from, to)`, oldest first. One
     /// contiguous range scan: the series key starts with point then time.
     pub fn history(&self, point: &PointId, from: Timestamp, to: Timestamp, limit: usize) -> Result<Vec<Record>> {
-        let mut out = Vec::new();
-        self.scan(point, from, to, |k, v| {
-            if out.len() >= limit {
-                return Ok(false);
-            }
-            out.push(decode_record(v, SERIES_NAME, || describe_series_key(k))?);
-            Ok(true)
-        })?;
-        Ok(out)
+        crate::error::guard("history", || {
+            let mut out = Vec::new();
+            self.scan(point, from, to, |k, v| {
+                if out.len() >= limit {
+                    return Ok(false);
+                }
+                out.push(decode_record(v, SERIES_NAME, || describe_series_key(k))?);
+                Ok(true)
+            })?;
+            Ok(out)
+        })
     }
 
     /// Splits `[from, to)` into `buckets` equal intervals (the last may be cut short) and
@@ -289,43 +321,47 @@ impl HubStore {
     /// [`gridtrust_model::Value::as_f64`]. Empty intervals are left out, so a chart shows a gap
     /// rather than an invented zero.
     pub fn downsample(&self, point: &PointId, from: Timestamp, to: Timestamp, buckets: usize) -> Result<Vec<Bucket>> {
-        let mut out: Vec<Bucket> = Vec::new();
-        if buckets == 0 || to <= from {
-            return Ok(out);
-        }
-        let span = i128::from(to.0) - i128::from(from.0);
-        let n = i128::try_from(buckets).unwrap_or(i128::MAX);
-        let width = (span + n - 1) / n;
-        let prefix_len = 1 + point.as_str().len();
-        let mut sum = 0.0f64;
-        self.scan(point, from, to, |k, v| {
-            let t = time_from(array(k, prefix_len, "series key time", SERIES_NAME, || hex(k))?);
-            let value = decode_record(v, SERIES_NAME, || describe_series_key(k))?.value.as_f64();
-            let idx = (i128::from(t.0) - i128::from(from.0)) / width;
-            let start = Timestamp(i64::try_from(i128::from(from.0) + idx * width).unwrap_or(i64::MAX));
-            match out.last_mut() {
-                Some(b) if b.start == start => {
-                    b.min = b.min.min(value);
-                    b.max = b.max.max(value);
-                    b.count += 1;
-                    b.last = value;
-                    sum += value;
-                    b.mean = sum / b.count as f64;
-                }
-                _ => {
-                    sum = value;
-                    out.push(Bucket { start, min: value, max: value, mean: value, count: 1, last: value });
-                }
+        crate::error::guard("downsample", || {
+            let mut out: Vec<Bucket> = Vec::new();
+            if buckets == 0 || to <= from {
+                return Ok(out);
             }
-            Ok(true)
-        })?;
-        Ok(out)
+            let span = i128::from(to.0) - i128::from(from.0);
+            let n = i128::try_from(buckets).unwrap_or(i128::MAX);
+            let width = (span + n - 1) / n;
+            let prefix_len = 1 + point.as_str().len();
+            let mut sum = 0.0f64;
+            self.scan(point, from, to, |k, v| {
+                let t = time_from(array(k, prefix_len, "series key time", SERIES_NAME, || hex(k))?);
+                let value = decode_record(v, SERIES_NAME, || describe_series_key(k))?.value.as_f64();
+                let idx = (i128::from(t.0) - i128::from(from.0)) / width;
+                let start = Timestamp(i64::try_from(i128::from(from.0) + idx * width).unwrap_or(i64::MAX));
+                match out.last_mut() {
+                    Some(b) if b.start == start => {
+                        b.min = b.min.min(value);
+                        b.max = b.max.max(value);
+                        b.count += 1;
+                        b.last = value;
+                        sum += value;
+                        b.mean = sum / b.count as f64;
+                    }
+                    _ => {
+                        sum = value;
+                        out.push(Bucket { start, min: value, max: value, mean: value, count: 1, last: value });
+                    }
+                }
+                Ok(true)
+            })?;
+            Ok(out)
+        })
     }
 
     /// Records stored in the series (duplicates excluded), for tests and metrics.
     pub fn record_count(&self) -> Result<u64> {
-        let txn = self.db.begin_read()?;
-        read_u64(&txn.open_table(META)?, KEY_RECORDS)
+        crate::error::guard("record_count", || {
+            let txn = self.db.get()?.begin_read()?;
+            read_u64(&txn.open_table(META)?, KEY_RECORDS)
+        })
     }
 
     /// Visits raw series entries of `point` in `[from, to)` until `f` returns false.
@@ -337,7 +373,7 @@ impl HubStore {
         let mut hi = lo.clone();
         lo.extend_from_slice(&time_bytes(from));
         hi.extend_from_slice(&time_bytes(to));
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let t = txn.open_table(SERIES)?;
         for e in t.range(lo.as_slice()..hi.as_slice())? {
             let (k, v) = e?;

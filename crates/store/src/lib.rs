@@ -15,10 +15,11 @@
 //! applying), retention/compaction, and the PostgreSQL and JetStream backends.
 
 mod codec;
+mod db;
 mod error;
 mod hub;
 mod queue;
 
 pub use error::{Corruption, Result, StoreError};
 pub use hub::{ApplyOutcome, BatchRef, Bucket, HubStore, series_time};
-pub use queue::{EdgeQueue, LastBatch, QueueLimits, QueuedBatch};
+pub use queue::{EdgeQueue, LastBatch, QueueConfig, QueuedBatch};
