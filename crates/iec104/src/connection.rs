@@ -111,7 +111,7 @@ impl LinkConfig {
     }
 }
 
-fn de_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let secs = f64::deserialize(d)?;
     Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
 }
