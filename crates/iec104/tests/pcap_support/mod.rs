@@ -153,7 +153,7 @@ pub fn write_tcp_pcap(segments: &[(bool, Vec<u8>)]) -> Vec<u8> {
     let client = ([127, 0, 0, 1], 40000u16);
     let server = ([127, 0, 0, 2], 2404u16);
     let (mut cseq, mut sseq) = (1000u32, 5000u32);
-    let mut packet = |out: &mut Vec<u8>, i: usize, from_client: bool, flags: u8, payload: &[u8], seq: u32, ack: u32| {
+    let packet = |out: &mut Vec<u8>, i: usize, from_client: bool, flags: u8, payload: &[u8], seq: u32, ack: u32| {
         let (src, dst) = if from_client { (client, server) } else { (server, client) };
         let mut f = Vec::new();
         f.extend_from_slice(&[2, 0, 0, 0, 0, if from_client { 2 } else { 1 }]);
