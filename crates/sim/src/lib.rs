@@ -1,1 +1,10 @@
-//! Simulated field devices: an IEC 104 substation RTU with feeders, breakers, a tap changer and an energy counter.
+//! Simulated field devices for the demo, tests and benchmarks.
+//!
+//! - [`substation`]: the sans-IO model of a substation.
+//! - [`rtu`]: that model served as an IEC 104 RTU (controlled station).
+
+pub mod rtu;
+pub mod substation;
+
+
+pub use substation::{Substation as SubstationModel, SubstationSpec};
