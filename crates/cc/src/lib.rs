@@ -1,1 +1,14 @@
-//! The control-centre connector: an IEC 104 server for SCADA fed by re-verified field evidence.
+//! The control-centre connector: what the existing SCADA sees. It is an IEC 104 server with its
+//! own addressing, fed by batches from the hub that it verifies again itself ([`verify`]): a
+//! value reaches SCADA as good only if its field evidence holds; otherwise it is served with IV
+//! set and an alarm names the edge, the batch and the reason. Commands from SCADA are turned into
+//! model commands and sent to the hub; the device's confirmations come back as ACTCON/ACTTERM,
+//! so select-before-operate holds end to end.
+
+mod config;
+mod runtime;
+pub mod verify;
+
+pub use config::{CcConfig, Iec104Side};
+pub use runtime::{Cc, CcError, CcStats};
+pub use verify::Alarm;

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_iec104::connection::LinkConfig;
-use gridtrust_trust::pki::TlsFiles;
+use gridtrust_transport::Upstream;
 
 /// Everything `gridtrust edge --config FILE` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -17,28 +17,12 @@ pub struct EdgeConfig {
     pub edge_id: String,
     /// Where the durable queue lives.
     pub data_dir: PathBuf,
-    pub hub: HubLink,
+    pub hub: Upstream,
     #[serde(default)]
     pub batch: BatchConfig,
     /// The IEC 104 RTUs this edge polls.
     #[serde(default, rename = "rtu")]
     pub rtus: Vec<RtuConfig>,
-}
-
-/// How to reach the hub.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HubLink {
-    /// `host:port` of the hub's edge listener.
-    pub address: String,
-    /// The name in the hub's certificate.
-    #[serde(default = "default_hub_name")]
-    pub server_name: String,
-    pub tls: TlsFiles,
-}
-
-fn default_hub_name() -> String {
-    "hub".to_owned()
 }
 
 /// When the edge closes a batch.
@@ -95,9 +79,7 @@ impl EdgeConfig {
     pub fn resolve(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| resolve(base, p);
         fix(&mut self.data_dir);
-        fix(&mut self.hub.tls.ca);
-        fix(&mut self.hub.tls.cert);
-        fix(&mut self.hub.tls.key);
+        self.hub.resolve(base);
         for r in &mut self.rtus {
             fix(&mut r.mapping);
         }

@@ -16,7 +16,6 @@ use gridtrust_transport::{EdgeToHub, FrameError, HubToEdge, PROTOCOL_VERSION, co
 use gridtrust_trust::{BatchHeader, SignedBatch};
 
 use crate::adapter::DeviceCommand;
-use crate::config::HubLink;
 
 /// Counters for metrics and tests.
 #[derive(Debug, Default)]
@@ -30,7 +29,7 @@ pub struct ForwardStats {
 /// Everything the forwarder task needs.
 pub struct Forwarder {
     pub edge_id: String,
-    pub hub: HubLink,
+    pub hub: gridtrust_transport::Upstream,
     pub tls: Arc<rustls::ClientConfig>,
     pub queue: Arc<EdgeQueue>,
     /// Signalled whenever a batch is appended to the queue.

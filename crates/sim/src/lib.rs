@@ -6,5 +6,5 @@
 pub mod rtu;
 pub mod substation;
 
-
-pub use substation::{Substation as SubstationModel, SubstationSpec};
+pub use rtu::SubstationRtu;
+pub use substation::SubstationSpec;

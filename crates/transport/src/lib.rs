@@ -10,3 +10,29 @@ pub mod stream;
 
 pub use messages::{CcToHub, EdgeToHub, HubToCc, HubToEdge, PROTOCOL_VERSION};
 pub use stream::{FrameError, FramedReader, FramedWriter, Listener, connect, handshake};
+
+/// How a role reaches the role upstream of it (edge → hub, cc → hub): address, the name in the
+/// peer's certificate, and this role's TLS files.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// `host:port`.
+    pub address: String,
+    /// The name the peer's certificate must carry.
+    #[serde(default = "default_upstream_name")]
+    pub server_name: String,
+    pub tls: gridtrust_trust::pki::TlsFiles,
+}
+
+fn default_upstream_name() -> String {
+    "hub".to_owned()
+}
+
+impl Upstream {
+    /// Resolves relative TLS file paths against a configuration file's folder.
+    pub fn resolve(&mut self, base: &std::path::Path) {
+        for p in [&mut self.tls.ca, &mut self.tls.cert, &mut self.tls.key] {
+            gridtrust_config::resolve(base, p);
+        }
+    }
+}

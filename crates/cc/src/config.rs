@@ -1,0 +1,65 @@
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
+use gridtrust_iec104::server::ServerConfig;
+use gridtrust_transport::Upstream;
+use gridtrust_trust::pki::TlsFiles;
+
+/// Everything `gridtrust cc --config FILE` needs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CcConfig {
+    /// This connector's identity, as in its certificate.
+    pub cc_id: String,
+    pub hub: Upstream,
+    pub iec104: Iec104Side,
+    /// How long a command stays valid after SCADA issued it, in seconds.
+    #[serde(default = "default_command_ttl")]
+    pub command_ttl_s: u64,
+}
+
+fn default_command_ttl() -> u64 {
+    30
+}
+
+/// The IEC 104 server SCADA connects to.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Iec104Side {
+    /// `ip:port`; 127.0.0.1:2404 in the demo.
+    pub listen: String,
+    /// The SCADA-side addressing: which IOA carries which point (mapping file format of
+    /// `gridtrust_iec104_model::mapping`).
+    pub mapping: PathBuf,
+    /// IEC 62351-3 TLS towards SCADA; plain TCP when absent.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Station parameters: common address, link timers, redundancy groups, queue sizes.
+    #[serde(default)]
+    pub station: ServerConfig,
+}
+
+impl CcConfig {
+    /// Loads and validates; relative paths are resolved against the file's folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let mut c: Self = read_toml(path)?;
+        let base = base_dir(path);
+        c.hub.resolve(base);
+        resolve(base, &mut c.iec104.mapping);
+        if let Some(t) = &mut c.iec104.tls {
+            for p in [&mut t.ca, &mut t.cert, &mut t.key] {
+                resolve(base, p);
+            }
+        }
+        if c.iec104.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::invalid(path, "iec104.listen", format!("`{}` is not an ip:port address", c.iec104.listen)));
+        }
+        c.iec104.station.link.validate().map_err(|e| ConfigError::invalid(path, "iec104.station.link", e))?;
+        if c.command_ttl_s == 0 {
+            return Err(ConfigError::invalid(path, "command_ttl_s", "must be at least 1"));
+        }
+        Ok(c)
+    }
+}
