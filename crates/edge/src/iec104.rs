@@ -1,11 +1,169 @@
-//! The IEC 104 adapter: a controlling station towards one RTU.
+//! The IEC 104 adapter: a controlling station towards one RTU. It interrogates on connect and
+//! periodically, turns every mapped monitor object into a [`Datum`], executes verified commands
+//! with the RTU's own select-before-operate, and reconnects with backoff when the RTU goes away.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use gridtrust_iec104::asdu::{Asdu, Cause, Cot, InformationObject, QOI_STATION};
+use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_iec104_model::MappingFile;
+use gridtrust_iec104_model::convert::{datum_from_element, element_from_command};
+use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, Timestamp};
 
-use crate::adapter::AdapterIo;
+use crate::adapter::{AdapterIo, DeviceCommand};
+use crate::batcher::Datum;
 use crate::config::RtuConfig;
 
 /// Polls one RTU until the edge stops.
-pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, io: AdapterIo) {
-    let _ = (rtu, mapping, io);
+pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
+    let mapping = Arc::new(mapping);
+    let addr: SocketAddr = match rtu.address.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(rtu = %rtu.name, address = %rtu.address, error = %e, "RTU address unusable; adapter stopped");
+            return;
+        }
+    };
+    let config = ClientConfig { link: rtu.link.clone(), ..ClientConfig::default() };
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match Client::connect(addr, None, config.clone()).await {
+            Ok((client, events)) => {
+                backoff = Duration::from_millis(200);
+                info!(rtu = %rtu.name, %addr, "connected to RTU");
+                session(&rtu, &mapping, client, events, &mut io).await;
+                info!(rtu = %rtu.name, "RTU connection ended");
+            }
+            Err(e) => debug!(rtu = %rtu.name, %addr, error = %e, "RTU not reachable"),
+        }
+        // Commands that arrive while the RTU is away are refused now rather than executed late.
+        while let Ok(cmd) = io.commands.try_recv() {
+            refuse(&cmd, "RTU not connected").await;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn session(
+    rtu: &RtuConfig,
+    mapping: &Arc<MappingFile>,
+    client: ClientHandle,
+    mut events: mpsc::Receiver<ClientEvent>,
+    io: &mut AdapterIo,
+) {
+    let gi = |client: ClientHandle, ca: u16| async move {
+        if let Err(e) = client.interrogate(ca, QOI_STATION).await {
+            warn!(error = %e, "station interrogation failed");
+        }
+    };
+    tokio::spawn(gi(client.clone(), rtu.common_address));
+    let mut gi_tick = tokio::time::interval(Duration::from_secs(rtu.interrogation_period_s.max(1)));
+    gi_tick.tick().await;
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ClientEvent::Asdu(asdu)) => {
+                    if !forward(rtu, mapping, &asdu, &io.data).await {
+                        return;
+                    }
+                }
+                Some(ClientEvent::Closed(reason)) => {
+                    info!(rtu = %rtu.name, %reason, "RTU link closed");
+                    return;
+                }
+                None => return,
+            },
+            Some(cmd) = io.commands.recv() => {
+                tokio::spawn(execute(client.clone(), rtu.common_address, mapping.clone(), cmd));
+            }
+            _ = gi_tick.tick() => {
+                tokio::spawn(gi(client.clone(), rtu.common_address));
+            }
+        }
+    }
+}
+
+/// Sends every mapped monitor object of `asdu` on; false when the edge has stopped.
+async fn forward(rtu: &RtuConfig, mapping: &MappingFile, asdu: &Asdu, data: &mpsc::Sender<Datum>) -> bool {
+    if !asdu.type_id.is_monitor() || asdu.common_address != rtu.common_address || asdu.cot.negative {
+        return true;
+    }
+    let received_at = Timestamp::now();
+    for obj in &asdu.objects {
+        let Some(map) = mapping.point_at(obj.ioa) else {
+            debug!(rtu = %rtu.name, ioa = obj.ioa, "unmapped information object ignored");
+            continue;
+        };
+        let Some((value, quality, source_time)) = datum_from_element(&obj.element, map) else {
+            warn!(rtu = %rtu.name, ioa = obj.ioa, got = obj.element.kind_name(), expected = ?map.kind, "type does not match the mapping");
+            continue;
+        };
+        let datum = Datum { point: map.id.clone(), value, quality, source_time, received_at };
+        if data.send(datum).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Executes one command stage on the RTU and reports ACTCON and ACTTERM as results.
+async fn execute(client: ClientHandle, common_address: u16, mapping: Arc<MappingFile>, cmd: DeviceCommand) {
+    let c = &cmd.command;
+    let Some(map) = mapping.command(&c.point) else {
+        refuse(&cmd, "point has no command mapping").await;
+        return;
+    };
+    let element = match element_from_command(c, map.kind, None) {
+        Ok(e) => e,
+        Err(e) => {
+            refuse(&cmd, &e.to_string()).await;
+            return;
+        }
+    };
+    let cause = if c.action == CommandAction::Cancel { Cause::Deactivation } else { Cause::Activation };
+    let asdu = Asdu::single(map.kind.type_id(), Cot::new(cause), common_address, vec![InformationObject::new(map.ioa, element)]);
+    let report = |outcome: CommandOutcome| CommandResult { command_id: c.id, action: c.action, outcome, at: Timestamp::now() };
+    let reply = match client.send_command(asdu).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = cmd.results.send(report(CommandOutcome::Refused { by: "device".into(), reason: e.to_string() })).await;
+            return;
+        }
+    };
+    if !reply.is_positive() {
+        let reason = format!("negative confirmation ({:?})", reply.confirmation.cot.cause);
+        info!(command_id = c.id, point = %c.point, %reason, "device refused command");
+        let _ = cmd.results.send(report(CommandOutcome::Refused { by: "device".into(), reason })).await;
+        return;
+    }
+    info!(command_id = c.id, point = %c.point, action = ?c.action, "device confirmed command");
+    let _ = cmd.results.send(report(CommandOutcome::Confirmed)).await;
+    if c.action == CommandAction::Execute {
+        match reply.await_termination().await {
+            Ok(_) => {
+                let _ = cmd.results.send(report(CommandOutcome::Terminated)).await;
+            }
+            Err(e) => warn!(command_id = c.id, error = %e, "no termination from device"),
+        }
+    }
+}
+
+async fn refuse(cmd: &DeviceCommand, reason: &str) {
+    let c = &cmd.command;
+    warn!(command_id = c.id, point = %c.point, reason, "command refused at the edge");
+    let _ = cmd
+        .results
+        .send(CommandResult {
+            command_id: c.id,
+            action: c.action,
+            outcome: CommandOutcome::Refused { by: "edge".into(), reason: reason.to_owned() },
+            at: Timestamp::now(),
+        })
+        .await;
 }
