@@ -1,0 +1,5 @@
+//! The whole chain assembled in one process: a simulated substation RTU, an edge, a hub and a
+//! control-centre connector, each started from the same TOML files an operator would write.
+//! Used by `gridtrust demo`, the end-to-end tests and the benchmark.
+
+pub mod chain;
