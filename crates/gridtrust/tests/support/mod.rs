@@ -1,0 +1,19 @@
+//! Shared helpers of the whole-chain tests.
+
+use std::process::Stdio;
+
+/// Whether `python3 -c "import c104"` works. When it does not, the test prints why and is skipped,
+/// unless GRIDTRUST_REQUIRE_PEERS is set (CI), where a missing peer is a failure.
+pub fn c104_available(test: &str) -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import c104"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(), "{test}: c104 is required (GRIDTRUST_REQUIRE_PEERS) but not installed");
+        eprintln!("SKIP {test}: python3 module c104 is not installed (pip install c104)");
+    }
+    ok
+}
