@@ -10,7 +10,9 @@ pub enum StoreError {
     /// or a header redb itself does not accept.
     #[error("cannot open store {path}: {source}")]
     Open {
+        /// The file the caller asked for, so the log names it.
         path: PathBuf,
+        /// redb's reason.
         #[source]
         source: redb::DatabaseError,
     },
@@ -21,8 +23,11 @@ pub enum StoreError {
     /// operator can find the damage; nothing is silently skipped.
     #[error("corrupt entry in table {table}, key {key}: {problem}")]
     Corrupt {
+        /// The redb table holding the entry.
         table: &'static str,
+        /// The entry's key, decoded when its layout is intact, hex otherwise.
         key: String,
+        /// What is wrong with it.
         problem: Corruption,
     },
     /// The edge queue reached its configured bound. The caller decides what to shed; the queue
@@ -32,29 +37,56 @@ pub enum StoreError {
          refusing a batch of {batch_bytes} bytes"
     )]
     QueueFull {
+        /// Batches pending now.
         batches: u64,
+        /// Bytes pending now.
         bytes: u64,
+        /// Configured batch limit.
         max_batches: u64,
+        /// Configured byte limit.
         max_bytes: u64,
+        /// Size of the refused batch.
         batch_bytes: u64,
     },
     /// A record's seq is at or below one already used: seqs are never reused, because the hub
     /// treats (edge, seq) as identity and would drop the newer record as a duplicate.
     #[error("record seq {seq} in batch {batch_seq} is not above the last used seq (next allowed is {next_seq})")]
-    SeqNotIncreasing { batch_seq: u64, seq: u64, next_seq: u64 },
+    SeqNotIncreasing {
+        /// The refused batch.
+        batch_seq: u64,
+        /// The offending record seq.
+        seq: u64,
+        /// The lowest seq that would have been accepted.
+        next_seq: u64,
+    },
     /// A batch seq at or below the last appended one would break the edge's hash chain order.
     #[error("batch seq {batch_seq} is not above the last appended batch {last}")]
-    BatchSeqNotIncreasing { batch_seq: u64, last: u64 },
+    BatchSeqNotIncreasing {
+        /// The refused batch seq.
+        batch_seq: u64,
+        /// The last batch seq appended.
+        last: u64,
+    },
     /// The hub already holds a record with the same (edge, point, time, seq) but different
     /// bytes: one of the two is forged or the edge reused a seq. The original is kept.
     #[error("edge {edge_id} record seq {seq} conflicts with the stored record of the same identity")]
-    ConflictingRecord { edge_id: String, seq: u64 },
+    ConflictingRecord {
+        /// The edge that sent the conflicting record.
+        edge_id: String,
+        /// Its seq.
+        seq: u64,
+    },
     /// redb panicked while reading a structurally damaged file (it checks page checksums only in
     /// an integrity check, and indexes pages with offsets read from disk). The panic was caught
     /// at this crate's boundary so the caller gets an error it can alarm on instead of a crash.
     /// Reopen with the integrity check enabled to repair, or restore the file.
     #[error("store operation {operation} hit a damaged file: {message}")]
-    Damaged { operation: &'static str, message: String },
+    Damaged {
+        /// The public operation that hit the damage.
+        operation: &'static str,
+        /// redb's panic message.
+        message: String,
+    },
     /// An edge id the hub cannot key on.
     #[error("edge id {0:?} is empty or longer than 255 bytes")]
     BadEdgeId(String),
@@ -68,7 +100,14 @@ pub enum Corruption {
     Record(#[from] DecodeError),
     /// A fixed-layout key or value has the wrong size.
     #[error("{what} has {found} bytes, expected {expected}")]
-    Length { what: &'static str, expected: usize, found: usize },
+    Length {
+        /// The field that is short or long.
+        what: &'static str,
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes present.
+        found: usize,
+    },
     /// A structural invariant between entries does not hold.
     #[error("{0}")]
     Inconsistent(String),

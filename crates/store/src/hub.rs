@@ -67,8 +67,11 @@ pub enum ApplyOutcome {
 /// One batch for [`HubStore::apply_batches`], borrowed from the receive buffer.
 #[derive(Clone, Copy, Debug)]
 pub struct BatchRef<'a> {
+    /// The edge's batch number, the idempotence key together with the edge id.
     pub batch_seq: u64,
+    /// The signed header as received, stored verbatim as evidence.
     pub header_bytes: &'a [u8],
+    /// The batch's records, already verified against the header's Merkle root.
     pub records: &'a [Record],
 }
 
@@ -78,9 +81,13 @@ pub struct BatchRef<'a> {
 pub struct Bucket {
     /// Start of the interval; it lasts until the next bucket's start (intervals are equal width).
     pub start: Timestamp,
+    /// Smallest value, for the envelope a chart shades.
     pub min: f64,
+    /// Largest value, so a one-second spike survives downsampling.
     pub max: f64,
+    /// Arithmetic mean of the values (not time-weighted: samples are assumed regular).
     pub mean: f64,
+    /// Records in the interval; lets a viewer tell sparse from dense data.
     pub count: u64,
     /// The value of the latest record in the interval, the one a step chart holds.
     pub last: f64,

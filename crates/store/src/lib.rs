@@ -14,6 +14,8 @@
 //! Deliberately not here: signature or hash-chain verification (the caller does that before
 //! applying), retention/compaction, and the PostgreSQL and JetStream backends.
 
+#![warn(missing_docs)]
+
 mod codec;
 mod db;
 mod error;

@@ -61,8 +61,11 @@ impl Default for QueueConfig {
 /// restart carries the same signed header and the same records.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueuedBatch {
+    /// The batch number given at append, the ack key.
     pub batch_seq: u64,
+    /// The header bytes given at append (signed by the edge), returned unchanged.
     pub header_bytes: Vec<u8>,
+    /// The records, decoded from the canonical bytes that were stored.
     pub records: Vec<Record>,
 }
 
@@ -70,7 +73,9 @@ pub struct QueuedBatch {
 /// header must hash the previous one to continue the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LastBatch {
+    /// The batch number; the next batch is numbered above it.
     pub batch_seq: u64,
+    /// The header bytes, which the next header's previous-hash field covers.
     pub header_bytes: Vec<u8>,
 }
 
