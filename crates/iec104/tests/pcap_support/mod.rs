@@ -81,11 +81,15 @@ pub enum Piece {
     Incomplete { frame: usize, bytes: Vec<u8> },
 }
 
+type Endpoint = ([u8; 4], u16);
+/// Per direction: first sequence number seen, and (relative seq, frame, payload) segments.
+type Direction = (u32, Vec<(u32, usize, Vec<u8>)>);
+
 /// Reassembles each direction of each TCP connection on `port` (in sequence order, dropping
 /// retransmitted bytes) and cuts it into APDUs by start octet and length.
 pub fn apdus(segments: &[Segment], port: u16) -> Vec<Piece> {
     // Direction key → (first seq seen, segments by relative seq).
-    let mut dirs: BTreeMap<(([u8; 4], u16), ([u8; 4], u16)), (u32, Vec<(u32, usize, Vec<u8>)>)> = BTreeMap::new();
+    let mut dirs: BTreeMap<(Endpoint, Endpoint), Direction> = BTreeMap::new();
     let mut order = Vec::new();
     for s in segments.iter().filter(|s| s.src.1 == port || s.dst.1 == port) {
         let key = (s.src, s.dst);
