@@ -28,6 +28,10 @@ fn c104_available(test: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
+        assert!(
+            std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(),
+            "{test}: c104 is required (GRIDTRUST_REQUIRE_PEERS) but not installed"
+        );
         eprintln!("SKIPPED {test}: python3 module c104 is not installed (pip install c104)");
     }
     ok
