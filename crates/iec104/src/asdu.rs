@@ -1215,6 +1215,12 @@ pub enum AsduEncodeError {
         /// Largest value allowed (for step positions the range is −64..=63).
         max: i64,
     },
+    /// [`negative_reply`] was given fewer octets than a data unit identifier.
+    #[error("request of {length} octets is shorter than the 6-octet data unit identifier")]
+    RequestTooShort {
+        /// Octets given.
+        length: usize,
+    },
     /// The cause has no code (group number out of range, or `Other(0)` / above 63).
     #[error("cause {cause:?} cannot be encoded")]
     InvalidCause {
@@ -1237,7 +1243,7 @@ fn read_ioa(b: &[u8]) -> u32 {
 pub fn negative_reply(request: &[u8], cause: Cause, out: &mut Vec<u8>) -> Result<(), AsduEncodeError> {
     let code = cause.code().ok_or(AsduEncodeError::InvalidCause { cause })?;
     if request.len() < HEADER_LEN {
-        return Err(AsduEncodeError::NoObjects);
+        return Err(AsduEncodeError::RequestTooShort { length: request.len() });
     }
     if request.len() > ASDU_MAX_LEN {
         return Err(AsduEncodeError::TooLong { length: request.len() });
@@ -1977,6 +1983,7 @@ mod tests {
         // And the reply decodes as a known type with a known cause.
         let reply = Asdu::decode(&out).unwrap();
         assert_eq!(reply.cot, Cot { cause: Cause::UnknownCause, negative: true, test: true, originator: 0 });
+        assert_eq!(negative_reply(&req[..5], Cause::UnknownType, &mut out), Err(AsduEncodeError::RequestTooShort { length: 5 }));
     }
 
     #[test]

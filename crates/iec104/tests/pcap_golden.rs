@@ -7,7 +7,7 @@ mod pcap_support;
 
 use std::path::PathBuf;
 
-use gridtrust_iec104::asdu::{Asdu, AsduError, TypeId};
+use gridtrust_iec104::asdu::{Asdu, AsduError, Cause, Element, TypeId};
 use pcap_support::{Piece, apdus, read_tcp_segments};
 
 fn capture_dir() -> PathBuf {
@@ -134,4 +134,41 @@ fn dissector_test_capture_rejects_exactly_the_broken_apdus() {
     }
     let decoded = all.iter().filter(|(f, o)| *f >= 100 && matches!(o, Outcome::Decoded(_))).count();
     assert_eq!(decoded, 19);
+}
+
+/// Every decoded ASDU of a capture, in stream order.
+fn decoded_asdus(file: &str) -> Vec<Asdu> {
+    let pcap = std::fs::read(capture_dir().join(file)).unwrap();
+    apdus(&read_tcp_segments(&pcap), 2404)
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Apdu { bytes, .. } if bytes.len() > 6 && bytes[2] & 1 == 0 => Asdu::decode(&bytes[6..]).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Decoding is lenient about calendar fields so that real data is not lost: the controlling
+/// station in 090813_diverse.pcap stamps its time-tagged commands with year 109 (a `struct tm`
+/// years-since-1900 bug), while the controlled station confirms with year 9. Both decode and
+/// re-encode bit-exact; `validate` names the bad field.
+#[test]
+fn implausible_time_tags_in_real_commands_decode_and_are_named_by_validate() {
+    let mut bad = Vec::new();
+    for a in decoded_asdus("090813_diverse.pcap").iter().chain(&decoded_asdus("JavaRMI_and_IEC_Misc.pcap")).chain(&decoded_asdus("TestDissectIec104.pcap")) {
+        for o in &a.objects {
+            let time = match o.element {
+                Element::ClockSync { time } | Element::TestCommand { time, .. } => Some(time),
+                e => e.time(),
+            };
+            if let Some(Err(e)) = time.map(|t| t.validate()) {
+                bad.push((a.type_id, a.cot.cause, e.to_string()));
+            }
+        }
+    }
+    assert_eq!(bad.len(), 10, "{bad:#?}");
+    for (ty, cause, e) in &bad {
+        assert!(ty.is_process_command() && *cause == Cause::Activation, "{ty} {cause:?}");
+        assert_eq!(e, "time tag field year at octet 6 is 109, outside 0..=99");
+    }
 }
