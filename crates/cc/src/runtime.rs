@@ -159,23 +159,11 @@ impl HubLink {
     }
 
     async fn session(&self, verifier: &mut Verifier, commands: &mut mpsc::Receiver<IncomingCommand>) -> Result<(), FrameError> {
-        let (mut r, mut w) = connect(&self.hub.address, &self.hub.server_name, self.tls.clone()).await?;
+        let (r, mut w) = connect(&self.hub.address, &self.hub.server_name, self.tls.clone()).await?;
         w.send(&CcToHub::Hello { cc_id: self.cc_id.clone(), protocol: PROTOCOL_VERSION }).await?;
         info!(hub = %self.hub.address, "connected to hub");
         let (in_tx, mut in_rx) = mpsc::channel::<HubToCc>(4096);
-        let mut reader = tokio::spawn(async move {
-            loop {
-                match r.recv::<HubToCc>().await {
-                    Ok(Some(m)) => {
-                        if in_tx.send(m).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    Ok(None) => return Ok(()),
-                    Err(e) => return Err(e),
-                }
-            }
-        });
+        let mut reader = r.spawn_into::<HubToCc>(in_tx);
         let mut pending: HashMap<u64, Pending> = HashMap::new();
         let result = loop {
             tokio::select! {

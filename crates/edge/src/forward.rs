@@ -78,19 +78,7 @@ impl Forwarder {
         let mut sent_through: Option<u64> = last_batch_seq;
         let mut in_flight = 0usize;
         let (acks_tx, mut acks_rx) = mpsc::channel::<HubToEdge>(1024);
-        let mut reader = tokio::spawn(async move {
-            loop {
-                match r.recv::<HubToEdge>().await {
-                    Ok(Some(m)) => {
-                        if acks_tx.send(m).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    Ok(None) => return Ok(()),
-                    Err(e) => return Err(e),
-                }
-            }
-        });
+        let mut reader = r.spawn_into::<HubToEdge>(acks_tx);
         let result = 'session: loop {
             // Send as much as the window allows.
             if in_flight < self.max_in_flight {

@@ -68,6 +68,25 @@ impl<R: AsyncRead + Unpin> FramedReader<R> {
     }
 }
 
+impl<R: AsyncRead + Unpin + Send + 'static> FramedReader<R> {
+    /// Moves the reader into a task that decodes every message into `tx`, so a role's main loop
+    /// can `select!` over messages without cancelling a half-read frame. The task ends with the
+    /// connection (`Ok`), a frame error, or when `tx` is dropped.
+    pub fn spawn_into<T: DeserializeOwned + Send + 'static>(
+        mut self,
+        tx: tokio::sync::mpsc::Sender<T>,
+    ) -> tokio::task::JoinHandle<Result<(), FrameError>> {
+        tokio::spawn(async move {
+            while let Some(m) = self.recv::<T>().await? {
+                if tx.send(m).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
 impl<W: AsyncWrite + Unpin> FramedWriter<W> {
     /// Wraps a byte stream.
     pub fn new(inner: W) -> Self {
