@@ -26,6 +26,8 @@ for ioa in range(1, points + 1):
 client.start()
 end = time.time() + 10
 while conn.state != c104.ConnectionState.OPEN and time.time() < end:
+    if conn.state == c104.ConnectionState.OPEN_MUTED and time.time() > end - 9:
+        conn.unmute()  # c104 2.2.1 sometimes never sends STARTDT act by itself
     time.sleep(0.01)
 print("ready", flush=True)
 time.sleep(seconds)

@@ -30,8 +30,12 @@ def wait(pred, seconds):
     return False
 
 
+# c104 2.2.1 sometimes stays OPEN_MUTED without ever sending STARTDT act; unmute it then.
+wait(lambda: conn.state in (c104.ConnectionState.OPEN, c104.ConnectionState.OPEN_MUTED), 10)
+if not wait(lambda: conn.state == c104.ConnectionState.OPEN, 1) and conn.state == c104.ConnectionState.OPEN_MUTED:
+    conn.unmute()
 if not wait(lambda: conn.state == c104.ConnectionState.OPEN, 10):
-    print("error=connection did not open", flush=True)
+    print(f"error=connection did not open ({conn.state})", flush=True)
     sys.exit(1)
 if not wait(lambda: meas.value > 0.5 and meas.quality.is_good(), 15):
     print(f"error=no good measurement (value={meas.value} quality={meas.quality})", flush=True)
