@@ -988,6 +988,20 @@ impl Element {
         e
     }
 
+    /// S/E of a process command (`None` for other elements): whether it only selects, which
+    /// decides select-before-operate on both sides of a link.
+    pub fn select(&self) -> Option<bool> {
+        match *self {
+            Element::SingleCommand { select, .. }
+            | Element::DoubleCommand { select, .. }
+            | Element::RegulatingStep { select, .. }
+            | Element::SetpointNormalized { select, .. }
+            | Element::SetpointScaled { select, .. }
+            | Element::SetpointFloat { select, .. } => Some(select),
+            _ => None,
+        }
+    }
+
     /// The quality descriptor of monitor-direction values (`None` for commands and for integrated
     /// totals, whose IV lives in the [`Bcr`]).
     pub fn quality(&self) -> Option<Qds> {

@@ -32,7 +32,7 @@ use crate::asdu::{
 };
 use crate::connection::{CloseReason, Event, LinkConfig, Role, de_secs};
 use crate::driver::{self, LinkHandle};
-use crate::server::{BROADCAST_ADDRESS, command_select};
+use crate::server::BROADCAST_ADDRESS;
 use crate::time::Cp56Time2a;
 
 /// Configuration of a controlling station, embeddable in a role's TOML.
@@ -334,7 +334,7 @@ impl ClientHandle {
         let is_select = asdu
             .objects
             .first()
-            .and_then(|o| command_select(&o.element))
+            .and_then(|o| o.element.select())
             .unwrap_or(false);
         let expects_term = asdu.cot.cause == Cause::Activation && !is_select;
         self.request(asdu, expects_term).await

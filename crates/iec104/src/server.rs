@@ -647,7 +647,7 @@ impl Station {
             return;
         };
         let ioa = object.ioa;
-        let select = command_select(&object.element).unwrap_or(false);
+        let select = object.element.select().unwrap_or(false);
         let deactivation = asdu.cot.cause == Cause::Deactivation;
         let mode = self
             .commands
@@ -817,19 +817,6 @@ pub fn interrogation_answer(
         .into_iter()
         .flat_map(|(t, objs)| Asdu::packed(t, Cot::new(cause), common_address, objs))
         .collect()
-}
-
-/// S/E of a process command element (`None` for other elements).
-pub fn command_select(e: &Element) -> Option<bool> {
-    match *e {
-        Element::SingleCommand { select, .. }
-        | Element::DoubleCommand { select, .. }
-        | Element::RegulatingStep { select, .. }
-        | Element::SetpointNormalized { select, .. }
-        | Element::SetpointScaled { select, .. }
-        | Element::SetpointFloat { select, .. } => Some(select),
-        _ => None,
-    }
 }
 
 /// The command with S/E and time tag cleared, to check that an execute matches its select.
