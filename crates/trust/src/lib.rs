@@ -6,6 +6,7 @@
 //! - [`evidence`]: the batch header the edge signs, its canonical encoding, the hash chain that
 //!   links each header to the previous one, and the checks a receiver runs on a batch.
 //! - [`pki`]: certificates for mutual TLS between the roles.
+//! - [`signing`]: the ECDSA P-256 signer interface that key stores implement, and verification.
 //!
 //! Signing itself (HSM via PKCS#11, software keys for the demo) plugs into the
 //! [`evidence::Signature`] slot of each header.
@@ -13,6 +14,7 @@
 pub mod evidence;
 pub mod merkle;
 pub mod pki;
+pub mod signing;
 
 pub use evidence::{BatchHeader, EvidenceError, SignedBatch};
 pub use merkle::Hash;

@@ -1,0 +1,186 @@
+//! Signing and verification of evidence, checkpoints and commands.
+//!
+//! One algorithm: ECDSA over P-256 with SHA-256. It is the usual IEC 62351 choice, every PKCS#11
+//! token and TLS stack supports it, and the same key can sign X.509 certificates, TLS handshakes
+//! and evidence. Ed25519 would sign faster, but one signature covers a whole batch, so signing
+//! rate is not what limits throughput (see the chain benchmark).
+//!
+//! Signatures are carried in the fixed form `r || s` (64 bytes), which is what PKCS#11's
+//! `CKM_ECDSA` returns; [`raw_to_der`] and [`der_to_raw`] convert to and from the DER
+//! `Ecdsa-Sig-Value` that X.509, TLS and `openssl` use.
+//!
+//! Key stores (the HSM through PKCS#11, software keys for the demo) implement [`Signer`].
+
+use sha2::{Digest, Sha256};
+
+use crate::merkle::Hash;
+
+/// The one signature algorithm gridtrust uses, named in every [`crate::evidence::Signature`].
+pub const ECDSA_P256_SHA256: &str = "ecdsa-p256-sha256";
+
+/// Why a signature could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("key store refused to sign: {0}")]
+    KeyStore(String),
+}
+
+/// Why a signature did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("unsupported signature algorithm {0:?}")]
+    Algorithm(String),
+    #[error("public key is not an uncompressed P-256 point")]
+    PublicKey,
+    #[error("signature is malformed")]
+    Malformed,
+    #[error("signature does not match the message and key")]
+    Mismatch,
+}
+
+/// A private key that signs with ECDSA P-256/SHA-256 and never shows its private part.
+///
+/// Implementations hash the message themselves (SoftHSM has no `CKM_ECDSA_SHA256`, so the HSM
+/// implementation hashes on the host and signs the digest with `CKM_ECDSA`).
+pub trait Signer: Send + Sync {
+    /// Signs `message`, returning the fixed `r || s` form (64 bytes).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
+    /// The public key as an uncompressed SEC1 point (65 bytes, starting with 0x04).
+    fn public_key(&self) -> Vec<u8>;
+    /// A short description for logs (`"pkcs11 token 'edge' key 'evidence'"`, `"software key FILE"`).
+    fn describe(&self) -> String;
+}
+
+/// Verifies a fixed-form ECDSA P-256/SHA-256 signature over `message` with an uncompressed SEC1
+/// public key.
+pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    if public_key.len() != 65 || public_key[0] != 0x04 {
+        return Err(VerifyError::PublicKey);
+    }
+    if signature.len() != 64 {
+        return Err(VerifyError::Malformed);
+    }
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, public_key)
+        .verify(message, signature)
+        .map_err(|_| VerifyError::Mismatch)
+}
+
+/// Verifies a signature that names its algorithm (as carried in evidence).
+pub fn verify_named(algorithm: &str, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    if algorithm != ECDSA_P256_SHA256 {
+        return Err(VerifyError::Algorithm(algorithm.to_owned()));
+    }
+    verify(public_key, message, signature)
+}
+
+/// The identifier of a signer in evidence: SHA-256 of its certificate (DER), so a receiver finds
+/// the certificate, and with it the identity and role, that vouches for the key.
+pub fn certificate_id(certificate_der: &[u8]) -> Hash {
+    Sha256::digest(certificate_der).into()
+}
+
+/// Converts a fixed `r || s` signature to the DER `Ecdsa-Sig-Value` (for X.509, TLS, openssl).
+pub fn raw_to_der(raw: &[u8]) -> Result<Vec<u8>, VerifyError> {
+    if raw.len() != 64 {
+        return Err(VerifyError::Malformed);
+    }
+    fn integer(out: &mut Vec<u8>, bytes: &[u8]) {
+        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+        let trimmed = &bytes[start..];
+        let pad = trimmed[0] & 0x80 != 0;
+        out.push(0x02);
+        out.push((trimmed.len() + usize::from(pad)) as u8);
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(trimmed);
+    }
+    let mut body = Vec::with_capacity(72);
+    integer(&mut body, &raw[..32]);
+    integer(&mut body, &raw[32..]);
+    let mut der = Vec::with_capacity(body.len() + 2);
+    der.push(0x30);
+    der.push(body.len() as u8);
+    der.extend_from_slice(&body);
+    Ok(der)
+}
+
+/// Converts a DER `Ecdsa-Sig-Value` to the fixed `r || s` form. Strict: refuses trailing bytes,
+/// long-form lengths and integers wider than 32 bytes.
+pub fn der_to_raw(der: &[u8]) -> Result<Vec<u8>, VerifyError> {
+    fn integer<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], VerifyError> {
+        let &[0x02, len, ref rest @ ..] = *input else { return Err(VerifyError::Malformed) };
+        let len = usize::from(len);
+        if len == 0 || len > 33 || rest.len() < len {
+            return Err(VerifyError::Malformed);
+        }
+        let (value, tail) = rest.split_at(len);
+        *input = tail;
+        let value = if len == 33 {
+            if value[0] != 0 {
+                return Err(VerifyError::Malformed);
+            }
+            &value[1..]
+        } else {
+            value
+        };
+        Ok(value)
+    }
+    let [0x30, len, body @ ..] = der else { return Err(VerifyError::Malformed) };
+    if usize::from(*len) != body.len() {
+        return Err(VerifyError::Malformed);
+    }
+    let mut input = body;
+    let r = integer(&mut input)?;
+    let s = integer(&mut input)?;
+    if !input.is_empty() {
+        return Err(VerifyError::Malformed);
+    }
+    let mut raw = vec![0u8; 64];
+    raw[32 - r.len()..32].copy_from_slice(r);
+    raw[64 - s.len()..].copy_from_slice(s);
+    Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn der_round_trip_with_high_bits_and_leading_zeros() {
+        let mut raw = vec![0u8; 64];
+        raw[0] = 0x80; // r needs a zero pad byte
+        raw[33] = 0x01; // s starts with a zero byte
+        raw[63] = 0x7f;
+        let der = raw_to_der(&raw).unwrap();
+        assert_eq!(der_to_raw(&der).unwrap(), raw);
+    }
+
+    #[test]
+    fn der_refuses_trailing_bytes() {
+        let mut der = raw_to_der(&[1u8; 64]).unwrap();
+        der.push(0);
+        assert_eq!(der_to_raw(&der), Err(VerifyError::Malformed));
+    }
+
+    #[test]
+    fn verify_refuses_wrong_lengths() {
+        assert_eq!(verify(&[4u8; 64], b"m", &[0; 64]), Err(VerifyError::PublicKey));
+        assert_eq!(verify(&[4u8; 65], b"m", &[0; 63]), Err(VerifyError::Malformed));
+        assert_eq!(verify_named("rsa", &[4u8; 65], b"m", &[0; 64]), Err(VerifyError::Algorithm("rsa".into())));
+    }
+
+    proptest! {
+        #[test]
+        fn der_to_raw_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let _ = der_to_raw(&bytes);
+        }
+
+        #[test]
+        fn der_round_trips(raw in proptest::collection::vec(any::<u8>(), 64)) {
+            let der = raw_to_der(&raw).unwrap();
+            prop_assert_eq!(der_to_raw(&der).unwrap(), raw);
+        }
+    }
+}
