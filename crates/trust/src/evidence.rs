@@ -89,6 +89,10 @@ pub enum EvidenceError {
     RootMismatch { edge: String, batch_seq: u64 },
     #[error("batch {batch_seq} of edge {edge} does not follow the previous header (chain broken)")]
     ChainBroken { edge: String, batch_seq: u64 },
+    #[error("batch {batch_seq} of edge {edge} carries no signature")]
+    Unsigned { edge: String, batch_seq: u64 },
+    #[error("batch {batch_seq} of edge {edge}: signature does not verify: {reason}")]
+    BadSignature { edge: String, batch_seq: u64, reason: crate::signing::VerifyError },
 }
 
 impl BatchHeader {
@@ -165,6 +169,95 @@ impl BatchHeader {
     }
 }
 
+/// Domain separation for batch-header signatures, so that a signature made for one purpose
+/// (header, command, checkpoint) can never be presented as another.
+pub const HEADER_SIGNING_CONTEXT: &[u8] = b"gridtrust/v1/batch-header\0";
+
+/// The bytes an edge signs for `header`: the context followed by the canonical header.
+pub fn header_signing_input(header: &BatchHeader) -> Vec<u8> {
+    let mut input = HEADER_SIGNING_CONTEXT.to_vec();
+    input.extend_from_slice(&header.encode_canonical());
+    input
+}
+
+impl Signature {
+    /// Signs `message` with `signer`, naming the certificate that vouches for the key.
+    pub fn create(signer: &dyn crate::signing::Signer, certificate_id: Hash, message: &[u8]) -> Result<Self, crate::signing::SignError> {
+        Ok(Self { algorithm: crate::signing::ECDSA_P256_SHA256.to_owned(), signer: certificate_id, bytes: signer.sign(message)? })
+    }
+
+    /// Checks this signature over `message` with the public key of the certificate it names.
+    pub fn verify(&self, public_key: &[u8], message: &[u8]) -> Result<(), crate::signing::VerifyError> {
+        crate::signing::verify_named(&self.algorithm, public_key, message, &self.bytes)
+    }
+}
+
+/// Longest algorithm name and signature accepted when decoding sealed headers.
+const MAX_ALGORITHM_LEN: usize = 32;
+const MAX_SIGNATURE_LEN: usize = 255;
+
+/// A header together with its signature, in the byte form that queues, stores and evidence
+/// exports keep (so that what was signed is kept exactly, not re-derived):
+///
+/// ```text
+/// 2   header length H (big-endian), then H canonical header bytes
+/// 1   0 = unsigned, 1 = signed; if signed:
+///     1 algorithm length A, A bytes of algorithm name
+///     32 signer certificate id
+///     1 signature length S, S bytes of signature
+/// ```
+pub fn encode_sealed(header: &BatchHeader, signature: Option<&Signature>) -> Vec<u8> {
+    let canonical = header.encode_canonical();
+    let mut out = Vec::with_capacity(canonical.len() + 140);
+    out.extend_from_slice(&(canonical.len() as u16).to_be_bytes());
+    out.extend_from_slice(&canonical);
+    match signature {
+        None => out.push(0),
+        Some(sig) => {
+            out.push(1);
+            let alg = sig.algorithm.as_bytes();
+            out.push(alg.len().min(MAX_ALGORITHM_LEN) as u8);
+            out.extend_from_slice(&alg[..alg.len().min(MAX_ALGORITHM_LEN)]);
+            out.extend_from_slice(&sig.signer);
+            out.push(sig.bytes.len().min(MAX_SIGNATURE_LEN) as u8);
+            out.extend_from_slice(&sig.bytes[..sig.bytes.len().min(MAX_SIGNATURE_LEN)]);
+        }
+    }
+    out
+}
+
+/// Parses [`encode_sealed`] bytes strictly.
+pub fn decode_sealed(bytes: &[u8]) -> Result<(BatchHeader, Option<Signature>), EvidenceError> {
+    let mut pos = 0usize;
+    let mut take = |n: usize, field: &'static str| -> Result<&[u8], EvidenceError> {
+        let end = pos.checked_add(n).filter(|&e| e <= bytes.len()).ok_or(EvidenceError::Truncated { field, offset: bytes.len() })?;
+        let s = &bytes[pos..end];
+        pos = end;
+        Ok(s)
+    };
+    let header_len = usize::from(u16::from_be_bytes([take(1, "header length")?[0], take(1, "header length")?[0]]));
+    let header = BatchHeader::decode_canonical(take(header_len, "header")?)?;
+    let signature = match take(1, "signature flag")?[0] {
+        0 => None,
+        1 => {
+            let alg_len = usize::from(take(1, "algorithm length")?[0]);
+            let algorithm = std::str::from_utf8(take(alg_len, "algorithm")?)
+                .map_err(|e| EvidenceError::BadField { field: "algorithm", reason: e.to_string() })?
+                .to_owned();
+            let mut signer = [0u8; 32];
+            signer.copy_from_slice(take(32, "signer")?);
+            let sig_len = usize::from(take(1, "signature length")?[0]);
+            let sig = take(sig_len, "signature")?.to_vec();
+            Some(Signature { algorithm, signer, bytes: sig })
+        }
+        other => return Err(EvidenceError::BadField { field: "signature flag", reason: format!("{other} is neither 0 nor 1") }),
+    };
+    if pos != bytes.len() {
+        return Err(EvidenceError::TrailingBytes(bytes.len() - pos));
+    }
+    Ok((header, signature))
+}
+
 /// Checks an edge id is short ASCII without separators, as the header encoding requires.
 pub fn validate_edge_id(id: &str) -> Result<(), EvidenceError> {
     let ok = !id.is_empty()
@@ -218,6 +311,26 @@ impl SignedBatch {
             return Err(EvidenceError::RootMismatch { edge: h.edge_id.clone(), batch_seq: h.batch_seq });
         }
         Ok(())
+    }
+
+    /// Signs the header (in the key store: HSM or development key) as the edge closing the batch.
+    pub fn sign(&mut self, signer: &dyn crate::signing::Signer, certificate_id: Hash) -> Result<(), crate::signing::SignError> {
+        self.signature = Some(Signature::create(signer, certificate_id, &header_signing_input(&self.header))?);
+        Ok(())
+    }
+
+    /// Checks the header's signature with the public key of the edge certificate it names; the
+    /// caller has already checked that certificate (chain, validity, revocation, edge identity).
+    pub fn verify_signature(&self, public_key: &[u8]) -> Result<(), EvidenceError> {
+        let h = &self.header;
+        let sig = self.signature.as_ref().ok_or_else(|| EvidenceError::Unsigned { edge: h.edge_id.clone(), batch_seq: h.batch_seq })?;
+        sig.verify(public_key, &header_signing_input(h))
+            .map_err(|reason| EvidenceError::BadSignature { edge: h.edge_id.clone(), batch_seq: h.batch_seq, reason })
+    }
+
+    /// The header and signature in their stored byte form.
+    pub fn sealed_header(&self) -> Vec<u8> {
+        encode_sealed(&self.header, self.signature.as_ref())
     }
 
     /// Checks that this batch directly follows `previous` of the same edge.
@@ -281,6 +394,39 @@ mod tests {
         let mut b = batch(1, 0, 10, [0; 32]);
         b.records.swap(1, 2);
         assert!(matches!(b.verify_integrity(), Err(EvidenceError::SequenceMismatch { index: 1, .. })));
+    }
+
+    #[test]
+    fn signed_header_verifies_and_seals() {
+        let key = crate::signing::EphemeralSigner::generate();
+        let mut b = batch(1, 0, 10, [0; 32]);
+        assert!(matches!(b.verify_signature(&crate::signing::Signer::public_key(&key)), Err(EvidenceError::Unsigned { .. })));
+        b.sign(&key, [9; 32]).unwrap();
+        assert_eq!(b.verify_signature(&crate::signing::Signer::public_key(&key)), Ok(()));
+        let sealed = b.sealed_header();
+        let (header, sig) = decode_sealed(&sealed).unwrap();
+        assert_eq!((&header, sig.as_ref()), (&b.header, b.signature.as_ref()));
+        for cut in 0..sealed.len() {
+            assert!(decode_sealed(&sealed[..cut]).is_err());
+        }
+        let unsigned = encode_sealed(&b.header, None);
+        assert_eq!(decode_sealed(&unsigned).unwrap().1, None);
+    }
+
+    #[test]
+    fn a_changed_header_field_breaks_the_signature() {
+        let key = crate::signing::EphemeralSigner::generate();
+        let mut b = batch(1, 0, 10, [0; 32]);
+        b.sign(&key, [9; 32]).unwrap();
+        b.header.closed_at = Timestamp(100);
+        assert!(matches!(b.verify_signature(&crate::signing::Signer::public_key(&key)), Err(EvidenceError::BadSignature { .. })));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_sealed_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = decode_sealed(&bytes);
+        }
     }
 
     #[test]

@@ -142,6 +142,40 @@ pub fn der_to_raw(der: &[u8]) -> Result<Vec<u8>, VerifyError> {
     Ok(raw)
 }
 
+/// An in-memory P-256 key that exists only for the life of the process: for tests and
+/// benchmarks that need real signatures without a key store. Not a key store: it cannot be
+/// saved, so nothing can come to depend on it.
+pub struct EphemeralSigner {
+    pair: ring::signature::EcdsaKeyPair,
+}
+
+impl EphemeralSigner {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        let rng = ring::rand::SystemRandom::new();
+        let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("the system RNG works");
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("ring parses its own PKCS#8");
+        Self { pair }
+    }
+}
+
+impl Signer for EphemeralSigner {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let rng = ring::rand::SystemRandom::new();
+        self.pair.sign(&rng, message).map(|s| s.as_ref().to_vec()).map_err(|_| SignError::KeyStore("ring refused to sign".into()))
+    }
+
+    fn public_key(&self) -> Vec<u8> {
+        use ring::signature::KeyPair;
+        self.pair.public_key().as_ref().to_vec()
+    }
+
+    fn describe(&self) -> String {
+        "ephemeral in-memory key (tests only)".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +203,16 @@ mod tests {
         assert_eq!(verify(&[4u8; 64], b"m", &[0; 64]), Err(VerifyError::PublicKey));
         assert_eq!(verify(&[4u8; 65], b"m", &[0; 63]), Err(VerifyError::Malformed));
         assert_eq!(verify_named("rsa", &[4u8; 65], b"m", &[0; 64]), Err(VerifyError::Algorithm("rsa".into())));
+    }
+
+    #[test]
+    fn ephemeral_signature_verifies_and_detects_changes() {
+        let key = EphemeralSigner::generate();
+        let sig = key.sign(b"hello").unwrap();
+        assert_eq!(verify(&key.public_key(), b"hello", &sig), Ok(()));
+        assert_eq!(verify(&key.public_key(), b"hellO", &sig), Err(VerifyError::Mismatch));
+        let other = EphemeralSigner::generate();
+        assert_eq!(verify(&other.public_key(), b"hello", &sig), Err(VerifyError::Mismatch));
     }
 
     proptest! {
