@@ -6,11 +6,13 @@
 //! - [`evidence`]: the batch header the edge signs, its canonical encoding, the hash chain that
 //!   links each header to the previous one, and the checks a receiver runs on a batch.
 //! - [`pki`]: certificates for mutual TLS between the roles.
+//! - [`command`]: signed commands (issuer, hub authorisation) and signed results.
 //! - [`signing`]: the ECDSA P-256 signer interface that key stores implement, and verification.
 //!
 //! Signing itself (HSM via PKCS#11, software keys for the demo) plugs into the
 //! [`evidence::Signature`] slot of each header.
 
+pub mod command;
 pub mod evidence;
 pub mod merkle;
 pub mod pki;
