@@ -1,0 +1,215 @@
+//! Mutual-TLS configurations for every hop (IEC 62351-3 profile): TLS 1.3 only, the ring
+//! provider, a client certificate required, peers checked against the operator CA and its CRL
+//! on both sides, and the peer's gridtrust identity (kind, name, roles) checked during the
+//! handshake, so a certificate that is not an identity never gets a connection.
+//!
+//! What the peer may *do* is decided after the handshake: read [`peer_identity`] from the
+//! connection and pass it to [`crate::authorize`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, SignatureScheme};
+
+use crate::error::PkiError;
+use crate::identity::{PeerIdentity, peer_identity_of};
+use crate::validate::{Purpose, TrustAnchors, validate};
+
+/// Loads a certificate chain (PEM, end-entity first).
+pub fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    let read_err = |e: &dyn std::fmt::Display| PkiError::Read { path: path.to_owned(), reason: e.to_string() };
+    let chain: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| read_err(&e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| read_err(&e))?;
+    if chain.is_empty() {
+        return Err(PkiError::Read { path: path.to_owned(), reason: "no certificate in the file".into() });
+    }
+    Ok(chain)
+}
+
+/// A TLS 1.3 server configuration presenting `chain` (signed with `key`, which may be an
+/// HSM key through [`crate::TlsSigningKey`]) and requiring a client certificate that
+/// validates against `anchors` (chain, time, clientAuth, CRL) and is a gridtrust identity.
+///
+/// Our own certificate is validated too (serverAuth, now), so an expired, revoked or
+/// foreign certificate is a configuration error at start rather than a handshake failure later.
+pub fn server_config(
+    anchors: &TrustAnchors,
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<dyn rustls::sign::SigningKey>,
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    let own = validate(anchors, &chain, SystemTime::now(), Purpose::TlsServer)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(anchors.root_store()), provider.clone());
+    if anchors.checks_revocation() {
+        builder = builder.with_crls(anchors.crls().to_vec()).enforce_revocation_expiration();
+    }
+    let inner = builder.build().map_err(|e| PkiError::Tls(e.to_string()))?;
+    let certified = certified_key(chain, key)?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| PkiError::Tls(e.to_string()))?
+        .with_client_cert_verifier(Arc::new(IdentityClientVerifier { inner }))
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    tracing::info!(identity = %own, "TLS server configuration ready");
+    Ok(Arc::new(config))
+}
+
+/// A TLS 1.3 client configuration presenting `chain` (signed with `key`) and accepting only a
+/// server certificate that validates against `anchors` (chain, time, serverAuth, CRL, the name
+/// dialled) and is a gridtrust identity. Our own certificate is validated (clientAuth, now).
+pub fn client_config(
+    anchors: &TrustAnchors,
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<dyn rustls::sign::SigningKey>,
+) -> Result<Arc<rustls::ClientConfig>, PkiError> {
+    let own = validate(anchors, &chain, SystemTime::now(), Purpose::TlsClient)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut builder = WebPkiServerVerifier::builder_with_provider(Arc::new(anchors.root_store()), provider.clone());
+    if anchors.checks_revocation() {
+        builder = builder.with_crls(anchors.crls().to_vec()).enforce_revocation_expiration();
+    }
+    let inner = builder.build().map_err(|e| PkiError::Tls(e.to_string()))?;
+    let certified = certified_key(chain, key)?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| PkiError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(IdentityServerVerifier { inner }))
+        .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    tracing::info!(identity = %own, "TLS client configuration ready");
+    Ok(Arc::new(config))
+}
+
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<dyn rustls::sign::SigningKey>,
+) -> Result<rustls::sign::CertifiedKey, PkiError> {
+    let certified = rustls::sign::CertifiedKey::new(chain, key);
+    certified.keys_match().map_err(|e| PkiError::Tls(format!("the key does not belong to the certificate: {e}")))?;
+    Ok(certified)
+}
+
+/// The identity of the peer of an established connection, from the certificates rustls
+/// verified (`conn.peer_certificates()`). Only meaningful on a connection made with
+/// [`server_config`] or [`client_config`], whose verifiers validated the chain.
+pub fn peer_identity(peer_certificates: Option<&[CertificateDer<'_>]>) -> Result<PeerIdentity, PkiError> {
+    let end_entity = peer_certificates.and_then(|c| c.first()).ok_or(PkiError::NoCertificate)?;
+    peer_identity_of(end_entity)
+}
+
+fn identity_error(e: PkiError) -> rustls::Error {
+    tracing::warn!(error = %e, "peer certificate is not a gridtrust identity");
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(e))))
+}
+
+/// webpki's client verification, then the gridtrust identity check.
+#[derive(Debug)]
+struct IdentityClientVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for IdentityClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self.inner.verify_client_cert(end_entity, intermediates, now).inspect_err(|e| {
+            tracing::warn!(error = %e, "client certificate refused");
+        })?;
+        let identity = peer_identity_of(end_entity).map_err(identity_error)?;
+        tracing::debug!(peer = %identity, "client certificate accepted");
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// webpki's server verification (including the name dialled), then the identity check.
+#[derive(Debug)]
+struct IdentityServerVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for IdentityServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified =
+            self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now).inspect_err(|e| {
+                tracing::warn!(error = %e, server = ?server_name, "server certificate refused");
+            })?;
+        let identity = peer_identity_of(end_entity).map_err(identity_error)?;
+        tracing::debug!(peer = %identity, "server certificate accepted");
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
