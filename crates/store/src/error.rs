@@ -90,6 +90,19 @@ pub enum StoreError {
     /// An edge id the hub cannot key on.
     #[error("edge id {0:?} is empty or longer than 255 bytes")]
     BadEdgeId(String),
+    /// A root or proof was asked for at a tree size the transparency log has not reached: the
+    /// caller holds a checkpoint this log never signed, or asked ahead of an append.
+    #[error("tree size {requested} is beyond the transparency log's size {size}")]
+    BeyondLog {
+        /// The size asked for.
+        requested: u64,
+        /// The log's size now.
+        size: u64,
+    },
+    /// A proof request that describes no proof: a leaf index outside the tree, a consistency
+    /// proof from the empty tree or to a smaller one, an interval that is not a subtree.
+    #[error("no such proof: {0}")]
+    Proof(#[from] gridtrust_trust::merkle::ProofError),
 }
 
 /// What exactly is wrong with a corrupt entry.

@@ -21,7 +21,9 @@ mod db;
 mod error;
 mod hub;
 mod queue;
+pub mod translog;
 
 pub use error::{Corruption, Result, StoreError};
 pub use hub::{ApplyOutcome, BatchRef, Bucket, HubStore, series_time};
 pub use queue::{EdgeQueue, LastBatch, QueueConfig, QueuedBatch};
+pub use translog::TransparencyLog;
