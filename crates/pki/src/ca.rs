@@ -253,6 +253,7 @@ pub struct Ca<K> {
     cert_pem: String,
     name: String,
     key_id: Vec<u8>,
+    not_after: OffsetDateTime,
 }
 
 impl<K: rcgen::SigningKey> Ca<K> {
@@ -306,7 +307,7 @@ impl<K: rcgen::SigningKey> Ca<K> {
         let cert_pem = read_string(&cert_path)?;
         let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
             .map_err(|e| PkiError::Read { path: cert_path.clone(), reason: e.to_string() })?;
-        let (name, key_id, spki) = {
+        let (name, key_id, spki, not_after) = {
             let bad = |reason: String| PkiError::Read { path: cert_path.clone(), reason };
             let (_, cert) = x509_parser::parse_x509_certificate(&cert_der).map_err(|e| bad(e.to_string()))?;
             if !cert.is_ca() {
@@ -325,12 +326,12 @@ impl<K: rcgen::SigningKey> Ca<K> {
                 },
                 _ => return Err(bad("the CA certificate has no subject key identifier".into())),
             };
-            (name, key_id, cert.public_key().raw.to_vec())
+            (name, key_id, cert.public_key().raw.to_vec(), cert.validity().not_after.to_datetime())
         };
         if key.subject_public_key_info() != spki {
             return Err(PkiError::KeyMismatch { path: cert_path, key: format!("{:?}", key.algorithm()) });
         }
-        Ok(Self { dir: dir.to_owned(), key, cert_der, cert_pem, name, key_id })
+        Ok(Self { dir: dir.to_owned(), key, cert_der, cert_pem, name, key_id, not_after })
     }
 
     /// The CA directory.
@@ -378,6 +379,12 @@ impl<K: rcgen::SigningKey> Ca<K> {
         let now = SystemTime::now();
         let not_before = to_offset(now.checked_sub(BACKDATE).unwrap_or(now))?;
         let not_after = add_validity(now, request.validity)?;
+        if not_after > self.not_after {
+            return Err(PkiError::Validity(format!(
+                "the certificate would outlive the CA, which expires at {}",
+                rfc3339(self.not_after).unwrap_or_default()
+            )));
+        }
         let issuer = self.issuer()?;
 
         let _lock = DirLock::acquire(&self.dir)?;

@@ -55,7 +55,8 @@ impl DevPki {
         std::fs::create_dir_all(dir).map_err(|source| PkiError::Write { path: dir.to_owned(), source })?;
         tracing::warn!(dir = %dir.display(), "creating a DEVELOPMENT PKI with software keys in files; not for production");
         let ca_key = generate_software_key(&dir.join(CA_KEY_FILE))?;
-        let ca = Ca::init(dir, DEV_CA_NAME, DEV_VALIDITY, ca_key)?;
+        // The CA outlives its certificates by a day: a certificate may not outlive its CA.
+        let ca = Ca::init(dir, DEV_CA_NAME, DEV_VALIDITY + Duration::from_secs(24 * 3600), ca_key)?;
         let pki = Self { dir: dir.to_owned() };
         for (kind, name, roles) in identities {
             let files = pki.files(name);
@@ -106,7 +107,7 @@ impl DevPki {
     }
 
     /// The CA, opened with its software key (for tests that revoke or renew).
-    pub fn ca(&self) -> Result<Ca<rcgen::KeyPair>, PkiError> {
+    pub fn ca(&self) -> Result<Ca<crate::keys::SoftwareKey>, PkiError> {
         let key = crate::keys::load_software_ca_key(&self.dir.join(CA_KEY_FILE))?;
         Ca::open(&self.dir, key)
     }

@@ -220,9 +220,13 @@ pub fn load_software_tls_key(path: &Path) -> Result<Arc<dyn rustls::sign::Signin
     rustls::crypto::ring::sign::any_ecdsa_type(&der).map_err(|e| PkiError::Read { path: path.to_owned(), reason: e.to_string() })
 }
 
+/// A software key pair (development key store): what [`generate_software_key`] and
+/// [`load_software_ca_key`] return, and a CA key type that needs no HSM.
+pub type SoftwareKey = rcgen::KeyPair;
+
 /// Loads a PKCS#8 PEM software key as an rcgen key pair (for a development CA). Logged as a
 /// development key store.
-pub fn load_software_ca_key(path: &Path) -> Result<rcgen::KeyPair, PkiError> {
+pub fn load_software_ca_key(path: &Path) -> Result<SoftwareKey, PkiError> {
     let pem = std::fs::read_to_string(path).map_err(|e| PkiError::Read { path: path.to_owned(), reason: e.to_string() })?;
     tracing::warn!(path = %path.display(), "CA key from a software key file: development key store, not for production");
     let key = rcgen::KeyPair::from_pem(&pem).map_err(|e| PkiError::Read { path: path.to_owned(), reason: e.to_string() })?;
@@ -234,7 +238,7 @@ pub fn load_software_ca_key(path: &Path) -> Result<rcgen::KeyPair, PkiError> {
 
 /// Generates a P-256 key, writes it to `path` as PKCS#8 PEM (owner-only permissions on Unix;
 /// refuses to overwrite) and returns it. Development key store: the key exists in a file.
-pub fn generate_software_key(path: &Path) -> Result<rcgen::KeyPair, PkiError> {
+pub fn generate_software_key(path: &Path) -> Result<SoftwareKey, PkiError> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     write_private(path, key.serialize_pem().as_bytes())?;
     tracing::warn!(path = %path.display(), "generated a software key file: development key store, not for production");

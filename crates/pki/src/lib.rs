@@ -38,7 +38,7 @@ pub use dev::{DEV_CA_NAME, DEV_VALIDITY, DevPki, IdentityFiles};
 pub use error::{PkiError, Refusal};
 pub use identity::{IdentityKind, PeerIdentity, Serial, authorize};
 pub use keys::{
-    PublicKey, SignerKey, TlsSigningKey, generate_software_key, load_software_ca_key, load_software_tls_key,
+    PublicKey, SignerKey, SoftwareKey, TlsSigningKey, generate_software_key, load_software_ca_key, load_software_tls_key,
 };
 pub use role::{Role, UserRoles};
 pub use show::{show, show_at};

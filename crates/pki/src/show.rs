@@ -167,7 +167,9 @@ fn show_certificate(out: &mut String, der: &[u8], now: SystemTime) -> Result<(),
             let _ = writeln!(out, "  public key:         {} (not ECDSA P-256: unusable in gridtrust)", cert.public_key().algorithm.algorithm);
         }
     }
-    let _ = writeln!(out, "  signature:          {}", cert.signature_algorithm.algorithm);
+    let sig = cert.signature_algorithm.algorithm.to_id_string();
+    let sig = if sig == "1.2.840.10045.4.3.2" { "ecdsa-with-SHA256".to_owned() } else { sig };
+    let _ = writeln!(out, "  signature:          {sig}");
     let _ = writeln!(out, "  SHA-256 (cert id):  {}", hex(&gridtrust_trust::signing::certificate_id(der)));
     let unknown = unknown_critical(&cert);
     if !unknown.is_empty() {

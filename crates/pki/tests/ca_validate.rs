@@ -199,6 +199,8 @@ fn bad_requests_are_refused_without_issuing() {
     assert!(matches!(ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec!["bad name!"], DAY)), Err(PkiError::InvalidSan(_))));
     assert!(matches!(ca.issue(&request(IdentityKind::Operator, "op", vec![Role::Viewer], vec!["host"], DAY)), Err(PkiError::InvalidSan(_))));
     assert!(matches!(ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec![], Duration::ZERO)), Err(PkiError::Validity(_))));
+    // The test CA is valid for a year: nothing it signs may outlive it.
+    assert!(matches!(ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec![], 400 * DAY)), Err(PkiError::Validity(_))));
     assert!(ca.list().unwrap().is_empty());
     // Extra names are carried and kept on renewal.
     let ok = ca.issue(&request(IdentityKind::Hub, "hub", vec![Role::Viewer], vec!["hub.example.net", "10.0.0.7"], DAY)).unwrap();

@@ -34,7 +34,11 @@ fn sample_certificate() -> Vec<u8> {
 proptest! {
     #[test]
     fn role_extension_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-        let _ = UserRoles::decode(&bytes);
+        // What decodes is canonical DER: it re-encodes to exactly the input (the fuzz target's
+        // property too).
+        if let Ok(roles) = UserRoles::decode(&bytes) {
+            prop_assert_eq!(roles.encode().unwrap(), bytes);
+        }
     }
 
     #[test]
@@ -56,7 +60,9 @@ proptest! {
             der[at % len] = value;
         }
         der.truncate(cut % (der.len() + 1));
-        let _ = UserRoles::decode(&der);
+        if let Ok(roles) = UserRoles::decode(&der) {
+            prop_assert_eq!(roles.encode().unwrap(), der);
+        }
     }
 
     #[test]
