@@ -234,7 +234,7 @@ pub fn load_key_config(path: &Path, table: &str) -> Result<KeyConfig, KeyError> 
         value = match value {
             toml::Value::Table(mut t) => t
                 .remove(part)
-                .ok_or_else(|| gridtrust_config::ConfigError::invalid(path, table, "missing: no such table"))?,
+                .ok_or_else(|| gridtrust_config::ConfigError::invalid(path, table, "no such table in this file"))?,
             _ => return Err(gridtrust_config::ConfigError::invalid(path, table, "not a table").into()),
         };
     }
