@@ -156,8 +156,7 @@ pub fn run(args: PkiArgs) -> anyhow::Result<()> {
                 }
                 _ => bail!("give exactly one of --public-key and --generate-key"),
             };
-            let request =
-                IssueRequest { kind, name, roles, validity: days_to_duration(days)?, public_key, extra_sans: sans };
+            let request = IssueRequest { kind, name, roles, validity: days_to_duration(days)?, public_key, extra_sans: sans };
             let issued = ca.issue(&request)?;
             report(&issued, out.as_deref())
         }
@@ -201,7 +200,14 @@ pub fn run(args: PkiArgs) -> anyhow::Result<()> {
                     Some(r) => format!("revoked {} ({})", r.time, r.reason),
                     None => "issued".to_owned(),
                 };
-                println!("{:>6}  {:<8}  {:<20}  {:<28}  {:<25}  {status}", e.serial, e.kind, e.name, roles.join(","), e.not_after);
+                println!(
+                    "{:>6}  {:<8}  {:<20}  {:<28}  {:<25}  {status}",
+                    e.serial,
+                    e.kind,
+                    e.name,
+                    roles.join(","),
+                    e.not_after
+                );
             }
             Ok(())
         }

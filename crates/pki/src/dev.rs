@@ -128,15 +128,16 @@ impl DevPki {
             return Ok(());
         }
         let der = load_chain(&cert)?.remove(0);
-        let (_, parsed) =
-            x509_parser::parse_x509_certificate(&der).map_err(|e| PkiError::Read { path: cert.clone(), reason: e.to_string() })?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| PkiError::Read { path: cert.clone(), reason: e.to_string() })?;
         let is_dev = parsed.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()) == Some(DEV_CA_NAME);
         if !is_dev {
             return Err(PkiError::AlreadyExists { path: cert });
         }
         tracing::info!(dir = %dir.display(), "replacing the previous development PKI");
         let index = dir.join(INDEX_FILE);
-        let mut names: Vec<PathBuf> = vec![cert, dir.join(CA_KEY_FILE), dir.join(CRL_FILE), index, dir.join("serial"), dir.join("crlnumber")];
+        let mut names: Vec<PathBuf> =
+            vec![cert, dir.join(CA_KEY_FILE), dir.join(CRL_FILE), index, dir.join("serial"), dir.join("crlnumber")];
         for entry in std::fs::read_dir(dir).map_err(|e| PkiError::Read { path: dir.to_owned(), reason: e.to_string() })? {
             let path = entry.map_err(|e| PkiError::Read { path: dir.to_owned(), reason: e.to_string() })?.path();
             let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");

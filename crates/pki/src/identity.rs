@@ -188,7 +188,11 @@ pub fn authorize(identity: &PeerIdentity, allowed_kinds: &[IdentityKind], allowe
     }
     if !identity.roles.iter().any(|r| allowed_roles.contains(r)) {
         tracing::warn!(peer = %identity, required = ?allowed_roles, "refused: no allowed role");
-        return Err(Refusal::Role { name: identity.name.clone(), found: identity.roles.clone(), required: allowed_roles.to_vec() });
+        return Err(Refusal::Role {
+            name: identity.name.clone(),
+            found: identity.roles.clone(),
+            required: allowed_roles.to_vec(),
+        });
     }
     Ok(())
 }
@@ -298,8 +302,8 @@ pub(crate) fn read_identity(cert: &X509Certificate<'_>) -> Result<CertIdentity, 
 
 /// Reads the full [`PeerIdentity`] of a certificate that has already been validated.
 pub(crate) fn peer_identity_of(der: &[u8]) -> Result<PeerIdentity, PkiError> {
-    let (rest, cert) =
-        x509_parser::parse_x509_certificate(der).map_err(|e| PkiError::Malformed { what: "certificate", reason: e.to_string() })?;
+    let (rest, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| PkiError::Malformed { what: "certificate", reason: e.to_string() })?;
     if !rest.is_empty() {
         return Err(PkiError::Malformed { what: "certificate", reason: "trailing bytes".into() });
     }

@@ -2,23 +2,31 @@
 //!
 //! # The extension
 //!
-//! IEC 62351-8 (clause 9.5, "access token" profile A: an X.509 identity certificate) defines a
+//! IEC 62351-8 (clause 9.5, access token profile A: an X.509 identity certificate) defines a
 //! non-critical extension, OID `1.2.840.10070.8.1` (`id-IEC62351 { 1 2 840 10070 }`, then
-//! `{ 8 1 }`), whose value is `IECUserRoles ::= SEQUENCE OF RoleInformation`. The standard itself
-//! is not public; the structure below is assembled from what is:
+//! `{ 8 1 }`), whose value is `IECUserRoles ::= SEQUENCE OF ...`. The standard is not freely
+//! available and we could not consult its ASN.1 module; the structure below is assembled from
+//! public sources, and what we could not confirm is marked as ours:
 //!
-//! - the OID, its name and `IECUserRoles ::= SEQUENCE OF ...`: the oid-info.com record for
-//!   1.2.840.10070.8.1, quoting IEC 62351-8 clause 9.3;
-//! - the fields of an access token (role id, area of responsibility, revision, role definition,
-//!   optional operation and `statusChangeSequenceNumber`) and `RoleID ::= INTEGER
-//!   (-32768..32767)` with 0..32767 reserved for IEC 62351 and negative ids private: IEC
-//!   62351-8 clauses 9.4.2-9.4.4 as reproduced in public excerpts;
-//! - the field order and the DER shape: FreeIPA's `IECUserRoles` certificate profile test
-//!   vector (`30 27 30 25 | 30 04 02 02 00 FF | 0C 0A "Outstation" | 02 02 00 FF | 0C 0A
-//!   "IEC62351-8" | 0A 01 03`) and an independent 2022 parser that reads
-//!   `userRole` (a sequence of role ids), `aor`, `revision` and `roleDefinition` in that order;
-//! - the standard role ids (VIEWER 0 ... RBACMNT 6): IEC 62351-8 table of standard roles, as
-//!   used by the same parser.
+//! - OID, name, non-criticality and `IECUserRoles ::= SEQUENCE OF ...`: the OID registry record
+//!   <https://oidref.com/1.2.840.10070.8.1> (from oid-info.com), quoting IEC TS 62351-8:2011
+//!   clause 9.3, and clause 9.5.1.1 ("a non critical standard X509v3 extension").
+//! - The fields (role id, area of responsibility, revision of the subject-to-role assignment,
+//!   role definition, the optional operation and `statusChangeSequenceNumber`) and
+//!   `RoleID ::= INTEGER (-32768..32767)`, 0..32767 reserved for IEC 62351, negative ids for
+//!   private use, several roles per token: IEC TS 62351-8:2011 clauses 9.4.2-9.4.4, as
+//!   reproduced in public excerpts of the standard.
+//! - Field order, tags and the `userRole` sequence: the DER test vector of FreeIPA's
+//!   `IECUserRoles` certificate profile (freeipa-pytests, test for bug 1254641:
+//!   `30 27 30 25 | 30 04 02 02 00 FF | 0C 0A "Outstation" | 02 02 00 FF | 0C 0A "IEC62351-8" |
+//!   0A 01 03`), which also shows an ENUMERATED after `roleDefinition` (we read it as
+//!   `operation`), and an independent parser of these tokens (2022) that reads `userRole` as a
+//!   list of role ids followed by `aor`, `revision`, `roleDefinition`, with the standard role
+//!   names VIEWER 0, OPERATOR 1, ENGINEER 2, INSTALLER 3, SECADM 4, SECAUD 5, RBACMNT 6.
+//! - Ours, not confirmed: the size bounds below, and reading a trailing INTEGER as
+//!   `statusChangeSequenceNumber` (0..2^32-1). The token's validity period (clause 9.4.1) is,
+//!   for a certificate, the certificate's own validity; none of the public encodings carries a
+//!   separate one, so neither do we.
 //!
 //! ```text
 //! IECUserRoles    ::= SEQUENCE SIZE (1..MAX) OF RoleInformation
@@ -277,7 +285,11 @@ fn decode_info(input: &[u8], base: usize) -> Result<RoleInformation, RoleExtensi
             return Err(ids_reader.error("userRole", RoleProblem::Size));
         }
         let (off, value) = ids_reader.read_integer(TAG_INTEGER, "RoleID")?;
-        let id = i16::try_from(value).map_err(|_| RoleExtensionError { offset: off, field: "RoleID", problem: RoleProblem::OutOfRange })?;
+        let id = i16::try_from(value).map_err(|_| RoleExtensionError {
+            offset: off,
+            field: "RoleID",
+            problem: RoleProblem::OutOfRange,
+        })?;
         role_ids.push(id);
     }
     if role_ids.is_empty() {
@@ -285,14 +297,20 @@ fn decode_info(input: &[u8], base: usize) -> Result<RoleInformation, RoleExtensi
     }
     let aor = r.read_utf8("aor", AOR_MAX_CHARS)?;
     let (rev_off, revision) = r.read_integer(TAG_INTEGER, "revision")?;
-    let revision =
-        u8::try_from(revision).map_err(|_| RoleExtensionError { offset: rev_off, field: "revision", problem: RoleProblem::OutOfRange })?;
+    let revision = u8::try_from(revision).map_err(|_| RoleExtensionError {
+        offset: rev_off,
+        field: "revision",
+        problem: RoleProblem::OutOfRange,
+    })?;
     let role_definition = r.read_utf8("roleDefinition", ROLE_DEFINITION_MAX_CHARS)?;
     let mut operation = None;
     if r.peek_tag() == Some(TAG_ENUMERATED) {
         let (off, value) = r.read_integer(TAG_ENUMERATED, "operation")?;
-        operation =
-            Some(u32::try_from(value).map_err(|_| RoleExtensionError { offset: off, field: "operation", problem: RoleProblem::OutOfRange })?);
+        operation = Some(u32::try_from(value).map_err(|_| RoleExtensionError {
+            offset: off,
+            field: "operation",
+            problem: RoleProblem::OutOfRange,
+        })?);
     }
     let mut status_change_sequence_number = None;
     if r.peek_tag() == Some(TAG_INTEGER) {
@@ -437,10 +455,8 @@ mod der {
                 if n == 0 || n > 4 {
                     return Err(self.error(field, RoleProblem::Length));
                 }
-                let bytes = self
-                    .input
-                    .get(self.pos + 2..self.pos + 2 + n)
-                    .ok_or_else(|| self.error(field, RoleProblem::Truncated))?;
+                let bytes =
+                    self.input.get(self.pos + 2..self.pos + 2 + n).ok_or_else(|| self.error(field, RoleProblem::Truncated))?;
                 if bytes[0] == 0 {
                     return Err(self.error(field, RoleProblem::Length));
                 }

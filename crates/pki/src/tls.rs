@@ -25,10 +25,8 @@ use crate::validate::{Purpose, TrustAnchors, validate};
 /// Loads a certificate chain (PEM, end-entity first).
 pub fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
     let read_err = |e: &dyn std::fmt::Display| PkiError::Read { path: path.to_owned(), reason: e.to_string() };
-    let chain: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| read_err(&e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| read_err(&e))?;
+    let chain: Vec<_> =
+        CertificateDer::pem_file_iter(path).map_err(|e| read_err(&e))?.collect::<Result<_, _>>().map_err(|e| read_err(&e))?;
     if chain.is_empty() {
         return Err(PkiError::Read { path: path.to_owned(), reason: "no certificate in the file".into() });
     }

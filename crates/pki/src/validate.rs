@@ -88,10 +88,7 @@ impl std::fmt::Debug for TrustAnchors {
 impl TrustAnchors {
     /// Trusts `roots` (CA certificates) and honours `crls`. Every CRL must be issued by one of
     /// the roots; a root without a CRL gets no certificate accepted (fail closed).
-    pub fn new(
-        roots: Vec<CertificateDer<'static>>,
-        crls: Vec<CertificateRevocationListDer<'static>>,
-    ) -> Result<Self, PkiError> {
+    pub fn new(roots: Vec<CertificateDer<'static>>, crls: Vec<CertificateRevocationListDer<'static>>) -> Result<Self, PkiError> {
         let mut anchors = Vec::with_capacity(roots.len());
         for root in &roots {
             let (_, cert) = x509_parser::parse_x509_certificate(root)
@@ -192,7 +189,10 @@ impl TrustAnchors {
         chain.iter().find_map(|der| {
             let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
             let serial = cert.raw_serial();
-            self.parsed_crls.iter().any(|crl| matches!(crl.find_serial(serial), Ok(Some(_)))).then(|| Serial::from_be_bytes(serial))
+            self.parsed_crls
+                .iter()
+                .any(|crl| matches!(crl.find_serial(serial), Ok(Some(_))))
+                .then(|| Serial::from_be_bytes(serial))
         })
     }
 }
@@ -203,6 +203,11 @@ fn read_err(path: &Path, e: impl std::fmt::Display) -> PkiError {
 
 /// Validates `chain` (end-entity certificate first, then any intermediates) at `now` for
 /// `purpose`, and returns who it identifies. See the module documentation for every check.
+///
+/// `now` is the time at which the certificate must be valid: the current time for a
+/// connection, and for evidence or a command the time the verifier accepts as its signing
+/// time. A certificate on a loaded CRL is refused whatever `now` is, and the CRL itself must not
+/// have expired at `now`.
 pub fn validate(
     anchors: &TrustAnchors,
     chain: &[CertificateDer<'_>],
@@ -224,7 +229,8 @@ pub(crate) fn verify_path(
     now: SystemTime,
     purpose: Purpose,
 ) -> Result<(), PkiError> {
-    let cert = EndEntityCert::try_from(end_entity).map_err(|e| PkiError::Malformed { what: "certificate", reason: format!("{e:?}") })?;
+    let cert =
+        EndEntityCert::try_from(end_entity).map_err(|e| PkiError::Malformed { what: "certificate", reason: format!("{e:?}") })?;
     let time = UnixTime::since_unix_epoch(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO));
     let crl_refs: Vec<&CertRevocationList<'_>> = anchors.parsed_crls.iter().collect();
     let revocation = if anchors.check_revocation {
@@ -280,10 +286,9 @@ pub(crate) fn map_webpki_error(
         E::CertExpired { not_after, .. } => PkiError::Expired { not_after: Some(to_system(not_after)) },
         E::CertNotValidYet { not_before, .. } => PkiError::NotYetValid { not_before: Some(to_system(not_before)) },
         E::UnknownIssuer | E::InvalidSignatureForPublicKey => PkiError::UnknownIssuer,
-        E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => PkiError::WrongPurpose {
-            purpose: purpose.as_str(),
-            reason: "the extended key usage does not include it".into(),
-        },
+        E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => {
+            PkiError::WrongPurpose { purpose: purpose.as_str(), reason: "the extended key usage does not include it".into() }
+        }
         E::UnknownRevocationStatus => PkiError::RevocationUnknown,
         E::CrlExpired { .. } => PkiError::CrlExpired,
         other => PkiError::Invalid(format!("{other:?}")),

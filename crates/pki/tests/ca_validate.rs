@@ -194,13 +194,28 @@ fn bad_requests_are_refused_without_issuing() {
         public_key: key.clone(),
         extra_sans: sans.into_iter().map(String::from).collect(),
     };
-    assert!(matches!(ca.issue(&request(IdentityKind::Edge, "Edge 1", vec![Role::Viewer], vec![], DAY)), Err(PkiError::InvalidName { .. })));
+    assert!(matches!(
+        ca.issue(&request(IdentityKind::Edge, "Edge 1", vec![Role::Viewer], vec![], DAY)),
+        Err(PkiError::InvalidName { .. })
+    ));
     assert!(matches!(ca.issue(&request(IdentityKind::Edge, "edge", vec![], vec![], DAY)), Err(PkiError::NoRoles)));
-    assert!(matches!(ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec!["bad name!"], DAY)), Err(PkiError::InvalidSan(_))));
-    assert!(matches!(ca.issue(&request(IdentityKind::Operator, "op", vec![Role::Viewer], vec!["host"], DAY)), Err(PkiError::InvalidSan(_))));
-    assert!(matches!(ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec![], Duration::ZERO)), Err(PkiError::Validity(_))));
+    assert!(matches!(
+        ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec!["bad name!"], DAY)),
+        Err(PkiError::InvalidSan(_))
+    ));
+    assert!(matches!(
+        ca.issue(&request(IdentityKind::Operator, "op", vec![Role::Viewer], vec!["host"], DAY)),
+        Err(PkiError::InvalidSan(_))
+    ));
+    assert!(matches!(
+        ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec![], Duration::ZERO)),
+        Err(PkiError::Validity(_))
+    ));
     // The test CA is valid for a year: nothing it signs may outlive it.
-    assert!(matches!(ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec![], 400 * DAY)), Err(PkiError::Validity(_))));
+    assert!(matches!(
+        ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec![], 400 * DAY)),
+        Err(PkiError::Validity(_))
+    ));
     assert!(ca.list().unwrap().is_empty());
     // Extra names are carried and kept on renewal.
     let ok = ca.issue(&request(IdentityKind::Hub, "hub", vec![Role::Viewer], vec!["hub.example.net", "10.0.0.7"], DAY)).unwrap();
@@ -254,4 +269,90 @@ fn dev_pki_writes_software_keys_and_replaces_only_a_dev_ca() {
     let real = tempfile::tempdir().unwrap();
     signer_ca(real.path(), "operator CA");
     assert!(matches!(DevPki::generate(real.path(), &[]), Err(PkiError::AlreadyExists { .. })));
+}
+
+/// Certificates our CA key signed but that do not follow the identity profile: a role without
+/// its extension, a kind whose name is not the subject's, a key without digitalSignature.
+#[test]
+fn certificates_outside_the_identity_profile_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SignerKey::new(Arc::new(EphemeralSigner::generate()) as Arc<dyn Signer>).unwrap();
+    let ca = Ca::init(dir.path(), "test operator CA", 365 * DAY, key.clone()).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_der(ca.certificate_der(), &key).unwrap();
+    let subject = PublicKey::from_signer(&EphemeralSigner::generate()).unwrap();
+    let make = |cn: &str, urn: &str, roles: bool, ku: Vec<rcgen::KeyUsagePurpose>, serial: u64| {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        params.serial_number = Some(rcgen::SerialNumber::from(serial));
+        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+        params.is_ca = rcgen::IsCa::ExplicitNoCa;
+        params.key_usages = ku;
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        params.subject_alt_names = vec![rcgen::SanType::URI(urn.try_into().unwrap())];
+        if roles {
+            let ext = gridtrust_pki::UserRoles::standard(&[Role::Operator]).encode().unwrap();
+            params.custom_extensions =
+                vec![rcgen::CustomExtension::from_oid_content(gridtrust_pki::role::ROLE_EXTENSION_OID, ext)];
+        }
+        vec![params.signed_by(&subject, &issuer).unwrap().der().clone()]
+    };
+    let ds = || vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    let anchors = TrustAnchors::from_ca_dir(dir.path()).unwrap();
+    let check = |chain: Vec<rustls::pki_types::CertificateDer<'static>>| {
+        validate(&anchors, &chain, SystemTime::now(), Purpose::TlsClient)
+    };
+
+    // The control: the same construction with everything in place is accepted.
+    let good = check(make("alice", "urn:gridtrust:operator:alice", true, ds(), 100)).unwrap();
+    assert_eq!((good.kind, good.roles.as_slice()), (IdentityKind::Operator, &[Role::Operator][..]));
+    for (chain, what) in [
+        (make("alice", "urn:gridtrust:operator:alice", false, ds(), 101), "no role extension"),
+        (make("alice", "urn:gridtrust:operator:mallory", true, ds(), 102), "URN name is not the CN"),
+        (make("alice", "urn:gridtrust:admin:alice", true, ds(), 103), "unknown kind"),
+        (make("alice", "https://example.net/alice", true, ds(), 104), "no gridtrust URN"),
+    ] {
+        assert!(matches!(check(chain), Err(PkiError::NotAnIdentity(_))), "{what}");
+    }
+    let no_ds = make("alice", "urn:gridtrust:operator:alice", true, vec![rcgen::KeyUsagePurpose::KeyAgreement], 105);
+    assert!(matches!(check(no_ds), Err(PkiError::WrongPurpose { .. })));
+}
+
+/// A signer that always fails, as an HSM does when its session is gone.
+struct FailingSigner(Vec<u8>);
+
+impl Signer for FailingSigner {
+    fn sign(&self, _message: &[u8]) -> Result<Vec<u8>, gridtrust_trust::signing::SignError> {
+        Err(gridtrust_trust::signing::SignError::KeyStore("token removed".into()))
+    }
+    fn public_key(&self) -> Vec<u8> {
+        self.0.clone()
+    }
+    fn describe(&self) -> String {
+        "failing test signer".into()
+    }
+}
+
+#[test]
+fn a_failing_ca_key_issues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = EphemeralSigner::generate();
+    let public = signer.public_key();
+    let ca = Ca::init(dir.path(), "test operator CA", 365 * DAY, SignerKey::new(Arc::new(signer) as Arc<dyn Signer>).unwrap())
+        .unwrap();
+    drop(ca);
+    let broken = Ca::open(dir.path(), SignerKey::new(Arc::new(FailingSigner(public)) as Arc<dyn Signer>).unwrap()).unwrap();
+    let request = IssueRequest {
+        kind: IdentityKind::Edge,
+        name: "edge-1".into(),
+        roles: vec![Role::Operator],
+        validity: DAY,
+        public_key: PublicKey::from_signer(&EphemeralSigner::generate()).unwrap(),
+        extra_sans: vec![],
+    };
+    assert!(matches!(broken.issue(&request), Err(PkiError::Generate(rcgen::Error::RemoteKeyError))));
+    assert!(matches!(broken.crl(DAY), Err(PkiError::Generate(_))));
+    assert!(broken.list().unwrap().is_empty(), "nothing recorded for a certificate that was not made");
+    assert!(!dir.path().join(".lock").exists(), "the lock is released on failure");
 }

@@ -138,7 +138,10 @@ async fn client_certificate_from_another_ca_is_refused() {
     .unwrap();
     let out = handshake(&server_side, &hub, &client_side, &intruder, "hub").await;
     let err = out.server.unwrap_err();
-    assert!(err.contains("UnknownIssuer") || err.to_lowercase().contains("unknown issuer") || err.contains("BadSignature"), "{err}");
+    assert!(
+        err.contains("UnknownIssuer") || err.to_lowercase().contains("unknown issuer") || err.contains("BadSignature"),
+        "{err}"
+    );
     assert!(out.client.is_err());
 }
 
