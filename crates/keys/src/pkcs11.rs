@@ -254,12 +254,20 @@ impl Token {
         let module = config.module.clone();
         let context = context(&module)?;
         let location = format!("PKCS#11 module {} {}", module.display(), config.token);
-        let error = |operation, source| KeyError::Pkcs11 { token: location.clone(), operation, source };
-        let slots = context.get_slots_with_token().map_err(|e| error("C_GetSlotList", e))?;
+        let slots = context
+            .get_slots_with_token()
+            .map_err(|source| KeyError::Pkcs11 { token: location.clone(), operation: "C_GetSlotList", source })?;
         let mut tokens = Vec::with_capacity(slots.len());
+        let mut unreadable = Vec::new();
         for slot in slots {
-            let info = context.get_token_info(slot).map_err(|e| error("C_GetTokenInfo", e))?;
-            tokens.push((slot, info.label().to_owned()));
+            match token_info(&context, slot) {
+                Ok(info) => tokens.push((slot, info.label().to_owned())),
+                // Another slot's trouble must not keep us from our own token.
+                Err(e) => {
+                    tracing::warn!(module = %module.display(), slot = slot.id(), error = %e, "cannot read token information; skipping the slot");
+                    unreadable.push(format!("unreadable slot {} ({e})", slot.id()));
+                }
+            }
         }
         let matching: Vec<_> = tokens
             .iter()
@@ -271,7 +279,11 @@ impl Token {
         let (slot, label) = match matching.as_slice() {
             [one] => (*one).clone(),
             [] => {
-                let present = tokens.iter().map(|(s, l)| format!("'{l}' in slot {}", s.id())).collect::<Vec<_>>();
+                let present = tokens
+                    .iter()
+                    .map(|(s, l)| format!("'{l}' in slot {}", s.id()))
+                    .chain(unreadable)
+                    .collect::<Vec<_>>();
                 return Err(KeyError::TokenNotFound {
                     module,
                     token: config.token.to_string(),
@@ -380,6 +392,21 @@ impl Token {
             })
             .ok_or_else(|| unusable("the public key has no CKA_EC_POINT".into()))?;
         unwrap_ec_point(&point).map(<[u8]>::to_vec).map_err(|reason| unusable(reason.into()))
+    }
+}
+
+/// `C_GetTokenInfo`, retried briefly: SoftHSM2 reads token files that another thread or process
+/// may be rewriting at that moment and then fails with `CKR_GENERAL_ERROR`.
+fn token_info(context: &Pkcs11, slot: Slot) -> Result<cryptoki::slot::TokenInfo, CkError> {
+    let mut attempt = 0;
+    loop {
+        match context.get_token_info(slot) {
+            Err(CkError::Pkcs11(RvError::GeneralError, _)) if attempt < 4 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5 << attempt));
+            }
+            result => return result,
+        }
     }
 }
 

@@ -49,7 +49,9 @@ fn hsm(test: &str) -> Option<&'static Hsm> {
         if !softhsm::util_available() || softhsm::module_path().is_none() {
             return None;
         }
-        let dir = tempfile::tempdir().expect("temp dir");
+        // Under the target folder rather than /tmp: a static is never dropped, so the token files
+        // outlive the process, and `cargo clean` is where one expects them to go.
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
         let mut conf = None;
         let mut module = None;
         for label in TOKENS {
