@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{Identity, anchors, issue, signer_ca};
 use gridtrust_pki::{
     IdentityKind, PeerIdentity, Refusal, Role, TrustAnchors, authorize, client_config, peer_identity, server_config,
@@ -23,8 +25,18 @@ async fn handshake(
     client: &Identity,
     dial: &str,
 ) -> Outcome {
-    let server_cfg = server_config(server_anchors, server.chain(), server.tls_key()).unwrap();
     let client_cfg = client_config(client_anchors, client.chain(), client.tls_key()).unwrap();
+    handshake_with(server_anchors, server, client_cfg, dial).await
+}
+
+/// [`handshake`] with any client configuration, for clients that do not play by our rules.
+async fn handshake_with(
+    server_anchors: &TrustAnchors,
+    server: &Identity,
+    client_cfg: Arc<rustls::ClientConfig>,
+    dial: &str,
+) -> Outcome {
+    let server_cfg = server_config(server_anchors, server.chain(), server.tls_key()).unwrap();
     let (a, b) = tokio::io::duplex(16 * 1024);
     let acceptor = tokio_rustls::TlsAcceptor::from(server_cfg);
     let connector = tokio_rustls::TlsConnector::from(client_cfg);
@@ -173,4 +185,45 @@ fn configurations_refuse_an_own_certificate_that_does_not_validate() {
 fn pem_crl(dir: &std::path::Path) -> rustls::pki_types::CertificateRevocationListDer<'static> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateRevocationListDer::from_pem_file(dir.join("crl.pem")).unwrap()
+}
+
+/// A certificate our CA key signed, valid for TLS, but carrying no roles: rustls alone would
+/// accept it; our verifier refuses it during the handshake.
+#[tokio::test]
+async fn client_certificate_without_roles_is_refused_in_the_handshake() {
+    use gridtrust_pki::{Ca, PublicKey, SignerKey, TlsSigningKey};
+    use gridtrust_trust::signing::{EphemeralSigner, Signer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = SignerKey::new(Arc::new(EphemeralSigner::generate()) as Arc<dyn Signer>).unwrap();
+    let ca = Ca::init(dir.path(), "test operator CA", 365 * common::DAY, key.clone()).unwrap();
+    let hub = issue(&ca, IdentityKind::Hub, "hub", &[Role::Operator]);
+
+    let client_signer: Arc<dyn Signer> = Arc::new(EphemeralSigner::generate());
+    let issuer = rcgen::Issuer::from_ca_cert_der(ca.certificate_der(), &key).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["edge-1".to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "edge-1");
+    params.serial_number = Some(rcgen::SerialNumber::from(77u64));
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    params.is_ca = rcgen::IsCa::ExplicitNoCa;
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.subject_alt_names.push(rcgen::SanType::URI("urn:gridtrust:edge:edge-1".try_into().unwrap()));
+    let cert = params.signed_by(&PublicKey::from_signer(client_signer.as_ref()).unwrap(), &issuer).unwrap();
+
+    let anchors = anchors(&ca);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certified =
+        rustls::sign::CertifiedKey::new(vec![cert.der().clone()], Arc::new(TlsSigningKey::new(client_signer).unwrap()));
+    let client_cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(anchors.root_store())
+        .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    let out = handshake_with(&anchors, &hub, Arc::new(client_cfg), "hub").await;
+    let err = out.server.unwrap_err();
+    assert!(err.contains("NotAnIdentity") && err.contains("role extension"), "server error: {err}");
+    assert!(out.client.is_err());
 }
