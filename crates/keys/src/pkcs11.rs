@@ -72,9 +72,11 @@ impl Pkcs11Signer {
     /// belong together.
     pub fn open(config: &Pkcs11Config) -> Result<Self, KeyError> {
         config.validate()?;
+        let pin = read_pin(&config.pin)?;
         let token = Token::open(config)?;
         let first = token.session(false)?;
-        token.login(&first, &read_pin(&config.pin)?)?;
+        token.login(&first, &pin)?;
+        drop(pin);
         let key = token.private_key(&first, &config.key_label)?;
         let public_key = token.public_key(&first, key, &config.key_label)?;
         let mut sessions = vec![Mutex::new(first)];
@@ -110,9 +112,11 @@ impl Pkcs11Signer {
     /// are not detected.)
     pub fn generate_key(config: &Pkcs11Config) -> Result<Self, KeyError> {
         config.validate()?;
+        let pin = read_pin(&config.pin)?;
         let token = Token::open(config)?;
         let session = token.session(true)?;
-        token.login(&session, &read_pin(&config.pin)?)?;
+        token.login(&session, &pin)?;
+        drop(pin);
         let label = config.key_label.as_bytes().to_vec();
         for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
             let found = session
