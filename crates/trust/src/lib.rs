@@ -8,10 +8,13 @@
 //! - [`pki`]: certificates for mutual TLS between the roles.
 //! - [`command`]: signed commands (issuer, hub authorisation) and signed results.
 //! - [`signing`]: the ECDSA P-256 signer interface that key stores implement, and verification.
+//! - [`checkpoint`]: signed checkpoints of the hub's transparency log, the log entry encoding,
+//!   and the tracker with which connectors and auditors refuse a rewritten or forked history.
 //!
 //! Signing itself (HSM via PKCS#11, software keys for the demo) plugs into the
 //! [`evidence::Signature`] slot of each header.
 
+pub mod checkpoint;
 pub mod command;
 pub mod evidence;
 pub mod merkle;
