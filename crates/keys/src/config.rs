@@ -201,7 +201,8 @@ impl TryFrom<Pkcs11Toml> for Pkcs11Config {
             (Some(_), Some(_)) => return Err("set one of `pin_file` and `pin_env`, not both".into()),
             (None, None) => return Err("missing `pin_file` (or `pin_env`): where the user PIN comes from".into()),
         };
-        let config = Pkcs11Config { module: t.module, token, key_label: t.key_label, pin, sessions: t.sessions.unwrap_or(DEFAULT_SESSIONS) };
+        let config =
+            Pkcs11Config { module: t.module, token, key_label: t.key_label, pin, sessions: t.sessions.unwrap_or(DEFAULT_SESSIONS) };
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
@@ -232,9 +233,9 @@ pub fn load_key_config(path: &Path, table: &str) -> Result<KeyConfig, KeyError> 
     let mut value = toml::Value::Table(root);
     for part in table.split('.') {
         value = match value {
-            toml::Value::Table(mut t) => t
-                .remove(part)
-                .ok_or_else(|| gridtrust_config::ConfigError::invalid(path, table, "no such table in this file"))?,
+            toml::Value::Table(mut t) => {
+                t.remove(part).ok_or_else(|| gridtrust_config::ConfigError::invalid(path, table, "no such table in this file"))?
+            }
             _ => return Err(gridtrust_config::ConfigError::invalid(path, table, "not a table").into()),
         };
     }

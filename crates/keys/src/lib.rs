@@ -29,7 +29,7 @@ mod spki;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use config::{KeyConfig, PinSource, Pkcs11Config, TokenSelector, load_key_config, DEFAULT_SESSIONS};
+pub use config::{DEFAULT_SESSIONS, KeyConfig, PinSource, Pkcs11Config, TokenSelector, load_key_config};
 pub use error::KeyError;
 pub use gridtrust_trust::signing::Signer;
 pub use pkcs11::{KeyProtection, Pkcs11Signer};

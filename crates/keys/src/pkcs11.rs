@@ -149,9 +149,7 @@ impl Pkcs11Signer {
             Attribute::Label(label),
             Attribute::Id(id),
         ];
-        session
-            .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
-            .map_err(|e| token.error("C_GenerateKeyPair", e))?;
+        session.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private).map_err(|e| token.error("C_GenerateKeyPair", e))?;
         tracing::info!(token = %token.location, key = %config.key_label, "generated ECDSA P-256 key pair in the token");
         // Open before closing the generating session, so the token stays logged in meanwhile.
         let signer = Self::open(config);
@@ -166,11 +164,22 @@ impl Pkcs11Signer {
             let attributes = session
                 .get_attributes(
                     self.key,
-                    &[AttributeType::Sensitive, AttributeType::Extractable, AttributeType::AlwaysSensitive, AttributeType::NeverExtractable],
+                    &[
+                        AttributeType::Sensitive,
+                        AttributeType::Extractable,
+                        AttributeType::AlwaysSensitive,
+                        AttributeType::NeverExtractable,
+                    ],
                 )
                 .map_err(error)?;
             // Missing attributes count as the unsafe answer.
-            let mut p = KeyProtection { sensitive: false, extractable: true, always_sensitive: false, never_extractable: false, value_readable: true };
+            let mut p = KeyProtection {
+                sensitive: false,
+                extractable: true,
+                always_sensitive: false,
+                never_extractable: false,
+                value_readable: true,
+            };
             for a in attributes {
                 match a {
                     Attribute::Sensitive(v) => p.sensitive = v,
@@ -235,10 +244,7 @@ impl Signer for Pkcs11Signer {
 
 impl std::fmt::Debug for Pkcs11Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pkcs11Signer")
-            .field("key", &self.description)
-            .field("sessions", &self.sessions.len())
-            .finish_non_exhaustive()
+        f.debug_struct("Pkcs11Signer").field("key", &self.description).field("sessions", &self.sessions.len()).finish_non_exhaustive()
     }
 }
 
@@ -258,9 +264,11 @@ impl Token {
         let module = config.module.clone();
         let context = context(&module)?;
         let location = format!("PKCS#11 module {} {}", module.display(), config.token);
-        let slots = context
-            .get_slots_with_token()
-            .map_err(|source| KeyError::Pkcs11 { token: location.clone(), operation: "C_GetSlotList", source })?;
+        let slots = context.get_slots_with_token().map_err(|source| KeyError::Pkcs11 {
+            token: location.clone(),
+            operation: "C_GetSlotList",
+            source,
+        })?;
         let mut tokens = Vec::with_capacity(slots.len());
         let mut unreadable = Vec::new();
         for slot in slots {
@@ -283,11 +291,7 @@ impl Token {
         let (slot, label) = match matching.as_slice() {
             [one] => (*one).clone(),
             [] => {
-                let present = tokens
-                    .iter()
-                    .map(|(s, l)| format!("'{l}' in slot {}", s.id()))
-                    .chain(unreadable)
-                    .collect::<Vec<_>>();
+                let present = tokens.iter().map(|(s, l)| format!("'{l}' in slot {}", s.id())).chain(unreadable).collect::<Vec<_>>();
                 return Err(KeyError::TokenNotFound {
                     module,
                     token: config.token.to_string(),
@@ -338,7 +342,8 @@ impl Token {
         let attributes = session
             .get_attributes(key, &[AttributeType::EcParams, AttributeType::Sign])
             .map_err(|e| self.error("C_GetAttributeValue", e))?;
-        let unusable = |reason: &str| KeyError::KeyUnusable { token: self.location.clone(), key: label.to_owned(), reason: reason.to_owned() };
+        let unusable =
+            |reason: &str| KeyError::KeyUnusable { token: self.location.clone(), key: label.to_owned(), reason: reason.to_owned() };
         if !attributes.iter().any(|a| matches!(a, Attribute::EcParams(p) if p[..] == P256_PARAMS)) {
             return Err(unusable("not a P-256 key (CKA_EC_PARAMS is not prime256v1)"));
         }
@@ -352,14 +357,13 @@ impl Token {
     /// key's `CKA_ID` and label, then by either alone.
     fn public_key(&self, session: &Session, private: ObjectHandle, label: &str) -> Result<Vec<u8>, KeyError> {
         let unusable = |reason: String| KeyError::KeyUnusable { token: self.location.clone(), key: label.to_owned(), reason };
-        let id = session
-            .get_attributes(private, &[AttributeType::Id])
-            .map_err(|e| self.error("C_GetAttributeValue", e))?
-            .into_iter()
-            .find_map(|a| match a {
-                Attribute::Id(id) if !id.is_empty() => Some(id),
-                _ => None,
-            });
+        let id =
+            session.get_attributes(private, &[AttributeType::Id]).map_err(|e| self.error("C_GetAttributeValue", e))?.into_iter().find_map(
+                |a| match a {
+                    Attribute::Id(id) if !id.is_empty() => Some(id),
+                    _ => None,
+                },
+            );
         let base = [Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::KeyType(KeyType::EC)];
         let by_label = Attribute::Label(label.as_bytes().to_vec());
         let mut searches: Vec<Vec<Attribute>> = Vec::new();

@@ -40,10 +40,8 @@ impl SoftwareSigner {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .map_err(|_| KeyError::KeyFile { path: path.to_owned(), reason: "the system random generator failed".into() })?;
-        let pem = pem::encode_config(
-            &pem::Pem::new(PEM_TAG, pkcs8.as_ref()),
-            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-        );
+        let pem =
+            pem::encode_config(&pem::Pem::new(PEM_TAG, pkcs8.as_ref()), pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF));
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
@@ -70,8 +68,8 @@ impl SoftwareSigner {
             return Err(bad(format!("PEM block is '{}', expected '{PEM_TAG}'", block.tag())));
         }
         let rng = SystemRandom::new();
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, block.contents(), &rng)
-            .map_err(|e| bad(format!("PKCS#8: {e}")))?;
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, block.contents(), &rng).map_err(|e| bad(format!("PKCS#8: {e}")))?;
         Ok(Self { key, rng, path: path.to_owned() })
     }
 
@@ -105,10 +103,8 @@ fn warn_if_readable_by_others(path: &Path) {
 
 impl Signer for SoftwareSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        let signature = self
-            .key
-            .sign(&self.rng, message)
-            .map_err(|_| SignError::KeyStore(format!("{}: signing failed", self.describe())))?;
+        let signature =
+            self.key.sign(&self.rng, message).map_err(|_| SignError::KeyStore(format!("{}: signing failed", self.describe())))?;
         Ok(signature.as_ref().to_vec())
     }
 

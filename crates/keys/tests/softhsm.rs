@@ -202,10 +202,7 @@ fn pkcs11_tool_signature_verifies_with_our_verify() {
 
     // Default format: r || s.
     let raw = dir.path().join("sig.bin");
-    hsm.pkcs11_tool(
-        "tool-sign",
-        &["--sign", "--mechanism", "ECDSA", "--label", "evidence", "-i", &path(&digest), "-o", &path(&raw)],
-    );
+    hsm.pkcs11_tool("tool-sign", &["--sign", "--mechanism", "ECDSA", "--label", "evidence", "-i", &path(&digest), "-o", &path(&raw)]);
     let raw = std::fs::read(raw).unwrap();
     assert_eq!(raw.len(), 64, "pkcs11-tool writes r || s by default");
     verify(&signer.public_key(), message, &raw).expect("pkcs11-tool's signature verifies with our verify");
@@ -215,8 +212,17 @@ fn pkcs11_tool_signature_verifies_with_our_verify() {
     hsm.pkcs11_tool(
         "tool-sign",
         &[
-            "--sign", "--mechanism", "ECDSA", "--signature-format", "openssl", "--label", "evidence",
-            "-i", &path(&digest), "-o", &path(&der),
+            "--sign",
+            "--mechanism",
+            "ECDSA",
+            "--signature-format",
+            "openssl",
+            "--label",
+            "evidence",
+            "-i",
+            &path(&digest),
+            "-o",
+            &path(&der),
         ],
     );
     let der = std::fs::read(der).unwrap();

@@ -46,10 +46,7 @@ fn software_key_round_trip_and_says_it_is_for_development() {
     let path = dir.path().join("keys/edge.pem");
     let generated = SoftwareSigner::generate(&path).expect("generate");
     let warnings = |needle: &str| {
-        log_lines_with(needle)
-            .into_iter()
-            .filter(|l| l.contains("WARN") && l.contains("development key store, not for production"))
-            .count()
+        log_lines_with(needle).into_iter().filter(|l| l.contains("WARN") && l.contains("development key store, not for production")).count()
     };
     let needle = path.display().to_string();
     assert_eq!(warnings(&needle), 1, "generate warns once: {:?}", log_lines_with(&needle));
