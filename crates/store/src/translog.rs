@@ -226,14 +226,18 @@ impl TransparencyLog {
                 return Err(inconsistent(
                     META_NAME,
                     "root".to_owned(),
-                    format!("stored root {} differs from {} recomputed from the stored subtrees at size {size}", hex(&stored_root), hex(&root)),
+                    format!(
+                        "stored root {} differs from {} recomputed from the stored subtrees at size {size}",
+                        hex(&stored_root),
+                        hex(&root)
+                    ),
                 ));
             }
             if size > 0 {
                 let last = size - 1;
-                let entry = entries
-                    .get(last.to_be_bytes().as_slice())?
-                    .ok_or_else(|| inconsistent(ENTRIES_NAME, last.to_string(), format!("last entry of a log of size {size} is missing")))?;
+                let entry = entries.get(last.to_be_bytes().as_slice())?.ok_or_else(|| {
+                    inconsistent(ENTRIES_NAME, last.to_string(), format!("last entry of a log of size {size} is missing"))
+                })?;
                 if merkle::leaf_hash(entry.value()) != Nodes(&nodes).node(0, last)? {
                     return Err(inconsistent(ENTRIES_NAME, last.to_string(), "entry does not match its stored leaf hash".to_owned()));
                 }
@@ -304,9 +308,9 @@ impl TransparencyLog {
             }
             let txn = self.db.get()?.begin_read()?;
             let table = txn.open_table(ENTRIES)?;
-            let v = table
-                .get(index.to_be_bytes().as_slice())?
-                .ok_or_else(|| inconsistent(ENTRIES_NAME, index.to_string(), format!("entry below the log size {} is missing", self.frontier.size)))?;
+            let v = table.get(index.to_be_bytes().as_slice())?.ok_or_else(|| {
+                inconsistent(ENTRIES_NAME, index.to_string(), format!("entry below the log size {} is missing", self.frontier.size))
+            })?;
             Ok(Some(v.value().to_vec()))
         })
     }
@@ -370,20 +374,36 @@ impl TransparencyLog {
                 let (k, v) = item?;
                 let expected_index = rebuilt.size;
                 if k.value() != expected_index.to_be_bytes().as_slice() {
-                    return Err(inconsistent(ENTRIES_NAME, hex(k.value()), format!("expected entry {expected_index} here: entries are not contiguous")));
+                    return Err(inconsistent(
+                        ENTRIES_NAME,
+                        hex(k.value()),
+                        format!("expected entry {expected_index} here: entries are not contiguous"),
+                    ));
                 }
                 rebuilt.push(merkle::leaf_hash(v.value()), |level, index, hash| {
                     if &source.node(level, index)? != hash {
-                        return Err(inconsistent(NODES_NAME, describe_node(level, index), "stored hash differs from the one recomputed from the entries".to_owned()));
+                        return Err(inconsistent(
+                            NODES_NAME,
+                            describe_node(level, index),
+                            "stored hash differs from the one recomputed from the entries".to_owned(),
+                        ));
                     }
                     Ok(())
                 })?;
             }
             if rebuilt.size != self.frontier.size {
-                return Err(inconsistent(META_NAME, "size".to_owned(), format!("{} entries stored, size says {}", rebuilt.size, self.frontier.size)));
+                return Err(inconsistent(
+                    META_NAME,
+                    "size".to_owned(),
+                    format!("{} entries stored, size says {}", rebuilt.size, self.frontier.size),
+                ));
             }
             if rebuilt.root() != self.root {
-                return Err(inconsistent(META_NAME, "root".to_owned(), "stored root differs from the one recomputed from the entries".to_owned()));
+                return Err(inconsistent(
+                    META_NAME,
+                    "root".to_owned(),
+                    "stored root differs from the one recomputed from the entries".to_owned(),
+                ));
             }
             Ok(())
         })
@@ -398,7 +418,11 @@ impl TransparencyLog {
     }
 
     /// Runs `f` with node lookups in one read transaction.
-    fn with_nodes<T>(&self, operation: &'static str, f: impl FnOnce(&Nodes<'_, redb::ReadOnlyTable<&'static [u8], &'static [u8]>>) -> Result<T>) -> Result<T> {
+    fn with_nodes<T>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&Nodes<'_, redb::ReadOnlyTable<&'static [u8], &'static [u8]>>) -> Result<T>,
+    ) -> Result<T> {
         crate::error::guard(operation, || {
             let txn = self.db.get()?.begin_read()?;
             let table = txn.open_table(NODES)?;
@@ -410,7 +434,9 @@ impl TransparencyLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gridtrust_trust::merkle::{ProofError, leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion, verify_subtree_consistency};
+    use gridtrust_trust::merkle::{
+        ProofError, leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion, verify_subtree_consistency,
+    };
     use proptest::prelude::*;
 
     fn entry(i: u64) -> Vec<u8> {

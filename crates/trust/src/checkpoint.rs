@@ -139,11 +139,11 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], CodecError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or(CodecError::Truncated { what: self.what, field, offset: self.bytes.len() })?;
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(CodecError::Truncated {
+            what: self.what,
+            field,
+            offset: self.bytes.len(),
+        })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -173,10 +173,12 @@ impl<'a> Reader<'a> {
                 if b == 0 && i > 0 {
                     return Err(self.bad(field, "length is not in its shortest form".into()));
                 }
-                return usize::try_from(value)
-                    .ok()
-                    .filter(|&v| v <= max)
-                    .ok_or(CodecError::TooLong { what: self.what, field, len: value, max });
+                return usize::try_from(value).ok().filter(|&v| v <= max).ok_or(CodecError::TooLong {
+                    what: self.what,
+                    field,
+                    len: value,
+                    max,
+                });
             }
         }
         Err(self.bad(field, "length overflows 64 bits".into()))
@@ -588,7 +590,12 @@ mod tests {
     }
 
     fn checkpoint(size: u64, t: i64) -> Checkpoint {
-        Checkpoint { log_id: "hub-1".into(), tree_size: size, root: merkle::root_from_leaf_hashes(&leaves(size)[..]), timestamp: Timestamp(t) }
+        Checkpoint {
+            log_id: "hub-1".into(),
+            tree_size: size,
+            root: merkle::root_from_leaf_hashes(&leaves(size)[..]),
+            timestamp: Timestamp(t),
+        }
     }
 
     struct Hub {
@@ -708,7 +715,12 @@ mod tests {
         // A rewritten history: same size 12, but entry 3 differs.
         let mut rewritten = leaves(12);
         rewritten[3] = merkle::leaf_hash(b"rewritten");
-        let c = Checkpoint { log_id: "hub-1".into(), tree_size: 12, root: merkle::root_from_leaf_hashes(&rewritten), timestamp: Timestamp(102) };
+        let c = Checkpoint {
+            log_id: "hub-1".into(),
+            tree_size: 12,
+            root: merkle::root_from_leaf_hashes(&rewritten),
+            timestamp: Timestamp(102),
+        };
         let p = merkle::consistency_proof(&rewritten, 10).unwrap();
         assert!(matches!(t.accept(hub.sign(c), &p, &key), Err(CheckpointError::Inconsistent { old: 10, new: 12, .. })));
         assert!(matches!(t.accept(hub.sign(checkpoint(12, 102)), &[], &key), Err(CheckpointError::Inconsistent { .. })));

@@ -415,11 +415,7 @@ pub fn verify_consistency(old_size: u64, new_size: u64, old_root: &[u8], new_roo
         return Err(wrong_length());
     }
     // Step 2: if `old` is a power of two, the old root is the implicit first path element.
-    let (seed, rest) = if old.is_power_of_two() {
-        (Running::Given(old_root), proof)
-    } else {
-        (Running::Computed(proof[0]), &proof[1..])
-    };
+    let (seed, rest) = if old.is_power_of_two() { (Running::Given(old_root), proof) } else { (Running::Computed(proof[0]), &proof[1..]) };
     // Steps 3 and 4.
     let mut f_n = old - 1;
     let mut s_n = new - 1;
@@ -493,7 +489,14 @@ pub fn evaluate_subtree_inclusion(leaf: &Hash, index: u64, start: u64, end: u64,
 
 /// Verifies that `leaf` is entry `index` of the subtree `[start, end)` whose hash is
 /// `subtree_hash` (draft-ietf-plants-merkle-tree-certs §4.3.3).
-pub fn verify_subtree_inclusion(leaf: &Hash, index: u64, start: u64, end: u64, proof: &[Hash], subtree_hash: &Hash) -> Result<(), ProofError> {
+pub fn verify_subtree_inclusion(
+    leaf: &Hash,
+    index: u64,
+    start: u64,
+    end: u64,
+    proof: &[Hash],
+    subtree_hash: &Hash,
+) -> Result<(), ProofError> {
     let r = evaluate_subtree_inclusion(leaf, index, start, end, proof)?;
     if &r == subtree_hash { Ok(()) } else { Err(ProofError::RootMismatch) }
 }
@@ -543,7 +546,14 @@ fn subtree_consistency_len(start: u64, end: u64, size: u64) -> usize {
 /// `SHA-256("")`, as the draft specifies.
 ///
 /// Hashes are taken as bytes for the same reason as in [`verify_consistency`].
-pub fn verify_subtree_consistency(start: u64, end: u64, size: u64, subtree_hash: &[u8], root: &[u8], proof: &[Hash]) -> Result<(), ProofError> {
+pub fn verify_subtree_consistency(
+    start: u64,
+    end: u64,
+    size: u64,
+    subtree_hash: &[u8],
+    root: &[u8],
+    proof: &[Hash],
+) -> Result<(), ProofError> {
     // Step 1.
     if !is_valid_subtree(start, end) {
         return Err(ProofError::InvalidSubtree { start, end });
@@ -861,10 +871,7 @@ mod tests {
         assert_eq!(verify_consistency(0, 5, &empty_root(), &root, &[]), Err(ProofError::FromEmptyTree { new: 5 }));
         assert_eq!(verify_consistency(2, 1, &root, &root, &[]), Err(ProofError::OldLargerThanNew { old: 2, new: 1 }));
         // A malformed old root that would have to be hashed is a length error, not a panic.
-        assert_eq!(
-            verify_consistency(2, 3, b"short", &root, &[root]),
-            Err(ProofError::HashLength { field: HashField::OldRoot, got: 5 })
-        );
+        assert_eq!(verify_consistency(2, 3, b"short", &root, &[root]), Err(ProofError::HashLength { field: HashField::OldRoot, got: 5 }));
         assert_eq!(consistency_proof(&leaves(3), 0), None);
         assert_eq!(consistency_proof(&leaves(3), 4), None);
     }

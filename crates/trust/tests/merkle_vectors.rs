@@ -147,8 +147,7 @@ fn evaluate(kind: &str, json: &str) -> Result<(String, bool, Result<(), ProofErr
         "subtreeconsistency" => {
             let v: SubtreeConsistency = serde_json::from_str(json).map_err(e)?;
             let (root1, root2, proof) = (base64(&v.root1)?, base64(&v.root2)?, proof_bytes(&v.proof)?);
-            let result =
-                parse_proof(&proof).and_then(|proof| verify_subtree_consistency(v.start, v.end, v.size, &root1, &root2, &proof));
+            let result = parse_proof(&proof).and_then(|proof| verify_subtree_consistency(v.start, v.end, v.size, &root1, &root2, &proof));
             (v.desc, v.want_err, result)
         }
         other => return Err(format!("unknown vector kind {other}")),
@@ -220,7 +219,11 @@ fn every_shared_merkle_vector_gives_ok_exactly_when_no_error_is_wanted() {
                 Ok(Err(problem)) => failures.push(format!("{shown}: malformed vector: {problem}")),
                 Ok(Ok((desc, want_err, result))) => {
                     tally.evaluated += 1;
-                    if want_err { tally.want_err += 1 } else { tally.want_ok += 1 }
+                    if want_err {
+                        tally.want_err += 1
+                    } else {
+                        tally.want_ok += 1
+                    }
                     if let Err(e) = &result {
                         let variant = format!("{e:?}");
                         let variant = variant.split([' ', '(']).next().unwrap_or_default().to_owned();
