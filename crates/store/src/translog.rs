@@ -30,7 +30,6 @@
 //! checkpoint signing (the hub signs [`TransparencyLog::root`] with its key), and entry
 //! encoding.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use gridtrust_trust::merkle::{self, Hash, NodeSource};
@@ -264,16 +263,17 @@ impl TransparencyLog {
     /// Appends one entry durably and returns its index. Prefer [`Self::append_many`] for more
     /// than one: each call is one fsync.
     pub fn append(&mut self, entry: &[u8]) -> Result<u64> {
-        Ok(self.append_many(&[entry])?.start)
+        self.append_many(&[entry])
     }
 
-    /// Appends `entries` in order in one transaction and one fsync, returning their indexes.
-    /// All or nothing: on error nothing is appended and the log in memory is unchanged.
-    pub fn append_many<E: AsRef<[u8]>>(&mut self, entries: &[E]) -> Result<Range<u64>> {
+    /// Appends `entries` in order in one transaction and one fsync, returning the index of the
+    /// first (they occupy `first..first + entries.len()`; for none, the size, and nothing is
+    /// written). All or nothing: on error nothing is appended and the log in memory is unchanged.
+    pub fn append_many<E: AsRef<[u8]>>(&mut self, entries: &[E]) -> Result<u64> {
         crate::error::guard("append_many", || {
             let first = self.frontier.size;
             if entries.is_empty() {
-                return Ok(first..first);
+                return Ok(first);
             }
             let mut frontier = self.frontier;
             let txn = self.db.get()?.begin_write()?;
@@ -296,7 +296,7 @@ impl TransparencyLog {
             self.frontier = frontier;
             self.root = frontier.root();
             debug!(first, count = entries.len(), size = frontier.size, "appended to transparency log");
-            Ok(first..frontier.size)
+            Ok(first)
         })
     }
 
@@ -470,7 +470,7 @@ mod tests {
         let (root, size) = {
             let mut log = TransparencyLog::open(&path).unwrap();
             let batch: Vec<Vec<u8>> = (0..1000).map(entry).collect();
-            assert_eq!(log.append_many(&batch).unwrap(), 0..1000);
+            assert_eq!(log.append_many(&batch).unwrap(), 0);
             assert_eq!(log.append(b"one more").unwrap(), 1000);
             (log.root(), log.size())
         };
@@ -583,7 +583,7 @@ mod tests {
                 let mut log = TransparencyLog::open(&path).unwrap();
                 prop_assert_eq!(log.size(), next);
                 let batch: Vec<Vec<u8>> = (next..next + n).map(entry).collect();
-                prop_assert_eq!(log.append_many(&batch).unwrap(), next..next + n);
+                prop_assert_eq!(log.append_many(&batch).unwrap(), next);
                 next += n;
             }
             let log = TransparencyLog::open(&path).unwrap();
