@@ -5,7 +5,7 @@ use serde::Deserialize;
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_iec104::server::ServerConfig;
 use gridtrust_transport::Upstream;
-use gridtrust_trust::pki::TlsFiles;
+use gridtrust_transport::identity::IdentityConfig;
 
 /// Everything `gridtrust cc --config FILE` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -13,7 +13,11 @@ use gridtrust_trust::pki::TlsFiles;
 pub struct CcConfig {
     /// This connector's identity, as in its certificate.
     pub cc_id: String,
+    /// Where the connector keeps the last log checkpoint it accepted.
+    pub data_dir: PathBuf,
     pub hub: Upstream,
+    /// This connector's certificate, key and trust anchors.
+    pub identity: IdentityConfig,
     pub iec104: Iec104Side,
     /// How long a command stays valid after SCADA issued it, in seconds.
     #[serde(default = "default_command_ttl")]
@@ -33,9 +37,10 @@ pub struct Iec104Side {
     /// The SCADA-side addressing: which IOA carries which point (mapping file format of
     /// `gridtrust_iec104_model::mapping`).
     pub mapping: PathBuf,
-    /// IEC 62351-3 TLS towards SCADA; plain TCP when absent.
+    /// IEC 62351-3 TLS towards SCADA with the connector's identity (SCADA presents a
+    /// certificate from the operator CA); plain TCP when false.
     #[serde(default)]
-    pub tls: Option<TlsFiles>,
+    pub tls: bool,
     /// Station parameters: common address, link timers, redundancy groups, queue sizes.
     #[serde(default)]
     pub station: ServerConfig,
@@ -46,13 +51,9 @@ impl CcConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let mut c: Self = read_toml(path)?;
         let base = base_dir(path);
-        c.hub.resolve(base);
+        c.identity.resolve(base);
+        resolve(base, &mut c.data_dir);
         resolve(base, &mut c.iec104.mapping);
-        if let Some(t) = &mut c.iec104.tls {
-            for p in [&mut t.ca, &mut t.cert, &mut t.key] {
-                resolve(base, p);
-            }
-        }
         if c.iec104.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::invalid(path, "iec104.listen", format!("`{}` is not an ip:port address", c.iec104.listen)));
         }

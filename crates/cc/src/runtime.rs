@@ -15,7 +15,12 @@ use gridtrust_iec104_model::convert::{command_from_element, cp56_from_time, elem
 use gridtrust_model::{
     Command, CommandAction, CommandOutcome, CommandResult, Quality, TimeQuality, Timestamp, Validity, Value,
 };
+use gridtrust_pki::IdentityKind;
+use gridtrust_transport::identity::Identity;
 use gridtrust_transport::{CcToHub, FrameError, HubToCc, PROTOCOL_VERSION, Upstream, connect};
+use gridtrust_trust::Hash;
+use gridtrust_trust::checkpoint::{CheckpointTracker, SignedCheckpoint};
+use gridtrust_trust::command::{SignedCommand, SignedResult};
 
 use crate::CcConfig;
 use crate::verify::{Alarm, Verifier};
@@ -25,8 +30,14 @@ use crate::verify::{Alarm, Verifier};
 pub enum CcError {
     #[error("mapping: {0}")]
     Mapping(#[from] gridtrust_config::ConfigError),
-    #[error("TLS: {0}")]
-    Tls(#[from] gridtrust_trust::pki::PkiError),
+    #[error("identity: {0}")]
+    Identity(#[from] gridtrust_transport::identity::IdentityError),
+    #[error("the certificate names {found}, but this connector is configured as cc {configured}")]
+    WrongIdentity { found: String, configured: String },
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error("the stored log checkpoint {path} is unreadable: {reason}")]
+    Checkpoint { path: std::path::PathBuf, reason: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
     #[error("IEC 104 station: {0}")]
@@ -40,6 +51,8 @@ pub struct CcStats {
     pub records_served: AtomicU64,
     pub records_invalid: AtomicU64,
     pub commands: AtomicU64,
+    /// Log checkpoints accepted after their signature and consistency proof verified.
+    pub checkpoints_accepted: AtomicU64,
 }
 
 /// A running connector.
@@ -56,10 +69,14 @@ impl Cc {
     /// Starts the IEC 104 server and the link to the hub.
     pub async fn start(config: CcConfig) -> Result<Self, CcError> {
         let mapping = MappingFile::load(&config.iec104.mapping)?;
-        let tls = match &config.iec104.tls {
-            Some(files) => Some(tokio_rustls::TlsAcceptor::from(files.server_config()?)),
-            None => None,
-        };
+        let identity = Arc::new(Identity::load(&config.identity)?);
+        if identity.me.kind != IdentityKind::Cc || identity.me.name != config.cc_id {
+            return Err(CcError::WrongIdentity { found: identity.me.to_string(), configured: config.cc_id.clone() });
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| CcError::DataDir { path: config.data_dir.clone(), source })?;
+        let checkpoint_path = config.data_dir.join("checkpoint.bin");
+        let tracker = load_tracker(&checkpoint_path)?;
+        let tls = if config.iec104.tls { Some(tokio_rustls::TlsAcceptor::from(identity.server_config()?)) } else { None };
         let listen: SocketAddr = config
             .iec104
             .listen
@@ -93,18 +110,20 @@ impl Cc {
 
         let stats = Arc::new(CcStats::default());
         let alarms = Arc::new(Mutex::new(Vec::new()));
-        let tls = config.hub.tls.client_config()?;
+        let tls = identity.client_config()?;
         let link = HubLink {
             cc_id: config.cc_id.clone(),
             hub: config.hub.clone(),
             tls,
+            identity,
+            checkpoint_path,
             mapping: Arc::new(mapping),
             server: server.clone(),
             stats: stats.clone(),
             alarms: alarms.clone(),
             ttl: Duration::from_secs(config.command_ttl_s),
         };
-        let tasks = vec![tokio::spawn(link.run(commands))];
+        let tasks = vec![tokio::spawn(link.run(commands, tracker))];
         Ok(Self { iec104_addr, stats, alarms, server, tasks })
     }
 
@@ -127,10 +146,25 @@ impl Cc {
     }
 }
 
+/// Reads the last checkpoint this cc accepted, so a hub that rewrote history while the cc was
+/// down is still caught.
+fn load_tracker(path: &std::path::Path) -> Result<CheckpointTracker, CcError> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let last = SignedCheckpoint::decode(&bytes).map_err(|e| CcError::Checkpoint { path: path.to_owned(), reason: e.to_string() })?;
+            Ok(CheckpointTracker::resume(last))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CheckpointTracker::default()),
+        Err(e) => Err(CcError::Checkpoint { path: path.to_owned(), reason: e.to_string() }),
+    }
+}
+
 struct HubLink {
     cc_id: String,
     hub: Upstream,
     tls: Arc<rustls::ClientConfig>,
+    identity: Arc<Identity>,
+    checkpoint_path: std::path::PathBuf,
     mapping: Arc<MappingFile>,
     server: ServerHandle,
     stats: Arc<CcStats>,
@@ -142,14 +176,16 @@ struct HubLink {
 struct Pending {
     responder: CommandResponder,
     action: CommandAction,
+    /// Digest of the signed command bytes; a result must be bound to exactly this.
+    digest: Hash,
 }
 
 impl HubLink {
-    async fn run(self, mut commands: mpsc::Receiver<IncomingCommand>) {
+    async fn run(self, mut commands: mpsc::Receiver<IncomingCommand>, mut tracker: CheckpointTracker) {
         let mut verifier = Verifier::default();
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.session(&mut verifier, &mut commands).await {
+            match self.session(&mut verifier, &mut tracker, &mut commands).await {
                 Ok(()) => info!("hub closed the connection"),
                 Err(e) => warn!(hub = %self.hub.address, error = %e, "hub link down"),
             }
@@ -158,9 +194,15 @@ impl HubLink {
         }
     }
 
-    async fn session(&self, verifier: &mut Verifier, commands: &mut mpsc::Receiver<IncomingCommand>) -> Result<(), FrameError> {
+    async fn session(
+        &self,
+        verifier: &mut Verifier,
+        tracker: &mut CheckpointTracker,
+        commands: &mut mpsc::Receiver<IncomingCommand>,
+    ) -> Result<(), FrameError> {
         let (r, mut w) = connect(&self.hub.address, &self.hub.server_name, self.tls.clone()).await?;
-        w.send(&CcToHub::Hello { cc_id: self.cc_id.clone(), protocol: PROTOCOL_VERSION }).await?;
+        let checkpoint_size = tracker.last().map(|c| c.checkpoint.tree_size);
+        w.send(&CcToHub::Hello { cc_id: self.cc_id.clone(), protocol: PROTOCOL_VERSION, checkpoint_size }).await?;
         info!(hub = %self.hub.address, "connected to hub");
         let (in_tx, mut in_rx) = mpsc::channel::<HubToCc>(4096);
         let mut reader = r.spawn_into::<HubToCc>(in_tx);
@@ -168,19 +210,30 @@ impl HubLink {
         let result = loop {
             tokio::select! {
                 msg = in_rx.recv() => match msg {
-                    Some(HubToCc::Heads(heads)) => verifier.set_heads(heads),
+                    Some(HubToCc::Certificates(certs)) => self.add_certificates(verifier, certs),
+                    Some(HubToCc::Heads(heads)) => {
+                        let alarms = verifier.set_heads(heads, Timestamp::now());
+                        self.raise(alarms);
+                    }
                     Some(HubToCc::Batch(batch)) => self.serve(verifier, batch).await,
-                    Some(HubToCc::CommandResult(result)) => answer(&mut pending, result),
+                    Some(HubToCc::Checkpoint { checkpoint, consistency, hub_certificate }) => {
+                        if let Err(reason) = self.accept_checkpoint(tracker, checkpoint, &consistency, &hub_certificate) {
+                            self.raise(vec![Alarm { edge_id: "hub".into(), batch_seq: 0, reason, at: Timestamp::now() }]);
+                            // A hub whose log does not hold together is not trusted further.
+                            break Ok(());
+                        }
+                    }
+                    Some(HubToCc::CommandResult(result)) => self.answer(&mut pending, result),
                     None => break match (&mut reader).await { Ok(r) => r, Err(_) => Ok(()) },
                 },
                 Some(cmd) = commands.recv() => {
-                    if let Some((command, p)) = self.to_command(cmd) {
-                        let id = command.id;
+                    if let Some((command, p)) = self.to_command(cmd).await {
+                        let id = p.id;
                         if let Err(e) = w.send(&CcToHub::Command(command)).await {
-                            let _ = p.responder.confirm(false);
+                            let _ = p.pending.responder.confirm(false);
                             break Err(e);
                         }
-                        pending.insert(id, p);
+                        pending.insert(id, p.pending);
                     }
                 }
             }
@@ -193,15 +246,51 @@ impl HubLink {
         result
     }
 
+    /// Logs alarms and keeps them for the operator.
+    fn raise(&self, alarms: Vec<Alarm>) {
+        if alarms.is_empty() {
+            return;
+        }
+        for a in &alarms {
+            warn!(target: "alarm", edge = %a.edge_id, batch_seq = a.batch_seq, reason = %a.reason, "evidence failed");
+        }
+        self.alarms.lock().unwrap_or_else(|p| p.into_inner()).extend(alarms);
+    }
+
+    /// Validates edge certificates against this cc's own anchors before trusting them.
+    fn add_certificates(&self, verifier: &mut Verifier, certs: Vec<Vec<u8>>) {
+        for der in certs {
+            match self.identity.validate(&der) {
+                Ok(identity) if identity.kind == IdentityKind::Edge => verifier.add_certificate(identity),
+                Ok(identity) => warn!(target: "alarm", peer = %identity, "hub sent a non-edge certificate as edge certificate; ignored"),
+                Err(e) => warn!(target: "alarm", error = %e, "hub sent an edge certificate that does not validate; its evidence will be invalid"),
+            }
+        }
+    }
+
+    /// Checks a log checkpoint: the hub's certificate, its signature, and consistency with the
+    /// last checkpoint this cc accepted; persists it once accepted.
+    fn accept_checkpoint(&self, tracker: &mut CheckpointTracker, checkpoint: SignedCheckpoint, proof: &[Hash], hub_certificate: &[u8]) -> Result<(), String> {
+        let hub = self.identity.validate(hub_certificate).map_err(|e| format!("checkpoint refused: hub certificate: {e}"))?;
+        if hub.kind != IdentityKind::Hub || checkpoint.signature.signer != hub.certificate_id {
+            return Err(format!("checkpoint refused: signed by {hub}, which is not the hub certificate it names"));
+        }
+        tracker.accept(checkpoint, proof, &hub.public_key).map_err(|e| format!("log checkpoint refused: {e}"))?;
+        if let Some(last) = tracker.last() {
+            let tmp = self.checkpoint_path.with_extension("tmp");
+            let written = std::fs::write(&tmp, last.encode()).and_then(|()| std::fs::rename(&tmp, &self.checkpoint_path));
+            if let Err(e) = written {
+                warn!(error = %e, path = %self.checkpoint_path.display(), "cannot persist the log checkpoint");
+            }
+        }
+        self.stats.checkpoints_accepted.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Verifies a batch and serves its mapped records.
     async fn serve(&self, verifier: &mut Verifier, batch: gridtrust_trust::SignedBatch) {
         let (verdicts, alarms) = verifier.check(batch, Timestamp::now());
-        if !alarms.is_empty() {
-            for a in &alarms {
-                warn!(target: "alarm", edge = %a.edge_id, batch_seq = a.batch_seq, reason = %a.reason, "field evidence failed");
-            }
-            self.alarms.lock().unwrap_or_else(|p| p.into_inner()).extend(alarms);
-        }
+        self.raise(alarms);
         self.stats.batches_verified.fetch_add(1, Ordering::Relaxed);
         for v in verdicts {
             let Some(map) = self.mapping.point(&v.record.point) else { continue };
@@ -221,8 +310,8 @@ impl HubLink {
         }
     }
 
-    /// Turns a SCADA command into a model command, or refuses it at once.
-    fn to_command(&self, cmd: IncomingCommand) -> Option<(Command, Pending)> {
+    /// Turns a SCADA command into a signed command, or refuses it at once.
+    async fn to_command(&self, cmd: IncomingCommand) -> Option<(SignedCommand, Issued)> {
         let obj = cmd.asdu.objects.first()?;
         let Some(map) = self.mapping.command_at(obj.ioa) else {
             let _ = cmd.responder.confirm(false);
@@ -247,17 +336,80 @@ impl HubLink {
             point: map.id.clone(),
             action,
             value,
-            issuer: format!("scada:{}@{}", cmd.group, cmd.peer),
-            role: "OPERATOR".into(),
+            issuer: self.identity.me.name.clone(),
+            role: self.identity.me.roles.first().map_or("NONE", |r| r.name()).to_owned(),
             issued_at: now,
             expires_at: Timestamp(now.0.saturating_add(i64::try_from(self.ttl.as_nanos()).unwrap_or(i64::MAX))),
         };
-        info!(command_id = command.id, point = %command.point, ?action, peer = %cmd.peer, "SCADA command forwarded");
-        Some((command, Pending { responder: cmd.responder, action }))
+        let identity = self.identity.clone();
+        let signed = {
+            let command = command.clone();
+            tokio::task::spawn_blocking(move || SignedCommand::issue(&command, identity.signer.as_ref(), &identity.certificate)).await
+        };
+        let signed = match signed {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                warn!(target: "alarm", error = %e, "cannot sign a SCADA command; refused");
+                let _ = cmd.responder.confirm(false);
+                return None;
+            }
+            Err(e) => {
+                warn!(error = %e, "signing task failed; command refused");
+                let _ = cmd.responder.confirm(false);
+                return None;
+            }
+        };
+        info!(command_id = command.id, point = %command.point, ?action, peer = %cmd.peer, group = cmd.group, "SCADA command signed and forwarded");
+        let digest = signed.digest();
+        Some((signed, Issued { id: command.id, pending: Pending { responder: cmd.responder, action, digest } }))
+    }
+
+    /// Passes a command stage's result to SCADA (ACTCON positive or negative, then ACTTERM) if
+    /// its signature, signer and binding to the command verify; an unverifiable result counts
+    /// as a refusal (fails closed) and raises an alarm.
+    fn answer(&self, pending: &mut HashMap<u64, Pending>, signed: SignedResult) {
+        let verified = self.verify_result(&signed);
+        let result = match verified.and_then(|()| signed.result().map_err(|e| e.to_string())) {
+            Ok(result) => result,
+            Err(reason) => {
+                let id = pending.iter().find(|(_, p)| p.digest == signed.command_digest).map(|(id, _)| *id);
+                self.raise(vec![Alarm { edge_id: "?".into(), batch_seq: 0, reason: format!("command result refused: {reason}"), at: Timestamp::now() }]);
+                if let Some(p) = id.and_then(|id| pending.remove(&id)) {
+                    let _ = p.responder.confirm(false);
+                }
+                return;
+            }
+        };
+        match pending.get(&result.command_id) {
+            Some(p) if p.digest == signed.command_digest => {}
+            Some(_) => {
+                self.raise(vec![Alarm { edge_id: "?".into(), batch_seq: 0, reason: format!("result for command {} is bound to another command", result.command_id), at: Timestamp::now() }]);
+                return;
+            }
+            None => {
+                warn!(command_id = result.command_id, "result for an unknown command");
+                return;
+            }
+        }
+        answer(pending, result);
+    }
+
+    fn verify_result(&self, signed: &SignedResult) -> Result<(), String> {
+        let signer = self.identity.validate(&signed.signer.certificate).map_err(|e| format!("signer certificate: {e}"))?;
+        if !matches!(signer.kind, IdentityKind::Edge | IdentityKind::Hub) {
+            return Err(format!("signed by {signer}, neither an edge nor the hub"));
+        }
+        signed.verify(&signer.public_key).map_err(|e| e.to_string())
     }
 }
 
-/// Passes a command stage's result to SCADA: ACTCON positive or negative, then ACTTERM.
+/// A signed command ready to send, and what to remember about it.
+struct Issued {
+    id: u64,
+    pending: Pending,
+}
+
+/// Passes a verified command stage's result to SCADA: ACTCON positive or negative, then ACTTERM.
 fn answer(pending: &mut HashMap<u64, Pending>, result: CommandResult) {
     let Some(p) = pending.get(&result.command_id) else {
         warn!(command_id = result.command_id, "result for an unknown command");

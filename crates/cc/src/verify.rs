@@ -1,12 +1,16 @@
 //! Sans-IO re-verification of field evidence at the control centre. The cc trusts nothing the
-//! hub says about data: it checks each batch's records against the Merkle root in the header and
-//! each header against the chain it has seen, and decides per record whether SCADA may see it as
-//! good.
+//! hub says about data: it checks each batch's records against the Merkle root in the header,
+//! the header's signature against the certificate of the edge it names (validated by the cc
+//! itself against its own CA and CRL), and each header against the chain it has seen, and
+//! decides per record whether SCADA may see it as good. Unsigned or unverifiable evidence is
+//! never good (fails closed).
 
 use std::collections::HashMap;
 
 use gridtrust_model::{PointId, Record, Timestamp};
-use gridtrust_trust::{BatchHeader, SignedBatch};
+use gridtrust_pki::{IdentityKind, PeerIdentity};
+use gridtrust_trust::evidence::Signature;
+use gridtrust_trust::{BatchHeader, Hash, SignedBatch};
 
 /// A detection the operator must see: which edge, which batch, what was wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,9 +29,11 @@ pub struct Verdict {
     pub verified: bool,
 }
 
-/// Per-edge chain heads and per-point freshness.
+/// Per-edge chain heads, known edge certificates and per-point freshness.
 #[derive(Default)]
 pub struct Verifier {
+    /// Edge certificates the cc has validated, by certificate id.
+    certificates: HashMap<Hash, PeerIdentity>,
     heads: HashMap<String, BatchHeader>,
     /// Newest (edge, seq) applied per point, so an old batch (snapshot, resend) never overwrites
     /// a newer value.
@@ -35,15 +41,46 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Takes the hub's view of each edge's latest header as the starting point of each chain.
-    /// The hub could lie here; the chain check then fails on the next live batch.
-    pub fn set_heads(&mut self, heads: Vec<BatchHeader>) {
-        for h in heads {
+    /// Adds an edge certificate the caller has validated (chain, validity, revocation).
+    pub fn add_certificate(&mut self, identity: PeerIdentity) {
+        self.certificates.insert(identity.certificate_id, identity);
+    }
+
+    /// Forgets every certificate (after a CRL reload, before re-adding the valid ones).
+    pub fn clear_certificates(&mut self) {
+        self.certificates.clear();
+    }
+
+    /// Checks that `signature` over `header` was made by the edge the header names.
+    fn check_signature(&self, header: &BatchHeader, signature: Option<&Signature>) -> Result<(), String> {
+        let sig = signature.ok_or("batch is unsigned")?;
+        let signer = self
+            .certificates
+            .get(&sig.signer)
+            .ok_or_else(|| format!("signed by unknown or invalid certificate {}", gridtrust_trust::command::hex(&sig.signer)))?;
+        if signer.kind != IdentityKind::Edge || signer.name != header.edge_id {
+            return Err(format!("signed by {signer}, not by edge {}", header.edge_id));
+        }
+        sig.verify(&signer.public_key, &gridtrust_trust::evidence::header_signing_input(header))
+            .map_err(|e| format!("signature does not verify: {e}"))
+    }
+
+    /// Takes the hub's view of each edge's latest header as the starting point of each chain,
+    /// if the edge's signature on it verifies. The hub could send an old head; the chain check
+    /// then flags the next live batch.
+    pub fn set_heads(&mut self, heads: Vec<(BatchHeader, Option<Signature>)>, now: Timestamp) -> Vec<Alarm> {
+        let mut alarms = Vec::new();
+        for (h, sig) in heads {
+            if let Err(reason) = self.check_signature(&h, sig.as_ref()) {
+                alarms.push(Alarm { edge_id: h.edge_id.clone(), batch_seq: h.batch_seq, reason: format!("chain head refused: {reason}"), at: now });
+                continue;
+            }
             let newer = self.heads.get(&h.edge_id).is_none_or(|old| h.batch_seq > old.batch_seq);
             if newer {
                 self.heads.insert(h.edge_id.clone(), h);
             }
         }
+        alarms
     }
 
     /// Verifies a batch; returns the records to apply and the alarms raised.
@@ -51,10 +88,10 @@ impl Verifier {
         let h = &batch.header;
         let mut alarms = Vec::new();
         let alarm = |reason: String| Alarm { edge_id: h.edge_id.clone(), batch_seq: h.batch_seq, reason, at: now };
-        let intact = match batch.verify_integrity() {
+        let intact = match batch.verify_integrity().map_err(|e| e.to_string()).and_then(|()| self.check_signature(h, batch.signature.as_ref())) {
             Ok(()) => true,
             Err(e) => {
-                alarms.push(alarm(e.to_string()));
+                alarms.push(alarm(e));
                 false
             }
         };
@@ -101,6 +138,28 @@ impl Verifier {
 mod tests {
     use super::*;
     use gridtrust_model::{Quality, Value};
+    use gridtrust_trust::signing::{EphemeralSigner, Signer};
+    use std::sync::LazyLock;
+
+    static EDGE_KEY: LazyLock<EphemeralSigner> = LazyLock::new(EphemeralSigner::generate);
+
+    fn edge_identity(name: &str) -> PeerIdentity {
+        PeerIdentity {
+            kind: IdentityKind::Edge,
+            name: name.into(),
+            roles: vec![],
+            serial: gridtrust_pki::Serial::from_be_bytes(&[1]),
+            certificate_id: [5; 32],
+            public_key: EDGE_KEY.public_key(),
+            not_after: std::time::SystemTime::now(),
+        }
+    }
+
+    fn verifier() -> Verifier {
+        let mut v = Verifier::default();
+        v.add_certificate(edge_identity("edge-1"));
+        v
+    }
 
     fn batch(seq: u64, first: u64, prev: [u8; 32], v: f32) -> SignedBatch {
         let records: Vec<Record> = (0..3)
@@ -113,12 +172,39 @@ mod tests {
                 received_at: Timestamp(0),
             })
             .collect();
-        SignedBatch { header: BatchHeader::for_records("edge-1", seq, &records, prev, Timestamp(0)), signature: None, records }
+        let mut b = SignedBatch { header: BatchHeader::for_records("edge-1", seq, &records, prev, Timestamp(0)), signature: None, records };
+        b.sign(&*EDGE_KEY, [5; 32]).unwrap();
+        b
+    }
+
+    #[test]
+    fn unsigned_unknown_or_foreign_signatures_are_never_good() {
+        let mut v = verifier();
+        let mut unsigned = batch(0, 0, [0; 32], 1.0);
+        unsigned.signature = None;
+        let (r, a) = v.check(unsigned, Timestamp(0));
+        assert!(r.iter().all(|r| !r.verified) && a[0].reason.contains("unsigned"), "{a:?}");
+
+        let mut unknown = batch(0, 0, [0; 32], 1.0);
+        unknown.sign(&EphemeralSigner::generate(), [6; 32]).unwrap();
+        let (r, a) = verifier().check(unknown, Timestamp(0));
+        assert!(r.iter().all(|r| !r.verified) && a[0].reason.contains("unknown"), "{a:?}");
+
+        let mut wrong_key = batch(0, 0, [0; 32], 1.0);
+        wrong_key.sign(&EphemeralSigner::generate(), [5; 32]).unwrap();
+        let (r, a) = verifier().check(wrong_key, Timestamp(0));
+        assert!(r.iter().all(|r| !r.verified) && a[0].reason.contains("does not verify"), "{a:?}");
+
+        // A valid certificate of another edge cannot vouch for edge-1's batches.
+        let mut v = Verifier::default();
+        v.add_certificate(edge_identity("edge-2"));
+        let (r, a) = v.check(batch(0, 0, [0; 32], 1.0), Timestamp(0));
+        assert!(r.iter().all(|r| !r.verified) && a[0].reason.contains("not by edge edge-1"), "{a:?}");
     }
 
     #[test]
     fn a_clean_chain_verifies_without_alarms() {
-        let mut v = Verifier::default();
+        let mut v = verifier();
         let b0 = batch(0, 0, [0; 32], 1.0);
         let b1 = batch(1, 3, b0.header.hash(), 2.0);
         let (r0, a0) = v.check(b0, Timestamp(0));
@@ -130,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_value_altered_in_transit_is_served_invalid_with_an_alarm() {
-        let mut v = Verifier::default();
+        let mut v = verifier();
         let mut b = batch(0, 0, [0; 32], 1.0);
         b.records[1].value = Value::Float(99.0);
         let (r, a) = v.check(b, Timestamp(0));
@@ -141,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_dropped_batch_raises_a_gap_alarm_and_old_batches_do_not_overwrite() {
-        let mut v = Verifier::default();
+        let mut v = verifier();
         let b0 = batch(0, 0, [0; 32], 1.0);
         let b1 = batch(1, 3, b0.header.hash(), 2.0);
         let b2 = batch(2, 6, b1.header.hash(), 3.0);

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_iec104::connection::LinkConfig;
 use gridtrust_transport::Upstream;
+use gridtrust_transport::identity::IdentityConfig;
 
 /// Everything `gridtrust edge --config FILE` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -18,6 +19,8 @@ pub struct EdgeConfig {
     /// Where the durable queue lives.
     pub data_dir: PathBuf,
     pub hub: Upstream,
+    /// This edge's certificate, key (HSM or development file) and trust anchors.
+    pub identity: IdentityConfig,
     #[serde(default)]
     pub batch: BatchConfig,
     /// The IEC 104 RTUs this edge polls.
@@ -79,7 +82,7 @@ impl EdgeConfig {
     pub fn resolve(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| resolve(base, p);
         fix(&mut self.data_dir);
-        self.hub.resolve(base);
+        self.identity.resolve(base);
         for r in &mut self.rtus {
             fix(&mut r.mapping);
         }

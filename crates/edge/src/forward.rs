@@ -10,12 +10,15 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info, warn};
 
-use gridtrust_model::{CommandOutcome, CommandResult, PointId, Timestamp};
+use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, PointId, Timestamp};
 use gridtrust_store::EdgeQueue;
+use gridtrust_transport::identity::Identity;
 use gridtrust_transport::{EdgeToHub, FrameError, HubToEdge, PROTOCOL_VERSION, connect};
-use gridtrust_trust::{BatchHeader, SignedBatch};
+use gridtrust_trust::SignedBatch;
+use gridtrust_trust::command::{SignedCommand, SignedResult};
 
 use crate::adapter::DeviceCommand;
+use crate::gate::CommandGate;
 
 /// Counters for metrics and tests.
 #[derive(Debug, Default)]
@@ -24,6 +27,8 @@ pub struct ForwardStats {
     pub batches_acked: AtomicU64,
     pub connects: AtomicU64,
     pub commands_received: AtomicU64,
+    /// Commands the gate refused (bad signature, role, expiry, replay).
+    pub commands_refused: AtomicU64,
 }
 
 /// Everything the forwarder task needs.
@@ -31,6 +36,10 @@ pub struct Forwarder {
     pub edge_id: String,
     pub hub: gridtrust_transport::Upstream,
     pub tls: Arc<rustls::ClientConfig>,
+    /// This edge's certificate and key, for signing command results.
+    pub identity: Arc<Identity>,
+    /// Checks every command before it reaches a device.
+    pub gate: Arc<CommandGate>,
     pub queue: Arc<EdgeQueue>,
     /// Signalled whenever a batch is appended to the queue.
     pub appended: Arc<Notify>,
@@ -44,7 +53,7 @@ impl Forwarder {
     /// Runs forever: connect, drain, reconnect with backoff.
     pub async fn run(self) {
         let mut backoff = Duration::from_millis(100);
-        let (results_tx, mut results_rx) = mpsc::channel::<CommandResult>(1024);
+        let (results_tx, mut results_rx) = mpsc::channel::<SignedResult>(1024);
         loop {
             match self.session(&results_tx, &mut results_rx).await {
                 Ok(()) => info!(edge_id = %self.edge_id, "hub closed the connection"),
@@ -60,8 +69,8 @@ impl Forwarder {
 
     async fn session(
         &self,
-        results_tx: &mpsc::Sender<CommandResult>,
-        results_rx: &mut mpsc::Receiver<CommandResult>,
+        results_tx: &mpsc::Sender<SignedResult>,
+        results_rx: &mut mpsc::Receiver<SignedResult>,
     ) -> Result<(), FrameError> {
         let (mut r, mut w) = connect(&self.hub.address, &self.hub.server_name, self.tls.clone()).await?;
         w.send(&EdgeToHub::Hello { edge_id: self.edge_id.clone(), protocol: PROTOCOL_VERSION }).await?;
@@ -89,14 +98,14 @@ impl Forwarder {
                 match pending {
                     Ok(Ok(batches)) => {
                         for b in batches {
-                            let header = match BatchHeader::decode_canonical(&b.header_bytes) {
+                            let (header, signature) = match gridtrust_trust::evidence::decode_sealed(&b.header_bytes) {
                                 Ok(h) => h,
                                 Err(e) => {
                                     warn!(target: "alarm", batch_seq = b.batch_seq, error = %e, "queued header unreadable; batch skipped");
                                     continue;
                                 }
                             };
-                            let batch = SignedBatch { header, signature: None, records: b.records };
+                            let batch = SignedBatch { header, signature, records: b.records };
                             if let Err(e) = w.send(&EdgeToHub::Batch(batch)).await {
                                 break 'session Err(e);
                             }
@@ -150,37 +159,81 @@ impl Forwarder {
         }
     }
 
-    /// Checks a command and hands it to the adapter that operates its point. Refusals go back
-    /// to the hub with the reason.
-    async fn dispatch(&self, command: gridtrust_model::Command, results: &mpsc::Sender<CommandResult>) {
-        let refuse = |reason: String| CommandResult {
-            command_id: command.id,
-            action: command.action,
-            outcome: CommandOutcome::Refused { by: format!("edge {}", self.edge_id), reason },
-            at: Timestamp::now(),
+    /// Checks a signed command at the gate and hands it to the adapter that operates its point.
+    /// Every stage's result goes back signed by this edge; refusals carry the reason.
+    async fn dispatch(&self, signed: SignedCommand, results: &mpsc::Sender<SignedResult>) {
+        let digest = signed.digest();
+        let gate = self.gate.clone();
+        let checked = {
+            let signed = signed.clone();
+            tokio::task::spawn_blocking(move || gate.admit(&signed, Timestamp::now())).await.unwrap_or_else(|e| Err(format!("gate task failed: {e}")))
         };
-        if Timestamp::now() > command.expires_at {
-            warn!(command_id = command.id, point = %command.point, "expired command refused");
-            let _ = results.send(refuse("command expired".into())).await;
-            return;
-        }
+        let command = match checked {
+            Ok(c) => c,
+            Err(reason) => {
+                self.stats.commands_refused.fetch_add(1, Ordering::Relaxed);
+                // The id and action are reported only if the bytes decode; a refusal of
+                // undecodable bytes still answers, bound to their digest.
+                let (id, action, point) = match signed.command() {
+                    Ok(c) => (c.id, c.action, c.point.to_string()),
+                    Err(_) => (0, CommandAction::Execute, "?".into()),
+                };
+                warn!(target: "alarm", edge_id = %self.edge_id, command_id = id, %point, %reason, "command refused at the edge");
+                self.send_result(results, digest, CommandResult { command_id: id, action, outcome: self.refusal(reason), at: Timestamp::now() }).await;
+                return;
+            }
+        };
         let Some(adapter) = self.routes.get(&command.point) else {
             warn!(command_id = command.id, point = %command.point, "command for a point no adapter operates refused");
-            let _ = results.send(refuse(format!("no adapter operates {}", command.point))).await;
+            let outcome = self.refusal(format!("no adapter operates {}", command.point));
+            self.send_result(results, digest, CommandResult { command_id: command.id, action: command.action, outcome, at: Timestamp::now() }).await;
             return;
         };
         info!(command_id = command.id, point = %command.point, action = ?command.action, "command dispatched to device");
-        let id = command.id;
-        let action = command.action;
-        if adapter.send(DeviceCommand { command, results: results.clone() }).await.is_err() {
-            let _ = results
-                .send(CommandResult {
-                    command_id: id,
-                    action,
-                    outcome: CommandOutcome::Refused { by: format!("edge {}", self.edge_id), reason: "adapter stopped".into() },
-                    at: Timestamp::now(),
-                })
-                .await;
+        // Each command gets its own result channel so its stages are signed against its digest.
+        let (stage_tx, mut stage_rx) = mpsc::channel::<CommandResult>(4);
+        let (id, action) = (command.id, command.action);
+        if adapter.send(DeviceCommand { command, results: stage_tx }).await.is_err() {
+            let outcome = self.refusal("adapter stopped".into());
+            self.send_result(results, digest, CommandResult { command_id: id, action, outcome, at: Timestamp::now() }).await;
+            return;
+        }
+        let (identity, results) = (self.identity.clone(), results.clone());
+        tokio::spawn(async move {
+            while let Some(stage) = stage_rx.recv().await {
+                if let Some(signed) = sign_result(&identity, digest, &stage).await
+                    && results.send(signed).await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+
+    fn refusal(&self, reason: String) -> CommandOutcome {
+        CommandOutcome::Refused { by: format!("edge {}", self.edge_id), reason }
+    }
+
+    async fn send_result(&self, results: &mpsc::Sender<SignedResult>, digest: gridtrust_trust::Hash, result: CommandResult) {
+        if let Some(signed) = sign_result(&self.identity, digest, &result).await {
+            let _ = results.send(signed).await;
+        }
+    }
+}
+
+/// Signs a result with the edge key (in the HSM, so off the async threads).
+async fn sign_result(identity: &Arc<Identity>, digest: gridtrust_trust::Hash, result: &CommandResult) -> Option<SignedResult> {
+    let (identity, result) = (identity.clone(), result.clone());
+    let signed = tokio::task::spawn_blocking(move || SignedResult::sign(&result, digest, identity.signer.as_ref(), &identity.certificate)).await;
+    match signed {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            warn!(target: "alarm", error = %e, "cannot sign a command result; it is not sent");
+            None
+        }
+        Err(e) => {
+            warn!(error = %e, "signing task failed");
+            None
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`adapter`]: the contract between the edge and its southbound adapters.
 //! - [`iec104`]: the IEC 104 adapter (controlling station towards RTUs).
 //! - [`forward`]: store-and-forward to the hub.
+//! - [`gate`]: the checks every signed command passes before it reaches a device.
 //! - [`runtime`]: wiring it all together.
 //!
 //! [`Record`]: gridtrust_model::Record
@@ -16,6 +17,7 @@ pub mod adapter;
 pub mod batcher;
 pub mod config;
 pub mod forward;
+pub mod gate;
 pub mod iec104;
 pub mod runtime;
 

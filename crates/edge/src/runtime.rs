@@ -10,13 +10,16 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use gridtrust_model::{PointId, Timestamp};
-use gridtrust_store::EdgeQueue;
-use gridtrust_trust::{BatchHeader, SignedBatch};
+use gridtrust_pki::{IdentityKind, PeerIdentity};
+use gridtrust_store::{EdgeQueue, ReplayCache};
+use gridtrust_transport::identity::Identity;
+use gridtrust_trust::SignedBatch;
 
 use crate::adapter::{AdapterIo, AdapterPort, DeviceCommand};
 use crate::batcher::{Batcher, Datum, Resume};
 use crate::config::EdgeConfig;
 use crate::forward::{ForwardStats, Forwarder};
+use crate::gate::{CertificateCheck, CommandGate, Freshness};
 
 /// Why an edge could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +28,10 @@ pub enum EdgeError {
     DataDir { path: std::path::PathBuf, source: std::io::Error },
     #[error("queue: {0}")]
     Queue(#[from] gridtrust_store::StoreError),
-    #[error("TLS: {0}")]
-    Tls(#[from] gridtrust_trust::pki::PkiError),
+    #[error("identity: {0}")]
+    Identity(#[from] gridtrust_transport::identity::IdentityError),
+    #[error("the certificate names {found}, but this edge is configured as edge {configured}")]
+    WrongIdentity { found: String, configured: String },
     #[error("mapping: {0}")]
     Mapping(#[from] gridtrust_config::ConfigError),
     #[error("the last queued batch header is unreadable: {0}")]
@@ -66,17 +71,23 @@ impl Edge {
         let resume = match queue.last_batch()? {
             None => Resume { next_seq: queue.next_seq(), ..Resume::FRESH },
             Some(last) => {
-                let header = BatchHeader::decode_canonical(&last.header_bytes)?;
+                let (header, _) = gridtrust_trust::evidence::decode_sealed(&last.header_bytes)?;
                 Resume { next_seq: queue.next_seq(), next_batch_seq: header.batch_seq + 1, prev_header_hash: header.hash() }
             }
         };
         info!(edge_id = %config.edge_id, next_seq = resume.next_seq, next_batch = resume.next_batch_seq, "edge queue opened");
-        let tls = config.hub.tls.client_config()?;
+        let identity = Arc::new(Identity::load(&config.identity)?);
+        if identity.me.kind != IdentityKind::Edge || identity.me.name != config.edge_id {
+            return Err(EdgeError::WrongIdentity { found: identity.me.to_string(), configured: config.edge_id.clone() });
+        }
+        let tls = identity.client_config()?;
+        let replay = ReplayCache::open(config.data_dir.join("replay.redb"))?;
+        let gate = Arc::new(CommandGate::new(Arc::new(AnchorCheck(identity.clone())), replay, Freshness::default()));
         let appended = Arc::new(Notify::new());
         let stats = Arc::new(ForwardStats::default());
 
         let (data_tx, data_rx) = mpsc::channel::<Datum>(65_536);
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tasks_prune(&gate)];
         let mut routes: HashMap<PointId, mpsc::Sender<DeviceCommand>> = HashMap::new();
         for (port, mut rx) in ports {
             for p in port.operates {
@@ -96,11 +107,13 @@ impl Edge {
         drop(data_tx);
 
         let batcher = Batcher::new(&config.edge_id, config.batch.max_records, Duration::from_millis(config.batch.max_delay_ms), resume);
-        tasks.push(tokio::spawn(batch_loop(batcher, data_rx, queue.clone(), appended.clone())));
+        tasks.push(tokio::spawn(batch_loop(batcher, data_rx, queue.clone(), identity.clone(), appended.clone())));
         let forwarder = Forwarder {
             edge_id: config.edge_id.clone(),
             hub: config.hub.clone(),
             tls,
+            identity,
+            gate,
             queue: queue.clone(),
             appended,
             max_in_flight: config.batch.max_in_flight,
@@ -131,7 +144,29 @@ pub fn adapter_channels(name: &str, operates: Vec<PointId>) -> ((AdapterPort, mp
     ((AdapterPort { name: name.to_owned(), operates, commands: cmd_tx }, data_rx), AdapterIo { data: data_tx, commands: cmd_rx })
 }
 
-async fn batch_loop(mut batcher: Batcher, mut data: mpsc::Receiver<Datum>, queue: Arc<EdgeQueue>, appended: Arc<Notify>) {
+/// Lets the command gate check certificates against this edge's trust anchors.
+struct AnchorCheck(Arc<Identity>);
+
+impl CertificateCheck for AnchorCheck {
+    fn check(&self, certificate: &[u8]) -> Result<PeerIdentity, String> {
+        self.0.validate(certificate).map_err(|e| e.to_string())
+    }
+}
+
+/// Forgets expired command nonces once a minute.
+fn tasks_prune(gate: &Arc<CommandGate>) -> JoinHandle<()> {
+    let gate = gate.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let gate = gate.clone();
+            let _ = tokio::task::spawn_blocking(move || gate.prune(Timestamp::now())).await;
+        }
+    })
+}
+
+async fn batch_loop(mut batcher: Batcher, mut data: mpsc::Receiver<Datum>, queue: Arc<EdgeQueue>, identity: Arc<Identity>, appended: Arc<Notify>) {
     loop {
         let deadline = batcher.poll_timeout();
         let closed = tokio::select! {
@@ -139,7 +174,7 @@ async fn batch_loop(mut batcher: Batcher, mut data: mpsc::Receiver<Datum>, queue
                 Some(d) => batcher.push(Instant::now(), d),
                 None => {
                     if let Some(b) = batcher.flush(Timestamp::now()) {
-                        persist(&queue, b, &appended).await;
+                        persist(&queue, &identity, b, &appended).await;
                     }
                     return;
                 }
@@ -147,7 +182,7 @@ async fn batch_loop(mut batcher: Batcher, mut data: mpsc::Receiver<Datum>, queue
             _ = sleep_until(deadline) => batcher.handle_timeout(Instant::now(), Timestamp::now()),
         };
         if let Some(b) = closed {
-            persist(&queue, b, &appended).await;
+            persist(&queue, &identity, b, &appended).await;
         }
     }
 }
@@ -159,10 +194,29 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Writes a closed batch to the durable queue; retries rather than drop, because the records are
-/// already numbered and a hole would show as a gap at the hub.
-async fn persist(queue: &Arc<EdgeQueue>, batch: SignedBatch, appended: &Notify) {
-    let header_bytes = batch.header.encode_canonical();
+/// Signs a closed batch in the key store and writes it to the durable queue; retries rather than
+/// drop, because the records are already numbered and a hole would show as a gap at the hub.
+async fn persist(queue: &Arc<EdgeQueue>, identity: &Arc<Identity>, mut batch: SignedBatch, appended: &Notify) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let (id, header) = (identity.clone(), batch.header.clone());
+        let signed = tokio::task::spawn_blocking(move || {
+            let mut b = SignedBatch { header, signature: None, records: Vec::new() };
+            b.sign(id.signer.as_ref(), id.certificate_id).map(|()| b.signature)
+        })
+        .await;
+        match signed {
+            Ok(Ok(signature)) => {
+                batch.signature = signature;
+                break;
+            }
+            Ok(Err(e)) => error!(target: "alarm", batch_seq = batch.header.batch_seq, error = %e, "key store cannot sign; retrying"),
+            Err(e) => error!(batch_seq = batch.header.batch_seq, error = %e, "signing task failed; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+    let header_bytes = batch.sealed_header();
     let mut delay = Duration::from_millis(50);
     loop {
         let q = queue.clone();

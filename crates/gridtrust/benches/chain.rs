@@ -18,7 +18,7 @@ use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
 use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_cc::{Cc, CcConfig};
-use gridtrust_trust::pki::DevPki;
+use gridtrust::chain::{DemoKeys, provision};
 
 const POINTS: u32 = 100;
 
@@ -213,9 +213,9 @@ async fn main() {
     // The chain, configured as the demo is but with our RTU stand-in.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    DevPki::generate(&d.join("pki"), &["hub", "edge-1", "cc-1"]).unwrap();
-    let tls = |n: &str| format!("{{ ca = \"pki/ca.crt.pem\", cert = \"pki/{n}.crt.pem\", key = \"pki/{n}.key.pem\" }}");
-    std::fs::write(d.join("hub.toml"), format!("data_dir = \"hub\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ntls = {}\n", tls("hub"))).unwrap();
+    let identities = provision(&d.join("pki"), &DemoKeys::Software).unwrap();
+    let identity = |name: &str| identities.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+    std::fs::write(d.join("hub.toml"), format!("data_dir = \"hub\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n{}", identity("hub"))).unwrap();
     let hub = Hub::start(&HubConfig::load(&d.join("hub.toml")).unwrap()).await.unwrap();
     let mut map = String::new();
     for ioa in 1..=POINTS {
@@ -226,9 +226,9 @@ async fn main() {
     std::fs::write(
         d.join("edge.toml"),
         format!(
-            "edge_id = \"edge-1\"\ndata_dir = \"edge\"\n[hub]\naddress = \"{}\"\ntls = {}\n[[rtu]]\nname = \"rtu\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"map.toml\"\ninterrogation_period_s = 3600\n",
+            "edge_id = \"edge-1\"\ndata_dir = \"edge\"\n{}[hub]\naddress = \"{}\"\n[[rtu]]\nname = \"rtu\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"map.toml\"\ninterrogation_period_s = 3600\n",
+            identity("edge-1"),
             hub.edge_addr,
-            tls("edge-1"),
             rtu.local_addr()
         ),
     )
@@ -236,9 +236,9 @@ async fn main() {
     std::fs::write(
         d.join("cc.toml"),
         format!(
-            "cc_id = \"cc-1\"\n[hub]\naddress = \"{}\"\ntls = {}\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n[iec104.station]\nmax_queue = 2000000\n",
-            hub.cc_addr,
-            tls("cc-1")
+            "cc_id = \"cc-1\"\ndata_dir = \"cc\"\n{}[hub]\naddress = \"{}\"\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n[iec104.station]\nmax_queue = 2000000\n",
+            identity("cc-1"),
+            hub.cc_addr
         ),
     )
     .unwrap();

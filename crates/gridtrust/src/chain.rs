@@ -13,7 +13,27 @@ use gridtrust_edge::config::EdgeConfig;
 use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_iec104_model::{CommandKind, MappingFile, MonitorKind};
 use gridtrust_sim::{SubstationRtu, SubstationSpec};
-use gridtrust_trust::pki::DevPki;
+use gridtrust_keys::{KeyConfig, KeyError, Pkcs11Config, PinSource, TokenSelector};
+use gridtrust_pki::{DevPki, IdentityKind, IssueRequest, PublicKey, Role};
+
+/// Where the demo keeps the roles' private keys.
+#[derive(Clone, Debug, Default)]
+pub enum DemoKeys {
+    /// PEM files next to the configuration: development only, and every role says so at start.
+    #[default]
+    Software,
+    /// Keys generated inside a PKCS#11 token (SoftHSM2 or a real HSM), one per role, labelled by
+    /// the role's name; the PIN comes from the environment variable `pin_env`.
+    Pkcs11 { module: PathBuf, token_label: String, pin_env: String },
+}
+
+/// The identities of a single-machine installation: name, kind and IEC 62351-8 roles. Edges and
+/// the hub act by their kind; the connector operates, so it holds OPERATOR.
+pub const IDENTITIES: [(IdentityKind, &str, &[Role]); 3] = [
+    (IdentityKind::Hub, "hub", &[Role::Viewer]),
+    (IdentityKind::Edge, "edge-1", &[Role::Viewer]),
+    (IdentityKind::Cc, "cc-1", &[Role::Operator]),
+];
 
 /// What to start.
 #[derive(Clone, Debug)]
@@ -30,6 +50,8 @@ pub struct ChainOptions {
     pub feeders: u32,
     /// Edge batch window in milliseconds.
     pub batch_delay_ms: u64,
+    /// Where the private keys live.
+    pub keys: DemoKeys,
 }
 
 impl ChainOptions {
@@ -42,6 +64,7 @@ impl ChainOptions {
             rtu_period: Duration::from_millis(200),
             feeders: 2,
             batch_delay_ms: 10,
+            keys: DemoKeys::Software,
         }
     }
 }
@@ -104,14 +127,66 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Creates the development CA and one certificate per identity, with keys where `keys` says;
+/// returns the `[identity]` table of each role's configuration, by name (paths relative to the
+/// folder holding `pki`).
+pub fn provision(pki: &Path, keys: &DemoKeys) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let identity_table = |name: &str, key: String| {
+        format!("[identity]\nca = \"pki/ca.crt.pem\"\ncrl = \"pki/crl.pem\"\ncertificate = \"pki/{name}.crt.pem\"\nkey = {key}\n")
+    };
+    match keys {
+        DemoKeys::Software => {
+            DevPki::generate(pki, &IDENTITIES).context("creating the development PKI")?;
+            Ok(IDENTITIES
+                .iter()
+                .map(|(_, name, _)| (*name, identity_table(name, format!("{{ kind = \"software\", path = \"pki/{name}.key.pem\" }}"))))
+                .collect())
+        }
+        DemoKeys::Pkcs11 { module, token_label, pin_env } => {
+            let dev = DevPki::generate(pki, &[]).context("creating the development CA")?;
+            let ca = dev.ca()?;
+            let mut tables = Vec::new();
+            for (kind, name, roles) in IDENTITIES {
+                let config = KeyConfig::Pkcs11(Pkcs11Config::new(
+                    module.clone(),
+                    TokenSelector::Label(token_label.clone()),
+                    name,
+                    PinSource::Env(pin_env.clone()),
+                ));
+                let signer = match gridtrust_keys::open(&config, pki) {
+                    Err(KeyError::KeyNotFound { .. }) => gridtrust_keys::generate(&config, pki),
+                    other => other,
+                }
+                .with_context(|| format!("opening or generating the key of {name} in token {token_label}"))?;
+                let issued = ca.issue(&IssueRequest {
+                    kind,
+                    name: name.to_owned(),
+                    roles: roles.to_vec(),
+                    validity: gridtrust_pki::DEV_VALIDITY,
+                    public_key: PublicKey::from_sec1(&signer.public_key())?,
+                    extra_sans: Vec::new(),
+                })?;
+                write(&pki.join(format!("{name}.crt.pem")), &issued.pem)?;
+                let key = format!(
+                    "{{ kind = \"pkcs11\", module = \"{}\", token_label = \"{token_label}\", key_label = \"{name}\", pin_env = \"{pin_env}\" }}",
+                    module.display()
+                );
+                tables.push((name, identity_table(name, key)));
+            }
+            ca.crl(gridtrust_pki::DEV_VALIDITY)?;
+            Ok(tables)
+        }
+    }
+}
+
 impl Chain {
     /// Starts the simulated RTU, writes configuration for hub, edge and cc into `opts.dir`,
     /// and starts them from those files.
     pub async fn start(opts: &ChainOptions) -> anyhow::Result<Self> {
         let dir = &opts.dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let pki = dir.join("pki");
-        DevPki::generate(&pki, &["hub", "edge-1", "cc-1"]).context("creating the development PKI")?;
+        let identities = provision(&dir.join("pki"), &opts.keys)?;
+        let identity = |name: &str| identities.iter().find(|(n, _)| *n == name).map(|(_, t)| t.clone()).unwrap_or_default();
 
         let spec = SubstationSpec { feeders: opts.feeders, ..SubstationSpec::default() };
         let rtu = SubstationRtu::start(&opts.rtu_listen, spec, opts.rtu_period).await.context("starting the simulated RTU")?;
@@ -120,15 +195,19 @@ impl Chain {
 
         write(
             &dir.join("hub.toml"),
-            "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n[tls]\nca = \"pki/ca.crt.pem\"\ncert = \"pki/hub.crt.pem\"\nkey = \"pki/hub.key.pem\"\n",
+            &format!("data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}", identity("hub")),
         )?;
         let hub = Hub::start(&HubConfig::load(&dir.join("hub.toml"))?).await.context("starting the hub")?;
 
         write(
             &dir.join("edge.toml"),
             &format!(
-                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\ntls = {{ ca = \"pki/ca.crt.pem\", cert = \"pki/edge-1.crt.pem\", key = \"pki/edge-1.key.pem\" }}\n\n[batch]\nmax_records = 1000\nmax_delay_ms = {}\n\n[[rtu]]\nname = \"substation-1\"\naddress = \"{}\"\ncommon_address = {}\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 60\n",
-                hub.edge_addr, opts.batch_delay_ms, rtu.addr, rtu.common_address
+                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[batch]\nmax_records = 1000\nmax_delay_ms = {}\n\n[[rtu]]\nname = \"substation-1\"\naddress = \"{}\"\ncommon_address = {}\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 60\n",
+                identity("edge-1"),
+                hub.edge_addr,
+                opts.batch_delay_ms,
+                rtu.addr,
+                rtu.common_address
             ),
         )?;
         let edge = Edge::start(EdgeConfig::load(&dir.join("edge.toml"))?).await.context("starting the edge")?;
@@ -136,8 +215,10 @@ impl Chain {
         write(
             &dir.join("cc.toml"),
             &format!(
-                "cc_id = \"cc-1\"\n\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\ntls = {{ ca = \"pki/ca.crt.pem\", cert = \"pki/cc-1.crt.pem\", key = \"pki/cc-1.key.pem\" }}\n\n[iec104]\nlisten = \"{}\"\nmapping = \"scada-mapping.toml\"\n\n[iec104.station]\ncommon_address = 1\n\n# Two SCADA front-ends on this machine form one redundancy group.\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = []\n",
-                hub.cc_addr, opts.scada_listen
+                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"{}\"\nmapping = \"scada-mapping.toml\"\n\n[iec104.station]\ncommon_address = 1\n\n# Two SCADA front-ends on this machine form one redundancy group.\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = []\n",
+                identity("cc-1"),
+                hub.cc_addr,
+                opts.scada_listen
             ),
         )?;
         let cc = Cc::start(CcConfig::load(&dir.join("cc.toml"))?).await.context("starting the control-centre connector")?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use gridtrust::chain::{Chain, ChainOptions};
+use gridtrust::chain::{Chain, ChainOptions, DemoKeys};
 
 /// Options of the demo.
 #[derive(clap::Args, Debug)]
@@ -26,6 +26,16 @@ pub struct DemoArgs {
     /// Stop after this many seconds (0: run until Ctrl-C).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
+    /// Keep the roles' keys in this PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so)
+    /// instead of development key files.
+    #[arg(long)]
+    pkcs11_module: Option<PathBuf>,
+    /// Label of the token that holds (or will hold) the keys.
+    #[arg(long, default_value = "gridtrust-demo")]
+    token_label: String,
+    /// Environment variable that holds the token's user PIN.
+    #[arg(long, default_value = "GRIDTRUST_PIN")]
+    pin_env: String,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -39,9 +49,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         rtu_period: Duration::from_secs(1),
         feeders: args.feeders,
         batch_delay_ms: 10,
+        keys: match &args.pkcs11_module {
+            None => DemoKeys::Software,
+            Some(module) => DemoKeys::Pkcs11 { module: module.clone(), token_label: args.token_label.clone(), pin_env: args.pin_env.clone() },
+        },
     };
     let chain = Chain::start(&opts).await?;
-    tracing::warn!("demo uses a DEVELOPMENT CA and software keys from {}; not for production", args.dir.join("pki").display());
+    match &opts.keys {
+        DemoKeys::Software => tracing::warn!(
+            "demo uses a DEVELOPMENT CA and software keys from {}; not for production",
+            args.dir.join("pki").display()
+        ),
+        DemoKeys::Pkcs11 { module, token_label, .. } => {
+            tracing::info!(module = %module.display(), token = %token_label, "role keys live in the PKCS#11 token; the CA is a development CA")
+        }
+    }
     print_banner(&chain);
 
     let deadline = (args.seconds > 0).then(|| tokio::time::Instant::now() + Duration::from_secs(args.seconds));
@@ -53,12 +75,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 let h = chain.hub.stats();
                 let c = &chain.cc.stats;
                 println!(
-                    "records stored at hub: {}   served to SCADA: {} ({} invalid)   alarms: {}   edge queue: {} batches",
+                    "records stored at hub: {}   served to SCADA: {} ({} invalid)   alarms: {}   edge queue: {} batches   log: {} entries, {} checkpoints verified by the cc",
                     h.records_applied.load(Ordering::Relaxed),
                     c.records_served.load(Ordering::Relaxed),
                     c.records_invalid.load(Ordering::Relaxed),
                     chain.cc.alarms().len(),
                     chain.edge.pending_batches(),
+                    h.log_entries.load(Ordering::Relaxed),
+                    c.checkpoints_accepted.load(Ordering::Relaxed),
                 );
             }
             _ = tokio::signal::ctrl_c() => break,
@@ -76,6 +100,7 @@ fn print_banner(chain: &Chain) {
     println!("gridtrust demo: simulated substation -> edge -> hub -> control-centre connector");
     println!("  simulated RTU (IEC 104 server)   {}  common address {}", chain.rtu.addr, chain.rtu.common_address);
     println!("  hub                              edges on {}, connectors on {} (mutual TLS 1.3)", chain.hub.edge_addr, chain.hub.cc_addr);
+    println!("  evidence                         batches signed at the edge, verified by hub and cc; hub log checkpoints every second");
     println!("  SCADA connects here (IEC 104)    {addr}  common address 1");
     println!("  configuration written to         {}", chain.config_dir.display());
     println!();

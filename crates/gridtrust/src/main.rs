@@ -7,6 +7,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod keys_cli;
+mod pki_cli;
 
 #[derive(Parser)]
 #[command(name = "gridtrust", version, about = "Interoperability layer for distribution grids with an end-to-end chain of trust")]
@@ -40,6 +42,10 @@ enum Cmd {
     },
     /// Run the demo: a simulated substation, edge, hub and connector in one process.
     Demo(demo::DemoArgs),
+    /// The operator PKI: CA, certificates with IEC 62351-8 roles, renewal, revocation, CRL.
+    Pki(pki_cli::PkiArgs),
+    /// Key stores: generate a key in a PKCS#11 token (or a development file), show its public key.
+    Keys(keys_cli::KeysArgs),
 }
 
 fn init_logging() {
@@ -77,6 +83,8 @@ async fn main() -> anyhow::Result<()> {
             wait_for_shutdown().await
         }
         Cmd::Demo(args) => demo::run(args).await,
+        Cmd::Pki(args) => pki_cli::run(args),
+        Cmd::Keys(args) => keys_cli::run(args),
     }
 }
 

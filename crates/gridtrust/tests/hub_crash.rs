@@ -12,7 +12,7 @@ use gridtrust_iec104::asdu::{Element, InformationObject, Qds};
 use gridtrust_iec104::server::{Server, ServerConfig};
 use gridtrust_model::{PointId, Timestamp, Value};
 use gridtrust_store::HubStore;
-use gridtrust_trust::pki::DevPki;
+use gridtrust::chain::{DemoKeys, provision};
 
 /// The hub as a separate process, killed when dropped.
 struct HubProcess(Child);
@@ -52,11 +52,12 @@ async fn every_record_reaches_the_store_exactly_once_across_a_hub_sigkill() {
     const RATE_PER_S: u32 = 5_000;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    DevPki::generate(&d.join("pki"), &["hub", "edge-1"]).unwrap();
+    let identities = provision(&d.join("pki"), &DemoKeys::Software).unwrap();
+    let identity = |name: &str| identities.iter().find(|(n, _)| *n == name).unwrap().1.clone();
     let (edge_port, cc_port) = (free_port(), free_port());
     std::fs::write(
         d.join("hub.toml"),
-        format!("data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:{edge_port}\"\ncc_listen = \"127.0.0.1:{cc_port}\"\n[tls]\nca = \"pki/ca.crt.pem\"\ncert = \"pki/hub.crt.pem\"\nkey = \"pki/hub.key.pem\"\n"),
+        format!("data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:{edge_port}\"\ncc_listen = \"127.0.0.1:{cc_port}\"\n{}", identity("hub")),
     )
     .unwrap();
     let mut hub = HubProcess::start(&d.join("hub.toml"));
@@ -71,7 +72,8 @@ async fn every_record_reaches_the_store_exactly_once_across_a_hub_sigkill() {
     std::fs::write(
         d.join("edge.toml"),
         format!(
-            "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n[hub]\naddress = \"127.0.0.1:{edge_port}\"\ntls = {{ ca = \"pki/ca.crt.pem\", cert = \"pki/edge-1.crt.pem\", key = \"pki/edge-1.key.pem\" }}\n[[rtu]]\nname = \"rtu\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"map.toml\"\ninterrogation_period_s = 3600\n",
+            "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n{}[hub]\naddress = \"127.0.0.1:{edge_port}\"\n[[rtu]]\nname = \"rtu\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"map.toml\"\ninterrogation_period_s = 3600\n",
+            identity("edge-1"),
             rtu.local_addr()
         ),
     )

@@ -3,7 +3,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
-use gridtrust_trust::pki::TlsFiles;
+use gridtrust_transport::identity::IdentityConfig;
+
+use crate::policy::PolicyConfig;
 
 /// Everything `gridtrust hub --config FILE` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -15,7 +17,18 @@ pub struct HubConfig {
     pub edge_listen: String,
     /// `host:port` control-centre connectors dial (mutual TLS).
     pub cc_listen: String,
-    pub tls: TlsFiles,
+    /// The hub's certificate, key (HSM or development file) and trust anchors.
+    pub identity: IdentityConfig,
+    /// Which commands the hub countersigns.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// How often the hub signs a checkpoint of its transparency log, in milliseconds.
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval_ms: u64,
+}
+
+fn default_checkpoint_interval() -> u64 {
+    1000
 }
 
 impl HubConfig {
@@ -23,8 +36,10 @@ impl HubConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let mut c: Self = read_toml(path)?;
         let base = base_dir(path);
-        for p in [&mut c.data_dir, &mut c.tls.ca, &mut c.tls.cert, &mut c.tls.key] {
-            resolve(base, p);
+        resolve(base, &mut c.data_dir);
+        c.identity.resolve(base);
+        if c.checkpoint_interval_ms == 0 {
+            return Err(ConfigError::invalid(path, "checkpoint_interval_ms", "must be at least 1"));
         }
         for (key, addr) in [("edge_listen", &c.edge_listen), ("cc_listen", &c.cc_listen)] {
             if addr.parse::<std::net::SocketAddr>().is_err() {

@@ -4,9 +4,13 @@
 //! (which verify again themselves), and routes commands from connectors to the edge that owns
 //! the point and their results back.
 //!
-//! The hub never holds field keys: it can refuse or lose data, but not forge it unseen.
+//! The hub never holds field keys: it can refuse or lose data, but not forge it unseen. It
+//! appends everything it accepts to a transparency log ([`ledger`]) whose signed checkpoints
+//! connectors check for consistency, and countersigns only commands its [`policy`] allows.
 
 mod config;
+pub mod ledger;
+pub mod policy;
 mod server;
 
 pub use config::HubConfig;

@@ -1,29 +1,45 @@
 //! The hub's connection handling: one task per edge and per connector, a broadcast of verified
-//! batches to connectors, and command routing.
+//! evidence and log checkpoints to connectors, and signed command routing with policy.
+//!
+//! Edges are admitted by certificate: the TLS client certificate must be an edge certificate
+//! whose name is the edge id in its hello, and every batch must carry a signature by that
+//! edge's certificate. Anything unsigned or unverifiable is refused (fails closed) and raises an
+//! alarm. Everything accepted is appended to the transparency log before it is acknowledged.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandResult, PointId, Timestamp};
+use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, PointId, Timestamp};
+use gridtrust_pki::{IdentityKind, PeerIdentity};
 use gridtrust_store::{ApplyOutcome, HubStore, StoreError};
-use gridtrust_transport::{CcToHub, EdgeToHub, FrameError, HubToCc, HubToEdge, Listener, PROTOCOL_VERSION, handshake};
-use gridtrust_trust::{BatchHeader, SignedBatch};
+use gridtrust_transport::identity::Identity;
+use gridtrust_transport::{Accepted, CcToHub, EdgeToHub, FrameError, HubToCc, HubToEdge, Listener, PROTOCOL_VERSION, handshake};
+use gridtrust_trust::checkpoint::{LogEntry, SignedCheckpoint};
+use gridtrust_trust::command::{SignedCommand, SignedResult};
+use gridtrust_trust::{Hash, SignedBatch};
 
 use crate::HubConfig;
+use crate::ledger::{Ledger, LedgerError};
+use crate::policy::Policy;
 
 /// Why the hub could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    #[error("TLS: {0}")]
-    Tls(#[from] gridtrust_trust::pki::PkiError),
+    #[error("identity: {0}")]
+    Identity(#[from] gridtrust_transport::identity::IdentityError),
+    #[error("the certificate names {0}, which is not a hub")]
+    WrongIdentity(String),
+    #[error("transparency log: {0}")]
+    Ledger(#[from] LedgerError),
     #[error("cannot create {path}: {source}")]
     DataDir { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
@@ -37,22 +53,48 @@ pub struct HubStats {
     pub batches_duplicate: AtomicU64,
     pub records_applied: AtomicU64,
     pub integrity_failures: AtomicU64,
+    /// Batches refused because their signature or signer did not verify.
+    pub signature_failures: AtomicU64,
     pub chain_alarms: AtomicU64,
+    /// Connections refused because the certificate's kind or name did not fit.
+    pub peers_refused: AtomicU64,
+    pub commands_authorized: AtomicU64,
+    pub commands_refused: AtomicU64,
+    pub log_entries: AtomicU64,
+    pub checkpoints_signed: AtomicU64,
+}
+
+/// What every connected connector receives, in order.
+#[derive(Clone)]
+enum Event {
+    Certificate(Vec<u8>),
+    Batch(Arc<SignedBatch>),
+    Checkpoint(Arc<SignedCheckpoint>),
 }
 
 /// Shared state of a running hub.
 struct State {
     store: HubStore,
     stats: HubStats,
-    /// Verified batches, as received, for every connected connector.
-    batches: broadcast::Sender<Arc<SignedBatch>>,
+    identity: Arc<Identity>,
+    ledger: Ledger,
+    policy: Mutex<Policy>,
+    /// Edge certificates seen (validated on their TLS connection), by certificate id; persisted
+    /// in `data_dir/certificates` so evidence stays verifiable across restarts.
+    certificates: Mutex<HashMap<Hash, (Vec<u8>, PeerIdentity)>>,
+    certificates_dir: std::path::PathBuf,
+    events: broadcast::Sender<Event>,
     /// For each point, the latest batch that carried it: what a connector gets on connect.
     latest: Mutex<HashMap<PointId, Arc<SignedBatch>>>,
     /// Which edge reports a point, so commands find their way.
     owner: Mutex<HashMap<PointId, String>>,
     edges: Mutex<HashMap<String, mpsc::Sender<HubToEdge>>>,
-    /// Where to send each command's results: the connector that issued it.
-    pending: Mutex<HashMap<u64, mpsc::Sender<HubToCc>>>,
+    /// Where to send each command's results (by command digest): the connector that issued it.
+    pending: Mutex<HashMap<Hash, mpsc::Sender<HubToCc>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A running hub.
@@ -66,12 +108,20 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Opens the store and starts listening.
+    /// Loads the identity, opens the store and the log, and starts listening.
     pub async fn start(config: &HubConfig) -> Result<Self, HubError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| HubError::DataDir { path: config.data_dir.clone(), source })?;
+        let identity = Arc::new(Identity::load(&config.identity)?);
+        if identity.me.kind != IdentityKind::Hub {
+            return Err(HubError::WrongIdentity(identity.me.to_string()));
+        }
         let store = HubStore::open(config.data_dir.join("hub.redb"))?;
-        let tls = config.tls.server_config()?;
+        let ledger = Ledger::open(&config.data_dir.join("log.redb"), identity.clone())?;
+        let certificates_dir = config.data_dir.join("certificates");
+        std::fs::create_dir_all(&certificates_dir).map_err(|source| HubError::DataDir { path: certificates_dir.clone(), source })?;
+        let certificates = load_certificates(&certificates_dir, &identity);
+        let tls = identity.server_config()?;
         let listen = |addr: String| {
             let tls = tls.clone();
             async move { Listener::bind(&addr, tls).await.map_err(|source| HubError::Listen { addr, source }) }
@@ -80,19 +130,32 @@ impl Hub {
         let cc_listener = listen(config.cc_listen.clone()).await?;
         let edge_addr = edge_listener.local_addr().map_err(|source| HubError::Listen { addr: config.edge_listen.clone(), source })?;
         let cc_addr = cc_listener.local_addr().map_err(|source| HubError::Listen { addr: config.cc_listen.clone(), source })?;
+        // The configuration the hub runs with is itself history: log it.
+        let started = LogEntry::ConfigChange {
+            key: "hub.start".into(),
+            value: format!("certificate={} policy={:?}", gridtrust_trust::command::hex(&identity.certificate_id), config.policy),
+        };
+        ledger.append(&[started])?;
         let state = Arc::new(State {
             store,
             stats: HubStats::default(),
-            batches: broadcast::channel(4096).0,
+            identity,
+            ledger,
+            policy: Mutex::new(Policy::new(config.policy.clone())),
+            certificates: Mutex::new(certificates),
+            certificates_dir,
+            events: broadcast::channel(4096).0,
             latest: Mutex::default(),
             owner: Mutex::default(),
             edges: Mutex::default(),
             pending: Mutex::default(),
         });
-        info!(%edge_addr, %cc_addr, "hub listening");
+        state.stats.log_entries.fetch_add(1, Ordering::Relaxed);
+        info!(%edge_addr, %cc_addr, hub = %state.identity.me, "hub listening");
         let tasks = vec![
             tokio::spawn(accept_loop(edge_listener, state.clone(), Peer::Edge)),
             tokio::spawn(accept_loop(cc_listener, state.clone(), Peer::Cc)),
+            tokio::spawn(checkpoint_loop(state.clone(), Duration::from_millis(config.checkpoint_interval_ms))),
         ];
         Ok(Self { state, edge_addr, cc_addr, tasks })
     }
@@ -115,6 +178,51 @@ impl Hub {
     }
 }
 
+/// Reads the edge certificates saved by earlier runs, keeping only those still valid.
+fn load_certificates(dir: &std::path::Path, identity: &Identity) -> HashMap<Hash, (Vec<u8>, PeerIdentity)> {
+    let mut out = HashMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(der) = std::fs::read(entry.path()) else { continue };
+        match identity.validate(&der) {
+            Ok(peer) if peer.kind == IdentityKind::Edge => {
+                out.insert(peer.certificate_id, (der, peer));
+            }
+            Ok(_) | Err(_) => warn!(path = %entry.path().display(), "saved edge certificate no longer valid; ignored"),
+        }
+    }
+    out
+}
+
+async fn checkpoint_loop(state: Arc<State>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        let st = state.clone();
+        match tokio::task::spawn_blocking(move || st.ledger.checkpoint()).await {
+            Ok(Ok(Some(checkpoint))) => {
+                state.stats.checkpoints_signed.fetch_add(1, Ordering::Relaxed);
+                let _ = state.events.send(Event::Checkpoint(checkpoint));
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => warn!(target: "alarm", error = %e, "cannot sign a log checkpoint"),
+            Err(e) => warn!(error = %e, "checkpoint task failed"),
+        }
+    }
+}
+
+/// Appends to the log off the async threads. A failed append is a refusal: nothing is
+/// acknowledged or routed that is not in the log.
+async fn log(state: &Arc<State>, entries: Vec<LogEntry>) -> Result<(), String> {
+    let n = entries.len() as u64;
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || st.ledger.append(&entries))
+        .await
+        .map_err(|e| format!("log task failed: {e}"))?
+        .map_err(|e| format!("transparency log: {e}"))?;
+    state.stats.log_entries.fetch_add(n, Ordering::Relaxed);
+    Ok(())
+}
+
 #[derive(Clone, Copy)]
 enum Peer {
     Edge,
@@ -135,9 +243,16 @@ async fn accept_loop(listener: Listener, state: Arc<State>, kind: Peer) {
         tokio::spawn(async move {
             let result = match handshake(&acceptor, tcp, peer).await {
                 Err(e) => Err(e),
-                Ok((r, w)) => match kind {
-                    Peer::Edge => serve_edge(state, r, w, peer).await,
-                    Peer::Cc => serve_cc(state, r, w, peer).await,
+                Ok(conn) => match state.identity.peer(&conn.peer_certificates) {
+                    Err(e) => {
+                        state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
+                        warn!(target: "alarm", %peer, error = %e, "peer certificate refused");
+                        Ok(())
+                    }
+                    Ok(identity) => match kind {
+                        Peer::Edge => serve_edge(state, conn, identity, peer).await,
+                        Peer::Cc => serve_cc(state, conn, identity, peer).await,
+                    },
                 },
             };
             if let Err(e) = result {
@@ -147,13 +262,7 @@ async fn accept_loop(listener: Listener, state: Arc<State>, kind: Peer) {
     }
 }
 
-type Reader = gridtrust_transport::FramedReader<tokio::io::ReadHalf<tokio_rustls_stream::Stream>>;
-type Writer = gridtrust_transport::FramedWriter<tokio::io::WriteHalf<tokio_rustls_stream::Stream>>;
-
-/// The server-side TLS stream type, named once.
-mod tokio_rustls_stream {
-    pub type Stream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-}
+type Writer = gridtrust_transport::FramedWriter<tokio::io::WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>>;
 
 /// Forwards queued messages to the peer until the channel or the connection closes.
 fn spawn_writer<T: serde::Serialize + Send + Sync + 'static>(mut w: Writer, mut rx: mpsc::Receiver<T>) -> JoinHandle<()> {
@@ -167,24 +276,52 @@ fn spawn_writer<T: serde::Serialize + Send + Sync + 'static>(mut w: Writer, mut 
     })
 }
 
-async fn serve_edge(state: Arc<State>, mut r: Reader, w: Writer, peer: SocketAddr) -> Result<(), FrameError> {
-    let Some(EdgeToHub::Hello { edge_id, protocol }) = r.recv().await? else {
+/// Remembers an edge certificate (persisted, logged, announced to connectors) the first time
+/// it is seen.
+async fn register_certificate(state: &Arc<State>, der: Vec<u8>, identity: PeerIdentity) -> Result<(), String> {
+    if lock(&state.certificates).contains_key(&identity.certificate_id) {
+        return Ok(());
+    }
+    log(state, vec![LogEntry::Certificate(der.clone())]).await?;
+    let path = state.certificates_dir.join(format!("{}.der", gridtrust_trust::command::hex(&identity.certificate_id)));
+    if let Err(e) = std::fs::write(&path, &der) {
+        warn!(path = %path.display(), error = %e, "cannot save the edge certificate");
+    }
+    info!(edge = %identity, "new edge certificate registered");
+    lock(&state.certificates).insert(identity.certificate_id, (der.clone(), identity));
+    let _ = state.events.send(Event::Certificate(der));
+    Ok(())
+}
+
+async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer: SocketAddr) -> Result<(), FrameError> {
+    let Accepted { mut reader, writer, peer_certificates } = conn;
+    let Some(EdgeToHub::Hello { edge_id, protocol }) = reader.recv().await? else {
         warn!(%peer, "edge did not start with hello");
         return Ok(());
     };
-    if protocol != PROTOCOL_VERSION || gridtrust_trust::evidence::validate_edge_id(&edge_id).is_err() {
-        warn!(%peer, %edge_id, protocol, "edge refused: bad hello");
+    if protocol != PROTOCOL_VERSION {
+        warn!(%peer, %edge_id, protocol, "edge refused: protocol version");
+        return Ok(());
+    }
+    if peer_id.kind != IdentityKind::Edge || peer_id.name != edge_id {
+        state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
+        warn!(target: "alarm", %peer, %edge_id, certificate = %peer_id, "edge refused: its certificate is not that of the edge it claims to be");
+        return Ok(());
+    }
+    let der = peer_certificates.first().map(|c| c.to_vec()).unwrap_or_default();
+    if let Err(reason) = register_certificate(&state, der, peer_id).await {
+        warn!(target: "alarm", %edge_id, %reason, "cannot register the edge certificate; connection closed");
         return Ok(());
     }
     let last = state.store.last_batch(&edge_id).ok().flatten().map(|l| l.batch_seq);
     let (tx, rx) = mpsc::channel::<HubToEdge>(1024);
-    let writer = spawn_writer(w, rx);
+    let writer = spawn_writer(writer, rx);
     let _ = tx.send(HubToEdge::Welcome { last_batch_seq: last }).await;
-    state.edges.lock().unwrap_or_else(|p| p.into_inner()).insert(edge_id.clone(), tx.clone());
+    lock(&state.edges).insert(edge_id.clone(), tx.clone());
     info!(%peer, %edge_id, ?last, "edge connected");
 
     let result = loop {
-        match r.recv::<EdgeToHub>().await {
+        match reader.recv::<EdgeToHub>().await {
             Ok(Some(EdgeToHub::Batch(batch))) => {
                 let batch_seq = batch.header.batch_seq;
                 match apply(&state, &edge_id, batch).await {
@@ -205,13 +342,27 @@ async fn serve_edge(state: Arc<State>, mut r: Reader, w: Writer, peer: SocketAdd
             Err(e) => break Err(e),
         }
     };
-    state.edges.lock().unwrap_or_else(|p| p.into_inner()).remove(&edge_id);
+    lock(&state.edges).remove(&edge_id);
     writer.abort();
     info!(%edge_id, "edge disconnected");
     result
 }
 
-/// Verifies and stores one batch, then hands it to connectors. Errors are reasons to refuse.
+/// Checks a batch's signature: made by a registered, valid certificate of this very edge.
+fn check_signature(state: &State, edge_id: &str, batch: &SignedBatch) -> Result<(), String> {
+    let sig = batch.signature.as_ref().ok_or("batch is unsigned")?;
+    let public_key = {
+        let certs = lock(&state.certificates);
+        let (_, signer) = certs.get(&sig.signer).ok_or("signed by a certificate this hub has not seen on a connection of this edge")?;
+        if signer.name != edge_id {
+            return Err(format!("signed by {signer}, not by edge {edge_id}"));
+        }
+        signer.public_key.clone()
+    };
+    batch.verify_signature(&public_key).map_err(|e| e.to_string())
+}
+
+/// Verifies, stores and logs one batch, then hands it to connectors. Errors are reasons to refuse.
 async fn apply(state: &Arc<State>, edge_id: &str, batch: SignedBatch) -> Result<(), String> {
     if batch.header.edge_id != edge_id {
         state.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
@@ -221,16 +372,21 @@ async fn apply(state: &Arc<State>, edge_id: &str, batch: SignedBatch) -> Result<
         state.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
         return Err(e.to_string());
     }
+    if let Err(e) = check_signature(state, edge_id, &batch) {
+        state.stats.signature_failures.fetch_add(1, Ordering::Relaxed);
+        return Err(e);
+    }
     let batch = Arc::new(batch);
     let outcome = {
         let (state, batch) = (state.clone(), batch.clone());
-        tokio::task::spawn_blocking(move || -> Result<(ApplyOutcome, Option<BatchHeader>), StoreError> {
+        tokio::task::spawn_blocking(move || -> Result<(ApplyOutcome, Option<gridtrust_trust::BatchHeader>), StoreError> {
             let previous = state
                 .store
                 .last_batch(&batch.header.edge_id)?
-                .and_then(|l| BatchHeader::decode_canonical(&l.header_bytes).ok());
-            let header_bytes = batch.header.encode_canonical();
-            let outcome = state.store.apply_batch(&batch.header.edge_id, batch.header.batch_seq, &header_bytes, &batch.records)?;
+                .and_then(|l| gridtrust_trust::evidence::decode_sealed(&l.header_bytes).ok())
+                .map(|(h, _)| h);
+            let sealed = batch.sealed_header();
+            let outcome = state.store.apply_batch(&batch.header.edge_id, batch.header.batch_seq, &sealed, &batch.records)?;
             Ok((outcome, previous))
         })
         .await
@@ -243,20 +399,21 @@ async fn apply(state: &Arc<State>, edge_id: &str, batch: SignedBatch) -> Result<
             debug!(edge_id, batch_seq = batch.header.batch_seq, "duplicate batch acknowledged again");
         }
         (ApplyOutcome::Applied { stored, gap, late, .. }, previous) => {
+            log(state, vec![LogEntry::BatchHeader(batch.sealed_header())]).await?;
             state.stats.batches_applied.fetch_add(1, Ordering::Relaxed);
             state.stats.records_applied.fetch_add(stored as u64, Ordering::Relaxed);
             if let Some(gap) = gap {
                 state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
                 warn!(target: "alarm", edge_id, missing = ?gap, "batches missing from the edge's chain");
-            } else if let Some(prev) = previous.filter(|p| !late && p.batch_seq + 1 == batch.header.batch_seq) {
-                if let Err(e) = batch.verify_follows(&prev) {
-                    state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
-                    warn!(target: "alarm", edge_id, error = %e, "hash chain broken");
-                }
+            } else if let Some(prev) = previous.filter(|p| !late && p.batch_seq + 1 == batch.header.batch_seq)
+                && let Err(e) = batch.verify_follows(&prev)
+            {
+                state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
+                warn!(target: "alarm", edge_id, error = %e, "hash chain broken");
             }
             {
-                let mut latest = state.latest.lock().unwrap_or_else(|p| p.into_inner());
-                let mut owner = state.owner.lock().unwrap_or_else(|p| p.into_inner());
+                let mut latest = lock(&state.latest);
+                let mut owner = lock(&state.owner);
                 for r in &batch.records {
                     latest.insert(r.point.clone(), batch.clone());
                     if !owner.contains_key(&r.point) {
@@ -265,28 +422,38 @@ async fn apply(state: &Arc<State>, edge_id: &str, batch: SignedBatch) -> Result<
                 }
             }
             // No connector listening is fine: they get the latest image when they connect.
-            let _ = state.batches.send(batch);
+            let _ = state.events.send(Event::Batch(batch));
         }
     }
     Ok(())
 }
 
-async fn route_result(state: &Arc<State>, result: CommandResult) {
-    let done = !matches!(result.outcome, CommandOutcome::Confirmed) || result.action != CommandAction::Execute;
+/// Logs a result and passes it to the connector that issued the command.
+async fn route_result(state: &Arc<State>, signed: SignedResult) {
+    let result = signed.result().ok();
+    let done = result.as_ref().is_none_or(|r| !matches!(r.outcome, CommandOutcome::Confirmed) || r.action != CommandAction::Execute);
+    if let Err(reason) = log(state, vec![LogEntry::CommandResult(postcard_bytes(&signed))]).await {
+        warn!(target: "alarm", %reason, "command result not logged");
+    }
     let target = {
-        let mut pending = state.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if done { pending.remove(&result.command_id) } else { pending.get(&result.command_id).cloned() }
+        let mut pending = lock(&state.pending);
+        if done { pending.remove(&signed.command_digest) } else { pending.get(&signed.command_digest).cloned() }
     };
     match target {
         Some(tx) => {
-            let _ = tx.send(HubToCc::CommandResult(result)).await;
+            let _ = tx.send(HubToCc::CommandResult(signed)).await;
         }
-        None => warn!(command_id = result.command_id, "result for an unknown command dropped"),
+        None => warn!(command = ?result.map(|r| r.command_id), "result for an unknown command dropped"),
     }
 }
 
-async fn serve_cc(state: Arc<State>, mut r: Reader, w: Writer, peer: SocketAddr) -> Result<(), FrameError> {
-    let Some(CcToHub::Hello { cc_id, protocol }) = r.recv().await? else {
+fn postcard_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer: SocketAddr) -> Result<(), FrameError> {
+    let Accepted { mut reader, writer, .. } = conn;
+    let Some(CcToHub::Hello { cc_id, protocol, checkpoint_size }) = reader.recv().await? else {
         warn!(%peer, "connector did not start with hello");
         return Ok(());
     };
@@ -294,49 +461,60 @@ async fn serve_cc(state: Arc<State>, mut r: Reader, w: Writer, peer: SocketAddr)
         warn!(%peer, %cc_id, protocol, "connector refused: protocol version");
         return Ok(());
     }
-    info!(%peer, %cc_id, "connector connected");
+    if peer_id.kind != IdentityKind::Cc || peer_id.name != cc_id {
+        state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
+        warn!(target: "alarm", %peer, %cc_id, certificate = %peer_id, "connector refused: its certificate is not that of the connector it claims to be");
+        return Ok(());
+    }
+    info!(%peer, connector = %peer_id, ?checkpoint_size, "connector connected");
     let (tx, rx) = mpsc::channel::<HubToCc>(8192);
-    let writer = spawn_writer(w, rx);
+    let writer = spawn_writer(writer, rx);
     // Subscribe before taking the snapshot, so nothing falls between them.
-    let mut live = state.batches.subscribe();
-    let heads: Vec<BatchHeader> = state
+    let mut live = state.events.subscribe();
+    let certificates: Vec<Vec<u8>> = lock(&state.certificates).values().map(|(der, _)| der.clone()).collect();
+    let _ = tx.send(HubToCc::Certificates(certificates)).await;
+    let heads = state
         .store
         .edges()
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|(_, last)| BatchHeader::decode_canonical(&last.header_bytes).ok())
+        .filter_map(|(_, last)| gridtrust_trust::evidence::decode_sealed(&last.header_bytes).ok())
         .collect();
     let _ = tx.send(HubToCc::Heads(heads)).await;
-    let snapshot: BTreeMap<(String, u64), Arc<SignedBatch>> = state
-        .latest
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .map(|b| ((b.header.edge_id.clone(), b.header.batch_seq), b.clone()))
-        .collect();
+    let snapshot: BTreeMap<(String, u64), Arc<SignedBatch>> =
+        lock(&state.latest).values().map(|b| ((b.header.edge_id.clone(), b.header.batch_seq), b.clone())).collect();
     for b in snapshot.into_values() {
         let _ = tx.send(HubToCc::Batch((*b).clone())).await;
     }
+    let mut proven_size = checkpoint_size;
+    if let Some(checkpoint) = state.ledger.latest() {
+        send_checkpoint(&state, &tx, checkpoint, &mut proven_size).await;
+    }
     let forward = {
-        let tx = tx.clone();
+        let (tx, state) = (tx.clone(), state.clone());
         tokio::spawn(async move {
             loop {
-                match live.recv().await {
-                    Ok(b) => {
-                        if tx.send(HubToCc::Batch((*b).clone())).await.is_err() {
-                            break;
-                        }
+                let msg = match live.recv().await {
+                    Ok(Event::Batch(b)) => HubToCc::Batch((*b).clone()),
+                    Ok(Event::Certificate(der)) => HubToCc::Certificates(vec![der]),
+                    Ok(Event::Checkpoint(c)) => {
+                        send_checkpoint(&state, &tx, c, &mut proven_size).await;
+                        continue;
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
-                        warn!(target: "alarm", skipped = n, "connector too slow; batches skipped, it will see a chain gap");
+                        warn!(target: "alarm", skipped = n, "connector too slow; events skipped, it will see a chain gap");
+                        continue;
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
+                };
+                if tx.send(msg).await.is_err() {
+                    break;
                 }
             }
         })
     };
     let result = loop {
-        match r.recv::<CcToHub>().await {
+        match reader.recv::<CcToHub>().await {
             Ok(Some(CcToHub::Command(cmd))) => route_command(&state, cmd, &tx).await,
             Ok(Some(CcToHub::Hello { .. })) => warn!(%cc_id, "second hello ignored"),
             Ok(None) => break Ok(()),
@@ -349,28 +527,88 @@ async fn serve_cc(state: Arc<State>, mut r: Reader, w: Writer, peer: SocketAddr)
     result
 }
 
-async fn route_command(state: &Arc<State>, cmd: Command, reply: &mpsc::Sender<HubToCc>) {
-    let edge = state.owner.lock().unwrap_or_else(|p| p.into_inner()).get(&cmd.point).cloned();
-    let edge_tx = edge.as_ref().and_then(|e| state.edges.lock().unwrap_or_else(|p| p.into_inner()).get(e).cloned());
-    let refuse = |reason: String| HubToCc::CommandResult(CommandResult {
-        command_id: cmd.id,
-        action: cmd.action,
-        outcome: CommandOutcome::Refused { by: "hub".into(), reason },
-        at: Timestamp::now(),
-    });
-    let Some(edge_tx) = edge_tx else {
-        let reason = match edge {
-            None => format!("no edge reports point {}", cmd.point),
-            Some(e) => format!("edge {e} for point {} is not connected", cmd.point),
-        };
-        warn!(command_id = cmd.id, point = %cmd.point, %reason, "command refused");
-        let _ = reply.send(refuse(reason)).await;
-        return;
+/// Sends a checkpoint with the consistency proof from the size this connector last accepted.
+async fn send_checkpoint(state: &Arc<State>, tx: &mpsc::Sender<HubToCc>, checkpoint: Arc<SignedCheckpoint>, proven_size: &mut Option<u64>) {
+    let new = checkpoint.checkpoint.tree_size;
+    let old = *proven_size;
+    let st = state.clone();
+    let proof = match tokio::task::spawn_blocking(move || st.ledger.consistency(old, new)).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            warn!(target: "alarm", error = %e, "cannot prove log consistency");
+            return;
+        }
+        Err(e) => {
+            warn!(error = %e, "proof task failed");
+            return;
+        }
     };
-    info!(command_id = cmd.id, point = %cmd.point, action = ?cmd.action, edge = ?edge, "command routed");
-    state.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(cmd.id, reply.clone());
-    if edge_tx.send(HubToEdge::Command(cmd.clone())).await.is_err() {
-        state.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&cmd.id);
-        let _ = reply.send(refuse("edge disconnected".into())).await;
+    let msg = HubToCc::Checkpoint { checkpoint: (*checkpoint).clone(), consistency: proof, hub_certificate: state.identity.certificate.clone() };
+    if tx.send(msg).await.is_ok() {
+        *proven_size = Some(new);
+    }
+}
+
+/// Checks a command from a connector against policy; countersigns, logs and routes it, or
+/// refuses with a signed result. Both decisions are log entries.
+async fn route_command(state: &Arc<State>, mut signed: SignedCommand, reply: &mpsc::Sender<HubToCc>) {
+    let digest = signed.digest();
+    let decision = decide(state, &signed);
+    let command = signed.command().ok();
+    let (id, action) = command.as_ref().map_or((0, CommandAction::Execute), |c| (c.id, c.action));
+    let refuse = |reason: String| CommandResult { command_id: id, action, outcome: CommandOutcome::Refused { by: "hub".into(), reason }, at: Timestamp::now() };
+    let edge_tx = match decision {
+        Ok(edge_tx) => edge_tx,
+        Err(reason) => {
+            state.stats.commands_refused.fetch_add(1, Ordering::Relaxed);
+            warn!(target: "alarm", command_id = id, %reason, "command refused by hub policy");
+            let _ = log(state, vec![LogEntry::Command(postcard_bytes(&signed))]).await;
+            refuse_signed(state, reply, digest, refuse(reason)).await;
+            return;
+        }
+    };
+    let identity = state.identity.clone();
+    let authorized = tokio::task::spawn_blocking(move || {
+        signed.authorize(identity.signer.as_ref(), &identity.certificate).map(|()| signed)
+    })
+    .await;
+    let signed = match authorized {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return refuse_signed(state, reply, digest, refuse(format!("hub cannot countersign: {e}"))).await,
+        Err(e) => return refuse_signed(state, reply, digest, refuse(format!("countersign task failed: {e}"))).await,
+    };
+    if let Err(reason) = log(state, vec![LogEntry::Command(postcard_bytes(&signed))]).await {
+        return refuse_signed(state, reply, digest, refuse(reason)).await;
+    }
+    state.stats.commands_authorized.fetch_add(1, Ordering::Relaxed);
+    info!(command_id = id, point = ?command.as_ref().map(|c| c.point.to_string()), ?action, "command authorised and routed");
+    lock(&state.pending).insert(digest, reply.clone());
+    if edge_tx.send(HubToEdge::Command(signed)).await.is_err() {
+        lock(&state.pending).remove(&digest);
+        refuse_signed(state, reply, digest, refuse("edge disconnected".into())).await;
+    }
+}
+
+/// The policy decision: issuer certificate and signature, policy, and a route to the edge.
+fn decide(state: &State, signed: &SignedCommand) -> Result<mpsc::Sender<HubToEdge>, String> {
+    let issuer = state.identity.validate(&signed.issuer.certificate).map_err(|e| format!("issuer certificate: {e}"))?;
+    signed.verify_issuer(&issuer.public_key).map_err(|e| e.to_string())?;
+    let command = signed.command().map_err(|e| e.to_string())?;
+    lock(&state.policy).check(&issuer, &command, Instant::now())?;
+    let edge = lock(&state.owner).get(&command.point).cloned().ok_or_else(|| format!("no edge reports point {}", command.point))?;
+    lock(&state.edges).get(&edge).cloned().ok_or_else(|| format!("edge {edge} for point {} is not connected", command.point))
+}
+
+/// Signs a refusal as the hub, logs it and sends it to the connector.
+async fn refuse_signed(state: &Arc<State>, reply: &mpsc::Sender<HubToCc>, digest: Hash, result: CommandResult) {
+    let identity = state.identity.clone();
+    let signed = tokio::task::spawn_blocking(move || SignedResult::sign(&result, digest, identity.signer.as_ref(), &identity.certificate)).await;
+    match signed {
+        Ok(Ok(signed)) => {
+            let _ = log(state, vec![LogEntry::CommandResult(postcard_bytes(&signed))]).await;
+            let _ = reply.send(HubToCc::CommandResult(signed)).await;
+        }
+        Ok(Err(e)) => warn!(target: "alarm", error = %e, "cannot sign a refusal"),
+        Err(e) => warn!(error = %e, "signing task failed"),
     }
 }

@@ -7,6 +7,7 @@
 //! - [`HubStore`]: applies batches idempotently by (edge, batch seq) and by record identity,
 //!   reports batch-seq gaps, keeps each batch header as evidence, the latest value per point and
 //!   a per-point time series with range and downsampling queries.
+//! - [`ReplayCache`]: the edge's durable set of accepted command nonces.
 //!
 //! Damaged files give [`StoreError::Corrupt`] naming table and key, never a panic (within what
 //! redb itself guarantees about its page structure).
@@ -22,8 +23,10 @@ mod error;
 mod hub;
 mod queue;
 pub mod translog;
+mod replay;
 
 pub use error::{Corruption, Result, StoreError};
 pub use hub::{ApplyOutcome, BatchRef, Bucket, HubStore, series_time};
 pub use queue::{EdgeQueue, LastBatch, QueueConfig, QueuedBatch};
 pub use translog::TransparencyLog;
+pub use replay::{Admission, ReplayCache};

@@ -5,14 +5,16 @@
 //! transport only has to deliver it (at least once; the hub applies idempotently by edge and
 //! sequence). Other transports (NATS JetStream, MQTT, XMPP) will carry the same messages.
 
+pub mod identity;
 pub mod messages;
 pub mod stream;
 
 pub use messages::{CcToHub, EdgeToHub, HubToCc, HubToEdge, PROTOCOL_VERSION};
-pub use stream::{FrameError, FramedReader, FramedWriter, Listener, connect, handshake};
+pub use stream::{Accepted, FrameError, FramedReader, FramedWriter, Listener, connect, handshake};
 
-/// How a role reaches the role upstream of it (edge → hub, cc → hub): address, the name in the
-/// peer's certificate, and this role's TLS files.
+/// How a role reaches the role upstream of it (edge → hub, cc → hub): address and the name in
+/// the peer's certificate. The role's own certificate and key come from its
+/// [`identity::IdentityConfig`].
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
@@ -21,18 +23,8 @@ pub struct Upstream {
     /// The name the peer's certificate must carry.
     #[serde(default = "default_upstream_name")]
     pub server_name: String,
-    pub tls: gridtrust_trust::pki::TlsFiles,
 }
 
 fn default_upstream_name() -> String {
     "hub".to_owned()
-}
-
-impl Upstream {
-    /// Resolves relative TLS file paths against a configuration file's folder.
-    pub fn resolve(&mut self, base: &std::path::Path) {
-        for p in [&mut self.tls.ca, &mut self.tls.cert, &mut self.tls.key] {
-            gridtrust_config::resolve(base, p);
-        }
-    }
 }

@@ -3,11 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use gridtrust_model::{Command, CommandResult};
-use gridtrust_trust::{BatchHeader, SignedBatch};
+use gridtrust_trust::checkpoint::SignedCheckpoint;
+use gridtrust_trust::command::{SignedCommand, SignedResult};
+use gridtrust_trust::evidence::Signature;
+use gridtrust_trust::{BatchHeader, Hash, SignedBatch};
 
 /// Bumped when a message changes shape; peers refuse a different version at hello.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Edge → hub.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,8 +19,8 @@ pub enum EdgeToHub {
     /// A batch of records with its evidence; the hub answers [`HubToEdge::Ack`] once it is
     /// durably stored (or was already).
     Batch(SignedBatch),
-    /// The answer to a command stage from the device.
-    CommandResult(CommandResult),
+    /// The answer to a command stage, signed by the edge and bound to the command.
+    CommandResult(SignedResult),
 }
 
 /// Hub → edge.
@@ -28,26 +30,34 @@ pub enum HubToEdge {
     Welcome { last_batch_seq: Option<u64> },
     /// Batches up to and including this one are durably stored; the edge may drop them.
     Ack { batch_seq: u64 },
-    /// A command to execute on a device.
-    Command(Command),
+    /// A command to execute on a device, signed by the cc and authorised by the hub.
+    Command(SignedCommand),
 }
 
 /// Control-centre connector → hub.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CcToHub {
-    Hello { cc_id: String, protocol: u16 },
-    /// A command from SCADA.
-    Command(Command),
+    /// First message. `checkpoint_size` is the tree size of the last log checkpoint the cc
+    /// accepted (it keeps it on disk), so the hub proves consistency from exactly there.
+    Hello { cc_id: String, protocol: u16, checkpoint_size: Option<u64> },
+    /// A command from SCADA, signed by the cc.
+    Command(SignedCommand),
 }
 
 /// Hub → control-centre connector.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum HubToCc {
-    /// The latest batch header of every edge, sent after hello so the cc can check chains from
-    /// there on.
-    Heads(Vec<BatchHeader>),
+    /// The certificates (DER) of edges whose evidence follows; the cc validates each against its
+    /// own trust anchors and CRL before using it to verify signatures.
+    Certificates(Vec<Vec<u8>>),
+    /// The latest signed batch header of every edge, sent after hello so the cc can check chains
+    /// from there on.
+    Heads(Vec<(BatchHeader, Option<Signature>)>),
     /// A batch exactly as the edge produced it, for the cc to re-verify and serve.
     Batch(SignedBatch),
-    /// A command stage's result, routed back to the cc that issued the command.
-    CommandResult(CommandResult),
+    /// A signed checkpoint of the hub's transparency log, with the consistency proof from the
+    /// checkpoint the cc announced (empty when it had none), and the hub's certificate.
+    Checkpoint { checkpoint: SignedCheckpoint, consistency: Vec<Hash>, hub_certificate: Vec<u8> },
+    /// A command stage's signed result (from the edge, or from the hub if it refused).
+    CommandResult(SignedResult),
 }

@@ -165,16 +165,22 @@ impl Listener {
     }
 }
 
+/// An accepted, authenticated connection: the framed halves and the certificate chain the
+/// client presented (already verified against the CA and CRL by the TLS layer), from which the
+/// server reads the peer's identity and role.
+pub struct Accepted {
+    pub reader: FramedReader<ReadHalf<tokio_rustls::server::TlsStream<TcpStream>>>,
+    pub writer: FramedWriter<WriteHalf<tokio_rustls::server::TlsStream<TcpStream>>>,
+    pub peer_certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
 /// Runs the server side of the TLS handshake on an accepted connection.
-pub async fn handshake(
-    acceptor: &TlsAcceptor,
-    tcp: TcpStream,
-    peer: SocketAddr,
-) -> Result<Split<tokio_rustls::server::TlsStream<TcpStream>>, FrameError> {
+pub async fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream, peer: SocketAddr) -> Result<Accepted, FrameError> {
     let stream = acceptor
         .accept(tcp)
         .await
         .map_err(|e| FrameError::Handshake { peer: peer.to_string(), reason: e.to_string() })?;
+    let peer_certificates = stream.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default();
     let (r, w) = tokio::io::split(stream);
-    Ok((FramedReader::new(r), FramedWriter::new(w)))
+    Ok(Accepted { reader: FramedReader::new(r), writer: FramedWriter::new(w), peer_certificates })
 }

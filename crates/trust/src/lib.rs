@@ -5,7 +5,6 @@
 //!   proven part of it.
 //! - [`evidence`]: the batch header the edge signs, its canonical encoding, the hash chain that
 //!   links each header to the previous one, and the checks a receiver runs on a batch.
-//! - [`pki`]: certificates for mutual TLS between the roles.
 //! - [`command`]: signed commands (issuer, hub authorisation) and signed results.
 //! - [`signing`]: the ECDSA P-256 signer interface that key stores implement, and verification.
 //! - [`checkpoint`]: signed checkpoints of the hub's transparency log, the log entry encoding,
@@ -18,7 +17,6 @@ pub mod checkpoint;
 pub mod command;
 pub mod evidence;
 pub mod merkle;
-pub mod pki;
 pub mod signing;
 
 pub use evidence::{BatchHeader, EvidenceError, SignedBatch};

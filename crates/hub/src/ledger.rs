@@ -1,0 +1,90 @@
+//! The hub's transparency log and its signed checkpoints.
+//!
+//! Every batch header (with the edge's signature), every command and its hub decision, every
+//! command result, every edge certificate first seen and every configuration change is appended
+//! to an RFC 9162 Merkle log on disk. At a fixed interval the hub signs a checkpoint (log id,
+//! size, root, time) with its own key; connectors and auditors keep the last checkpoint they
+//! accepted and require a consistency proof to every new one, so history cannot be rewritten or
+//! truncated without them noticing.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use gridtrust_model::Timestamp;
+use gridtrust_store::translog::TransparencyLog;
+use gridtrust_transport::identity::Identity;
+use gridtrust_trust::Hash;
+use gridtrust_trust::checkpoint::{Checkpoint, LogEntry, SignedCheckpoint};
+
+/// Why the log could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("transparency log store: {0}")]
+    Store(#[from] gridtrust_store::StoreError),
+    #[error("cannot sign the checkpoint: {0}")]
+    Sign(#[from] gridtrust_trust::signing::SignError),
+}
+
+/// The log plus the latest signed checkpoint.
+pub struct Ledger {
+    log: Mutex<TransparencyLog>,
+    identity: Arc<Identity>,
+    log_id: String,
+    latest: Mutex<Option<Arc<SignedCheckpoint>>>,
+}
+
+impl Ledger {
+    /// Opens (or creates) the log file; the log id is the hub's certificate name.
+    pub fn open(path: &Path, identity: Arc<Identity>) -> Result<Self, LedgerError> {
+        let log = TransparencyLog::open(path)?;
+        let log_id = identity.me.name.clone();
+        Ok(Self { log: Mutex::new(log), identity, log_id, latest: Mutex::new(None) })
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, TransparencyLog> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends entries in one durable transaction (blocking: call off the async threads).
+    /// Returns the index of the first.
+    pub fn append(&self, entries: &[LogEntry]) -> Result<u64, LedgerError> {
+        let encoded: Vec<Vec<u8>> = entries.iter().map(LogEntry::encode).collect();
+        Ok(self.log().append_many(&encoded)?)
+    }
+
+    /// Entries in the log.
+    pub fn size(&self) -> u64 {
+        self.log().size()
+    }
+
+    /// Signs a checkpoint of the current tree if it grew since the last one (blocking).
+    pub fn checkpoint(&self) -> Result<Option<Arc<SignedCheckpoint>>, LedgerError> {
+        let (tree_size, root) = {
+            let log = self.log();
+            (log.size(), log.root())
+        };
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if latest.as_ref().is_some_and(|c| c.checkpoint.tree_size == tree_size) {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint { log_id: self.log_id.clone(), tree_size, root, timestamp: Timestamp::now() };
+        let signed = Arc::new(SignedCheckpoint::sign(checkpoint, self.identity.signer.as_ref(), self.identity.certificate_id)?);
+        *latest = Some(signed.clone());
+        Ok(Some(signed))
+    }
+
+    /// The latest signed checkpoint, if any.
+    pub fn latest(&self) -> Option<Arc<SignedCheckpoint>> {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The consistency proof from `old` to `new` entries; empty when there is nothing to prove
+    /// (no old checkpoint) or nothing can be proven (the old size exceeds this log, which the
+    /// receiver then detects as truncation).
+    pub fn consistency(&self, old: Option<u64>, new: u64) -> Result<Vec<Hash>, LedgerError> {
+        match old {
+            Some(old) if old > 0 && old < new => Ok(self.log().consistency_proof(old, new)?),
+            _ => Ok(Vec::new()),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The hub's command policy (sans-IO): who may operate what, and how often. The hub countersigns
+//! only commands that pass; the edge refuses any command without that countersignature.
+//!
+//! Checks, in order: the issuer is a control-centre connector holding an operating role
+//! (IEC 62351-8 OPERATOR or ENGINEER); the command names that issuer; the point is not blocked
+//! (maintenance, interlock set by the operator); the issuer stays within its rate limit.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use gridtrust_model::{Command, PointId};
+use gridtrust_pki::{IdentityKind, PeerIdentity, Role, authorize};
+
+/// The `[policy]` table of the hub configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Points no command may operate (under maintenance, interlocked).
+    pub blocked_points: Vec<PointId>,
+    /// Commands one issuer may send per minute (select and execute count separately).
+    pub max_commands_per_minute: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self { blocked_points: Vec::new(), max_commands_per_minute: 120 }
+    }
+}
+
+/// Roles that may operate equipment.
+pub const OPERATING_ROLES: &[Role] = &[Role::Operator, Role::Engineer];
+
+/// The policy state: configuration plus each issuer's recent commands.
+pub struct Policy {
+    config: PolicyConfig,
+    recent: HashMap<String, VecDeque<Instant>>,
+}
+
+impl Policy {
+    /// A policy with no history.
+    pub fn new(config: PolicyConfig) -> Self {
+        Self { config, recent: HashMap::new() }
+    }
+
+    /// Decides on one command from `issuer` (whose certificate and signature were already
+    /// verified); a refusal says why.
+    pub fn check(&mut self, issuer: &PeerIdentity, command: &Command, now: Instant) -> Result<(), String> {
+        authorize(issuer, &[IdentityKind::Cc], OPERATING_ROLES).map_err(|e| e.to_string())?;
+        if command.issuer != issuer.name {
+            return Err(format!("command names issuer {} but is signed by {}", command.issuer, issuer.name));
+        }
+        if self.config.blocked_points.contains(&command.point) {
+            return Err(format!("point {} is blocked", command.point));
+        }
+        let window = self.recent.entry(issuer.name.clone()).or_default();
+        while window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60)) {
+            window.pop_front();
+        }
+        if window.len() >= self.config.max_commands_per_minute as usize {
+            return Err(format!("rate limit: {} commands per minute", self.config.max_commands_per_minute));
+        }
+        window.push_back(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridtrust_model::{CommandAction, CommandValue, Timestamp};
+    use gridtrust_pki::Serial;
+
+    fn identity(kind: IdentityKind, roles: Vec<Role>) -> PeerIdentity {
+        PeerIdentity {
+            kind,
+            name: "cc-1".into(),
+            roles,
+            serial: Serial::from_be_bytes(&[1]),
+            certificate_id: [0; 32],
+            public_key: vec![4; 65],
+            not_after: std::time::SystemTime::now(),
+        }
+    }
+
+    fn command(point: &str) -> Command {
+        Command {
+            id: 1,
+            nonce: [0; 16],
+            point: PointId::new(point).unwrap(),
+            action: CommandAction::Execute,
+            value: CommandValue::Single(true),
+            issuer: "cc-1".into(),
+            role: "OPERATOR".into(),
+            issued_at: Timestamp(0),
+            expires_at: Timestamp(1),
+        }
+    }
+
+    #[test]
+    fn viewer_edge_blocked_and_rate_limit_are_refused() {
+        let mut policy = Policy::new(PolicyConfig { blocked_points: vec![PointId::new("E1/XCBR2.Pos").unwrap()], max_commands_per_minute: 2 });
+        let now = Instant::now();
+        let operator = identity(IdentityKind::Cc, vec![Role::Operator]);
+        assert!(policy.check(&identity(IdentityKind::Cc, vec![Role::Viewer]), &command("E1/XCBR1.Pos"), now).is_err());
+        assert!(policy.check(&identity(IdentityKind::Edge, vec![Role::Operator]), &command("E1/XCBR1.Pos"), now).is_err());
+        assert!(policy.check(&operator, &command("E1/XCBR2.Pos"), now).unwrap_err().contains("blocked"));
+        assert_eq!(policy.check(&operator, &command("E1/XCBR1.Pos"), now), Ok(()));
+        assert_eq!(policy.check(&operator, &command("E1/XCBR1.Pos"), now), Ok(()));
+        assert!(policy.check(&operator, &command("E1/XCBR1.Pos"), now).unwrap_err().contains("rate limit"));
+        assert_eq!(policy.check(&operator, &command("E1/XCBR1.Pos"), now + Duration::from_secs(61)), Ok(()));
+    }
+}
