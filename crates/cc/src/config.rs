@@ -5,7 +5,7 @@ use serde::Deserialize;
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_iec104::server::ServerConfig;
 use gridtrust_transport::Upstream;
-use gridtrust_transport::identity::IdentityConfig;
+use gridtrust_transport::identity::{EvidenceConfig, IdentityConfig};
 
 /// Everything `gridtrust cc --config FILE` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -18,6 +18,9 @@ pub struct CcConfig {
     pub hub: Upstream,
     /// This connector's certificate, key and trust anchors.
     pub identity: IdentityConfig,
+    /// Whether batch signatures are required (always, except in benchmarks).
+    #[serde(default)]
+    pub evidence: EvidenceConfig,
     pub iec104: Iec104Side,
     /// How long a command stays valid after SCADA issued it, in seconds.
     #[serde(default = "default_command_ttl")]

@@ -123,7 +123,9 @@ impl Cc {
             alarms: alarms.clone(),
             ttl: Duration::from_secs(config.command_ttl_s),
         };
-        let tasks = vec![tokio::spawn(link.run(commands, tracker))];
+        config.evidence.warn_if_off("cc");
+        let verifier = if config.evidence.signatures { Verifier::default() } else { Verifier::without_signatures() };
+        let tasks = vec![tokio::spawn(link.run(commands, tracker, verifier))];
         Ok(Self { iec104_addr, stats, alarms, server, tasks })
     }
 
@@ -181,8 +183,7 @@ struct Pending {
 }
 
 impl HubLink {
-    async fn run(self, mut commands: mpsc::Receiver<IncomingCommand>, mut tracker: CheckpointTracker) {
-        let mut verifier = Verifier::default();
+    async fn run(self, mut commands: mpsc::Receiver<IncomingCommand>, mut tracker: CheckpointTracker, mut verifier: Verifier) {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.session(&mut verifier, &mut tracker, &mut commands).await {

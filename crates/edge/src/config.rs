@@ -7,7 +7,7 @@ use serde::Deserialize;
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_iec104::connection::LinkConfig;
 use gridtrust_transport::Upstream;
-use gridtrust_transport::identity::IdentityConfig;
+use gridtrust_transport::identity::{EvidenceConfig, IdentityConfig};
 
 /// Everything `gridtrust edge --config FILE` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -23,6 +23,9 @@ pub struct EdgeConfig {
     pub identity: IdentityConfig,
     #[serde(default)]
     pub batch: BatchConfig,
+    /// Whether batches are signed (always, except in benchmarks that measure the cost).
+    #[serde(default)]
+    pub evidence: EvidenceConfig,
     /// The IEC 104 RTUs this edge polls.
     #[serde(default, rename = "rtu")]
     pub rtus: Vec<RtuConfig>,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use gridtrust_model::{PointId, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity};
@@ -107,7 +107,9 @@ impl Edge {
         drop(data_tx);
 
         let batcher = Batcher::new(&config.edge_id, config.batch.max_records, Duration::from_millis(config.batch.max_delay_ms), resume);
-        tasks.push(tokio::spawn(batch_loop(batcher, data_rx, queue.clone(), identity.clone(), appended.clone())));
+        config.evidence.warn_if_off("edge");
+        let signer = config.evidence.signatures.then(|| identity.clone());
+        tasks.push(tokio::spawn(batch_loop(batcher, data_rx, queue.clone(), signer, appended.clone())));
         let forwarder = Forwarder {
             edge_id: config.edge_id.clone(),
             hub: config.hub.clone(),
@@ -166,7 +168,7 @@ fn tasks_prune(gate: &Arc<CommandGate>) -> JoinHandle<()> {
     })
 }
 
-async fn batch_loop(mut batcher: Batcher, mut data: mpsc::Receiver<Datum>, queue: Arc<EdgeQueue>, identity: Arc<Identity>, appended: Arc<Notify>) {
+async fn batch_loop(mut batcher: Batcher, mut data: mpsc::Receiver<Datum>, queue: Arc<EdgeQueue>, signer: Option<Arc<Identity>>, appended: Arc<Notify>) {
     loop {
         let deadline = batcher.poll_timeout();
         let closed = tokio::select! {
@@ -174,7 +176,7 @@ async fn batch_loop(mut batcher: Batcher, mut data: mpsc::Receiver<Datum>, queue
                 Some(d) => batcher.push(Instant::now(), d),
                 None => {
                     if let Some(b) = batcher.flush(Timestamp::now()) {
-                        persist(&queue, &identity, b, &appended).await;
+                        persist(&queue, signer.as_ref(), b, &appended).await;
                     }
                     return;
                 }
@@ -182,7 +184,7 @@ async fn batch_loop(mut batcher: Batcher, mut data: mpsc::Receiver<Datum>, queue
             _ = sleep_until(deadline) => batcher.handle_timeout(Instant::now(), Timestamp::now()),
         };
         if let Some(b) = closed {
-            persist(&queue, &identity, b, &appended).await;
+            persist(&queue, signer.as_ref(), b, &appended).await;
         }
     }
 }
@@ -194,43 +196,44 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Signs a closed batch in the key store and writes it to the durable queue; retries rather than
-/// drop, because the records are already numbered and a hole would show as a gap at the hub.
-async fn persist(queue: &Arc<EdgeQueue>, identity: &Arc<Identity>, mut batch: SignedBatch, appended: &Notify) {
+/// Runs `op` off the async threads until it succeeds, backing off between attempts: the
+/// records are already numbered, so giving up would leave a hole the hub reports as a gap.
+async fn retry_blocking<T, E>(what: &'static str, batch_seq: u64, op: impl Fn() -> Result<T, E> + Clone + Send + 'static) -> T
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
     let mut delay = Duration::from_millis(50);
     loop {
-        let (id, header) = (identity.clone(), batch.header.clone());
-        let signed = tokio::task::spawn_blocking(move || {
-            let mut b = SignedBatch { header, signature: None, records: Vec::new() };
-            b.sign(id.signer.as_ref(), id.certificate_id).map(|()| b.signature)
+        match tokio::task::spawn_blocking(op.clone()).await {
+            Ok(Ok(value)) => return value,
+            Ok(Err(e)) => error!(target: "alarm", batch_seq, error = %e, "{what} failed; retrying"),
+            Err(e) => error!(batch_seq, error = %e, "{what} task failed; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Signs a closed batch in the key store (unless signatures are off for a benchmark) and writes
+/// it to the durable queue.
+async fn persist(queue: &Arc<EdgeQueue>, signer: Option<&Arc<Identity>>, mut batch: SignedBatch, appended: &Notify) {
+    let seq = batch.header.batch_seq;
+    if let Some(identity) = signer {
+        let (identity, header) = (identity.clone(), batch.header.clone());
+        batch.signature = retry_blocking("signing in the key store", seq, move || {
+            gridtrust_trust::evidence::Signature::create(
+                identity.signer.as_ref(),
+                identity.certificate_id,
+                &gridtrust_trust::evidence::header_signing_input(&header),
+            )
         })
-        .await;
-        match signed {
-            Ok(Ok(signature)) => {
-                batch.signature = signature;
-                break;
-            }
-            Ok(Err(e)) => error!(target: "alarm", batch_seq = batch.header.batch_seq, error = %e, "key store cannot sign; retrying"),
-            Err(e) => error!(batch_seq = batch.header.batch_seq, error = %e, "signing task failed; retrying"),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
+        .await
+        .into();
     }
-    let header_bytes = batch.sealed_header();
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let q = queue.clone();
-        let (seq, bytes, records) = (batch.header.batch_seq, header_bytes.clone(), batch.records.clone());
-        match tokio::task::spawn_blocking(move || q.append_batch(seq, &bytes, &records)).await {
-            Ok(Ok(())) => break,
-            Ok(Err(e)) => error!(target: "alarm", batch_seq = seq, error = %e, "cannot queue batch; retrying"),
-            Err(e) => error!(batch_seq = seq, error = %e, "queue task failed; retrying"),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
+    let header_bytes = Arc::new(batch.sealed_header());
+    let records = Arc::new(batch.records);
+    let q = queue.clone();
+    retry_blocking("queueing the batch", seq, move || q.append_batch(seq, &header_bytes, &records)).await;
     appended.notify_one();
-    if batch.records.is_empty() {
-        warn!("empty batch queued");
-    }
 }

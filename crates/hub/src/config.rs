@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
-use gridtrust_transport::identity::IdentityConfig;
+use gridtrust_transport::identity::{EvidenceConfig, IdentityConfig};
 
 use crate::policy::PolicyConfig;
 
@@ -22,6 +22,9 @@ pub struct HubConfig {
     /// Which commands the hub countersigns.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Whether batch signatures are required (always, except in benchmarks).
+    #[serde(default)]
+    pub evidence: EvidenceConfig,
     /// How often the hub signs a checkpoint of its transparency log, in milliseconds.
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_ms: u64,

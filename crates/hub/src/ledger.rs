@@ -6,8 +6,13 @@
 //! size, root, time) with its own key; connectors and auditors keep the last checkpoint they
 //! accepted and require a consistency proof to every new one, so history cannot be rewritten or
 //! truncated without them noticing.
+//!
+//! Each signed checkpoint is also written next to the log, as [`CHECKPOINT_FILE`] (the
+//! [`SignedCheckpoint::encode`] bytes the cc keeps too) with the hub certificate that verifies
+//! it as [`CERTIFICATE_FILE`], so an offline evidence export (`gridtrust export`), which has
+//! no access to the hub's key, can hand auditors the latest checkpoint.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use gridtrust_model::Timestamp;
@@ -15,6 +20,12 @@ use gridtrust_store::translog::TransparencyLog;
 use gridtrust_transport::identity::Identity;
 use gridtrust_trust::Hash;
 use gridtrust_trust::checkpoint::{Checkpoint, LogEntry, SignedCheckpoint};
+use tracing::warn;
+
+/// The latest signed checkpoint, in the log's directory.
+pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
+/// The DER certificate whose key signed [`CHECKPOINT_FILE`], in the log's directory.
+pub const CERTIFICATE_FILE: &str = "hub-certificate.der";
 
 /// Why the log could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +42,8 @@ pub struct Ledger {
     identity: Arc<Identity>,
     log_id: String,
     latest: Mutex<Option<Arc<SignedCheckpoint>>>,
+    /// Where [`CHECKPOINT_FILE`] and [`CERTIFICATE_FILE`] go: the log's directory.
+    dir: PathBuf,
 }
 
 impl Ledger {
@@ -38,7 +51,8 @@ impl Ledger {
     pub fn open(path: &Path, identity: Arc<Identity>) -> Result<Self, LedgerError> {
         let log = TransparencyLog::open(path)?;
         let log_id = identity.me.name.clone();
-        Ok(Self { log: Mutex::new(log), identity, log_id, latest: Mutex::new(None) })
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Self { log: Mutex::new(log), identity, log_id, latest: Mutex::new(None), dir })
     }
 
     fn log(&self) -> std::sync::MutexGuard<'_, TransparencyLog> {
@@ -70,7 +84,23 @@ impl Ledger {
         let checkpoint = Checkpoint { log_id: self.log_id.clone(), tree_size, root, timestamp: Timestamp::now() };
         let signed = Arc::new(SignedCheckpoint::sign(checkpoint, self.identity.signer.as_ref(), self.identity.certificate_id)?);
         *latest = Some(signed.clone());
+        self.persist(&signed);
         Ok(Some(signed))
+    }
+
+    /// Writes the checkpoint and the certificate for exports (each replaced atomically, the
+    /// certificate first so the checkpoint never names one not on disk). A failure is logged,
+    /// not returned: the checkpoint is signed and served all the same.
+    fn persist(&self, signed: &SignedCheckpoint) {
+        let write = |name: &str, bytes: &[u8]| {
+            let path = self.dir.join(name);
+            let tmp = path.with_extension("tmp");
+            if let Err(error) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path)) {
+                warn!(%error, path = %path.display(), "cannot write the checkpoint file for exports");
+            }
+        };
+        write(CERTIFICATE_FILE, &self.identity.certificate);
+        write(CHECKPOINT_FILE, &signed.encode());
     }
 
     /// The latest signed checkpoint, if any.

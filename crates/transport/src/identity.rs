@@ -67,6 +67,31 @@ impl IdentityConfig {
     }
 }
 
+/// The `[evidence]` table of every role. Signatures are on unless a benchmark turns them off to
+/// measure what they cost; a role running without them says so loudly at start, and its data
+/// carries no proof of origin.
+#[derive(Clone, Copy, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceConfig {
+    /// Sign (edge) or require and verify (hub, cc) batch signatures.
+    pub signatures: bool,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        Self { signatures: true }
+    }
+}
+
+impl EvidenceConfig {
+    /// Logs the warning a role without signatures must give.
+    pub fn warn_if_off(&self, role: &str) {
+        if !self.signatures {
+            tracing::error!(target: "alarm", role, "evidence signatures are OFF: batches are neither signed nor checked for origin; for benchmarks only");
+        }
+    }
+}
+
 /// A loaded identity: everything a role needs to authenticate itself and check others.
 pub struct Identity {
     /// This role's certificate chain, leaf first.
