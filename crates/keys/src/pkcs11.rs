@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError, TryLockError};
+use std::sync::{Mutex, PoisonError, RwLock, TryLockError};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -29,16 +29,23 @@ const SELF_TEST_MESSAGE: &[u8] = b"gridtrust-keys: public key matches private ke
 /// `Session` may be used by one thread at a time, so the signer keeps a small pool of sessions,
 /// each behind its own lock: parallel callers take a free session instead of queueing on one.
 ///
+/// When a signature fails because the session or the login was lost (the token was logged out
+/// by other code, a network HSM dropped the session), the signer opens a new session, logs in
+/// again with the PIN read afresh from its source, finds the key by label again, and retries
+/// once; it refuses a key whose public key has changed.
+///
 /// PKCS#11 login state belongs to the application, not the session: once any key store in this
 /// process has logged in to a token, later logins to that token succeed without the PIN being
 /// checked again, and the token stays logged in while any session to it is open.
 pub struct Pkcs11Signer {
     sessions: Vec<Mutex<Session>>,
     next: AtomicUsize,
-    key: ObjectHandle,
+    /// Replaced when the key is found again after a lost session.
+    key: RwLock<ObjectHandle>,
     public_key: Vec<u8>,
-    /// "PKCS#11 module M token 'T'", the context of error messages.
-    location: String,
+    token: Token,
+    pin: PinSource,
+    key_label: String,
     description: String,
 }
 
@@ -86,12 +93,15 @@ impl Pkcs11Signer {
         let signer = Pkcs11Signer {
             sessions,
             next: AtomicUsize::new(0),
-            key,
+            key: RwLock::new(key),
             public_key,
             description: format!("pkcs11 token '{}' key '{}'", token.label, config.key_label),
-            location: token.location,
+            token,
+            pin: config.pin.clone(),
+            key_label: config.key_label.clone(),
         };
-        let unusable = |reason: String| KeyError::KeyUnusable { token: signer.location.clone(), key: config.key_label.clone(), reason };
+        let unusable =
+            |reason: String| KeyError::KeyUnusable { token: signer.token.location.clone(), key: config.key_label.clone(), reason };
         let test = signer.sign(SELF_TEST_MESSAGE).map_err(|e| unusable(format!("test signature failed: {e}")))?;
         verify(&signer.public_key, SELF_TEST_MESSAGE, &test)
             .map_err(|e| unusable(format!("the public key does not verify the private key's test signature: {e}")))?;
@@ -159,11 +169,12 @@ impl Pkcs11Signer {
 
     /// Reads the private key's protection attributes back from the token.
     pub fn protection(&self) -> Result<KeyProtection, KeyError> {
+        let key = self.key();
         self.with_session(|session| {
-            let error = |e| KeyError::Pkcs11 { token: self.location.clone(), operation: "C_GetAttributeValue", source: e };
+            let error = |e| self.token.error("C_GetAttributeValue", e);
             let attributes = session
                 .get_attributes(
-                    self.key,
+                    key,
                     &[
                         AttributeType::Sensitive,
                         AttributeType::Extractable,
@@ -189,7 +200,7 @@ impl Pkcs11Signer {
                     _ => {}
                 }
             }
-            let value = session.get_attribute_info(self.key, &[AttributeType::Value]).map_err(error)?;
+            let value = session.get_attribute_info(key, &[AttributeType::Value]).map_err(error)?;
             p.value_readable = matches!(value.first(), Some(AttributeInfo::Available(_)));
             Ok(p)
         })
@@ -200,28 +211,81 @@ impl Pkcs11Signer {
         self.sessions.len()
     }
 
+    fn key(&self) -> ObjectHandle {
+        *self.key.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Runs `f` on a free session, or waits for one (round robin) when all are busy.
-    fn with_session<T>(&self, f: impl FnOnce(&Session) -> T) -> T {
+    fn with_session<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
         let n = self.sessions.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         for i in 0..n {
             match self.sessions[(start + i) % n].try_lock() {
-                Ok(guard) => return f(&guard),
+                Ok(mut guard) => return f(&mut guard),
                 // A panic while holding a session cannot leave it half-used: C_Sign is one call.
-                Err(TryLockError::Poisoned(p)) => return f(&p.into_inner()),
+                Err(TryLockError::Poisoned(p)) => return f(&mut p.into_inner()),
                 Err(TryLockError::WouldBlock) => {}
             }
         }
-        let guard = self.sessions[start].lock().unwrap_or_else(PoisonError::into_inner);
-        f(&guard)
+        let mut guard = self.sessions[start].lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
     }
+
+    /// Signs a digest on `session`; when the session or login was lost, reopens and retries once.
+    fn sign_digest(&self, session: &mut Session, digest: &[u8]) -> Result<Vec<u8>, String> {
+        match session.sign(&Mechanism::Ecdsa, self.key(), digest) {
+            Err(CkError::Pkcs11(rv, _)) if session_lost(rv) => {
+                tracing::warn!(key = %self.description, error = %rv, "PKCS#11 session or login lost; reopening");
+                self.reopen(session).map_err(|e| format!("{rv}; reopening failed: {e}"))?;
+                session.sign(&Mechanism::Ecdsa, self.key(), digest).map_err(|e| e.to_string())
+            }
+            other => other.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Replaces `session` by a new, logged-in one and finds the key again (its handle may have
+    /// changed), refusing a key whose public key is not the one this store was opened with.
+    fn reopen(&self, session: &mut Session) -> Result<(), KeyError> {
+        let pin = read_pin(&self.pin)?;
+        let fresh = self.token.session(false)?;
+        self.token.login(&fresh, &pin)?;
+        drop(pin);
+        let key = self.token.private_key(&fresh, &self.key_label)?;
+        if self.token.public_key(&fresh, key, &self.key_label)? != self.public_key {
+            return Err(KeyError::KeyUnusable {
+                token: self.token.location.clone(),
+                key: self.key_label.clone(),
+                reason: "after reopening, the key with this label has another public key; refusing to sign with it".into(),
+            });
+        }
+        *self.key.write().unwrap_or_else(PoisonError::into_inner) = key;
+        *session = fresh;
+        tracing::info!(key = %self.description, "PKCS#11 session reopened");
+        Ok(())
+    }
+}
+
+/// Errors after which a new session and login may succeed: the session is gone, the login is gone
+/// (a private key's handle is then invalid too, as the key is invisible), or the device went away
+/// and may be back.
+fn session_lost(rv: RvError) -> bool {
+    matches!(
+        rv,
+        RvError::SessionHandleInvalid
+            | RvError::SessionClosed
+            | RvError::UserNotLoggedIn
+            | RvError::ObjectHandleInvalid
+            | RvError::KeyHandleInvalid
+            | RvError::DeviceRemoved
+            | RvError::TokenNotPresent
+    )
 }
 
 impl Signer for Pkcs11Signer {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         let digest = Sha256::digest(message);
         let signature = self
-            .with_session(|session| session.sign(&Mechanism::Ecdsa, self.key, &digest))
+            .with_session(|session| self.sign_digest(session, &digest))
             .map_err(|e| SignError::KeyStore(format!("{}: C_Sign: {e}", self.description)))?;
         if signature.len() != 64 {
             return Err(SignError::KeyStore(format!(

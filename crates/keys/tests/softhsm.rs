@@ -23,7 +23,7 @@ const SO_PIN: &str = "87654321";
 const PIN_ENV: &str = "GRIDTRUST_KEYS_TEST_PIN";
 
 /// One token per test, so tests running in parallel never share login state or labels.
-const TOKENS: [&str; 8] = ["generate", "openssl", "tool-sign", "tool-gen", "wrong-pin", "labels", "pool", "config"];
+const TOKENS: [&str; 9] = ["generate", "openssl", "tool-sign", "tool-gen", "wrong-pin", "labels", "pool", "config", "relogin"];
 
 struct Hsm {
     _dir: tempfile::TempDir,
@@ -335,4 +335,46 @@ fn key_config_file_opens_the_token_key() {
     p.pin = PinSource::Env(PIN_ENV.into());
     let from_env = gridtrust_keys::open(&KeyConfig::Pkcs11(p), dir.path()).expect("PIN from env");
     assert_eq!(from_env.public_key(), opened.public_key());
+}
+
+/// Other code in the process (or a token hiccup) logging the token out: the next signature logs
+/// in again and succeeds, but a different key that took over the label is refused.
+#[test]
+fn lost_login_is_recovered_but_a_replaced_key_is_refused() {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::object::Attribute;
+    use cryptoki::session::UserType;
+
+    let Some(hsm) = hsm("lost_login_is_recovered_but_a_replaced_key_is_refused") else { return };
+    let config = hsm.config("relogin", "evidence");
+    let signer = Pkcs11Signer::generate_key(&config).expect("generate");
+
+    // Our own handle on the module (C_Initialize was done by the store: already initialised).
+    let ctx = Pkcs11::new(&hsm.module).expect("module");
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).is_ok_and(|i| i.label() == "relogin"))
+        .expect("token");
+    let other = ctx.open_rw_session(slot).unwrap();
+    other.logout().expect("log the whole application out of the token");
+    let signature = signer.sign(b"after logout").expect("signs after logging in again");
+    verify(&signer.public_key(), b"after logout", &signature).expect("verifies");
+
+    // Replace the key under the same label, then lose the login again.
+    match other.login(UserType::User, Some(&USER_PIN.into())) {
+        Ok(()) | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => panic!("login: {e}"),
+    }
+    for handle in other.find_objects(&[Attribute::Label(b"evidence".to_vec())]).unwrap() {
+        other.destroy_object(handle).unwrap();
+    }
+    let replacement = Pkcs11Signer::generate_key(&config).expect("another key, same label");
+    assert_ne!(replacement.public_key(), signer.public_key());
+    drop(replacement);
+    other.logout().unwrap();
+    let error = signer.sign(b"after replacement").expect_err("must not sign with another key");
+    assert!(error.to_string().contains("another public key"), "{error}");
 }
