@@ -184,11 +184,17 @@ struct Pending {
 
 impl HubLink {
     async fn run(self, mut commands: mpsc::Receiver<IncomingCommand>, mut tracker: CheckpointTracker, mut verifier: Verifier) {
-        let mut backoff = Duration::from_millis(100);
+        const FIRST_RETRY: Duration = Duration::from_millis(100);
+        let mut backoff = FIRST_RETRY;
         loop {
+            let started = std::time::Instant::now();
             match self.session(&mut verifier, &mut tracker, &mut commands).await {
                 Ok(()) => info!("hub closed the connection"),
                 Err(e) => warn!(hub = %self.hub.address, error = %e, "hub link down"),
+            }
+            // A connection that held for a while was a good one: retry quickly again.
+            if started.elapsed() > Duration::from_secs(10) {
+                backoff = FIRST_RETRY;
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));

@@ -113,9 +113,9 @@ impl Verifier {
                     }
                 }
                 Some(head) if h.batch_seq > head.batch_seq + 1 => alarms.push(alarm(format!(
-                    "batches {}..{} of edge {} never arrived (gap in the chain)",
+                    "batches {}..={} of edge {} never arrived (gap in the chain)",
                     head.batch_seq + 1,
-                    h.batch_seq,
+                    h.batch_seq - 1,
                     h.edge_id
                 ))),
                 Some(head) if h.batch_seq == head.batch_seq && h != head => {
