@@ -1,10 +1,15 @@
-//! The spine's benchmark, one run, every figure beside its baseline:
+//! The chain's benchmark, one run, every figure beside its baseline:
 //!
 //! 1. IEC 104 codec: ASDUs/s encoded and decoded.
 //! 2. End-to-end throughput: records/s from an RTU through edge → hub → cc, against our own IEC
-//!    104 client reading the RTU directly (what the protocol alone does on this machine).
-//! 3. Latency RTU → SCADA client at a fixed 10,000 records/s: p50/p99 through the chain, next to
-//!    our own client reading the RTU directly and a c104 (lib60870) client reading the same RTU.
+//!    104 client reading the RTU directly (what the protocol alone does on this machine), with
+//!    the chain of trust off (no signatures), on with software keys, and on with the keys in a
+//!    SoftHSM2 token (PKCS#11): the on/off ratio is the cost of evidence. Also: HSM signatures
+//!    per second at that load, transparency-log appends per second, and SoftHSM2's raw signing
+//!    rate measured in the same run.
+//! 3. Latency RTU → SCADA client at a fixed 10,000 records/s: p50/p99 through the chain (evidence
+//!    off and on), next to our own client reading the RTU directly and a c104 (lib60870) client
+//!    reading the same RTU.
 //!
 //! `cargo bench -p gridtrust --bench chain` (set GRIDTRUST_BENCH_SECONDS to change the duration).
 
@@ -204,29 +209,43 @@ fn print(name: &str, r: &Run) {
     println!("{name:<44} {:>9.0} records/s   p50 {:>7.2} ms   p99 {:>7.2} ms   lost {}", r.rate, r.p50_ms, r.p99_ms, r.lost);
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let seconds: u32 = std::env::var("GRIDTRUST_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    println!("gridtrust spine benchmark (2 cores; every figure beside its baseline from the same run)\n");
-    codec();
+/// How the chain under test keeps its evidence.
+#[derive(Clone)]
+struct Variant {
+    name: &'static str,
+    keys: DemoKeys,
+    signatures: bool,
+}
 
-    // The chain, configured as the demo is but with our RTU stand-in.
+/// One chain (hub, edge, cc) in its own folder, reading `rtu`.
+struct Running {
+    hub: Hub,
+    edge: Edge,
+    cc: Cc,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_chain(rtu: &ServerHandle, variant: &Variant) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let identities = provision(&d.join("pki"), &DemoKeys::Software).unwrap();
+    let identities = provision(&d.join("pki"), &variant.keys).unwrap();
     let identity = |name: &str| identities.iter().find(|(n, _)| *n == name).unwrap().1.clone();
-    std::fs::write(d.join("hub.toml"), format!("data_dir = \"hub\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n{}", identity("hub"))).unwrap();
+    let evidence = format!("[evidence]\nsignatures = {}\n", variant.signatures);
+    std::fs::write(
+        d.join("hub.toml"),
+        format!("data_dir = \"hub\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n{}{evidence}", identity("hub")),
+    )
+    .unwrap();
     let hub = Hub::start(&HubConfig::load(&d.join("hub.toml")).unwrap()).await.unwrap();
     let mut map = String::new();
     for ioa in 1..=POINTS {
         map.push_str(&format!("[[point]]\nid = \"LD0/GGIO1.AnIn{ioa}\"\nioa = {ioa}\ntype = \"float\"\n"));
     }
     std::fs::write(d.join("map.toml"), &map).unwrap();
-    let rtu = rtu().await;
     std::fs::write(
         d.join("edge.toml"),
         format!(
-            "edge_id = \"edge-1\"\ndata_dir = \"edge\"\n{}[hub]\naddress = \"{}\"\n[[rtu]]\nname = \"rtu\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"map.toml\"\ninterrogation_period_s = 3600\n",
+            "edge_id = \"edge-1\"\ndata_dir = \"edge\"\n{}{evidence}[hub]\naddress = \"{}\"\n[[rtu]]\nname = \"rtu\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"map.toml\"\ninterrogation_period_s = 3600\n",
             identity("edge-1"),
             hub.edge_addr,
             rtu.local_addr()
@@ -236,7 +255,7 @@ async fn main() {
     std::fs::write(
         d.join("cc.toml"),
         format!(
-            "cc_id = \"cc-1\"\ndata_dir = \"cc\"\n{}[hub]\naddress = \"{}\"\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n[iec104.station]\nmax_queue = 2000000\n",
+            "cc_id = \"cc-1\"\ndata_dir = \"cc\"\n{}{evidence}[hub]\naddress = \"{}\"\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n[iec104.station]\nmax_queue = 2000000\n",
             identity("cc-1"),
             hub.cc_addr
         ),
@@ -245,15 +264,92 @@ async fn main() {
     let edge = Edge::start(EdgeConfig::load(&d.join("edge.toml")).unwrap()).await.unwrap();
     let cc = Cc::start(CcConfig::load(&d.join("cc.toml")).unwrap()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
+    Running { hub, edge, cc, _dir: dir }
+}
 
+/// A SoftHSM2 token for the HSM variant, if SoftHSM2 is installed.
+fn softhsm_variant(dir: &std::path::Path) -> Option<Variant> {
+    if !gridtrust_keys::softhsm::util_available() {
+        println!("(softhsm2 not installed: apt-get install softhsm2 for the HSM variant)");
+        return None;
+    }
+    let token = gridtrust_keys::softhsm::init_softhsm_token(dir, "bench", "5678", "1234").ok()?;
+    // SoftHSM2 reads its configuration path once per process, before any token is opened.
+    unsafe {
+        std::env::set_var(gridtrust_keys::softhsm::CONF_ENV, &token.conf);
+        std::env::set_var("GRIDTRUST_BENCH_PIN", "1234");
+    }
+    Some(Variant {
+        name: "on, keys in SoftHSM2 (PKCS#11)",
+        keys: DemoKeys::Pkcs11 { module: token.module, token_label: token.label, pin_env: "GRIDTRUST_BENCH_PIN".into() },
+        signatures: true,
+    })
+}
+
+/// SoftHSM2's raw ECDSA P-256 signing rate on one thread, over `seconds`.
+fn raw_hsm_rate(variant: &Variant, seconds: f64) -> Option<f64> {
+    let DemoKeys::Pkcs11 { module, token_label, pin_env } = &variant.keys else { return None };
+    let config = gridtrust_keys::KeyConfig::Pkcs11(gridtrust_keys::Pkcs11Config::new(
+        module.clone(),
+        gridtrust_keys::TokenSelector::Label(token_label.clone()),
+        "edge-1",
+        gridtrust_keys::PinSource::Env(pin_env.clone()),
+    ));
+    let signer = gridtrust_keys::open(&config, std::path::Path::new("")).ok()?;
+    let header = [7u8; 160];
+    let t = Instant::now();
+    let mut n = 0u32;
+    while t.elapsed().as_secs_f64() < seconds {
+        signer.sign(&header).ok()?;
+        n += 1;
+    }
+    Some(f64::from(n) / t.elapsed().as_secs_f64())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let seconds: u32 = std::env::var("GRIDTRUST_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    println!("gridtrust chain benchmark (2 cores; every figure beside its baseline from the same run)\n");
+    codec();
+
+    let hsm_dir = tempfile::tempdir().unwrap();
+    let mut variants = vec![
+        Variant { name: "off (no signatures)", keys: DemoKeys::Software, signatures: false },
+        Variant { name: "on, software keys", keys: DemoKeys::Software, signatures: true },
+    ];
+    variants.extend(softhsm_variant(hsm_dir.path()));
+    let rtu = rtu().await;
     let fixed = 10_000u32;
     let count = fixed * seconds;
+
     println!("\nthroughput, as fast as the RTU can send ({} values over {POINTS} points)", count * 2);
     let direct = measure(&rtu, rtu.local_addr(), count * 2, 0).await;
     print("  baseline: our IEC 104 client reads the RTU", &direct);
-    let chain = measure(&rtu, cc.iec104_addr, count * 2, 0).await;
-    print("  RTU -> edge -> hub -> cc -> our client", &chain);
-    println!("  chain / direct throughput ratio: {:.2}", chain.rate / direct.rate);
+    let mut throughput = Vec::new();
+    for v in &variants {
+        let chain = start_chain(&rtu, v).await;
+        let (batches0, log0) = (chain.hub.stats().batches_applied.load(Relaxed), chain.hub.stats().log_entries.load(Relaxed));
+        let t = Instant::now();
+        let run = measure(&rtu, chain.cc.iec104_addr, count * 2, 0).await;
+        let elapsed = t.elapsed().as_secs_f64();
+        let batches = chain.hub.stats().batches_applied.load(Relaxed) - batches0;
+        let log = chain.hub.stats().log_entries.load(Relaxed) - log0;
+        print(&format!("  chain, evidence {}", v.name), &run);
+        let signing = if v.signatures { format!("{:.0} signatures/s at the edge", batches as f64 / elapsed) } else { "no signatures".into() };
+        println!("      {signing}, {:.0} log appends/s at the hub ({batches} batches)", log as f64 / elapsed);
+        throughput.push(run.rate);
+        chain.cc.shutdown().await;
+        chain.edge.shutdown();
+        chain.hub.shutdown();
+    }
+    for (v, rate) in variants.iter().zip(&throughput).skip(1) {
+        println!("  evidence {} / off throughput ratio: {:.2}", v.name, rate / throughput[0]);
+    }
+    println!("  chain (evidence off) / direct throughput ratio: {:.2}", throughput[0] / direct.rate);
+    if let Some(rate) = variants.iter().find_map(|v| raw_hsm_rate(v, 2.0)) {
+        println!("  SoftHSM2 raw signing rate (ECDSA P-256, 1 thread): {rate:.0} signatures/s");
+    }
 
     println!("\nlatency at a fixed {fixed} records/s for {seconds} s");
     let direct = measure(&rtu, rtu.local_addr(), count, fixed).await;
@@ -261,10 +357,18 @@ async fn main() {
     if let Some(c) = measure_c104(&rtu, count, fixed).await {
         print("  reference: c104 (lib60870) client reads RTU", &c);
     }
-    let chain = measure(&rtu, cc.iec104_addr, count, fixed).await;
-    print("  RTU -> edge -> hub -> cc -> our client", &chain);
-    println!("  added by the chain: p50 {:+.2} ms, p99 {:+.2} ms", chain.p50_ms - direct.p50_ms, chain.p99_ms - direct.p99_ms);
-    println!("\nhub stored {} records; cc served {}", hub.stats().records_applied.load(std::sync::atomic::Ordering::Relaxed), cc.stats.records_served.load(std::sync::atomic::Ordering::Relaxed));
-    edge.shutdown();
-    hub.shutdown();
+    let mut p99 = Vec::new();
+    for v in &variants {
+        let chain = start_chain(&rtu, v).await;
+        let run = measure(&rtu, chain.cc.iec104_addr, count, fixed).await;
+        print(&format!("  chain, evidence {}", v.name), &run);
+        println!("      added by the chain: p50 {:+.2} ms, p99 {:+.2} ms", run.p50_ms - direct.p50_ms, run.p99_ms - direct.p99_ms);
+        p99.push(run.p99_ms);
+        chain.cc.shutdown().await;
+        chain.edge.shutdown();
+        chain.hub.shutdown();
+    }
+    for (v, p) in variants.iter().zip(&p99).skip(1) {
+        println!("  p99 added by evidence {} over off: {:+.2} ms", v.name, p - p99[0]);
+    }
 }
