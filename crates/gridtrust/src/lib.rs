@@ -2,4 +2,5 @@
 //! control-centre connector, each started from the same TOML files an operator would write.
 //! Used by `gridtrust demo`, the end-to-end tests and the benchmark.
 
+pub mod audit;
 pub mod chain;

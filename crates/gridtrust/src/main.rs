@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod audit_cli;
 mod demo;
 mod keys_cli;
 mod pki_cli;
@@ -46,6 +47,8 @@ enum Cmd {
     Pki(pki_cli::PkiArgs),
     /// Key stores: generate a key in a PKCS#11 token (or a development file), show its public key.
     Keys(keys_cli::KeysArgs),
+    Export(audit_cli::ExportArgs),
+    Verify(audit_cli::VerifyArgs),
 }
 
 fn init_logging() {
@@ -85,6 +88,8 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Demo(args) => demo::run(args).await,
         Cmd::Pki(args) => pki_cli::run(args),
         Cmd::Keys(args) => keys_cli::run(args),
+        Cmd::Export(args) => audit_cli::run_export(args),
+        Cmd::Verify(args) => audit_cli::run_verify(args),
     }
 }
 

@@ -5,7 +5,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use gridtrust_model::{PointId, Record, Timestamp};
-use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use gridtrust_trust::merkle::{self, Hash};
+use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use tracing::{debug, info, warn};
 
 use crate::db::Db;
@@ -23,11 +24,17 @@ const SERIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_series")
 const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_latest");
 /// Counters.
 const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_meta");
+/// edge number (4 BE) ++ first record seq (8 BE) ++ batch seq (8 BE) -> the RFC 9162 leaf hashes
+/// (32 bytes each, in batch order) of the batch's records: what proving one record's inclusion
+/// in its batch needs, without reading the batch's other records back from the series.
+const LEAVES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_batch_leaves");
 
 const EDGES_NAME: &str = "hub_edges";
 const SERIES_NAME: &str = "hub_series";
 const LATEST_NAME: &str = "hub_latest";
 const META_NAME: &str = "hub_meta";
+const BATCHES_NAME: &str = "hub_batches";
+const LEAVES_NAME: &str = "hub_batch_leaves";
 
 const KEY_RECORDS: &[u8] = b"records";
 const KEY_NEXT_EDGE: &[u8] = b"next_edge_no";
@@ -200,6 +207,7 @@ impl HubStore {
                 txn.open_table(BATCHES)?;
                 txn.open_table(SERIES)?;
                 txn.open_table(LATEST)?;
+                txn.open_table(LEAVES)?;
                 read_u64(&txn.open_table(META)?, KEY_RECORDS)?
             };
             txn.commit()?;
@@ -421,7 +429,7 @@ fn apply_in(txn: &WriteTransaction, edge_id: &str, b: &BatchRef<'_>) -> Result<A
     }
 
     let mut series = txn.open_table(SERIES)?;
-    let (stored, newest) = insert_records(&mut series, edge_id, edge_no, b.records)?;
+    let (stored, newest, leaves) = insert_records(&mut series, edge_id, edge_no, b.records)?;
     let duplicates = b.records.len() - stored;
     if stored == 0 && !b.records.is_empty() {
         // Every record was identical to a stored one: re-inserting equal bytes changed nothing.
@@ -430,6 +438,9 @@ fn apply_in(txn: &WriteTransaction, edge_id: &str, b: &BatchRef<'_>) -> Result<A
     }
 
     batches.insert(bkey.as_slice(), b.header_bytes)?;
+    if let Some(first) = b.records.first() {
+        txn.open_table(LEAVES)?.insert(leaves_key(edge_no, first.seq, b.batch_seq).as_slice(), leaves.as_slice())?;
+    }
     let (gap, late) = match &existing {
         None => (None, false),
         Some(e) if b.batch_seq > e.last.batch_seq => {
@@ -469,14 +480,15 @@ fn apply_in(txn: &WriteTransaction, edge_id: &str, b: &BatchRef<'_>) -> Result<A
     Ok(ApplyOutcome::Applied { stored, duplicates, gap, late })
 }
 
-/// Inserts the batch's records into the series; returns how many were new and, per point, the
-/// newest new record.
+/// Inserts the batch's records into the series; returns how many were new, per point the newest
+/// new record, and the leaf hashes of all the batch's records in order (for [`LEAVES`]).
 fn insert_records<'r>(
     series: &mut Table<&'static [u8], &'static [u8]>,
     edge_id: &str,
     edge_no: u32,
     records: &'r [Record],
-) -> Result<(usize, HashMap<&'r PointId, &'r Record>)> {
+) -> Result<(usize, HashMap<&'r PointId, &'r Record>, Vec<u8>)> {
+    let mut leaves = Vec::with_capacity(records.len() * merkle::HASH_LEN);
     let mut stored = 0;
     let mut newest: HashMap<&PointId, &Record> = HashMap::new();
     let mut key = Vec::with_capacity(64);
@@ -490,6 +502,7 @@ fn insert_records<'r>(
         key.extend_from_slice(&r.seq.to_be_bytes());
         val.clear();
         r.encode_canonical_into(&mut val);
+        leaves.extend_from_slice(&merkle::leaf_hash(&val));
         if let Some(old) = series.insert(key.as_slice(), val.as_slice())? {
             if old.value() != val.as_slice() {
                 warn!(edge_id, seq = r.seq, point = %r.point, "conflicting record, batch refused");
@@ -507,5 +520,415 @@ fn insert_records<'r>(
             })
             .or_insert(r);
     }
-    Ok((stored, newest))
+    Ok((stored, newest, leaves))
+}
+
+fn leaves_key(edge_no: u32, first_seq: u64, batch_seq: u64) -> [u8; 20] {
+    let mut k = [0u8; 20];
+    k[..4].copy_from_slice(&edge_no.to_be_bytes());
+    k[4..12].copy_from_slice(&first_seq.to_be_bytes());
+    k[12..].copy_from_slice(&batch_seq.to_be_bytes());
+    k
+}
+
+/// One record as the time series stores it, with what is needed to find the evidence for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeriesEntry {
+    /// The edge that sent it.
+    pub edge_id: String,
+    /// Its per-edge sequence number.
+    pub seq: u64,
+    /// The time it is filed under ([`series_time`]).
+    pub time: Timestamp,
+    /// The stored bytes exactly as they are on disk (its canonical encoding, unless altered):
+    /// not decoded and re-encoded, so an export shows what the store holds.
+    pub record_bytes: Vec<u8>,
+}
+
+/// The stored evidence of the batch that covers one record: its sealed header and the leaf
+/// hashes of all its records, from which an inclusion proof for any of them is computed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchEvidence {
+    /// The edge.
+    pub edge_id: String,
+    /// The batch.
+    pub batch_seq: u64,
+    /// The header and signature as received and stored (`encode_sealed` bytes).
+    pub sealed_header: Vec<u8>,
+    /// Seq of the batch's first record; record `seq` is leaf `seq - first_seq`.
+    pub first_seq: u64,
+    /// RFC 9162 leaf hashes of the batch's records, in batch order.
+    pub leaves: Vec<Hash>,
+    /// False when the batch was stored before this store kept leaf hashes and they were
+    /// recomputed from the records in the series (a full scan).
+    pub indexed: bool,
+}
+
+/// The hub store opened read-only, for audits and evidence exports (`gridtrust export`).
+///
+/// redb allows a read-only handle only while no process has the file open for writing, so the
+/// hub must be stopped (or the export run on a copy of its data directory); opening a store the
+/// hub has open fails with [`StoreError::Open`] carrying `DatabaseAlreadyOpen`. A store the hub
+/// did not close cleanly (a crash) must be opened once for writing, which repairs it, before a
+/// read-only open succeeds (`RepairAborted` otherwise). Nothing here writes to the file.
+pub struct HubStoreReader {
+    db: ReadOnlyDatabase,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for HubStoreReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubStoreReader").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl HubStoreReader {
+    /// Opens an existing hub store read-only; see the type's documentation for when it fails.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        crate::error::guard("open_read_only", || {
+            let path = path.as_ref().to_path_buf();
+            let db = ReadOnlyDatabase::open(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+            Ok(Self { db, path })
+        })
+    }
+
+    fn read(&self) -> Result<ReadTransaction> {
+        Ok(self.db.begin_read()?)
+    }
+
+    /// Every edge the hub has heard from with its last batch, like [`HubStore::edges`].
+    pub fn edges(&self) -> Result<Vec<(String, crate::queue::LastBatch)>> {
+        crate::error::guard("edges", || {
+            let txn = self.read()?;
+            let t = txn.open_table(EDGES)?;
+            let mut out = Vec::new();
+            for e in t.iter()? {
+                let (k, v) = e?;
+                let id = edge_id_of_key(k.value())?;
+                out.push((id.to_owned(), decode_edge(id, v.value())?.last));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The stored header of one batch, like [`HubStore::batch`].
+    pub fn batch(&self, edge_id: &str, batch_seq: u64) -> Result<Option<Vec<u8>>> {
+        crate::error::guard("batch", || {
+            let txn = self.read()?;
+            let Some(no) = edge_no(&txn, edge_id)? else { return Ok(None) };
+            Ok(txn.open_table(BATCHES)?.get(batch_key(no, batch_seq).as_slice())?.map(|v| v.value().to_vec()))
+        })
+    }
+
+    /// See [`HubStore::batches`].
+    pub fn batches(&self, edge_id: &str) -> Result<Vec<(u64, Vec<u8>)>> {
+        crate::error::guard("batches", || batches_in(&self.read()?, edge_id))
+    }
+
+    /// See [`HubStore::record_at`].
+    pub fn record_at(&self, point: &PointId, at: Timestamp) -> Result<Option<SeriesEntry>> {
+        crate::error::guard("record_at", || record_at_in(&self.read()?, point, at))
+    }
+
+    /// See [`HubStore::batch_of_record`].
+    pub fn batch_of_record(&self, edge_id: &str, seq: u64) -> Result<Option<BatchEvidence>> {
+        crate::error::guard("batch_of_record", || batch_of_record_in(&self.read()?, edge_id, seq))
+    }
+}
+
+impl HubStore {
+    /// Every stored header of `edge_id` as (batch seq, sealed header bytes), in batch order: the
+    /// edge's chain as the hub holds it, for an audit export. Gaps are whatever was never stored.
+    pub fn batches(&self, edge_id: &str) -> Result<Vec<(u64, Vec<u8>)>> {
+        crate::error::guard("batches", || batches_in(&self.db.get()?.begin_read()?, edge_id))
+    }
+
+    /// The series record of `point` in force at `at`: the one with the greatest series key at
+    /// or before `at` (series time, then edge, then seq), as stored. `Timestamp(i64::MAX)` gives
+    /// the newest.
+    pub fn record_at(&self, point: &PointId, at: Timestamp) -> Result<Option<SeriesEntry>> {
+        crate::error::guard("record_at", || record_at_in(&self.db.get()?.begin_read()?, point, at))
+    }
+
+    /// The batch that covers record `seq` of `edge_id`, with its header and leaf hashes, or
+    /// `None` if no stored batch covers it.
+    pub fn batch_of_record(&self, edge_id: &str, seq: u64) -> Result<Option<BatchEvidence>> {
+        crate::error::guard("batch_of_record", || batch_of_record_in(&self.db.get()?.begin_read()?, edge_id, seq))
+    }
+}
+
+fn edge_id_of_key(k: &[u8]) -> Result<&str> {
+    std::str::from_utf8(k).map_err(|e| StoreError::Corrupt {
+        table: EDGES_NAME,
+        key: hex(k),
+        problem: Corruption::Inconsistent(format!("edge id is not UTF-8: {e}")),
+    })
+}
+
+fn edge_no(txn: &ReadTransaction, edge_id: &str) -> Result<Option<u32>> {
+    let edges = txn.open_table(EDGES)?;
+    let Some(v) = edges.get(edge_id.as_bytes())? else { return Ok(None) };
+    Ok(Some(decode_edge(edge_id, v.value())?.no))
+}
+
+/// The edge id whose number is `no` (the EDGES table is small: one row per edge).
+fn edge_id_of(txn: &ReadTransaction, no: u32) -> Result<Option<String>> {
+    for e in txn.open_table(EDGES)?.iter()? {
+        let (k, v) = e?;
+        let id = edge_id_of_key(k.value())?;
+        if decode_edge(id, v.value())?.no == no {
+            return Ok(Some(id.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+fn batches_in(txn: &ReadTransaction, edge_id: &str) -> Result<Vec<(u64, Vec<u8>)>> {
+    let Some(no) = edge_no(txn, edge_id)? else { return Ok(Vec::new()) };
+    let t = txn.open_table(BATCHES)?;
+    let mut out = Vec::new();
+    for e in t.range(batch_key(no, 0).as_slice()..=batch_key(no, u64::MAX).as_slice())? {
+        let (k, v) = e?;
+        let seq = u64::from_be_bytes(array(k.value(), 4, "batch seq", BATCHES_NAME, || hex(k.value()))?);
+        out.push((seq, v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+fn record_at_in(txn: &ReadTransaction, point: &PointId, at: Timestamp) -> Result<Option<SeriesEntry>> {
+    let lo = point_prefix(point);
+    let mut hi = lo.clone();
+    hi.extend_from_slice(&time_bytes(at));
+    hi.extend_from_slice(&[0xff; 12]);
+    let t = txn.open_table(SERIES)?;
+    let Some(e) = t.range(lo.as_slice()..=hi.as_slice())?.next_back() else { return Ok(None) };
+    let (k, v) = e?;
+    let k = k.value();
+    let at = lo.len();
+    let time = time_from(array(k, at, "series key time", SERIES_NAME, || hex(k))?);
+    let no = u32::from_be_bytes(array(k, at + 8, "series key edge", SERIES_NAME, || hex(k))?);
+    let seq = u64::from_be_bytes(array(k, at + 12, "series key seq", SERIES_NAME, || hex(k))?);
+    let edge_id = edge_id_of(txn, no)?.ok_or_else(|| StoreError::Corrupt {
+        table: SERIES_NAME,
+        key: describe_series_key(k),
+        problem: Corruption::Inconsistent(format!("edge #{no} is not in {EDGES_NAME}")),
+    })?;
+    Ok(Some(SeriesEntry { edge_id, seq, time, record_bytes: v.value().to_vec() }))
+}
+
+fn batch_of_record_in(txn: &ReadTransaction, edge_id: &str, seq: u64) -> Result<Option<BatchEvidence>> {
+    let Some(no) = edge_no(txn, edge_id)? else { return Ok(None) };
+    let batches = txn.open_table(BATCHES)?;
+    let header_of = |batch_seq: u64| -> Result<Vec<u8>> {
+        let v = batches.get(batch_key(no, batch_seq).as_slice())?.ok_or_else(|| StoreError::Corrupt {
+            table: BATCHES_NAME,
+            key: format!("edge {edge_id} batch {batch_seq}"),
+            problem: Corruption::Inconsistent(format!("batch has leaf hashes in {LEAVES_NAME} but no header")),
+        })?;
+        Ok(v.value().to_vec())
+    };
+    // Stores written before the leaf table existed lack it; a read-only handle cannot create it.
+    match txn.open_table(LEAVES) {
+        Ok(leaves) => {
+            let lo = leaves_key(no, 0, 0);
+            let hi = leaves_key(no, seq, u64::MAX);
+            // Batches normally cover disjoint ascending ranges, so the first candidate (the
+            // batch starting at or before `seq` most recently) covers it; a resend re-batched
+            // over an earlier range can make an older one the cover, hence the loop.
+            for e in leaves.range(lo.as_slice()..=hi.as_slice())?.rev() {
+                let (k, v) = e?;
+                let (k, v) = (k.value(), v.value());
+                let first_seq = u64::from_be_bytes(array(k, 4, "first seq", LEAVES_NAME, || hex(k))?);
+                let batch_seq = u64::from_be_bytes(array(k, 12, "batch seq", LEAVES_NAME, || hex(k))?);
+                if v.len() % merkle::HASH_LEN != 0 {
+                    return Err(StoreError::Corrupt {
+                        table: LEAVES_NAME,
+                        key: format!("edge {edge_id} batch {batch_seq}"),
+                        problem: Corruption::Inconsistent(format!("{} bytes are not whole 32-byte leaf hashes", v.len())),
+                    });
+                }
+                let count = (v.len() / merkle::HASH_LEN) as u64;
+                if seq - first_seq < count {
+                    let leaves = v.chunks_exact(merkle::HASH_LEN).filter_map(|c| Hash::try_from(c).ok()).collect();
+                    return Ok(Some(BatchEvidence {
+                        edge_id: edge_id.to_owned(),
+                        batch_seq,
+                        sealed_header: header_of(batch_seq)?,
+                        first_seq,
+                        leaves,
+                        indexed: true,
+                    }));
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    batch_of_record_by_scan(txn, no, edge_id, seq)
+}
+
+/// For batches stored before [`LEAVES`] existed: finds the covering header among the edge's
+/// headers and recomputes the leaf hashes from the series (a full scan of the series).
+fn batch_of_record_by_scan(txn: &ReadTransaction, no: u32, edge_id: &str, seq: u64) -> Result<Option<BatchEvidence>> {
+    let mut found = None;
+    for (batch_seq, sealed) in batches_in(txn, edge_id)? {
+        // A header this build cannot decode covers nothing it could prove.
+        let Ok((h, _)) = gridtrust_trust::evidence::decode_sealed(&sealed) else { continue };
+        if seq >= h.first_seq && seq - h.first_seq < u64::from(h.count) {
+            found = Some((batch_seq, sealed, h));
+            break;
+        }
+    }
+    let Some((batch_seq, sealed_header, h)) = found else { return Ok(None) };
+    let mut by_seq: Vec<(u64, Hash)> = Vec::with_capacity(usize::try_from(h.count).unwrap_or(0));
+    for e in txn.open_table(SERIES)?.iter()? {
+        let (k, v) = e?;
+        let k = k.value();
+        let Some((&len, _)) = k.split_first() else { continue };
+        let at = 1 + usize::from(len) + 8;
+        let e_no = u32::from_be_bytes(array(k, at, "series key edge", SERIES_NAME, || hex(k))?);
+        let r_seq = u64::from_be_bytes(array(k, at + 4, "series key seq", SERIES_NAME, || hex(k))?);
+        if e_no == no && r_seq >= h.first_seq && r_seq - h.first_seq < u64::from(h.count) {
+            by_seq.push((r_seq, merkle::leaf_hash(v.value())));
+        }
+    }
+    by_seq.sort_unstable_by_key(|(s, _)| *s);
+    by_seq.dedup_by_key(|(s, _)| *s);
+    if by_seq.len() as u64 != u64::from(h.count) {
+        return Err(StoreError::Corrupt {
+            table: SERIES_NAME,
+            key: format!("edge {edge_id} batch {batch_seq}"),
+            problem: Corruption::Inconsistent(format!("the series holds {} of the batch's {} records", by_seq.len(), h.count)),
+        });
+    }
+    Ok(Some(BatchEvidence {
+        edge_id: edge_id.to_owned(),
+        batch_seq,
+        sealed_header,
+        first_seq: h.first_seq,
+        leaves: by_seq.into_iter().map(|(_, l)| l).collect(),
+        indexed: false,
+    }))
+}
+
+#[cfg(test)]
+mod evidence_tests {
+    use super::*;
+    use gridtrust_model::{Quality, Value};
+    use gridtrust_trust::evidence::{BatchHeader, encode_sealed, record_leaf_hashes};
+
+    /// `n` records from seq `first`, alternating over two points, one second apart.
+    fn recs(first: u64, n: u64) -> Vec<Record> {
+        (first..first + n)
+            .map(|seq| Record {
+                seq,
+                point: PointId::new(if seq % 2 == 0 { "LD0/MMXU1.TotW" } else { "LD0/MMXU1.Hz" }).unwrap(),
+                value: Value::Float(seq as f32),
+                quality: Quality::GOOD,
+                source_time: None,
+                received_at: Timestamp(1_000 + seq as i64),
+            })
+            .collect()
+    }
+
+    fn sealed(batch_seq: u64, records: &[Record]) -> Vec<u8> {
+        encode_sealed(&BatchHeader::for_records("edge-a", batch_seq, records, [0; 32], Timestamp(0)), None)
+    }
+
+    fn apply(hub: &HubStore, batch_seq: u64, records: &[Record]) {
+        hub.apply_batch("edge-a", batch_seq, &sealed(batch_seq, records), records).unwrap();
+    }
+
+    #[test]
+    fn each_record_finds_the_batch_that_covers_it_with_its_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
+        let (a, b) = (recs(0, 5), recs(5, 3));
+        apply(&hub, 0, &a);
+        apply(&hub, 1, &b);
+        for (batch_seq, records) in [(0, &a), (1, &b)] {
+            for r in records.iter() {
+                let ev = hub.batch_of_record("edge-a", r.seq).unwrap().unwrap();
+                assert_eq!((ev.batch_seq, ev.first_seq, ev.indexed), (batch_seq, records[0].seq, true));
+                assert_eq!(ev.leaves, record_leaf_hashes(records));
+                assert_eq!(ev.sealed_header, sealed(batch_seq, records));
+            }
+        }
+        assert_eq!(hub.batch_of_record("edge-a", 8).unwrap(), None);
+        assert_eq!(hub.batch_of_record("edge-b", 0).unwrap(), None);
+        let seqs: Vec<u64> = hub.batches("edge-a").unwrap().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(seqs, [0, 1]);
+    }
+
+    #[test]
+    fn a_resend_rebatched_over_an_earlier_range_still_finds_a_cover() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
+        let all = recs(0, 10);
+        apply(&hub, 0, &all[..10]);
+        // A later batch re-covering 2..4 (its records are duplicates, one is new: seq 10).
+        let mut resend = all[2..4].to_vec();
+        resend.extend(recs(10, 1));
+        apply(&hub, 1, &resend);
+        assert_eq!(hub.batch_of_record("edge-a", 3).unwrap().unwrap().batch_seq, 1);
+        // Seq 7 lies beyond the resend's range: the older batch covers it.
+        assert_eq!(hub.batch_of_record("edge-a", 7).unwrap().unwrap().batch_seq, 0);
+    }
+
+    #[test]
+    fn record_at_gives_the_value_in_force_as_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
+        let r = recs(0, 6);
+        apply(&hub, 0, &r);
+        let p = PointId::new("LD0/MMXU1.TotW").unwrap();
+        assert_eq!(hub.record_at(&p, Timestamp(999)).unwrap(), None);
+        let e = hub.record_at(&p, Timestamp(1_003)).unwrap().unwrap();
+        assert_eq!((e.edge_id.as_str(), e.seq, e.time, e.record_bytes), ("edge-a", 2, Timestamp(1_002), r[2].encode_canonical()));
+        assert_eq!(hub.record_at(&p, Timestamp(i64::MAX)).unwrap().unwrap().seq, 4);
+    }
+
+    #[test]
+    fn reader_opens_only_a_closed_store_and_sees_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.redb");
+        let hub = HubStore::open(&path).unwrap();
+        apply(&hub, 0, &recs(0, 4));
+        assert!(matches!(HubStoreReader::open(&path), Err(StoreError::Open { source: redb::DatabaseError::DatabaseAlreadyOpen, .. })));
+        drop(hub);
+        let reader = HubStoreReader::open(&path).unwrap();
+        assert_eq!(reader.batch_of_record("edge-a", 3).unwrap().unwrap().leaves, record_leaf_hashes(&recs(0, 4)));
+        assert_eq!(reader.edges().unwrap().len(), 1);
+        assert_eq!(reader.batch("edge-a", 0).unwrap(), Some(sealed(0, &recs(0, 4))));
+        assert_eq!(reader.batches("edge-a").unwrap().len(), 1);
+        let p = PointId::new("LD0/MMXU1.Hz").unwrap();
+        assert_eq!(reader.record_at(&p, Timestamp(i64::MAX)).unwrap().unwrap().seq, 3);
+    }
+
+    #[test]
+    fn batches_stored_before_the_leaf_table_are_proven_from_the_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.redb");
+        let (a, b) = (recs(0, 5), recs(5, 3));
+        {
+            let hub = HubStore::open(&path).unwrap();
+            apply(&hub, 0, &a);
+            apply(&hub, 1, &b);
+        }
+        {
+            // What an older build wrote: no leaf table.
+            let db = Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            assert!(txn.delete_table(LEAVES).unwrap());
+            txn.commit().unwrap();
+        }
+        let reader = HubStoreReader::open(&path).unwrap();
+        let ev = reader.batch_of_record("edge-a", 6).unwrap().unwrap();
+        assert_eq!((ev.batch_seq, ev.first_seq, ev.indexed), (1, 5, false));
+        assert_eq!(ev.leaves, record_leaf_hashes(&b));
+        drop(reader);
+        // Opening for writing recreates the (empty) table; old batches still fall back.
+        let hub = HubStore::open(&path).unwrap();
+        assert_eq!(hub.batch_of_record("edge-a", 2).unwrap().unwrap().leaves, record_leaf_hashes(&a));
+    }
 }
