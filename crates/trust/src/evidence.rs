@@ -128,13 +128,8 @@ impl BatchHeader {
 
     /// Parses canonical header bytes, refusing anything non-canonical.
     pub fn decode_canonical(bytes: &[u8]) -> Result<Self, EvidenceError> {
-        let mut pos = 0usize;
-        let mut take = |n: usize, field: &'static str| -> Result<&[u8], EvidenceError> {
-            let end = pos.checked_add(n).filter(|&e| e <= bytes.len()).ok_or(EvidenceError::Truncated { field, offset: bytes.len() })?;
-            let s = &bytes[pos..end];
-            pos = end;
-            Ok(s)
-        };
+        let mut cursor = Cursor { bytes, pos: 0 };
+        let mut take = |n: usize, field: &'static str| cursor.take(n, field);
         let version = take(1, "version")?[0];
         if version != HEADER_VERSION {
             return Err(EvidenceError::UnsupportedVersion(version));
@@ -157,9 +152,7 @@ impl BatchHeader {
         let mut prev_header_hash = [0u8; 32];
         prev_header_hash.copy_from_slice(take(32, "previous header hash")?);
         let closed_at = Timestamp(u64_at(take(8, "closed at")?).cast_signed());
-        if pos != bytes.len() {
-            return Err(EvidenceError::TrailingBytes(bytes.len() - pos));
-        }
+        cursor.finish()?;
         Ok(Self { edge_id, batch_seq, first_seq, count, merkle_root, prev_header_hash, closed_at })
     }
 
@@ -228,13 +221,8 @@ pub fn encode_sealed(header: &BatchHeader, signature: Option<&Signature>) -> Vec
 
 /// Parses [`encode_sealed`] bytes strictly.
 pub fn decode_sealed(bytes: &[u8]) -> Result<(BatchHeader, Option<Signature>), EvidenceError> {
-    let mut pos = 0usize;
-    let mut take = |n: usize, field: &'static str| -> Result<&[u8], EvidenceError> {
-        let end = pos.checked_add(n).filter(|&e| e <= bytes.len()).ok_or(EvidenceError::Truncated { field, offset: bytes.len() })?;
-        let s = &bytes[pos..end];
-        pos = end;
-        Ok(s)
-    };
+    let mut cursor = Cursor { bytes, pos: 0 };
+    let mut take = |n: usize, field: &'static str| cursor.take(n, field);
     let header_len = usize::from(u16::from_be_bytes([take(1, "header length")?[0], take(1, "header length")?[0]]));
     let header = BatchHeader::decode_canonical(take(header_len, "header")?)?;
     let signature = match take(1, "signature flag")?[0] {
@@ -252,10 +240,27 @@ pub fn decode_sealed(bytes: &[u8]) -> Result<(BatchHeader, Option<Signature>), E
         }
         other => return Err(EvidenceError::BadField { field: "signature flag", reason: format!("{other} is neither 0 nor 1") }),
     };
-    if pos != bytes.len() {
-        return Err(EvidenceError::TrailingBytes(bytes.len() - pos));
-    }
+    cursor.finish()?;
     Ok((header, signature))
+}
+
+/// Reads fields off canonical bytes, naming the field that is cut short.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], EvidenceError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(EvidenceError::Truncated { field, offset: self.bytes.len() })?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn finish(&self) -> Result<(), EvidenceError> {
+        if self.pos == self.bytes.len() { Ok(()) } else { Err(EvidenceError::TrailingBytes(self.bytes.len() - self.pos)) }
+    }
 }
 
 /// Checks an edge id is short ASCII without separators, as the header encoding requires.
