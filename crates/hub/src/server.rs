@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, PointId, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity};
-use gridtrust_store::{ApplyOutcome, HubStore, StoreError};
+use gridtrust_store::{ApplyOutcome, BatchRef, HubStore, StoreError};
 use gridtrust_transport::identity::Identity;
 use gridtrust_transport::{Accepted, CcToHub, EdgeToHub, FrameError, HubToCc, HubToEdge, Listener, PROTOCOL_VERSION, handshake};
 use gridtrust_trust::checkpoint::{LogEntry, SignedCheckpoint};
@@ -324,28 +324,51 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
     lock(&state.edges).insert(edge_id.clone(), tx.clone());
     info!(%peer, %edge_id, ?last, "edge connected");
 
-    let result = loop {
-        match reader.recv::<EdgeToHub>().await {
-            Ok(Some(EdgeToHub::Batch(batch))) => {
-                let batch_seq = batch.header.batch_seq;
-                match apply(&state, &edge_id, batch).await {
-                    Ok(()) => {
-                        if tx.send(HubToEdge::Ack { batch_seq }).await.is_err() {
-                            break Ok(());
+    let (in_tx, mut in_rx) = mpsc::channel::<EdgeToHub>(MAX_GROUP);
+    let mut reader = reader.spawn_into(in_tx);
+    let mut held: Option<EdgeToHub> = None;
+    let result = 'session: loop {
+        let msg = match held.take() {
+            Some(m) => m,
+            None => match in_rx.recv().await {
+                Some(m) => m,
+                None => break match (&mut reader).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(()),
+                },
+            },
+        };
+        match msg {
+            EdgeToHub::Batch(first) => {
+                // Batches that already wait are stored and logged together: one transaction
+                // and one log append for the group, so a backlog drains at disk speed.
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match in_rx.try_recv() {
+                        Ok(EdgeToHub::Batch(b)) => group.push(b),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
                         }
-                    }
-                    Err(reason) => {
-                        warn!(target: "alarm", %edge_id, batch_seq, %reason, "batch refused; connection closed");
-                        break Ok(());
+                        Err(_) => break,
                     }
                 }
+                let (applied, refusal) = apply_group(&state, &edge_id, group).await;
+                for batch_seq in applied {
+                    if tx.send(HubToEdge::Ack { batch_seq }).await.is_err() {
+                        break 'session Ok(());
+                    }
+                }
+                if let Some((batch_seq, reason)) = refusal {
+                    warn!(target: "alarm", %edge_id, batch_seq, %reason, "batch refused; connection closed");
+                    break Ok(());
+                }
             }
-            Ok(Some(EdgeToHub::CommandResult(result))) => route_result(&state, result).await,
-            Ok(Some(EdgeToHub::Hello { .. })) => warn!(%edge_id, "second hello ignored"),
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
+            EdgeToHub::CommandResult(result) => route_result(&state, result).await,
+            EdgeToHub::Hello { .. } => warn!(%edge_id, "second hello ignored"),
         }
     };
+    reader.abort();
     lock(&state.edges).remove(&edge_id);
     writer.abort();
     info!(%edge_id, "edge disconnected");
@@ -366,8 +389,12 @@ fn check_signature(state: &State, edge_id: &str, batch: &SignedBatch) -> Result<
     batch.verify_signature(&public_key).map_err(|e| e.to_string())
 }
 
-/// Verifies, stores and logs one batch, then hands it to connectors. Errors are reasons to refuse.
-async fn apply(state: &Arc<State>, edge_id: &str, batch: SignedBatch) -> Result<(), String> {
+/// Most batches stored and logged in one transaction.
+const MAX_GROUP: usize = 64;
+
+/// Checks one batch before it may be stored: it names this edge, its records match its root,
+/// and its signature was made by a registered certificate of this edge.
+fn check_batch(state: &State, edge_id: &str, batch: &SignedBatch) -> Result<(), String> {
     if batch.header.edge_id != edge_id {
         state.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
         return Err(format!("batch names edge {} on the connection of {edge_id}", batch.header.edge_id));
@@ -376,60 +403,106 @@ async fn apply(state: &Arc<State>, edge_id: &str, batch: SignedBatch) -> Result<
         state.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
         return Err(e.to_string());
     }
-    if let Err(e) = check_signature(state, edge_id, &batch).or_else(|e| if state.require_signatures { Err(e) } else { Ok(()) }) {
+    if let Err(e) = check_signature(state, edge_id, batch).or_else(|e| if state.require_signatures { Err(e) } else { Ok(()) }) {
         state.stats.signature_failures.fetch_add(1, Ordering::Relaxed);
         return Err(e);
     }
-    let batch = Arc::new(batch);
-    let outcome = {
-        let (state, batch) = (state.clone(), batch.clone());
-        tokio::task::spawn_blocking(move || -> Result<(ApplyOutcome, Option<gridtrust_trust::BatchHeader>), StoreError> {
-            let previous = state
-                .store
-                .last_batch(&batch.header.edge_id)?
-                .and_then(|l| gridtrust_trust::evidence::decode_sealed(&l.header_bytes).ok())
-                .map(|(h, _)| h);
-            let sealed = batch.sealed_header();
-            let outcome = state.store.apply_batch(&batch.header.edge_id, batch.header.batch_seq, &sealed, &batch.records)?;
-            Ok((outcome, previous))
-        })
-        .await
-        .map_err(|e| format!("store task failed: {e}"))?
-        .map_err(|e| format!("store: {e}"))?
-    };
-    match outcome {
-        (ApplyOutcome::Duplicate, _) => {
-            state.stats.batches_duplicate.fetch_add(1, Ordering::Relaxed);
-            debug!(edge_id, batch_seq = batch.header.batch_seq, "duplicate batch acknowledged again");
-        }
-        (ApplyOutcome::Applied { stored, gap, late, .. }, previous) => {
-            log(state, vec![LogEntry::BatchHeader(batch.sealed_header())]).await?;
-            state.stats.batches_applied.fetch_add(1, Ordering::Relaxed);
-            state.stats.records_applied.fetch_add(stored as u64, Ordering::Relaxed);
-            if let Some(gap) = gap {
-                state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
-                warn!(target: "alarm", edge_id, missing = ?gap, "batches missing from the edge's chain");
-            } else if let Some(prev) = previous.filter(|p| !late && p.batch_seq + 1 == batch.header.batch_seq)
-                && let Err(e) = batch.verify_follows(&prev)
-            {
-                state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
-                warn!(target: "alarm", edge_id, error = %e, "hash chain broken");
+    Ok(())
+}
+
+/// Verifies a group of consecutive batches, stores those that pass in one transaction, logs the
+/// newly stored ones in one append, and hands them to connectors. Returns the batch seqs to
+/// acknowledge and, if one failed, its seq and the reason (batches after it are not stored).
+async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>) -> (Vec<u64>, Option<(u64, String)>) {
+    let mut valid = Vec::with_capacity(group.len());
+    let mut refusal = None;
+    for batch in group {
+        match check_batch(state, edge_id, &batch) {
+            Ok(()) => valid.push(Arc::new(batch)),
+            Err(reason) => {
+                refusal = Some((batch.header.batch_seq, reason));
+                break;
             }
-            {
-                let mut latest = lock(&state.latest);
-                let mut owner = lock(&state.owner);
-                for r in &batch.records {
-                    latest.insert(r.point.clone(), batch.clone());
-                    if !owner.contains_key(&r.point) {
-                        owner.insert(r.point.clone(), edge_id.to_owned());
-                    }
-                }
-            }
-            // No connector listening is fine: they get the latest image when they connect.
-            let _ = state.events.send(Event::Batch(batch));
         }
     }
-    Ok(())
+    if valid.is_empty() {
+        return (Vec::new(), refusal);
+    }
+    let stored = {
+        let (state, batches, edge) = (state.clone(), valid.clone(), edge_id.to_owned());
+        tokio::task::spawn_blocking(move || -> Result<(Vec<ApplyOutcome>, Option<gridtrust_trust::BatchHeader>), String> {
+            let previous = state
+                .store
+                .last_batch(&edge)
+                .map_err(|e| format!("store: {e}"))?
+                .and_then(|l| gridtrust_trust::evidence::decode_sealed(&l.header_bytes).ok())
+                .map(|(h, _)| h);
+            let sealed: Vec<Vec<u8>> = batches.iter().map(|b| b.sealed_header()).collect();
+            let refs: Vec<BatchRef<'_>> = batches
+                .iter()
+                .zip(&sealed)
+                .map(|(b, h)| BatchRef { batch_seq: b.header.batch_seq, header_bytes: h, records: &b.records })
+                .collect();
+            let outcomes = state.store.apply_batches(&edge, &refs).map_err(|e| format!("store: {e}"))?;
+            // Nothing is acknowledged that is not in the log as well.
+            let entries: Vec<LogEntry> = outcomes
+                .iter()
+                .zip(sealed)
+                .filter(|(o, _)| matches!(o, ApplyOutcome::Applied { .. }))
+                .map(|(_, h)| LogEntry::BatchHeader(h))
+                .collect();
+            if !entries.is_empty() {
+                state.ledger.append(&entries).map_err(|e| format!("transparency log: {e}"))?;
+                state.stats.log_entries.fetch_add(entries.len() as u64, Ordering::Relaxed);
+            }
+            Ok((outcomes, previous))
+        })
+        .await
+        .map_err(|e| format!("store task failed: {e}"))
+        .and_then(|r| r)
+    };
+    let (outcomes, mut previous) = match stored {
+        Ok(s) => s,
+        Err(reason) => return (Vec::new(), Some((valid[0].header.batch_seq, reason))),
+    };
+    let mut acks = Vec::with_capacity(valid.len());
+    for (batch, outcome) in valid.into_iter().zip(outcomes) {
+        acks.push(batch.header.batch_seq);
+        let header = batch.header.clone();
+        match outcome {
+            ApplyOutcome::Duplicate => {
+                state.stats.batches_duplicate.fetch_add(1, Ordering::Relaxed);
+                debug!(edge_id, batch_seq = header.batch_seq, "duplicate batch acknowledged again");
+            }
+            ApplyOutcome::Applied { stored, gap, late, .. } => {
+                state.stats.batches_applied.fetch_add(1, Ordering::Relaxed);
+                state.stats.records_applied.fetch_add(stored as u64, Ordering::Relaxed);
+                if let Some(gap) = gap {
+                    state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
+                    warn!(target: "alarm", edge_id, missing = ?gap, "batches missing from the edge's chain");
+                } else if let Some(prev) = previous.as_ref().filter(|p| !late && p.batch_seq + 1 == header.batch_seq)
+                    && let Err(e) = batch.verify_follows(prev)
+                {
+                    state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
+                    warn!(target: "alarm", edge_id, error = %e, "hash chain broken");
+                }
+                {
+                    let mut owner = lock(&state.owner);
+                    let mut latest = lock(&state.latest);
+                    for r in &batch.records {
+                        if !owner.contains_key(&r.point) {
+                            owner.insert(r.point.clone(), edge_id.to_owned());
+                        }
+                        latest.insert(r.point.clone(), batch.clone());
+                    }
+                }
+                // No connector listening is fine: they get the latest image when they connect.
+                let _ = state.events.send(Event::Batch(batch));
+            }
+        }
+        previous = Some(header);
+    }
+    (acks, refusal)
 }
 
 /// Logs a result and passes it to the connector that issued the command.
