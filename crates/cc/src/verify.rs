@@ -71,7 +71,7 @@ impl Verifier {
         if signer.kind != IdentityKind::Edge || signer.name != header.edge_id {
             return Err(format!("signed by {signer}, not by edge {}", header.edge_id));
         }
-        sig.verify(&signer.public_key, &gridtrust_trust::evidence::header_signing_input(header))
+        header.verify_signature(sig, &signer.public_key)
             .map_err(|e| format!("signature does not verify: {e}"))
     }
 

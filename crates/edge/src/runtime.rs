@@ -221,15 +221,9 @@ async fn persist(queue: &Arc<EdgeQueue>, signer: Option<&Arc<Identity>>, mut bat
     let seq = batch.header.batch_seq;
     if let Some(identity) = signer {
         let (identity, header) = (identity.clone(), batch.header.clone());
-        batch.signature = retry_blocking("signing in the key store", seq, move || {
-            gridtrust_trust::evidence::Signature::create(
-                identity.signer.as_ref(),
-                identity.certificate_id,
-                &gridtrust_trust::evidence::header_signing_input(&header),
-            )
-        })
-        .await
-        .into();
+        batch.signature = Some(
+            retry_blocking("signing in the key store", seq, move || header.sign(identity.signer.as_ref(), identity.certificate_id)).await,
+        );
     }
     let header_bytes = Arc::new(batch.sealed_header());
     let records = Arc::new(batch.records);

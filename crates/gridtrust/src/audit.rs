@@ -76,7 +76,7 @@ use gridtrust_pki::{IdentityKind, PeerIdentity, PkiError, Purpose, TrustAnchors}
 use gridtrust_store::translog::TransparencyLog;
 use gridtrust_store::{HubStoreReader, StoreError, series_time};
 use gridtrust_trust::checkpoint::{CheckpointError, CheckpointTracker, CodecError, LogEntry, SignedCheckpoint};
-use gridtrust_trust::evidence::{BatchHeader, EvidenceError, Signature, decode_sealed, header_signing_input};
+use gridtrust_trust::evidence::{BatchHeader, EvidenceError, Signature, decode_sealed};
 use gridtrust_trust::merkle::{self, Hash, ProofError};
 use gridtrust_trust::signing::certificate_id;
 use rustls_pki_types::CertificateDer;
@@ -782,7 +782,7 @@ impl Auditor {
         if let Some(problem) = problem {
             return Err(VerifyError::WrongSigner { what: what(), signer: signer.to_string(), problem });
         }
-        sig.verify(&signer.public_key, &header_signing_input(header)).map_err(|source| VerifyError::HeaderSignature {
+        header.verify_signature(sig, &signer.public_key).map_err(|source| VerifyError::HeaderSignature {
             edge: edge.clone(),
             batch_seq,
             source,
@@ -919,7 +919,7 @@ impl Auditor {
                         problem: format!("the header names edge {}", h.edge_id),
                     });
                 }
-                sig.verify(&id.public_key, &header_signing_input(&h)).map_err(|source| VerifyError::HeaderSignature {
+                h.verify_signature(&sig, &id.public_key).map_err(|source| VerifyError::HeaderSignature {
                     edge: edge.clone(),
                     batch_seq: h.batch_seq,
                     source,

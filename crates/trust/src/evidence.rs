@@ -156,6 +156,17 @@ impl BatchHeader {
         Ok(Self { edge_id, batch_seq, first_seq, count, merkle_root, prev_header_hash, closed_at })
     }
 
+    /// Signs this header as its edge (in the key store: HSM or development key).
+    pub fn sign(&self, signer: &dyn crate::signing::Signer, certificate_id: Hash) -> Result<Signature, crate::signing::SignError> {
+        Signature::create(signer, certificate_id, &header_signing_input(self))
+    }
+
+    /// Checks `signature` over this header with the public key of the certificate it names
+    /// (which the caller has validated: chain, validity, revocation, edge identity).
+    pub fn verify_signature(&self, signature: &Signature, public_key: &[u8]) -> Result<(), crate::signing::VerifyError> {
+        signature.verify(public_key, &header_signing_input(self))
+    }
+
     /// SHA-256 of the canonical bytes: what the next header chains to.
     pub fn hash(&self) -> Hash {
         Sha256::digest(self.encode_canonical()).into()
@@ -320,7 +331,7 @@ impl SignedBatch {
 
     /// Signs the header (in the key store: HSM or development key) as the edge closing the batch.
     pub fn sign(&mut self, signer: &dyn crate::signing::Signer, certificate_id: Hash) -> Result<(), crate::signing::SignError> {
-        self.signature = Some(Signature::create(signer, certificate_id, &header_signing_input(&self.header))?);
+        self.signature = Some(self.header.sign(signer, certificate_id)?);
         Ok(())
     }
 
@@ -329,7 +340,7 @@ impl SignedBatch {
     pub fn verify_signature(&self, public_key: &[u8]) -> Result<(), EvidenceError> {
         let h = &self.header;
         let sig = self.signature.as_ref().ok_or_else(|| EvidenceError::Unsigned { edge: h.edge_id.clone(), batch_seq: h.batch_seq })?;
-        sig.verify(public_key, &header_signing_input(h))
+        h.verify_signature(sig, public_key)
             .map_err(|reason| EvidenceError::BadSignature { edge: h.edge_id.clone(), batch_seq: h.batch_seq, reason })
     }
 
