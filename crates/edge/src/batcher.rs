@@ -7,18 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use gridtrust_model::{PointId, Quality, Record, TimeQuality, Timestamp, Value};
+use gridtrust_model::{Record, Timestamp};
 use gridtrust_trust::{BatchHeader, Hash, SignedBatch};
 
-/// A datum from an adapter, before the edge numbers it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Datum {
-    pub point: PointId,
-    pub value: Value,
-    pub quality: Quality,
-    pub source_time: Option<(Timestamp, TimeQuality)>,
-    pub received_at: Timestamp,
-}
+pub use gridtrust_adapter::Datum;
 
 /// Where numbering continues after a restart, read from the durable queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +112,7 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gridtrust_model::{PointId, Quality, Value};
 
     fn datum(i: u32) -> Datum {
         Datum {

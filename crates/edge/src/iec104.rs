@@ -13,7 +13,7 @@ use gridtrust_iec104::asdu::{Asdu, Cause, Cot, InformationObject, QOI_STATION};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_iec104_model::MappingFile;
 use gridtrust_iec104_model::convert::{datum_from_element, element_from_command};
-use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, Timestamp};
+use gridtrust_model::{CommandAction, CommandOutcome, Timestamp};
 
 use crate::adapter::{AdapterIo, DeviceCommand};
 use crate::batcher::Datum;
@@ -43,7 +43,7 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
         }
         // Commands that arrive while the RTU is away are refused now rather than executed late.
         while let Ok(cmd) = io.commands.try_recv() {
-            refuse(&cmd, "RTU not connected").await;
+            cmd.refuse("RTU not connected").await;
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -116,54 +116,38 @@ async fn forward(rtu: &RtuConfig, mapping: &MappingFile, asdu: &Asdu, data: &mps
 async fn execute(client: ClientHandle, common_address: u16, mapping: Arc<MappingFile>, cmd: DeviceCommand) {
     let c = &cmd.command;
     let Some(map) = mapping.command(&c.point) else {
-        refuse(&cmd, "point has no command mapping").await;
+        cmd.refuse("point has no command mapping").await;
         return;
     };
     let element = match element_from_command(c, map.kind, None) {
         Ok(e) => e,
         Err(e) => {
-            refuse(&cmd, &e.to_string()).await;
+            cmd.refuse(&e.to_string()).await;
             return;
         }
     };
     let cause = if c.action == CommandAction::Cancel { Cause::Deactivation } else { Cause::Activation };
     let asdu = Asdu::single(map.kind.type_id(), Cot::new(cause), common_address, vec![InformationObject::new(map.ioa, element)]);
-    let report = |outcome: CommandOutcome| CommandResult { command_id: c.id, action: c.action, outcome, at: Timestamp::now() };
     let reply = match client.send_command(asdu).await {
         Ok(r) => r,
         Err(e) => {
-            let _ = cmd.results.send(report(CommandOutcome::Refused { by: "device".into(), reason: e.to_string() })).await;
+            cmd.report(CommandOutcome::Refused { by: "device".into(), reason: e.to_string() }).await;
             return;
         }
     };
     if !reply.is_positive() {
         let reason = format!("negative confirmation ({:?})", reply.confirmation.cot.cause);
         info!(command_id = c.id, point = %c.point, %reason, "device refused command");
-        let _ = cmd.results.send(report(CommandOutcome::Refused { by: "device".into(), reason })).await;
+        cmd.report(CommandOutcome::Refused { by: "device".into(), reason }).await;
         return;
     }
     info!(command_id = c.id, point = %c.point, action = ?c.action, "device confirmed command");
-    let _ = cmd.results.send(report(CommandOutcome::Confirmed)).await;
+    cmd.report(CommandOutcome::Confirmed).await;
     if c.action == CommandAction::Execute {
         match reply.await_termination().await {
-            Ok(_) => {
-                let _ = cmd.results.send(report(CommandOutcome::Terminated)).await;
-            }
+            Ok(_) => cmd.report(CommandOutcome::Terminated).await,
             Err(e) => warn!(command_id = c.id, error = %e, "no termination from device"),
         }
     }
 }
 
-async fn refuse(cmd: &DeviceCommand, reason: &str) {
-    let c = &cmd.command;
-    warn!(command_id = c.id, point = %c.point, reason, "command refused at the edge");
-    let _ = cmd
-        .results
-        .send(CommandResult {
-            command_id: c.id,
-            action: c.action,
-            outcome: CommandOutcome::Refused { by: "edge".into(), reason: reason.to_owned() },
-            at: Timestamp::now(),
-        })
-        .await;
-}

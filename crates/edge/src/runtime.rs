@@ -15,7 +15,8 @@ use gridtrust_store::{EdgeQueue, ReplayCache};
 use gridtrust_transport::identity::Identity;
 use gridtrust_trust::SignedBatch;
 
-use crate::adapter::{AdapterIo, AdapterPort, DeviceCommand};
+use crate::adapter::{AdapterPort, DeviceCommand};
+pub use crate::adapter::adapter_channels;
 use crate::batcher::{Batcher, Datum, Resume};
 use crate::config::EdgeConfig;
 use crate::forward::{ForwardStats, Forwarder};
@@ -137,13 +138,6 @@ impl Edge {
             t.abort();
         }
     }
-}
-
-/// Makes the channels for one adapter.
-pub fn adapter_channels(name: &str, operates: Vec<PointId>) -> ((AdapterPort, mpsc::Receiver<Datum>), AdapterIo) {
-    let (data_tx, data_rx) = mpsc::channel(65_536);
-    let (cmd_tx, cmd_rx) = mpsc::channel(256);
-    ((AdapterPort { name: name.to_owned(), operates, commands: cmd_tx }, data_rx), AdapterIo { data: data_tx, commands: cmd_rx })
 }
 
 /// Lets the command gate check certificates against this edge's trust anchors.

@@ -1,0 +1,67 @@
+//! What every southbound adapter (IEC 104, MMS, Modbus/SunSpec, MQTT, C37.118) gets from the edge
+//! and gives back: a channel for data and a channel of verified commands to execute.
+//!
+//! It is its own crate so that each protocol crate can ship its edge adapter without depending on
+//! the edge (which depends on them to start them).
+
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use gridtrust_model::{Command, CommandOutcome, CommandResult, PointId, Quality, TimeQuality, Timestamp, Value};
+
+/// A datum from an adapter, before the edge numbers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Datum {
+    pub point: PointId,
+    pub value: Value,
+    pub quality: Quality,
+    /// The device's own timestamp and how far to trust it, when the protocol carries one.
+    pub source_time: Option<(Timestamp, TimeQuality)>,
+    pub received_at: Timestamp,
+}
+
+/// A command the edge has accepted for execution (both signatures, freshness and replay checked),
+/// with where to report each stage.
+#[derive(Debug)]
+pub struct DeviceCommand {
+    pub command: Command,
+    pub results: mpsc::Sender<CommandResult>,
+}
+
+impl DeviceCommand {
+    /// Reports `outcome` for this command; a closed channel means nobody waits any more.
+    pub async fn report(&self, outcome: CommandOutcome) {
+        let c = &self.command;
+        let _ = self.results.send(CommandResult { command_id: c.id, action: c.action, outcome, at: Timestamp::now() }).await;
+    }
+
+    /// Refuses the command at the edge with `reason`, logged, so the issuer gets a signed answer
+    /// instead of a timeout.
+    pub async fn refuse(&self, reason: &str) {
+        let c = &self.command;
+        warn!(command_id = c.id, point = %c.point, reason, "command refused at the edge");
+        self.report(CommandOutcome::Refused { by: "edge".into(), reason: reason.to_owned() }).await;
+    }
+}
+
+/// The adapter's ends of its channels.
+pub struct AdapterIo {
+    /// Every datum read from the device.
+    pub data: mpsc::Sender<Datum>,
+    /// Commands for points this adapter operates.
+    pub commands: mpsc::Receiver<DeviceCommand>,
+}
+
+/// The edge's ends of one adapter's channels, and which points it operates.
+pub struct AdapterPort {
+    pub name: String,
+    pub operates: Vec<PointId>,
+    pub commands: mpsc::Sender<DeviceCommand>,
+}
+
+/// Makes the channels for one adapter named `name` that operates `operates`.
+pub fn adapter_channels(name: &str, operates: Vec<PointId>) -> ((AdapterPort, mpsc::Receiver<Datum>), AdapterIo) {
+    let (data_tx, data_rx) = mpsc::channel(65_536);
+    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    ((AdapterPort { name: name.to_owned(), operates, commands: cmd_tx }, data_rx), AdapterIo { data: data_tx, commands: cmd_rx })
+}
