@@ -1,0 +1,176 @@
+// Typed access to the hub's REST API (api-contract.md). Same origin only: the session is an
+// HttpOnly cookie, and every mutating request carries the CSRF header the hub requires.
+
+export type Role = 'VIEWER' | 'OPERATOR' | 'ENGINEER' | 'INSTALLER' | 'SECADM' | 'SECAUD' | 'RBACMNT';
+
+export interface Me {
+  username: string;
+  roles: Role[];
+  expires_at: string;
+}
+
+export interface Equipment {
+  id: string;
+  name: string;
+  kind: string;
+  mrid: string | null;
+  points: string[];
+}
+export interface Bay {
+  id: string;
+  name: string;
+  equipment: Equipment[];
+}
+export interface VoltageLevel {
+  id: string;
+  name: string;
+  nominal_kv: number | null;
+  bays: Bay[];
+}
+export interface Substation {
+  id: string;
+  name: string;
+  mrid: string | null;
+  voltage_levels: VoltageLevel[];
+}
+export interface Model {
+  substations: Substation[];
+}
+
+export type CommandKind = 'single' | 'double' | 'step' | 'setpoint';
+
+export interface PointInfo {
+  id: string;
+  unit: string | null;
+  kind: string;
+  description: string | null;
+  bay: string | null;
+  equipment: string | null;
+  cim: { measurement: string | null; equipment: string | null; terminal: string | null } | null;
+  operable: boolean;
+  command_kind: CommandKind | null;
+}
+
+export interface Trust {
+  status: 'verified' | 'unverified' | 'failed';
+  reason: string | null;
+}
+
+export interface Value {
+  point: string;
+  value: number | boolean | string;
+  value_text: string;
+  quality: { good: boolean; validity: 'good' | 'invalid' | 'questionable' | 'reserved'; flags: string[] };
+  source_time: string | null;
+  received_at: string;
+  edge: string;
+  seq: number;
+  batch_seq: number;
+  trust: Trust;
+}
+
+export interface Sample {
+  t: string;
+  min: number;
+  max: number;
+  avg: number;
+  last: number;
+  count: number;
+}
+export interface History {
+  point: string;
+  from: string;
+  to: string;
+  bucket_ms: number;
+  samples: Sample[];
+}
+
+export interface Alarm {
+  id: number;
+  raised_at: string;
+  severity: 'critical' | 'major' | 'minor' | 'info';
+  source: string;
+  kind: string;
+  message: string;
+  point: string | null;
+  acknowledged: null | { by: string; at: string };
+}
+
+export type CommandAction = 'select' | 'execute' | 'cancel';
+export interface CommandValue {
+  kind: CommandKind;
+  value: boolean | string | number;
+}
+export interface Command {
+  id: number;
+  point: string;
+  action: CommandAction;
+  value: CommandValue;
+  issuer: string;
+  role: string;
+  state: 'pending' | 'confirmed' | 'terminated' | 'refused' | 'timeout';
+  outcome_reason: string | null;
+  refused_by: null | 'hub' | 'edge' | 'device';
+  issued_at: string;
+  updated_at: string;
+}
+
+/** A 4xx/5xx answer: the hub's error code and sentence. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (method !== 'GET') headers['X-Gridtrust-CSRF'] = '1';
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) {
+    let code = `http_${res.status}`;
+    let message = res.statusText || `HTTP ${res.status}`;
+    try {
+      const err = (await res.json()) as { error?: string; message?: string };
+      code = err.error ?? code;
+      message = err.message ?? message;
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new ApiError(res.status, code, message);
+  }
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}
+
+const q = encodeURIComponent;
+
+export const api = {
+  login: (username: string, password: string) => call<Me>('POST', '/api/login', { username, password }),
+  logout: () => call<void>('POST', '/api/logout'),
+  me: () => call<Me>('GET', '/api/me'),
+  model: () => call<Model>('GET', '/api/model'),
+  points: () => call<PointInfo[]>('GET', '/api/points'),
+  values: () => call<Value[]>('GET', '/api/values'),
+  history: (point: string, from: Date, to: Date, maxPoints: number) =>
+    call<History>('GET', `/api/points/${q(point)}/history?from=${q(from.toISOString())}&to=${q(to.toISOString())}&max_points=${maxPoints}`),
+  alarms: (state: 'active' | 'all') => call<Alarm[]>('GET', `/api/alarms?state=${state}`),
+  ack: (id: number) => call<Alarm>('POST', `/api/alarms/${id}/ack`),
+  command: (point: string, action: CommandAction, value: CommandValue) => call<Command>('POST', '/api/commands', { point, action, value }),
+  commandById: (id: number) => call<Command>('GET', `/api/commands/${id}`),
+  evidence: (point: string, seq?: number) => call<unknown>('GET', `/api/evidence?point=${q(point)}${seq === undefined ? '' : `&seq=${seq}`}`),
+};
+
+/** Roles that may operate and acknowledge (api-contract.md, Auth). */
+export function mayOperate(me: Me): boolean {
+  return me.roles.some((r) => r === 'OPERATOR' || r === 'ENGINEER');
+}

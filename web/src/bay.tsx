@@ -1,0 +1,92 @@
+// One bay: a live table of its points (value, quality, trust, time) and a trend of one of them.
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import type { Bay, PointInfo, Value } from './api';
+import { QualityBadge, TrustBadge } from './badges';
+import { Trend } from './trend';
+
+function time(iso: string | null): string {
+  return iso ? new Date(iso).toLocaleTimeString(undefined, { hour12: false }) : '—';
+}
+
+/** A point can be trended when its values are numbers (analogues, counters, step positions). */
+function trendable(v: Value | undefined): boolean {
+  return v !== undefined && typeof v.value === 'number';
+}
+
+export function BayView({
+  bay,
+  points,
+  values,
+  onOperate,
+  onEvidence,
+}: {
+  bay: Bay;
+  points: Map<string, PointInfo>;
+  values: Map<string, Value>;
+  onOperate: (p: PointInfo) => void;
+  onEvidence: (point: string) => void;
+}) {
+  const ids = useMemo(() => bay.equipment.flatMap((e) => e.points), [bay]);
+  const [trendPoint, setTrendPoint] = useState<string | null>(null);
+  useEffect(() => setTrendPoint(null), [bay.id]);
+  const shown = trendPoint ?? ids.find((id) => trendable(values.get(id)) || points.get(id)?.kind === 'analog') ?? null;
+  const equipmentName = new Map(bay.equipment.flatMap((e) => e.points.map((p) => [p, e.name] as const)));
+
+  return (
+    <section class="bay" data-testid="bay-view">
+      <h2>{bay.name}</h2>
+      <table class="values">
+        <thead>
+          <tr>
+            <th>Equipment</th>
+            <th>Point</th>
+            <th class="num">Value</th>
+            <th>Quality</th>
+            <th>Trust</th>
+            <th>Source time</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {ids.map((id) => {
+            const p = points.get(id);
+            const v = values.get(id);
+            return (
+              <tr key={id} data-testid="value-row" data-point={id} class={v?.trust.status === 'failed' ? 'row-failed' : ''}>
+                <td>{equipmentName.get(id)}</td>
+                <td title={id}>
+                  {p?.description ?? id}
+                  <div class="pid">{id}</div>
+                </td>
+                <td class="num" data-testid="value" data-seq={v?.seq}>
+                  {v ? v.value_text : '—'} {p?.unit ?? ''}
+                </td>
+                <td>{v && <QualityBadge quality={v.quality} />}</td>
+                <td>{v && <TrustBadge trust={v.trust} />}</td>
+                <td>{time(v?.source_time ?? v?.received_at ?? null)}</td>
+                <td class="actions">
+                  {trendable(v) && (
+                    <button onClick={() => setTrendPoint(id)} class={id === shown ? 'active' : ''}>
+                      Trend
+                    </button>
+                  )}
+                  {v && (
+                    <button onClick={() => onEvidence(id)} data-testid="evidence-button">
+                      Evidence
+                    </button>
+                  )}
+                  {p?.operable && (
+                    <button onClick={() => onOperate(p)} data-testid="operate-button">
+                      Operate…
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {shown && <Trend key={shown} point={shown} unit={points.get(shown)?.unit ?? null} label={points.get(shown)?.description ?? shown} />}
+    </section>
+  );
+}
