@@ -1,0 +1,7 @@
+//! MQTT meter ingest (work in progress).
+
+pub mod cim;
+pub mod json;
+pub mod reading;
+pub mod senml;
+pub mod units;
