@@ -1,0 +1,158 @@
+//! What went wrong and where: every problem names the file, the line and column of the element's
+//! `<`, and the element, so an engineer can open the SCL file at the right place.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// Where a problem sits in an SCL file. Lines and columns count from 1; the column counts bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Location {
+    /// The file name given to the importer (usually the path the file was read from).
+    #[serde(serialize_with = "serialize_file")]
+    pub file: Arc<str>,
+    pub line: u32,
+    pub column: u32,
+    /// The SCL element, e.g. `LN`, `DAI`, `FCDA`; `SCL` for problems of the whole document.
+    pub element: &'static str,
+}
+
+fn serialize_file<S: serde::Serializer>(file: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(file)
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: <{}>", self.file, self.line, self.column, self.element)
+    }
+}
+
+/// One problem found in an SCL file (an error or, in [`crate::Import::warnings`], a warning).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, thiserror::Error)]
+#[error("{location}: {problem}")]
+pub struct SclError {
+    pub location: Location,
+    pub problem: Problem,
+}
+
+/// The kinds of template a type reference can point to; named in unresolved-reference errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum TypeKind {
+    LNodeType,
+    DOType,
+    DAType,
+    EnumType,
+}
+
+impl fmt::Display for TypeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TypeKind::LNodeType => "LNodeType",
+            TypeKind::DOType => "DOType",
+            TypeKind::DAType => "DAType",
+            TypeKind::EnumType => "EnumType",
+        })
+    }
+}
+
+/// What is wrong. Each variant carries the names and values an engineer needs to fix the file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, thiserror::Error)]
+pub enum Problem {
+    #[error("cannot read the file: {0}")]
+    Io(String),
+    #[error("XML is not well-formed: {0}")]
+    Syntax(String),
+    #[error("the root element is <{0}>, an SCL file starts with <SCL>")]
+    NotScl(String),
+    #[error("required attribute `{0}` is missing")]
+    MissingAttribute(&'static str),
+    #[error("attribute `{attribute}` has the invalid value `{value}`: {reason}")]
+    InvalidAttribute { attribute: &'static str, value: String, reason: String },
+    #[error("required element <{0}> is missing")]
+    MissingElement(&'static str),
+    #[error("{kind} `{id}` is not defined in DataTypeTemplates")]
+    UnresolvedType { kind: TypeKind, id: String },
+    #[error("{kind} `{id}` is defined again here, differently from its first definition at line {first_line}")]
+    ConflictingDuplicate { kind: TypeKind, id: String, first_line: u32 },
+    #[error("{kind} `{id}` is defined again here, identical to its first definition at line {first_line}")]
+    IdenticalDuplicate { kind: TypeKind, id: String, first_line: u32 },
+    #[error("{what} `{name}` is declared twice (first at line {first_line})")]
+    DuplicateName { what: &'static str, name: String, first_line: u32 },
+    #[error("type reference cycle: {}", cycle.join(" -> "))]
+    TypeCycle { cycle: Vec<String> },
+    #[error("types nest deeper than {limit} levels below `{id}`")]
+    NestingTooDeep { id: String, limit: usize },
+    #[error("the model expands to more than {limit} data attributes")]
+    TooManyAttributes { limit: usize },
+    #[error("LN of class `{ln_class}` uses LNodeType `{ln_type}`, which is for class `{type_class}`")]
+    LnClassMismatch { ln_class: String, ln_type: String, type_class: String },
+    #[error("`{name}` is not a data object of LNodeType `{ln_type}`")]
+    UnknownDataObject { name: String, ln_type: String },
+    #[error("`{path}` is not a data attribute with a basic type in LNodeType `{ln_type}`")]
+    UnknownDataAttribute { path: String, ln_type: String },
+    #[error("value `{value}` is not valid for {btype}: {reason}")]
+    InvalidValue { value: String, btype: String, reason: String },
+    #[error("data set `{name}` does not exist in this logical node")]
+    UnknownDataSet { name: String },
+    #[error("FCDA `{reference}` [{fc}] matches no data attribute of IED `{ied}`")]
+    UnresolvedFcda { reference: String, fc: String, ied: String },
+    #[error("element nests deeper than {0} levels")]
+    ElementTooDeep(usize),
+    #[error("in a template that no IED uses: {0}")]
+    InUnusedTemplate(Box<Problem>),
+    #[error("EnumType `{0}` has no EnumVal (the schema requires at least one)")]
+    EmptyEnumType(String),
+    #[error("ConnectedAP names IED `{ied}` access point `{ap}`, which is not in this file")]
+    UnknownConnectedAp { ied: String, ap: String },
+    #[error("{what} address names control block `{ld_inst}/{cb_name}`, which IED `{ied}` does not have")]
+    UnknownControlBlockAddress { what: &'static str, ied: String, ld_inst: String, cb_name: String },
+}
+
+/// All errors of a failed import (at least one), plus the warnings found on the way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub struct SclErrors {
+    pub errors: Vec<SclError>,
+    pub warnings: Vec<SclError>,
+}
+
+impl fmt::Display for SclErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} error(s) in SCL", self.errors.len())?;
+        for error in &self.errors {
+            write!(f, "\n  {error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems without duplicates (a broken template used by many logical nodes is named
+/// once), keeping the order in which they were found.
+#[derive(Debug, Default)]
+pub(crate) struct Diagnostics {
+    pub errors: Vec<SclError>,
+    pub warnings: Vec<SclError>,
+    seen: std::collections::HashSet<SclError>,
+    /// While set, errors are recorded as warnings: a broken template that no IED uses does not
+    /// change any IED's model (tools such as libiec61850 ignore it), but the engineer should know.
+    pub unused_templates: bool,
+}
+
+impl Diagnostics {
+    pub fn error(&mut self, location: &Location, problem: Problem) {
+        if self.unused_templates {
+            return self.warning(location, Problem::InUnusedTemplate(Box::new(problem)));
+        }
+        let error = SclError { location: location.clone(), problem };
+        if self.seen.insert(error.clone()) {
+            self.errors.push(error);
+        }
+    }
+
+    pub fn warning(&mut self, location: &Location, problem: Problem) {
+        let warning = SclError { location: location.clone(), problem };
+        if self.seen.insert(warning.clone()) {
+            self.warnings.push(warning);
+        }
+    }
+}
