@@ -1,6 +1,29 @@
-//! IEC 61850 MMS client over the ISO stack.
+//! IEC 61850 MMS client over the ISO stack (IEC 61850-8-1 on ISO 9506 MMS, RFC 1006).
+//!
+//! Layers, bottom up, each a pure codec:
+//! - [`ber`]: the BER subset MMS needs (definite lengths only), typed errors with offsets;
+//! - [`cotp`]: TPKT framing and COTP class 0 (CR/CC/DT/DR), segmentation and reassembly;
+//! - [`osi`]: session, presentation and ACSE as the fixed envelope MMS needs;
+//! - [`pdu`] and [`data`]: MMS PDUs, `Data` values, type descriptions, object names.
+//!
+//! On top:
+//! - [`client`]: the sans-IO association state machine (invoke ids, outstanding limit, timeouts
+//!   with time passed in, conclude/release);
+//! - [`driver`]: [`MmsClient`], the tokio driver over any byte stream (TCP or TLS);
+//! - [`services`]: ACSI services on MMS (identify, browse, read, write, data sets);
+//! - [`report`]: report control blocks (enable, trigger options, integrity, GI, entryID resync)
+//!   and decoding of reports into typed entries with quality and time stamps;
+//! - [`control`]: controls for the four control models, with CommandTermination and AddCause.
+//!
+//! Not here: an MMS server, file services, logs/journals, GOOSE and SV.
 pub mod ber;
+pub mod client;
 pub mod cotp;
 pub mod data;
+pub mod driver;
 pub mod osi;
 pub mod pdu;
+pub mod services;
+
+pub use client::{ClientConfig, ClientConnection, ClientError, Event, RequestError};
+pub use driver::{DriverError, MmsClient};
