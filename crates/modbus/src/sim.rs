@@ -298,12 +298,16 @@ async fn run_clock(state: Arc<Mutex<InverterSim>>, day_length: Duration, start_f
     }
 }
 
+/// Accepts clients; the connections live in a set owned by this task, so stopping the
+/// simulator closes them too (a test can make the device vanish).
 async fn accept(listener: TcpListener, state: Arc<Mutex<InverterSim>>) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         match listener.accept().await {
             Ok((stream, peer)) => {
                 debug!(%peer, "simulator: client connected");
-                tokio::spawn(serve_connection(stream, state.clone()));
+                connections.spawn(serve_connection(stream, state.clone()));
             }
             Err(e) => debug!(error = %e, "simulator: accept failed"),
         }
