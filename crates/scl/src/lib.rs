@@ -45,7 +45,7 @@
 //! // A broken file names file, line and element:
 //! let broken = String::from_utf8_lossy(scl).replace(r#"type="DPS_T""#, r#"type="NOPE""#);
 //! let errors = gridtrust_scl::import_bytes("demo.cid", broken.as_bytes()).unwrap_err();
-//! assert_eq!(errors.errors[0].to_string(), "demo.cid:13:41: <DO> DOType `NOPE` is not defined in DataTypeTemplates");
+//! assert_eq!(errors.errors[0].to_string(), "demo.cid:12:43: <DO>: DOType `NOPE` is not defined in DataTypeTemplates");
 //! ```
 
 pub mod error;

@@ -384,6 +384,8 @@ pub struct ReportControl {
     pub opt_fields: OptFields,
     /// `<RptEnabled max>`: how many client instances the IED offers (`None`: element absent).
     pub rpt_enabled_max: Option<u32>,
+    /// `<ClientLN>`s under `<RptEnabled>`: clients the instances are reserved for.
+    pub clients: Vec<LNodeRef>,
     pub pos: Pos,
 }
 

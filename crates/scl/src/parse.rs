@@ -604,7 +604,14 @@ impl<'a> Parser<'a> {
                         buf_ovfl: self.flag(&mut child, "bufOvfl", false),
                     };
                 }
-                Tag::RptEnabled => rcb.rpt_enabled_max = Some(self.parsed(&mut child, "max", 1, "an unsigned number")),
+                Tag::RptEnabled => {
+                    rcb.rpt_enabled_max = Some(self.parsed(&mut child, "max", 1, "an unsigned number"));
+                    while let Some(client) = self.cursor.next_child(&child)? {
+                        if client.tag == Tag::ClientLN {
+                            rcb.clients.push(self.lnode(client));
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -687,7 +694,7 @@ impl<'a> Parser<'a> {
                     let mut enum_type = EnumType { id: self.required(&mut child, "id"), pos: child.pos, values: Vec::new() };
                     while let Some(mut value) = self.cursor.next_child(&child)? {
                         if value.tag == Tag::EnumVal {
-                            if value.take_ref("ord").is_none() {
+                            if value.peek("ord").is_none() {
                                 let location = self.location(&value);
                                 self.diagnostics.error(&location, Problem::MissingAttribute("ord"));
                             }

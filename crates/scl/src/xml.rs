@@ -70,7 +70,7 @@ tags!(
     SCL, Header, Substation, VoltageLevel, Voltage, Bay, ConductingEquipment, SubEquipment, PowerTransformer,
     TransformerWinding, TapChanger, Terminal, ConnectivityNode, LNode, Communication, SubNetwork, ConnectedAP, Address, P,
     GSE, SMV, IED, AccessPoint, Server, LDevice, LN0, LN, DOI, SDI, DAI, Val, DataSet, FCDA, ReportControl, TrgOps,
-    OptFields, RptEnabled, GSEControl, SampledValueControl, DataTypeTemplates, LNodeType, DO, DOType, SDO, DA, DAType,
+    OptFields, RptEnabled, ClientLN, GSEControl, SampledValueControl, DataTypeTemplates, LNodeType, DO, DOType, SDO, DA, DAType,
     BDA, EnumType, EnumVal,
 );
 
@@ -107,7 +107,7 @@ pub(crate) struct Element {
 
 impl Element {
     /// Looks at an attribute without taking it.
-    pub fn take_ref(&self, name: &str) -> Option<&str> {
+    pub fn peek(&self, name: &str) -> Option<&str> {
         self.attributes.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str())
     }
 
