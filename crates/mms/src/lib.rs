@@ -23,6 +23,7 @@ pub mod data;
 pub mod driver;
 pub mod osi;
 pub mod pdu;
+pub mod report;
 pub mod services;
 
 pub use client::{ClientConfig, ClientConnection, ClientError, Event, RequestError};
