@@ -1,0 +1,434 @@
+//! The JSON shapes of the API (see `/work/api-contract.md`), with their OpenAPI schemas. The
+//! hub fills them; this crate only moves them. Times are RFC 3339 strings, byte strings hex or
+//! base64 as named.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Every 4xx/5xx body: a stable code for programs and a sentence for people.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// `unauthenticated`, `forbidden`, `bad_request`, `not_found`, `conflict`, `unavailable`, `internal`.
+    pub error: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// `POST /api/login` body.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// Who is logged in, and until when.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    pub username: String,
+    /// IEC 62351-8 role names.
+    pub roles: Vec<String>,
+    /// RFC 3339; machines (certificate sessions) give the certificate's expiry.
+    pub expires_at: String,
+}
+
+/// The grid model as the hub knows it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct Model {
+    pub substations: Vec<Substation>,
+}
+
+/// A substation.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Substation {
+    pub id: String,
+    pub name: String,
+    pub mrid: Option<String>,
+    pub voltage_levels: Vec<VoltageLevel>,
+}
+
+/// A voltage level of a substation.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct VoltageLevel {
+    pub id: String,
+    pub name: String,
+    pub nominal_kv: Option<f64>,
+    pub bays: Vec<Bay>,
+}
+
+/// A bay.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Bay {
+    pub id: String,
+    pub name: String,
+    pub equipment: Vec<Equipment>,
+}
+
+/// A piece of equipment and the points measured on or operating it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Equipment {
+    pub id: String,
+    pub name: String,
+    /// `Breaker`, `Disconnector`, `PowerTransformer`, `Line`, `Meter`, `Inverter`, `Pmu`, ...
+    pub kind: String,
+    pub mrid: Option<String>,
+    /// Point ids (IEC 61850 references).
+    pub points: Vec<String>,
+}
+
+/// CIM identities of a point.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct CimRefs {
+    pub measurement: Option<String>,
+    pub equipment: Option<String>,
+    pub terminal: Option<String>,
+}
+
+/// One point of the model.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PointInfo {
+    /// IEC 61850 object reference.
+    pub id: String,
+    pub unit: Option<String>,
+    /// `analog`, `status`, `counter`, `text`, ...
+    pub kind: String,
+    pub description: Option<String>,
+    pub bay: Option<String>,
+    pub equipment: Option<String>,
+    pub cim: CimRefs,
+    pub operable: bool,
+    /// `single`, `double`, `step`, `setpoint` when operable.
+    pub command_kind: Option<String>,
+}
+
+/// IEC 61850 quality in words.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct QualityInfo {
+    pub good: bool,
+    /// `good`, `invalid`, `questionable`, `reserved`.
+    pub validity: String,
+    /// Detail, source, test and blocked flags that are set.
+    pub flags: Vec<String>,
+}
+
+/// What the hub could establish about a value's origin.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrustInfo {
+    /// `verified`, `unverified` or `failed`.
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// The latest value of a point.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ValueItem {
+    pub point: String,
+    /// Number, boolean or string.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    /// The value as a person reads it (`CLOSED`, `12.3`).
+    pub value_text: String,
+    pub quality: QualityInfo,
+    pub source_time: Option<String>,
+    pub received_at: String,
+    pub edge: String,
+    pub seq: u64,
+    pub batch_seq: Option<u64>,
+    pub trust: TrustInfo,
+}
+
+/// `GET /api/values` filters.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ValuesQuery {
+    /// Only points of this bay.
+    pub bay: Option<String>,
+    /// Only this point.
+    pub point: Option<String>,
+}
+
+/// `GET /api/points/{id}/history` parameters.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// RFC 3339 start (inclusive).
+    pub from: String,
+    /// RFC 3339 end (exclusive).
+    pub to: String,
+    /// At most this many buckets (1..=10000, default 1000).
+    pub max_points: Option<u32>,
+}
+
+/// One downsampled interval.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Sample {
+    /// Start of the bucket (RFC 3339).
+    pub t: String,
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
+    pub last: f64,
+    pub count: u64,
+}
+
+/// A point's history in equal buckets (empty buckets left out).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct History {
+    pub point: String,
+    pub from: String,
+    pub to: String,
+    /// Width of each bucket: a whole multiple of the store's roll-up slot.
+    pub bucket_ms: u64,
+    pub samples: Vec<Sample>,
+}
+
+/// Who acknowledged an alarm, and when.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AckInfo {
+    pub by: String,
+    pub at: String,
+}
+
+/// An alarm.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlarmItem {
+    pub id: u64,
+    pub raised_at: String,
+    /// `critical`, `major`, `minor`, `info`.
+    pub severity: String,
+    /// `hub`, an edge id or a connector id.
+    pub source: String,
+    /// `trust`, `chain`, `command`, `peer`, `log`, ...
+    pub kind: String,
+    pub message: String,
+    pub point: Option<String>,
+    pub acknowledged: Option<AckInfo>,
+}
+
+/// `GET /api/alarms` parameters.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlarmsQuery {
+    /// `active` (default: not acknowledged) or `all`.
+    pub state: Option<String>,
+}
+
+/// A command's value.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandValueDto {
+    /// `single`, `double`, `step` or `setpoint`.
+    pub kind: String,
+    /// single: bool; double: `"open"`/`"closed"` (or bool, true = closed); step: `"raise"`/`"lower"`; setpoint: number.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+}
+
+/// `POST /api/commands` body.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    pub point: String,
+    /// `select`, `execute` or `cancel`.
+    pub action: String,
+    pub value: CommandValueDto,
+}
+
+/// A command issued through the API and how far it got.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CommandItem {
+    pub id: u64,
+    pub point: String,
+    pub action: String,
+    pub value: CommandValueDto,
+    /// The person (or machine) who issued it.
+    pub issuer: String,
+    pub role: String,
+    /// `pending`, `confirmed`, `terminated`, `refused`, `timeout`.
+    pub state: String,
+    pub outcome_reason: Option<String>,
+    /// `hub`, `edge` or `device` when refused.
+    pub refused_by: Option<String>,
+    pub issued_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /api/commands` parameters.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CommandsQuery {
+    /// Newest first, at most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/evidence` parameters.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EvidenceQuery {
+    pub point: String,
+    /// Record seq of the value (default: the point's latest value).
+    pub seq: Option<u64>,
+}
+
+/// The record as hashed.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecordBytes {
+    /// Canonical record bytes; leaf = SHA-256(0x00 || bytes).
+    pub canonical_hex: String,
+}
+
+/// The signed batch that covers the record.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchProof {
+    pub batch_seq: u64,
+    /// Encoded header (what the edge signed, after the context).
+    pub header_hex: String,
+    pub root_hex: String,
+    /// Byte offset of the 32-byte Merkle root inside `header_hex`.
+    pub root_offset: usize,
+    pub record_count: u32,
+    pub first_seq: u64,
+    /// ECDSA P-256 SHA-256, raw r||s (64 bytes).
+    pub signature_hex: String,
+    /// Signing context followed by the header bytes.
+    pub signing_input_hex: String,
+}
+
+/// An RFC 9162 inclusion proof of the record in its batch.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecordProof {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub path_hex: Vec<String>,
+}
+
+/// The certificate that signed the batch.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignerInfo {
+    pub certificate_der_b64: String,
+    pub spki_der_b64: String,
+    pub subject: String,
+    /// Valid now against the hub's CA and CRL.
+    pub valid: bool,
+}
+
+/// A signed checkpoint of the transparency log.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointItem {
+    pub size: u64,
+    pub root_hex: String,
+    /// RFC 3339.
+    pub timestamp: String,
+    /// The bytes the hub signed (context included).
+    pub signed_hex: String,
+    /// ECDSA P-256 SHA-256, raw r||s.
+    pub signature_hex: String,
+    pub hub_spki_der_b64: String,
+}
+
+/// The batch header's place in the transparency log.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LogProof {
+    /// The log leaf (entry bytes) of the batch header.
+    pub leaf_hex: String,
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub path_hex: Vec<String>,
+    pub checkpoint: CheckpointItem,
+}
+
+/// Everything a browser needs to re-check one value.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Evidence {
+    pub point: String,
+    pub edge: String,
+    pub seq: u64,
+    pub record: RecordBytes,
+    pub batch: BatchProof,
+    pub record_proof: RecordProof,
+    pub signer: SignerInfo,
+    /// Null until a signed checkpoint covers the batch header.
+    pub log: Option<LogProof>,
+    pub hub_verdict: TrustInfo,
+}
+
+/// `GET /api/log/entries` parameters.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// First index (default 0).
+    pub from: Option<u64>,
+    /// At most this many (default 100, at most 1000).
+    pub count: Option<u32>,
+}
+
+/// One transparency log entry.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LogEntryItem {
+    pub index: u64,
+    /// `batch_header`, `command`, `command_result`, `config_change`, `certificate`.
+    pub kind: String,
+    pub summary: String,
+    /// The entry bytes (the log leaf before hashing).
+    pub leaf_hex: String,
+}
+
+/// `GET /api/audit` parameters.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Newest first, at most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// One audit trail event: a login, command or acknowledgement.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    /// Assigned by the trail; 0 before it is recorded.
+    pub id: u64,
+    pub at: String,
+    /// Username or machine certificate name.
+    pub actor: String,
+    /// `login`, `logout`, `command`, `alarm_ack`, `tamper`.
+    pub action: String,
+    /// `ok`, `failed`, `refused`.
+    pub outcome: String,
+    pub detail: String,
+    /// Client address, when known.
+    pub remote: Option<String>,
+}
+
+/// `GET /healthz`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `degraded`.
+    pub status: String,
+    pub edges_connected: u64,
+    pub connectors_connected: u64,
+    pub log_size: u64,
+    pub checkpoint_age_ms: Option<u64>,
+}
+
+/// `POST /api/demo/tamper` answer.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TamperResult {
+    pub message: String,
+}
+
+/// What the live stream carries.
+#[derive(Clone, Debug)]
+pub enum LiveEvent {
+    /// A new latest value (or a trust change of one).
+    Value(Box<ValueItem>),
+    /// An alarm raised or acknowledged.
+    Alarm(Box<AlarmItem>),
+    /// A command's state changed.
+    Command(Box<CommandItem>),
+}

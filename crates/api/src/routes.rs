@@ -1,0 +1,556 @@
+//! The routes, their access rules and the OpenAPI document generated from them.
+//!
+//! | route | roles |
+//! |---|---|
+//! | `POST /api/login`, `/healthz`, `/metrics`, `/api/openapi.json` | anyone |
+//! | `GET` model, points, values, history, alarms, commands, evidence, checkpoints, events | any role |
+//! | `POST /api/commands`, `POST /api/alarms/{id}/ack`, `POST /api/demo/tamper` | OPERATOR, ENGINEER |
+//! | `GET /api/log/entries` | SECAUD |
+//! | `GET /api/audit` | SECAUD, SECADM |
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::BroadcastStream;
+use tracing::{info, warn};
+use utoipa::OpenApi;
+
+use gridtrust_pki::Role;
+
+use crate::auth::{Sessions, Users};
+use crate::backend::{Actor, Backend};
+use crate::dto::*;
+use crate::error::ApiError;
+use crate::machine::MachinePeer;
+use crate::metrics::{Exposition, Histogram};
+use crate::timefmt::{parse_rfc3339, rfc3339_system};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "gridtrust_session";
+/// The header a cookie-session client must send on every mutating request (CSRF defence: a
+/// cross-site form cannot set it, and SameSite=Strict already keeps the cookie home).
+pub const CSRF_HEADER: &str = "x-gridtrust-csrf";
+
+/// Roles that may operate equipment and acknowledge alarms.
+pub const OPERATING_ROLES: &[Role] = &[Role::Operator, Role::Engineer];
+/// Roles that may read the transparency log entries.
+pub const LOG_READERS: &[Role] = &[Role::SecAud];
+/// Roles that may read the audit trail.
+pub const AUDIT_READERS: &[Role] = &[Role::SecAud, Role::SecAdm];
+
+/// HTTP request figures for `/metrics`.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    latency: Histogram,
+    by_class: [std::sync::atomic::AtomicU64; 5],
+    logins_failed: std::sync::atomic::AtomicU64,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct ApiState {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) users: Arc<Users>,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) http: Arc<HttpStats>,
+}
+
+impl ApiState {
+    /// State for a backend with these users and sessions.
+    pub fn new(backend: Arc<dyn Backend>, users: Users, sessions: Sessions) -> Self {
+        Self { backend, users: Arc::new(users), sessions: Arc::new(sessions), http: Arc::default() }
+    }
+}
+
+/// The authenticated caller of a request.
+pub struct Authed(pub Actor);
+
+fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == SESSION_COOKIE).then_some(v)
+    })
+}
+
+impl FromRequestParts<ApiState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<MachinePeer>>() {
+            return match &peer.identity {
+                Ok(actor) => Ok(Authed(actor.clone())),
+                Err(reason) => Err(ApiError::Unauthenticated(format!("client certificate refused: {reason}"))),
+            };
+        }
+        let token = session_token(&parts.headers).ok_or_else(|| ApiError::Unauthenticated("log in first (no session cookie)".into()))?;
+        let session = state
+            .sessions
+            .get(token, SystemTime::now())
+            .ok_or_else(|| ApiError::Unauthenticated("the session has expired or was closed; log in again".into()))?;
+        let mutating = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if mutating && parts.headers.get(CSRF_HEADER).is_none_or(|v| v.as_bytes() != b"1") {
+            return Err(ApiError::Forbidden(format!("a request that changes something must carry the header {CSRF_HEADER}: 1")));
+        }
+        Ok(Authed(Actor { name: session.username, roles: session.roles, machine: false }))
+    }
+}
+
+fn require(actor: &Actor, roles: &[Role], what: &str) -> Result<(), ApiError> {
+    if actor.has_any(roles) {
+        return Ok(());
+    }
+    let needed: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+    Err(ApiError::Forbidden(format!("{what} needs one of the roles {}; {} has {}", needed.join(", "), actor.name, role_names(&actor.roles).join(", "))))
+}
+
+fn role_names(roles: &[Role]) -> Vec<String> {
+    roles.iter().map(|r| r.name().to_owned()).collect()
+}
+
+/// JSON body whose rejection is an [`ApiError`] (JSON, naming the problem) instead of text.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(e) => Err(json_rejection(e)),
+        }
+    }
+}
+
+fn json_rejection(e: JsonRejection) -> ApiError {
+    ApiError::BadRequest(format!("request body: {}", e.body_text()))
+}
+
+/// Query string whose rejection is an [`ApiError`].
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Self(v)),
+            Err(e) => Err(query_rejection(e)),
+        }
+    }
+}
+
+fn query_rejection(e: QueryRejection) -> ApiError {
+    ApiError::BadRequest(format!("query string: {}", e.body_text()))
+}
+
+/// A path segment whose rejection (bad percent-encoding) is an [`ApiError`].
+pub struct ApiPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError::BadRequest(format!("path: {}", e.body_text()))),
+        }
+    }
+}
+
+/// Runs a backend call on the blocking pool (store reads, proofs).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(format!("request task failed: {e}")))?
+}
+
+fn audit(state: &ApiState, actor: &str, action: &str, outcome: &str, detail: String, remote: Option<SocketAddr>) {
+    info!(target: "audit", actor, action, outcome, %detail, "audit");
+    let event = AuditEvent {
+        id: 0,
+        at: rfc3339_system(SystemTime::now()),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        outcome: outcome.to_owned(),
+        detail,
+        remote: remote.map(|r| r.to_string()),
+    };
+    if let Err(e) = state.backend.record_audit(event) {
+        warn!(target: "alarm", error = %e, "audit event not recorded durably");
+    }
+}
+
+fn remote_of(parts: &axum::http::Extensions) -> Option<SocketAddr> {
+    parts
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| parts.get::<ConnectInfo<MachinePeer>>().map(|c| c.0.addr))
+}
+
+#[utoipa::path(post, path = "/api/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = SessionInfo, description = "Logged in; sets the gridtrust_session cookie"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "Wrong username or password")))]
+async fn login(State(state): State<ApiState>, ext: axum::Extension<Extensions>, ApiJson(req): ApiJson<LoginRequest>) -> Result<Response, ApiError> {
+    let remote = ext.0.remote;
+    let users = state.users.clone();
+    let (name, password) = (req.username.clone(), req.password);
+    let user = tokio::task::spawn_blocking(move || users.verify(&name, &password).cloned())
+        .await
+        .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
+    let Some(user) = user else {
+        state.http.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        audit(&state, &req.username, "login", "failed", "wrong username or password".into(), remote);
+        return Err(ApiError::Unauthenticated("wrong username or password".into()));
+    };
+    let (token, session) =
+        state.sessions.create(&user, SystemTime::now()).ok_or_else(|| ApiError::Internal("no randomness for a session token".into()))?;
+    audit(&state, &user.name, "login", "ok", format!("roles {}", role_names(&user.roles).join(",")), remote);
+    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", state.sessions_ttl_secs());
+    let body = SessionInfo { username: session.username, roles: role_names(&session.roles), expires_at: rfc3339_system(session.expires_at) };
+    let mut response = Json(body).into_response();
+    let value = HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(format!("cookie: {e}")))?;
+    response.headers_mut().insert(header::SET_COOKIE, value);
+    Ok(response)
+}
+
+impl ApiState {
+    fn sessions_ttl_secs(&self) -> u64 {
+        self.sessions.ttl().as_secs()
+    }
+}
+
+#[utoipa::path(post, path = "/api/logout", tag = "auth",
+    responses((status = 204, description = "Session closed; cookie cleared"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn logout(State(state): State<ApiState>, Authed(actor): Authed, headers: HeaderMap, ext: axum::Extension<Extensions>) -> Response {
+    if let Some(token) = session_token(&headers) {
+        state.sessions.remove(token);
+    }
+    audit(&state, &actor.name, "logout", "ok", String::new(), ext.0.remote);
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static("gridtrust_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"));
+    r
+}
+
+#[utoipa::path(get, path = "/api/me", tag = "auth", responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody)))]
+async fn me(State(state): State<ApiState>, headers: HeaderMap, Authed(actor): Authed) -> Json<SessionInfo> {
+    let expires = session_token(&headers).and_then(|t| state.sessions.get(t, SystemTime::now())).map(|s| rfc3339_system(s.expires_at));
+    Json(SessionInfo { username: actor.name, roles: role_names(&actor.roles), expires_at: expires.unwrap_or_default() })
+}
+
+#[utoipa::path(get, path = "/api/model", tag = "model", responses((status = 200, body = Model), (status = 401, body = ErrorBody)))]
+async fn model(State(state): State<ApiState>, Authed(_caller): Authed) -> Result<Json<Model>, ApiError> {
+    let b = state.backend.clone();
+    blocking(move || b.model()).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/api/points", tag = "model", responses((status = 200, body = Vec<PointInfo>), (status = 401, body = ErrorBody)))]
+async fn points(State(state): State<ApiState>, Authed(_caller): Authed) -> Result<Json<Vec<PointInfo>>, ApiError> {
+    let b = state.backend.clone();
+    blocking(move || b.points()).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/api/values", tag = "values", params(ValuesQuery),
+    responses((status = 200, body = Vec<ValueItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn values(State(state): State<ApiState>, Authed(_caller): Authed, ApiQuery(q): ApiQuery<ValuesQuery>) -> Result<Json<Vec<ValueItem>>, ApiError> {
+    let b = state.backend.clone();
+    blocking(move || b.values(q.bay.as_deref(), q.point.as_deref())).await.map(Json)
+}
+
+/// Longest history range one request may ask for.
+pub const MAX_HISTORY_RANGE_NS: i64 = 400 * 86_400 * 1_000_000_000;
+
+#[utoipa::path(get, path = "/api/points/{id}/history", tag = "values",
+    params(("id" = String, Path, description = "Point id, percent-encoded (contains / and .)"), HistoryQuery),
+    responses((status = 200, body = History), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn history(
+    State(state): State<ApiState>,
+    Authed(_caller): Authed,
+    ApiPath(id): ApiPath,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<History>, ApiError> {
+    let from = parse_rfc3339(&q.from).map_err(|e| ApiError::BadRequest(format!("from: {e}")))?;
+    let to = parse_rfc3339(&q.to).map_err(|e| ApiError::BadRequest(format!("to: {e}")))?;
+    if to <= from {
+        return Err(ApiError::BadRequest(format!("to ({}) must be after from ({})", q.to, q.from)));
+    }
+    if to - from > MAX_HISTORY_RANGE_NS {
+        return Err(ApiError::BadRequest("the range may span at most 400 days".into()));
+    }
+    let max_points = q.max_points.unwrap_or(1000);
+    if !(1..=10_000).contains(&max_points) {
+        return Err(ApiError::BadRequest(format!("max_points must be 1 to 10000, got {max_points}")));
+    }
+    let b = state.backend.clone();
+    blocking(move || b.history(&id, from, to, max_points as usize)).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/api/alarms", tag = "alarms", params(AlarmsQuery),
+    responses((status = 200, body = Vec<AlarmItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn alarms(State(state): State<ApiState>, Authed(_caller): Authed, ApiQuery(q): ApiQuery<AlarmsQuery>) -> Result<Json<Vec<AlarmItem>>, ApiError> {
+    let active_only = match q.state.as_deref() {
+        None | Some("active") => true,
+        Some("all") => false,
+        Some(other) => return Err(ApiError::BadRequest(format!("state must be `active` or `all`, got `{other}`"))),
+    };
+    let b = state.backend.clone();
+    blocking(move || b.alarms(active_only)).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/api/alarms/{id}/ack", tag = "alarms", params(("id" = u64, Path)),
+    responses((status = 200, body = AlarmItem), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already acknowledged")))]
+async fn acknowledge(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ext: axum::Extension<Extensions>,
+    ApiPath(id): ApiPath,
+) -> Result<Json<AlarmItem>, ApiError> {
+    let id: u64 = id.parse().map_err(|_| ApiError::BadRequest(format!("alarm id must be a number, got `{id}`")))?;
+    if let Err(e) = require(&actor, OPERATING_ROLES, "acknowledging an alarm") {
+        audit(&state, &actor.name, "alarm_ack", "refused", format!("alarm {id}: {e}"), ext.0.remote);
+        return Err(e);
+    }
+    let (b, a) = (state.backend.clone(), actor.clone());
+    let result = blocking(move || b.acknowledge(id, &a)).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    audit(&state, &actor.name, "alarm_ack", outcome, format!("alarm {id}{}", result.as_ref().err().map(|e| format!(": {e}")).unwrap_or_default()), ext.0.remote);
+    result.map(Json)
+}
+
+#[utoipa::path(post, path = "/api/commands", tag = "commands", request_body = CommandRequest,
+    responses((status = 202, body = CommandItem, description = "Signed by the console identity and routed; follow its state"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody, description = "The hub cannot issue commands (no console identity)")))]
+async fn issue_command(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ext: axum::Extension<Extensions>,
+    ApiJson(req): ApiJson<CommandRequest>,
+) -> Result<(StatusCode, Json<CommandItem>), ApiError> {
+    let what = format!("{} {} {}={}", req.action, req.point, req.value.kind, req.value.value);
+    if let Err(e) = require(&actor, OPERATING_ROLES, "issuing a command") {
+        audit(&state, &actor.name, "command", "refused", format!("{what}: {e}"), ext.0.remote);
+        return Err(e);
+    }
+    let (b, a) = (state.backend.clone(), actor.clone());
+    let result = blocking(move || b.issue_command(&req, &a)).await;
+    match &result {
+        Ok(item) => audit(&state, &actor.name, "command", "ok", format!("{what}: command {} issued", item.id), ext.0.remote),
+        Err(e) => audit(&state, &actor.name, "command", "refused", format!("{what}: {e}"), ext.0.remote),
+    }
+    result.map(|item| (StatusCode::ACCEPTED, Json(item)))
+}
+
+#[utoipa::path(get, path = "/api/commands", tag = "commands", params(CommandsQuery),
+    responses((status = 200, body = Vec<CommandItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn commands(State(state): State<ApiState>, Authed(_caller): Authed, ApiQuery(q): ApiQuery<CommandsQuery>) -> Result<Json<Vec<CommandItem>>, ApiError> {
+    let limit = bounded_limit(q.limit)?;
+    state.backend.commands(limit).map(Json)
+}
+
+fn bounded_limit(limit: Option<u32>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(100) {
+        n @ 1..=1000 => Ok(n as usize),
+        n => Err(ApiError::BadRequest(format!("limit must be 1 to 1000, got {n}"))),
+    }
+}
+
+#[utoipa::path(get, path = "/api/commands/{id}", tag = "commands", params(("id" = u64, Path)),
+    responses((status = 200, body = CommandItem), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn command(State(state): State<ApiState>, Authed(_caller): Authed, ApiPath(id): ApiPath) -> Result<Json<CommandItem>, ApiError> {
+    let id: u64 = id.parse().map_err(|_| ApiError::BadRequest(format!("command id must be a number, got `{id}`")))?;
+    state.backend.command(id).map(Json)
+}
+
+#[utoipa::path(get, path = "/api/evidence", tag = "evidence", params(EvidenceQuery),
+    responses((status = 200, body = Evidence), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn evidence(State(state): State<ApiState>, Authed(_caller): Authed, ApiQuery(q): ApiQuery<EvidenceQuery>) -> Result<Json<Evidence>, ApiError> {
+    let b = state.backend.clone();
+    blocking(move || b.evidence(&q.point, q.seq)).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/api/checkpoints/latest", tag = "evidence",
+    responses((status = 200, body = CheckpointItem), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "No checkpoint signed yet")))]
+async fn latest_checkpoint(State(state): State<ApiState>, Authed(_caller): Authed) -> Result<Json<CheckpointItem>, ApiError> {
+    state.backend.latest_checkpoint().map(Json)
+}
+
+#[utoipa::path(get, path = "/api/log/entries", tag = "evidence", params(LogQuery),
+    responses((status = 200, body = Vec<LogEntryItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn log_entries(State(state): State<ApiState>, Authed(actor): Authed, ApiQuery(q): ApiQuery<LogQuery>) -> Result<Json<Vec<LogEntryItem>>, ApiError> {
+    require(&actor, LOG_READERS, "reading the transparency log")?;
+    let count = bounded_limit(q.count)? as u64;
+    let b = state.backend.clone();
+    blocking(move || b.log_entries(q.from.unwrap_or(0), count)).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/api/audit", tag = "evidence", params(AuditQuery),
+    responses((status = 200, body = Vec<AuditEvent>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn audit_trail(State(state): State<ApiState>, Authed(actor): Authed, ApiQuery(q): ApiQuery<AuditQuery>) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    require(&actor, AUDIT_READERS, "reading the audit trail")?;
+    let limit = bounded_limit(q.limit)?;
+    let b = state.backend.clone();
+    blocking(move || b.audit_trail(limit)).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/api/events", tag = "values",
+    responses((status = 200, content_type = "text/event-stream", description = "`event: value|alarm|command`, data: the item as JSON"),
+              (status = 401, body = ErrorBody)))]
+async fn events(State(state): State<ApiState>, Authed(_caller): Authed) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
+    let stream = BroadcastStream::new(state.backend.subscribe()).filter_map(|e| {
+        let e = e.ok()?;
+        let (name, data) = match e {
+            LiveEvent::Value(v) => ("value", serde_json::to_string(&v)),
+            LiveEvent::Alarm(a) => ("alarm", serde_json::to_string(&a)),
+            LiveEvent::Command(c) => ("command", serde_json::to_string(&c)),
+        };
+        Some(Ok(Event::default().event(name).data(data.ok()?)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[utoipa::path(post, path = "/api/demo/tamper", tag = "demo",
+    responses((status = 200, body = TamperResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "The hub does not run inside the demo")))]
+async fn tamper(State(state): State<ApiState>, Authed(actor): Authed, ext: axum::Extension<Extensions>) -> Result<Json<TamperResult>, ApiError> {
+    require(&actor, OPERATING_ROLES, "demo fault injection")?;
+    match state.backend.tamper() {
+        None => Err(ApiError::NotFound("fault injection exists only in `gridtrust demo`".into())),
+        Some(result) => {
+            audit(&state, &actor.name, "tamper", if result.is_ok() { "ok" } else { "failed" }, "demo: next batch tampered".into(), ext.0.remote);
+            result.map(Json)
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+async fn healthz(State(state): State<ApiState>) -> Json<Health> {
+    Json(state.backend.health())
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", description = "Prometheus text format 0.0.4")))]
+async fn metrics(State(state): State<ApiState>) -> Response {
+    let mut text = state.backend.metrics();
+    let mut e = Exposition::default();
+    let classes: Vec<(String, u64)> = state
+        .http
+        .by_class
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("{}xx", i + 1), c.load(std::sync::atomic::Ordering::Relaxed)))
+        .collect();
+    let samples: Vec<([(&str, &str); 1], u64)> = classes.iter().map(|(c, n)| ([("class", c.as_str())], *n)).collect();
+    let samples: Vec<(&[(&str, &str)], u64)> = samples.iter().map(|(l, n)| (l.as_slice(), *n)).collect();
+    e.counter("gridtrust_http_responses_total", "HTTP responses by status class.", &samples)
+        .counter("gridtrust_logins_failed_total", "Failed logins.", &[(&[], state.http.logins_failed.load(std::sync::atomic::Ordering::Relaxed))])
+        .histogram("gridtrust_http_request_seconds", "HTTP request latency.", &state.http.latency);
+    text.push_str(&e.finish());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Request details handlers want besides the body.
+#[derive(Clone, Copy, Debug, Default)]
+struct Extensions {
+    remote: Option<SocketAddr>,
+}
+
+/// Counts and times every request and records its client address for audit entries.
+async fn observe(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let remote = remote_of(req.extensions());
+    req.extensions_mut().insert(Extensions { remote });
+    let response = next.run(req).await;
+    state.http.latency.observe(started.elapsed());
+    let class = usize::from(response.status().as_u16() / 100).saturating_sub(1);
+    if let Some(c) = state.http.by_class.get(class) {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    response
+}
+
+async fn api_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no API endpoint {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    let e = ErrorBody { error: "method_not_allowed".into(), message: format!("{method} is not allowed on {}", uri.path()) };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(e)).into_response()
+}
+
+/// The OpenAPI 3.1 document, generated from the handlers above.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "gridtrust hub API", description = "Model, values, history, alarms, commands and evidence of the gridtrust hub. People log in (cookie session, send `X-Gridtrust-CSRF: 1` on POST); machines present a client certificate on the machine listener."),
+    paths(login, logout, me, model, points, values, history, alarms, acknowledge, issue_command, commands, command, evidence,
+          latest_checkpoint, log_entries, audit_trail, events, tamper, healthz, metrics, openapi),
+    components(schemas(ErrorBody, LoginRequest, SessionInfo, Model, Substation, VoltageLevel, Bay, Equipment, PointInfo, CimRefs, ValueItem,
+                       QualityInfo, TrustInfo, History, Sample, AlarmItem, AckInfo, CommandRequest, CommandValueDto, CommandItem, Evidence,
+                       RecordBytes, BatchProof, RecordProof, SignerInfo, LogProof, CheckpointItem, LogEntryItem, AuditEvent, Health, TamperResult))
+)]
+pub struct ApiDoc;
+
+/// The API's routes (everything under `/api`, `/metrics`, `/healthz`). Unknown `/api/...`
+/// paths answer a JSON 404; the caller merges the web UI for the rest.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/me", get(me))
+        .route("/api/model", get(model))
+        .route("/api/points", get(points))
+        .route("/api/points/{id}/history", get(history))
+        .route("/api/values", get(values))
+        .route("/api/events", get(events))
+        .route("/api/alarms", get(alarms))
+        .route("/api/alarms/{id}/ack", post(acknowledge))
+        .route("/api/commands", get(commands).post(issue_command))
+        .route("/api/commands/{id}", get(command))
+        .route("/api/evidence", get(evidence))
+        .route("/api/checkpoints/latest", get(latest_checkpoint))
+        .route("/api/log/entries", get(log_entries))
+        .route("/api/audit", get(audit_trail))
+        .route("/api/demo/tamper", post(tamper))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_lists_every_route_with_its_error_shape() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        for path in ["/api/login", "/api/points/{id}/history", "/api/alarms/{id}/ack", "/api/evidence", "/api/log/entries", "/metrics", "/healthz"] {
+            assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+        }
+        assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["message"].is_object());
+    }
+
+    #[test]
+    fn session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; gridtrust_session=abc; b=2"));
+        assert_eq!(session_token(&h), Some("abc"));
+        h.insert(header::COOKIE, HeaderValue::from_static("gridtrust_sessionx=abc"));
+        assert_eq!(session_token(&h), None);
+    }
+}
