@@ -99,6 +99,8 @@ pub enum Problem {
     UnresolvedFcda { reference: String, fc: String, ied: String },
     #[error("element nests deeper than {0} levels")]
     ElementTooDeep(usize),
+    #[error("LNode refers to logical node `{ld_inst}/{ln_name}` of IED `{ied}`, which that IED does not have")]
+    UnknownLogicalNode { ied: String, ld_inst: String, ln_name: String },
     #[error("in a template that no IED uses: {0}")]
     InUnusedTemplate(Box<Problem>),
     #[error("EnumType `{0}` has no EnumVal (the schema requires at least one)")]

@@ -724,7 +724,7 @@ impl<'a> Parser<'a> {
         let name = self.required(&mut element, "name");
         let btype_text = self.required(&mut element, "bType");
         let btype = match btype_text.parse() {
-            Ok(btype) => btype,
+            Ok(btype) => Some(btype),
             Err(()) => {
                 if !btype_text.is_empty() {
                     let location = self.location(&element);
@@ -735,14 +735,14 @@ impl<'a> Parser<'a> {
                     };
                     self.diagnostics.error(&location, problem);
                 }
-                BasicType::Struct
+                None
             }
         };
         let is_da = element.tag == Tag::DA;
         let fc = self.fc(&mut element, is_da);
         let definition = AttributeDef {
             name,
-            btype,
+            btype: btype.unwrap_or(BasicType::Struct),
             type_id: element.take("type"),
             fc,
             count: self.parsed(&mut element, "count", 0, "an array length"),
@@ -752,7 +752,9 @@ impl<'a> Parser<'a> {
             values: self.values(&element)?,
             pos: element.pos,
         };
-        if matches!(btype, BasicType::Struct | BasicType::Enum) && definition.type_id.is_none() {
+        // An attribute whose bType is unknown was reported above; it stays in the model as a
+        // Struct without type, which resolves to nothing.
+        if matches!(btype, Some(BasicType::Struct | BasicType::Enum)) && definition.type_id.is_none() {
             let location = self.location(&element);
             self.diagnostics.error(&location, Problem::MissingAttribute("type"));
         }

@@ -133,6 +133,7 @@ pub(crate) fn resolve_document(document: &SclDocument, diagnostics: &mut Diagnos
     let ieds = resolver.ieds(document);
     resolver.unused_templates(&document.data_type_templates);
     resolver.communication(document);
+    resolver.lnode_references(document);
     *diagnostics = resolver.diagnostics;
     ieds
 }
@@ -556,6 +557,24 @@ impl<'d> Resolver<'d> {
                         self.diagnostics.error(&location, problem);
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Resolver<'_> {
+    /// An `<LNode>` bound to an IED in this file must name one of its logical nodes; LNodes for
+    /// IEDs not in the file (an SSD, a partial SCD) are left alone.
+    fn lnode_references(&mut self, document: &SclDocument) {
+        for placement in document.lnode_placements() {
+            let lnode = &placement.lnode;
+            let Some(ied) = document.ied(&lnode.ied_name) else { continue };
+            let ln_name = lnode.ln_name();
+            let found = ied.logical_devices().filter(|ld| ld.inst == lnode.ld_inst).any(|ld| ld.logical_nodes().any(|ln| ln.name() == ln_name));
+            if !found {
+                let location = self.location(lnode.pos, "LNode");
+                let problem = Problem::UnknownLogicalNode { ied: ied.name.clone(), ld_inst: lnode.ld_inst.clone(), ln_name };
+                self.diagnostics.error(&location, problem);
             }
         }
     }

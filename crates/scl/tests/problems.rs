@@ -1,0 +1,235 @@
+//! Broken SCL gets specific errors naming line and element, several at once; hostile templates
+//! (cycles, deep chains, multiplying fan-out) fail cleanly; the Substation section is read and
+//! mapped to logical nodes.
+
+use gridtrust_scl::{Problem, SclErrors, TypeKind, import_bytes};
+
+/// A small valid CID; tests replace parts of it. Line numbers below refer to this text.
+const BASE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<SCL xmlns="http://www.iec.ch/61850/2003/SCL">
+  <Header id="t"/>
+  <IED name="IED1">
+    <AccessPoint name="AP1"><Server>
+      <LDevice inst="LD1">
+        <LN0 lnClass="LLN0" inst="" lnType="LLN0_T">
+          <DataSet name="DS1"><FCDA ldInst="LD1" lnClass="GGIO" lnInst="1" doName="Ind1" daName="stVal" fc="ST"/></DataSet>
+          <ReportControl name="RCB1" datSet="DS1" rptID="r1"><TrgOps dchg="true"/><RptEnabled max="2"/></ReportControl>
+        </LN0>
+        <LN lnClass="GGIO" inst="1" lnType="GGIO_T">
+          <DOI name="Mod"><DAI name="ctlModel"><Val>status-only</Val></DAI></DOI>
+        </LN>
+      </LDevice>
+    </Server></AccessPoint>
+  </IED>
+  <DataTypeTemplates>
+    <LNodeType id="LLN0_T" lnClass="LLN0"><DO name="Mod" type="INC_T"/></LNodeType>
+    <LNodeType id="GGIO_T" lnClass="GGIO"><DO name="Mod" type="INC_T"/><DO name="Ind1" type="SPS_T"/></LNodeType>
+    <DOType id="INC_T" cdc="INC"><DA name="stVal" bType="INT32" fc="ST"/><DA name="ctlModel" bType="Enum" type="CtlModels" fc="CF"/></DOType>
+    <DOType id="SPS_T" cdc="SPS"><DA name="stVal" bType="BOOLEAN" fc="ST"/><DA name="q" bType="Quality" fc="ST"/></DOType>
+    <EnumType id="CtlModels"><EnumVal ord="0">status-only</EnumVal><EnumVal ord="1">direct-with-normal-security</EnumVal></EnumType>
+  </DataTypeTemplates>
+</SCL>
+"#;
+
+fn with(replacements: &[(&str, &str)]) -> String {
+    let mut text = BASE.to_owned();
+    for (from, to) in replacements {
+        assert!(text.contains(from), "fixture contains {from}");
+        text = text.replacen(from, to, 1);
+    }
+    text
+}
+
+fn errors_of(text: &str) -> SclErrors {
+    import_bytes("t.cid", text.as_bytes()).expect_err("must fail")
+}
+
+/// `(line, element, message)` of each error, for compact assertions.
+fn summary(errors: &SclErrors) -> Vec<(u32, &'static str, String)> {
+    errors.errors.iter().map(|e| (e.location.line, e.location.element, e.problem.to_string())).collect()
+}
+
+#[test]
+fn the_base_fixture_imports() {
+    let import = import_bytes("t.cid", BASE.as_bytes()).expect("valid");
+    let ied = import.ied("IED1").expect("IED1");
+    assert_eq!(ied.attributes.len(), 6);
+    assert_eq!(ied.attribute("LD1/GGIO1.Mod.ctlModel").and_then(|a| a.value.as_deref()), Some("status-only"));
+}
+
+#[test]
+fn unresolved_type_references_name_line_element_and_id() {
+    let errors = errors_of(&with(&[
+        (r#"lnType="GGIO_T""#, r#"lnType="GGIO_X""#),
+        (r#"<DO name="Mod" type="INC_T"/></LNodeType>"#, r#"<DO name="Mod" type="INC_X"/></LNodeType>"#),
+        (r#"type="CtlModels" fc="CF""#, r#"type="CtlModelz" fc="CF""#),
+    ]));
+    assert_eq!(
+        summary(&errors),
+        [
+            (18, "DO", "DOType `INC_X` is not defined in DataTypeTemplates".to_owned()),
+            (11, "LN", "LNodeType `GGIO_X` is not defined in DataTypeTemplates".to_owned()),
+            // With GGIO1 gone, the data set member no longer resolves.
+            (8, "FCDA", "FCDA `LD1/GGIO1.Ind1.stVal` [ST] matches no data attribute of IED `IED1`".to_owned()),
+        ]
+    );
+    // INC_T is now only used by GGIO_T, which no LN uses: its broken enum reference is a warning.
+    let warnings: Vec<(u32, &str, String)> = errors.warnings.iter().map(|w| (w.location.line, w.location.element, w.problem.to_string())).collect();
+    assert_eq!(warnings, [(20, "DA", "in a template that no IED uses: EnumType `CtlModelz` is not defined in DataTypeTemplates".to_owned())]);
+    assert!(matches!(&errors.errors[0].problem, Problem::UnresolvedType { kind: TypeKind::DOType, id } if id == "INC_X"));
+}
+
+#[test]
+fn several_instance_problems_are_reported_in_one_run() {
+    let errors = errors_of(&with(&[
+        ("<Val>status-only</Val>", "<Val>sometimes</Val>"),
+        (r#"<DOI name="Mod">"#, r#"<DOI name="Ind1"><DAI name="nope"/></DOI><DOI name="Foo"/><DOI name="Mod">"#),
+        (r#"datSet="DS1""#, r#"datSet="DS9""#),
+        (r#"<LDevice inst="LD1">"#, r#"<LDevice>"#),
+    ]));
+    let messages: Vec<String> = errors.errors.iter().map(|e| format!("{} <{}> {}", e.location.line, e.location.element, e.problem)).collect();
+    assert_eq!(
+        messages,
+        [
+            "6 <LDevice> required attribute `inst` is missing",
+            "12 <DAI> `Ind1.nope` is not a data attribute with a basic type in LNodeType `GGIO_T`",
+            "12 <DOI> `Foo` is not a data object of LNodeType `GGIO_T`",
+            "12 <DAI> value `sometimes` is not valid for Enum: not a value of EnumType `CtlModels` (status-only, direct-with-normal-security)",
+            "8 <FCDA> FCDA `LD1/GGIO1.Ind1.stVal` [ST] matches no data attribute of IED `IED1`",
+            "9 <ReportControl> data set `DS9` does not exist in this logical node",
+        ]
+    );
+    // Display lists them all with the file name.
+    let shown = errors.to_string();
+    assert!(shown.starts_with("6 error(s) in SCL\n  t.cid:6:7: <LDevice>: required attribute `inst` is missing"), "{shown}");
+}
+
+#[test]
+fn bad_attribute_values_are_named() {
+    let errors = errors_of(&with(&[
+        (r#"bType="BOOLEAN" fc="ST""#, r#"bType="BOOL" fc="ST""#),
+        (r#"<DA name="q" bType="Quality" fc="ST"/>"#, r#"<DA name="q" bType="Quality" fc="XY"/>"#),
+        (r#"<RptEnabled max="2"/>"#, r#"<RptEnabled max="two"/>"#),
+        (r#"<TrgOps dchg="true"/>"#, r#"<TrgOps dchg="yes"/>"#),
+    ]));
+    let problems: Vec<String> = errors.errors.iter().map(|e| format!("{} {}", e.location.line, e.problem)).collect();
+    assert_eq!(
+        problems,
+        [
+            "9 attribute `dchg` has the invalid value `yes`: expected true or false",
+            "9 attribute `max` has the invalid value `two`: expected an unsigned number",
+            "21 attribute `bType` has the invalid value `BOOL`: not an IEC 61850-6 basic type",
+            "21 attribute `fc` has the invalid value `XY`: not a functional constraint (ST, MX, CO, SP, SV, CF, DC, SG, SE, SR, OR, BL, EX)",
+            // The attribute with the unknown type cannot be part of the model, so neither can the member.
+            "8 FCDA `LD1/GGIO1.Ind1.stVal` [ST] matches no data attribute of IED `IED1`",
+        ]
+    );
+}
+
+#[test]
+fn malformed_xml_names_the_line() {
+    let errors = errors_of(&with(&[("</LDevice>", "</LDevic>")]));
+    let [error] = &errors.errors[..] else { panic!("one syntax error: {errors}") };
+    assert!(matches!(&error.problem, Problem::Syntax(message) if message.contains("LDevic")), "{error}");
+    assert_eq!(error.location.line, 14);
+
+    let truncated = &BASE[..BASE.find("<DataTypeTemplates>").expect("marker")];
+    let errors = errors_of(truncated);
+    assert!(matches!(&errors.errors[..], [e] if matches!(e.problem, Problem::Syntax(_))), "{errors}");
+
+    let errors = errors_of("<?xml version=\"1.0\"?><Model/>");
+    assert_eq!(summary(&errors), [(1, "element", "the root element is <Model>, an SCL file starts with <SCL>".to_owned())]);
+    assert!(matches!(&errors_of("").errors[0].problem, Problem::Syntax(_)));
+}
+
+#[test]
+fn conflicting_duplicate_types_are_errors_identical_ones_warnings() {
+    let sps = r#"<DOType id="SPS_T" cdc="SPS"><DA name="stVal" bType="BOOLEAN" fc="ST"/><DA name="q" bType="Quality" fc="ST"/></DOType>"#;
+    let identical = with(&[(sps, &format!("{sps}\n{sps}"))]);
+    let import = import_bytes("t.cid", identical.as_bytes()).expect("identical duplicate is fine");
+    assert!(matches!(&import.warnings[..], [w] if matches!(w.problem, Problem::IdenticalDuplicate { .. })));
+
+    let different = with(&[(sps, &format!("{sps}\n{}", sps.replace("BOOLEAN", "INT32")))]);
+    let errors = errors_of(&different);
+    assert_eq!(summary(&errors), [(22, "DOType", "DOType `SPS_T` is defined again here, differently from its first definition at line 21".to_owned())]);
+}
+
+#[test]
+fn type_cycles_are_errors_not_stack_overflows() {
+    let templates = r#"<DOType id="SPS_T" cdc="SPS"><DA name="stVal" bType="BOOLEAN" fc="ST"/><DA name="q" bType="Quality" fc="ST"/></DOType>"#;
+    let cyclic = r#"<DOType id="SPS_T" cdc="SPS"><DA name="stVal" bType="BOOLEAN" fc="ST"/><DA name="q" bType="Struct" type="A" fc="ST"/><SDO name="again" type="SPS_T"/></DOType>
+    <DAType id="A"><BDA name="b" bType="Struct" type="B"/></DAType>
+    <DAType id="B"><BDA name="a" bType="Struct" type="A"/></DAType>"#;
+    let errors = errors_of(&with(&[(templates, cyclic)]));
+    let problems: Vec<String> = errors.errors.iter().map(|e| e.problem.to_string()).collect();
+    assert_eq!(problems, ["type reference cycle: A -> B -> A", "type reference cycle: SPS_T -> SPS_T"]);
+}
+
+#[test]
+fn deep_and_multiplying_templates_hit_limits() {
+    // A chain of 500 DATypes: refused at the depth limit, without recursing 500 deep.
+    let mut chain = String::new();
+    for i in 0..500 {
+        chain.push_str(&format!(r#"<DAType id="D{i}"><BDA name="x" bType="Struct" type="D{}"/></DAType>"#, i + 1));
+    }
+    chain.push_str(r#"<DAType id="D500"><BDA name="x" bType="INT32"/></DAType>"#);
+    let deep = with(&[(r#"<DA name="q" bType="Quality" fc="ST"/>"#, r#"<DA name="q" bType="Struct" type="D0" fc="ST"/>"#), ("</DataTypeTemplates>", &format!("{chain}</DataTypeTemplates>"))]);
+    let errors = errors_of(&deep);
+    assert!(errors.errors.iter().any(|e| matches!(&e.problem, Problem::NestingTooDeep { limit: 64, .. })), "{errors}");
+
+    // Each type holds 10 of the next, 8 levels: 10^8 leaves would be needed; refused quickly.
+    let mut fan = String::new();
+    for i in 0..8 {
+        let bdas: String = (0..10).map(|j| format!(r#"<BDA name="f{j}" bType="Struct" type="F{}"/>"#, i + 1)).collect();
+        fan.push_str(&format!(r#"<DAType id="F{i}">{bdas}</DAType>"#));
+    }
+    fan.push_str(r#"<DAType id="F8"><BDA name="x" bType="INT32"/></DAType>"#);
+    let wide = with(&[(r#"<DA name="q" bType="Quality" fc="ST"/>"#, r#"<DA name="q" bType="Struct" type="F0" fc="ST"/>"#), ("</DataTypeTemplates>", &format!("{fan}</DataTypeTemplates>"))]);
+    let started = std::time::Instant::now();
+    let errors = errors_of(&wide);
+    assert!(errors.errors.iter().any(|e| matches!(e.problem, Problem::TooManyAttributes { .. })), "{errors}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "refused in {:?}", started.elapsed());
+}
+
+#[test]
+fn substation_section_and_lnode_placements() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/substation.scd");
+    let import = gridtrust_scl::import_file(path).expect("fixture imports");
+    let [substation] = &import.document.substations[..] else { panic!("one substation") };
+    assert_eq!(substation.name, "S1");
+    let [e1, d1] = &substation.voltage_levels[..] else { panic!("two voltage levels") };
+    let voltage = e1.voltage.as_ref().expect("voltage");
+    assert_eq!((voltage.value, voltage.unit.as_str(), voltage.multiplier.as_str(), voltage.base_value()), (110.0, "V", "k", Some(110_000.0)));
+    let bay = &e1.bays[0];
+    let equipment: Vec<(&str, &str, usize)> =
+        bay.conducting_equipment.iter().map(|c| (c.name.as_str(), c.equipment_type.as_str(), c.terminals.len())).collect();
+    assert_eq!(equipment, [("QA1", "CBR", 2), ("QB1", "DIS", 1), ("BA1", "CTR", 1)]);
+    let t2 = &bay.conducting_equipment[0].terminals[1];
+    assert_eq!((t2.connectivity_node.as_str(), t2.c_node_name.as_str(), t2.bay_name.as_deref()), ("S1/E1/Q01/L2", "L2", Some("Q01")));
+    assert_eq!(bay.connectivity_nodes.iter().map(|n| n.path_name.as_str()).collect::<Vec<_>>(), ["S1/E1/Q01/L1", "S1/E1/Q01/L2"]);
+    let transformer = &d1.bays[0].power_transformers[0];
+    assert_eq!(transformer.windings.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["W1", "W2"]);
+    assert_eq!(transformer.windings[0].tap_changer.as_ref().map(|t| t.name.as_str()), Some("LTC"));
+
+    let placements: Vec<(String, String, Option<String>)> =
+        import.document.lnode_placements().iter().map(|p| (p.ln_reference().1, p.path.clone(), p.equipment_type.clone())).collect();
+    let expected: Vec<(String, String, Option<String>)> = [
+        ("CTRL/LLN0", "S1", None),
+        ("CTRL/LPHD1", "S1/E1/Q01", None),
+        ("CTRL/XCBR1", "S1/E1/Q01/QA1", Some("CBR")),
+        ("CTRL/Q0CSWI1", "S1/E1/Q01/QA1", Some("CBR")),
+        ("MEAS/TCTR1", "S1/E1/Q01/BA1/A", Some("CTR")),
+        ("MEAS/YPTR1", "S1/D1/T1/TR1", Some("PTR")),
+        ("MEAS/YLTC1", "S1/D1/T1/TR1/W1/LTC", Some("PTR")),
+    ]
+    .into_iter()
+    .map(|(ln, path, kind)| (ln.to_owned(), path.to_owned(), kind.map(str::to_owned)))
+    .collect();
+    assert_eq!(placements, expected);
+    assert_eq!(import.document.mms_endpoints("BCU1")[0].port, 10102);
+
+    // An LNode naming a logical node the IED does not have is an error at the LNode.
+    let text = std::fs::read_to_string(path).expect("read").replace(r#"lnClass="XCBR" lnInst="1"/>"#, r#"lnClass="XCBR" lnInst="2"/>"#);
+    let errors = errors_of(&text);
+    assert_eq!(summary(&errors), [(15, "LNode", "LNode refers to logical node `CTRL/XCBR2` of IED `BCU1`, which that IED does not have".to_owned())]);
+}
