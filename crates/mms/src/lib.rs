@@ -18,6 +18,7 @@
 //! Not here: an MMS server, file services, logs/journals, GOOSE and SV.
 pub mod ber;
 pub mod client;
+pub mod control;
 pub mod cotp;
 pub mod data;
 pub mod driver;

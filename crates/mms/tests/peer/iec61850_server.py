@@ -7,8 +7,8 @@ Measurements; URCB EventsRCB, BRCB EventsBRCB, buffered indexed Measurements wit
 the control models of simpleIO_control_tests.cid on SPCSO1..4 and SPCSO8:
   SPCSO1 direct-with-normal-security, SPCSO2 sbo-with-normal-security,
   SPCSO3 direct-with-enhanced-security, SPCSO4 sbo-with-enhanced-security,
-  SPCSO8 sbo-with-enhanced-security whose execution always fails (AddCause 2 = not-supported...,
-  here ADD_CAUSE_BLOCKED_BY_INTERLOCKING), to show CommandTermination- with LastApplError.
+  SPCSO8 sbo-with-enhanced-security whose execution always fails with AddCause
+  blocked-by-process (9), to show CommandTermination- with LastApplError.
 SPCSO3's check refuses ctlVal=false with AddCause blocked-by-interlocking (Oper write error +
 LastApplError).
 
@@ -24,8 +24,8 @@ import time
 import pyiec61850  # noqa: F401  (loads the bundled library)
 import pyiec61850.pyiec61850 as iec
 
-ADD_CAUSE_BLOCKED_BY_INTERLOCKING = 10
-ADD_CAUSE_BLOCKED_BY_PROCESS = 12
+ADD_CAUSE_BLOCKED_BY_INTERLOCKING = iec.ADD_CAUSE_BLOCKED_BY_INTERLOCKING  # 10
+ADD_CAUSE_BLOCKED_BY_PROCESS = iec.ADD_CAUSE_BLOCKED_BY_PROCESS  # 9
 
 
 def build_model():
