@@ -329,58 +329,10 @@ mod tests {
 
     use super::*;
 
-    /// Seed 002, figure 1, verbatim as the text extraction left it (the opening `<` of the root,
-    /// the `Readings` tags and the values were lost; `UsagePoint` is never closed).
-    const SEED_002_VERBATIM: &str = r#"Kmr:MeterReadings xmlns:mr="http://iec.ch/TC57/2011/MeterReadings#">
-  <mr:MeterReading>
-     <mr:Meter>
-        <mr:Names>
-           <mr:name>11111111</mr:name>
-           <mr:NameType>
-              <mr:name>EndpointID 110</mr:name>
-              <mr:NameTypeAuthority>
-                 <mr:name>NAME</mr:name>
-              </mr:NameTypeAuthority>
-           </mr:NameType>
-        </mr:Names>
-     </mr:Meter>
-     <mr:Readings>
-        <mr:timeStamp>2019-09-13T15:30:00+03:00</mr:timeStamp>
-        <mr:ReadingType ref="0.26.0.0.1.1.12.0.0.0.0.0.0.0.0.224.3.72.0"/>
-        <mr:timeStamp>2019-09-13T15:30:00+03:00</mr:timeStamp>
-        <mr:ReadingType ref="0.26.0.0.1.1.12.0.0.0.0.0.0.0.0.224.3.73.0"/>
-     <mr:UsagePoint>
-  </mr:MeterReading>
-/mr:MeterReadings>"#;
-
-    /// The same message repaired: root tag restored, one `Readings` per ReadingType, values
-    /// added (the extraction lost them; 1234.5 kWh and 56.25 kvarh are ours), UsagePoint dropped.
-    pub(crate) const SEED_002_REPAIRED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<mr:MeterReadings xmlns:mr="http://iec.ch/TC57/2011/MeterReadings#">
-  <mr:MeterReading>
-     <mr:Meter>
-        <mr:Names>
-           <mr:name>11111111</mr:name>
-           <mr:NameType>
-              <mr:name>EndpointID 110</mr:name>
-              <mr:NameTypeAuthority>
-                 <mr:name>NAME</mr:name>
-              </mr:NameTypeAuthority>
-           </mr:NameType>
-        </mr:Names>
-     </mr:Meter>
-     <mr:Readings>
-        <mr:timeStamp>2019-09-13T15:30:00+03:00</mr:timeStamp>
-        <mr:value>1234.5</mr:value>
-        <mr:ReadingType ref="0.26.0.0.1.1.12.0.0.0.0.0.0.0.0.224.3.72.0"/>
-     </mr:Readings>
-     <mr:Readings>
-        <mr:timeStamp>2019-09-13T15:30:00+03:00</mr:timeStamp>
-        <mr:value>56.25</mr:value>
-        <mr:ReadingType ref="0.26.0.0.1.1.12.0.0.0.0.0.0.0.0.224.3.73.0"/>
-     </mr:Readings>
-  </mr:MeterReading>
-</mr:MeterReadings>"#;
+    /// Seed 002, figure 1, verbatim as the text extraction left it (see testdata/README.md).
+    const SEED_002_VERBATIM: &str = include_str!("../testdata/seed002-verbatim.xml");
+    /// The same message repaired (see testdata/README.md).
+    const SEED_002_REPAIRED: &str = include_str!("../testdata/seed002-repaired.xml");
 
     #[test]
     fn seed_002_example_yields_its_two_readings() {

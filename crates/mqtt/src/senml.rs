@@ -131,7 +131,7 @@ fn resolve(index: usize, r: Record, base: &Base, now: Timestamp) -> Result<Optio
 const RELATIVE_LIMIT_S: f64 = 268_435_456.0;
 
 /// RFC 8428 §4.5.1: `A-Z a-z 0-9 - : . / _`, starting with a letter or digit.
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     name.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'.' | b'/' | b'_'))
 }

@@ -1,0 +1,195 @@
+//! The edge adapter: subscribes to the configured topics on one broker and hands every mapped
+//! reading to the edge as a [`Datum`].
+//!
+//! No loss with QoS 1: the session is persistent (clean session off, a stable client id), so
+//! the broker queues messages while the edge or the connection is down; a PUBLISH is
+//! acknowledged only after all its data went into the edge's channel (`io.data.send` returned),
+//! so a message the edge never got is redelivered. Redeliveries can duplicate data (at least
+//! once). A payload that does not parse or map is counted ([`IngestStats`]), logged with its
+//! topic and reason, and acknowledged: it would not parse the second time either.
+//!
+//! Two tasks: one polls the rumqttc event loop without ever blocking on the edge (keep-alive,
+//! reconnection with backoff, re-subscription), the other decodes, hands data to the edge and
+//! acknowledges. The broker's receive window (its max in-flight messages) bounds what waits
+//! between them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridtrust_adapter::{AdapterIo, Datum};
+use gridtrust_model::Timestamp;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+pub use crate::config::{MqttConfig, PayloadFormat, PointMapping, TlsFiles, TopicConfig};
+use crate::AbortOnDrop;
+use crate::router::Router;
+pub use crate::stats::{IngestStats, StatsSnapshot};
+pub use crate::tls::TlsSetupError;
+
+/// Requests (acknowledgements, subscriptions) queued for the event loop.
+const REQUEST_CAPACITY: usize = 1024;
+/// The first wait before reconnecting; doubles up to `reconnect_max_ms`.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A configured adapter, ready to run; built separately so that the caller can hold its
+/// statistics and so that a bad TLS file fails before anything runs.
+pub struct MqttAdapter {
+    name: String,
+    options: MqttOptions,
+    filters: Vec<SubscribeFilter>,
+    router: Router,
+    reconnect_max: Duration,
+    stats: Arc<IngestStats>,
+}
+
+impl MqttAdapter {
+    /// Prepares the connection options (reading the TLS files) for a validated `config`.
+    pub fn new(config: &MqttConfig) -> Result<Self, TlsSetupError> {
+        let mut options = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
+        options
+            .set_clean_session(false)
+            .set_manual_acks(true)
+            .set_keep_alive(Duration::from_secs(config.keep_alive_s))
+            // Room for the topic name and header beside the payload.
+            .set_max_packet_size(config.max_payload_bytes.saturating_add(65_600), 64 * 1024);
+        if let Some(files) = &config.tls {
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(crate::tls::client_config(files)?)));
+        }
+        let qos = if config.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+        let router = Router::new(&config.topics);
+        let filters = router.filters().map(|f| SubscribeFilter::new(f.to_owned(), qos)).collect();
+        Ok(Self {
+            name: config.name.clone(),
+            options,
+            filters,
+            router,
+            reconnect_max: Duration::from_millis(config.reconnect_max_ms),
+            stats: Arc::new(IngestStats::default()),
+        })
+    }
+
+    /// The adapter's counters, live.
+    pub fn stats(&self) -> Arc<IngestStats> {
+        self.stats.clone()
+    }
+
+    /// Runs until the edge stops (its data channel closes).
+    pub async fn run(self, mut io: AdapterIo) {
+        let (client, eventloop) = AsyncClient::new(self.options.clone(), REQUEST_CAPACITY);
+        let (publishes_tx, mut publishes) = mpsc::unbounded_channel();
+        let poller = tokio::spawn(poll_broker(
+            self.name.clone(),
+            eventloop,
+            client.clone(),
+            self.filters.clone(),
+            publishes_tx,
+            self.reconnect_max,
+        ));
+        let _stop_poller = AbortOnDrop(poller);
+        loop {
+            tokio::select! {
+                publish = publishes.recv() => {
+                    let Some(publish) = publish else { return };
+                    if !self.handle(&client, &io.data, publish).await {
+                        info!(adapter = %self.name, "edge stopped; MQTT adapter ends");
+                        return;
+                    }
+                }
+                Some(cmd) = io.commands.recv() => cmd.refuse("meters read over MQTT take no commands").await,
+            }
+        }
+    }
+
+    /// Decodes one message, hands its data to the edge, then acknowledges it; false when the
+    /// edge has stopped (the message stays unacknowledged and is redelivered next time).
+    async fn handle(&self, client: &AsyncClient, data: &mpsc::Sender<Datum>, publish: Publish) -> bool {
+        self.stats.message();
+        let topic = publish.topic.as_str();
+        match self.router.route(topic) {
+            None => {
+                self.stats.unrouted();
+                warn!(adapter = %self.name, topic, "message on a topic no [[topic]] filter matches; dropped");
+            }
+            Some(route) => match route.decode(&publish.payload, Timestamp::now()) {
+                Err(e) => {
+                    self.stats.parse_error(route.format());
+                    warn!(adapter = %self.name, topic, format = route.format().name(), reason = %e, "payload refused");
+                }
+                Ok(decoded) => {
+                    self.stats.unmapped(decoded.unmapped);
+                    self.stats.mapping_errors(decoded.refused.len());
+                    for e in &decoded.refused {
+                        warn!(adapter = %self.name, topic, reason = %e, "reading refused by its mapping");
+                    }
+                    let count = decoded.data.len();
+                    for datum in decoded.data {
+                        if data.send(datum).await.is_err() {
+                            return false;
+                        }
+                    }
+                    self.stats.records(count);
+                }
+            },
+        }
+        // Only now: what the message carried is with the edge, or will never be usable.
+        if let Err(e) = client.ack(&publish).await {
+            debug!(adapter = %self.name, error = %e, "acknowledgement not queued; the broker will redeliver");
+        }
+        true
+    }
+}
+
+/// Runs the adapter for `config` until the edge stops; a configuration whose TLS files cannot
+/// be used is logged and the adapter does not start.
+pub async fn run(config: MqttConfig, io: AdapterIo) {
+    match MqttAdapter::new(&config) {
+        Ok(adapter) => adapter.run(io).await,
+        Err(e) => warn!(adapter = %config.name, error = %e, "MQTT adapter not started"),
+    }
+}
+
+/// Drives the MQTT connection: forwards PUBLISHes, subscribes after every connection, and
+/// reconnects with exponential backoff. Never waits on the edge.
+async fn poll_broker(
+    name: String,
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    filters: Vec<SubscribeFilter>,
+    publishes: mpsc::UnboundedSender<Publish>,
+    reconnect_max: Duration,
+) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                info!(adapter = %name, session_present = ack.session_present, "connected to the MQTT broker");
+                backoff = MIN_BACKOFF;
+                // Also with a resumed session: the configuration may name filters the stored
+                // session lacks, and subscribing again is harmless.
+                if let Err(e) = client.try_subscribe_many(filters.clone()) {
+                    warn!(adapter = %name, error = %e, "subscription not queued");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                for (code, filter) in ack.return_codes.iter().zip(&filters) {
+                    if *code == SubscribeReasonCode::Failure {
+                        warn!(adapter = %name, filter = %filter.path, "broker refused the subscription");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                if publishes.send(publish).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(adapter = %name, error = %e, retry_in_ms = backoff.as_millis(), "MQTT connection failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(reconnect_max);
+            }
+        }
+    }
+}
