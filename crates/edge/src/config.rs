@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
+use gridtrust_c37118::adapter::PmuConfig;
 use gridtrust_iec104::connection::LinkConfig;
+use gridtrust_modbus::adapter::ModbusDeviceConfig;
 use gridtrust_transport::Upstream;
 use gridtrust_transport::identity::{EvidenceConfig, IdentityConfig};
 
@@ -29,6 +31,12 @@ pub struct EdgeConfig {
     /// The IEC 104 RTUs this edge polls.
     #[serde(default, rename = "rtu")]
     pub rtus: Vec<RtuConfig>,
+    /// Modbus TCP devices (SunSpec inverters, batteries, meters, or plain register maps).
+    #[serde(default)]
+    pub modbus: Vec<ModbusDeviceConfig>,
+    /// IEEE C37.118 PMUs and PDCs.
+    #[serde(default, rename = "pmu")]
+    pub pmus: Vec<PmuConfig>,
 }
 
 /// When the edge closes a batch.
@@ -104,6 +112,81 @@ impl EdgeConfig {
         for (i, r) in self.rtus.iter().enumerate() {
             r.link.validate().map_err(|e| invalid(&format!("rtu[{i}].link"), e.to_string()))?;
         }
+        for (i, m) in self.modbus.iter().enumerate() {
+            m.validate().map_err(|(key, message)| invalid(&format!("modbus[{i}].{key}"), message))?;
+        }
+        for (i, p) in self.pmus.iter().enumerate() {
+            p.validate().map_err(|(key, message)| invalid(&format!("pmu[{i}].{key}"), message))?;
+        }
+        let mut names = std::collections::HashSet::new();
+        let adapters = self.rtus.iter().map(|r| ("rtu", &r.name)).chain(self.modbus.iter().map(|m| ("modbus", &m.name))).chain(self.pmus.iter().map(|p| ("pmu", &p.name)));
+        for (table, name) in adapters {
+            if !names.insert(name) {
+                return Err(invalid(&format!("{table}.name"), format!("`{name}` names another adapter too; names must be unique in logs and metrics")));
+            }
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+edge_id = "edge-1"
+data_dir = "data"
+[hub]
+address = "127.0.0.1:4000"
+server_name = "hub"
+[identity]
+ca = "ca.pem"
+certificate = "edge.pem"
+crl = "crl.pem"
+key = { kind = "software", path = "edge.key" }
+"#;
+
+    fn load(extra: &str) -> Result<EdgeConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.toml");
+        std::fs::write(&path, format!("{BASE}{extra}")).unwrap();
+        EdgeConfig::load(&path)
+    }
+
+    #[test]
+    fn modbus_and_pmu_tables_are_read() {
+        let c = load(
+            r#"
+[[modbus]]
+name = "pv-1"
+address = "127.0.0.1:1502"
+logical_device = "PV1"
+sunspec = true
+
+[[pmu]]
+name = "pmu-1"
+address = "127.0.0.1:4712"
+idcode = 7
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.modbus.len(), 1);
+        assert_eq!(c.pmus[0].idcode, 7);
+        assert!(!c.modbus[0].operated_points().is_empty(), "SunSpec controls are operable");
+    }
+
+    #[test]
+    fn an_adapter_error_names_its_table_index_and_key() {
+        let e = load("[[modbus]]\nname = \"pv-1\"\naddress = \"nowhere\"\nlogical_device = \"PV1\"\nsunspec = true\n").unwrap_err();
+        assert!(e.to_string().contains("modbus[0].address"), "{e}");
+        let e = load("[[pmu]]\nname = \"pmu-1\"\naddress = \"127.0.0.1:4712\"\nidcode = 7\nbogus = 1\n").unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn adapter_names_must_be_unique() {
+        let two = "[[pmu]]\nname = \"x\"\naddress = \"127.0.0.1:4712\"\nidcode = 7\n[[modbus]]\nname = \"x\"\naddress = \"127.0.0.1:502\"\nlogical_device = \"PV1\"\nsunspec = true\n";
+        let e = load(two).unwrap_err();
+        assert!(e.to_string().contains("names another adapter"), "{e}");
     }
 }

@@ -57,10 +57,22 @@ impl Edge {
             ports.push(port);
             ios.push((rtu.clone(), mapping, io));
         }
-        let mut edge = Self::start_with_ports(&config, ports).await?;
+        let mut spawns: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> = Vec::new();
         for (rtu, mapping, io) in ios {
-            edge.tasks.push(tokio::spawn(crate::iec104::run_rtu(rtu, mapping, io)));
+            spawns.push(Box::pin(crate::iec104::run_rtu(rtu, mapping, io)));
         }
+        for device in &config.modbus {
+            let (port, io) = adapter_channels(&device.name, device.operated_points());
+            ports.push(port);
+            spawns.push(Box::pin(gridtrust_modbus::adapter::run(device.clone(), io)));
+        }
+        for pmu in &config.pmus {
+            let (port, io) = adapter_channels(&pmu.name, pmu.operated_points());
+            ports.push(port);
+            spawns.push(Box::pin(gridtrust_c37118::adapter::run(pmu.clone(), io)));
+        }
+        let mut edge = Self::start_with_ports(&config, ports).await?;
+        edge.tasks.extend(spawns.into_iter().map(tokio::spawn));
         Ok(edge)
     }
 
