@@ -28,6 +28,14 @@ const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_meta");
 /// (32 bytes each, in batch order) of the batch's records: what proving one record's inclusion
 /// in its batch needs, without reading the batch's other records back from the series.
 const LEAVES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_batch_leaves");
+/// point length (1) ++ point ++ slot start (8, sign-flipped BE) -> [`Rollup`] of the records of
+/// that point whose series time falls in the [`ROLLUP_SLOT_NS`] slot: what downsampled history
+/// reads instead of every record, so a day of 1-second data is 8,640 rows per point, not 86,400.
+const ROLLUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_series_rollup");
+/// alarm id (8 BE) -> the alarm as the hub encodes it (the store does not interpret it).
+const ALARMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_alarms");
+/// event id (8 BE, ascending) -> an audit trail event as the hub encodes it.
+const AUDIT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_audit");
 
 const EDGES_NAME: &str = "hub_edges";
 const SERIES_NAME: &str = "hub_series";
@@ -35,9 +43,15 @@ const LATEST_NAME: &str = "hub_latest";
 const META_NAME: &str = "hub_meta";
 const BATCHES_NAME: &str = "hub_batches";
 const LEAVES_NAME: &str = "hub_batch_leaves";
+const ROLLUPS_NAME: &str = "hub_series_rollup";
+
+/// Width of one roll-up slot: 10 s. Downsampled buckets are whole multiples of it.
+pub const ROLLUP_SLOT_NS: i64 = 10_000_000_000;
 
 const KEY_RECORDS: &[u8] = b"records";
 const KEY_NEXT_EDGE: &[u8] = b"next_edge_no";
+/// Set once the roll-up table covers every series record (stores older than it are rebuilt).
+const KEY_ROLLUP_BUILT: &[u8] = b"rollup_v1";
 
 /// The instant a record is filed under in the time series: the source time when the source gave
 /// one it vouches for, else the edge's receive time. Trends want "when it happened"; a source
@@ -208,6 +222,12 @@ impl HubStore {
                 txn.open_table(SERIES)?;
                 txn.open_table(LATEST)?;
                 txn.open_table(LEAVES)?;
+                txn.open_table(ALARMS)?;
+                txn.open_table(AUDIT)?;
+                txn.open_table(ROLLUPS)?;
+                if read_u64(&txn.open_table(META)?, KEY_ROLLUP_BUILT)? == 0 {
+                    rebuild_rollups(&txn)?;
+                }
                 read_u64(&txn.open_table(META)?, KEY_RECORDS)?
             };
             txn.commit()?;
@@ -371,6 +391,107 @@ impl HubStore {
         })
     }
 
+    /// Downsampled history for charts: `[from, to)` in at most `max_buckets` equal buckets,
+    /// empty ones left out. Returns the bucket width in ns and the buckets.
+    ///
+    /// When a bucket would be at least one roll-up slot wide, the width is rounded up to whole
+    /// slots and buckets start on slot boundaries; whole slots are read from the roll-ups, and
+    /// only the partial slots at the two ends from the records, so the figures are exact and a
+    /// day costs 8,640 roll-up rows instead of 86,400 records. Narrower buckets read records
+    /// ([`HubStore::downsample`]).
+    pub fn history_buckets(&self, point: &PointId, from: Timestamp, to: Timestamp, max_buckets: usize) -> Result<(i64, Vec<Bucket>)> {
+        if max_buckets == 0 || to <= from {
+            return Ok((0, Vec::new()));
+        }
+        let span = i128::from(to.0) - i128::from(from.0);
+        let n = i128::try_from(max_buckets).unwrap_or(i128::MAX);
+        let width = (span + n - 1) / n;
+        if width < i128::from(ROLLUP_SLOT_NS) {
+            let width = i64::try_from(width).unwrap_or(i64::MAX);
+            return Ok((width, self.downsample(point, from, to, max_buckets)?));
+        }
+        crate::error::guard("history_buckets", || {
+            let slot = i128::from(ROLLUP_SLOT_NS);
+            let width = i64::try_from((width + slot - 1) / slot * slot).unwrap_or(i64::MAX);
+            let origin = slot_of(from.0);
+            let first_whole = if origin == from.0 { from.0 } else { origin.saturating_add(ROLLUP_SLOT_NS) };
+            let last_whole_end = slot_of(to.0);
+            let mut acc = BucketAcc::new(origin, width);
+            let txn = self.db.get()?.begin_read()?;
+            let series = txn.open_table(SERIES)?;
+            let prefix = point_prefix(point);
+            let raw = |lo: i64, hi: i64, acc: &mut BucketAcc| -> Result<()> {
+                if hi <= lo {
+                    return Ok(());
+                }
+                let (mut a, mut b) = (prefix.clone(), prefix.clone());
+                a.extend_from_slice(&time_bytes(Timestamp(lo)));
+                b.extend_from_slice(&time_bytes(Timestamp(hi)));
+                for e in series.range(a.as_slice()..b.as_slice())? {
+                    let (k, v) = e?;
+                    let (k, v) = (k.value(), v.value());
+                    let t = time_from(array(k, prefix.len(), "series key time", SERIES_NAME, || hex(k))?);
+                    let value = decode_record(v, SERIES_NAME, || describe_series_key(k))?.value.as_f64();
+                    acc.add(t.0, &Rollup::one(t, value));
+                }
+                Ok(())
+            };
+            if last_whole_end <= first_whole {
+                raw(from.0, to.0, &mut acc)?;
+            } else {
+                raw(from.0, first_whole, &mut acc)?;
+                let rollups = txn.open_table(ROLLUPS)?;
+                let (a, b) = (rollup_key(point, first_whole), rollup_key(point, last_whole_end));
+                for e in rollups.range(a.as_slice()..b.as_slice())? {
+                    let (k, v) = e?;
+                    let (k, v) = (k.value(), v.value());
+                    let slot = time_from(array(k, prefix.len(), "roll-up key time", ROLLUPS_NAME, || hex(k))?);
+                    acc.add(slot.0, &Rollup::decode(v, k)?);
+                }
+                raw(last_whole_end, to.0, &mut acc)?;
+            }
+            Ok((width, acc.finish()))
+        })
+    }
+
+    /// Stores an alarm under its id (replacing an earlier state of it).
+    pub fn put_alarm(&self, id: u64, encoded: &[u8]) -> Result<()> {
+        crate::error::guard("put_alarm", || {
+            let txn = self.db.get()?.begin_write()?;
+            txn.open_table(ALARMS)?.insert(id.to_be_bytes().as_slice(), encoded)?;
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Every stored alarm as (id, bytes), ascending.
+    pub fn alarms(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        crate::error::guard("alarms", || id_rows(&self.db.get()?.begin_read()?.open_table(ALARMS)?, "hub_alarms", usize::MAX, false))
+    }
+
+    /// Appends an audit event durably; returns its id (1, 2, ...).
+    pub fn append_audit(&self, encoded: &[u8]) -> Result<u64> {
+        crate::error::guard("append_audit", || {
+            let txn = self.db.get()?.begin_write()?;
+            let id = {
+                let mut t = txn.open_table(AUDIT)?;
+                let last = match t.last()? {
+                    Some((k, _)) => u64::from_be_bytes(array(k.value(), 0, "audit id", "hub_audit", || hex(k.value()))?),
+                    None => 0,
+                };
+                t.insert((last + 1).to_be_bytes().as_slice(), encoded)?;
+                last + 1
+            };
+            txn.commit()?;
+            Ok(id)
+        })
+    }
+
+    /// The newest `limit` audit events as (id, bytes), newest first.
+    pub fn audit_newest(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        crate::error::guard("audit_newest", || id_rows(&self.db.get()?.begin_read()?.open_table(AUDIT)?, "hub_audit", limit, true))
+    }
+
     /// Records stored in the series (duplicates excluded), for tests and metrics.
     pub fn record_count(&self) -> Result<u64> {
         crate::error::guard("record_count", || {
@@ -397,6 +518,73 @@ impl HubStore {
             }
         }
         Ok(())
+    }
+}
+
+/// Rows keyed by a u64 id, ascending or newest first, at most `limit`.
+fn id_rows(t: &redb::ReadOnlyTable<&'static [u8], &'static [u8]>, name: &'static str, limit: usize, newest_first: bool) -> Result<Vec<(u64, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut visit = |e: std::result::Result<(redb::AccessGuard<'_, &'static [u8]>, redb::AccessGuard<'_, &'static [u8]>), redb::StorageError>| -> Result<bool> {
+        let (k, v) = e?;
+        let id = u64::from_be_bytes(array(k.value(), 0, "id", name, || hex(k.value()))?);
+        out.push((id, v.value().to_vec()));
+        Ok(out.len() < limit)
+    };
+    if newest_first {
+        for e in t.iter()?.rev() {
+            if !visit(e)? {
+                break;
+            }
+        }
+    } else {
+        for e in t.iter()? {
+            if !visit(e)? {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Folds slot roll-ups and single records into equal buckets starting at `origin`.
+struct BucketAcc {
+    origin: i64,
+    width: i64,
+    out: Vec<(Bucket, f64, i64)>,
+}
+
+impl BucketAcc {
+    fn new(origin: i64, width: i64) -> Self {
+        Self { origin, width, out: Vec::new() }
+    }
+
+    /// Adds a roll-up (or one record) at time `t`; inputs arrive in time order.
+    fn add(&mut self, t: i64, r: &Rollup) {
+        let idx = (i128::from(t) - i128::from(self.origin)).div_euclid(i128::from(self.width));
+        let start = Timestamp(i64::try_from(i128::from(self.origin) + idx * i128::from(self.width)).unwrap_or(i64::MAX));
+        match self.out.last_mut() {
+            Some((b, sum, last_t)) if b.start == start => {
+                b.min = b.min.min(r.min);
+                b.max = b.max.max(r.max);
+                b.count += r.count;
+                *sum += r.sum;
+                if r.last_t >= *last_t {
+                    b.last = r.last;
+                    *last_t = r.last_t;
+                }
+            }
+            _ => self.out.push((Bucket { start, min: r.min, max: r.max, mean: 0.0, count: r.count, last: r.last }, r.sum, r.last_t)),
+        }
+    }
+
+    fn finish(self) -> Vec<Bucket> {
+        self.out
+            .into_iter()
+            .map(|(mut b, sum, _)| {
+                b.mean = if b.count == 0 { 0.0 } else { sum / b.count as f64 };
+                b
+            })
+            .collect()
     }
 }
 
@@ -429,7 +617,7 @@ fn apply_in(txn: &WriteTransaction, edge_id: &str, b: &BatchRef<'_>) -> Result<A
     }
 
     let mut series = txn.open_table(SERIES)?;
-    let (stored, newest, leaves) = insert_records(&mut series, edge_id, edge_no, b.records)?;
+    let (stored, newest, leaves, rollups) = insert_records(&mut series, edge_id, edge_no, b.records)?;
     let duplicates = b.records.len() - stored;
     if stored == 0 && !b.records.is_empty() {
         // Every record was identical to a stored one: re-inserting equal bytes changed nothing.
@@ -468,6 +656,8 @@ fn apply_in(txn: &WriteTransaction, edge_id: &str, b: &BatchRef<'_>) -> Result<A
         }
     }
 
+    merge_rollups(&mut txn.open_table(ROLLUPS)?, rollups)?;
+
     let count = read_u64(&meta, KEY_RECORDS)?;
     meta.insert(KEY_RECORDS, (count + stored as u64).to_be_bytes().as_slice())?;
 
@@ -487,7 +677,8 @@ fn insert_records<'r>(
     edge_id: &str,
     edge_no: u32,
     records: &'r [Record],
-) -> Result<(usize, HashMap<&'r PointId, &'r Record>, Vec<u8>)> {
+) -> Result<(usize, HashMap<&'r PointId, &'r Record>, Vec<u8>, RollupBatch<'r>)> {
+    let mut rollups = RollupBatch::default();
     let mut leaves = Vec::with_capacity(records.len() * merkle::HASH_LEN);
     let mut stored = 0;
     let mut newest: HashMap<&PointId, &Record> = HashMap::new();
@@ -511,6 +702,7 @@ fn insert_records<'r>(
             continue;
         }
         stored += 1;
+        rollups.add(&r.point, t, r.value.as_f64());
         newest
             .entry(&r.point)
             .and_modify(|cur| {
@@ -520,7 +712,145 @@ fn insert_records<'r>(
             })
             .or_insert(r);
     }
-    Ok((stored, newest, leaves))
+    Ok((stored, newest, leaves, rollups))
+}
+
+/// Summary of the records of one point in one [`ROLLUP_SLOT_NS`] slot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Rollup {
+    min: f64,
+    max: f64,
+    sum: f64,
+    count: u64,
+    /// Value and series time of the latest record in the slot.
+    last: f64,
+    last_t: i64,
+}
+
+const ROLLUP_LEN: usize = 48;
+
+impl Rollup {
+    fn one(t: Timestamp, v: f64) -> Self {
+        Self { min: v, max: v, sum: v, count: 1, last: v, last_t: t.0 }
+    }
+
+    fn merge(&mut self, o: &Rollup) {
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sum += o.sum;
+        self.count += o.count;
+        if o.last_t >= self.last_t {
+            self.last = o.last;
+            self.last_t = o.last_t;
+        }
+    }
+
+    fn encode(&self) -> [u8; ROLLUP_LEN] {
+        let mut b = [0u8; ROLLUP_LEN];
+        for (i, v) in [self.min.to_bits(), self.max.to_bits(), self.sum.to_bits(), self.count, self.last.to_bits(), self.last_t.cast_unsigned()]
+            .into_iter()
+            .enumerate()
+        {
+            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
+        }
+        b
+    }
+
+    fn decode(v: &[u8], key: &[u8]) -> Result<Self> {
+        if v.len() != ROLLUP_LEN {
+            return Err(StoreError::Corrupt {
+                table: ROLLUPS_NAME,
+                key: hex(key),
+                problem: Corruption::Length { what: "roll-up", expected: ROLLUP_LEN, found: v.len() },
+            });
+        }
+        let word = |i: usize| array::<8>(v, i * 8, "roll-up field", ROLLUPS_NAME, || hex(key)).map(u64::from_be_bytes);
+        Ok(Self {
+            min: f64::from_bits(word(0)?),
+            max: f64::from_bits(word(1)?),
+            sum: f64::from_bits(word(2)?),
+            count: word(3)?,
+            last: f64::from_bits(word(4)?),
+            last_t: word(5)?.cast_signed(),
+        })
+    }
+}
+
+/// Start of the roll-up slot holding `t`.
+fn slot_of(t: i64) -> i64 {
+    t.div_euclid(ROLLUP_SLOT_NS) * ROLLUP_SLOT_NS
+}
+
+/// Roll-ups gathered in memory for one batch: one read-modify-write per (point, slot) instead
+/// of one per record.
+#[derive(Default)]
+struct RollupBatch<'r> {
+    slots: HashMap<(&'r PointId, i64), Rollup>,
+}
+
+impl<'r> RollupBatch<'r> {
+    fn add(&mut self, point: &'r PointId, t: Timestamp, v: f64) {
+        let one = Rollup::one(t, v);
+        self.slots.entry((point, slot_of(t.0))).and_modify(|r| r.merge(&one)).or_insert(one);
+    }
+}
+
+fn rollup_key(point: &PointId, slot: i64) -> Vec<u8> {
+    let mut k = point_prefix(point);
+    k.extend_from_slice(&time_bytes(Timestamp(slot)));
+    k
+}
+
+fn merge_rollups(table: &mut Table<&'static [u8], &'static [u8]>, batch: RollupBatch<'_>) -> Result<()> {
+    for ((point, slot), add) in batch.slots {
+        let key = rollup_key(point, slot);
+        let merged = match table.get(key.as_slice())? {
+            Some(v) => {
+                let mut r = Rollup::decode(v.value(), &key)?;
+                r.merge(&add);
+                r
+            }
+            None => add,
+        };
+        table.insert(key.as_slice(), merged.encode().as_slice())?;
+    }
+    Ok(())
+}
+
+/// Builds the roll-ups of a store written before they existed, from the series (one pass).
+fn rebuild_rollups(txn: &WriteTransaction) -> Result<()> {
+    let series = txn.open_table(SERIES)?;
+    let mut rollups = txn.open_table(ROLLUPS)?;
+    let mut rebuilt = 0u64;
+    let mut current: Option<(Vec<u8>, Rollup)> = None;
+    for e in series.iter()? {
+        let (k, v) = e?;
+        let (k, v) = (k.value(), v.value());
+        let Some((&len, _)) = k.split_first() else { continue };
+        let prefix_len = 1 + usize::from(len);
+        let t = time_from(array(k, prefix_len, "series key time", SERIES_NAME, || hex(k))?);
+        let value = decode_record(v, SERIES_NAME, || describe_series_key(k))?.value.as_f64();
+        let mut key = k.get(..prefix_len).unwrap_or_default().to_vec();
+        key.extend_from_slice(&time_bytes(Timestamp(slot_of(t.0))));
+        let one = Rollup::one(t, value);
+        match &mut current {
+            Some((ck, r)) if *ck == key => r.merge(&one),
+            _ => {
+                if let Some((ck, r)) = current.replace((key, one)) {
+                    rollups.insert(ck.as_slice(), r.encode().as_slice())?;
+                }
+            }
+        }
+        rebuilt += 1;
+    }
+    if let Some((ck, r)) = current {
+        rollups.insert(ck.as_slice(), r.encode().as_slice())?;
+    }
+    txn.open_table(META)?.insert(KEY_ROLLUP_BUILT, 1u64.to_be_bytes().as_slice())?;
+    if rebuilt > 0 {
+        info!(records = rebuilt, "series roll-ups built for an older store");
+    }
+    Ok(())
 }
 
 fn leaves_key(edge_no: u32, first_seq: u64, batch_seq: u64) -> [u8; 20] {
@@ -930,5 +1260,94 @@ mod evidence_tests {
         // Opening for writing recreates the (empty) table; old batches still fall back.
         let hub = HubStore::open(&path).unwrap();
         assert_eq!(hub.batch_of_record("edge-a", 2).unwrap().unwrap().leaves, record_leaf_hashes(&a));
+    }
+}
+
+#[cfg(test)]
+mod rollup_tests {
+    use super::*;
+    use gridtrust_model::{Quality, TimeQuality, Value};
+
+    const S: i64 = 1_000_000_000;
+
+    /// One point, one record per second from `t0` for `n` seconds, values a saw-tooth.
+    fn seconds(t0: i64, n: i64) -> Vec<Record> {
+        (0..n)
+            .map(|i| Record {
+                seq: u64::try_from(i).unwrap(),
+                point: PointId::new("F1/MMXU1.TotW").unwrap(),
+                value: Value::Float((i % 37) as f32),
+                quality: Quality::GOOD,
+                source_time: Some((Timestamp(t0 + i * S), TimeQuality::GOOD)),
+                received_at: Timestamp(t0 + i * S + 1),
+            })
+            .collect()
+    }
+
+    /// Buckets computed naively from the records, the reference for the roll-up path.
+    fn reference(records: &[Record], from: i64, to: i64, origin: i64, width: i64) -> Vec<Bucket> {
+        let mut acc = BucketAcc::new(origin, width);
+        for r in records.iter().filter(|r| (from..to).contains(&series_time(r).0)) {
+            acc.add(series_time(r).0, &Rollup::one(series_time(r), r.value.as_f64()));
+        }
+        acc.finish()
+    }
+
+    #[test]
+    fn rolled_up_buckets_equal_buckets_from_the_records_also_at_unaligned_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
+        let t0 = 1_700_000_003 * S;
+        let records = seconds(t0, 3_000);
+        for (i, chunk) in records.chunks(250).enumerate() {
+            hub.apply_batch("edge-a", i as u64, b"h", chunk).unwrap();
+        }
+        let point = PointId::new("F1/MMXU1.TotW").unwrap();
+        let (from, to) = (t0 + 7 * S + 300, t0 + 2_871 * S + 5);
+        let (width, buckets) = hub.history_buckets(&point, Timestamp(from), Timestamp(to), 50).unwrap();
+        assert_eq!(width % ROLLUP_SLOT_NS, 0);
+        assert!(width >= (to - from) / 50);
+        assert_eq!(buckets, reference(&records, from, to, slot_of(from), width));
+        assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 2_864);
+        // Narrow buckets fall back to the records.
+        let (w, narrow) = hub.history_buckets(&point, Timestamp(from), Timestamp(from + 60 * S), 100).unwrap();
+        assert!(w < ROLLUP_SLOT_NS);
+        assert_eq!(narrow, hub.downsample(&point, Timestamp(from), Timestamp(from + 60 * S), 100).unwrap());
+    }
+
+    #[test]
+    fn an_older_store_gets_its_rollups_rebuilt_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.redb");
+        let t0 = 1_700_000_000 * S;
+        let records = seconds(t0, 600);
+        {
+            let hub = HubStore::open(&path).unwrap();
+            hub.apply_batch("edge-a", 0, b"h", &records).unwrap();
+        }
+        {
+            let db = Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            assert!(txn.delete_table(ROLLUPS).unwrap());
+            txn.open_table(META).unwrap().remove(KEY_ROLLUP_BUILT).unwrap();
+            txn.commit().unwrap();
+        }
+        let hub = HubStore::open(&path).unwrap();
+        let point = PointId::new("F1/MMXU1.TotW").unwrap();
+        let (width, buckets) = hub.history_buckets(&point, Timestamp(t0), Timestamp(t0 + 600 * S), 10).unwrap();
+        assert_eq!(buckets, reference(&records, t0, t0 + 600 * S, t0, width));
+    }
+
+    #[test]
+    fn alarms_and_audit_rows_keep_their_ids_and_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
+        hub.put_alarm(2, b"b").unwrap();
+        hub.put_alarm(1, b"a").unwrap();
+        hub.put_alarm(2, b"b2").unwrap();
+        assert_eq!(hub.alarms().unwrap(), vec![(1, b"a".to_vec()), (2, b"b2".to_vec())]);
+        assert_eq!(hub.append_audit(b"x").unwrap(), 1);
+        assert_eq!(hub.append_audit(b"y").unwrap(), 2);
+        assert_eq!(hub.audit_newest(1).unwrap(), vec![(2, b"y".to_vec())]);
     }
 }

@@ -26,7 +26,7 @@ pub mod translog;
 mod replay;
 
 pub use error::{Corruption, Result, StoreError};
-pub use hub::{ApplyOutcome, BatchEvidence, BatchRef, Bucket, HubStore, HubStoreReader, SeriesEntry, series_time};
+pub use hub::{ApplyOutcome, BatchEvidence, BatchRef, Bucket, HubStore, HubStoreReader, ROLLUP_SLOT_NS, SeriesEntry, series_time};
 pub use queue::{EdgeQueue, LastBatch, QueueConfig, QueuedBatch};
 pub use translog::TransparencyLog;
 pub use replay::{Admission, ReplayCache};
