@@ -8,6 +8,7 @@ use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_c37118::adapter::PmuConfig;
 use gridtrust_iec104::connection::LinkConfig;
 use gridtrust_modbus::adapter::ModbusDeviceConfig;
+use gridtrust_mqtt::MqttConfig;
 use gridtrust_transport::Upstream;
 use gridtrust_transport::identity::{EvidenceConfig, IdentityConfig};
 
@@ -34,6 +35,9 @@ pub struct EdgeConfig {
     /// Modbus TCP devices (SunSpec inverters, batteries, meters, or plain register maps).
     #[serde(default)]
     pub modbus: Vec<ModbusDeviceConfig>,
+    /// MQTT brokers that meters publish to (JSON, SenML, CIM IEC 61968-9 MeterReadings).
+    #[serde(default)]
+    pub mqtt: Vec<MqttConfig>,
     /// IEEE C37.118 PMUs and PDCs.
     #[serde(default, rename = "pmu")]
     pub pmus: Vec<PmuConfig>,
@@ -97,6 +101,9 @@ impl EdgeConfig {
         for r in &mut self.rtus {
             fix(&mut r.mapping);
         }
+        for m in &mut self.mqtt {
+            m.resolve(base);
+        }
     }
 
     /// Checks values serde cannot, naming the key.
@@ -115,11 +122,16 @@ impl EdgeConfig {
         for (i, m) in self.modbus.iter().enumerate() {
             m.validate().map_err(|(key, message)| invalid(&format!("modbus[{i}].{key}"), message))?;
         }
+        for (i, m) in self.mqtt.iter().enumerate() {
+            m.validate().map_err(|(key, message)| invalid(&format!("mqtt[{i}].{key}"), message))?;
+        }
         for (i, p) in self.pmus.iter().enumerate() {
             p.validate().map_err(|(key, message)| invalid(&format!("pmu[{i}].{key}"), message))?;
         }
         let mut names = std::collections::HashSet::new();
-        let adapters = self.rtus.iter().map(|r| ("rtu", &r.name)).chain(self.modbus.iter().map(|m| ("modbus", &m.name))).chain(self.pmus.iter().map(|p| ("pmu", &p.name)));
+        let adapters = self.rtus.iter().map(|r| ("rtu", &r.name)).chain(self.modbus.iter().map(|m| ("modbus", &m.name)))
+            .chain(self.mqtt.iter().map(|m| ("mqtt", &m.name)))
+            .chain(self.pmus.iter().map(|p| ("pmu", &p.name)));
         for (table, name) in adapters {
             if !names.insert(name) {
                 return Err(invalid(&format!("{table}.name"), format!("`{name}` names another adapter too; names must be unique in logs and metrics")));
@@ -167,12 +179,27 @@ sunspec = true
 name = "pmu-1"
 address = "127.0.0.1:4712"
 idcode = 7
+
+[[mqtt]]
+name = "meters"
+host = "127.0.0.1"
+client_id = "edge-1-meters"
+tls = { ca = "pki/ca.pem", certificate = "pki/edge.pem", key = "pki/edge.key" }
+[[mqtt.topic]]
+filter = "meters/+/senml"
+format = "senml"
+[[mqtt.topic.point]]
+name = "urn:dev:mac:0024befffe804ff1:energy"
+point = "MTR1/MMTR1.TotWh.actVal"
+unit = "Wh"
 "#,
         )
         .unwrap();
         assert_eq!(c.modbus.len(), 1);
         assert_eq!(c.pmus[0].idcode, 7);
         assert!(!c.modbus[0].operated_points().is_empty(), "SunSpec controls are operable");
+        let tls = c.mqtt[0].tls.as_ref().unwrap();
+        assert!(tls.ca.is_absolute(), "MQTT TLS files are resolved against the config's folder");
     }
 
     #[test]

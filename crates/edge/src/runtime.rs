@@ -66,6 +66,11 @@ impl Edge {
             ports.push(port);
             spawns.push(Box::pin(gridtrust_modbus::adapter::run(device.clone(), io)));
         }
+        for broker in &config.mqtt {
+            let (port, io) = adapter_channels(&broker.name, broker.operated_points());
+            ports.push(port);
+            spawns.push(Box::pin(gridtrust_mqtt::adapter::run(broker.clone(), io)));
+        }
         for pmu in &config.pmus {
             let (port, io) = adapter_channels(&pmu.name, pmu.operated_points());
             ports.push(port);
