@@ -417,10 +417,9 @@ async fn session(
         Ok(c) => c,
         Err(e) => return SessionEnd::Failed(e.to_string()),
     };
-    if config.sunspec {
-        if let Err(reason) = discover(config, device, &mut client).await {
-            return SessionEnd::Failed(reason);
-        }
+    let discovered = if config.sunspec { discover(config, device, &mut client).await } else { Ok(()) };
+    if let Err(reason) = discovered {
+        return SessionEnd::Failed(reason);
     }
     let targets = device.targets();
     let spans: Vec<Span> = targets.iter().map(|(s, _)| *s).collect();
@@ -587,10 +586,8 @@ fn invalidate_target(device: &mut Device, target: &Target, received_at: Timestam
             }
         }
         Target::Register(r) => {
-            if let Some(p) = device.registers.get_mut(*r) {
-                if let Some(value) = p.last.take() {
-                    out.push(Datum { point: p.id.clone(), value, quality, source_time: None, received_at });
-                }
+            if let Some((point, value)) = device.registers.get_mut(*r).and_then(|p| Some((p.id.clone(), p.last.take()?))) {
+                out.push(Datum { point, value, quality, source_time: None, received_at });
             }
         }
     }

@@ -546,7 +546,7 @@ pub fn scale_factor(raw: u16) -> Result<f64, Reading> {
         return Err(Reading::NotImplemented);
     }
     let sf = i16::from_be_bytes(raw.to_be_bytes());
-    usize::try_from(sf + 10).ok().and_then(|i| POW10.get(i).copied()).ok_or(Reading::BadScaleFactor(sf))
+    usize::try_from(i32::from(sf) + 10).ok().and_then(|i| POW10.get(i).copied()).ok_or(Reading::BadScaleFactor(sf))
 }
 
 fn raw_reading(kind: Kind, regs: &[u16]) -> Reading {
@@ -624,8 +624,7 @@ impl LnInstances {
     /// `None` where unpublished), reserving the logical-node instances they use.
     pub fn point_ids(&mut self, ld: &str, def: &ModelDef) -> Result<Vec<Option<PointId>>, PointIdError> {
         let base = self.used.clone();
-        let ids = def
-            .fields
+        def.fields
             .iter()
             .map(|f| {
                 f.point
@@ -637,8 +636,7 @@ impl LnInstances {
                     })
                     .transpose()
             })
-            .collect();
-        ids
+            .collect()
     }
 }
 
@@ -702,6 +700,8 @@ mod tests {
         assert_eq!(m.get("VA"), Some(&Reading::NotImplemented));
         assert_eq!(m.get("VAr"), Some(&Reading::BadScaleFactor(11)));
         assert_eq!(m.get("WH"), Some(&Reading::Number(655_360.0)));
+        assert_eq!(scale_factor(0x7fff), Err(Reading::BadScaleFactor(i16::MAX)), "no overflow at the extremes");
+        assert_eq!(scale_factor(0x8001), Err(Reading::BadScaleFactor(i16::MIN + 1)));
         assert_eq!(m.get("St"), Some(&Reading::Enum(4)));
         assert_eq!(parse_model(103, &data[..49]), Err(ParseError::TooShort { id: 103, name: INVERTER_INT.name, needed: 50, got: 49 }));
         assert_eq!(parse_model(64110, &data), Err(ParseError::UnknownModel(64110)));

@@ -91,10 +91,8 @@ fn tshark_reads_our_modbus_traffic_as_we_meant_it() {
         if row[5] != exception.map(|e| e.to_string()).unwrap_or_default() {
             problems.push(format!("frame {frame}: exception {:?} != {exception:?}", row[5]));
         }
-        if let Some(v) = first {
-            if row[6] != v.to_string() {
-                problems.push(format!("frame {frame}: first register {:?} != {v}", row[6]));
-            }
+        if first.is_some_and(|v| row[6] != v.to_string()) {
+            problems.push(format!("frame {frame}: first register {:?} != {first:?}", row[6]));
         }
     }
     assert!(expected.iter().any(|e| e.2 == Some(3)) && expected.iter().any(|e| e.2 == Some(2)), "both exception kinds are exercised");
