@@ -65,7 +65,7 @@ export interface Value {
   received_at: string;
   edge: string;
   seq: number;
-  batch_seq: number;
+  batch_seq: number | null;
   trust: Trust;
 }
 

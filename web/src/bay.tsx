@@ -15,12 +15,15 @@ function trendable(v: Value | undefined): boolean {
 
 export function BayView({
   bay,
+  withTrend,
   points,
   values,
   onOperate,
   onEvidence,
 }: {
   bay: Bay;
+  /** False in the station overview, where only the tables are shown. */
+  withTrend: boolean;
   points: Map<string, PointInfo>;
   values: Map<string, Value>;
   onOperate: (p: PointInfo) => void;
@@ -65,7 +68,7 @@ export function BayView({
                 <td>{v && <TrustBadge trust={v.trust} />}</td>
                 <td>{time(v?.source_time ?? v?.received_at ?? null)}</td>
                 <td class="actions">
-                  {trendable(v) && (
+                  {withTrend && trendable(v) && (
                     <button onClick={() => setTrendPoint(id)} class={id === shown ? 'active' : ''}>
                       Trend
                     </button>
@@ -86,7 +89,7 @@ export function BayView({
           })}
         </tbody>
       </table>
-      {shown && <Trend key={shown} point={shown} unit={points.get(shown)?.unit ?? null} label={points.get(shown)?.description ?? shown} />}
+      {withTrend && shown && <Trend key={shown} point={shown} unit={points.get(shown)?.unit ?? null} label={points.get(shown)?.description ?? shown} />}
     </section>
   );
 }

@@ -11,8 +11,8 @@ function choices(p: PointInfo): { label: string; value: CommandValue }[] {
   switch (p.command_kind) {
     case 'double':
       return [
-        { label: 'Close (on)', value: { kind: 'double', value: 'on' } },
-        { label: 'Open (off)', value: { kind: 'double', value: 'off' } },
+        { label: 'Open', value: { kind: 'double', value: 'open' } },
+        { label: 'Close', value: { kind: 'double', value: 'closed' } },
       ];
     case 'single':
       return [

@@ -15,7 +15,7 @@ export function EvidenceView({ point, onClose }: { point: string; onClose: () =>
       .evidence(point)
       .then(async (d) => {
         const ev = d as EvidenceDoc;
-        const r = await verifyEvidence(ev);
+        const r = await verifyEvidence(ev, point);
         if (live) {
           setDoc(ev);
           setReport(r);

@@ -423,9 +423,10 @@ const TITLES: Record<StepId, string> = {
 
 /**
  * Re-checks every link from the record's bytes to the hub-signed checkpoint. Each step runs
- * on its own (one failure does not hide the others) and says what it found.
+ * on its own (one failure does not hide the others) and says what it found. `askedFor` is the
+ * point the viewer asked about: evidence of another point, however valid, does not pass.
  */
-export async function verifyEvidence(doc: EvidenceDoc): Promise<EvidenceReport> {
+export async function verifyEvidence(doc: EvidenceDoc, askedFor?: string): Promise<EvidenceReport> {
   const steps: Step[] = [];
   let record: SignedRecord | null = null;
   let header: Header | null = null;
@@ -446,6 +447,7 @@ export async function verifyEvidence(doc: EvidenceDoc): Promise<EvidenceReport> 
     if (recordBytes instanceof EvidenceError) throw recordBytes;
     record = decodeRecord(recordBytes);
     if (record.point !== doc.point) fail(`the signed record is of point ${record.point}, not ${doc.point}`);
+    if (askedFor !== undefined && record.point !== askedFor) fail(`this is evidence for point ${record.point}, not for ${askedFor} that was asked about`);
     if (record.seq !== BigInt(doc.seq)) fail(`the signed record has seq ${record.seq}, not ${doc.seq}`);
     return `point ${record.point}, seq ${record.seq}, value ${record.value}`;
   });

@@ -5,7 +5,7 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { api, ApiError, type Me, type Model, type PointInfo } from './api';
 import { useLive } from './live';
-import { StationTree } from './tree';
+import { ALL_BAYS, StationTree } from './tree';
 import { BayView } from './bay';
 import { AlarmList } from './alarms';
 import { CommandDialog } from './command';
@@ -60,10 +60,10 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
       .catch((e) => setLoadError(e instanceof ApiError ? e.message : String(e)));
   }, []);
 
-  const bay = useMemo(
-    () => model?.substations.flatMap((s) => s.voltage_levels.flatMap((v) => v.bays)).find((b) => b.id === bayId) ?? null,
-    [model, bayId],
-  );
+  const shownBays = useMemo(() => {
+    const all = model?.substations.flatMap((s) => s.voltage_levels.flatMap((v) => v.bays)) ?? [];
+    return bayId === ALL_BAYS ? all : all.filter((b) => b.id === bayId);
+  }, [model, bayId]);
   const logout = async () => {
     await api.logout().catch(() => undefined);
     onLogout();
@@ -86,11 +86,10 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
       </header>
       <nav>{model ? <StationTree model={model} selected={bayId} onSelect={setBayId} /> : <p>{loadError ?? 'Loading model…'}</p>}</nav>
       <main>
-        {bay ? (
-          <BayView bay={bay} points={points} values={live.values} onOperate={setOperate} onEvidence={setEvidenceFor} />
-        ) : (
-          <p>{model ? 'Select a bay.' : ''}</p>
-        )}
+        {shownBays.map((bay) => (
+          <BayView key={bay.id} bay={bay} withTrend={bayId !== ALL_BAYS} points={points} values={live.values} onOperate={setOperate} onEvidence={setEvidenceFor} />
+        ))}
+        {model && shownBays.length === 0 && <p>Select a bay.</p>}
       </main>
       <aside>
         <AlarmList alarms={live.alarms} me={me} onAcked={live.upsertAlarm} />

@@ -1,9 +1,17 @@
 // The station tree: substations, voltage levels, bays (selectable) and their equipment.
 import type { Model } from './api';
 
+/** The selection that shows every bay's table at once (station overview). */
+export const ALL_BAYS = '*';
+
 export function StationTree({ model, selected, onSelect }: { model: Model; selected: string | null; onSelect: (bay: string) => void }) {
   return (
     <ul class="tree" data-testid="station-tree">
+      <li>
+        <button class={`node bay ${selected === ALL_BAYS ? 'selected' : ''}`} onClick={() => onSelect(ALL_BAYS)} data-testid="all-bays">
+          All bays
+        </button>
+      </li>
       {model.substations.map((s) => (
         <li key={s.id}>
           <span class="node substation" title={s.mrid ?? undefined}>

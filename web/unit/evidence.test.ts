@@ -33,6 +33,14 @@ describe(`evidence made by the Rust code (${fixturePath})`, () => {
     });
   }
 
+  it('refuses valid evidence of another point than the one asked about', async () => {
+    const doc = fixture.cases[0].doc;
+    const report = await verifyEvidence(doc, `${doc.point}x`);
+    expect(report.verdict).toBe('failed');
+    expect(report.steps.filter((s) => s.status === 'fail').map((s) => s.id)).toEqual(['record']);
+    expect((await verifyEvidence(doc, doc.point)).verdict).toBe('verified');
+  });
+
   it('decodes the signed record it checked', async () => {
     const report = await verifyEvidence(fixture.cases[0].doc);
     expect(report.record?.point).toBe(fixture.cases[0].doc.point);

@@ -28,7 +28,7 @@ async fn the_ui_page_is_html_with_a_strict_policy_and_revalidates() {
     assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
     let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.contains("script-src 'self';") && csp.contains("connect-src 'self'"), "{csp}");
-    assert!(!csp.contains("unsafe-eval") && !csp.split(';').any(|d| d.contains("script-src") && d.contains("unsafe-inline")));
+    assert!(!csp.contains("unsafe-eval") && !csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     let html = String::from_utf8(body).unwrap();
     assert!(html.contains("id=\"app\""));

@@ -1,0 +1,285 @@
+// Browser tests of the control room in real Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core; no browser is ever downloaded), against a running `gridtrust demo`.
+//
+//   GRIDTRUST_URL        the hub's UI (default http://127.0.0.1:8080)
+//   GRIDTRUST_ARTIFACTS  where screenshots go (default /tmp/gridtrust-artifacts)
+//   CHROMIUM             the browser binary (default /usr/bin/chromium)
+//
+// Run: node --test --test-concurrency=1 tests/   (see .ci/checks/50-web-ui.sh, which starts the demo)
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.GRIDTRUST_URL ?? 'http://127.0.0.1:8080';
+const ARTIFACTS = process.env.GRIDTRUST_ARTIFACTS ?? '/tmp/gridtrust-artifacts';
+const USERS = {
+  viewer: ['viewer', 'viewer-demo'],
+  operator: ['operator', 'operator-demo'],
+};
+
+mkdirSync(ARTIFACTS, { recursive: true });
+let browser;
+const contexts = [];
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    // No background connections (the machine has no network). Playwright itself starts the
+    // browser on a fresh, empty --user-data-dir in a temporary folder and removes it at close.
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  for (const c of contexts) await c.close().catch(() => undefined);
+  await browser?.close();
+});
+
+/** A fresh browser context (own cookies) with the CSP violations and page errors it sees. */
+async function newPage() {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) page.problems.push(m.text());
+  });
+  page.on('pageerror', (e) => page.problems.push(String(e)));
+  return page;
+}
+
+async function shot(page, name) {
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  console.log(`screenshot: ${path}`);
+  return path;
+}
+
+async function login(page, who) {
+  const [user, password] = USERS[who];
+  await page.goto(BASE);
+  await page.getByTestId('login').waitFor();
+  await page.fill('input[name=username]', user);
+  await page.fill('input[name=password]', password);
+  await page.click('button[type=submit]');
+  await page.getByTestId('station-tree').waitFor();
+  await page.getByTestId('user').filter({ hasText: user }).waitFor();
+}
+
+/** The id of the first value row in view whose point satisfies `pick` (by its API metadata). */
+async function findPoint(page, pick) {
+  const points = await (await page.request.get(`${BASE}/api/points`)).json();
+  const values = await (await page.request.get(`${BASE}/api/values`)).json();
+  const latest = new Map(values.map((v) => [v.point, v]));
+  const found = points.find((p) => pick(p, latest.get(p.id)));
+  assert.ok(found, 'the demo has a point of the kind the test needs');
+  return found;
+}
+
+/** Selects the bay a point is in and returns its row. */
+async function rowOf(page, point) {
+  await page.locator(`[data-testid=bay][data-bay="${point.bay}"]`).click();
+  const row = page.locator(`[data-testid=value-row][data-point="${point.id}"]`);
+  await row.waitFor();
+  return row;
+}
+
+describe('control room', () => {
+  test('a wrong password is refused, the right one opens the control room', async () => {
+    const page = await newPage();
+    await page.goto(BASE);
+    await page.fill('input[name=username]', 'operator');
+    await page.fill('input[name=password]', 'not-the-password');
+    await page.click('button[type=submit]');
+    await page.locator('.login .error').waitFor();
+    await login(page, 'operator');
+    assert.match(await page.getByTestId('user').innerText(), /operator \(OPERATOR\)/);
+    assert.ok((await page.getByTestId('bay').count()) > 0, 'the station tree lists bays');
+    await page.getByTestId('stream-state').filter({ hasText: 'live' }).waitFor();
+    assert.deepEqual(page.problems, []);
+  });
+
+  test('values change live without reloading, with quality and trust badges', async () => {
+    const page = await newPage();
+    await login(page, 'viewer');
+    const analog = await findPoint(page, (p, v) => p.bay && v && typeof v.value === 'number' && p.kind === 'analog');
+    const row = await rowOf(page, analog);
+    const cell = row.getByTestId('value');
+    await cell.and(page.locator('[data-seq]')).waitFor();
+    const firstSeq = Number(await cell.getAttribute('data-seq'));
+    // The same row shows a newer record after a while: pushed by the event stream.
+    await page.waitForFunction(
+      ([id, seq]) => Number(document.querySelector(`[data-testid=value-row][data-point="${id}"] [data-testid=value]`)?.getAttribute('data-seq')) > seq,
+      [analog.id, firstSeq],
+      { timeout: 20_000 },
+    );
+    assert.equal(await row.getByTestId('trust-badge').getAttribute('data-trust'), 'verified');
+    assert.match(await row.getByTestId('trust-badge').innerText(), /verified in the field/);
+    assert.ok(await row.getByTestId('quality-badge').isVisible());
+    await page.getByTestId('trend').locator('canvas').waitFor();
+    await shot(page, 'live-values');
+    assert.deepEqual(page.problems, []);
+  });
+
+  test('a trust failure shows as a failed badge with its reason and an alarm, which the operator acknowledges', async () => {
+    const page = await newPage();
+    await login(page, 'operator');
+    await page.getByTestId('all-bays').click();
+    await page.getByTestId('value-row').first().waitFor();
+    const before = await (await page.request.get(`${BASE}/api/alarms?state=all`)).json();
+    const lastId = Math.max(0, ...before.map((a) => a.id));
+    // The failed state lasts until the point's next good batch, so record it when it appears.
+    await page.evaluate(() => {
+      window.__failedBadges = [];
+      new MutationObserver(() => {
+        for (const b of document.querySelectorAll('[data-testid=trust-badge][data-trust=failed]')) {
+          const text = b.textContent ?? '';
+          if (!window.__failedBadges.includes(text)) window.__failedBadges.push(text);
+        }
+      }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    });
+    const res = await page.request.post(`${BASE}/api/demo/tamper`, { headers: { 'X-Gridtrust-CSRF': '1' } });
+    assert.equal(res.status(), 200, `tamper switch: ${await res.text()}`);
+    await page.waitForFunction(() => window.__failedBadges.length > 0, null, { timeout: 20_000 });
+    await shot(page, 'trust-failure');
+    const badges = await page.evaluate(() => window.__failedBadges);
+    assert.match(badges[0], /^failed: .{5,}/, 'the failed badge names the reason');
+
+    const alarm = page.locator('[data-testid=alarm][data-kind=trust]').filter({ has: page.getByTestId('ack-button') });
+    await alarm.first().waitFor({ timeout: 20_000 });
+    const alarmId = Number(await alarm.first().getAttribute('data-alarm-id'));
+    assert.ok(alarmId > lastId, 'a new trust alarm was raised');
+    const item = page.locator(`[data-testid=alarm][data-alarm-id="${alarmId}"]`);
+    await item.getByTestId('ack-button').click();
+    await item.getByTestId('acked').filter({ hasText: 'acknowledged by operator' }).waitFor();
+    await shot(page, 'alarm-acknowledged');
+    const stored = (await (await page.request.get(`${BASE}/api/alarms?state=all`)).json()).find((a) => a.id === alarmId);
+    assert.equal(stored.acknowledged?.by, 'operator', 'the hub recorded the acknowledgement');
+    assert.deepEqual(page.problems, []);
+  });
+
+  test('an operator operates a breaker: select, confirm, execute, and the device answers', async () => {
+    const page = await newPage();
+    await login(page, 'operator');
+    const breaker = await findPoint(page, (p, v) => p.operable && p.command_kind === 'double' && p.bay && v);
+    const row = await rowOf(page, breaker);
+    const valueBefore = await row.getByTestId('value').innerText();
+    const target = /open|off/i.test(valueBefore) ? 'Close' : 'Open';
+    await row.getByTestId('operate-button').click();
+    const dialog = page.getByTestId('command-dialog');
+    await dialog.getByLabel(target, { exact: true }).check();
+    await dialog.getByTestId('select-button').click();
+    await dialog.locator('[data-testid=command-state]').filter({ hasText: 'confirmed' }).waitFor({ timeout: 20_000 });
+    await dialog.getByTestId('execute-button').click();
+    await page.waitForFunction(
+      () => ['terminated', 'confirmed', 'refused', 'timeout'].includes(document.querySelector('[data-testid=command-answer]')?.getAttribute('data-state') ?? '') &&
+        /execute/.test(document.querySelector('[data-testid=command-answer]')?.textContent ?? ''),
+      null,
+      { timeout: 30_000 },
+    );
+    await shot(page, 'command-operator');
+    const state = await dialog.getByTestId('command-answer').getAttribute('data-state');
+    assert.ok(['terminated', 'confirmed'].includes(state), `the device accepted the command (state ${state}: ${await dialog.innerText()})`);
+    await dialog.getByRole('button', { name: 'Close', exact: true }).last().click();
+    // The breaker reports its new position through the whole chain.
+    await page.waitForFunction(
+      ([id, before]) => {
+        const text = document.querySelector(`[data-testid=value-row][data-point="${id}"] [data-testid=value]`)?.textContent ?? '';
+        return text.trim() !== before.trim();
+      },
+      [breaker.id, valueBefore],
+      { timeout: 30_000 },
+    );
+    assert.deepEqual(page.problems, []);
+  });
+
+  test('a viewer is refused by the hub when trying to operate', async () => {
+    const page = await newPage();
+    await login(page, 'viewer');
+    const breaker = await findPoint(page, (p, v) => p.operable && p.command_kind === 'double' && p.bay && v);
+    const row = await rowOf(page, breaker);
+    await row.getByTestId('operate-button').click();
+    const dialog = page.getByTestId('command-dialog');
+    await dialog.getByText('may not operate').waitFor();
+    await dialog.getByTestId('select-button').click();
+    const error = dialog.getByTestId('command-error');
+    await error.waitFor({ timeout: 10_000 });
+    assert.match(await error.innerText(), /^403 forbidden/);
+    await shot(page, 'command-viewer-refused');
+  });
+
+  test('the evidence of a value passes the in-browser check, and a tampered proof fails it', async () => {
+    const page = await newPage();
+    await login(page, 'viewer');
+    const analog = await findPoint(page, (p, v) => p.bay && v && v.trust.status === 'verified' && typeof v.value === 'number');
+    const row = await rowOf(page, analog);
+    await row.getByTestId('evidence-button').click();
+    const view = page.getByTestId('evidence-view');
+    await view.locator('[data-testid=browser-verdict]').waitFor({ timeout: 20_000 });
+    // A batch is logged at once but only covered by the next signed checkpoint: retry until it is.
+    for (let i = 0; i < 10 && (await view.getByTestId('browser-verdict').getAttribute('data-verdict')) === 'incomplete'; i++) {
+      await view.getByTestId('evidence-close').click();
+      await page.waitForTimeout(1000);
+      await row.getByTestId('evidence-button').click();
+      await view.locator('[data-testid=browser-verdict]').waitFor();
+    }
+    assert.equal(await view.getByTestId('browser-verdict').getAttribute('data-verdict'), 'verified', await view.innerText());
+    const steps = view.getByTestId('evidence-step');
+    assert.equal(await steps.count(), 9);
+    assert.equal(await view.locator('[data-testid=evidence-step][data-status=pass]').count(), 9);
+    await shot(page, 'evidence-verified');
+    await view.getByTestId('evidence-close').click();
+
+    // The same evidence with its inclusion proof altered on the way to the browser (a lying hub
+    // or proxy): one path hash flipped, or, for a batch of one record (empty path), one byte of
+    // the record. The hub's verdict still says verified; the browser's check must not.
+    let altered = null;
+    await page.route('**/api/evidence?*', async (route) => {
+      const response = await route.fetch();
+      const doc = await response.json();
+      const flip = (hex, at) => hex.slice(0, at) + (parseInt(hex[at], 16) ^ 1).toString(16) + hex.slice(at + 1);
+      if (doc.record_proof.path_hex.length > 0) {
+        doc.record_proof.path_hex[0] = flip(doc.record_proof.path_hex[0], 0);
+        altered = 'proof path element 0';
+      } else {
+        doc.record.canonical_hex = flip(doc.record.canonical_hex, doc.record.canonical_hex.length - 1);
+        altered = 'record byte (empty path)';
+      }
+      await route.fulfill({ response, json: doc });
+    });
+    await row.getByTestId('evidence-button').click();
+    await view.locator('[data-testid=browser-verdict]').waitFor({ timeout: 20_000 });
+    assert.equal(await view.getByTestId('browser-verdict').getAttribute('data-verdict'), 'failed');
+    assert.equal(await view.locator('[data-step=record-inclusion]').getAttribute('data-status'), 'fail');
+    assert.ok(altered, 'the evidence was altered in transit');
+    assert.match(await view.locator('[data-step=record-inclusion] .detail').innerText(), /leads to root/);
+    assert.match(await view.locator('.hub-verdict').innerText(), /verified/, 'the hub still claims verified');
+    await shot(page, 'evidence-tampered');
+    assert.deepEqual(page.problems, []);
+  });
+
+  test('the API reference renders the OpenAPI document from the hub, with no CDN', async () => {
+    const page = await newPage();
+    const foreign = [];
+    page.on('request', (r) => {
+      if (!r.url().startsWith(BASE) && !r.url().startsWith('data:')) foreign.push(r.url());
+    });
+    await page.goto(`${BASE}/api/docs`);
+    await page.locator('.swagger-ui .info .title').waitFor({ timeout: 20_000 });
+    await page.locator('.opblock-summary-path', { hasText: '/api/evidence' }).first().waitFor();
+    await shot(page, 'api-docs');
+    assert.deepEqual(foreign, [], 'everything came from the hub');
+    assert.deepEqual(page.problems, []);
+  });
+});
