@@ -2,7 +2,18 @@
 import { useState } from 'preact/hooks';
 import { api, ApiError, mayOperate, type Alarm, type Me } from './api';
 
-export function AlarmList({ alarms, me, onAcked }: { alarms: Alarm[]; me: Me; onAcked: (a: Alarm) => void }) {
+export function AlarmList({
+  alarms,
+  me,
+  onAcked,
+  onShowPoint,
+}: {
+  alarms: Alarm[];
+  me: Me;
+  onAcked: (a: Alarm) => void;
+  /** Opens the bay of the alarm's point. */
+  onShowPoint: (point: string) => void;
+}) {
   const [error, setError] = useState<string | null>(null);
   const ack = async (a: Alarm) => {
     setError(null);
@@ -27,7 +38,11 @@ export function AlarmList({ alarms, me, onAcked }: { alarms: Alarm[]; me: Me; on
               <time>{new Date(a.raised_at).toLocaleTimeString(undefined, { hour12: false })}</time> <span class="source">{a.source}</span>
             </div>
             <div class="message">{a.message}</div>
-            {a.point && <div class="pid">{a.point}</div>}
+            {a.point && (
+              <button class="link pid" title="Show the point's bay" onClick={() => onShowPoint(a.point as string)}>
+                {a.point}
+              </button>
+            )}
             {a.acknowledged ? (
               <div class="ack-by" data-testid="acked">
                 acknowledged by {a.acknowledged.by} at {new Date(a.acknowledged.at).toLocaleTimeString(undefined, { hour12: false })}

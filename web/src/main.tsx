@@ -92,7 +92,15 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
         {model && shownBays.length === 0 && <p>Select a bay.</p>}
       </main>
       <aside>
-        <AlarmList alarms={live.alarms} me={me} onAcked={live.upsertAlarm} />
+        <AlarmList
+          alarms={live.alarms}
+          me={me}
+          onAcked={live.upsertAlarm}
+          onShowPoint={(id) => {
+            const bayOfPoint = points.get(id)?.bay;
+            if (bayOfPoint) setBayId(bayOfPoint);
+          }}
+        />
       </aside>
       {operate && <CommandDialog point={operate} me={me} value={live.values.get(operate.id)} onClose={() => setOperate(null)} />}
       {evidenceFor && <EvidenceView point={evidenceFor} onClose={() => setEvidenceFor(null)} />}
