@@ -186,6 +186,16 @@ class Reader {
   field(field: string): Uint8Array {
     return this.take(this.len(field), field);
   }
+  /** `n` bytes of text: ASCII only (ids), or any valid UTF-8. */
+  text(n: number, field: string, charset: 'ascii' | 'utf-8'): string {
+    const bytes = this.take(n, field);
+    if (charset === 'ascii' && bytes.some((b) => b > 0x7e || b < 0x20)) fail(`${this.what} field ${field} is not printable ASCII`);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      fail(`${this.what} field ${field} is not valid UTF-8`);
+    }
+  }
   finish(): void {
     const left = this.bytes.length - this.pos;
     if (left !== 0) fail(`${left} bytes follow the end of the ${this.what}`);
@@ -262,7 +272,7 @@ export function decodeRecord(bytes: Uint8Array): SignedRecord {
   const seq = r.u64('seq');
   const idLen = r.u16('point id length');
   if (idLen === 0 || idLen > 255) fail(`record point id length ${idLen} is not in 1..=255`);
-  const point = new TextDecoder('ascii', { fatal: true }).decode(r.take(idLen, 'point id'));
+  const point = r.text(idLen, 'point id', 'ascii');
   const tag = r.u8('value tag');
   let value: string;
   switch (tag) {
@@ -335,7 +345,7 @@ export function decodeHeader(bytes: Uint8Array): Header {
   if (version !== 1) fail(`batch header format version ${version} is not supported`);
   const idLen = r.u8('edge id length');
   if (idLen === 0 || idLen > 64) fail(`batch header edge id length ${idLen} is not in 1..=64`);
-  const edgeId = new TextDecoder('ascii', { fatal: true }).decode(r.take(idLen, 'edge id'));
+  const edgeId = r.text(idLen, 'edge id', 'ascii');
   const batchSeq = r.u64('batch seq');
   const firstSeq = r.u64('first seq');
   const count = r.u32('count');
@@ -366,7 +376,7 @@ export function decodeLoggedHeader(bytes: Uint8Array): LoggedHeader {
   const r = new Reader(sealed, 'sealed header');
   const header = r.take(r.u16('header length'), 'header');
   if (r.u8('signature flag') !== 1) fail('the logged header carries no signature');
-  const algorithm = new TextDecoder('ascii', { fatal: true }).decode(r.take(r.u8('algorithm length'), 'algorithm'));
+  const algorithm = r.text(r.u8('algorithm length'), 'algorithm', 'ascii');
   const signerId = r.take(32, 'signer');
   const signature = r.take(r.u8('signature length'), 'signature');
   r.finish();
@@ -385,7 +395,8 @@ export function decodeCheckpoint(bytes: Uint8Array): CheckpointFields {
   const r = new Reader(bytes, 'checkpoint');
   const version = r.u8('version');
   if (version !== 1) fail(`checkpoint format version ${version} is not supported`);
-  const logId = new TextDecoder('utf-8', { fatal: true }).decode(r.field('log id'));
+  const log = r.field('log id');
+  const logId = new Reader(log, 'checkpoint').text(log.length, 'log id', 'utf-8');
   const treeSize = r.u64('tree size');
   const root = r.take(32, 'root');
   const timestampNs = r.i64('timestamp');
@@ -506,6 +517,7 @@ export async function verifyEvidence(doc: EvidenceDoc, askedFor?: string): Promi
     await run('log-entry', async () => {
       if (leafBytes instanceof EvidenceError) throw leafBytes;
       const logged = decodeLoggedHeader(leafBytes);
+      if (logged.algorithm !== 'ecdsa-p256-sha256') fail(`the logged signature is of algorithm ${logged.algorithm}, not ecdsa-p256-sha256`);
       if (headerBytes instanceof EvidenceError || !equal(logged.header, headerBytes)) fail('the log entry holds a different header');
       if (!equal(logged.signature, fromHex(doc.batch.signature_hex, 'signature'))) fail('the log entry holds a different signature');
       const certId = await sha256(fromBase64(doc.signer.certificate_der_b64, 'signer certificate') as Uint8Array<ArrayBuffer>);

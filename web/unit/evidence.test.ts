@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeHeader, fromHex, leafHash, rootFromInclusionProof, toHex, verifyEvidence, type EvidenceDoc } from '../src/evidence';
+import { decodeCheckpoint, decodeHeader, decodeLoggedHeader, decodeRecord, EvidenceError, fromHex, leafHash, rootFromInclusionProof, toHex, verifyEvidence, type EvidenceDoc } from '../src/evidence';
 
 interface Case {
   name: string;
@@ -59,6 +59,57 @@ describe(`evidence made by the Rust code (${fixturePath})`, () => {
     for (const b of broken) {
       const report = await verifyEvidence(b as unknown as EvidenceDoc);
       expect(report.verdict).toBe('failed');
+    }
+  });
+
+  // A small seeded generator, so a failure names a reproducible case.
+  const rng = (seed: number) => () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+
+  it('refuses every single-bit change in any signed or proven byte string', async () => {
+    const random = rng(9162);
+    const valid = fixture.cases.filter((c) => c.expect === 'verified');
+    const hexFields = (d: EvidenceDoc): [string, () => string, (v: string) => void][] => [
+      ['record', () => d.record.canonical_hex, (v) => (d.record.canonical_hex = v)],
+      ['header', () => d.batch.header_hex, (v) => (d.batch.header_hex = v)],
+      ['root', () => d.batch.root_hex, (v) => (d.batch.root_hex = v)],
+      ['signature', () => d.batch.signature_hex, (v) => (d.batch.signature_hex = v)],
+      ['signing input', () => d.batch.signing_input_hex, (v) => (d.batch.signing_input_hex = v)],
+      ['log leaf', () => d.log!.leaf_hex, (v) => (d.log!.leaf_hex = v)],
+      ['checkpoint bytes', () => d.log!.checkpoint.signed_hex, (v) => (d.log!.checkpoint.signed_hex = v)],
+      ['checkpoint root', () => d.log!.checkpoint.root_hex, (v) => (d.log!.checkpoint.root_hex = v)],
+      ['checkpoint signature', () => d.log!.checkpoint.signature_hex, (v) => (d.log!.checkpoint.signature_hex = v)],
+      ...d.record_proof.path_hex.map((_, i) => [`record path ${i}`, () => d.record_proof.path_hex[i], (v: string) => (d.record_proof.path_hex[i] = v)] as [string, () => string, (v: string) => void]),
+      ...d.log!.path_hex.map((_, i) => [`log path ${i}`, () => d.log!.path_hex[i], (v: string) => (d.log!.path_hex[i] = v)] as [string, () => string, (v: string) => void]),
+    ];
+    for (let i = 0; i < 300; i++) {
+      const doc = structuredClone(valid[Math.floor(random() * valid.length)].doc);
+      const fields = hexFields(doc);
+      const [name, get, set] = fields[Math.floor(random() * fields.length)];
+      const bytes = fromHex(get(), name);
+      const at = Math.floor(random() * bytes.length);
+      bytes[at] ^= 1 << Math.floor(random() * 8);
+      set(toHex(bytes));
+      const report = await verifyEvidence(doc);
+      expect(report.verdict, `bit flip in ${name} byte ${at} (iteration ${i})`).toBe('failed');
+    }
+  });
+
+  it('decoders refuse arbitrary bytes with their own error, never another exception', () => {
+    const random = rng(6962);
+    const decoders = [decodeRecord, decodeHeader, decodeLoggedHeader, decodeCheckpoint];
+    for (let i = 0; i < 2000; i++) {
+      const bytes = Uint8Array.from({ length: Math.floor(random() * 120) }, () => Math.floor(random() * 256));
+      if (random() < 0.5 && bytes.length > 0) bytes[0] = 1; // get past the version byte
+      for (const decode of decoders) {
+        try {
+          decode(bytes);
+        } catch (e) {
+          expect(e, `${decode.name} on ${toHex(bytes)}`).toBeInstanceOf(EvidenceError);
+        }
+      }
     }
   });
 
