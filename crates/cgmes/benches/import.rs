@@ -86,7 +86,10 @@ fn rdflib(files: &[PathBuf], runs: usize) -> Option<Rdflib> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/rdflib_parse.py");
     let output = Command::new("python3").arg(script).arg(runs.to_string()).args(files).output().ok().filter(|o| o.status.success());
     let Some(output) = output else {
-        assert!(std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(), "rdflib is required (GRIDTRUST_REQUIRE_PEERS) but python3 -c 'import rdflib' fails");
+        assert!(
+            std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(),
+            "rdflib is required (GRIDTRUST_REQUIRE_PEERS) but python3 -c 'import rdflib' fails"
+        );
         return None;
     };
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("rdflib_parse.py prints JSON");
@@ -114,7 +117,10 @@ fn main() {
     let ours_runs = 31;
     let rdflib_runs = 5;
     println!("\nCGMES import, medians (ours over {ours_runs} runs, rdflib over {rdflib_runs} runs; MB = 10^6 bytes)");
-    println!("{:<24} {:>7} {:>12} {:>12} {:>12} {:>9} {:>9}", "model", "MB", "graph MB/s", "model MB/s", "rdflib MB/s", "graph/rl", "model/rl");
+    println!(
+        "{:<24} {:>7} {:>12} {:>12} {:>12} {:>9} {:>9}",
+        "model", "MB", "graph MB/s", "model MB/s", "rdflib MB/s", "graph/rl", "model/rl"
+    );
     for model in &models {
         let statements: usize = import_graph(&model.files).objects().iter().map(|o| o.statements.len()).sum();
         let graph = median(ours_runs, || drop(black_box(import_graph(&model.files))));

@@ -60,7 +60,9 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: <{}>: ", self.file, self.line, self.element)?;
         match &self.kind {
-            DiagnosticKind::UnresolvedReference { from, missing } => write!(f, "{from} refers to {missing}, which no imported file defines"),
+            DiagnosticKind::UnresolvedReference { from, missing } => {
+                write!(f, "{from} refers to {missing}, which no imported file defines")
+            }
             DiagnosticKind::NotDefined { mrid, class } => write!(f, "{class} {mrid} is described by reference but never defined"),
             DiagnosticKind::DuplicateDefinition { mrid, first_file, first_line } => {
                 write!(f, "{mrid} is defined again (first at {first_file}:{first_line})")

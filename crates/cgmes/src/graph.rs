@@ -181,7 +181,8 @@ impl RdfGraph {
     }
 
     fn header_of(&self, description: &Description) -> FullModelHeader {
-        let mut header = FullModelHeader { id: description.subject.mrid().to_owned(), line: description.line, ..FullModelHeader::default() };
+        let mut header =
+            FullModelHeader { id: description.subject.mrid().to_owned(), line: description.line, ..FullModelHeader::default() };
         for property in &description.properties {
             let text = match &property.value {
                 Value::Literal(s) | Value::Reference(s) | Value::Iri(s) => s.clone(),
@@ -220,19 +221,21 @@ impl RdfGraph {
         for object in &self.objects {
             if object.defined_at.is_none() {
                 if let Some(first) = object.statements.first() {
-                    found.push(self.diagnostic_at(first.origin, self.names.name(object.class), DiagnosticKind::NotDefined {
-                        mrid: object.mrid.to_string(),
-                        class: self.names.name(object.class).to_owned(),
-                    }));
+                    found.push(self.diagnostic_at(
+                        first.origin,
+                        self.names.name(object.class),
+                        DiagnosticKind::NotDefined { mrid: object.mrid.to_string(), class: self.names.name(object.class).to_owned() },
+                    ));
                 }
             }
             for statement in &object.statements {
                 if let Value::Reference(target) = &statement.value {
                     if !self.index.contains_key(target.as_str()) {
-                        found.push(self.diagnostic_at(statement.origin, self.names.name(statement.predicate), DiagnosticKind::UnresolvedReference {
-                            from: object.mrid.to_string(),
-                            missing: target.clone(),
-                        }));
+                        found.push(self.diagnostic_at(
+                            statement.origin,
+                            self.names.name(statement.predicate),
+                            DiagnosticKind::UnresolvedReference { from: object.mrid.to_string(), missing: target.clone() },
+                        ));
                     }
                 }
             }

@@ -77,8 +77,7 @@ impl<'p> Importer<'p> {
     fn add_zip(mut self, path: &Path, file: File) -> Result<Self, CgmesError> {
         let zip_error = |source| CgmesError::Zip { path: path.to_owned(), source };
         let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(zip_error)?;
-        let mut entries: Vec<String> =
-            archive.file_names().filter(|n| has_extension(Path::new(n), "xml")).map(str::to_owned).collect();
+        let mut entries: Vec<String> = archive.file_names().filter(|n| has_extension(Path::new(n), "xml")).map(str::to_owned).collect();
         entries.sort();
         if entries.is_empty() {
             return Err(CgmesError::NoFiles { path: path.to_owned() });

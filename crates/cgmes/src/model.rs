@@ -783,10 +783,12 @@ impl CgmesModel {
         flows: &mut Vec<(String, PowerFlow)>,
     ) -> Result<(), CgmesError> {
         match class {
-            "cim:BaseVoltage" => {
-                self.base_voltages.push(BaseVoltage { identity: view.identity(), nominal_kv: view.float("cim:BaseVoltage.nominalVoltage")? })
+            "cim:BaseVoltage" => self
+                .base_voltages
+                .push(BaseVoltage { identity: view.identity(), nominal_kv: view.float("cim:BaseVoltage.nominalVoltage")? }),
+            "cim:Substation" => {
+                self.substations.push(Substation { identity: view.identity(), region: view.reference("cim:Substation.Region") })
             }
-            "cim:Substation" => self.substations.push(Substation { identity: view.identity(), region: view.reference("cim:Substation.Region") }),
             "cim:VoltageLevel" => self.voltage_levels.push(VoltageLevel {
                 identity: view.identity(),
                 substation: view.reference("cim:VoltageLevel.Substation"),
@@ -797,9 +799,9 @@ impl CgmesModel {
             }),
             "cim:Bay" => self.bays.push(Bay { identity: view.identity(), voltage_level: view.reference("cim:Bay.VoltageLevel") }),
             "cim:Line" => self.lines.push(Line { identity: view.identity(), region: view.reference("cim:Line.Region") }),
-            "cim:BusbarSection" => {
-                self.busbar_sections.push(BusbarSection { equipment: view.equipment(class), ip_max_a: view.float("cim:BusbarSection.ipMax")? })
-            }
+            "cim:BusbarSection" => self
+                .busbar_sections
+                .push(BusbarSection { equipment: view.equipment(class), ip_max_a: view.float("cim:BusbarSection.ipMax")? }),
             "cim:ACLineSegment" => self.ac_line_segments.push(AcLineSegment {
                 equipment: view.equipment(class),
                 r: view.float("cim:ACLineSegment.r")?,
@@ -856,7 +858,8 @@ impl CgmesModel {
             }),
             "cim:SvVoltage" => {
                 if let Some(node) = view.reference("cim:SvVoltage.TopologicalNode") {
-                    voltages.push((node, NodeVoltage { v_kv: view.float("cim:SvVoltage.v")?, angle_deg: view.float("cim:SvVoltage.angle")? }));
+                    voltages
+                        .push((node, NodeVoltage { v_kv: view.float("cim:SvVoltage.v")?, angle_deg: view.float("cim:SvVoltage.angle")? }));
                 }
             }
             "cim:SvPowerFlow" => {
@@ -893,7 +896,12 @@ impl CgmesModel {
                 retained: view.boolean("cim:Switch.retained")?,
             });
         } else if let Some(kind) = load_kind(class) {
-            self.loads.push(Load { equipment: view.equipment(class), kind, p_mw: view.float("cim:EnergyConsumer.p")?, q_mvar: view.float("cim:EnergyConsumer.q")? });
+            self.loads.push(Load {
+                equipment: view.equipment(class),
+                kind,
+                p_mw: view.float("cim:EnergyConsumer.p")?,
+                q_mvar: view.float("cim:EnergyConsumer.q")?,
+            });
         } else if let Some(kind) = generating_unit_kind(class) {
             self.generating_units.push(GeneratingUnit {
                 equipment: view.equipment(class),
@@ -1226,7 +1234,8 @@ impl CgmesModel {
     /// direct equipment and bays), lines with their segments, and whatever has no known
     /// container.
     pub fn containment(&self) -> Containment {
-        let entries = |container: &str| -> Vec<EquipmentEntry> { self.equipment_in(container).into_iter().map(EquipmentEntry::from).collect() };
+        let entries =
+            |container: &str| -> Vec<EquipmentEntry> { self.equipment_in(container).into_iter().map(EquipmentEntry::from).collect() };
         let level_tree = |level: &VoltageLevel| VoltageLevelTree {
             mrid: level.identity.mrid.clone(),
             name: level.identity.name.clone(),
@@ -1235,7 +1244,11 @@ impl CgmesModel {
             bays: self
                 .bays_of(&level.identity.mrid)
                 .into_iter()
-                .map(|bay| ContainerTree { mrid: bay.identity.mrid.clone(), name: bay.identity.name.clone(), equipment: entries(&bay.identity.mrid) })
+                .map(|bay| ContainerTree {
+                    mrid: bay.identity.mrid.clone(),
+                    name: bay.identity.name.clone(),
+                    equipment: entries(&bay.identity.mrid),
+                })
                 .collect(),
         };
         let substations = self
@@ -1248,8 +1261,11 @@ impl CgmesModel {
                 voltage_levels: self.voltage_levels_of(&s.identity.mrid).into_iter().map(level_tree).collect(),
             })
             .collect();
-        let lines =
-            self.lines.iter().map(|l| ContainerTree { mrid: l.identity.mrid.clone(), name: l.identity.name.clone(), equipment: entries(&l.identity.mrid) }).collect();
+        let lines = self
+            .lines
+            .iter()
+            .map(|l| ContainerTree { mrid: l.identity.mrid.clone(), name: l.identity.name.clone(), equipment: entries(&l.identity.mrid) })
+            .collect();
         let voltage_levels_without_substation = self
             .voltage_levels
             .iter()

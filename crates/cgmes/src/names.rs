@@ -26,8 +26,8 @@ pub fn canonical_prefix(namespace_uri: &str) -> Option<&'static str> {
 /// Writes the canonical form of `{namespace}local` into `out` (cleared first).
 pub(crate) fn write_canonical(out: &mut String, namespace_uri: Option<&str>, local: &str) {
     out.clear();
-    match namespace_uri {
-        Some(uri) => match canonical_prefix(uri) {
+    if let Some(uri) = namespace_uri {
+        match canonical_prefix(uri) {
             Some(prefix) => {
                 out.push_str(prefix);
                 out.push(':');
@@ -37,8 +37,7 @@ pub(crate) fn write_canonical(out: &mut String, namespace_uri: Option<&str>, loc
                 out.push_str(uri);
                 out.push('}');
             }
-        },
-        None => {}
+        }
     }
     out.push_str(local);
 }

@@ -111,8 +111,8 @@ impl<R: BufRead> BufRead for CountingReader<R> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DocumentState {
     BeforeRoot,
-    InRoot,
-    AfterRoot,
+    InsideRoot,
+    Finished,
 }
 
 /// Pulls [`Description`]s out of one CGMES RDF/XML file.
@@ -140,7 +140,14 @@ impl<R: BufRead> RdfXmlReader<R> {
         let config = xml.config_mut();
         config.check_end_names = true;
         config.expand_empty_elements = false;
-        RdfXmlReader { xml, file: file.into(), buf: Vec::with_capacity(1024), name: String::new(), text: String::new(), state: DocumentState::BeforeRoot }
+        RdfXmlReader {
+            xml,
+            file: file.into(),
+            buf: Vec::with_capacity(1024),
+            name: String::new(),
+            text: String::new(),
+            state: DocumentState::BeforeRoot,
+        }
     }
 
     /// Bytes consumed so far, for progress reports.
@@ -159,13 +166,13 @@ impl<R: BufRead> RdfXmlReader<R> {
             match event {
                 Event::Start(start) if self.state == DocumentState::BeforeRoot => {
                     check_root(&self.xml, &start, &self.file, &mut self.name)?;
-                    self.state = DocumentState::InRoot;
+                    self.state = DocumentState::InsideRoot;
                 }
                 Event::Empty(start) if self.state == DocumentState::BeforeRoot => {
                     check_root(&self.xml, &start, &self.file, &mut self.name)?;
-                    self.state = DocumentState::AfterRoot;
+                    self.state = DocumentState::Finished;
                 }
-                Event::Start(start) | Event::Empty(start) if self.state == DocumentState::AfterRoot => {
+                Event::Start(start) | Event::Empty(start) if self.state == DocumentState::Finished => {
                     let line = line_of_tag(&self.xml, &start);
                     let element = String::from_utf8_lossy(start.name().as_ref()).into_owned();
                     return Err(rdf_error(&self.file, line, &element, RdfProblem::ContentAfterRoot));
@@ -181,7 +188,7 @@ impl<R: BufRead> RdfXmlReader<R> {
                     let (class, subject) = node_head(&self.xml, &start, line, &self.file, &mut self.name, names)?;
                     return Ok(Some(Description { class, subject, line, properties: Vec::new() }));
                 }
-                Event::End(_) => self.state = DocumentState::AfterRoot,
+                Event::End(_) => self.state = DocumentState::Finished,
                 Event::Text(text) => {
                     let line = line_now(&self.xml);
                     let decoded = text.decode().map_err(|e| xml_error(&self.file, line, "-", &e))?;
@@ -197,8 +204,8 @@ impl<R: BufRead> RdfXmlReader<R> {
                 Event::Eof => {
                     return match self.state {
                         DocumentState::BeforeRoot => Err(rdf_error(&self.file, line_now(&self.xml), "-", RdfProblem::MissingRoot)),
-                        DocumentState::InRoot => Err(rdf_error(&self.file, line_now(&self.xml), "rdf:RDF", RdfProblem::Unterminated)),
-                        DocumentState::AfterRoot => Ok(None),
+                        DocumentState::InsideRoot => Err(rdf_error(&self.file, line_now(&self.xml), "rdf:RDF", RdfProblem::Unterminated)),
+                        DocumentState::Finished => Ok(None),
                     };
                 }
             }
@@ -217,17 +224,21 @@ impl<R: BufRead> RdfXmlReader<R> {
             match event {
                 Event::Start(start) => {
                     let line = line_of_tag(&self.xml, &start);
-                    canonical_element_name(&self.xml, &start, &mut self.name).map_err(|p| rdf_error(&self.file, line, names.name(class), p))?;
+                    canonical_element_name(&self.xml, &start, &mut self.name)
+                        .map_err(|p| rdf_error(&self.file, line, names.name(class), p))?;
                     let predicate = names.intern(&self.name);
-                    let attributes = rdf_attributes(&self.xml, &start).map_err(|e| e.into_error(&self.file, line, names.name(predicate)))?;
+                    let attributes =
+                        rdf_attributes(&self.xml, &start).map_err(|e| e.into_error(&self.file, line, names.name(predicate)))?;
                     let value = self.read_property_text(line, predicate, attributes.resource, names)?;
                     properties.push(Property { predicate, value, line });
                 }
                 Event::Empty(start) => {
                     let line = line_of_tag(&self.xml, &start);
-                    canonical_element_name(&self.xml, &start, &mut self.name).map_err(|p| rdf_error(&self.file, line, names.name(class), p))?;
+                    canonical_element_name(&self.xml, &start, &mut self.name)
+                        .map_err(|p| rdf_error(&self.file, line, names.name(class), p))?;
                     let predicate = names.intern(&self.name);
-                    let attributes = rdf_attributes(&self.xml, &start).map_err(|e| e.into_error(&self.file, line, names.name(predicate)))?;
+                    let attributes =
+                        rdf_attributes(&self.xml, &start).map_err(|e| e.into_error(&self.file, line, names.name(predicate)))?;
                     let value = match attributes.resource {
                         Some(resource) => resource_value(resource),
                         None => Value::Literal(String::new()),
@@ -312,7 +323,12 @@ impl<R: BufRead> RdfXmlReader<R> {
 }
 
 /// Checks that the document element is `rdf:RDF`.
-fn check_root<R: BufRead>(xml: &NsReader<CountingReader<R>>, start: &BytesStart<'_>, file: &str, name: &mut String) -> Result<(), CgmesError> {
+fn check_root<R: BufRead>(
+    xml: &NsReader<CountingReader<R>>,
+    start: &BytesStart<'_>,
+    file: &str,
+    name: &mut String,
+) -> Result<(), CgmesError> {
     let line = line_of_tag(xml, start);
     canonical_element_name(xml, start, name).map_err(|p| rdf_error(file, line, "-", p))?;
     if name != "rdf:RDF" {
@@ -371,7 +387,11 @@ fn line_of_tag<R: BufRead>(xml: &NsReader<CountingReader<R>>, start: &BytesStart
 }
 
 /// Writes the canonical name of an element into `out`.
-fn canonical_element_name<R: BufRead>(xml: &NsReader<CountingReader<R>>, start: &BytesStart<'_>, out: &mut String) -> Result<(), RdfProblem> {
+fn canonical_element_name<R: BufRead>(
+    xml: &NsReader<CountingReader<R>>,
+    start: &BytesStart<'_>,
+    out: &mut String,
+) -> Result<(), RdfProblem> {
     let (namespace, local) = xml.resolver().resolve_element(start.name());
     let local = String::from_utf8_lossy(local.as_ref());
     match namespace {
@@ -410,7 +430,9 @@ fn rdf_attributes<R: BufRead>(xml: &NsReader<CountingReader<R>>, start: &BytesSt
         let in_rdf = match namespace {
             ResolveResult::Bound(ns) => ns.as_ref() == names::RDF.as_bytes(),
             ResolveResult::Unbound => false,
-            ResolveResult::Unknown(prefix) => return Err(AttributeError::Rdf(RdfProblem::UndeclaredPrefix(String::from_utf8_lossy(&prefix).into_owned()))),
+            ResolveResult::Unknown(prefix) => {
+                return Err(AttributeError::Rdf(RdfProblem::UndeclaredPrefix(String::from_utf8_lossy(&prefix).into_owned())));
+            }
         };
         if !in_rdf {
             continue;

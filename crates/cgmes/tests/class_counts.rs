@@ -14,7 +14,10 @@ fn canonical(clark: &str) -> String {
         ("{http://iec.ch/TC57/61970-552/ModelDescription/1#}", "md:"),
         ("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}", "rdf:"),
     ];
-    PREFIXES.iter().find_map(|(ns, prefix)| clark.strip_prefix(ns).map(|local| format!("{prefix}{local}"))).unwrap_or_else(|| clark.to_owned())
+    PREFIXES
+        .iter()
+        .find_map(|(ns, prefix)| clark.strip_prefix(ns).map(|local| format!("{prefix}{local}")))
+        .unwrap_or_else(|| clark.to_owned())
 }
 
 fn python_counts(files: &[String]) -> Option<BTreeMap<String, BTreeMap<String, u64>>> {

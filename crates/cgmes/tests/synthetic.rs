@@ -4,7 +4,9 @@
 
 use std::io::Write;
 
-use gridtrust_cgmes::{CgmesError, CgmesObject, DiagnosticKind, Importer, LimitKind, MeasurementKind, ProgressUpdate, RdfProblem, SwitchKind};
+use gridtrust_cgmes::{
+    CgmesError, CgmesObject, DiagnosticKind, Importer, LimitKind, MeasurementKind, ProgressUpdate, RdfProblem, SwitchKind,
+};
 
 const HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <rdf:RDF xmlns:cim="http://iec.ch/TC57/2013/CIM-schema-cim16#" xmlns:entsoe="http://entsoe.eu/CIM/SchemaExtension/3/1#" xmlns:md="http://iec.ch/TC57/61970-552/ModelDescription/1#" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -76,7 +78,11 @@ const SSH: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
 "##;
 
 fn node_breaker() -> gridtrust_cgmes::CgmesModel {
-    Importer::new().add_bytes("nb_EQ.xml", eq().as_bytes()).and_then(|i| i.add_bytes("nb_SSH.xml", SSH.as_bytes())).and_then(Importer::finish).expect("imports")
+    Importer::new()
+        .add_bytes("nb_EQ.xml", eq().as_bytes())
+        .and_then(|i| i.add_bytes("nb_SSH.xml", SSH.as_bytes()))
+        .and_then(Importer::finish)
+        .expect("imports")
 }
 
 #[test]
@@ -123,10 +129,16 @@ fn terminals_come_by_sequence_number_and_measurements_by_equipment_and_terminal(
     assert_eq!(measurements.len(), 2);
     let analog = measurements.iter().find(|x| x.kind == MeasurementKind::Analog).expect("analog");
     assert_eq!(analog.measurement_type.as_deref(), Some("ThreePhaseActivePower"));
-    assert_eq!((analog.phases.as_deref(), analog.unit_symbol.as_deref(), analog.unit_multiplier.as_deref()), (Some("ABC"), Some("W"), Some("M")));
+    assert_eq!(
+        (analog.phases.as_deref(), analog.unit_symbol.as_deref(), analog.unit_multiplier.as_deref()),
+        (Some("ABC"), Some("W"), Some("M"))
+    );
     assert_eq!(analog.positive_flow_in, Some(true));
     let discrete = measurements.iter().find(|x| x.kind == MeasurementKind::Discrete).expect("discrete");
-    assert_eq!((discrete.measurement_type.as_deref(), discrete.phases.as_deref(), discrete.terminal.as_deref()), (Some("SwitchPosition"), Some("A"), None));
+    assert_eq!(
+        (discrete.measurement_type.as_deref(), discrete.phases.as_deref(), discrete.terminal.as_deref()),
+        (Some("SwitchPosition"), Some("A"), None)
+    );
     assert_eq!(m.measurements_at_terminal("t_cb1_2").iter().map(|x| x.identity.mrid.as_str()).collect::<Vec<_>>(), ["m_p"]);
     assert!(matches!(m.get("_m_pos"), Some(CgmesObject::Measurement(_))));
 }
@@ -147,19 +159,36 @@ fn voltage_and_active_power_limits_attach_to_equipment_with_their_types() {
 
 #[test]
 fn a_dangling_reference_and_a_never_defined_object_are_reported_with_file_and_line() {
-    let ssh = SSH.replace(r##"<c16:Terminal rdf:about="#_t_cb1_1">"##, "<c16:Terminal rdf:about=\"#_t_gone\">\n<c16:Terminal.ConnectivityNode rdf:resource=\"#_cn_gone\"/>");
-    let m = Importer::new().add_bytes("nb_EQ.xml", eq().as_bytes()).and_then(|i| i.add_bytes("bad_SSH.xml", ssh.as_bytes())).and_then(Importer::finish).expect("imports");
-    let not_defined = m.diagnostics.iter().find(|d| matches!(&d.kind, DiagnosticKind::NotDefined { mrid, .. } if mrid == "t_gone")).expect("not defined");
+    let ssh = SSH.replace(
+        r##"<c16:Terminal rdf:about="#_t_cb1_1">"##,
+        "<c16:Terminal rdf:about=\"#_t_gone\">\n<c16:Terminal.ConnectivityNode rdf:resource=\"#_cn_gone\"/>",
+    );
+    let m = Importer::new()
+        .add_bytes("nb_EQ.xml", eq().as_bytes())
+        .and_then(|i| i.add_bytes("bad_SSH.xml", ssh.as_bytes()))
+        .and_then(Importer::finish)
+        .expect("imports");
+    let not_defined =
+        m.diagnostics.iter().find(|d| matches!(&d.kind, DiagnosticKind::NotDefined { mrid, .. } if mrid == "t_gone")).expect("not defined");
     assert_eq!(not_defined.file, "bad_SSH.xml");
-    let dangling = m.diagnostics.iter().find(|d| matches!(&d.kind, DiagnosticKind::UnresolvedReference { missing, .. } if missing == "cn_gone")).expect("dangling");
+    let dangling = m
+        .diagnostics
+        .iter()
+        .find(|d| matches!(&d.kind, DiagnosticKind::UnresolvedReference { missing, .. } if missing == "cn_gone"))
+        .expect("dangling");
     assert_eq!((dangling.file.as_str(), dangling.line, dangling.element.as_str()), ("bad_SSH.xml", 7, "cim:Terminal.ConnectivityNode"));
     assert!(dangling.to_string().starts_with("bad_SSH.xml:7: <cim:Terminal.ConnectivityNode>"));
 }
 
 #[test]
 fn a_second_definition_of_an_mrid_is_reported() {
-    let m = Importer::new().add_bytes("a.xml", eq().as_bytes()).and_then(|i| i.add_bytes("b.xml", eq().as_bytes())).and_then(Importer::finish).expect("imports");
-    assert!(m.diagnostics.iter().any(|d| d.file == "b.xml" && matches!(&d.kind, DiagnosticKind::DuplicateDefinition { mrid, first_file, .. } if mrid == "ss1" && first_file == "a.xml")));
+    let m = Importer::new()
+        .add_bytes("a.xml", eq().as_bytes())
+        .and_then(|i| i.add_bytes("b.xml", eq().as_bytes()))
+        .and_then(Importer::finish)
+        .expect("imports");
+    assert!(m.diagnostics.iter().any(|d| d.file == "b.xml"
+        && matches!(&d.kind, DiagnosticKind::DuplicateDefinition { mrid, first_file, .. } if mrid == "ss1" && first_file == "a.xml")));
 }
 
 fn import_error(document: &str) -> CgmesError {
@@ -175,7 +204,10 @@ fn a_bad_float_names_file_line_element_and_object() {
     let line = document.lines().position(|l| l.contains("22 kV")).expect("line") as u64 + 1;
     match import_error(&document) {
         CgmesError::InvalidValue { file, line: at, element, mrid, value, expected } => {
-            assert_eq!((file.as_str(), at, element.as_str(), mrid.as_str(), value.as_str(), expected), ("bad.xml", line, "cim:VoltageLimit.value", "vlim", "22 kV", "float"));
+            assert_eq!(
+                (file.as_str(), at, element.as_str(), mrid.as_str(), value.as_str(), expected),
+                ("bad.xml", line, "cim:VoltageLimit.value", "vlim", "22 kV", "float")
+            );
         }
         other => panic!("unexpected {other}"),
     }
@@ -183,12 +215,9 @@ fn a_bad_float_names_file_line_element_and_object() {
 
 #[test]
 fn malformed_and_non_cgmes_documents_are_typed_errors_with_lines() {
-    let cases: [(&str, u64, fn(&CgmesError) -> bool); 8] = [
-        (
-            "<?xml version=\"1.0\"?>\n<x/>",
-            2,
-            |e| matches!(e, CgmesError::Rdf { problem: RdfProblem::NotRdfRoot, .. }),
-        ),
+    type Case = (&'static str, u64, fn(&CgmesError) -> bool);
+    let cases: [Case; 8] = [
+        ("<?xml version=\"1.0\"?>\n<x/>", 2, |e| matches!(e, CgmesError::Rdf { problem: RdfProblem::NotRdfRoot, .. })),
         ("", 1, |e| matches!(e, CgmesError::Rdf { problem: RdfProblem::MissingRoot, .. })),
         (
             "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns:cim=\"c#\">\n\n<cim:A>\n</cim:A></rdf:RDF>",
@@ -205,11 +234,9 @@ fn malformed_and_non_cgmes_documents_are_typed_errors_with_lines() {
             2,
             |e| matches!(e, CgmesError::Rdf { problem: RdfProblem::UnknownEntity(name), .. } if name == "ext"),
         ),
-        (
-            "<!DOCTYPE r [<!ENTITY x \"y\">]>\n<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"/>",
-            1,
-            |e| matches!(e, CgmesError::Rdf { problem: RdfProblem::Doctype, .. }),
-        ),
+        ("<!DOCTYPE r [<!ENTITY x \"y\">]>\n<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"/>", 1, |e| {
+            matches!(e, CgmesError::Rdf { problem: RdfProblem::Doctype, .. })
+        }),
         (
             "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n<rdf:D rdf:ID=\"_a\">\n<rdf:p>1</rdf:q></rdf:D></rdf:RDF>",
             3,

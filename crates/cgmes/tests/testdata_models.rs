@@ -61,7 +61,9 @@ fn microgrid_be_with_boundary_has_its_substations_transformers_and_no_dangling_r
     assert_eq!(ends.iter().map(|e| e.rated_u_kv).collect::<Vec<_>>(), [Some(400.0), Some(220.0), Some(21.0)]);
     for end in &ends {
         let terminal = end.terminal.as_deref().expect("end terminal");
-        assert!(matches!(m.get(terminal), Some(CgmesObject::Terminal(t)) if t.conducting_equipment.as_deref() == Some(&*tr3.equipment.identity.mrid)));
+        assert!(
+            matches!(m.get(terminal), Some(CgmesObject::Terminal(t)) if t.conducting_equipment.as_deref() == Some(&*tr3.equipment.identity.mrid))
+        );
     }
     assert_eq!(m.terminals_of(&tr3.equipment.identity.mrid).len(), 3);
     // Transformers hang directly under their substation.
@@ -89,10 +91,16 @@ fn microgrid_be_containment_reaches_equipment_through_voltage_levels() {
     let tree = m.containment();
     let anvers = tree.substations.iter().find(|s| s.name.as_deref() == Some("Anvers")).expect("Anvers");
     assert!(!anvers.voltage_levels.is_empty());
-    let busbars: usize =
-        tree.substations.iter().flat_map(|s| &s.voltage_levels).flat_map(|v| &v.equipment).filter(|e| e.class == "cim:BusbarSection").count();
+    let busbars: usize = tree
+        .substations
+        .iter()
+        .flat_map(|s| &s.voltage_levels)
+        .flat_map(|v| &v.equipment)
+        .filter(|e| e.class == "cim:BusbarSection")
+        .count();
     assert_eq!(busbars, 9, "every busbar section sits in a voltage level");
-    let under_substations: usize = tree.substations.iter().map(|s| s.equipment.iter().filter(|e| e.class == "cim:PowerTransformer").count()).sum();
+    let under_substations: usize =
+        tree.substations.iter().map(|s| s.equipment.iter().filter(|e| e.class == "cim:PowerTransformer").count()).sum();
     assert_eq!(under_substations, 4);
     // 7 BE line segments plus the boundary set's junction, which sits in a boundary Line.
     let in_lines: Vec<_> = tree.lines.iter().flat_map(|l| &l.equipment).map(|e| e.class.as_str()).collect();
@@ -116,7 +124,9 @@ fn microgrid_nl_has_a_breaker_whose_state_comes_from_ssh() {
     assert_eq!(breaker.equipment.identity.name.as_deref(), Some("B1"));
     assert!(breaker.open.is_some(), "Switch.open comes from SSH");
     assert_eq!(m.synchronous_machines.len(), 3);
-    assert!(m.synchronous_machines.iter().all(|g| g.generating_unit.as_deref().is_some_and(|u| m.equipment(u).is_some()) && g.p_mw.is_some()));
+    assert!(
+        m.synchronous_machines.iter().all(|g| g.generating_unit.as_deref().is_some_and(|u| m.equipment(u).is_some()) && g.p_mw.is_some())
+    );
     assert_eq!(m.power_transformer_ends.len(), 6);
     assert!(m.diagnostics.is_empty(), "{:#?}", m.diagnostics);
 }
@@ -177,7 +187,9 @@ fn minigrid_imports_and_names_what_its_missing_boundary_set_would_have_defined()
     assert_eq!(unresolved.len(), 14);
     let tp_ref = unresolved
         .iter()
-        .find(|(d, missing)| d.file.ends_with("MiniGridTestConfiguration_BC_TP_v3.0.0.xml") && *missing == "8372a156-7579-4ea5-1111-24caf0d24603")
+        .find(|(d, missing)| {
+            d.file.ends_with("MiniGridTestConfiguration_BC_TP_v3.0.0.xml") && *missing == "8372a156-7579-4ea5-1111-24caf0d24603"
+        })
         .expect("TP reference to a boundary node");
     assert_eq!(tp_ref.0.line, 191);
     assert_eq!(tp_ref.0.element, "cim:Terminal.TopologicalNode");

@@ -19,8 +19,14 @@ pub fn models() -> Vec<TestModel> {
     let micro = testdata().join("MicroGrid/BaseCase");
     let boundary = micro.join("CGMES_v2.4.15_MicroGridTestConfiguration_BD_v2");
     vec![
-        TestModel { name: "MicroGrid BE", folders: vec![micro.join("CGMES_v2.4.15_MicroGridTestConfiguration_BC_BE_v2"), boundary.clone()] },
-        TestModel { name: "MicroGrid NL", folders: vec![micro.join("CGMES_v2.4.15_MicroGridTestConfiguration_BC_NL_v2"), boundary.clone()] },
+        TestModel {
+            name: "MicroGrid BE",
+            folders: vec![micro.join("CGMES_v2.4.15_MicroGridTestConfiguration_BC_BE_v2"), boundary.clone()],
+        },
+        TestModel {
+            name: "MicroGrid NL",
+            folders: vec![micro.join("CGMES_v2.4.15_MicroGridTestConfiguration_BC_NL_v2"), boundary.clone()],
+        },
         TestModel {
             name: "MicroGrid Assembled",
             folders: vec![micro.join("CGMES_v2.4.15_MicroGridTestConfiguration_BC_Assembled_v2"), boundary],
