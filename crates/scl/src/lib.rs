@@ -14,7 +14,7 @@
 //!   [`DataTypeTemplates`], [`Substation`], [`Communication`], ...), `serde::Serialize` for JSON.
 //! - [`resolve`]: [`ResolvedIed`], [`DataAttribute`], [`ResolvedDataSet`] and the limits that keep
 //!   hostile templates from exhausting stack or memory.
-//! - [`placement`]: [`LNodePlacement`].
+//! - [`placement`]: [`LNodePlacement`], the Substation section seen from the logical nodes.
 //! - [`error`]: [`SclErrors`], [`SclError`], [`Problem`], [`Location`].
 //!
 //! It does not validate against the XSD, check IEC 61850-7-4 semantics (mandatory data objects

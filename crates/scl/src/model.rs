@@ -490,7 +490,7 @@ pub enum DoTypeChild {
 }
 
 /// `<DA>` in a DOType (with `fc`) or `<BDA>` in a DAType (without).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttributeDef {
     pub name: String,
     pub btype: BasicType,
@@ -571,12 +571,6 @@ closed_vocabulary!(
         EntryID = "EntryID", Octet6 = "Octet6", Octet16 = "Octet16",
     }
 );
-
-impl Default for BasicType {
-    fn default() -> Self {
-        BasicType::Struct
-    }
-}
 
 closed_vocabulary!(
     /// IEC 61850-7-2 functional constraints (`tFCEnum`): which service view an attribute belongs to.

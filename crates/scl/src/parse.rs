@@ -28,13 +28,14 @@ pub(crate) fn parse_document(file: &str, input: &[u8], diagnostics: &mut Diagnos
     match result {
         Ok(document) => document,
         Err(fatal) => {
-            diagnostics.errors.push(fatal);
+            diagnostics.errors.push(*fatal);
             None
         }
     }
 }
 
-type Read<T> = Result<T, SclError>;
+/// Malformed XML: the one problem that stops the reader.
+type Read<T> = Result<T, Box<SclError>>;
 
 impl<'a> Parser<'a> {
     fn location(&self, element: &Element) -> Location {
@@ -73,8 +74,7 @@ impl<'a> Parser<'a> {
             "false" | "0" => false,
             _ => {
                 let location = self.location(element);
-                let problem =
-                    Problem::InvalidAttribute { attribute: name, value: text, reason: "expected true or false".to_owned() };
+                let problem = Problem::InvalidAttribute { attribute: name, value: text, reason: "expected true or false".to_owned() };
                 self.diagnostics.error(&location, problem);
                 default
             }
@@ -141,12 +141,8 @@ impl<'a> Parser<'a> {
     }
 
     fn substation(&mut self, mut element: Element) -> Read<Substation> {
-        let mut substation = Substation {
-            name: self.required(&mut element, "name"),
-            desc: element.take("desc"),
-            pos: element.pos,
-            ..Substation::default()
-        };
+        let mut substation =
+            Substation { name: self.required(&mut element, "name"), desc: element.take("desc"), pos: element.pos, ..Substation::default() };
         while let Some(child) = self.cursor.next_child(&element)? {
             match child.tag {
                 Tag::VoltageLevel => substation.voltage_levels.push(self.voltage_level(child)?),
@@ -276,11 +272,8 @@ impl<'a> Parser<'a> {
         while let Some(mut child) = self.cursor.next_child(&element)? {
             match child.tag {
                 Tag::TransformerWinding => {
-                    let mut winding = TransformerWinding {
-                        name: self.required(&mut child, "name"),
-                        pos: child.pos,
-                        ..TransformerWinding::default()
-                    };
+                    let mut winding =
+                        TransformerWinding { name: self.required(&mut child, "name"), pos: child.pos, ..TransformerWinding::default() };
                     while let Some(mut part) = self.cursor.next_child(&child)? {
                         match part.tag {
                             Tag::Terminal => winding.terminals.push(self.terminal(part)),
@@ -397,8 +390,7 @@ impl<'a> Parser<'a> {
             if child.tag != Tag::AccessPoint {
                 continue;
             }
-            let mut ap =
-                AccessPoint { name: self.required(&mut child, "name"), desc: child.take("desc"), pos: child.pos, server: None };
+            let mut ap = AccessPoint { name: self.required(&mut child, "name"), desc: child.take("desc"), pos: child.pos, server: None };
             while let Some(server) = self.cursor.next_child(&child)? {
                 if server.tag == Tag::Server {
                     let mut logical_devices = Vec::new();

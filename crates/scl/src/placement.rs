@@ -74,7 +74,8 @@ impl SclDocument {
     pub fn lnode_placements(&self) -> Vec<LNodePlacement> {
         let mut out = Vec::new();
         for substation in &self.substations {
-            let at = Container { substation: &substation.name, voltage_level: None, bay: None, equipment: None, path: substation.name.clone() };
+            let at =
+                Container { substation: &substation.name, voltage_level: None, bay: None, equipment: None, path: substation.name.clone() };
             at.place(&substation.lnodes, &mut out);
             at.transformers(&substation.power_transformers, &mut out);
             for level in &substation.voltage_levels {

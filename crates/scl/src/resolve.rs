@@ -389,8 +389,7 @@ impl<'d> Resolver<'d> {
         for ied in &document.ieds {
             if let Some(first) = names.insert(&ied.name, ied.pos) {
                 let location = self.location(ied.pos, "IED");
-                self.diagnostics
-                    .error(&location, Problem::DuplicateName { what: "IED", name: ied.name.clone(), first_line: first.line });
+                self.diagnostics.error(&location, Problem::DuplicateName { what: "IED", name: ied.name.clone(), first_line: first.line });
             }
             resolved.push(self.ied(ied));
         }
@@ -570,7 +569,8 @@ impl Resolver<'_> {
             let lnode = &placement.lnode;
             let Some(ied) = document.ied(&lnode.ied_name) else { continue };
             let ln_name = lnode.ln_name();
-            let found = ied.logical_devices().filter(|ld| ld.inst == lnode.ld_inst).any(|ld| ld.logical_nodes().any(|ln| ln.name() == ln_name));
+            let found =
+                ied.logical_devices().filter(|ld| ld.inst == lnode.ld_inst).any(|ld| ld.logical_nodes().any(|ln| ln.name() == ln_name));
             if !found {
                 let location = self.location(lnode.pos, "LNode");
                 let problem = Problem::UnknownLogicalNode { ied: ied.name.clone(), ld_inst: lnode.ld_inst.clone(), ln_name };

@@ -67,11 +67,56 @@ macro_rules! tags {
 }
 
 tags!(
-    SCL, Header, Substation, VoltageLevel, Voltage, Bay, ConductingEquipment, SubEquipment, PowerTransformer,
-    TransformerWinding, TapChanger, Terminal, ConnectivityNode, LNode, Communication, SubNetwork, ConnectedAP, Address, P,
-    GSE, SMV, IED, AccessPoint, Server, LDevice, LN0, LN, DOI, SDI, DAI, Val, DataSet, FCDA, ReportControl, TrgOps,
-    OptFields, RptEnabled, ClientLN, GSEControl, SampledValueControl, DataTypeTemplates, LNodeType, DO, DOType, SDO, DA, DAType,
-    BDA, EnumType, EnumVal,
+    SCL,
+    Header,
+    Substation,
+    VoltageLevel,
+    Voltage,
+    Bay,
+    ConductingEquipment,
+    SubEquipment,
+    PowerTransformer,
+    TransformerWinding,
+    TapChanger,
+    Terminal,
+    ConnectivityNode,
+    LNode,
+    Communication,
+    SubNetwork,
+    ConnectedAP,
+    Address,
+    P,
+    GSE,
+    SMV,
+    IED,
+    AccessPoint,
+    Server,
+    LDevice,
+    LN0,
+    LN,
+    DOI,
+    SDI,
+    DAI,
+    Val,
+    DataSet,
+    FCDA,
+    ReportControl,
+    TrgOps,
+    OptFields,
+    RptEnabled,
+    ClientLN,
+    GSEControl,
+    SampledValueControl,
+    DataTypeTemplates,
+    LNodeType,
+    DO,
+    DOType,
+    SDO,
+    DA,
+    DAType,
+    BDA,
+    EnumType,
+    EnumVal,
 );
 
 macro_rules! attribute_names {
@@ -85,13 +130,76 @@ macro_rules! attribute_names {
 }
 
 attribute_names!(
-    "name", "desc", "id", "version", "revision", "toolID", "nameStructure", "manufacturer", "type", "configVersion",
-    "inst", "ldName", "lnClass", "lnType", "prefix", "lnInst", "ldInst", "iedName", "apName", "cbName", "doName",
-    "daName", "fc", "bType", "count", "cdc", "ord", "datSet", "rptID", "confRev", "buffered", "bufTime", "intgPd",
-    "indexed", "dchg", "qchg", "dupd", "period", "gi", "seqNum", "timeStamp", "dataSet", "reasonCode", "dataRef",
-    "entryID", "configRef", "bufOvfl", "max", "appID", "fixedOffs", "smvID", "smpRate", "nofASDU", "multicast",
-    "sGroup", "unit", "multiplier", "connectivityNode", "substationName", "voltageLevelName", "bayName", "cNodeName",
-    "pathName", "virtual", "phase", "nomFreq", "numPhases", "transient", "valKind", "ix",
+    "name",
+    "desc",
+    "id",
+    "version",
+    "revision",
+    "toolID",
+    "nameStructure",
+    "manufacturer",
+    "type",
+    "configVersion",
+    "inst",
+    "ldName",
+    "lnClass",
+    "lnType",
+    "prefix",
+    "lnInst",
+    "ldInst",
+    "iedName",
+    "apName",
+    "cbName",
+    "doName",
+    "daName",
+    "fc",
+    "bType",
+    "count",
+    "cdc",
+    "ord",
+    "datSet",
+    "rptID",
+    "confRev",
+    "buffered",
+    "bufTime",
+    "intgPd",
+    "indexed",
+    "dchg",
+    "qchg",
+    "dupd",
+    "period",
+    "gi",
+    "seqNum",
+    "timeStamp",
+    "dataSet",
+    "reasonCode",
+    "dataRef",
+    "entryID",
+    "configRef",
+    "bufOvfl",
+    "max",
+    "appID",
+    "fixedOffs",
+    "smvID",
+    "smpRate",
+    "nofASDU",
+    "multicast",
+    "sGroup",
+    "unit",
+    "multiplier",
+    "connectivityNode",
+    "substationName",
+    "voltageLevelName",
+    "bayName",
+    "cNodeName",
+    "pathName",
+    "virtual",
+    "phase",
+    "nomFreq",
+    "numPhases",
+    "transient",
+    "valKind",
+    "ix",
 );
 
 /// One opened element: its tag, where it starts, its attributes, and how to find its end.
@@ -136,13 +244,13 @@ impl<'a> XmlCursor<'a> {
         Location { file: self.file.clone(), line: pos.line, column: pos.column, element }
     }
 
-    fn syntax_error(&mut self, element: &'static str, message: String) -> SclError {
+    fn syntax_error(&mut self, element: &'static str, message: String) -> Box<SclError> {
         let offset = usize::try_from(self.reader.error_position()).unwrap_or(usize::MAX);
         let pos = self.lines.position(self.input, offset);
-        SclError { location: self.location(pos, element), problem: Problem::Syntax(message) }
+        Box::new(SclError { location: self.location(pos, element), problem: Problem::Syntax(message) })
     }
 
-    fn next_event(&mut self, context: &'static str) -> Result<(Event<'a>, usize), SclError> {
+    fn next_event(&mut self, context: &'static str) -> Result<(Event<'a>, usize), Box<SclError>> {
         let offset = usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX);
         match self.reader.read_event() {
             Ok(event) => Ok((event, offset)),
@@ -150,7 +258,7 @@ impl<'a> XmlCursor<'a> {
         }
     }
 
-    fn open(&mut self, start: &BytesStart<'_>, offset: usize, empty: bool) -> Result<Element, SclError> {
+    fn open(&mut self, start: &BytesStart<'_>, offset: usize, empty: bool) -> Result<Element, Box<SclError>> {
         let tag = Tag::from_local_name(start.local_name().as_ref());
         let pos = self.lines.position(self.input, offset);
         let mut attributes = Vec::new();
@@ -159,7 +267,7 @@ impl<'a> XmlCursor<'a> {
             let Some(key) = intern_attribute(attribute.key.as_ref()) else { continue };
             let value = attribute
                 .decoded_and_normalized_value(quick_xml::XmlVersion::Implicit1_0, self.reader.decoder())
-                .map_err(|e| SclError { location: self.location(pos, tag.name()), problem: Problem::Syntax(e.to_string()) })?;
+                .map_err(|e| Box::new(SclError { location: self.location(pos, tag.name()), problem: Problem::Syntax(e.to_string()) }))?;
             attributes.push((key, value.into_owned()));
         }
         if !empty {
@@ -169,7 +277,7 @@ impl<'a> XmlCursor<'a> {
     }
 
     /// The document's root element and its name as written (to name a wrong root).
-    pub fn root(&mut self) -> Result<Option<(Element, String)>, SclError> {
+    pub fn root(&mut self) -> Result<Option<(Element, String)>, Box<SclError>> {
         loop {
             match self.next_event("SCL")? {
                 (Event::Start(start), offset) => {
@@ -187,7 +295,7 @@ impl<'a> XmlCursor<'a> {
     }
 
     /// Reads on to the end of the input so that syntax errors after the root are reported too.
-    pub fn finish(&mut self) -> Result<(), SclError> {
+    pub fn finish(&mut self) -> Result<(), Box<SclError>> {
         loop {
             if let (Event::Eof, _) = self.next_event("SCL")? {
                 return Ok(());
@@ -195,7 +303,7 @@ impl<'a> XmlCursor<'a> {
         }
     }
 
-    fn skip_to(&mut self, level: usize, context: &'static str) -> Result<(), SclError> {
+    fn skip_to(&mut self, level: usize, context: &'static str) -> Result<(), Box<SclError>> {
         while self.depth > level {
             match self.next_event(context)? {
                 (Event::Start(_), _) => self.depth += 1,
@@ -207,17 +315,14 @@ impl<'a> XmlCursor<'a> {
         Ok(())
     }
 
-    fn unexpected_eof(&mut self, context: &'static str) -> SclError {
+    fn unexpected_eof(&mut self, context: &'static str) -> Box<SclError> {
         let pos = self.lines.position(self.input, self.input.len());
-        SclError {
-            location: self.location(pos, context),
-            problem: Problem::Syntax(format!("the file ends inside <{context}>")),
-        }
+        Box::new(SclError { location: self.location(pos, context), problem: Problem::Syntax(format!("the file ends inside <{context}>")) })
     }
 
     /// The next child element of `parent`, skipping the rest of the previous child; `None` once
     /// `parent` has ended.
-    pub fn next_child(&mut self, parent: &Element) -> Result<Option<Element>, SclError> {
+    pub fn next_child(&mut self, parent: &Element) -> Result<Option<Element>, Box<SclError>> {
         if parent.empty || self.depth < parent.level {
             return Ok(None);
         }
@@ -238,7 +343,7 @@ impl<'a> XmlCursor<'a> {
 
     /// The text content of `element` (entities resolved, child elements ignored). Call it instead
     /// of walking the children.
-    pub fn text(&mut self, element: &Element) -> Result<String, SclError> {
+    pub fn text(&mut self, element: &Element) -> Result<String, Box<SclError>> {
         let mut text = String::new();
         if element.empty || self.depth < element.level {
             return Ok(text);

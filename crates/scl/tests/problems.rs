@@ -74,8 +74,12 @@ fn unresolved_type_references_name_line_element_and_id() {
         ]
     );
     // INC_T is now only used by GGIO_T, which no LN uses: its broken enum reference is a warning.
-    let warnings: Vec<(u32, &str, String)> = errors.warnings.iter().map(|w| (w.location.line, w.location.element, w.problem.to_string())).collect();
-    assert_eq!(warnings, [(20, "DA", "in a template that no IED uses: EnumType `CtlModelz` is not defined in DataTypeTemplates".to_owned())]);
+    let warnings: Vec<(u32, &str, String)> =
+        errors.warnings.iter().map(|w| (w.location.line, w.location.element, w.problem.to_string())).collect();
+    assert_eq!(
+        warnings,
+        [(20, "DA", "in a template that no IED uses: EnumType `CtlModelz` is not defined in DataTypeTemplates".to_owned())]
+    );
     assert!(matches!(&errors.errors[0].problem, Problem::UnresolvedType { kind: TypeKind::DOType, id } if id == "INC_X"));
 }
 
@@ -87,7 +91,8 @@ fn several_instance_problems_are_reported_in_one_run() {
         (r#"datSet="DS1""#, r#"datSet="DS9""#),
         (r#"<LDevice inst="LD1">"#, r#"<LDevice>"#),
     ]));
-    let messages: Vec<String> = errors.errors.iter().map(|e| format!("{} <{}> {}", e.location.line, e.location.element, e.problem)).collect();
+    let messages: Vec<String> =
+        errors.errors.iter().map(|e| format!("{} <{}> {}", e.location.line, e.location.element, e.problem)).collect();
     assert_eq!(
         messages,
         [
@@ -151,12 +156,16 @@ fn conflicting_duplicate_types_are_errors_identical_ones_warnings() {
 
     let different = with(&[(sps, &format!("{sps}\n{}", sps.replace("BOOLEAN", "INT32")))]);
     let errors = errors_of(&different);
-    assert_eq!(summary(&errors), [(22, "DOType", "DOType `SPS_T` is defined again here, differently from its first definition at line 21".to_owned())]);
+    assert_eq!(
+        summary(&errors),
+        [(22, "DOType", "DOType `SPS_T` is defined again here, differently from its first definition at line 21".to_owned())]
+    );
 }
 
 #[test]
 fn type_cycles_are_errors_not_stack_overflows() {
-    let templates = r#"<DOType id="SPS_T" cdc="SPS"><DA name="stVal" bType="BOOLEAN" fc="ST"/><DA name="q" bType="Quality" fc="ST"/></DOType>"#;
+    let templates =
+        r#"<DOType id="SPS_T" cdc="SPS"><DA name="stVal" bType="BOOLEAN" fc="ST"/><DA name="q" bType="Quality" fc="ST"/></DOType>"#;
     let cyclic = r#"<DOType id="SPS_T" cdc="SPS"><DA name="stVal" bType="BOOLEAN" fc="ST"/><DA name="q" bType="Struct" type="A" fc="ST"/><SDO name="again" type="SPS_T"/></DOType>
     <DAType id="A"><BDA name="b" bType="Struct" type="B"/></DAType>
     <DAType id="B"><BDA name="a" bType="Struct" type="A"/></DAType>"#;
@@ -173,7 +182,10 @@ fn deep_and_multiplying_templates_hit_limits() {
         chain.push_str(&format!(r#"<DAType id="D{i}"><BDA name="x" bType="Struct" type="D{}"/></DAType>"#, i + 1));
     }
     chain.push_str(r#"<DAType id="D500"><BDA name="x" bType="INT32"/></DAType>"#);
-    let deep = with(&[(r#"<DA name="q" bType="Quality" fc="ST"/>"#, r#"<DA name="q" bType="Struct" type="D0" fc="ST"/>"#), ("</DataTypeTemplates>", &format!("{chain}</DataTypeTemplates>"))]);
+    let deep = with(&[
+        (r#"<DA name="q" bType="Quality" fc="ST"/>"#, r#"<DA name="q" bType="Struct" type="D0" fc="ST"/>"#),
+        ("</DataTypeTemplates>", &format!("{chain}</DataTypeTemplates>")),
+    ]);
     let errors = errors_of(&deep);
     assert!(errors.errors.iter().any(|e| matches!(&e.problem, Problem::NestingTooDeep { limit: 64, .. })), "{errors}");
 
@@ -184,7 +196,10 @@ fn deep_and_multiplying_templates_hit_limits() {
         fan.push_str(&format!(r#"<DAType id="F{i}">{bdas}</DAType>"#));
     }
     fan.push_str(r#"<DAType id="F8"><BDA name="x" bType="INT32"/></DAType>"#);
-    let wide = with(&[(r#"<DA name="q" bType="Quality" fc="ST"/>"#, r#"<DA name="q" bType="Struct" type="F0" fc="ST"/>"#), ("</DataTypeTemplates>", &format!("{fan}</DataTypeTemplates>"))]);
+    let wide = with(&[
+        (r#"<DA name="q" bType="Quality" fc="ST"/>"#, r#"<DA name="q" bType="Struct" type="F0" fc="ST"/>"#),
+        ("</DataTypeTemplates>", &format!("{fan}</DataTypeTemplates>")),
+    ]);
     let started = std::time::Instant::now();
     let errors = errors_of(&wide);
     assert!(errors.errors.iter().any(|e| matches!(e.problem, Problem::TooManyAttributes { .. })), "{errors}");
@@ -199,7 +214,10 @@ fn substation_section_and_lnode_placements() {
     assert_eq!(substation.name, "S1");
     let [e1, d1] = &substation.voltage_levels[..] else { panic!("two voltage levels") };
     let voltage = e1.voltage.as_ref().expect("voltage");
-    assert_eq!((voltage.value, voltage.unit.as_str(), voltage.multiplier.as_str(), voltage.base_value()), (110.0, "V", "k", Some(110_000.0)));
+    assert_eq!(
+        (voltage.value, voltage.unit.as_str(), voltage.multiplier.as_str(), voltage.base_value()),
+        (110.0, "V", "k", Some(110_000.0))
+    );
     let bay = &e1.bays[0];
     let equipment: Vec<(&str, &str, usize)> =
         bay.conducting_equipment.iter().map(|c| (c.name.as_str(), c.equipment_type.as_str(), c.terminals.len())).collect();
@@ -231,5 +249,8 @@ fn substation_section_and_lnode_placements() {
     // An LNode naming a logical node the IED does not have is an error at the LNode.
     let text = std::fs::read_to_string(path).expect("read").replace(r#"lnClass="XCBR" lnInst="1"/>"#, r#"lnClass="XCBR" lnInst="2"/>"#);
     let errors = errors_of(&text);
-    assert_eq!(summary(&errors), [(15, "LNode", "LNode refers to logical node `CTRL/XCBR2` of IED `BCU1`, which that IED does not have".to_owned())]);
+    assert_eq!(
+        summary(&errors),
+        [(15, "LNode", "LNode refers to logical node `CTRL/XCBR2` of IED `BCU1`, which that IED does not have".to_owned())]
+    );
 }

@@ -157,7 +157,10 @@ fn simple_io_control_tests_cid() {
     assert_eq!(events.members.len(), 12);
     assert!(events.members.iter().all(|m| m.attributes.len() == 1));
     let rcb = &import.document.ieds[0].logical_devices().next().and_then(|ld| ld.ln0.as_ref()).expect("LN0").report_controls[0];
-    assert_eq!((rcb.name.as_str(), rcb.dat_set.as_deref(), rcb.buf_time_ms, rcb.rpt_enabled_max), ("ControlEventsRCB", Some("ControlEvents"), 0, Some(2)));
+    assert_eq!(
+        (rcb.name.as_str(), rcb.dat_set.as_deref(), rcb.buf_time_ms, rcb.rpt_enabled_max),
+        ("ControlEventsRCB", Some("ControlEvents"), 0, Some(2))
+    );
     assert_eq!(endpoint(&import, "simpleIO"), ("0.0.0.0".parse().expect("ip"), 102));
 }
 
