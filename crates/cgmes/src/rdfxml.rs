@@ -278,11 +278,11 @@ impl<R: BufRead> RdfXmlReader<R> {
             };
             match event {
                 Event::Text(text) => {
-                    let decoded = text.decode().map_err(|e| xml_error(&self.file, line, names.name(predicate), &e))?;
+                    let decoded = text.xml10_content().map_err(|e| xml_error(&self.file, line, names.name(predicate), &e))?;
                     self.text.push_str(&decoded);
                 }
                 Event::CData(data) => {
-                    let decoded = data.decode().map_err(|e| xml_error(&self.file, line, names.name(predicate), &e))?;
+                    let decoded = data.xml10_content().map_err(|e| xml_error(&self.file, line, names.name(predicate), &e))?;
                     self.text.push_str(&decoded);
                 }
                 Event::GeneralRef(reference) => {
