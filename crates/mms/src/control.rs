@@ -41,7 +41,8 @@ impl ControlModel {
         })
     }
 
-    fn enhanced(self) -> bool {
+    /// Enhanced security: the server sends a CommandTermination after the operate.
+    pub fn enhanced(self) -> bool {
         matches!(self, ControlModel::DirectEnhanced | ControlModel::SboEnhanced)
     }
 }
@@ -58,7 +59,8 @@ pub struct ControlObject {
 }
 
 impl ControlObject {
-    fn name(&self, fc: &str, attribute: &str) -> ObjectName {
+    /// The MMS name of one of the object's attributes (`CO` `Oper`, `CF` `ctlModel`, ...).
+    pub fn name(&self, fc: &str, attribute: &str) -> ObjectName {
         ObjectName::domain(&self.logical_device, format!("{}${fc}${}${attribute}", self.logical_node, self.data_object))
     }
 }
@@ -146,6 +148,14 @@ pub enum ControlError {
         /// LastApplError sent with the refusal.
         last_appl_error: Option<LastApplError>,
     },
+    /// Cancel refused.
+    #[error("cancel refused ({access}): {last_appl_error:?}")]
+    CancelRefused {
+        /// The write's access error.
+        access: DataAccessError,
+        /// LastApplError sent with the refusal.
+        last_appl_error: Option<LastApplError>,
+    },
     /// Enhanced security: the command was accepted but its execution failed.
     #[error("command terminated with error: {0:?}")]
     TerminatedWithError(LastApplError),
@@ -205,6 +215,67 @@ fn drain_last_appl_error(reports: &mut broadcast::Receiver<Arc<InformationReport
     found
 }
 
+/// The next ctlNum: shared by every control of this process, so successive commands differ. A
+/// select and the operate or cancel that follows it must use the same one.
+pub fn next_ctl_num() -> u8 {
+    CTL_NUM.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The IEC 61850-7-2 name of an AddCause, for logs and refusal reasons.
+pub fn add_cause_name(code: i64) -> &'static str {
+    const NAMES: [&str; 28] = [
+        "unknown", "not-supported", "blocked-by-switching-hierarchy", "select-failed", "invalid-position",
+        "position-reached", "parameter-change-in-execution", "step-limit", "blocked-by-mode", "blocked-by-process",
+        "blocked-by-interlocking", "blocked-by-synchrocheck", "command-already-in-execution", "blocked-by-health",
+        "1-of-n-control", "abortion-by-cancel", "time-limit-over", "abortion-by-trip", "object-not-selected",
+        "object-already-selected", "no-access-authority", "ended-with-overshoot", "abortion-due-to-deviation",
+        "abortion-by-communication-loss", "blocked-by-command", "none", "inconsistent-parameters", "locked-by-other-client",
+    ];
+    usize::try_from(code).ok().and_then(|i| NAMES.get(i)).copied().unwrap_or("unassigned")
+}
+
+/// An accepted Oper whose CommandTermination (enhanced security) is still to come.
+#[derive(Debug)]
+pub struct PendingTermination {
+    oper: ObjectName,
+    reports: broadcast::Receiver<Arc<InformationReport>>,
+}
+
+impl PendingTermination {
+    /// Waits for the CommandTermination: Ok for a positive one, the LastApplError for a
+    /// negative one.
+    pub async fn wait(mut self, timeout: Duration) -> Result<(), ControlError> {
+        let termination = async {
+            loop {
+                let report = match self.reports.recv().await {
+                    Ok(report) => report,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return Err(ControlError::TerminationTimeout),
+                };
+                let VariableAccess::List(names) = &report.variables else { continue };
+                if !names.contains(&self.oper) {
+                    continue;
+                }
+                return match LastApplError::decode(&report) {
+                    Some(error) => Err(ControlError::TerminatedWithError(error)),
+                    None => Ok(()),
+                };
+            }
+        };
+        tokio::time::timeout(timeout, termination).await.map_err(|_| ControlError::TerminationTimeout)?
+    }
+}
+
+/// An Oper the server accepted.
+#[derive(Debug)]
+pub struct Executed {
+    /// ctlNum used.
+    pub ctl_num: u8,
+    /// Enhanced security: where the CommandTermination will arrive; None for normal security,
+    /// where the positive Oper response ends the service.
+    pub termination: Option<PendingTermination>,
+}
+
 impl MmsClient {
     /// The control model of an object (reads `CF` `ctlModel`).
     pub async fn control_model(&self, object: &ControlObject) -> Result<ControlModel, ControlError> {
@@ -212,61 +283,77 @@ impl MmsClient {
         ControlModel::from_code(code).filter(|m| *m != ControlModel::StatusOnly).ok_or_else(|| ControlError::NotControllable(object.clone(), code))
     }
 
-    /// Operates a control object with `value` (its ctlVal), following the object's own control
-    /// model: select first for SBO, wait for the CommandTermination for enhanced security.
-    pub async fn operate(&self, object: &ControlObject, value: Data, params: &ControlParameters) -> Result<ControlOutcome, ControlError> {
-        let model = self.control_model(object).await?;
-        let oper = object.name("CO", "Oper");
-        let ty = self.variable_type(&oper).await?;
-        let ctl_num = CTL_NUM.fetch_add(1, Ordering::Relaxed);
-        // Subscribe before writing: LastApplError precedes the write response on the wire.
-        let mut reports = self.subscribe();
+    /// Selects an SBO object: reads `SBO` (normal security) or writes `SBOw` with `value`
+    /// (enhanced security). Direct models need no select: Ok without a request.
+    pub async fn select(&self, object: &ControlObject, model: ControlModel, value: &Data, ctl_num: u8, params: &ControlParameters) -> Result<(), ControlError> {
         match model {
             ControlModel::SboNormal => {
                 let selected = self.read_value(&object.name("CO", "SBO")).await?;
                 if selected.as_str().is_none_or(str::is_empty) {
                     return Err(ControlError::SelectRefused { last_appl_error: None });
                 }
+                Ok(())
             }
             ControlModel::SboEnhanced => {
-                let sbow = control_value(&ty, &value, ctl_num, params)?;
-                match self.write_value(&object.name("CO", "SBOw"), sbow).await {
-                    Ok(()) => {}
-                    Err(ServiceFailure::Access { .. }) => {
-                        return Err(ControlError::SelectRefused { last_appl_error: drain_last_appl_error(&mut reports) });
-                    }
-                    Err(e) => return Err(e.into()),
+                let sbow = object.name("CO", "SBOw");
+                let ty = self.variable_type(&sbow).await?;
+                let mut reports = self.subscribe();
+                match self.write_value(&sbow, control_value(&ty, value, ctl_num, params)?).await {
+                    Ok(()) => Ok(()),
+                    Err(ServiceFailure::Access { .. }) => Err(ControlError::SelectRefused { last_appl_error: drain_last_appl_error(&mut reports) }),
+                    Err(e) => Err(e.into()),
                 }
             }
-            ControlModel::DirectNormal | ControlModel::DirectEnhanced | ControlModel::StatusOnly => {}
+            ControlModel::DirectNormal | ControlModel::DirectEnhanced | ControlModel::StatusOnly => Ok(()),
         }
-        match self.write_value(&oper, control_value(&ty, &value, ctl_num, params)?).await {
+    }
+
+    /// Writes `Oper` with `value` (after [`MmsClient::select`] for SBO models, with the same
+    /// ctlNum). Enhanced security returns the pending CommandTermination.
+    pub async fn execute(&self, object: &ControlObject, model: ControlModel, value: &Data, ctl_num: u8, params: &ControlParameters) -> Result<Executed, ControlError> {
+        let oper = object.name("CO", "Oper");
+        let ty = self.variable_type(&oper).await?;
+        // Subscribe before writing: LastApplError and CommandTermination can precede the
+        // write response on the wire.
+        let mut reports = self.subscribe();
+        match self.write_value(&oper, control_value(&ty, value, ctl_num, params)?).await {
             Ok(()) => {}
             Err(ServiceFailure::Access { error, .. }) => {
                 return Err(ControlError::OperateRefused { access: error, last_appl_error: drain_last_appl_error(&mut reports) });
             }
             Err(e) => return Err(e.into()),
         }
-        if !model.enhanced() {
-            return Ok(ControlOutcome { model, ctl_num, terminated: false });
+        let termination = model.enhanced().then(|| PendingTermination { oper, reports });
+        Ok(Executed { ctl_num, termination })
+    }
+
+    /// Cancels a selection (or an operate still waiting for its time), writing `Cancel` with
+    /// the ctlNum and value of the select.
+    pub async fn cancel(&self, object: &ControlObject, value: &Data, ctl_num: u8, params: &ControlParameters) -> Result<(), ControlError> {
+        let cancel = object.name("CO", "Cancel");
+        let ty = self.variable_type(&cancel).await?;
+        let mut reports = self.subscribe();
+        match self.write_value(&cancel, control_value(&ty, value, ctl_num, params)?).await {
+            Ok(()) => Ok(()),
+            Err(ServiceFailure::Access { error, .. }) => Err(ControlError::CancelRefused { access: error, last_appl_error: drain_last_appl_error(&mut reports) }),
+            Err(e) => Err(e.into()),
         }
-        let termination = async {
-            loop {
-                let report = match reports.recv().await {
-                    Ok(report) => report,
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return Err(ControlError::TerminationTimeout),
-                };
-                let VariableAccess::List(names) = &report.variables else { continue };
-                if !names.contains(&oper) {
-                    continue;
-                }
-                return match LastApplError::decode(&report) {
-                    Some(error) => Err(ControlError::TerminatedWithError(error)),
-                    None => Ok(ControlOutcome { model, ctl_num, terminated: true }),
-                };
+    }
+
+    /// Operates a control object with `value` (its ctlVal), following the object's own control
+    /// model: select first for SBO, wait for the CommandTermination for enhanced security.
+    pub async fn operate(&self, object: &ControlObject, value: Data, params: &ControlParameters) -> Result<ControlOutcome, ControlError> {
+        let model = self.control_model(object).await?;
+        let ctl_num = next_ctl_num();
+        self.select(object, model, &value, ctl_num, params).await?;
+        let executed = self.execute(object, model, &value, ctl_num, params).await?;
+        let terminated = match executed.termination {
+            Some(pending) => {
+                pending.wait(params.termination_timeout).await?;
+                true
             }
+            None => false,
         };
-        tokio::time::timeout(params.termination_timeout, termination).await.map_err(|_| ControlError::TerminationTimeout)?
+        Ok(ControlOutcome { model, ctl_num, terminated })
     }
 }

@@ -88,6 +88,12 @@ impl MmsClient {
         self.reports.subscribe()
     }
 
+    /// Resolves once the association has ended (released, aborted or the transport lost), so a
+    /// long-lived user such as the edge adapter notices a dead connection without polling.
+    pub async fn closed(&self) {
+        self.commands.closed().await;
+    }
+
     /// Concludes and releases the association.
     pub async fn release(&self) -> Result<(), DriverError> {
         let (tx, rx) = oneshot::channel();

@@ -13,9 +13,12 @@
 //! - [`services`]: ACSI services on MMS (identify, browse, read, write, data sets);
 //! - [`report`]: report control blocks (enable, trigger options, integrity, GI, entryID resync)
 //!   and decoding of reports into typed entries with quality and time stamps;
-//! - [`control`]: controls for the four control models, with CommandTermination and AddCause.
+//! - [`control`]: controls for the four control models, with CommandTermination and AddCause;
+//! - [`adapter`]: the edge adapter: configured from SCL, reports to gridtrust data with resync of
+//!   buffered reports across reconnects and restarts, verified commands to controls.
 //!
 //! Not here: an MMS server, file services, logs/journals, GOOSE and SV.
+pub mod adapter;
 pub mod ber;
 pub mod client;
 pub mod control;

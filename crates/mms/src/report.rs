@@ -132,6 +132,10 @@ pub enum ReportError {
         /// Values found.
         found: usize,
     },
+    /// The consumer fell behind and the driver dropped this many information reports: a user
+    /// that must not lose data resynchronises (reconnect and BRCB entryID resync).
+    #[error("{0} information reports were dropped because the consumer fell behind")]
+    Missed(u64),
 }
 
 /// One data set member in a report.
@@ -328,6 +332,7 @@ impl ReportStream {
                 },
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "report consumer fell behind; reports lost");
+                    return Some(Err(ReportError::Missed(missed)));
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
