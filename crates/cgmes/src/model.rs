@@ -743,7 +743,9 @@ impl CgmesModel {
             .collect();
         let mut voltages: Vec<(String, NodeVoltage)> = Vec::new();
         let mut flows: Vec<(String, PowerFlow)> = Vec::new();
-        for object in graph.objects() {
+        // Objects only described by reference (`rdf:about`, no file defines them) are reported as
+        // NotDefined diagnostics and get no typed object: their class and core data are unknown.
+        for object in graph.objects().iter().filter(|o| o.defined_at.is_some()) {
             let view = View { graph: &graph, object };
             let class = graph.names().name(object.class);
             model.add_object(&view, class, &conducting_targets, &mut voltages, &mut flows)?;
@@ -1285,6 +1287,34 @@ impl CgmesModel {
         Containment { substations, lines, voltage_levels_without_substation, uncontained }
     }
 
+    /// How many objects of each typed kind the model holds (for `model show`).
+    pub fn summary(&self) -> ModelSummary {
+        ModelSummary {
+            files: self.files.len(),
+            base_voltages: self.base_voltages.len(),
+            substations: self.substations.len(),
+            voltage_levels: self.voltage_levels.len(),
+            bays: self.bays.len(),
+            lines: self.lines.len(),
+            busbar_sections: self.busbar_sections.len(),
+            ac_line_segments: self.ac_line_segments.len(),
+            power_transformers: self.power_transformers.len(),
+            power_transformer_ends: self.power_transformer_ends.len(),
+            switches: self.switches.len(),
+            loads: self.loads.len(),
+            synchronous_machines: self.synchronous_machines.len(),
+            generating_units: self.generating_units.len(),
+            other_equipment: self.other_equipment.len(),
+            terminals: self.terminals.len(),
+            connectivity_nodes: self.connectivity_nodes.len(),
+            topological_nodes: self.topological_nodes.len(),
+            measurements: self.measurements.len(),
+            operational_limit_sets: self.operational_limit_sets.len(),
+            operational_limits: self.operational_limits.len(),
+            diagnostics: self.diagnostics.len(),
+        }
+    }
+
     /// Object elements per canonical class name over all files (`rdf:ID` and `rdf:about`
     /// elements both count, as do `md:FullModel` headers).
     pub fn class_counts(&self) -> BTreeMap<String, u64> {
@@ -1333,6 +1363,55 @@ impl<'a> CgmesObject<'a> {
             _ => return None,
         })
     }
+}
+
+/// Object counts per typed collection, for a one-screen overview.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ModelSummary {
+    /// Number of files.
+    pub files: usize,
+    /// Number of base voltages.
+    pub base_voltages: usize,
+    /// Number of substations.
+    pub substations: usize,
+    /// Number of voltage levels.
+    pub voltage_levels: usize,
+    /// Number of bays.
+    pub bays: usize,
+    /// Number of lines.
+    pub lines: usize,
+    /// Number of busbar sections.
+    pub busbar_sections: usize,
+    /// Number of ac line segments.
+    pub ac_line_segments: usize,
+    /// Number of power transformers.
+    pub power_transformers: usize,
+    /// Number of power transformer ends.
+    pub power_transformer_ends: usize,
+    /// Number of switches.
+    pub switches: usize,
+    /// Number of loads.
+    pub loads: usize,
+    /// Number of synchronous machines.
+    pub synchronous_machines: usize,
+    /// Number of generating units.
+    pub generating_units: usize,
+    /// Number of other equipment.
+    pub other_equipment: usize,
+    /// Number of terminals.
+    pub terminals: usize,
+    /// Number of connectivity nodes.
+    pub connectivity_nodes: usize,
+    /// Number of topological nodes.
+    pub topological_nodes: usize,
+    /// Number of measurements.
+    pub measurements: usize,
+    /// Number of operational limit sets.
+    pub operational_limit_sets: usize,
+    /// Number of operational limits.
+    pub operational_limits: usize,
+    /// Number of diagnostics.
+    pub diagnostics: usize,
 }
 
 /// Where an object sits in the containment hierarchy (mRIDs).

@@ -310,3 +310,16 @@ fn node_breaker_without_file_names(zipped: &gridtrust_cgmes::CgmesModel) -> grid
     }
     m
 }
+
+#[test]
+fn objects_only_described_by_reference_get_no_typed_object() {
+    let ssh = SSH.replace(r##"<c16:Terminal rdf:about="#_t_cb1_1">"##, r##"<c16:Terminal rdf:about="#_t_gone">"##);
+    let m = Importer::new()
+        .add_bytes("nb_EQ.xml", eq().as_bytes())
+        .and_then(|i| i.add_bytes("bad_SSH.xml", ssh.as_bytes()))
+        .and_then(Importer::finish)
+        .expect("imports");
+    assert!(m.get("t_gone").is_none());
+    assert_eq!(m.summary().terminals, 3);
+    assert_eq!(m.summary().diagnostics, 1);
+}
