@@ -3,7 +3,8 @@
 //!
 //! A command passes only if all of these hold, checked in this order:
 //! 1. the issuer certificate is valid (chain to the operator CA, validity, not revoked), is a
-//!    control-centre connector and holds a role that may operate (OPERATOR, ENGINEER);
+//!    control-centre connector or the hub's console (an operator certificate signing for a
+//!    named person) and holds a role that may operate (OPERATOR, ENGINEER);
 //! 2. the issuer's signature verifies;
 //! 3. the hub's authorisation is present, its certificate is a valid hub certificate, and its
 //!    countersignature verifies;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use gridtrust_model::{Command, Timestamp};
-use gridtrust_pki::{IdentityKind, PeerIdentity, Role, authorize};
+use gridtrust_pki::{IdentityKind, PeerIdentity, Role, authorize, check_command_issuer};
 use gridtrust_store::{Admission, ReplayCache};
 use gridtrust_trust::command::SignedCommand;
 
@@ -66,7 +67,7 @@ impl CommandGate {
     /// Runs every check; returns the command to execute or the reason to refuse.
     pub fn admit(&self, signed: &SignedCommand, now: Timestamp) -> Result<Command, String> {
         let issuer = self.certificates.check(&signed.issuer.certificate).map_err(|e| format!("issuer certificate: {e}"))?;
-        authorize(&issuer, &[IdentityKind::Cc], OPERATING_ROLES).map_err(|e| format!("issuer not allowed: {e}"))?;
+        authorize(&issuer, &[IdentityKind::Cc, IdentityKind::Operator], OPERATING_ROLES).map_err(|e| format!("issuer not allowed: {e}"))?;
         signed.verify_issuer(&issuer.public_key).map_err(|e| e.to_string())?;
         let auth = signed.authorization.as_ref().ok_or("no hub authorisation")?;
         let hub = self.certificates.check(&auth.certificate).map_err(|e| format!("hub certificate: {e}"))?;
@@ -82,9 +83,7 @@ impl CommandGate {
         if command.expires_at.0.saturating_sub(command.issued_at.0) > nanos(self.freshness.max_validity) {
             return Err(format!("command validity exceeds {} s", self.freshness.max_validity.as_secs()));
         }
-        if issuer.name != command.issuer {
-            return Err(format!("command names issuer {} but is signed by {}", command.issuer, issuer.name));
-        }
+        check_command_issuer(&issuer, &command.issuer, &command.role, OPERATING_ROLES)?;
         // Recorded before release: a crash after this can lose the command, never repeat it.
         match self.replay.admit(&command.nonce, command.expires_at) {
             Ok(Admission::Fresh) => {}

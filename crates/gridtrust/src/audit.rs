@@ -70,6 +70,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use gridtrust_hub::evidence::{ValueProof, ValueProofError, header_in_log, prove_value_at};
 use gridtrust_hub::ledger::{CERTIFICATE_FILE, CHECKPOINT_FILE};
 use gridtrust_model::{PointId, Record, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity, PkiError, Purpose, TrustAnchors};
@@ -1067,43 +1068,13 @@ pub enum ExportError {
         /// Why.
         reason: String,
     },
-    /// The point has no record at or before the time asked.
-    #[error("point {point} has no stored record at or before {at} ns")]
-    NoRecord {
-        /// The point.
-        point: String,
-        /// The time.
-        at: i64,
-    },
-    /// No stored batch covers the record.
-    #[error("no stored batch of edge {edge} covers record seq {seq}")]
-    NoBatch {
-        /// The edge.
-        edge: String,
-        /// The record.
-        seq: u64,
-    },
+    /// No proof could be assembled for the value (no record, no covering batch, an unsigned
+    /// or undecodable header, an inconsistent leaf index).
+    #[error("{0}")]
+    Proof(ValueProofError),
     /// The hub holds no batch of the edge.
     #[error("the hub holds no batch of edge {0}")]
     UnknownEdge(String),
-    /// A stored header does not decode.
-    #[error("stored header of batch {batch_seq} of edge {edge}: {source}")]
-    Header {
-        /// The edge.
-        edge: String,
-        /// The batch.
-        batch_seq: u64,
-        /// Why.
-        source: EvidenceError,
-    },
-    /// The header is unsigned, so there is no certificate to export.
-    #[error("stored header of batch {batch_seq} of edge {edge} is unsigned")]
-    Unsigned {
-        /// The edge.
-        edge: String,
-        /// The batch.
-        batch_seq: u64,
-    },
     /// The certificate a signature names is not in the data directory.
     #[error("certificate {signer} (signer of {what}) is not in {dir}")]
     NoCertificate {
@@ -1154,18 +1125,6 @@ pub enum ExportError {
         to: u64,
         /// Why.
         reason: String,
-    },
-    /// The record's leaf is not where the batch says (the stored leaf index is inconsistent).
-    #[error("batch {batch_seq} of edge {edge} has {leaves} leaf hashes, cannot prove leaf {index}")]
-    LeafOutOfRange {
-        /// The edge.
-        edge: String,
-        /// The batch.
-        batch_seq: u64,
-        /// Leaves stored.
-        leaves: usize,
-        /// The index asked.
-        index: u64,
     },
 }
 
@@ -1291,29 +1250,14 @@ impl HubData {
     /// log inclusion.
     pub fn export_value(&self, point: &PointId, at: Timestamp) -> Result<Exported<ValueEvidence>, ExportError> {
         let mut notes = Vec::new();
-        let entry = self
-            .store
-            .record_at(point, at)
-            .map_err(|e| self.store_err(e))?
-            .ok_or_else(|| ExportError::NoRecord { point: point.to_string(), at: at.0 })?;
-        let batch = self
-            .store
-            .batch_of_record(&entry.edge_id, entry.seq)
-            .map_err(|e| self.store_err(e))?
-            .ok_or_else(|| ExportError::NoBatch { edge: entry.edge_id.clone(), seq: entry.seq })?;
+        let proof = prove_value_at(&self.store, point, at).map_err(|e| match e {
+            ValueProofError::Store(source) => self.store_err(source),
+            other => ExportError::Proof(other),
+        })?;
+        let ValueProof { entry, batch, header, signature, record_index: index, record_proof: proof } = proof;
         if !batch.indexed {
             notes.push(format!("batch {} predates the leaf index; its leaves were recomputed from the series", batch.batch_seq));
         }
-        let (header, signature) = decode_sealed(&batch.sealed_header).map_err(|source| ExportError::Header {
-            edge: entry.edge_id.clone(),
-            batch_seq: batch.batch_seq,
-            source,
-        })?;
-        let signature = signature.ok_or_else(|| ExportError::Unsigned { edge: entry.edge_id.clone(), batch_seq: batch.batch_seq })?;
-        let index = entry.seq.checked_sub(batch.first_seq).unwrap_or(u64::MAX);
-        let proof = usize::try_from(index).ok().and_then(|i| merkle::inclusion_proof(&batch.leaves, i)).ok_or_else(|| {
-            ExportError::LeafOutOfRange { edge: entry.edge_id.clone(), batch_seq: batch.batch_seq, leaves: batch.leaves.len(), index }
-        })?;
         let edge_certificate = self.edge_certificates().remove(&signature.signer).ok_or_else(|| ExportError::NoCertificate {
             what: format!("batch {} of edge {}", batch.batch_seq, entry.edge_id),
             signer: to_hex(&signature.signer),
@@ -1372,24 +1316,11 @@ impl HubData {
             return Ok(None);
         };
         let log_err = |source| ExportError::Log { path: self.dir.join(LOG_FILE), source: Box::new(source), hint: "" };
-        let size = checkpoint.checkpoint.tree_size.min(log.size());
-        let wanted = LogEntry::BatchHeader(sealed.to_vec()).encode();
-        let mut found = None;
-        for i in 0..size {
-            if log.entry(i).map_err(log_err)?.as_deref() == Some(wanted.as_slice()) {
-                found = Some(i);
-                break;
-            }
-        }
-        let Some(index) = found else {
-            notes.push(format!(
-                "no log inclusion: the header is not among the {} entries the latest signed checkpoint covers",
-                checkpoint.checkpoint.tree_size
-            ));
+        let tree_size = checkpoint.checkpoint.tree_size;
+        let Some((index, proof)) = header_in_log(&log, sealed, tree_size).map_err(log_err)? else {
+            notes.push(format!("no log inclusion: the header is not among the {tree_size} entries the latest signed checkpoint covers"));
             return Ok(None);
         };
-        let tree_size = checkpoint.checkpoint.tree_size;
-        let proof = log.inclusion_proof(index, tree_size).map_err(log_err)?;
         Ok(Some(LogInclusion {
             index,
             tree_size,

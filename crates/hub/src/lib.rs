@@ -9,6 +9,7 @@
 //! connectors check for consistency, and countersigns only commands its [`policy`] allows.
 
 mod config;
+pub mod evidence;
 pub mod ledger;
 pub mod policy;
 mod server;

@@ -1,8 +1,9 @@
 //! The hub's command policy (sans-IO): who may operate what, and how often. The hub countersigns
 //! only commands that pass; the edge refuses any command without that countersignature.
 //!
-//! Checks, in order: the issuer is a control-centre connector holding an operating role
-//! (IEC 62351-8 OPERATOR or ENGINEER); the command names that issuer; the point is not blocked
+//! Checks, in order: the issuer is a control-centre connector or the hub's console (an operator
+//! certificate) holding an operating role (IEC 62351-8 OPERATOR or ENGINEER); the command names
+//! that issuer (the console: `<console>/<person>` with the person's operating role); the point is not blocked
 //! (maintenance, interlock set by the operator); the issuer stays within its rate limit.
 
 use std::collections::{HashMap, VecDeque};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use gridtrust_model::{Command, PointId};
-use gridtrust_pki::{IdentityKind, PeerIdentity, Role, authorize};
+use gridtrust_pki::{IdentityKind, PeerIdentity, Role, authorize, check_command_issuer};
 
 /// The `[policy]` table of the hub configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -47,10 +48,8 @@ impl Policy {
     /// Decides on one command from `issuer` (whose certificate and signature were already
     /// verified); a refusal says why.
     pub fn check(&mut self, issuer: &PeerIdentity, command: &Command, now: Instant) -> Result<(), String> {
-        authorize(issuer, &[IdentityKind::Cc], OPERATING_ROLES).map_err(|e| e.to_string())?;
-        if command.issuer != issuer.name {
-            return Err(format!("command names issuer {} but is signed by {}", command.issuer, issuer.name));
-        }
+        authorize(issuer, &[IdentityKind::Cc, IdentityKind::Operator], OPERATING_ROLES).map_err(|e| e.to_string())?;
+        check_command_issuer(issuer, &command.issuer, &command.role, OPERATING_ROLES)?;
         if self.config.blocked_points.contains(&command.point) {
             return Err(format!("point {} is blocked", command.point));
         }
@@ -105,6 +104,15 @@ mod tests {
         let operator = identity(IdentityKind::Cc, vec![Role::Operator]);
         assert!(policy.check(&identity(IdentityKind::Cc, vec![Role::Viewer]), &command("E1/XCBR1.Pos"), now).is_err());
         assert!(policy.check(&identity(IdentityKind::Edge, vec![Role::Operator]), &command("E1/XCBR1.Pos"), now).is_err());
+        // The console signs for a person, who must be named and hold an operating role.
+        let console = identity(IdentityKind::Operator, vec![Role::Operator]);
+        let mut for_person = command("E1/XCBR1.Pos");
+        assert!(policy.check(&console, &for_person, now).unwrap_err().contains("<person>"));
+        for_person.issuer = "cc-1/alice".into();
+        for_person.role = "VIEWER".into();
+        assert!(policy.check(&console, &for_person, now).unwrap_err().contains("may not operate"));
+        for_person.role = "OPERATOR".into();
+        assert_eq!(policy.check(&console, &for_person, now), Ok(()));
         assert!(policy.check(&operator, &command("E1/XCBR2.Pos"), now).unwrap_err().contains("blocked"));
         assert_eq!(policy.check(&operator, &command("E1/XCBR1.Pos"), now), Ok(()));
         assert_eq!(policy.check(&operator, &command("E1/XCBR1.Pos"), now), Ok(()));

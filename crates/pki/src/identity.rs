@@ -197,6 +197,29 @@ pub fn authorize(identity: &PeerIdentity, allowed_kinds: &[IdentityKind], allowe
     Ok(())
 }
 
+/// Who may issue commands: a control-centre connector in its own name, or the hub's console
+/// (an operator certificate) on behalf of a person, naming the command issuer
+/// `<console name>/<username>` and the person's role, which must be one of `operating_roles`.
+///
+/// Both the hub's policy and the edge's gate apply this same rule to the signed command's
+/// `issuer` and `role` fields, after checking the certificate, its kind and its roles.
+pub fn check_command_issuer(identity: &PeerIdentity, issuer: &str, role: &str, operating_roles: &[Role]) -> Result<(), String> {
+    match identity.kind {
+        IdentityKind::Cc if issuer == identity.name => Ok(()),
+        IdentityKind::Operator => {
+            let person = issuer.strip_prefix(identity.name.as_str()).and_then(|r| r.strip_prefix('/')).unwrap_or_default();
+            if person.is_empty() {
+                return Err(format!("command names issuer {issuer}; the console {} must name `{}/<person>`", identity.name, identity.name));
+            }
+            if !operating_roles.iter().any(|r| r.name() == role) {
+                return Err(format!("{person} acts as {role}, which may not operate"));
+            }
+            Ok(())
+        }
+        _ => Err(format!("command names issuer {issuer} but is signed by {}", identity.name)),
+    }
+}
+
 /// Checks an identity name against the rules in the module documentation.
 pub fn check_name(name: &str) -> Result<(), PkiError> {
     let err = |reason| Err(PkiError::InvalidName { name: name.to_owned(), reason });

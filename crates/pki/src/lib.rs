@@ -36,7 +36,7 @@ mod validate;
 pub use ca::{Ca, CertRef, IndexEntry, IssueRequest, Issued, RevocationReason, RevocationRecord};
 pub use dev::{DEV_CA_NAME, DEV_VALIDITY, DevPki, IdentityFiles};
 pub use error::{PkiError, Refusal};
-pub use identity::{IdentityKind, PeerIdentity, Serial, authorize};
+pub use identity::{IdentityKind, PeerIdentity, Serial, authorize, check_command_issuer};
 pub use keys::{
     PublicKey, SignerKey, SoftwareKey, TlsSigningKey, generate_software_key, load_software_ca_key, load_software_tls_key,
 };
