@@ -12,16 +12,24 @@ bin="$target/debug/gridtrust"
 [ -x "$bin" ] || cargo build -q --locked -p gridtrust
 [ -x /usr/bin/chromium ] || { echo "/usr/bin/chromium is missing (apt-get install chromium)"; exit 1; }
 
-# Free loopback ports for the hub's HTTP listener, SCADA and the simulated RTU.
-read -r http scada rtu < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
+# Every `--*-listen` option of the demo (HTTP, SCADA, simulated devices, ...) gets a free
+# loopback port, so the check never collides with anything else on the machine.
+mapfile -t listen_flags < <("$bin" demo --help | grep -o -- '--[a-z0-9-]*-listen' | sort -u)
+mapfile -t ports < <(python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-for s in socks: s.close()')
+for s in socks: print(s.getsockname()[1])
+for s in socks: s.close()' "${#listen_flags[@]}")
+args=()
+url="http://127.0.0.1:8080"
+for i in "${!listen_flags[@]}"; do
+  args+=("${listen_flags[$i]}" "127.0.0.1:${ports[$i]}")
+  [ "${listen_flags[$i]}" = "--api-listen" ] && url="http://127.0.0.1:${ports[$i]}"
+done
 work=$(mktemp -d)
-"$bin" demo --dir "$work/demo-data" --api-listen "127.0.0.1:$http" --scada-listen "127.0.0.1:$scada" --rtu-listen "127.0.0.1:$rtu" \
-  >"$artifacts/demo.log" 2>&1 &
+echo "-- starting: gridtrust demo --dir $work/demo-data ${args[*]}"
+"$bin" demo --dir "$work/demo-data" "${args[@]}" >"$artifacts/demo.log" 2>&1 &
 demo=$!
 stop() {
   kill "$demo" 2>/dev/null && wait "$demo" 2>/dev/null
@@ -29,7 +37,6 @@ stop() {
 }
 trap stop EXIT
 
-url="http://127.0.0.1:$http"
 echo "-- waiting for $url/healthz"
 for _ in $(seq 1 240); do
   if curl -fsS "$url/healthz" >/dev/null 2>&1; then break; fi
@@ -40,8 +47,10 @@ curl -fsS "$url/healthz" >/dev/null || { echo "demo not ready after 120 s"; tail
 
 echo "-- browser tests against $url"
 cd web
+set +e
 GRIDTRUST_URL="$url" GRIDTRUST_ARTIFACTS="$artifacts" node --test --test-concurrency=1 --test-reporter=spec tests/ 2>&1 | tee "$artifacts/browser-tests.log"
 status=${PIPESTATUS[0]}
+set -e
 echo "screenshots:"
 ls -1 "$artifacts"/*.png 2>/dev/null || echo "  (none)"
 exit "$status"
