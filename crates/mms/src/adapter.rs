@@ -231,6 +231,8 @@ struct Route {
     enabled: EnabledReport,
     /// `LDname/LN.RCBinstance`, the key of the entryID state.
     instance: String,
+    /// Enabled with a resync entryID: a buffer overflow then means entries were lost.
+    resynchronised: bool,
 }
 
 struct Adapter<'a> {
@@ -292,7 +294,7 @@ impl Adapter<'_> {
                             debug!(ied = %name, rpt_id = %report.rpt_id, "report of an RCB this adapter did not enable");
                             continue;
                         };
-                        if report.buffer_overflow == Some(true) {
+                        if report.buffer_overflow == Some(true) && route.resynchronised {
                             warn!(ied = %name, rcb = %route.instance, "the IED's report buffer overflowed: entries were lost at the IED");
                         }
                         self.plan.map_report(&mut self.mapper, route.rcb, &report, Timestamp::now(), &mut batch);
@@ -342,9 +344,11 @@ impl Adapter<'_> {
             let key = format!("{}/{}.{}", instance.logical_device, instance.logical_node, instance.name);
             let resync = if rcb.buffered { entry_ids.get(&key).map(<[u8]>::to_vec) } else { None };
             let settings = self.settings(rcb, resync.clone());
+            let mut resynchronised = resync.is_some();
             let result = match client.enable_report(instance, &settings).await {
                 Err(ServiceFailure::Access { name, error }) if resync.is_some() && name.ends_with("$EntryID") => {
                     warn!(ied = %self.config.name, rcb = %key, %error, "the IED no longer holds the last entryID: changes since may be lost");
+                    resynchronised = false;
                     client.enable_report(instance, &ReportSettings { resync_entry_id: None, ..settings }).await
                 }
                 other => other,
@@ -355,8 +359,8 @@ impl Adapter<'_> {
                     return Err(format!("confRev {} at the IED, {} in the SCL: the data set changed, the SCL must be updated", enabled.conf_rev, rcb.conf_rev));
                 }
                 Ok(enabled) => {
-                    info!(ied = %self.config.name, rcb = %key, rpt_id = %enabled.rpt_id, resync = resync.is_some(), "report control block enabled");
-                    return Ok(Route { rcb: index, enabled, instance: key });
+                    info!(ied = %self.config.name, rcb = %key, rpt_id = %enabled.rpt_id, resynchronised, "report control block enabled");
+                    return Ok(Route { rcb: index, enabled, instance: key, resynchronised });
                 }
                 Err(e) => last_error = format!("{key}: {e}"),
             }

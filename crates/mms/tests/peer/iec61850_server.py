@@ -16,6 +16,7 @@ Usage: iec61850_server.py PORT. Binds 127.0.0.1 only. Prints "READY" when listen
 commands from stdin, one per line, answering "OK" or "ERR ...":
   float REF VALUE    (e.g. "float GenericIO/GGIO1.AnIn1.mag.f 12.5")
   bool REF 0|1
+  quality REF BITS   (libiec61850 Quality as an integer, e.g. 2 = invalid, 130 = invalid + oldData)
 Exits when stdin closes.
 """
 import sys
@@ -107,6 +108,17 @@ class Check(iec.CheckHandlerForPython):
             self._libiec61850_check_handler_result = iec.CONTROL_ACCEPTED
 
 
+def stamp_time(server, model, ref):
+    """Sets the t of the data object holding REF to now, as an IED does with every change."""
+    parts = ref.split(".")
+    while len(parts) > 1:
+        parts.pop()
+        node = iec.IedModel_getModelNodeByObjectReference(model, ".".join(parts) + ".t")
+        if node is not None:
+            iec.IedServer_updateUTCTimeAttributeValue(server, iec.toDataAttribute(node), int(time.time() * 1000))
+            return
+
+
 def main():
     port = int(sys.argv[1])
     model = build_model()
@@ -143,8 +155,11 @@ def main():
                 iec.IedServer_updateFloatAttributeValue(server, node, float(value))
             elif kind == "bool":
                 iec.IedServer_updateBooleanAttributeValue(server, node, value == "1")
+            elif kind == "quality":
+                iec.IedServer_updateQuality(server, node, int(value))
             else:
                 raise ValueError(f"unknown command {kind}")
+            stamp_time(server, model, ref)
             iec.IedServer_unlockDataModel(server)
             print("OK", flush=True)
         except Exception as e:  # report and keep serving
