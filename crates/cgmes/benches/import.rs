@@ -47,6 +47,25 @@ fn models() -> Vec<BenchModel> {
         .collect()
 }
 
+/// One large EQ file: the MicroGrid BE EQ objects `copies` times over with renamed mRIDs, so
+/// large-file throughput is measured too (the conformity models are all under 1 MB).
+fn large_model(dir: &Path, copies: usize) -> BenchModel {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/cgmes/MicroGrid/BaseCase/CGMES_v2.4.15_MicroGridTestConfiguration_BC_BE_v2/MicroGridTestConfiguration_BC_BE_EQ_V2.xml");
+    let text = std::fs::read_to_string(source).expect("BE EQ");
+    let body_start = text.find("</md:FullModel>").expect("header") + "</md:FullModel>".len();
+    let body_end = text.rfind("</rdf:RDF>").expect("root end");
+    let mut out = String::with_capacity(text.len() * copies);
+    out.push_str(&text[..body_start]);
+    for copy in 0..copies {
+        out.push_str(&text[body_start..body_end].replace("=\"_", &format!("=\"_r{copy}-")).replace("=\"#_", &format!("=\"#_r{copy}-")));
+    }
+    out.push_str("</rdf:RDF>\n");
+    let file = dir.join(format!("MicroGrid_BE_EQ_x{copies}.xml"));
+    std::fs::write(&file, &out).expect("write large model");
+    BenchModel { name: "BE EQ x20 (generated)", files: vec![file], bytes: out.len() as u64 }
+}
+
 fn import_graph(files: &[PathBuf]) -> gridtrust_cgmes::RdfGraph {
     let mut importer = Importer::new();
     for file in files {
@@ -105,7 +124,9 @@ fn mb_per_s(bytes: u64, time: Duration) -> f64 {
 }
 
 fn main() {
-    let models = models();
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let mut models = models();
+    models.push(large_model(scratch.path(), 20));
     let mut criterion = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3)).configure_from_args();
     let mut group = criterion.benchmark_group("cgmes import");
     for model in &models {
