@@ -11,7 +11,7 @@
 use std::io::{self, BufRead, Read};
 
 use quick_xml::NsReader;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::name::{QName, ResolveResult};
 
 use crate::error::{CgmesError, RdfProblem};
@@ -189,13 +189,7 @@ impl<R: BufRead> RdfXmlReader<R> {
                     return Ok(Some(Description { class, subject, line, properties: Vec::new() }));
                 }
                 Event::End(_) => self.state = DocumentState::Finished,
-                Event::Text(text) => {
-                    let line = line_now(&self.xml);
-                    let decoded = text.decode().map_err(|e| xml_error(&self.file, line, "-", &e))?;
-                    if !decoded.trim().is_empty() {
-                        return Err(rdf_error(&self.file, line, "-", RdfProblem::StrayText(decoded.trim().chars().take(40).collect())));
-                    }
-                }
+                Event::Text(text) => require_blank(&text, line_now(&self.xml), &self.file, "-")?,
                 Event::CData(_) | Event::GeneralRef(_) => {
                     return Err(rdf_error(&self.file, line_now(&self.xml), "-", RdfProblem::StrayText("&…; or CDATA".into())));
                 }
@@ -224,36 +218,18 @@ impl<R: BufRead> RdfXmlReader<R> {
             match event {
                 Event::Start(start) => {
                     let line = line_of_tag(&self.xml, &start);
-                    canonical_element_name(&self.xml, &start, &mut self.name)
-                        .map_err(|p| rdf_error(&self.file, line, names.name(class), p))?;
-                    let predicate = names.intern(&self.name);
-                    let attributes =
-                        rdf_attributes(&self.xml, &start).map_err(|e| e.into_error(&self.file, line, names.name(predicate)))?;
-                    let value = self.read_property_text(line, predicate, attributes.resource, names)?;
+                    let (predicate, resource) = property_head(&self.xml, &start, line, &self.file, &mut self.name, class, names)?;
+                    let value = self.read_property_text(line, predicate, resource, names)?;
                     properties.push(Property { predicate, value, line });
                 }
                 Event::Empty(start) => {
                     let line = line_of_tag(&self.xml, &start);
-                    canonical_element_name(&self.xml, &start, &mut self.name)
-                        .map_err(|p| rdf_error(&self.file, line, names.name(class), p))?;
-                    let predicate = names.intern(&self.name);
-                    let attributes =
-                        rdf_attributes(&self.xml, &start).map_err(|e| e.into_error(&self.file, line, names.name(predicate)))?;
-                    let value = match attributes.resource {
-                        Some(resource) => resource_value(resource),
-                        None => Value::Literal(String::new()),
-                    };
+                    let (predicate, resource) = property_head(&self.xml, &start, line, &self.file, &mut self.name, class, names)?;
+                    let value = resource.map_or_else(|| Value::Literal(String::new()), resource_value);
                     properties.push(Property { predicate, value, line });
                 }
                 Event::End(_) => return Ok(properties),
-                Event::Text(text) => {
-                    let line = line_now(&self.xml);
-                    let decoded = text.decode().map_err(|e| xml_error(&self.file, line, names.name(class), &e))?;
-                    if !decoded.trim().is_empty() {
-                        let stray = RdfProblem::StrayText(decoded.trim().chars().take(40).collect());
-                        return Err(rdf_error(&self.file, line, names.name(class), stray));
-                    }
-                }
+                Event::Text(text) => require_blank(&text, line_now(&self.xml), &self.file, names.name(class))?,
                 Event::CData(_) | Event::GeneralRef(_) => {
                     let stray = RdfProblem::StrayText("&…; or CDATA".into());
                     return Err(rdf_error(&self.file, line_now(&self.xml), names.name(class), stray));
@@ -358,6 +334,29 @@ fn node_head<R: BufRead>(
         return Err(rdf_error(file, line, name, RdfProblem::EmptySubject));
     }
     Ok((class, subject))
+}
+
+/// Name and `rdf:resource` of a property element.
+fn property_head<R: BufRead>(
+    xml: &NsReader<CountingReader<R>>,
+    start: &BytesStart<'_>,
+    line: u64,
+    file: &str,
+    name: &mut String,
+    class: Sym,
+    names: &mut Interner,
+) -> Result<(Sym, Option<String>), CgmesError> {
+    canonical_element_name(xml, start, name).map_err(|p| rdf_error(file, line, names.name(class), p))?;
+    let predicate = names.intern(name);
+    let attributes = rdf_attributes(xml, start).map_err(|e| e.into_error(file, line, names.name(predicate)))?;
+    Ok((predicate, attributes.resource))
+}
+
+/// Text between elements must be white space: CGMES has no mixed content.
+fn require_blank(text: &BytesText<'_>, line: u64, file: &str, element: &str) -> Result<(), CgmesError> {
+    let decoded = text.decode().map_err(|e| xml_error(file, line, element, &e))?;
+    let trimmed = decoded.trim();
+    if trimmed.is_empty() { Ok(()) } else { Err(rdf_error(file, line, element, RdfProblem::StrayText(trimmed.chars().take(40).collect()))) }
 }
 
 fn predefined_entity(name: &str) -> Option<char> {
