@@ -28,6 +28,9 @@ pub struct HubConfig {
     /// How often the hub signs a checkpoint of its transparency log, in milliseconds.
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_ms: u64,
+    /// The HTTP API and web UI (absent: no HTTP listener).
+    #[serde(default)]
+    pub api: Option<gridtrust_api::ApiConfig>,
 }
 
 fn default_checkpoint_interval() -> u64 {
@@ -41,6 +44,9 @@ impl HubConfig {
         let base = base_dir(path);
         resolve(base, &mut c.data_dir);
         c.identity.resolve(base);
+        if let Some(api) = &mut c.api {
+            api.resolve_and_check(path, base)?;
+        }
         if c.checkpoint_interval_ms == 0 {
             return Err(ConfigError::invalid(path, "checkpoint_interval_ms", "must be at least 1"));
         }

@@ -103,6 +103,27 @@ impl Ledger {
         write(CHECKPOINT_FILE, &signed.encode());
     }
 
+    /// The log entry of a sealed batch header under the latest signed checkpoint: its index,
+    /// inclusion proof and that checkpoint; `None` before a checkpoint covers it (blocking).
+    pub fn prove_header(&self, sealed_header: &[u8]) -> Result<Option<(u64, Vec<Hash>, Arc<SignedCheckpoint>)>, LedgerError> {
+        let Some(checkpoint) = self.latest() else { return Ok(None) };
+        let found = crate::evidence::header_in_log(&self.log(), sealed_header, checkpoint.checkpoint.tree_size)?;
+        Ok(found.map(|(index, proof)| (index, proof, checkpoint)))
+    }
+
+    /// Entries `from .. from + count` (fewer at the end of the log) as (index, bytes), blocking.
+    pub fn entries(&self, from: u64, count: u64) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        let log = self.log();
+        let end = from.saturating_add(count).min(log.size());
+        let mut out = Vec::new();
+        for i in from..end {
+            if let Some(e) = log.entry(i)? {
+                out.push((i, e));
+            }
+        }
+        Ok(out)
+    }
+
     /// The latest signed checkpoint, if any.
     pub fn latest(&self) -> Option<Arc<SignedCheckpoint>> {
         self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -7,12 +7,23 @@
 //! The hub never holds field keys: it can refuse or lose data, but not forge it unseen. It
 //! appends everything it accepts to a transparency log ([`ledger`]) whose signed checkpoints
 //! connectors check for consistency, and countersigns only commands its [`policy`] allows.
+//!
+//! With `[api]` configured it also serves the HTTP API (crate `gridtrust-api`, implemented for
+//! the hub in the private `api` module) and the web UI: values with their trust status
+//! (batches that fail verification are refused from the store but their values are kept
+//! apart as trust=failed), downsampled history, [`alarms`], [`evidence`] for any value,
+//! commands signed by the hub's [`console`] identity for logged-in people, and the derived
+//! grid [`model`].
 
+pub mod alarms;
+mod api;
 mod config;
+pub mod console;
 pub mod evidence;
 pub mod ledger;
+pub mod model;
 pub mod policy;
 mod server;
 
 pub use config::HubConfig;
-pub use server::{Hub, HubError, HubStats};
+pub use server::{Hub, HubError, HubOptions, HubStats};

@@ -105,10 +105,11 @@ mod tests {
         assert!(policy.check(&identity(IdentityKind::Cc, vec![Role::Viewer]), &command("E1/XCBR1.Pos"), now).is_err());
         assert!(policy.check(&identity(IdentityKind::Edge, vec![Role::Operator]), &command("E1/XCBR1.Pos"), now).is_err());
         // The console signs for a person, who must be named and hold an operating role.
-        let console = identity(IdentityKind::Operator, vec![Role::Operator]);
+        let mut console = identity(IdentityKind::Operator, vec![Role::Operator]);
+        console.name = "console".into();
         let mut for_person = command("E1/XCBR1.Pos");
         assert!(policy.check(&console, &for_person, now).unwrap_err().contains("<person>"));
-        for_person.issuer = "cc-1/alice".into();
+        for_person.issuer = "console/alice".into();
         for_person.role = "VIEWER".into();
         assert!(policy.check(&console, &for_person, now).unwrap_err().contains("may not operate"));
         for_person.role = "OPERATOR".into();

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,12 @@ use gridtrust_trust::checkpoint::{LogEntry, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
 use gridtrust_trust::{Hash, SignedBatch};
 
+use gridtrust_api::dto::LiveEvent;
+use gridtrust_api::metrics::Histogram;
+
 use crate::HubConfig;
+use crate::alarms::{Alarms, Severity};
+use crate::console::Console;
 use crate::ledger::{Ledger, LedgerError};
 use crate::policy::Policy;
 
@@ -44,6 +49,12 @@ pub enum HubError {
     DataDir { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error("console identity: {0}")]
+    Console(gridtrust_transport::identity::IdentityError),
+    #[error("the console certificate names {0}, which is not an operator certificate")]
+    WrongConsole(String),
+    #[error("API: {0}")]
+    Api(#[from] gridtrust_api::ApiStartError),
 }
 
 /// Counters for metrics and tests.
@@ -62,40 +73,84 @@ pub struct HubStats {
     pub commands_refused: AtomicU64,
     pub log_entries: AtomicU64,
     pub checkpoints_signed: AtomicU64,
+    /// Records sent on to connectors (each connector counts).
+    pub records_forwarded: AtomicU64,
+}
+
+/// Options of a hub beyond its configuration file.
+#[derive(Clone, Debug, Default)]
+pub struct HubOptions {
+    /// Demo only (`gridtrust demo`): `POST /api/demo/tamper` alters the next batch an edge
+    /// sends before the hub verifies it, as a compromised hop would, so the refusal, the
+    /// quarantine and the alarm can be shown. Never set by `gridtrust hub`.
+    pub demo_fault_injection: bool,
+}
+
+/// The last batch of a point that failed verification: kept apart from the verified store
+/// and shown as trust=failed until a good batch brings a new value.
+#[derive(Clone, Debug)]
+pub(crate) struct Quarantined {
+    pub record: gridtrust_model::Record,
+    pub edge_id: String,
+    pub batch_seq: u64,
+    pub reason: String,
 }
 
 /// What every connected connector receives, in order.
 #[derive(Clone)]
-enum Event {
+pub(crate) enum Event {
     Certificate(Vec<u8>),
     Batch(Arc<SignedBatch>),
     Checkpoint(Arc<SignedCheckpoint>),
 }
 
 /// Shared state of a running hub.
-struct State {
-    store: HubStore,
-    stats: HubStats,
-    identity: Arc<Identity>,
+pub(crate) struct State {
+    pub(crate) store: HubStore,
+    pub(crate) stats: HubStats,
+    pub(crate) identity: Arc<Identity>,
     /// False only in benchmarks that measure what signatures cost.
-    require_signatures: bool,
-    ledger: Ledger,
+    pub(crate) require_signatures: bool,
+    pub(crate) ledger: Ledger,
     policy: Mutex<Policy>,
+    /// Alarms raised by the hub, persisted.
+    pub(crate) alarms: Alarms,
+    /// Points whose latest batch failed verification.
+    pub(crate) quarantine: Mutex<HashMap<PointId, Quarantined>>,
+    /// Value, alarm and command changes for the API's live stream.
+    pub(crate) live: broadcast::Sender<LiveEvent>,
+    /// Signs commands issued through the API, if configured.
+    pub(crate) console: Option<Arc<Console>>,
+    /// Where results of console commands arrive (as a connector's would).
+    pub(crate) console_results: mpsc::Sender<HubToCc>,
+    /// Set: alter the next edge batch (demo only, see [`HubOptions`]).
+    pub(crate) demo_tamper: Option<AtomicBool>,
+    /// Verify, store and log time of each batch group.
+    pub(crate) apply_latency: Histogram,
+    /// Connectors connected now.
+    pub(crate) connectors: AtomicU64,
     /// Edge certificates seen (validated on their TLS connection), by certificate id; persisted
     /// in `data_dir/certificates` so evidence stays verifiable across restarts.
-    certificates: Mutex<HashMap<Hash, (Vec<u8>, PeerIdentity)>>,
+    pub(crate) certificates: Mutex<HashMap<Hash, (Vec<u8>, PeerIdentity)>>,
     certificates_dir: std::path::PathBuf,
-    events: broadcast::Sender<Event>,
+    pub(crate) events: broadcast::Sender<Event>,
     /// For each point, the latest batch that carried it: what a connector gets on connect.
-    latest: Mutex<HashMap<PointId, Arc<SignedBatch>>>,
+    pub(crate) latest: Mutex<HashMap<PointId, Arc<SignedBatch>>>,
     /// Which edge reports a point, so commands find their way.
-    owner: Mutex<HashMap<PointId, String>>,
-    edges: Mutex<HashMap<String, mpsc::Sender<HubToEdge>>>,
+    pub(crate) owner: Mutex<HashMap<PointId, String>>,
+    pub(crate) edges: Mutex<HashMap<String, mpsc::Sender<HubToEdge>>>,
     /// Where to send each command's results (by command digest): the connector that issued it.
-    pending: Mutex<HashMap<Hash, mpsc::Sender<HubToCc>>>,
+    pub(crate) pending: Mutex<HashMap<Hash, mpsc::Sender<HubToCc>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+impl State {
+    /// Raises an alarm (stored, traced with target `alarm`, streamed).
+    pub(crate) fn alarm(&self, severity: Severity, source: &str, kind: &str, message: String, point: Option<String>) {
+        self.alarms.raise(&self.store, severity, source, kind, message, point);
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -106,12 +161,22 @@ pub struct Hub {
     pub edge_addr: SocketAddr,
     /// Where connectors connect.
     pub cc_addr: SocketAddr,
+    /// Where the HTTP API listens, when `[api]` is configured.
+    pub api_addr: Option<SocketAddr>,
+    /// Where machines reach the API with client certificates, when configured.
+    pub api_machine_addr: Option<SocketAddr>,
+    api: Option<gridtrust_api::ApiServer>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Hub {
     /// Loads the identity, opens the store and the log, and starts listening.
     pub async fn start(config: &HubConfig) -> Result<Self, HubError> {
+        Self::start_with(config, HubOptions::default()).await
+    }
+
+    /// [`Hub::start`] with options (the demo's fault injection).
+    pub async fn start_with(config: &HubConfig, options: HubOptions) -> Result<Self, HubError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| HubError::DataDir { path: config.data_dir.clone(), source })?;
         let identity = Arc::new(Identity::load(&config.identity)?);
@@ -139,6 +204,20 @@ impl Hub {
         };
         ledger.append(&[started])?;
         config.evidence.warn_if_off("hub");
+        let live = broadcast::channel(4096).0;
+        let alarms = Alarms::load(&store, live.clone())?;
+        let console = match config.api.as_ref().and_then(|a| a.console.as_ref()) {
+            None => None,
+            Some(c) => {
+                let console_identity = Identity::load(c).map_err(HubError::Console)?;
+                if console_identity.me.kind != IdentityKind::Operator {
+                    return Err(HubError::WrongConsole(console_identity.me.to_string()));
+                }
+                Some(Arc::new(Console::new(Arc::new(console_identity), live.clone())))
+            }
+        };
+        let (console_results, console_rx) = mpsc::channel(1024);
+        let owner = known_owners(&store);
         let state = Arc::new(State {
             store,
             stats: HubStats::default(),
@@ -150,7 +229,15 @@ impl Hub {
             certificates_dir,
             events: broadcast::channel(4096).0,
             latest: Mutex::default(),
-            owner: Mutex::default(),
+            owner: Mutex::new(owner),
+            alarms,
+            quarantine: Mutex::default(),
+            live,
+            console,
+            console_results,
+            demo_tamper: options.demo_fault_injection.then(|| AtomicBool::new(false)),
+            apply_latency: Histogram::default(),
+            connectors: AtomicU64::new(0),
             edges: Mutex::default(),
             pending: Mutex::default(),
         });
@@ -160,8 +247,18 @@ impl Hub {
             tokio::spawn(accept_loop(edge_listener, state.clone(), Peer::Edge)),
             tokio::spawn(accept_loop(cc_listener, state.clone(), Peer::Cc)),
             tokio::spawn(checkpoint_loop(state.clone(), Duration::from_millis(config.checkpoint_interval_ms))),
+            tokio::spawn(console_results_loop(state.clone(), console_rx)),
         ];
-        Ok(Self { state, edge_addr, cc_addr, tasks })
+        let api = match &config.api {
+            None => None,
+            Some(api) => {
+                let backend = Arc::new(crate::api::HubApi::new(state.clone()));
+                let machine_tls = api.machine_listen.as_ref().map(|_| tls.clone());
+                Some(gridtrust_api::start(api, backend, machine_tls, gridtrust_web::router()).await?)
+            }
+        };
+        let (api_addr, api_machine_addr) = (api.as_ref().map(|a| a.addr), api.as_ref().and_then(|a| a.machine_addr));
+        Ok(Self { state, edge_addr, cc_addr, api_addr, api_machine_addr, api, tasks })
     }
 
     /// Counters.
@@ -174,8 +271,16 @@ impl Hub {
         &self.state.store
     }
 
+    /// Alarms raised by the hub, newest first.
+    pub fn alarms(&self, active_only: bool) -> Vec<crate::alarms::Alarm> {
+        self.state.alarms.list(active_only)
+    }
+
     /// Stops accepting; established connections end with their tasks.
     pub fn shutdown(self) {
+        if let Some(api) = self.api {
+            api.shutdown();
+        }
         for t in self.tasks {
             t.abort();
         }
@@ -197,6 +302,48 @@ fn load_certificates(dir: &std::path::Path, identity: &Identity) -> HashMap<Hash
     out
 }
 
+/// Which edge reported each point last, from the store, so commands route after a restart.
+fn known_owners(store: &HubStore) -> HashMap<PointId, String> {
+    let mut out = HashMap::new();
+    for r in store.latest_all().unwrap_or_default() {
+        if let Ok(Some(e)) = store.record_at(&r.point, Timestamp(i64::MAX)) {
+            out.insert(r.point, e.edge_id);
+        }
+    }
+    out
+}
+
+/// Follows results of console commands: verifies each (signed by the edge or the hub, valid
+/// certificate) and updates the command's state; marks silent commands timed out.
+async fn console_results_loop(state: Arc<State>, mut rx: mpsc::Receiver<HubToCc>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(HubToCc::CommandResult(signed)) => {
+                    let verified = state.identity.validate(&signed.signer.certificate).map_err(|e| e.to_string()).and_then(|signer| {
+                        if !matches!(signer.kind, IdentityKind::Edge | IdentityKind::Hub) {
+                            return Err(format!("signed by {signer}, neither an edge nor the hub"));
+                        }
+                        signed.verify(&signer.public_key).map_err(|e| e.to_string())?;
+                        signed.result().map_err(|e| e.to_string())
+                    });
+                    match (verified, &state.console) {
+                        (Ok(result), Some(console)) => console.on_result(&signed.command_digest, &result),
+                        (Err(reason), _) => state.alarm(Severity::Major, "hub", "command", format!("console command result refused: {reason}"), None),
+                        (Ok(_), None) => {}
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            },
+            _ = tick.tick() => if let Some(console) = &state.console {
+                console.expire(Timestamp::now());
+            },
+        }
+    }
+}
+
 async fn checkpoint_loop(state: Arc<State>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     loop {
@@ -208,7 +355,7 @@ async fn checkpoint_loop(state: Arc<State>, interval: Duration) {
                 let _ = state.events.send(Event::Checkpoint(checkpoint));
             }
             Ok(Ok(None)) => {}
-            Ok(Err(e)) => warn!(target: "alarm", error = %e, "cannot sign a log checkpoint"),
+            Ok(Err(e)) => state.alarm(Severity::Critical, "hub", "log", format!("cannot sign a log checkpoint: {e}"), None),
             Err(e) => warn!(error = %e, "checkpoint task failed"),
         }
     }
@@ -250,7 +397,7 @@ async fn accept_loop(listener: Listener, state: Arc<State>, kind: Peer) {
                 Ok(conn) => match state.identity.peer(&conn.peer_certificates) {
                     Err(e) => {
                         state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
-                        warn!(target: "alarm", %peer, error = %e, "peer certificate refused");
+                        state.alarm(Severity::Major, "hub", "peer", format!("peer {peer} refused: certificate: {e}"), None);
                         Ok(())
                     }
                     Ok(identity) => match kind {
@@ -309,12 +456,12 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
     }
     if peer_id.kind != IdentityKind::Edge || peer_id.name != edge_id {
         state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
-        warn!(target: "alarm", %peer, %edge_id, certificate = %peer_id, "edge refused: its certificate is not that of the edge it claims to be");
+        state.alarm(Severity::Major, "hub", "peer", format!("edge refused: {peer} claims to be {edge_id} with the certificate of {peer_id}"), None);
         return Ok(());
     }
     let der = peer_certificates.first().map(|c| c.to_vec()).unwrap_or_default();
     if let Err(reason) = register_certificate(&state, der, peer_id).await {
-        warn!(target: "alarm", %edge_id, %reason, "cannot register the edge certificate; connection closed");
+        state.alarm(Severity::Critical, &edge_id, "log", format!("cannot register the certificate of {edge_id}; connection closed: {reason}"), None);
         return Ok(());
     }
     let last = state.store.last_batch(&edge_id).ok().flatten().map(|l| l.batch_seq);
@@ -353,14 +500,23 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
                         Err(_) => break,
                     }
                 }
+                if let Some(flag) = &state.demo_tamper
+                    && let Some(record) = group.first_mut().and_then(|b| b.records.first_mut())
+                    && flag.swap(false, Ordering::Relaxed)
+                {
+                    warn!(%edge_id, point = %record.point, "DEMO fault injection: altering a record of this batch before verification");
+                    record.value = gridtrust_model::Value::Float(record.value.as_f64() as f32 + 1000.0);
+                }
+                let started = Instant::now();
                 let (applied, refusal) = apply_group(&state, &edge_id, group).await;
+                state.apply_latency.observe(started.elapsed());
                 for batch_seq in applied {
                     if tx.send(HubToEdge::Ack { batch_seq }).await.is_err() {
                         break 'session Ok(());
                     }
                 }
                 if let Some((batch_seq, reason)) = refusal {
-                    warn!(target: "alarm", %edge_id, batch_seq, %reason, "batch refused; connection closed");
+                    warn!(%edge_id, batch_seq, %reason, "batch refused; connection closed");
                     break Ok(());
                 }
             }
@@ -420,6 +576,7 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
         match check_batch(state, edge_id, &batch) {
             Ok(()) => valid.push(Arc::new(batch)),
             Err(reason) => {
+                quarantine(state, edge_id, &batch, &reason);
                 refusal = Some((batch.header.batch_seq, reason));
                 break;
             }
@@ -479,12 +636,12 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                 state.stats.records_applied.fetch_add(stored as u64, Ordering::Relaxed);
                 if let Some(gap) = gap {
                     state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
-                    warn!(target: "alarm", edge_id, missing = ?gap, "batches missing from the edge's chain");
+                    state.alarm(Severity::Major, edge_id, "chain", format!("batches {}..{} missing from the chain of {edge_id}", gap.start, gap.end), None);
                 } else if let Some(prev) = previous.as_ref().filter(|p| !late && p.batch_seq + 1 == header.batch_seq)
                     && let Err(e) = batch.verify_follows(prev)
                 {
                     state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
-                    warn!(target: "alarm", edge_id, error = %e, "hash chain broken");
+                    state.alarm(Severity::Critical, edge_id, "chain", format!("hash chain of {edge_id} broken at batch {}: {e}", header.batch_seq), None);
                 }
                 {
                     let mut owner = lock(&state.owner);
@@ -496,6 +653,7 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                         latest.insert(r.point.clone(), batch.clone());
                     }
                 }
+                announce_values(state, edge_id, &batch);
                 // No connector listening is fine: they get the latest image when they connect.
                 let _ = state.events.send(Event::Batch(batch));
             }
@@ -505,12 +663,60 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
     (acks, refusal)
 }
 
+/// Keeps the records of a refused batch apart as trust=failed, raises the alarm and tells
+/// the live stream. The verified store never sees them.
+fn quarantine(state: &State, edge_id: &str, batch: &SignedBatch, reason: &str) {
+    let batch_seq = batch.header.batch_seq;
+    let mut changed = Vec::new();
+    {
+        let mut q = lock(&state.quarantine);
+        for r in &batch.records {
+            let entry = Quarantined { record: r.clone(), edge_id: edge_id.to_owned(), batch_seq, reason: reason.to_owned() };
+            q.insert(r.point.clone(), entry.clone());
+            changed.push(entry);
+        }
+    }
+    let points = changed.len();
+    state.alarm(
+        Severity::Critical,
+        edge_id,
+        "trust",
+        format!("batch {batch_seq} of {edge_id} failed verification and was refused ({points} values quarantined): {reason}"),
+        batch.records.first().map(|r| r.point.to_string()),
+    );
+    if state.live.receiver_count() > 0 {
+        for q in changed {
+            let _ = state.live.send(LiveEvent::Value(Box::new(crate::api::quarantined_item(&q))));
+        }
+    }
+}
+
+/// A verified batch lifts the quarantine of its points and updates the live stream.
+fn announce_values(state: &State, edge_id: &str, batch: &SignedBatch) {
+    {
+        let mut q = lock(&state.quarantine);
+        if !q.is_empty() {
+            for r in &batch.records {
+                q.remove(&r.point);
+            }
+        }
+    }
+    if state.live.receiver_count() == 0 {
+        return;
+    }
+    let trust = crate::api::trust_of(state.require_signatures && batch.signature.is_some());
+    for r in &batch.records {
+        let item = crate::api::value_item(r, edge_id, Some(batch.header.batch_seq), trust.clone());
+        let _ = state.live.send(LiveEvent::Value(Box::new(item)));
+    }
+}
+
 /// Logs a result and passes it to the connector that issued the command.
 async fn route_result(state: &Arc<State>, signed: SignedResult) {
     let result = signed.result().ok();
     let done = result.as_ref().is_none_or(|r| !matches!(r.outcome, CommandOutcome::Confirmed) || r.action != CommandAction::Execute);
     if let Err(reason) = log(state, vec![LogEntry::CommandResult(postcard_bytes(&signed))]).await {
-        warn!(target: "alarm", %reason, "command result not logged");
+        state.alarm(Severity::Critical, "hub", "log", format!("command result not logged: {reason}"), None);
     }
     let target = {
         let mut pending = lock(&state.pending);
@@ -540,10 +746,11 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
     }
     if peer_id.kind != IdentityKind::Cc || peer_id.name != cc_id {
         state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
-        warn!(target: "alarm", %peer, %cc_id, certificate = %peer_id, "connector refused: its certificate is not that of the connector it claims to be");
+        state.alarm(Severity::Major, "hub", "peer", format!("connector refused: {peer} claims to be {cc_id} with the certificate of {peer_id}"), None);
         return Ok(());
     }
     info!(%peer, connector = %peer_id, ?checkpoint_size, "connector connected");
+    state.connectors.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel::<HubToCc>(8192);
     let writer = spawn_writer(writer, rx);
     // Subscribe before taking the snapshot, so nothing falls between them.
@@ -572,7 +779,10 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
         tokio::spawn(async move {
             loop {
                 let msg = match live.recv().await {
-                    Ok(Event::Batch(b)) => HubToCc::Batch((*b).clone()),
+                    Ok(Event::Batch(b)) => {
+                        state.stats.records_forwarded.fetch_add(b.records.len() as u64, Ordering::Relaxed);
+                        HubToCc::Batch((*b).clone())
+                    }
                     Ok(Event::Certificate(der)) => HubToCc::Certificates(vec![der]),
                     Ok(Event::Checkpoint(c)) => {
                         send_checkpoint(&state, &tx, c, &mut proven_size).await;
@@ -600,6 +810,7 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
     };
     forward.abort();
     writer.abort();
+    state.connectors.fetch_sub(1, Ordering::Relaxed);
     info!(%cc_id, "connector disconnected");
     result
 }
@@ -612,7 +823,7 @@ async fn send_checkpoint(state: &Arc<State>, tx: &mpsc::Sender<HubToCc>, checkpo
     let proof = match tokio::task::spawn_blocking(move || st.ledger.consistency(old, new)).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {
-            warn!(target: "alarm", error = %e, "cannot prove log consistency");
+            state.alarm(Severity::Critical, "hub", "log", format!("cannot prove log consistency: {e}"), None);
             return;
         }
         Err(e) => {
@@ -628,7 +839,7 @@ async fn send_checkpoint(state: &Arc<State>, tx: &mpsc::Sender<HubToCc>, checkpo
 
 /// Checks a command from a connector against policy; countersigns, logs and routes it, or
 /// refuses with a signed result. Both decisions are log entries.
-async fn route_command(state: &Arc<State>, mut signed: SignedCommand, reply: &mpsc::Sender<HubToCc>) {
+pub(crate) async fn route_command(state: &Arc<State>, mut signed: SignedCommand, reply: &mpsc::Sender<HubToCc>) {
     let digest = signed.digest();
     let decision = decide(state, &signed);
     let command = signed.command().ok();
@@ -638,7 +849,7 @@ async fn route_command(state: &Arc<State>, mut signed: SignedCommand, reply: &mp
         Ok(edge_tx) => edge_tx,
         Err(reason) => {
             state.stats.commands_refused.fetch_add(1, Ordering::Relaxed);
-            warn!(target: "alarm", command_id = id, %reason, "command refused by hub policy");
+            state.alarm(Severity::Minor, "hub", "command", format!("command {id} refused by hub policy: {reason}"), command.as_ref().map(|c| c.point.to_string()));
             let _ = log(state, vec![LogEntry::Command(postcard_bytes(&signed))]).await;
             refuse_signed(state, reply, digest, refuse(reason)).await;
             return;

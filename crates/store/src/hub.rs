@@ -980,6 +980,43 @@ impl HubStore {
         crate::error::guard("record_at", || record_at_in(&self.db.get()?.begin_read()?, point, at))
     }
 
+    /// The series record of `point` with record seq `seq` (from edge `edge_id` when given),
+    /// searched newest first: what the evidence for one specific value starts from.
+    pub fn find_record(&self, point: &PointId, edge_id: Option<&str>, seq: u64) -> Result<Option<SeriesEntry>> {
+        crate::error::guard("find_record", || {
+            let txn = self.db.get()?.begin_read()?;
+            let edge_no = match edge_id {
+                Some(e) => match edge_no(&txn, e)? {
+                    Some(n) => Some(n),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            let lo = point_prefix(point);
+            let mut hi = lo.clone();
+            hi.extend_from_slice(&[0xff; 20]);
+            let t = txn.open_table(SERIES)?;
+            for e in t.range(lo.as_slice()..=hi.as_slice())?.rev() {
+                let (k, v) = e?;
+                let k = k.value();
+                let at = lo.len();
+                let r_seq = u64::from_be_bytes(array(k, at + 12, "series key seq", SERIES_NAME, || hex(k))?);
+                let no = u32::from_be_bytes(array(k, at + 8, "series key edge", SERIES_NAME, || hex(k))?);
+                if r_seq != seq || edge_no.is_some_and(|n| n != no) {
+                    continue;
+                }
+                let time = time_from(array(k, at, "series key time", SERIES_NAME, || hex(k))?);
+                let edge_id = edge_id_of(&txn, no)?.ok_or_else(|| StoreError::Corrupt {
+                    table: SERIES_NAME,
+                    key: describe_series_key(k),
+                    problem: Corruption::Inconsistent(format!("edge #{no} is not in {EDGES_NAME}")),
+                })?;
+                return Ok(Some(SeriesEntry { edge_id, seq, time, record_bytes: v.value().to_vec() }));
+            }
+            Ok(None)
+        })
+    }
+
     /// The batch that covers record `seq` of `edge_id`, with its header and leaf hashes, or
     /// `None` if no stored batch covers it.
     pub fn batch_of_record(&self, edge_id: &str, seq: u64) -> Result<Option<BatchEvidence>> {
@@ -1216,6 +1253,10 @@ mod evidence_tests {
         let e = hub.record_at(&p, Timestamp(1_003)).unwrap().unwrap();
         assert_eq!((e.edge_id.as_str(), e.seq, e.time, e.record_bytes), ("edge-a", 2, Timestamp(1_002), r[2].encode_canonical()));
         assert_eq!(hub.record_at(&p, Timestamp(i64::MAX)).unwrap().unwrap().seq, 4);
+        let found = hub.find_record(&p, Some("edge-a"), 2).unwrap().unwrap();
+        assert_eq!((found.seq, found.record_bytes), (2, r[2].encode_canonical()));
+        assert_eq!(hub.find_record(&p, None, 3).unwrap(), None, "seq 3 is another point's");
+        assert_eq!(hub.find_record(&p, Some("edge-b"), 2).unwrap(), None);
     }
 
     #[test]

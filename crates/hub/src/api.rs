@@ -1,0 +1,441 @@
+//! The hub behind the HTTP API: [`gridtrust_api::Backend`] over the hub's state.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rustls_pki_types::CertificateDer;
+use tokio::sync::broadcast;
+
+use gridtrust_api::backend::{Actor, Backend};
+use gridtrust_api::dto::*;
+use gridtrust_api::metrics::Exposition;
+use gridtrust_api::timefmt::rfc3339;
+use gridtrust_api::{ApiError, routes::OPERATING_ROLES};
+use gridtrust_model::{DoublePoint, PointId, Record, Timestamp, Validity, Value};
+use gridtrust_store::StoreError;
+use gridtrust_trust::checkpoint::{LogEntry, SignedCheckpoint};
+use gridtrust_trust::command::hex;
+use gridtrust_trust::evidence::header_signing_input;
+use gridtrust_trust::merkle;
+
+use crate::evidence::{ValueProofError, prove_entry};
+use crate::model::{KnownPoint, model, point_info};
+use crate::server::{Quarantined, State, lock, route_command};
+
+/// The API's view of a running hub.
+pub(crate) struct HubApi {
+    state: Arc<State>,
+}
+
+impl HubApi {
+    pub(crate) fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+
+    fn known_points(&self) -> Result<Vec<KnownPoint>, ApiError> {
+        let records = self.state.store.latest_all().map_err(store_err)?;
+        let owner = lock(&self.state.owner);
+        Ok(records.into_iter().map(|r| KnownPoint { edge: owner.get(&r.point).cloned(), id: r.point, value: r.value }).collect())
+    }
+
+    fn point(&self, id: &str) -> Result<PointId, ApiError> {
+        let point = PointId::new(id).map_err(|e| ApiError::BadRequest(format!("point `{id}`: {e}")))?;
+        match self.state.store.latest(&point).map_err(store_err)? {
+            Some(_) => Ok(point),
+            None if lock(&self.state.quarantine).contains_key(&point) => Ok(point),
+            None => Err(ApiError::NotFound(format!("no point {id}"))),
+        }
+    }
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    ApiError::Internal(format!("store: {e}"))
+}
+
+/// Trust status of a stored (hence verified, or accepted unsigned) value.
+pub(crate) fn trust_of(signed_and_checked: bool) -> TrustInfo {
+    if signed_and_checked {
+        TrustInfo { status: "verified".into(), reason: None }
+    } else {
+        TrustInfo { status: "unverified".into(), reason: Some("evidence is off: signatures are not required".into()) }
+    }
+}
+
+fn quality_info(r: &Record) -> QualityInfo {
+    let q = r.quality;
+    let validity = match q.validity() {
+        Validity::Good => "good",
+        Validity::Invalid => "invalid",
+        Validity::Questionable => "questionable",
+        Validity::Reserved => "reserved",
+    };
+    let flags = [
+        (q.overflow(), "overflow"),
+        (q.out_of_range(), "out_of_range"),
+        (q.bad_reference(), "bad_reference"),
+        (q.oscillatory(), "oscillatory"),
+        (q.failure(), "failure"),
+        (q.old_data(), "old_data"),
+        (q.inconsistent(), "inconsistent"),
+        (q.inaccurate(), "inaccurate"),
+        (q.substituted(), "substituted"),
+        (q.test(), "test"),
+        (q.operator_blocked(), "operator_blocked"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then(|| name.to_owned()))
+    .collect();
+    QualityInfo { good: q.is_good(), validity: validity.into(), flags }
+}
+
+fn value_json(v: &Value) -> (serde_json::Value, String) {
+    match *v {
+        Value::Single(b) => (b.into(), if b { "ON".into() } else { "OFF".into() }),
+        Value::Double(d) => {
+            let text = match d {
+                DoublePoint::On => "CLOSED",
+                DoublePoint::Off => "OPEN",
+                DoublePoint::Intermediate => "INTERMEDIATE",
+                DoublePoint::Indeterminate => "BAD",
+            };
+            (text.into(), text.into())
+        }
+        Value::Float(f) => (serde_json::Number::from_f64(f64::from(f)).map_or(serde_json::Value::Null, Into::into), format!("{f}")),
+        other => {
+            let x = other.as_f64();
+            (serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into), format!("{x}"))
+        }
+    }
+}
+
+/// The API form of one record.
+pub(crate) fn value_item(r: &Record, edge: &str, batch_seq: Option<u64>, trust: TrustInfo) -> ValueItem {
+    let (value, value_text) = value_json(&r.value);
+    ValueItem {
+        point: r.point.to_string(),
+        value,
+        value_text,
+        quality: quality_info(r),
+        source_time: r.source_time.map(|(t, _)| rfc3339(t.0)),
+        received_at: rfc3339(r.received_at.0),
+        edge: edge.to_owned(),
+        seq: r.seq,
+        batch_seq,
+        trust,
+    }
+}
+
+/// The API form of a quarantined value: marked invalid, trust failed with the reason.
+pub(crate) fn quarantined_item(q: &Quarantined) -> ValueItem {
+    let mut item = value_item(&q.record, &q.edge_id, Some(q.batch_seq), TrustInfo { status: "failed".into(), reason: Some(q.reason.clone()) });
+    item.quality.good = false;
+    item.quality.validity = "invalid".into();
+    item
+}
+
+fn spki_and_subject(der: &[u8]) -> (String, String) {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => (B64.encode(cert.public_key().raw), cert.subject().to_string()),
+        Err(_) => (String::new(), String::new()),
+    }
+}
+
+fn checkpoint_item(c: &SignedCheckpoint, hub_certificate: &[u8]) -> CheckpointItem {
+    CheckpointItem {
+        size: c.checkpoint.tree_size,
+        root_hex: hex(&c.checkpoint.root),
+        timestamp: rfc3339(c.checkpoint.timestamp.0),
+        signed_hex: hex(&c.checkpoint.signing_input()),
+        signature_hex: hex(&c.signature.bytes),
+        hub_spki_der_b64: spki_and_subject(hub_certificate).0,
+    }
+}
+
+fn entry_summary(entry: &LogEntry) -> (&'static str, String) {
+    match entry {
+        LogEntry::BatchHeader(b) => match gridtrust_trust::evidence::decode_sealed(b) {
+            Ok((h, sig)) => (
+                "batch_header",
+                format!("edge {} batch {} records {}..{} {}", h.edge_id, h.batch_seq, h.first_seq, h.first_seq + u64::from(h.count), if sig.is_some() { "signed" } else { "unsigned" }),
+            ),
+            Err(e) => ("batch_header", format!("undecodable header: {e}")),
+        },
+        LogEntry::Command(b) => (
+            "command",
+            match postcard::from_bytes::<gridtrust_trust::command::SignedCommand>(b).ok().and_then(|s| s.command().ok()) {
+                Some(c) => format!("{:?} {} by {} ({})", c.action, c.point, c.issuer, c.role),
+                None => "undecodable command".into(),
+            },
+        ),
+        LogEntry::CommandResult(b) => (
+            "command_result",
+            match postcard::from_bytes::<gridtrust_trust::command::SignedResult>(b).ok().and_then(|s| s.result().ok()) {
+                Some(r) => format!("command {} {:?}: {:?}", r.command_id, r.action, r.outcome),
+                None => "undecodable result".into(),
+            },
+        ),
+        LogEntry::ConfigChange { key, value } => ("config_change", format!("{key} = {value}")),
+        LogEntry::Certificate(der) => ("certificate", spki_and_subject(der).1),
+    }
+}
+
+impl Backend for HubApi {
+    fn model(&self) -> Result<Model, ApiError> {
+        Ok(model(&self.known_points()?))
+    }
+
+    fn points(&self) -> Result<Vec<PointInfo>, ApiError> {
+        Ok(self.known_points()?.iter().map(point_info).collect())
+    }
+
+    fn values(&self, bay: Option<&str>, point: Option<&str>) -> Result<Vec<ValueItem>, ApiError> {
+        let wanted = point.map(|p| self.point(p)).transpose()?;
+        let records = match &wanted {
+            Some(p) => self.state.store.latest(p).map_err(store_err)?.into_iter().collect(),
+            None => self.state.store.latest_all().map_err(store_err)?,
+        };
+        if let Some(b) = bay
+            && !records.iter().any(|r| r.point.logical_device() == b)
+        {
+            return Err(ApiError::NotFound(format!("no bay {b}")));
+        }
+        let owner = lock(&self.state.owner);
+        let latest = lock(&self.state.latest);
+        let quarantine = lock(&self.state.quarantine);
+        Ok(records
+            .iter()
+            .filter(|r| bay.is_none_or(|b| r.point.logical_device() == b))
+            .map(|r| match quarantine.get(&r.point) {
+                Some(q) => quarantined_item(q),
+                None => {
+                    let batch = latest.get(&r.point);
+                    let signed = self.state.require_signatures && batch.is_none_or(|b| b.signature.is_some());
+                    let edge = owner.get(&r.point).map_or("", String::as_str);
+                    value_item(r, edge, batch.map(|b| b.header.batch_seq), trust_of(signed))
+                }
+            })
+            .collect())
+    }
+
+    fn history(&self, point: &str, from_ns: i64, to_ns: i64, max_points: usize) -> Result<History, ApiError> {
+        let p = self.point(point)?;
+        let (width, buckets) = self.state.store.history_buckets(&p, Timestamp(from_ns), Timestamp(to_ns), max_points).map_err(store_err)?;
+        Ok(History {
+            point: point.to_owned(),
+            from: rfc3339(from_ns),
+            to: rfc3339(to_ns),
+            bucket_ms: u64::try_from(width / 1_000_000).unwrap_or(0),
+            samples: buckets
+                .into_iter()
+                .map(|b| Sample { t: rfc3339(b.start.0), min: b.min, max: b.max, avg: b.mean, last: b.last, count: b.count })
+                .collect(),
+        })
+    }
+
+    fn alarms(&self, active_only: bool) -> Result<Vec<AlarmItem>, ApiError> {
+        Ok(self.state.alarms.list(active_only).iter().map(|a| a.to_item()).collect())
+    }
+
+    fn acknowledge(&self, id: u64, by: &Actor) -> Result<AlarmItem, ApiError> {
+        use crate::alarms::AckError;
+        match self.state.alarms.acknowledge(&self.state.store, id, &by.name) {
+            Ok(a) => Ok(a.to_item()),
+            Err(AckError::Unknown(_)) => Err(ApiError::NotFound(format!("no alarm {id}"))),
+            Err(e @ AckError::Already { .. }) => Err(ApiError::Conflict(e.to_string())),
+            Err(AckError::Store(e)) => Err(store_err(e)),
+        }
+    }
+
+    fn issue_command(&self, request: &CommandRequest, by: &Actor) -> Result<CommandItem, ApiError> {
+        let console = self
+            .state
+            .console
+            .clone()
+            .ok_or_else(|| ApiError::Unavailable("this hub has no console identity ([api.console]); commands go through SCADA".into()))?;
+        let point = self.point(&request.point)?;
+        if crate::model::command_kind(point.as_str()).is_none() {
+            return Err(ApiError::BadRequest(format!("point {point} is not operable")));
+        }
+        let (signed, item) = console.sign(request, by, OPERATING_ROLES)?;
+        let state = self.state.clone();
+        let reply = state.console_results.clone();
+        // Called on the blocking pool of the runtime: hand routing back to the runtime.
+        tokio::runtime::Handle::current().spawn(async move { route_command(&state, signed, &reply).await });
+        Ok(item)
+    }
+
+    fn commands(&self, limit: usize) -> Result<Vec<CommandItem>, ApiError> {
+        Ok(self.state.console.as_ref().map(|c| c.list(limit)).unwrap_or_default())
+    }
+
+    fn command(&self, id: u64) -> Result<CommandItem, ApiError> {
+        self.state.console.as_ref().and_then(|c| c.get(id)).ok_or_else(|| ApiError::NotFound(format!("no command {id}")))
+    }
+
+    fn evidence(&self, point: &str, seq: Option<u64>) -> Result<Evidence, ApiError> {
+        let p = self.point(point)?;
+        let store = &self.state.store;
+        let entry = match seq {
+            None => store.record_at(&p, Timestamp(i64::MAX)).map_err(store_err)?,
+            Some(seq) => store.find_record(&p, None, seq).map_err(store_err)?,
+        }
+        .ok_or_else(|| ApiError::NotFound(format!("no stored value of {point}{}", seq.map(|s| format!(" with seq {s}")).unwrap_or_default())))?;
+        let proof = prove_entry(store, entry).map_err(|e| match e {
+            ValueProofError::Store(e) => store_err(e),
+            ValueProofError::Unsigned { .. } => ApiError::NotFound(format!("no evidence: {e}")),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+        let certificate = lock(&self.state.certificates).get(&proof.signature.signer).cloned();
+        let (certificate_der, signer_identity) = match certificate {
+            Some(c) => c,
+            None => return Err(ApiError::Internal(format!("the certificate that signed batch {} is not known to the hub", proof.batch.batch_seq))),
+        };
+        let valid_now = self.state.identity.validate(&certificate_der);
+        let (spki, subject) = spki_and_subject(&certificate_der);
+        let header_bytes = proof.header.encode_canonical();
+        let leaf = merkle::leaf_hash(&proof.entry.record_bytes);
+        let verdict = {
+            let included = merkle::verify_inclusion(&leaf, proof.record_index, proof.batch.leaves.len() as u64, &proof.record_proof, &proof.header.merkle_root);
+            let signature = proof.header.verify_signature(&proof.signature, &signer_identity.public_key);
+            match (included, signature, &valid_now) {
+                (Ok(()), Ok(()), Ok(_)) => TrustInfo { status: "verified".into(), reason: None },
+                (Err(e), _, _) => TrustInfo { status: "failed".into(), reason: Some(format!("record not in its batch: {e}")) },
+                (_, Err(e), _) => TrustInfo { status: "failed".into(), reason: Some(format!("batch signature: {e}")) },
+                (_, _, Err(e)) => TrustInfo { status: "failed".into(), reason: Some(format!("signer certificate: {e}")) },
+            }
+        };
+        let log = self
+            .state
+            .ledger
+            .prove_header(&proof.batch.sealed_header)
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map(|(index, path, checkpoint)| LogProof {
+                leaf_hex: hex(&LogEntry::BatchHeader(proof.batch.sealed_header.clone()).encode()),
+                leaf_index: index,
+                tree_size: checkpoint.checkpoint.tree_size,
+                path_hex: path.iter().map(|h| hex(h)).collect(),
+                checkpoint: checkpoint_item(&checkpoint, &self.state.identity.certificate),
+            });
+        Ok(Evidence {
+            point: point.to_owned(),
+            edge: proof.entry.edge_id.clone(),
+            seq: proof.entry.seq,
+            record: RecordBytes { canonical_hex: hex(&proof.entry.record_bytes) },
+            batch: BatchProof {
+                batch_seq: proof.batch.batch_seq,
+                root_hex: hex(&proof.header.merkle_root),
+                root_offset: 22 + proof.header.edge_id.len(),
+                header_hex: hex(&header_bytes),
+                record_count: proof.header.count,
+                first_seq: proof.header.first_seq,
+                signature_hex: hex(&proof.signature.bytes),
+                signing_input_hex: hex(&header_signing_input(&proof.header)),
+            },
+            record_proof: RecordProof {
+                leaf_index: proof.record_index,
+                tree_size: proof.batch.leaves.len() as u64,
+                path_hex: proof.record_proof.iter().map(|h| hex(h)).collect(),
+            },
+            signer: SignerInfo { certificate_der_b64: B64.encode(&certificate_der), spki_der_b64: spki, subject, valid: valid_now.is_ok() },
+            log,
+            hub_verdict: verdict,
+        })
+    }
+
+    fn latest_checkpoint(&self) -> Result<CheckpointItem, ApiError> {
+        let c = self.state.ledger.latest().ok_or_else(|| ApiError::NotFound("no checkpoint signed yet".into()))?;
+        Ok(checkpoint_item(&c, &self.state.identity.certificate))
+    }
+
+    fn log_entries(&self, from: u64, count: u64) -> Result<Vec<LogEntryItem>, ApiError> {
+        let entries = self.state.ledger.entries(from, count).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(entries
+            .into_iter()
+            .map(|(index, bytes)| {
+                let (kind, summary) = match LogEntry::decode(&bytes) {
+                    Ok(e) => entry_summary(&e),
+                    Err(e) => ("undecodable", e.to_string()),
+                };
+                LogEntryItem { index, kind: kind.into(), summary, leaf_hex: hex(&bytes) }
+            })
+            .collect())
+    }
+
+    fn record_audit(&self, event: AuditEvent) -> Result<(), ApiError> {
+        let bytes = serde_json::to_vec(&event).map_err(|e| ApiError::Internal(format!("audit event: {e}")))?;
+        self.state.store.append_audit(&bytes).map(|_| ()).map_err(store_err)
+    }
+
+    fn audit_trail(&self, limit: usize) -> Result<Vec<AuditEvent>, ApiError> {
+        let rows = self.state.store.audit_newest(limit).map_err(store_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, bytes)| serde_json::from_slice::<AuditEvent>(&bytes).ok().map(|e| AuditEvent { id, ..e }))
+            .collect())
+    }
+
+    fn metrics(&self) -> String {
+        let s = &self.state.stats;
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let mut e = Exposition::default();
+        e.counter("gridtrust_hub_records_in_total", "Records verified and stored.", &[(&[], get(&s.records_applied))])
+            .counter("gridtrust_hub_records_out_total", "Records forwarded to connectors.", &[(&[], get(&s.records_forwarded))])
+            .counter("gridtrust_hub_batches_total", "Batches by outcome.", &[
+                (&[("outcome", "applied")], get(&s.batches_applied)),
+                (&[("outcome", "duplicate")], get(&s.batches_duplicate)),
+            ])
+            .counter("gridtrust_hub_verification_failures_total", "Batches refused by verification.", &[
+                (&[("check", "integrity")], get(&s.integrity_failures)),
+                (&[("check", "signature")], get(&s.signature_failures)),
+            ])
+            .counter("gridtrust_hub_chain_alarms_total", "Gaps and broken hash chains.", &[(&[], get(&s.chain_alarms))])
+            .counter("gridtrust_hub_peers_refused_total", "Connections refused by certificate.", &[(&[], get(&s.peers_refused))])
+            .counter("gridtrust_hub_commands_total", "Commands by hub decision.", &[
+                (&[("decision", "authorized")], get(&s.commands_authorized)),
+                (&[("decision", "refused")], get(&s.commands_refused)),
+            ])
+            .counter("gridtrust_hub_log_entries_total", "Transparency log entries appended.", &[(&[], get(&s.log_entries))])
+            .counter("gridtrust_hub_checkpoints_signed_total", "Checkpoints signed.", &[(&[], get(&s.checkpoints_signed))])
+            .gauge("gridtrust_hub_edges_connected", "Edges connected.", lock(&self.state.edges).len() as f64)
+            .gauge("gridtrust_hub_connectors_connected", "Connectors connected.", get(&self.state.connectors) as f64)
+            .gauge("gridtrust_hub_connector_queue_depth", "Events waiting for the slowest connector.", self.state.events.len() as f64)
+            .gauge("gridtrust_hub_live_queue_depth", "Events waiting for the slowest live API stream.", self.state.live.len() as f64)
+            .gauge("gridtrust_hub_commands_pending", "Commands awaiting a result.", lock(&self.state.pending).len() as f64)
+            .gauge("gridtrust_hub_quarantined_points", "Points whose latest batch failed verification.", lock(&self.state.quarantine).len() as f64)
+            .gauge("gridtrust_hub_alarms_active", "Unacknowledged alarms.", self.state.alarms.active() as f64)
+            .gauge("gridtrust_hub_log_size", "Entries in the transparency log.", self.state.ledger.size() as f64)
+            .histogram("gridtrust_hub_batch_apply_seconds", "Verify, store and log time per batch group.", &self.state.apply_latency);
+        e.finish()
+    }
+
+    fn health(&self) -> Health {
+        let age = self.state.ledger.latest().map(|c| {
+            let ms = (Timestamp::now().0 - c.checkpoint.timestamp.0) / 1_000_000;
+            u64::try_from(ms).unwrap_or(0)
+        });
+        Health {
+            status: "ok".into(),
+            edges_connected: lock(&self.state.edges).len() as u64,
+            connectors_connected: self.state.connectors.load(Ordering::Relaxed),
+            log_size: self.state.ledger.size(),
+            checkpoint_age_ms: age,
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.state.live.subscribe()
+    }
+
+    fn tamper(&self) -> Option<Result<TamperResult, ApiError>> {
+        let flag = self.state.demo_tamper.as_ref()?;
+        flag.store(true, Ordering::Relaxed);
+        Some(Ok(TamperResult { message: "the next batch an edge sends will be altered before the hub verifies it".into() }))
+    }
+
+    fn machine_identity(&self, chain: &[CertificateDer<'static>]) -> Result<Actor, String> {
+        let peer = self.state.identity.peer(chain).map_err(|e| e.to_string())?;
+        Ok(Actor { name: peer.name, roles: peer.roles, machine: true })
+    }
+}
