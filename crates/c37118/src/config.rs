@@ -300,12 +300,15 @@ fn counts(r: &mut Reader<'_>) -> Result<Counts, DecodeError> {
     Ok(Counts { phasors: r.u16("PHNMR")?, analogs: r.u16("ANNMR")?, digitals: r.u16("DGNMR")? })
 }
 
+/// Channel names: phasors, analogs, and 16 per digital word.
+type ChannelNames = (Vec<String>, Vec<String>, Vec<Vec<String>>);
+
 /// Reads the channel names of every phasor, analog and digital bit with `name`.
 fn names(
     r: &mut Reader<'_>,
     c: &Counts,
     name: fn(&mut Reader<'_>, &'static str) -> Result<String, DecodeError>,
-) -> Result<(Vec<String>, Vec<String>, Vec<Vec<String>>), DecodeError> {
+) -> Result<ChannelNames, DecodeError> {
     let remaining = r.remaining();
     let cap = |n: u16| usize::from(n).min(remaining);
     let mut phasors = Vec::with_capacity(cap(c.phasors));

@@ -3,8 +3,9 @@
 
 const POLY: u16 = 0x1021;
 
-/// One table entry per leading byte, built at compile time so the hot path is a lookup per byte.
-const TABLE: [u16; 256] = {
+/// One table entry per leading byte, built at compile time so the hot path is a lookup per byte
+/// (a `static`: a `const` array would be materialised afresh at each use).
+static TABLE: [u16; 256] = {
     let mut table = [0u16; 256];
     let mut i = 0;
     while i < 256 {

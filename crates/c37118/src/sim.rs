@@ -87,7 +87,7 @@ impl SimSpec {
     pub fn server(&self) -> PmuServer<ThreePhaseSignal> {
         let header =
             format!("gridtrust PMU simulator: {} PMU(s), 50 Hz three-phase feeder, {} frames/s", self.stations.len(), self.data_rate);
-        PmuServer::new(self.config(), header, ThreePhaseSignal::default())
+        PmuServer::new(self.config(), header, ThreePhaseSignal)
     }
 }
 

@@ -281,3 +281,70 @@ async fn send_all(data: &mpsc::Sender<Datum>, batch: &mut Vec<Datum>) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Stat;
+    use crate::frame::{FrameTime, MessageTimeQuality};
+    use gridtrust_model::Validity;
+
+    fn parse(extra: &str) -> Result<PmuConfig, String> {
+        toml::from_str(&format!("name = \"p\"\naddress = \"10.0.0.5:4712\"\nidcode = 7\n{extra}")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_and_defaults_apply() {
+        assert!(parse("idcod = 3").unwrap_err().contains("idcod"));
+        let c = parse("").unwrap();
+        assert_eq!((c.transport, c.configuration, c.reconnect_min_ms), (Transport::Tcp, ConfigVersion::Cfg2, 500));
+        assert_eq!(c.validate(), Ok(()));
+        assert!(c.operated_points().is_empty());
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let key = |extra: &str, addr: Option<&str>| {
+            let mut c = parse(extra).unwrap();
+            if let Some(a) = addr {
+                c.address = a.into();
+            }
+            c.validate().unwrap_err().0
+        };
+        assert_eq!(key("", Some("no-port")), "address");
+        assert_eq!(key("logical_device_prefix = \"a/b\"", None), "logical_device_prefix");
+        assert_eq!(key("reconnect_min_ms = 10\nreconnect_max_ms = 5", None), "reconnect_min_ms");
+        assert_eq!(key("only_mapped = true", None), "only_mapped");
+        assert_eq!(key("[[points]]\nchannel = \"VA\"\nquantity = \"magnitude\"\npoint = \"no slash\"", None), "points[0].point");
+        assert_eq!(key("[[points]]\nquantity = \"angle\"\npoint = \"LD/MMXU1.PhV.phsA.cVal.ang.f\"", None), "points[0].channel");
+        assert_eq!(key("[[points]]\nchannel = \"x\"\nquantity = \"frequency\"\npoint = \"LD/MMXU1.Hz.mag.f\"", None), "points[0].channel");
+    }
+
+    #[test]
+    fn stat_bits_map_onto_iec_61850_quality() {
+        assert!(points::stat_quality(Stat(0)).is_good());
+        let pmu_error = points::stat_quality(Stat(0xc000));
+        assert!(pmu_error.validity() == Validity::Invalid && pmu_error.failure());
+        let test = points::stat_quality(Stat(0x8000));
+        assert!(test.validity() == Validity::Invalid && test.test());
+        assert_eq!(points::stat_quality(Stat(0x2000)).validity(), Validity::Invalid);
+        assert!(points::stat_quality(Stat(0x0200)).substituted());
+    }
+
+    #[test]
+    fn time_quality_joins_the_fracsec_byte_and_stat() {
+        let t = |code, stat| {
+            points::time_quality(FrameTime { quality: MessageTimeQuality { code, ..Default::default() }, ..Default::default() }, Stat(stat))
+        };
+        let locked = t(0, 0);
+        assert!(!locked.invalid && !locked.not_synchronized && locked.leap_seconds_known);
+        assert_eq!(locked.accuracy_bits, gridtrust_model::TimeQuality::UNSPECIFIED_ACCURACY);
+        // STAT 010: within 1 µs → 19 significant bits (2^-19 s ≈ 1.9 µs ≥ 1 µs > 2^-20 s).
+        assert_eq!(t(0, 0b010 << 6).accuracy_bits, 19);
+        // Unlocked within 1 ms (code 7), sync lost in STAT.
+        let unlocked = t(7, 0x2000);
+        assert!(unlocked.not_synchronized && !unlocked.leap_seconds_known);
+        assert_eq!(unlocked.accuracy_bits, 9);
+        assert!(t(0xf, 0).invalid);
+    }
+}

@@ -147,8 +147,14 @@ impl PointMap {
                 Quantity::Magnitude | Quantity::Angle => cfg.phasors.iter().position(|p| p.name.trim() == channel).map(|p| {
                     slots.phasors[p][usize::from(m.quantity == Quantity::Angle)] = Some(id);
                 }),
-                Quantity::Frequency => Some(slots.frequency = Some(id)),
-                Quantity::Rocof => Some(slots.rocof = Some(id)),
+                Quantity::Frequency => {
+                    slots.frequency = Some(id);
+                    Some(())
+                }
+                Quantity::Rocof => {
+                    slots.rocof = Some(id);
+                    Some(())
+                }
                 Quantity::Analog => cfg.analogs.iter().position(|a| a.name.trim() == channel).map(|a| slots.analogs[a] = Some(id)),
                 Quantity::Digital => cfg.digitals.iter().enumerate().find_map(|(w, d)| {
                     let bit = d.names.iter().position(|n| n.trim() == channel)?;
