@@ -10,7 +10,8 @@ use anyhow::Context;
 use gridtrust_cc::{Cc, CcConfig};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
-use gridtrust_hub::{Hub, HubConfig};
+use gridtrust_api::auth::{HashCost, hash_password};
+use gridtrust_hub::{Hub, HubConfig, HubOptions};
 use gridtrust_iec104_model::{CommandKind, MappingFile, MonitorKind};
 use gridtrust_sim::{SubstationRtu, SubstationSpec};
 use gridtrust_keys::{KeyConfig, KeyError, Pkcs11Config, PinSource, TokenSelector};
@@ -28,11 +29,21 @@ pub enum DemoKeys {
 }
 
 /// The identities of a single-machine installation: name, kind and IEC 62351-8 roles. Edges and
-/// the hub act by their kind; the connector operates, so it holds OPERATOR.
-pub const IDENTITIES: [(IdentityKind, &str, &[Role]); 3] = [
+/// the hub act by their kind; the connector operates, so it holds OPERATOR; the hub's console
+/// (an operator certificate whose key the hub holds) signs commands people issue in the web UI.
+pub const IDENTITIES: [(IdentityKind, &str, &[Role]); 4] = [
     (IdentityKind::Hub, "hub", &[Role::Viewer]),
     (IdentityKind::Edge, "edge-1", &[Role::Viewer]),
     (IdentityKind::Cc, "cc-1", &[Role::Operator]),
+    (IdentityKind::Operator, "console", &[Role::Operator]),
+];
+
+/// The demo's web users: name, password, role (written to `users.toml` with Argon2id hashes).
+pub const DEMO_USERS: [(&str, &str, Role); 4] = [
+    ("viewer", "viewer-demo", Role::Viewer),
+    ("operator", "operator-demo", Role::Operator),
+    ("auditor", "auditor-demo", Role::SecAud),
+    ("engineer", "engineer-demo", Role::Engineer),
 ];
 
 /// What to start.
@@ -52,6 +63,12 @@ pub struct ChainOptions {
     pub batch_delay_ms: u64,
     /// Where the private keys live.
     pub keys: DemoKeys,
+    /// Where the hub's HTTP API and web UI listen.
+    pub api_listen: String,
+    /// Cost of the demo users' password hashes (tests use the cheap one).
+    pub password_cost: HashCost,
+    /// Lets `POST /api/demo/tamper` alter the next batch (demo and tests only).
+    pub demo_fault_injection: bool,
 }
 
 impl ChainOptions {
@@ -65,6 +82,9 @@ impl ChainOptions {
             feeders: 2,
             batch_delay_ms: 10,
             keys: DemoKeys::Software,
+            api_listen: "127.0.0.1:0".into(),
+            password_cost: HashCost::TestOnly,
+            demo_fault_injection: false,
         }
     }
 }
@@ -179,6 +199,16 @@ pub fn provision(pki: &Path, keys: &DemoKeys) -> anyhow::Result<Vec<(&'static st
     }
 }
 
+/// The users file of the demo, with fresh Argon2id hashes.
+fn users_toml(cost: HashCost) -> anyhow::Result<String> {
+    let mut s = String::from("# Demo web users (gridtrust demo prints their passwords). Hashes: Argon2id, PHC strings.\n");
+    for (name, password, role) in DEMO_USERS {
+        let hash = hash_password(password, cost).context("hashing a demo password")?;
+        let _ = write!(s, "\n[[user]]\nname = \"{name}\"\npassword_hash = \"{hash}\"\nroles = [\"{}\"]\n", role.name());
+    }
+    Ok(s)
+}
+
 impl Chain {
     /// Starts the simulated RTU, writes configuration for hub, edge and cc into `opts.dir`,
     /// and starts them from those files.
@@ -193,11 +223,18 @@ impl Chain {
         write(&dir.join("edge-mapping.toml"), &mapping_toml(&rtu.mapping, 0, "RTU addresses of the simulated substation"))?;
         write(&dir.join("scada-mapping.toml"), &mapping_toml(&rtu.mapping, SCADA_IOA_OFFSET, "IEC 104 addresses the cc serves to SCADA"))?;
 
+        write(&dir.join("users.toml"), &users_toml(opts.password_cost)?)?;
         write(
             &dir.join("hub.toml"),
-            &format!("data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}", identity("hub")),
+            &format!(
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[api]\nlisten = \"{}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\n\n{}",
+                identity("hub"),
+                opts.api_listen,
+                identity("console").replacen("[identity]", "[api.console]", 1)
+            ),
         )?;
-        let hub = Hub::start(&HubConfig::load(&dir.join("hub.toml"))?).await.context("starting the hub")?;
+        let hub_options = HubOptions { demo_fault_injection: opts.demo_fault_injection };
+        let hub = Hub::start_with(&HubConfig::load(&dir.join("hub.toml"))?, hub_options).await.context("starting the hub")?;
 
         write(
             &dir.join("edge.toml"),

@@ -17,6 +17,9 @@ pub struct DemoArgs {
     /// Where SCADA connects (the cc's IEC 104 server).
     #[arg(long, default_value = "127.0.0.1:2404")]
     scada_listen: String,
+    /// Where the web UI and the HTTP API listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    api_listen: String,
     /// Where the simulated RTU listens.
     #[arg(long, default_value = "127.0.0.1:2405")]
     rtu_listen: String,
@@ -49,6 +52,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         rtu_period: Duration::from_secs(1),
         feeders: args.feeders,
         batch_delay_ms: 10,
+        api_listen: args.api_listen.clone(),
+        password_cost: gridtrust_api::auth::HashCost::Standard,
+        demo_fault_injection: true,
         keys: match &args.pkcs11_module {
             None => DemoKeys::Software,
             Some(module) => DemoKeys::Pkcs11 { module: module.clone(), token_label: args.token_label.clone(), pin_env: args.pin_env.clone() },
@@ -118,6 +124,13 @@ fn print_banner(chain: &Chain) {
     println!("operate a breaker: C_DC_NA_1 at IOA {first}, select then execute (DCS 1 = open, 2 = close).");
     println!("For example with the c104 Python package (pip install c104):");
     println!("  python3 -c \"import c104,time; c=c104.Client(); cn=c.add_connection(ip='{}', port={}, init=c104.Init.ALL); st=cn.add_station(common_address=1); p=st.add_point(io_address={first}, type=c104.Type.C_DC_NA_1); p.command_mode=c104.CommandMode.SELECT_AND_EXECUTE; c.start(); time.sleep(2); p.value=c104.Double.OFF; print('open breaker:', p.transmit(cause=c104.Cot.ACTIVATION)); c.stop()\"", addr.ip(), addr.port());
+    println!();
+    if let Some(api) = chain.hub.api_addr {
+        println!("Web UI and API                   http://{api}  (API reference: http://{api}/api/docs)");
+        let users: Vec<String> = gridtrust::chain::DEMO_USERS.iter().map(|(n, p, r)| format!("{n}/{p} ({r})")).collect();
+        println!("  logins: {}", users.join(", "));
+        println!("  POST /api/demo/tamper (operator or engineer) alters the next batch to show a trust failure");
+    }
     println!();
     println!("Ctrl-C stops the demo.");
 }
