@@ -71,6 +71,9 @@ pub fn parse_meter_readings(payload: &[u8]) -> Result<Vec<Reading>, CimError> {
                 parser.close(at)?;
             }
             Event::End(_) => parser.close(at)?,
+            // Text outside the few elements whose content is read (mostly indentation) is skipped
+            // undecoded; entity references are still checked, wherever they are.
+            Event::Text(_) | Event::CData(_) if !parser.wants_text() => {}
             Event::Text(t) => parser.text(&t.xml10_content().map_err(|e| xml_err(&e))?),
             Event::CData(t) => parser.text(&t.decode().map_err(|e| xml_err(&e))?),
             Event::GeneralRef(r) => {
@@ -83,7 +86,9 @@ pub fn parse_meter_readings(payload: &[u8]) -> Result<Vec<Reading>, CimError> {
                         Cow::Borrowed(text)
                     }
                 };
-                parser.text(&resolved);
+                if parser.wants_text() {
+                    parser.text(&resolved);
+                }
             }
             Event::Eof => break,
             Event::Decl(_) | Event::PI(_) | Event::DocType(_) | Event::Comment(_) => {}
@@ -202,10 +207,13 @@ impl Parser {
         Ok(())
     }
 
+    /// Whether the current element's text is read.
+    fn wants_text(&self) -> bool {
+        matches!(self.stack.last(), Some(Elem::MeterMrid | Elem::MeterName | Elem::TimeStamp | Elem::Value))
+    }
+
     fn text(&mut self, text: &str) {
-        if matches!(self.stack.last(), Some(Elem::MeterMrid | Elem::MeterName | Elem::TimeStamp | Elem::Value)) {
-            self.text.push_str(text);
-        }
+        self.text.push_str(text);
     }
 
     fn close(&mut self, at: u64) -> Result<(), CimError> {
@@ -278,13 +286,15 @@ fn reference(e: &BytesStart<'_>, at: u64, element: &'static str) -> Result<Strin
 /// multiplier, the unit symbol code and the currency. `None` unless every field is a number and
 /// there are at least three.
 pub fn unit_of_reading_type(code: &str) -> Option<Unit> {
-    let fields: Vec<i64> = code.split('.').map(|f| f.parse::<i64>().ok()).collect::<Option<_>>()?;
-    let [.., multiplier, unit, _currency] = fields.as_slice() else {
+    if !code.split('.').all(|f| f.parse::<i64>().is_ok()) {
+        return None;
+    }
+    let mut last = code.rsplit('.');
+    let (Some(_currency), Some(unit), Some(multiplier)) = (last.next(), last.next(), last.next()) else {
         return None;
     };
-    let multiplier = i8::try_from(*multiplier).ok().filter(|m| (-24..=24).contains(m))?;
-    let unit = u16::try_from(*unit).ok()?;
-    Some(Unit::from_cim_codes(multiplier, unit))
+    let multiplier = multiplier.parse::<i8>().ok().filter(|m| (-24..=24).contains(m))?;
+    Some(Unit::from_cim_codes(multiplier, unit.parse::<u16>().ok()?))
 }
 
 /// IEC 61850 quality for an IEC 61968-9 ReadingQualityType code `system.category.subcategory`

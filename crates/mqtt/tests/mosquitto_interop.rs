@@ -400,3 +400,34 @@ async fn commands_are_refused_with_a_reason() {
     assert_eq!(result.command_id, 7);
     assert!(matches!(result.outcome, CommandOutcome::Refused { by, reason } if by == "edge" && reason.contains("no commands")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_binary_publishes_cim_that_the_adapter_maps() {
+    if !mosquitto_available("simulator_binary") {
+        return;
+    }
+    let broker = Mosquitto::start(None);
+    let mut config = config(broker.port, "edge-sim", None);
+    // The simulator's CIM energy reading type, mapped for any meter.
+    let energy = gridtrust_mqtt::sim::READING_TYPE_ENERGY_KWH;
+    config.topics[2].points.push(toml::from_str(&format!("name = \"{energy}\"\npoint = \"SIM1/MMTR1.TotWh.actVal\"\nunit = \"Wh\"")).unwrap());
+    config.validate().unwrap();
+    let mut adapter = RunningAdapter::start(&config);
+    adapter.wait_subscribed(broker.port).await;
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridtrust-meter-sim"))
+        .args(["--port", &broker.port.to_string(), "--format", "cim", "--meter", "SIM1", "--topic", "ami/sim/SIM1"])
+        .args(["--count", "3", "--interval-ms", "0"])
+        .kill_on_drop(true)
+        .status();
+    let status = tokio::time::timeout(STEP, status).await.expect("simulator ends").expect("simulator runs");
+    assert!(status.success());
+    let mut energies = Vec::new();
+    for _ in 0..3 {
+        let d = adapter.next().await;
+        assert_eq!(d.point.as_str(), "SIM1/MMTR1.TotWh.actVal");
+        assert!(d.source_time.is_some());
+        energies.push(float(&d));
+    }
+    assert!(energies.windows(2).all(|w| w[0] < w[1]), "the register grows: {energies:?}");
+    assert!(energies[0] > 1_000_000.0, "kWh in the message became Wh: {energies:?}");
+}
