@@ -117,9 +117,25 @@ impl ApiServer {
 }
 
 /// The whole HTTP application: the API, and `web` (the UI) for every other path, including
-/// `/api/docs`, which the web crate serves.
+/// `/api/docs`, which the web crate serves. Other unknown `/api/...` paths answer a JSON 404.
 pub fn app(state: ApiState, web: Router) -> Router {
-    routes::router(state).route_service("/api/docs", web.clone()).route_service("/api/docs/{*rest}", web.clone()).fallback_service(web)
+    let docs = web.clone();
+    let api_fallback = move |req: axum::extract::Request| {
+        let docs = docs.clone();
+        async move {
+            use axum::response::IntoResponse;
+            use tower::ServiceExt;
+            let path = req.uri().path();
+            if path == "/api/docs" || path.starts_with("/api/docs/") {
+                return match docs.oneshot(req).await {
+                    Ok(r) => r.into_response(),
+                    Err(never) => match never {},
+                };
+            }
+            routes::api_not_found(req.uri().clone()).await.into_response()
+        }
+    };
+    routes::router(state).route("/api/{*rest}", axum::routing::any(api_fallback)).fallback_service(web)
 }
 
 /// Loads the users and starts the listeners. `machine_tls` must require client certificates

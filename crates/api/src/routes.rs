@@ -480,7 +480,8 @@ async fn observe(State(state): State<ApiState>, mut req: Request, next: Next) ->
     response
 }
 
-async fn api_not_found(uri: axum::http::Uri) -> ApiError {
+/// The answer for an `/api/...` path no route matches.
+pub async fn api_not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no API endpoint {}", uri.path()))
 }
 
@@ -501,8 +502,8 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
 )]
 pub struct ApiDoc;
 
-/// The API's routes (everything under `/api`, `/metrics`, `/healthz`). Unknown `/api/...`
-/// paths answer a JSON 404; the caller merges the web UI for the rest.
+/// The API's routes (everything under `/api`, `/metrics`, `/healthz`); see [`crate::app`] for
+/// unknown paths and the web UI.
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/login", post(login))
@@ -523,7 +524,6 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/audit", get(audit_trail))
         .route("/api/demo/tamper", post(tamper))
         .route("/api/openapi.json", get(openapi))
-        .route("/api/{*rest}", axum::routing::any(api_not_found))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .method_not_allowed_fallback(method_not_allowed)
