@@ -1,0 +1,442 @@
+//! The hub's HTTP API on the real chain (simulated RTU -> edge -> hub -> cc): every endpoint,
+//! as each role, with the refusals (401 without a session, 403 for a missing role or CSRF
+//! header, 400 with a message for bad input, 404 for unknown things) and never a 5xx; the
+//! evidence re-checked here as the browser would; a web command with select-before-operate
+//! followed to the device; the machine listener with a client certificate; and a tampered
+//! batch shown as trust=failed with an alarm, then recovered.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use gridtrust::chain::{Chain, ChainOptions};
+use gridtrust_trust::merkle;
+
+struct Resp {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    fn cookie(&self) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let v = l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: "))?;
+            Some(v.split(';').next()?.to_owned())
+        })
+    }
+}
+
+fn dechunk(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..i]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&rest[i + 2..i + 2 + size]);
+        rest = &rest[i + 2 + size + 2..];
+    }
+    out
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, method: &str, path: &str, cookie: Option<&str>, csrf: bool, body: Option<&str>) -> Resp {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
+    if let Some(c) = cookie {
+        req.push_str(&format!("Cookie: {c}\r\n"));
+    }
+    if csrf {
+        req.push_str("X-Gridtrust-CSRF: 1\r\n");
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw)).await.expect("answer in time").unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("headers");
+    let headers = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = headers.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Resp { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+}
+
+/// An HTTP/1.1 client for the people's listener that records every status it saw.
+struct Client {
+    addr: SocketAddr,
+    seen: std::sync::Mutex<Vec<(u16, String)>>,
+}
+
+impl Client {
+    async fn call(&self, method: &str, path: &str, cookie: Option<&str>, body: Option<&str>) -> Resp {
+        let csrf = method != "GET";
+        self.raw(method, path, cookie, csrf, body).await
+    }
+    async fn raw(&self, method: &str, path: &str, cookie: Option<&str>, csrf: bool, body: Option<&str>) -> Resp {
+        let r = exchange(TcpStream::connect(self.addr).await.unwrap(), method, path, cookie, csrf, body).await;
+        self.seen.lock().unwrap().push((r.status, format!("{method} {path}")));
+        r
+    }
+    async fn get(&self, path: &str, cookie: &str) -> Resp {
+        self.call("GET", path, Some(cookie), None).await
+    }
+    async fn login(&self, user: &str, password: &str) -> String {
+        let r = self.call("POST", "/api/login", None, Some(&json!({"username": user, "password": password}).to_string())).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.cookie().expect("session cookie")
+    }
+    /// Asserts a JSON error with this status and code, and a message.
+    async fn refused(&self, method: &str, path: &str, cookie: Option<&str>, body: Option<&str>, status: u16, code: &str) -> String {
+        let r = self.call(method, path, cookie, body).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.body);
+        let j = r.json();
+        assert_eq!(j["error"], code, "{method} {path}: {}", r.body);
+        let message = j["message"].as_str().unwrap().to_owned();
+        assert!(!message.is_empty());
+        message
+    }
+    fn assert_no_server_errors(&self) {
+        let seen = self.seen.lock().unwrap();
+        let bad: Vec<_> = seen.iter().filter(|(s, _)| *s >= 500).collect();
+        assert!(bad.is_empty(), "5xx answers: {bad:?}");
+    }
+}
+
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+fn hash(s: &str) -> merkle::Hash {
+    unhex(s).try_into().unwrap()
+}
+
+/// What the browser does with `/api/evidence`: every step, on the bytes alone.
+fn check_evidence_like_the_browser(ev: &Value) {
+    let record = unhex(ev["record"]["canonical_hex"].as_str().unwrap());
+    let leaf = merkle::leaf_hash(&record);
+    let b = &ev["batch"];
+    let root = hash(b["root_hex"].as_str().unwrap());
+    let path: Vec<merkle::Hash> = ev["record_proof"]["path_hex"].as_array().unwrap().iter().map(|h| hash(h.as_str().unwrap())).collect();
+    let rp = &ev["record_proof"];
+    merkle::verify_inclusion(&leaf, rp["leaf_index"].as_u64().unwrap(), rp["tree_size"].as_u64().unwrap(), &path, &root).expect("record in batch");
+    let header = unhex(b["header_hex"].as_str().unwrap());
+    let at = b["root_offset"].as_u64().unwrap() as usize;
+    assert_eq!(&header[at..at + 32], root.as_slice(), "root inside the header at the documented offset");
+    let input = unhex(b["signing_input_hex"].as_str().unwrap());
+    assert!(input.ends_with(&header), "signing input ends with the header");
+    let spki = base64::engine::general_purpose::STANDARD.decode(ev["signer"]["spki_der_b64"].as_str().unwrap()).unwrap();
+    let sec1 = &spki[spki.len() - 65..];
+    gridtrust_trust::signing::verify(sec1, &input, &unhex(b["signature_hex"].as_str().unwrap())).expect("edge signature");
+    assert_eq!(ev["signer"]["valid"], true);
+    assert_eq!(ev["hub_verdict"]["status"], "verified");
+    if let Some(log) = ev["log"].as_object() {
+        let c = &log["checkpoint"];
+        let entry_leaf = merkle::leaf_hash(&unhex(log["leaf_hex"].as_str().unwrap()));
+        let path: Vec<merkle::Hash> = log["path_hex"].as_array().unwrap().iter().map(|h| hash(h.as_str().unwrap())).collect();
+        merkle::verify_inclusion(&entry_leaf, log["leaf_index"].as_u64().unwrap(), log["tree_size"].as_u64().unwrap(), &path, &hash(c["root_hex"].as_str().unwrap()))
+            .expect("header in the log");
+        let hub_spki = base64::engine::general_purpose::STANDARD.decode(c["hub_spki_der_b64"].as_str().unwrap()).unwrap();
+        gridtrust_trust::signing::verify(&hub_spki[hub_spki.len() - 65..], &unhex(c["signed_hex"].as_str().unwrap()), &unhex(c["signature_hex"].as_str().unwrap()))
+            .expect("checkpoint signature");
+    }
+}
+
+const POWER: &str = "F1%2FMMXU1.TotW";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_by_role_and_refuses_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(&ChainOptions::for_tests(dir.path())).await.unwrap();
+    let c = Client { addr: chain.hub.api_addr.expect("api"), seen: Default::default() };
+
+    // Operations, no login.
+    let h = c.call("GET", "/healthz", None, None).await;
+    assert_eq!((h.status, h.json()["status"].as_str()), (200, Some("ok")));
+    let doc = c.call("GET", "/api/openapi.json", None, None).await.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/api/evidence"]["get"].is_object());
+
+    // No session: 401 everywhere that needs one.
+    for path in ["/api/model", "/api/points", "/api/values", "/api/alarms", "/api/commands", "/api/checkpoints/latest", "/api/me", "/api/events", "/api/audit"] {
+        c.refused("GET", path, None, None, 401, "unauthenticated").await;
+    }
+    c.refused("GET", "/api/values", Some("gridtrust_session=forged"), None, 401, "unauthenticated").await;
+    // Bad logins.
+    c.refused("POST", "/api/login", None, Some(r#"{"username":"viewer","password":"nope"}"#), 401, "unauthenticated").await;
+    c.refused("POST", "/api/login", None, Some(r#"{"username":"nobody","password":"x"}"#), 401, "unauthenticated").await;
+    assert!(c.refused("POST", "/api/login", None, Some("{not json"), 400, "bad_request").await.contains("request body"));
+    c.refused("POST", "/api/login", None, Some(r#"{"username":"viewer","password":"viewer-demo","extra":1}"#), 400, "bad_request").await;
+
+    let viewer = c.login("viewer", "viewer-demo").await;
+    let operator = c.login("operator", "operator-demo").await;
+    let auditor = c.login("auditor", "auditor-demo").await;
+    let me = c.get("/api/me", &viewer).await.json();
+    assert_eq!((me["username"].as_str(), me["roles"][0].as_str()), (Some("viewer"), Some("VIEWER")));
+
+    // Values arrive, verified.
+    let item = eventually("a verified value", async || {
+        let v = c.get(&format!("/api/values?point={POWER}"), &viewer).await;
+        (v.status == 200).then(|| v.json()[0].clone()).filter(|i| i.is_object())
+    })
+    .await;
+    assert_eq!(item["trust"]["status"], "verified");
+    assert_eq!(item["edge"], "edge-1");
+    assert!(item["value"].is_number() && item["quality"]["good"] == true);
+    let all = c.get("/api/values?bay=F1", &viewer).await.json();
+    assert!(all.as_array().unwrap().iter().all(|v| v["point"].as_str().unwrap().starts_with("F1/")));
+    c.refused("GET", "/api/values?point=F9%2FMMXU1.TotW", Some(&viewer), None, 404, "not_found").await;
+    c.refused("GET", "/api/values?bay=NOPE", Some(&viewer), None, 404, "not_found").await;
+    c.refused("GET", "/api/values?colour=red", Some(&viewer), None, 400, "bad_request").await;
+
+    // Model and points.
+    let model = c.get("/api/model", &viewer).await.json();
+    let bays = &model["substations"][0]["voltage_levels"][0]["bays"];
+    let f1 = bays.as_array().unwrap().iter().find(|b| b["id"] == "F1").expect("bay F1");
+    assert!(f1["equipment"].as_array().unwrap().iter().any(|e| e["id"] == "F1/XCBR1" && e["kind"] == "Breaker"));
+    let points = c.get("/api/points", &viewer).await.json();
+    let breaker = points.as_array().unwrap().iter().find(|p| p["id"] == "F1/XCBR1.Pos").expect("breaker point");
+    assert_eq!((breaker["operable"].as_bool(), breaker["command_kind"].as_str()), (Some(true), Some("double")));
+
+    // History.
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let (from, to) = (fmt(now - time::Duration::hours(1)), fmt(now + time::Duration::minutes(1)));
+    let hist = c.get(&format!("/api/points/{POWER}/history?from={from}&to={to}&max_points=100"), &viewer).await;
+    assert_eq!(hist.status, 200, "{}", hist.body);
+    let hist = hist.json();
+    assert!(hist["bucket_ms"].as_u64().unwrap() >= 36_000);
+    assert!(hist["samples"].as_array().unwrap().iter().map(|s| s["count"].as_u64().unwrap()).sum::<u64>() >= 1);
+    let bad = |q: &str| format!("/api/points/{POWER}/history?{q}");
+    assert!(c.refused("GET", &bad(&format!("from=yesterday&to={to}")), Some(&viewer), None, 400, "bad_request").await.contains("from"));
+    c.refused("GET", &bad(&format!("from={to}&to={from}")), Some(&viewer), None, 400, "bad_request").await;
+    c.refused("GET", &bad(&format!("from={from}&to={to}&max_points=0")), Some(&viewer), None, 400, "bad_request").await;
+    c.refused("GET", &bad(&format!("from={from}")), Some(&viewer), None, 400, "bad_request").await;
+    c.refused("GET", &format!("/api/points/F9%2FX.Y/history?from={from}&to={to}"), Some(&viewer), None, 404, "not_found").await;
+
+    // Evidence, checked like the browser does; the log part once a checkpoint covers it.
+    let ev = eventually("evidence with log inclusion", async || {
+        let r = c.get(&format!("/api/evidence?point={POWER}"), &viewer).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let ev = r.json();
+        ev["log"].is_object().then_some(ev)
+    })
+    .await;
+    check_evidence_like_the_browser(&ev);
+    let by_seq = c.get(&format!("/api/evidence?point={POWER}&seq={}", ev["seq"]), &viewer).await.json();
+    assert_eq!(by_seq["record"], ev["record"]);
+    c.refused("GET", &format!("/api/evidence?point={POWER}&seq=99999999"), Some(&viewer), None, 404, "not_found").await;
+    c.refused("GET", "/api/evidence?point=", Some(&viewer), None, 400, "bad_request").await;
+    c.refused("GET", &format!("/api/evidence?point={POWER}&seq=-1"), Some(&viewer), None, 400, "bad_request").await;
+    let cp = c.get("/api/checkpoints/latest", &viewer).await.json();
+    assert!(cp["size"].as_u64().unwrap() >= 1);
+
+    // Role refusals.
+    let command = |action: &str, value: Value| json!({"point": "F1/XCBR1.Pos", "action": action, "value": {"kind": "double", "value": value}}).to_string();
+    assert!(c.refused("POST", "/api/commands", Some(&viewer), Some(&command("select", json!("open"))), 403, "forbidden").await.contains("OPERATOR"));
+    c.refused("POST", "/api/alarms/1/ack", Some(&viewer), None, 403, "forbidden").await;
+    c.refused("GET", "/api/log/entries", Some(&viewer), None, 403, "forbidden").await;
+    c.refused("GET", "/api/audit", Some(&viewer), None, 403, "forbidden").await;
+    c.refused("GET", "/api/log/entries", Some(&operator), None, 403, "forbidden").await;
+    c.refused("POST", "/api/demo/tamper", Some(&viewer), None, 403, "forbidden").await;
+    c.refused("POST", "/api/commands", Some(&auditor), Some(&command("select", json!("open"))), 403, "forbidden").await;
+    // A cookie session without the CSRF header may not change anything.
+    let no_csrf = c.raw("POST", "/api/commands", Some(&operator), false, Some(&command("select", json!("open")))).await;
+    assert_eq!((no_csrf.status, no_csrf.json()["error"].as_str()), (403, Some("forbidden")));
+    // Not in the demo: no fault injection.
+    c.refused("POST", "/api/demo/tamper", Some(&operator), None, 404, "not_found").await;
+
+    // Bad commands.
+    c.refused("POST", "/api/commands", Some(&operator), Some(&command("jump", json!("open"))), 400, "bad_request").await;
+    c.refused("POST", "/api/commands", Some(&operator), Some(&command("select", json!("ajar"))), 400, "bad_request").await;
+    c.refused("POST", "/api/commands", Some(&operator), Some(r#"{"point":"F1/XCBR1.Pos"}"#), 400, "bad_request").await;
+    let not_operable = json!({"point": "F1/MMXU1.TotW", "action": "select", "value": {"kind": "setpoint", "value": 1}}).to_string();
+    c.refused("POST", "/api/commands", Some(&operator), Some(&not_operable), 400, "bad_request").await;
+    let unknown = json!({"point": "F9/XCBR1.Pos", "action": "select", "value": {"kind": "double", "value": "open"}}).to_string();
+    c.refused("POST", "/api/commands", Some(&operator), Some(&unknown), 404, "not_found").await;
+    c.refused("GET", "/api/commands/abc", Some(&operator), None, 400, "bad_request").await;
+    c.refused("GET", "/api/commands/12345", Some(&operator), None, 404, "not_found").await;
+    c.refused("GET", "/api/commands?limit=0", Some(&operator), None, 400, "bad_request").await;
+
+    // Select before operate, from the web to the RTU, followed by its state.
+    let follow = async |id: u64, want: &str| {
+        eventually(&format!("command {id} {want}"), async || {
+            let r = c.get(&format!("/api/commands/{id}"), &operator).await.json();
+            assert_ne!(r["state"], "refused", "{r}");
+            (r["state"] == want).then_some(r)
+        })
+        .await
+    };
+    let selected = c.call("POST", "/api/commands", Some(&operator), Some(&command("select", json!("open")))).await;
+    assert_eq!(selected.status, 202, "{}", selected.body);
+    let sel = selected.json();
+    assert_eq!((sel["state"].as_str(), sel["issuer"].as_str(), sel["role"].as_str()), (Some("pending"), Some("operator"), Some("OPERATOR")));
+    follow(sel["id"].as_u64().unwrap(), "confirmed").await;
+    let executed = c.call("POST", "/api/commands", Some(&operator), Some(&command("execute", json!("open")))).await.json();
+    follow(executed["id"].as_u64().unwrap(), "terminated").await;
+    eventually("breaker reported open", async || {
+        let v = c.get("/api/values?point=F1%2FXCBR1.Pos", &viewer).await.json();
+        (v[0]["value_text"] == "OPEN").then_some(())
+    })
+    .await;
+    let listed = c.get("/api/commands?limit=10", &viewer).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    // The auditor reads the log (with the console's command in it) and the audit trail.
+    let size = c.get("/api/checkpoints/latest", &auditor).await.json()["size"].as_u64().unwrap();
+    let entries = c.get(&format!("/api/log/entries?from=0&count={}", size.min(1000)), &auditor).await.json();
+    let kinds: Vec<&str> = entries.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"batch_header") && kinds.contains(&"config_change"));
+    let all_entries = c.get("/api/log/entries?from=0&count=1000", &auditor).await.json();
+    assert!(all_entries.as_array().unwrap().iter().any(|e| e["kind"] == "command" && e["summary"].as_str().unwrap().contains("console/operator")));
+    c.refused("GET", "/api/log/entries?count=5000", Some(&auditor), None, 400, "bad_request").await;
+    let audit = c.get("/api/audit?limit=1000", &auditor).await.json();
+    let has = |action: &str, outcome: &str, actor: &str| {
+        audit.as_array().unwrap().iter().any(|e| e["action"] == action && e["outcome"] == outcome && e["actor"] == actor)
+    };
+    assert!(has("login", "failed", "viewer") && has("login", "failed", "nobody") && has("login", "ok", "operator"));
+    assert!(has("command", "ok", "operator") && has("command", "refused", "viewer"));
+
+    // Alarms: the list answers; unknown ids and bad states are refused.
+    assert_eq!(c.get("/api/alarms?state=all", &viewer).await.status, 200);
+    c.refused("GET", "/api/alarms?state=sometimes", Some(&viewer), None, 400, "bad_request").await;
+    c.refused("POST", "/api/alarms/999999/ack", Some(&operator), None, 404, "not_found").await;
+    c.refused("POST", "/api/alarms/x/ack", Some(&operator), None, 400, "bad_request").await;
+
+    // Unknown paths and methods are JSON too.
+    c.refused("GET", "/api/nothing-here", Some(&viewer), None, 404, "not_found").await;
+    c.refused("DELETE", "/api/model", Some(&viewer), None, 405, "method_not_allowed").await;
+
+    // Metrics reflect the traffic.
+    let m = c.call("GET", "/metrics", None, None).await;
+    assert!(m.headers.contains("text/plain"));
+    for name in ["gridtrust_hub_records_in_total", "gridtrust_hub_verification_failures_total{check=\"signature\"} 0", "gridtrust_http_request_seconds_bucket", "gridtrust_hub_commands_total{decision=\"authorized\"} 2", "gridtrust_logins_failed_total 2"] {
+        assert!(m.body.contains(name), "{name} missing from /metrics");
+    }
+
+    // Machines: the client certificate is the login.
+    let cc_cfg = gridtrust_cc::CcConfig::load(&dir.path().join("cc.toml")).unwrap();
+    let cc_identity = gridtrust_transport::identity::Identity::load(&cc_cfg.identity).unwrap();
+    let mut tls = (*cc_identity.client_config().unwrap()).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let machine = chain.hub.api_machine_addr.expect("machine listener");
+    let stream = connector
+        .connect(rustls_pki_types::ServerName::try_from("hub").unwrap(), TcpStream::connect(machine).await.unwrap())
+        .await
+        .unwrap();
+    let me = exchange(stream, "GET", "/api/me", None, false, None).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!((me.json()["username"].as_str(), me.json()["roles"][0].as_str()), (Some("cc-1"), Some("OPERATOR")));
+    // Without a client certificate the machine listener refuses the handshake.
+    let anonymous = rustls::ClientConfig::builder()
+        .with_root_certificates({
+            let mut roots = rustls::RootCertStore::empty();
+            for c in gridtrust_pki::load_chain(&dir.path().join("pki/ca.crt.pem")).unwrap() {
+                roots.add(c).unwrap();
+            }
+            roots
+        })
+        .with_no_client_auth();
+    let refused = tokio_rustls::TlsConnector::from(Arc::new(anonymous))
+        .connect(rustls_pki_types::ServerName::try_from("hub").unwrap(), TcpStream::connect(machine).await.unwrap())
+        .await;
+    if let Ok(mut s) = refused {
+        // TLS 1.3: the server's refusal arrives after the client's handshake completes.
+        let mut buf = [0u8; 1];
+        let _ = s.write_all(b"GET /api/me HTTP/1.1\r\nHost: hub\r\n\r\n").await;
+        assert!(matches!(s.read(&mut buf).await, Err(_) | Ok(0)), "no answer without a client certificate");
+    }
+
+    // Logout ends the session.
+    assert_eq!(c.call("POST", "/api/logout", Some(&viewer), None).await.status, 204);
+    c.refused("GET", "/api/me", Some(&viewer), None, 401, "unauthenticated").await;
+
+    c.assert_no_server_errors();
+    chain.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_batch_shows_as_failed_raises_an_alarm_and_the_next_good_batch_restores_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(&ChainOptions { demo_fault_injection: true, ..ChainOptions::for_tests(dir.path()) }).await.unwrap();
+    let c = Client { addr: chain.hub.api_addr.expect("api"), seen: Default::default() };
+    let operator = c.login("operator", "operator-demo").await;
+    eventually("values", async || (c.get("/api/values", &operator).await.json().as_array().is_some_and(|a| !a.is_empty())).then_some(())).await;
+
+    // Follow the live stream from before the fault.
+    let mut sse = TcpStream::connect(c.addr).await.unwrap();
+    sse.write_all(format!("GET /api/events HTTP/1.1\r\nHost: hub\r\nCookie: {operator}\r\n\r\n").as_bytes()).await.unwrap();
+    let events = tokio::spawn(async move {
+        let mut seen = String::new();
+        let mut buf = vec![0u8; 65536];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !(seen.contains("event: alarm") && seen.contains("\"status\":\"failed\"")) {
+            match tokio::time::timeout_at(deadline, sse.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => break,
+            }
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let r = c.call("POST", "/api/demo/tamper", Some(&operator), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let failed = eventually("a value with trust failed", async || {
+        let v = c.get("/api/values", &operator).await.json();
+        v.as_array().unwrap().iter().find(|i| i["trust"]["status"] == "failed").cloned()
+    })
+    .await;
+    assert!(failed["trust"]["reason"].as_str().unwrap().contains("root"), "{failed}");
+    assert_eq!((failed["quality"]["good"].as_bool(), failed["quality"]["validity"].as_str()), (Some(false), Some("invalid")));
+    let alarms = c.get("/api/alarms", &operator).await.json();
+    let alarm = alarms.as_array().unwrap().iter().find(|a| a["kind"] == "trust").expect("trust alarm").clone();
+    assert_eq!((alarm["severity"].as_str(), alarm["source"].as_str()), (Some("critical"), Some("edge-1")));
+
+    let streamed = events.await.unwrap();
+    assert!(streamed.contains("event: alarm") && streamed.contains("\"status\":\"failed\""), "live stream: {streamed}");
+
+    // The edge resends, the untouched batch verifies, and trust is back.
+    eventually("every value verified again", async || {
+        let v = c.get("/api/values", &operator).await.json();
+        v.as_array().unwrap().iter().all(|i| i["trust"]["status"] == "verified").then_some(())
+    })
+    .await;
+    let m = c.call("GET", "/metrics", None, None).await.body;
+    assert!(m.contains("gridtrust_hub_verification_failures_total{check=\"integrity\"} 1"), "{m}");
+
+    // Acknowledge once; twice is a conflict.
+    let id = alarm["id"].as_u64().unwrap();
+    let acked = c.call("POST", &format!("/api/alarms/{id}/ack"), Some(&operator), None).await;
+    assert_eq!(acked.status, 200, "{}", acked.body);
+    assert_eq!(acked.json()["acknowledged"]["by"], "operator");
+    c.refused("POST", &format!("/api/alarms/{id}/ack"), Some(&operator), None, 409, "conflict").await;
+    assert!(c.get("/api/alarms", &operator).await.json().as_array().unwrap().iter().all(|a| a["id"] != id));
+    c.assert_no_server_errors();
+    chain.shutdown().await;
+}
