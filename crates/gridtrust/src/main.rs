@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod audit_cli;
 mod demo;
 mod keys_cli;
+mod model_cli;
 mod pki_cli;
 
 #[derive(Parser)]
@@ -49,6 +50,8 @@ enum Cmd {
     Keys(keys_cli::KeysArgs),
     Export(audit_cli::ExportArgs),
     Verify(audit_cli::VerifyArgs),
+    /// The joined IEC 61850 / CIM model: import from SCL, CGMES and a mapping file, validate, show, diff.
+    Model(model_cli::ModelArgs),
 }
 
 fn init_logging() {
@@ -90,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Keys(args) => keys_cli::run(args),
         Cmd::Export(args) => audit_cli::run_export(args),
         Cmd::Verify(args) => audit_cli::run_verify(args),
+        Cmd::Model(args) => model_cli::run(args),
     }
 }
 
