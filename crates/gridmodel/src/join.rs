@@ -60,10 +60,9 @@ pub fn join(scl: &[SclInput], cgmes: Option<&CgmesModel>, mapping: Option<&Mappi
     }
     let mut errors = Vec::new();
     let mapped = match mapping.map(|m| m.resolve(cgmes)) {
-        Some(Ok(entries)) => entries,
-        Some(Err(e)) => {
-            errors.extend(e);
-            Vec::new()
+        Some((entries, problems)) => {
+            errors.extend(problems);
+            entries
         }
         None => Vec::new(),
     };

@@ -82,8 +82,8 @@ impl Mapping {
     }
 
     /// Checks every entry (syntax of the key, mRIDs against `cgmes` when given, IEC 104 address
-    /// uniqueness) and returns them with identities completed, or every problem found.
-    pub fn resolve(&self, cgmes: Option<&CgmesModel>) -> Result<Vec<ResolvedEntry>, Vec<ModelError>> {
+    /// uniqueness): the good entries with identities completed, and every problem found.
+    pub fn resolve(&self, cgmes: Option<&CgmesModel>) -> (Vec<ResolvedEntry>, Vec<ModelError>) {
         let mut errors = Vec::new();
         let mut resolved = Vec::new();
         let mut iec104_owner: BTreeMap<(u16, u32), &str> = BTreeMap::new();
@@ -107,8 +107,11 @@ impl Mapping {
             if let Some(address) = entry.iec104 {
                 if address.ioa > MAX_IOA {
                     errors.push(fail(Some("iec104.ioa"), format!("{} does not fit in 3 octets (max {MAX_IOA})", address.ioa)));
-                } else if let Some(first) = iec104_owner.insert((address.common_address, address.ioa), key) {
+                    continue;
+                }
+                if let Some(first) = iec104_owner.insert((address.common_address, address.ioa), key) {
                     errors.push(fail(Some("iec104"), format!("common address {} IOA {} is already used by `{first}`", address.common_address, address.ioa)));
+                    continue;
                 }
             }
             let strip = |m: &Option<String>| m.as_deref().map(|m| m.strip_prefix('_').unwrap_or(m).to_owned());
@@ -124,7 +127,7 @@ impl Mapping {
             }
             resolved.push(ResolvedEntry { key: key.clone(), cim, iec104: entry.iec104 });
         }
-        if errors.is_empty() { Ok(resolved) } else { Err(errors) }
+        (resolved, errors)
     }
 }
 
@@ -205,7 +208,10 @@ mod tests {
             "#,
         )
         .unwrap();
-        let errors: Vec<String> = mapping.resolve(None).unwrap_err().iter().map(ToString::to_string).collect();
+        let (good, errors) = mapping.resolve(None);
+        assert_eq!(good.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["LD/MMXU1.TotW", "LD/XCBR1.Pos"]);
+        assert_eq!(good[0].cim.measurement.as_deref(), Some("m1"), "the RDF `_` is dropped");
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(errors.len(), 3, "{errors:#?}");
         assert!(errors.iter().any(|e| e.starts_with("m.toml: points.\"nonsense\": not a point")), "{errors:#?}");
         assert!(errors.iter().any(|e| e.starts_with("m.toml: points.\"LD/MMXU1.Hz\": gives nothing")), "{errors:#?}");
