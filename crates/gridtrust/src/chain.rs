@@ -14,6 +14,8 @@ use gridtrust_api::auth::{HashCost, hash_password};
 use gridtrust_hub::{Hub, HubConfig, HubOptions};
 use gridtrust_iec104_model::{CommandKind, MappingFile, MonitorKind};
 use gridtrust_sim::{SubstationRtu, SubstationSpec};
+
+use crate::field::{Field, FieldOptions};
 use gridtrust_keys::{KeyConfig, KeyError, Pkcs11Config, PinSource, TokenSelector};
 use gridtrust_pki::{DevPki, IdentityKind, IssueRequest, PublicKey, Role};
 
@@ -69,6 +71,8 @@ pub struct ChainOptions {
     pub password_cost: HashCost,
     /// Lets `POST /api/demo/tamper` alter the next batch (demo and tests only).
     pub demo_fault_injection: bool,
+    /// The PV inverter, PMU and meter beside the RTU.
+    pub field: FieldOptions,
 }
 
 impl ChainOptions {
@@ -85,6 +89,7 @@ impl ChainOptions {
             api_listen: "127.0.0.1:0".into(),
             password_cost: HashCost::TestOnly,
             demo_fault_injection: false,
+            field: FieldOptions::for_tests(),
         }
     }
 }
@@ -92,6 +97,8 @@ impl ChainOptions {
 /// The running chain.
 pub struct Chain {
     pub rtu: SubstationRtu,
+    /// The PV inverter, PMU and meter.
+    pub field: Field,
     pub edge: Edge,
     pub hub: Hub,
     pub cc: Cc,
@@ -221,7 +228,11 @@ impl Chain {
         let spec = SubstationSpec { feeders: opts.feeders, ..SubstationSpec::default() };
         let rtu = SubstationRtu::start(&opts.rtu_listen, spec, opts.rtu_period).await.context("starting the simulated RTU")?;
         write(&dir.join("edge-mapping.toml"), &mapping_toml(&rtu.mapping, 0, "RTU addresses of the simulated substation"))?;
-        write(&dir.join("scada-mapping.toml"), &mapping_toml(&rtu.mapping, SCADA_IOA_OFFSET, "IEC 104 addresses the cc serves to SCADA"))?;
+        let field = Field::start(&opts.field).await?;
+        write(
+            &dir.join("scada-mapping.toml"),
+            &(mapping_toml(&rtu.mapping, SCADA_IOA_OFFSET, "IEC 104 addresses the cc serves to SCADA") + &field.scada_toml()),
+        )?;
 
         write(&dir.join("users.toml"), &users_toml(opts.password_cost)?)?;
         write(
@@ -239,12 +250,13 @@ impl Chain {
         write(
             &dir.join("edge.toml"),
             &format!(
-                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[batch]\nmax_records = 1000\nmax_delay_ms = {}\n\n[[rtu]]\nname = \"substation-1\"\naddress = \"{}\"\ncommon_address = {}\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 60\n",
+                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[batch]\nmax_records = 1000\nmax_delay_ms = {}\n\n[[rtu]]\nname = \"substation-1\"\naddress = \"{}\"\ncommon_address = {}\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 60\n{}",
                 identity("edge-1"),
                 hub.edge_addr,
                 opts.batch_delay_ms,
                 rtu.addr,
-                rtu.common_address
+                rtu.common_address,
+                field.edge_toml()
             ),
         )?;
         let edge = Edge::start(EdgeConfig::load(&dir.join("edge.toml"))?).await.context("starting the edge")?;
@@ -260,7 +272,7 @@ impl Chain {
         )?;
         let cc = Cc::start(CcConfig::load(&dir.join("cc.toml"))?).await.context("starting the control-centre connector")?;
         let scada_mapping = MappingFile::load(&dir.join("scada-mapping.toml"))?;
-        Ok(Self { rtu, edge, hub, cc, scada_mapping, config_dir: dir.clone() })
+        Ok(Self { rtu, field, edge, hub, cc, scada_mapping, config_dir: dir.clone() })
     }
 
     /// Where SCADA connects.
@@ -274,5 +286,6 @@ impl Chain {
         self.edge.shutdown();
         self.hub.shutdown();
         self.rtu.shutdown().await;
+        self.field.shutdown();
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use gridtrust::chain::{Chain, ChainOptions, DemoKeys};
+use gridtrust::field::FieldOptions;
 
 /// Options of the demo.
 #[derive(clap::Args, Debug)]
@@ -23,6 +24,16 @@ pub struct DemoArgs {
     /// Where the simulated RTU listens.
     #[arg(long, default_value = "127.0.0.1:2405")]
     rtu_listen: String,
+    /// Where the simulated PV inverter (SunSpec over Modbus TCP) listens.
+    #[arg(long, default_value = "127.0.0.1:1502")]
+    pv_listen: String,
+    /// Where the simulated PMU (IEEE C37.118 over TCP) listens.
+    #[arg(long, default_value = "127.0.0.1:4712")]
+    pmu_listen: String,
+    /// An MQTT broker (`host:port`, e.g. a local mosquitto on 127.0.0.1:1883) for the simulated
+    /// smart meter; without it the demo has no meter.
+    #[arg(long)]
+    mqtt_broker: Option<String>,
     /// Feeders in the simulated substation.
     #[arg(long, default_value_t = 2)]
     feeders: u32,
@@ -58,6 +69,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         keys: match &args.pkcs11_module {
             None => DemoKeys::Software,
             Some(module) => DemoKeys::Pkcs11 { module: module.clone(), token_label: args.token_label.clone(), pin_env: args.pin_env.clone() },
+        },
+        field: FieldOptions {
+            pv_listen: args.pv_listen.clone(),
+            pmu_listen: args.pmu_listen.clone(),
+            mqtt_broker: args.mqtt_broker.clone(),
+            pmu_rate: 10,
+            pv_day: Duration::from_secs(600),
         },
     };
     let chain = Chain::start(&opts).await?;
@@ -105,6 +123,12 @@ fn print_banner(chain: &Chain) {
     println!();
     println!("gridtrust demo: simulated substation -> edge -> hub -> control-centre connector");
     println!("  simulated RTU (IEC 104 server)   {}  common address {}", chain.rtu.addr, chain.rtu.common_address);
+    println!("  simulated PV inverter (SunSpec)  {}  Modbus TCP, unit 1, SunSpec at 40000 (points PV1/...)", chain.field.pv.address);
+    println!("  simulated PMU (IEEE C37.118)     {}  TCP, IDCODE {}, 10 frames/s (points PMU1/...)", chain.field.pmu_addr, gridtrust::field::PMU_IDCODE);
+    match &chain.field.mqtt_broker {
+        Some(b) => println!("  simulated meter (MQTT, SenML)    broker {b}, topic {} (points MTR1/...)", gridtrust::field::METER_TOPIC),
+        None => println!("  simulated meter (MQTT)           off: start a broker (e.g. mosquitto) and pass --mqtt-broker 127.0.0.1:1883"),
+    }
     println!("  hub                              edges on {}, connectors on {} (mutual TLS 1.3)", chain.hub.edge_addr, chain.hub.cc_addr);
     println!("  evidence                         batches signed at the edge, verified by hub and cc; hub log checkpoints every second");
     println!("  SCADA connects here (IEC 104)    {addr}  common address 1");

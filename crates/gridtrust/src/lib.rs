@@ -1,6 +1,7 @@
-//! The whole chain assembled in one process: a simulated substation RTU, an edge, a hub and a
-//! control-centre connector, each started from the same TOML files an operator would write.
+//! The whole chain assembled in one process: a simulated substation RTU (plus a PV inverter, a PMU
+//! and optionally an MQTT meter, see [`field`]), an edge, a hub and a control-centre connector, each started from the same TOML files an operator would write.
 //! Used by `gridtrust demo`, the end-to-end tests and the benchmark.
 
 pub mod audit;
 pub mod chain;
+pub mod field;
