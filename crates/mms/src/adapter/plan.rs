@@ -591,6 +591,7 @@ pub fn ctl_value(ctl_val: &CtlVal, value: &CommandValue) -> Result<Data, String>
 mod tests {
     use super::*;
     use crate::report::ReportEntry;
+    use proptest::prelude::*;
 
     const PEER_CID: &[u8] = include_bytes!("../../tests/peer/simpleIO_peer.cid");
 
@@ -713,6 +714,30 @@ mod tests {
         let points = BTreeMap::from([("simpleIOGenericIO/GGIO1.Nope".to_owned(), "F1/X.Y".to_owned())]);
         let err = IedPlan::new(&import, &PlanRequest { points: &points, ..PlanRequest::default() }).unwrap_err();
         assert!(err.0.starts_with("points."), "{err:?}");
+    }
+
+    fn arbitrary_data() -> impl Strategy<Value = Data> {
+        let leaf = prop_oneof![
+            any::<bool>().prop_map(Data::Boolean),
+            any::<f32>().prop_map(Data::Float32),
+            any::<i64>().prop_map(Data::Integer),
+            (0usize..16, proptest::collection::vec(0usize..16, 0..4)).prop_map(|(len, bits)| Data::BitString(BitString::with_bits(len, &bits))),
+            (any::<u32>(), any::<u32>(), any::<u8>()).prop_map(|(seconds, fraction, quality)| Data::UtcTime(UtcTime { seconds, fraction, quality })),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![proptest::collection::vec(inner.clone(), 0..4).prop_map(Data::Structure), proptest::collection::vec(inner, 0..3).prop_map(Data::Array)]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_report_entries_never_panic(rcb in 0usize..4, entries in proptest::collection::vec((0usize..12, arbitrary_data()), 0..8)) {
+            let p = plan(&PlanRequest::default());
+            let mut mapper = p.mapper();
+            let mut out = Vec::new();
+            p.map_report(&mut mapper, rcb, &report(entries), Timestamp(0), &mut out);
+            prop_assert!(out.len() <= p.slots.len());
+        }
     }
 
     #[test]
