@@ -7,6 +7,7 @@ use serde::Deserialize;
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_c37118::adapter::PmuConfig;
 use gridtrust_iec104::connection::LinkConfig;
+use gridtrust_mms::adapter::IedConfig;
 use gridtrust_modbus::adapter::ModbusDeviceConfig;
 use gridtrust_mqtt::MqttConfig;
 use gridtrust_transport::Upstream;
@@ -32,6 +33,9 @@ pub struct EdgeConfig {
     /// The IEC 104 RTUs this edge polls.
     #[serde(default, rename = "rtu")]
     pub rtus: Vec<RtuConfig>,
+    /// IEC 61850 IEDs, read through their reports over MMS and configured from their SCL files.
+    #[serde(default, rename = "ied")]
+    pub ieds: Vec<IedConfig>,
     /// Modbus TCP devices (SunSpec inverters, batteries, meters, or plain register maps).
     #[serde(default)]
     pub modbus: Vec<ModbusDeviceConfig>,
@@ -104,6 +108,11 @@ impl EdgeConfig {
         for m in &mut self.mqtt {
             m.resolve(base);
         }
+        for ied in &mut self.ieds {
+            ied.resolve(base);
+            // Buffered-report positions live beside the queue unless the IED says otherwise.
+            ied.state_dir.get_or_insert_with(|| self.data_dir.clone());
+        }
     }
 
     /// Checks values serde cannot, naming the key.
@@ -119,6 +128,9 @@ impl EdgeConfig {
         for (i, r) in self.rtus.iter().enumerate() {
             r.link.validate().map_err(|e| invalid(&format!("rtu[{i}].link"), e.to_string()))?;
         }
+        for (i, ied) in self.ieds.iter().enumerate() {
+            ied.validate().map_err(|(key, message)| invalid(&format!("ied[{i}].{key}"), message))?;
+        }
         for (i, m) in self.modbus.iter().enumerate() {
             m.validate().map_err(|(key, message)| invalid(&format!("modbus[{i}].{key}"), message))?;
         }
@@ -129,7 +141,11 @@ impl EdgeConfig {
             p.validate().map_err(|(key, message)| invalid(&format!("pmu[{i}].{key}"), message))?;
         }
         let mut names = std::collections::HashSet::new();
-        let adapters = self.rtus.iter().map(|r| ("rtu", &r.name)).chain(self.modbus.iter().map(|m| ("modbus", &m.name)))
+        let adapters = self
+            .rtus
+            .iter()
+            .map(|r| ("rtu", &r.name))
+            .chain(self.ieds.iter().map(|d| ("ied", &d.name))).chain(self.modbus.iter().map(|m| ("modbus", &m.name)))
             .chain(self.mqtt.iter().map(|m| ("mqtt", &m.name)))
             .chain(self.pmus.iter().map(|p| ("pmu", &p.name)));
         for (table, name) in adapters {
@@ -208,6 +224,16 @@ unit = "Wh"
         assert!(e.to_string().contains("modbus[0].address"), "{e}");
         let e = load("[[pmu]]\nname = \"pmu-1\"\naddress = \"127.0.0.1:4712\"\nidcode = 7\nbogus = 1\n").unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn an_ied_is_configured_from_its_scl_file_and_keeps_report_positions_in_the_data_dir() {
+        let scl = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/scl/simpleIO_control_tests.cid");
+        let c = load(&format!("[[ied]]\nname = \"ied-1\"\nscl = \"{scl}\"\naddress = \"127.0.0.1:10102\"\n")).unwrap();
+        assert!(c.ieds[0].state_dir.as_ref().is_some_and(|d| d.ends_with("data")), "{:?}", c.ieds[0].state_dir);
+        assert!(c.ieds[0].operated_points().iter().any(|p| p.as_str().ends_with("GGIO1.SPCSO1")), "{:?}", c.ieds[0].operated_points());
+        let e = load(&format!("[[ied]]\nname = \"ied-1\"\nscl = \"{scl}\"\ncontrols = [\"nowhere/GGIO1.X\"]\n")).unwrap_err();
+        assert!(e.to_string().contains("ied[0].controls[0]"), "{e}");
     }
 
     #[test]

@@ -61,6 +61,11 @@ impl Edge {
         for (rtu, mapping, io) in ios {
             spawns.push(Box::pin(crate::iec104::run_rtu(rtu, mapping, io)));
         }
+        for ied in &config.ieds {
+            let (port, io) = adapter_channels(&ied.name, ied.operated_points());
+            ports.push(port);
+            spawns.push(Box::pin(gridtrust_mms::adapter::run(ied.clone(), io)));
+        }
         for device in &config.modbus {
             let (port, io) = adapter_channels(&device.name, device.operated_points());
             ports.push(port);
