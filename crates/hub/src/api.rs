@@ -85,7 +85,8 @@ fn quality_info(r: &Record) -> QualityInfo {
         (q.operator_blocked(), "operator_blocked"),
     ]
     .into_iter()
-    .filter_map(|(on, name)| on.then(|| name.to_owned()))
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| name.to_owned())
     .collect();
     QualityInfo { good: q.is_good(), validity: validity.into(), flags }
 }
@@ -311,12 +312,12 @@ impl Backend for HubApi {
             .ledger
             .prove_header(&proof.batch.sealed_header)
             .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map(|(index, path, checkpoint)| LogProof {
+            .map(|found| LogProof {
                 leaf_hex: hex(&LogEntry::BatchHeader(proof.batch.sealed_header.clone()).encode()),
-                leaf_index: index,
-                tree_size: checkpoint.checkpoint.tree_size,
-                path_hex: path.iter().map(|h| hex(h)).collect(),
-                checkpoint: checkpoint_item(&checkpoint, &self.state.identity.certificate),
+                leaf_index: found.index,
+                tree_size: found.checkpoint.checkpoint.tree_size,
+                path_hex: found.proof.iter().map(|h| hex(h)).collect(),
+                checkpoint: checkpoint_item(&found.checkpoint, &self.state.identity.certificate),
             });
         Ok(Evidence {
             point: point.to_owned(),

@@ -36,6 +36,16 @@ pub enum LedgerError {
     Sign(#[from] gridtrust_trust::signing::SignError),
 }
 
+/// A batch header's place in the log under a signed checkpoint.
+pub struct HeaderInLog {
+    /// The entry's index.
+    pub index: u64,
+    /// RFC 9162 inclusion proof to the checkpoint's tree.
+    pub proof: Vec<Hash>,
+    /// The checkpoint the proof is to.
+    pub checkpoint: Arc<SignedCheckpoint>,
+}
+
 /// The log plus the latest signed checkpoint.
 pub struct Ledger {
     log: Mutex<TransparencyLog>,
@@ -105,10 +115,10 @@ impl Ledger {
 
     /// The log entry of a sealed batch header under the latest signed checkpoint: its index,
     /// inclusion proof and that checkpoint; `None` before a checkpoint covers it (blocking).
-    pub fn prove_header(&self, sealed_header: &[u8]) -> Result<Option<(u64, Vec<Hash>, Arc<SignedCheckpoint>)>, LedgerError> {
+    pub fn prove_header(&self, sealed_header: &[u8]) -> Result<Option<HeaderInLog>, LedgerError> {
         let Some(checkpoint) = self.latest() else { return Ok(None) };
         let found = crate::evidence::header_in_log(&self.log(), sealed_header, checkpoint.checkpoint.tree_size)?;
-        Ok(found.map(|(index, proof)| (index, proof, checkpoint)))
+        Ok(found.map(|(index, proof)| HeaderInLog { index, proof, checkpoint }))
     }
 
     /// Entries `from .. from + count` (fewer at the end of the log) as (index, bytes), blocking.

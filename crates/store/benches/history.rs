@@ -43,14 +43,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Fills the store, continuing after the last second an interrupted earlier run stored.
 fn fill(path: &std::path::Path, points: &[PointId], seconds: u64) {
     let hub = HubStore::open(path).unwrap();
     let header = vec![0u8; 120];
     let started = Instant::now();
-    let mut seq = 0u64;
     const GROUP: u64 = 60;
+    // Batch seq = second + 1, and groups of GROUP seconds commit whole.
+    let done_seconds = hub.last_batch("edge-1").unwrap().map_or(0, |l| l.batch_seq);
+    assert_eq!(done_seconds % GROUP, 0, "groups commit whole");
+    if done_seconds > 0 {
+        println!("  resuming after second {done_seconds}");
+    }
+    let mut seq = done_seconds * points.len() as u64;
+    let first_seq = seq;
     let mut last_report = 0;
-    for g in 0..seconds.div_ceil(GROUP) {
+    for g in done_seconds / GROUP..seconds.div_ceil(GROUP) {
         let batches: Vec<Vec<Record>> = (g * GROUP..((g + 1) * GROUP).min(seconds))
             .map(|s| {
                 let t = Timestamp(DAY0 + s as i64 * SECOND);
@@ -81,7 +89,7 @@ fn fill(path: &std::path::Path, points: &[PointId], seconds: u64) {
         if done >= last_report + 5 {
             last_report = done;
             let el = started.elapsed().as_secs_f64();
-            print!("\r  filled {done:>3}%  {:>11} records  {:>8.0} rec/s  {:>6.0} s", seq, seq as f64 / el, el);
+            print!("\r  filled {done:>3}%  {:>11} records  {:>8.0} rec/s  {:>6.0} s", seq, (seq - first_seq) as f64 / el, el);
             let _ = std::io::stdout().flush();
         }
     }
@@ -102,7 +110,6 @@ fn main() {
     if marker.exists() {
         println!("  reusing the store filled by an earlier run");
     } else {
-        let _ = std::fs::remove_file(&path);
         let t = Instant::now();
         fill(&path, &points, seconds);
         std::fs::write(&marker, b"").unwrap();

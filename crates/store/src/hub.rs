@@ -253,11 +253,17 @@ impl HubStore {
             let txn = self.db.get()?.begin_write()?;
             let mut outcomes = Vec::with_capacity(batches.len());
             let mut any_stored = false;
+            // The latest image and the roll-ups are updated once per call, not once per batch:
+            // a backlog of many small batches costs one read-modify-write per point and slot.
+            let mut newest = HashMap::new();
+            let mut rollups = RollupBatch::default();
             for b in batches {
-                let o = apply_in(&txn, edge_id, b)?;
+                let o = apply_in(&txn, edge_id, b, &mut newest, &mut rollups)?;
                 any_stored |= matches!(o, ApplyOutcome::Applied { .. });
                 outcomes.push(o);
             }
+            update_latest(&mut txn.open_table(LATEST)?, newest)?;
+            merge_rollups(&mut txn.open_table(ROLLUPS)?, rollups)?;
             if any_stored {
                 txn.commit()?;
             } else {
@@ -523,25 +529,13 @@ impl HubStore {
 
 /// Rows keyed by a u64 id, ascending or newest first, at most `limit`.
 fn id_rows(t: &redb::ReadOnlyTable<&'static [u8], &'static [u8]>, name: &'static str, limit: usize, newest_first: bool) -> Result<Vec<(u64, Vec<u8>)>> {
+    let rows = t.iter()?;
+    let rows: Box<dyn Iterator<Item = _>> = if newest_first { Box::new(rows.rev()) } else { Box::new(rows) };
     let mut out = Vec::new();
-    let mut visit = |e: std::result::Result<(redb::AccessGuard<'_, &'static [u8]>, redb::AccessGuard<'_, &'static [u8]>), redb::StorageError>| -> Result<bool> {
+    for e in rows.take(limit) {
         let (k, v) = e?;
         let id = u64::from_be_bytes(array(k.value(), 0, "id", name, || hex(k.value()))?);
         out.push((id, v.value().to_vec()));
-        Ok(out.len() < limit)
-    };
-    if newest_first {
-        for e in t.iter()?.rev() {
-            if !visit(e)? {
-                break;
-            }
-        }
-    } else {
-        for e in t.iter()? {
-            if !visit(e)? {
-                break;
-            }
-        }
     }
     Ok(out)
 }
@@ -589,7 +583,13 @@ impl BucketAcc {
 }
 
 /// Applies one batch inside `txn`; see [`HubStore::apply_batch`].
-fn apply_in(txn: &WriteTransaction, edge_id: &str, b: &BatchRef<'_>) -> Result<ApplyOutcome> {
+fn apply_in<'r>(
+    txn: &WriteTransaction,
+    edge_id: &str,
+    b: &BatchRef<'r>,
+    newest: &mut HashMap<&'r PointId, &'r Record>,
+    rollups: &mut RollupBatch<'r>,
+) -> Result<ApplyOutcome> {
     let mut edges = txn.open_table(EDGES)?;
     let mut meta = txn.open_table(META)?;
     let existing = match edges.get(edge_id.as_bytes())? {
@@ -617,7 +617,7 @@ fn apply_in(txn: &WriteTransaction, edge_id: &str, b: &BatchRef<'_>) -> Result<A
     }
 
     let mut series = txn.open_table(SERIES)?;
-    let (stored, newest, leaves, rollups) = insert_records(&mut series, edge_id, edge_no, b.records)?;
+    let (stored, leaves) = insert_records(&mut series, edge_id, edge_no, b.records, newest, rollups)?;
     let duplicates = b.records.len() - stored;
     if stored == 0 && !b.records.is_empty() {
         // Every record was identical to a stored one: re-inserting equal bytes changed nothing.
@@ -641,7 +641,20 @@ fn apply_in(txn: &WriteTransaction, edge_id: &str, b: &BatchRef<'_>) -> Result<A
         edges.insert(edge_id.as_bytes(), encode_edge(edge_no, b.batch_seq, b.header_bytes).as_slice())?;
     }
 
-    let mut latest = txn.open_table(LATEST)?;
+    let count = read_u64(&meta, KEY_RECORDS)?;
+    meta.insert(KEY_RECORDS, (count + stored as u64).to_be_bytes().as_slice())?;
+
+    if let Some(g) = &gap {
+        warn!(edge_id, batch_seq = b.batch_seq, missing_from = g.start, missing_to = g.end, "batch sequence gap");
+    } else if late {
+        info!(edge_id, batch_seq = b.batch_seq, "late batch fills an earlier gap");
+    }
+    debug!(edge_id, batch_seq = b.batch_seq, stored, duplicates, "batch applied");
+    Ok(ApplyOutcome::Applied { stored, duplicates, gap, late })
+}
+
+/// Replaces each point's latest value where the candidate is newer (series time, then seq).
+fn update_latest(latest: &mut Table<&'static [u8], &'static [u8]>, newest: HashMap<&PointId, &Record>) -> Result<()> {
     for (point, r) in newest {
         let key = point.as_str().as_bytes();
         let replace = match latest.get(key)? {
@@ -655,33 +668,22 @@ fn apply_in(txn: &WriteTransaction, edge_id: &str, b: &BatchRef<'_>) -> Result<A
             latest.insert(key, r.encode_canonical().as_slice())?;
         }
     }
-
-    merge_rollups(&mut txn.open_table(ROLLUPS)?, rollups)?;
-
-    let count = read_u64(&meta, KEY_RECORDS)?;
-    meta.insert(KEY_RECORDS, (count + stored as u64).to_be_bytes().as_slice())?;
-
-    if let Some(g) = &gap {
-        warn!(edge_id, batch_seq = b.batch_seq, missing_from = g.start, missing_to = g.end, "batch sequence gap");
-    } else if late {
-        info!(edge_id, batch_seq = b.batch_seq, "late batch fills an earlier gap");
-    }
-    debug!(edge_id, batch_seq = b.batch_seq, stored, duplicates, "batch applied");
-    Ok(ApplyOutcome::Applied { stored, duplicates, gap, late })
+    Ok(())
 }
 
-/// Inserts the batch's records into the series; returns how many were new, per point the newest
-/// new record, and the leaf hashes of all the batch's records in order (for [`LEAVES`]).
+/// Inserts the batch's records into the series; returns how many were new and the leaf hashes
+/// of all the batch's records in order (for [`LEAVES`]), and adds the new records to `newest`
+/// (per point the newest) and to the roll-ups.
 fn insert_records<'r>(
     series: &mut Table<&'static [u8], &'static [u8]>,
     edge_id: &str,
     edge_no: u32,
     records: &'r [Record],
-) -> Result<(usize, HashMap<&'r PointId, &'r Record>, Vec<u8>, RollupBatch<'r>)> {
-    let mut rollups = RollupBatch::default();
+    newest: &mut HashMap<&'r PointId, &'r Record>,
+    rollups: &mut RollupBatch<'r>,
+) -> Result<(usize, Vec<u8>)> {
     let mut leaves = Vec::with_capacity(records.len() * merkle::HASH_LEN);
     let mut stored = 0;
-    let mut newest: HashMap<&PointId, &Record> = HashMap::new();
     let mut key = Vec::with_capacity(64);
     let mut val = Vec::with_capacity(64);
     for r in records {
@@ -712,7 +714,7 @@ fn insert_records<'r>(
             })
             .or_insert(r);
     }
-    Ok((stored, newest, leaves, rollups))
+    Ok((stored, leaves))
 }
 
 /// Summary of the records of one point in one [`ROLLUP_SLOT_NS`] slot.
