@@ -145,6 +145,8 @@ describe('control room', () => {
       new MutationObserver(() => {
         for (const b of document.querySelectorAll('[data-testid=trust-badge][data-trust=failed]')) {
           const text = b.textContent ?? '';
+          // Bring the first one into view at once, for the screenshot.
+          if (window.__failedBadges.length === 0) b.scrollIntoView({ block: 'center' });
           if (!window.__failedBadges.includes(text)) window.__failedBadges.push(text);
         }
       }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
