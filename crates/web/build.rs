@@ -22,7 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = write!(s, "{b:02x}");
             s
         });
-        writeln!(table, "    EmbeddedFile {{ path: {url:?}, bytes: include_bytes!({:?}), etag: \"\\\"{etag}\\\"\" }},", path.display().to_string())?;
+        writeln!(
+            table,
+            "    EmbeddedFile {{ path: {url:?}, bytes: include_bytes!({:?}), etag: \"\\\"{etag}\\\"\" }},",
+            path.display().to_string()
+        )?;
     }
     table.push_str("];\n");
     std::fs::write(PathBuf::from(std::env::var("OUT_DIR")?).join("embedded.rs"), table)?;

@@ -142,5 +142,9 @@ fn committed_bundle_was_built_from_the_current_sources() {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let recorded = std::fs::read_to_string(manifest.join("assets.sha256")).unwrap();
     let current = web_source_hash(&manifest.join("../../web"));
-    assert_eq!(recorded.trim(), current, "crates/web/assets is stale: web/ changed since the bundle was built; run web/build.sh and commit");
+    assert_eq!(
+        recorded.trim(),
+        current,
+        "crates/web/assets is stale: web/ changed since the bundle was built; run web/build.sh and commit"
+    );
 }

@@ -40,7 +40,10 @@ impl Identity {
 
 impl Signer for Identity {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        self.pair.sign(&ring::rand::SystemRandom::new(), message).map(|s| s.as_ref().to_vec()).map_err(|_| SignError::KeyStore("ring".into()))
+        self.pair
+            .sign(&ring::rand::SystemRandom::new(), message)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| SignError::KeyStore("ring".into()))
     }
     fn public_key(&self) -> Vec<u8> {
         use ring::signature::KeyPair as _;
@@ -182,10 +185,28 @@ fn tampered(valid: &Json, edge: &Identity, other: &Identity, other_batch: &Batch
     let id_len = usize::from(unhex(&s(valid, "/batch/header_hex"))[1]);
     let root_at = 2 + id_len + 20;
     vec![
-        ("record received-at altered", with(&|d| d["record"]["canonical_hex"] = json!(flip_hex(&s(d, "/record/canonical_hex"), record_len - 1))), vec!["record-inclusion"]),
-        ("record proof element altered", with(&|d| d["record_proof"]["path_hex"][0] = json!(flip_hex(&s(d, "/record_proof/path_hex/0"), 31))), vec!["record-inclusion"]),
-        ("record proof element appended", with(&|d| d["record_proof"]["path_hex"].as_array_mut().unwrap().push(json!(hex(&[7u8; 32])))), vec!["record-inclusion"]),
-        ("record proof element dropped", with(&|d| { d["record_proof"]["path_hex"].as_array_mut().unwrap().pop(); }), vec!["record-inclusion"]),
+        (
+            "record received-at altered",
+            with(&|d| d["record"]["canonical_hex"] = json!(flip_hex(&s(d, "/record/canonical_hex"), record_len - 1))),
+            vec!["record-inclusion"],
+        ),
+        (
+            "record proof element altered",
+            with(&|d| d["record_proof"]["path_hex"][0] = json!(flip_hex(&s(d, "/record_proof/path_hex/0"), 31))),
+            vec!["record-inclusion"],
+        ),
+        (
+            "record proof element appended",
+            with(&|d| d["record_proof"]["path_hex"].as_array_mut().unwrap().push(json!(hex(&[7u8; 32])))),
+            vec!["record-inclusion"],
+        ),
+        (
+            "record proof element dropped",
+            with(&|d| {
+                d["record_proof"]["path_hex"].as_array_mut().unwrap().pop();
+            }),
+            vec!["record-inclusion"],
+        ),
         (
             "leaf index moved",
             with(&|d| d["record_proof"]["leaf_index"] = json!(d["record_proof"]["leaf_index"].as_u64().unwrap() ^ 1)),
@@ -199,8 +220,16 @@ fn tampered(valid: &Json, edge: &Identity, other: &Identity, other_batch: &Batch
             }),
             vec!["header", "signature", "log-entry"],
         ),
-        ("batch root claimed differently", with(&|d| d["batch"]["root_hex"] = json!(flip_hex(&s(d, "/batch/root_hex"), 0))), vec!["record-inclusion", "header"]),
-        ("edge signature altered", with(&|d| d["batch"]["signature_hex"] = json!(flip_hex(&s(d, "/batch/signature_hex"), 10))), vec!["signature", "log-entry"]),
+        (
+            "batch root claimed differently",
+            with(&|d| d["batch"]["root_hex"] = json!(flip_hex(&s(d, "/batch/root_hex"), 0))),
+            vec!["record-inclusion", "header"],
+        ),
+        (
+            "edge signature altered",
+            with(&|d| d["batch"]["signature_hex"] = json!(flip_hex(&s(d, "/batch/signature_hex"), 10))),
+            vec!["signature", "log-entry"],
+        ),
         (
             "signer key of another identity",
             with(&|d| d["signer"]["spki_der_b64"] = json!(B64.encode(&other.spki_der))),
@@ -211,13 +240,21 @@ fn tampered(valid: &Json, edge: &Identity, other: &Identity, other_batch: &Batch
             with(&|d| d["signer"]["certificate_der_b64"] = json!(B64.encode(&other.certificate_der))),
             vec!["signer-certificate", "log-entry"],
         ),
-        ("log proof element altered", with(&|d| d["log"]["path_hex"][1] = json!(flip_hex(&s(d, "/log/path_hex/1"), 5))), vec!["log-inclusion"]),
+        (
+            "log proof element altered",
+            with(&|d| d["log"]["path_hex"][1] = json!(flip_hex(&s(d, "/log/path_hex/1"), 5))),
+            vec!["log-inclusion"],
+        ),
         (
             "log leaf of another batch",
             with(&|d| d["log"]["leaf_hex"] = json!(hex(&LogEntry::BatchHeader(other_batch.sealed.clone()).encode()))),
             vec!["log-entry", "log-inclusion"],
         ),
-        ("checkpoint root claimed differently", with(&|d| d["log"]["checkpoint"]["root_hex"] = json!(flip_hex(&s(d, "/log/checkpoint/root_hex"), 3))), vec!["log-inclusion", "checkpoint"]),
+        (
+            "checkpoint root claimed differently",
+            with(&|d| d["log"]["checkpoint"]["root_hex"] = json!(flip_hex(&s(d, "/log/checkpoint/root_hex"), 3))),
+            vec!["log-inclusion", "checkpoint"],
+        ),
         (
             "checkpoint signature altered",
             with(&|d| d["log"]["checkpoint"]["signature_hex"] = json!(flip_hex(&s(d, "/log/checkpoint/signature_hex"), 40))),
@@ -268,16 +305,27 @@ fn rust_verifies(d: &Json) -> Result<(), String> {
     if n("/record_proof/leaf_index")? != rec.seq - header.first_seq || n("/record_proof/tree_size")? != u64::from(header.count) {
         return Err("proof position differs from header".into());
     }
-    merkle::verify_inclusion(&merkle::leaf_hash(&rec.encode_canonical()), n("/record_proof/leaf_index")?, n("/record_proof/tree_size")?, &proof("/record_proof/path_hex")?, &header.merkle_root)
-        .map_err(|e| e.to_string())?;
+    merkle::verify_inclusion(
+        &merkle::leaf_hash(&rec.encode_canonical()),
+        n("/record_proof/leaf_index")?,
+        n("/record_proof/tree_size")?,
+        &proof("/record_proof/path_hex")?,
+        &header.merkle_root,
+    )
+    .map_err(|e| e.to_string())?;
     let spki = B64.decode(s("/signer/spki_der_b64")?).map_err(|e| e.to_string())?;
     let cert = B64.decode(s("/signer/certificate_der_b64")?).map_err(|e| e.to_string())?;
     if !cert.windows(spki.len()).any(|w| w == spki) {
         return Err("key not in certificate".into());
     }
-    let sig = gridtrust_trust::evidence::Signature { algorithm: "ecdsa-p256-sha256".into(), signer: certificate_id(&cert), bytes: h("/batch/signature_hex")? };
+    let sig = gridtrust_trust::evidence::Signature {
+        algorithm: "ecdsa-p256-sha256".into(),
+        signer: certificate_id(&cert),
+        bytes: h("/batch/signature_hex")?,
+    };
     header.verify_signature(&sig, &spki[spki.len() - 65..]).map_err(|e| e.to_string())?;
-    if h("/batch/signing_input_hex")? != header_signing_input(&header) || !header_signing_input(&header).starts_with(HEADER_SIGNING_CONTEXT) {
+    if h("/batch/signing_input_hex")? != header_signing_input(&header) || !header_signing_input(&header).starts_with(HEADER_SIGNING_CONTEXT)
+    {
         return Err("signing input".into());
     }
     let leaf = h("/log/leaf_hex")?;
@@ -287,14 +335,20 @@ fn rust_verifies(d: &Json) -> Result<(), String> {
     let signed = h("/log/checkpoint/signed_hex")?;
     let canonical = signed.strip_prefix(CHECKPOINT_SIGNING_CONTEXT).ok_or("no checkpoint context")?;
     let cp = Checkpoint::decode_canonical(canonical).map_err(|e| e.to_string())?;
-    if hex(&cp.root) != s("/log/checkpoint/root_hex")? || cp.tree_size != n("/log/checkpoint/size")? || n("/log/tree_size")? != cp.tree_size {
+    if hex(&cp.root) != s("/log/checkpoint/root_hex")? || cp.tree_size != n("/log/checkpoint/size")? || n("/log/tree_size")? != cp.tree_size
+    {
         return Err("checkpoint fields".into());
     }
-    merkle::verify_inclusion(&merkle::leaf_hash(&leaf), n("/log/leaf_index")?, cp.tree_size, &proof("/log/path_hex")?, &cp.root).map_err(|e| e.to_string())?;
+    merkle::verify_inclusion(&merkle::leaf_hash(&leaf), n("/log/leaf_index")?, cp.tree_size, &proof("/log/path_hex")?, &cp.root)
+        .map_err(|e| e.to_string())?;
     let hub_spki = B64.decode(s("/log/checkpoint/hub_spki_der_b64")?).map_err(|e| e.to_string())?;
     let signed_cp = SignedCheckpoint {
         checkpoint: cp,
-        signature: gridtrust_trust::evidence::Signature { algorithm: "ecdsa-p256-sha256".into(), signer: [0; 32], bytes: h("/log/checkpoint/signature_hex")? },
+        signature: gridtrust_trust::evidence::Signature {
+            algorithm: "ecdsa-p256-sha256".into(),
+            signer: [0; 32],
+            bytes: h("/log/checkpoint/signature_hex")?,
+        },
     };
     signed_cp.verify(&hub_spki[hub_spki.len() - 65..]).map_err(|e| e.to_string())
 }
