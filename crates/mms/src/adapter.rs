@@ -22,11 +22,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gridtrust_adapter::{AdapterIo, Datum, DeviceCommand};
 use gridtrust_model::{CommandAction, CommandOutcome, PointId, Timestamp};
+use rustls::pki_types::ServerName;
 use serde::Deserialize;
 use tracing::{debug, error, info, warn};
 
@@ -37,6 +38,7 @@ use crate::data::Data;
 use crate::driver::MmsClient;
 use crate::report::{EnabledReport, ReportError, ReportSettings, optional_field, trigger};
 use crate::services::ServiceFailure;
+use crate::tls::{IedTlsConfig, TlsConfigError};
 use plan::{ControlPlan, IedPlan, PlanRequest, RcbPlan};
 use state::EntryIds;
 
@@ -86,6 +88,10 @@ pub struct IedConfig {
     pub reconnect_min_ms: u64,
     #[serde(default = "default_reconnect_max_ms")]
     pub reconnect_max_ms: u64,
+    /// `[ied.tls]`: MMS over TLS (IEC 62351-4/-3) instead of plain TCP; the default port becomes
+    /// 3782 unless the SCL names an MMS-Port other than 102.
+    #[serde(default)]
+    pub tls: Option<IedTlsConfig>,
 }
 
 fn yes() -> bool {
@@ -111,6 +117,9 @@ impl IedConfig {
         gridtrust_config::resolve(base, &mut self.scl);
         if let Some(dir) = &mut self.state_dir {
             gridtrust_config::resolve(base, dir);
+        }
+        if let Some(tls) = &mut self.tls {
+            tls.resolve(base);
         }
     }
 
@@ -139,7 +148,17 @@ impl IedConfig {
         if plan.rcbs.is_empty() && plan.controls.is_empty() {
             return err("scl", "the IED has neither report control blocks with data sets nor controllable objects: nothing to do");
         }
+        self.tls_connector(&plan.endpoint)?;
         Ok(())
+    }
+
+    /// The TLS client configuration and the name to verify, when `[ied.tls]` is set (this loads
+    /// the certificates and opens the key store); errors name `tls.<key>`.
+    fn tls_connector(&self, endpoint: &str) -> Result<Option<TlsConnector>, (String, String)> {
+        let Some(tls) = &self.tls else { return Ok(None) };
+        let named = |e: TlsConfigError| (format!("tls.{}", e.key()), e.to_string());
+        let server_name = tls.server_name(endpoint).map_err(named)?;
+        Ok(Some(TlsConnector { config: tls.client_config().map_err(named)?, server_name }))
     }
 
     /// The control points of this IED (derived or mapped), for the edge's command routing.
@@ -158,6 +177,7 @@ impl IedConfig {
             integrity_period_ms: self.integrity_period_ms,
             controls: self.controls.as_deref(),
             points: &self.points,
+            tls: self.tls.is_some(),
         };
         IedPlan::new(&import, &request)
     }
@@ -179,7 +199,17 @@ pub async fn run(config: IedConfig, mut io: AdapterIo) {
             return;
         }
     };
-    info!(ied = %config.name, endpoint = %plan.endpoint, rcbs = plan.rcbs.len(), points = plan.data_points().count(), controls = plan.controls.len(), "MMS adapter configured from SCL");
+    let tls = match config.tls_connector(&plan.endpoint) {
+        Ok(tls) => tls,
+        Err((key, message)) => {
+            error!(ied = %config.name, key, message, "MMS adapter not started: the TLS configuration does not load");
+            while let Some(cmd) = io.commands.recv().await {
+                cmd.refuse("the MMS adapter for this IED is not running (TLS configuration error)").await;
+            }
+            return;
+        }
+    };
+    info!(ied = %config.name, endpoint = %plan.endpoint, tls = tls.is_some(), rcbs = plan.rcbs.len(), points = plan.data_points().count(), controls = plan.controls.len(), "MMS adapter configured from SCL");
     let state_file = config.state_file();
     let mut entry_ids = match &state_file {
         Some(path) => EntryIds::load(path).unwrap_or_else(|e| {
@@ -188,7 +218,7 @@ pub async fn run(config: IedConfig, mut io: AdapterIo) {
         }),
         None => EntryIds::default(),
     };
-    let mut adapter = Adapter { config: &config, plan: &plan, state_file, mapper: plan.mapper(), selections: Mutex::new(HashMap::new()) };
+    let mut adapter = Adapter { config: &config, plan: &plan, tls, state_file, mapper: plan.mapper(), selections: Mutex::new(HashMap::new()) };
     let min = Duration::from_millis(config.reconnect_min_ms);
     let max = Duration::from_millis(config.reconnect_max_ms);
     let mut backoff = min;
@@ -235,9 +265,16 @@ struct Route {
     resynchronised: bool,
 }
 
+/// What a TLS association to the IED needs, built once per adapter run so sessions resume.
+struct TlsConnector {
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+}
+
 struct Adapter<'a> {
     config: &'a IedConfig,
     plan: &'a IedPlan,
+    tls: Option<TlsConnector>,
     state_file: Option<PathBuf>,
     mapper: plan::ReportMapper,
     /// ctlNum of the select still open per control point, reused by its Execute or Cancel.
@@ -254,7 +291,11 @@ impl Adapter<'_> {
             return SessionEnd::Ended { reported: false };
         };
         let client_config = ClientConfig { request_timeout: Duration::from_millis(self.config.request_timeout_ms), ..ClientConfig::default() };
-        let client = match MmsClient::connect(addr, client_config).await {
+        let connected = match &self.tls {
+            Some(tls) => MmsClient::connect_tls(addr, tls.server_name.clone(), tls.config.clone(), client_config).await,
+            None => MmsClient::connect(addr, client_config).await,
+        };
+        let client = match connected {
             Ok(client) => client,
             Err(e) => {
                 warn!(ied = %name, %addr, error = %e, "cannot associate with the IED");

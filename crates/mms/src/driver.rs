@@ -2,6 +2,8 @@
 //! offers an async request/response API plus a stream of information reports.
 
 use crate::client::{ClientConfig, ClientConnection, ClientError, Event, RequestError};
+use crate::tls::TlsSession;
+use rustls::pki_types::ServerName;
 use crate::pdu::{ConfirmedRequest, ConfirmedResponse, InformationReport, InitiateParams};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +23,9 @@ pub enum DriverError {
     /// A request failed.
     #[error("{0}")]
     Request(#[from] RequestError),
+    /// The TLS handshake failed (certificate refused by either side, no common version or suite).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The transport failed.
     #[error("I/O: {0}")]
     Io(String),
@@ -40,6 +45,7 @@ pub struct MmsClient {
     commands: mpsc::Sender<Command>,
     reports: broadcast::Sender<Arc<InformationReport>>,
     server: Arc<InitiateParams>,
+    tls: Option<Arc<TlsSession>>,
 }
 
 impl std::fmt::Debug for MmsClient {
@@ -56,6 +62,27 @@ impl MmsClient {
         MmsClient::associate(stream, config).await
     }
 
+    /// Connects over TLS (IEC 62351-4 with the IEC 62351-3 profile, see [`crate::tls`]),
+    /// verifying the server as `server_name`, and associates over the encrypted stream.
+    pub async fn connect_tls(
+        addr: std::net::SocketAddr,
+        server_name: ServerName<'static>,
+        tls: Arc<rustls::ClientConfig>,
+        config: ClientConfig,
+    ) -> Result<MmsClient, DriverError> {
+        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| DriverError::Connect(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let stream = tokio_rustls::TlsConnector::from(tls).connect(server_name, stream).await.map_err(|e| {
+            tracing::warn!(%addr, error = %e, "MMS TLS handshake failed");
+            DriverError::Tls(e.to_string())
+        })?;
+        let session = TlsSession::of(stream.get_ref().1);
+        tracing::info!(%addr, version = %session.version, cipher_suite = %session.cipher_suite, resumed = session.resumed, "MMS TLS session established");
+        let mut client = MmsClient::associate(stream, config).await?;
+        client.tls = Some(Arc::new(session));
+        Ok(client)
+    }
+
     /// Associates over an already open byte stream (e.g. a TLS stream per IEC 62351-4).
     pub async fn associate<S>(stream: S, config: ClientConfig) -> Result<MmsClient, DriverError>
     where
@@ -67,7 +94,13 @@ impl MmsClient {
         let connection = ClientConnection::new(config, Instant::now());
         tokio::spawn(run(stream, connection, command_rx, reports.clone(), ready_tx));
         let server = ready_rx.await.map_err(|_| DriverError::Closed)??;
-        Ok(MmsClient { commands, reports, server: Arc::new(server) })
+        Ok(MmsClient { commands, reports, server: Arc::new(server), tls: None })
+    }
+
+    /// What the TLS handshake negotiated; None over plain TCP or a stream passed to
+    /// [`MmsClient::associate`].
+    pub fn tls_session(&self) -> Option<&TlsSession> {
+        self.tls.as_deref()
     }
 
     /// The server's initiate-Response (negotiated limits, services supported).

@@ -10,6 +10,8 @@
 //! - [`client`]: the sans-IO association state machine (invoke ids, outstanding limit, timeouts
 //!   with time passed in, conclude/release);
 //! - [`driver`]: [`MmsClient`], the tokio driver over any byte stream (TCP or TLS);
+//! - [`tls`]: MMS over TLS per IEC 62351-4 with the IEC 62351-3 profile (port 3782, TLS 1.2/1.3,
+//!   mutual X.509 authentication, CA and CRL checks) and what rustls does not do of it;
 //! - [`services`]: ACSI services on MMS (identify, browse, read, write, data sets);
 //! - [`report`]: report control blocks (enable, trigger options, integrity, GI, entryID resync)
 //!   and decoding of reports into typed entries with quality and time stamps;
@@ -29,6 +31,7 @@ pub mod osi;
 pub mod pdu;
 pub mod report;
 pub mod services;
+pub mod tls;
 
 pub use client::{ClientConfig, ClientConnection, ClientError, Event, RequestError};
 pub use driver::{DriverError, MmsClient};

@@ -18,6 +18,7 @@ use crate::ber::BitString;
 use crate::control::{ControlModel, ControlObject};
 use crate::data::{Data, UtcTime};
 use crate::report::{self, Report, ReportControlBlock};
+use crate::tls::IEC62351_MMS_TLS_PORT;
 
 /// One report control block the adapter enables, with its data set laid out as slots.
 #[derive(Debug, Clone)]
@@ -104,13 +105,15 @@ pub struct PlanRequest<'a> {
     pub integrity_period_ms: Option<u32>,
     pub controls: Option<&'a [String]>,
     pub points: &'a BTreeMap<String, String>,
+    /// MMS over TLS: the SCL's default port 102 becomes 3782.
+    pub tls: bool,
 }
 
 static NO_OVERRIDES: BTreeMap<String, String> = BTreeMap::new();
 
 impl Default for PlanRequest<'_> {
     fn default() -> Self {
-        PlanRequest { ied: None, address: None, report_control_blocks: None, integrity_period_ms: None, controls: None, points: &NO_OVERRIDES }
+        PlanRequest { ied: None, address: None, report_control_blocks: None, integrity_period_ms: None, controls: None, points: &NO_OVERRIDES, tls: false }
     }
 }
 
@@ -160,6 +163,8 @@ impl IedPlan {
         let endpoint = match request.address {
             Some(address) => address.to_owned(),
             None => match import.document.mms_endpoints(&ied.name).first() {
+                // 102 is plain MMS's port (and the SCL's default): MMS over TLS listens on 3782.
+                Some(e) if request.tls && e.port == 102 => std::net::SocketAddr::new(e.ip, IEC62351_MMS_TLS_PORT).to_string(),
                 Some(e) => std::net::SocketAddr::new(e.ip, e.port).to_string(),
                 None => return fail("address", format!("the SCL Communication section gives no IP address for IED `{}`: set address", ied.name)),
             },

@@ -12,7 +12,11 @@ the control models of simpleIO_control_tests.cid on SPCSO1..4 and SPCSO8:
 SPCSO3's check refuses ctlVal=false with AddCause blocked-by-interlocking (Oper write error +
 LastApplError).
 
-Usage: iec61850_server.py PORT. Binds 127.0.0.1 only. Prints "READY" when listening, then reads
+Usage: iec61850_server.py PORT [--tls CA CRL CERT KEY [--tls-version 1.2|1.3]]. Binds 127.0.0.1
+only. With --tls the server speaks MMS over TLS (IEC 62351-4 / -3) through libiec61850's own
+TLSConfiguration (mbedtls inside): it presents CERT/KEY, requires a client certificate, validates
+it against CA (chain validation on, "only known certificates" off) and refuses those in CRL;
+--tls-version pins the protocol version (min = max), otherwise TLS 1.2 and 1.3 are offered. Prints "READY" when listening, then reads
 commands from stdin, one per line, answering "OK" or "ERR ...":
   float REF VALUE    (e.g. "float GenericIO/GGIO1.AnIn1.mag.f 12.5")
   bool REF 0|1
@@ -119,10 +123,35 @@ def stamp_time(server, model, ref):
             return
 
 
+def tls_configuration(args):
+    """libiec61850's TLSConfiguration from --tls CA CRL CERT KEY [--tls-version V]."""
+    ca, crl, cert, key = args[1:5]
+    conf = iec.TLSConfiguration_create()
+    checks = [
+        iec.TLSConfiguration_setOwnCertificateFromFile(conf, cert),
+        iec.TLSConfiguration_setOwnKeyFromFile(conf, key, None),
+        iec.TLSConfiguration_addCACertificateFromFile(conf, ca),
+        iec.TLSConfiguration_addCRLFromFile(conf, crl),
+    ]
+    if not all(checks):
+        raise SystemExit(f"ERR TLS files not accepted by libiec61850: {checks}")
+    iec.TLSConfiguration_setChainValidation(conf, True)
+    iec.TLSConfiguration_setAllowOnlyKnownCertificates(conf, False)
+    if "--tls-version" in args:
+        version = {"1.2": iec.TLS_VERSION_TLS_1_2, "1.3": iec.TLS_VERSION_TLS_1_3}[args[args.index("--tls-version") + 1]]
+        iec.TLSConfiguration_setMinTlsVersion(conf, version)
+        iec.TLSConfiguration_setMaxTlsVersion(conf, version)
+    return conf
+
+
 def main():
     port = int(sys.argv[1])
     model = build_model()
-    server = iec.IedServer_create(model)
+    rest = sys.argv[2:]
+    if rest[:1] == ["--tls"]:
+        server = iec.IedServer_createWithTlsSupport(model, tls_configuration(rest))
+    else:
+        server = iec.IedServer_create(model)
     iec.IedServer_setLocalIpAddress(server, "127.0.0.1")
     keep = []
     for i, fail in [(1, False), (2, False), (3, False), (4, False), (8, True)]:
