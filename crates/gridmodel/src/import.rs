@@ -164,6 +164,7 @@ pub fn import_files(inputs: &ModelInputs, progress: impl ImportProgress) -> Resu
         Ok(mut model) => {
             model.sources = sources;
             model.canonicalize();
+            tracing::info!(points = model.points.len(), unresolved = model.unresolved.len(), sources = model.sources.len(), "model joined");
             Ok(Imported { model, warnings: failed.warnings })
         }
         Err(errors) => {
