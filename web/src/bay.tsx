@@ -8,6 +8,13 @@ function time(iso: string | null): string {
   return iso ? new Date(iso).toLocaleTimeString(undefined, { hour12: false }) : '—';
 }
 
+const NUMBER = new Intl.NumberFormat(undefined, { maximumFractionDigits: 3 });
+
+/** Numbers rounded for reading (the evidence view shows the exact signed value); states as the hub names them. */
+function shownValue(v: Value): string {
+  return typeof v.value === 'number' && !Number.isInteger(v.value) ? NUMBER.format(v.value) : v.value_text;
+}
+
 /** A point can be trended when its values are numbers (analogues, counters, step positions). */
 function trendable(v: Value | undefined): boolean {
   return v !== undefined && typeof v.value === 'number';
@@ -61,8 +68,8 @@ export function BayView({
                   {p?.description ?? id}
                   <div class="pid">{id}</div>
                 </td>
-                <td class="num" data-testid="value" data-seq={v?.seq}>
-                  {v ? v.value_text : '—'} {p?.unit ?? ''}
+                <td class="num" data-testid="value" data-seq={v?.seq} title={v?.value_text}>
+                  {v ? shownValue(v) : '—'} {p?.unit ?? ''}
                 </td>
                 <td>{v && <QualityBadge quality={v.quality} />}</td>
                 <td>{v && <TrustBadge trust={v.trust} />}</td>
