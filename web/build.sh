@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 out="${1:-../crates/web/assets}"
-[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || ./install-deps.sh
 npm run --silent build
 rm -rf "$out"
 mkdir -p "$out"
