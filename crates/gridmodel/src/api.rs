@@ -106,9 +106,11 @@ impl GridModel {
                     .collect();
                 voltage_levels.extend(s.voltage_levels.iter().map(|l| {
                     let mut bays: Vec<ApiBay> = direct_bay(format!("{}/direct", l.id), &l.name, &l.equipment).into_iter().collect();
-                    bays.extend(
-                        l.bays.iter().map(|b| ApiBay { id: b.id.clone(), name: b.name.clone(), equipment: b.equipment.iter().map(api_equipment).collect() }),
-                    );
+                    bays.extend(l.bays.iter().map(|b| ApiBay {
+                        id: b.id.clone(),
+                        name: b.name.clone(),
+                        equipment: b.equipment.iter().map(api_equipment).collect(),
+                    }));
                     ApiVoltageLevel { id: l.id.clone(), name: l.name.clone(), nominal_kv: l.nominal_kv, bays }
                 }));
                 ApiSubstation { id: s.id.clone(), name: s.name.clone(), mrid: s.mrid.clone(), voltage_levels }
@@ -135,7 +137,11 @@ impl GridModel {
                 description: p.description.clone(),
                 bay: bay_of.get(id.as_str()).cloned().or_else(|| p.bay.clone()),
                 equipment: p.equipment.clone(),
-                cim: ApiCim { measurement: p.cim.measurement.clone(), equipment: p.cim.equipment.clone(), terminal: p.cim.terminal.clone() },
+                cim: ApiCim {
+                    measurement: p.cim.measurement.clone(),
+                    equipment: p.cim.equipment.clone(),
+                    terminal: p.cim.terminal.clone(),
+                },
                 operable: p.operable,
                 command_kind: p.command_kind.clone(),
             })

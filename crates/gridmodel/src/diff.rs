@@ -96,7 +96,16 @@ impl GridModel {
         let (equipment_added, equipment_removed, equipment_changed) = compare(&equipment_by_id(self), &equipment_by_id(other));
         let unresolved_added = other.unresolved.iter().filter(|u| !self.unresolved.contains(u)).cloned().collect();
         let unresolved_removed = self.unresolved.iter().filter(|u| !other.unresolved.contains(u)).cloned().collect();
-        ModelDiff { points_added, points_removed, points_changed, equipment_added, equipment_removed, equipment_changed, unresolved_added, unresolved_removed }
+        ModelDiff {
+            points_added,
+            points_removed,
+            points_changed,
+            equipment_added,
+            equipment_removed,
+            equipment_changed,
+            unresolved_added,
+            unresolved_removed,
+        }
     }
 }
 

@@ -6,9 +6,9 @@ use gridtrust_scl::SclError;
 /// One problem with the inputs of a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// An SCL file is broken (`file:line:column: <element>: problem`).
+    /// An SCL file is broken (`file:line:column: <element>: problem`); boxed, it is the largest.
     #[error("{0}")]
-    Scl(SclError),
+    Scl(Box<SclError>),
     /// A CGMES file or folder is broken or unreadable.
     #[error("{0}")]
     Cgmes(#[from] gridtrust_cgmes::CgmesError),

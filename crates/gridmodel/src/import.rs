@@ -54,7 +54,8 @@ fn cgmes_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ModelError> {
         out.push(path.to_owned());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path).map_err(|e| io_error(path, e))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(path).map_err(|e| io_error(path, e))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for entry in entries {
         let wanted = entry.is_dir() || entry.extension().is_some_and(|x| x.eq_ignore_ascii_case("xml") || x.eq_ignore_ascii_case("zip"));
@@ -113,7 +114,7 @@ pub fn import_files(inputs: &ModelInputs, progress: impl ImportProgress) -> Resu
             }
             Err(errors) => {
                 failed.warnings.extend(errors.warnings.iter().map(|w| format!("warning: {w}")));
-                failed.errors.extend(errors.errors.into_iter().map(ModelError::Scl));
+                failed.errors.extend(errors.errors.into_iter().map(|e| ModelError::Scl(Box::new(e))));
             }
         }
     }
@@ -191,7 +192,8 @@ impl GridModel {
 
     /// Reads a model JSON; `name` is the file name errors carry.
     pub fn from_json(name: &str, text: &str) -> Result<GridModel, ModelError> {
-        let model: GridModel = serde_json::from_str(text).map_err(|e| ModelError::ModelFile { path: name.to_owned(), message: e.to_string() })?;
+        let model: GridModel =
+            serde_json::from_str(text).map_err(|e| ModelError::ModelFile { path: name.to_owned(), message: e.to_string() })?;
         if model.format != FORMAT_VERSION {
             return Err(ModelError::ModelFile {
                 path: name.to_owned(),

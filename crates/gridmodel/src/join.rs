@@ -26,7 +26,9 @@ use gridtrust_model::{CimIdentity, PointId};
 use gridtrust_scl::{BasicType, FunctionalConstraint, Import, LNodePlacement, ResolvedIed, SclDocument, SclErrors};
 
 use crate::error::ModelError;
-use crate::kinds::{command_kind, equipment_kind_of_cim_class, equipment_kind_of_scl_type, is_measuring_class, measurement_rule, point_kind};
+use crate::kinds::{
+    command_kind, equipment_kind_of_cim_class, equipment_kind_of_scl_type, is_measuring_class, measurement_rule, point_kind,
+};
 use crate::mapping::{Mapping, ResolvedEntry, covers};
 use crate::model::*;
 
@@ -67,7 +69,8 @@ pub fn join(scl: &[SclInput], cgmes: Option<&CgmesModel>, mapping: Option<&Mappi
         None => Vec::new(),
     };
     let index = TreeIndex::new(&model);
-    let mut joiner = Joiner { index: &index, has_cim: cgmes.is_some(), unresolved: Vec::new(), lns: BTreeMap::new(), origins: BTreeMap::new() };
+    let mut joiner =
+        Joiner { index: &index, has_cim: cgmes.is_some(), unresolved: Vec::new(), lns: BTreeMap::new(), origins: BTreeMap::new() };
     for input in scl {
         joiner.collect_logical_nodes(input);
     }
@@ -86,14 +89,21 @@ pub fn join(scl: &[SclInput], cgmes: Option<&CgmesModel>, mapping: Option<&Mappi
             errors.push(ModelError::Mapping {
                 file: mapping.file.clone(),
                 key: format!("points.\"{}\"", entry.key),
-                message: if scl.is_empty() { "no SCL file was given to define points".to_owned() } else { "matches no point of the SCL files".to_owned() },
+                message: if scl.is_empty() {
+                    "no SCL file was given to define points".to_owned()
+                } else {
+                    "matches no point of the SCL files".to_owned()
+                },
             });
         }
         for entry in mapped.iter().filter(|e| e.iec104.is_some() && used.get(e.key.as_str()).is_some_and(|&n| n > 1)) {
             errors.push(ModelError::Mapping {
                 file: mapping.file.clone(),
                 key: format!("points.\"{}\".iec104", entry.key),
-                message: format!("an IEC 104 address names one point, this key covers {}", used.get(entry.key.as_str()).copied().unwrap_or(0)),
+                message: format!(
+                    "an IEC 104 address names one point, this key covers {}",
+                    used.get(entry.key.as_str()).copied().unwrap_or(0)
+                ),
             });
         }
     }
@@ -156,7 +166,12 @@ fn tree_from_cgmes(cgmes: &CgmesModel, model: &mut GridModel) {
         bays: l
             .bays
             .iter()
-            .map(|b| BayNode { id: b.mrid.clone(), name: b.name.clone().unwrap_or_else(|| b.mrid.clone()), mrid: Some(b.mrid.clone()), equipment: nodes(&b.equipment) })
+            .map(|b| BayNode {
+                id: b.mrid.clone(),
+                name: b.name.clone().unwrap_or_else(|| b.mrid.clone()),
+                mrid: Some(b.mrid.clone()),
+                equipment: nodes(&b.equipment),
+            })
             .collect(),
         equipment: nodes(&l.equipment),
     };
@@ -172,7 +187,12 @@ fn tree_from_cgmes(cgmes: &CgmesModel, model: &mut GridModel) {
         .collect();
     model.lines = lines
         .iter()
-        .map(|l| LineNode { id: l.mrid.clone(), name: l.name.clone().unwrap_or_else(|| l.mrid.clone()), mrid: Some(l.mrid.clone()), equipment: nodes(&l.equipment) })
+        .map(|l| LineNode {
+            id: l.mrid.clone(),
+            name: l.name.clone().unwrap_or_else(|| l.mrid.clone()),
+            mrid: Some(l.mrid.clone()),
+            equipment: nodes(&l.equipment),
+        })
         .collect();
     model.uncontained = nodes(&uncontained);
     for orphan in &voltage_levels_without_substation {
@@ -364,7 +384,20 @@ fn carries_value(btype: BasicType) -> bool {
     use BasicType as B;
     matches!(
         btype,
-        B::Boolean | B::Dbpos | B::Float32 | B::Float64 | B::Enum | B::Int8 | B::Int16 | B::Int24 | B::Int32 | B::Int64 | B::Int8U | B::Int16U | B::Int24U | B::Int32U
+        B::Boolean
+            | B::Dbpos
+            | B::Float32
+            | B::Float64
+            | B::Enum
+            | B::Int8
+            | B::Int16
+            | B::Int24
+            | B::Int32
+            | B::Int64
+            | B::Int8U
+            | B::Int16U
+            | B::Int24U
+            | B::Int32U
     )
 }
 
@@ -377,9 +410,15 @@ impl Joiner<'_> {
     fn collect_logical_nodes(&mut self, input: &SclInput) {
         let document: &SclDocument = &input.import.document;
         for ied in &document.ieds {
-            let Some(resolved) = input.import.ied(&ied.name) else { continue };
+            let Some(resolved) = input.import.ied(&ied.name) else {
+                continue;
+            };
             for ld in ied.logical_devices() {
-                let ld_name = resolved.logical_devices.iter().find(|(inst, _)| *inst == ld.inst).map_or_else(|| format!("{}{}", ied.name, ld.inst), |(_, n)| n.clone());
+                let ld_name = resolved
+                    .logical_devices
+                    .iter()
+                    .find(|(inst, _)| *inst == ld.inst)
+                    .map_or_else(|| format!("{}{}", ied.name, ld.inst), |(_, n)| n.clone());
                 for ln in ld.logical_nodes() {
                     self.lns.entry((ied.name.clone(), ld.inst.clone(), ln.name())).or_insert(LnInfo {
                         ln_class: ln.ln_class.clone(),
@@ -393,22 +432,35 @@ impl Joiner<'_> {
         }
     }
 
-    fn collect_points(&mut self, input: &SclInput, ied: &ResolvedIed, points: &mut BTreeMap<PointId, PointInfo>, errors: &mut Vec<ModelError>) {
+    fn collect_points(
+        &mut self,
+        input: &SclInput,
+        ied: &ResolvedIed,
+        points: &mut BTreeMap<PointId, PointInfo>,
+        errors: &mut Vec<ModelError>,
+    ) {
         let endpoint = input.import.document.mms_endpoints(&ied.name).into_iter().next();
         for attribute in &ied.attributes {
             if !matches!(attribute.fc, FunctionalConstraint::St | FunctionalConstraint::Mx) || !carries_value(attribute.btype) {
                 continue;
             }
-            let Some((inst, after_ld)) = attribute.reference.split_once('/') else { continue };
-            let Some((ln, data_path)) = after_ld.split_once('.') else { continue };
+            let Some((inst, after_ld)) = attribute.reference.split_once('/') else {
+                continue;
+            };
+            let Some((ln, data_path)) = after_ld.split_once('.') else {
+                continue;
+            };
             let key = (ied.name.clone(), inst.to_owned(), ln.to_owned());
-            let Some(info) = self.lns.get(&key) else { continue };
+            let Some(info) = self.lns.get(&key) else {
+                continue;
+            };
             let fc = attribute.fc.as_str();
             let text = format!("{}/{ln}.{data_path}[{fc}]", info.ld_name);
             let id = match PointId::new(text.as_str()) {
                 Ok(id) => id,
                 Err(e) => {
-                    self.unresolved.push(unresolved(format!("{} {}", ied.name, attribute.reference), format!("not usable as a point id: {e}")));
+                    self.unresolved
+                        .push(unresolved(format!("{} {}", ied.name, attribute.reference), format!("not usable as a point id: {e}")));
                     continue;
                 }
             };
@@ -451,7 +503,11 @@ impl Joiner<'_> {
                     .collect(),
             };
             if let Some(first) = points.get(&id) {
-                errors.push(ModelError::DuplicatePoint { point: id.to_string(), first: first.scl_file.clone(), second: input.file.clone() });
+                errors.push(ModelError::DuplicatePoint {
+                    point: id.to_string(),
+                    first: first.scl_file.clone(),
+                    second: input.file.clone(),
+                });
                 continue;
             }
             self.origins.insert(id.clone(), PointOrigin { ln: key, data_path: data_path.to_owned() });
@@ -489,15 +545,21 @@ impl Joiner<'_> {
                 }
             };
             if target.equipment.is_none() && measuring && self.has_cim {
-                self.unresolved.push(unresolved(subject.clone(), format!("placed on {}, not on equipment: no CIM equipment to join", placement.path)));
+                self.unresolved
+                    .push(unresolved(subject.clone(), format!("placed on {}, not on equipment: no CIM equipment to join", placement.path)));
             }
-            let Some(info) = self.lns.get_mut(&key) else { continue };
+            let Some(info) = self.lns.get_mut(&key) else {
+                continue;
+            };
             match &info.link {
                 None => info.link = Some(Ok(target)),
                 Some(Ok(first)) if first.equipment != target.equipment => {
                     let first_via = first.via.clone();
                     info.link = Some(Err(()));
-                    self.unresolved.push(unresolved(subject, format!("the logical node is placed on several equipment: {first_via} and {}", target.via)));
+                    self.unresolved.push(unresolved(
+                        subject,
+                        format!("the logical node is placed on several equipment: {first_via} and {}", target.via),
+                    ));
                 }
                 Some(_) => {}
             }
@@ -506,25 +568,45 @@ impl Joiner<'_> {
 
     fn resolve_placement(&self, input: &SclInput, placement: &LNodePlacement) -> Result<LnTarget, String> {
         let Some(name) = &placement.equipment else {
-            let bay = self.index.equipment.iter().filter_map(|e| e.bay.as_ref()).find(|(bay, _)| Some(bay) == placement.bay.as_ref()).map(|(_, id)| id.clone());
+            let bay = self
+                .index
+                .equipment
+                .iter()
+                .filter_map(|e| e.bay.as_ref())
+                .find(|(bay, _)| Some(bay) == placement.bay.as_ref())
+                .map(|(_, id)| id.clone());
             return Ok(LnTarget { equipment: None, bay, source: LinkSource::ScdLnode, via: placement.path.clone() });
         };
         let path: Vec<&str> =
-            [Some(placement.substation.as_str()), placement.voltage_level.as_deref(), placement.bay.as_deref(), Some(name.as_str())].into_iter().flatten().collect();
+            [Some(placement.substation.as_str()), placement.voltage_level.as_deref(), placement.bay.as_deref(), Some(name.as_str())]
+                .into_iter()
+                .flatten()
+                .collect();
         let path = path.join("/");
         let what = if self.has_cim { "equipment in the CGMES model" } else { "equipment in the SCL Substation section" };
         let found = match input.cim_mrids.get(&path) {
             Some(mrid) => self.index.by_mrid(mrid).ok_or_else(|| format!("the SCL gives {path} the mRID {mrid}, which is no {what}"))?,
             None => match self.index.by_path(placement, name).as_slice() {
                 [one] => *one,
-                [] => return Err(format!("no {what} named `{name}` at {path} (substation, voltage level, bay and name must match)")),
+                [] => {
+                    return Err(format!("no {what} named `{name}` at {path} (substation, voltage level, bay and name must match)"));
+                }
                 many => {
                     let ids: Vec<&str> = many.iter().map(|e| e.id.as_str()).collect();
-                    return Err(format!("{} {what} match {path} by name ({}): give a gridtrust:cim-mrid Private or a mapping entry", many.len(), ids.join(", ")));
+                    return Err(format!(
+                        "{} {what} match {path} by name ({}): give a gridtrust:cim-mrid Private or a mapping entry",
+                        many.len(),
+                        ids.join(", ")
+                    ));
                 }
             },
         };
-        Ok(LnTarget { equipment: Some(found.id.clone()), bay: found.bay.as_ref().map(|(_, id)| id.clone()), source: LinkSource::ScdLnode, via: path })
+        Ok(LnTarget {
+            equipment: Some(found.id.clone()),
+            bay: found.bay.as_ref().map(|(_, id)| id.clone()),
+            source: LinkSource::ScdLnode,
+            via: path,
+        })
     }
 
     /// Rule 3, for logical nodes no LNode placed: their description names the equipment.
@@ -549,7 +631,10 @@ impl Joiner<'_> {
                     }
                     many => {
                         let ids: Vec<&str> = many.iter().map(|e| e.id.as_str()).collect();
-                        self.unresolved.push(unresolved(subject.clone(), format!("the description `{name}` names {} equipment ({})", many.len(), ids.join(", "))));
+                        self.unresolved.push(unresolved(
+                            subject.clone(),
+                            format!("the description `{name}` names {} equipment ({})", many.len(), ids.join(", ")),
+                        ));
                         outcome = Some(Err(()));
                     }
                 }
@@ -560,7 +645,10 @@ impl Joiner<'_> {
                 None if is_measuring_class(&info.ln_class) => {
                     let described = match names {
                         [None, None] => "it has no description".to_owned(),
-                        _ => format!("its description ({}) names no equipment", names.into_iter().flatten().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+                        _ => format!(
+                            "its description ({}) names no equipment",
+                            names.into_iter().flatten().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        ),
                     };
                     self.unresolved.push(unresolved(subject, format!("not placed by an LNode in the Substation section and {described}")));
                 }
@@ -588,22 +676,36 @@ impl Joiner<'_> {
                 }
                 continue;
             }
-            let Some(origin) = self.origins.get(id) else { continue };
-            let Some(info) = self.lns.get(&origin.ln) else { continue };
-            let Some(Ok(target)) = &info.link else { continue };
+            let Some(origin) = self.origins.get(id) else {
+                continue;
+            };
+            let Some(info) = self.lns.get(&origin.ln) else {
+                continue;
+            };
+            let Some(Ok(target)) = &info.link else {
+                continue;
+            };
             point.link = Some(target.source);
             point.bay = target.bay.clone();
             point.equipment = target.equipment.clone();
-            let Some(located) = target.equipment.as_ref().and_then(|e| self.index.by_id.get(e)).and_then(|&i| self.index.equipment.get(i)) else { continue };
+            let Some(located) = target.equipment.as_ref().and_then(|e| self.index.by_id.get(e)).and_then(|&i| self.index.equipment.get(i))
+            else {
+                continue;
+            };
             point.cim.equipment = located.mrid.clone();
-            let Some(rule) = measurement_rule(&info.ln_class, &origin.data_path) else { continue };
+            let Some(rule) = measurement_rule(&info.ln_class, &origin.data_path) else {
+                continue;
+            };
             if !self.has_cim {
                 continue; // no CIM measurements to find: not a failure of this point
             }
             let subject = format!("{}/{}.{}", info.ld_name, origin.ln.2, rule.data_object);
             let phase_ok = |m: &CimMeasurement| rule.phases.is_none_or(|want| m.phases.as_deref() == Some(want));
-            let candidates: Vec<&CimMeasurement> =
-                located.measurements.iter().filter(|m| m.measurement_type.as_deref() == Some(rule.measurement_type) && phase_ok(m)).collect();
+            let candidates: Vec<&CimMeasurement> = located
+                .measurements
+                .iter()
+                .filter(|m| m.measurement_type.as_deref() == Some(rule.measurement_type) && phase_ok(m))
+                .collect();
             let wanted = match rule.phases {
                 Some(phases) => format!("measurementType {} on phases {phases}", rule.measurement_type),
                 None => format!("measurementType {}", rule.measurement_type),
@@ -616,12 +718,20 @@ impl Joiner<'_> {
                         point.unit = one.unit.clone();
                     }
                 }
-                [] => self.unresolved.push(unresolved(subject, format!("equipment `{}` ({}) has no CIM measurement with {wanted}", located.name, located.id))),
+                [] => self.unresolved.push(unresolved(
+                    subject,
+                    format!("equipment `{}` ({}) has no CIM measurement with {wanted}", located.name, located.id),
+                )),
                 many => {
                     let ids: Vec<&str> = many.iter().map(|m| m.mrid.as_str()).collect();
                     self.unresolved.push(unresolved(
                         subject,
-                        format!("equipment `{}` has {} CIM measurements with {wanted} ({}): give a mapping entry", located.name, many.len(), ids.join(", ")),
+                        format!(
+                            "equipment `{}` has {} CIM measurements with {wanted} ({}): give a mapping entry",
+                            located.name,
+                            many.len(),
+                            ids.join(", ")
+                        ),
                     ));
                 }
             }

@@ -19,7 +19,12 @@ pub struct MeasurementTypeRule {
     pub phases: Option<&'static str>,
 }
 
-const fn rule(ln_class: &'static str, data_object: &'static str, measurement_type: &'static str, phases: Option<&'static str>) -> MeasurementTypeRule {
+const fn rule(
+    ln_class: &'static str,
+    data_object: &'static str,
+    measurement_type: &'static str,
+    phases: Option<&'static str>,
+) -> MeasurementTypeRule {
     MeasurementTypeRule { ln_class, data_object, measurement_type, phases }
 }
 
@@ -50,8 +55,7 @@ pub const MEASUREMENT_TYPES: &[MeasurementTypeRule] = &[
 /// The rule for a data object path (`TotW`, `A.phsA.cVal` -> `A.phsA`) of a logical node class.
 pub fn measurement_rule(ln_class: &str, data_path: &str) -> Option<&'static MeasurementTypeRule> {
     MEASUREMENT_TYPES.iter().find(|r| {
-        r.ln_class == ln_class
-            && data_path.strip_prefix(r.data_object).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        r.ln_class == ln_class && data_path.strip_prefix(r.data_object).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
     })
 }
 

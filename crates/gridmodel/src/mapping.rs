@@ -72,8 +72,8 @@ const MAX_IOA: u32 = 0x00FF_FFFF;
 impl Mapping {
     /// Parses mapping TOML; `file` is the name errors carry.
     pub fn from_toml(file: &str, text: &str) -> Result<Self, ModelError> {
-        let parsed: MappingToml =
-            toml::from_str(text).map_err(|e| ModelError::MappingSyntax { file: file.to_owned(), message: e.to_string().trim_end().to_owned() })?;
+        let parsed: MappingToml = toml::from_str(text)
+            .map_err(|e| ModelError::MappingSyntax { file: file.to_owned(), message: e.to_string().trim_end().to_owned() })?;
         Ok(Mapping { file: file.to_owned(), entries: parsed.points })
     }
 
@@ -110,12 +110,19 @@ impl Mapping {
                     continue;
                 }
                 if let Some(first) = iec104_owner.insert((address.common_address, address.ioa), key) {
-                    errors.push(fail(Some("iec104"), format!("common address {} IOA {} is already used by `{first}`", address.common_address, address.ioa)));
+                    errors.push(fail(
+                        Some("iec104"),
+                        format!("common address {} IOA {} is already used by `{first}`", address.common_address, address.ioa),
+                    ));
                     continue;
                 }
             }
             let strip = |m: &Option<String>| m.as_deref().map(|m| m.strip_prefix('_').unwrap_or(m).to_owned());
-            let mut cim = CimIdentity { measurement: strip(&entry.measurement), equipment: strip(&entry.equipment), terminal: strip(&entry.terminal) };
+            let mut cim = CimIdentity {
+                measurement: strip(&entry.measurement),
+                equipment: strip(&entry.equipment),
+                terminal: strip(&entry.terminal),
+            };
             if let Some(cgmes) = cgmes {
                 match complete_against(cgmes, &mut cim) {
                     Ok(()) => {}
@@ -215,7 +222,10 @@ mod tests {
         assert_eq!(errors.len(), 3, "{errors:#?}");
         assert!(errors.iter().any(|e| e.starts_with("m.toml: points.\"nonsense\": not a point")), "{errors:#?}");
         assert!(errors.iter().any(|e| e.starts_with("m.toml: points.\"LD/MMXU1.Hz\": gives nothing")), "{errors:#?}");
-        assert!(errors.iter().any(|e| e.contains("points.\"LD/XSWI1.Pos\".iec104: common address 1 IOA 5 is already used by `LD/XCBR1.Pos`")), "{errors:#?}");
+        assert!(
+            errors.iter().any(|e| e.contains("points.\"LD/XSWI1.Pos\".iec104: common address 1 IOA 5 is already used by `LD/XCBR1.Pos`")),
+            "{errors:#?}"
+        );
     }
 
     #[test]

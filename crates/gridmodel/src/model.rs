@@ -261,7 +261,9 @@ impl GridModel {
             .iter_mut()
             .flat_map(|s| {
                 s.equipment.iter_mut().chain(
-                    s.voltage_levels.iter_mut().flat_map(|l| l.equipment.iter_mut().chain(l.bays.iter_mut().flat_map(|b| b.equipment.iter_mut()))),
+                    s.voltage_levels
+                        .iter_mut()
+                        .flat_map(|l| l.equipment.iter_mut().chain(l.bays.iter_mut().flat_map(|b| b.equipment.iter_mut()))),
                 )
             })
             .chain(self.lines.iter_mut().flat_map(|l| l.equipment.iter_mut()))

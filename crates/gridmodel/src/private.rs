@@ -63,9 +63,11 @@ pub fn cim_mrids(scl: &[u8]) -> BTreeMap<String, String> {
 }
 
 fn attribute(start: &BytesStart<'_>, reader: &Reader<&[u8]>, name: &[u8]) -> Option<String> {
-    start.attributes().flatten().find(|a| a.key.as_ref() == name).and_then(|a| {
-        a.decoded_and_normalized_value(quick_xml::XmlVersion::Implicit1_0, reader.decoder()).ok().map(|v| v.into_owned())
-    })
+    start
+        .attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .and_then(|a| a.decoded_and_normalized_value(quick_xml::XmlVersion::Implicit1_0, reader.decoder()).ok().map(|v| v.into_owned()))
 }
 
 fn container_name(start: &BytesStart<'_>, reader: &Reader<&[u8]>) -> Option<String> {

@@ -51,10 +51,11 @@ fn scd_lnodes_link_points_to_microgrid_measurements_equipment_and_terminals() {
     assert_eq!(cim(&model, "AMS_P1MEAS/MMXU1.TotVAr.mag.f[MX]"), (Some("gt-m-load3-q"), Some(LOAD3), Some(LOAD3_T1), scd));
     assert_eq!(cim(&model, "AMS_P1MEAS/MMXU1.A.phsA.cVal.mag.f[MX]"), (Some("gt-m-load3-ia"), Some(LOAD3), Some(LOAD3_T1), scd));
 
-    let units: Vec<Option<&str>> = ["AMS_P1MEAS/MMXU1.TotW.mag.f[MX]", "AMS_P1MEAS/MMXU1.A.phsA.cVal.mag.f[MX]", "AMS_P1MEAS/MMXU4.TotW.mag.f[MX]"]
-        .iter()
-        .map(|id| model.points.iter().find(|(p, _)| p.as_str() == *id).and_then(|(_, p)| p.unit.as_deref()))
-        .collect();
+    let units: Vec<Option<&str>> =
+        ["AMS_P1MEAS/MMXU1.TotW.mag.f[MX]", "AMS_P1MEAS/MMXU1.A.phsA.cVal.mag.f[MX]", "AMS_P1MEAS/MMXU4.TotW.mag.f[MX]"]
+            .iter()
+            .map(|id| model.points.iter().find(|(p, _)| p.as_str() == *id).and_then(|(_, p)| p.unit.as_deref()))
+            .collect();
     assert_eq!(units, [Some("MW"), Some("A"), Some("MW")], "SCL units first, else the CIM measurement's");
 
     let control = model.points.iter().find(|(p, _)| p.as_str() == "AMS_P1CTRL/Q0CSWI1.Pos.stVal[ST]").map(|(_, p)| p).unwrap();
@@ -115,7 +116,10 @@ fn misses_and_ambiguities_are_reported_with_the_reason_and_not_guessed() {
 #[test]
 fn the_mapping_file_comes_first_and_adds_iec104_addresses() {
     let model = joined(true);
-    assert_eq!(cim(&model, "AMS_P1MEAS/MMXU2.TotW.mag.f[MX]"), (Some("gt-m-tr21-p1"), Some(TR21), Some(TR21_T1), Some(LinkSource::MappingFile)));
+    assert_eq!(
+        cim(&model, "AMS_P1MEAS/MMXU2.TotW.mag.f[MX]"),
+        (Some("gt-m-tr21-p1"), Some(TR21), Some(TR21_T1), Some(LinkSource::MappingFile))
+    );
     assert!(model.unresolved.iter().all(|u| u.subject != "AMS_P1MEAS/MMXU2.TotW"), "{:#?}", model.unresolved);
     let breaker = model.points.iter().find(|(p, _)| p.as_str() == "AMS_P1CTRL/XCBR1.Pos.stVal[ST]").map(|(_, p)| p).unwrap();
     assert_eq!(breaker.link, Some(LinkSource::MappingFile));
@@ -153,8 +157,11 @@ fn mapping_errors_name_the_key_and_check_against_cgmes() {
     assert_eq!(
         errors,
         [
-            format!("points.\"AMS_P1MEAS/MMXU1.TotVAr\".measurement: `no-such-mrid` is not an Analog, Discrete or Accumulator in the CGMES files"),
-            format!("points.\"AMS_P1MEAS/MMXU1.TotW\".equipment: `{B1}` is not the resource of measurement `gt-m-load3-p`, which is `{LOAD3}`"),
+            "points.\"AMS_P1MEAS/MMXU1.TotVAr\".measurement: `no-such-mrid` is not an Analog, Discrete or Accumulator in the CGMES files"
+                .to_owned(),
+            format!(
+                "points.\"AMS_P1MEAS/MMXU1.TotW\".equipment: `{B1}` is not the resource of measurement `gt-m-load3-p`, which is `{LOAD3}`"
+            ),
             "points.\"AMS_P1MEAS/MMXU7.TotW\": matches no point of the SCL files".to_owned(),
             "points.\"AMS_P1MEAS/MMXU1.A\".iec104: an IEC 104 address names one point, this key covers 2".to_owned(),
         ]

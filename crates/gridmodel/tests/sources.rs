@@ -41,7 +41,10 @@ fn simple_io_points_are_named_like_the_mms_adapter_with_their_control_model() {
     let output = point("simpleIOGenericIO/GGIO1.SPCSO1.stVal[ST]");
     assert!(output.operable, "SPCSO1 has a direct control model in this file");
     assert_eq!(output.command_kind.as_deref(), Some("single"));
-    assert!(!model.points.keys().any(|p| p.as_str().ends_with(".q[ST]") || p.as_str().ends_with(".t[MX]")), "quality and time are not points");
+    assert!(
+        !model.points.keys().any(|p| p.as_str().ends_with(".q[ST]") || p.as_str().ends_with(".t[MX]")),
+        "quality and time are not points"
+    );
 }
 
 #[test]
@@ -74,7 +77,11 @@ fn the_fixture_alone_builds_its_tree_from_the_substation_section() {
     let subjects: Vec<&str> = model.unresolved.iter().map(|u| u.subject.as_str()).collect();
     assert_eq!(
         subjects,
-        ["AMS_P1MEAS/MMXU4 (IED AMS_P1, LD MEAS)", "AMS_P1MEAS/MMXU5 (IED AMS_P1, LD MEAS)", "LNode AMS_P2 MEAS/MMXU1 at PP_Amsterdam/220.0/Line_9/NL-Line_9"]
+        [
+            "AMS_P1MEAS/MMXU4 (IED AMS_P1, LD MEAS)",
+            "AMS_P1MEAS/MMXU5 (IED AMS_P1, LD MEAS)",
+            "LNode AMS_P2 MEAS/MMXU1 at PP_Amsterdam/220.0/Line_9/NL-Line_9"
+        ]
     );
 }
 
@@ -89,7 +96,10 @@ fn cgmes_only_models_list_all_equipment_and_measurements_without_points() {
             vec!["Anvers", "PP_Brussels"],
         ),
         (microgrid_nl_measured(), vec!["PP_Amsterdam"]),
-        (vec![shared("cgmes/MiniGrid/BusBranch/CGMES_v2.4.15_MiniGridTestConfiguration_BaseCase_v3")], vec!["Sub1", "Sub2", "Sub3", "Sub4", "Sub5"]),
+        (
+            vec![shared("cgmes/MiniGrid/BusBranch/CGMES_v2.4.15_MiniGridTestConfiguration_BaseCase_v3")],
+            vec!["Sub1", "Sub2", "Sub3", "Sub4", "Sub5"],
+        ),
     ] {
         let model = import(&ModelInputs { scl: vec![], cgmes: paths.clone(), mapping: None }).unwrap().model;
         let cgmes = import_paths(&paths).unwrap();
@@ -186,9 +196,20 @@ fn api_shapes_match_the_contract_field_for_field() {
     assert_eq!((breaker["operable"].as_bool(), breaker["command_kind"].as_str()), (Some(true), Some("double")));
     // MicroGrid has no bays: B1 sits in its voltage level's "direct" bay, which the point names.
     let bay_id = breaker["bay"].as_str().unwrap();
-    let bay = tree["substations"].as_array().unwrap().iter().flat_map(|s| s["voltage_levels"].as_array().unwrap()).flat_map(|l| l["bays"].as_array().unwrap()).find(|b| b["id"] == bay_id).unwrap();
+    let bay = tree["substations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["voltage_levels"].as_array().unwrap())
+        .flat_map(|l| l["bays"].as_array().unwrap())
+        .find(|b| b["id"] == bay_id)
+        .unwrap();
     assert_eq!(bay["name"], "220.0");
-    assert!(bay["equipment"].as_array().unwrap().iter().any(|e| e["name"] == "B1" && e["kind"] == "Breaker" && e["points"].as_array().unwrap().iter().any(|p| p == "AMS_P1CTRL/Q0CSWI1.Pos.stVal[ST]")));
+    assert!(bay["equipment"].as_array().unwrap().iter().any(|e| {
+        e["name"] == "B1"
+            && e["kind"] == "Breaker"
+            && e["points"].as_array().unwrap().iter().any(|p| p == "AMS_P1CTRL/Q0CSWI1.Pos.stVal[ST]")
+    }));
     // Transformers held by the substation appear under a "direct" voltage level without voltage.
     let direct = substation["voltage_levels"].as_array().unwrap().iter().find(|l| l["id"].as_str().unwrap().ends_with("/direct")).unwrap();
     assert!(direct["nominal_kv"].is_null());

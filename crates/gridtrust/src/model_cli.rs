@@ -178,7 +178,9 @@ fn progress_on_stderr() -> impl FnMut(ProgressUpdate<'_>) {
     const LARGE: u64 = 4 << 20;
     let mut last_tenth = None;
     move |update: ProgressUpdate<'_>| {
-        let Some(total) = update.total_bytes.filter(|&t| t > 0) else { return };
+        let Some(total) = update.total_bytes.filter(|&t| t > 0) else {
+            return;
+        };
         let tenth = update.bytes_read.saturating_mul(10) / total;
         if update.bytes_read == 0 {
             eprintln!("reading {} ({total} bytes)", update.file);

@@ -67,7 +67,10 @@ fn import_writes_the_joined_model_and_show_finds_points_and_equipment() {
     let output = import_to(&model, true);
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("reading ") && stderr.contains("MicroGridTestConfiguration_BC_NL_EQ_V2.xml"), "progress per CGMES file: {stderr}");
+    assert!(
+        stderr.contains("reading ") && stderr.contains("MicroGridTestConfiguration_BC_NL_EQ_V2.xml"),
+        "progress per CGMES file: {stderr}"
+    );
     assert!(stderr.contains("28 points (2 linked by mapping file, 12 by SCD LNode, 4 by name; 7 with a CIM measurement)"), "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
     assert_eq!(json["points"]["AMS_P1MEAS/MMXU1.TotW.mag.f[MX]"]["cim"]["measurement"], "gt-m-load3-p");
@@ -103,7 +106,12 @@ fn validate_lists_unresolved_links_and_fails_on_errors_with_their_place() {
     let output = gridtrust(&args);
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "unresolved links alone are not errors: {stdout}");
-    assert!(stdout.contains("unresolved: LNode AMS_P1 MEAS/MMXU3 at PP_Amsterdam/220.0/Line_9/NL-Line_9: no equipment in the CGMES model named `NL-Line_9`"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "unresolved: LNode AMS_P1 MEAS/MMXU3 at PP_Amsterdam/220.0/Line_9/NL-Line_9: no equipment in the CGMES model named `NL-Line_9`"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("unresolved: AMS_P1MEAS/MMXU2.TotW: equipment `NL-TR2_1` has 2 CIM measurements"), "{stdout}");
     args.push("--strict");
     assert_eq!(gridtrust(&args).status.code(), Some(1), "--strict fails on unresolved links");
@@ -129,7 +137,11 @@ fn validate_lists_unresolved_links_and_fails_on_errors_with_their_place() {
     args.extend(model_args(&scl, &cgmes, Some(&bad)));
     let output = gridtrust(&args);
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("bad.toml: points.\"AMS_P1MEAS/MMXU1.TotW\".measurement: `nope` is not an Analog"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("bad.toml: points.\"AMS_P1MEAS/MMXU1.TotW\".measurement: `nope` is not an Analog"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
