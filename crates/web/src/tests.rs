@@ -48,6 +48,19 @@ async fn pages_have_no_inline_scripts_and_load_nothing_from_elsewhere() {
     }
 }
 
+#[test]
+fn every_file_a_page_references_is_embedded() {
+    for page in ["/index.html", "/docs.html"] {
+        let html = std::str::from_utf8(FILES.iter().find(|f| f.path == page).unwrap().bytes).unwrap();
+        let references: Vec<&str> = html.split("=\"/").skip(1).filter_map(|rest| rest.split('"').next()).collect();
+        assert!(references.iter().any(|r| r.ends_with(".js")), "{page} loads a script");
+        for reference in references {
+            let path = format!("/{reference}");
+            assert!(FILES.iter().any(|f| f.path == path), "{page} references {path}, which is not in crates/web/assets (git add it)");
+        }
+    }
+}
+
 #[tokio::test]
 async fn hashed_assets_are_immutable_with_their_content_type() {
     for (suffix, content_type) in [(".js", "text/javascript; charset=utf-8"), (".css", "text/css; charset=utf-8")] {
