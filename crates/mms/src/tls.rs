@@ -22,7 +22,8 @@
 //!   limits). An IED that insists on TLS 1.2 renegotiation will have to drop and re-establish
 //!   the connection, which the edge adapter does with its reconnect loop.
 //! - **OCSP** and certificate-change notifications (62351-3 §5.6) are not implemented; the CRL is
-//!   read when the configuration is built (a restart or reconnect of the adapter reloads it).
+//!   read when the configuration is built (the adapter builds it once per run, so a new CRL takes
+//!   effect when the edge restarts the adapter).
 //! - The ACSE authentication of IEC 62351-4 (the "A-profile" certificate in the AARQ) is not
 //!   sent: only the transport profile (T-profile) is here.
 
@@ -116,8 +117,14 @@ impl IedTlsConfig {
 
     /// Loads CA, CRL, certificate and key (opening the HSM) and builds the client configuration.
     pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
-        let anchors = TrustAnchors::from_pem_files(std::slice::from_ref(&self.ca), std::slice::from_ref(&self.crl))
-            .map_err(|source| TlsConfigError::Pki { key: "ca", source })?;
+        let anchors = TrustAnchors::from_pem_files(std::slice::from_ref(&self.ca), std::slice::from_ref(&self.crl)).map_err(|source| {
+            let crl = match &source {
+                PkiError::Read { path, .. } => *path == self.crl,
+                PkiError::Malformed { what, .. } => *what == "CRL",
+                _ => false,
+            };
+            TlsConfigError::Pki { key: if crl { "crl" } else { "ca" }, source }
+        })?;
         let chain = gridtrust_pki::load_chain(&self.certificate).map_err(|source| TlsConfigError::Pki { key: "certificate", source })?;
         let signer = gridtrust_keys::open(&self.key, Path::new(""))?;
         let key = TlsSigningKey::new(signer).map_err(|e| TlsConfigError::Mismatch { key: "key", reason: e.to_string() })?;
@@ -185,5 +192,30 @@ impl TlsSession {
             cipher_suite: name(connection.negotiated_cipher_suite().and_then(|s| s.suite().as_str())),
             resumed: matches!(connection.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(server_name: Option<&str>) -> IedTlsConfig {
+        IedTlsConfig {
+            ca: "ca".into(),
+            crl: "crl".into(),
+            certificate: "crt".into(),
+            key: KeyConfig::Software { path: "key".into() },
+            server_name: server_name.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn server_name_defaults_to_the_host_of_the_address() {
+        let name = |c: &IedTlsConfig, endpoint| c.server_name(endpoint).map(|n| n.to_str().into_owned());
+        assert_eq!(name(&config(None), "ied1.substation:3782").unwrap(), "ied1.substation");
+        assert_eq!(name(&config(None), "10.0.0.5:3782").unwrap(), "10.0.0.5");
+        assert_eq!(name(&config(None), "[::1]:3782").unwrap(), "::1");
+        assert_eq!(name(&config(Some("ied-1")), "10.0.0.5:3782").unwrap(), "ied-1");
+        assert!(matches!(name(&config(Some("bad name")), "10.0.0.5:3782"), Err(TlsConfigError::ServerName(_))));
     }
 }

@@ -605,6 +605,16 @@ mod tests {
         IedPlan::new(&import, request).unwrap()
     }
 
+    #[test]
+    fn tls_moves_the_default_mms_port_to_3782_but_keeps_an_explicit_one() {
+        let text = String::from_utf8_lossy(PEER_CID).replace(r#"<P type="MMS-Port">10102</P>"#, "");
+        let import = gridtrust_scl::import_bytes("no-port.cid", text.as_bytes()).unwrap();
+        let endpoint = |tls| IedPlan::new(&import, &PlanRequest { tls, ..PlanRequest::default() }).unwrap().endpoint;
+        assert_eq!(endpoint(false), "127.0.0.1:102");
+        assert_eq!(endpoint(true), "127.0.0.1:3782");
+        assert_eq!(plan(&PlanRequest { tls: true, ..PlanRequest::default() }).endpoint, "127.0.0.1:10102");
+    }
+
     fn report(entries: Vec<(usize, Data)>) -> Report {
         Report {
             rpt_id: "x".into(),

@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 pub mod pcap;
 pub mod peer;
+pub mod tshark;

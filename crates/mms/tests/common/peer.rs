@@ -23,6 +23,12 @@ impl Iec61850Server {
     /// Starts the server, or returns None (after printing a notice) when pyiec61850-ng is not
     /// installed and GRIDTRUST_REQUIRE_PEERS is unset.
     pub fn start(test: &str) -> Option<Iec61850Server> {
+        Self::start_with(test, None, &[])
+    }
+
+    /// Starts the server with extra arguments (e.g. `--tls CA CRL CERT KEY`), on `port` when it
+    /// is given and free, else on a free port.
+    pub fn start_with(test: &str, port: Option<u16>, args: &[&std::ffi::OsStr]) -> Option<Iec61850Server> {
         if !python_has_peer() {
             assert!(
                 std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(),
@@ -32,11 +38,16 @@ impl Iec61850Server {
             return None;
         }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer/iec61850_server.py");
+        let mut preferred = port.filter(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok());
         for _attempt in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+            let port = match preferred.take() {
+                Some(port) => port,
+                None => TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port"),
+            };
             let mut child = Command::new("python3")
                 .arg(script)
                 .arg(port.to_string())
+                .args(args)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())

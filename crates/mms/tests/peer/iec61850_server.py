@@ -15,7 +15,8 @@ LastApplError).
 Usage: iec61850_server.py PORT [--tls CA CRL CERT KEY [--tls-version 1.2|1.3]]. Binds 127.0.0.1
 only. With --tls the server speaks MMS over TLS (IEC 62351-4 / -3) through libiec61850's own
 TLSConfiguration (mbedtls inside): it presents CERT/KEY, requires a client certificate, validates
-it against CA (chain validation on, "only known certificates" off) and refuses those in CRL;
+it against CA (chain validation on, "only known certificates" off), refuses those in CRL and
+keeps sessions for resumption (one hour);
 --tls-version pins the protocol version (min = max), otherwise TLS 1.2 and 1.3 are offered. Prints "READY" when listening, then reads
 commands from stdin, one per line, answering "OK" or "ERR ...":
   float REF VALUE    (e.g. "float GenericIO/GGIO1.AnIn1.mag.f 12.5")
@@ -137,6 +138,8 @@ def tls_configuration(args):
         raise SystemExit(f"ERR TLS files not accepted by libiec61850: {checks}")
     iec.TLSConfiguration_setChainValidation(conf, True)
     iec.TLSConfiguration_setAllowOnlyKnownCertificates(conf, False)
+    iec.TLSConfiguration_enableSessionResumption(conf, True)
+    iec.TLSConfiguration_setSessionResumptionInterval(conf, 3600)
     if "--tls-version" in args:
         version = {"1.2": iec.TLS_VERSION_TLS_1_2, "1.3": iec.TLS_VERSION_TLS_1_3}[args[args.index("--tls-version") + 1]]
         iec.TLSConfiguration_setMinTlsVersion(conf, version)
