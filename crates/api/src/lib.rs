@@ -7,6 +7,7 @@
 //!   knows nothing of stores, logs or connections and the hub nothing of HTTP.
 //! - [`auth`]: people (local users file, Argon2id hashes, sessions with expiry behind an
 //!   HttpOnly SameSite=Strict cookie, a CSRF header on mutating requests).
+//! - [`command`]: a command request's JSON decoded into the model's terms.
 //! - [`machine`]: machines (a second listener with mutual TLS; the client certificate's
 //!   identity and IEC 62351-8 roles replace the login).
 //! - [`routes`]: the handlers and the role each needs (table in its docs); every refusal is
@@ -19,6 +20,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod command;
 pub mod dto;
 pub mod error;
 pub mod machine;

@@ -25,9 +25,10 @@ use tokio::sync::broadcast;
 
 use gridtrust_api::ApiError;
 use gridtrust_api::backend::Actor;
+use gridtrust_api::command::parse_request;
 use gridtrust_api::dto::{CommandItem, CommandRequest, CommandValueDto, LiveEvent};
 use gridtrust_api::timefmt::rfc3339;
-use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandResult, CommandValue, DoublePoint, PointId, Timestamp};
+use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandResult, Timestamp};
 use gridtrust_pki::Role;
 use gridtrust_transport::identity::Identity;
 use gridtrust_trust::Hash;
@@ -63,41 +64,6 @@ fn action_name(a: CommandAction) -> &'static str {
         CommandAction::Execute => "execute",
         CommandAction::Cancel => "cancel",
     }
-}
-
-/// Parses the request's action and value; errors name the field.
-pub fn parse_request(req: &CommandRequest) -> Result<(PointId, CommandAction, CommandValue), ApiError> {
-    let point = PointId::new(req.point.as_str()).map_err(|e| ApiError::BadRequest(format!("point: {e}")))?;
-    let action = match req.action.as_str() {
-        "select" => CommandAction::Select,
-        "execute" => CommandAction::Execute,
-        "cancel" => CommandAction::Cancel,
-        other => return Err(ApiError::BadRequest(format!("action must be select, execute or cancel, got `{other}`"))),
-    };
-    let v = &req.value.value;
-    let bad = |what: &str| ApiError::BadRequest(format!("value.value for kind {}: {what}, got {v}", req.value.kind));
-    let value = match req.value.kind.as_str() {
-        "single" => CommandValue::Single(v.as_bool().ok_or_else(|| bad("expected true or false"))?),
-        "double" => CommandValue::Double(match (v.as_str(), v.as_bool()) {
-            (Some("closed" | "close" | "on"), _) | (_, Some(true)) => DoublePoint::On,
-            (Some("open" | "off"), _) | (_, Some(false)) => DoublePoint::Off,
-            _ => return Err(bad("expected \"open\" or \"closed\"")),
-        }),
-        "step" => CommandValue::Step {
-            raise: match v.as_str() {
-                Some("raise") => true,
-                Some("lower") => false,
-                _ => return Err(bad("expected \"raise\" or \"lower\"")),
-            },
-        },
-        "setpoint" => {
-            let x = v.as_f64().filter(|x| x.is_finite() && x.abs() <= f64::from(f32::MAX)).ok_or_else(|| bad("expected a finite number"))?;
-            #[allow(clippy::cast_possible_truncation)] // range checked above; f32 precision is the protocol's
-            CommandValue::SetpointFloat(x as f32)
-        }
-        other => return Err(ApiError::BadRequest(format!("value.kind must be single, double, step or setpoint, got `{other}`"))),
-    };
-    Ok((point, action, value))
 }
 
 impl Console {
@@ -225,32 +191,5 @@ impl Console {
     /// Commands still waiting for their first result.
     pub fn pending(&self) -> usize {
         self.book().by_id.values().filter(|t| t.item.state == "pending").count()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(kind: &str, value: serde_json::Value, action: &str) -> CommandRequest {
-        CommandRequest { point: "F1/XCBR1.Pos".into(), action: action.into(), value: CommandValueDto { kind: kind.into(), value } }
-    }
-
-    #[test]
-    fn request_values_parse_or_say_what_is_wrong() {
-        let ok = |k, v| parse_request(&req(k, v, "select")).unwrap().2;
-        assert_eq!(ok("double", serde_json::json!("closed")), CommandValue::Double(DoublePoint::On));
-        assert_eq!(ok("double", serde_json::json!(false)), CommandValue::Double(DoublePoint::Off));
-        assert_eq!(ok("single", serde_json::json!(true)), CommandValue::Single(true));
-        assert_eq!(ok("step", serde_json::json!("lower")), CommandValue::Step { raise: false });
-        assert_eq!(ok("setpoint", serde_json::json!(1.5)), CommandValue::SetpointFloat(1.5));
-        let err = |r: CommandRequest| parse_request(&r).unwrap_err().to_string();
-        assert!(err(req("double", serde_json::json!("ajar"), "select")).contains("\"open\" or \"closed\""));
-        assert!(err(req("setpoint", serde_json::json!(1e300), "select")).contains("finite"));
-        assert!(err(req("dial", serde_json::json!(1), "select")).contains("value.kind"));
-        assert!(err(req("single", serde_json::json!(true), "jump")).contains("action"));
-        let mut bad_point = req("single", serde_json::json!(true), "select");
-        bad_point.point = String::new();
-        assert!(err(bad_point).starts_with("point:"));
     }
 }
