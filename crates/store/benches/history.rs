@@ -1,13 +1,21 @@
-//! Downsampled history at scale: one day of 1-second data on 1,000 points (86.4 M records) is
-//! applied through `HubStore::apply_batches` (the hub's own path: series, leaves, latest,
-//! roll-ups), then random points are queried over the whole day in ~1,000 buckets.
+//! Downsampled history at scale: one day of 1-second data on 1,000 points (86.4 M samples),
+//! queried for random points over the whole day in ~1,000 buckets.
 //!
-//! Measured: `history_buckets` (roll-ups for whole 10-s slots). Baseline, same run, same points:
-//! `downsample`, which reads and decodes every record of the day. Requirement: p99 < 100 ms.
+//! Filling: the first `HISTORY_BENCH_RAW_POINTS` points (default 5) go through
+//! `HubStore::apply_batches`, the hub's own path (records, leaves, latest, roll-ups); the other
+//! points' samples go into the roll-ups only (`import_history`, the same roll-up merge). All
+//! 86.4 M samples through `apply_batches` would be a ~30 GB file (records plus evidence) and
+//! about an hour on this 2-core machine, more than its disk holds beside the other builds; the
+//! downsampled query reads only roll-ups for whole slots, so its cost does not depend on that.
+//!
+//! Measured: `history_buckets` (roll-ups for whole 10-s slots, records for the partial end
+//! slots) on random points of all 1,000, and on the record-backed points. Baseline, same run,
+//! same record-backed points: `downsample`, which reads and decodes every record of the day.
+//! Requirement: p99 < 100 ms.
 //!
 //! `cargo bench -p gridtrust-store --bench history`. The filled store is kept in
 //! `HISTORY_BENCH_DIR` (default `$CARGO_TARGET_DIR/history-bench`) and reused by later runs
-//! with the same size; `HISTORY_BENCH_POINTS` / `HISTORY_BENCH_SECONDS` shrink it for a quick look.
+//! with the same size; `HISTORY_BENCH_POINTS` / `HISTORY_BENCH_SECONDS` shrink it.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -43,22 +51,16 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Fills the store, continuing after the last second an interrupted earlier run stored.
-fn fill(path: &std::path::Path, points: &[PointId], seconds: u64) {
-    let hub = HubStore::open(path).unwrap();
+fn sample(s: u64, i: usize) -> f64 {
+    f64::from(230.0 + ((s + i as u64) % 600) as f32 / 100.0)
+}
+
+/// The record-backed points' day, through the hub's apply path, 60 one-second batches per commit.
+fn fill_records(hub: &HubStore, points: &[PointId], seconds: u64) {
     let header = vec![0u8; 120];
-    let started = Instant::now();
     const GROUP: u64 = 60;
-    // Batch seq = second + 1, and groups of GROUP seconds commit whole.
-    let done_seconds = hub.last_batch("edge-1").unwrap().map_or(0, |l| l.batch_seq);
-    assert_eq!(done_seconds % GROUP, 0, "groups commit whole");
-    if done_seconds > 0 {
-        println!("  resuming after second {done_seconds}");
-    }
-    let mut seq = done_seconds * points.len() as u64;
-    let first_seq = seq;
-    let mut last_report = 0;
-    for g in done_seconds / GROUP..seconds.div_ceil(GROUP) {
+    let mut seq = 0u64;
+    for g in 0..seconds.div_ceil(GROUP) {
         let batches: Vec<Vec<Record>> = (g * GROUP..((g + 1) * GROUP).min(seconds))
             .map(|s| {
                 let t = Timestamp(DAY0 + s as i64 * SECOND);
@@ -70,7 +72,7 @@ fn fill(path: &std::path::Path, points: &[PointId], seconds: u64) {
                         Record {
                             seq,
                             point: p.clone(),
-                            value: Value::Float(230.0 + ((s + i as u64) % 600) as f32 / 100.0),
+                            value: Value::Float(sample(s, i) as f32),
                             quality: Quality::GOOD,
                             source_time: Some((t, TimeQuality::GOOD)),
                             received_at: Timestamp(t.0 + 3_000_000),
@@ -85,11 +87,23 @@ fn fill(path: &std::path::Path, points: &[PointId], seconds: u64) {
             .map(|(i, r)| BatchRef { batch_seq: g * GROUP + i as u64 + 1, header_bytes: &header, records: r })
             .collect();
         hub.apply_batches("edge-1", &refs).unwrap();
-        let done = (g + 1) * GROUP * 100 / seconds;
-        if done >= last_report + 5 {
+    }
+}
+
+fn fill(path: &std::path::Path, points: &[PointId], raw_points: usize, seconds: u64) {
+    let hub = HubStore::open(path).unwrap();
+    let started = Instant::now();
+    fill_records(&hub, &points[..raw_points], seconds);
+    println!("  {} record-backed points: {} records in {:.0} s", raw_points, raw_points as u64 * seconds, started.elapsed().as_secs_f64());
+    let mut last_report = 0;
+    for (i, p) in points.iter().enumerate().skip(raw_points) {
+        let samples: Vec<(Timestamp, f64)> = (0..seconds).map(|s| (Timestamp(DAY0 + s as i64 * SECOND), sample(s, i))).collect();
+        hub.import_history(p, &samples).unwrap();
+        let done = (i + 1) * 100 / points.len();
+        if done >= last_report + 10 {
             last_report = done;
             let el = started.elapsed().as_secs_f64();
-            print!("\r  filled {done:>3}%  {:>11} records  {:>8.0} rec/s  {:>6.0} s", seq, (seq - first_seq) as f64 / el, el);
+            print!("\r  filled {done:>3}%  {:>11} samples  {:>6.0} s", (i as u64 + 1) * seconds, el);
             let _ = std::io::stdout().flush();
         }
     }
@@ -98,20 +112,26 @@ fn fill(path: &std::path::Path, points: &[PointId], seconds: u64) {
 
 fn main() {
     let n_points = env("HISTORY_BENCH_POINTS", 1000);
+    let raw_points = env("HISTORY_BENCH_RAW_POINTS", 5).min(n_points) as usize;
     let seconds = env("HISTORY_BENCH_SECONDS", 86_400);
     let dir = std::env::var_os("HISTORY_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into())).join("history-bench")
     });
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("hub-{n_points}x{seconds}.redb"));
+    let path = dir.join(format!("hub-{n_points}x{seconds}-{raw_points}raw.redb"));
     let marker = path.with_extension("complete");
     let points: Vec<PointId> = (0..n_points).map(point).collect();
-    println!("history bench: {n_points} points x {seconds} s of 1-second data = {} records, store {}", n_points * seconds, path.display());
+    println!(
+        "history bench: {n_points} points x {seconds} s of 1-second data = {} samples ({raw_points} points as records with evidence), store {}",
+        n_points * seconds,
+        path.display()
+    );
     if marker.exists() {
         println!("  reusing the store filled by an earlier run");
     } else {
+        let _ = std::fs::remove_file(&path);
         let t = Instant::now();
-        fill(&path, &points, seconds);
+        fill(&path, &points, raw_points, seconds);
         std::fs::write(&marker, b"").unwrap();
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         println!("  filled in {:.0} s, file {:.1} GiB", t.elapsed().as_secs_f64(), size as f64 / (1u64 << 30) as f64);
@@ -131,12 +151,16 @@ fn main() {
     if (to.0 - from.0) % width == 0 {
         assert_eq!(ours, raw, "roll-up buckets equal record buckets");
     }
+    let imported: u64 = hub.history_buckets(&points[points.len() - 1], from, to, buckets).unwrap().1.iter().map(|b| b.count).sum();
+    if width >= gridtrust_store::ROLLUP_SLOT_NS {
+        assert_eq!(imported, seconds, "imported samples counted once");
+    }
     println!("  query: whole range, max {buckets} buckets -> {} buckets of {} s", ours.len(), width / SECOND);
 
-    let mut time = |runs: usize, f: &dyn Fn(&PointId)| {
+    let mut time = |runs: usize, among: u64, f: &dyn Fn(&PointId)| {
         let mut v: Vec<Duration> = (0..runs)
             .map(|_| {
-                let p = &points[(rng.next() % n_points) as usize];
+                let p = &points[(rng.next() % among) as usize];
                 let t = Instant::now();
                 f(p);
                 t.elapsed()
@@ -145,21 +169,20 @@ fn main() {
         v.sort();
         (percentile(&v, 0.5), percentile(&v, 0.99))
     };
-    let base = time(40, &|p| {
+    let raw = raw_points as u64;
+    let base = time(40, raw, &|p| {
         std::hint::black_box(hub.downsample(p, from, to, buckets).unwrap());
     });
-    let ours = time(1000, &|p| {
+    let same = time(400, raw, &|p| {
+        std::hint::black_box(hub.history_buckets(p, from, to, buckets).unwrap());
+    });
+    let all = time(1000, n_points, &|p| {
         std::hint::black_box(hub.history_buckets(p, from, to, buckets).unwrap());
     });
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
-        "history, random point, whole range -> ~{buckets} buckets\n  baseline (every record, downsample):   p50 {:>8.2} ms  p99 {:>8.2} ms  (40 queries)\n  gridtrust (roll-ups, history_buckets): p50 {:>8.2} ms  p99 {:>8.2} ms  (1000 queries)\n  ratio p50 {:.3}  p99 {:.3}   requirement p99 < 100 ms: {}",
-        ms(base.0),
-        ms(base.1),
-        ms(ours.0),
-        ms(ours.1),
-        ms(ours.0) / ms(base.0),
-        ms(ours.1) / ms(base.1),
-        if ours.1 < Duration::from_millis(100) { "met" } else { "NOT MET" }
-    );
+    println!("history, whole range -> ~{buckets} buckets");
+    println!("  baseline  downsample (every record), record-backed points: p50 {:>8.2} ms  p99 {:>8.2} ms  (40 queries)", ms(base.0), ms(base.1));
+    println!("  gridtrust history_buckets, same points:                  p50 {:>8.2} ms  p99 {:>8.2} ms  (400 queries)  ratio p50 {:.4}", ms(same.0), ms(same.1), ms(same.0) / ms(base.0));
+    println!("  gridtrust history_buckets, random of all {n_points} points:      p50 {:>8.2} ms  p99 {:>8.2} ms  (1000 queries)  ratio p50 {:.4}", ms(all.0), ms(all.1), ms(all.0) / ms(base.0));
+    println!("  requirement p99 < 100 ms: {}", if all.1.max(same.1) < Duration::from_millis(100) { "met" } else { "NOT MET" });
 }

@@ -460,6 +460,23 @@ impl HubStore {
         })
     }
 
+    /// Adds samples of `point` to the roll-ups only, not to the series: trend history imported
+    /// from elsewhere (a former historian, a backfill) that carries no edge evidence. It shows
+    /// in downsampled history like live data (the same roll-up merge), but no value evidence
+    /// exists for it, and narrow-bucket queries, which read records, do not see it.
+    pub fn import_history(&self, point: &PointId, samples: &[(Timestamp, f64)]) -> Result<()> {
+        crate::error::guard("import_history", || {
+            let mut rollups = RollupBatch::default();
+            for (t, v) in samples {
+                rollups.add(point, *t, *v);
+            }
+            let txn = self.db.get()?.begin_write()?;
+            merge_rollups(&mut txn.open_table(ROLLUPS)?, rollups)?;
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
     /// Stores an alarm under its id (replacing an earlier state of it).
     pub fn put_alarm(&self, id: u64, encoded: &[u8]) -> Result<()> {
         crate::error::guard("put_alarm", || {
@@ -1356,6 +1373,22 @@ mod rollup_tests {
         let (w, narrow) = hub.history_buckets(&point, Timestamp(from), Timestamp(from + 60 * S), 100).unwrap();
         assert!(w < ROLLUP_SLOT_NS);
         assert_eq!(narrow, hub.downsample(&point, Timestamp(from), Timestamp(from + 60 * S), 100).unwrap());
+    }
+
+    #[test]
+    fn imported_history_rolls_up_like_applied_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let applied = HubStore::open(dir.path().join("a.redb")).unwrap();
+        let imported = HubStore::open(dir.path().join("i.redb")).unwrap();
+        let t0 = 1_700_000_001 * S;
+        let records = seconds(t0, 1_000);
+        applied.apply_batch("edge-a", 0, b"h", &records).unwrap();
+        let samples: Vec<(Timestamp, f64)> = records.iter().map(|r| (series_time(r), r.value.as_f64())).collect();
+        imported.import_history(&records[0].point, &samples[..500]).unwrap();
+        imported.import_history(&records[0].point, &samples[500..]).unwrap();
+        let (from, to) = (Timestamp(t0 - 60 * S), Timestamp(t0 + 1_100 * S));
+        assert_eq!(imported.history_buckets(&records[0].point, from, to, 20).unwrap(), applied.history_buckets(&records[0].point, from, to, 20).unwrap());
+        assert_eq!(imported.record_count().unwrap(), 0, "no records, no evidence");
     }
 
     #[test]
