@@ -124,7 +124,6 @@ pub struct TrustInfo {
 pub struct ValueItem {
     pub point: String,
     /// Number, boolean or string.
-    #[schema(value_type = Object)]
     pub value: serde_json::Value,
     /// The value as a person reads it (`CLOSED`, `12.3`).
     pub value_text: String,
@@ -158,6 +157,7 @@ pub struct HistoryQuery {
     /// RFC 3339 end (exclusive).
     pub to: String,
     /// At most this many buckets (1..=10000, default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     pub max_points: Option<u32>,
 }
 
@@ -213,7 +213,18 @@ pub struct AlarmItem {
 #[into_params(parameter_in = Query)]
 pub struct AlarmsQuery {
     /// `active` (default: not acknowledged) or `all`.
-    pub state: Option<String>,
+    #[param(inline)]
+    pub state: Option<AlarmState>,
+}
+
+/// Which alarms to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AlarmState {
+    /// Not acknowledged.
+    Active,
+    /// Every alarm.
+    All,
 }
 
 /// A command's value.
@@ -223,7 +234,6 @@ pub struct CommandValueDto {
     /// `single`, `double`, `step` or `setpoint`.
     pub kind: String,
     /// single: bool; double: `"open"`/`"closed"` (or bool, true = closed); step: `"raise"`/`"lower"`; setpoint: number.
-    #[schema(value_type = Object)]
     pub value: serde_json::Value,
 }
 
@@ -262,6 +272,7 @@ pub struct CommandItem {
 #[into_params(parameter_in = Query)]
 pub struct CommandsQuery {
     /// Newest first, at most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -272,6 +283,7 @@ pub struct CommandsQuery {
 pub struct EvidenceQuery {
     pub point: String,
     /// Record seq of the value (default: the point's latest value).
+    #[param(minimum = 0)]
     pub seq: Option<u64>,
 }
 
@@ -365,6 +377,7 @@ pub struct LogQuery {
     /// First index (default 0).
     pub from: Option<u64>,
     /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub count: Option<u32>,
 }
 
@@ -385,6 +398,7 @@ pub struct LogEntryItem {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Newest first, at most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

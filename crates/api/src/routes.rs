@@ -294,11 +294,7 @@ async fn history(
 #[utoipa::path(get, path = "/api/alarms", tag = "alarms", params(AlarmsQuery),
     responses((status = 200, body = Vec<AlarmItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn alarms(State(state): State<ApiState>, Authed(_caller): Authed, ApiQuery(q): ApiQuery<AlarmsQuery>) -> Result<Json<Vec<AlarmItem>>, ApiError> {
-    let active_only = match q.state.as_deref() {
-        None | Some("active") => true,
-        Some("all") => false,
-        Some(other) => return Err(ApiError::BadRequest(format!("state must be `active` or `all`, got `{other}`"))),
-    };
+    let active_only = q.state != Some(AlarmState::All);
     let b = state.backend.clone();
     blocking(move || b.alarms(active_only)).await.map(Json)
 }
