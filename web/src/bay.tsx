@@ -1,6 +1,7 @@
 // One bay: a live table of its points (value, quality, trust, time) and a trend of one of them.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Bay, PointInfo, Value } from './api';
+import { RECENT_FAILURE_MS, type RecentFailure } from './live';
 import { QualityBadge, TrustBadge } from './badges';
 import { Trend } from './trend';
 
@@ -15,6 +16,17 @@ function shownValue(v: Value): string {
   return typeof v.value === 'number' && !Number.isInteger(v.value) ? NUMBER.format(v.value) : v.value_text;
 }
 
+/** Says that a point now verified again failed verification a moment ago, and why. */
+function RecentFailureNote({ failure }: { failure: RecentFailure | undefined }) {
+  if (!failure || Date.now() - failure.at > RECENT_FAILURE_MS) return null;
+  return (
+    <div class="recent-failure" data-testid="recent-failure">
+      failed at {new Date(failure.at).toLocaleTimeString(undefined, { hour12: false })}
+      {failure.reason && `: ${failure.reason}`}
+    </div>
+  );
+}
+
 /** A point can be trended when its values are numbers (analogues, counters, step positions). */
 function trendable(v: Value | undefined): boolean {
   return v !== undefined && typeof v.value === 'number';
@@ -25,6 +37,7 @@ export function BayView({
   withTrend,
   points,
   values,
+  recentFailures,
   onOperate,
   onEvidence,
 }: {
@@ -33,6 +46,7 @@ export function BayView({
   withTrend: boolean;
   points: Map<string, PointInfo>;
   values: Map<string, Value>;
+  recentFailures: Map<string, RecentFailure>;
   onOperate: (p: PointInfo) => void;
   onEvidence: (point: string) => void;
 }) {
@@ -72,7 +86,10 @@ export function BayView({
                   {v ? shownValue(v) : '—'} {p?.unit ?? ''}
                 </td>
                 <td>{v && <QualityBadge quality={v.quality} />}</td>
-                <td>{v && <TrustBadge trust={v.trust} />}</td>
+                <td>
+                  {v && <TrustBadge trust={v.trust} />}
+                  {v && v.trust.status !== 'failed' && <RecentFailureNote failure={recentFailures.get(id)} />}
+                </td>
                 <td>{time(v?.source_time ?? v?.received_at ?? null)}</td>
                 <td class="actions">
                   {withTrend && trendable(v) && (

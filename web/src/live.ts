@@ -7,9 +7,19 @@ import { api, type Alarm, type Value } from './api';
 /** Listeners for every value of one point (the trend chart appends to its series). */
 type ValueListener = (v: Value) => void;
 
+/** A trust failure seen on a point, kept for a while after good values restored it. */
+export interface RecentFailure {
+  at: number;
+  reason: string | null;
+}
+
+/** How long a restored point still shows that it failed verification. */
+export const RECENT_FAILURE_MS = 60_000;
+
 export interface Live {
   connected: boolean;
   values: Map<string, Value>;
+  recentFailures: Map<string, RecentFailure>;
   alarms: Alarm[];
   upsertAlarm: (a: Alarm) => void;
 }
@@ -31,6 +41,7 @@ function sortAlarms(list: Alarm[]): Alarm[] {
 export function useLive(): Live {
   const [connected, setConnected] = useState(false);
   const [values, setValues] = useState<Map<string, Value>>(new Map());
+  const [recentFailures, setRecentFailures] = useState<Map<string, RecentFailure>>(new Map());
   const [alarms, setAlarms] = useState<Alarm[]>([]);
   const pending = useRef<Value[]>([]);
 
@@ -51,14 +62,10 @@ export function useLive(): Live {
       snapshot();
     };
     events.onerror = () => setConnected(false);
-    events.addEventListener('value', (e) => {
-      const v = JSON.parse((e as MessageEvent<string>).data) as Value;
-      pending.current.push(v);
-      listeners.get(v.point)?.forEach((l) => l(v));
-    });
-    events.addEventListener('alarm', (e) => upsertAlarm(JSON.parse((e as MessageEvent<string>).data) as Alarm));
-    // Values can arrive by the hundred per second; render at most five times a second.
-    const flush = window.setInterval(() => {
+    // Values can arrive by the hundred per second; render at most five times a second, except
+    // that a trust failure renders at once: a good value following it within the same window
+    // must not hide it.
+    const flush = () => {
       if (pending.current.length === 0) return;
       const batch = pending.current;
       pending.current = [];
@@ -67,13 +74,24 @@ export function useLive(): Live {
         for (const v of batch) next.set(v.point, v);
         return next;
       });
-    }, 200);
+    };
+    events.addEventListener('value', (e) => {
+      const v = JSON.parse((e as MessageEvent<string>).data) as Value;
+      pending.current.push(v);
+      listeners.get(v.point)?.forEach((l) => l(v));
+      if (v.trust.status === 'failed') {
+        flush();
+        setRecentFailures((old) => new Map(old).set(v.point, { at: Date.now(), reason: v.trust.reason }));
+      }
+    });
+    events.addEventListener('alarm', (e) => upsertAlarm(JSON.parse((e as MessageEvent<string>).data) as Alarm));
+    const timer = window.setInterval(flush, 200);
     return () => {
       closed = true;
       events.close();
-      window.clearInterval(flush);
+      window.clearInterval(timer);
     };
   }, [upsertAlarm]);
 
-  return { connected, values, alarms, upsertAlarm };
+  return { connected, values, recentFailures, alarms, upsertAlarm };
 }

@@ -87,7 +87,7 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
       <nav>{model ? <StationTree model={model} selected={bayId} onSelect={setBayId} /> : <p>{loadError ?? 'Loading model…'}</p>}</nav>
       <main>
         {shownBays.map((bay) => (
-          <BayView key={bay.id} bay={bay} withTrend={bayId !== ALL_BAYS} points={points} values={live.values} onOperate={setOperate} onEvidence={setEvidenceFor} />
+          <BayView key={bay.id} bay={bay} withTrend={bayId !== ALL_BAYS} points={points} values={live.values} recentFailures={live.recentFailures} onOperate={setOperate} onEvidence={setEvidenceFor} />
         ))}
         {model && shownBays.length === 0 && <p>Select a bay.</p>}
       </main>

@@ -165,6 +165,9 @@ describe('control room', () => {
     const item = page.locator(`[data-testid=alarm][data-alarm-id="${alarmId}"]`);
     await item.getByTestId('ack-button').click();
     await item.getByTestId('acked').filter({ hasText: 'acknowledged by operator' }).waitFor();
+    // Once good values restored the points, the rows still say that they failed, and why.
+    await page.getByTestId('recent-failure').first().waitFor({ timeout: 20_000 });
+    assert.match(await page.getByTestId('recent-failure').first().innerText(), /^failed at \d\d:\d\d:\d\d: .{5,}/);
     await shot(page, 'alarm-acknowledged');
     const stored = (await (await page.request.get(`${BASE}/api/alarms?state=all`)).json()).find((a) => a.id === alarmId);
     assert.equal(stored.acknowledged?.by, 'operator', 'the hub recorded the acknowledgement');
