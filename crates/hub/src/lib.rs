@@ -14,6 +14,13 @@
 //! apart as trust=failed), downsampled history, [`alarms`], [`evidence`] for any value,
 //! commands signed by the hub's [`console`] identity for logged-in people, and the derived
 //! grid [`model`].
+//!
+//! Trust trade-off of web commands: people are not PKI identities, so the hub signs their
+//! commands with a console key that sits at the hub. A compromised hub can therefore issue
+//! commands edges accept (it cannot with connector commands, whose key is at the control
+//! centre); every such command names the console and the person, is in the transparency log,
+//! and the console certificate can be revoked alone. Without `[api.console]` the API refuses
+//! commands. See [`console`].
 
 pub mod alarms;
 mod api;
