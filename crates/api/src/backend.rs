@@ -37,6 +37,11 @@ pub trait Backend: Send + Sync + 'static {
     fn model(&self) -> Result<Model, ApiError>;
     /// Every point with its metadata.
     fn points(&self) -> Result<Vec<PointInfo>, ApiError>;
+    /// The whole imported grid model as its JSON document (gridtrust-gridmodel `GridModel`,
+    /// with unresolved links and source digests), for parts that need more than the tree;
+    /// [`ApiError::NotFound`] when the hub serves none. JSON text, so this crate need not know
+    /// the model's types.
+    fn full_model(&self) -> Result<String, ApiError>;
     /// Latest values, optionally only of one bay or one point (unknown ones: [`ApiError::NotFound`]).
     fn values(&self, bay: Option<&str>, point: Option<&str>) -> Result<Vec<ValueItem>, ApiError>;
     /// Downsampled history of `point` over `[from_ns, to_ns)` in at most `max_points` buckets.

@@ -3,7 +3,7 @@
 //! | route | roles |
 //! |---|---|
 //! | `POST /api/login`, `/healthz`, `/metrics`, `/api/openapi.json` | anyone |
-//! | `GET` model, points, values, history, alarms, commands, evidence, checkpoints, events | any role |
+//! | `GET` model (also `/api/model/full`), points, values, history, alarms, commands, evidence, checkpoints, events | any role |
 //! | `POST /api/commands`, `POST /api/alarms/{id}/ack`, `POST /api/demo/tamper` | OPERATOR, ENGINEER |
 //! | `GET /api/log/entries` | SECAUD |
 //! | `GET /api/audit` | SECAUD, SECADM |
@@ -250,6 +250,19 @@ async fn model(State(state): State<ApiState>, Authed(_caller): Authed) -> Result
     blocking(move || b.model()).await.map(Json)
 }
 
+#[utoipa::path(get, path = "/api/model/full", tag = "model",
+    responses((status = 200, content_type = "application/json", body = Object,
+               description = "The joined IEC 61850 / CIM model exactly as `gridtrust model import` wrote it (gridtrust-gridmodel `GridModel`, format 1): \
+                              `format`, `substations` (voltage levels, bays, equipment with terminals and CIM measurements), `lines`, `uncontained`, \
+                              `points` by IEC 61850 reference (CIM identities, link rule, protocol addresses), `unresolved` links with the reason, \
+                              `sources` with SHA-256"),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "The hub serves no imported model (no `[model]` file)")))]
+async fn full_model(State(state): State<ApiState>, Authed(_caller): Authed) -> Result<Response, ApiError> {
+    let b = state.backend.clone();
+    let json = blocking(move || b.full_model()).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
 #[utoipa::path(get, path = "/api/points", tag = "model", responses((status = 200, body = Vec<PointInfo>), (status = 401, body = ErrorBody)))]
 async fn points(State(state): State<ApiState>, Authed(_caller): Authed) -> Result<Json<Vec<PointInfo>>, ApiError> {
     let b = state.backend.clone();
@@ -490,7 +503,7 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gridtrust hub API", description = "Model, values, history, alarms, commands and evidence of the gridtrust hub. People log in (cookie session, send `X-Gridtrust-CSRF: 1` on POST); machines present a client certificate on the machine listener."),
-    paths(login, logout, me, model, points, values, history, alarms, acknowledge, issue_command, commands, command, evidence,
+    paths(login, logout, me, model, full_model, points, values, history, alarms, acknowledge, issue_command, commands, command, evidence,
           latest_checkpoint, log_entries, audit_trail, events, tamper, healthz, metrics, openapi),
     components(schemas(ErrorBody, LoginRequest, SessionInfo, Model, Substation, VoltageLevel, Bay, Equipment, PointInfo, CimRefs, ValueItem,
                        QualityInfo, TrustInfo, History, Sample, AlarmItem, AckInfo, CommandRequest, CommandValueDto, CommandItem, Evidence,
@@ -506,6 +519,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))
         .route("/api/model", get(model))
+        .route("/api/model/full", get(full_model))
         .route("/api/points", get(points))
         .route("/api/points/{id}/history", get(history))
         .route("/api/values", get(values))
@@ -535,7 +549,7 @@ mod tests {
     fn openapi_lists_every_route_with_its_error_shape() {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
-        for path in ["/api/login", "/api/points/{id}/history", "/api/alarms/{id}/ack", "/api/evidence", "/api/log/entries", "/metrics", "/healthz"] {
+        for path in ["/api/login", "/api/model/full", "/api/points/{id}/history", "/api/alarms/{id}/ack", "/api/evidence", "/api/log/entries", "/metrics", "/healthz"] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
         }
         assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["message"].is_object());

@@ -21,17 +21,38 @@ use gridtrust_trust::evidence::header_signing_input;
 use gridtrust_trust::merkle;
 
 use crate::evidence::{ValueProofError, prove_entry};
+use crate::grid_model::ServedModel;
 use crate::model::{KnownPoint, model, point_info};
 use crate::server::{Quarantined, State, lock, route_command};
 
 /// The API's view of a running hub.
 pub(crate) struct HubApi {
     state: Arc<State>,
+    /// The imported grid model (`[model]`); without it the model is derived from references.
+    grid_model: Option<Arc<ServedModel>>,
 }
 
 impl HubApi {
-    pub(crate) fn new(state: Arc<State>) -> Self {
-        Self { state }
+    pub(crate) fn new(state: Arc<State>, grid_model: Option<Arc<ServedModel>>) -> Self {
+        Self { state, grid_model }
+    }
+
+    /// Every point's metadata: the imported model's and those it does not know, or the derived.
+    fn point_infos(&self) -> Result<Vec<PointInfo>, ApiError> {
+        let known = self.known_points()?;
+        Ok(match &self.grid_model {
+            Some(grid) => grid.points(&known),
+            None => known.iter().map(point_info).collect(),
+        })
+    }
+
+    /// With a model, the points whose tree bay is `bay` (`None` without a model: the derived bay
+    /// is the point's logical device).
+    fn bay_members(&self, bay: &str) -> Result<Option<std::collections::HashSet<String>>, ApiError> {
+        if self.grid_model.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.point_infos()?.into_iter().filter(|p| p.bay.as_deref() == Some(bay)).map(|p| p.id).collect()))
     }
 
     fn known_points(&self) -> Result<Vec<KnownPoint>, ApiError> {
@@ -184,11 +205,22 @@ fn entry_summary(entry: &LogEntry) -> (&'static str, String) {
 
 impl Backend for HubApi {
     fn model(&self) -> Result<Model, ApiError> {
-        Ok(model(&self.known_points()?))
+        let known = self.known_points()?;
+        Ok(match &self.grid_model {
+            Some(grid) => grid.tree(&known),
+            None => model(&known),
+        })
     }
 
     fn points(&self) -> Result<Vec<PointInfo>, ApiError> {
-        Ok(self.known_points()?.iter().map(point_info).collect())
+        self.point_infos()
+    }
+
+    fn full_model(&self) -> Result<String, ApiError> {
+        match &self.grid_model {
+            Some(grid) => Ok(grid.full_json().to_owned()),
+            None => Err(ApiError::NotFound("this hub serves no imported grid model (no [model] file in its configuration)".into())),
+        }
     }
 
     fn values(&self, bay: Option<&str>, point: Option<&str>) -> Result<Vec<ValueItem>, ApiError> {
@@ -197,17 +229,25 @@ impl Backend for HubApi {
             Some(p) => self.state.store.latest(p).map_err(store_err)?.into_iter().collect(),
             None => self.state.store.latest_all().map_err(store_err)?,
         };
-        if let Some(b) = bay
-            && !records.iter().any(|r| r.point.logical_device() == b)
-        {
-            return Err(ApiError::NotFound(format!("no bay {b}")));
+        let members = bay.map(|b| self.bay_members(b)).transpose()?.flatten();
+        let in_bay = |r: &Record| match (bay, &members) {
+            (None, _) => true,
+            (Some(_), Some(members)) => members.contains(r.point.as_str()),
+            (Some(b), None) => r.point.logical_device() == b,
+        };
+        if let Some(b) = bay {
+            // A model bay exists when it lists points, with data or not; a derived one only with data.
+            let exists = members.as_ref().map_or_else(|| records.iter().any(in_bay), |m| !m.is_empty());
+            if !exists {
+                return Err(ApiError::NotFound(format!("no bay {b}")));
+            }
         }
         let owner = lock(&self.state.owner);
         let latest = lock(&self.state.latest);
         let quarantine = lock(&self.state.quarantine);
         Ok(records
             .iter()
-            .filter(|r| bay.is_none_or(|b| r.point.logical_device() == b))
+            .filter(|r| in_bay(r))
             .map(|r| match quarantine.get(&r.point) {
                 Some(q) => quarantined_item(q),
                 None => {
@@ -256,7 +296,11 @@ impl Backend for HubApi {
             .clone()
             .ok_or_else(|| ApiError::Unavailable("this hub has no console identity ([api.console]); commands go through SCADA".into()))?;
         let point = self.point(&request.point)?;
-        if crate::model::command_kind(point.as_str()).is_none() {
+        let operable = match &self.grid_model {
+            Some(_) => self.point_infos()?.iter().any(|p| p.id == point.as_str() && p.operable),
+            None => crate::model::command_kind(point.as_str()).is_some(),
+        };
+        if !operable {
             return Err(ApiError::BadRequest(format!("point {point} is not operable")));
         }
         let (signed, item) = console.sign(request, by, OPERATING_ROLES)?;

@@ -31,6 +31,19 @@ pub struct HubConfig {
     /// The HTTP API and web UI (absent: no HTTP listener).
     #[serde(default)]
     pub api: Option<gridtrust_api::ApiConfig>,
+    /// The joined IEC 61850 / CIM grid model the API serves (absent: the model is derived from
+    /// point references, see [`crate::model`]).
+    #[serde(default)]
+    pub model: Option<ModelConfig>,
+}
+
+/// `[model]`: which grid model the hub serves to the web UI and other parts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A model JSON written by `gridtrust model import`, relative to the configuration file;
+    /// read and checked when the hub starts.
+    pub file: PathBuf,
 }
 
 fn default_checkpoint_interval() -> u64 {
@@ -44,6 +57,9 @@ impl HubConfig {
         let base = base_dir(path);
         resolve(base, &mut c.data_dir);
         c.identity.resolve(base);
+        if let Some(model) = &mut c.model {
+            resolve(base, &mut model.file);
+        }
         if let Some(api) = &mut c.api {
             api.resolve_and_check(path, base)?;
         }

@@ -12,8 +12,9 @@
 //! the hub in the private `api` module) and the web UI: values with their trust status
 //! (batches that fail verification are refused from the store but their values are kept
 //! apart as trust=failed), downsampled history, [`alarms`], [`evidence`] for any value,
-//! commands signed by the hub's [`console`] identity for logged-in people, and the derived
-//! grid [`model`].
+//! commands signed by the hub's [`console`] identity for logged-in people, and the grid model:
+//! the imported IEC 61850 / CIM model of `[model] file` ([`grid_model`]), with points it does
+//! not know appended, or without one the [`model`] derived from point references.
 //!
 //! Trust trade-off of web commands: people are not PKI identities, so the hub signs their
 //! commands with a console key that sits at the hub. A compromised hub can therefore issue
@@ -25,6 +26,7 @@
 pub mod alarms;
 mod api;
 mod config;
+pub mod grid_model;
 pub mod console;
 pub mod evidence;
 pub mod ledger;
@@ -32,5 +34,5 @@ pub mod model;
 pub mod policy;
 mod server;
 
-pub use config::HubConfig;
+pub use config::{HubConfig, ModelConfig};
 pub use server::{Hub, HubError, HubOptions, HubStats};

@@ -8,8 +8,9 @@
 //! (`XCBR`/`XSWI`/`CSWI` `.Pos`) are offered as double commands; the edge's command mapping
 //! has the last word (it refuses points it cannot operate).
 //!
-//! Deliberately not here: SCL/CGMES import (CIM mRIDs, nominal voltages, units); when a model
-//! registry exists it replaces this derivation behind the same API shapes.
+//! Without `[model]` this is the whole model the API shows; with one (SCL/CGMES import: CIM
+//! mRIDs, nominal voltages, units, see [`crate::grid_model`]) it places only the points the
+//! imported model does not know.
 
 use std::collections::BTreeMap;
 

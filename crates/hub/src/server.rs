@@ -31,6 +31,7 @@ use gridtrust_api::metrics::Histogram;
 use crate::HubConfig;
 use crate::alarms::{Alarms, Severity};
 use crate::console::Console;
+use crate::grid_model::ServedModel;
 use crate::ledger::{Ledger, LedgerError};
 use crate::policy::Policy;
 
@@ -55,6 +56,8 @@ pub enum HubError {
     WrongConsole(String),
     #[error("API: {0}")]
     Api(#[from] gridtrust_api::ApiStartError),
+    #[error("{0}")]
+    Model(#[from] crate::grid_model::GridModelError),
 }
 
 /// Counters for metrics and tests.
@@ -179,6 +182,7 @@ impl Hub {
     pub async fn start_with(config: &HubConfig, options: HubOptions) -> Result<Self, HubError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| HubError::DataDir { path: config.data_dir.clone(), source })?;
+        let grid_model = config.model.as_ref().map(|m| ServedModel::load(&m.file)).transpose()?.map(Arc::new);
         let identity = Arc::new(Identity::load(&config.identity)?);
         if identity.me.kind != IdentityKind::Hub {
             return Err(HubError::WrongIdentity(identity.me.to_string()));
@@ -252,7 +256,7 @@ impl Hub {
         let api = match &config.api {
             None => None,
             Some(api) => {
-                let backend = Arc::new(crate::api::HubApi::new(state.clone()));
+                let backend = Arc::new(crate::api::HubApi::new(state.clone(), grid_model));
                 let machine_tls = api.machine_listen.as_ref().map(|_| tls.clone());
                 Some(gridtrust_api::start(api, backend, machine_tls, gridtrust_web::router()).await?)
             }
