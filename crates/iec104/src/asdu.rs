@@ -1135,6 +1135,15 @@ pub enum AsduError {
         /// Length received.
         actual: usize,
     },
+    /// More octets than fit one APDU (249), whatever the header says: such an ASDU could never
+    /// be sent on in an APDU, nor re-encoded.
+    #[error("ASDU of type {} is {length} octets, at most 249 fit an APDU", header.type_code)]
+    TooLong {
+        /// The header as read.
+        header: AsduHeader,
+        /// Octets received.
+        length: usize,
+    },
     /// SQ=1 with a first address so high that later objects pass 2^24 − 1.
     #[error("SQ=1 sequence starting at IOA {first} with {} objects passes the 24-bit address space (offset 6)", header.count)]
     IoaOverflow {
@@ -1154,6 +1163,7 @@ impl AsduError {
             | AsduError::UnknownCause { header }
             | AsduError::NoObjects { header }
             | AsduError::LengthMismatch { header, .. }
+            | AsduError::TooLong { header, .. }
             | AsduError::IoaOverflow { header, .. } => Some(header),
         }
     }
@@ -1363,6 +1373,9 @@ impl Asdu {
         let count = usize::from(header.count);
         if count == 0 {
             return Err(AsduError::NoObjects { header });
+        }
+        if bytes.len() > ASDU_MAX_LEN {
+            return Err(AsduError::TooLong { header, length: bytes.len() });
         }
         let elen = type_id.element_len();
         let expected =
@@ -2108,5 +2121,25 @@ mod tests {
         assert_eq!(normalized_from_f32(-2.0), i16::MIN);
         assert_eq!(normalized_from_f32(f32::NAN), 0);
         assert_eq!(normalized_to_f32(-32768), -1.0);
+    }
+
+    /// Found by the `asdu_decode` fuzz target: M_ME_NA_1, SQ=1, 96 objects is a consistent
+    /// 297-octet ASDU that decoded although no APDU can carry it, and then could not re-encode.
+    #[test]
+    fn asdu_longer_than_an_apdu_allows_is_refused() {
+        let bytes = hex(
+            "09e02900f81581048d1b1b211b1b1bfffff80083034100ffffffffffffffffffffffffffffffffffffffff5bffffffff
+             ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
+             ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
+             ffffffffffffffffffffffffffffffffffffff0000000000000000ffffffffffffffffffffffffffffffffffffffffff
+             ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
+             ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
+             ffffffffffff8d008d",
+        );
+        assert_eq!(bytes.len(), 297);
+        match Asdu::decode(&bytes) {
+            Err(AsduError::TooLong { header, length: 297 }) => assert_eq!(header.count, 96),
+            other => panic!("expected TooLong, got {other:?}"),
+        }
     }
 }
