@@ -187,9 +187,11 @@ describe('control room', () => {
     await dialog.getByTestId('select-button').click();
     await dialog.locator('[data-testid=command-state]').filter({ hasText: 'confirmed' }).waitFor({ timeout: 20_000 });
     await dialog.getByTestId('execute-button').click();
+    // The answer line names the command's action; the log below it says "execute sent" before
+    // the first answer arrives, so only the answer line tells that the state is the execute's.
     await page.waitForFunction(
       () => ['terminated', 'confirmed', 'refused', 'timeout'].includes(document.querySelector('[data-testid=command-answer]')?.getAttribute('data-state') ?? '') &&
-        /execute/.test(document.querySelector('[data-testid=command-answer]')?.textContent ?? ''),
+        /\(execute\)/.test(document.querySelector('[data-testid=command-state]')?.parentElement?.textContent ?? ''),
       null,
       { timeout: 30_000 },
     );
