@@ -391,6 +391,11 @@ impl MmsPdu {
                 let mut r = tlv.reader();
                 let original_invoke_id = r.optional(Tag::context(0))?.map(|t| t.as_u32()).transpose()?;
                 let reason = r.next_required("rejectReason")?;
+                // rejectReason is a CHOICE of [1]..[11] IMPLICIT INTEGER; any other tag has no
+                // meaning and would not survive re-encoding as [n].
+                if reason.tag.class != ber::Class::Context || reason.tag.constructed || !(1..=11).contains(&reason.tag.number) {
+                    return Err(reason.unexpected("rejectReason [1]..[11]").into());
+                }
                 MmsPdu::Reject(Reject { original_invoke_id, kind: reason.tag.number, code: reason.as_i64()? })
             }
             (5, false) => MmsPdu::CancelRequest(tlv.as_u32()?),
@@ -855,6 +860,15 @@ mod tests {
         round_trip(MmsPdu::Reject(Reject { original_invoke_id: Some(4), kind: 1, code: 3 }));
         round_trip(MmsPdu::ConcludeRequest);
         round_trip(MmsPdu::ConcludeResponse);
+    }
+
+    /// Found by the `mms_pdu_decode` fuzz target: a rejectReason under a private constructed
+    /// tag decoded as kind 0, whose re-encoding `[0]` then read as the originalInvokeID.
+    #[test]
+    fn reject_reason_outside_its_choice_is_refused() {
+        let bytes = [0xa4, 0x05, 0xff, 0x00, 0x01, 0x8b, 0x00];
+        assert!(matches!(MmsPdu::decode(&bytes), Err(PduError::Ber(BerError::UnexpectedTag { .. }))), "{:?}", MmsPdu::decode(&bytes));
+        assert!(matches!(MmsPdu::decode(&[0xa4, 0x03, 0x80, 0x01, 0x01]), Err(PduError::Ber(_))));
     }
 
     #[test]
