@@ -20,11 +20,15 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
 fi
-cargo fuzz build
-
 mkdir -p logs
 failed=0
 for target in "${targets[@]}"; do
+    # One target at a time, so a crate that is mid-change breaks only its own targets.
+    if ! cargo fuzz build "$target" >"logs/$target.build.log" 2>&1; then
+        printf '%-24s BUILD FAILED (see logs/%s.build.log)\n' "$target" "$target"
+        failed=1
+        continue
+    fi
     mkdir -p "corpus/$target"
     seeds=()
     [ -d "seeds/$target" ] && seeds=("seeds/$target")
