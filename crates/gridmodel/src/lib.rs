@@ -12,8 +12,6 @@
 //! - [`mapping`]: the explicit mapping file ([`Mapping`]), errors naming the TOML key.
 //! - [`private`]: mRIDs carried in the SCL Substation section (`gridtrust:cim-mrid` privates).
 //! - [`import`]: [`import_files`] from paths (with CGMES progress), model JSON read/write.
-//! - [`api`]: [`GridModel::api_tree`] / [`GridModel::api_points`], the exact shapes of
-//!   `GET /api/model` and `GET /api/points`.
 //! - [`diff`]: [`ModelDiff`], points and equipment added, removed or changed.
 //! - [`error`]: [`ModelError`], [`ImportErrors`].
 //!
@@ -22,7 +20,6 @@
 //! measurements on containers rather than equipment, and links from SCL `Terminal`s to CIM
 //! terminals (the terminal comes from the CIM measurement or the mapping file).
 
-pub mod api;
 pub mod diff;
 pub mod error;
 pub mod import;
@@ -32,7 +29,6 @@ pub mod mapping;
 pub mod model;
 pub mod private;
 
-pub use api::{ApiBay, ApiCim, ApiEquipment, ApiModel, ApiPoint, ApiSubstation, ApiVoltageLevel};
 pub use diff::{Changed, FieldChange, ModelDiff};
 pub use error::{ImportErrors, ModelError};
 pub use import::{Imported, ModelInputs, import, import_files};

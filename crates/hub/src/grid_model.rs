@@ -4,19 +4,22 @@
 //! from point references ([`crate::model`]), so nothing the field reports disappears; model
 //! points without data yet are listed too.
 //!
-//! The model is read once at start; the API shapes are converted once from
-//! [`GridModel::api_tree`] / [`GridModel::api_points`] (same JSON field for field), so the
-//! derivation of bays and points lives only in `gridtrust-gridmodel`.
+//! The model is read once at start and mapped once, directly from [`GridModel`] into the API
+//! crate's types ([`api_tree`], [`api_points`]), so the API shapes are defined only in
+//! `gridtrust_api::dto`. The API tree has bays only under voltage levels, so equipment held
+//! directly by a voltage level (CGMES models without bays) is shown in a bay with id
+//! `<voltage level id>/direct` named like the voltage level, and equipment held directly by a
+//! substation (CIM power transformers) in a voltage level and bay with id `<substation id>/direct`
+//! (no nominal voltage). CIM lines and uncontained equipment are outside substations and not in
+//! the API tree.
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tracing::info;
 
-use gridtrust_api::dto::{Model, PointInfo};
-use gridtrust_gridmodel::{GridModel, ModelError};
+use gridtrust_api::dto::{Bay, CimRefs, Equipment, Model, PointInfo, Substation, VoltageLevel};
+use gridtrust_gridmodel::{EquipmentNode, GridModel, ModelError};
 
 use crate::model::{KnownPoint, model, point_info};
 
@@ -26,9 +29,6 @@ pub enum GridModelError {
     /// The file is unreadable or not a model this build reads (the message names the file).
     #[error("model.file: {0}")]
     Read(#[from] ModelError),
-    /// The model's API shapes no longer match the API's (a build mismatch between crates).
-    #[error("model.file: {path}: the model's {what} does not convert to the API shape: {source}")]
-    Shape { path: PathBuf, what: &'static str, source: serde_json::Error },
 }
 
 /// The model the hub serves, with its API shapes computed once.
@@ -41,18 +41,77 @@ pub struct ServedModel {
     known: HashSet<String>,
 }
 
-/// Converts a `gridtrust-gridmodel` API shape into the API crate's type of the same JSON.
-/// `deny`-free on the API side, so a field only gridmodel has would vanish silently: the unit
-/// test compares the JSON both ways.
-fn to_dto<From: Serialize, To: DeserializeOwned>(value: &From) -> Result<To, serde_json::Error> {
-    serde_json::to_value(value).and_then(serde_json::from_value)
+fn api_equipment(node: &EquipmentNode) -> Equipment {
+    Equipment {
+        id: node.id.clone(),
+        name: node.name.clone(),
+        kind: node.kind.clone(),
+        mrid: node.mrid.clone(),
+        points: node.points.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// The `<container id>/direct` bay for equipment held by a container above bays, if it holds any.
+fn direct_bay(id: String, name: &str, equipment: &[EquipmentNode]) -> Option<Bay> {
+    (!equipment.is_empty()).then(|| Bay { id, name: name.to_owned(), equipment: equipment.iter().map(api_equipment).collect() })
+}
+
+/// The model's tree as `GET /api/model` returns it (before unmodelled points are appended).
+pub fn api_tree(grid: &GridModel) -> Model {
+    let substations = grid
+        .substations
+        .iter()
+        .map(|s| {
+            let direct = format!("{}/direct", s.id);
+            let mut voltage_levels: Vec<VoltageLevel> = direct_bay(direct.clone(), &s.name, &s.equipment)
+                .map(|bay| VoltageLevel { id: direct, name: s.name.clone(), nominal_kv: None, bays: vec![bay] })
+                .into_iter()
+                .collect();
+            voltage_levels.extend(s.voltage_levels.iter().map(|l| {
+                let mut bays: Vec<Bay> = direct_bay(format!("{}/direct", l.id), &l.name, &l.equipment).into_iter().collect();
+                bays.extend(l.bays.iter().map(|b| Bay {
+                    id: b.id.clone(),
+                    name: b.name.clone(),
+                    equipment: b.equipment.iter().map(api_equipment).collect(),
+                }));
+                VoltageLevel { id: l.id.clone(), name: l.name.clone(), nominal_kv: l.nominal_kv, bays }
+            }));
+            Substation { id: s.id.clone(), name: s.name.clone(), mrid: s.mrid.clone(), voltage_levels }
+        })
+        .collect();
+    Model { substations }
+}
+
+/// Every point of the model as `GET /api/points` returns it; `bay` is the id of the bay of
+/// `tree` (the model's [`api_tree`]) that lists the point's equipment.
+pub fn api_points(grid: &GridModel, tree: &Model) -> Vec<PointInfo> {
+    let mut bay_of: HashMap<&str, &str> = HashMap::new();
+    for bay in tree.substations.iter().flat_map(|s| &s.voltage_levels).flat_map(|l| &l.bays) {
+        for point in bay.equipment.iter().flat_map(|e| &e.points) {
+            bay_of.insert(point, &bay.id);
+        }
+    }
+    grid.points
+        .iter()
+        .map(|(id, p)| PointInfo {
+            id: id.to_string(),
+            unit: p.unit.clone(),
+            kind: p.kind.clone(),
+            description: p.description.clone(),
+            bay: bay_of.get(id.as_str()).map(|b| (*b).to_owned()).or_else(|| p.bay.clone()),
+            equipment: p.equipment.clone(),
+            cim: CimRefs { measurement: p.cim.measurement.clone(), equipment: p.cim.equipment.clone(), terminal: p.cim.terminal.clone() },
+            operable: p.operable,
+            command_kind: p.command_kind.clone(),
+        })
+        .collect()
 }
 
 impl ServedModel {
     /// Reads and checks the model file and logs what it holds.
     pub fn load(path: &Path) -> Result<Self, GridModelError> {
         let grid = GridModel::read(path)?;
-        let served = Self::new(&grid).map_err(|(what, source)| GridModelError::Shape { path: path.to_owned(), what, source })?;
+        let served = Self::new(&grid);
         info!(
             file = %path.display(),
             points = grid.points.len(),
@@ -66,11 +125,11 @@ impl ServedModel {
         Ok(served)
     }
 
-    fn new(grid: &GridModel) -> Result<Self, (&'static str, serde_json::Error)> {
-        let tree: Model = to_dto(&grid.api_tree()).map_err(|e| ("tree", e))?;
-        let points: Vec<PointInfo> = to_dto(&grid.api_points()).map_err(|e| ("points", e))?;
+    fn new(grid: &GridModel) -> Self {
+        let tree = api_tree(grid);
+        let points = api_points(grid, &tree);
         let known = points.iter().map(|p| p.id.clone()).collect();
-        Ok(Self { full_json: grid.to_json(), tree, points, known })
+        Self { full_json: grid.to_json(), tree, points, known }
     }
 
     /// The whole joined model as imported (unresolved links, sources with SHA-256 included).
@@ -110,8 +169,9 @@ impl ServedModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gridtrust_gridmodel::{ApiModel, ApiPoint, ModelInputs, import};
+    use gridtrust_gridmodel::{ModelInputs, import};
     use gridtrust_model::{PointId, Value};
+    use std::path::PathBuf;
 
     fn testdata(relative: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
@@ -136,22 +196,57 @@ mod tests {
     }
 
     #[test]
-    fn conversion_keeps_every_field_of_the_gridmodel_shapes() {
+    fn api_shapes_match_the_contract_field_for_field() {
         let grid = fixture_model();
-        let served = ServedModel::new(&grid).unwrap();
-        // Back through JSON into gridmodel's own types: equal only if no field was lost or renamed.
-        let tree: ApiModel = to_dto(&served.tree).unwrap();
-        assert_eq!(tree, grid.api_tree());
-        let points: Vec<ApiPoint> = to_dto(&served.points).unwrap();
-        assert_eq!(points, grid.api_points());
+        let served = ServedModel::new(&grid);
         assert!(!served.tree.substations.is_empty() && served.points.len() == grid.points.len());
         assert_eq!(GridModel::from_json("served", served.full_json()).unwrap(), grid);
+
+        let tree = serde_json::to_value(&served.tree).unwrap();
+        let keys = |v: &serde_json::Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&tree), ["substations"]);
+        let substation = &tree["substations"][0];
+        assert_eq!(keys(substation), ["id", "mrid", "name", "voltage_levels"]);
+        let level = &substation["voltage_levels"][0];
+        assert_eq!(keys(level), ["bays", "id", "name", "nominal_kv"]);
+        assert_eq!(keys(&level["bays"][0]), ["equipment", "id", "name"]);
+        assert_eq!(keys(&level["bays"][0]["equipment"][0]), ["id", "kind", "mrid", "name", "points"]);
+
+        let points = serde_json::to_value(&served.points).unwrap();
+        let breaker = points.as_array().unwrap().iter().find(|p| p["id"] == "AMS_P1CTRL/Q0CSWI1.Pos.stVal[ST]").unwrap();
+        assert_eq!(keys(breaker), ["bay", "cim", "command_kind", "description", "equipment", "id", "kind", "operable", "unit"]);
+        assert_eq!(keys(&breaker["cim"]), ["equipment", "measurement", "terminal"]);
+        assert_eq!((breaker["operable"].as_bool(), breaker["command_kind"].as_str()), (Some(true), Some("double")));
+        // MicroGrid has no bays: B1 sits in its voltage level's "direct" bay, which the point names.
+        let bay_id = breaker["bay"].as_str().unwrap();
+        let bay = tree["substations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["voltage_levels"].as_array().unwrap())
+            .flat_map(|l| l["bays"].as_array().unwrap())
+            .find(|b| b["id"] == bay_id)
+            .unwrap();
+        assert_eq!(bay["name"], "220.0");
+        assert!(bay["equipment"].as_array().unwrap().iter().any(|e| {
+            e["name"] == "B1"
+                && e["kind"] == "Breaker"
+                && e["points"].as_array().unwrap().iter().any(|p| p == "AMS_P1CTRL/Q0CSWI1.Pos.stVal[ST]")
+        }));
+        // Transformers held by the substation appear under a "direct" voltage level without voltage.
+        let direct = substation["voltage_levels"].as_array().unwrap().iter().find(|l| l["id"].as_str().unwrap().ends_with("/direct")).unwrap();
+        assert!(direct["nominal_kv"].is_null());
+        assert!(direct["bays"][0]["equipment"].as_array().unwrap().iter().any(|e| e["name"] == "NL-TR2_1"));
     }
 
     #[test]
     fn unmodelled_points_with_data_are_appended_and_model_points_stay() {
         let grid = fixture_model();
-        let served = ServedModel::new(&grid).unwrap();
+        let served = ServedModel::new(&grid);
         let modelled = grid.points.keys().next().unwrap().clone();
         let with_data = [
             KnownPoint { id: modelled.clone(), edge: Some("edge-1".into()), value: Value::Float(1.0) },
