@@ -1,6 +1,7 @@
 //! The joined model's file readers on arbitrary bytes: the mapping TOML (and its checks), the
 //! model JSON, the SCL Private mRID scan and the join of whatever SCL the SCL reader accepts.
-//! None may panic; a model read back from JSON writes the same JSON again.
+//! None may panic; a model read back from JSON writes the same JSON again, and a joined model
+//! finds each of its equipment by id and reads back from its JSON unchanged.
 #![no_main]
 
 use gridtrust_gridmodel::{GridModel, Mapping, SclInput, join, private};
@@ -27,8 +28,12 @@ fuzz_target!(|data: &[u8]| {
         _ => {
             if let Ok(input) = SclInput::from_bytes("fuzz.scd", rest) {
                 if let Ok(model) = join(&[input], None, None) {
-                    let _ = model.api_tree();
-                    let _ = model.api_points();
+                    for equipment in model.equipment() {
+                        assert!(model.find_equipment(&equipment.id).is_some());
+                    }
+                    let json = model.to_json();
+                    let again = GridModel::from_json("joined.json", &json).expect("a joined model reads back");
+                    assert!(again.diff(&model).is_empty());
                 }
             }
         }
