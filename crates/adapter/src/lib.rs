@@ -4,6 +4,9 @@
 //! It is its own crate so that each protocol crate can ship its edge adapter without depending on
 //! the edge (which depends on them to start them).
 
+use std::future::Future;
+use std::pin::Pin;
+
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -64,4 +67,23 @@ pub fn adapter_channels(name: &str, operates: Vec<PointId>) -> ((AdapterPort, mp
     let (data_tx, data_rx) = mpsc::channel(65_536);
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     ((AdapterPort { name: name.to_owned(), operates, commands: cmd_tx }, data_rx), AdapterIo { data: data_tx, commands: cmd_rx })
+}
+
+/// A running adapter, as the edge spawns it.
+pub type AdapterTask = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One device table of `edge.toml` whose adapter lives in a protocol crate (`[[ied]]`,
+/// `[[modbus]]`, `[[mqtt]]`, `[[pmu]]`), so the edge validates, wires and starts every kind the
+/// same way and a new protocol needs no new code paths in the edge.
+pub trait DeviceConfig: Clone + Send + 'static {
+    /// The table's name in `edge.toml`, used in error keys such as `modbus[0].address`.
+    const TABLE: &'static str;
+    /// The device's name in logs and metrics; unique within one edge.
+    fn name(&self) -> &str;
+    /// Checks what serde cannot: `Err((key, message))`, the key relative to the table entry.
+    fn validate(&self) -> Result<(), (String, String)>;
+    /// The points this device accepts verified commands for.
+    fn operated_points(&self) -> Vec<PointId>;
+    /// Runs the adapter until the edge stops.
+    fn run(self, io: AdapterIo) -> AdapterTask;
 }

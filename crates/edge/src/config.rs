@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
+use gridtrust_adapter::DeviceConfig;
 use gridtrust_c37118::adapter::PmuConfig;
 use gridtrust_iec104::connection::LinkConfig;
 use gridtrust_mms::adapter::IedConfig;
@@ -128,26 +129,19 @@ impl EdgeConfig {
         for (i, r) in self.rtus.iter().enumerate() {
             r.link.validate().map_err(|e| invalid(&format!("rtu[{i}].link"), e.to_string()))?;
         }
-        for (i, ied) in self.ieds.iter().enumerate() {
-            ied.validate().map_err(|(key, message)| invalid(&format!("ied[{i}].{key}"), message))?;
-        }
-        for (i, m) in self.modbus.iter().enumerate() {
-            m.validate().map_err(|(key, message)| invalid(&format!("modbus[{i}].{key}"), message))?;
-        }
-        for (i, m) in self.mqtt.iter().enumerate() {
-            m.validate().map_err(|(key, message)| invalid(&format!("mqtt[{i}].{key}"), message))?;
-        }
-        for (i, p) in self.pmus.iter().enumerate() {
-            p.validate().map_err(|(key, message)| invalid(&format!("pmu[{i}].{key}"), message))?;
-        }
+        check_devices(&self.ieds, &invalid)?;
+        check_devices(&self.modbus, &invalid)?;
+        check_devices(&self.mqtt, &invalid)?;
+        check_devices(&self.pmus, &invalid)?;
         let mut names = std::collections::HashSet::new();
         let adapters = self
             .rtus
             .iter()
-            .map(|r| ("rtu", &r.name))
-            .chain(self.ieds.iter().map(|d| ("ied", &d.name))).chain(self.modbus.iter().map(|m| ("modbus", &m.name)))
-            .chain(self.mqtt.iter().map(|m| ("mqtt", &m.name)))
-            .chain(self.pmus.iter().map(|p| ("pmu", &p.name)));
+            .map(|r| ("rtu", r.name.as_str()))
+            .chain(device_names(&self.ieds))
+            .chain(device_names(&self.modbus))
+            .chain(device_names(&self.mqtt))
+            .chain(device_names(&self.pmus));
         for (table, name) in adapters {
             if !names.insert(name) {
                 return Err(invalid(&format!("{table}.name"), format!("`{name}` names another adapter too; names must be unique in logs and metrics")));
@@ -155,6 +149,19 @@ impl EdgeConfig {
         }
         Ok(())
     }
+}
+
+/// Validates every entry of one device table, naming `table[i].key` on error.
+fn check_devices<C: DeviceConfig>(devices: &[C], invalid: &impl Fn(&str, String) -> ConfigError) -> Result<(), ConfigError> {
+    for (i, d) in devices.iter().enumerate() {
+        d.validate().map_err(|(key, message)| invalid(&format!("{}[{i}].{key}", C::TABLE), message))?;
+    }
+    Ok(())
+}
+
+/// (table, name) of every entry of one device table.
+fn device_names<C: DeviceConfig>(devices: &[C]) -> impl Iterator<Item = (&'static str, &str)> {
+    devices.iter().map(|d| (C::TABLE, d.name()))
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use gridtrust_store::{EdgeQueue, ReplayCache};
 use gridtrust_transport::identity::Identity;
 use gridtrust_trust::SignedBatch;
 
+use gridtrust_adapter::{AdapterTask, DeviceConfig};
+
 use crate::adapter::{AdapterPort, DeviceCommand};
 pub use crate::adapter::adapter_channels;
 use crate::batcher::{Batcher, Datum, Resume};
@@ -50,37 +52,17 @@ impl Edge {
     /// Opens the queue, starts the adapters of `config`, the batcher and the forwarder.
     pub async fn start(config: EdgeConfig) -> Result<Self, EdgeError> {
         let mut ports = Vec::new();
-        let mut ios = Vec::new();
+        let mut spawns: Vec<AdapterTask> = Vec::new();
         for rtu in &config.rtus {
             let mapping = gridtrust_iec104_model::MappingFile::load(&rtu.mapping)?;
             let (port, io) = adapter_channels(&rtu.name, mapping.commands.iter().map(|c| c.id.clone()).collect());
             ports.push(port);
-            ios.push((rtu.clone(), mapping, io));
+            spawns.push(Box::pin(crate::iec104::run_rtu(rtu.clone(), mapping, io)));
         }
-        let mut spawns: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> = Vec::new();
-        for (rtu, mapping, io) in ios {
-            spawns.push(Box::pin(crate::iec104::run_rtu(rtu, mapping, io)));
-        }
-        for ied in &config.ieds {
-            let (port, io) = adapter_channels(&ied.name, ied.operated_points());
-            ports.push(port);
-            spawns.push(Box::pin(gridtrust_mms::adapter::run(ied.clone(), io)));
-        }
-        for device in &config.modbus {
-            let (port, io) = adapter_channels(&device.name, device.operated_points());
-            ports.push(port);
-            spawns.push(Box::pin(gridtrust_modbus::adapter::run(device.clone(), io)));
-        }
-        for broker in &config.mqtt {
-            let (port, io) = adapter_channels(&broker.name, broker.operated_points());
-            ports.push(port);
-            spawns.push(Box::pin(gridtrust_mqtt::adapter::run(broker.clone(), io)));
-        }
-        for pmu in &config.pmus {
-            let (port, io) = adapter_channels(&pmu.name, pmu.operated_points());
-            ports.push(port);
-            spawns.push(Box::pin(gridtrust_c37118::adapter::run(pmu.clone(), io)));
-        }
+        wire_devices(&config.ieds, &mut ports, &mut spawns);
+        wire_devices(&config.modbus, &mut ports, &mut spawns);
+        wire_devices(&config.mqtt, &mut ports, &mut spawns);
+        wire_devices(&config.pmus, &mut ports, &mut spawns);
         let mut edge = Self::start_with_ports(&config, ports).await?;
         edge.tasks.extend(spawns.into_iter().map(tokio::spawn));
         Ok(edge)
@@ -159,6 +141,16 @@ impl Edge {
         for t in self.tasks {
             t.abort();
         }
+    }
+}
+
+/// Makes the channels of every device in one table and its adapter's task, to be spawned once
+/// the edge core is running.
+fn wire_devices<C: DeviceConfig>(devices: &[C], ports: &mut Vec<(AdapterPort, mpsc::Receiver<Datum>)>, spawns: &mut Vec<AdapterTask>) {
+    for d in devices {
+        let (port, io) = adapter_channels(d.name(), d.operated_points());
+        ports.push(port);
+        spawns.push(d.clone().run(io));
     }
 }
 

@@ -600,3 +600,19 @@ async fn select(
     selections.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(control.point.clone(), ctl_num);
     Ok(None)
 }
+
+impl gridtrust_adapter::DeviceConfig for IedConfig {
+    const TABLE: &'static str = "ied";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), (String, String)> {
+        IedConfig::validate(self)
+    }
+    fn operated_points(&self) -> Vec<PointId> {
+        IedConfig::operated_points(self)
+    }
+    fn run(self, io: AdapterIo) -> gridtrust_adapter::AdapterTask {
+        Box::pin(run(self, io))
+    }
+}

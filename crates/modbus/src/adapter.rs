@@ -688,6 +688,23 @@ async fn execute(device: &Device, client: &mut Client<TcpStream>, cmd: &DeviceCo
     }
 }
 
+
+impl gridtrust_adapter::DeviceConfig for ModbusDeviceConfig {
+    const TABLE: &'static str = "modbus";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), (String, String)> {
+        ModbusDeviceConfig::validate(self)
+    }
+    fn operated_points(&self) -> Vec<PointId> {
+        ModbusDeviceConfig::operated_points(self)
+    }
+    fn run(self, io: AdapterIo) -> gridtrust_adapter::AdapterTask {
+        Box::pin(run(self, io))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gridtrust_adapter::{AdapterIo, Datum};
-use gridtrust_model::Timestamp;
+use gridtrust_model::{PointId, Timestamp};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -191,5 +191,21 @@ async fn poll_broker(
                 backoff = (backoff * 2).min(reconnect_max);
             }
         }
+    }
+}
+
+impl gridtrust_adapter::DeviceConfig for MqttConfig {
+    const TABLE: &'static str = "mqtt";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), (String, String)> {
+        MqttConfig::validate(self)
+    }
+    fn operated_points(&self) -> Vec<PointId> {
+        MqttConfig::operated_points(self)
+    }
+    fn run(self, io: AdapterIo) -> gridtrust_adapter::AdapterTask {
+        Box::pin(run(self, io))
     }
 }

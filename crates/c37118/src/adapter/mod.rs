@@ -282,6 +282,23 @@ async fn send_all(data: &mpsc::Sender<Datum>, batch: &mut Vec<Datum>) -> bool {
     true
 }
 
+
+impl gridtrust_adapter::DeviceConfig for PmuConfig {
+    const TABLE: &'static str = "pmu";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), (String, String)> {
+        PmuConfig::validate(self)
+    }
+    fn operated_points(&self) -> Vec<PointId> {
+        PmuConfig::operated_points(self)
+    }
+    fn run(self, io: AdapterIo) -> gridtrust_adapter::AdapterTask {
+        Box::pin(run(self, io))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
