@@ -35,7 +35,10 @@ impl DeviceCommand {
     /// Reports `outcome` for this command; a closed channel means nobody waits any more.
     pub async fn report(&self, outcome: CommandOutcome) {
         let c = &self.command;
-        let _ = self.results.send(CommandResult { command_id: c.id, action: c.action, outcome, at: Timestamp::now() }).await;
+        let _ = self
+            .results
+            .send(CommandResult { command_id: c.id, edge: c.edge.clone(), action: c.action, outcome, at: Timestamp::now() })
+            .await;
     }
 
     /// Refuses the command at the edge with `reason`, logged, so the issuer gets a signed answer

@@ -105,6 +105,7 @@ fn device_command(point: &str) -> (DeviceCommand, mpsc::Receiver<gridtrust_model
         id: 42,
         nonce: [7; 16],
         point: PointId::new(point).unwrap(),
+        edge: "edge-1".into(),
         action: CommandAction::Execute,
         value: CommandValue::Single(true),
         issuer: "test".into(),

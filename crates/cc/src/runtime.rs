@@ -12,10 +12,10 @@ use gridtrust_iec104::asdu::InformationObject;
 use gridtrust_iec104::server::{CommandMode, CommandResponder, IncomingCommand, Server, ServerHandle};
 use gridtrust_iec104_model::MappingFile;
 use gridtrust_iec104_model::convert::{command_from_element, cp56_from_time, element_from_datum};
-use gridtrust_model::{
-    Command, CommandAction, CommandOutcome, CommandResult, Quality, TimeQuality, Timestamp, Validity, Value,
-};
+use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandResult, Quality, TimeQuality, Timestamp, Validity, Value};
 use gridtrust_pki::IdentityKind;
+use gridtrust_store::CheckpointFile;
+use gridtrust_transport::authority::{RegistryHolder, verify_result};
 use gridtrust_transport::identity::Identity;
 use gridtrust_transport::{CcToHub, FrameError, HubToCc, PROTOCOL_VERSION, Upstream, connect};
 use gridtrust_trust::Hash;
@@ -36,8 +36,10 @@ pub enum CcError {
     WrongIdentity { found: String, configured: String },
     #[error("cannot use data directory {path}: {source}")]
     DataDir { path: std::path::PathBuf, source: std::io::Error },
-    #[error("the stored log checkpoint {path} is unreadable: {reason}")]
-    Checkpoint { path: std::path::PathBuf, reason: String },
+    #[error("{0}")]
+    Checkpoint(#[from] gridtrust_store::CheckpointFileError),
+    #[error("point registry: {0}")]
+    Registry(#[from] gridtrust_transport::authority::AuthorityError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
     #[error("IEC 104 station: {0}")]
@@ -74,8 +76,9 @@ impl Cc {
             return Err(CcError::WrongIdentity { found: identity.me.to_string(), configured: config.cc_id.clone() });
         }
         std::fs::create_dir_all(&config.data_dir).map_err(|source| CcError::DataDir { path: config.data_dir.clone(), source })?;
-        let checkpoint_path = config.data_dir.join("checkpoint.bin");
-        let tracker = load_tracker(&checkpoint_path)?;
+        let checkpoint_file = CheckpointFile::new(config.data_dir.join("checkpoint.bin"));
+        let tracker = checkpoint_file.load(None)?;
+        let registry = RegistryHolder::open(config.data_dir.join("registry.signed"), &identity)?;
         let tls = if config.iec104.tls { Some(tokio_rustls::TlsAcceptor::from(identity.server_config()?)) } else { None };
         let listen: SocketAddr = config
             .iec104
@@ -116,7 +119,8 @@ impl Cc {
             hub: config.hub.clone(),
             tls,
             identity,
-            checkpoint_path,
+            checkpoint_file,
+            registry: Mutex::new(registry),
             mapping: Arc::new(mapping),
             server: server.clone(),
             stats: stats.clone(),
@@ -124,7 +128,10 @@ impl Cc {
             ttl: Duration::from_secs(config.command_ttl_s),
         };
         config.evidence.warn_if_off("cc");
-        let verifier = if config.evidence.signatures { Verifier::default() } else { Verifier::without_signatures() };
+        let mut verifier = if config.evidence.signatures { Verifier::default() } else { Verifier::without_signatures() };
+        if let Some(held) = link.registry().current() {
+            verifier.set_registry(Arc::new(held.registry.clone()));
+        }
         let tasks = vec![tokio::spawn(link.run(commands, tracker, verifier))];
         Ok(Self { iec104_addr, stats, alarms, server, tasks })
     }
@@ -148,25 +155,16 @@ impl Cc {
     }
 }
 
-/// Reads the last checkpoint this cc accepted, so a hub that rewrote history while the cc was
-/// down is still caught.
-fn load_tracker(path: &std::path::Path) -> Result<CheckpointTracker, CcError> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let last = SignedCheckpoint::decode(&bytes).map_err(|e| CcError::Checkpoint { path: path.to_owned(), reason: e.to_string() })?;
-            Ok(CheckpointTracker::resume(last))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CheckpointTracker::default()),
-        Err(e) => Err(CcError::Checkpoint { path: path.to_owned(), reason: e.to_string() }),
-    }
-}
-
 struct HubLink {
     cc_id: String,
     hub: Upstream,
     tls: Arc<rustls::ClientConfig>,
     identity: Arc<Identity>,
-    checkpoint_path: std::path::PathBuf,
+    /// The last log checkpoint this cc accepted, kept so a hub that rewrote history while the
+    /// cc was down is still caught.
+    checkpoint_file: CheckpointFile,
+    /// The point registry this cc verified itself, kept so a hub cannot roll it back.
+    registry: Mutex<RegistryHolder>,
     mapping: Arc<MappingFile>,
     server: ServerHandle,
     stats: Arc<CcStats>,
@@ -180,6 +178,8 @@ struct Pending {
     action: CommandAction,
     /// Digest of the signed command bytes; a result must be bound to exactly this.
     digest: Hash,
+    /// The edge the command is for: only it may answer for the device.
+    edge: String,
 }
 
 impl HubLink {
@@ -217,6 +217,7 @@ impl HubLink {
         let result = loop {
             tokio::select! {
                 msg = in_rx.recv() => match msg {
+                    Some(HubToCc::Registry(signed)) => self.accept_registry(verifier, signed),
                     Some(HubToCc::Certificates(certs)) => self.add_certificates(verifier, certs),
                     Some(HubToCc::Heads(heads)) => {
                         let alarms = verifier.set_heads(heads, Timestamp::now());
@@ -234,7 +235,7 @@ impl HubLink {
                     None => break match (&mut reader).await { Ok(r) => r, Err(_) => Ok(()) },
                 },
                 Some(cmd) = commands.recv() => {
-                    if let Some((command, p)) = self.to_command(cmd).await {
+                    if let Some((command, p)) = self.to_command(verifier, cmd).await {
                         let id = p.id;
                         if let Err(e) = w.send(&CcToHub::Command(command)).await {
                             let _ = p.pending.responder.confirm(false);
@@ -264,31 +265,62 @@ impl HubLink {
         self.alarms.lock().unwrap_or_else(|p| p.into_inner()).extend(alarms);
     }
 
+    fn registry(&self) -> std::sync::MutexGuard<'_, RegistryHolder> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Verifies the point registry the hub passes on with this cc's own anchors; a version
+    /// older than the one held (a rollback) or not signed by an engineering identity is refused
+    /// with an alarm and the held one stays.
+    fn accept_registry(&self, verifier: &mut Verifier, signed: gridtrust_trust::registry::SignedRegistry) {
+        let offered = self.registry().offer(&self.identity, signed);
+        match offered {
+            Ok(succession) => {
+                if let Some(held) = self.registry().current() {
+                    info!(version = held.registry.version, signer = %held.signer, ?succession, "point registry verified");
+                    verifier.set_registry(Arc::new(held.registry.clone()));
+                }
+            }
+            Err(e) => self.raise(vec![Alarm {
+                edge_id: "hub".into(),
+                batch_seq: 0,
+                reason: format!("point registry refused: {e}"),
+                at: Timestamp::now(),
+            }]),
+        }
+    }
+
     /// Validates edge certificates against this cc's own anchors before trusting them.
     fn add_certificates(&self, verifier: &mut Verifier, certs: Vec<Vec<u8>>) {
         for der in certs {
             match self.identity.validate(&der) {
                 Ok(identity) if identity.kind == IdentityKind::Edge => verifier.add_certificate(identity),
                 Ok(identity) => warn!(target: "alarm", peer = %identity, "hub sent a non-edge certificate as edge certificate; ignored"),
-                Err(e) => warn!(target: "alarm", error = %e, "hub sent an edge certificate that does not validate; its evidence will be invalid"),
+                Err(e) => {
+                    warn!(target: "alarm", error = %e, "hub sent an edge certificate that does not validate; its evidence will be invalid")
+                }
             }
         }
     }
 
     /// Checks a log checkpoint: the hub's certificate, its signature, and consistency with the
     /// last checkpoint this cc accepted; persists it once accepted.
-    fn accept_checkpoint(&self, tracker: &mut CheckpointTracker, checkpoint: SignedCheckpoint, proof: &[Hash], hub_certificate: &[u8]) -> Result<(), String> {
+    fn accept_checkpoint(
+        &self,
+        tracker: &mut CheckpointTracker,
+        checkpoint: SignedCheckpoint,
+        proof: &[Hash],
+        hub_certificate: &[u8],
+    ) -> Result<(), String> {
         let hub = self.identity.validate(hub_certificate).map_err(|e| format!("checkpoint refused: hub certificate: {e}"))?;
         if hub.kind != IdentityKind::Hub || checkpoint.signature.signer != hub.certificate_id {
             return Err(format!("checkpoint refused: signed by {hub}, which is not the hub certificate it names"));
         }
         tracker.accept(checkpoint, proof, &hub.public_key).map_err(|e| format!("log checkpoint refused: {e}"))?;
-        if let Some(last) = tracker.last() {
-            let tmp = self.checkpoint_path.with_extension("tmp");
-            let written = std::fs::write(&tmp, last.encode()).and_then(|()| std::fs::rename(&tmp, &self.checkpoint_path));
-            if let Err(e) = written {
-                warn!(error = %e, path = %self.checkpoint_path.display(), "cannot persist the log checkpoint");
-            }
+        if let Some(last) = tracker.last()
+            && let Err(e) = self.checkpoint_file.save(last)
+        {
+            warn!(error = %e, path = %self.checkpoint_file.path().display(), "cannot persist the log checkpoint");
         }
         self.stats.checkpoints_accepted.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -318,13 +350,20 @@ impl HubLink {
     }
 
     /// Turns a SCADA command into a signed command, or refuses it at once.
-    async fn to_command(&self, cmd: IncomingCommand) -> Option<(SignedCommand, Issued)> {
+    async fn to_command(&self, verifier: &Verifier, cmd: IncomingCommand) -> Option<(SignedCommand, Issued)> {
         let obj = cmd.asdu.objects.first()?;
         let Some(map) = self.mapping.command_at(obj.ioa) else {
             let _ = cmd.responder.confirm(false);
             return None;
         };
         let Some((value, select)) = command_from_element(&obj.element) else {
+            let _ = cmd.responder.confirm(false);
+            return None;
+        };
+        // The command names the point's owner: the hub routes it there and no other edge
+        // executes it. No registry, or no owner, means no command.
+        let Some(edge) = verifier.owner(&map.id).map(str::to_owned) else {
+            warn!(target: "alarm", point = %map.id, "SCADA command for a point no edge owns in the point registry; refused");
             let _ = cmd.responder.confirm(false);
             return None;
         };
@@ -341,6 +380,7 @@ impl HubLink {
             id: random_u64(),
             nonce: random_nonce(),
             point: map.id.clone(),
+            edge: edge.clone(),
             action,
             value,
             issuer: self.identity.me.name.clone(),
@@ -368,20 +408,28 @@ impl HubLink {
         };
         info!(command_id = command.id, point = %command.point, ?action, peer = %cmd.peer, group = cmd.group, "SCADA command signed and forwarded");
         let digest = signed.digest();
-        Some((signed, Issued { id: command.id, pending: Pending { responder: cmd.responder, action, digest } }))
+        Some((signed, Issued { id: command.id, pending: Pending { responder: cmd.responder, action, digest, edge } }))
     }
 
     /// Passes a command stage's result to SCADA (ACTCON positive or negative, then ACTTERM) if
     /// its signature, signer and binding to the command verify; an unverifiable result counts
     /// as a refusal (fails closed) and raises an alarm.
     fn answer(&self, pending: &mut HashMap<u64, Pending>, signed: SignedResult) {
-        let verified = self.verify_result(&signed);
-        let result = match verified.and_then(|()| signed.result().map_err(|e| e.to_string())) {
+        let Some((id, target)) = pending.iter().find(|(_, p)| p.digest == signed.command_digest).map(|(id, p)| (*id, p.edge.clone()))
+        else {
+            warn!("result for an unknown command");
+            return;
+        };
+        let result = match verify_result(&self.identity, &signed, &target) {
             Ok(result) => result,
             Err(reason) => {
-                let id = pending.iter().find(|(_, p)| p.digest == signed.command_digest).map(|(id, _)| *id);
-                self.raise(vec![Alarm { edge_id: "?".into(), batch_seq: 0, reason: format!("command result refused: {reason}"), at: Timestamp::now() }]);
-                if let Some(p) = id.and_then(|id| pending.remove(&id)) {
+                self.raise(vec![Alarm {
+                    edge_id: target,
+                    batch_seq: 0,
+                    reason: format!("command result refused: {reason}"),
+                    at: Timestamp::now(),
+                }]);
+                if let Some(p) = pending.remove(&id) {
                     let _ = p.responder.confirm(false);
                 }
                 return;
@@ -390,7 +438,12 @@ impl HubLink {
         match pending.get(&result.command_id) {
             Some(p) if p.digest == signed.command_digest => {}
             Some(_) => {
-                self.raise(vec![Alarm { edge_id: "?".into(), batch_seq: 0, reason: format!("result for command {} is bound to another command", result.command_id), at: Timestamp::now() }]);
+                self.raise(vec![Alarm {
+                    edge_id: "?".into(),
+                    batch_seq: 0,
+                    reason: format!("result for command {} is bound to another command", result.command_id),
+                    at: Timestamp::now(),
+                }]);
                 return;
             }
             None => {
@@ -399,14 +452,6 @@ impl HubLink {
             }
         }
         answer(pending, result);
-    }
-
-    fn verify_result(&self, signed: &SignedResult) -> Result<(), String> {
-        let signer = self.identity.validate(&signed.signer.certificate).map_err(|e| format!("signer certificate: {e}"))?;
-        if !matches!(signer.kind, IdentityKind::Edge | IdentityKind::Hub) {
-            return Err(format!("signed by {signer}, neither an edge nor the hub"));
-        }
-        signed.verify(&signer.public_key).map_err(|e| e.to_string())
     }
 }
 

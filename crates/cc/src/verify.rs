@@ -1,15 +1,19 @@
 //! Sans-IO re-verification of field evidence at the control centre. The cc trusts nothing the
 //! hub says about data: it checks each batch's records against the Merkle root in the header,
 //! the header's signature against the certificate of the edge it names (validated by the cc
-//! itself against its own CA and CRL), and each header against the chain it has seen, and
-//! decides per record whether SCADA may see it as good. Unsigned or unverifiable evidence is
-//! never good (fails closed).
+//! itself against its own CA and CRL), each header against the chain it has seen, and each
+//! record's point against the point registry it verified itself (only the point's owner may
+//! report it), and decides per record whether SCADA may see it as good. Unsigned or
+//! unverifiable evidence is never good (fails closed); a record from an edge that does not own
+//! its point is not applied at all, so it cannot displace the owner's value, and raises an
+//! alarm; without a registry nothing is good.
 
 use std::collections::HashMap;
 
 use gridtrust_model::{PointId, Record, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity};
 use gridtrust_trust::evidence::Signature;
+use gridtrust_trust::registry::PointRegistry;
 use gridtrust_trust::{BatchHeader, Hash, SignedBatch};
 
 /// A detection the operator must see: which edge, which batch, what was wrong.
@@ -40,6 +44,8 @@ pub struct Verifier {
     /// Newest (edge, seq) applied per point, so an old batch (snapshot, resend) never overwrites
     /// a newer value.
     newest: HashMap<PointId, (String, u64)>,
+    /// Who owns each point, as verified by the cc itself; `None` until one is held.
+    registry: Option<std::sync::Arc<PointRegistry>>,
 }
 
 impl Verifier {
@@ -51,6 +57,16 @@ impl Verifier {
     /// Adds an edge certificate the caller has validated (chain, validity, revocation).
     pub fn add_certificate(&mut self, identity: PeerIdentity) {
         self.certificates.insert(identity.certificate_id, identity);
+    }
+
+    /// Uses `registry` (verified by the caller: engineer's signature, no rollback) from now on.
+    pub fn set_registry(&mut self, registry: std::sync::Arc<PointRegistry>) {
+        self.registry = Some(registry);
+    }
+
+    /// The edge that owns `point` in the held registry.
+    pub fn owner(&self, point: &PointId) -> Option<&str> {
+        self.registry.as_ref()?.owner(point)
     }
 
     /// Forgets every certificate (after a CRL reload, before re-adding the valid ones).
@@ -71,8 +87,7 @@ impl Verifier {
         if signer.kind != IdentityKind::Edge || signer.name != header.edge_id {
             return Err(format!("signed by {signer}, not by edge {}", header.edge_id));
         }
-        header.verify_signature(sig, &signer.public_key)
-            .map_err(|e| format!("signature does not verify: {e}"))
+        header.verify_signature(sig, &signer.public_key).map_err(|e| format!("signature does not verify: {e}"))
     }
 
     /// Takes the hub's view of each edge's latest header as the starting point of each chain,
@@ -82,7 +97,12 @@ impl Verifier {
         let mut alarms = Vec::new();
         for (h, sig) in heads {
             if let Err(reason) = self.check_signature(&h, sig.as_ref()) {
-                alarms.push(Alarm { edge_id: h.edge_id.clone(), batch_seq: h.batch_seq, reason: format!("chain head refused: {reason}"), at: now });
+                alarms.push(Alarm {
+                    edge_id: h.edge_id.clone(),
+                    batch_seq: h.batch_seq,
+                    reason: format!("chain head refused: {reason}"),
+                    at: now,
+                });
                 continue;
             }
             let newer = self.heads.get(&h.edge_id).is_none_or(|old| h.batch_seq > old.batch_seq);
@@ -98,13 +118,14 @@ impl Verifier {
         let h = &batch.header;
         let mut alarms = Vec::new();
         let alarm = |reason: String| Alarm { edge_id: h.edge_id.clone(), batch_seq: h.batch_seq, reason, at: now };
-        let intact = match batch.verify_integrity().map_err(|e| e.to_string()).and_then(|()| self.check_signature(h, batch.signature.as_ref())) {
-            Ok(()) => true,
-            Err(e) => {
-                alarms.push(alarm(e));
-                false
-            }
-        };
+        let intact =
+            match batch.verify_integrity().map_err(|e| e.to_string()).and_then(|()| self.check_signature(h, batch.signature.as_ref())) {
+                Ok(()) => true,
+                Err(e) => {
+                    alarms.push(alarm(e));
+                    false
+                }
+            };
         if intact {
             match self.heads.get(&h.edge_id) {
                 Some(head) if h.batch_seq == head.batch_seq + 1 => {
@@ -129,16 +150,46 @@ impl Verifier {
             }
         }
         let edge = h.edge_id.clone();
+        let batch_seq = h.batch_seq;
         let mut verdicts = Vec::with_capacity(batch.records.len());
+        let mut foreign = Vec::new();
         for record in batch.records {
-            let newer = self
-                .newest
-                .get(&record.point)
-                .is_none_or(|(e, seq)| e != &edge || record.seq > *seq);
+            let authorised = match &self.registry {
+                None => false,
+                Some(registry) => match registry.owner(&record.point) {
+                    Some(owner) if owner == edge => true,
+                    owner => {
+                        foreign.push((record.point, owner.map(str::to_owned), registry.version));
+                        continue;
+                    }
+                },
+            };
+            let verified = intact && authorised;
+            let newer = self.newest.get(&record.point).is_none_or(|(e, seq)| e != &edge || record.seq > *seq);
             if newer {
                 self.newest.insert(record.point.clone(), (edge.clone(), record.seq));
-                verdicts.push(Verdict { record, verified: intact });
+                verdicts.push(Verdict { record, verified });
             }
+        }
+        if self.registry.is_none() && !verdicts.is_empty() {
+            alarms.push(Alarm {
+                edge_id: edge.clone(),
+                batch_seq,
+                reason: "no verified point registry held: values served invalid".into(),
+                at: now,
+            });
+        }
+        if let Some((point, owner, version)) = foreign.first() {
+            let owner = owner.as_deref().map_or_else(|| "no edge".to_owned(), |o| format!("edge {o}"));
+            alarms.push(Alarm {
+                edge_id: edge,
+                batch_seq,
+                reason: format!(
+                    "edge reported {} point(s) it does not own, not served: {point} belongs to {owner} in point registry version {version}",
+                    foreign.len()
+                ),
+                at: now,
+            });
         }
         (verdicts, alarms)
     }
@@ -165,9 +216,16 @@ mod tests {
         }
     }
 
+    fn registry() -> std::sync::Arc<PointRegistry> {
+        let mut r = PointRegistry::new(1, Timestamp(0));
+        r.grant("LD0", "edge-1").unwrap();
+        std::sync::Arc::new(r)
+    }
+
     fn verifier() -> Verifier {
         let mut v = Verifier::default();
         v.add_certificate(edge_identity("edge-1"));
+        v.set_registry(registry());
         v
     }
 
@@ -207,6 +265,7 @@ mod tests {
 
         // A valid certificate of another edge cannot vouch for edge-1's batches.
         let mut v = Verifier::default();
+        v.set_registry(registry());
         v.add_certificate(edge_identity("edge-2"));
         let (r, a) = v.check(batch(0, 0, [0; 32], 1.0), Timestamp(0));
         assert!(r.iter().all(|r| !r.verified) && a[0].reason.contains("not by edge edge-1"), "{a:?}");
@@ -222,6 +281,30 @@ mod tests {
         assert!(a0.is_empty() && a1.is_empty());
         assert!(r0.iter().chain(&r1).all(|r| r.verified));
         assert_eq!(r1.len(), 3);
+    }
+
+    #[test]
+    fn records_of_points_another_edge_owns_are_not_served_and_raise_an_alarm() {
+        let mut r = PointRegistry::new(2, Timestamp(0));
+        r.grant("LD0", "edge-1").unwrap();
+        r.grant("LD0/MMXU1.A1", "edge-2").unwrap();
+        let mut v = verifier();
+        v.set_registry(std::sync::Arc::new(r));
+        let (served, alarms) = v.check(batch(0, 0, [0; 32], 1.0), Timestamp(0));
+        let points: Vec<String> = served.iter().map(|v| v.record.point.to_string()).collect();
+        assert_eq!(points, ["LD0/MMXU1.A0", "LD0/MMXU1.A2"], "the foreign point is not applied at all");
+        assert!(served.iter().all(|v| v.verified));
+        assert_eq!(alarms.len(), 1);
+        assert!(alarms[0].reason.contains("LD0/MMXU1.A1 belongs to edge edge-2 in point registry version 2"), "{}", alarms[0].reason);
+    }
+
+    #[test]
+    fn without_a_registry_nothing_is_good() {
+        let mut v = Verifier::default();
+        v.add_certificate(edge_identity("edge-1"));
+        let (served, alarms) = v.check(batch(0, 0, [0; 32], 1.0), Timestamp(0));
+        assert!(!served.is_empty() && served.iter().all(|v| !v.verified));
+        assert!(alarms[0].reason.contains("no verified point registry"), "{alarms:?}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use gridtrust_store::EdgeQueue;
 use gridtrust_transport::identity::Identity;
 use gridtrust_transport::{EdgeToHub, FrameError, HubToEdge, PROTOCOL_VERSION, connect};
 use gridtrust_trust::SignedBatch;
+use gridtrust_trust::checkpoint::EntryInLog;
 use gridtrust_trust::command::{SignedCommand, SignedResult};
 
 use crate::adapter::DeviceCommand;
@@ -73,7 +74,8 @@ impl Forwarder {
         results_rx: &mut mpsc::Receiver<SignedResult>,
     ) -> Result<(), FrameError> {
         let (mut r, mut w) = connect(&self.hub.address, &self.hub.server_name, self.tls.clone()).await?;
-        w.send(&EdgeToHub::Hello { edge_id: self.edge_id.clone(), protocol: PROTOCOL_VERSION }).await?;
+        let checkpoint_size = self.gate.checkpoint_size();
+        w.send(&EdgeToHub::Hello { edge_id: self.edge_id.clone(), protocol: PROTOCOL_VERSION, checkpoint_size }).await?;
         let Some(HubToEdge::Welcome { last_batch_seq }) = r.recv().await? else {
             return Ok(());
         };
@@ -125,9 +127,9 @@ impl Forwarder {
                         in_flight = in_flight.saturating_sub(1);
                         self.ack(batch_seq).await;
                     }
-                    Some(HubToEdge::Command(command)) => {
+                    Some(HubToEdge::Command { command, log }) => {
                         self.stats.commands_received.fetch_add(1, Ordering::Relaxed);
-                        self.dispatch(command, results_tx).await;
+                        self.dispatch(*command, *log, results_tx).await;
                     }
                     Some(HubToEdge::Welcome { .. }) => debug!("second welcome ignored"),
                     None => break match (&mut reader).await {
@@ -161,12 +163,14 @@ impl Forwarder {
 
     /// Checks a signed command at the gate and hands it to the adapter that operates its point.
     /// Every stage's result goes back signed by this edge; refusals carry the reason.
-    async fn dispatch(&self, signed: SignedCommand, results: &mpsc::Sender<SignedResult>) {
+    async fn dispatch(&self, signed: SignedCommand, in_log: EntryInLog, results: &mpsc::Sender<SignedResult>) {
         let digest = signed.digest();
         let gate = self.gate.clone();
         let checked = {
             let signed = signed.clone();
-            tokio::task::spawn_blocking(move || gate.admit(&signed, Timestamp::now())).await.unwrap_or_else(|e| Err(format!("gate task failed: {e}")))
+            tokio::task::spawn_blocking(move || gate.admit(&signed, &in_log, Timestamp::now()))
+                .await
+                .unwrap_or_else(|e| Err(format!("gate task failed: {e}")))
         };
         let command = match checked {
             Ok(c) => c,
@@ -179,14 +183,30 @@ impl Forwarder {
                     Err(_) => (0, CommandAction::Execute, "?".into()),
                 };
                 warn!(target: "alarm", edge_id = %self.edge_id, command_id = id, %point, %reason, "command refused at the edge");
-                self.send_result(results, digest, CommandResult { command_id: id, action, outcome: self.refusal(reason), at: Timestamp::now() }).await;
+                self.send_result(
+                    results,
+                    digest,
+                    CommandResult {
+                        command_id: id,
+                        edge: self.edge_id.clone(),
+                        action,
+                        outcome: self.refusal(reason),
+                        at: Timestamp::now(),
+                    },
+                )
+                .await;
                 return;
             }
         };
         let Some(adapter) = self.routes.get(&command.point) else {
             warn!(command_id = command.id, point = %command.point, "command for a point no adapter operates refused");
             let outcome = self.refusal(format!("no adapter operates {}", command.point));
-            self.send_result(results, digest, CommandResult { command_id: command.id, action: command.action, outcome, at: Timestamp::now() }).await;
+            self.send_result(
+                results,
+                digest,
+                CommandResult { command_id: command.id, edge: self.edge_id.clone(), action: command.action, outcome, at: Timestamp::now() },
+            )
+            .await;
             return;
         };
         info!(command_id = command.id, point = %command.point, action = ?command.action, "command dispatched to device");
@@ -195,7 +215,12 @@ impl Forwarder {
         let (id, action) = (command.id, command.action);
         if adapter.send(DeviceCommand { command, results: stage_tx }).await.is_err() {
             let outcome = self.refusal("adapter stopped".into());
-            self.send_result(results, digest, CommandResult { command_id: id, action, outcome, at: Timestamp::now() }).await;
+            self.send_result(
+                results,
+                digest,
+                CommandResult { command_id: id, edge: self.edge_id.clone(), action, outcome, at: Timestamp::now() },
+            )
+            .await;
             return;
         }
         let (identity, results) = (self.identity.clone(), results.clone());
@@ -222,9 +247,13 @@ impl Forwarder {
 }
 
 /// Signs a result with the edge key (in the HSM, so off the async threads).
+/// Every result names this edge as the one that answered: the cc accepts a device's answer only
+/// when it is signed by, and names, the edge the command was for.
 async fn sign_result(identity: &Arc<Identity>, digest: gridtrust_trust::Hash, result: &CommandResult) -> Option<SignedResult> {
-    let (identity, result) = (identity.clone(), result.clone());
-    let signed = tokio::task::spawn_blocking(move || SignedResult::sign(&result, digest, identity.signer.as_ref(), &identity.certificate)).await;
+    let identity = identity.clone();
+    let result = CommandResult { edge: identity.me.name.clone(), ..result.clone() };
+    let signed =
+        tokio::task::spawn_blocking(move || SignedResult::sign(&result, digest, identity.signer.as_ref(), &identity.certificate)).await;
     match signed {
         Ok(Ok(s)) => Some(s),
         Ok(Err(e)) => {

@@ -8,9 +8,16 @@
 //! 2. the issuer's signature verifies;
 //! 3. the hub's authorisation is present, its certificate is a valid hub certificate, and its
 //!    countersignature verifies;
-//! 4. the command decodes, is not expired, was not issued in the future (beyond the allowed
-//!    skew), and its validity is no longer than the edge allows (which bounds the replay cache);
-//! 5. its nonce was never seen: the nonce is recorded durably before the command is released.
+//! 4. the authorised command is in the hub's transparency log: its inclusion proof leads to a
+//!    checkpoint signed by that same hub certificate, and the checkpoint extends the last one
+//!    this edge accepted (kept on disk; a hub that keeps a command out of its log, or shows
+//!    this edge another history than connectors see, cannot have it executed);
+//! 5. the command decodes, names this edge as its target (a command for another edge's point
+//!    is never executed here, even with the same point id), is not expired, was not issued in
+//!    the future (beyond the allowed skew), and its validity is no longer than the edge allows
+//!    (which bounds the replay cache);
+//! 6. its nonce was never seen and it expires after the replay cache's low-water mark: the
+//!    nonce is recorded durably before the command is released.
 //!
 //! Every refusal is logged with its reason (target `alarm`) and answered with a signed result.
 
@@ -18,9 +25,12 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use std::sync::Mutex;
+
 use gridtrust_model::{Command, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity, Role, authorize, check_command_issuer};
-use gridtrust_store::{Admission, ReplayCache};
+use gridtrust_store::{Admission, CheckpointFile, ReplayCache};
+use gridtrust_trust::checkpoint::{CheckpointTracker, EntryInLog};
 use gridtrust_trust::command::SignedCommand;
 
 /// Roles that may operate equipment (IEC 62351-8).
@@ -49,9 +59,14 @@ impl Default for Freshness {
 
 /// Checks signed commands and remembers their nonces.
 pub struct CommandGate {
+    /// This edge: the only target it executes commands for.
+    edge_id: String,
     certificates: std::sync::Arc<dyn CertificateCheck>,
     replay: ReplayCache,
     freshness: Freshness,
+    /// The last log checkpoint this edge accepted, and where it is kept.
+    log: Mutex<CheckpointTracker>,
+    checkpoint_file: CheckpointFile,
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -59,13 +74,27 @@ fn nanos(d: Duration) -> i64 {
 }
 
 impl CommandGate {
-    /// A gate over the given replay cache.
-    pub fn new(certificates: std::sync::Arc<dyn CertificateCheck>, replay: ReplayCache, freshness: Freshness) -> Self {
-        Self { certificates, replay, freshness }
+    /// A gate for `edge_id` over the given replay cache; `log` is the tracker resumed from
+    /// `checkpoint_file` ([`CheckpointFile::load`]).
+    pub fn new(
+        edge_id: String,
+        certificates: std::sync::Arc<dyn CertificateCheck>,
+        replay: ReplayCache,
+        freshness: Freshness,
+        log: CheckpointTracker,
+        checkpoint_file: CheckpointFile,
+    ) -> Self {
+        Self { edge_id, certificates, replay, freshness, log: Mutex::new(log), checkpoint_file }
+    }
+
+    /// The tree size of the last log checkpoint this edge accepted: the hub proves consistency
+    /// from there.
+    pub fn checkpoint_size(&self) -> Option<u64> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).last().map(|c| c.checkpoint.tree_size)
     }
 
     /// Runs every check; returns the command to execute or the reason to refuse.
-    pub fn admit(&self, signed: &SignedCommand, now: Timestamp) -> Result<Command, String> {
+    pub fn admit(&self, signed: &SignedCommand, in_log: &EntryInLog, now: Timestamp) -> Result<Command, String> {
         let issuer = self.certificates.check(&signed.issuer.certificate).map_err(|e| format!("issuer certificate: {e}"))?;
         authorize(&issuer, &[IdentityKind::Cc, IdentityKind::Operator], OPERATING_ROLES).map_err(|e| format!("issuer not allowed: {e}"))?;
         signed.verify_issuer(&issuer.public_key).map_err(|e| e.to_string())?;
@@ -73,7 +102,11 @@ impl CommandGate {
         let hub = self.certificates.check(&auth.certificate).map_err(|e| format!("hub certificate: {e}"))?;
         authorize(&hub, &[IdentityKind::Hub], &Role::ALL).map_err(|e| format!("authoriser not allowed: {e}"))?;
         signed.verify_authorization(&hub.public_key).map_err(|e| e.to_string())?;
+        self.check_in_log(signed, in_log, &hub)?;
         let command = signed.command().map_err(|e| e.to_string())?;
+        if command.edge != self.edge_id {
+            return Err(format!("command is for edge {}, not for this edge {}", command.edge, self.edge_id));
+        }
         if command.expires_at.0 < now.0 {
             return Err(format!("command expired {} ms ago", (now.0 - command.expires_at.0) / 1_000_000));
         }
@@ -88,10 +121,28 @@ impl CommandGate {
         match self.replay.admit(&command.nonce, command.expires_at) {
             Ok(Admission::Fresh) => {}
             Ok(Admission::Replayed) => return Err("replayed command (nonce seen before)".into()),
+            Ok(Admission::BeforeMemory { low_water }) => {
+                return Err(format!("command expires before the replay cache's low-water mark {} ns (clock stepped back?)", low_water.0));
+            }
             Err(e) => return Err(format!("replay cache unavailable: {e}")),
         }
         info!(command_id = command.id, point = %command.point, issuer = %issuer, hub = %hub.name, "command admitted");
         Ok(command)
+    }
+
+    /// Step 4: the authorised command's log entry is included under a checkpoint signed by the
+    /// authorising hub, consistent with the last one accepted here, which is then kept.
+    fn check_in_log(&self, signed: &SignedCommand, in_log: &EntryInLog, hub: &PeerIdentity) -> Result<(), String> {
+        if in_log.checkpoint.signature.signer != hub.certificate_id {
+            return Err("log checkpoint is not signed by the hub that authorised the command".into());
+        }
+        let entry = signed.log_entry();
+        let mut tracker = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        in_log.verify(&entry, &mut tracker, &hub.public_key).map_err(|e| format!("command not proven in the hub's log: {e}"))?;
+        if let Some(last) = tracker.last() {
+            self.checkpoint_file.save(last).map_err(|e| format!("cannot keep the log checkpoint: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Drops nonces whose commands can no longer be accepted anyway.

@@ -11,14 +11,14 @@ use tracing::{error, info};
 
 use gridtrust_model::{PointId, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity};
-use gridtrust_store::{EdgeQueue, ReplayCache};
+use gridtrust_store::{CheckpointFile, EdgeQueue, ReplayCache};
 use gridtrust_transport::identity::Identity;
 use gridtrust_trust::SignedBatch;
 
 use gridtrust_adapter::{AdapterTask, DeviceConfig};
 
-use crate::adapter::{AdapterPort, DeviceCommand};
 pub use crate::adapter::adapter_channels;
+use crate::adapter::{AdapterPort, DeviceCommand};
 use crate::batcher::{Batcher, Datum, Resume};
 use crate::config::EdgeConfig;
 use crate::forward::{ForwardStats, Forwarder};
@@ -39,6 +39,8 @@ pub enum EdgeError {
     Mapping(#[from] gridtrust_config::ConfigError),
     #[error("the last queued batch header is unreadable: {0}")]
     Chain(#[from] gridtrust_trust::EvidenceError),
+    #[error("{0}")]
+    Checkpoint(#[from] gridtrust_store::CheckpointFileError),
 }
 
 /// A running edge.
@@ -87,7 +89,16 @@ impl Edge {
         }
         let tls = identity.client_config()?;
         let replay = ReplayCache::open(config.data_dir.join("replay.redb"))?;
-        let gate = Arc::new(CommandGate::new(Arc::new(AnchorCheck(identity.clone())), replay, Freshness::default()));
+        let checkpoint_file = CheckpointFile::new(config.data_dir.join("checkpoint.bin"));
+        let log = checkpoint_file.load(Some(&config.hub.server_name))?;
+        let gate = Arc::new(CommandGate::new(
+            config.edge_id.clone(),
+            Arc::new(AnchorCheck(identity.clone())),
+            replay,
+            Freshness::default(),
+            log,
+            checkpoint_file,
+        ));
         let appended = Arc::new(Notify::new());
         let stats = Arc::new(ForwardStats::default());
 
@@ -176,7 +187,13 @@ fn tasks_prune(gate: &Arc<CommandGate>) -> JoinHandle<()> {
     })
 }
 
-async fn batch_loop(mut batcher: Batcher, mut data: mpsc::Receiver<Datum>, queue: Arc<EdgeQueue>, signer: Option<Arc<Identity>>, appended: Arc<Notify>) {
+async fn batch_loop(
+    mut batcher: Batcher,
+    mut data: mpsc::Receiver<Datum>,
+    queue: Arc<EdgeQueue>,
+    signer: Option<Arc<Identity>>,
+    appended: Arc<Notify>,
+) {
     loop {
         let deadline = batcher.poll_timeout();
         let closed = tokio::select! {

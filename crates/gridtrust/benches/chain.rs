@@ -16,14 +16,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gridtrust_iec104::asdu::{Asdu, Cause, Cot, Element, InformationObject, Qds, TypeId};
-use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent};
-use gridtrust_iec104::server::{Server, ServerConfig, ServerHandle, wall_clock};
+use gridtrust::chain::{DemoKeys, provision};
+use gridtrust_cc::{Cc, CcConfig};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
 use gridtrust_hub::{Hub, HubConfig};
-use gridtrust_cc::{Cc, CcConfig};
-use gridtrust::chain::{DemoKeys, provision};
+use gridtrust_iec104::asdu::{Asdu, Cause, Cot, Element, InformationObject, Qds, TypeId};
+use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent};
+use gridtrust_iec104::server::{Server, ServerConfig, ServerHandle, wall_clock};
 
 const POINTS: u32 = 100;
 
@@ -65,15 +65,12 @@ fn codec() {
 
 /// An RTU with `POINTS` float points whose value carries a running number.
 async fn rtu() -> ServerHandle {
-    let (rtu, _commands) = Server::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        None,
-        ServerConfig { max_queue: 2_000_000, ..ServerConfig::default() },
-    )
-    .await
-    .unwrap();
+    let (rtu, _commands) =
+        Server::bind("127.0.0.1:0".parse().unwrap(), None, ServerConfig { max_queue: 2_000_000, ..ServerConfig::default() }).await.unwrap();
     for ioa in 1..=POINTS {
-        rtu.register_point(InformationObject::new(ioa, Element::ShortFloat { value: -1.0, quality: Qds::GOOD, time: None }), &[]).await.unwrap();
+        rtu.register_point(InformationObject::new(ioa, Element::ShortFloat { value: -1.0, quality: Qds::GOOD, time: None }), &[])
+            .await
+            .unwrap();
     }
     std::mem::forget(_commands);
     rtu
@@ -141,7 +138,12 @@ struct Run {
 fn summarise(sent: &[i64], got: &[Option<i64>], elapsed: Duration) -> Run {
     let mut lat: Vec<f64> = sent.iter().zip(got).filter_map(|(s, g)| g.map(|g| (g - s) as f64 / 1e6)).collect();
     lat.sort_by(f64::total_cmp);
-    Run { rate: lat.len() as f64 / elapsed.as_secs_f64(), p50_ms: percentile(&lat, 0.5), p99_ms: percentile(&lat, 0.99), lost: got.iter().filter(|g| g.is_none()).count() }
+    Run {
+        rate: lat.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: percentile(&lat, 0.5),
+        p99_ms: percentile(&lat, 0.99),
+        lost: got.iter().filter(|g| g.is_none()).count(),
+    }
 }
 
 async fn measure(rtu: &ServerHandle, scada: SocketAddr, count: u32, rate: u32) -> Run {
@@ -231,9 +233,14 @@ async fn start_chain(rtu: &ServerHandle, variant: &Variant) -> Running {
     let identities = provision(&d.join("pki"), &variant.keys).unwrap();
     let identity = |name: &str| identities.iter().find(|(n, _)| *n == name).unwrap().1.clone();
     let evidence = format!("[evidence]\nsignatures = {}\n", variant.signatures);
+    gridtrust::registry::write_dev_registry(&d.join("pki"), 1, &[("LD0", "edge-1")], d).unwrap();
     std::fs::write(
         d.join("hub.toml"),
-        format!("data_dir = \"hub\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n{}{evidence}", identity("hub")),
+        format!(
+            "data_dir = \"hub\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n{}{evidence}{}",
+            identity("hub"),
+            gridtrust::registry::DEV_AUTHORITY_TABLE
+        ),
     )
     .unwrap();
     let hub = Hub::start(&HubConfig::load(&d.join("hub.toml")).unwrap()).await.unwrap();
@@ -336,7 +343,8 @@ async fn main() {
         let batches = chain.hub.stats().batches_applied.load(Relaxed) - batches0;
         let log = chain.hub.stats().log_entries.load(Relaxed) - log0;
         print(&format!("  chain, evidence {}", v.name), &run);
-        let signing = if v.signatures { format!("{:.0} signatures/s at the edge", batches as f64 / elapsed) } else { "no signatures".into() };
+        let signing =
+            if v.signatures { format!("{:.0} signatures/s at the edge", batches as f64 / elapsed) } else { "no signatures".into() };
         println!("      {signing}, {:.0} log appends/s at the hub ({batches} batches)", log as f64 / elapsed);
         throughput.push(run.rate);
         chain.cc.shutdown().await;

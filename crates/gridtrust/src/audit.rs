@@ -70,6 +70,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use gridtrust_hub::REGISTRY_FILE;
 use gridtrust_hub::evidence::{ValueProof, ValueProofError, header_in_log, prove_value_at};
 use gridtrust_hub::ledger::{CERTIFICATE_FILE, CHECKPOINT_FILE};
 use gridtrust_model::{PointId, Record, Timestamp};
@@ -79,6 +80,7 @@ use gridtrust_store::{HubStoreReader, StoreError, series_time};
 use gridtrust_trust::checkpoint::{CheckpointError, CheckpointTracker, CodecError, LogEntry, SignedCheckpoint};
 use gridtrust_trust::evidence::{BatchHeader, EvidenceError, Signature, decode_sealed};
 use gridtrust_trust::merkle::{self, Hash, ProofError};
+use gridtrust_trust::registry::{PointRegistry, SignedRegistry};
 use gridtrust_trust::signing::certificate_id;
 use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
@@ -204,6 +206,10 @@ pub struct ValueEvidence {
     pub edge_certificate: HexBytes,
     /// The header's place in the transparency log, when a signed checkpoint covers it.
     pub log: Option<LogInclusion>,
+    /// The signed point registry the hub held (`SignedRegistry::to_bytes`): it must grant the
+    /// value's point to the edge that signed it. Without it the value does not verify.
+    #[serde(default)]
+    pub registry: Option<HexBytes>,
 }
 
 /// What a value export says in words; [`Auditor::value`] checks each against the evidence.
@@ -405,6 +411,21 @@ pub enum VerifyError {
         what: &'static str,
         /// The version found.
         version: Option<u32>,
+    },
+    /// The point registry is missing or does not hold up.
+    #[error("{0}")]
+    Authority(String),
+    /// The registry does not grant the point to the edge that signed the value.
+    #[error("edge {edge} signed a value of {point}, which point registry version {version} grants to {}", owner.as_deref().unwrap_or("no edge"))]
+    NotOwner {
+        /// The point.
+        point: String,
+        /// The edge that signed.
+        edge: String,
+        /// The owner in the registry.
+        owner: Option<String>,
+        /// The registry version.
+        version: u64,
     },
     /// The record is not a canonical record.
     #[error("record does not decode: {0}")]
@@ -657,6 +678,8 @@ pub struct VerifiedValue {
     pub signer: PeerIdentity,
     /// The log index and checkpoint, when the export carried them.
     pub logged: Option<(u64, SignedCheckpoint)>,
+    /// The version of the point registry that grants the point to the edge, and its signer.
+    pub authority: (u64, PeerIdentity),
 }
 
 impl fmt::Display for VerifiedValue {
@@ -674,6 +697,8 @@ impl fmt::Display for VerifiedValue {
             self.header.edge_id,
             self.signer
         )?;
+        let (version, signer) = &self.authority;
+        write!(f, "; point registry version {version} (signed by {signer}) grants {} to this edge", r.point)?;
         match &self.logged {
             Some((index, c)) => write!(
                 f,
@@ -850,6 +875,7 @@ impl Auditor {
             },
         )?;
         let signer = self.check_header(&header, signature.as_ref(), &ev.edge_certificate.0)?;
+        let authority = self.check_authority(ev.registry.as_ref(), &record.point, &edge)?;
 
         let logged = match &ev.log {
             None if require_log => return Err(VerifyError::NotLogged { edge: edge.clone(), batch_seq }),
@@ -885,7 +911,36 @@ impl Auditor {
         summary_check("batch_seq", &s.batch_seq, &header.batch_seq)?;
         summary_check("series_time_ns", &s.series_time_ns, &t.0)?;
         summary_check("value", s.value.as_str(), format!("{:?}", record.value).as_str())?;
-        Ok(VerifiedValue { record, header, signer, logged })
+        Ok(VerifiedValue { record, header, signer, logged, authority })
+    }
+
+    /// Checks the point registry as every role does (signed by an ENGINEER or SECADM identity
+    /// valid under the auditor's CA and CRL) and that it grants `point` to `edge`.
+    fn check_authority(&self, registry: Option<&HexBytes>, point: &PointId, edge: &str) -> Result<(u64, PeerIdentity), VerifyError> {
+        let bytes = registry.ok_or_else(|| {
+            VerifyError::Authority(format!("the export carries no point registry, so who may report {point} cannot be checked"))
+        })?;
+        let signed = SignedRegistry::from_bytes(&bytes.0).map_err(|e| VerifyError::Authority(format!("point registry: {e}")))?;
+        let issued_at = PointRegistry::decode(&signed.registry)
+            .map(|r| r.issued_at)
+            .map_err(|e| VerifyError::Authority(format!("point registry: {e}")))?;
+        let (registry, signer) = gridtrust_pki::verify_registry(&signed, |der| {
+            let at = match self.time {
+                ValidationTime::Now => SystemTime::now(),
+                ValidationTime::SigningTime => system_time(issued_at),
+            };
+            gridtrust_pki::validate(&self.anchors, &[CertificateDer::from(der.to_vec())], at, Purpose::Signing)
+        })
+        .map_err(|e| VerifyError::Authority(format!("point registry: {e}")))?;
+        match registry.owner(point) {
+            Some(owner) if owner == edge => Ok((registry.version, signer)),
+            owner => Err(VerifyError::NotOwner {
+                point: point.to_string(),
+                edge: edge.to_owned(),
+                owner: owner.map(str::to_owned),
+                version: registry.version,
+            }),
+        }
     }
 
     /// Verifies a chain export: every header signed by the edge, each following the previous;
@@ -1296,8 +1351,22 @@ impl HubData {
             batch_header: HexBytes(batch.sealed_header),
             edge_certificate: HexBytes(edge_certificate),
             log,
+            registry: self.registry(&mut notes),
         };
         Ok(Exported { evidence, notes })
+    }
+
+    /// The point registry the hub accepted last (`registry.signed` in its data directory), or
+    /// `None` with a note.
+    fn registry(&self, notes: &mut Vec<String>) -> Option<HexBytes> {
+        let path = self.dir.join(REGISTRY_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Some(HexBytes(bytes)),
+            Err(e) => {
+                notes.push(format!("no point registry: {}: {e}", path.display()));
+                None
+            }
+        }
     }
 
     /// The header's inclusion under the latest signed checkpoint, or `None` with a note saying

@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use gridtrust_api::auth::{HashCost, hash_password};
 use gridtrust_cc::{Cc, CcConfig};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
-use gridtrust_api::auth::{HashCost, hash_password};
 use gridtrust_hub::{Hub, HubConfig, HubOptions};
 use gridtrust_iec104_model::{CommandKind, MappingFile, MonitorKind};
 use gridtrust_sim::{SubstationRtu, SubstationSpec};
 
 use crate::field::{Field, FieldOptions};
-use gridtrust_keys::{KeyConfig, KeyError, Pkcs11Config, PinSource, TokenSelector};
+use crate::registry::{RegistryToml, load_signer};
+use gridtrust_keys::{KeyConfig, KeyError, PinSource, Pkcs11Config, TokenSelector};
 use gridtrust_pki::{DevPki, IdentityKind, IssueRequest, PublicKey, Role};
 
 /// Where the demo keeps the roles' private keys.
@@ -32,12 +33,14 @@ pub enum DemoKeys {
 
 /// The identities of a single-machine installation: name, kind and IEC 62351-8 roles. Edges and
 /// the hub act by their kind; the connector operates, so it holds OPERATOR; the hub's console
-/// (an operator certificate whose key the hub holds) signs commands people issue in the web UI.
-pub const IDENTITIES: [(IdentityKind, &str, &[Role]); 4] = [
+/// (an operator certificate whose key the hub holds) signs commands people issue in the web UI;
+/// the engineer (ENGINEER) signs the point registry.
+pub const IDENTITIES: [(IdentityKind, &str, &[Role]); 5] = [
     (IdentityKind::Hub, "hub", &[Role::Viewer]),
     (IdentityKind::Edge, "edge-1", &[Role::Viewer]),
     (IdentityKind::Cc, "cc-1", &[Role::Operator]),
     (IdentityKind::Operator, "console", &[Role::Operator]),
+    (IdentityKind::Operator, "engineer", &[Role::Engineer]),
 ];
 
 /// The demo's web users: name, password, role (written to `users.toml` with Argon2id hashes).
@@ -145,7 +148,14 @@ fn mapping_toml(m: &MappingFile, offset: u32, title: &str) -> String {
         }
     }
     for c in &m.commands {
-        let _ = write!(s, "\n[[command]]\nid = \"{}\"\nioa = {}\ntype = \"{}\"\nsbo = {}\n", c.id, c.ioa + offset, command_kind_name(c.kind), c.sbo);
+        let _ = write!(
+            s,
+            "\n[[command]]\nid = \"{}\"\nioa = {}\ntype = \"{}\"\nsbo = {}\n",
+            c.id,
+            c.ioa + offset,
+            command_kind_name(c.kind),
+            c.sbo
+        );
     }
     s
 }
@@ -235,10 +245,17 @@ impl Chain {
         )?;
 
         write(&dir.join("users.toml"), &users_toml(opts.password_cost)?)?;
+        // The point registry, as an engineering department would: generated from the mapping
+        // of everything edge-1 reads, reviewed as text, signed by the engineer's key.
+        let mut registry = RegistryToml { version: 1, ..RegistryToml::default() };
+        registry.grant_logical_devices("edge-1", MappingFile::load(&dir.join("scada-mapping.toml"))?.points.iter().map(|p| &p.id))?;
+        write(&dir.join("registry.toml"), &registry.to_toml()?)?;
+        write(&dir.join("engineer.toml"), &identity("engineer"))?;
+        crate::registry::sign(&registry.to_registry()?, &load_signer(&dir.join("engineer.toml"))?, &dir.join("registry.signed"))?;
         write(
             &dir.join("hub.toml"),
             &format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[api]\nlisten = \"{}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\n\n{}",
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\n\n{}",
                 identity("hub"),
                 opts.api_listen,
                 identity("console").replacen("[identity]", "[api.console]", 1)

@@ -5,3 +5,4 @@
 pub mod audit;
 pub mod chain;
 pub mod field;
+pub mod registry;

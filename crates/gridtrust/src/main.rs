@@ -11,6 +11,7 @@ mod demo;
 mod keys_cli;
 mod model_cli;
 mod pki_cli;
+mod registry_cli;
 
 #[derive(Parser)]
 #[command(name = "gridtrust", version, about = "Interoperability layer for distribution grids with an end-to-end chain of trust")]
@@ -52,6 +53,8 @@ enum Cmd {
     Verify(audit_cli::VerifyArgs),
     /// The joined IEC 61850 / CIM model: import from SCL, CGMES and a mapping file, validate, show, diff.
     Model(model_cli::ModelArgs),
+    /// The point registry: which edge may report each point and be commanded for it.
+    Registry(registry_cli::RegistryArgs),
 }
 
 fn init_logging() {
@@ -94,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Export(args) => audit_cli::run_export(args),
         Cmd::Verify(args) => audit_cli::run_verify(args),
         Cmd::Model(args) => model_cli::run(args),
+        Cmd::Registry(args) => registry_cli::run(args),
     }
 }
 

@@ -48,6 +48,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use gridtrust::chain::{DemoKeys, provision};
+use gridtrust::registry::{DEV_AUTHORITY_TABLE, write_dev_registry};
 use gridtrust_edge::Edge;
 use gridtrust_edge::batcher::{Batcher, Datum, Resume};
 use gridtrust_edge::config::EdgeConfig;
@@ -65,6 +66,10 @@ use gridtrust_transport::{
 use gridtrust_trust::SignedBatch;
 use gridtrust_trust::command::{SignedCommand, SignedResult, encode_command};
 use gridtrust_trust::signing::{Signer, certificate_id};
+
+#[path = "support/fake_log.rs"]
+mod fake_log;
+use fake_log::FakeLog;
 
 const BREAKER: &str = "F1/XCBR1.Pos";
 const BREAKER_IOA: u32 = 10;
@@ -191,9 +196,13 @@ impl Site {
 
     fn write_hub_config(&self) -> PathBuf {
         let path = self.dir.join("hub.toml");
+        write_dev_registry(&self.dir.join("pki"), 1, &[("F1", "edge-1")], &self.dir).unwrap();
         std::fs::write(
             &path,
-            format!("data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}", self.table("hub")),
+            format!(
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n{DEV_AUTHORITY_TABLE}",
+                self.table("hub")
+            ),
         )
         .unwrap();
         path
@@ -256,6 +265,7 @@ fn command_at(issuer: &str, position: DoublePoint, issued_in: i64, expires_in: i
         id,
         nonce,
         point: PointId::new(BREAKER).unwrap(),
+        edge: "edge-1".into(),
         action: CommandAction::Execute,
         value: CommandValue::Double(position),
         issuer: issuer.to_owned(),
@@ -400,10 +410,15 @@ struct EdgeLink {
     edge_id: String,
     to_edge: mpsc::Sender<HubToEdge>,
     results: mpsc::Receiver<SignedResult>,
+    /// The fake hub's log, which it controls: it logs and proves what it sends.
+    log: Arc<Mutex<FakeLog>>,
+    /// The checkpoint size the edge holds.
+    held: Option<u64>,
 }
 
 impl FakeHub {
     async fn start(hub: &Identity) -> Self {
+        let log = Arc::new(Mutex::new(FakeLog::new(&hub.me.name, hub.signer.clone(), hub.certificate_id)));
         let listener = Listener::bind("127.0.0.1:0", hub.server_config().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (links_tx, links) = mpsc::channel(8);
@@ -412,7 +427,7 @@ impl FakeHub {
             loop {
                 let Ok((tcp, peer)) = listener.accept_tcp().await else { continue };
                 let Ok(Accepted { mut reader, mut writer, .. }) = handshake(&acceptor, tcp, peer).await else { continue };
-                let Ok(Some(EdgeToHub::Hello { edge_id, .. })) = reader.recv::<EdgeToHub>().await else { continue };
+                let Ok(Some(EdgeToHub::Hello { edge_id, checkpoint_size: held, .. })) = reader.recv::<EdgeToHub>().await else { continue };
                 if writer.send(&HubToEdge::Welcome { last_batch_seq: None }).await.is_err() {
                     continue;
                 }
@@ -439,7 +454,7 @@ impl FakeHub {
                         }
                     }
                 });
-                if links_tx.send(EdgeLink { edge_id, to_edge, results }).await.is_err() {
+                if links_tx.send(EdgeLink { edge_id, to_edge, results, log: log.clone(), held }).await.is_err() {
                     return;
                 }
             }
@@ -460,7 +475,9 @@ impl EdgeLink {
     /// and bound to this command) up to the final one.
     async fn send(&mut self, signed: &SignedCommand, anchors: &Identity) -> Vec<CommandOutcome> {
         let digest = signed.digest();
-        self.to_edge.send(HubToEdge::Command(signed.clone())).await.unwrap();
+        let proof = self.log.lock().unwrap().append_and_prove(&signed.log_entry(), self.held);
+        self.held = Some(proof.checkpoint.checkpoint.tree_size);
+        self.to_edge.send(HubToEdge::Command { command: Box::new(signed.clone()), log: Box::new(proof) }).await.unwrap();
         let mut outcomes = Vec::new();
         let deadline = tokio::time::Instant::now() + STEP;
         while !outcomes.last().is_some_and(is_final) {
@@ -866,14 +883,16 @@ where
     let mut welcomed = false;
     let attempt = async {
         let (mut r, mut w) = connection.await.map_err(|e| format!("connect: {e}"))?;
-        w.send(&EdgeToHub::Hello { edge_id: edge_id.to_owned(), protocol: PROTOCOL_VERSION }).await.map_err(|e| format!("hello: {e}"))?;
+        w.send(&EdgeToHub::Hello { edge_id: edge_id.to_owned(), protocol: PROTOCOL_VERSION, checkpoint_size: None })
+            .await
+            .map_err(|e| format!("hello: {e}"))?;
         // A failed write is not the end: the hub's reason may still be waiting to be read.
         let sent = w.send(&EdgeToHub::Batch(batch)).await;
         loop {
             match r.recv::<HubToEdge>().await {
                 Ok(Some(HubToEdge::Welcome { .. })) => welcomed = true,
                 Ok(Some(HubToEdge::Ack { batch_seq })) => return Ok(batch_seq),
-                Ok(Some(HubToEdge::Command(_))) => {}
+                Ok(Some(HubToEdge::Command { .. })) => {}
                 Ok(None) => return Err(format!("closed by the hub (batch send: {sent:?})")),
                 Err(e) => return Err(format!("receive: {e} (batch send: {sent:?})")),
             }

@@ -44,6 +44,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use gridtrust::chain::{DemoKeys, provision};
+use gridtrust::registry::{DEV_AUTHORITY_TABLE, write_dev_registry};
 use gridtrust_cc::{Alarm, Cc, CcConfig};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
@@ -208,11 +209,12 @@ impl Site {
         std::fs::write(d.join("edge-map.toml"), format!("[[point]]\nid = \"{POINT}\"\nioa = {RTU_IOA}\ntype = \"float\"\n")).unwrap();
         std::fs::write(d.join("scada-map.toml"), format!("[[point]]\nid = \"{POINT}\"\nioa = {SCADA_IOA}\ntype = \"float\"\n")).unwrap();
 
+        write_dev_registry(&d.join("pki"), 1, &[("LD0", "edge-1")], d).unwrap();
         let hub_ports = if options.hub_process { (free_port(), free_port()) } else { (0, 0) };
         std::fs::write(
             d.join("hub.toml"),
             format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:{}\"\ncc_listen = \"127.0.0.1:{}\"\ncheckpoint_interval_ms = 200\n\n{}",
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:{}\"\ncc_listen = \"127.0.0.1:{}\"\ncheckpoint_interval_ms = 200\n\n{}\n{DEV_AUTHORITY_TABLE}",
                 hub_ports.0,
                 hub_ports.1,
                 identity("hub")
@@ -504,7 +506,7 @@ async fn a_batch_replayed_to_the_hub_with_the_edge_certificate_is_stored_once() 
     // A rogue client holding edge-1's certificate and key replays both batches.
     let edge = load_identity(site.path(), "edge-1");
     let (mut r, mut w) = gridtrust_transport::connect(&hub.edge_addr.to_string(), "hub", edge.client_config().unwrap()).await.unwrap();
-    w.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: PROTOCOL_VERSION }).await.unwrap();
+    w.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.unwrap();
     let recv = async |r: &mut gridtrust_transport::FramedReader<_>| {
         tokio::time::timeout(WAIT, r.recv::<HubToEdge>()).await.expect("the hub answers").unwrap().expect("the hub keeps the connection")
     };
@@ -558,7 +560,7 @@ async fn a_hub_that_truncates_or_rewrites_its_log_is_caught_by_the_persisted_che
     for v in 1..=4 {
         site.push_and_see(v as f32).await;
     }
-    // The log holds the hub's start, edge-1's certificate and at least five batch headers
+    // The log holds the hub's start and registry, edge-1's certificate and batch headers
     // (one per value SCADA received); wait until the cc has persisted a checkpoint of them.
     let checkpoint_path = site.checkpoint_path();
     wait_until("the cc persisted a checkpoint of 7 entries or more", || {
@@ -573,11 +575,12 @@ async fn a_hub_that_truncates_or_rewrites_its_log_is_caught_by_the_persisted_che
     assert!(original.len() as u64 >= held_size);
     let hub_alarms = |site: &Site, what: &str| site.alarms_matching(|a| a.edge_id == "hub" && a.reason.contains(what)).len();
 
-    // Truncated: the hub restarts on only the first two entries (it appends its start to them).
+    // Truncated: the hub restarts on only the first two entries (it appends its start and its
+    // point registry to them).
     write_log(&site.log_path(), &original[..2]);
     site.hub_process = Some(HubProcess::start(&site.path().join("hub.toml"), site.hub_ports.1).await);
     let alarm = site.alarm("about a shrunk log", |a| a.edge_id == "hub" && a.reason.contains("shrank")).await;
-    assert!(alarm.reason.contains(&format!("shrank from {held_size} to 3 entries")), "{alarm:?}");
+    assert!(alarm.reason.contains(&format!("shrank from {held_size} to 4 entries")), "{alarm:?}");
     // The cc drops the hub, reconnects, and is refused the same way again: nothing accepted.
     wait_until("the cc refused the shrunk log twice", || hub_alarms(&site, "shrank") >= 2).await;
     assert_eq!(site.cc.stats.checkpoints_accepted.load(Ordering::SeqCst), accepted, "no checkpoint of the shrunk log is accepted");

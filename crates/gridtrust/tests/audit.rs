@@ -179,7 +179,8 @@ fn build_fixture() -> Fixture {
             c
         }));
     }
-    assert_eq!(last.unwrap().checkpoint.tree_size, 2);
+    // Each start logs the hub's start and its point registry.
+    assert_eq!(last.unwrap().checkpoint.tree_size, 4);
 
     // The main hub once more, so that its latest checkpoint covers every logged header and is
     // newer than the other history's.
@@ -352,13 +353,14 @@ fn an_early_cc_checkpoint_and_a_later_export_are_consistent() {
 fn checkpoints_of_another_history_are_inconsistent() {
     let f = fixture();
     let other = export_checkpoint(&f.other_hub_data, None);
-    assert_eq!((other.summary.log_id.as_str(), other.summary.tree_size), ("hub", 2));
+    // Both histories begin with the same start and registry entries; they differ from entry 2.
+    assert_eq!((other.summary.log_id.as_str(), other.summary.tree_size), ("hub", 4));
     // The main log from the other history's size: the proof does not tie the two roots (which
     // of them the RFC 9162 check fails on depends on the sizes).
-    let main = export_checkpoint(&f.hub_data, Some(2));
+    let main = export_checkpoint(&f.hub_data, Some(4));
     match f.auditor().consistency(&OldCheckpoint::Export(other.clone()), &main) {
         Err(VerifyError::Inconsistent(CheckpointError::Inconsistent {
-            old: 2,
+            old: 4,
             source: ProofError::OldRootMismatch | ProofError::NewRootMismatch,
             ..
         })) => {}
@@ -366,7 +368,7 @@ fn checkpoints_of_another_history_are_inconsistent() {
     }
     // The early checkpoint of the main log against the other, smaller history.
     let early = OldCheckpoint::parse(&std::fs::read(&f.early_checkpoint).unwrap()).unwrap();
-    assert!(matches!(f.auditor().consistency(&early, &other), Err(VerifyError::Inconsistent(CheckpointError::Shrank { new: 2, .. }))));
+    assert!(matches!(f.auditor().consistency(&early, &other), Err(VerifyError::Inconsistent(CheckpointError::Shrank { new: 4, .. }))));
 }
 
 #[test]

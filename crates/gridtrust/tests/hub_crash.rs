@@ -6,13 +6,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use gridtrust::chain::{DemoKeys, provision};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
 use gridtrust_iec104::asdu::{Element, InformationObject, Qds};
 use gridtrust_iec104::server::{Server, ServerConfig};
 use gridtrust_model::{PointId, Timestamp, Value};
 use gridtrust_store::HubStore;
-use gridtrust::chain::{DemoKeys, provision};
 
 /// The hub as a separate process, killed when dropped.
 struct HubProcess(Child);
@@ -55,17 +55,21 @@ async fn every_record_reaches_the_store_exactly_once_across_a_hub_sigkill() {
     let identities = provision(&d.join("pki"), &DemoKeys::Software).unwrap();
     let identity = |name: &str| identities.iter().find(|(n, _)| *n == name).unwrap().1.clone();
     let (edge_port, cc_port) = (free_port(), free_port());
+    gridtrust::registry::write_dev_registry(&d.join("pki"), 1, &[("LD0", "edge-1")], d).unwrap();
     std::fs::write(
         d.join("hub.toml"),
-        format!("data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:{edge_port}\"\ncc_listen = \"127.0.0.1:{cc_port}\"\n{}", identity("hub")),
+        format!(
+            "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:{edge_port}\"\ncc_listen = \"127.0.0.1:{cc_port}\"\n{}\n{}",
+            identity("hub"),
+            gridtrust::registry::DEV_AUTHORITY_TABLE
+        ),
     )
     .unwrap();
     let mut hub = HubProcess::start(&d.join("hub.toml"));
 
     // The RTU: one float point whose value counts up, sent spontaneously.
-    let (rtu, _commands) = Server::bind("127.0.0.1:0".parse().unwrap(), None, ServerConfig { max_queue: 100_000, ..ServerConfig::default() })
-        .await
-        .unwrap();
+    let (rtu, _commands) =
+        Server::bind("127.0.0.1:0".parse().unwrap(), None, ServerConfig { max_queue: 100_000, ..ServerConfig::default() }).await.unwrap();
     let initial = Element::ShortFloat { value: -1.0, quality: Qds::GOOD, time: None };
     rtu.register_point(InformationObject::new(1, initial), &[]).await.unwrap();
     std::fs::write(d.join("map.toml"), "[[point]]\nid = \"LD0/MMXU1.TotW\"\nioa = 1\ntype = \"float\"\n").unwrap();

@@ -57,8 +57,11 @@ impl HubApi {
 
     fn known_points(&self) -> Result<Vec<KnownPoint>, ApiError> {
         let records = self.state.store.latest_all().map_err(store_err)?;
-        let owner = lock(&self.state.owner);
-        Ok(records.into_iter().map(|r| KnownPoint { edge: owner.get(&r.point).cloned(), id: r.point, value: r.value }).collect())
+        let registry = &self.state.registry.registry;
+        Ok(records
+            .into_iter()
+            .map(|r| KnownPoint { edge: registry.owner(&r.point).map(str::to_owned), id: r.point, value: r.value })
+            .collect())
     }
 
     fn point(&self, id: &str) -> Result<PointId, ApiError> {
@@ -151,7 +154,8 @@ pub(crate) fn value_item(r: &Record, edge: &str, batch_seq: Option<u64>, trust: 
 
 /// The API form of a quarantined value: marked invalid, trust failed with the reason.
 pub(crate) fn quarantined_item(q: &Quarantined) -> ValueItem {
-    let mut item = value_item(&q.record, &q.edge_id, Some(q.batch_seq), TrustInfo { status: "failed".into(), reason: Some(q.reason.clone()) });
+    let mut item =
+        value_item(&q.record, &q.edge_id, Some(q.batch_seq), TrustInfo { status: "failed".into(), reason: Some(q.reason.clone()) });
     item.quality.good = false;
     item.quality.validity = "invalid".into();
     item
@@ -180,7 +184,14 @@ fn entry_summary(entry: &LogEntry) -> (&'static str, String) {
         LogEntry::BatchHeader(b) => match gridtrust_trust::evidence::decode_sealed(b) {
             Ok((h, sig)) => (
                 "batch_header",
-                format!("edge {} batch {} records {}..{} {}", h.edge_id, h.batch_seq, h.first_seq, h.first_seq + u64::from(h.count), if sig.is_some() { "signed" } else { "unsigned" }),
+                format!(
+                    "edge {} batch {} records {}..{} {}",
+                    h.edge_id,
+                    h.batch_seq,
+                    h.first_seq,
+                    h.first_seq + u64::from(h.count),
+                    if sig.is_some() { "signed" } else { "unsigned" }
+                ),
             ),
             Err(e) => ("batch_header", format!("undecodable header: {e}")),
         },
@@ -200,6 +211,15 @@ fn entry_summary(entry: &LogEntry) -> (&'static str, String) {
         ),
         LogEntry::ConfigChange { key, value } => ("config_change", format!("{key} = {value}")),
         LogEntry::Certificate(der) => ("certificate", spki_and_subject(der).1),
+        LogEntry::PointRegistry(b) => (
+            "point_registry",
+            match gridtrust_trust::registry::SignedRegistry::from_bytes(b)
+                .and_then(|s| gridtrust_trust::registry::PointRegistry::decode(&s.registry))
+            {
+                Ok(r) => format!("version {} with {} grants", r.version, r.grants.len()),
+                Err(e) => format!("undecodable registry: {e}"),
+            },
+        ),
     }
 }
 
@@ -242,7 +262,7 @@ impl Backend for HubApi {
                 return Err(ApiError::NotFound(format!("no bay {b}")));
             }
         }
-        let owner = lock(&self.state.owner);
+        let registry = &self.state.registry.registry;
         let latest = lock(&self.state.latest);
         let quarantine = lock(&self.state.quarantine);
         Ok(records
@@ -253,7 +273,7 @@ impl Backend for HubApi {
                 None => {
                     let batch = latest.get(&r.point);
                     let signed = self.state.require_signatures && batch.is_none_or(|b| b.signature.is_some());
-                    let edge = owner.get(&r.point).map_or("", String::as_str);
+                    let edge = registry.owner(&r.point).unwrap_or_default();
                     value_item(r, edge, batch.map(|b| b.header.batch_seq), trust_of(signed))
                 }
             })
@@ -290,11 +310,10 @@ impl Backend for HubApi {
     }
 
     fn issue_command(&self, request: &CommandRequest, by: &Actor) -> Result<CommandItem, ApiError> {
-        let console = self
-            .state
-            .console
-            .clone()
-            .ok_or_else(|| ApiError::Unavailable("this hub has no console identity ([api.console]); commands go through SCADA".into()))?;
+        let console =
+            self.state.console.clone().ok_or_else(|| {
+                ApiError::Unavailable("this hub has no console identity ([api.console]); commands go through SCADA".into())
+            })?;
         let point = self.point(&request.point)?;
         let operable = match &self.grid_model {
             Some(_) => self.point_infos()?.iter().any(|p| p.id == point.as_str() && p.operable),
@@ -303,7 +322,11 @@ impl Backend for HubApi {
         if !operable {
             return Err(ApiError::BadRequest(format!("point {point} is not operable")));
         }
-        let (signed, item) = console.sign(request, by, OPERATING_ROLES)?;
+        let registry = &self.state.registry.registry;
+        let edge = registry.owner(&point).ok_or_else(|| {
+            ApiError::BadRequest(format!("point {point} belongs to no edge in point registry version {}", registry.version))
+        })?;
+        let (signed, item) = console.sign(request, edge, by, OPERATING_ROLES)?;
         let state = self.state.clone();
         let reply = state.console_results.clone();
         // Called on the blocking pool of the runtime: hand routing back to the runtime.
@@ -326,7 +349,9 @@ impl Backend for HubApi {
             None => store.record_at(&p, Timestamp(i64::MAX)).map_err(store_err)?,
             Some(seq) => store.find_record(&p, None, seq).map_err(store_err)?,
         }
-        .ok_or_else(|| ApiError::NotFound(format!("no stored value of {point}{}", seq.map(|s| format!(" with seq {s}")).unwrap_or_default())))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no stored value of {point}{}", seq.map(|s| format!(" with seq {s}")).unwrap_or_default()))
+        })?;
         let proof = prove_entry(store, entry).map_err(|e| match e {
             ValueProofError::Store(e) => store_err(e),
             ValueProofError::Unsigned { .. } => ApiError::NotFound(format!("no evidence: {e}")),
@@ -335,14 +360,25 @@ impl Backend for HubApi {
         let certificate = lock(&self.state.certificates).get(&proof.signature.signer).cloned();
         let (certificate_der, signer_identity) = match certificate {
             Some(c) => c,
-            None => return Err(ApiError::Internal(format!("the certificate that signed batch {} is not known to the hub", proof.batch.batch_seq))),
+            None => {
+                return Err(ApiError::Internal(format!(
+                    "the certificate that signed batch {} is not known to the hub",
+                    proof.batch.batch_seq
+                )));
+            }
         };
         let valid_now = self.state.identity.validate(&certificate_der);
         let (spki, subject) = spki_and_subject(&certificate_der);
         let header_bytes = proof.header.encode_canonical();
         let leaf = merkle::leaf_hash(&proof.entry.record_bytes);
         let verdict = {
-            let included = merkle::verify_inclusion(&leaf, proof.record_index, proof.batch.leaves.len() as u64, &proof.record_proof, &proof.header.merkle_root);
+            let included = merkle::verify_inclusion(
+                &leaf,
+                proof.record_index,
+                proof.batch.leaves.len() as u64,
+                &proof.record_proof,
+                &proof.header.merkle_root,
+            );
             let signature = proof.header.verify_signature(&proof.signature, &signer_identity.public_key);
             match (included, signature, &valid_now) {
                 (Ok(()), Ok(()), Ok(_)) => TrustInfo { status: "verified".into(), reason: None },
@@ -351,18 +387,15 @@ impl Backend for HubApi {
                 (_, _, Err(e)) => TrustInfo { status: "failed".into(), reason: Some(format!("signer certificate: {e}")) },
             }
         };
-        let log = self
-            .state
-            .ledger
-            .prove_header(&proof.batch.sealed_header)
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map(|found| LogProof {
+        let log = self.state.ledger.prove_header(&proof.batch.sealed_header).map_err(|e| ApiError::Internal(e.to_string()))?.map(|found| {
+            LogProof {
                 leaf_hex: hex(&LogEntry::BatchHeader(proof.batch.sealed_header.clone()).encode()),
                 leaf_index: found.index,
                 tree_size: found.checkpoint.checkpoint.tree_size,
                 path_hex: found.proof.iter().map(|h| hex(h)).collect(),
                 checkpoint: checkpoint_item(&found.checkpoint, &self.state.identity.certificate),
-            });
+            }
+        });
         Ok(Evidence {
             point: point.to_owned(),
             edge: proof.entry.edge_id.clone(),
@@ -427,20 +460,23 @@ impl Backend for HubApi {
         let mut e = Exposition::default();
         e.counter("gridtrust_hub_records_in_total", "Records verified and stored.", &[(&[], get(&s.records_applied))])
             .counter("gridtrust_hub_records_out_total", "Records forwarded to connectors.", &[(&[], get(&s.records_forwarded))])
-            .counter("gridtrust_hub_batches_total", "Batches by outcome.", &[
-                (&[("outcome", "applied")], get(&s.batches_applied)),
-                (&[("outcome", "duplicate")], get(&s.batches_duplicate)),
-            ])
-            .counter("gridtrust_hub_verification_failures_total", "Batches refused by verification.", &[
-                (&[("check", "integrity")], get(&s.integrity_failures)),
-                (&[("check", "signature")], get(&s.signature_failures)),
-            ])
+            .counter(
+                "gridtrust_hub_batches_total",
+                "Batches by outcome.",
+                &[(&[("outcome", "applied")], get(&s.batches_applied)), (&[("outcome", "duplicate")], get(&s.batches_duplicate))],
+            )
+            .counter(
+                "gridtrust_hub_verification_failures_total",
+                "Batches refused by verification.",
+                &[(&[("check", "integrity")], get(&s.integrity_failures)), (&[("check", "signature")], get(&s.signature_failures))],
+            )
             .counter("gridtrust_hub_chain_alarms_total", "Gaps and broken hash chains.", &[(&[], get(&s.chain_alarms))])
             .counter("gridtrust_hub_peers_refused_total", "Connections refused by certificate.", &[(&[], get(&s.peers_refused))])
-            .counter("gridtrust_hub_commands_total", "Commands by hub decision.", &[
-                (&[("decision", "authorized")], get(&s.commands_authorized)),
-                (&[("decision", "refused")], get(&s.commands_refused)),
-            ])
+            .counter(
+                "gridtrust_hub_commands_total",
+                "Commands by hub decision.",
+                &[(&[("decision", "authorized")], get(&s.commands_authorized)), (&[("decision", "refused")], get(&s.commands_refused))],
+            )
             .counter("gridtrust_hub_log_entries_total", "Transparency log entries appended.", &[(&[], get(&s.log_entries))])
             .counter("gridtrust_hub_checkpoints_signed_total", "Checkpoints signed.", &[(&[], get(&s.checkpoints_signed))])
             .gauge("gridtrust_hub_edges_connected", "Edges connected.", lock(&self.state.edges).len() as f64)
@@ -448,7 +484,11 @@ impl Backend for HubApi {
             .gauge("gridtrust_hub_connector_queue_depth", "Events waiting for the slowest connector.", self.state.events.len() as f64)
             .gauge("gridtrust_hub_live_queue_depth", "Events waiting for the slowest live API stream.", self.state.live.len() as f64)
             .gauge("gridtrust_hub_commands_pending", "Commands awaiting a result.", lock(&self.state.pending).len() as f64)
-            .gauge("gridtrust_hub_quarantined_points", "Points whose latest batch failed verification.", lock(&self.state.quarantine).len() as f64)
+            .gauge(
+                "gridtrust_hub_quarantined_points",
+                "Points whose latest batch failed verification.",
+                lock(&self.state.quarantine).len() as f64,
+            )
             .gauge("gridtrust_hub_alarms_active", "Unacknowledged alarms.", self.state.alarms.active() as f64)
             .gauge("gridtrust_hub_log_size", "Entries in the transparency log.", self.state.ledger.size() as f64)
             .histogram("gridtrust_hub_batch_apply_seconds", "Verify, store and log time per batch group.", &self.state.apply_latency);

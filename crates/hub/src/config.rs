@@ -19,6 +19,8 @@ pub struct HubConfig {
     pub cc_listen: String,
     /// The hub's certificate, key (HSM or development file) and trust anchors.
     pub identity: IdentityConfig,
+    /// The signed point registry: which edge may report each point and be commanded for it.
+    pub authority: AuthorityConfig,
     /// Which commands the hub countersigns.
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -35,6 +37,16 @@ pub struct HubConfig {
     /// point references, see [`crate::model`]).
     #[serde(default)]
     pub model: Option<ModelConfig>,
+}
+
+/// `[authority]`: where the signed point registry is.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityConfig {
+    /// A registry signed by an ENGINEER or SECADM identity (`gridtrust registry sign`), relative
+    /// to the configuration file. Checked at start; a version older than the one the hub already
+    /// accepted is refused.
+    pub registry: PathBuf,
 }
 
 /// `[model]`: which grid model the hub serves to the web UI and other parts.
@@ -57,6 +69,7 @@ impl HubConfig {
         let base = base_dir(path);
         resolve(base, &mut c.data_dir);
         c.identity.resolve(base);
+        resolve(base, &mut c.authority.registry);
         if let Some(model) = &mut c.model {
             resolve(base, &mut model.file);
         }

@@ -82,7 +82,14 @@ impl Console {
     }
 
     /// Signs a command for `person` (blocking: the key may be in an HSM) and starts tracking it.
-    pub fn sign(&self, req: &CommandRequest, person: &Actor, operating_roles: &[Role]) -> Result<(SignedCommand, CommandItem), ApiError> {
+    /// `edge` is the point's owner in the point registry.
+    pub fn sign(
+        &self,
+        req: &CommandRequest,
+        edge: &str,
+        person: &Actor,
+        operating_roles: &[Role],
+    ) -> Result<(SignedCommand, CommandItem), ApiError> {
         let (point, action, value) = parse_request(req)?;
         let role = person
             .roles
@@ -100,6 +107,7 @@ impl Console {
             id,
             nonce,
             point,
+            edge: edge.to_owned(),
             action,
             value,
             issuer: format!("{}/{}", self.identity.me.name, person.name),

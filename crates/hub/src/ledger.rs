@@ -34,6 +34,8 @@ pub enum LedgerError {
     Store(#[from] gridtrust_store::StoreError),
     #[error("cannot sign the checkpoint: {0}")]
     Sign(#[from] gridtrust_trust::signing::SignError),
+    #[error("no checkpoint covers log entry {0}")]
+    NotCovered(u64),
 }
 
 /// A batch header's place in the log under a signed checkpoint.
@@ -96,6 +98,21 @@ impl Ledger {
         *latest = Some(signed.clone());
         self.persist(&signed);
         Ok(Some(signed))
+    }
+
+    /// A signed checkpoint that covers entry `index`: the latest, or a new one signed now
+    /// (blocking).
+    pub fn checkpoint_covering(&self, index: u64) -> Result<Arc<SignedCheckpoint>, LedgerError> {
+        if let Some(latest) = self.latest().filter(|c| c.checkpoint.tree_size > index) {
+            return Ok(latest);
+        }
+        self.checkpoint()?;
+        self.latest().filter(|c| c.checkpoint.tree_size > index).ok_or(LedgerError::NotCovered(index))
+    }
+
+    /// The inclusion proof of entry `index` in the tree of `tree_size` entries (blocking).
+    pub fn inclusion(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, LedgerError> {
+        Ok(self.log().inclusion_proof(index, tree_size)?)
     }
 
     /// Writes the checkpoint and the certificate for exports (each replaced atomically, the

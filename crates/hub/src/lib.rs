@@ -26,13 +26,16 @@
 pub mod alarms;
 mod api;
 mod config;
-pub mod grid_model;
 pub mod console;
 pub mod evidence;
+pub mod grid_model;
 pub mod ledger;
 pub mod model;
 pub mod policy;
 mod server;
 
-pub use config::{HubConfig, ModelConfig};
+pub use config::{AuthorityConfig, HubConfig, ModelConfig};
+
+/// The point registry the hub accepted last, in its data directory (exports read it).
+pub const REGISTRY_FILE: &str = "registry.signed";
 pub use server::{Hub, HubError, HubOptions, HubStats};

@@ -88,6 +88,7 @@ mod tests {
             id: 1,
             nonce: [0; 16],
             point: PointId::new(point).unwrap(),
+            edge: "edge-1".into(),
             action: CommandAction::Execute,
             value: CommandValue::Single(true),
             issuer: "cc-1".into(),
@@ -99,7 +100,8 @@ mod tests {
 
     #[test]
     fn viewer_edge_blocked_and_rate_limit_are_refused() {
-        let mut policy = Policy::new(PolicyConfig { blocked_points: vec![PointId::new("E1/XCBR2.Pos").unwrap()], max_commands_per_minute: 2 });
+        let mut policy =
+            Policy::new(PolicyConfig { blocked_points: vec![PointId::new("E1/XCBR2.Pos").unwrap()], max_commands_per_minute: 2 });
         let now = Instant::now();
         let operator = identity(IdentityKind::Cc, vec![Role::Operator]);
         assert!(policy.check(&identity(IdentityKind::Cc, vec![Role::Viewer]), &command("E1/XCBR1.Pos"), now).is_err());

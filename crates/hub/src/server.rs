@@ -19,9 +19,10 @@ use tracing::{debug, info, warn};
 use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, PointId, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity};
 use gridtrust_store::{ApplyOutcome, BatchRef, HubStore, StoreError};
+use gridtrust_transport::authority::{AcceptedRegistry, AuthorityError, RegistryHolder, read_signed};
 use gridtrust_transport::identity::Identity;
 use gridtrust_transport::{Accepted, CcToHub, EdgeToHub, FrameError, HubToCc, HubToEdge, Listener, PROTOCOL_VERSION, handshake};
-use gridtrust_trust::checkpoint::{LogEntry, SignedCheckpoint};
+use gridtrust_trust::checkpoint::{EntryInLog, LogEntry, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
 use gridtrust_trust::{Hash, SignedBatch};
 
@@ -58,6 +59,8 @@ pub enum HubError {
     Api(#[from] gridtrust_api::ApiStartError),
     #[error("{0}")]
     Model(#[from] crate::grid_model::GridModelError),
+    #[error("point registry: {0}")]
+    Authority(#[from] AuthorityError),
 }
 
 /// Counters for metrics and tests.
@@ -70,6 +73,10 @@ pub struct HubStats {
     /// Batches refused because their signature or signer did not verify.
     pub signature_failures: AtomicU64,
     pub chain_alarms: AtomicU64,
+    /// Batches refused because they carried a point the point registry does not grant the edge.
+    pub authority_refusals: AtomicU64,
+    /// Batches refused because a different batch with the same seq is stored (a forked chain).
+    pub forks: AtomicU64,
     /// Connections refused because the certificate's kind or name did not fit.
     pub peers_refused: AtomicU64,
     pub commands_authorized: AtomicU64,
@@ -107,6 +114,13 @@ pub(crate) enum Event {
     Checkpoint(Arc<SignedCheckpoint>),
 }
 
+/// A command routed to an edge, awaiting its results.
+#[derive(Clone)]
+pub(crate) struct PendingCommand {
+    pub reply: mpsc::Sender<HubToCc>,
+    pub edge: String,
+}
+
 /// Shared state of a running hub.
 pub(crate) struct State {
     pub(crate) store: HubStore,
@@ -139,11 +153,15 @@ pub(crate) struct State {
     pub(crate) events: broadcast::Sender<Event>,
     /// For each point, the latest batch that carried it: what a connector gets on connect.
     pub(crate) latest: Mutex<HashMap<PointId, Arc<SignedBatch>>>,
-    /// Which edge reports a point, so commands find their way.
-    pub(crate) owner: Mutex<HashMap<PointId, String>>,
+    /// The signed point registry: which edge owns each point (reports it, is commanded for it).
+    pub(crate) registry: Arc<AcceptedRegistry>,
     pub(crate) edges: Mutex<HashMap<String, mpsc::Sender<HubToEdge>>>,
-    /// Where to send each command's results (by command digest): the connector that issued it.
-    pub(crate) pending: Mutex<HashMap<Hash, mpsc::Sender<HubToCc>>>,
+    /// For each connected edge, the log checkpoint size it holds. Commands are logged, proven
+    /// and sent under this lock, so each edge receives checkpoints in log order.
+    pub(crate) command_log: tokio::sync::Mutex<HashMap<String, Option<u64>>>,
+    /// Each command awaiting results (by command digest): where they go (the connector that
+    /// issued it) and the edge it was for, the only edge that may answer for the device.
+    pub(crate) pending: Mutex<HashMap<Hash, PendingCommand>>,
 }
 
 impl State {
@@ -180,8 +198,7 @@ impl Hub {
 
     /// [`Hub::start`] with options (the demo's fault injection).
     pub async fn start_with(config: &HubConfig, options: HubOptions) -> Result<Self, HubError> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|source| HubError::DataDir { path: config.data_dir.clone(), source })?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| HubError::DataDir { path: config.data_dir.clone(), source })?;
         let grid_model = config.model.as_ref().map(|m| ServedModel::load(&m.file)).transpose()?.map(Arc::new);
         let identity = Arc::new(Identity::load(&config.identity)?);
         if identity.me.kind != IdentityKind::Hub {
@@ -192,6 +209,14 @@ impl Hub {
         let certificates_dir = config.data_dir.join("certificates");
         std::fs::create_dir_all(&certificates_dir).map_err(|source| HubError::DataDir { path: certificates_dir.clone(), source })?;
         let certificates = load_certificates(&certificates_dir, &identity);
+        let registry = {
+            let mut holder = RegistryHolder::open(config.data_dir.join(crate::REGISTRY_FILE), &identity)?;
+            holder.offer(&identity, read_signed(&config.authority.registry)?)?;
+            holder.current().cloned().map(Arc::new).ok_or_else(|| AuthorityError::Read {
+                path: config.authority.registry.clone(),
+                source: std::io::Error::other("no registry accepted"),
+            })?
+        };
         let tls = identity.server_config()?;
         let listen = |addr: String| {
             let tls = tls.clone();
@@ -206,7 +231,9 @@ impl Hub {
             key: "hub.start".into(),
             value: format!("certificate={} policy={:?}", gridtrust_trust::command::hex(&identity.certificate_id), config.policy),
         };
-        ledger.append(&[started])?;
+        // Which registry the hub runs with is history too; logged at every start.
+        ledger.append(&[started, LogEntry::PointRegistry(registry.signed.to_bytes())])?;
+        info!(version = registry.registry.version, signer = %registry.signer, grants = registry.registry.grants.len(), "point registry accepted");
         config.evidence.warn_if_off("hub");
         let live = broadcast::channel(4096).0;
         let alarms = Alarms::load(&store, live.clone())?;
@@ -221,7 +248,6 @@ impl Hub {
             }
         };
         let (console_results, console_rx) = mpsc::channel(1024);
-        let owner = known_owners(&store);
         let state = Arc::new(State {
             store,
             stats: HubStats::default(),
@@ -233,7 +259,8 @@ impl Hub {
             certificates_dir,
             events: broadcast::channel(4096).0,
             latest: Mutex::default(),
-            owner: Mutex::new(owner),
+            registry,
+            command_log: tokio::sync::Mutex::default(),
             alarms,
             quarantine: Mutex::default(),
             live,
@@ -245,7 +272,7 @@ impl Hub {
             edges: Mutex::default(),
             pending: Mutex::default(),
         });
-        state.stats.log_entries.fetch_add(1, Ordering::Relaxed);
+        state.stats.log_entries.fetch_add(2, Ordering::Relaxed);
         info!(%edge_addr, %cc_addr, hub = %state.identity.me, "hub listening");
         let tasks = vec![
             tokio::spawn(accept_loop(edge_listener, state.clone(), Peer::Edge)),
@@ -306,17 +333,6 @@ fn load_certificates(dir: &std::path::Path, identity: &Identity) -> HashMap<Hash
     out
 }
 
-/// Which edge reported each point last, from the store, so commands route after a restart.
-fn known_owners(store: &HubStore) -> HashMap<PointId, String> {
-    let mut out = HashMap::new();
-    for r in store.latest_all().unwrap_or_default() {
-        if let Ok(Some(e)) = store.record_at(&r.point, Timestamp(i64::MAX)) {
-            out.insert(r.point, e.edge_id);
-        }
-    }
-    out
-}
-
 /// Follows results of console commands: verifies each (signed by the edge or the hub, valid
 /// certificate) and updates the command's state; marks silent commands timed out.
 async fn console_results_loop(state: Arc<State>, mut rx: mpsc::Receiver<HubToCc>) {
@@ -324,18 +340,11 @@ async fn console_results_loop(state: Arc<State>, mut rx: mpsc::Receiver<HubToCc>
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
+                // Edge results were verified by `route_result` before they were logged and passed
+                // here; refusals are the hub's own.
                 Some(HubToCc::CommandResult(signed)) => {
-                    let verified = state.identity.validate(&signed.signer.certificate).map_err(|e| e.to_string()).and_then(|signer| {
-                        if !matches!(signer.kind, IdentityKind::Edge | IdentityKind::Hub) {
-                            return Err(format!("signed by {signer}, neither an edge nor the hub"));
-                        }
-                        signed.verify(&signer.public_key).map_err(|e| e.to_string())?;
-                        signed.result().map_err(|e| e.to_string())
-                    });
-                    match (verified, &state.console) {
-                        (Ok(result), Some(console)) => console.on_result(&signed.command_digest, &result),
-                        (Err(reason), _) => state.alarm(Severity::Major, "hub", "command", format!("console command result refused: {reason}"), None),
-                        (Ok(_), None) => {}
+                    if let (Ok(result), Some(console)) = (signed.result(), &state.console) {
+                        console.on_result(&signed.command_digest, &result);
                     }
                 }
                 Some(_) => {}
@@ -450,7 +459,7 @@ async fn register_certificate(state: &Arc<State>, der: Vec<u8>, identity: PeerId
 
 async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer: SocketAddr) -> Result<(), FrameError> {
     let Accepted { mut reader, writer, peer_certificates } = conn;
-    let Some(EdgeToHub::Hello { edge_id, protocol }) = reader.recv().await? else {
+    let Some(EdgeToHub::Hello { edge_id, protocol, checkpoint_size }) = reader.recv().await? else {
         warn!(%peer, "edge did not start with hello");
         return Ok(());
     };
@@ -460,20 +469,33 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
     }
     if peer_id.kind != IdentityKind::Edge || peer_id.name != edge_id {
         state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
-        state.alarm(Severity::Major, "hub", "peer", format!("edge refused: {peer} claims to be {edge_id} with the certificate of {peer_id}"), None);
+        state.alarm(
+            Severity::Major,
+            "hub",
+            "peer",
+            format!("edge refused: {peer} claims to be {edge_id} with the certificate of {peer_id}"),
+            None,
+        );
         return Ok(());
     }
     let der = peer_certificates.first().map(|c| c.to_vec()).unwrap_or_default();
     if let Err(reason) = register_certificate(&state, der, peer_id).await {
-        state.alarm(Severity::Critical, &edge_id, "log", format!("cannot register the certificate of {edge_id}; connection closed: {reason}"), None);
+        state.alarm(
+            Severity::Critical,
+            &edge_id,
+            "log",
+            format!("cannot register the certificate of {edge_id}; connection closed: {reason}"),
+            None,
+        );
         return Ok(());
     }
     let last = state.store.last_batch(&edge_id).ok().flatten().map(|l| l.batch_seq);
     let (tx, rx) = mpsc::channel::<HubToEdge>(1024);
     let writer = spawn_writer(writer, rx);
     let _ = tx.send(HubToEdge::Welcome { last_batch_seq: last }).await;
+    state.command_log.lock().await.insert(edge_id.clone(), checkpoint_size);
     lock(&state.edges).insert(edge_id.clone(), tx.clone());
-    info!(%peer, %edge_id, ?last, "edge connected");
+    info!(%peer, %edge_id, ?last, ?checkpoint_size, "edge connected");
 
     let (in_tx, mut in_rx) = mpsc::channel::<EdgeToHub>(MAX_GROUP);
     let mut reader = reader.spawn_into(in_tx);
@@ -483,10 +505,12 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
             Some(m) => m,
             None => match in_rx.recv().await {
                 Some(m) => m,
-                None => break match (&mut reader).await {
-                    Ok(r) => r,
-                    Err(_) => Ok(()),
-                },
+                None => {
+                    break match (&mut reader).await {
+                        Ok(r) => r,
+                        Err(_) => Ok(()),
+                    };
+                }
             },
         };
         match msg {
@@ -524,7 +548,7 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
                     break Ok(());
                 }
             }
-            EdgeToHub::CommandResult(result) => route_result(&state, result).await,
+            EdgeToHub::CommandResult(result) => route_result(&state, &edge_id, result).await,
             EdgeToHub::Hello { .. } => warn!(%edge_id, "second hello ignored"),
         }
     };
@@ -553,21 +577,54 @@ fn check_signature(state: &State, edge_id: &str, batch: &SignedBatch) -> Result<
 const MAX_GROUP: usize = 64;
 
 /// Checks one batch before it may be stored: it names this edge, its records match its root,
-/// and its signature was made by a registered certificate of this edge.
-fn check_batch(state: &State, edge_id: &str, batch: &SignedBatch) -> Result<(), String> {
+/// its signature was made by a registered certificate of this edge, and the point registry
+/// grants this edge every point in it.
+fn check_batch(state: &State, edge_id: &str, batch: &SignedBatch) -> Result<(), Refusal> {
     if batch.header.edge_id != edge_id {
         state.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
-        return Err(format!("batch names edge {} on the connection of {edge_id}", batch.header.edge_id));
+        return Err(Refusal::Evidence(format!("batch names edge {} on the connection of {edge_id}", batch.header.edge_id)));
     }
     if let Err(e) = batch.verify_integrity() {
         state.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
-        return Err(e.to_string());
+        return Err(Refusal::Evidence(e.to_string()));
     }
     if let Err(e) = check_signature(state, edge_id, batch).or_else(|e| if state.require_signatures { Err(e) } else { Ok(()) }) {
         state.stats.signature_failures.fetch_add(1, Ordering::Relaxed);
-        return Err(e);
+        return Err(Refusal::Evidence(e));
+    }
+    let registry = &state.registry.registry;
+    if let Some(r) = batch.records.iter().find(|r| registry.owner(&r.point) != Some(edge_id)) {
+        state.stats.authority_refusals.fetch_add(1, Ordering::Relaxed);
+        return Err(Refusal::NotOwner {
+            point: r.point.clone(),
+            owner: registry.owner(&r.point).map(str::to_owned),
+            version: registry.version,
+        });
     }
     Ok(())
+}
+
+/// Why a batch was refused.
+enum Refusal {
+    /// Its evidence does not hold (integrity, signature, signer): its values are quarantined.
+    Evidence(String),
+    /// It carries a point the registry grants to another edge or to none. The values are not
+    /// quarantined under the point: a foreign edge must not even mark the owner's value failed.
+    NotOwner { point: PointId, owner: Option<String>, version: u64 },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Evidence(reason) => f.write_str(reason),
+            Self::NotOwner { point, owner: Some(owner), version } => {
+                write!(f, "point {point} belongs to edge {owner} in point registry version {version}")
+            }
+            Self::NotOwner { point, owner: None, version } => {
+                write!(f, "point {point} belongs to no edge in point registry version {version}")
+            }
+        }
+    }
 }
 
 /// Verifies a group of consecutive batches, stores those that pass in one transaction, logs the
@@ -579,9 +636,20 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
     for batch in group {
         match check_batch(state, edge_id, &batch) {
             Ok(()) => valid.push(Arc::new(batch)),
-            Err(reason) => {
+            Err(Refusal::Evidence(reason)) => {
                 quarantine(state, edge_id, &batch, &reason);
                 refusal = Some((batch.header.batch_seq, reason));
+                break;
+            }
+            Err(not_owner @ Refusal::NotOwner { .. }) => {
+                let batch_seq = batch.header.batch_seq;
+                let point = match &not_owner {
+                    Refusal::NotOwner { point, .. } => Some(point.to_string()),
+                    Refusal::Evidence(_) => None,
+                };
+                let reason = format!("edge {edge_id} reported a point it does not own: {not_owner}; batch {batch_seq} refused");
+                state.alarm(Severity::Critical, edge_id, "authority", reason.clone(), point);
+                refusal = Some((batch_seq, reason));
                 break;
             }
         }
@@ -627,33 +695,53 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
         Err(reason) => return (Vec::new(), Some((valid[0].header.batch_seq, reason))),
     };
     let mut acks = Vec::with_capacity(valid.len());
+    let mut forked: Option<(u64, String)> = None;
     for (batch, outcome) in valid.into_iter().zip(outcomes) {
-        acks.push(batch.header.batch_seq);
+        // Acks mean "up to and including": none after a fork, which must not be dropped as stored.
+        if !matches!(outcome, ApplyOutcome::Fork { .. }) && forked.is_none() {
+            acks.push(batch.header.batch_seq);
+        }
         let header = batch.header.clone();
         match outcome {
             ApplyOutcome::Duplicate => {
                 state.stats.batches_duplicate.fetch_add(1, Ordering::Relaxed);
                 debug!(edge_id, batch_seq = header.batch_seq, "duplicate batch acknowledged again");
             }
+            ApplyOutcome::Fork { .. } => {
+                state.stats.forks.fetch_add(1, Ordering::Relaxed);
+                let reason =
+                    format!("chain of {edge_id} forked: batch {} arrived with a different header than the one stored", header.batch_seq);
+                state.alarm(Severity::Critical, edge_id, "chain", reason.clone(), None);
+                forked.get_or_insert((header.batch_seq, reason));
+                continue;
+            }
             ApplyOutcome::Applied { stored, gap, late, .. } => {
                 state.stats.batches_applied.fetch_add(1, Ordering::Relaxed);
                 state.stats.records_applied.fetch_add(stored as u64, Ordering::Relaxed);
                 if let Some(gap) = gap {
                     state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
-                    state.alarm(Severity::Major, edge_id, "chain", format!("batches {}..{} missing from the chain of {edge_id}", gap.start, gap.end), None);
+                    state.alarm(
+                        Severity::Major,
+                        edge_id,
+                        "chain",
+                        format!("batches {}..{} missing from the chain of {edge_id}", gap.start, gap.end),
+                        None,
+                    );
                 } else if let Some(prev) = previous.as_ref().filter(|p| !late && p.batch_seq + 1 == header.batch_seq)
                     && let Err(e) = batch.verify_follows(prev)
                 {
                     state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
-                    state.alarm(Severity::Critical, edge_id, "chain", format!("hash chain of {edge_id} broken at batch {}: {e}", header.batch_seq), None);
+                    state.alarm(
+                        Severity::Critical,
+                        edge_id,
+                        "chain",
+                        format!("hash chain of {edge_id} broken at batch {}: {e}", header.batch_seq),
+                        None,
+                    );
                 }
                 {
-                    let mut owner = lock(&state.owner);
                     let mut latest = lock(&state.latest);
                     for r in &batch.records {
-                        if !owner.contains_key(&r.point) {
-                            owner.insert(r.point.clone(), edge_id.to_owned());
-                        }
                         latest.insert(r.point.clone(), batch.clone());
                     }
                 }
@@ -664,7 +752,7 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
         }
         previous = Some(header);
     }
-    (acks, refusal)
+    (acks, forked.or(refusal))
 }
 
 /// Keeps the records of a refused batch apart as trust=failed, raises the alarm and tells
@@ -715,27 +803,29 @@ fn announce_values(state: &State, edge_id: &str, batch: &SignedBatch) {
     }
 }
 
-/// Logs a result and passes it to the connector that issued the command.
-async fn route_result(state: &Arc<State>, signed: SignedResult) {
-    let result = signed.result().ok();
-    let done = result.as_ref().is_none_or(|r| !matches!(r.outcome, CommandOutcome::Confirmed) || r.action != CommandAction::Execute);
-    if let Err(reason) = log(state, vec![LogEntry::CommandResult(postcard_bytes(&signed))]).await {
+/// Verifies an edge's result (signed by the edge the command was for, see
+/// [`check_result_signer`]), logs it and passes it to the connector that issued the command.
+/// Nothing unverified is logged or passed on.
+async fn route_result(state: &Arc<State>, from_edge: &str, signed: SignedResult) {
+    let Some(pending) = lock(&state.pending).get(&signed.command_digest).cloned() else {
+        warn!(edge = from_edge, "result for an unknown command dropped");
+        return;
+    };
+    let result = match gridtrust_transport::authority::verify_result(&state.identity, &signed, &pending.edge) {
+        Ok(result) => result,
+        Err(reason) => {
+            state.alarm(Severity::Major, from_edge, "command", format!("command result from {from_edge} refused: {reason}"), None);
+            return;
+        }
+    };
+    let done = !matches!(result.outcome, CommandOutcome::Confirmed) || result.action != CommandAction::Execute;
+    if let Err(reason) = log(state, vec![signed.log_entry()]).await {
         state.alarm(Severity::Critical, "hub", "log", format!("command result not logged: {reason}"), None);
     }
-    let target = {
-        let mut pending = lock(&state.pending);
-        if done { pending.remove(&signed.command_digest) } else { pending.get(&signed.command_digest).cloned() }
-    };
-    match target {
-        Some(tx) => {
-            let _ = tx.send(HubToCc::CommandResult(signed)).await;
-        }
-        None => warn!(command = ?result.map(|r| r.command_id), "result for an unknown command dropped"),
+    if done {
+        lock(&state.pending).remove(&signed.command_digest);
     }
-}
-
-fn postcard_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    postcard::to_stdvec(value).unwrap_or_default()
+    let _ = pending.reply.send(HubToCc::CommandResult(signed)).await;
 }
 
 async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer: SocketAddr) -> Result<(), FrameError> {
@@ -750,7 +840,13 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
     }
     if peer_id.kind != IdentityKind::Cc || peer_id.name != cc_id {
         state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
-        state.alarm(Severity::Major, "hub", "peer", format!("connector refused: {peer} claims to be {cc_id} with the certificate of {peer_id}"), None);
+        state.alarm(
+            Severity::Major,
+            "hub",
+            "peer",
+            format!("connector refused: {peer} claims to be {cc_id} with the certificate of {peer_id}"),
+            None,
+        );
         return Ok(());
     }
     info!(%peer, connector = %peer_id, ?checkpoint_size, "connector connected");
@@ -759,6 +855,7 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
     let writer = spawn_writer(writer, rx);
     // Subscribe before taking the snapshot, so nothing falls between them.
     let mut live = state.events.subscribe();
+    let _ = tx.send(HubToCc::Registry(state.registry.signed.clone())).await;
     let certificates: Vec<Vec<u8>> = lock(&state.certificates).values().map(|(der, _)| der.clone()).collect();
     let _ = tx.send(HubToCc::Certificates(certificates)).await;
     let heads = state
@@ -835,7 +932,8 @@ async fn send_checkpoint(state: &Arc<State>, tx: &mpsc::Sender<HubToCc>, checkpo
             return;
         }
     };
-    let msg = HubToCc::Checkpoint { checkpoint: (*checkpoint).clone(), consistency: proof, hub_certificate: state.identity.certificate.clone() };
+    let msg =
+        HubToCc::Checkpoint { checkpoint: (*checkpoint).clone(), consistency: proof, hub_certificate: state.identity.certificate.clone() };
     if tx.send(msg).await.is_ok() {
         *proven_size = Some(new);
     }
@@ -848,56 +946,111 @@ pub(crate) async fn route_command(state: &Arc<State>, mut signed: SignedCommand,
     let decision = decide(state, &signed);
     let command = signed.command().ok();
     let (id, action) = command.as_ref().map_or((0, CommandAction::Execute), |c| (c.id, c.action));
-    let refuse = |reason: String| CommandResult { command_id: id, action, outcome: CommandOutcome::Refused { by: "hub".into(), reason }, at: Timestamp::now() };
-    let edge_tx = match decision {
-        Ok(edge_tx) => edge_tx,
+    let target = command.as_ref().map(|c| c.edge.clone()).unwrap_or_default();
+    let refuse = |reason: String| CommandResult {
+        command_id: id,
+        edge: target.clone(),
+        action,
+        outcome: CommandOutcome::Refused { by: "hub".into(), reason },
+        at: Timestamp::now(),
+    };
+    let (edge, edge_tx) = match decision {
+        Ok(route) => route,
         Err(reason) => {
             state.stats.commands_refused.fetch_add(1, Ordering::Relaxed);
-            state.alarm(Severity::Minor, "hub", "command", format!("command {id} refused by hub policy: {reason}"), command.as_ref().map(|c| c.point.to_string()));
-            let _ = log(state, vec![LogEntry::Command(postcard_bytes(&signed))]).await;
+            state.alarm(
+                Severity::Minor,
+                "hub",
+                "command",
+                format!("command {id} refused by hub policy: {reason}"),
+                command.as_ref().map(|c| c.point.to_string()),
+            );
+            let _ = log(state, vec![signed.log_entry()]).await;
             refuse_signed(state, reply, digest, refuse(reason)).await;
             return;
         }
     };
     let identity = state.identity.clone();
-    let authorized = tokio::task::spawn_blocking(move || {
-        signed.authorize(identity.signer.as_ref(), &identity.certificate).map(|()| signed)
-    })
-    .await;
+    let authorized =
+        tokio::task::spawn_blocking(move || signed.authorize(identity.signer.as_ref(), &identity.certificate).map(|()| signed)).await;
     let signed = match authorized {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return refuse_signed(state, reply, digest, refuse(format!("hub cannot countersign: {e}"))).await,
         Err(e) => return refuse_signed(state, reply, digest, refuse(format!("countersign task failed: {e}"))).await,
     };
-    if let Err(reason) = log(state, vec![LogEntry::Command(postcard_bytes(&signed))]).await {
-        return refuse_signed(state, reply, digest, refuse(reason)).await;
-    }
+    // Logged, proven and sent under the command lock, so the edge sees checkpoints in order.
+    let mut command_log = state.command_log.lock().await;
+    let held = command_log.get(&edge).copied().flatten();
+    let proof = match log_command(state, &signed, held).await {
+        Ok(proof) => proof,
+        Err(reason) => return refuse_signed(state, reply, digest, refuse(reason)).await,
+    };
+    let proven = proof.checkpoint.checkpoint.tree_size;
     state.stats.commands_authorized.fetch_add(1, Ordering::Relaxed);
-    info!(command_id = id, point = ?command.as_ref().map(|c| c.point.to_string()), ?action, "command authorised and routed");
-    lock(&state.pending).insert(digest, reply.clone());
-    if edge_tx.send(HubToEdge::Command(signed)).await.is_err() {
+    info!(command_id = id, point = ?command.as_ref().map(|c| c.point.to_string()), %edge, ?action, log_index = proof.index, "command authorised, logged and routed");
+    lock(&state.pending).insert(digest, PendingCommand { reply: reply.clone(), edge: edge.clone() });
+    if edge_tx.send(HubToEdge::Command { command: Box::new(signed), log: Box::new(proof) }).await.is_err() {
         lock(&state.pending).remove(&digest);
-        refuse_signed(state, reply, digest, refuse("edge disconnected".into())).await;
+        drop(command_log);
+        return refuse_signed(state, reply, digest, refuse("edge disconnected".into())).await;
     }
+    command_log.insert(edge, Some(proven));
 }
 
-/// The policy decision: issuer certificate and signature, policy, and a route to the edge.
-fn decide(state: &State, signed: &SignedCommand) -> Result<mpsc::Sender<HubToEdge>, String> {
+/// Appends an authorised command to the log, signs a checkpoint that covers it (commands are
+/// rare: one signature each) and proves the entry's inclusion, and consistency from the
+/// checkpoint size the edge holds.
+async fn log_command(state: &Arc<State>, signed: &SignedCommand, held: Option<u64>) -> Result<EntryInLog, String> {
+    let entry = signed.log_entry();
+    let st = state.clone();
+    let proof = tokio::task::spawn_blocking(move || -> Result<EntryInLog, crate::ledger::LedgerError> {
+        let index = st.ledger.append(std::slice::from_ref(&entry))?;
+        let checkpoint = st.ledger.checkpoint_covering(index)?;
+        let size = checkpoint.checkpoint.tree_size;
+        Ok(EntryInLog {
+            index,
+            inclusion: st.ledger.inclusion(index, size)?,
+            consistency: st.ledger.consistency(held, size)?,
+            checkpoint: (*checkpoint).clone(),
+        })
+    })
+    .await
+    .map_err(|e| format!("log task failed: {e}"))?
+    .map_err(|e| format!("transparency log: {e}"))?;
+    state.stats.log_entries.fetch_add(1, Ordering::Relaxed);
+    let _ = state.events.send(Event::Checkpoint(Arc::new(proof.checkpoint.clone())));
+    Ok(proof)
+}
+
+/// The policy decision: issuer certificate and signature, policy, and a route to the edge the
+/// point registry grants the point, which must be the edge the command names.
+fn decide(state: &State, signed: &SignedCommand) -> Result<(String, mpsc::Sender<HubToEdge>), String> {
     let issuer = state.identity.validate(&signed.issuer.certificate).map_err(|e| format!("issuer certificate: {e}"))?;
     signed.verify_issuer(&issuer.public_key).map_err(|e| e.to_string())?;
     let command = signed.command().map_err(|e| e.to_string())?;
     lock(&state.policy).check(&issuer, &command, Instant::now())?;
-    let edge = lock(&state.owner).get(&command.point).cloned().ok_or_else(|| format!("no edge reports point {}", command.point))?;
-    lock(&state.edges).get(&edge).cloned().ok_or_else(|| format!("edge {edge} for point {} is not connected", command.point))
+    let registry = &state.registry.registry;
+    let owner = registry
+        .owner(&command.point)
+        .ok_or_else(|| format!("point {} belongs to no edge in point registry version {}", command.point, registry.version))?;
+    if owner != command.edge {
+        return Err(format!(
+            "command names edge {} for point {}, which point registry version {} grants to {owner}",
+            command.edge, command.point, registry.version
+        ));
+    }
+    let tx = lock(&state.edges).get(owner).cloned().ok_or_else(|| format!("edge {owner} for point {} is not connected", command.point))?;
+    Ok((owner.to_owned(), tx))
 }
 
 /// Signs a refusal as the hub, logs it and sends it to the connector.
 async fn refuse_signed(state: &Arc<State>, reply: &mpsc::Sender<HubToCc>, digest: Hash, result: CommandResult) {
     let identity = state.identity.clone();
-    let signed = tokio::task::spawn_blocking(move || SignedResult::sign(&result, digest, identity.signer.as_ref(), &identity.certificate)).await;
+    let signed =
+        tokio::task::spawn_blocking(move || SignedResult::sign(&result, digest, identity.signer.as_ref(), &identity.certificate)).await;
     match signed {
         Ok(Ok(signed)) => {
-            let _ = log(state, vec![LogEntry::CommandResult(postcard_bytes(&signed))]).await;
+            let _ = log(state, vec![signed.log_entry()]).await;
             let _ = reply.send(HubToCc::CommandResult(signed)).await;
         }
         Ok(Err(e)) => warn!(target: "alarm", error = %e, "cannot sign a refusal"),

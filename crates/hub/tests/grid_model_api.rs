@@ -60,12 +60,18 @@ fn write_hub_config(dir: &Path, model_table: &str) -> PathBuf {
     DevPki::generate(&dir.join("pki"), &[(IdentityKind::Hub, "hub", &[Role::Viewer]), (IdentityKind::Edge, "edge-1", &[Role::Viewer])])
         .unwrap();
     let hash = hash_password("viewer-pw", HashCost::TestOnly).unwrap();
-    std::fs::write(dir.join("users.toml"), format!("[[user]]\nname = \"viewer\"\npassword_hash = \"{hash}\"\nroles = [\"VIEWER\"]\n")).unwrap();
+    std::fs::write(dir.join("users.toml"), format!("[[user]]\nname = \"viewer\"\npassword_hash = \"{hash}\"\nroles = [\"VIEWER\"]\n"))
+        .unwrap();
+    let mut registry = gridtrust_trust::registry::PointRegistry::new(1, gridtrust_model::Timestamp::now());
+    for prefix in ["AMS_P1MEAS", "F9"] {
+        registry.grant(prefix, "edge-1").unwrap();
+    }
+    gridtrust_transport::authority::sign_as_dev_engineer(&DevPki::open(&dir.join("pki")), &registry, &dir.join("registry.signed")).unwrap();
     let config = dir.join("hub.toml");
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n[api]\nlisten = \"127.0.0.1:0\"\nusers = \"users.toml\"\n\n{model_table}",
+            "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"127.0.0.1:0\"\nusers = \"users.toml\"\n\n{model_table}",
             identity_table("identity", "hub")
         ),
     )
@@ -84,8 +90,9 @@ async fn send_as_edge(dir: &Path, hub: SocketAddr, points: &[(&str, PointValue)]
         key: KeyConfig::Software { path: pki.join("edge-1.key.pem") },
     })
     .unwrap();
-    let (mut reader, mut writer) = gridtrust_transport::stream::connect(&hub.to_string(), "hub", identity.client_config().unwrap()).await.unwrap();
-    writer.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: PROTOCOL_VERSION }).await.unwrap();
+    let (mut reader, mut writer) =
+        gridtrust_transport::stream::connect(&hub.to_string(), "hub", identity.client_config().unwrap()).await.unwrap();
+    writer.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.unwrap();
     let welcome = tokio::time::timeout(TIMEOUT, reader.recv::<HubToEdge>()).await.unwrap().unwrap();
     assert!(matches!(welcome, Some(HubToEdge::Welcome { last_batch_seq: None })), "{welcome:?}");
     let now = Timestamp::now();
@@ -146,9 +153,13 @@ async fn the_hub_serves_the_imported_model_with_unmodelled_points_appended() {
     let api = hub.api_addr.unwrap();
     send_as_edge(dir.path(), hub.edge_addr, &[(MODELLED, PointValue::Float(12.5)), (UNMODELLED, PointValue::Float(0.0))]).await;
 
-    let (status, headers, body) = http(api, "POST", "/api/login", None, Some(&json!({"username": "viewer", "password": "viewer-pw"}).to_string())).await;
+    let (status, headers, body) =
+        http(api, "POST", "/api/login", None, Some(&json!({"username": "viewer", "password": "viewer-pw"}).to_string())).await;
     assert_eq!(status, 200, "{body}");
-    let cookie = headers.lines().find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().split(';').next().unwrap().to_owned())).unwrap();
+    let cookie = headers
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().split(';').next().unwrap().to_owned()))
+        .unwrap();
 
     // The tree: CIM substation and voltage levels, with mRIDs and nominal voltages.
     let model = get_json(api, "/api/model", &cookie).await;
@@ -217,8 +228,12 @@ async fn a_bad_model_file_stops_the_start_and_no_model_keeps_the_derived_tree() 
     let hub = Hub::start(&HubConfig::load(&plain).unwrap()).await.unwrap();
     let api = hub.api_addr.unwrap();
     send_as_edge(dir.path(), hub.edge_addr, &[(UNMODELLED, PointValue::Float(1.0))]).await;
-    let (_, headers, _) = http(api, "POST", "/api/login", None, Some(&json!({"username": "viewer", "password": "viewer-pw"}).to_string())).await;
-    let cookie = headers.lines().find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().split(';').next().unwrap().to_owned())).unwrap();
+    let (_, headers, _) =
+        http(api, "POST", "/api/login", None, Some(&json!({"username": "viewer", "password": "viewer-pw"}).to_string())).await;
+    let cookie = headers
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().split(';').next().unwrap().to_owned()))
+        .unwrap();
     let model = get_json(api, "/api/model", &cookie).await;
     assert_eq!(model["substations"][0]["id"], "edge-1");
     assert_eq!(model["substations"][0]["name"], "Substation served by edge-1");

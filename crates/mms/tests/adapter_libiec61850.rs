@@ -22,7 +22,10 @@ const CID: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer/simpleIO_peer
 const ANIN1: &str = "simpleIOGenericIO/GGIO1.AnIn1.mag.f[MX]";
 
 fn config(address: SocketAddr, state_dir: &std::path::Path, extra: &str) -> IedConfig {
-    let text = format!("name = \"peer\"\nscl = {CID:?}\naddress = \"{address}\"\nstate_dir = {:?}\nreconnect_min_ms = 50\nreconnect_max_ms = 200\n{extra}", state_dir);
+    let text = format!(
+        "name = \"peer\"\nscl = {CID:?}\naddress = \"{address}\"\nstate_dir = {:?}\nreconnect_min_ms = 50\nreconnect_max_ms = 200\n{extra}",
+        state_dir
+    );
     let config: IedConfig = toml::from_str(&text).unwrap();
     config.validate().unwrap();
     config
@@ -128,12 +131,15 @@ impl Drop for Proxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffered_changes_arrive_exactly_once_across_a_cut_connection_and_an_adapter_restart() {
-    let Some(server) = Iec61850Server::start("buffered_changes_arrive_exactly_once_across_a_cut_connection_and_an_adapter_restart") else { return };
+    let Some(server) = Iec61850Server::start("buffered_changes_arrive_exactly_once_across_a_cut_connection_and_an_adapter_restart") else {
+        return;
+    };
     let proxy = Proxy::start(server.addr).await;
     let server = Arc::new(Mutex::new(server));
     let dir = tempfile::tempdir().unwrap();
     // Only the BRCB, no GI and no integrity reports: every datum is a change.
-    let extra = "report_control_blocks = [\"simpleIOGenericIO/LLN0.Measurements\"]\nintegrity_period_ms = 0\ngeneral_interrogation = false\n";
+    let extra =
+        "report_control_blocks = [\"simpleIOGenericIO/LLN0.Measurements\"]\nintegrity_period_ms = 0\ngeneral_interrogation = false\n";
     let cfg = config(proxy.addr, dir.path(), extra);
     let (mut task, mut data, _commands) = start(cfg.clone());
     // Wait until the BRCB is enabled: negative warm-up changes until one comes through.
@@ -185,6 +191,7 @@ fn command(id: u64, point: &str, action: CommandAction, value: CommandValue) -> 
         id,
         nonce: [0; 16],
         point: PointId::new(point).unwrap(),
+        edge: "edge-1".into(),
         action,
         value,
         issuer: "operator-1".into(),

@@ -40,6 +40,9 @@ pub struct Command {
     /// Random bytes so that a replayed command is recognisable even with a reused id.
     pub nonce: [u8; 16],
     pub point: PointId,
+    /// The edge that must execute it: the point's owner in the point registry when the issuer
+    /// signed. Signed with the rest, so a command admitted at one edge is refused at any other.
+    pub edge: String,
     pub action: CommandAction,
     pub value: CommandValue,
     /// Who issued it (SCADA front-end or operator identity) and in which role.
@@ -65,6 +68,9 @@ pub enum CommandOutcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandResult {
     pub command_id: u64,
+    /// The edge the command was for (and, for a device's answer, the edge that executed it):
+    /// part of the signed result, so an answer cannot be credited to another edge.
+    pub edge: String,
     pub action: CommandAction,
     pub outcome: CommandOutcome,
     pub at: Timestamp,

@@ -24,8 +24,8 @@ use gridtrust_model::{TimeQuality, Timestamp, Value};
 use gridtrust_mqtt::adapter::{MqttAdapter, MqttConfig, StatsSnapshot};
 use gridtrust_mqtt::config::TlsFiles;
 use gridtrust_mqtt::sim::{BrokerOptions, Publisher};
-use rustls::pki_types::pem::PemObject;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, TlsConfiguration, Transport};
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::mpsc;
 
 const STEP: Duration = Duration::from_secs(20);
@@ -179,7 +179,10 @@ async fn plain_broker_each_format_becomes_the_right_data_and_bad_payloads_are_co
         std::fs::write(&p, bytes).unwrap();
         p.display().to_string()
     };
-    let json = file("good.json", br#"{"time":"2024-05-01T12:00:00Z","meter":"MTR1","energy":{"import_wh":123456.5},"power_w":1520.25,"voltage_v":231.4}"#);
+    let json = file(
+        "good.json",
+        br#"{"time":"2024-05-01T12:00:00Z","meter":"MTR1","energy":{"import_wh":123456.5},"power_w":1520.25,"voltage_v":231.4}"#,
+    );
     let senml = file(
         "good.senml",
         br#"[{"bn":"urn:dev:meter:MTR2:","bt":1714564800,"n":"energy","u":"kWh","v":42.5},{"n":"power","u":"W","v":-350.5,"t":1},{"n":"voltage","u":"V","v":230}]"#,
@@ -296,7 +299,8 @@ async fn broker_restart_mid_stream_loses_no_qos1_message() {
     let mut adapter = RunningAdapter::start(&config(broker.port, "edge-restart", None));
     adapter.wait_subscribed(broker.port).await;
 
-    let mut paho = Paho::spawn(&["127.0.0.1", &broker.port.to_string(), "paho-numbered", "numbered", "meters/MTR9/json", &COUNT.to_string(), "5"]);
+    let mut paho =
+        Paho::spawn(&["127.0.0.1", &broker.port.to_string(), "paho-numbered", "numbered", "meters/MTR9/json", &COUNT.to_string(), "5"]);
     let mut seen = BTreeSet::new();
     let mut deliveries = 0u64;
     while seen.len() < 100 {
@@ -312,7 +316,11 @@ async fn broker_restart_mid_stream_loses_no_qos1_message() {
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while (seen.len() as u64) < COUNT {
-        assert!(tokio::time::Instant::now() < deadline, "missing after 90 s: {:?}", (0..COUNT).filter(|n| !seen.contains(n)).collect::<Vec<_>>());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "missing after 90 s: {:?}",
+            (0..COUNT).filter(|n| !seen.contains(n)).collect::<Vec<_>>()
+        );
         if let Some(seq) = next_number(&mut adapter, COUNT).await {
             seen.insert(seq);
             deliveries += 1;
@@ -348,8 +356,9 @@ async fn messages_not_yet_with_the_edge_are_redelivered_to_the_next_session() {
     // A slow edge: room for one datum, so most messages wait unacknowledged in the adapter.
     let mut first = RunningAdapter::with_capacity(&config, 1);
     first.wait_subscribed(broker.port).await;
-    let mut sim = Publisher::start(&BrokerOptions { host: "127.0.0.1".into(), port: broker.port, client_id: "sim-edge-stop".into(), tls: None })
-        .expect("publisher");
+    let mut sim =
+        Publisher::start(&BrokerOptions { host: "127.0.0.1".into(), port: broker.port, client_id: "sim-edge-stop".into(), tls: None })
+            .expect("publisher");
     for seq in 0..COUNT {
         sim.publish("meters/MTR9/json", format!(r#"{{"seq": {seq}}}"#).into_bytes()).await.unwrap();
     }
@@ -388,6 +397,7 @@ async fn commands_are_refused_with_a_reason() {
         id: 7,
         nonce: [0; 16],
         point: PointId::new("MTR1/CSWI1.Pos").unwrap(),
+        edge: "edge-1".into(),
         action: CommandAction::Execute,
         value: CommandValue::Single(true),
         issuer: "operator".into(),
@@ -410,7 +420,9 @@ async fn the_simulator_binary_publishes_cim_that_the_adapter_maps() {
     let mut config = config(broker.port, "edge-sim", None);
     // The simulator's CIM energy reading type, mapped for any meter.
     let energy = gridtrust_mqtt::sim::READING_TYPE_ENERGY_KWH;
-    config.topics[2].points.push(toml::from_str(&format!("name = \"{energy}\"\npoint = \"SIM1/MMTR1.TotWh.actVal\"\nunit = \"Wh\"")).unwrap());
+    config.topics[2]
+        .points
+        .push(toml::from_str(&format!("name = \"{energy}\"\npoint = \"SIM1/MMTR1.TotWh.actVal\"\nunit = \"Wh\"")).unwrap());
     config.validate().unwrap();
     let mut adapter = RunningAdapter::start(&config);
     adapter.wait_subscribed(broker.port).await;

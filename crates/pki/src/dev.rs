@@ -76,6 +76,26 @@ impl DevPki {
         Ok(pki)
     }
 
+    /// The files of identity `name`, issuing its certificate (and a software key) from this CA
+    /// first if there is none yet: for tests and the demo that need one more identity.
+    pub fn ensure_identity(&self, kind: IdentityKind, name: &str, roles: &[Role]) -> Result<IdentityFiles, PkiError> {
+        let files = self.files(name);
+        if files.cert.exists() && files.key.exists() {
+            return Ok(files);
+        }
+        let key = generate_software_key(&files.key)?;
+        let issued = self.ca()?.issue(&IssueRequest {
+            kind,
+            name: name.to_owned(),
+            roles: roles.to_vec(),
+            validity: DEV_VALIDITY,
+            public_key: PublicKey::from_sec1(key.public_key_raw())?,
+            extra_sans: Vec::new(),
+        })?;
+        crate::ca::write_atomic(&files.cert, issued.pem.as_bytes())?;
+        Ok(files)
+    }
+
     /// An existing development PKI directory.
     pub fn open(dir: &Path) -> Self {
         Self { dir: dir.to_owned() }
@@ -128,8 +148,8 @@ impl DevPki {
             return Ok(());
         }
         let der = load_chain(&cert)?.remove(0);
-        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
-            .map_err(|e| PkiError::Read { path: cert.clone(), reason: e.to_string() })?;
+        let (_, parsed) =
+            x509_parser::parse_x509_certificate(&der).map_err(|e| PkiError::Read { path: cert.clone(), reason: e.to_string() })?;
         let is_dev = parsed.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()) == Some(DEV_CA_NAME);
         if !is_dev {
             return Err(PkiError::AlreadyExists { path: cert });

@@ -188,11 +188,7 @@ pub fn authorize(identity: &PeerIdentity, allowed_kinds: &[IdentityKind], allowe
     }
     if !identity.roles.iter().any(|r| allowed_roles.contains(r)) {
         tracing::warn!(peer = %identity, required = ?allowed_roles, "refused: no allowed role");
-        return Err(Refusal::Role {
-            name: identity.name.clone(),
-            found: identity.roles.clone(),
-            required: allowed_roles.to_vec(),
-        });
+        return Err(Refusal::Role { name: identity.name.clone(), found: identity.roles.clone(), required: allowed_roles.to_vec() });
     }
     Ok(())
 }
@@ -217,6 +213,28 @@ pub fn check_command_issuer(identity: &PeerIdentity, issuer: &str, role: &str, o
             Ok(())
         }
         _ => Err(format!("command names issuer {issuer} but is signed by {}", identity.name)),
+    }
+}
+
+/// Who may sign a command result: a device's answer (confirmed, terminated) only the edge the
+/// command was for, naming itself in the result; a refusal also the hub (which refuses by
+/// policy). So a hub that never forwarded a command cannot tell the issuer it was executed, and
+/// one edge cannot answer for another.
+///
+/// The cc (for SCADA) and the hub (for people's commands, and before it logs any result) apply
+/// this same rule, after validating the signer's certificate.
+pub fn check_result_signer(signer: &PeerIdentity, result: &gridtrust_model::CommandResult, target_edge: &str) -> Result<(), String> {
+    let by_target_edge = signer.kind == IdentityKind::Edge && signer.name == target_edge;
+    if by_target_edge && result.edge != target_edge {
+        return Err(format!("result names edge {} but answers a command for {target_edge}", result.edge));
+    }
+    match result.outcome {
+        gridtrust_model::CommandOutcome::Confirmed | gridtrust_model::CommandOutcome::Terminated if by_target_edge => Ok(()),
+        gridtrust_model::CommandOutcome::Refused { .. } if by_target_edge || signer.kind == IdentityKind::Hub => Ok(()),
+        gridtrust_model::CommandOutcome::Refused { .. } => {
+            Err(format!("refusal signed by {signer}, neither the hub nor edge {target_edge} the command was for"))
+        }
+        _ => Err(format!("device answer signed by {signer}, not by edge {target_edge} the command was for")),
     }
 }
 
@@ -325,8 +343,8 @@ pub(crate) fn read_identity(cert: &X509Certificate<'_>) -> Result<CertIdentity, 
 
 /// Reads the full [`PeerIdentity`] of a certificate that has already been validated.
 pub(crate) fn peer_identity_of(der: &[u8]) -> Result<PeerIdentity, PkiError> {
-    let (rest, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| PkiError::Malformed { what: "certificate", reason: e.to_string() })?;
+    let (rest, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| PkiError::Malformed { what: "certificate", reason: e.to_string() })?;
     if !rest.is_empty() {
         return Err(PkiError::Malformed { what: "certificate", reason: "trailing bytes".into() });
     }

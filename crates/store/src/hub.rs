@@ -9,8 +9,8 @@ use gridtrust_trust::merkle::{self, Hash};
 use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use tracing::{debug, info, warn};
 
-use crate::db::Db;
 use crate::codec::{array, decode_record, hex, point_prefix, time_bytes, time_from};
+use crate::db::Db;
 use crate::error::{Corruption, Result, StoreError};
 use crate::queue::LastBatch;
 
@@ -83,6 +83,13 @@ pub enum ApplyOutcome {
     /// The batch, or every record in it, was applied before; nothing was written. The hub
     /// acknowledges it again, which is what at-least-once delivery needs.
     Duplicate,
+    /// A batch with this seq is stored with a different signed header: the edge's chain forked
+    /// (or someone replays another history under its name). Nothing was written; the two headers
+    /// are the evidence.
+    Fork {
+        /// The header stored first, as received then.
+        stored_header: Vec<u8>,
+    },
 }
 
 /// One batch for [`HubStore::apply_batches`], borrowed from the receive buffer.
@@ -545,7 +552,12 @@ impl HubStore {
 }
 
 /// Rows keyed by a u64 id, ascending or newest first, at most `limit`.
-fn id_rows(t: &redb::ReadOnlyTable<&'static [u8], &'static [u8]>, name: &'static str, limit: usize, newest_first: bool) -> Result<Vec<(u64, Vec<u8>)>> {
+fn id_rows(
+    t: &redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    name: &'static str,
+    limit: usize,
+    newest_first: bool,
+) -> Result<Vec<(u64, Vec<u8>)>> {
     let rows = t.iter()?;
     let rows: Box<dyn Iterator<Item = _>> = if newest_first { Box::new(rows.rev()) } else { Box::new(rows) };
     let mut out = Vec::new();
@@ -628,7 +640,11 @@ fn apply_in<'r>(
     };
     let mut batches = txn.open_table(BATCHES)?;
     let bkey = batch_key(edge_no, b.batch_seq);
-    if batches.get(bkey.as_slice())?.is_some() {
+    if let Some(stored) = batches.get(bkey.as_slice())? {
+        let stored = stored.value();
+        if stored != b.header_bytes {
+            return Ok(ApplyOutcome::Fork { stored_header: stored.to_vec() });
+        }
         debug!(edge_id, batch_seq = b.batch_seq, "duplicate batch");
         return Ok(ApplyOutcome::Duplicate);
     }
@@ -766,9 +782,10 @@ impl Rollup {
 
     fn encode(&self) -> [u8; ROLLUP_LEN] {
         let mut b = [0u8; ROLLUP_LEN];
-        for (i, v) in [self.min.to_bits(), self.max.to_bits(), self.sum.to_bits(), self.count, self.last.to_bits(), self.last_t.cast_unsigned()]
-            .into_iter()
-            .enumerate()
+        for (i, v) in
+            [self.min.to_bits(), self.max.to_bits(), self.sum.to_bits(), self.count, self.last.to_bits(), self.last_t.cast_unsigned()]
+                .into_iter()
+                .enumerate()
         {
             b[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
         }
@@ -1387,7 +1404,10 @@ mod rollup_tests {
         imported.import_history(&records[0].point, &samples[..500]).unwrap();
         imported.import_history(&records[0].point, &samples[500..]).unwrap();
         let (from, to) = (Timestamp(t0 - 60 * S), Timestamp(t0 + 1_100 * S));
-        assert_eq!(imported.history_buckets(&records[0].point, from, to, 20).unwrap(), applied.history_buckets(&records[0].point, from, to, 20).unwrap());
+        assert_eq!(
+            imported.history_buckets(&records[0].point, from, to, 20).unwrap(),
+            applied.history_buckets(&records[0].point, from, to, 20).unwrap()
+        );
         assert_eq!(imported.record_count().unwrap(), 0, "no records, no evidence");
     }
 

@@ -8,6 +8,7 @@
 //!   reports batch-seq gaps, keeps each batch header as evidence, the latest value per point and
 //!   a per-point time series with range and downsampling queries.
 //! - [`ReplayCache`]: the edge's durable set of accepted command nonces.
+//! - [`CheckpointFile`]: the last transparency-log checkpoint the cc or the edge accepted.
 //!
 //! Damaged files give [`StoreError::Corrupt`] naming table and key, never a panic (within what
 //! redb itself guarantees about its page structure).
@@ -17,16 +18,18 @@
 
 #![warn(missing_docs)]
 
+mod checkpoint_file;
 mod codec;
 mod db;
 mod error;
 mod hub;
 mod queue;
-pub mod translog;
 mod replay;
+pub mod translog;
 
+pub use checkpoint_file::{CheckpointFile, CheckpointFileError};
 pub use error::{Corruption, Result, StoreError};
 pub use hub::{ApplyOutcome, BatchEvidence, BatchRef, Bucket, HubStore, HubStoreReader, ROLLUP_SLOT_NS, SeriesEntry, series_time};
 pub use queue::{EdgeQueue, LastBatch, QueueConfig, QueuedBatch};
-pub use translog::TransparencyLog;
 pub use replay::{Admission, ReplayCache};
+pub use translog::TransparencyLog;

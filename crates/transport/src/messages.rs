@@ -3,19 +3,21 @@
 
 use serde::{Deserialize, Serialize};
 
-use gridtrust_trust::checkpoint::SignedCheckpoint;
+use gridtrust_trust::checkpoint::{EntryInLog, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
 use gridtrust_trust::evidence::Signature;
+use gridtrust_trust::registry::SignedRegistry;
 use gridtrust_trust::{BatchHeader, Hash, SignedBatch};
 
 /// Bumped when a message changes shape; peers refuse a different version at hello.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Edge → hub.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EdgeToHub {
-    /// First message: who the edge is.
-    Hello { edge_id: String, protocol: u16 },
+    /// First message: who the edge is, and the tree size of the last log checkpoint it
+    /// accepted (it keeps it on disk), so the hub proves consistency from exactly there.
+    Hello { edge_id: String, protocol: u16, checkpoint_size: Option<u64> },
     /// A batch of records with its evidence; the hub answers [`HubToEdge::Ack`] once it is
     /// durably stored (or was already).
     Batch(SignedBatch),
@@ -30,8 +32,9 @@ pub enum HubToEdge {
     Welcome { last_batch_seq: Option<u64> },
     /// Batches up to and including this one are durably stored; the edge may drop them.
     Ack { batch_seq: u64 },
-    /// A command to execute on a device, signed by the cc and authorised by the hub.
-    Command(SignedCommand),
+    /// A command to execute on a device, signed by its issuer and authorised by the hub, with
+    /// the proof that the authorised command is in the hub's log (the edge refuses it without).
+    Command { command: Box<SignedCommand>, log: Box<EntryInLog> },
 }
 
 /// Control-centre connector → hub.
@@ -47,6 +50,9 @@ pub enum CcToHub {
 /// Hub → control-centre connector.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum HubToCc {
+    /// The signed point registry the hub holds, sent first; the cc verifies the engineer's
+    /// signature itself and never takes an older version than it has.
+    Registry(SignedRegistry),
     /// The certificates (DER) of edges whose evidence follows; the cc validates each against its
     /// own trust anchors and CRL before using it to verify signatures.
     Certificates(Vec<Vec<u8>>),

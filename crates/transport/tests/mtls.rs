@@ -3,7 +3,8 @@
 use gridtrust_pki::{DevPki, IdentityKind, Role};
 use gridtrust_transport::{EdgeToHub, Listener, connect, stream::handshake};
 
-const IDENTITIES: &[(IdentityKind, &str, &[Role])] = &[(IdentityKind::Hub, "hub", &[Role::Viewer]), (IdentityKind::Edge, "edge-1", &[Role::Viewer])];
+const IDENTITIES: &[(IdentityKind, &str, &[Role])] =
+    &[(IdentityKind::Hub, "hub", &[Role::Viewer]), (IdentityKind::Edge, "edge-1", &[Role::Viewer])];
 
 #[tokio::test]
 async fn frames_cross_mutual_tls_and_a_foreign_ca_is_refused() {
@@ -30,7 +31,7 @@ async fn frames_cross_mutual_tls_and_a_foreign_ca_is_refused() {
     let (chain, key) = pki.tls_identity("edge-1").unwrap();
     let client_tls = gridtrust_pki::client_config(&anchors, chain, key).unwrap();
     let (_r, mut w) = connect(&addr, "hub", client_tls).await.unwrap();
-    let hello = EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: 1 };
+    let hello = EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: 1, checkpoint_size: None };
     w.send(&hello).await.unwrap();
 
     // The rogue trusts the real hub's CA (it knows the server) but has a certificate of its own CA.

@@ -483,6 +483,56 @@ impl CheckpointTracker {
     }
 }
 
+/// Where a log entry sits in the hub's log: its index, the inclusion proof to a signed
+/// checkpoint, and the consistency proof from the checkpoint the receiver holds. The hub sends
+/// one with every command, so an edge executes only commands that are provably in the log a
+/// connector or an auditor can check: a hub that keeps a command out of its log cannot have it
+/// executed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryInLog {
+    /// The entry's index in the log.
+    pub index: u64,
+    /// RFC 9162 inclusion proof of the entry in the checkpoint's tree.
+    pub inclusion: Vec<Hash>,
+    /// A checkpoint covering the entry, signed by the hub.
+    pub checkpoint: SignedCheckpoint,
+    /// RFC 9162 consistency proof from the receiver's last accepted checkpoint to this one.
+    pub consistency: Vec<Hash>,
+}
+
+/// Why an entry is not proven to be in the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryProofError {
+    /// The checkpoint was not accepted (signature, log id, history).
+    #[error("{0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// The inclusion proof does not lead from the entry to the checkpoint's root.
+    #[error("entry {index} is not proven in the log of {size} entries: {source}")]
+    NotIncluded {
+        /// The index claimed.
+        index: u64,
+        /// The checkpoint's tree size.
+        size: u64,
+        /// What the proof check found.
+        source: ProofError,
+    },
+}
+
+impl EntryInLog {
+    /// Checks that `entry` is in the log under this checkpoint, which must be signed with
+    /// `hub_public_key` and extend what `tracker` holds; on success the tracker holds the new
+    /// checkpoint (the caller persists it). On error the tracker is unchanged.
+    pub fn verify(&self, entry: &LogEntry, tracker: &mut CheckpointTracker, hub_public_key: &[u8]) -> Result<(), EntryProofError> {
+        let c = &self.checkpoint.checkpoint;
+        merkle::verify_inclusion(&entry.leaf_hash(), self.index, c.tree_size, &self.inclusion, &c.root)
+            .map_err(|source| EntryProofError::NotIncluded { index: self.index, size: c.tree_size, source })?;
+        let mut next = tracker.clone();
+        next.accept(self.checkpoint.clone(), &self.consistency, hub_public_key)?;
+        *tracker = next;
+        Ok(())
+    }
+}
+
 /// One entry of the hub's transparency log. Payloads are the canonical bytes other modules
 /// produce and verify; the log only needs them exact and attributable to a kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -506,6 +556,9 @@ pub enum LogEntry {
     /// Kind 5: a certificate (DER) the hub saw for the first time, so the keys that signed
     /// logged evidence are in the log too.
     Certificate(Vec<u8>),
+    /// Kind 6: a signed point registry ([`crate::registry::SignedRegistry::to_bytes`]) the hub
+    /// accepted, so every version of who owns which point is history too.
+    PointRegistry(Vec<u8>),
 }
 
 impl LogEntry {
@@ -517,6 +570,7 @@ impl LogEntry {
             Self::CommandResult(_) => 3,
             Self::ConfigChange { .. } => 4,
             Self::Certificate(_) => 5,
+            Self::PointRegistry(_) => 6,
         }
     }
 
@@ -525,7 +579,9 @@ impl LogEntry {
         out.push(FORMAT_VERSION);
         out.push(self.kind());
         match self {
-            Self::BatchHeader(b) | Self::Command(b) | Self::CommandResult(b) | Self::Certificate(b) => put_field(out, b),
+            Self::BatchHeader(b) | Self::Command(b) | Self::CommandResult(b) | Self::Certificate(b) | Self::PointRegistry(b) => {
+                put_field(out, b)
+            }
             Self::ConfigChange { key, value } => {
                 put_field(out, key.as_bytes());
                 put_field(out, value.as_bytes());
@@ -542,7 +598,7 @@ impl LogEntry {
 
     fn payload_len(&self) -> usize {
         match self {
-            Self::BatchHeader(b) | Self::Command(b) | Self::CommandResult(b) | Self::Certificate(b) => b.len(),
+            Self::BatchHeader(b) | Self::Command(b) | Self::CommandResult(b) | Self::Certificate(b) | Self::PointRegistry(b) => b.len(),
             Self::ConfigChange { key, value } => key.len() + value.len(),
         }
     }
@@ -567,6 +623,7 @@ impl LogEntry {
                 Self::ConfigChange { key, value }
             }
             5 => Self::Certificate(r.field("certificate", MAX_PAYLOAD_LEN)?.to_vec()),
+            6 => Self::PointRegistry(r.field("point registry", MAX_PAYLOAD_LEN)?.to_vec()),
             other => return Err(CodecError::UnknownKind(other)),
         };
         r.finish()?;

@@ -61,18 +61,18 @@ pub struct Endorsement {
 }
 
 impl Endorsement {
-    fn create(signer: &dyn Signer, certificate: &[u8], message: &[u8]) -> Result<Self, SignError> {
+    pub(crate) fn create(signer: &dyn Signer, certificate: &[u8], message: &[u8]) -> Result<Self, SignError> {
         let id = crate::signing::certificate_id(certificate);
         Ok(Self { signature: Signature::create(signer, id, message)?, certificate: certificate.to_vec() })
     }
 
     /// Checks the signature names the carried certificate and verifies with `public_key` (taken
     /// from that certificate once the PKI has validated it).
-    fn verify(&self, public_key: &[u8], message: &[u8]) -> Result<(), VerifyError> {
+    pub(crate) fn verify(&self, public_key: &[u8], message: &[u8]) -> Result<(), VerifyError> {
         self.signature.verify(public_key, message)
     }
 
-    fn check_names_certificate(&self) -> Result<(), CommandError> {
+    pub(crate) fn check_names_certificate(&self) -> Result<(), CommandError> {
         let carried = crate::signing::certificate_id(&self.certificate);
         if carried == self.signature.signer {
             Ok(())
@@ -127,6 +127,12 @@ impl SignedCommand {
         Ok(Self { command: bytes, issuer, authorization: None })
     }
 
+    /// The transparency-log entry of this command as it stands (with the hub's authorisation
+    /// once given): the hub appends it and the edge checks its inclusion, from this one encoding.
+    pub fn log_entry(&self) -> crate::checkpoint::LogEntry {
+        crate::checkpoint::LogEntry::Command(postcard::to_stdvec(self).unwrap_or_default())
+    }
+
     /// SHA-256 of the command bytes: what results and log entries refer to.
     pub fn digest(&self) -> Hash {
         Sha256::digest(&self.command).into()
@@ -141,9 +147,7 @@ impl SignedCommand {
     /// the caller: chain, validity, revocation, role).
     pub fn verify_issuer(&self, issuer_public_key: &[u8]) -> Result<(), CommandError> {
         self.issuer.check_names_certificate()?;
-        self.issuer
-            .verify(issuer_public_key, &with_context(COMMAND_CONTEXT, &[&self.command]))
-            .map_err(CommandError::IssuerSignature)
+        self.issuer.verify(issuer_public_key, &with_context(COMMAND_CONTEXT, &[&self.command])).map_err(CommandError::IssuerSignature)
     }
 
     fn authorization_input(&self) -> Vec<u8> {
@@ -193,6 +197,11 @@ impl SignedResult {
         self.signer.verify(public_key, &Self::input(&self.command_digest, &self.result)).map_err(CommandError::ResultSignature)
     }
 
+    /// The transparency-log entry of this result.
+    pub fn log_entry(&self) -> crate::checkpoint::LogEntry {
+        crate::checkpoint::LogEntry::CommandResult(postcard::to_stdvec(self).unwrap_or_default())
+    }
+
     /// The result, decoded strictly.
     pub fn result(&self) -> Result<CommandResult, CommandError> {
         if self.result.len() > MAX_COMMAND_BYTES {
@@ -222,6 +231,7 @@ mod tests {
             id: 7,
             nonce: [3; 16],
             point: PointId::new("E1/XCBR1.Pos.ctlVal").unwrap(),
+            edge: "edge-1".into(),
             action: CommandAction::Select,
             value: CommandValue::Double(DoublePoint::Off),
             issuer: "cc-1".into(),
@@ -260,7 +270,13 @@ mod tests {
     #[test]
     fn a_result_is_bound_to_its_command() {
         let edge = EphemeralSigner::generate();
-        let result = CommandResult { command_id: 7, action: CommandAction::Select, outcome: CommandOutcome::Confirmed, at: Timestamp(5) };
+        let result = CommandResult {
+            command_id: 7,
+            edge: "edge-1".into(),
+            action: CommandAction::Select,
+            outcome: CommandOutcome::Confirmed,
+            at: Timestamp(5),
+        };
         let signed = SignedResult::sign(&result, [1; 32], &edge, b"edge cert").unwrap();
         signed.verify(&edge.public_key()).unwrap();
         assert_eq!(signed.result().unwrap(), result);

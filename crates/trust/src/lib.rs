@@ -7,6 +7,8 @@
 //!   links each header to the previous one, and the checks a receiver runs on a batch.
 //! - [`command`]: signed commands (issuer, hub authorisation) and signed results.
 //! - [`signing`]: the ECDSA P-256 signer interface that key stores implement, and verification.
+//! - [`registry`]: the signed point registry that binds every point to the one edge that may
+//!   report it and be commanded for it.
 //! - [`checkpoint`]: signed checkpoints of the hub's transparency log, the log entry encoding,
 //!   and the tracker with which connectors and auditors refuse a rewritten or forked history.
 //!
@@ -17,6 +19,7 @@ pub mod checkpoint;
 pub mod command;
 pub mod evidence;
 pub mod merkle;
+pub mod registry;
 pub mod signing;
 
 pub use evidence::{BatchHeader, EvidenceError, SignedBatch};

@@ -7,19 +7,14 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use gridtrust_adapter::{AdapterPort, Datum, DeviceCommand, adapter_channels};
-use gridtrust_model::{Command, CommandAction, CommandResult, CommandValue, PointId, Timestamp};
 use gridtrust_modbus::adapter::{ModbusDeviceConfig, run};
+use gridtrust_model::{Command, CommandAction, CommandResult, CommandValue, PointId, Timestamp};
 use tokio::sync::mpsc;
 
 /// True when `probe` (a program and its arguments) runs; otherwise skips with a notice, or fails
 /// when GRIDTRUST_REQUIRE_PEERS is set (CI).
 pub fn peer_available(test: &str, program: &str, args: &[&str]) -> bool {
-    let ok = std::process::Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = std::process::Command::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     if !ok {
         assert!(
             std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(),
@@ -81,6 +76,7 @@ pub async fn operate(port: &AdapterPort, id: u64, point: &str, action: CommandAc
         id,
         nonce: [id as u8; 16],
         point: PointId::new(point).unwrap(),
+        edge: "edge-1".into(),
         action,
         value,
         issuer: "test".into(),
