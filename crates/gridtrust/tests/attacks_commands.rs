@@ -471,6 +471,14 @@ impl FakeHub {
 }
 
 impl EdgeLink {
+    /// Sends a command with the log proof the test chose; returns the edge's refusal reason.
+    async fn send_with_proof(&mut self, signed: &SignedCommand, proof: gridtrust_trust::checkpoint::EntryInLog, anchors: &Identity) -> String {
+        let digest = signed.digest();
+        self.to_edge.send(HubToEdge::Command { command: Box::new(signed.clone()), log: Box::new(proof) }).await.unwrap();
+        let result = tokio::time::timeout(STEP, self.results.recv()).await.expect("a result from the edge in time").expect("edge connected");
+        refusal(&[check_result(anchors, &result, &digest, IdentityKind::Edge, "edge-1")], "edge edge-1")
+    }
+
     /// Sends a command to the edge and collects its results (each checked as signed by edge-1
     /// and bound to this command) up to the final one.
     async fn send(&mut self, signed: &SignedCommand, anchors: &Identity) -> Vec<CommandOutcome> {
@@ -849,9 +857,14 @@ async fn unauthorised_self_authorised_and_altered_commands_are_refused_at_the_ed
 
 /// A one-record batch of `edge-1` continuing from `resume`, signed with `signer` as `certificate`.
 fn signed_batch(signer: &dyn Signer, certificate: &[u8], resume: Resume, value: f32) -> SignedBatch {
-    let mut batcher = Batcher::new("edge-1", 1000, Duration::from_millis(10), resume);
+    batch_of("edge-1", FEEDER_POWER, signer, certificate, resume, value)
+}
+
+/// A one-record batch of `edge_id` for `point`, continuing from `resume`, signed with `signer`.
+fn batch_of(edge_id: &str, point: &str, signer: &dyn Signer, certificate: &[u8], resume: Resume, value: f32) -> SignedBatch {
+    let mut batcher = Batcher::new(edge_id, 1000, Duration::from_millis(10), resume);
     let datum = Datum {
-        point: PointId::new(FEEDER_POWER).unwrap(),
+        point: PointId::new(point).unwrap(),
         value: Value::Float(value),
         quality: Quality::GOOD,
         source_time: None,
@@ -990,4 +1003,95 @@ async fn edge_claiming_another_edges_id_is_refused_by_the_hub() {
     assert_eq!(hub.stats().batches_applied.load(Ordering::Relaxed), 1);
     assert_eq!(stored_power(&hub), Some(Value::Float(1.0)));
     hub.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 11: point authority, forks, command targets and log inclusion
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_reporting_a_point_it_does_not_own_is_refused_by_the_hub_with_an_authority_alarm() {
+    let site = Site::new();
+    site.issue(IdentityKind::Edge, "edge-2", &[Role::Viewer]);
+    let (hub, _) = hub_with_one_genuine_batch(&site).await;
+
+    // edge-2, valid certificate of the same CA, in its own name, reports edge-1's feeder with a
+    // timestamp in the future: what a hostile or misconfigured substation would send.
+    let rogue = site.identity("edge-2");
+    let batch = batch_of("edge-2", FEEDER_POWER, rogue.signer.as_ref(), &rogue.certificate, Resume::FRESH, 666.0);
+    let session = edge_session(connect(&hub.edge_addr.to_string(), "hub", rogue.client_config().unwrap()), "edge-2", batch).await;
+    eprintln!("edge-2 reporting edge-1's point: {session:?}");
+    assert!(session.welcomed, "edge-2 is a valid edge: {session:?}");
+    assert!(session.acked.is_err(), "its batch is not acknowledged: {session:?}");
+    let alarm = hub.alarms(true).into_iter().find(|a| a.kind == "authority").expect("an authority alarm");
+    assert_eq!((alarm.source.as_str(), alarm.point.as_deref()), ("edge-2", Some(FEEDER_POWER)));
+    assert!(
+        alarm.message.contains(&format!("point {FEEDER_POWER} belongs to edge edge-1 in point registry version 1")),
+        "{}",
+        alarm.message
+    );
+    assert_eq!(hub.stats().authority_refusals.load(Ordering::Relaxed), 1);
+    assert_eq!(stored_power(&hub), Some(Value::Float(1.0)), "the owner's value stays");
+    assert_eq!(hub.store().record_count().unwrap(), 1, "nothing of edge-2 stored");
+    hub.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_batch_seq_with_another_header_raises_a_fork_alarm_instead_of_an_ack() {
+    let site = Site::new();
+    let (hub, _) = hub_with_one_genuine_batch(&site).await;
+    // Batch 0 again, properly signed by edge-1, but another history: another value.
+    let genuine = site.identity("edge-1");
+    let forked = signed_batch(genuine.signer.as_ref(), &genuine.certificate, Resume::FRESH, 2.0);
+    let session = edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", forked).await;
+    eprintln!("edge-1 resending batch 0 with another header: {session:?}");
+    assert!(session.acked.is_err(), "a forked batch is not acknowledged as a duplicate: {session:?}");
+    let alarm = hub.alarms(true).into_iter().find(|a| a.kind == "chain").expect("a chain alarm");
+    assert!(alarm.message.contains("forked: batch 0 arrived with a different header"), "{}", alarm.message);
+    assert_eq!(hub.stats().forks.load(Ordering::Relaxed), 1);
+    assert_eq!(hub.stats().batches_duplicate.load(Ordering::Relaxed), 0);
+    assert_eq!(stored_power(&hub), Some(Value::Float(1.0)), "the stored history stays");
+    hub.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_for_another_edge_is_refused_at_the_edge() {
+    let mut s = CompromisedHubSetup::start(Site::new()).await;
+    let cc = s.site.issuer("cc-1");
+    s.open_breaker_legitimately(&cc).await;
+    // A command that cc-1 issued for edge-2's breaker of the same name (two substations built
+    // from one template): the hub forwards it to edge-1 instead.
+    let mut for_edge_2 = command(&cc.name, DoublePoint::On);
+    for_edge_2.edge = "edge-2".into();
+    let reason = s.refused(&issue_authorised(&for_edge_2, &cc, &s.hub)).await;
+    assert_eq!(reason, "command is for edge edge-2, not for this edge edge-1");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_hub_kept_out_of_its_log_is_refused_at_the_edge() {
+    let mut s = CompromisedHubSetup::start(Site::new()).await;
+    let cc = s.site.issuer("cc-1");
+    s.open_breaker_legitimately(&cc).await;
+    let (operations, refused_before) = (s.device.operations(), s.edge.stats.commands_refused.load(Ordering::Relaxed));
+
+    // The hub logs some other entry and sends the command with that entry's proof.
+    let unlogged = issue_authorised(&command(&cc.name, DoublePoint::On), &cc, &s.hub);
+    let decoy = issue_authorised(&command(&cc.name, DoublePoint::Off), &cc, &s.hub);
+    let proof = s.link.log.lock().unwrap().append_and_prove(&decoy.log_entry(), s.link.held);
+    s.link.held = Some(proof.checkpoint.checkpoint.tree_size);
+    let reason = s.link.send_with_proof(&unlogged, proof, &s.hub).await;
+    assert!(reason.starts_with("command not proven in the hub's log: entry"), "{reason}");
+
+    // The hub shows this edge another history than the one whose checkpoint it holds: a log
+    // that holds the command, but not the entries the edge saw before.
+    let mut other = FakeLog::new(&s.hub.me.name, s.hub.signer.clone(), s.hub.certificate_id);
+    let forged = issue_authorised(&command(&cc.name, DoublePoint::On), &cc, &s.hub);
+    let proof = other.append_and_prove(&forged.log_entry(), s.link.held);
+    let reason = s.link.send_with_proof(&forged, proof, &s.hub).await;
+    assert!(reason.starts_with("command not proven in the hub's log:"), "{reason}");
+    assert!(reason.contains("forked") || reason.contains("not proven consistent"), "{reason}");
+
+    assert_eq!(s.edge.stats.commands_refused.load(Ordering::Relaxed), refused_before + 2);
+    assert_eq!(s.device.operations(), operations, "the device did not operate");
+    s.shutdown().await;
 }
