@@ -204,11 +204,8 @@ impl Hub {
         if identity.me.kind != IdentityKind::Hub {
             return Err(HubError::WrongIdentity(identity.me.to_string()));
         }
-        let store = HubStore::open(config.data_dir.join("hub.redb"))?;
-        let ledger = Ledger::open(&config.data_dir.join("log.redb"), identity.clone())?;
-        let certificates_dir = config.data_dir.join("certificates");
-        std::fs::create_dir_all(&certificates_dir).map_err(|source| HubError::DataDir { path: certificates_dir.clone(), source })?;
-        let certificates = load_certificates(&certificates_dir, &identity);
+        // The registry is checked before any data is touched: a rolled-back or unauthorised one
+        // is a start error.
         let registry = {
             let mut holder = RegistryHolder::open(config.data_dir.join(crate::REGISTRY_FILE), &identity)?;
             holder.offer(&identity, read_signed(&config.authority.registry)?)?;
@@ -217,6 +214,11 @@ impl Hub {
                 source: std::io::Error::other("no registry accepted"),
             })?
         };
+        let store = HubStore::open(config.data_dir.join("hub.redb"))?;
+        let ledger = Ledger::open(&config.data_dir.join("log.redb"), identity.clone())?;
+        let certificates_dir = config.data_dir.join("certificates");
+        std::fs::create_dir_all(&certificates_dir).map_err(|source| HubError::DataDir { path: certificates_dir.clone(), source })?;
+        let certificates = load_certificates(&certificates_dir, &identity);
         let tls = identity.server_config()?;
         let listen = |addr: String| {
             let tls = tls.clone();
