@@ -611,3 +611,47 @@ fn verifying_mutated_exports_never_panics_and_never_passes_a_changed_proof() {
         })
         .unwrap();
 }
+
+#[test]
+fn verify_value_checks_the_point_authority_offline() {
+    let f = fixture();
+    let evidence = export_value(&f.hub_data, &f.point, Timestamp(i64::MAX));
+    let verified = f.auditor().value(&evidence, true).unwrap();
+    assert_eq!(verified.authority.0, 1, "the demo's registry version 1 grants the point to edge-1");
+    assert!(verified.to_string().contains("point registry version 1"), "{verified}");
+
+    // Without the registry, who may report the point cannot be checked: not verified.
+    let mut without = evidence.clone();
+    without.registry = None;
+    assert!(matches!(f.auditor().value(&without, true), Err(VerifyError::Authority(_))));
+
+    // A newer registry that grants the point's logical device to another edge: the value's
+    // signer is not its owner.
+    let other = tempfile::tempdir().unwrap();
+    let ld = f.point.logical_device().to_owned();
+    let reassigned = gridtrust::registry::write_dev_registry(&f.root.join("pki"), 2, &[(ld.as_str(), "edge-2")], other.path()).unwrap();
+    let mut moved = evidence.clone();
+    moved.registry = Some(gridtrust::audit::HexBytes(reassigned.to_bytes()));
+    match f.auditor().value(&moved, true) {
+        Err(VerifyError::NotOwner { edge, owner, version: 2, .. }) => assert_eq!((edge.as_str(), owner.as_deref()), ("edge-1", Some("edge-2"))),
+        other => panic!("expected NotOwner, got {other:?}"),
+    }
+
+    // A registry signed by an operator (the console), not by an engineering identity.
+    let console = gridtrust_transport::identity::Identity::load(&gridtrust_transport::identity::IdentityConfig {
+        ca: f.ca(),
+        certificate: f.root.join("pki/console.crt.pem"),
+        crl: f.crl(),
+        key: gridtrust_keys::KeyConfig::Software { path: f.root.join("pki/console.key.pem") },
+    })
+    .unwrap();
+    let mut registry = gridtrust_trust::registry::PointRegistry::new(3, Timestamp::now());
+    registry.grant(&ld, "edge-1").unwrap();
+    let forged = gridtrust_trust::registry::SignedRegistry::sign(&registry, console.signer.as_ref(), &console.certificate).unwrap();
+    let mut unauthorised = evidence;
+    unauthorised.registry = Some(gridtrust::audit::HexBytes(forged.to_bytes()));
+    match f.auditor().value(&unauthorised, true) {
+        Err(VerifyError::Authority(reason)) => assert!(reason.contains("registry signer not allowed"), "{reason}"),
+        other => panic!("expected an authority refusal, got {other:?}"),
+    }
+}
