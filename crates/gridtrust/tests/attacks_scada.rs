@@ -1,0 +1,389 @@
+//! Attack suite, the SCADA side of the cc: who may connect to the control-centre connector's
+//! IEC 104 server, and who may command through it. Each test runs the real roles (an IEC 104
+//! RTU with one breaker that we serve, the edge, the hub and the cc) and a SCADA front-end we
+//! did not write: Python's `ssl` (OpenSSL) sending raw APDUs for TLS (c104's TLS client fails
+//! every handshake), and c104 (lib60870-C) for plain TCP.
+//!
+//! - `viewer_scada_client_gets_a_negative_actcon_and_the_breaker_does_not_move` (5a): a SCADA
+//!   client whose certificate holds only VIEWER connects over TLS (it may read) and selects the
+//!   breaker. The cc answers a negative ACTCON (cause 7, P/N = 1), counts and alarms it, and
+//!   nothing reaches the hub's log or the RTU.
+//! - `operator_scada_client_command_is_executed_and_signed_in_its_name` (5b): an OPERATOR SCADA
+//!   client's select and execute operate the breaker, and both commands in the hub's
+//!   transparency log name `cc-1/scada:scada-op` with role OPERATOR.
+//! - `scada_client_with_a_certificate_from_a_foreign_ca_is_refused_at_the_handshake` (5c).
+//! - `scada_clients_with_edge_or_console_certificates_are_refused_at_the_handshake` (5d): valid
+//!   certificates of the site's CA, but not of the SCADA kind (edge-1's; the hub console's
+//!   operator certificate, which holds OPERATOR).
+//! - `c104_from_an_address_outside_the_allow_list_is_closed_and_counted` (5e): only 127.0.0.2
+//!   is allowed; c104 from 127.0.0.1 never gets data transfer started, the refusals are counted,
+//!   the alarm is raised once for the address however often c104 retries. A client from
+//!   127.0.0.2 (plain TCP, no certificate) is served, and its command is signed in the name of
+//!   its address with the cc's own role.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+
+use gridtrust::chain::{DemoKeys, provision};
+use gridtrust_cc::{Cc, CcConfig};
+use gridtrust_edge::Edge;
+use gridtrust_edge::config::EdgeConfig;
+use gridtrust_iec104::asdu::{DoublePointValue, Element, InformationObject, Qds, TypeId};
+use gridtrust_iec104::server::{CommandMode, Server, ServerConfig, ServerHandle};
+use gridtrust_keys::SoftwareSigner;
+use gridtrust_model::Command;
+use gridtrust_pki::{DevPki, IdentityKind, IssueRequest, PublicKey, Role};
+use gridtrust_store::translog::TransparencyLog;
+use gridtrust_trust::checkpoint::LogEntry;
+use gridtrust_trust::command::SignedCommand;
+use gridtrust_trust::signing::Signer;
+
+const BREAKER: &str = "F1/XCBR1.Pos";
+const RTU_POSITION_IOA: u32 = 10;
+const RTU_COMMAND_IOA: u32 = 100;
+const SCADA_POSITION_IOA: u32 = 10_010;
+const SCADA_COMMAND_IOA: u32 = 10_100;
+/// How long any single step may take before the test fails.
+const STEP: Duration = Duration::from_secs(15);
+
+/// The kind of certificate a SCADA front-end holds.
+const SCADA_KIND: IdentityKind = IdentityKind::Operator;
+
+fn init_logs() {
+    // Logs only on request (RUST_LOG=...), so expected refusals do not flood the output.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+}
+
+async fn poll_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + STEP;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn position(value: DoublePointValue) -> Element {
+    Element::DoublePoint { value, quality: Qds::GOOD, time: None }
+}
+
+/// RTU → edge → hub → cc, from configuration files in a temporary folder; SCADA is the test.
+struct Site {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    hub: Option<HubProcess>,
+    edge: Option<Edge>,
+    cc: Option<Cc>,
+    rtu: ServerHandle,
+    /// Every command stage (select or execute) that reached the RTU.
+    rtu_commands: Arc<AtomicU64>,
+    rtu_task: JoinHandle<()>,
+}
+
+impl Site {
+    /// Starts every role; the cc serves SCADA over TLS when `tls`, and admits the client
+    /// addresses `members` (TOML strings) as its one redundancy group.
+    async fn start(tls: bool, members: &[&str]) -> Self {
+        init_logs();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let tables = provision(&dir.join("pki"), &DemoKeys::Software).unwrap();
+        let table = |name: &str| tables.iter().find(|(n, _)| *n == name).map(|(_, t)| t.clone()).unwrap();
+
+        // The RTU: one breaker, closed, operated with select-before-operate.
+        let (rtu, mut commands) = Server::bind("127.0.0.1:0".parse().unwrap(), None, ServerConfig::default()).await.unwrap();
+        rtu.register_point(InformationObject::new(RTU_POSITION_IOA, position(DoublePointValue::On)), &[]).await.unwrap();
+        rtu.register_command(RTU_COMMAND_IOA, TypeId::CDcNa1, CommandMode::SelectBeforeOperate).await.unwrap();
+        let rtu_commands = Arc::new(AtomicU64::new(0));
+        let rtu_task = tokio::spawn({
+            let (rtu, count) = (rtu.clone(), rtu_commands.clone());
+            async move {
+                while let Some(cmd) = commands.recv().await {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let _ = cmd.responder.confirm(true);
+                    if !cmd.select {
+                        if let Some(Element::DoubleCommand { value, .. }) = cmd.asdu.objects.first().map(|o| o.element) {
+                            let _ = rtu.update(InformationObject::new(RTU_POSITION_IOA, position(value))).await;
+                        }
+                        let _ = cmd.responder.terminate();
+                    }
+                }
+            }
+        });
+
+        // The hub runs as its own process, so that its transparency log can be read once it
+        // is stopped.
+        let (edge_port, cc_port) = (free_port(), free_port());
+        std::fs::write(
+            dir.join("hub.toml"),
+            format!(
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:{edge_port}\"\ncc_listen = \"127.0.0.1:{cc_port}\"\n\n{}",
+                table("hub")
+            ),
+        )
+        .unwrap();
+        let hub = HubProcess::start(&dir.join("hub.toml"), cc_port).await;
+
+        std::fs::write(
+            dir.join("edge-mapping.toml"),
+            format!(
+                "[[point]]\nid = \"{BREAKER}\"\nioa = {RTU_POSITION_IOA}\ntype = \"double\"\n\n[[command]]\nid = \"{BREAKER}\"\nioa = {RTU_COMMAND_IOA}\ntype = \"double\"\nsbo = true\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("edge.toml"),
+            format!(
+                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[[rtu]]\nname = \"bay-f1\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 3600\n",
+                table("edge-1"),
+                format!("127.0.0.1:{edge_port}"),
+                rtu.local_addr()
+            ),
+        )
+        .unwrap();
+        let edge = Edge::start(EdgeConfig::load(&dir.join("edge.toml")).unwrap()).await.unwrap();
+
+        std::fs::write(
+            dir.join("scada-mapping.toml"),
+            format!(
+                "[[point]]\nid = \"{BREAKER}\"\nioa = {SCADA_POSITION_IOA}\ntype = \"double\"\n\n[[command]]\nid = \"{BREAKER}\"\nioa = {SCADA_COMMAND_IOA}\ntype = \"double\"\nsbo = true\n"
+            ),
+        )
+        .unwrap();
+        let members: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+        std::fs::write(
+            dir.join("cc.toml"),
+            format!(
+                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-mapping.toml\"\ntls = {tls}\n\n[iec104.station]\ncommon_address = 1\n\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [{}]\n",
+                table("cc-1"),
+                format!("127.0.0.1:{cc_port}"),
+                members.join(", ")
+            ),
+        )
+        .unwrap();
+        let cc = Cc::start(CcConfig::load(&dir.join("cc.toml")).unwrap()).await.unwrap();
+        // The breaker's position has come through the chain: RTU, edge, hub and cc are linked.
+        let stats = cc.stats.clone();
+        poll_until("the cc verified the edge's first batch", || stats.batches_verified.load(Ordering::SeqCst) > 0).await;
+        Self { _tmp: tmp, dir, hub: Some(hub), edge: Some(edge), cc: Some(cc), rtu, rtu_commands, rtu_task }
+    }
+
+    fn cc(&self) -> &Cc {
+        self.cc.as_ref().expect("cc running")
+    }
+
+    fn port(&self) -> u16 {
+        self.cc().iec104_addr.port()
+    }
+
+    fn pki(&self) -> PathBuf {
+        self.dir.join("pki")
+    }
+
+    /// Issues one more certificate from the site's CA, with a new software key beside it.
+    fn issue(&self, kind: IdentityKind, name: &str, roles: &[Role]) {
+        issue_from(&DevPki::open(&self.pki()), kind, name, roles);
+    }
+
+    /// The `--tls CA CERT KEY` arguments of `scada_raw.py` for the identity `name` in `pki`.
+    fn tls_args(&self, pki: &Path, name: &str) -> Vec<String> {
+        vec![
+            "--tls".into(),
+            self.pki().join("ca.crt.pem").display().to_string(),
+            pki.join(format!("{name}.crt.pem")).display().to_string(),
+            pki.join(format!("{name}.key.pem")).display().to_string(),
+        ]
+    }
+
+    /// Stops every role and returns the commands in the hub's transparency log.
+    async fn stop_and_read_logged_commands(&mut self) -> Vec<Command> {
+        if let Some(cc) = self.cc.take() {
+            cc.shutdown().await;
+        }
+        if let Some(edge) = self.edge.take() {
+            edge.shutdown();
+        }
+        drop(self.hub.take());
+        self.rtu_task.abort();
+        self.rtu.shutdown().await;
+        let path = self.dir.join("hub-data").join("log.redb");
+        let log = TransparencyLog::open(&path).unwrap();
+        (0..log.size())
+            .filter_map(|i| log.entry(i).unwrap())
+            .filter_map(|bytes| match LogEntry::decode(&bytes) {
+                Ok(LogEntry::Command(c)) => Some(postcard::from_bytes::<SignedCommand>(&c).unwrap().command().unwrap()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The hub as a separate process (`gridtrust hub`), killed when dropped.
+struct HubProcess(Child);
+
+impl HubProcess {
+    /// Starts `gridtrust hub --config hub.toml` and waits until it accepts connections on `port`.
+    async fn start(config: &Path, port: u16) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gridtrust"))
+            .args(["hub", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hub starts");
+        let mut hub = Self(child);
+        let deadline = Instant::now() + STEP;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(hub.0.try_wait().unwrap().is_none(), "the hub process exited at start");
+            assert!(Instant::now() < deadline, "the hub process does not listen on port {port}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        hub
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn issue_from(dev: &DevPki, kind: IdentityKind, name: &str, roles: &[Role]) {
+    let files = dev.files(name);
+    let key = SoftwareSigner::generate(&files.key).unwrap();
+    let issued = dev
+        .ca()
+        .unwrap()
+        .issue(&IssueRequest {
+            kind,
+            name: name.to_owned(),
+            roles: roles.to_vec(),
+            validity: Duration::from_secs(24 * 3600),
+            public_key: PublicKey::from_sec1(&key.public_key()).unwrap(),
+            extra_sans: Vec::new(),
+        })
+        .unwrap();
+    std::fs::write(&files.cert, &issued.pem).unwrap();
+}
+
+/// Runs a Python peer from `tests/peers` and returns what it printed.
+async fn python(script: &str, args: &[String]) -> String {
+    let path = format!("{}/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("python3").arg("-u").arg(path).args(args).kill_on_drop(true).output(),
+    )
+    .await
+    .expect("the Python peer finishes")
+    .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{script} said:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script} failed: {stdout}");
+    stdout
+}
+
+/// `scada_raw.py` over TLS as `name` (certificate and key in `pki`), selecting and executing
+/// the breaker command.
+async fn scada_tls_command(site: &Site, pki: &Path, name: &str) -> String {
+    let mut args = vec!["--port".to_owned(), site.port().to_string()];
+    args.extend(site.tls_args(pki, name));
+    args.extend(["--command".to_owned(), SCADA_COMMAND_IOA.to_string(), "--execute".to_owned()]);
+    python("scada_raw.py", &args).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_scada_client_gets_a_negative_actcon_and_the_breaker_does_not_move() {
+    if !support::python3_available("viewer_scada_client_gets_a_negative_actcon_and_the_breaker_does_not_move") {
+        return;
+    }
+    let mut site = Site::start(true, &["127.0.0.1"]).await;
+    site.issue(SCADA_KIND, "scada-viewer", &[Role::Viewer]);
+    let out = scada_tls_command(&site, &site.pki(), "scada-viewer").await;
+    assert!(out.contains("started=yes"), "a VIEWER may connect and read: {out}");
+    assert!(out.contains("select=negative cot=7"), "the VIEWER's select is refused with a negative ACTCON: {out}");
+    assert!(!out.contains("execute="), "no execute after a refused select: {out}");
+    assert_eq!(site.rtu_commands.load(Ordering::SeqCst), 0, "nothing reached the RTU");
+    let logged = site.stop_and_read_logged_commands().await;
+    assert!(logged.is_empty(), "the VIEWER's command never reached the hub: {logged:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_scada_client_command_is_executed_and_signed_in_its_name() {
+    if !support::python3_available("operator_scada_client_command_is_executed_and_signed_in_its_name") {
+        return;
+    }
+    let mut site = Site::start(true, &["127.0.0.1"]).await;
+    site.issue(SCADA_KIND, "scada-op", &[Role::Viewer, Role::Operator]);
+    let out = scada_tls_command(&site, &site.pki(), "scada-op").await;
+    assert!(out.contains("select=positive") && out.contains("execute=positive") && out.contains("terminated=yes"), "{out}");
+    assert_eq!(site.rtu_commands.load(Ordering::SeqCst), 2, "select and execute reached the RTU");
+    let logged = site.stop_and_read_logged_commands().await;
+    assert_eq!(logged.len(), 2, "select and execute are in the hub's log: {logged:?}");
+    for c in &logged {
+        assert_eq!((c.issuer.as_str(), c.role.as_str()), ("cc-1/scada:scada-op", "OPERATOR"), "{c:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scada_client_with_a_certificate_from_a_foreign_ca_is_refused_at_the_handshake() {
+    if !support::python3_available("scada_client_with_a_certificate_from_a_foreign_ca_is_refused_at_the_handshake") {
+        return;
+    }
+    let site = Site::start(true, &["127.0.0.1"]).await;
+    let foreign = site.dir.join("foreign");
+    let dev = DevPki::generate(&foreign, &[]).unwrap();
+    issue_from(&dev, SCADA_KIND, "scada-op", &[Role::Operator]);
+    let out = scada_tls_command(&site, &foreign, "scada-op").await;
+    assert!(out.contains("refused=") && !out.contains("started=yes"), "a foreign CA's certificate gets no session: {out}");
+    assert_eq!(site.rtu_commands.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scada_clients_with_edge_or_console_certificates_are_refused_at_the_handshake() {
+    if !support::python3_available("scada_clients_with_edge_or_console_certificates_are_refused_at_the_handshake") {
+        return;
+    }
+    let site = Site::start(true, &["127.0.0.1"]).await;
+    for name in ["edge-1", "console"] {
+        let out = scada_tls_command(&site, &site.pki(), name).await;
+        assert!(out.contains("refused=") && !out.contains("started=yes"), "{name}'s certificate is not a SCADA client's: {out}");
+    }
+    assert_eq!(site.rtu_commands.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c104_from_an_address_outside_the_allow_list_is_closed_and_counted() {
+    if !support::c104_available("c104_from_an_address_outside_the_allow_list_is_closed_and_counted") {
+        return;
+    }
+    let mut site = Site::start(false, &["127.0.0.2"]).await;
+    let out = python("c104_connect.py", &[site.port().to_string(), "3".into()]).await;
+    assert!(out.contains("opened=no"), "c104 from 127.0.0.1 must not be served: {out}");
+
+    // Positive control: the listed address is served, and its command is signed in the name of
+    // its address (plain TCP carries no identity) with the cc's own role.
+    let args: Vec<String> = ["--port", &site.port().to_string(), "--source", "127.0.0.2", "--command", &SCADA_COMMAND_IOA.to_string(), "--execute"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let out = python("scada_raw.py", &args).await;
+    assert!(out.contains("started=yes") && out.contains("terminated=yes"), "{out}");
+    let logged = site.stop_and_read_logged_commands().await;
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    for c in &logged {
+        assert_eq!((c.issuer.as_str(), c.role.as_str()), ("cc-1/scada-ip:127.0.0.2", "OPERATOR"), "{c:?}");
+    }
+}
