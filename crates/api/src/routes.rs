@@ -43,8 +43,6 @@ pub const SESSION_COOKIE: &str = "gridtrust_session";
 /// cross-site form cannot set it, and SameSite=Strict already keeps the cookie home).
 pub const CSRF_HEADER: &str = "x-gridtrust-csrf";
 
-/// Roles that may operate equipment and acknowledge alarms.
-pub const OPERATING_ROLES: &[Role] = &[Role::Operator, Role::Engineer];
 /// Roles that may read the transparency log entries.
 pub const LOG_READERS: &[Role] = &[Role::SecAud];
 /// Roles that may read the audit trail.
@@ -322,7 +320,7 @@ async fn acknowledge(
     ApiPath(id): ApiPath,
 ) -> Result<Json<AlarmItem>, ApiError> {
     let id: u64 = id.parse().map_err(|_| ApiError::BadRequest(format!("alarm id must be a number, got `{id}`")))?;
-    if let Err(e) = require(&actor, OPERATING_ROLES, "acknowledging an alarm") {
+    if let Err(e) = require(&actor, Role::OPERATING, "acknowledging an alarm") {
         audit(&state, &actor.name, "alarm_ack", "refused", format!("alarm {id}: {e}"), ext.0.remote);
         return Err(e);
     }
@@ -344,7 +342,7 @@ async fn issue_command(
     ApiJson(req): ApiJson<CommandRequest>,
 ) -> Result<(StatusCode, Json<CommandItem>), ApiError> {
     let what = format!("{} {} {}={}", req.action, req.point, req.value.kind, req.value.value);
-    if let Err(e) = require(&actor, OPERATING_ROLES, "issuing a command") {
+    if let Err(e) = require(&actor, Role::OPERATING, "issuing a command") {
         audit(&state, &actor.name, "command", "refused", format!("{what}: {e}"), ext.0.remote);
         return Err(e);
     }
@@ -429,7 +427,7 @@ async fn events(State(state): State<ApiState>, Authed(_caller): Authed) -> Sse<i
     responses((status = 200, body = TamperResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody, description = "The hub does not run inside the demo")))]
 async fn tamper(State(state): State<ApiState>, Authed(actor): Authed, ext: axum::Extension<Extensions>) -> Result<Json<TamperResult>, ApiError> {
-    require(&actor, OPERATING_ROLES, "demo fault injection")?;
+    require(&actor, Role::OPERATING, "demo fault injection")?;
     match state.backend.tamper() {
         None => Err(ApiError::NotFound("fault injection exists only in `gridtrust demo`".into())),
         Some(result) => {

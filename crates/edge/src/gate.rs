@@ -33,9 +33,6 @@ use gridtrust_store::{Admission, CheckpointFile, ReplayCache};
 use gridtrust_trust::checkpoint::{CheckpointTracker, EntryInLog};
 use gridtrust_trust::command::SignedCommand;
 
-/// Roles that may operate equipment (IEC 62351-8).
-pub const OPERATING_ROLES: &[Role] = &[Role::Operator, Role::Engineer];
-
 /// How the gate validates certificates: the edge's trust anchors (CA and CRL).
 pub trait CertificateCheck: Send + Sync {
     /// Validates a DER certificate for signing use now and says whom it identifies.
@@ -96,7 +93,7 @@ impl CommandGate {
     /// Runs every check; returns the command to execute or the reason to refuse.
     pub fn admit(&self, signed: &SignedCommand, in_log: &EntryInLog, now: Timestamp) -> Result<Command, String> {
         let issuer = self.certificates.check(&signed.issuer.certificate).map_err(|e| format!("issuer certificate: {e}"))?;
-        authorize(&issuer, &[IdentityKind::Cc, IdentityKind::Operator], OPERATING_ROLES).map_err(|e| format!("issuer not allowed: {e}"))?;
+        authorize(&issuer, &[IdentityKind::Cc, IdentityKind::Operator], Role::OPERATING).map_err(|e| format!("issuer not allowed: {e}"))?;
         signed.verify_issuer(&issuer.public_key).map_err(|e| e.to_string())?;
         let auth = signed.authorization.as_ref().ok_or("no hub authorisation")?;
         let hub = self.certificates.check(&auth.certificate).map_err(|e| format!("hub certificate: {e}"))?;
@@ -116,7 +113,7 @@ impl CommandGate {
         if command.expires_at.0.saturating_sub(command.issued_at.0) > nanos(self.freshness.max_validity) {
             return Err(format!("command validity exceeds {} s", self.freshness.max_validity.as_secs()));
         }
-        check_command_issuer(&issuer, &command.issuer, &command.role, OPERATING_ROLES)?;
+        check_command_issuer(&issuer, &command.issuer, &command.role).map_err(|e| e.to_string())?;
         // Recorded before release: a crash after this can lose the command, never repeat it.
         match self.replay.admit(&command.nonce, command.expires_at) {
             Ok(Admission::Fresh) => {}

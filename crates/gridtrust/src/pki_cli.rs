@@ -34,12 +34,12 @@ enum PkiCmd {
         #[arg(long, default_value_t = 3650)]
         days: u64,
     },
-    /// Certify an edge, hub, cc or operator identity with IEC 62351-8 roles.
+    /// Certify an edge, hub, cc, operator or scada identity with IEC 62351-8 roles.
     Issue {
         /// The CA directory.
         #[arg(long)]
         dir: PathBuf,
-        /// The identity kind: edge, hub, cc or operator.
+        /// The identity kind: edge, hub, cc, operator or scada (a SCADA front-end of a cc).
         #[arg(long)]
         kind: IdentityKind,
         /// The identity name (lowercase letters, digits, '-' and '.').

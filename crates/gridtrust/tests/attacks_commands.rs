@@ -268,7 +268,8 @@ fn command_at(issuer: &str, position: DoublePoint, issued_in: i64, expires_in: i
         edge: "edge-1".into(),
         action: CommandAction::Execute,
         value: CommandValue::Double(position),
-        issuer: issuer.to_owned(),
+        // Connectors sign for a named SCADA client (gridtrust_pki::CommandIssuer).
+        issuer: format!("{issuer}/scada:scada-1"),
         role: "OPERATOR".into(),
         issued_at: Timestamp(now.0 + issued_in),
         expires_at: Timestamp(now.0 + expires_in),

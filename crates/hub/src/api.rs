@@ -12,7 +12,7 @@ use gridtrust_api::backend::{Actor, Backend};
 use gridtrust_api::dto::*;
 use gridtrust_api::metrics::Exposition;
 use gridtrust_api::timefmt::rfc3339;
-use gridtrust_api::{ApiError, routes::OPERATING_ROLES};
+use gridtrust_api::ApiError;
 use gridtrust_model::{DoublePoint, PointId, Record, Timestamp, Validity, Value};
 use gridtrust_store::StoreError;
 use gridtrust_trust::checkpoint::{LogEntry, SignedCheckpoint};
@@ -326,7 +326,7 @@ impl Backend for HubApi {
         let edge = registry.owner(&point).ok_or_else(|| {
             ApiError::BadRequest(format!("point {point} belongs to no edge in point registry version {}", registry.version))
         })?;
-        let (signed, item) = console.sign(request, edge, by, OPERATING_ROLES)?;
+        let (signed, item) = console.sign(request, edge, by, gridtrust_pki::Role::OPERATING)?;
         let state = self.state.clone();
         let reply = state.console_results.clone();
         // Called on the blocking pool of the runtime: hand routing back to the runtime.

@@ -29,7 +29,7 @@ use gridtrust_api::command::parse_request;
 use gridtrust_api::dto::{CommandItem, CommandRequest, CommandValueDto, LiveEvent};
 use gridtrust_api::timefmt::rfc3339;
 use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandResult, Timestamp};
-use gridtrust_pki::Role;
+use gridtrust_pki::{CommandIssuer, Role};
 use gridtrust_transport::identity::Identity;
 use gridtrust_trust::Hash;
 use gridtrust_trust::command::SignedCommand;
@@ -110,7 +110,7 @@ impl Console {
             edge: edge.to_owned(),
             action,
             value,
-            issuer: format!("{}/{}", self.identity.me.name, person.name),
+            issuer: CommandIssuer::Person { console: self.identity.me.name.clone(), person: person.name.clone() }.to_string(),
             role: role.name().to_owned(),
             issued_at: now,
             expires_at: Timestamp(now.0.saturating_add(COMMAND_VALIDITY_NS)),

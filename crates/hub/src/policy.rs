@@ -30,9 +30,6 @@ impl Default for PolicyConfig {
     }
 }
 
-/// Roles that may operate equipment.
-pub const OPERATING_ROLES: &[Role] = &[Role::Operator, Role::Engineer];
-
 /// The policy state: configuration plus each issuer's recent commands.
 pub struct Policy {
     config: PolicyConfig,
@@ -48,8 +45,8 @@ impl Policy {
     /// Decides on one command from `issuer` (whose certificate and signature were already
     /// verified); a refusal says why.
     pub fn check(&mut self, issuer: &PeerIdentity, command: &Command, now: Instant) -> Result<(), String> {
-        authorize(issuer, &[IdentityKind::Cc, IdentityKind::Operator], OPERATING_ROLES).map_err(|e| e.to_string())?;
-        check_command_issuer(issuer, &command.issuer, &command.role, OPERATING_ROLES)?;
+        authorize(issuer, &[IdentityKind::Cc, IdentityKind::Operator], Role::OPERATING).map_err(|e| e.to_string())?;
+        check_command_issuer(issuer, &command.issuer, &command.role).map_err(|e| e.to_string())?;
         if self.config.blocked_points.contains(&command.point) {
             return Err(format!("point {} is blocked", command.point));
         }
@@ -91,7 +88,7 @@ mod tests {
             edge: "edge-1".into(),
             action: CommandAction::Execute,
             value: CommandValue::Single(true),
-            issuer: "cc-1".into(),
+            issuer: "cc-1/scada:scada-1".into(),
             role: "OPERATOR".into(),
             issued_at: Timestamp(0),
             expires_at: Timestamp(1),
@@ -110,6 +107,8 @@ mod tests {
         let mut console = identity(IdentityKind::Operator, vec![Role::Operator]);
         console.name = "console".into();
         let mut for_person = command("E1/XCBR1.Pos");
+        assert!(policy.check(&console, &for_person, now).unwrap_err().contains("signed by console"));
+        for_person.issuer = "console".into();
         assert!(policy.check(&console, &for_person, now).unwrap_err().contains("<person>"));
         for_person.issuer = "console/alice".into();
         for_person.role = "VIEWER".into();

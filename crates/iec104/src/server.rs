@@ -11,6 +11,14 @@
 //!   one task around the [`Station`], and hands commands to the application as
 //!   [`IncomingCommand`]s it answers later through a [`CommandResponder`].
 //!
+//! Who may connect: a [`RedundancyGroup`] lists its clients' addresses (single addresses or
+//! CIDR blocks, [`ClientRange`]). A connection from an address in no group is, as the embedding
+//! application decides ([`UnlistedClients`]), either refused at once (closed before any TLS or
+//! IEC 104 byte, and reported as a [`RefusedConnection`]) or served in a private group of its
+//! own. With TLS, the client's verified certificate (DER) travels with every command
+//! ([`IncomingCommand::peer_certificate`]); what it may do is the application's decision, this
+//! crate does not interpret certificates.
+//!
 //! Redundancy (IEC 60870-5-104 Ed. 2 §10): connections from the addresses of one
 //! [`RedundancyGroup`] share one event queue. Only the connection that last sent STARTDT gets
 //! data; the others stay connected as standby and are only probed with TESTFR. An ASDU leaves the
@@ -33,13 +41,13 @@ use bytes::Bytes;
 use serde::Deserialize;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::asdu::{
     Asdu, AsduEncodeError, Cause, Cot, Element, InformationObject, TypeId, negative_reply,
 };
-use crate::connection::{CloseReason, Connection, Event, LinkConfig, Role, de_secs};
+use crate::connection::{Connection, Event, LinkConfig, Role, de_secs};
 use crate::driver::{self, Command};
 use crate::time::Cp56Time2a;
 
@@ -56,6 +64,11 @@ pub struct ServerConfig {
     pub link: LinkConfig,
     /// Connections from these address sets share one event queue (see the module doc).
     pub redundancy_groups: Vec<RedundancyGroup>,
+    /// What happens to a connection from an address in no group. Not read from configuration
+    /// files: the application embedding the station decides (the cc refuses, the RTU
+    /// simulator serves anyone).
+    #[serde(skip)]
+    pub unlisted_clients: UnlistedClients,
     /// Longest each of a group's two queues (status, measurements) may grow; beyond it the
     /// oldest entries are dropped and counted, so a group nobody serves cannot exhaust memory.
     pub max_queue: usize,
@@ -73,6 +86,7 @@ impl Default for ServerConfig {
             common_address: 1,
             link: LinkConfig::default(),
             redundancy_groups: Vec::new(),
+            unlisted_clients: UnlistedClients::OwnGroup,
             max_queue: 10_000,
             select_timeout: Duration::from_secs(10),
             command_capacity: 64,
@@ -86,10 +100,168 @@ impl Default for ServerConfig {
 pub struct RedundancyGroup {
     /// Name, for logs and for [`IncomingCommand::group`].
     pub name: String,
-    /// Client addresses; empty matches any address (useful on loopback). A connection from an
-    /// address in no group gets a private group of its own.
+    /// Client addresses or blocks (`"10.1.0.5"`, `"10.1.0.0/24"`). An empty list matches no
+    /// address: "any" must be said, as `0.0.0.0/0` and `::/0`. A connection joins the first
+    /// group that lists its address.
     #[serde(default)]
-    pub members: Vec<IpAddr>,
+    pub members: Vec<ClientRange>,
+}
+
+/// What the station does with a connection whose address no [`RedundancyGroup`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnlistedClients {
+    /// Close it at once and report it ([`ServerHandle::refusals`]): the groups' members are an
+    /// allow-list.
+    Refuse,
+    /// Serve it in a private group of its own (an RTU that answers whoever polls it).
+    #[default]
+    OwnGroup,
+}
+
+/// One IP address, or a block of them in CIDR notation, as a [`RedundancyGroup`] lists its
+/// clients. IPv4-mapped IPv6 peers (`::ffff:a.b.c.d`, from a dual-stack listener) match as the
+/// IPv4 address they are, so write IPv4 blocks in IPv4 notation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+/// Why a string is not a [`ClientRange`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ClientRangeError {
+    /// The address part does not parse.
+    #[error("`{0}` is not an IP address")]
+    Address(String),
+    /// The prefix length is not a number within the address family's bits.
+    #[error("`{0}` is not a prefix length of this address family")]
+    Prefix(String),
+    /// Bits set after the prefix: probably a typo for another block (write the network).
+    #[error("`{range}` has host bits set after the prefix; did you mean `{network}`?")]
+    HostBits {
+        /// As written.
+        range: String,
+        /// The block it lies in.
+        network: String,
+    },
+}
+
+impl ClientRange {
+    /// The block `network/prefix`; `None` if the prefix is too long or host bits are set.
+    pub fn new(network: IpAddr, prefix: u8) -> Option<Self> {
+        (prefix <= max_prefix(network) && network_of(network, prefix) == network)
+            .then_some(ClientRange { network, prefix })
+    }
+
+    /// Exactly one address.
+    pub fn single(address: IpAddr) -> Self {
+        let address = address.to_canonical();
+        ClientRange {
+            network: address,
+            prefix: max_prefix(address),
+        }
+    }
+
+    /// Whether `address` lies in this block.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        match (self.network, address) {
+            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
+                network_of(address, self.prefix) == self.network
+            }
+            _ => false,
+        }
+    }
+}
+
+fn max_prefix(address: IpAddr) -> u8 {
+    if address.is_ipv4() { 32 } else { 128 }
+}
+
+/// `address` with every bit after `prefix` cleared.
+fn network_of(address: IpAddr, prefix: u8) -> IpAddr {
+    match address {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    }
+}
+
+impl std::str::FromStr for ClientRange {
+    type Err = ClientRangeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (address, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let address: IpAddr = address
+            .trim()
+            .parse()
+            .map_err(|_| ClientRangeError::Address(address.to_owned()))?;
+        let Some(prefix) = prefix else {
+            return Ok(ClientRange::single(address));
+        };
+        let prefix: u8 = prefix
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p| *p <= max_prefix(address))
+            .ok_or_else(|| ClientRangeError::Prefix(prefix.to_owned()))?;
+        ClientRange::new(address, prefix).ok_or_else(|| ClientRangeError::HostBits {
+            range: s.to_owned(),
+            network: format!("{}/{prefix}", network_of(address, prefix)),
+        })
+    }
+}
+
+impl std::fmt::Display for ClientRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.prefix == max_prefix(self.network) {
+            write!(f, "{}", self.network)
+        } else {
+            write!(f, "{}/{}", self.network, self.prefix)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientRange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why the station refused a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConnectionRefused {
+    /// The address is in no redundancy group and [`UnlistedClients::Refuse`] is in force.
+    #[error("{0} is not in any redundancy group's members")]
+    NotListed(IpAddr),
+    /// The TLS handshake failed (no, untrusted or refused client certificate, ...).
+    #[error("TLS handshake failed: {0}")]
+    Handshake(String),
+    /// No TLS handshake within t0.
+    #[error("no TLS handshake within t0")]
+    HandshakeTimeout,
+}
+
+/// A connection the server closed without serving it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedConnection {
+    /// Who connected.
+    pub peer: SocketAddr,
+    /// Why it was closed.
+    pub reason: ConnectionRefused,
 }
 
 /// Whether an execute needs a preceding select (IEC 60870-5-101 §7.4.4 select-before-operate).
@@ -156,6 +328,8 @@ pub struct CommandRequest {
     pub group_name: String,
     /// The peer address.
     pub peer: SocketAddr,
+    /// The client's TLS certificate (DER) as the handshake verified it; `None` on plain TCP.
+    pub peer_certificate: Option<Bytes>,
     /// The command as decoded.
     pub asdu: Asdu,
     /// S/E = 1: select only.
@@ -251,6 +425,7 @@ impl GroupState {
 #[derive(Debug)]
 struct ConnState {
     peer: SocketAddr,
+    certificate: Option<Bytes>,
     group: GroupKey,
     acked: u64,
 }
@@ -393,20 +568,37 @@ impl Station {
         self.image.get(&ioa).map(|p| p.element)
     }
 
-    /// A new connection from `peer`: joins the first configured group listing its address (or
-    /// with no members), else a private group. Returns the group.
-    pub fn connection_opened(&mut self, conn: ConnId, peer: SocketAddr) -> GroupKey {
-        let key = self
-            .config
+    /// Whether a client at `peer` may connect: its address is in a group's members, or
+    /// unlisted clients get their own group. Checked before anything else happens on the
+    /// connection (before a TLS handshake).
+    pub fn check_client(&self, peer: SocketAddr) -> Result<(), ConnectionRefused> {
+        match (self.group_of(peer), self.config.unlisted_clients) {
+            (None, UnlistedClients::Refuse) => {
+                Err(ConnectionRefused::NotListed(peer.ip().to_canonical()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn group_of(&self, peer: SocketAddr) -> Option<usize> {
+        self.config
             .redundancy_groups
             .iter()
-            .position(|g| g.members.contains(&peer.ip()))
-            .or_else(|| {
-                self.config
-                    .redundancy_groups
-                    .iter()
-                    .position(|g| g.members.is_empty())
-            })
+            .position(|g| g.members.iter().any(|m| m.contains(peer.ip())))
+    }
+
+    /// A new connection from `peer` (with its verified TLS certificate, if any): joins the
+    /// first configured group listing its address, else a private group, unless
+    /// [`Station::check_client`] refuses it. Returns the group.
+    pub fn connection_opened(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        certificate: Option<Bytes>,
+    ) -> Result<GroupKey, ConnectionRefused> {
+        self.check_client(peer)?;
+        let key = self
+            .group_of(peer)
             .map_or(GroupKey::Private(conn), GroupKey::Configured);
         if let GroupKey::Private(_) = key {
             self.groups.insert(
@@ -421,11 +613,12 @@ impl Station {
             conn,
             ConnState {
                 peer,
+                certificate,
                 group: key,
                 acked: 0,
             },
         );
-        key
+        Ok(key)
     }
 
     /// Feeds one link event of connection `conn`. `now` times select-before-operate; `wall` is
@@ -667,15 +860,17 @@ impl Station {
                 return;
             }
         }
-        let (group_name, peer) = match (self.groups.get(&key), self.conns.get(&conn)) {
-            (Some(g), Some(c)) => (g.name.clone(), c.peer),
-            _ => return,
-        };
+        let (group_name, peer, peer_certificate) =
+            match (self.groups.get(&key), self.conns.get(&conn)) {
+                (Some(g), Some(c)) => (g.name.clone(), c.peer, c.certificate.clone()),
+                _ => return,
+            };
         self.outputs.push_back(Output::Command(CommandRequest {
             conn,
             group: key,
             group_name,
             peer,
+            peer_certificate,
             asdu,
             select,
             deactivation,
@@ -863,6 +1058,9 @@ pub struct IncomingCommand {
     pub deactivation: bool,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The client's TLS certificate (DER, end entity) as the handshake verified it against the
+    /// acceptor's configuration; `None` on plain TCP. The application decides what it may do.
+    pub peer_certificate: Option<Bytes>,
     /// The client's redundancy group name.
     pub group: String,
     /// Answers the command; may be moved to another task and used much later.
@@ -929,6 +1127,7 @@ pub struct Server;
 #[derive(Debug, Clone)]
 pub struct ServerHandle {
     requests: mpsc::Sender<Request>,
+    refusals: broadcast::Sender<RefusedConnection>,
     local_addr: SocketAddr,
     clock_syncs: watch::Receiver<Option<Cp56Time2a>>,
     common_address: u16,
@@ -955,11 +1154,13 @@ impl Server {
         let (req_tx, req_rx) = mpsc::channel(1024);
         let (cmd_tx, cmd_rx) = mpsc::channel(config.command_capacity.max(1));
         let (clock_tx, clock_rx) = watch::channel(None);
+        let (refusals, _) = broadcast::channel(REFUSALS_CAPACITY);
         let common_address = config.common_address;
         let actor = Actor {
             station: Station::new(config),
             listener,
             tls,
+            refusals: refusals.clone(),
             requests: req_rx,
             commands: cmd_tx,
             clock: clock_tx,
@@ -970,6 +1171,7 @@ impl Server {
         Ok((
             ServerHandle {
                 requests: req_tx,
+                refusals,
                 local_addr,
                 clock_syncs: clock_rx,
                 common_address,
@@ -1045,6 +1247,13 @@ impl ServerHandle {
         rx.await.map_err(|_| StationError::Stopped)
     }
 
+    /// Connections closed without being served (address not allowed, failed TLS handshake),
+    /// from the moment of subscribing. A subscriber that falls behind by more than
+    /// [`REFUSALS_CAPACITY`] learns how many it missed (`RecvError::Lagged`).
+    pub fn refusals(&self) -> broadcast::Receiver<RefusedConnection> {
+        self.refusals.subscribe()
+    }
+
     /// The last clock synchronisation received from any client (already confirmed to it).
     pub fn clock_syncs(&self) -> watch::Receiver<Option<Cp56Time2a>> {
         self.clock_syncs.clone()
@@ -1056,10 +1265,24 @@ impl ServerHandle {
     }
 }
 
+/// How many refusals [`ServerHandle::refusals`] buffers for a slow subscriber.
+pub const REFUSALS_CAPACITY: usize = 256;
+
+/// What connection tasks tell the server task, in order per connection.
+enum Link {
+    /// The connection is ready for IEC 104 (after the TLS handshake, if any).
+    Opened(ConnId, SocketAddr, Option<Bytes>),
+    /// A link event.
+    Event(ConnId, Event),
+    /// The TLS handshake failed; the connection is gone.
+    Refused(ConnId, SocketAddr, ConnectionRefused),
+}
+
 struct Actor {
     station: Station,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    refusals: broadcast::Sender<RefusedConnection>,
     requests: mpsc::Receiver<Request>,
     commands: mpsc::Sender<IncomingCommand>,
     clock: watch::Sender<Option<Cp56Time2a>>,
@@ -1069,7 +1292,7 @@ struct Actor {
 
 impl Actor {
     async fn run(mut self) {
-        let (ev_tx, mut ev_rx) = mpsc::channel::<(ConnId, Event)>(1024);
+        let (ev_tx, mut ev_rx) = mpsc::channel::<Link>(1024);
         let (resp_tx, mut resp_rx) = mpsc::unbounded_channel::<Response>();
         loop {
             tokio::select! {
@@ -1077,12 +1300,19 @@ impl Actor {
                     Ok((stream, peer)) => self.accept(stream, peer, ev_tx.clone()),
                     Err(e) => tracing::warn!(error = %e, "IEC 104 accept failed"),
                 },
-                Some((conn, event)) = ev_rx.recv() => {
-                    if matches!(event, Event::Closed(_)) {
-                        self.links.remove(&conn);
+                Some(link) = ev_rx.recv() => match link {
+                    Link::Opened(conn, peer, certificate) => self.opened(conn, peer, certificate),
+                    Link::Event(conn, event) => {
+                        if matches!(event, Event::Closed(_)) {
+                            self.links.remove(&conn);
+                        }
+                        self.station.handle_link_event(conn, event, Instant::now(), wall_clock());
                     }
-                    self.station.handle_link_event(conn, event, Instant::now(), wall_clock());
-                }
+                    Link::Refused(conn, peer, reason) => {
+                        self.links.remove(&conn);
+                        self.refused(peer, reason);
+                    }
+                },
                 Some(resp) = resp_rx.recv() => {
                     self.station.respond(&resp.request, resp.cause, resp.negative, Instant::now());
                 }
@@ -1111,38 +1341,79 @@ impl Actor {
         }
     }
 
-    fn accept(&mut self, stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<(ConnId, Event)>) {
+    fn accept(&mut self, stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<Link>) {
+        // Before any byte is read or a handshake is spent on it.
+        if let Err(reason) = self.station.check_client(peer) {
+            drop(stream);
+            self.refused(peer, reason);
+            return;
+        }
         let id = self.next_id;
         self.next_id += 1;
         let _ = stream.set_nodelay(true);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         self.links.insert(id, cmd_tx);
-        let group = self.station.connection_opened(id, peer);
-        tracing::info!(conn = id, %peer, ?group, "IEC 104 client connected");
         let link = self.station.config().link.clone();
         let tls = self.tls.clone();
+        if tls.is_none() {
+            self.opened(id, peer, None);
+        }
         tokio::spawn(async move {
             let t0 = link.t0;
             match tls {
                 None => {
                     let conn = Connection::new(Role::Controlled, link, Instant::now());
-                    driver::run(stream, conn, cmd_rx, events, move |e| (id, e)).await;
+                    driver::run(stream, conn, cmd_rx, events, move |e| Link::Event(id, e)).await;
                 }
                 Some(acceptor) => match tokio::time::timeout(t0, acceptor.accept(stream)).await {
                     Ok(Ok(tls_stream)) => {
-                        let conn = Connection::new(Role::Controlled, link, Instant::now());
-                        driver::run(tls_stream, conn, cmd_rx, events, move |e| (id, e)).await;
+                        let certificate = tls_stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|c| Bytes::copy_from_slice(c));
+                        // Same channel as the link's events, so the station knows the
+                        // connection before its first event.
+                        if events.send(Link::Opened(id, peer, certificate)).await.is_ok() {
+                            let conn = Connection::new(Role::Controlled, link, Instant::now());
+                            driver::run(tls_stream, conn, cmd_rx, events, move |e| {
+                                Link::Event(id, e)
+                            })
+                            .await;
+                        }
                     }
                     Ok(Err(e)) => {
-                        let reason = CloseReason::Io(format!("TLS handshake failed: {e}"));
-                        let _ = events.send((id, Event::Closed(reason))).await;
+                        let reason = ConnectionRefused::Handshake(e.to_string());
+                        let _ = events.send(Link::Refused(id, peer, reason)).await;
                     }
                     Err(_) => {
-                        let _ = events.send((id, Event::Closed(CloseReason::ConnectTimeout))).await;
+                        let reason = ConnectionRefused::HandshakeTimeout;
+                        let _ = events.send(Link::Refused(id, peer, reason)).await;
                     }
                 },
             }
         });
+    }
+
+    /// The connection is ready for IEC 104: the station admits it to a group.
+    fn opened(&mut self, id: ConnId, peer: SocketAddr, certificate: Option<Bytes>) {
+        match self.station.connection_opened(id, peer, certificate) {
+            Ok(group) => tracing::info!(conn = id, %peer, ?group, "IEC 104 client connected"),
+            Err(reason) => {
+                if let Some(link) = self.links.remove(&id) {
+                    let _ = link.send(Command::Close);
+                }
+                self.refused(peer, reason);
+            }
+        }
+    }
+
+    /// Reports a connection closed without service; the application counts and alarms.
+    fn refused(&self, peer: SocketAddr, reason: ConnectionRefused) {
+        tracing::debug!(%peer, %reason, "IEC 104 connection refused");
+        // No subscriber is not an error: the server works without one.
+        let _ = self.refusals.send(RefusedConnection { peer, reason });
     }
 
     fn drain(&mut self, resp_tx: &mpsc::UnboundedSender<Response>) {
@@ -1163,6 +1434,7 @@ impl Actor {
                         select: request.select,
                         deactivation: request.deactivation,
                         peer: request.peer,
+                        peer_certificate: request.peer_certificate.clone(),
                         group: request.group_name.clone(),
                         responder: CommandResponder {
                             tx: resp_tx.clone(),

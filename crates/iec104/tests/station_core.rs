@@ -8,11 +8,17 @@ use bytes::Bytes;
 use gridtrust_iec104::asdu::{Asdu, Cause, Cot, Element, InformationObject, Qds, TypeId};
 use gridtrust_iec104::connection::{CloseReason, Event, LinkConfig};
 use gridtrust_iec104::server::{
-    CommandMode, ConnId, Output, RedundancyGroup, ServerConfig, Station, wall_clock,
+    ClientRange, ClientRangeError, CommandMode, ConnId, ConnectionRefused, GroupKey, Output,
+    RedundancyGroup, ServerConfig, Station, UnlistedClients, wall_clock,
 };
 
 fn peer(n: u8) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, n], 40000))
+}
+
+/// Every loopback address: the tests' clients, in one group.
+fn loopback() -> ClientRange {
+    "127.0.0.0/8".parse().unwrap()
 }
 
 fn sp(ioa: u32, value: bool) -> InformationObject {
@@ -63,7 +69,7 @@ impl Harness {
     }
 
     fn started(mut self, conn: ConnId, n: u8) -> Self {
-        self.station.connection_opened(conn, peer(n));
+        self.station.connection_opened(conn, peer(n), None).unwrap();
         self.event(conn, Event::Started);
         self
     }
@@ -231,7 +237,7 @@ fn select_expires_after_the_select_timeout() {
 #[test]
 fn execute_must_match_the_selected_value_and_connection() {
     let config = ServerConfig {
-        redundancy_groups: vec![RedundancyGroup { name: "any".into(), members: vec![] }],
+        redundancy_groups: vec![RedundancyGroup { name: "any".into(), members: vec![loopback()] }],
         ..ServerConfig::default()
     };
     let mut h = Harness::new(config);
@@ -277,7 +283,7 @@ fn direct_execute_commands_need_no_select() {
 #[test]
 fn status_changes_overtake_queued_measurements() {
     let config = ServerConfig {
-        redundancy_groups: vec![RedundancyGroup { name: "scada".into(), members: vec![] }],
+        redundancy_groups: vec![RedundancyGroup { name: "scada".into(), members: vec![loopback()] }],
         link: LinkConfig { k: 2, w: 1, ..LinkConfig::default() },
         ..ServerConfig::default()
     };
@@ -302,11 +308,11 @@ fn status_changes_overtake_queued_measurements() {
 #[test]
 fn standby_connection_gets_unacknowledged_events_after_switchover() {
     let config = ServerConfig {
-        redundancy_groups: vec![RedundancyGroup { name: "scada".into(), members: vec![] }],
+        redundancy_groups: vec![RedundancyGroup { name: "scada".into(), members: vec![loopback()] }],
         ..ServerConfig::default()
     };
     let mut h = Harness::new(config).started(1, 1);
-    h.station.connection_opened(2, peer(2));
+    h.station.connection_opened(2, peer(2), None).unwrap();
     for i in 0..5 {
         h.station.update(mv(i, i as f32)).unwrap();
     }
@@ -327,7 +333,7 @@ fn standby_connection_gets_unacknowledged_events_after_switchover() {
 #[test]
 fn connections_outside_every_group_get_private_queues() {
     let config = ServerConfig {
-        redundancy_groups: vec![RedundancyGroup { name: "a".into(), members: vec![peer(9).ip()] }],
+        redundancy_groups: vec![RedundancyGroup { name: "a".into(), members: vec![ClientRange::single(peer(9).ip())] }],
         ..ServerConfig::default()
     };
     let mut h = Harness::new(config).started(1, 1).started(2, 2);
@@ -353,4 +359,62 @@ fn clock_sync_is_confirmed_with_station_time_and_reported() {
     }).unwrap();
     assert_eq!(con.cot.cause, Cause::ActivationCon);
     assert_ne!(con.objects[0].element, Element::ClockSync { time: sent_time });
+}
+
+#[test]
+fn client_ranges_parse_strictly_and_match_their_block() {
+    let block: ClientRange = "10.1.0.0/24".parse().unwrap();
+    assert!(block.contains("10.1.0.77".parse().unwrap()));
+    assert!(!block.contains("10.1.1.1".parse().unwrap()));
+    // A dual-stack listener reports IPv4 peers as IPv4-mapped IPv6 addresses.
+    assert!(block.contains("::ffff:10.1.0.5".parse().unwrap()));
+    assert!(!block.contains("::1".parse().unwrap()));
+    let single: ClientRange = "127.0.0.2".parse().unwrap();
+    assert!(single.contains("127.0.0.2".parse().unwrap()) && !single.contains("127.0.0.1".parse().unwrap()));
+    assert_eq!(single.to_string(), "127.0.0.2");
+    assert_eq!(block.to_string(), "10.1.0.0/24");
+    let any4: ClientRange = "0.0.0.0/0".parse().unwrap();
+    assert!(any4.contains("192.0.2.1".parse().unwrap()) && !any4.contains("2001:db8::1".parse().unwrap()));
+    let any6: ClientRange = "::/0".parse().unwrap();
+    assert!(any6.contains("2001:db8::1".parse().unwrap()));
+    assert!(matches!("10.1.0.5/24".parse::<ClientRange>(), Err(ClientRangeError::HostBits { network, .. }) if network == "10.1.0.0/24"));
+    assert!(matches!("10.0.0.0/33".parse::<ClientRange>(), Err(ClientRangeError::Prefix(_))));
+    assert!(matches!("10.0.0.0/x".parse::<ClientRange>(), Err(ClientRangeError::Prefix(_))));
+    assert!(matches!("scada-1".parse::<ClientRange>(), Err(ClientRangeError::Address(_))));
+}
+
+#[test]
+fn with_refuse_only_listed_addresses_connect_and_an_empty_list_admits_nobody() {
+    let config = ServerConfig {
+        redundancy_groups: vec![
+            RedundancyGroup { name: "nobody".into(), members: vec![] },
+            RedundancyGroup { name: "scada".into(), members: vec!["127.0.0.2".parse().unwrap(), "10.1.0.0/24".parse().unwrap()] },
+        ],
+        unlisted_clients: UnlistedClients::Refuse,
+        ..ServerConfig::default()
+    };
+    let mut station = Station::new(config);
+    assert_eq!(station.check_client(peer(1)), Err(ConnectionRefused::NotListed(peer(1).ip())));
+    assert_eq!(station.connection_opened(1, peer(1), None), Err(ConnectionRefused::NotListed(peer(1).ip())));
+    assert!(station.group_status().iter().all(|g| g.connections.is_empty()), "a refused connection joins no group");
+    assert_eq!(station.connection_opened(2, peer(2), None), Ok(GroupKey::Configured(1)));
+    assert_eq!(station.connection_opened(3, SocketAddr::from(([10, 1, 0, 9], 2404)), None), Ok(GroupKey::Configured(1)));
+    // The default (an RTU) serves anyone in a group of its own.
+    let mut rtu = Station::new(ServerConfig::default());
+    assert_eq!(rtu.connection_opened(1, peer(1), None), Ok(GroupKey::Private(1)));
+}
+
+#[test]
+fn commands_carry_the_certificate_of_their_connection() {
+    let mut h = Harness::new(ServerConfig::default());
+    h.station.register_command(100, TypeId::CScNa1, CommandMode::DirectExecute).unwrap();
+    let certificate = Bytes::from_static(b"DER of the client certificate");
+    h.station.connection_opened(1, peer(1), Some(certificate.clone())).unwrap();
+    h.station.connection_opened(2, peer(2), None).unwrap();
+    h.event(1, Event::Started);
+    h.event(2, Event::Started);
+    h.event(1, request(TypeId::CScNa1, Cause::Activation, 1, 100, sc(100, true, false)));
+    assert_eq!(take_command(&mut h).peer_certificate, Some(certificate));
+    h.event(2, request(TypeId::CScNa1, Cause::Activation, 1, 100, sc(100, true, false)));
+    assert_eq!(take_command(&mut h).peer_certificate, None);
 }

@@ -10,7 +10,8 @@ use gridtrust_iec104::asdu::{Asdu, Cause, Cot, Element, InformationObject, Qds, 
 use gridtrust_iec104::client::{Client, ClientConfig, ClientError, ClientEvent};
 use gridtrust_iec104::driver::{tls_client_config, tls_server_config};
 use gridtrust_iec104::server::{
-    CommandMode, IncomingCommand, RedundancyGroup, Server, ServerConfig, ServerHandle,
+    CommandMode, ConnectionRefused, IncomingCommand, RedundancyGroup, Server, ServerConfig,
+    ServerHandle, UnlistedClients,
 };
 use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -153,7 +154,7 @@ async fn silent_client(addr: SocketAddr) -> TcpStream {
 #[tokio::test]
 async fn redundancy_switchover_loses_nothing() {
     let config = ServerConfig {
-        redundancy_groups: vec![RedundancyGroup { name: "scada".into(), members: vec![] }],
+        redundancy_groups: vec![RedundancyGroup { name: "scada".into(), members: vec!["127.0.0.0/8".parse().unwrap()] }],
         ..ServerConfig::default()
     };
     let srv = server(config).await;
@@ -193,7 +194,7 @@ async fn redundancy_switchover_loses_nothing() {
 #[tokio::test]
 async fn standby_connection_receives_no_data_until_it_starts() {
     let config = ServerConfig {
-        redundancy_groups: vec![RedundancyGroup { name: "scada".into(), members: vec![] }],
+        redundancy_groups: vec![RedundancyGroup { name: "scada".into(), members: vec!["127.0.0.0/8".parse().unwrap()] }],
         ..ServerConfig::default()
     };
     let srv = server(config).await;
@@ -289,4 +290,63 @@ async fn mutual_tls_carries_the_session_and_refuses_untrusted_clients() {
     )
     .await;
     assert!(result.is_err(), "client without certificate was accepted");
+}
+
+#[tokio::test]
+async fn an_unlisted_address_is_closed_at_once_and_reported() {
+    let config = ServerConfig {
+        redundancy_groups: vec![RedundancyGroup { name: "scada".into(), members: vec!["127.0.0.2".parse().unwrap()] }],
+        unlisted_clients: UnlistedClients::Refuse,
+        ..ServerConfig::default()
+    };
+    let srv = server(config).await;
+    let mut refusals = srv.refusals();
+    // From 127.0.0.1: closed before STARTDT is answered.
+    let mut s = TcpStream::connect(srv.local_addr()).await.unwrap();
+    let mut buf = Vec::new();
+    Apdu::U(UFunction::StartDtAct).encode(&mut buf).unwrap();
+    let _ = s.write_all(&buf).await;
+    let mut answer = [0u8; 6];
+    let read = tokio::time::timeout(WAIT, s.read(&mut answer)).await.expect("closed, not left hanging");
+    assert!(matches!(read, Ok(0) | Err(_)), "the refused client got bytes: {read:?}");
+    let refused = tokio::time::timeout(WAIT, refusals.recv()).await.unwrap().unwrap();
+    assert_eq!(refused.reason, ConnectionRefused::NotListed("127.0.0.1".parse().unwrap()));
+    assert!(srv.status().await.unwrap().iter().all(|g| g.connections.is_empty()));
+    // From the listed address: served.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut listed = socket.connect(srv.local_addr()).await.unwrap();
+    listed.write_all(&buf).await.unwrap();
+    tokio::time::timeout(WAIT, listed.read_exact(&mut answer)).await.unwrap().unwrap();
+    assert_eq!(Apdu::decode(&answer).unwrap().0, Apdu::U(UFunction::StartDtCon));
+}
+
+#[tokio::test]
+async fn tls_commands_carry_the_client_certificate_and_failed_handshakes_are_reported() {
+    let pki = make_pki();
+    let server_tls = tls_server_config(pki.server.0, pki.server.1, pki.ca.clone(), vec![]).unwrap();
+    let (srv, mut commands) =
+        Server::bind(any_addr(), Some(tokio_rustls::TlsAcceptor::from(server_tls)), ServerConfig::default()).await.unwrap();
+    let mut refusals = srv.refusals();
+    srv.register_command(100, TypeId::CScNa1, CommandMode::DirectExecute).await.unwrap();
+    let client_der = pki.client.0[0].to_vec();
+    let client_tls = tls_client_config(pki.client.0, pki.client.1, pki.ca.clone()).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let (client, _events) =
+        Client::connect(srv.local_addr(), Some((tokio_rustls::TlsConnector::from(client_tls), name.clone())), ClientConfig::default())
+            .await
+            .unwrap();
+    let sent = tokio::spawn(async move { client.send_command(sc(1, 100, true, false)).await });
+    let cmd = tokio::time::timeout(WAIT, commands.recv()).await.unwrap().unwrap();
+    assert_eq!(cmd.peer_certificate.as_deref(), Some(client_der.as_slice()));
+    cmd.responder.confirm(true).unwrap();
+    assert!(sent.await.unwrap().unwrap().is_positive());
+
+    let rogue = make_pki();
+    let rogue_tls = tls_client_config(rogue.client.0, rogue.client.1, pki.ca.clone()).unwrap();
+    let result =
+        Client::connect(srv.local_addr(), Some((tokio_rustls::TlsConnector::from(rogue_tls), name)), ClientConfig::default()).await;
+    assert!(result.is_err(), "untrusted client was accepted");
+    let refused = tokio::time::timeout(WAIT, refusals.recv()).await.unwrap().unwrap();
+    assert!(matches!(refused.reason, ConnectionRefused::Handshake(_)), "{refused:?}");
 }

@@ -364,7 +364,7 @@ impl<K: rcgen::SigningKey> Ca<K> {
     /// [`crate::identity`], the IEC 62351-8 role extension (non-critical, as the standard
     /// says), key usage digitalSignature, basic constraints CA:false, authority and subject
     /// key identifiers, and extended key usage serverAuth + clientAuth (edge, hub, cc) or
-    /// clientAuth (operator), plus documentSigning ([`EKU_DOCUMENT_SIGNING`]).
+    /// clientAuth (operator, scada), plus documentSigning ([`EKU_DOCUMENT_SIGNING`]).
     pub fn issue(&self, request: &IssueRequest) -> Result<Issued, PkiError> {
         self.issue_inner(request, None)
     }

@@ -5,13 +5,13 @@
 //!
 //! - **Name**: the subject common name (CN), and nothing else in the subject.
 //! - **Kind**: a URI subject alternative name `urn:gridtrust:<kind>:<name>` with kind one of
-//!   `edge`, `hub`, `cc`, `operator`. The URN repeats the name so that kind and name are one
+//!   `edge`, `hub`, `cc`, `operator`, `scada`. The URN repeats the name so that kind and name are one
 //!   signed claim; a certificate whose CN and URN name differ is not an identity.
 //! - **Roles**: the IEC 62351-8 extension (see [`crate::role`]).
 //! - **TLS names**: edge, hub and cc certificates also carry DNS SANs `<name>` and `localhost`,
 //!   the IP SAN 127.0.0.1, and any extra SANs given at issue, so a peer dialling by host name
-//!   or loopback address verifies. Operator certificates carry only the URN: operators are
-//!   TLS clients, never servers.
+//!   or loopback address verifies. Operator and SCADA certificates carry only the URN: they
+//!   are TLS clients, never servers.
 //!
 //! Names are 1 to 63 characters of lowercase ASCII letters, digits, `-` and `.`, starting and
 //! ending with a letter or digit: a valid DNS name and URN segment, and lowercase only so that
@@ -44,11 +44,17 @@ pub enum IdentityKind {
     Cc,
     /// A person: TLS client only (tools, command approval).
     Operator,
+    /// A SCADA front-end connecting to a control-centre connector's IEC 104 server: TLS
+    /// client only. Its roles decide what it may do there (VIEWER reads, OPERATOR and ENGINEER
+    /// also command); it never signs anything a hub or an edge accepts, and a person's
+    /// operator certificate is not a SCADA front-end's, so neither can stand in for the other.
+    Scada,
 }
 
 impl IdentityKind {
     /// Every kind.
-    pub const ALL: [IdentityKind; 4] = [IdentityKind::Edge, IdentityKind::Hub, IdentityKind::Cc, IdentityKind::Operator];
+    pub const ALL: [IdentityKind; 5] =
+        [IdentityKind::Edge, IdentityKind::Hub, IdentityKind::Cc, IdentityKind::Operator, IdentityKind::Scada];
 
     /// The lowercase name used in the URN, the index and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -57,12 +63,13 @@ impl IdentityKind {
             IdentityKind::Hub => "hub",
             IdentityKind::Cc => "cc",
             IdentityKind::Operator => "operator",
+            IdentityKind::Scada => "scada",
         }
     }
 
     /// Whether certificates of this kind may serve TLS (and so carry serverAuth and host SANs).
     pub fn is_tls_server(self) -> bool {
-        !matches!(self, IdentityKind::Operator)
+        !matches!(self, IdentityKind::Operator | IdentityKind::Scada)
     }
 }
 
@@ -72,9 +79,9 @@ impl fmt::Display for IdentityKind {
     }
 }
 
-/// A kind name that is not `edge`, `hub`, `cc` or `operator`.
+/// A kind name that is not `edge`, `hub`, `cc`, `operator` or `scada`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown identity kind {0:?} (expected edge, hub, cc or operator)")]
+#[error("unknown identity kind {0:?} (expected edge, hub, cc, operator or scada)")]
 pub struct UnknownKind(pub String);
 
 impl FromStr for IdentityKind {
@@ -193,27 +200,130 @@ pub fn authorize(identity: &PeerIdentity, allowed_kinds: &[IdentityKind], allowe
     Ok(())
 }
 
-/// Who may issue commands: a control-centre connector in its own name, or the hub's console
-/// (an operator certificate) on behalf of a person, naming the command issuer
-/// `<console name>/<username>` and the person's role, which must be one of `operating_roles`.
+/// Whom a signed command names in its `issuer` field (`Command::issuer`), on whose behalf its
+/// signer vouches for it. The signer is never the whole story: a connector signs for the SCADA
+/// client that sent the command, the hub's console for a person, so the log and the edge can
+/// tell who at the control centre operated.
+///
+/// The text forms ([`fmt::Display`], read back by [`check_command_issuer`]):
+/// - `<cc>/scada:<client>`: a SCADA client that authenticated to connector `<cc>` over TLS
+///   with a [`IdentityKind::Scada`] certificate named `<client>`;
+/// - `<cc>/scada-ip:<address>`: a SCADA client that connector `<cc>` knows only by its address
+///   (plain TCP: its allow-list admitted it, nothing authenticated it);
+/// - `<console>/<person>`: a person, through the hub's console (an operator certificate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandIssuer {
+    /// A SCADA client with a certificate.
+    ScadaClient {
+        /// The connector that signed.
+        cc: String,
+        /// The client certificate's name.
+        client: String,
+    },
+    /// A SCADA client known by its address only.
+    ScadaAddress {
+        /// The connector that signed.
+        cc: String,
+        /// The client's IP address.
+        address: std::net::IpAddr,
+    },
+    /// A person, through the hub's console.
+    Person {
+        /// The console certificate's name.
+        console: String,
+        /// The person's user name.
+        person: String,
+    },
+}
+
+impl fmt::Display for CommandIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandIssuer::ScadaClient { cc, client } => write!(f, "{cc}/scada:{client}"),
+            CommandIssuer::ScadaAddress { cc, address } => write!(f, "{cc}/scada-ip:{address}"),
+            CommandIssuer::Person { console, person } => write!(f, "{console}/{person}"),
+        }
+    }
+}
+
+/// Why a command's `issuer` and `role` do not fit the certificate that signed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssuerError {
+    /// The issuer does not start with `<signer name>/`.
+    #[error("command names issuer {issuer} but is signed by {signer}; it must name `{signer}/<on whose behalf>`")]
+    NotTheSigner {
+        /// The issuer as the command names it.
+        issuer: String,
+        /// The signing certificate's name.
+        signer: String,
+    },
+    /// A connector's command that does not name the SCADA client it was signed for.
+    #[error("connector {cc} signed for {on_behalf:?}, which is not `scada:<client>` or `scada-ip:<address>`")]
+    NoScadaClient {
+        /// The connector.
+        cc: String,
+        /// What follows `<cc>/`.
+        on_behalf: String,
+    },
+    /// A console command that does not name a person.
+    #[error("the console {console} must name `{console}/<person>`")]
+    NoPerson {
+        /// The console certificate's name.
+        console: String,
+    },
+    /// A certificate kind that never issues commands.
+    #[error("{0} may not issue commands")]
+    Kind(IdentityKind),
+    /// The role the command claims is not one that may operate.
+    #[error("{issuer} acts as {role}, which may not operate")]
+    Role {
+        /// The issuer named.
+        issuer: String,
+        /// The role claimed.
+        role: String,
+    },
+}
+
+/// Who may issue commands, and on whose behalf: a control-centre connector for a SCADA client
+/// (`<cc>/scada:<client>` or `<cc>/scada-ip:<address>`), or the hub's console for a person
+/// (`<console>/<person>`), where the role the command claims for them must be one of
+/// [`Role::OPERATING`]. The signer vouches for the client or person and the role it names;
+/// the signer's own certificate is checked (kind, roles) before this.
 ///
 /// Both the hub's policy and the edge's gate apply this same rule to the signed command's
-/// `issuer` and `role` fields, after checking the certificate, its kind and its roles.
-pub fn check_command_issuer(identity: &PeerIdentity, issuer: &str, role: &str, operating_roles: &[Role]) -> Result<(), String> {
-    match identity.kind {
-        IdentityKind::Cc if issuer == identity.name => Ok(()),
-        IdentityKind::Operator => {
-            let person = issuer.strip_prefix(identity.name.as_str()).and_then(|r| r.strip_prefix('/')).unwrap_or_default();
-            if person.is_empty() {
-                return Err(format!("command names issuer {issuer}; the console {} must name `{}/<person>`", identity.name, identity.name));
+/// `issuer` and `role` fields; connectors and the console build the field from
+/// [`CommandIssuer`], so what they write is what this reads.
+pub fn check_command_issuer(identity: &PeerIdentity, issuer: &str, role: &str) -> Result<CommandIssuer, IssuerError> {
+    let not_the_signer = || IssuerError::NotTheSigner { issuer: issuer.to_owned(), signer: identity.name.clone() };
+    // The signer's bare name names nobody on whose behalf it signs: refused below, per kind.
+    let on_behalf = match issuer.strip_prefix(identity.name.as_str()) {
+        Some("") => "",
+        Some(rest) => rest.strip_prefix('/').ok_or_else(not_the_signer)?,
+        None => return Err(not_the_signer()),
+    };
+    let parsed = match identity.kind {
+        IdentityKind::Cc => {
+            let cc = identity.name.clone();
+            let no_client = || IssuerError::NoScadaClient { cc: identity.name.clone(), on_behalf: on_behalf.to_owned() };
+            if let Some(client) = on_behalf.strip_prefix("scada:") {
+                check_name(client).map_err(|_| no_client())?;
+                CommandIssuer::ScadaClient { cc, client: client.to_owned() }
+            } else if let Some(address) = on_behalf.strip_prefix("scada-ip:") {
+                CommandIssuer::ScadaAddress { cc, address: address.parse().map_err(|_| no_client())? }
+            } else {
+                return Err(no_client());
             }
-            if !operating_roles.iter().any(|r| r.name() == role) {
-                return Err(format!("{person} acts as {role}, which may not operate"));
-            }
-            Ok(())
         }
-        _ => Err(format!("command names issuer {issuer} but is signed by {}", identity.name)),
+        IdentityKind::Operator if !on_behalf.is_empty() => {
+            CommandIssuer::Person { console: identity.name.clone(), person: on_behalf.to_owned() }
+        }
+        IdentityKind::Operator => return Err(IssuerError::NoPerson { console: identity.name.clone() }),
+        kind => return Err(IssuerError::Kind(kind)),
+    };
+    if !Role::OPERATING.iter().any(|r| r.name() == role) {
+        return Err(IssuerError::Role { issuer: parsed.to_string(), role: role.to_owned() });
     }
+    Ok(parsed)
 }
 
 /// Who may sign a command result: a device's answer (confirmed, terminated) only the edge the
@@ -425,6 +535,43 @@ mod tests {
             certificate_id: [0; 32],
             public_key: vec![],
             not_after: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn command_issuer_names_whom_the_signer_vouches_for() {
+        let named = |kind, name: &str| PeerIdentity { name: name.into(), ..identity(kind, &[Role::Operator]) };
+        let cc = named(IdentityKind::Cc, "cc-1");
+        let console = named(IdentityKind::Operator, "console");
+        let client = CommandIssuer::ScadaClient { cc: "cc-1".into(), client: "scada-op".into() };
+        assert_eq!(check_command_issuer(&cc, "cc-1/scada:scada-op", "OPERATOR"), Ok(client));
+        // Every form reads back as written, IPv6 addresses included.
+        for issuer in [
+            CommandIssuer::ScadaAddress { cc: "cc-1".into(), address: "10.0.0.5".parse().unwrap() },
+            CommandIssuer::ScadaAddress { cc: "cc-1".into(), address: "::1".parse().unwrap() },
+        ] {
+            assert_eq!(check_command_issuer(&cc, &issuer.to_string(), "ENGINEER"), Ok(issuer));
+        }
+        let person = CommandIssuer::Person { console: "console".into(), person: "alice".into() };
+        assert_eq!(check_command_issuer(&console, &person.to_string(), "OPERATOR"), Ok(person));
+
+        let refused = |signer: &PeerIdentity, issuer: &str, role: &str| check_command_issuer(signer, issuer, role).unwrap_err();
+        // A connector in its own bare name, or naming no SCADA client it signs for.
+        for issuer in ["cc-1", "cc-1/", "cc-1/alice", "cc-1/scada:", "cc-1/scada:Bad_Name", "cc-1/scada-ip:host"] {
+            assert!(matches!(refused(&cc, issuer, "OPERATOR"), IssuerError::NoScadaClient { .. }), "{issuer}");
+        }
+        // Someone else's name, including one the signer's name is a prefix of.
+        for issuer in ["cc-2/scada:x", "cc-10/scada:x", "console/alice"] {
+            assert!(matches!(refused(&cc, issuer, "OPERATOR"), IssuerError::NotTheSigner { .. }), "{issuer}");
+        }
+        assert!(matches!(refused(&console, "console", "OPERATOR"), IssuerError::NoPerson { .. }));
+        // A role that may not operate, whoever claims it.
+        assert!(matches!(refused(&cc, "cc-1/scada:scada-v", "VIEWER"), IssuerError::Role { .. }));
+        assert!(matches!(refused(&console, "console/bob", "SECAUD"), IssuerError::Role { .. }));
+        // Kinds that never issue commands, SCADA front-ends included: they command through a cc.
+        for kind in [IdentityKind::Edge, IdentityKind::Hub, IdentityKind::Scada] {
+            let signer = named(kind, "x");
+            assert_eq!(refused(&signer, "x/scada:y", "OPERATOR"), IssuerError::Kind(kind));
         }
     }
 

@@ -105,6 +105,10 @@ impl Role {
     pub const ALL: [Role; 7] =
         [Role::Viewer, Role::Operator, Role::Engineer, Role::Installer, Role::SecAdm, Role::SecAud, Role::RbacMnt];
 
+    /// The roles that may operate equipment (commands, set points): OPERATOR and ENGINEER.
+    /// The one list the hub's policy, the edge's gate, the API and the cc all decide by.
+    pub const OPERATING: &'static [Role] = &[Role::Operator, Role::Engineer];
+
     /// The IEC 62351-8 role id.
     pub fn id(self) -> i16 {
         self as i16

@@ -4,7 +4,9 @@
 //! handshake, so a certificate that is not an identity never gets a connection.
 //!
 //! What the peer may *do* is decided after the handshake: read [`peer_identity`] from the
-//! connection and pass it to [`crate::authorize`].
+//! connection and pass it to [`crate::authorize`]. A server whose clients are all of one sort
+//! (the cc's IEC 104 server: SCADA front-ends) can refuse every other kind or role during the
+//! handshake already ([`server_config_admitting`]), so they never get a connection at all.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +21,8 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, SignatureScheme};
 
 use crate::error::PkiError;
-use crate::identity::{PeerIdentity, peer_identity_of};
+use crate::identity::{IdentityKind, PeerIdentity, authorize, peer_identity_of};
+use crate::role::Role;
 use crate::validate::{Purpose, TrustAnchors, validate};
 
 /// Loads a certificate chain (PEM, end-entity first).
@@ -44,6 +47,37 @@ pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: Arc<dyn rustls::sign::SigningKey>,
 ) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    build_server_config(anchors, chain, key, None)
+}
+
+/// Which clients a server admits during the handshake: the client certificate must be of one
+/// of `kinds` and hold one of `roles` ([`authorize`]). Anything else is refused with the TLS
+/// alert `access_denied` and never reaches the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientAdmission {
+    /// Certificate kinds admitted.
+    pub kinds: Vec<IdentityKind>,
+    /// Roles of which the client must hold at least one.
+    pub roles: Vec<Role>,
+}
+
+/// [`server_config`] that also refuses, during the handshake, every client whose certificate
+/// `admission` does not admit.
+pub fn server_config_admitting(
+    anchors: &TrustAnchors,
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<dyn rustls::sign::SigningKey>,
+    admission: ClientAdmission,
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    build_server_config(anchors, chain, key, Some(admission))
+}
+
+fn build_server_config(
+    anchors: &TrustAnchors,
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<dyn rustls::sign::SigningKey>,
+    admission: Option<ClientAdmission>,
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
     let own = validate(anchors, &chain, SystemTime::now(), Purpose::TlsServer)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(anchors.root_store()), provider.clone());
@@ -55,7 +89,7 @@ pub fn server_config(
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| PkiError::Tls(e.to_string()))?
-        .with_client_cert_verifier(Arc::new(IdentityClientVerifier { inner }))
+        .with_client_cert_verifier(Arc::new(IdentityClientVerifier { inner, admission }))
         .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
     tracing::info!(identity = %own, "TLS server configuration ready");
     Ok(Arc::new(config))
@@ -109,10 +143,11 @@ fn identity_error(e: PkiError) -> rustls::Error {
     rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(e))))
 }
 
-/// webpki's client verification, then the gridtrust identity check.
+/// webpki's client verification, then the gridtrust identity check, then the admission.
 #[derive(Debug)]
 struct IdentityClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
+    admission: Option<ClientAdmission>,
 }
 
 impl ClientCertVerifier for IdentityClientVerifier {
@@ -138,6 +173,11 @@ impl ClientCertVerifier for IdentityClientVerifier {
             tracing::warn!(error = %e, "client certificate refused");
         })?;
         let identity = peer_identity_of(end_entity).map_err(identity_error)?;
+        if let Some(admission) = &self.admission {
+            // authorize logs the refusal with the peer's identity.
+            authorize(&identity, &admission.kinds, &admission.roles)
+                .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure))?;
+        }
         tracing::debug!(peer = %identity, "client certificate accepted");
         Ok(verified)
     }

@@ -153,6 +153,12 @@ impl Identity {
         gridtrust_pki::server_config(&self.anchors, self.chain.clone(), self.tls_key()?).map_err(IdentityError::Tls)
     }
 
+    /// [`Identity::server_config`] that admits only clients whose certificate `admission`
+    /// admits (kind and roles), refusing the others during the handshake.
+    pub fn server_config_admitting(&self, admission: gridtrust_pki::ClientAdmission) -> Result<Arc<rustls::ServerConfig>, IdentityError> {
+        gridtrust_pki::server_config_admitting(&self.anchors, self.chain.clone(), self.tls_key()?, admission).map_err(IdentityError::Tls)
+    }
+
     /// A TLS 1.3 client configuration presenting this identity, CRL honoured.
     pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, IdentityError> {
         gridtrust_pki::client_config(&self.anchors, self.chain.clone(), self.tls_key()?).map_err(IdentityError::Tls)
