@@ -3,10 +3,12 @@
 //! value reaches SCADA as good only if its field evidence holds; otherwise it is served with IV
 //! set and an alarm names the edge, the batch and the reason. Commands from SCADA are turned into
 //! model commands and sent to the hub; the device's confirmations come back as ACTCON/ACTTERM,
-//! so select-before-operate holds end to end.
+//! so select-before-operate holds end to end. Who may connect and command on the SCADA side,
+//! and on whose behalf the connector signs, is [`scada`]'s.
 
 mod config;
 mod runtime;
+pub mod scada;
 pub mod verify;
 
 pub use config::{CcConfig, Iec104Side};

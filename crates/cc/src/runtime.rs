@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use gridtrust_iec104::asdu::InformationObject;
-use gridtrust_iec104::server::{CommandMode, CommandResponder, IncomingCommand, Server, ServerHandle};
+use gridtrust_iec104::server::{CommandMode, CommandResponder, IncomingCommand, Server, ServerHandle, UnlistedClients};
 use gridtrust_iec104_model::MappingFile;
 use gridtrust_iec104_model::convert::{command_from_element, cp56_from_time, element_from_datum};
 use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandResult, Quality, TimeQuality, Timestamp, Validity, Value};
@@ -23,6 +23,7 @@ use gridtrust_trust::checkpoint::{CheckpointTracker, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
 
 use crate::CcConfig;
+use crate::scada::{self, OnBehalf};
 use crate::verify::{Alarm, Verifier};
 
 /// Why the connector could not start.
@@ -55,6 +56,10 @@ pub struct CcStats {
     pub commands: AtomicU64,
     /// Log checkpoints accepted after their signature and consistency proof verified.
     pub checkpoints_accepted: AtomicU64,
+    /// SCADA connections closed unserved: address not allowed, or TLS handshake refused.
+    pub scada_connections_refused: AtomicU64,
+    /// SCADA commands refused before signing (a client that may not operate).
+    pub scada_commands_refused: AtomicU64,
 }
 
 /// A running connector.
@@ -79,15 +84,21 @@ impl Cc {
         let checkpoint_file = CheckpointFile::new(config.data_dir.join("checkpoint.bin"));
         let tracker = checkpoint_file.load(None)?;
         let registry = RegistryHolder::open(config.data_dir.join("registry.signed"), &identity)?;
-        let tls = if config.iec104.tls { Some(tokio_rustls::TlsAcceptor::from(identity.server_config()?)) } else { None };
+        let tls = if config.iec104.tls {
+            Some(tokio_rustls::TlsAcceptor::from(identity.server_config_admitting(scada::admission())?))
+        } else {
+            None
+        };
         let listen: SocketAddr = config
             .iec104
             .listen
             .parse()
             .map_err(|e| CcError::Listen { addr: config.iec104.listen.clone(), source: std::io::Error::other(format!("{e}")) })?;
-        let (server, commands) = Server::bind(listen, tls, config.iec104.station.clone())
-            .await
-            .map_err(|source| CcError::Listen { addr: config.iec104.listen.clone(), source })?;
+        // The redundancy groups' members are an allow-list, whatever built the configuration.
+        let station = gridtrust_iec104::server::ServerConfig { unlisted_clients: UnlistedClients::Refuse, ..config.iec104.station.clone() };
+        let (server, commands) =
+            Server::bind(listen, tls, station).await.map_err(|source| CcError::Listen { addr: config.iec104.listen.clone(), source })?;
+        let refusals = server.refusals();
         // Every point starts invalid and not topical: SCADA sees nothing as good before its
         // evidence has been checked.
         let unknown = Quality::GOOD.with_validity(Validity::Invalid).with_old_data(true);
@@ -132,7 +143,8 @@ impl Cc {
         if let Some(held) = link.registry().current() {
             verifier.set_registry(Arc::new(held.registry.clone()));
         }
-        let tasks = vec![tokio::spawn(link.run(commands, tracker, verifier))];
+        let tasks =
+            vec![tokio::spawn(link.run(commands, tracker, verifier)), tokio::spawn(scada::watch_refusals(refusals, stats.clone(), alarms.clone()))];
         Ok(Self { iec104_addr, stats, alarms, server, tasks })
     }
 
@@ -349,8 +361,35 @@ impl HubLink {
         }
     }
 
+    /// On whose behalf a SCADA command may be signed (see [`crate::scada`]); a refusal is
+    /// audited (alarm log line, counter, alarm) and the caller answers a negative ACTCON.
+    fn on_behalf(&self, cmd: &IncomingCommand) -> Option<OnBehalf> {
+        let client = cmd.peer_certificate.as_ref().map(|der| {
+            self.identity.peer(&[rustls::pki_types::CertificateDer::from(der.to_vec())]).map_err(|e| scada::CommandRefusal::Certificate(e.to_string()))
+        });
+        let decided = match client.transpose() {
+            Ok(client) => scada::on_behalf(&self.identity.me, cmd.peer, client.as_ref()),
+            Err(refusal) => Err(refusal),
+        };
+        match decided {
+            Ok(on_behalf) => Some(on_behalf),
+            Err(refusal) => {
+                self.stats.scada_commands_refused.fetch_add(1, Ordering::Relaxed);
+                let ioa = cmd.asdu.objects.first().map_or(0, |o| o.ioa);
+                warn!(target: "alarm", peer = %cmd.peer, group = %cmd.group, ioa, reason = %refusal, "SCADA command refused");
+                let reason = format!("SCADA command at IOA {ioa} from {} refused: {refusal}", cmd.peer);
+                self.alarms.lock().unwrap_or_else(|p| p.into_inner()).push(Alarm { edge_id: "scada".into(), batch_seq: 0, reason, at: Timestamp::now() });
+                None
+            }
+        }
+    }
+
     /// Turns a SCADA command into a signed command, or refuses it at once.
     async fn to_command(&self, verifier: &Verifier, cmd: IncomingCommand) -> Option<(SignedCommand, Issued)> {
+        let Some(on_behalf) = self.on_behalf(&cmd) else {
+            let _ = cmd.responder.confirm(false);
+            return None;
+        };
         let obj = cmd.asdu.objects.first()?;
         let Some(map) = self.mapping.command_at(obj.ioa) else {
             let _ = cmd.responder.confirm(false);
@@ -383,8 +422,8 @@ impl HubLink {
             edge: edge.clone(),
             action,
             value,
-            issuer: self.identity.me.name.clone(),
-            role: self.identity.me.roles.first().map_or("NONE", |r| r.name()).to_owned(),
+            issuer: on_behalf.issuer.to_string(),
+            role: on_behalf.role.name().to_owned(),
             issued_at: now,
             expires_at: Timestamp(now.0.saturating_add(i64::try_from(self.ttl.as_nanos()).unwrap_or(i64::MAX))),
         };
@@ -406,7 +445,7 @@ impl HubLink {
                 return None;
             }
         };
-        info!(command_id = command.id, point = %command.point, ?action, peer = %cmd.peer, group = cmd.group, "SCADA command signed and forwarded");
+        info!(command_id = command.id, point = %command.point, ?action, issuer = %command.issuer, peer = %cmd.peer, group = cmd.group, "SCADA command signed and forwarded");
         let digest = signed.digest();
         Some((signed, Issued { id: command.id, pending: Pending { responder: cmd.responder, action, digest, edge } }))
     }

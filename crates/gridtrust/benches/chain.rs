@@ -262,7 +262,7 @@ async fn start_chain(rtu: &ServerHandle, variant: &Variant) -> Running {
     std::fs::write(
         d.join("cc.toml"),
         format!(
-            "cc_id = \"cc-1\"\ndata_dir = \"cc\"\n{}{evidence}[hub]\naddress = \"{}\"\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n[iec104.station]\nmax_queue = 2000000\n",
+            "cc_id = \"cc-1\"\ndata_dir = \"cc\"\n{}{evidence}[hub]\naddress = \"{}\"\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n[iec104.station]\nmax_queue = 2000000\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n",
             identity("cc-1"),
             hub.cc_addr
         ),

@@ -281,7 +281,7 @@ impl Chain {
         write(
             &dir.join("cc.toml"),
             &format!(
-                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"{}\"\nmapping = \"scada-mapping.toml\"\n\n[iec104.station]\ncommon_address = 1\n\n# Two SCADA front-ends on this machine form one redundancy group.\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = []\n",
+                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"{}\"\nmapping = \"scada-mapping.toml\"\n\n[iec104.station]\ncommon_address = 1\n\n# The SCADA front-ends on this machine form one redundancy group; its members are the\n# allow-list of SCADA client addresses (every other connection is refused and alarmed).\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n",
                 identity("cc-1"),
                 hub.cc_addr,
                 opts.scada_listen
