@@ -143,9 +143,8 @@ impl Site {
         std::fs::write(
             dir.join("edge.toml"),
             format!(
-                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[[rtu]]\nname = \"bay-f1\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 3600\n",
+                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n[hub]\naddress = \"127.0.0.1:{edge_port}\"\nserver_name = \"hub\"\n\n[[rtu]]\nname = \"bay-f1\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 3600\n",
                 table("edge-1"),
-                format!("127.0.0.1:{edge_port}"),
                 rtu.local_addr()
             ),
         )
@@ -163,9 +162,8 @@ impl Site {
         std::fs::write(
             dir.join("cc.toml"),
             format!(
-                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-mapping.toml\"\ntls = {tls}\n\n[iec104.station]\ncommon_address = 1\n\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [{}]\n",
+                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"127.0.0.1:{cc_port}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-mapping.toml\"\ntls = {tls}\n\n[iec104.station]\ncommon_address = 1\n\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [{}]\n",
                 table("cc-1"),
-                format!("127.0.0.1:{cc_port}"),
                 members.join(", ")
             ),
         )
