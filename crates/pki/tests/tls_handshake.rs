@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use common::{Identity, anchors, issue, signer_ca};
 use gridtrust_pki::{
-    IdentityKind, PeerIdentity, Refusal, Role, TrustAnchors, authorize, client_config, peer_identity, server_config,
+    ClientAdmission, IdentityKind, PeerIdentity, Refusal, Role, TrustAnchors, authorize, client_config, peer_identity, server_config,
+    server_config_admitting,
 };
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +38,11 @@ async fn handshake_with(
     dial: &str,
 ) -> Outcome {
     let server_cfg = server_config(server_anchors, server.chain(), server.tls_key()).unwrap();
+    exchange(server_cfg, client_cfg, dial).await
+}
+
+/// One handshake plus a one-byte exchange between any two configurations.
+async fn exchange(server_cfg: Arc<rustls::ServerConfig>, client_cfg: Arc<rustls::ClientConfig>, dial: &str) -> Outcome {
     let (a, b) = tokio::io::duplex(16 * 1024);
     let acceptor = tokio_rustls::TlsAcceptor::from(server_cfg);
     let connector = tokio_rustls::TlsConnector::from(client_cfg);
@@ -226,4 +232,32 @@ async fn client_certificate_without_roles_is_refused_in_the_handshake() {
     let err = out.server.unwrap_err();
     assert!(err.contains("NotAnIdentity") && err.contains("role extension"), "server error: {err}");
     assert!(out.client.is_err());
+}
+
+#[tokio::test]
+async fn a_server_admitting_only_scada_clients_refuses_other_kinds_and_roles_at_the_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = signer_ca(dir.path(), "test operator CA");
+    let cc = issue(&ca, IdentityKind::Cc, "cc-1", &[Role::Operator]);
+    let anchors = anchors(&ca);
+    let admission = ClientAdmission { kinds: vec![IdentityKind::Scada], roles: vec![Role::Viewer, Role::Operator] };
+    let server_cfg = server_config_admitting(&anchors, cc.chain(), cc.tls_key(), admission).unwrap();
+    let connect = |client: &Identity| {
+        let client_cfg = client_config(&anchors, client.chain(), client.tls_key()).unwrap();
+        exchange(server_cfg.clone(), client_cfg, "cc-1")
+    };
+    let viewer = issue(&ca, IdentityKind::Scada, "scada-v", &[Role::Viewer]);
+    let seen = connect(&viewer).await.server.unwrap();
+    assert_eq!((seen.kind, seen.roles.as_slice()), (IdentityKind::Scada, &[Role::Viewer][..]));
+    // Valid certificates of the same CA, but another kind, or no admitted role.
+    for (kind, name, roles) in [
+        (IdentityKind::Operator, "alice", &[Role::Operator][..]),
+        (IdentityKind::Edge, "edge-1", &[Role::Viewer][..]),
+        (IdentityKind::Scada, "scada-a", &[Role::SecAud][..]),
+    ] {
+        let out = connect(&issue(&ca, kind, name, roles)).await;
+        let refused = out.server.unwrap_err();
+        assert!(refused.contains("ApplicationVerificationFailure"), "{name}: {refused}");
+        assert!(out.client.unwrap_err().contains("AccessDenied"), "{name}: the client sees access_denied");
+    }
 }
