@@ -223,7 +223,7 @@ impl CcSite {
         std::fs::write(
             d.join("cc.toml"),
             format!(
-                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{cc_table}\n[hub]\naddress = \"{hub_addr}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-map.toml\"\n"
+                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{cc_table}\n[hub]\naddress = \"{hub_addr}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-map.toml\"\n\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n"
             ),
         )
         .unwrap();

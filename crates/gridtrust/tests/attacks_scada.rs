@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use gridtrust::chain::{DemoKeys, provision};
+use gridtrust::registry::{DEV_AUTHORITY_TABLE, write_dev_registry};
 use gridtrust_cc::{Cc, CcConfig};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
@@ -123,10 +124,11 @@ impl Site {
         // The hub runs as its own process, so that its transparency log can be read once it
         // is stopped.
         let (edge_port, cc_port) = (free_port(), free_port());
+        write_dev_registry(&dir.join("pki"), 1, &[("F1", "edge-1")], &dir).unwrap();
         std::fs::write(
             dir.join("hub.toml"),
             format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:{edge_port}\"\ncc_listen = \"127.0.0.1:{cc_port}\"\n\n{}",
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:{edge_port}\"\ncc_listen = \"127.0.0.1:{cc_port}\"\n\n{}\n{DEV_AUTHORITY_TABLE}",
                 table("hub")
             ),
         )
