@@ -460,15 +460,6 @@ impl TransparencyLog {
                     ));
                 }
                 let leaf = merkle::leaf_hash(v.value());
-                let first = leaves.get(leaf.as_slice())?.and_then(|i| <[u8; 8]>::try_from(i.value()).ok()).map(u64::from_be_bytes);
-                let indexed = first.is_some_and(|first| first <= expected_index && source.node(0, first).is_ok_and(|h| h == leaf));
-                if !indexed {
-                    return Err(inconsistent(
-                        LEAVES_NAME,
-                        hex(&leaf),
-                        format!("entry {expected_index} is not indexed at its first occurrence (found {first:?})"),
-                    ));
-                }
                 rebuilt.push(leaf, |level, index, hash| {
                     if &source.node(level, index)? != hash {
                         return Err(inconsistent(
@@ -479,6 +470,15 @@ impl TransparencyLog {
                     }
                     Ok(())
                 })?;
+                // Its first occurrence is indexed (the entries are checked against their leaves above).
+                let first = leaves.get(leaf.as_slice())?.and_then(|i| <[u8; 8]>::try_from(i.value()).ok()).map(u64::from_be_bytes);
+                if !first.is_some_and(|first| first <= expected_index && source.node(0, first).is_ok_and(|h| h == leaf)) {
+                    return Err(inconsistent(
+                        LEAVES_NAME,
+                        hex(&leaf),
+                        format!("entry {expected_index} is not indexed at its first occurrence (found {first:?})"),
+                    ));
+                }
             }
             if rebuilt.size != self.frontier.size {
                 return Err(inconsistent(
