@@ -261,7 +261,8 @@ pub async fn start(
         Some(tls) => {
             let identify = Arc::new(|_: &rustls::ServerConnection, peer: SocketAddr| tls::HttpsPeer(peer));
             let listener = tls::TlsListener::new(listener, tls, tls::HttpsPeer(addr), identify);
-            let people = app.clone().layer(axum::middleware::map_response(tls::add_hsts)).into_make_service_with_connect_info::<tls::HttpsPeer>();
+            let people = app.clone().layer(axum::middleware::map_response(tls::add_hsts));
+            let people = people.into_make_service_with_connect_info::<tls::HttpsPeer>();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, people).await {
                     warn!(error = %e, "API listener stopped");

@@ -57,7 +57,10 @@ impl Default for LoginConfig {
 impl LoginConfig {
     /// Checks the values; errors name the key.
     pub fn check(&self, path: &Path) -> Result<(), ConfigError> {
-        let counts = [("api.login.max_failures_per_user", self.max_failures_per_user), ("api.login.max_failures_per_address", self.max_failures_per_address)];
+        let counts = [
+            ("api.login.max_failures_per_user", self.max_failures_per_user),
+            ("api.login.max_failures_per_address", self.max_failures_per_address),
+        ];
         for (key, n) in counts {
             if n == 0 {
                 return Err(ConfigError::invalid(path, key, "must be at least 1"));
@@ -257,7 +260,11 @@ pub struct Busy;
 impl LoginGuard {
     /// A guard with the limits of `config`.
     pub fn new(config: &LoginConfig) -> Self {
-        Self { throttle: Mutex::new(Throttle::new(config)), checks: Semaphore::new(config.concurrent_checks), wait: Duration::from_millis(config.wait_ms) }
+        Self {
+            throttle: Mutex::new(Throttle::new(config)),
+            checks: Semaphore::new(config.concurrent_checks),
+            wait: Duration::from_millis(config.wait_ms),
+        }
     }
 
     /// The throttle, for one decision.

@@ -238,7 +238,8 @@ async fn login(State(state): State<ApiState>, ext: axum::Extension<Extensions>, 
     if let Admission::Locked { subject, retry_after } = admission {
         state.http.logins_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let retry_after_s = retry_after.as_secs().max(1);
-        return Err(ApiError::LockedOut { message: format!("too many failed logins: {subject} is locked out for {retry_after_s} s more"), retry_after_s });
+        let message = format!("too many failed logins: {subject} is locked out for {retry_after_s} s more");
+        return Err(ApiError::LockedOut { message, retry_after_s });
     }
     let Ok(slot) = state.login.check_slot().await else {
         state.http.logins_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -258,7 +259,13 @@ async fn login(State(state): State<ApiState>, ext: axum::Extension<Extensions>, 
             let message = format!("{} locked out for {} s after {} failed logins", lockout.subject, lockout.duration.as_secs(), lockout.failures);
             audit(&state, &req.username, "login_lockout", "started", message.clone(), remote).await;
             let backend = state.backend.clone();
-            let _ = blocking(move || Ok(backend.raise_alarm(ApiAlarm::LoginLockout, message))).await;
+            let raised = blocking(move || {
+                backend.raise_alarm(ApiAlarm::LoginLockout, message);
+                Ok(())
+            });
+            if let Err(e) = raised.await {
+                warn!(target: "alarm", error = %e, "login lockout alarm not raised");
+            }
         }
         return Err(ApiError::Unauthenticated("wrong username or password".into()));
     };
@@ -279,7 +286,8 @@ async fn login(State(state): State<ApiState>, ext: axum::Extension<Extensions>, 
 pub(crate) async fn lockout_ends(state: ApiState) {
     loop {
         let next = state.login.throttle().next_expiry();
-        let wake = next.map_or_else(|| Instant::now() + std::time::Duration::from_secs(1), |n| n.min(Instant::now() + std::time::Duration::from_secs(1)));
+        let second = Instant::now() + std::time::Duration::from_secs(1);
+        let wake = next.map_or(second, |n| n.min(second));
         tokio::time::sleep_until(wake.into()).await;
         let ended = state.login.throttle().expire(Instant::now());
         for end in ended {

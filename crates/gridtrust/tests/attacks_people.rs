@@ -109,7 +109,9 @@ fn audit(hub: &Hub) -> Vec<Value> {
 }
 
 fn audited(hub: &Hub, action: &str, outcome: &str, detail: &str) -> Option<Value> {
-    audit(hub).into_iter().find(|e| e["action"] == action && e["outcome"] == outcome && e["detail"].as_str().is_some_and(|d| d.contains(detail)))
+    audit(hub)
+        .into_iter()
+        .find(|e| e["action"] == action && e["outcome"] == outcome && e["detail"].as_str().is_some_and(|d| d.contains(detail)))
 }
 
 async fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -206,7 +208,11 @@ async fn watch(chain: &Chain, running: Arc<AtomicBool>) -> (Duration, Duration) 
 }
 
 /// Measures for `quiet` with nothing else going on, then while `attack` runs.
-async fn baseline_then_under<F: Future<Output = ()>>(chain: &Chain, quiet: Duration, attack: F) -> ((Duration, Duration), (Duration, Duration)) {
+async fn baseline_then_under<F: Future<Output = ()>>(
+    chain: &Chain,
+    quiet: Duration,
+    attack: F,
+) -> ((Duration, Duration), (Duration, Duration)) {
     let running = Arc::new(AtomicBool::new(true));
     let stop = running.clone();
     let (baseline, ()) = tokio::join!(watch(chain, running.clone()), async move {
@@ -262,7 +268,10 @@ async fn a_login_flood_does_not_starve_ingestion_or_healthz() {
     assert_eq!(statuses.len(), 200);
     assert!(statuses.iter().all(|s| [401, 503].contains(s)), "wrong logins are refused or shed: {statuses:?}");
     assert!(health < Duration::from_millis(500), "/healthz took {health:?} during the login flood (quiet: {base_health:?})");
-    assert!(stall < base_stall * 2 + Duration::from_millis(750), "no batch applied for {stall:?} during the login flood (quiet: {base_stall:?})");
+    assert!(
+        stall < base_stall * 2 + Duration::from_millis(750),
+        "no batch applied for {stall:?} during the login flood (quiet: {base_stall:?})"
+    );
     // A person with the right password still gets in once the flood has passed.
     login(api, "viewer", "viewer-demo").await;
     chain.shutdown().await;
@@ -406,7 +415,10 @@ async fn a_viewer_flooding_evidence_lookups_does_not_slow_the_edges_acknowledgem
     let ((base_health, base_stall), (health, stall)) = baseline_then_under(&chain, Duration::from_secs(4), flood).await;
     let lookups = lookups.load(Ordering::Relaxed);
     eprintln!("quiet: /healthz {base_health:?}, stall {base_stall:?}; {lookups} evidence lookups: /healthz {health:?}, stall {stall:?}");
-    assert!(stall < base_stall * 2 + Duration::from_millis(750), "no batch applied for {stall:?} during the lookups (quiet: {base_stall:?})");
+    assert!(
+        stall < base_stall * 2 + Duration::from_millis(750),
+        "no batch applied for {stall:?} during the lookups (quiet: {base_stall:?})"
+    );
     assert!(health < Duration::from_millis(500), "/healthz took {health:?} during the lookups (quiet: {base_health:?})");
 
     // The lookups found their headers in the log by the index: once a checkpoint covers the
