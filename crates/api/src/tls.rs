@@ -1,5 +1,6 @@
 //! TLS listeners for axum: people's HTTPS and the machines' mutual TLS share one accept loop.
-//! Handshakes run in their own tasks with a deadline, so a stalled client holds up nobody, and
+//! Handshakes run in their own tasks with a deadline and a cap on how many run at once, so a
+//! stalled client holds up nobody and a handshake flood cannot take the CPU, and
 //! every HTTPS response carries HSTS so a browser that once reached the hub never falls back to
 //! plain HTTP.
 
@@ -12,13 +13,17 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::serve::IncomingStream;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::warn;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshakes in progress at once per listener: each costs a signature, so a flood of them
+/// waits in the TCP backlog instead of taking the CPU from ingestion.
+const MAX_HANDSHAKES: usize = 64;
 
 /// HSTS for one year. No `includeSubDomains`: the hub's name says nothing about its siblings.
 pub const HSTS: &str = "max-age=31536000";
@@ -45,8 +50,10 @@ impl<A: Clone + Send + Sync + 'static> TlsListener<A> {
     pub fn new(tcp: TcpListener, tls: Arc<rustls::ServerConfig>, local: A, identify: Identify<A>) -> Self {
         let (tx, ready) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(tls);
+        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         let accept_task = tokio::spawn(async move {
             loop {
+                let Ok(slot) = handshakes.clone().acquire_owned().await else { return };
                 let (stream, addr) = match tcp.accept().await {
                     Ok(c) => c,
                     Err(e) => {
@@ -57,7 +64,9 @@ impl<A: Clone + Send + Sync + 'static> TlsListener<A> {
                 };
                 let (acceptor, identify, tx) = (acceptor.clone(), identify.clone(), tx.clone());
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                    drop(slot);
+                    let tls = match handshake {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => return warn!(%addr, error = %e, "TLS handshake refused"),
                         Err(_) => return warn!(%addr, "TLS handshake timed out"),

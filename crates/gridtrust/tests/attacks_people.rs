@@ -172,9 +172,9 @@ async fn password_guessing_is_locked_out_per_user_and_per_address_audited_with_a
     chain.shutdown().await;
 }
 
-/// Polls `/healthz` and, in a task of its own, the hub's applied-batch counter every 20 ms
-/// while `running`; returns the slowest `/healthz` answer and the longest time no batch was
-/// applied.
+/// Polls `/healthz` and `/metrics` in turn and, beside them, the hub's applied-batch counter
+/// every 20 ms while `running`; returns the slowest of those answers and the longest time no
+/// batch was applied.
 async fn watch(chain: &Chain, running: Arc<AtomicBool>) -> (Duration, Duration) {
     let api = chain.hub.api_addr.expect("api");
     let batches = async {
@@ -194,10 +194,13 @@ async fn watch(chain: &Chain, running: Arc<AtomicBool>) -> (Duration, Duration) 
     };
     let health = async {
         let mut slowest = Duration::ZERO;
-        while running.load(Ordering::Relaxed) {
+        for path in ["/healthz", "/metrics"].into_iter().cycle() {
+            if !running.load(Ordering::Relaxed) {
+                break;
+            }
             let asked = Instant::now();
-            let r = call(api, "GET", "/healthz", None, None).await;
-            assert_eq!(r.status, 200);
+            let r = call(api, "GET", path, None, None).await;
+            assert_eq!(r.status, 200, "{path}");
             slowest = slowest.max(asked.elapsed());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -267,7 +270,7 @@ async fn a_login_flood_does_not_starve_ingestion_or_healthz() {
     eprintln!("quiet: /healthz {base_health:?}, stall {base_stall:?}; 200 wrong logins: /healthz {health:?}, stall {stall:?}");
     assert_eq!(statuses.len(), 200);
     assert!(statuses.iter().all(|s| [401, 503].contains(s)), "wrong logins are refused or shed: {statuses:?}");
-    assert!(health < Duration::from_millis(500), "/healthz took {health:?} during the login flood (quiet: {base_health:?})");
+    assert!(health < Duration::from_millis(500), "/healthz or /metrics took {health:?} during the login flood (quiet: {base_health:?})");
     assert!(
         stall < base_stall * 2 + Duration::from_millis(750),
         "no batch applied for {stall:?} during the login flood (quiet: {base_stall:?})"
@@ -366,6 +369,33 @@ async fn plain_http_off_loopback_refuses_to_start_and_https_serves_secure_cookie
         .with_no_client_auth();
     assert!(https_call(&tokio_rustls::TlsConnector::from(Arc::new(stranger)), api, "GET", "/healthz", None, None).await.is_err());
     hub.shutdown();
+
+    // `[api] tls` names another certificate (a public CA's, say): browsers see that one.
+    let web = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(chain.config_dir.join("web.crt.pem"), web.cert.pem()).unwrap();
+    std::fs::write(chain.config_dir.join("web.key.pem"), web.signing_key.serialize_pem()).unwrap();
+    let path = second_hub_config(&chain, "web-cert-hub", |text| {
+        without_plain_http(text).replacen(
+            "\nusers = \"users.toml\"",
+            "\nusers = \"users.toml\"\ntls = { certificate = \"web.crt.pem\", key = \"web.key.pem\" }",
+            1,
+        )
+    });
+    let hub = Hub::start(&HubConfig::load(&path).unwrap()).await.unwrap();
+    let api = hub.api_addr.expect("api");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(web.cert.der().clone()).unwrap();
+    let trusts_web = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let r = https_call(&tokio_rustls::TlsConnector::from(Arc::new(trusts_web)), api, "GET", "/healthz", None, None)
+        .await
+        .expect("HTTPS with the file pair");
+    assert_eq!((r.status, r.header("strict-transport-security").is_some()), (200, true), "{}", r.headers);
+    assert!(https_call(&connector, api, "GET", "/healthz", None, None).await.is_err(), "the hub's identity is not what it serves now");
+    hub.shutdown();
     chain.shutdown().await;
 }
 
@@ -419,7 +449,7 @@ async fn a_viewer_flooding_evidence_lookups_does_not_slow_the_edges_acknowledgem
         stall < base_stall * 2 + Duration::from_millis(750),
         "no batch applied for {stall:?} during the lookups (quiet: {base_stall:?})"
     );
-    assert!(health < Duration::from_millis(500), "/healthz took {health:?} during the lookups (quiet: {base_health:?})");
+    assert!(health < Duration::from_millis(500), "/healthz or /metrics took {health:?} during the lookups (quiet: {base_health:?})");
 
     // The lookups found their headers in the log by the index: once a checkpoint covers the
     // value's batch, its evidence carries the log inclusion.
