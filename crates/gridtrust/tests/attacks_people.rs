@@ -233,7 +233,7 @@ async fn baseline_then_under<F: Future<Output = ()>>(
 
 async fn batches_flowing(chain: &Chain) {
     let applied = || chain.hub.stats().batches_applied.load(Ordering::Relaxed);
-    let before = eventually("the first batches", Duration::from_secs(30), || (applied() > 0).then(|| applied())).await;
+    let before = eventually("the first batches", Duration::from_secs(30), || (applied() > 0).then(applied)).await;
     eventually("more batches", Duration::from_secs(30), || (applied() > before + 3).then_some(())).await;
 }
 
