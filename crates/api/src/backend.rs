@@ -30,6 +30,13 @@ impl Actor {
     }
 }
 
+/// Alarms the API raises itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiAlarm {
+    /// A name or an address was locked out after failed logins (password guessing).
+    LoginLockout,
+}
+
 /// The hub as the API sees it. Methods may block briefly (store reads); the API calls the
 /// heavier ones (history, evidence, log) on the blocking pool.
 pub trait Backend: Send + Sync + 'static {
@@ -64,6 +71,8 @@ pub trait Backend: Send + Sync + 'static {
     fn log_entries(&self, from: u64, count: u64) -> Result<Vec<LogEntryItem>, ApiError>;
     /// Records an audit event durably (and traces it).
     fn record_audit(&self, event: AuditEvent) -> Result<(), ApiError>;
+    /// Raises an alarm (durably, blocking: called on the blocking pool).
+    fn raise_alarm(&self, alarm: ApiAlarm, message: String);
     /// The audit trail, newest first.
     fn audit_trail(&self, limit: usize) -> Result<Vec<AuditEvent>, ApiError>;
     /// Hub metrics in the Prometheus text format.

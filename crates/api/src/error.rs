@@ -28,6 +28,12 @@ pub enum ApiError {
     /// The hub cannot do it right now (e.g. the edge for the point is not connected).
     #[error("{0}")]
     Unavailable(String),
+    /// Too many failed logins: the name or address is locked out for `retry_after_s` more.
+    #[error("{message}")]
+    LockedOut { message: String, retry_after_s: u64 },
+    /// Too many logins at once: none could be checked in time; try again in `retry_after_s`.
+    #[error("{message}")]
+    Busy { message: String, retry_after_s: u64 },
     /// The hub failed (store damage, a task that died): logged, never caused by input.
     #[error("{0}")]
     Internal(String),
@@ -43,6 +49,8 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::LockedOut { .. } => (StatusCode::TOO_MANY_REQUESTS, "locked_out"),
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -51,9 +59,18 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
+        // A busy refusal is the hub protecting itself, not failing.
+        if status.is_server_error() && !matches!(self, ApiError::Busy { .. }) {
             tracing::error!(error = %self, "request failed inside the hub");
         }
-        (status, Json(ErrorBody { error: code.to_owned(), message: self.to_string() })).into_response()
+        let retry_after = match &self {
+            ApiError::LockedOut { retry_after_s, .. } | ApiError::Busy { retry_after_s, .. } => Some(*retry_after_s),
+            _ => None,
+        };
+        let mut response = (status, Json(ErrorBody { error: code.to_owned(), message: self.to_string() })).into_response();
+        if let Some(s) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(s));
+        }
+        response
     }
 }

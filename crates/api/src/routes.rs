@@ -30,10 +30,12 @@ use utoipa::OpenApi;
 use gridtrust_pki::Role;
 
 use crate::auth::{Sessions, Users};
-use crate::backend::{Actor, Backend};
+use crate::backend::{Actor, ApiAlarm, Backend};
 use crate::dto::*;
 use crate::error::ApiError;
+use crate::login::{Admission, LoginConfig, LoginGuard};
 use crate::machine::MachinePeer;
+use crate::tls::HttpsPeer;
 use crate::metrics::{Exposition, Histogram};
 use crate::timefmt::{parse_rfc3339, rfc3339_system};
 
@@ -54,6 +56,7 @@ pub struct HttpStats {
     latency: Histogram,
     by_class: [std::sync::atomic::AtomicU64; 5],
     logins_failed: std::sync::atomic::AtomicU64,
+    logins_refused: std::sync::atomic::AtomicU64,
 }
 
 /// What every handler shares.
@@ -63,12 +66,37 @@ pub struct ApiState {
     pub(crate) users: Arc<Users>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) http: Arc<HttpStats>,
+    pub(crate) login: Arc<LoginGuard>,
+    /// Whether people reach this API over HTTPS (cookies then carry `Secure`).
+    pub(crate) https: bool,
 }
 
 impl ApiState {
-    /// State for a backend with these users and sessions.
+    /// State for a backend with these users and sessions, default login limits, plain HTTP.
     pub fn new(backend: Arc<dyn Backend>, users: Users, sessions: Sessions) -> Self {
-        Self { backend, users: Arc::new(users), sessions: Arc::new(sessions), http: Arc::default() }
+        Self {
+            backend,
+            users: Arc::new(users),
+            sessions: Arc::new(sessions),
+            http: Arc::default(),
+            login: Arc::new(LoginGuard::new(&LoginConfig::default())),
+            https: false,
+        }
+    }
+
+    /// With these login limits.
+    pub fn with_login(self, config: &LoginConfig) -> Self {
+        Self { login: Arc::new(LoginGuard::new(config)), ..self }
+    }
+
+    /// Served over HTTPS (or not).
+    pub fn with_https(self, https: bool) -> Self {
+        Self { https, ..self }
+    }
+
+    /// The attributes every session cookie carries.
+    fn cookie_attributes(&self) -> &'static str {
+        if self.https { "HttpOnly; SameSite=Strict; Secure; Path=/" } else { "HttpOnly; SameSite=Strict; Path=/" }
     }
 }
 
@@ -169,7 +197,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(format!("request task failed: {e}")))?
 }
 
-fn audit(state: &ApiState, actor: &str, action: &str, outcome: &str, detail: String, remote: Option<SocketAddr>) {
+/// Records an audit event durably on the blocking pool (the store write may wait for an fsync;
+/// an async thread must not).
+async fn audit(state: &ApiState, actor: &str, action: &str, outcome: &str, detail: String, remote: Option<SocketAddr>) {
     info!(target: "audit", actor, action, outcome, %detail, "audit");
     let event = AuditEvent {
         id: 0,
@@ -180,7 +210,8 @@ fn audit(state: &ApiState, actor: &str, action: &str, outcome: &str, detail: Str
         detail,
         remote: remote.map(|r| r.to_string()),
     };
-    if let Err(e) = state.backend.record_audit(event) {
+    let backend = state.backend.clone();
+    if let Err(e) = blocking(move || backend.record_audit(event)).await {
         warn!(target: "alarm", error = %e, "audit event not recorded durably");
     }
 }
@@ -189,33 +220,83 @@ fn remote_of(parts: &axum::http::Extensions) -> Option<SocketAddr> {
     parts
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
+        .or_else(|| parts.get::<ConnectInfo<HttpsPeer>>().map(|c| c.0.0))
         .or_else(|| parts.get::<ConnectInfo<MachinePeer>>().map(|c| c.0.addr))
 }
 
 #[utoipa::path(post, path = "/api/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = SessionInfo, description = "Logged in; sets the gridtrust_session cookie"),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "Wrong username or password")))]
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "Wrong username or password"),
+              (status = 429, body = ErrorBody, description = "The name or the address is locked out after failed logins; see Retry-After"),
+              (status = 503, body = ErrorBody, description = "Too many logins at once; see Retry-After")))]
 async fn login(State(state): State<ApiState>, ext: axum::Extension<Extensions>, ApiJson(req): ApiJson<LoginRequest>) -> Result<Response, ApiError> {
     let remote = ext.0.remote;
+    let ip = remote.map(|r| r.ip());
+    let admission = state.login.throttle().admit(&req.username, ip, Instant::now());
+    if let Admission::Locked { subject, retry_after } = admission {
+        state.http.logins_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let retry_after_s = retry_after.as_secs().max(1);
+        let message = format!("too many failed logins: {subject} is locked out for {retry_after_s} s more");
+        return Err(ApiError::LockedOut { message, retry_after_s });
+    }
+    let Ok(slot) = state.login.check_slot().await else {
+        state.http.logins_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(ApiError::Busy { message: "too many logins at once; try again in a moment".into(), retry_after_s: 1 });
+    };
     let users = state.users.clone();
     let (name, password) = (req.username.clone(), req.password);
     let user = tokio::task::spawn_blocking(move || users.verify(&name, &password).cloned())
         .await
         .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
+    drop(slot);
     let Some(user) = user else {
         state.http.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        audit(&state, &req.username, "login", "failed", "wrong username or password".into(), remote);
+        let started = state.login.throttle().failed(&req.username, ip, Instant::now());
+        audit(&state, &req.username, "login", "failed", "wrong username or password".into(), remote).await;
+        for lockout in started {
+            let message = format!("{} locked out for {} s after {} failed logins", lockout.subject, lockout.duration.as_secs(), lockout.failures);
+            audit(&state, &req.username, "login_lockout", "started", message.clone(), remote).await;
+            let backend = state.backend.clone();
+            let raised = blocking(move || {
+                backend.raise_alarm(ApiAlarm::LoginLockout, message);
+                Ok(())
+            });
+            if let Err(e) = raised.await {
+                warn!(target: "alarm", error = %e, "login lockout alarm not raised");
+            }
+        }
         return Err(ApiError::Unauthenticated("wrong username or password".into()));
     };
+    state.login.throttle().succeeded(&user.name);
     let (token, session) =
         state.sessions.create(&user, SystemTime::now()).ok_or_else(|| ApiError::Internal("no randomness for a session token".into()))?;
-    audit(&state, &user.name, "login", "ok", format!("roles {}", role_names(&user.roles).join(",")), remote);
-    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", state.sessions_ttl_secs());
+    audit(&state, &user.name, "login", "ok", format!("roles {}", role_names(&user.roles).join(",")), remote).await;
+    let cookie = format!("{SESSION_COOKIE}={token}; {}; Max-Age={}", state.cookie_attributes(), state.sessions_ttl_secs());
     let body = SessionInfo { username: session.username, roles: role_names(&session.roles), expires_at: rfc3339_system(session.expires_at) };
     let mut response = Json(body).into_response();
     let value = HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(format!("cookie: {e}")))?;
     response.headers_mut().insert(header::SET_COOKIE, value);
     Ok(response)
+}
+
+/// Writes the audit entry of every lockout when it ends (with how many logins it refused), for
+/// as long as the API runs.
+pub(crate) async fn lockout_ends(state: ApiState) {
+    loop {
+        let next = state.login.throttle().next_expiry();
+        let second = Instant::now() + std::time::Duration::from_secs(1);
+        let wake = next.map_or(second, |n| n.min(second));
+        tokio::time::sleep_until(wake.into()).await;
+        let ended = state.login.throttle().expire(Instant::now());
+        for end in ended {
+            let actor = match &end.subject {
+                crate::login::Subject::User(name) => name.clone(),
+                crate::login::Subject::Address(_) => "-".to_owned(),
+            };
+            let detail = format!("{} no longer locked out; {} logins refused during the lockout", end.subject, end.refused);
+            audit(&state, &actor, "login_lockout", "ended", detail, None).await;
+        }
+    }
 }
 
 impl ApiState {
@@ -230,9 +311,12 @@ async fn logout(State(state): State<ApiState>, Authed(actor): Authed, headers: H
     if let Some(token) = session_token(&headers) {
         state.sessions.remove(token);
     }
-    audit(&state, &actor.name, "logout", "ok", String::new(), ext.0.remote);
+    audit(&state, &actor.name, "logout", "ok", String::new(), ext.0.remote).await;
     let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static("gridtrust_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"));
+    let cookie = format!("{SESSION_COOKIE}=; {}; Max-Age=0", state.cookie_attributes());
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
     r
 }
 
@@ -321,13 +405,13 @@ async fn acknowledge(
 ) -> Result<Json<AlarmItem>, ApiError> {
     let id: u64 = id.parse().map_err(|_| ApiError::BadRequest(format!("alarm id must be a number, got `{id}`")))?;
     if let Err(e) = require(&actor, Role::OPERATING, "acknowledging an alarm") {
-        audit(&state, &actor.name, "alarm_ack", "refused", format!("alarm {id}: {e}"), ext.0.remote);
+        audit(&state, &actor.name, "alarm_ack", "refused", format!("alarm {id}: {e}"), ext.0.remote).await;
         return Err(e);
     }
     let (b, a) = (state.backend.clone(), actor.clone());
     let result = blocking(move || b.acknowledge(id, &a)).await;
     let outcome = if result.is_ok() { "ok" } else { "failed" };
-    audit(&state, &actor.name, "alarm_ack", outcome, format!("alarm {id}{}", result.as_ref().err().map(|e| format!(": {e}")).unwrap_or_default()), ext.0.remote);
+    audit(&state, &actor.name, "alarm_ack", outcome, format!("alarm {id}{}", result.as_ref().err().map(|e| format!(": {e}")).unwrap_or_default()), ext.0.remote).await;
     result.map(Json)
 }
 
@@ -343,14 +427,14 @@ async fn issue_command(
 ) -> Result<(StatusCode, Json<CommandItem>), ApiError> {
     let what = format!("{} {} {}={}", req.action, req.point, req.value.kind, req.value.value);
     if let Err(e) = require(&actor, Role::OPERATING, "issuing a command") {
-        audit(&state, &actor.name, "command", "refused", format!("{what}: {e}"), ext.0.remote);
+        audit(&state, &actor.name, "command", "refused", format!("{what}: {e}"), ext.0.remote).await;
         return Err(e);
     }
     let (b, a) = (state.backend.clone(), actor.clone());
     let result = blocking(move || b.issue_command(&req, &a)).await;
     match &result {
-        Ok(item) => audit(&state, &actor.name, "command", "ok", format!("{what}: command {} issued", item.id), ext.0.remote),
-        Err(e) => audit(&state, &actor.name, "command", "refused", format!("{what}: {e}"), ext.0.remote),
+        Ok(item) => audit(&state, &actor.name, "command", "ok", format!("{what}: command {} issued", item.id), ext.0.remote).await,
+        Err(e) => audit(&state, &actor.name, "command", "refused", format!("{what}: {e}"), ext.0.remote).await,
     }
     result.map(|item| (StatusCode::ACCEPTED, Json(item)))
 }
@@ -431,7 +515,7 @@ async fn tamper(State(state): State<ApiState>, Authed(actor): Authed, ext: axum:
     match state.backend.tamper() {
         None => Err(ApiError::NotFound("fault injection exists only in `gridtrust demo`".into())),
         Some(result) => {
-            audit(&state, &actor.name, "tamper", if result.is_ok() { "ok" } else { "failed" }, "demo: next batch tampered".into(), ext.0.remote);
+            audit(&state, &actor.name, "tamper", if result.is_ok() { "ok" } else { "failed" }, "demo: next batch tampered".into(), ext.0.remote).await;
             result.map(Json)
         }
     }
@@ -457,6 +541,11 @@ async fn metrics(State(state): State<ApiState>) -> Response {
     let samples: Vec<(&[(&str, &str)], u64)> = samples.iter().map(|(l, n)| (l.as_slice(), *n)).collect();
     e.counter("gridtrust_http_responses_total", "HTTP responses by status class.", &samples)
         .counter("gridtrust_logins_failed_total", "Failed logins.", &[(&[], state.http.logins_failed.load(std::sync::atomic::Ordering::Relaxed))])
+        .counter(
+            "gridtrust_logins_refused_total",
+            "Logins refused unchecked: locked out, or too many at once.",
+            &[(&[], state.http.logins_refused.load(std::sync::atomic::Ordering::Relaxed))],
+        )
         .histogram("gridtrust_http_request_seconds", "HTTP request latency.", &state.http.latency);
     text.push_str(&e.finish());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

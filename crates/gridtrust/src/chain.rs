@@ -68,8 +68,12 @@ pub struct ChainOptions {
     pub batch_delay_ms: u64,
     /// Where the private keys live.
     pub keys: DemoKeys,
-    /// Where the hub's HTTP API and web UI listen.
+    /// Where the hub's HTTP API and web UI listen: plain HTTP on a loopback address (so the
+    /// README's `http://127.0.0.1:8080` works without a certificate in the browser), HTTPS with
+    /// the hub's certificate anywhere else.
     pub api_listen: String,
+    /// Extra lines for the hub's `[api]` table, e.g. `login.lockout_s = 2` (tests).
+    pub api_extra: String,
     /// Cost of the demo users' password hashes (tests use the cheap one).
     pub password_cost: HashCost,
     /// Lets `POST /api/demo/tamper` alter the next batch (demo and tests only).
@@ -90,6 +94,7 @@ impl ChainOptions {
             batch_delay_ms: 10,
             keys: DemoKeys::Software,
             api_listen: "127.0.0.1:0".into(),
+            api_extra: String::new(),
             password_cost: HashCost::TestOnly,
             demo_fault_injection: false,
             field: FieldOptions::for_tests(),
@@ -255,9 +260,11 @@ impl Chain {
         write(
             &dir.join("hub.toml"),
             &format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\n\n{}",
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\nplain_http_on_loopback = {}\n{}\n\n{}",
                 identity("hub"),
                 opts.api_listen,
+                opts.api_listen.parse::<SocketAddr>().is_ok_and(|a| a.ip().is_loopback()),
+                opts.api_extra,
                 identity("console").replacen("[identity]", "[api.console]", 1)
             ),
         )?;

@@ -64,6 +64,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         feeders: args.feeders,
         batch_delay_ms: 10,
         api_listen: args.api_listen.clone(),
+        api_extra: String::new(),
         password_cost: gridtrust_api::auth::HashCost::Standard,
         demo_fault_injection: true,
         keys: match &args.pkcs11_module {
@@ -150,7 +151,12 @@ fn print_banner(chain: &Chain) {
     println!("  python3 -c \"import c104,time; c=c104.Client(); cn=c.add_connection(ip='{}', port={}, init=c104.Init.ALL); st=cn.add_station(common_address=1); p=st.add_point(io_address={first}, type=c104.Type.C_DC_NA_1); p.command_mode=c104.CommandMode.SELECT_AND_EXECUTE; c.start(); time.sleep(2); p.value=c104.Double.OFF; print('open breaker:', p.transmit(cause=c104.Cot.ACTIVATION)); c.stop()\"", addr.ip(), addr.port());
     println!();
     if let Some(api) = chain.hub.api_addr {
-        println!("Web UI and API                   http://{api}  (API reference: http://{api}/api/docs)");
+        // The chain serves plain HTTP only on loopback, HTTPS with the hub's certificate otherwise.
+        let scheme = if api.ip().is_loopback() { "http" } else { "https" };
+        println!("Web UI and API                   {scheme}://{api}  (API reference: {scheme}://{api}/api/docs)");
+        if scheme == "https" {
+            println!("  the certificate is the hub's, from the demo CA: {}", chain.config_dir.join("pki").display());
+        }
         let users: Vec<String> = gridtrust::chain::DEMO_USERS.iter().map(|(n, p, r)| format!("{n}/{p} ({r})")).collect();
         println!("  logins: {}", users.join(", "));
         println!("  POST /api/demo/tamper (operator or engineer) alters the next batch to show a trust failure");

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rustls_pki_types::CertificateDer;
 use tokio::sync::broadcast;
 
-use gridtrust_api::backend::{Actor, Backend};
+use gridtrust_api::backend::{Actor, ApiAlarm, Backend};
 use gridtrust_api::dto::*;
 use gridtrust_api::metrics::Exposition;
 use gridtrust_api::timefmt::rfc3339;
@@ -444,6 +444,13 @@ impl Backend for HubApi {
     fn record_audit(&self, event: AuditEvent) -> Result<(), ApiError> {
         let bytes = serde_json::to_vec(&event).map_err(|e| ApiError::Internal(format!("audit event: {e}")))?;
         self.state.store.append_audit(&bytes).map(|_| ()).map_err(store_err)
+    }
+
+    fn raise_alarm(&self, alarm: ApiAlarm, message: String) {
+        let (severity, kind) = match alarm {
+            ApiAlarm::LoginLockout => (crate::alarms::Severity::Major, "login"),
+        };
+        self.state.alarm(severity, "api", kind, message, None);
     }
 
     fn audit_trail(&self, limit: usize) -> Result<Vec<AuditEvent>, ApiError> {

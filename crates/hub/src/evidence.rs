@@ -131,15 +131,14 @@ pub fn prove_entry(store: &impl EvidenceStore, entry: SeriesEntry) -> Result<Val
     Ok(ValueProof { entry, batch, header, signature, record_index: index, record_proof })
 }
 
-/// Finds the log entry of a sealed batch header among the first `tree_size` entries (newest
-/// first: recent values are the ones asked about) and proves its inclusion in that tree.
-/// `None` when the checkpoint's tree does not hold it (yet).
+/// Finds the log entry of a sealed batch header among the first `tree_size` entries and proves
+/// its inclusion in that tree: one index lookup and O(log n) node reads, so an evidence request
+/// never holds the log for longer than an append does. `None` when the checkpoint's tree does
+/// not hold it (yet).
 pub fn header_in_log(log: &TransparencyLog, sealed_header: &[u8], tree_size: u64) -> Result<Option<(u64, Vec<Hash>)>, StoreError> {
     let wanted = LogEntry::BatchHeader(sealed_header.to_vec()).encode();
-    for index in (0..tree_size.min(log.size())).rev() {
-        if log.entry(index)?.as_deref() == Some(wanted.as_slice()) {
-            return Ok(Some((index, log.inclusion_proof(index, tree_size)?)));
-        }
+    match log.find(&wanted, tree_size)? {
+        Some(index) => Ok(Some((index, log.inclusion_proof(index, tree_size)?))),
+        None => Ok(None),
     }
-    Ok(None)
 }

@@ -13,6 +13,7 @@
 //! no access to the hub's key, can hand auditors the latest checkpoint.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gridtrust_model::Timestamp;
@@ -49,11 +50,19 @@ pub struct HeaderInLog {
 }
 
 /// The log plus the latest signed checkpoint.
+///
+/// `/healthz` and `/metrics` read the size and the latest checkpoint on async threads, so
+/// neither waits for the log's lock (held across an append's fsync) or for a signature (an HSM
+/// may take its time): the size is mirrored in an atomic, and `latest` is only ever locked to
+/// read or swap the pointer.
 pub struct Ledger {
     log: Mutex<TransparencyLog>,
+    size: AtomicU64,
     identity: Arc<Identity>,
     log_id: String,
     latest: Mutex<Option<Arc<SignedCheckpoint>>>,
+    /// Serialises checkpoint signing, which happens outside `latest`'s lock.
+    signing: Mutex<()>,
     /// Where [`CHECKPOINT_FILE`] and [`CERTIFICATE_FILE`] go: the log's directory.
     dir: PathBuf,
 }
@@ -64,7 +73,8 @@ impl Ledger {
         let log = TransparencyLog::open(path)?;
         let log_id = identity.me.name.clone();
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ok(Self { log: Mutex::new(log), identity, log_id, latest: Mutex::new(None), dir })
+        let size = AtomicU64::new(log.size());
+        Ok(Self { log: Mutex::new(log), size, identity, log_id, latest: Mutex::new(None), signing: Mutex::new(()), dir })
     }
 
     fn log(&self) -> std::sync::MutexGuard<'_, TransparencyLog> {
@@ -75,28 +85,31 @@ impl Ledger {
     /// Returns the index of the first.
     pub fn append(&self, entries: &[LogEntry]) -> Result<u64, LedgerError> {
         let encoded: Vec<Vec<u8>> = entries.iter().map(LogEntry::encode).collect();
-        Ok(self.log().append_many(&encoded)?)
+        let mut log = self.log();
+        let first = log.append_many(&encoded)?;
+        self.size.store(log.size(), Ordering::Release);
+        Ok(first)
     }
 
-    /// Entries in the log.
+    /// Entries in the log (never waits for an append).
     pub fn size(&self) -> u64 {
-        self.log().size()
+        self.size.load(Ordering::Acquire)
     }
 
     /// Signs a checkpoint of the current tree if it grew since the last one (blocking).
     pub fn checkpoint(&self) -> Result<Option<Arc<SignedCheckpoint>>, LedgerError> {
+        let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
         let (tree_size, root) = {
             let log = self.log();
             (log.size(), log.root())
         };
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        if latest.as_ref().is_some_and(|c| c.checkpoint.tree_size == tree_size) {
+        if self.latest().is_some_and(|c| c.checkpoint.tree_size == tree_size) {
             return Ok(None);
         }
         let checkpoint = Checkpoint { log_id: self.log_id.clone(), tree_size, root, timestamp: Timestamp::now() };
         let signed = Arc::new(SignedCheckpoint::sign(checkpoint, self.identity.signer.as_ref(), self.identity.certificate_id)?);
-        *latest = Some(signed.clone());
         self.persist(&signed);
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(signed.clone());
         Ok(Some(signed))
     }
 

@@ -287,7 +287,8 @@ impl Hub {
             Some(api) => {
                 let backend = Arc::new(crate::api::HubApi::new(state.clone(), grid_model));
                 let machine_tls = api.machine_listen.as_ref().map(|_| tls.clone());
-                Some(gridtrust_api::start(api, backend, machine_tls, gridtrust_web::router()).await?)
+                let own_https = || state.identity.https_server_config().map_err(|e| e.to_string());
+                Some(gridtrust_api::start(api, backend, own_https, machine_tls, gridtrust_web::router()).await?)
             }
         };
         let (api_addr, api_machine_addr) = (api.as_ref().map(|a| a.addr), api.as_ref().and_then(|a| a.machine_addr));

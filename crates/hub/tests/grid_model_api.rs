@@ -71,7 +71,7 @@ fn write_hub_config(dir: &Path, model_table: &str) -> PathBuf {
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"127.0.0.1:0\"\nusers = \"users.toml\"\n\n{model_table}",
+            "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"127.0.0.1:0\"\nusers = \"users.toml\"\nplain_http_on_loopback = true\n\n{model_table}",
             identity_table("identity", "hub")
         ),
     )

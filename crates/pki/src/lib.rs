@@ -44,5 +44,5 @@ pub use identity::{
 pub use keys::{PublicKey, SignerKey, SoftwareKey, TlsSigningKey, generate_software_key, load_software_ca_key, load_software_tls_key};
 pub use role::{Role, UserRoles};
 pub use show::{show, show_at};
-pub use tls::{ClientAdmission, client_config, load_chain, peer_identity, server_config, server_config_admitting};
+pub use tls::{ClientAdmission, client_config, https_server_config, https_server_config_from_files, load_chain, peer_identity, server_config, server_config_admitting};
 pub use validate::{Purpose, TrustAnchors, validate};

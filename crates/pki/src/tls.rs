@@ -95,6 +95,36 @@ fn build_server_config(
     Ok(Arc::new(config))
 }
 
+/// A TLS server configuration for people's browsers (the hub's web UI and API): presents
+/// `chain` signed with `key`, asks for no client certificate (people log in with a password),
+/// TLS 1.3 and 1.2 (ring provider) and ALPN `http/1.1`. The chain is not checked against the
+/// operator CA here: it may come from the hub's identity (checked by the caller) or from a
+/// certificate file a public CA issued.
+pub fn https_server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<dyn rustls::sign::SigningKey>,
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    let certified = certified_key(chain, key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| PkiError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// [`https_server_config`] from a PEM certificate chain file and a PEM private key file
+/// (PKCS#8, SEC1 or PKCS#1; ECDSA, Ed25519 or RSA).
+pub fn https_server_config_from_files(certificate: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    let chain = load_chain(certificate)?;
+    let der = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| PkiError::Read { path: key.to_owned(), reason: e.to_string() })?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&der)
+        .map_err(|e| PkiError::Read { path: key.to_owned(), reason: format!("not a usable private key: {e}") })?;
+    https_server_config(chain, signing)
+}
+
 /// A TLS 1.3 client configuration presenting `chain` (signed with `key`) and accepting only a
 /// server certificate that validates against `anchors` (chain, time, serverAuth, CRL, the name
 /// dialled) and is a gridtrust identity. Our own certificate is validated (clientAuth, now).

@@ -5,14 +5,22 @@
 //! are RFC 9162 leaf hashes of the entry bytes, so anyone holding an entry, a signed checkpoint
 //! and a proof from here can check them with `gridtrust_trust::merkle` alone.
 //!
-//! Layout (three tables in their own redb file):
+//! Layout (four tables in their own redb file):
 //!
 //! ```text
 //! translog_entries  index (8 BE)                 -> entry bytes
 //! translog_nodes    level (1) ++ index (8 BE)    -> hash of the complete subtree of 2^level
 //!                                                   leaves starting at leaf index << level
-//! translog_meta     "size" -> tree size (8 BE), "root" -> root at that size (32)
+//! translog_leaves   leaf hash (32)               -> index (8 BE) of the first entry with it
+//! translog_meta     "size" -> tree size (8 BE), "root" -> root at that size (32),
+//!                   "leaves_indexed" -> entries covered by translog_leaves (8 BE)
 //! ```
+//!
+//! `translog_leaves` answers "where is this entry?" ([`TransparencyLog::find`]) in one lookup,
+//! which is what evidence for a stored batch header needs: the hub holds the sealed header, so
+//! its leaf hash names it exactly, including the edge and batch seq inside it, and a forked
+//! header with the same seq but other content is a different key. It is written in the same
+//! transaction as the append; a log written before it existed is indexed when it is opened.
 //!
 //! Complete subtrees never change in an append-only tree, so each is written once, when its last
 //! leaf arrives (two node writes per entry on average). Any root, inclusion proof or consistency
@@ -43,13 +51,20 @@ use crate::error::{Corruption, Result, StoreError};
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("translog_entries");
 const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("translog_nodes");
 const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("translog_meta");
+const LEAVES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("translog_leaves");
 
 const ENTRIES_NAME: &str = "translog_entries";
 const NODES_NAME: &str = "translog_nodes";
 const META_NAME: &str = "translog_meta";
+const LEAVES_NAME: &str = "translog_leaves";
 
 const KEY_SIZE: &[u8] = b"size";
 const KEY_ROOT: &[u8] = b"root";
+const KEY_LEAVES_INDEXED: &[u8] = b"leaves_indexed";
+
+/// Entries indexed per transaction when an older log is indexed at open, so a long log shows
+/// progress and never holds one huge transaction.
+const INDEX_CHUNK: u64 = 50_000;
 
 /// Levels a tree of up to 2^64 leaves can have.
 const LEVELS: usize = 64;
@@ -158,6 +173,15 @@ fn read_meta_hash(meta: &impl ReadableTable<&'static [u8], &'static [u8]>, key: 
     Ok(Some(h))
 }
 
+/// Records `index` as the place of `leaf` unless an earlier entry has the same leaf: the first
+/// occurrence is in every tree that holds any occurrence, so it is the one to prove.
+fn index_leaf(table: &mut redb::Table<'_, &'static [u8], &'static [u8]>, leaf: &Hash, index: u64) -> Result<()> {
+    if table.get(leaf.as_slice())?.is_none() {
+        table.insert(leaf.as_slice(), index.to_be_bytes().as_slice())?;
+    }
+    Ok(())
+}
+
 fn inconsistent(table: &'static str, key: String, what: String) -> StoreError {
     StoreError::Corrupt { table, key, problem: Corruption::Inconsistent(what) }
 }
@@ -195,11 +219,12 @@ impl TransparencyLog {
             let path = path.as_ref().to_path_buf();
             let db = Db::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?);
             let txn = db.get()?.begin_write()?;
-            let (size, stored_root) = {
+            let (size, stored_root, leaves_indexed) = {
                 txn.open_table(ENTRIES)?;
                 txn.open_table(NODES)?;
+                txn.open_table(LEAVES)?;
                 let meta = txn.open_table(META)?;
-                (read_meta_u64(&meta, KEY_SIZE)?, read_meta_hash(&meta, KEY_ROOT)?)
+                (read_meta_u64(&meta, KEY_SIZE)?, read_meta_hash(&meta, KEY_ROOT)?, read_meta_u64(&meta, KEY_LEAVES_INDEXED)?)
             };
             txn.commit()?;
             let (size, stored_root) = match (size, stored_root) {
@@ -245,8 +270,57 @@ impl TransparencyLog {
                 return Err(inconsistent(ENTRIES_NAME, size.to_string(), format!("an entry exists beyond the log size {size}")));
             }
             drop((nodes, entries));
-            info!(path = %path.display(), size, root = %hex(&root), "transparency log opened");
-            Ok(Self { db, path, frontier, root })
+            let log = Self { db, path, frontier, root };
+            log.index_leaves_from(leaves_indexed.unwrap_or(0))?;
+            info!(path = %log.path.display(), size, root = %hex(&root), "transparency log opened");
+            Ok(log)
+        })
+    }
+
+    /// Adds entries `from..size` to `translog_leaves` (a log written before the index existed,
+    /// or by a build without it), in chunks that each commit with their progress.
+    fn index_leaves_from(&self, from: u64) -> Result<()> {
+        let size = self.frontier.size;
+        if from > size {
+            return Err(inconsistent(META_NAME, "leaves_indexed".to_owned(), format!("{from} entries indexed in a log of {size}")));
+        }
+        if from == size {
+            return Ok(());
+        }
+        info!(path = %self.path.display(), from, size, "indexing the transparency log's entries (once, for a log written before the index)");
+        let mut next = from;
+        while next < size {
+            let end = size.min(next.saturating_add(INDEX_CHUNK));
+            let txn = self.db.get()?.begin_write()?;
+            {
+                let nodes = txn.open_table(NODES)?;
+                let mut leaves = txn.open_table(LEAVES)?;
+                for index in next..end {
+                    index_leaf(&mut leaves, &Nodes(&nodes).node(0, index)?, index)?;
+                }
+                txn.open_table(META)?.insert(KEY_LEAVES_INDEXED, end.to_be_bytes().as_slice())?;
+            }
+            txn.commit()?;
+            info!(indexed = end, size, "transparency log index progress");
+            next = end;
+        }
+        Ok(())
+    }
+
+    /// The index of the first entry equal to `entry` among the first `tree_size` entries, in
+    /// one index lookup; `None` when those entries do not hold it.
+    pub fn find(&self, entry: &[u8], tree_size: u64) -> Result<Option<u64>> {
+        crate::error::guard("find", || {
+            let leaf = merkle::leaf_hash(entry);
+            let txn = self.db.get()?.begin_read()?;
+            let Some(v) = txn.open_table(LEAVES)?.get(leaf.as_slice())? else { return Ok(None) };
+            let index: [u8; 8] = v.value().try_into().map_err(|_| StoreError::Corrupt {
+                table: LEAVES_NAME,
+                key: hex(&leaf),
+                problem: Corruption::Length { what: "entry index", expected: 8, found: v.value().len() },
+            })?;
+            let index = u64::from_be_bytes(index);
+            Ok((index < tree_size.min(self.frontier.size)).then_some(index))
         })
     }
 
@@ -280,10 +354,13 @@ impl TransparencyLog {
             {
                 let mut entry_table = txn.open_table(ENTRIES)?;
                 let mut node_table = txn.open_table(NODES)?;
+                let mut leaf_table = txn.open_table(LEAVES)?;
                 for e in entries {
                     let e = e.as_ref();
+                    let leaf = merkle::leaf_hash(e);
                     entry_table.insert(frontier.size.to_be_bytes().as_slice(), e)?;
-                    frontier.push(merkle::leaf_hash(e), |level, index, hash| {
+                    index_leaf(&mut leaf_table, &leaf, frontier.size)?;
+                    frontier.push(leaf, |level, index, hash| {
                         node_table.insert(node_key(level, index).as_slice(), hash.as_slice())?;
                         Ok(())
                     })?;
@@ -291,6 +368,7 @@ impl TransparencyLog {
                 let mut meta = txn.open_table(META)?;
                 meta.insert(KEY_SIZE, frontier.size.to_be_bytes().as_slice())?;
                 meta.insert(KEY_ROOT, frontier.root().as_slice())?;
+                meta.insert(KEY_LEAVES_INDEXED, frontier.size.to_be_bytes().as_slice())?;
             }
             txn.commit()?;
             self.frontier = frontier;
@@ -368,6 +446,7 @@ impl TransparencyLog {
             let txn = self.db.get()?.begin_read()?;
             let entries = txn.open_table(ENTRIES)?;
             let nodes = txn.open_table(NODES)?;
+            let leaves = txn.open_table(LEAVES)?;
             let source = Nodes(&nodes);
             let mut rebuilt = Frontier::EMPTY;
             for item in entries.iter()? {
@@ -380,7 +459,8 @@ impl TransparencyLog {
                         format!("expected entry {expected_index} here: entries are not contiguous"),
                     ));
                 }
-                rebuilt.push(merkle::leaf_hash(v.value()), |level, index, hash| {
+                let leaf = merkle::leaf_hash(v.value());
+                rebuilt.push(leaf, |level, index, hash| {
                     if &source.node(level, index)? != hash {
                         return Err(inconsistent(
                             NODES_NAME,
@@ -390,6 +470,15 @@ impl TransparencyLog {
                     }
                     Ok(())
                 })?;
+                // Its first occurrence is indexed (the entries are checked against their leaves above).
+                let first = leaves.get(leaf.as_slice())?.and_then(|i| <[u8; 8]>::try_from(i.value()).ok()).map(u64::from_be_bytes);
+                if !first.is_some_and(|first| first <= expected_index && source.node(0, first).is_ok_and(|h| h == leaf)) {
+                    return Err(inconsistent(
+                        LEAVES_NAME,
+                        hex(&leaf),
+                        format!("entry {expected_index} is not indexed at its first occurrence (found {first:?})"),
+                    ));
+                }
             }
             if rebuilt.size != self.frontier.size {
                 return Err(inconsistent(
@@ -481,6 +570,68 @@ mod tests {
         assert_eq!(log.entry(1001).unwrap(), None);
         assert_eq!(log.append(b"after reopen").unwrap(), 1001);
         log.verify_storage().unwrap();
+    }
+
+    #[test]
+    fn the_leaf_index_finds_entries_at_their_first_occurrence_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        {
+            let mut log = TransparencyLog::open(&path).unwrap();
+            log.append_many(&(0..500).map(entry).collect::<Vec<_>>()).unwrap();
+            // The same bytes again later: the first place is the one every tree holding it has.
+            assert_eq!(log.append(&entry(7)).unwrap(), 500);
+            assert_eq!(log.find(&entry(7), 501).unwrap(), Some(7));
+            assert_eq!(log.find(&entry(499), 501).unwrap(), Some(499));
+            assert_eq!(log.find(&entry(499), 499).unwrap(), None, "not among the first 499");
+            assert_eq!(log.find(b"never appended", 501).unwrap(), None);
+        }
+        let log = TransparencyLog::open(&path).unwrap();
+        for i in [0, 1, 250, 499] {
+            assert_eq!(log.find(&entry(i), log.size()).unwrap(), Some(i));
+        }
+        log.verify_storage().unwrap();
+    }
+
+    #[test]
+    fn a_log_written_before_the_index_is_indexed_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let n = INDEX_CHUNK + 10;
+        {
+            let mut log = TransparencyLog::open(&path).unwrap();
+            log.append_many(&(0..n).map(entry).collect::<Vec<_>>()).unwrap();
+        }
+        // What a build without the index left behind: no leaf table, no progress key.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(LEAVES).unwrap();
+            txn.open_table(META).unwrap().remove(KEY_LEAVES_INDEXED).unwrap();
+            txn.commit().unwrap();
+        }
+        let log = TransparencyLog::open(&path).unwrap();
+        assert_eq!(log.find(&entry(0), n).unwrap(), Some(0));
+        assert_eq!(log.find(&entry(INDEX_CHUNK + 3), n).unwrap(), Some(INDEX_CHUNK + 3), "the second chunk is indexed too");
+        log.verify_storage().unwrap();
+    }
+
+    #[test]
+    fn a_missing_index_entry_is_found_by_verify_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        {
+            let mut log = TransparencyLog::open(&path).unwrap();
+            log.append_many(&(0..13).map(entry).collect::<Vec<_>>()).unwrap();
+        }
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(LEAVES).unwrap().remove(leaf_hash(&entry(4)).as_slice()).unwrap();
+            txn.commit().unwrap();
+        }
+        let err = TransparencyLog::open(&path).unwrap().verify_storage().unwrap_err();
+        assert!(matches!(&err, StoreError::Corrupt { table: LEAVES_NAME, .. }), "{err}");
     }
 
     #[test]

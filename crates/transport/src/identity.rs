@@ -159,6 +159,13 @@ impl Identity {
         gridtrust_pki::server_config_admitting(&self.anchors, self.chain.clone(), self.tls_key()?, admission).map_err(IdentityError::Tls)
     }
 
+    /// An HTTPS server configuration for people's browsers presenting this identity (no client
+    /// certificate asked). The certificate must be valid for serverAuth now.
+    pub fn https_server_config(&self) -> Result<Arc<rustls::ServerConfig>, IdentityError> {
+        validate(&self.anchors, &self.chain, SystemTime::now(), Purpose::TlsServer).map_err(IdentityError::Tls)?;
+        gridtrust_pki::https_server_config(self.chain.clone(), self.tls_key()?).map_err(IdentityError::Tls)
+    }
+
     /// A TLS 1.3 client configuration presenting this identity, CRL honoured.
     pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, IdentityError> {
         gridtrust_pki::client_config(&self.anchors, self.chain.clone(), self.tls_key()?).map_err(IdentityError::Tls)
