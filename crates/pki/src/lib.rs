@@ -29,6 +29,7 @@ mod dev;
 mod error;
 pub mod identity;
 mod keys;
+mod live;
 pub mod role;
 mod show;
 mod tls;
@@ -42,5 +43,6 @@ pub use identity::{IdentityKind, PeerIdentity, Serial, authorize, check_command_
 pub use keys::{PublicKey, SignerKey, SoftwareKey, TlsSigningKey, generate_software_key, load_software_ca_key, load_software_tls_key};
 pub use role::{Role, UserRoles};
 pub use show::{show, show_at};
-pub use tls::{client_config, load_chain, peer_identity, server_config};
-pub use validate::{Purpose, TrustAnchors, validate};
+pub use tls::{PeerCertificate, client_config, live_server_verifier, load_chain, peer_identity, server_config};
+pub use live::{CrlEvent, CrlWatch, CrlWatchConfig, LiveAnchors};
+pub use validate::{CrlTimes, Purpose, TrustAnchors, validate};

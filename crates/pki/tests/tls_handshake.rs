@@ -25,7 +25,7 @@ async fn handshake(
     client: &Identity,
     dial: &str,
 ) -> Outcome {
-    let client_cfg = client_config(client_anchors, client.chain(), client.tls_key()).unwrap();
+    let client_cfg = client_config(&client_anchors.clone().into(), client.chain(), client.tls_key()).unwrap();
     handshake_with(server_anchors, server, client_cfg, dial).await
 }
 
@@ -36,7 +36,7 @@ async fn handshake_with(
     client_cfg: Arc<rustls::ClientConfig>,
     dial: &str,
 ) -> Outcome {
-    let server_cfg = server_config(server_anchors, server.chain(), server.tls_key()).unwrap();
+    let server_cfg = server_config(&server_anchors.clone().into(), server.chain(), server.tls_key()).unwrap();
     let (a, b) = tokio::io::duplex(16 * 1024);
     let acceptor = tokio_rustls::TlsAcceptor::from(server_cfg);
     let connector = tokio_rustls::TlsConnector::from(client_cfg);
@@ -175,11 +175,11 @@ fn configurations_refuse_an_own_certificate_that_does_not_validate() {
     let op = issue(&ca, IdentityKind::Operator, "alice", &[Role::Operator]);
     let anchors = anchors(&ca);
     // An operator certificate has no serverAuth: it cannot serve.
-    assert!(server_config(&anchors, op.chain(), op.tls_key()).is_err());
-    client_config(&anchors, op.chain(), op.tls_key()).unwrap();
+    assert!(server_config(&anchors.clone().into(), op.chain(), op.tls_key()).is_err());
+    client_config(&anchors.clone().into(), op.chain(), op.tls_key()).unwrap();
     // A key that is not the certificate's.
     let other = issue(&ca, IdentityKind::Operator, "bob", &[Role::Operator]);
-    assert!(client_config(&anchors, op.chain(), other.tls_key()).is_err());
+    assert!(client_config(&anchors.clone().into(), op.chain(), other.tls_key()).is_err());
 }
 
 fn pem_crl(dir: &std::path::Path) -> rustls::pki_types::CertificateRevocationListDer<'static> {
