@@ -152,12 +152,12 @@ impl Site {
 
     fn identity_config(&self, name: &str) -> IdentityConfig {
         let pki = self.pki();
-        IdentityConfig {
-            ca: pki.join("ca.crt.pem"),
-            certificate: pki.join(format!("{name}.crt.pem")),
-            crl: pki.join("crl.pem"),
-            key: KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
-        }
+        IdentityConfig::new(
+            pki.join("ca.crt.pem"),
+            pki.join(format!("{name}.crt.pem")),
+            pki.join("crl.pem"),
+            KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
+        )
     }
 
     /// A role's identity (certificate, key and the site's trust anchors as of now).

@@ -125,10 +125,10 @@ pub type ClientStream = tokio_rustls::client::TlsStream<TcpStream>;
 
 /// Closes a connection from outside the tasks that read and write it: both directions are
 /// shut down, so a pending read ends and the next write fails. Used to cut off a peer whose
-/// certificate was revoked while connected. It holds a second handle on the socket, so drop it
-/// with the session.
-#[derive(Debug)]
-pub struct Closer(std::net::TcpStream);
+/// certificate was revoked while connected. It holds a second handle on the socket, so drop
+/// every clone with the session.
+#[derive(Clone, Debug)]
+pub struct Closer(Arc<std::net::TcpStream>);
 
 impl Closer {
     /// Shuts the connection down in both directions.
@@ -141,7 +141,7 @@ impl Closer {
 fn closable(tcp: TcpStream) -> std::io::Result<(TcpStream, Closer)> {
     let std = tcp.into_std()?;
     let twin = std.try_clone()?;
-    Ok((TcpStream::from_std(std)?, Closer(twin)))
+    Ok((TcpStream::from_std(std)?, Closer(Arc::new(twin))))
 }
 
 /// A dialled connection: the framed halves, the server's verified certificate chain and a
