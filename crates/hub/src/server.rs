@@ -425,13 +425,11 @@ async fn accept_loop(listener: Listener, state: Arc<State>, kind: Peer) {
             let peer = incoming.peer();
             let (conn, _slot) = match incoming.handshake().await {
                 Ok(c) => c,
-                Err(e) => {
-                    let reason = match e {
-                        FrameError::HandshakeTimeout { .. } => RefusalReason::HandshakeTimeout,
-                        _ => RefusalReason::HandshakeFailed,
-                    };
-                    return revocation::refused(&state, peer, reason, &e.to_string());
+                Err(FrameError::HandshakeTimeout { after, .. }) => {
+                    return revocation::refused(&state, peer, RefusalReason::HandshakeTimeout, &format!("after {after:?}"));
                 }
+                Err(FrameError::Handshake { reason, .. }) => return revocation::refused(&state, peer, RefusalReason::HandshakeFailed, &reason),
+                Err(e) => return revocation::refused(&state, peer, RefusalReason::HandshakeFailed, &e.to_string()),
             };
             let result = match state.identity.peer(&conn.peer_certificates) {
                 Err(e) => {

@@ -57,11 +57,15 @@ pub fn server_config(
     })?;
     let hints = inner.get().map_err(|e| PkiError::Tls(e.to_string()))?.root_hint_subjects().to_vec();
     let certified = certified_key(chain, key)?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| PkiError::Tls(e.to_string()))?
         .with_client_cert_verifier(Arc::new(IdentityClientVerifier { inner, hints }))
         .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    // No resumption: a resumed session skips the client certificate check, so a client revoked
+    // since its first handshake would get through it. Every handshake is a full one.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     tracing::info!(identity = %own, "TLS server configuration ready");
     Ok(Arc::new(config))
 }
