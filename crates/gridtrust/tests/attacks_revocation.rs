@@ -22,6 +22,10 @@
 //!   dropped after the handshake timeout, and then a genuine edge gets in.
 //! - `fifty_refused_connections_from_one_address_raise_one_alarm` (g): a valid cc certificate
 //!   dials the edge listener 50 times claiming to be edge-1: 50 refusals, one alarm.
+//! - `edge_reads_an_rtu_over_mutual_tls_and_refuses_a_revoked_or_foreign_one`: the real edge
+//!   reads a c104 (lib60870) RTU over IEC 104 with mutual TLS 1.3 (`[rtu.tls]`); the edge's
+//!   southbound TLS configuration then refuses that RTU once its certificate is revoked (CRL
+//!   reloaded, no restart), and an RTU presenting a certificate of another CA.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +44,7 @@ use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_iec104::asdu::{DoublePointValue, Element, InformationObject, Qds, TypeId};
 use gridtrust_iec104::server::{CommandMode, IncomingCommand, Server, ServerConfig, ServerHandle};
 use gridtrust_keys::{KeyConfig, SoftwareSigner};
+use gridtrust_mms::tls::IedTlsConfig;
 use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandValue, DoublePoint, PointId, Timestamp};
 use gridtrust_pki::{DevPki, IdentityKind, IssueRequest, PublicKey, RevocationReason, Role};
 use gridtrust_trust::signing::Signer;
@@ -475,4 +480,136 @@ async fn fifty_refused_connections_from_one_address_raise_one_alarm() {
     let raised = alarms(&hub, "peer", &["claims to be edge-1"]);
     assert_eq!(raised.len(), 1, "one alarm for one address and reason, got {}: {:?}", raised.len(), raised.first().map(|a| &a.message));
     hub.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// IEC 104 over TLS to the RTU
+
+/// Whether `python3 -c "import c104"` works; prints SKIP otherwise, and fails when
+/// GRIDTRUST_REQUIRE_PEERS is set.
+fn c104_available(test: &str) -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import c104"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(), "{test}: c104 is required (GRIDTRUST_REQUIRE_PEERS) but not installed");
+        eprintln!("SKIP {test}: python3 module c104 is not installed (pip install c104)");
+    }
+    ok
+}
+
+/// A c104 RTU speaking IEC 104 over mutual TLS 1.3 (`tests/peers/c104_tls_rtu.py`); killed when
+/// dropped.
+struct TlsRtu {
+    child: tokio::process::Child,
+    addr: SocketAddr,
+}
+
+impl TlsRtu {
+    /// Presents the certificate and key of `name` in `pki`, requires clients of the CA `client_ca`.
+    async fn start(pki: &DevPki, name: &str, client_ca: &std::path::Path) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let files = pki.files(name);
+        let mut child = tokio::process::Command::new("python3")
+            .arg("-u")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/c104_tls_rtu.py"))
+            .arg(port.to_string())
+            .args([&files.cert, &files.key, client_ca])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 starts");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(STEP, lines.next_line()).await.expect("the c104 RTU starts in time").unwrap();
+        assert_eq!(ready.as_deref(), Some("READY"), "the c104 RTU did not start");
+        Self { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    }
+}
+
+impl Drop for TlsRtu {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// The `[rtu.tls]` table of edge-1 for an RTU named `rtu-1`, re-reading the CRL every 100 ms.
+fn rtu_tls(site: &Site) -> IedTlsConfig {
+    let pki = site.pki();
+    IedTlsConfig {
+        crl_check_interval_ms: 100,
+        ..IedTlsConfig::new(
+            pki.join("ca.crt.pem"),
+            pki.join("crl.pem"),
+            pki.join("edge-1.crt.pem"),
+            KeyConfig::Software { path: pki.join("edge-1.key.pem") },
+            Some("rtu-1".into()),
+        )
+    }
+}
+
+/// A TLS handshake and STARTDT with the RTU at `addr`, through `tls` (as the edge's adapter
+/// dials): Ok, or why not.
+async fn dial_rtu(tls: &IedTlsConfig, addr: SocketAddr) -> Result<(), String> {
+    let connector = tokio_rustls::TlsConnector::from(tls.client_config().map_err(|e| e.to_string())?);
+    let name = tls.server_name(&addr.to_string()).map_err(|e| e.to_string())?;
+    let attempt = gridtrust_iec104::client::Client::connect(addr, Some((connector, name)), gridtrust_iec104::client::ClientConfig::default());
+    match tokio::time::timeout(STEP, attempt).await.expect("the RTU answers or refuses in time") {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_reads_an_rtu_over_mutual_tls_and_refuses_a_revoked_or_foreign_one() {
+    let test = "edge_reads_an_rtu_over_mutual_tls_and_refuses_a_revoked_or_foreign_one";
+    if !c104_available(test) {
+        return;
+    }
+    let site = Site::new();
+    site.issue(IdentityKind::Edge, "rtu-1", &[Role::Viewer]);
+    let ours = DevPki::open(&site.pki());
+    let rtu = TlsRtu::start(&ours, "rtu-1", &ours.ca_cert()).await;
+
+    // The real edge reads the RTU over TLS and the value reaches the hub.
+    let hub = site.start_hub("").await;
+    std::fs::write(site.dir.join("edge-map.toml"), format!("[[point]]\nid = \"{MEASUREMENT}\"\nioa = {MEASUREMENT_IOA}\ntype = \"float\"\n")).unwrap();
+    let path = site.dir.join("edge.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[[rtu]]\nname = \"bay-f1\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"edge-map.toml\"\ntls = {{ ca = \"pki/ca.crt.pem\", crl = \"pki/crl.pem\", certificate = \"pki/edge-1.crt.pem\", key = {{ kind = \"software\", path = \"pki/edge-1.key.pem\" }}, server_name = \"rtu-1\" }}\n",
+            site.table("edge-1"),
+            hub.edge_addr,
+            rtu.addr
+        ),
+    )
+    .unwrap();
+    let edge = Edge::start(EdgeConfig::load(&path).unwrap()).await.unwrap();
+    let point = PointId::new(MEASUREMENT).unwrap();
+    poll_until("the RTU's value, read over TLS, is stored at the hub", || {
+        hub.store().latest(&point).ok().flatten().is_some_and(|r| r.value.as_f64() == 1.5)
+    })
+    .await;
+    edge.shutdown();
+    hub.shutdown();
+
+    // The same southbound configuration, kept in use while the CRL changes.
+    let tls = rtu_tls(&site);
+    dial_rtu(&tls, rtu.addr).await.expect("the genuine RTU is accepted");
+    let serial = site.revoke("rtu-1");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = dial_rtu(&tls, rtu.addr).await.expect_err("a revoked RTU is refused");
+    assert!(refused.contains("Revoked"), "RTU {serial} refused for another reason: {refused}");
+
+    // An RTU with a certificate of another CA (of the same name) for the same name.
+    let foreign_dir = tempfile::tempdir().unwrap();
+    let foreign = DevPki::generate(foreign_dir.path(), &[(IdentityKind::Edge, "rtu-1", &[Role::Viewer])]).unwrap();
+    let impostor = TlsRtu::start(&foreign, "rtu-1", &ours.ca_cert()).await;
+    let refused = dial_rtu(&tls, impostor.addr).await.expect_err("a foreign RTU is refused");
+    assert!(refused.contains("BadSignature") || refused.contains("UnknownIssuer"), "foreign RTU refused for another reason: {refused}");
 }

@@ -44,5 +44,5 @@ pub use keys::{PublicKey, SignerKey, SoftwareKey, TlsSigningKey, generate_softwa
 pub use role::{Role, UserRoles};
 pub use show::{show, show_at};
 pub use tls::{PeerCertificate, client_config, live_server_verifier, load_chain, peer_identity, server_config};
-pub use live::{CrlEvent, CrlWatch, CrlWatchConfig, LiveAnchors};
+pub use live::{CrlEvent, CrlWatch, CrlWatchConfig, LiveAnchors, log_crl_event, watched_anchors};
 pub use validate::{CrlTimes, Purpose, TrustAnchors, validate};

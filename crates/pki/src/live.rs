@@ -10,7 +10,7 @@
 //! use, and otherwise keeps the previous CRL (fail closed: never "no CRL"). It also tells when the
 //! CRL's nextUpdate is near or past, so an operator publishes in time.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -59,6 +59,42 @@ impl LiveAnchors {
     /// Changes whenever the anchors are replaced.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
+    }
+
+    /// Whether this handle is the only one left (every verifier built on it is gone).
+    fn unused(&self) -> bool {
+        Arc::strong_count(&self.current) == 1
+    }
+}
+
+/// Loads `ca` and `crl` and keeps the CRL reloaded while anything built on the returned anchors
+/// is in use: the CRL watch of a southbound TLS client (MMS, IEC 104, MQTT). `who` names the
+/// client in the alarms. Outside a tokio runtime (configuration checks) nothing is watched.
+pub fn watched_anchors(ca: &Path, crl: &Path, config: CrlWatchConfig, who: &str) -> Result<LiveAnchors, PkiError> {
+    let anchors = LiveAnchors::from(TrustAnchors::from_pem_files(&[ca.to_owned()], &[crl.to_owned()])?);
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let who = who.to_owned();
+        runtime.spawn(CrlWatch::new(vec![crl.to_owned()], config).run(anchors.clone(), move |event| log_crl_event(&who, event)));
+    }
+    Ok(anchors)
+}
+
+/// The log line of a CRL event for `who`; everything but a reload is an alarm (target `alarm`).
+pub fn log_crl_event(who: &str, event: &CrlEvent) {
+    match event {
+        CrlEvent::Reloaded { next_update } => tracing::info!(who, ?next_update, "CRL reloaded; new handshakes and checks use it"),
+        CrlEvent::Refused { path, reason } => {
+            tracing::error!(target: "alarm", who, path = %path.display(), %reason, "new CRL refused; the previous CRL stays in use")
+        }
+        CrlEvent::NextUpdateNear { next_update } => {
+            tracing::warn!(target: "alarm", who, ?next_update, "the CRL's nextUpdate is near; publish a new CRL")
+        }
+        CrlEvent::NextUpdatePassed { next_update } => tracing::error!(
+            target: "alarm",
+            who,
+            ?next_update,
+            "the CRL is past its nextUpdate; every peer certificate is refused until a new CRL is published"
+        ),
     }
 }
 
@@ -159,6 +195,22 @@ impl CrlWatch {
         let mut out = [0u8; 32];
         out.copy_from_slice(digest.finish().as_ref());
         Ok((out, crls))
+    }
+
+    /// Polls every [`CrlWatchConfig::interval`], handing each event to `on_event`, until no one
+    /// but this watch holds `anchors`.
+    pub async fn run(mut self, anchors: LiveAnchors, on_event: impl Fn(&CrlEvent) + Send) {
+        let mut tick = tokio::time::interval(self.config.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if anchors.unused() {
+                return;
+            }
+            for event in self.poll(&anchors, SystemTime::now()) {
+                on_event(&event);
+            }
+        }
     }
 
     /// Reads the files; installs a changed CRL into `anchors` or refuses it; then checks

@@ -28,7 +28,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use gridtrust_keys::KeyConfig;
-use gridtrust_pki::{CrlEvent, CrlWatch, CrlWatchConfig, LiveAnchors, PeerIdentity, Purpose, TrustAnchors, validate};
+use gridtrust_pki::{CrlEvent, CrlWatch, CrlWatchConfig, LiveAnchors, PeerIdentity, Purpose, TrustAnchors, log_crl_event, validate};
 use tokio::task::JoinHandle;
 
 use crate::Upstream;
@@ -245,16 +245,13 @@ impl Identity {
         let anchors = self.anchors.clone();
         let role = self.me.to_string();
         tokio::spawn(async move {
-            let Some(mut watch) = watch else { return };
-            let mut tick = tokio::time::interval(watch.interval());
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                for event in watch.poll(&anchors, SystemTime::now()) {
-                    log_crl_event(&role, &event);
-                    on_event(&event);
-                }
-            }
+            let Some(watch) = watch else { return };
+            watch
+                .run(anchors, move |event| {
+                    log_crl_event(&role, event);
+                    on_event(event);
+                })
+                .await
         })
     }
 
@@ -305,21 +302,3 @@ impl Drop for SessionGuard {
     }
 }
 
-/// The log line of a CRL event; everything but a reload is an alarm.
-fn log_crl_event(role: &str, event: &CrlEvent) {
-    match event {
-        CrlEvent::Reloaded { next_update } => tracing::info!(role, ?next_update, "CRL reloaded; new handshakes and checks use it"),
-        CrlEvent::Refused { path, reason } => {
-            tracing::error!(target: "alarm", role, path = %path.display(), %reason, "new CRL refused; the previous CRL stays in use")
-        }
-        CrlEvent::NextUpdateNear { next_update } => {
-            tracing::warn!(target: "alarm", role, ?next_update, "the CRL's nextUpdate is near; publish a new CRL")
-        }
-        CrlEvent::NextUpdatePassed { next_update } => tracing::error!(
-            target: "alarm",
-            role,
-            ?next_update,
-            "the CRL is past its nextUpdate; every peer certificate is refused until a new CRL is published"
-        ),
-    }
-}
