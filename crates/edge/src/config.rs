@@ -229,7 +229,7 @@ idcode = 7
 name = "meters"
 host = "127.0.0.1"
 client_id = "edge-1-meters"
-tls = { ca = "pki/ca.pem", certificate = "pki/edge.pem", key = "pki/edge.key" }
+tls = { ca = "pki/ca.pem", crl = "pki/ca.crl.pem", certificate = "pki/edge.pem", key = "pki/edge.key" }
 [[mqtt.topic]]
 filter = "meters/+/senml"
 format = "senml"
