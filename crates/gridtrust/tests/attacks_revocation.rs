@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 use gridtrust::chain::{DemoKeys, provision};
+use gridtrust::registry::{DEV_AUTHORITY_TABLE, write_dev_registry};
 use gridtrust_cc::{Cc, CcConfig};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
@@ -167,13 +168,14 @@ impl Site {
         serial
     }
 
-    /// Starts the real hub; `extra` is appended to its configuration.
+    /// Starts the real hub (edge-1 owns the points of F1); `extra` goes into its configuration.
     async fn start_hub(&self, extra: &str) -> Hub {
         let path = self.dir.join("hub.toml");
+        write_dev_registry(&self.pki(), 1, &[("F1", "edge-1")], &self.dir).unwrap();
         std::fs::write(
             &path,
             format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 200\n{extra}\n{}",
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 200\n{extra}\n{}\n{DEV_AUTHORITY_TABLE}",
                 self.table("hub")
             ),
         )
@@ -369,6 +371,7 @@ fn open_breaker(issuer: &str) -> Command {
         id,
         nonce,
         point: PointId::new(BREAKER).unwrap(),
+        edge: "edge-1".into(),
         action: CommandAction::Execute,
         value: CommandValue::Double(DoublePoint::Off),
         issuer: issuer.to_owned(),
@@ -386,7 +389,7 @@ fn open_breaker(issuer: &str) -> Command {
 async fn hub_admits_edge(tls: Arc<rustls::ClientConfig>, hub: &Hub, name: &str) -> bool {
     let attempt = async {
         let (mut r, mut w) = connect(&hub.edge_addr.to_string(), "hub", tls).await.ok()?;
-        w.send(&EdgeToHub::Hello { edge_id: name.to_owned(), protocol: PROTOCOL_VERSION }).await.ok()?;
+        w.send(&EdgeToHub::Hello { edge_id: name.to_owned(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.ok()?;
         matches!(r.recv::<HubToEdge>().await, Ok(Some(HubToEdge::Welcome { .. }))).then_some(())
     };
     tokio::time::timeout(STEP, attempt).await.expect("the hub answers or closes in time").is_some()
@@ -473,7 +476,7 @@ async fn fifty_refused_connections_from_one_address_raise_one_alarm() {
     let tls = site.identity("cc-1").client_config().unwrap();
     for _ in 0..50 {
         let (mut r, mut w) = connect(&hub.edge_addr.to_string(), "hub", tls.clone()).await.unwrap();
-        w.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: PROTOCOL_VERSION }).await.unwrap();
+        w.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.unwrap();
         assert!(!matches!(r.recv::<HubToEdge>().await, Ok(Some(_))), "the hub welcomed cc-1 as edge-1");
     }
     poll_until("the hub counted 50 refusals", || hub.stats().peers_refused.load(Ordering::Relaxed) >= 50).await;
@@ -521,6 +524,8 @@ impl TlsRtu {
             .args([&files.cert, &files.key, client_ca])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            // lib60870 logs every certificate check on stderr.
+            .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("python3 starts");
