@@ -17,7 +17,7 @@ use gridtrust_pki::IdentityKind;
 use gridtrust_store::CheckpointFile;
 use gridtrust_transport::authority::{RegistryHolder, verify_result};
 use gridtrust_transport::identity::Identity;
-use gridtrust_transport::{CcToHub, FrameError, HubToCc, PROTOCOL_VERSION, Upstream, connect};
+use gridtrust_transport::{CcToHub, FrameError, HubToCc, PROTOCOL_VERSION, Upstream};
 use gridtrust_trust::Hash;
 use gridtrust_trust::checkpoint::{CheckpointTracker, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
@@ -143,8 +143,13 @@ impl Cc {
         if let Some(held) = link.registry().current() {
             verifier.set_registry(Arc::new(held.registry.clone()));
         }
-        let tasks =
-            vec![tokio::spawn(link.run(commands, tracker, verifier)), tokio::spawn(scada::watch_refusals(refusals, stats.clone(), alarms.clone()))];
+        // Alarms of the CRL watch are logged by the identity (target `alarm`).
+        let crl_watch = link.identity.watch_crl(|_| {});
+        let tasks = vec![
+            crl_watch,
+            tokio::spawn(link.run(commands, tracker, verifier)),
+            tokio::spawn(scada::watch_refusals(refusals, stats.clone(), alarms.clone())),
+        ];
         Ok(Self { iec104_addr, stats, alarms, server, tasks })
     }
 
@@ -219,7 +224,8 @@ impl HubLink {
         tracker: &mut CheckpointTracker,
         commands: &mut mpsc::Receiver<IncomingCommand>,
     ) -> Result<(), FrameError> {
-        let (r, mut w) = connect(&self.hub.address, &self.hub.server_name, self.tls.clone()).await?;
+        // The guard closes the link if the hub's certificate is revoked while connected.
+        let ((r, mut w), _guard) = self.identity.connect(&self.hub, self.tls.clone()).await?;
         let checkpoint_size = tracker.last().map(|c| c.checkpoint.tree_size);
         w.send(&CcToHub::Hello { cc_id: self.cc_id.clone(), protocol: PROTOCOL_VERSION, checkpoint_size }).await?;
         info!(hub = %self.hub.address, "connected to hub");

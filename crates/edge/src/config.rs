@@ -9,6 +9,8 @@ use gridtrust_adapter::DeviceConfig;
 use gridtrust_c37118::adapter::PmuConfig;
 use gridtrust_iec104::connection::LinkConfig;
 use gridtrust_mms::adapter::IedConfig;
+use gridtrust_mms::tls::{IedTlsConfig, TlsConfigError};
+use rustls::pki_types::ServerName;
 use gridtrust_modbus::adapter::ModbusDeviceConfig;
 use gridtrust_mqtt::MqttConfig;
 use gridtrust_transport::Upstream;
@@ -83,6 +85,20 @@ pub struct RtuConfig {
     pub interrogation_period_s: u64,
     #[serde(default)]
     pub link: LinkConfig,
+    /// IEC 104 over TLS (IEC 62351-3, mutual): the same table as an IED's `[ied.tls]` (CA and CRL
+    /// the RTU's certificate must pass, the edge's client certificate and key, the name to
+    /// verify). Absent: plain TCP.
+    #[serde(default)]
+    pub tls: Option<IedTlsConfig>,
+}
+
+impl RtuConfig {
+    /// The TLS connector and the name the RTU's certificate must carry (loads the certificates
+    /// and opens the key store).
+    pub fn tls_connector(&self, tls: &IedTlsConfig) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), TlsConfigError> {
+        let name = tls.server_name(&self.address)?;
+        Ok((tokio_rustls::TlsConnector::from(tls.client_config()?), name))
+    }
 }
 
 fn default_gi_period() -> u64 {
@@ -105,6 +121,9 @@ impl EdgeConfig {
         self.identity.resolve(base);
         for r in &mut self.rtus {
             fix(&mut r.mapping);
+            if let Some(tls) = &mut r.tls {
+                tls.resolve(base);
+            }
         }
         for m in &mut self.mqtt {
             m.resolve(base);
@@ -128,6 +147,9 @@ impl EdgeConfig {
         }
         for (i, r) in self.rtus.iter().enumerate() {
             r.link.validate().map_err(|e| invalid(&format!("rtu[{i}].link"), e.to_string()))?;
+            if let Some(tls) = &r.tls {
+                r.tls_connector(tls).map_err(|e| invalid(&format!("rtu[{i}].tls.{}", e.key()), e.to_string()))?;
+            }
         }
         check_devices(&self.ieds, &invalid)?;
         check_devices(&self.modbus, &invalid)?;
@@ -207,7 +229,7 @@ idcode = 7
 name = "meters"
 host = "127.0.0.1"
 client_id = "edge-1-meters"
-tls = { ca = "pki/ca.pem", certificate = "pki/edge.pem", key = "pki/edge.key" }
+tls = { ca = "pki/ca.pem", crl = "pki/ca.crl.pem", certificate = "pki/edge.pem", key = "pki/edge.key" }
 [[mqtt.topic]]
 filter = "meters/+/senml"
 format = "senml"

@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, PointId, Timestamp};
 use gridtrust_store::EdgeQueue;
 use gridtrust_transport::identity::Identity;
-use gridtrust_transport::{EdgeToHub, FrameError, HubToEdge, PROTOCOL_VERSION, connect};
+use gridtrust_transport::{EdgeToHub, FrameError, HubToEdge, PROTOCOL_VERSION};
 use gridtrust_trust::SignedBatch;
 use gridtrust_trust::checkpoint::EntryInLog;
 use gridtrust_trust::command::{SignedCommand, SignedResult};
@@ -73,7 +73,8 @@ impl Forwarder {
         results_tx: &mpsc::Sender<SignedResult>,
         results_rx: &mut mpsc::Receiver<SignedResult>,
     ) -> Result<(), FrameError> {
-        let (mut r, mut w) = connect(&self.hub.address, &self.hub.server_name, self.tls.clone()).await?;
+        // The guard closes the link if the hub's certificate is revoked while connected.
+        let ((mut r, mut w), _guard) = self.identity.connect(&self.hub, self.tls.clone()).await?;
         let checkpoint_size = self.gate.checkpoint_size();
         w.send(&EdgeToHub::Hello { edge_id: self.edge_id.clone(), protocol: PROTOCOL_VERSION, checkpoint_size }).await?;
         let Some(HubToEdge::Welcome { last_batch_seq }) = r.recv().await? else {

@@ -30,15 +30,25 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
         }
     };
     let config = ClientConfig { link: rtu.link.clone(), ..ClientConfig::default() };
+    // Built once: its verifier reads the CRL as reloaded, so every reconnect checks the RTU's
+    // certificate against the newest CRL.
+    let tls = match rtu.tls.as_ref().map(|t| rtu.tls_connector(t)).transpose() {
+        Ok(tls) => tls,
+        Err(e) => {
+            warn!(target: "alarm", rtu = %rtu.name, error = %e, "RTU TLS configuration unusable; adapter stopped");
+            return;
+        }
+    };
     let mut backoff = Duration::from_millis(200);
     loop {
-        match Client::connect(addr, None, config.clone()).await {
+        match Client::connect(addr, tls.clone(), config.clone()).await {
             Ok((client, events)) => {
                 backoff = Duration::from_millis(200);
                 info!(rtu = %rtu.name, %addr, "connected to RTU");
                 session(&rtu, &mapping, client, events, &mut io).await;
                 info!(rtu = %rtu.name, "RTU connection ended");
             }
+            Err(e) if tls.is_some() => warn!(rtu = %rtu.name, %addr, error = %e, "RTU not reachable or its TLS handshake failed"),
             Err(e) => debug!(rtu = %rtu.name, %addr, error = %e, "RTU not reachable"),
         }
         // Commands that arrive while the RTU is away are refused now rather than executed late.

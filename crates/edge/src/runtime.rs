@@ -103,7 +103,8 @@ impl Edge {
         let stats = Arc::new(ForwardStats::default());
 
         let (data_tx, data_rx) = mpsc::channel::<Datum>(65_536);
-        let mut tasks = vec![tasks_prune(&gate)];
+        // Alarms of the CRL watch are logged by the identity (target `alarm`).
+        let mut tasks = vec![tasks_prune(&gate), identity.watch_crl(|_| {})];
         let mut routes: HashMap<PointId, mpsc::Sender<DeviceCommand>> = HashMap::new();
         for (port, mut rx) in ports {
             for p in port.operates {

@@ -47,12 +47,12 @@ const STEP: Duration = Duration::from_secs(20);
 const F1: u32 = 1000;
 
 fn identity(pki: &Path, name: &str) -> Identity {
-    Identity::load(&IdentityConfig {
-        ca: pki.join("ca.crt.pem"),
-        certificate: pki.join(format!("{name}.crt.pem")),
-        crl: pki.join("crl.pem"),
-        key: KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
-    })
+    Identity::load(&IdentityConfig::new(
+        pki.join("ca.crt.pem"),
+        pki.join(format!("{name}.crt.pem")),
+        pki.join("crl.pem"),
+        KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
+    ))
     .unwrap()
 }
 

@@ -152,12 +152,12 @@ impl Site {
 
     fn identity_config(&self, name: &str) -> IdentityConfig {
         let pki = self.pki();
-        IdentityConfig {
-            ca: pki.join("ca.crt.pem"),
-            certificate: pki.join(format!("{name}.crt.pem")),
-            crl: pki.join("crl.pem"),
-            key: KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
-        }
+        IdentityConfig::new(
+            pki.join("ca.crt.pem"),
+            pki.join(format!("{name}.crt.pem")),
+            pki.join("crl.pem"),
+            KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
+        )
     }
 
     /// A role's identity (certificate, key and the site's trust anchors as of now).
@@ -787,7 +787,7 @@ async fn revoked_issuer_is_refused_at_the_edge_and_its_tls_by_the_hub() {
     let cc_tls = {
         let dev = DevPki::open(&site.pki());
         let (chain, key) = dev.tls_identity("cc-1").unwrap();
-        gridtrust_pki::client_config(&dev.anchors().unwrap().without_revocation(), chain, key).unwrap()
+        gridtrust_pki::client_config(&dev.anchors().unwrap().without_revocation().into(), chain, key).unwrap()
     };
     let hub = start_hub(&hub_config).await;
     hub_talks_to_cc(connect(&hub.cc_addr.to_string(), "hub", cc_tls.clone()), "cc-1")
@@ -969,7 +969,7 @@ async fn edge_with_a_certificate_from_another_ca_is_refused_by_the_hub() {
     let (real, own) = (DevPki::open(&site.pki()).anchors().unwrap(), rogue.anchors().unwrap());
     let anchors = TrustAnchors::new([real.roots(), own.roots()].concat(), [real.crls(), own.crls()].concat()).unwrap();
     let (chain, tls_key) = rogue.tls_identity("edge-1").unwrap();
-    let tls = gridtrust_pki::client_config(&anchors, chain, tls_key).unwrap();
+    let tls = gridtrust_pki::client_config(&anchors.into(), chain, tls_key).unwrap();
     let batch = signed_batch(&key, &issued.der[..], next, 666.0);
     let session = edge_session(connect(&hub.edge_addr.to_string(), "hub", tls), "edge-1", batch).await;
     eprintln!("rogue-CA edge-1 at the hub: {session:?}");

@@ -89,12 +89,12 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 /// A role's identity from the development PKI that `provision` wrote into `dir/pki`.
 fn identity_config(dir: &Path, name: &str) -> IdentityConfig {
     let pki = dir.join("pki");
-    IdentityConfig {
-        ca: pki.join("ca.crt.pem"),
-        certificate: pki.join(format!("{name}.crt.pem")),
-        crl: pki.join("crl.pem"),
-        key: KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
-    }
+    IdentityConfig::new(
+        pki.join("ca.crt.pem"),
+        pki.join(format!("{name}.crt.pem")),
+        pki.join("crl.pem"),
+        KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
+    )
 }
 
 fn load_identity(dir: &Path, name: &str) -> Identity {

@@ -638,12 +638,12 @@ fn verify_value_checks_the_point_authority_offline() {
     }
 
     // A registry signed by an operator (the console), not by an engineering identity.
-    let console = gridtrust_transport::identity::Identity::load(&gridtrust_transport::identity::IdentityConfig {
-        ca: f.ca(),
-        certificate: f.root.join("pki/console.crt.pem"),
-        crl: f.crl(),
-        key: gridtrust_keys::KeyConfig::Software { path: f.root.join("pki/console.key.pem") },
-    })
+    let console = gridtrust_transport::identity::Identity::load(&gridtrust_transport::identity::IdentityConfig::new(
+        f.ca(),
+        f.root.join("pki/console.crt.pem"),
+        f.crl(),
+        gridtrust_keys::KeyConfig::Software { path: f.root.join("pki/console.key.pem") },
+    ))
     .unwrap();
     let mut registry = gridtrust_trust::registry::PointRegistry::new(3, Timestamp::now());
     registry.grant(&ld, "edge-1").unwrap();

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
+use gridtrust_transport::ListenerLimits;
 use gridtrust_transport::identity::{EvidenceConfig, IdentityConfig};
 
 use crate::policy::PolicyConfig;
@@ -17,6 +18,9 @@ pub struct HubConfig {
     pub edge_listen: String,
     /// `host:port` control-centre connectors dial (mutual TLS).
     pub cc_listen: String,
+    /// Handshake timeout, connection cap and refusal alarms of both listeners.
+    #[serde(default)]
+    pub listeners: ListenerLimits,
     /// The hub's certificate, key (HSM or development file) and trust anchors.
     pub identity: IdentityConfig,
     /// The signed point registry: which edge may report each point and be commanded for it.
@@ -75,6 +79,12 @@ impl HubConfig {
         }
         if let Some(api) = &mut c.api {
             api.resolve_and_check(path, base)?;
+        }
+        if c.listeners.handshake_timeout_ms == 0 {
+            return Err(ConfigError::invalid(path, "listeners.handshake_timeout_ms", "must be at least 1"));
+        }
+        if c.listeners.max_connections == 0 {
+            return Err(ConfigError::invalid(path, "listeners.max_connections", "must be at least 1"));
         }
         if c.checkpoint_interval_ms == 0 {
             return Err(ConfigError::invalid(path, "checkpoint_interval_ms", "must be at least 1"));

@@ -32,6 +32,7 @@ pub mod grid_model;
 pub mod ledger;
 pub mod model;
 pub mod policy;
+mod revocation;
 mod server;
 
 pub use config::{AuthorityConfig, HubConfig, ModelConfig};

@@ -21,7 +21,9 @@ use gridtrust_pki::{IdentityKind, PeerIdentity};
 use gridtrust_store::{ApplyOutcome, BatchRef, HubStore, StoreError};
 use gridtrust_transport::authority::{AcceptedRegistry, AuthorityError, RegistryHolder, read_signed};
 use gridtrust_transport::identity::Identity;
-use gridtrust_transport::{Accepted, CcToHub, EdgeToHub, FrameError, HubToCc, HubToEdge, Listener, PROTOCOL_VERSION, handshake};
+use gridtrust_transport::{
+    Accepted, Admission, CcToHub, EdgeToHub, FrameError, HubToCc, HubToEdge, Listener, PROTOCOL_VERSION, RefusalLog, RefusalReason,
+};
 use gridtrust_trust::checkpoint::{EntryInLog, LogEntry, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
 use gridtrust_trust::{Hash, SignedBatch};
@@ -35,6 +37,7 @@ use crate::console::Console;
 use crate::grid_model::ServedModel;
 use crate::ledger::{Ledger, LedgerError};
 use crate::policy::Policy;
+use crate::revocation;
 
 /// Why the hub could not start.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,10 @@ pub(crate) enum Event {
 pub(crate) struct PendingCommand {
     pub reply: mpsc::Sender<HubToCc>,
     pub edge: String,
+    /// The issuer's certificate (DER), checked again when the CRL changes.
+    pub issuer: Vec<u8>,
+    pub command_id: u64,
+    pub action: CommandAction,
 }
 
 /// Shared state of a running hub.
@@ -162,6 +169,8 @@ pub(crate) struct State {
     /// Each command awaiting results (by command digest): where they go (the connector that
     /// issued it) and the edge it was for, the only edge that may answer for the device.
     pub(crate) pending: Mutex<HashMap<Hash, PendingCommand>>,
+    /// Which refused peers already raised an alarm.
+    pub(crate) refusals: Mutex<RefusalLog>,
 }
 
 impl State {
@@ -222,7 +231,7 @@ impl Hub {
         let tls = identity.server_config()?;
         let listen = |addr: String| {
             let tls = tls.clone();
-            async move { Listener::bind(&addr, tls).await.map_err(|source| HubError::Listen { addr, source }) }
+            async move { Listener::bind_with(&addr, tls, &config.listeners).await.map_err(|source| HubError::Listen { addr, source }) }
         };
         let edge_listener = listen(config.edge_listen.clone()).await?;
         let cc_listener = listen(config.cc_listen.clone()).await?;
@@ -273,10 +282,13 @@ impl Hub {
             connectors: AtomicU64::new(0),
             edges: Mutex::default(),
             pending: Mutex::default(),
+            refusals: Mutex::new(RefusalLog::new(config.listeners.refusal_alarm_window())),
         });
         state.stats.log_entries.fetch_add(2, Ordering::Relaxed);
         info!(%edge_addr, %cc_addr, hub = %state.identity.me, "hub listening");
+        let crl_state = state.clone();
         let tasks = vec![
+            state.identity.watch_crl(move |event| revocation::on_crl_event(&crl_state, event)),
             tokio::spawn(accept_loop(edge_listener, state.clone(), Peer::Edge)),
             tokio::spawn(accept_loop(cc_listener, state.clone(), Peer::Cc)),
             tokio::spawn(checkpoint_loop(state.clone(), Duration::from_millis(config.checkpoint_interval_ms))),
@@ -397,30 +409,41 @@ enum Peer {
 }
 
 async fn accept_loop(listener: Listener, state: Arc<State>, kind: Peer) {
-    let acceptor = listener.acceptor();
     loop {
-        let (tcp, peer) = match listener.accept_tcp().await {
-            Ok(c) => c,
+        let incoming = match listener.accept().await {
+            Ok(Admission::Admitted(incoming)) => incoming,
+            Ok(Admission::Refused { peer, reason }) => {
+                revocation::refused(&state, peer, reason, "closed at once");
+                continue;
+            }
             Err(e) => {
                 warn!(error = %e, "accept failed");
                 continue;
             }
         };
-        let (acceptor, state) = (acceptor.clone(), state.clone());
+        let state = state.clone();
         tokio::spawn(async move {
-            let result = match handshake(&acceptor, tcp, peer).await {
-                Err(e) => Err(e),
-                Ok(conn) => match state.identity.peer(&conn.peer_certificates) {
-                    Err(e) => {
-                        state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
-                        state.alarm(Severity::Major, "hub", "peer", format!("peer {peer} refused: certificate: {e}"), None);
-                        Ok(())
-                    }
-                    Ok(identity) => match kind {
+            let peer = incoming.peer();
+            let (conn, _slot) = match incoming.handshake().await {
+                Ok(c) => c,
+                Err(FrameError::HandshakeTimeout { after, .. }) => {
+                    return revocation::refused(&state, peer, RefusalReason::HandshakeTimeout, &format!("after {after:?}"));
+                }
+                Err(FrameError::Handshake { reason, .. }) => return revocation::refused(&state, peer, RefusalReason::HandshakeFailed, &reason),
+                Err(e) => return revocation::refused(&state, peer, RefusalReason::HandshakeFailed, &e.to_string()),
+            };
+            let result = match state.identity.peer(&conn.peer_certificates) {
+                Err(e) => {
+                    revocation::refused(&state, peer, RefusalReason::Certificate, &e.to_string());
+                    Ok(())
+                }
+                Ok(identity) => {
+                    let _guard = revocation::guard(&state, conn.peer_certificates.clone(), conn.closer.clone(), &identity);
+                    match kind {
                         Peer::Edge => serve_edge(state, conn, identity, peer).await,
                         Peer::Cc => serve_cc(state, conn, identity, peer).await,
-                    },
-                },
+                    }
+                }
             };
             if let Err(e) = result {
                 warn!(%peer, error = %e, "connection ended");
@@ -461,7 +484,7 @@ async fn register_certificate(state: &Arc<State>, der: Vec<u8>, identity: PeerId
 }
 
 async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer: SocketAddr) -> Result<(), FrameError> {
-    let Accepted { mut reader, writer, peer_certificates } = conn;
+    let Accepted { mut reader, writer, peer_certificates, .. } = conn;
     let Some(EdgeToHub::Hello { edge_id, protocol, checkpoint_size }) = reader.recv().await? else {
         warn!(%peer, "edge did not start with hello");
         return Ok(());
@@ -471,14 +494,7 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
         return Ok(());
     }
     if peer_id.kind != IdentityKind::Edge || peer_id.name != edge_id {
-        state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
-        state.alarm(
-            Severity::Major,
-            "hub",
-            "peer",
-            format!("edge refused: {peer} claims to be {edge_id} with the certificate of {peer_id}"),
-            None,
-        );
+        revocation::refused(&state, peer, RefusalReason::Certificate, &format!("edge claims to be {edge_id} with the certificate of {peer_id}"));
         return Ok(());
     }
     let der = peer_certificates.first().map(|c| c.to_vec()).unwrap_or_default();
@@ -842,14 +858,7 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
         return Ok(());
     }
     if peer_id.kind != IdentityKind::Cc || peer_id.name != cc_id {
-        state.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
-        state.alarm(
-            Severity::Major,
-            "hub",
-            "peer",
-            format!("connector refused: {peer} claims to be {cc_id} with the certificate of {peer_id}"),
-            None,
-        );
+        revocation::refused(&state, peer, RefusalReason::Certificate, &format!("connector claims to be {cc_id} with the certificate of {peer_id}"));
         return Ok(());
     }
     info!(%peer, connector = %peer_id, ?checkpoint_size, "connector connected");
@@ -991,7 +1000,13 @@ pub(crate) async fn route_command(state: &Arc<State>, mut signed: SignedCommand,
     let proven = proof.checkpoint.checkpoint.tree_size;
     state.stats.commands_authorized.fetch_add(1, Ordering::Relaxed);
     info!(command_id = id, point = ?command.as_ref().map(|c| c.point.to_string()), %edge, ?action, log_index = proof.index, "command authorised, logged and routed");
-    lock(&state.pending).insert(digest, PendingCommand { reply: reply.clone(), edge: edge.clone() });
+    lock(&state.pending).insert(digest, PendingCommand {
+        reply: reply.clone(),
+        edge: edge.clone(),
+        issuer: signed.issuer.certificate.clone(),
+        command_id: id,
+        action,
+    });
     if edge_tx.send(HubToEdge::Command { command: Box::new(signed), log: Box::new(proof) }).await.is_err() {
         lock(&state.pending).remove(&digest);
         drop(command_log);
@@ -1047,7 +1062,7 @@ fn decide(state: &State, signed: &SignedCommand) -> Result<(String, mpsc::Sender
 }
 
 /// Signs a refusal as the hub, logs it and sends it to the connector.
-async fn refuse_signed(state: &Arc<State>, reply: &mpsc::Sender<HubToCc>, digest: Hash, result: CommandResult) {
+pub(crate) async fn refuse_signed(state: &Arc<State>, reply: &mpsc::Sender<HubToCc>, digest: Hash, result: CommandResult) {
     let identity = state.identity.clone();
     let signed =
         tokio::task::spawn_blocking(move || SignedResult::sign(&result, digest, identity.signer.as_ref(), &identity.certificate)).await;

@@ -83,12 +83,12 @@ fn write_hub_config(dir: &Path, model_table: &str) -> PathBuf {
 /// hub acknowledged it (stored).
 async fn send_as_edge(dir: &Path, hub: SocketAddr, points: &[(&str, PointValue)]) {
     let pki = dir.join("pki");
-    let identity = Identity::load(&IdentityConfig {
-        ca: pki.join("ca.crt.pem"),
-        certificate: pki.join("edge-1.crt.pem"),
-        crl: pki.join("crl.pem"),
-        key: KeyConfig::Software { path: pki.join("edge-1.key.pem") },
-    })
+    let identity = Identity::load(&IdentityConfig::new(
+        pki.join("ca.crt.pem"),
+        pki.join("edge-1.crt.pem"),
+        pki.join("crl.pem"),
+        KeyConfig::Software { path: pki.join("edge-1.key.pem") },
+    ))
     .unwrap();
     let (mut reader, mut writer) =
         gridtrust_transport::stream::connect(&hub.to_string(), "hub", identity.client_config().unwrap()).await.unwrap();

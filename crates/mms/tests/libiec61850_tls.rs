@@ -56,7 +56,7 @@ fn pkis() -> Pkis {
 /// The `[tls]` table for client `name` of `pki`, trusting `pki`'s CA.
 fn tls_config(pki: &DevPki, name: &str) -> IedTlsConfig {
     let files = pki.files(name);
-    IedTlsConfig { ca: pki.ca_cert(), crl: pki.crl(), certificate: files.cert, key: KeyConfig::Software { path: files.key }, server_name: None }
+    IedTlsConfig::new(pki.ca_cert(), pki.crl(), files.cert, KeyConfig::Software { path: files.key }, None)
 }
 
 /// A libiec61850 TLS server presenting `name` of `pki` and trusting `pki`'s CA and CRL.

@@ -9,6 +9,7 @@
 //! qos = 1
 //! [tls]
 //! ca = "pki/broker-ca.pem"
+//! crl = "pki/broker-ca.crl.pem"   # required: the broker's certificate is checked against it
 //! certificate = "pki/edge-1.pem"
 //! key = "pki/edge-1.key"
 //!
@@ -79,12 +80,15 @@ pub struct MqttConfig {
     pub topics: Vec<TopicConfig>,
 }
 
-/// Client certificate, its key and the CA the broker's certificate must chain to (PEM files,
-/// relative to the configuration file).
+/// Client certificate, its key, the CA the broker's certificate must chain to and that CA's CRL
+/// (PEM files, relative to the configuration file).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     pub ca: PathBuf,
+    /// Required, as on every other hop: a revoked broker certificate is refused, and the file
+    /// is re-read while the adapter runs.
+    pub crl: PathBuf,
     pub certificate: PathBuf,
     pub key: PathBuf,
 }
@@ -163,7 +167,7 @@ impl MqttConfig {
     /// Makes relative TLS file paths relative to `base` (the configuration file's folder).
     pub fn resolve(&mut self, base: &Path) {
         if let Some(tls) = &mut self.tls {
-            for p in [&mut tls.ca, &mut tls.certificate, &mut tls.key] {
+            for p in [&mut tls.ca, &mut tls.crl, &mut tls.certificate, &mut tls.key] {
                 gridtrust_config::resolve(base, p);
             }
         }
@@ -343,7 +347,7 @@ mod tests {
     #[test]
     fn tls_paths_resolve_against_the_config_folder() {
         let mut c = example();
-        c.tls = Some(TlsFiles { ca: "ca.pem".into(), certificate: "/abs/c.pem".into(), key: "k.pem".into() });
+        c.tls = Some(TlsFiles { ca: "ca.pem".into(), crl: "crl.pem".into(), certificate: "/abs/c.pem".into(), key: "k.pem".into() });
         c.resolve(Path::new("/etc/gridtrust"));
         let tls = c.tls.unwrap();
         assert_eq!(tls.ca, Path::new("/etc/gridtrust/ca.pem"));

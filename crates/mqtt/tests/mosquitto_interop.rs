@@ -271,11 +271,12 @@ async fn mutual_tls_admits_our_certificate_and_refuses_none_or_foreign() {
     let refused = tls_connect(Arc::new(no_certificate), tls_port).await.expect_err("no client certificate is refused");
     assert!(refused.contains("alert"), "refused by the broker's TLS, not something else: {refused}");
 
-    let foreign = TlsFiles { ca: pki.ca.clone(), ..pki.foreign_client.clone() };
+    let foreign = TlsFiles { ca: pki.ca.clone(), crl: pki.client.crl.clone(), ..pki.foreign_client.clone() };
     let refused = tls_connect(client_config(&foreign), tls_port).await.expect_err("a foreign client certificate is refused");
     assert!(refused.contains("alert"), "refused by the broker's TLS: {refused}");
 
-    let untrusted_broker = TlsFiles { ca: pki.foreign_client.ca.clone(), ..pki.client.clone() };
+    let untrusted_broker =
+        TlsFiles { ca: pki.foreign_client.ca.clone(), crl: pki.foreign_client.crl.clone(), ..pki.client.clone() };
     let refused = tls_connect(client_config(&untrusted_broker), tls_port).await.expect_err("a broker from another CA is refused");
     assert!(refused.contains("certificate"), "refused by our certificate check: {refused}");
 
@@ -287,6 +288,54 @@ async fn mutual_tls_admits_our_certificate_and_refuses_none_or_foreign() {
     sim.publish("meters/MTR1/json", br#"{"power_w": 99.5}"#.to_vec()).await.unwrap();
     let d = adapter.next().await;
     assert_eq!((d.point.as_str(), float(&d)), ("MTR1/MMXU1.TotW.mag.f", 99.5));
+}
+
+/// The broker's certificate is checked against the CRL (no mosquitto needed: an in-process TLS
+/// server presents the broker certificate): admitted under the CRL in use, refused once a CRL
+/// revoking it replaces the file, with the same client configuration (the CRL is reloaded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_broker_certificate_is_refused_after_the_crl_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(dir.path());
+    let chain: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(&pki.server_cert).unwrap().map(Result::unwrap).collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&pki.server_key).unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(tcp).await;
+            });
+        }
+    });
+    let files = pki.client.clone();
+    let config = gridtrust_mqtt::tls::client_config(&files).expect("TLS configuration");
+    let handshake = |config: Arc<rustls::ClientConfig>| async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map(|_| ()).map_err(|e| e.to_string())
+    };
+    handshake(config.clone()).await.expect("the broker is admitted under the CRL in use");
+    std::fs::copy(&pki.crl_revoking_broker, &files.crl).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        match handshake(config.clone()).await {
+            Err(e) => break e,
+            Ok(()) => {
+                assert!(std::time::Instant::now() < deadline, "the revoked broker is still admitted");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert!(refused.contains("Revoked"), "refused for another reason: {refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

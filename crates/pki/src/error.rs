@@ -125,6 +125,17 @@ pub enum PkiError {
     /// The CRL is past its nextUpdate; refused until a fresh CRL is loaded.
     #[error("the CRL has expired (past its nextUpdate); load a fresh CRL")]
     CrlExpired,
+    /// A CRL whose signature does not verify with the key of the CA it names as issuer.
+    #[error("the CRL's signature does not verify against its CA's key")]
+    CrlSignature,
+    /// A CRL older than the one in use was offered: loading it could un-revoke certificates.
+    #[error("the CRL was issued at {offered:?}, before the one in use ({current:?}); refused as a rollback")]
+    CrlRollback {
+        /// thisUpdate of the CRL in use.
+        current: SystemTime,
+        /// thisUpdate of the CRL offered.
+        offered: SystemTime,
+    },
     /// The certificate's key usage or extended key usage does not allow this purpose.
     #[error("certificate is not valid for {purpose}: {reason}")]
     WrongPurpose {

@@ -29,6 +29,7 @@ mod dev;
 mod error;
 pub mod identity;
 mod keys;
+mod live;
 pub mod role;
 mod show;
 mod tls;
@@ -44,5 +45,9 @@ pub use identity::{
 pub use keys::{PublicKey, SignerKey, SoftwareKey, TlsSigningKey, generate_software_key, load_software_ca_key, load_software_tls_key};
 pub use role::{Role, UserRoles};
 pub use show::{show, show_at};
-pub use tls::{ClientAdmission, client_config, https_server_config, https_server_config_from_files, load_chain, peer_identity, server_config, server_config_admitting};
-pub use validate::{Purpose, TrustAnchors, validate};
+pub use live::{CrlEvent, CrlWatch, CrlWatchConfig, LiveAnchors, log_crl_event, watched_anchors};
+pub use tls::{
+    ClientAdmission, PeerCertificate, client_config, https_server_config, https_server_config_from_files, live_server_verifier,
+    load_chain, peer_identity, server_config, server_config_admitting,
+};
+pub use validate::{CrlTimes, Purpose, TrustAnchors, validate};

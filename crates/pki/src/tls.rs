@@ -9,7 +9,7 @@
 //! handshake already ([`server_config_admitting`]), so they never get a connection at all.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use rustls::client::WebPkiServerVerifier;
@@ -22,6 +22,7 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, OtherEr
 
 use crate::error::PkiError;
 use crate::identity::{IdentityKind, PeerIdentity, authorize, peer_identity_of};
+use crate::live::LiveAnchors;
 use crate::role::Role;
 use crate::validate::{Purpose, TrustAnchors, validate};
 
@@ -39,11 +40,12 @@ pub fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError>
 /// A TLS 1.3 server configuration presenting `chain` (signed with `key`, which may be an
 /// HSM key through [`crate::TlsSigningKey`]) and requiring a client certificate that
 /// validates against `anchors` (chain, time, clientAuth, CRL) and is a gridtrust identity.
+/// The verifier reads `anchors` on every handshake, so a reloaded CRL applies to the next one.
 ///
 /// Our own certificate is validated too (serverAuth, now), so an expired, revoked or
 /// foreign certificate is a configuration error at start rather than a handshake failure later.
 pub fn server_config(
-    anchors: &TrustAnchors,
+    anchors: &LiveAnchors,
     chain: Vec<CertificateDer<'static>>,
     key: Arc<dyn rustls::sign::SigningKey>,
 ) -> Result<Arc<rustls::ServerConfig>, PkiError> {
@@ -64,7 +66,7 @@ pub struct ClientAdmission {
 /// [`server_config`] that also refuses, during the handshake, every client whose certificate
 /// `admission` does not admit.
 pub fn server_config_admitting(
-    anchors: &TrustAnchors,
+    anchors: &LiveAnchors,
     chain: Vec<CertificateDer<'static>>,
     key: Arc<dyn rustls::sign::SigningKey>,
     admission: ClientAdmission,
@@ -73,24 +75,31 @@ pub fn server_config_admitting(
 }
 
 fn build_server_config(
-    anchors: &TrustAnchors,
+    anchors: &LiveAnchors,
     chain: Vec<CertificateDer<'static>>,
     key: Arc<dyn rustls::sign::SigningKey>,
     admission: Option<ClientAdmission>,
 ) -> Result<Arc<rustls::ServerConfig>, PkiError> {
-    let own = validate(anchors, &chain, SystemTime::now(), Purpose::TlsServer)?;
+    let own = validate(&anchors.current(), &chain, SystemTime::now(), Purpose::TlsServer)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(anchors.root_store()), provider.clone());
-    if anchors.checks_revocation() {
-        builder = builder.with_crls(anchors.crls().to_vec()).enforce_revocation_expiration();
-    }
-    let inner = builder.build().map_err(|e| PkiError::Tls(e.to_string()))?;
+    let inner = Current::new(anchors, provider.clone(), |anchors, provider| {
+        let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(anchors.root_store()), provider.clone());
+        if anchors.checks_revocation() {
+            builder = builder.with_crls(anchors.crls().to_vec()).enforce_revocation_expiration();
+        }
+        builder.build().map_err(|e| PkiError::Tls(e.to_string()))
+    })?;
+    let hints = inner.get().map_err(|e| PkiError::Tls(e.to_string()))?.root_hint_subjects().to_vec();
     let certified = certified_key(chain, key)?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| PkiError::Tls(e.to_string()))?
-        .with_client_cert_verifier(Arc::new(IdentityClientVerifier { inner, admission }))
+        .with_client_cert_verifier(Arc::new(IdentityClientVerifier { inner, hints, admission }))
         .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    // No resumption: a resumed session skips the client certificate check, so a client revoked
+    // since its first handshake would get through it. Every handshake is a full one.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     tracing::info!(identity = %own, "TLS server configuration ready");
     Ok(Arc::new(config))
 }
@@ -128,27 +137,88 @@ pub fn https_server_config_from_files(certificate: &Path, key: &Path) -> Result<
 /// A TLS 1.3 client configuration presenting `chain` (signed with `key`) and accepting only a
 /// server certificate that validates against `anchors` (chain, time, serverAuth, CRL, the name
 /// dialled) and is a gridtrust identity. Our own certificate is validated (clientAuth, now).
+/// Like [`server_config`], every handshake uses the anchors in use at that moment.
 pub fn client_config(
-    anchors: &TrustAnchors,
+    anchors: &LiveAnchors,
     chain: Vec<CertificateDer<'static>>,
     key: Arc<dyn rustls::sign::SigningKey>,
 ) -> Result<Arc<rustls::ClientConfig>, PkiError> {
-    let own = validate(anchors, &chain, SystemTime::now(), Purpose::TlsClient)?;
+    let own = validate(&anchors.current(), &chain, SystemTime::now(), Purpose::TlsClient)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut builder = WebPkiServerVerifier::builder_with_provider(Arc::new(anchors.root_store()), provider.clone());
-    if anchors.checks_revocation() {
-        builder = builder.with_crls(anchors.crls().to_vec()).enforce_revocation_expiration();
-    }
-    let inner = builder.build().map_err(|e| PkiError::Tls(e.to_string()))?;
+    let verifier = live_server_verifier(anchors, provider.clone(), PeerCertificate::Identity)?;
     let certified = certified_key(chain, key)?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| PkiError::Tls(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(IdentityServerVerifier { inner }))
+        .with_custom_certificate_verifier(verifier)
         .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
     tracing::info!(identity = %own, "TLS client configuration ready");
     Ok(Arc::new(config))
+}
+
+/// What a server's certificate must be beyond a valid serverAuth path to the anchors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerCertificate {
+    /// A gridtrust identity (the hops between roles).
+    Identity,
+    /// Any certificate of the configured CA carrying the dialled name (field devices, brokers:
+    /// their certificates come from a substation or broker PKI).
+    Any,
+}
+
+/// A server-certificate verifier for clients outside the role hops (MMS, IEC 104 and MQTT
+/// over TLS): webpki's checks (path, time, serverAuth, the dialled name, CRL with expiration
+/// enforced) against the anchors in use at each handshake, so a reloaded CRL applies there too.
+pub fn live_server_verifier(
+    anchors: &LiveAnchors,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    peer: PeerCertificate,
+) -> Result<Arc<dyn ServerCertVerifier>, PkiError> {
+    let inner = Current::new(anchors, provider, |anchors, provider| {
+        let mut builder = WebPkiServerVerifier::builder_with_provider(Arc::new(anchors.root_store()), provider.clone());
+        if anchors.checks_revocation() {
+            builder = builder.with_crls(anchors.crls().to_vec()).enforce_revocation_expiration();
+        }
+        builder.build().map_err(|e| PkiError::Tls(e.to_string()))
+    })?;
+    Ok(Arc::new(IdentityServerVerifier { inner, peer }))
+}
+
+type Build<V> = fn(&TrustAnchors, &Arc<rustls::crypto::CryptoProvider>) -> Result<Arc<V>, PkiError>;
+
+/// webpki's verifier for the anchors in use now: rebuilt (once) when they were replaced.
+/// The CA certificates never change on a reload, only the CRLs, so what is derived from the
+/// roots alone (root hints, signature schemes) stays valid.
+struct Current<V: ?Sized> {
+    anchors: LiveAnchors,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    build: Build<V>,
+    cache: Mutex<(Arc<TrustAnchors>, Arc<V>)>,
+}
+
+impl<V: ?Sized> std::fmt::Debug for Current<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Current").field("anchors", &self.anchors).finish()
+    }
+}
+
+impl<V: ?Sized> Current<V> {
+    fn new(anchors: &LiveAnchors, provider: Arc<rustls::crypto::CryptoProvider>, build: Build<V>) -> Result<Self, PkiError> {
+        let now = anchors.current();
+        let verifier = build(&now, &provider)?;
+        Ok(Self { anchors: anchors.clone(), provider, build, cache: Mutex::new((now, verifier)) })
+    }
+
+    fn get(&self) -> Result<Arc<V>, rustls::Error> {
+        let now = self.anchors.current();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if !Arc::ptr_eq(&cache.0, &now) {
+            let verifier = (self.build)(&now, &self.provider).map_err(|e| rustls::Error::General(e.to_string()))?;
+            *cache = (now, verifier);
+        }
+        Ok(cache.1.clone())
+    }
 }
 
 fn certified_key(
@@ -176,7 +246,8 @@ fn identity_error(e: PkiError) -> rustls::Error {
 /// webpki's client verification, then the gridtrust identity check, then the admission.
 #[derive(Debug)]
 struct IdentityClientVerifier {
-    inner: Arc<dyn ClientCertVerifier>,
+    inner: Current<dyn ClientCertVerifier>,
+    hints: Vec<DistinguishedName>,
     admission: Option<ClientAdmission>,
 }
 
@@ -190,7 +261,7 @@ impl ClientCertVerifier for IdentityClientVerifier {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
+        &self.hints
     }
 
     fn verify_client_cert(
@@ -199,7 +270,7 @@ impl ClientCertVerifier for IdentityClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self.inner.verify_client_cert(end_entity, intermediates, now).inspect_err(|e| {
+        let verified = self.inner.get()?.verify_client_cert(end_entity, intermediates, now).inspect_err(|e| {
             tracing::warn!(error = %e, "client certificate refused");
         })?;
         let identity = peer_identity_of(end_entity).map_err(identity_error)?;
@@ -218,7 +289,7 @@ impl ClientCertVerifier for IdentityClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.inner.get()?.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -227,18 +298,20 @@ impl ClientCertVerifier for IdentityClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.inner.get()?.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.inner.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
-/// webpki's server verification (including the name dialled), then the identity check.
+/// webpki's server verification (including the name dialled), then the identity check when
+/// asked for.
 #[derive(Debug)]
 struct IdentityServerVerifier {
-    inner: Arc<WebPkiServerVerifier>,
+    inner: Current<WebPkiServerVerifier>,
+    peer: PeerCertificate,
 }
 
 impl ServerCertVerifier for IdentityServerVerifier {
@@ -251,11 +324,13 @@ impl ServerCertVerifier for IdentityServerVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let verified =
-            self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now).inspect_err(|e| {
+            self.inner.get()?.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now).inspect_err(|e| {
                 tracing::warn!(error = %e, server = ?server_name, "server certificate refused");
             })?;
-        let identity = peer_identity_of(end_entity).map_err(identity_error)?;
-        tracing::debug!(peer = %identity, "server certificate accepted");
+        if self.peer == PeerCertificate::Identity {
+            let identity = peer_identity_of(end_entity).map_err(identity_error)?;
+            tracing::debug!(peer = %identity, "server certificate accepted");
+        }
         Ok(verified)
     }
 
@@ -265,7 +340,7 @@ impl ServerCertVerifier for IdentityServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.inner.get()?.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -274,10 +349,10 @@ impl ServerCertVerifier for IdentityServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.inner.get()?.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.inner.provider.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor, UnixTime};
+use x509_parser::prelude::FromDer;
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList, RevocationCheckDepth,
     RevocationOptionsBuilder, UnknownStatusPolicy,
@@ -72,7 +73,18 @@ pub struct TrustAnchors {
     anchors: Vec<TrustAnchor<'static>>,
     crls: Vec<CertificateRevocationListDer<'static>>,
     parsed_crls: std::sync::Arc<Vec<CertRevocationList<'static>>>,
+    /// thisUpdate and nextUpdate of each CRL, in the order of `crls`.
+    crl_times: Vec<CrlTimes>,
     check_revocation: bool,
+}
+
+/// When a loaded CRL was issued and when the next one is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrlTimes {
+    /// thisUpdate.
+    pub this_update: SystemTime,
+    /// nextUpdate (RFC 5280 requires it; a CRL without one is never "due").
+    pub next_update: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for TrustAnchors {
@@ -87,7 +99,9 @@ impl std::fmt::Debug for TrustAnchors {
 
 impl TrustAnchors {
     /// Trusts `roots` (CA certificates) and honours `crls`. Every CRL must be issued by one of
-    /// the roots; a root without a CRL gets no certificate accepted (fail closed).
+    /// the roots and carry that root's signature (checked here, so a forged or damaged CRL is
+    /// refused when it is loaded, not only when a certificate of its CA is checked); a root
+    /// without a CRL gets no certificate accepted (fail closed).
     pub fn new(roots: Vec<CertificateDer<'static>>, crls: Vec<CertificateRevocationListDer<'static>>) -> Result<Self, PkiError> {
         let mut anchors = Vec::with_capacity(roots.len());
         for root in &roots {
@@ -113,17 +127,42 @@ impl TrustAnchors {
             }
         }
         let mut parsed_crls = Vec::with_capacity(crls.len());
+        let mut crl_times = Vec::with_capacity(crls.len());
         for crl in &crls {
             let parsed = CertRevocationList::from(
                 OwnedCertRevocationList::from_der(crl)
                     .map_err(|e| PkiError::Malformed { what: "CRL", reason: format!("{e:?}") })?,
             );
-            if !anchors.iter().any(|a| a.subject.as_ref() == parsed.issuer()) {
-                return Err(PkiError::Malformed { what: "CRL", reason: "not issued by any of the trusted CAs".into() });
-            }
+            let issuer = anchors
+                .iter()
+                .position(|a| a.subject.as_ref() == parsed.issuer())
+                .ok_or_else(|| PkiError::Malformed { what: "CRL", reason: "not issued by any of the trusted CAs".into() })?;
+            crl_times.push(check_crl_signature(crl, &roots[issuer])?);
             parsed_crls.push(parsed);
         }
-        Ok(Self { roots, anchors, crls, parsed_crls: std::sync::Arc::new(parsed_crls), check_revocation: true })
+        Ok(Self { roots, anchors, crls, parsed_crls: std::sync::Arc::new(parsed_crls), crl_times, check_revocation: true })
+    }
+
+    /// The same CAs with `crls` in place of the loaded CRLs: what a CRL reload builds. Refused
+    /// (and `self` stays as it is) when a CRL does not parse, is not signed by its CA, or is
+    /// older than the CRL of the same CA in use now (a rollback that could un-revoke).
+    pub fn with_crls(&self, crls: Vec<CertificateRevocationListDer<'static>>) -> Result<Self, PkiError> {
+        let mut next = Self::new(self.roots.clone(), crls)?;
+        for (crl, times) in next.parsed_crls.iter().zip(&next.crl_times) {
+            let current = self.parsed_crls.iter().zip(&self.crl_times).find(|(c, _)| c.issuer() == crl.issuer());
+            if let Some((_, now)) = current
+                && times.this_update < now.this_update
+            {
+                return Err(PkiError::CrlRollback { current: now.this_update, offered: times.this_update });
+            }
+        }
+        next.check_revocation = self.check_revocation;
+        Ok(next)
+    }
+
+    /// thisUpdate and nextUpdate of each loaded CRL.
+    pub fn crl_times(&self) -> &[CrlTimes] {
+        &self.crl_times
     }
 
     /// Loads CA certificates (PEM files, each may hold several) and CRLs (PEM files).
@@ -195,6 +234,19 @@ impl TrustAnchors {
                 .then(|| Serial::from_be_bytes(serial))
         })
     }
+}
+
+/// Checks that `crl` is signed by the key of `issuer` (a trusted root) and reads its times.
+fn check_crl_signature(crl: &[u8], issuer: &CertificateDer<'_>) -> Result<CrlTimes, PkiError> {
+    let (_, parsed) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl)
+        .map_err(|e| PkiError::Malformed { what: "CRL", reason: e.to_string() })?;
+    let (_, ca) = x509_parser::parse_x509_certificate(issuer)
+        .map_err(|e| PkiError::Malformed { what: "CA certificate", reason: e.to_string() })?;
+    parsed.verify_signature(ca.public_key()).map_err(|_| PkiError::CrlSignature)?;
+    let to_system = |t: x509_parser::time::ASN1Time| {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.timestamp()).unwrap_or(0))
+    };
+    Ok(CrlTimes { this_update: to_system(parsed.last_update()), next_update: parsed.next_update().map(to_system) })
 }
 
 fn read_err(path: &Path, e: impl std::fmt::Display) -> PkiError {

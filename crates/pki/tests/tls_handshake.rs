@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{Identity, anchors, issue, signer_ca};
 use gridtrust_pki::{
-    ClientAdmission, IdentityKind, PeerIdentity, Refusal, Role, TrustAnchors, authorize, client_config, peer_identity, server_config,
+    ClientAdmission, IdentityKind, LiveAnchors, PeerIdentity, Refusal, Role, TrustAnchors, authorize, client_config, peer_identity, server_config,
     server_config_admitting,
 };
 use rustls::pki_types::ServerName;
@@ -26,7 +26,7 @@ async fn handshake(
     client: &Identity,
     dial: &str,
 ) -> Outcome {
-    let client_cfg = client_config(client_anchors, client.chain(), client.tls_key()).unwrap();
+    let client_cfg = client_config(&client_anchors.clone().into(), client.chain(), client.tls_key()).unwrap();
     handshake_with(server_anchors, server, client_cfg, dial).await
 }
 
@@ -37,7 +37,7 @@ async fn handshake_with(
     client_cfg: Arc<rustls::ClientConfig>,
     dial: &str,
 ) -> Outcome {
-    let server_cfg = server_config(server_anchors, server.chain(), server.tls_key()).unwrap();
+    let server_cfg = server_config(&server_anchors.clone().into(), server.chain(), server.tls_key()).unwrap();
     exchange(server_cfg, client_cfg, dial).await
 }
 
@@ -181,11 +181,11 @@ fn configurations_refuse_an_own_certificate_that_does_not_validate() {
     let op = issue(&ca, IdentityKind::Operator, "alice", &[Role::Operator]);
     let anchors = anchors(&ca);
     // An operator certificate has no serverAuth: it cannot serve.
-    assert!(server_config(&anchors, op.chain(), op.tls_key()).is_err());
-    client_config(&anchors, op.chain(), op.tls_key()).unwrap();
+    assert!(server_config(&anchors.clone().into(), op.chain(), op.tls_key()).is_err());
+    client_config(&anchors.clone().into(), op.chain(), op.tls_key()).unwrap();
     // A key that is not the certificate's.
     let other = issue(&ca, IdentityKind::Operator, "bob", &[Role::Operator]);
-    assert!(client_config(&anchors, op.chain(), other.tls_key()).is_err());
+    assert!(client_config(&anchors.clone().into(), op.chain(), other.tls_key()).is_err());
 }
 
 fn pem_crl(dir: &std::path::Path) -> rustls::pki_types::CertificateRevocationListDer<'static> {
@@ -239,7 +239,7 @@ async fn a_server_admitting_only_scada_clients_refuses_other_kinds_and_roles_at_
     let dir = tempfile::tempdir().unwrap();
     let ca = signer_ca(dir.path(), "test operator CA");
     let cc = issue(&ca, IdentityKind::Cc, "cc-1", &[Role::Operator]);
-    let anchors = anchors(&ca);
+    let anchors: LiveAnchors = anchors(&ca).into();
     let admission = ClientAdmission { kinds: vec![IdentityKind::Scada], roles: vec![Role::Viewer, Role::Operator] };
     let server_cfg = server_config_admitting(&anchors, cc.chain(), cc.tls_key(), admission).unwrap();
     let connect = |client: &Identity| {

@@ -113,12 +113,12 @@ pub fn sign_as_dev_engineer(
     path: &Path,
 ) -> Result<SignedRegistry, Box<dyn std::error::Error + Send + Sync>> {
     let files = pki.ensure_identity(gridtrust_pki::IdentityKind::Operator, DEV_ENGINEER, &[gridtrust_pki::Role::Engineer])?;
-    let engineer = Identity::load(&crate::identity::IdentityConfig {
-        ca: pki.ca_cert(),
-        certificate: files.cert,
-        crl: pki.crl(),
-        key: gridtrust_keys::KeyConfig::Software { path: files.key },
-    })?;
+    let engineer = Identity::load(&crate::identity::IdentityConfig::new(
+        pki.ca_cert(),
+        files.cert,
+        pki.crl(),
+        gridtrust_keys::KeyConfig::Software { path: files.key },
+    ))?;
     let signed = SignedRegistry::sign(registry, engineer.signer.as_ref(), &engineer.certificate)?;
     std::fs::write(path, signed.to_bytes())?;
     Ok(signed)

@@ -12,7 +12,10 @@ pub mod messages;
 pub mod stream;
 
 pub use messages::{CcToHub, EdgeToHub, HubToCc, HubToEdge, PROTOCOL_VERSION};
-pub use stream::{Accepted, FrameError, FramedReader, FramedWriter, Listener, connect, handshake};
+pub use stream::{
+    Accepted, Admission, Closer, ConnectionSlot, Connected, FrameError, FramedReader, FramedWriter, Incoming, Listener, ListenerLimits,
+    RefusalLog, RefusalReason, connect, connect_closable, handshake,
+};
 
 /// How a role reaches the role upstream of it (edge → hub, cc → hub): address and the name in
 /// the peer's certificate. The role's own certificate and key come from its

@@ -38,10 +38,13 @@ struct Args {
     /// Milliseconds between samples.
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
-    /// CA of the broker's certificate (PEM); with --certificate and --key, MQTTS with a client
-    /// certificate.
-    #[arg(long, requires_all = ["certificate", "key"])]
+    /// CA of the broker's certificate (PEM); with --crl, --certificate and --key, MQTTS with a
+    /// client certificate.
+    #[arg(long, requires_all = ["crl", "certificate", "key"])]
     ca: Option<PathBuf>,
+    /// The CA's CRL (PEM): the broker's certificate is checked against it.
+    #[arg(long)]
+    crl: Option<PathBuf>,
     #[arg(long)]
     certificate: Option<PathBuf>,
     #[arg(long)]
@@ -57,8 +60,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Format::Senml => PayloadFormat::Senml,
         Format::Cim => PayloadFormat::Cim,
     };
-    let tls = match (args.ca, args.certificate, args.key) {
-        (Some(ca), Some(certificate), Some(key)) => Some(TlsFiles { ca, certificate, key }),
+    let tls = match (args.ca, args.crl, args.certificate, args.key) {
+        (Some(ca), Some(crl), Some(certificate), Some(key)) => Some(TlsFiles { ca, crl, certificate, key }),
         _ => None,
     };
     let options = BrokerOptions { host: args.host, port: args.port, client_id: args.client_id, tls };

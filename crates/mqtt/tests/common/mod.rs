@@ -47,16 +47,21 @@ pub struct TestPki {
     pub server_key: PathBuf,
     /// A client certificate from the broker's CA.
     pub client: TlsFiles,
-    /// A client certificate from another CA (which the broker does not trust); its `ca` is the
-    /// foreign CA.
+    /// A client certificate from another CA (which the broker does not trust); its `ca` and
+    /// `crl` are the foreign CA's.
     pub foreign_client: TlsFiles,
+    /// A CRL of the broker's CA, newer than `client.crl`, that revokes the broker's certificate.
+    pub crl_revoking_broker: PathBuf,
 }
 
 impl TestPki {
     /// Generates a CA, a server certificate for 127.0.0.1/localhost and client certificates
     /// (ECDSA P-256) into `dir`.
     pub fn generate(dir: &Path) -> TestPki {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
+            KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SerialNumber,
+        };
         let write = |name: &str, text: String| {
             let p = dir.join(name);
             std::fs::write(&p, text).expect("write PEM");
@@ -71,9 +76,13 @@ impl TestPki {
             let cert = params.self_signed(&key).expect("CA certificate");
             (cert.pem(), Issuer::new(params, key))
         };
+        const BROKER_SERIAL: u64 = 7;
         let leaf = |issuer: &Issuer<'_, KeyPair>, names: Vec<String>, cn: &str, usage: ExtendedKeyUsagePurpose| {
             let key = KeyPair::generate().expect("key");
             let mut params = CertificateParams::new(names).expect("params");
+            if cn == "broker" {
+                params.serial_number = Some(SerialNumber::from(BROKER_SERIAL));
+            }
             params.distinguished_name.push(DnType::CommonName, cn);
             params.extended_key_usages = vec![usage];
             params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -85,18 +94,44 @@ impl TestPki {
             leaf(&ca, vec!["127.0.0.1".into(), "localhost".into()], "broker", ExtendedKeyUsagePurpose::ServerAuth);
         let (client_pem, client_key) = leaf(&ca, vec![], "edge-1", ExtendedKeyUsagePurpose::ClientAuth);
         let (foreign_client_pem, foreign_client_key) = leaf(&foreign, vec![], "intruder", ExtendedKeyUsagePurpose::ClientAuth);
+        // CRLs: none revoked (now), and a later one revoking the broker.
+        let now = time::OffsetDateTime::now_utc();
+        let crl = |issuer: &Issuer<'_, KeyPair>, number: u64, this_update: time::OffsetDateTime, revoked: Option<u64>| {
+            let params = CertificateRevocationListParams {
+                this_update,
+                next_update: this_update + time::Duration::days(30),
+                crl_number: SerialNumber::from(number),
+                issuing_distribution_point: None,
+                revoked_certs: revoked
+                    .map(|serial| RevokedCertParams {
+                        serial_number: SerialNumber::from(serial),
+                        revocation_time: this_update,
+                        reason_code: Some(RevocationReason::KeyCompromise),
+                        invalidity_date: None,
+                    })
+                    .into_iter()
+                    .collect(),
+                key_identifier_method: KeyIdMethod::Sha256,
+            };
+            params.signed_by(issuer).expect("CRL").pem().expect("CRL PEM")
+        };
+        let ca_crl = write("ca.crl.pem", crl(&ca, 1, now - time::Duration::minutes(1), None));
+        let crl_revoking_broker = write("ca-revoking-broker.crl.pem", crl(&ca, 2, now, Some(BROKER_SERIAL)));
+        let foreign_crl = write("foreign-ca.crl.pem", crl(&foreign, 1, now, None));
         let ca = write("ca.pem", ca_pem);
         let foreign_ca = write("foreign-ca.pem", foreign_pem);
         TestPki {
             server_cert: write("server.pem", server_pem),
             server_key: write("server.key", server_key),
-            client: TlsFiles { ca: ca.clone(), certificate: write("client.pem", client_pem), key: write("client.key", client_key) },
+            client: TlsFiles { ca: ca.clone(), crl: ca_crl, certificate: write("client.pem", client_pem), key: write("client.key", client_key) },
             foreign_client: TlsFiles {
                 ca: foreign_ca,
+                crl: foreign_crl,
                 certificate: write("foreign-client.pem", foreign_client_pem),
                 key: write("foreign-client.key", foreign_client_key),
             },
             ca,
+            crl_revoking_broker,
         }
     }
 }
