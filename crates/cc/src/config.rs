@@ -5,7 +5,9 @@ use serde::Deserialize;
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_iec104::server::ServerConfig;
 use gridtrust_transport::Upstream;
-use gridtrust_transport::identity::{EvidenceConfig, IdentityConfig};
+use gridtrust_transport::identity::{Evidence, IdentityConfig};
+use gridtrust_trust::Hash;
+use gridtrust_trust::checkpoint::PinnedTree;
 
 /// Everything `gridtrust cc --config FILE` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -18,9 +20,14 @@ pub struct CcConfig {
     pub hub: Upstream,
     /// This connector's certificate, key and trust anchors.
     pub identity: IdentityConfig,
-    /// Whether batch signatures are required (always, except in benchmarks).
+    /// Batch signatures are always required; only the chain benchmark turns them off, in
+    /// code. Not a configuration key: a file with `[evidence]` is refused.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub evidence: Evidence,
+    /// How the hub's log checkpoints are followed.
     #[serde(default)]
-    pub evidence: EvidenceConfig,
+    pub checkpoints: CheckpointsConfig,
     pub iec104: Iec104Side,
     /// How long a command stays valid after SCADA issued it, in seconds.
     #[serde(default = "default_command_ttl")]
@@ -29,6 +36,48 @@ pub struct CcConfig {
 
 fn default_command_ttl() -> u64 {
     30
+}
+
+/// `[checkpoints]`: how the connector follows the hub's transparency log.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsConfig {
+    /// An alarm is raised when no new log checkpoint arrived for this many seconds (and another
+    /// when they resume). The hub signs one per `checkpoint_interval_ms` (1 s by default) while
+    /// its log grows and re-signs an unchanged log every few seconds; keep this well above both.
+    #[serde(default = "default_max_silence")]
+    pub max_silence_s: u64,
+    /// `[checkpoints.pinned]` (`tree_size`, `root` as 64 hex digits): a checkpoint of the hub's
+    /// log the operator vouches for (from an auditor or another connector, as `gridtrust verify
+    /// checkpoint` shows it). A connector that holds no checkpoint of its own yet accepts only a
+    /// log proven consistent with it, instead of trusting the first checkpoint it is shown.
+    #[serde(default, deserialize_with = "pinned_tree")]
+    pub pinned: Option<PinnedTree>,
+}
+
+impl Default for CheckpointsConfig {
+    fn default() -> Self {
+        Self { max_silence_s: default_max_silence(), pinned: None }
+    }
+}
+
+fn default_max_silence() -> u64 {
+    10
+}
+
+/// `[checkpoints.pinned]` as written in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedToml {
+    tree_size: u64,
+    root: String,
+}
+
+fn pinned_tree<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PinnedTree>, D::Error> {
+    use serde::de::Error;
+    let Some(pin) = Option::<PinnedToml>::deserialize(d)? else { return Ok(None) };
+    let root = parse_root(&pin.root).ok_or_else(|| D::Error::custom("checkpoints.pinned.root must be 64 hex digits"))?;
+    PinnedTree::new(pin.tree_size, root).map(Some).map_err(|e| D::Error::custom(format!("checkpoints.pinned: {e}")))
 }
 
 /// The IEC 104 server SCADA connects to.
@@ -61,9 +110,26 @@ impl CcConfig {
             return Err(ConfigError::invalid(path, "iec104.listen", format!("`{}` is not an ip:port address", c.iec104.listen)));
         }
         c.iec104.station.link.validate().map_err(|e| ConfigError::invalid(path, "iec104.station.link", e))?;
+        if c.checkpoints.max_silence_s == 0 {
+            return Err(ConfigError::invalid(path, "checkpoints.max_silence_s", "must be at least 1"));
+        }
         if c.command_ttl_s == 0 {
             return Err(ConfigError::invalid(path, "command_ttl_s", "must be at least 1"));
         }
         Ok(c)
     }
+}
+
+/// 64 hex digits as a hash.
+fn parse_root(hex: &str) -> Option<Hash> {
+    let digits = hex.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut root = [0u8; 32];
+    for (byte, pair) in root.iter_mut().zip(digits.chunks_exact(2)) {
+        let nibble = |d: u8| char::from(d).to_digit(16);
+        *byte = u8::try_from(nibble(pair[0])? * 16 + nibble(pair[1])?).ok()?;
+    }
+    Some(root)
 }

@@ -431,7 +431,7 @@ impl PinnedTree {
 /// the control-centre connector (which persists [`Self::last`] after each accept) and for
 /// offline auditors.
 ///
-/// Without a pin ([`Self::pinned`]) the first checkpoint is taken on trust (its signature still
+/// Without a pin ([`Self::with_pin`]) the first checkpoint is taken on trust (its signature still
 /// has to verify); from then on the log id is fixed and every checkpoint must extend the held
 /// one.
 #[derive(Clone, Debug, Default)]
@@ -453,11 +453,25 @@ impl CheckpointTracker {
         Self { log_id: Some(log_id.into()), last: None, pin: None }
     }
 
-    /// A tracker that holds nothing yet, accepts only checkpoints of `log_id`, and accepts the
-    /// first one only with a consistency proof from `pin` (not smaller, not another root at the
-    /// same size).
-    pub fn pinned(log_id: impl Into<String>, pin: PinnedTree) -> Self {
-        Self { log_id: Some(log_id.into()), last: None, pin: Some(pin) }
+    /// Adds a pin: while this tracker holds no checkpoint, the first one is accepted only with a
+    /// consistency proof from `pin` (not smaller, not another root at the same size). A tracker
+    /// that already holds a checkpoint (resumed from its own file) keeps following that one,
+    /// which is newer knowledge; only a held checkpoint of the pin's size with another root is
+    /// refused, as the fork it shows.
+    pub fn with_pin(mut self, pin: PinnedTree) -> Result<Self, CheckpointError> {
+        match &self.last {
+            None => self.pin = Some(pin),
+            Some(held) if held.checkpoint.tree_size == pin.tree_size && held.checkpoint.root != pin.root => {
+                return Err(CheckpointError::Fork {
+                    log_id: held.checkpoint.log_id.clone(),
+                    size: pin.tree_size,
+                    held_root: held.checkpoint.root,
+                    new_root: pin.root,
+                });
+            }
+            Some(_) => {}
+        }
+        Ok(self)
     }
 
     /// Resumes from a checkpoint this party accepted earlier and kept (its own file), pinning its
@@ -853,7 +867,7 @@ mod tests {
         let hub = Hub::new();
         let key = hub.public();
         let pin = PinnedTree::new(10, checkpoint(10, 0).root).unwrap();
-        let t = CheckpointTracker::pinned("hub-1", pin);
+        let t = CheckpointTracker::for_log("hub-1").with_pin(pin).unwrap();
         assert_eq!(t.held_size(), Some(10), "the first proof is asked from the pin");
 
         // The honest log, grown past the pin, with its proof; the pin's own size and root.
@@ -878,6 +892,15 @@ mod tests {
         other_log.log_id = "hub-2".into();
         assert!(matches!(t.clone().accept(hub.sign(other_log), &proof(10, 12), &key), Err(CheckpointError::WrongLog { .. })));
         assert_eq!(PinnedTree::new(0, [1; 32]), Err(CheckpointError::EmptyLogRoot([1; 32])));
+
+        // A tracker resumed from its own checkpoint keeps it; a pin of the same size with another
+        // root is a fork.
+        let held = hub.sign(checkpoint(12, 1));
+        let resumed = CheckpointTracker::resume(held.clone()).with_pin(pin).unwrap();
+        assert_eq!(resumed.last(), Some(&held));
+        assert_eq!(resumed.held_size(), Some(12));
+        let conflicting = PinnedTree::new(12, [3; 32]).unwrap();
+        assert!(matches!(CheckpointTracker::resume(held).with_pin(conflicting), Err(CheckpointError::Fork { size: 12, .. })));
 
         // Once one is accepted, the next extends that one.
         let mut t = t;
