@@ -48,8 +48,8 @@ pub struct CheckpointsConfig {
     #[serde(default = "default_max_silence")]
     pub max_silence_s: u64,
     /// `[checkpoints.pinned]` (`tree_size`, `root` as 64 hex digits): a checkpoint of the hub's
-    /// log the operator vouches for (from an auditor or another connector, as `gridtrust verify
-    /// checkpoint` shows it). A connector that holds no checkpoint of its own yet accepts only a
+    /// log the operator vouches for, e.g. the `summary` of a `gridtrust export checkpoint` file
+    /// an auditor verified. A connector that holds no checkpoint of its own yet accepts only a
     /// log proven consistent with it, instead of trusting the first checkpoint it is shown.
     #[serde(default, deserialize_with = "pinned_tree")]
     pub pinned: Option<PinnedTree>,
@@ -132,4 +132,43 @@ fn parse_root(hex: &str) -> Option<Hash> {
         *byte = u8::try_from(nibble(pair[0])? * 16 + nibble(pair[1])?).ok()?;
     }
     Some(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(extra: &str) -> Result<CcConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cc.toml");
+        let base = "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n[identity]\nca = \"ca.pem\"\ncrl = \"crl.pem\"\ncertificate = \"cc.pem\"\nkey = { kind = \"software\", path = \"cc.key\" }\n\n[hub]\naddress = \"127.0.0.1:1\"\n\n[iec104]\nlisten = \"127.0.0.1:2404\"\nmapping = \"map.toml\"\n";
+        std::fs::write(&path, format!("{base}\n{extra}")).unwrap();
+        CcConfig::load(&path)
+    }
+
+    #[test]
+    fn checkpoints_default_to_a_ten_second_silence_bound_and_no_pin() {
+        let c = load("").unwrap();
+        assert_eq!(c.checkpoints.max_silence_s, 10);
+        assert_eq!(c.checkpoints.pinned, None);
+        assert_eq!(c.evidence, Evidence::Signed);
+    }
+
+    #[test]
+    fn a_pin_is_read_and_a_bad_one_is_refused_naming_the_key() {
+        let root = "ab".repeat(32);
+        let c = load(&format!("[checkpoints]\nmax_silence_s = 3\n[checkpoints.pinned]\ntree_size = 7\nroot = \"{root}\"\n")).unwrap();
+        assert_eq!(c.checkpoints.max_silence_s, 3);
+        assert_eq!(c.checkpoints.pinned, Some(PinnedTree::new(7, [0xab; 32]).unwrap()));
+        for (bad, key) in [
+            ("[checkpoints.pinned]\ntree_size = 7\nroot = \"abc\"\n", "checkpoints.pinned.root"),
+            (&format!("[checkpoints.pinned]\ntree_size = 0\nroot = \"{root}\"\n"), "checkpoints.pinned"),
+            ("[checkpoints]\nmax_silence_s = 0\n", "checkpoints.max_silence_s"),
+            ("[checkpoints]\nmax_silence = 5\n", "max_silence"),
+            ("[evidence]\nsignatures = false\n", "evidence"),
+        ] {
+            let e = load(bad).expect_err(bad).to_string();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
 }
