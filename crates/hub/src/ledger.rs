@@ -87,11 +87,13 @@ impl Ledger {
     /// checkpoint every interval is how connectors tell a quiet log from a hub that stopped
     /// checkpointing (their silence alarm, `[checkpoints] max_silence_s`).
     pub fn checkpoint(&self) -> Result<Arc<SignedCheckpoint>, LedgerError> {
+        // Held while the tree is read, so two signers (the interval and an on-demand one) cannot
+        // publish a smaller tree after a larger one.
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
         let (tree_size, root) = {
             let log = self.log();
             (log.size(), log.root())
         };
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
         // Checkpoints of one log never go back in time (connectors refuse that), also when this
         // host's clock steps back.
         let timestamp = latest.as_ref().map_or(Timestamp::now(), |l| l.checkpoint.timestamp.max(Timestamp::now()));
