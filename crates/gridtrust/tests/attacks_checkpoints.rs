@@ -10,6 +10,9 @@
 //! 2. `a_checkpoint_of_another_log_is_refused_even_as_the_first`: the first checkpoint the cc
 //!    ever sees is signed with the hub's key but names another log. The cc refuses it (the
 //!    log id must be the configured hub's name) and never persists it.
+//!    `a_checkpoint_of_this_log_signed_by_another_hub_is_refused`: a second hub certificate
+//!    from the same CA signs a checkpoint naming this hub's log; the cc refuses it because the
+//!    signer is not the configured hub.
 //! 3. `a_pinned_cc_refuses_a_log_not_consistent_with_the_pin_on_first_connection`: a cc with
 //!    no checkpoint of its own but a pinned one (`[checkpoints.pinned]`) meets a hub whose log
 //!    has another root at the pinned size; it refuses the hub's checkpoints instead of trusting
@@ -50,6 +53,7 @@ use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_iec104::server::{IncomingCommand, Server, ServerConfig, ServerHandle};
 use gridtrust_keys::KeyConfig;
 use gridtrust_model::Value;
+use gridtrust_pki::{DevPki, IdentityKind, Role};
 use gridtrust_transport::identity::{Identity, IdentityConfig};
 use gridtrust_transport::{CcToHub, HubToCc};
 use gridtrust_trust::SignedBatch;
@@ -339,6 +343,38 @@ async fn a_checkpoint_of_another_log_is_refused_even_as_the_first() {
     wait_until("the cc accepts the hub's own checkpoints", || site.accepted() > 0).await;
     assert_eq!(read_checkpoint(&site.checkpoint_path()).expect("persisted").checkpoint.log_id, "hub");
     assert_eq!(site.alarms_matching(|a| a.edge_id == "hub").len(), 1, "{:#?}", site.cc().alarms());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_of_this_log_signed_by_another_hub_is_refused() {
+    let mut site = Site::start().await;
+    // A second hub certificate from the same CA (another site's hub, or one issued to the
+    // attacker) signs a checkpoint claiming to be of this hub's log "hub", as the first the cc
+    // sees: its key, its certificate, the log id of the configured hub.
+    DevPki::open(&site.path().join("pki")).ensure_identity(IdentityKind::Hub, "hub-2", &[Role::Viewer]).unwrap();
+    let other = load_identity(site.path(), "hub-2");
+    let sent = Arc::new(AtomicU64::new(0));
+    {
+        let sent = sent.clone();
+        let (signer, id, certificate) = (other.signer.clone(), other.certificate_id, other.certificate.clone());
+        site.mitm.down.once(move |m| match m {
+            HubToCc::Checkpoint { checkpoint, consistency, .. } => {
+                sent.fetch_add(1, Ordering::SeqCst);
+                let checkpoint = SignedCheckpoint::sign(checkpoint.checkpoint, signer.as_ref(), id).unwrap();
+                Ok(vec![HubToCc::Checkpoint { checkpoint, consistency, hub_certificate: certificate.clone() }])
+            }
+            other => Err(other),
+        });
+    }
+    site.start_cc("").await;
+    wait_until("the MITM sent the checkpoint signed by hub-2", || sent.load(Ordering::SeqCst) == 1).await;
+    let alarm = site.alarm("refusing the checkpoint signed by hub-2", |a| a.edge_id == "hub").await;
+    assert!(alarm.reason.contains("not by the configured hub hub"), "the alarm names the signer and the configured hub: {alarm:?}");
+    if let Some(held) = read_checkpoint(&site.checkpoint_path()) {
+        assert_ne!(held.signature.signer, other.certificate_id, "hub-2's checkpoint is never persisted");
+    }
+    wait_until("the cc accepts the hub's own checkpoints", || site.accepted() > 0).await;
+    assert_eq!(read_checkpoint(&site.checkpoint_path()).expect("persisted").signature.signer, load_identity(site.path(), "hub").certificate_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
