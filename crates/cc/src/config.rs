@@ -5,7 +5,9 @@ use serde::Deserialize;
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_iec104::server::ServerConfig;
 use gridtrust_transport::Upstream;
-use gridtrust_transport::identity::{EvidenceConfig, IdentityConfig};
+use gridtrust_transport::identity::{Evidence, IdentityConfig};
+use gridtrust_trust::Hash;
+use gridtrust_trust::checkpoint::PinnedTree;
 
 /// Everything `gridtrust cc --config FILE` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -18,9 +20,14 @@ pub struct CcConfig {
     pub hub: Upstream,
     /// This connector's certificate, key and trust anchors.
     pub identity: IdentityConfig,
-    /// Whether batch signatures are required (always, except in benchmarks).
+    /// Batch signatures are always required; only the chain benchmark turns them off, in
+    /// code. Not a configuration key: a file with `[evidence]` is refused.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub evidence: Evidence,
+    /// How the hub's log checkpoints are followed.
     #[serde(default)]
-    pub evidence: EvidenceConfig,
+    pub checkpoints: CheckpointsConfig,
     pub iec104: Iec104Side,
     /// How long a command stays valid after SCADA issued it, in seconds.
     #[serde(default = "default_command_ttl")]
@@ -29,6 +36,48 @@ pub struct CcConfig {
 
 fn default_command_ttl() -> u64 {
     30
+}
+
+/// `[checkpoints]`: how the connector follows the hub's transparency log.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsConfig {
+    /// An alarm is raised when no new log checkpoint arrived for this many seconds (and another
+    /// when they resume). The hub signs one per `checkpoint_interval_ms` (1 s by default) while
+    /// its log grows and re-signs an unchanged log every few seconds; keep this well above both.
+    #[serde(default = "default_max_silence")]
+    pub max_silence_s: u64,
+    /// `[checkpoints.pinned]` (`tree_size`, `root` as 64 hex digits): a checkpoint of the hub's
+    /// log the operator vouches for, e.g. the `summary` of a `gridtrust export checkpoint` file
+    /// an auditor verified. A connector that holds no checkpoint of its own yet accepts only a
+    /// log proven consistent with it, instead of trusting the first checkpoint it is shown.
+    #[serde(default, deserialize_with = "pinned_tree")]
+    pub pinned: Option<PinnedTree>,
+}
+
+impl Default for CheckpointsConfig {
+    fn default() -> Self {
+        Self { max_silence_s: default_max_silence(), pinned: None }
+    }
+}
+
+fn default_max_silence() -> u64 {
+    10
+}
+
+/// `[checkpoints.pinned]` as written in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedToml {
+    tree_size: u64,
+    root: String,
+}
+
+fn pinned_tree<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PinnedTree>, D::Error> {
+    use serde::de::Error;
+    let Some(pin) = Option::<PinnedToml>::deserialize(d)? else { return Ok(None) };
+    let root = parse_root(&pin.root).ok_or_else(|| D::Error::custom("checkpoints.pinned.root must be 64 hex digits"))?;
+    PinnedTree::new(pin.tree_size, root).map(Some).map_err(|e| D::Error::custom(format!("checkpoints.pinned: {e}")))
 }
 
 /// The IEC 104 server SCADA connects to.
@@ -81,6 +130,9 @@ impl CcConfig {
                 "empty: a group admits only the client addresses or blocks it lists",
             ));
         }
+        if c.checkpoints.max_silence_s == 0 {
+            return Err(ConfigError::invalid(path, "checkpoints.max_silence_s", "must be at least 1"));
+        }
         if c.command_ttl_s == 0 {
             return Err(ConfigError::invalid(path, "command_ttl_s", "must be at least 1"));
         }
@@ -88,23 +140,65 @@ impl CcConfig {
     }
 }
 
+/// 64 hex digits as a hash.
+fn parse_root(hex: &str) -> Option<Hash> {
+    let digits = hex.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut root = [0u8; 32];
+    for (byte, pair) in root.iter_mut().zip(digits.chunks_exact(2)) {
+        let nibble = |d: u8| char::from(d).to_digit(16);
+        *byte = u8::try_from(nibble(pair[0])? * 16 + nibble(pair[1])?).ok()?;
+    }
+    Some(root)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Loads a cc.toml whose `[iec104.station]` part is `station`.
-    fn load(station: &str) -> Result<CcConfig, ConfigError> {
+    fn load(extra: &str) -> Result<CcConfig, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cc.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n[identity]\nca = \"ca.pem\"\ncertificate = \"cc.pem\"\ncrl = \"crl.pem\"\nkey = {{ kind = \"software\", path = \"cc.key\" }}\n\n[hub]\naddress = \"127.0.0.1:1\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n\n[iec104.station]\n{station}"
-            ),
-        )
-        .unwrap();
+        let base = "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n[identity]\nca = \"ca.pem\"\ncrl = \"crl.pem\"\ncertificate = \"cc.pem\"\nkey = { kind = \"software\", path = \"cc.key\" }\n\n[hub]\naddress = \"127.0.0.1:1\"\n\n[iec104]\nlisten = \"127.0.0.1:2404\"\nmapping = \"map.toml\"\n";
+        std::fs::write(&path, format!("{base}\n{extra}")).unwrap();
         CcConfig::load(&path)
     }
+
+    #[test]
+    fn checkpoints_default_to_a_ten_second_silence_bound_and_no_pin() {
+        let c = load(SCADA_GROUP).unwrap();
+        assert_eq!(c.checkpoints.max_silence_s, 10);
+        assert_eq!(c.checkpoints.pinned, None);
+        assert_eq!(c.evidence, Evidence::Signed);
+    }
+
+    #[test]
+    fn a_pin_is_read_and_a_bad_one_is_refused_naming_the_key() {
+        let root = "ab".repeat(32);
+        let c = load(&format!("{SCADA_GROUP}[checkpoints]\nmax_silence_s = 3\n[checkpoints.pinned]\ntree_size = 7\nroot = \"{root}\"\n")).unwrap();
+        assert_eq!(c.checkpoints.max_silence_s, 3);
+        assert_eq!(c.checkpoints.pinned, Some(PinnedTree::new(7, [0xab; 32]).unwrap()));
+        for (bad, key) in [
+            ("[checkpoints.pinned]\ntree_size = 7\nroot = \"abc\"\n", "checkpoints.pinned.root"),
+            (&format!("[checkpoints.pinned]\ntree_size = 0\nroot = \"{root}\"\n"), "checkpoints.pinned"),
+            ("[checkpoints]\nmax_silence_s = 0\n", "checkpoints.max_silence_s"),
+            ("[checkpoints]\nmax_silence = 5\n", "max_silence"),
+            ("[evidence]\nsignatures = false\n", "evidence"),
+        ] {
+            let e = load(&format!("{SCADA_GROUP}{bad}")).expect_err(bad).to_string();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
+
+    /// Loads a cc.toml whose `[iec104.station]` part is `station`.
+    fn load_station(station: &str) -> Result<CcConfig, ConfigError> {
+        load(&format!("[iec104.station]\n{station}"))
+    }
+
+    /// A SCADA allow-list, which every cc.toml needs.
+    const SCADA_GROUP: &str = "[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n";
 
     fn invalid_key(result: Result<CcConfig, ConfigError>) -> String {
         match result {
@@ -115,11 +209,11 @@ mod tests {
 
     #[test]
     fn the_scada_allow_list_is_required_and_no_group_may_be_empty() {
-        assert_eq!(invalid_key(load("common_address = 1\n")), "iec104.station.redundancy_groups");
+        assert_eq!(invalid_key(load_station("common_address = 1\n")), "iec104.station.redundancy_groups");
         let empty = "[[iec104.station.redundancy_groups]]\nname = \"a\"\nmembers = [\"10.0.0.1\"]\n[[iec104.station.redundancy_groups]]\nname = \"b\"\nmembers = []\n";
-        assert_eq!(invalid_key(load(empty)), "iec104.station.redundancy_groups[1].members");
+        assert_eq!(invalid_key(load_station(empty)), "iec104.station.redundancy_groups[1].members");
         let listed = "[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"10.1.0.5\", \"10.2.0.0/24\", \"::1\"]\n";
-        let config = load(listed).unwrap();
+        let config = load_station(listed).unwrap();
         let members = &config.iec104.station.redundancy_groups[0].members;
         assert!(members[1].contains("10.2.0.9".parse().unwrap()) && !members[0].contains("10.1.0.6".parse().unwrap()));
     }
@@ -127,9 +221,9 @@ mod tests {
     #[test]
     fn a_bad_client_address_is_an_error_that_points_at_it() {
         let bad = "[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"10.1.0.5\", \"10.2.0.7/24\"]\n";
-        let Err(ConfigError::Parse { message, .. }) = load(bad) else { panic!("a host address with a prefix must not load") };
+        let Err(ConfigError::Parse { message, .. }) = load_station(bad) else { panic!("a host address with a prefix must not load") };
         assert!(message.contains("10.2.0.7/24") && message.contains("10.2.0.0/24") && message.contains("members"), "{message}");
         let unlisted = "unlisted_clients = \"own_group\"\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"10.1.0.5\"]\n";
-        assert!(matches!(load(unlisted), Err(ConfigError::Parse { .. })), "the cc's allow-list cannot be switched off in its file");
+        assert!(matches!(load_station(unlisted), Err(ConfigError::Parse { .. })), "the cc's allow-list cannot be switched off in its file");
     }
 }

@@ -10,7 +10,8 @@ mod config;
 mod runtime;
 pub mod scada;
 pub mod verify;
+pub mod watchdog;
 
-pub use config::{CcConfig, Iec104Side};
+pub use config::{CcConfig, CheckpointsConfig, Iec104Side};
 pub use runtime::{Cc, CcError, CcStats};
 pub use verify::Alarm;

@@ -16,7 +16,7 @@ use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandResult, Qua
 use gridtrust_pki::IdentityKind;
 use gridtrust_store::CheckpointFile;
 use gridtrust_transport::authority::{RegistryHolder, verify_result};
-use gridtrust_transport::identity::Identity;
+use gridtrust_transport::identity::{Evidence, Identity};
 use gridtrust_transport::{CcToHub, FrameError, HubToCc, PROTOCOL_VERSION, Upstream};
 use gridtrust_trust::Hash;
 use gridtrust_trust::checkpoint::{CheckpointTracker, SignedCheckpoint};
@@ -25,6 +25,7 @@ use gridtrust_trust::command::{SignedCommand, SignedResult};
 use crate::CcConfig;
 use crate::scada::{self, OnBehalf};
 use crate::verify::{Alarm, Verifier};
+use crate::watchdog::{CheckpointWatchdog, Silence};
 
 /// Why the connector could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,8 @@ pub enum CcError {
     Checkpoint(#[from] gridtrust_store::CheckpointFileError),
     #[error("point registry: {0}")]
     Registry(#[from] gridtrust_transport::authority::AuthorityError),
+    #[error("checkpoints.pinned: {0}")]
+    Pin(gridtrust_trust::checkpoint::CheckpointError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
     #[error("IEC 104 station: {0}")]
@@ -82,7 +85,12 @@ impl Cc {
         }
         std::fs::create_dir_all(&config.data_dir).map_err(|source| CcError::DataDir { path: config.data_dir.clone(), source })?;
         let checkpoint_file = CheckpointFile::new(config.data_dir.join("checkpoint.bin"));
-        let tracker = checkpoint_file.load(None)?;
+        // Only the configured hub's log is followed (the hub names its log after its certificate
+        // name); a connector that holds no checkpoint yet starts from the pin, if configured.
+        let mut tracker = checkpoint_file.load(Some(&config.hub.server_name))?;
+        if let Some(pin) = config.checkpoints.pinned {
+            tracker = tracker.with_pin(pin).map_err(CcError::Pin)?;
+        }
         let registry = RegistryHolder::open(config.data_dir.join("registry.signed"), &identity)?;
         let tls = if config.iec104.tls {
             Some(tokio_rustls::TlsAcceptor::from(identity.server_config_admitting(scada::admission())?))
@@ -125,6 +133,10 @@ impl Cc {
         let stats = Arc::new(CcStats::default());
         let alarms = Arc::new(Mutex::new(Vec::new()));
         let tls = identity.client_config()?;
+        let watchdog = Arc::new(Mutex::new(CheckpointWatchdog::new(
+            Duration::from_secs(config.checkpoints.max_silence_s),
+            std::time::Instant::now(),
+        )));
         let link = HubLink {
             cc_id: config.cc_id.clone(),
             hub: config.hub.clone(),
@@ -137,9 +149,13 @@ impl Cc {
             stats: stats.clone(),
             alarms: alarms.clone(),
             ttl: Duration::from_secs(config.command_ttl_s),
+            watchdog: watchdog.clone(),
         };
         config.evidence.warn_if_off("cc");
-        let mut verifier = if config.evidence.signatures { Verifier::default() } else { Verifier::without_signatures() };
+        let mut verifier = match config.evidence {
+            Evidence::Signed => Verifier::default(),
+            Evidence::UnsignedForBenchmark => Verifier::without_signatures(),
+        };
         if let Some(held) = link.registry().current() {
             verifier.set_registry(Arc::new(held.registry.clone()));
         }
@@ -149,6 +165,7 @@ impl Cc {
             crl_watch,
             tokio::spawn(link.run(commands, tracker, verifier)),
             tokio::spawn(scada::watch_refusals(refusals, stats.clone(), alarms.clone())),
+            tokio::spawn(watch_checkpoints(watchdog, alarms.clone())),
         ];
         Ok(Self { iec104_addr, stats, alarms, server, tasks })
     }
@@ -172,6 +189,49 @@ impl Cc {
     }
 }
 
+/// Raises the checkpoint silence alarms when the watchdog says so, waking at its deadline.
+async fn watch_checkpoints(watchdog: Arc<Mutex<CheckpointWatchdog>>, alarms: Arc<Mutex<Vec<Alarm>>>) {
+    /// While a silence is reported, only a checkpoint ends it; look again this often.
+    const IDLE: Duration = Duration::from_secs(1);
+    loop {
+        let now = std::time::Instant::now();
+        let (silence, deadline) = {
+            let mut w = lock(&watchdog);
+            (w.poll(now), w.deadline())
+        };
+        if let Some(silence) = silence {
+            raise(&alarms, vec![silence_alarm(silence)]);
+        }
+        tokio::time::sleep_until(deadline.unwrap_or(now + IDLE).into()).await;
+    }
+}
+
+/// The operator's view of a change in the checkpoint stream.
+fn silence_alarm(silence: Silence) -> Alarm {
+    let reason = match silence {
+        Silence::Began { max_silence } => {
+            format!("no new log checkpoint from the hub for more than {} s: the data served is not covered by the log", max_silence.as_secs())
+        }
+        Silence::Ended { lasted } => format!("log checkpoints from the hub resumed after {} s without", lasted.as_secs()),
+    };
+    Alarm { edge_id: "hub".into(), batch_seq: 0, reason, at: Timestamp::now() }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Logs alarms and keeps them for the operator.
+fn raise(into: &Mutex<Vec<Alarm>>, alarms: Vec<Alarm>) {
+    if alarms.is_empty() {
+        return;
+    }
+    for a in &alarms {
+        warn!(target: "alarm", edge = %a.edge_id, batch_seq = a.batch_seq, reason = %a.reason, "evidence failed");
+    }
+    lock(into).extend(alarms);
+}
+
 struct HubLink {
     cc_id: String,
     hub: Upstream,
@@ -187,6 +247,7 @@ struct HubLink {
     stats: Arc<CcStats>,
     alarms: Arc<Mutex<Vec<Alarm>>>,
     ttl: Duration,
+    watchdog: Arc<Mutex<CheckpointWatchdog>>,
 }
 
 /// A command sent to the hub and waiting for its results.
@@ -226,7 +287,7 @@ impl HubLink {
     ) -> Result<(), FrameError> {
         // The guard closes the link if the hub's certificate is revoked while connected.
         let ((r, mut w), _guard) = self.identity.connect(&self.hub, self.tls.clone()).await?;
-        let checkpoint_size = tracker.last().map(|c| c.checkpoint.tree_size);
+        let checkpoint_size = tracker.held_size();
         w.send(&CcToHub::Hello { cc_id: self.cc_id.clone(), protocol: PROTOCOL_VERSION, checkpoint_size }).await?;
         info!(hub = %self.hub.address, "connected to hub");
         let (in_tx, mut in_rx) = mpsc::channel::<HubToCc>(4096);
@@ -274,13 +335,7 @@ impl HubLink {
 
     /// Logs alarms and keeps them for the operator.
     fn raise(&self, alarms: Vec<Alarm>) {
-        if alarms.is_empty() {
-            return;
-        }
-        for a in &alarms {
-            warn!(target: "alarm", edge = %a.edge_id, batch_seq = a.batch_seq, reason = %a.reason, "evidence failed");
-        }
-        self.alarms.lock().unwrap_or_else(|p| p.into_inner()).extend(alarms);
+        raise(&self.alarms, alarms);
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, RegistryHolder> {
@@ -321,8 +376,9 @@ impl HubLink {
         }
     }
 
-    /// Checks a log checkpoint: the hub's certificate, its signature, and consistency with the
-    /// last checkpoint this cc accepted; persists it once accepted.
+    /// Checks a log checkpoint: the hub's certificate (the configured hub's), its signature, its
+    /// log id (the tracker follows only the configured hub's log), and consistency with the last
+    /// checkpoint this cc accepted or the pin; persists it once accepted.
     fn accept_checkpoint(
         &self,
         tracker: &mut CheckpointTracker,
@@ -334,7 +390,14 @@ impl HubLink {
         if hub.kind != IdentityKind::Hub || checkpoint.signature.signer != hub.certificate_id {
             return Err(format!("checkpoint refused: signed by {hub}, which is not the hub certificate it names"));
         }
+        if hub.name != self.hub.server_name {
+            return Err(format!("checkpoint refused: signed by {hub}, not by the configured hub {}", self.hub.server_name));
+        }
+        let signed_at = checkpoint.checkpoint.timestamp;
         tracker.accept(checkpoint, proof, &hub.public_key).map_err(|e| format!("log checkpoint refused: {e}"))?;
+        if let Some(silence) = lock(&self.watchdog).checkpoint(signed_at, std::time::Instant::now()) {
+            self.raise(vec![silence_alarm(silence)]);
+        }
         if let Some(last) = tracker.last()
             && let Err(e) = self.checkpoint_file.save(last)
         {

@@ -50,7 +50,7 @@ pub struct Verifier {
 
 impl Verifier {
     /// A verifier that skips signature checks: for benchmarks that measure their cost only.
-    pub fn without_signatures() -> Self {
+    pub(crate) fn without_signatures() -> Self {
         Self { signatures_off: true, ..Self::default() }
     }
 
@@ -92,25 +92,47 @@ impl Verifier {
 
     /// Takes the hub's view of each edge's latest header as the starting point of each chain,
     /// if the edge's signature on it verifies. The hub could send an old head; the chain check
-    /// then flags the next live batch.
+    /// then flags the next live batch. It could also send a newer head than the next batch the
+    /// cc expects, to hide the batches between: a head is checked against the known one like a
+    /// live batch, so a jump raises the same gap alarm naming the batches never seen.
     pub fn set_heads(&mut self, heads: Vec<(BatchHeader, Option<Signature>)>, now: Timestamp) -> Vec<Alarm> {
         let mut alarms = Vec::new();
         for (h, sig) in heads {
+            let alarm = |reason: String| Alarm { edge_id: h.edge_id.clone(), batch_seq: h.batch_seq, reason, at: now };
             if let Err(reason) = self.check_signature(&h, sig.as_ref()) {
-                alarms.push(Alarm {
-                    edge_id: h.edge_id.clone(),
-                    batch_seq: h.batch_seq,
-                    reason: format!("chain head refused: {reason}"),
-                    at: now,
-                });
+                alarms.push(alarm(format!("chain head refused: {reason}")));
                 continue;
             }
-            let newer = self.heads.get(&h.edge_id).is_none_or(|old| h.batch_seq > old.batch_seq);
-            if newer {
-                self.heads.insert(h.edge_id.clone(), h);
+            if let Some(reason) = self.follow(&h) {
+                alarms.push(alarm(format!("chain head: {reason}")));
             }
         }
         alarms
+    }
+
+    /// Checks an authentic header (edge signature verified) against the known head of its
+    /// edge's chain and advances the head when it is newer. Returns what breaks the chain: a
+    /// gap (batches skipped, naming them), a header that does not link to its predecessor, or
+    /// a second header with the same number (fork). Live batches and the hub's heads both pass
+    /// here, so neither can skip a range silently.
+    fn follow(&mut self, h: &BatchHeader) -> Option<String> {
+        let broken = match self.heads.get(&h.edge_id) {
+            Some(head) if head.batch_seq.checked_add(1) == Some(h.batch_seq) => h.verify_follows(head).err().map(|e| e.to_string()),
+            Some(head) if h.batch_seq > head.batch_seq => Some(format!(
+                "batches {}..={} of edge {} never arrived (gap in the chain)",
+                head.batch_seq + 1,
+                h.batch_seq - 1,
+                h.edge_id
+            )),
+            Some(head) if h.batch_seq == head.batch_seq && h != head => {
+                Some("a different header with the same batch number (forked chain)".into())
+            }
+            _ => None,
+        };
+        if self.heads.get(&h.edge_id).is_none_or(|head| h.batch_seq > head.batch_seq) {
+            self.heads.insert(h.edge_id.clone(), h.clone());
+        }
+        broken
     }
 
     /// Verifies a batch; returns the records to apply and the alarms raised.
@@ -126,28 +148,8 @@ impl Verifier {
                     false
                 }
             };
-        if intact {
-            match self.heads.get(&h.edge_id) {
-                Some(head) if h.batch_seq == head.batch_seq + 1 => {
-                    if let Err(e) = batch.verify_follows(head) {
-                        alarms.push(alarm(e.to_string()));
-                    }
-                }
-                Some(head) if h.batch_seq > head.batch_seq + 1 => alarms.push(alarm(format!(
-                    "batches {}..={} of edge {} never arrived (gap in the chain)",
-                    head.batch_seq + 1,
-                    h.batch_seq - 1,
-                    h.edge_id
-                ))),
-                Some(head) if h.batch_seq == head.batch_seq && h != head => {
-                    alarms.push(alarm("a different header with the same batch number (forked chain)".into()));
-                }
-                _ => {}
-            }
-            let advances = self.heads.get(&h.edge_id).is_none_or(|head| h.batch_seq > head.batch_seq);
-            if advances {
-                self.heads.insert(h.edge_id.clone(), h.clone());
-            }
+        if intact && let Some(reason) = self.follow(h) {
+            alarms.push(alarm(reason));
         }
         let edge = h.edge_id.clone();
         let batch_seq = h.batch_seq;
@@ -167,7 +169,11 @@ impl Verifier {
             let verified = intact && authorised;
             let newer = self.newest.get(&record.point).is_none_or(|(e, seq)| e != &edge || record.seq > *seq);
             if newer {
-                self.newest.insert(record.point.clone(), (edge.clone(), record.seq));
+                // Only evidence that held moves the position: a forged record with a huge seq
+                // is served invalid once, but must not hide the genuine values after it.
+                if verified {
+                    self.newest.insert(record.point.clone(), (edge.clone(), record.seq));
+                }
                 verdicts.push(Verdict { record, verified });
             }
         }
@@ -331,5 +337,58 @@ mod tests {
         let (late, alarms) = v.check(b1, Timestamp(0));
         assert!(late.is_empty(), "older values must not overwrite newer ones");
         assert!(alarms.is_empty());
+    }
+
+    #[test]
+    fn a_head_that_jumps_raises_a_gap_alarm_naming_the_skipped_batches() {
+        let mut v = verifier();
+        let b0 = batch(0, 0, [0; 32], 1.0);
+        let b1 = batch(1, 3, b0.header.hash(), 2.0);
+        let b2 = batch(2, 6, b1.header.hash(), 3.0);
+        let b3 = batch(3, 9, b2.header.hash(), 4.0);
+        // The first head of an edge is where the cc starts: nothing is known before it.
+        assert!(v.set_heads(vec![(b0.header.clone(), b0.signature.clone())], Timestamp(0)).is_empty());
+        // The next head follows: no alarm; the same head again: no alarm.
+        assert!(v.set_heads(vec![(b1.header.clone(), b1.signature.clone())], Timestamp(0)).is_empty());
+        assert!(v.set_heads(vec![(b1.header.clone(), b1.signature.clone())], Timestamp(0)).is_empty());
+        // A head two ahead hides batch 2.
+        let alarms = v.set_heads(vec![(b3.header.clone(), b3.signature.clone())], Timestamp(0));
+        assert_eq!(alarms.len(), 1, "{alarms:?}");
+        assert!(alarms[0].reason.contains("batches 2..=2 of edge edge-1 never arrived"), "{alarms:?}");
+        assert_eq!(alarms[0].batch_seq, 3);
+        // The live chain continues from the new head without a second alarm.
+        let b4 = batch(4, 12, b3.header.hash(), 5.0);
+        let (r, a) = v.check(b4, Timestamp(0));
+        assert!(a.is_empty() && r.iter().all(|r| r.verified), "{a:?}");
+        // An older head changes nothing.
+        assert!(v.set_heads(vec![(b2.header.clone(), b2.signature.clone())], Timestamp(0)).is_empty());
+    }
+
+    #[test]
+    fn a_head_that_does_not_link_to_the_known_one_raises_an_alarm() {
+        let mut v = verifier();
+        let b0 = batch(0, 0, [0; 32], 1.0);
+        let other = batch(1, 3, [9; 32], 2.0);
+        v.check(b0, Timestamp(0));
+        let alarms = v.set_heads(vec![(other.header.clone(), other.signature.clone())], Timestamp(0));
+        assert_eq!(alarms.len(), 1, "{alarms:?}");
+        assert!(alarms[0].reason.contains("chain"), "{alarms:?}");
+    }
+
+    #[test]
+    fn a_forged_record_with_a_huge_seq_does_not_hide_later_genuine_values() {
+        let mut v = verifier();
+        let b0 = batch(0, 0, [0; 32], 1.0);
+        let mut forged = b0.clone();
+        for r in &mut forged.records {
+            r.seq = u64::MAX - 1;
+            r.value = Value::Float(666.0);
+        }
+        let (r, a) = v.check(forged, Timestamp(0));
+        assert!(r.iter().all(|r| !r.verified) && !a.is_empty(), "served invalid with an alarm: {a:?}");
+        let (r, a) = v.check(b0, Timestamp(0));
+        assert!(a.is_empty(), "{a:?}");
+        assert_eq!(r.len(), 3, "the genuine values are served after the forged ones");
+        assert!(r.iter().all(|r| r.verified && r.record.value == Value::Float(1.0)));
     }
 }

@@ -14,7 +14,7 @@ use rustls::pki_types::ServerName;
 use gridtrust_modbus::adapter::ModbusDeviceConfig;
 use gridtrust_mqtt::MqttConfig;
 use gridtrust_transport::Upstream;
-use gridtrust_transport::identity::{EvidenceConfig, IdentityConfig};
+use gridtrust_transport::identity::{Evidence, IdentityConfig};
 
 /// Everything `gridtrust edge --config FILE` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -30,9 +30,11 @@ pub struct EdgeConfig {
     pub identity: IdentityConfig,
     #[serde(default)]
     pub batch: BatchConfig,
-    /// Whether batches are signed (always, except in benchmarks that measure the cost).
-    #[serde(default)]
-    pub evidence: EvidenceConfig,
+    /// Batches are always signed; only the chain benchmark turns signing off, in code. Not a
+    /// configuration key: a file with `[evidence]` is refused.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub evidence: Evidence,
     /// The IEC 104 RTUs this edge polls.
     #[serde(default, rename = "rtu")]
     pub rtus: Vec<RtuConfig>,

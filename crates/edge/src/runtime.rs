@@ -125,7 +125,7 @@ impl Edge {
 
         let batcher = Batcher::new(&config.edge_id, config.batch.max_records, Duration::from_millis(config.batch.max_delay_ms), resume);
         config.evidence.warn_if_off("edge");
-        let signer = config.evidence.signatures.then(|| identity.clone());
+        let signer = config.evidence.signed().then(|| identity.clone());
         tasks.push(tokio::spawn(batch_loop(batcher, data_rx, queue.clone(), signer, appended.clone())));
         let forwarder = Forwarder {
             edge_id: config.edge_id.clone(),

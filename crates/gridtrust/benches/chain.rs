@@ -24,6 +24,7 @@ use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_iec104::asdu::{Asdu, Cause, Cot, Element, InformationObject, Qds, TypeId};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent};
 use gridtrust_iec104::server::{Server, ServerConfig, ServerHandle, wall_clock};
+use gridtrust_transport::identity::Evidence;
 
 const POINTS: u32 = 100;
 
@@ -232,18 +233,19 @@ async fn start_chain(rtu: &ServerHandle, variant: &Variant) -> Running {
     let d = dir.path();
     let identities = provision(&d.join("pki"), &variant.keys).unwrap();
     let identity = |name: &str| identities.iter().find(|(n, _)| *n == name).unwrap().1.clone();
-    let evidence = format!("[evidence]\nsignatures = {}\n", variant.signatures);
+    // Evidence off is not a configuration key: the benchmark sets it on the loaded configurations.
+    let evidence = if variant.signatures { Evidence::Signed } else { Evidence::UnsignedForBenchmark };
     gridtrust::registry::write_dev_registry(&d.join("pki"), 1, &[("LD0", "edge-1")], d).unwrap();
     std::fs::write(
         d.join("hub.toml"),
         format!(
-            "data_dir = \"hub\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n{}{evidence}{}",
+            "data_dir = \"hub\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n{}{}",
             identity("hub"),
             gridtrust::registry::DEV_AUTHORITY_TABLE
         ),
     )
     .unwrap();
-    let hub = Hub::start(&HubConfig::load(&d.join("hub.toml")).unwrap()).await.unwrap();
+    let hub = Hub::start(&HubConfig { evidence, ..HubConfig::load(&d.join("hub.toml")).unwrap() }).await.unwrap();
     let mut map = String::new();
     for ioa in 1..=POINTS {
         map.push_str(&format!("[[point]]\nid = \"LD0/GGIO1.AnIn{ioa}\"\nioa = {ioa}\ntype = \"float\"\n"));
@@ -252,7 +254,7 @@ async fn start_chain(rtu: &ServerHandle, variant: &Variant) -> Running {
     std::fs::write(
         d.join("edge.toml"),
         format!(
-            "edge_id = \"edge-1\"\ndata_dir = \"edge\"\n{}{evidence}[hub]\naddress = \"{}\"\n[[rtu]]\nname = \"rtu\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"map.toml\"\ninterrogation_period_s = 3600\n",
+            "edge_id = \"edge-1\"\ndata_dir = \"edge\"\n{}[hub]\naddress = \"{}\"\n[[rtu]]\nname = \"rtu\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"map.toml\"\ninterrogation_period_s = 3600\n",
             identity("edge-1"),
             hub.edge_addr,
             rtu.local_addr()
@@ -262,14 +264,14 @@ async fn start_chain(rtu: &ServerHandle, variant: &Variant) -> Running {
     std::fs::write(
         d.join("cc.toml"),
         format!(
-            "cc_id = \"cc-1\"\ndata_dir = \"cc\"\n{}{evidence}[hub]\naddress = \"{}\"\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n[iec104.station]\nmax_queue = 2000000\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n",
+            "cc_id = \"cc-1\"\ndata_dir = \"cc\"\n{}[hub]\naddress = \"{}\"\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n[iec104.station]\nmax_queue = 2000000\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n",
             identity("cc-1"),
             hub.cc_addr
         ),
     )
     .unwrap();
-    let edge = Edge::start(EdgeConfig::load(&d.join("edge.toml")).unwrap()).await.unwrap();
-    let cc = Cc::start(CcConfig::load(&d.join("cc.toml")).unwrap()).await.unwrap();
+    let edge = Edge::start(EdgeConfig { evidence, ..EdgeConfig::load(&d.join("edge.toml")).unwrap() }).await.unwrap();
+    let cc = Cc::start(CcConfig { evidence, ..CcConfig::load(&d.join("cc.toml")).unwrap() }).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     Running { hub, edge, cc, _dir: dir }
 }

@@ -90,12 +90,12 @@ fn main() {
     // The log step on the hub's own ledger, as route_command runs it for every command.
     let pki = dir.path().join("pki");
     let hub = Arc::new(
-        Identity::load(&IdentityConfig {
-            ca: pki.join("ca.crt.pem"),
-            certificate: pki.join("hub.crt.pem"),
-            crl: pki.join("crl.pem"),
-            key: KeyConfig::Software { path: pki.join("hub.key.pem") },
-        })
+        Identity::load(&IdentityConfig::new(
+            pki.join("ca.crt.pem"),
+            pki.join("hub.crt.pem"),
+            pki.join("crl.pem"),
+            KeyConfig::Software { path: pki.join("hub.key.pem") },
+        ))
         .unwrap(),
     );
     let ledger = Ledger::open(&dir.path().join("bench-log.redb"), hub).unwrap();

@@ -27,8 +27,9 @@
 //! 9. `forged_checkpoints_are_refused_and_never_persisted`: the hub alters a signed
 //!    checkpoint's root, signs one with a key that is not the hub's, or signs one with the
 //!    cc-1 key and presents cc-1's certificate as the hub certificate. Each is refused with an
-//!    alarm naming what failed, the cc reconnects and accepts genuine checkpoints again, and
-//!    only genuine checkpoints are persisted.
+//!    alarm naming what failed; right after each refusal (the MITM holds genuine checkpoints
+//!    back until then) the cc's file still holds the last genuine checkpoint it accepted, not
+//!    the forgery; the cc reconnects and accepts genuine checkpoints again.
 
 #[path = "support/mitm.rs"]
 mod mitm;
@@ -653,26 +654,62 @@ async fn forged_checkpoints_are_refused_and_never_persisted() {
             "which is not the hub certificate it names",
         ),
     ];
-    for (i, (attack, forge, detection)) in attacks.into_iter().enumerate() {
-        let mut forge = Some(forge);
-        site.mitm().down.once(move |m| match m {
+    // One tap for the whole test: it forwards genuine checkpoints and remembers the last one
+    // (the cc handles a connection's messages in order, so that one is what it holds when the
+    // next arrives), forges the next checkpoint once armed, and then holds every checkpoint
+    // back until the file was checked: nothing genuine can overwrite what a forgery left.
+    #[derive(Default)]
+    struct Forgery {
+        armed: Option<Forge>,
+        holding: bool,
+        last_genuine: Option<SignedCheckpoint>,
+        forged: Option<SignedCheckpoint>,
+    }
+    let forgery: Arc<Mutex<Forgery>> = Arc::default();
+    {
+        let forgery = forgery.clone();
+        site.mitm().down.set(move |m| match m {
             HubToCc::Checkpoint { checkpoint, consistency, hub_certificate } => {
-                let (checkpoint, hub_certificate) = (forge.take().unwrap())(checkpoint, hub_certificate);
-                Ok(vec![HubToCc::Checkpoint { checkpoint, consistency, hub_certificate }])
+                let mut f = forgery.lock().unwrap();
+                if let Some(forge) = f.armed.take() {
+                    let (checkpoint, hub_certificate) = forge(checkpoint, hub_certificate);
+                    f.forged = Some(checkpoint.clone());
+                    f.holding = true;
+                    vec![HubToCc::Checkpoint { checkpoint, consistency, hub_certificate }]
+                } else if f.holding {
+                    Vec::new()
+                } else {
+                    f.last_genuine = Some(checkpoint.clone());
+                    vec![HubToCc::Checkpoint { checkpoint, consistency, hub_certificate }]
+                }
             }
-            other => Err(other),
+            other => vec![other],
         });
+    }
+    wait_until("a genuine checkpoint passed the tap", || forgery.lock().unwrap().last_genuine.is_some()).await;
+    for (i, (attack, forge, detection)) in attacks.into_iter().enumerate() {
+        forgery.lock().unwrap().armed = Some(forge);
         // A new value grows the log; the hub signs a checkpoint of it within its interval.
         site.push_and_see(10.0 + i as f32).await;
         wait_until(&format!("the cc raised an alarm about a checkpoint with {attack}"), || {
             site.alarms_matching(|a| a.edge_id == "hub").len() > i
         })
         .await;
-        let before = accepted(&site);
         let alarms = site.alarms_matching(|a| a.edge_id == "hub");
         assert_eq!(alarms.len(), i + 1, "one alarm per forged checkpoint: {alarms:#?}");
         assert!(alarms[i].reason.contains(detection), "the alarm about a checkpoint with {attack} says {detection:?}: {:?}", alarms[i]);
+        // Right after the refusal, before any genuine checkpoint could overwrite it, the file
+        // still holds the last genuine checkpoint the cc accepted, not the forgery.
+        let (last_genuine, forged) = {
+            let f = forgery.lock().unwrap();
+            (f.last_genuine.clone().expect("a genuine checkpoint before the forgery"), f.forged.clone().expect("the forgery was sent"))
+        };
+        let held = std::fs::read(site.checkpoint_path()).expect("a persisted checkpoint");
+        assert_ne!(held, forged.encode(), "the checkpoint with {attack} was persisted");
+        assert_eq!(held, last_genuine.encode(), "the cc still holds the last genuine checkpoint after the one with {attack}");
         // The cc dropped the hub; it reconnects and accepts the genuine checkpoint again.
+        let before = accepted(&site);
+        forgery.lock().unwrap().holding = false;
         wait_until(&format!("the cc accepts genuine checkpoints again after {attack}"), || accepted(&site) > before).await;
     }
     let held = read_checkpoint(&site.checkpoint_path()).expect("a persisted checkpoint");

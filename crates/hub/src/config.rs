@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_transport::ListenerLimits;
-use gridtrust_transport::identity::{EvidenceConfig, IdentityConfig};
+use gridtrust_transport::identity::{Evidence, IdentityConfig};
 
 use crate::policy::PolicyConfig;
 
@@ -28,9 +28,11 @@ pub struct HubConfig {
     /// Which commands the hub countersigns.
     #[serde(default)]
     pub policy: PolicyConfig,
-    /// Whether batch signatures are required (always, except in benchmarks).
-    #[serde(default)]
-    pub evidence: EvidenceConfig,
+    /// Batch signatures are always required; only the chain benchmark turns them off, in
+    /// code. Not a configuration key: a file with `[evidence]` is refused.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub evidence: Evidence,
     /// How often the hub signs a checkpoint of its transparency log, in milliseconds.
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_ms: u64,

@@ -96,21 +96,25 @@ impl Ledger {
         self.size.load(Ordering::Acquire)
     }
 
-    /// Signs a checkpoint of the current tree if it grew since the last one (blocking).
-    pub fn checkpoint(&self) -> Result<Option<Arc<SignedCheckpoint>>, LedgerError> {
+    /// Signs a checkpoint of the current tree (blocking), also when it did not grow: a fresh
+    /// checkpoint every interval is how connectors tell a quiet log from a hub that stopped
+    /// checkpointing (their silence alarm, `[checkpoints] max_silence_s`).
+    pub fn checkpoint(&self) -> Result<Arc<SignedCheckpoint>, LedgerError> {
+        // Held while the tree is read and signed, so two signers (the interval and an on-demand
+        // one) cannot publish a smaller tree after a larger one.
         let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
         let (tree_size, root) = {
             let log = self.log();
             (log.size(), log.root())
         };
-        if self.latest().is_some_and(|c| c.checkpoint.tree_size == tree_size) {
-            return Ok(None);
-        }
-        let checkpoint = Checkpoint { log_id: self.log_id.clone(), tree_size, root, timestamp: Timestamp::now() };
+        // Checkpoints of one log never go back in time (connectors refuse that), also when this
+        // host's clock steps back.
+        let timestamp = self.latest().map_or(Timestamp::now(), |l| l.checkpoint.timestamp.max(Timestamp::now()));
+        let checkpoint = Checkpoint { log_id: self.log_id.clone(), tree_size, root, timestamp };
         let signed = Arc::new(SignedCheckpoint::sign(checkpoint, self.identity.signer.as_ref(), self.identity.certificate_id)?);
         self.persist(&signed);
         *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(signed.clone());
-        Ok(Some(signed))
+        Ok(signed)
     }
 
     /// A signed checkpoint that covers entry `index`: the latest, or a new one signed now

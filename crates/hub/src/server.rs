@@ -263,7 +263,7 @@ impl Hub {
             store,
             stats: HubStats::default(),
             identity,
-            require_signatures: config.evidence.signatures,
+            require_signatures: config.evidence.signed(),
             ledger,
             policy: Mutex::new(Policy::new(config.policy.clone())),
             certificates: Mutex::new(certificates),
@@ -378,11 +378,10 @@ async fn checkpoint_loop(state: Arc<State>, interval: Duration) {
         tick.tick().await;
         let st = state.clone();
         match tokio::task::spawn_blocking(move || st.ledger.checkpoint()).await {
-            Ok(Ok(Some(checkpoint))) => {
+            Ok(Ok(checkpoint)) => {
                 state.stats.checkpoints_signed.fetch_add(1, Ordering::Relaxed);
                 let _ = state.events.send(Event::Checkpoint(checkpoint));
             }
-            Ok(Ok(None)) => {}
             Ok(Err(e)) => state.alarm(Severity::Critical, "hub", "log", format!("cannot sign a log checkpoint: {e}"), None),
             Err(e) => warn!(error = %e, "checkpoint task failed"),
         }

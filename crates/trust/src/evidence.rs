@@ -171,6 +171,16 @@ impl BatchHeader {
     pub fn hash(&self) -> Hash {
         Sha256::digest(self.encode_canonical()).into()
     }
+
+    /// Checks that this header directly follows `previous` of the same edge: next number, next
+    /// record sequence, and the hash link.
+    pub fn verify_follows(&self, previous: &BatchHeader) -> Result<(), EvidenceError> {
+        let follows = self.edge_id == previous.edge_id
+            && self.batch_seq == previous.batch_seq.wrapping_add(1)
+            && self.first_seq == previous.first_seq.wrapping_add(u64::from(previous.count))
+            && self.prev_header_hash == previous.hash();
+        if follows { Ok(()) } else { Err(EvidenceError::ChainBroken { edge: self.edge_id.clone(), batch_seq: self.batch_seq }) }
+    }
 }
 
 /// Domain separation for batch-header signatures, so that a signature made for one purpose
@@ -351,12 +361,7 @@ impl SignedBatch {
 
     /// Checks that this batch directly follows `previous` of the same edge.
     pub fn verify_follows(&self, previous: &BatchHeader) -> Result<(), EvidenceError> {
-        let h = &self.header;
-        let follows = h.edge_id == previous.edge_id
-            && h.batch_seq == previous.batch_seq.wrapping_add(1)
-            && h.first_seq == previous.first_seq.wrapping_add(u64::from(previous.count))
-            && h.prev_header_hash == previous.hash();
-        if follows { Ok(()) } else { Err(EvidenceError::ChainBroken { edge: h.edge_id.clone(), batch_seq: h.batch_seq }) }
+        self.header.verify_follows(previous)
     }
 }
 
