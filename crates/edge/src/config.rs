@@ -46,6 +46,9 @@ pub struct EdgeConfig {
     /// IEEE C37.118 PMUs and PDCs.
     #[serde(default, rename = "pmu")]
     pub pmus: Vec<PmuConfig>,
+    /// Whose command signatures are accepted besides control-centre connectors'.
+    #[serde(default)]
+    pub commands: crate::gate::CommandsConfig,
 }
 
 /// When the edge closes a batch.
@@ -128,6 +131,9 @@ impl EdgeConfig {
         }
         for (i, r) in self.rtus.iter().enumerate() {
             r.link.validate().map_err(|e| invalid(&format!("rtu[{i}].link"), e.to_string()))?;
+        }
+        if let Some(w) = &self.commands.webauthn {
+            w.check().map_err(|(key, message)| invalid(&format!("commands.webauthn.{key}"), message))?;
         }
         check_devices(&self.ieds, &invalid)?;
         check_devices(&self.modbus, &invalid)?;

@@ -130,6 +130,8 @@ pub(crate) struct State {
     pub(crate) require_signatures: bool,
     pub(crate) ledger: Ledger,
     policy: Mutex<Policy>,
+    /// Whom people's passkey assertions must be for (the default refuses every assertion).
+    pub(crate) relying_party: gridtrust_trust::webauthn::RelyingParty,
     /// Alarms raised by the hub, persisted.
     pub(crate) alarms: Alarms,
     /// Points whose latest batch failed verification.
@@ -244,6 +246,9 @@ impl Hub {
                 if console_identity.me.kind != IdentityKind::Operator {
                     return Err(HubError::WrongConsole(console_identity.me.to_string()));
                 }
+                warn!(target: "alarm", console = %console_identity.me,
+                    "[api.console] is configured: the hub signs people's web commands with a key it holds, so a hub that is taken over can \
+                     issue them too; edges accept them only with [commands] console_fallback = true. Prefer passkeys ([webauthn])");
                 Some(Arc::new(Console::new(Arc::new(console_identity), live.clone())))
             }
         };
@@ -255,6 +260,7 @@ impl Hub {
             require_signatures: config.evidence.signatures,
             ledger,
             policy: Mutex::new(Policy::new(config.policy.clone())),
+            relying_party: config.webauthn.as_ref().map(|w| w.relying_party()).unwrap_or_default(),
             certificates: Mutex::new(certificates),
             certificates_dir,
             events: broadcast::channel(4096).0,
@@ -1025,10 +1031,10 @@ async fn log_command(state: &Arc<State>, signed: &SignedCommand, held: Option<u6
 /// The policy decision: issuer certificate and signature, policy, and a route to the edge the
 /// point registry grants the point, which must be the edge the command names.
 fn decide(state: &State, signed: &SignedCommand) -> Result<(String, mpsc::Sender<HubToEdge>), String> {
-    let issuer = state.identity.validate(&signed.issuer.certificate).map_err(|e| format!("issuer certificate: {e}"))?;
-    signed.verify_issuer(&issuer.public_key).map_err(|e| e.to_string())?;
+    let issuer = state.identity.validate(signed.issuer.certificate()).map_err(|e| format!("issuer certificate: {e}"))?;
+    signed.verify_issuer(&issuer.public_key, &state.relying_party).map_err(|e| e.to_string())?;
     let command = signed.command().map_err(|e| e.to_string())?;
-    lock(&state.policy).check(&issuer, &command, Instant::now())?;
+    lock(&state.policy).check(&issuer, &signed.issuer, &command, Instant::now())?;
     let registry = &state.registry.registry;
     let owner = registry
         .owner(&command.point)

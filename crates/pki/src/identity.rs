@@ -22,6 +22,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use gridtrust_trust::Hash;
+use gridtrust_trust::command::IssuerProof;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 
@@ -193,16 +194,34 @@ pub fn authorize(identity: &PeerIdentity, allowed_kinds: &[IdentityKind], allowe
     Ok(())
 }
 
-/// Who may issue commands: a control-centre connector in its own name, or the hub's console
-/// (an operator certificate) on behalf of a person, naming the command issuer
-/// `<console name>/<username>` and the person's role, which must be one of `operating_roles`.
+/// Who may issue commands, by how they signed. With a key: a control-centre connector in its
+/// own name, or the hub's console (an operator certificate) on behalf of a person, naming the
+/// command issuer `<console name>/<username>` and the person's role, which must be one of
+/// `operating_roles`. With a passkey: a person in their own name (their operator certificate's),
+/// acting in one of the operating roles their certificate grants.
 ///
 /// Both the hub's policy and the edge's gate apply this same rule to the signed command's
 /// `issuer` and `role` fields, after checking the certificate, its kind and its roles.
-pub fn check_command_issuer(identity: &PeerIdentity, issuer: &str, role: &str, operating_roles: &[Role]) -> Result<(), String> {
-    match identity.kind {
-        IdentityKind::Cc if issuer == identity.name => Ok(()),
-        IdentityKind::Operator => {
+pub fn check_command_issuer(
+    identity: &PeerIdentity,
+    proof: &IssuerProof,
+    issuer: &str,
+    role: &str,
+    operating_roles: &[Role],
+) -> Result<(), String> {
+    match (proof, identity.kind) {
+        (IssuerProof::Passkey(_), IdentityKind::Operator) => {
+            if issuer != identity.name {
+                return Err(format!("command names issuer {issuer} but {}'s passkey signed it", identity.name));
+            }
+            match identity.roles.iter().find(|r| r.name() == role) {
+                Some(r) if operating_roles.contains(r) => Ok(()),
+                Some(_) => Err(format!("{issuer} acts as {role}, which may not operate")),
+                None => Err(format!("{issuer} acts as {role}, which their certificate does not grant")),
+            }
+        }
+        (IssuerProof::Key(_), IdentityKind::Cc) if issuer == identity.name => Ok(()),
+        (IssuerProof::Key(_), IdentityKind::Operator) => {
             let person = issuer.strip_prefix(identity.name.as_str()).and_then(|r| r.strip_prefix('/')).unwrap_or_default();
             if person.is_empty() {
                 return Err(format!("command names issuer {issuer}; the console {} must name `{}/<person>`", identity.name, identity.name));
