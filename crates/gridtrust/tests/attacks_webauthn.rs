@@ -25,12 +25,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use gridtrust::chain::{DemoKeys, provision};
+use gridtrust::registry::{DEV_AUTHORITY_TABLE, write_dev_registry};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
 use gridtrust_hub::{Hub, HubConfig};
@@ -42,7 +42,13 @@ use gridtrust_pki::{DevPki, IdentityKind, IssueRequest, PublicKey, Role};
 use gridtrust_transport::identity::{Identity, IdentityConfig};
 use gridtrust_transport::{Accepted, CcToHub, EdgeToHub, HubToCc, HubToEdge, Listener, PROTOCOL_VERSION, connect, handshake};
 use gridtrust_trust::command::{PasskeyAssertion, SignedCommand, SignedResult, encode_command};
-use gridtrust_trust::webauthn::base64url;
+
+#[path = "support/fake_log.rs"]
+mod fake_log;
+#[path = "support/passkey.rs"]
+mod passkey;
+use fake_log::FakeLog;
+use passkey::{Ceremony, Passkey, UP_UV};
 
 const BREAKER: &str = "F1/XCBR1.Pos";
 const BREAKER_IOA: u32 = 10;
@@ -95,10 +101,8 @@ impl Site {
     }
 
     /// A person's passkey, certified by the site's operator CA with `roles` (as enrolment does).
-    fn passkey(&self, name: &str, roles: &[Role]) -> Passkey {
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    fn passkey(&self, name: &str, roles: &[Role]) -> PersonsPasskey {
+        let key = Passkey::generate();
         let issued = DevPki::open(&self.pki())
             .ca()
             .unwrap()
@@ -107,11 +111,11 @@ impl Site {
                 name: name.to_owned(),
                 roles: roles.to_vec(),
                 validity: Duration::from_secs(24 * 3600),
-                public_key: PublicKey::from_sec1(pair.public_key().as_ref()).unwrap(),
+                public_key: PublicKey::from_sec1(&key.public_key()).unwrap(),
                 extra_sans: Vec::new(),
             })
             .unwrap();
-        Passkey { pair, certificate: issued.der.to_vec() }
+        PersonsPasskey { key, certificate: issued.der.to_vec() }
     }
 
     fn write_edge_config(&self, hub: SocketAddr, rtu: SocketAddr) -> PathBuf {
@@ -136,10 +140,11 @@ impl Site {
 
     fn write_hub_config(&self) -> PathBuf {
         let path = self.dir.join("hub.toml");
+        write_dev_registry(&self.pki(), 1, &[("F1", "edge-1")], &self.dir).unwrap();
         std::fs::write(
             &path,
             format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n[webauthn]\nrp_id = \"{RP_ID}\"\norigins = [\"{ORIGIN}\"]\n",
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n{DEV_AUTHORITY_TABLE}\n[webauthn]\nrp_id = \"{RP_ID}\"\norigins = [\"{ORIGIN}\"]\n",
                 self.table("hub")
             ),
         )
@@ -148,42 +153,29 @@ impl Site {
     }
 }
 
-/// An emulated platform authenticator holding one person's credential.
-struct Passkey {
-    pair: EcdsaKeyPair,
+/// A person's credential in an emulated authenticator, with their operator certificate.
+struct PersonsPasskey {
+    key: Passkey,
     certificate: Vec<u8>,
 }
 
-/// What the emulated browser and authenticator put in an assertion.
-struct Ceremony<'a> {
-    rp_id: &'a str,
-    origin: &'a str,
-    /// UP | UV normally.
-    flags: u8,
-}
+const GENUINE: Ceremony<'static> = Ceremony { rp_id: RP_ID, origin: ORIGIN, flags: UP_UV };
 
-const GENUINE: Ceremony<'static> = Ceremony { rp_id: RP_ID, origin: ORIGIN, flags: 0x05 };
-
-impl Passkey {
-    /// `navigator.credentials.get` with `challenge`, as the browser and authenticator answer it.
-    fn assert(&self, challenge: &[u8], c: &Ceremony<'_>) -> PasskeyAssertion {
-        let mut authenticator_data = Sha256::digest(c.rp_id.as_bytes()).to_vec();
-        authenticator_data.push(c.flags);
-        authenticator_data.extend_from_slice(&7u32.to_be_bytes());
-        let client_data_json =
-            format!(r#"{{"type":"webauthn.get","challenge":"{}","origin":"{}","crossOrigin":false}}"#, base64url(challenge), c.origin)
-                .into_bytes();
-        let mut message = authenticator_data.clone();
-        message.extend_from_slice(&Sha256::digest(&client_data_json));
-        let signature = self.pair.sign(&ring::rand::SystemRandom::new(), &message).unwrap().as_ref().to_vec();
-        PasskeyAssertion { authenticator_data, client_data_json, signature, certificate: self.certificate.clone() }
-    }
-
+impl PersonsPasskey {
     /// The person signs `command` (its digest is the challenge).
     fn sign(&self, command: &Command, c: &Ceremony<'_>) -> SignedCommand {
         let bytes = encode_command(command);
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        SignedCommand::from_passkey(bytes, self.assert(&digest, c))
+        let a = self.key.assert(&digest, *c);
+        SignedCommand::from_passkey(
+            bytes,
+            PasskeyAssertion {
+                authenticator_data: a.authenticator_data,
+                client_data_json: a.client_data_json,
+                signature: a.signature,
+                certificate: self.certificate.clone(),
+            },
+        )
     }
 }
 
@@ -200,6 +192,7 @@ fn command(issuer: &str, role: &str, position: DoublePoint) -> Command {
         id,
         nonce,
         point: PointId::new(BREAKER).unwrap(),
+        edge: "edge-1".into(),
         action: CommandAction::Execute,
         value: CommandValue::Double(position),
         issuer: issuer.to_owned(),
@@ -312,6 +305,10 @@ async fn start_edge(config: &Path) -> Edge {
 struct FakeHub {
     to_edge: mpsc::Sender<HubToEdge>,
     results: mpsc::Receiver<SignedResult>,
+    /// The hub's own log: it logs and proves whatever it sends, as a hub that controls its log can.
+    log: FakeLog,
+    /// The checkpoint size the edge holds.
+    held: Option<u64>,
     _task: AbortOnDrop,
 }
 
@@ -321,6 +318,7 @@ impl FakeHub {
         let listener = Listener::bind("127.0.0.1:0", hub.server_config().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (links_tx, links) = mpsc::channel(4);
+        let (name, signer, signer_id) = (hub.me.name.clone(), hub.signer.clone(), hub.certificate_id);
         tokio::spawn(async move {
             let acceptor = listener.acceptor();
             loop {
@@ -330,7 +328,7 @@ impl FakeHub {
                 let Ok(Accepted { mut reader, mut writer, .. }) = handshake(&acceptor, tcp, peer).await else {
                     continue;
                 };
-                let Ok(Some(EdgeToHub::Hello { .. })) = reader.recv::<EdgeToHub>().await else {
+                let Ok(Some(EdgeToHub::Hello { checkpoint_size: held, .. })) = reader.recv::<EdgeToHub>().await else {
                     continue;
                 };
                 if writer.send(&HubToEdge::Welcome { last_batch_seq: None }).await.is_err() {
@@ -355,7 +353,8 @@ impl FakeHub {
                         }
                     }
                 });
-                if links_tx.send(FakeHub { to_edge, results, _task: AbortOnDrop(task) }).await.is_err() {
+                let log = FakeLog::new(&name, signer.clone(), signer_id);
+                if links_tx.send(FakeHub { to_edge, results, log, held, _task: AbortOnDrop(task) }).await.is_err() {
                     return;
                 }
             }
@@ -365,7 +364,9 @@ impl FakeHub {
 
     async fn send(&mut self, signed: &SignedCommand, anchors: &Identity) -> Vec<CommandOutcome> {
         let digest = signed.digest();
-        self.to_edge.send(HubToEdge::Command(signed.clone())).await.unwrap();
+        let proof = self.log.append_and_prove(&signed.log_entry(), self.held);
+        self.held = Some(proof.checkpoint.checkpoint.tree_size);
+        self.to_edge.send(HubToEdge::Command { command: Box::new(signed.clone()), log: Box::new(proof) }).await.unwrap();
         let mut outcomes = Vec::new();
         let deadline = tokio::time::Instant::now() + STEP;
         while !outcomes.last().is_some_and(is_final) {
@@ -387,7 +388,7 @@ struct Compromised {
     hub: FakeHub,
     /// The real hub's identity (its key signs the fake hub's authorisations).
     hub_identity: Identity,
-    alice: Passkey,
+    alice: PersonsPasskey,
 }
 
 impl Compromised {
@@ -485,7 +486,7 @@ struct RealHub {
     hub: Hub,
     session: CcSession,
     anchors: Identity,
-    alice: Passkey,
+    alice: PersonsPasskey,
 }
 
 impl RealHub {
