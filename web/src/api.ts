@@ -165,10 +165,52 @@ export const api = {
     call<History>('GET', `/api/points/${q(point)}/history?from=${q(from.toISOString())}&to=${q(to.toISOString())}&max_points=${maxPoints}`),
   alarms: (state: 'active' | 'all') => call<Alarm[]>('GET', `/api/alarms?state=${state}`),
   ack: (id: number) => call<Alarm>('POST', `/api/alarms/${id}/ack`),
-  command: (point: string, action: CommandAction, value: CommandValue) => call<Command>('POST', '/api/commands', { point, action, value }),
+  command: (point: string, action: CommandAction, value: CommandValue, assertion?: CommandAssertion) =>
+    call<Command>('POST', '/api/commands', { point, action, value, assertion }),
+  prepare: (point: string, action: CommandAction, value: CommandValue) => call<PreparedCommand>('POST', '/api/commands/prepare', { point, action, value }),
+  enrolments: (all: boolean) => call<Enrolment[]>('GET', `/api/enrolments${all ? '?all=true' : ''}`),
+  enrol: (role: Role, credential_id: string, public_key: string) => call<Enrolment>('POST', '/api/enrolments', { role, credential_id, public_key }),
+  approve: (id: number, certificate_pem?: string) => call<Enrolment>('POST', `/api/enrolments/${id}/approve`, certificate_pem ? { certificate_pem } : {}),
   commandById: (id: number) => call<Command>('GET', `/api/commands/${id}`),
   evidence: (point: string, seq?: number) => call<unknown>('GET', `/api/evidence?point=${q(point)}${seq === undefined ? '' : `&seq=${seq}`}`),
 };
+
+/** A passkey assertion over a prepared command; every field base64url. */
+export interface CommandAssertion {
+  command: string;
+  credential_id: string;
+  authenticator_data: string;
+  client_data_json: string;
+  signature: string;
+}
+
+/** What the person is asked to sign (POST /api/commands/prepare). */
+export interface PreparedCommand {
+  id: number;
+  point: string;
+  action: CommandAction;
+  value: CommandValue;
+  issuer: string;
+  role: string;
+  target: string;
+  expires_at: string;
+  command: string;
+  digest: string;
+  rp_id: string;
+  credential_ids: string[];
+}
+
+export interface Enrolment {
+  id: number;
+  name: string;
+  role: string;
+  credential_id: string;
+  state: 'pending' | 'approved';
+  requested_at: string;
+  approved_by: string | null;
+  approved_at: string | null;
+  certificate_serial: string | null;
+}
 
 /** Roles that may operate and acknowledge (api-contract.md, Auth). */
 export function mayOperate(me: Me): boolean {

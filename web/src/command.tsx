@@ -1,8 +1,22 @@
 // Select-before-operate from the browser: choose a value, SELECT, the device confirms the
-// selection, EXECUTE (or cancel), and the device's answer. Every stage is signed and checked by
-// the hub and the edge; a role that may not operate is refused by the hub, not just hidden here.
+// selection, EXECUTE (or cancel), and the device's answer. Each stage is a command the person
+// signs with their passkey: the dialog shows exactly what is signed (point, action, value, target
+// edge, expiry, digest) while the authenticator asks for the person's PIN or biometric; hub and
+// edge both verify it. A role that may not operate is refused by the hub, not just hidden here.
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, mayOperate, type Command, type CommandAction, type CommandValue, type Me, type PointInfo, type Value } from './api';
+import {
+  api,
+  ApiError,
+  mayOperate,
+  type Command,
+  type CommandAction,
+  type CommandValue,
+  type Me,
+  type PointInfo,
+  type PreparedCommand,
+  type Value,
+} from './api';
+import { checkedDigest, signPrepared } from './passkey';
 
 const FINAL: Command['state'][] = ['terminated', 'refused', 'timeout'];
 
@@ -47,6 +61,7 @@ export function CommandDialog({ point, me, value, onClose }: { point: PointInfo;
   const [command, setCommand] = useState<Command | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [log, setLog] = useState<string[]>([]);
+  const [signing, setSigning] = useState<{ prepared: PreparedCommand; digest: string; signed: boolean } | null>(null);
   const note = (s: string) => setLog((l) => [...l, `${new Date().toLocaleTimeString(undefined, { hour12: false })} ${s}`]);
 
   useEffect(() => {
@@ -58,17 +73,29 @@ export function CommandDialog({ point, me, value, onClose }: { point: PointInfo;
   const send = async (action: CommandAction, v: CommandValue, want: Command['state'][]): Promise<Command | null> => {
     setError(null);
     try {
-      const c = await api.command(point.id, action, v);
+      const c = await signAndSend(action, v);
       note(`${action} sent (command ${c.id})`);
       const final = await await_(c.id, want, setCommand);
       note(`${action}: ${final.state}${final.outcome_reason ? ` — ${final.outcome_reason}` : ''}${final.refused_by ? ` (refused by ${final.refused_by})` : ''}`);
       return final;
     } catch (e) {
+      setSigning(null);
       const msg = e instanceof ApiError ? `${e.status} ${e.code}: ${e.message}` : String(e);
       note(`${action} refused: ${msg}`);
       setError(msg);
       return null;
     }
+  };
+
+  /** The hub prepares the command; the person sees it and signs its digest with the passkey. */
+  const signAndSend = async (action: CommandAction, v: CommandValue): Promise<Command> => {
+    const prepared = await api.prepare(point.id, action, v);
+    const digest = await checkedDigest(prepared);
+    setSigning({ prepared, digest, signed: false });
+    note(`${action}: sign with your passkey`);
+    const assertion = await signPrepared(prepared);
+    setSigning({ prepared, digest, signed: true });
+    return api.command(point.id, action, v, assertion);
   };
 
   const current = (): CommandValue | null =>
@@ -126,6 +153,31 @@ export function CommandDialog({ point, me, value, onClose }: { point: PointInfo;
           </button>
           <button onClick={cancel}>Cancel</button>
         </fieldset>
+        {signing && (
+          <div class="signing" data-testid="sign-summary" data-action={signing.prepared.action} data-signed={String(signing.signed)}>
+            <h3>{signing.signed ? 'You signed' : 'You are signing'}</h3>
+            <dl>
+              <dt>Point</dt>
+              <dd data-testid="sign-point">{signing.prepared.point}</dd>
+              <dt>Action</dt>
+              <dd data-testid="sign-action">{signing.prepared.action}</dd>
+              <dt>Value</dt>
+              <dd data-testid="sign-value">{String(signing.prepared.value.value)}</dd>
+              <dt>Target edge</dt>
+              <dd data-testid="sign-target">{signing.prepared.target}</dd>
+              <dt>As</dt>
+              <dd>
+                {signing.prepared.issuer} ({signing.prepared.role})
+              </dd>
+              <dt>Valid until</dt>
+              <dd>{new Date(signing.prepared.expires_at).toLocaleTimeString(undefined, { hour12: false })}</dd>
+              <dt>Digest (SHA-256)</dt>
+              <dd class="digest" data-testid="sign-digest">
+                {signing.digest}
+              </dd>
+            </dl>
+          </div>
+        )}
         <div class="answer" data-testid="command-answer" data-state={command?.state ?? (error ? 'error' : '')}>
           {command && (
             <p>

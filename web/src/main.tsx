@@ -10,6 +10,7 @@ import { BayView } from './bay';
 import { AlarmList } from './alarms';
 import { CommandDialog } from './command';
 import { EvidenceView } from './evidence-view';
+import { PasskeyDialog } from './passkeys';
 
 function Login({ onLogin }: { onLogin: (me: Me) => void }) {
   const [username, setUsername] = useState('');
@@ -47,6 +48,7 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
   const [bayId, setBayId] = useState<string | null>(null);
   const [operate, setOperate] = useState<PointInfo | null>(null);
   const [evidenceFor, setEvidenceFor] = useState<string | null>(null);
+  const [passkeys, setPasskeys] = useState(false);
   const live = useLive();
 
   useEffect(() => {
@@ -82,6 +84,9 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
         <span class="user" data-testid="user">
           {me.username} ({me.roles.join(', ')})
         </span>
+        <button onClick={() => setPasskeys(true)} data-testid="passkeys-button">
+          Passkeys
+        </button>
         <button onClick={logout}>Log out</button>
       </header>
       <nav>{model ? <StationTree model={model} selected={bayId} onSelect={setBayId} /> : <p>{loadError ?? 'Loading model…'}</p>}</nav>
@@ -104,6 +109,7 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
       </aside>
       {operate && <CommandDialog point={operate} me={me} value={live.values.get(operate.id)} onClose={() => setOperate(null)} />}
       {evidenceFor && <EvidenceView point={evidenceFor} onClose={() => setEvidenceFor(null)} />}
+      {passkeys && <PasskeyDialog me={me} onClose={() => setPasskeys(false)} />}
     </div>
   );
 }

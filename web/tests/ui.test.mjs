@@ -13,10 +13,14 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.GRIDTRUST_URL ?? 'http://127.0.0.1:8080';
+// Passkeys need a secure context and a domain as relying party id: the demo's is `localhost`
+// (an IP address cannot be one), on the same port.
+const PASSKEY_BASE = BASE.replace('//127.0.0.1', '//localhost');
 const ARTIFACTS = process.env.GRIDTRUST_ARTIFACTS ?? '/tmp/gridtrust-artifacts';
 const USERS = {
   viewer: ['viewer', 'viewer-demo'],
   operator: ['operator', 'operator-demo'],
+  secadm: ['secadm', 'secadm-demo'],
 };
 
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -66,9 +70,9 @@ async function shot(page, name) {
   return path;
 }
 
-async function login(page, who) {
+async function login(page, who, base = BASE) {
   const [user, password] = USERS[who];
-  await page.goto(BASE);
+  await page.goto(base);
   await page.getByTestId('login').waitFor();
   await page.fill('input[name=username]', user);
   await page.fill('input[name=password]', password);
@@ -78,9 +82,9 @@ async function login(page, who) {
 }
 
 /** The id of the first value row in view whose point satisfies `pick` (by its API metadata). */
-async function findPoint(page, pick) {
-  const points = await (await page.request.get(`${BASE}/api/points`)).json();
-  const values = await (await page.request.get(`${BASE}/api/values`)).json();
+async function findPoint(page, pick, base = BASE) {
+  const points = await (await page.request.get(`${base}/api/points`)).json();
+  const values = await (await page.request.get(`${base}/api/values`)).json();
   const latest = new Map(values.map((v) => [v.point, v]));
   const found = points.find((p) => pick(p, latest.get(p.id)));
   assert.ok(found, 'the demo has a point of the kind the test needs');
@@ -174,10 +178,41 @@ describe('control room', () => {
     assert.deepEqual(page.problems, []);
   });
 
-  test('an operator operates a breaker: select, confirm, execute, and the device answers', async () => {
+  test('an operator enrols a passkey, a SECADM approves it, and the operator operates a breaker with it: select, confirm, execute, and the device answers', async () => {
     const page = await newPage();
-    await login(page, 'operator');
-    const breaker = await findPoint(page, (p, v) => p.operable && p.command_kind === 'double' && p.bay && v);
+    // Chromium's virtual authenticator (CDP WebAuthn): a platform passkey that verifies the user.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+    });
+    await login(page, 'operator', PASSKEY_BASE);
+    await page.getByTestId('passkeys-button').click();
+    const passkeys = page.getByTestId('passkey-dialog');
+    await passkeys.getByTestId('register-passkey').click();
+    await passkeys.locator('[data-testid=my-enrolment][data-state=pending]').waitFor();
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    assert.equal(credentials.length, 1, 'the authenticator holds the new passkey');
+    await shot(page, 'passkey-pending');
+    await passkeys.getByRole('button', { name: 'Close', exact: true }).click();
+
+    // Before approval the hub has nothing to bind the key to the person: no command.
+    const early = await page.request.post(`${PASSKEY_BASE}/api/commands/prepare`, {
+      headers: { 'X-Gridtrust-CSRF': '1' },
+      data: { point: 'F1/XCBR1.Pos', action: 'select', value: { kind: 'double', value: 'open' } },
+    });
+    assert.equal(early.status(), 409);
+
+    // The SECADM approves (the demo's development CA certifies the key at approval).
+    const admin = await newPage();
+    await login(admin, 'secadm', PASSKEY_BASE);
+    await admin.getByTestId('passkeys-button').click();
+    const pending = admin.locator('[data-testid=pending-enrolment][data-name=operator]');
+    await pending.getByTestId('approve-enrolment').click();
+    await pending.waitFor({ state: 'detached' });
+    await shot(admin, 'passkey-approved-by-secadm');
+
+    const breaker = await findPoint(page, (p, v) => p.operable && p.command_kind === 'double' && p.bay && v, PASSKEY_BASE);
     const row = await rowOf(page, breaker);
     const valueBefore = await row.getByTestId('value').innerText();
     const target = /open|off/i.test(valueBefore) ? 'Close' : 'Open';
@@ -186,7 +221,15 @@ describe('control room', () => {
     await dialog.getByLabel(target, { exact: true }).check();
     await dialog.getByTestId('select-button').click();
     await dialog.locator('[data-testid=command-state]').filter({ hasText: 'confirmed' }).waitFor({ timeout: 20_000 });
+    // Execute: the dialog shows what the passkey signs (and keeps showing what it signed).
     await dialog.getByTestId('execute-button').click();
+    const summary = dialog.locator('[data-testid=sign-summary][data-action=execute]');
+    await summary.waitFor();
+    assert.equal(await summary.getByTestId('sign-point').innerText(), breaker.id);
+    assert.equal(await summary.getByTestId('sign-action').innerText(), 'execute');
+    assert.equal(await summary.getByTestId('sign-target').innerText(), 'edge-1');
+    assert.match(await summary.getByTestId('sign-digest').innerText(), /^[0-9a-f]{64}$/);
+    await shot(page, 'command-signing');
     // The answer line names the command's action; the log below it says "execute sent" before
     // the first answer arrives, so only the answer line tells that the state is the execute's.
     await page.waitForFunction(

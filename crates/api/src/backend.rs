@@ -7,8 +7,8 @@ use rustls_pki_types::CertificateDer;
 use tokio::sync::broadcast;
 
 use crate::dto::{
-    AlarmItem, AuditEvent, CheckpointItem, CommandItem, CommandRequest, Evidence, Health, History, LiveEvent, LogEntryItem, Model,
-    PointInfo, TamperResult, ValueItem,
+    AlarmItem, ApproveRequest, AuditEvent, CheckpointItem, CommandItem, CommandRequest, EnrolmentItem, EnrolmentRequest, Evidence, Health,
+    History, LiveEvent, LogEntryItem, Model, PointInfo, PreparedCommand, TamperResult, ValueItem,
 };
 use crate::error::ApiError;
 
@@ -59,6 +59,14 @@ pub trait Backend: Send + Sync + 'static {
     fn acknowledge(&self, id: u64, by: &Actor) -> Result<AlarmItem, ApiError>;
     /// Checks and starts a command; it continues in the background (state via [`Backend::command`]).
     fn issue_command(&self, request: &CommandRequest, by: &Actor) -> Result<CommandItem, ApiError>;
+    /// Builds the command a person is to sign with their passkey (nothing is sent yet).
+    fn prepare_command(&self, request: &CommandRequest, by: &Actor) -> Result<PreparedCommand, ApiError>;
+    /// Records a pending passkey enrolment of `by`.
+    fn request_enrolment(&self, request: &EnrolmentRequest, by: &Actor) -> Result<EnrolmentItem, ApiError>;
+    /// Every enrolment (`all`), or `by`'s own.
+    fn enrolments(&self, by: &Actor, all: bool) -> Result<Vec<EnrolmentItem>, ApiError>;
+    /// Approves enrolment `id` with the operator certificate that binds its key (SECADM only).
+    fn approve_enrolment(&self, id: u64, request: &ApproveRequest, by: &Actor) -> Result<EnrolmentItem, ApiError>;
     /// Commands issued through the API, newest first.
     fn commands(&self, limit: usize) -> Result<Vec<CommandItem>, ApiError>;
     /// One command.

@@ -54,7 +54,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn req(kind: &str, value: serde_json::Value, action: &str) -> CommandRequest {
-        CommandRequest { point: "F1/XCBR1.Pos".into(), action: action.into(), value: CommandValueDto { kind: kind.into(), value } }
+        let value = CommandValueDto { kind: kind.into(), value };
+        CommandRequest { point: "F1/XCBR1.Pos".into(), action: action.into(), value, assertion: None }
     }
 
     #[test]

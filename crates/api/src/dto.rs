@@ -237,7 +237,7 @@ pub struct CommandValueDto {
     pub value: serde_json::Value,
 }
 
-/// `POST /api/commands` body.
+/// `POST /api/commands` and `POST /api/commands/prepare` body.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
@@ -245,6 +245,87 @@ pub struct CommandRequest {
     /// `select`, `execute` or `cancel`.
     pub action: String,
     pub value: CommandValueDto,
+    /// The person's passkey assertion over the prepared command (absent: the hub's console key
+    /// signs, where that fallback is configured).
+    #[serde(default)]
+    pub assertion: Option<CommandAssertion>,
+}
+
+/// A passkey assertion (`navigator.credentials.get`) over a prepared command; every field is
+/// base64url without padding.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandAssertion {
+    /// The command bytes exactly as `POST /api/commands/prepare` returned them.
+    pub command: String,
+    pub credential_id: String,
+    pub authenticator_data: String,
+    pub client_data_json: String,
+    /// DER ECDSA signature.
+    pub signature: String,
+}
+
+/// What the person is asked to sign: the command as the edge will check it, and its digest, the
+/// WebAuthn challenge.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PreparedCommand {
+    pub id: u64,
+    pub point: String,
+    pub action: String,
+    pub value: CommandValueDto,
+    /// The person, as the command names them (their certificate's name).
+    pub issuer: String,
+    pub role: String,
+    /// The edge that must execute it (the point's owner in the point registry); signed.
+    pub target: String,
+    /// RFC 3339: the edge refuses the command afterwards.
+    pub expires_at: String,
+    /// The encoded command (base64url): send it back unchanged with the assertion.
+    pub command: String,
+    /// SHA-256 of the command bytes (base64url): the challenge to sign.
+    pub digest: String,
+    /// The relying party id to ask the passkey for.
+    pub rp_id: String,
+    /// The person's approved passkeys (credential ids, base64url).
+    pub credential_ids: Vec<String>,
+}
+
+/// `POST /api/enrolments` body: a passkey the person just registered.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentRequest {
+    /// The IEC 62351-8 role to certify (OPERATOR or ENGINEER to operate).
+    pub role: String,
+    /// base64url.
+    pub credential_id: String,
+    /// The passkey's public key, SPKI DER (`getPublicKey()`), base64url; P-256 only.
+    pub public_key: String,
+}
+
+/// A passkey enrolment and whether a SECADM approved it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnrolmentItem {
+    pub id: u64,
+    pub name: String,
+    pub role: String,
+    pub credential_id: String,
+    /// `pending` or `approved`.
+    pub state: String,
+    pub requested_at: String,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
+    /// Serial of the operator certificate that binds the key (hex).
+    pub certificate_serial: Option<String>,
+}
+
+/// `POST /api/enrolments/{id}/approve` body.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    /// The operator certificate (PEM) the CA issued for the enrolment's key, person and role.
+    /// Absent: only a demo hub, whose development CA then issues it.
+    #[serde(default)]
+    pub certificate_pem: Option<String>,
 }
 
 /// A command issued through the API and how far it got.
@@ -274,6 +355,15 @@ pub struct CommandsQuery {
     /// Newest first, at most this many (default 100, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+}
+
+/// `GET /api/enrolments` parameters.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EnrolmentsQuery {
+    /// Every person's enrolments (SECADM), not only the caller's.
+    pub all: Option<bool>,
 }
 
 /// `GET /api/evidence` parameters.

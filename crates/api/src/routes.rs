@@ -4,7 +4,9 @@
 //! |---|---|
 //! | `POST /api/login`, `/healthz`, `/metrics`, `/api/openapi.json` | anyone |
 //! | `GET` model (also `/api/model/full`), points, values, history, alarms, commands, evidence, checkpoints, events | any role |
-//! | `POST /api/commands`, `POST /api/alarms/{id}/ack`, `POST /api/demo/tamper` | OPERATOR, ENGINEER |
+//! | `POST /api/commands`, `POST /api/commands/prepare`, `POST /api/alarms/{id}/ack`, `POST /api/demo/tamper` | OPERATOR, ENGINEER |
+//! | `GET`, `POST /api/enrolments` (a person's own passkeys) | any person |
+//! | `POST /api/enrolments/{id}/approve`, `GET /api/enrolments?all=true` | SECADM |
 //! | `GET /api/log/entries` | SECAUD |
 //! | `GET /api/audit` | SECAUD, SECADM |
 
@@ -49,6 +51,8 @@ pub const CSRF_HEADER: &str = "x-gridtrust-csrf";
 pub const LOG_READERS: &[Role] = &[Role::SecAud];
 /// Roles that may read the audit trail.
 pub const AUDIT_READERS: &[Role] = &[Role::SecAud, Role::SecAdm];
+/// Roles that approve passkey enrolments (bind a key to a person and role).
+pub const ENROLMENT_APPROVERS: &[Role] = &[Role::SecAdm];
 
 /// HTTP request figures for `/metrics`.
 #[derive(Debug, Default)]
@@ -415,10 +419,87 @@ async fn acknowledge(
     result.map(Json)
 }
 
-#[utoipa::path(post, path = "/api/commands", tag = "commands", request_body = CommandRequest,
-    responses((status = 202, body = CommandItem, description = "Signed by the console identity and routed; follow its state"),
+#[utoipa::path(post, path = "/api/commands/prepare", tag = "commands", request_body = CommandRequest,
+    responses((status = 200, body = PreparedCommand, description = "The command to sign with the person's passkey, and its digest (the challenge)"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 503, body = ErrorBody, description = "The hub cannot issue commands (no console identity)")))]
+              (status = 409, body = ErrorBody, description = "The person has no approved passkey"),
+              (status = 503, body = ErrorBody, description = "The hub has no [webauthn] configuration")))]
+async fn prepare_command(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ApiJson(req): ApiJson<CommandRequest>,
+) -> Result<Json<PreparedCommand>, ApiError> {
+    require(&actor, Role::OPERATING, "issuing a command")?;
+    let (b, a) = (state.backend.clone(), actor.clone());
+    blocking(move || b.prepare_command(&req, &a)).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/api/enrolments", tag = "enrolments", params(EnrolmentsQuery),
+    responses((status = 200, body = Vec<EnrolmentItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn enrolments(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ApiQuery(q): ApiQuery<EnrolmentsQuery>,
+) -> Result<Json<Vec<EnrolmentItem>>, ApiError> {
+    let all = q.all.unwrap_or(false);
+    if all {
+        require(&actor, ENROLMENT_APPROVERS, "listing every enrolment")?;
+    }
+    state.backend.enrolments(&actor, all).map(Json)
+}
+
+#[utoipa::path(post, path = "/api/enrolments", tag = "enrolments", request_body = EnrolmentRequest,
+    responses((status = 201, body = EnrolmentItem, description = "Pending until a SECADM approves it with an operator certificate"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn request_enrolment(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ext: axum::Extension<Extensions>,
+    ApiJson(req): ApiJson<EnrolmentRequest>,
+) -> Result<(StatusCode, Json<EnrolmentItem>), ApiError> {
+    if actor.machine {
+        return Err(ApiError::Forbidden("machines sign with their certificate's key; passkeys are for people".into()));
+    }
+    let (b, a) = (state.backend.clone(), actor.clone());
+    let result = blocking(move || b.request_enrolment(&req, &a)).await;
+    let (outcome, detail) = match &result {
+        Ok(item) => ("ok", format!("enrolment {} requested as {}", item.id, item.role)),
+        Err(e) => ("refused", e.to_string()),
+    };
+    audit(&state, &actor.name, "enrolment", outcome, detail, ext.0.remote).await;
+    result.map(|item| (StatusCode::CREATED, Json(item)))
+}
+
+#[utoipa::path(post, path = "/api/enrolments/{id}/approve", tag = "enrolments", params(("id" = u64, Path)), request_body = ApproveRequest,
+    responses((status = 200, body = EnrolmentItem, description = "Approved and appended to the transparency log"),
+              (status = 400, body = ErrorBody, description = "The certificate does not validate or does not fit the enrolment"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn approve_enrolment(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ext: axum::Extension<Extensions>,
+    ApiPath(id): ApiPath,
+    ApiJson(req): ApiJson<ApproveRequest>,
+) -> Result<Json<EnrolmentItem>, ApiError> {
+    let id: u64 = id.parse().map_err(|_| ApiError::BadRequest(format!("enrolment id must be a number, got `{id}`")))?;
+    if let Err(e) = require(&actor, ENROLMENT_APPROVERS, "approving an enrolment") {
+        audit(&state, &actor.name, "enrolment_approve", "refused", format!("enrolment {id}: {e}"), ext.0.remote).await;
+        return Err(e);
+    }
+    let (b, a) = (state.backend.clone(), actor.clone());
+    let result = blocking(move || b.approve_enrolment(id, &req, &a)).await;
+    let (outcome, detail) = match &result {
+        Ok(item) => ("ok", format!("enrolment {id}: {} as {}", item.name, item.role)),
+        Err(e) => ("refused", format!("enrolment {id}: {e}")),
+    };
+    audit(&state, &actor.name, "enrolment_approve", outcome, detail, ext.0.remote).await;
+    result.map(Json)
+}
+
+#[utoipa::path(post, path = "/api/commands", tag = "commands", request_body = CommandRequest,
+    responses((status = 202, body = CommandItem, description = "Signed by the person's passkey (or the console fallback) and routed; follow its state"),
+              (status = 400, body = ErrorBody, description = "Bad input; or no assertion, and the hub has no console fallback"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn issue_command(
     State(state): State<ApiState>,
     Authed(actor): Authed,
@@ -590,10 +671,12 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gridtrust hub API", description = "Model, values, history, alarms, commands and evidence of the gridtrust hub. People log in (cookie session, send `X-Gridtrust-CSRF: 1` on POST); machines present a client certificate on the machine listener."),
-    paths(login, logout, me, model, full_model, points, values, history, alarms, acknowledge, issue_command, commands, command, evidence,
+    paths(login, logout, me, model, full_model, points, values, history, alarms, acknowledge, issue_command, prepare_command, commands, command,
+          enrolments, request_enrolment, approve_enrolment, evidence,
           latest_checkpoint, log_entries, audit_trail, events, tamper, healthz, metrics, openapi),
     components(schemas(ErrorBody, LoginRequest, SessionInfo, Model, Substation, VoltageLevel, Bay, Equipment, PointInfo, CimRefs, ValueItem,
                        QualityInfo, TrustInfo, History, Sample, AlarmItem, AckInfo, CommandRequest, CommandValueDto, CommandItem, Evidence,
+                       CommandAssertion, PreparedCommand, EnrolmentRequest, EnrolmentItem, ApproveRequest,
                        RecordBytes, BatchProof, RecordProof, SignerInfo, LogProof, CheckpointItem, LogEntryItem, AuditEvent, Health, TamperResult))
 )]
 pub struct ApiDoc;
@@ -614,7 +697,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/alarms", get(alarms))
         .route("/api/alarms/{id}/ack", post(acknowledge))
         .route("/api/commands", get(commands).post(issue_command))
+        .route("/api/commands/prepare", post(prepare_command))
         .route("/api/commands/{id}", get(command))
+        .route("/api/enrolments", get(enrolments).post(request_enrolment))
+        .route("/api/enrolments/{id}/approve", post(approve_enrolment))
         .route("/api/evidence", get(evidence))
         .route("/api/checkpoints/latest", get(latest_checkpoint))
         .route("/api/log/entries", get(log_entries))

@@ -50,6 +50,9 @@ pub struct EdgeConfig {
     /// IEEE C37.118 PMUs and PDCs.
     #[serde(default, rename = "pmu")]
     pub pmus: Vec<PmuConfig>,
+    /// Whose command signatures are accepted besides control-centre connectors'.
+    #[serde(default)]
+    pub commands: crate::gate::CommandsConfig,
 }
 
 /// When the edge closes a batch.
@@ -152,6 +155,9 @@ impl EdgeConfig {
             if let Some(tls) = &r.tls {
                 r.tls_connector(tls).map_err(|e| invalid(&format!("rtu[{i}].tls.{}", e.key()), e.to_string()))?;
             }
+        }
+        if let Some(w) = &self.commands.webauthn {
+            w.check().map_err(|(key, message)| invalid(&format!("commands.webauthn.{key}"), message))?;
         }
         check_devices(&self.ieds, &invalid)?;
         check_devices(&self.modbus, &invalid)?;

@@ -2,10 +2,13 @@
 //! must hold even if the hub is compromised.
 //!
 //! A command passes only if all of these hold, checked in this order:
-//! 1. the issuer certificate is valid (chain to the operator CA, validity, not revoked), is a
-//!    control-centre connector or the hub's console (an operator certificate signing for a
-//!    named person) and holds a role that may operate (OPERATOR, ENGINEER);
-//! 2. the issuer's signature verifies;
+//! 1. the issuer certificate is valid (chain to the operator CA, validity, not revoked), holds a
+//!    role that may operate (OPERATOR, ENGINEER), and is a control-centre connector signing with
+//!    its key, or a person (operator certificate) signing with their passkey, or, only where
+//!    `[commands] console_fallback` allows it, the hub's console key signing for a person;
+//! 2. the issuer's signature verifies, or the person's WebAuthn assertion does: for the
+//!    configured relying party id and origins, user present and verified, the command digest
+//!    as its challenge (see [`gridtrust_trust::webauthn`]);
 //! 3. the hub's authorisation is present, its certificate is a valid hub certificate, and its
 //!    countersignature verifies;
 //! 4. the authorised command is in the hub's transparency log: its inclusion proof leads to a
@@ -23,6 +26,7 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
 use tracing::{info, warn};
 
 use std::sync::Mutex;
@@ -31,7 +35,8 @@ use gridtrust_model::{Command, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity, Role, authorize, check_command_issuer};
 use gridtrust_store::{Admission, CheckpointFile, ReplayCache};
 use gridtrust_trust::checkpoint::{CheckpointTracker, EntryInLog};
-use gridtrust_trust::command::SignedCommand;
+use gridtrust_trust::command::{IssuerProof, SignedCommand};
+use gridtrust_trust::webauthn::{RelyingParty, WebAuthnConfig};
 
 /// How the gate validates certificates: the edge's trust anchors (CA and CRL).
 pub trait CertificateCheck: Send + Sync {
@@ -54,6 +59,18 @@ impl Default for Freshness {
     }
 }
 
+/// The `[commands]` table of the edge configuration: whose signatures the gate accepts besides
+/// control-centre connectors'.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandsConfig {
+    /// People's passkey assertions: for which relying party and origins (absent: refused).
+    pub webauthn: Option<WebAuthnConfig>,
+    /// Accepts commands signed with the hub's console key (an operator certificate whose key
+    /// sits at the hub). Off by default: a hub that is taken over could sign any command with it.
+    pub console_fallback: bool,
+}
+
 /// Checks signed commands and remembers their nonces.
 pub struct CommandGate {
     /// This edge: the only target it executes commands for.
@@ -64,6 +81,8 @@ pub struct CommandGate {
     /// The last log checkpoint this edge accepted, and where it is kept.
     log: Mutex<CheckpointTracker>,
     checkpoint_file: CheckpointFile,
+    relying_party: RelyingParty,
+    console_fallback: bool,
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -72,7 +91,8 @@ fn nanos(d: Duration) -> i64 {
 
 impl CommandGate {
     /// A gate for `edge_id` over the given replay cache; `log` is the tracker resumed from
-    /// `checkpoint_file` ([`CheckpointFile::load`]).
+    /// `checkpoint_file` ([`CheckpointFile::load`]); `commands` says whose signatures it takes
+    /// besides control-centre connectors'.
     pub fn new(
         edge_id: String,
         certificates: std::sync::Arc<dyn CertificateCheck>,
@@ -80,8 +100,23 @@ impl CommandGate {
         freshness: Freshness,
         log: CheckpointTracker,
         checkpoint_file: CheckpointFile,
+        commands: &CommandsConfig,
     ) -> Self {
-        Self { edge_id, certificates, replay, freshness, log: Mutex::new(log), checkpoint_file }
+        if commands.console_fallback {
+            warn!(target: "alarm", "[commands] console_fallback is on: commands signed with the hub's console key are accepted, \
+                 so a hub that is taken over can operate this edge's devices");
+        }
+        let relying_party = commands.webauthn.as_ref().map(WebAuthnConfig::relying_party).unwrap_or_default();
+        Self {
+            edge_id,
+            certificates,
+            replay,
+            freshness,
+            log: Mutex::new(log),
+            checkpoint_file,
+            relying_party,
+            console_fallback: commands.console_fallback,
+        }
     }
 
     /// The tree size of the last log checkpoint this edge accepted: the hub proves consistency
@@ -92,9 +127,14 @@ impl CommandGate {
 
     /// Runs every check; returns the command to execute or the reason to refuse.
     pub fn admit(&self, signed: &SignedCommand, in_log: &EntryInLog, now: Timestamp) -> Result<Command, String> {
-        let issuer = self.certificates.check(&signed.issuer.certificate).map_err(|e| format!("issuer certificate: {e}"))?;
-        authorize(&issuer, &[IdentityKind::Cc, IdentityKind::Operator], Role::OPERATING).map_err(|e| format!("issuer not allowed: {e}"))?;
-        signed.verify_issuer(&issuer.public_key).map_err(|e| e.to_string())?;
+        let issuer = self.certificates.check(signed.issuer.certificate()).map_err(|e| format!("issuer certificate: {e}"))?;
+        let kinds: &[IdentityKind] = match &signed.issuer {
+            IssuerProof::Passkey(_) => &[IdentityKind::Operator],
+            IssuerProof::Key(_) if self.console_fallback => &[IdentityKind::Cc, IdentityKind::Operator],
+            IssuerProof::Key(_) => &[IdentityKind::Cc],
+        };
+        authorize(&issuer, kinds, Role::OPERATING).map_err(|e| format!("issuer not allowed: {e}"))?;
+        signed.verify_issuer(&issuer.public_key, &self.relying_party).map_err(|e| e.to_string())?;
         let auth = signed.authorization.as_ref().ok_or("no hub authorisation")?;
         let hub = self.certificates.check(&auth.certificate).map_err(|e| format!("hub certificate: {e}"))?;
         authorize(&hub, &[IdentityKind::Hub], &Role::ALL).map_err(|e| format!("authoriser not allowed: {e}"))?;
@@ -113,7 +153,7 @@ impl CommandGate {
         if command.expires_at.0.saturating_sub(command.issued_at.0) > nanos(self.freshness.max_validity) {
             return Err(format!("command validity exceeds {} s", self.freshness.max_validity.as_secs()));
         }
-        check_command_issuer(&issuer, &command.issuer, &command.role).map_err(|e| e.to_string())?;
+        check_command_issuer(&issuer, &signed.issuer, &command.issuer, &command.role).map_err(|e| e.to_string())?;
         // Recorded before release: a crash after this can lose the command, never repeat it.
         match self.replay.admit(&command.nonce, command.expires_at) {
             Ok(Admission::Fresh) => {}

@@ -98,6 +98,7 @@ impl Edge {
             Freshness::default(),
             log,
             checkpoint_file,
+            &config.commands,
         ));
         let appended = Arc::new(Notify::new());
         let stats = Arc::new(ForwardStats::default());

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,7 +12,7 @@ use gridtrust_api::auth::{HashCost, hash_password};
 use gridtrust_cc::{Cc, CcConfig};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
-use gridtrust_hub::{Hub, HubConfig, HubOptions};
+use gridtrust_hub::{EnrolmentCa, Hub, HubConfig, HubOptions};
 use gridtrust_iec104_model::{CommandKind, MappingFile, MonitorKind};
 use gridtrust_sim::{SubstationRtu, SubstationSpec};
 
@@ -32,9 +33,10 @@ pub enum DemoKeys {
 }
 
 /// The identities of a single-machine installation: name, kind and IEC 62351-8 roles. Edges and
-/// the hub act by their kind; the connector operates, so it holds OPERATOR; the hub's console
-/// (an operator certificate whose key the hub holds) signs commands people issue in the web UI;
-/// the engineer (ENGINEER) signs the point registry.
+/// the hub act by their kind; the connector operates, so it holds OPERATOR; the engineer
+/// (ENGINEER) signs the point registry. The console (an operator certificate whose key the hub
+/// would hold) is provisioned for sites that switch on the `[api.console]` fallback; the demo does
+/// not: people sign commands with passkeys.
 pub const IDENTITIES: [(IdentityKind, &str, &[Role]); 5] = [
     (IdentityKind::Hub, "hub", &[Role::Viewer]),
     (IdentityKind::Edge, "edge-1", &[Role::Viewer]),
@@ -44,12 +46,17 @@ pub const IDENTITIES: [(IdentityKind, &str, &[Role]); 5] = [
 ];
 
 /// The demo's web users: name, password, role (written to `users.toml` with Argon2id hashes).
-pub const DEMO_USERS: [(&str, &str, Role); 4] = [
+pub const DEMO_USERS: [(&str, &str, Role); 5] = [
     ("viewer", "viewer-demo", Role::Viewer),
     ("operator", "operator-demo", Role::Operator),
     ("auditor", "auditor-demo", Role::SecAud),
     ("engineer", "engineer-demo", Role::Engineer),
+    ("secadm", "secadm-demo", Role::SecAdm),
 ];
+
+/// The relying party id of people's passkeys in a single-machine installation: browsers accept
+/// `localhost` (not an IP address) as a secure context without TLS.
+pub const DEMO_RP_ID: &str = "localhost";
 
 /// What to start.
 #[derive(Clone, Debug)]
@@ -78,6 +85,9 @@ pub struct ChainOptions {
     pub password_cost: HashCost,
     /// Lets `POST /api/demo/tamper` alter the next batch (demo and tests only).
     pub demo_fault_injection: bool,
+    /// Lets the development CA issue a passkey's certificate when a SECADM approves its
+    /// enrolment without uploading one (demo only).
+    pub demo_enrolment_ca: bool,
     /// The PV inverter, PMU and meter beside the RTU.
     pub field: FieldOptions,
 }
@@ -97,6 +107,7 @@ impl ChainOptions {
             api_extra: String::new(),
             password_cost: HashCost::TestOnly,
             demo_fault_injection: false,
+            demo_enrolment_ca: false,
             field: FieldOptions::for_tests(),
         }
     }
@@ -231,6 +242,38 @@ fn users_toml(cost: HashCost) -> anyhow::Result<String> {
     Ok(s)
 }
 
+/// `addr` with a free port picked now if it asks for port 0.
+fn with_port(addr: &str) -> anyhow::Result<SocketAddr> {
+    let addr: SocketAddr = addr.parse().with_context(|| format!("`{addr}` is not an ip:port address"))?;
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    Ok(std::net::TcpListener::bind(addr).and_then(|l| l.local_addr()).with_context(|| format!("picking a free port on {addr}"))?)
+}
+
+/// The demo's development CA certifying a passkey at approval time (see [`HubOptions`]).
+#[derive(Debug)]
+struct DevEnrolmentCa(PathBuf);
+
+impl EnrolmentCa for DevEnrolmentCa {
+    fn issue(&self, name: &str, role: Role, public_key_spki: &[u8]) -> Result<Vec<u8>, String> {
+        let issued = DevPki::open(&self.0)
+            .ca()
+            .and_then(|ca| {
+                ca.issue(&IssueRequest {
+                    kind: IdentityKind::Operator,
+                    name: name.to_owned(),
+                    roles: vec![role],
+                    validity: Duration::from_secs(365 * 24 * 3600),
+                    public_key: PublicKey::from_spki_der(public_key_spki)?,
+                    extra_sans: Vec::new(),
+                })
+            })
+            .map_err(|e| format!("development CA: {e}"))?;
+        Ok(issued.der.to_vec())
+    }
+}
+
 impl Chain {
     /// Starts the simulated RTU, writes configuration for hub, edge and cc into `opts.dir`,
     /// and starts them from those files.
@@ -257,24 +300,30 @@ impl Chain {
         write(&dir.join("registry.toml"), &registry.to_toml()?)?;
         write(&dir.join("engineer.toml"), &identity("engineer"))?;
         crate::registry::sign(&registry.to_registry()?, &load_signer(&dir.join("engineer.toml"))?, &dir.join("registry.signed"))?;
+        // Passkeys are bound to the UI's origin, so its port must be known before the hub starts.
+        let api_listen = with_port(&opts.api_listen)?;
+        // Plain HTTP only on loopback (the demo); anywhere else the UI is served over HTTPS.
+        let loopback = api_listen.ip().is_loopback();
+        let scheme = if loopback { "http" } else { "https" };
+        let webauthn = format!("rp_id = \"{DEMO_RP_ID}\"\norigins = [\"{scheme}://{DEMO_RP_ID}:{}\"]\n", api_listen.port());
         write(
             &dir.join("hub.toml"),
             &format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\nplain_http_on_loopback = {}\n{}\n\n{}",
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{api_listen}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\nplain_http_on_loopback = {loopback}\n{}\n\n[webauthn]\n{webauthn}",
                 identity("hub"),
-                opts.api_listen,
-                opts.api_listen.parse::<SocketAddr>().is_ok_and(|a| a.ip().is_loopback()),
                 opts.api_extra,
-                identity("console").replacen("[identity]", "[api.console]", 1)
             ),
         )?;
-        let hub_options = HubOptions { demo_fault_injection: opts.demo_fault_injection };
+        let hub_options = HubOptions {
+            demo_fault_injection: opts.demo_fault_injection,
+            demo_enrolment_ca: opts.demo_enrolment_ca.then(|| Arc::new(DevEnrolmentCa(dir.join("pki"))) as Arc<dyn EnrolmentCa>),
+        };
         let hub = Hub::start_with(&HubConfig::load(&dir.join("hub.toml"))?, hub_options).await.context("starting the hub")?;
 
         write(
             &dir.join("edge.toml"),
             &format!(
-                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[batch]\nmax_records = 1000\nmax_delay_ms = {}\n\n[[rtu]]\nname = \"substation-1\"\naddress = \"{}\"\ncommon_address = {}\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 60\n{}",
+                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[batch]\nmax_records = 1000\nmax_delay_ms = {}\n\n[[rtu]]\nname = \"substation-1\"\naddress = \"{}\"\ncommon_address = {}\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 60\n{}\n[commands.webauthn]\n{webauthn}",
                 identity("edge-1"),
                 hub.edge_addr,
                 opts.batch_delay_ms,

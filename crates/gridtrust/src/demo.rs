@@ -67,6 +67,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         api_extra: String::new(),
         password_cost: gridtrust_api::auth::HashCost::Standard,
         demo_fault_injection: true,
+        demo_enrolment_ca: true,
         keys: match &args.pkcs11_module {
             None => DemoKeys::Software,
             Some(module) => DemoKeys::Pkcs11 { module: module.clone(), token_label: args.token_label.clone(), pin_env: args.pin_env.clone() },
@@ -160,6 +161,12 @@ fn print_banner(chain: &Chain) {
         let users: Vec<String> = gridtrust::chain::DEMO_USERS.iter().map(|(n, p, r)| format!("{n}/{p} ({r})")).collect();
         println!("  logins: {}", users.join(", "));
         println!("  POST /api/demo/tamper (operator or engineer) alters the next batch to show a trust failure");
+        println!(
+            "  commands are signed with passkeys: open http://{}:{}, register one (Passkey), approve it as secadm",
+            gridtrust::chain::DEMO_RP_ID,
+            api.port()
+        );
+        println!("  (the development CA certifies it at approval: demo only), then operate");
     }
     println!();
     println!("Ctrl-C stops the demo.");

@@ -1,8 +1,9 @@
 //! The hub's HTTP API on the real chain (simulated RTU -> edge -> hub -> cc): every endpoint,
 //! as each role, with the refusals (401 without a session, 403 for a missing role or CSRF
 //! header, 400 with a message for bad input, 404 for unknown things) and never a 5xx; the
-//! evidence re-checked here as the browser would; a web command with select-before-operate
-//! followed to the device; the machine listener with a client certificate; and a tampered
+//! evidence re-checked here as the browser would; a passkey enrolled and approved by a SECADM, and
+//! a web command with select-before-operate signed by it (an emulated authenticator) followed to
+//! the device; the machine listener with a client certificate; and a tampered
 //! batch shown as trust=failed with an alarm, then recovered.
 
 use std::net::SocketAddr;
@@ -14,8 +15,14 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use gridtrust::chain::{Chain, ChainOptions};
+use gridtrust::chain::{Chain, ChainOptions, DEMO_RP_ID};
+use gridtrust_pki::{DevPki, IdentityKind, IssueRequest, PublicKey, Role};
 use gridtrust_trust::merkle;
+use gridtrust_trust::webauthn::base64url;
+
+#[path = "support/passkey.rs"]
+mod passkey;
+use passkey::{Ceremony, Passkey, UP_UV};
 
 struct Resp {
     status: u16,
@@ -282,7 +289,70 @@ async fn every_endpoint_answers_by_role_and_refuses_cleanly() {
     c.refused("GET", "/api/commands/12345", Some(&operator), None, 404, "not_found").await;
     c.refused("GET", "/api/commands?limit=0", Some(&operator), None, 400, "bad_request").await;
 
-    // Select before operate, from the web to the RTU, followed by its state.
+    // The operator registers a passkey; until a SECADM approves it, nothing can be signed.
+    let key = Passkey::generate();
+    let spki = PublicKey::from_sec1(&key.public_key()).unwrap().spki_der();
+    let credential_id = base64url(b"operator's passkey");
+    let enrol = json!({"role": "OPERATOR", "credential_id": credential_id, "public_key": base64url(&spki)}).to_string();
+    let pending = c.call("POST", "/api/enrolments", Some(&operator), Some(&enrol)).await;
+    assert_eq!(pending.status, 201, "{}", pending.body);
+    let enrolment = pending.json()["id"].as_u64().unwrap();
+    c.refused("POST", "/api/enrolments", Some(&operator), Some(&enrol), 409, "conflict").await;
+    let for_auditor = json!({"role": "OPERATOR", "credential_id": "YWJj", "public_key": base64url(&spki)}).to_string();
+    c.refused("POST", "/api/enrolments", Some(&auditor), Some(&for_auditor), 403, "forbidden").await;
+    c.refused("POST", "/api/commands/prepare", Some(&operator), Some(&command("select", json!("open"))), 409, "conflict").await;
+    // The CA certifies the key offline; only a SECADM may approve, with exactly that key.
+    let approve = format!("/api/enrolments/{enrolment}/approve");
+    let secadm = c.login("secadm", "secadm-demo").await;
+    let certify = |name: &str, key: &[u8], role: Role| {
+        let ca = DevPki::open(&chain.config_dir.join("pki")).ca().unwrap();
+        let request = IssueRequest {
+            kind: IdentityKind::Operator,
+            name: name.to_owned(),
+            roles: vec![role],
+            validity: Duration::from_secs(3600),
+            public_key: PublicKey::from_sec1(key).unwrap(),
+            extra_sans: Vec::new(),
+        };
+        json!({"certificate_pem": ca.issue(&request).unwrap().pem}).to_string()
+    };
+    let right = certify("operator", &key.public_key(), Role::Operator);
+    c.refused("POST", &approve, Some(&operator), Some(&right), 403, "forbidden").await;
+    c.refused("POST", &approve, Some(&secadm), Some("{}"), 400, "bad_request").await;
+    let other_key = certify("operator", &Passkey::generate().public_key(), Role::Operator);
+    assert!(c.refused("POST", &approve, Some(&secadm), Some(&other_key), 400, "bad_request").await.contains("another public key"));
+    let other_person = certify("engineer", &key.public_key(), Role::Operator);
+    assert!(c.refused("POST", &approve, Some(&secadm), Some(&other_person), 400, "bad_request").await.contains("names engineer"));
+    let approved = c.call("POST", &approve, Some(&secadm), Some(&right)).await;
+    assert_eq!((approved.status, approved.json()["state"].as_str()), (200, Some("approved")), "{}", approved.body);
+    c.refused("POST", &approve, Some(&secadm), Some(&right), 409, "conflict").await;
+    assert_eq!(c.get("/api/enrolments", &operator).await.json()[0]["approved_by"], "secadm");
+    c.refused("GET", "/api/enrolments?all=true", Some(&operator), None, 403, "forbidden").await;
+
+    // Select before operate, from the web to the RTU, each signed with the passkey over the
+    // prepared command's digest, followed by its state.
+    let origin = format!("http://{DEMO_RP_ID}:{}", c.addr.port());
+    let signed = async |action: &str, value: Value| {
+        let prepared = c.call("POST", "/api/commands/prepare", Some(&operator), Some(&command(action, value.clone()))).await;
+        assert_eq!(prepared.status, 200, "{}", prepared.body);
+        let p = prepared.json();
+        assert_eq!((p["issuer"].as_str(), p["role"].as_str(), p["rp_id"].as_str()), (Some("operator"), Some("OPERATOR"), Some(DEMO_RP_ID)));
+        assert_eq!(p["credential_ids"], json!([credential_id]));
+        let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p["digest"].as_str().unwrap()).unwrap();
+        let a = key.assert(&digest, Ceremony { rp_id: DEMO_RP_ID, origin: &origin, flags: UP_UV });
+        let mut body: Value = serde_json::from_str(&command(action, value)).unwrap();
+        body["assertion"] = json!({
+            "command": p["command"], "credential_id": credential_id, "authenticator_data": base64url(&a.authenticator_data),
+            "client_data_json": base64url(&a.client_data_json), "signature": base64url(&a.signature),
+        });
+        body.to_string()
+    };
+    // Without an assertion (and no console fallback) the hub cannot sign for the person.
+    assert!(c.refused("POST", "/api/commands", Some(&operator), Some(&command("select", json!("open"))), 400, "bad_request").await.contains("passkey"));
+    // An assertion for "open" carried with a request to "close" is refused before routing.
+    let mut swapped: Value = serde_json::from_str(&signed("select", json!("open")).await).unwrap();
+    swapped["value"]["value"] = json!("closed");
+    c.refused("POST", "/api/commands", Some(&operator), Some(&swapped.to_string()), 400, "bad_request").await;
     let follow = async |id: u64, want: &str| {
         eventually(&format!("command {id} {want}"), async || {
             let r = c.get(&format!("/api/commands/{id}"), &operator).await.json();
@@ -291,12 +361,12 @@ async fn every_endpoint_answers_by_role_and_refuses_cleanly() {
         })
         .await
     };
-    let selected = c.call("POST", "/api/commands", Some(&operator), Some(&command("select", json!("open")))).await;
+    let selected = c.call("POST", "/api/commands", Some(&operator), Some(&signed("select", json!("open")).await)).await;
     assert_eq!(selected.status, 202, "{}", selected.body);
     let sel = selected.json();
     assert_eq!((sel["state"].as_str(), sel["issuer"].as_str(), sel["role"].as_str()), (Some("pending"), Some("operator"), Some("OPERATOR")));
     follow(sel["id"].as_u64().unwrap(), "confirmed").await;
-    let executed = c.call("POST", "/api/commands", Some(&operator), Some(&command("execute", json!("open")))).await.json();
+    let executed = c.call("POST", "/api/commands", Some(&operator), Some(&signed("execute", json!("open")).await)).await.json();
     follow(executed["id"].as_u64().unwrap(), "terminated").await;
     eventually("breaker reported open", async || {
         let v = c.get("/api/values?point=F1%2FXCBR1.Pos", &viewer).await.json();
@@ -306,13 +376,16 @@ async fn every_endpoint_answers_by_role_and_refuses_cleanly() {
     let listed = c.get("/api/commands?limit=10", &viewer).await.json();
     assert_eq!(listed.as_array().unwrap().len(), 2);
 
-    // The auditor reads the log (with the console's command in it) and the audit trail.
+    // The auditor reads the log (with the person's command and the enrolment in it) and the audit trail.
     let size = c.get("/api/checkpoints/latest", &auditor).await.json()["size"].as_u64().unwrap();
     let entries = c.get(&format!("/api/log/entries?from=0&count={}", size.min(1000)), &auditor).await.json();
     let kinds: Vec<&str> = entries.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"batch_header") && kinds.contains(&"config_change"));
     let all_entries = c.get("/api/log/entries?from=0&count=1000", &auditor).await.json();
-    assert!(all_entries.as_array().unwrap().iter().any(|e| e["kind"] == "command" && e["summary"].as_str().unwrap().contains("console/operator")));
+    let logged = |kind: &str, text: &str| all_entries.as_array().unwrap().iter().any(|e| e["kind"] == kind && e["summary"].as_str().unwrap().contains(text));
+    assert!(logged("command", "by operator (OPERATOR)"));
+    assert!(logged("config_change", "enrolment.approved = ") && logged("config_change", "person=operator role=OPERATOR"));
+    assert!(logged("config_change", "approved_by=secadm") && logged("certificate", "operator"));
     c.refused("GET", "/api/log/entries?count=5000", Some(&auditor), None, 400, "bad_request").await;
     let audit = c.get("/api/audit?limit=1000", &auditor).await.json();
     let has = |action: &str, outcome: &str, actor: &str| {

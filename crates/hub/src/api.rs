@@ -16,7 +16,10 @@ use gridtrust_api::ApiError;
 use gridtrust_model::{DoublePoint, PointId, Record, Timestamp, Validity, Value};
 use gridtrust_store::StoreError;
 use gridtrust_trust::checkpoint::{LogEntry, SignedCheckpoint};
-use gridtrust_trust::command::hex;
+use gridtrust_pki::Role;
+use gridtrust_trust::command::{PasskeyAssertion, SignedCommand, decode_command, encode_command, hex};
+use gridtrust_trust::webauthn::base64url;
+use sha2::Digest as _;
 use gridtrust_trust::evidence::header_signing_input;
 use gridtrust_trust::merkle;
 
@@ -24,6 +27,13 @@ use crate::evidence::{ValueProofError, prove_entry};
 use crate::grid_model::ServedModel;
 use crate::model::{KnownPoint, model, point_info};
 use crate::server::{Quarantined, State, lock, route_command};
+
+/// Decodes a base64url field (padding optional), naming it when it does not decode.
+fn from_base64url(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|e| ApiError::BadRequest(format!("{field}: not base64url: {e}")))
+}
 
 /// The API's view of a running hub.
 pub(crate) struct HubApi {
@@ -62,6 +72,55 @@ impl HubApi {
             .into_iter()
             .map(|r| KnownPoint { edge: registry.owner(&r.point).map(str::to_owned), id: r.point, value: r.value })
             .collect())
+    }
+
+    /// The edge a command for point `id` goes to (its owner in the point registry); refuses
+    /// points that do not exist, cannot be operated or belong to no edge.
+    fn target_edge(&self, id: &str) -> Result<String, ApiError> {
+        let point = self.point(id)?;
+        let operable = match &self.grid_model {
+            Some(_) => self.point_infos()?.iter().any(|p| p.id == point.as_str() && p.operable),
+            None => crate::model::command_kind(point.as_str()).is_some(),
+        };
+        if !operable {
+            return Err(ApiError::BadRequest(format!("point {point} is not operable")));
+        }
+        let registry = &self.state.registry.registry;
+        registry.owner(&point).map(str::to_owned).ok_or_else(|| {
+            ApiError::BadRequest(format!("point {point} belongs to no edge in point registry version {}", registry.version))
+        })
+    }
+
+    /// The command a person signed with their passkey: the prepared bytes, which must say what
+    /// the request says and name the person, with the assertion and the person's certificate
+    /// for the credential. The assertion itself is verified by the policy decision.
+    fn passkey_command(&self, request: &CommandRequest, assertion: &CommandAssertion, by: &Actor) -> Result<SignedCommand, ApiError> {
+        let bytes = from_base64url("assertion.command", &assertion.command)?;
+        let command = decode_command(&bytes).map_err(|e| ApiError::BadRequest(format!("assertion.command: {e}")))?;
+        let (point, action, value) = gridtrust_api::command::parse_request(request)?;
+        if (&command.point, command.action, &command.value) != (&point, action, &value) {
+            return Err(ApiError::BadRequest("assertion.command is not the command the request describes".into()));
+        }
+        if command.issuer != by.name {
+            return Err(ApiError::Forbidden(format!("the signed command names {}, not {}", command.issuer, by.name)));
+        }
+        let credential_id = from_base64url("assertion.credential_id", &assertion.credential_id)?;
+        let credential = self
+            .state
+            .enrolments
+            .credentials(&by.name)
+            .into_iter()
+            .find(|c| c.credential_id == credential_id)
+            .ok_or_else(|| ApiError::Forbidden(format!("{} has no approved passkey with this credential id", by.name)))?;
+        Ok(SignedCommand::from_passkey(
+            bytes,
+            PasskeyAssertion {
+                authenticator_data: from_base64url("assertion.authenticator_data", &assertion.authenticator_data)?,
+                client_data_json: from_base64url("assertion.client_data_json", &assertion.client_data_json)?,
+                signature: from_base64url("assertion.signature", &assertion.signature)?,
+                certificate: credential.certificate,
+            },
+        ))
     }
 
     fn point(&self, id: &str) -> Result<PointId, ApiError> {
@@ -310,23 +369,18 @@ impl Backend for HubApi {
     }
 
     fn issue_command(&self, request: &CommandRequest, by: &Actor) -> Result<CommandItem, ApiError> {
-        let console =
-            self.state.console.clone().ok_or_else(|| {
-                ApiError::Unavailable("this hub has no console identity ([api.console]); commands go through SCADA".into())
-            })?;
-        let point = self.point(&request.point)?;
-        let operable = match &self.grid_model {
-            Some(_) => self.point_infos()?.iter().any(|p| p.id == point.as_str() && p.operable),
-            None => crate::model::command_kind(point.as_str()).is_some(),
+        gridtrust_api::command::parse_request(request)?;
+        let edge = self.target_edge(&request.point)?;
+        let console = &self.state.console;
+        let (signed, item) = match &request.assertion {
+            None => console.sign(request, &edge, by)?,
+            Some(assertion) => {
+                let signed = self.passkey_command(request, assertion, by)?;
+                let command = signed.command().map_err(|e| ApiError::BadRequest(format!("assertion.command: {e}")))?;
+                let item = console.track(&signed, &command, request, &by.name);
+                (signed, item)
+            }
         };
-        if !operable {
-            return Err(ApiError::BadRequest(format!("point {point} is not operable")));
-        }
-        let registry = &self.state.registry.registry;
-        let edge = registry.owner(&point).ok_or_else(|| {
-            ApiError::BadRequest(format!("point {point} belongs to no edge in point registry version {}", registry.version))
-        })?;
-        let (signed, item) = console.sign(request, edge, by, gridtrust_pki::Role::OPERATING)?;
         let state = self.state.clone();
         let reply = state.console_results.clone();
         // Called on the blocking pool of the runtime: hand routing back to the runtime.
@@ -334,12 +388,89 @@ impl Backend for HubApi {
         Ok(item)
     }
 
+    fn prepare_command(&self, request: &CommandRequest, by: &Actor) -> Result<PreparedCommand, ApiError> {
+        let rp_id = self.state.rp_id.clone().ok_or_else(|| ApiError::Unavailable("this hub has no [webauthn] configuration".into()))?;
+        let edge = self.target_edge(&request.point)?;
+        let credentials: Vec<_> = self.state.enrolments.credentials(&by.name).into_iter().filter(|c| Role::OPERATING.contains(&c.role)).collect();
+        let role = credentials
+            .first()
+            .map(|c| c.role)
+            .ok_or_else(|| ApiError::Conflict(format!("{} has no approved passkey for an operating role; enrol one first", by.name)))?;
+        let command = self.state.console.compose(request, &edge, gridtrust_pki::CommandIssuer::Passkey { person: by.name.clone() }, role)?;
+        let bytes = encode_command(&command);
+        let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        Ok(PreparedCommand {
+            id: command.id,
+            point: request.point.clone(),
+            action: request.action.clone(),
+            value: CommandValueDto { kind: request.value.kind.clone(), value: request.value.value.clone() },
+            issuer: command.issuer,
+            role: command.role,
+            target: edge,
+            expires_at: rfc3339(command.expires_at.0),
+            command: base64url(&bytes),
+            digest: base64url(&digest),
+            rp_id,
+            credential_ids: credentials.iter().filter(|c| c.role == role).map(|c| base64url(&c.credential_id)).collect(),
+        })
+    }
+
+    fn request_enrolment(&self, request: &EnrolmentRequest, by: &Actor) -> Result<EnrolmentItem, ApiError> {
+        let role: Role = request.role.parse().map_err(|e| ApiError::BadRequest(format!("role: {e}")))?;
+        if !by.roles.contains(&role) {
+            return Err(ApiError::Forbidden(format!("{} does not hold {}, so cannot ask for it", by.name, role.name())));
+        }
+        gridtrust_pki::identity::check_name(&by.name).map_err(|e| ApiError::BadRequest(format!("{} cannot name a certificate: {e}", by.name)))?;
+        let credential_id = from_base64url("credential_id", &request.credential_id)?;
+        let public_key = from_base64url("public_key", &request.public_key)?;
+        self.state.enrolments.request(&by.name, role, credential_id, public_key)
+    }
+
+    fn enrolments(&self, by: &Actor, all: bool) -> Result<Vec<EnrolmentItem>, ApiError> {
+        Ok(self.state.enrolments.list((!all).then_some(by.name.as_str())))
+    }
+
+    fn approve_enrolment(&self, id: u64, request: &ApproveRequest, by: &Actor) -> Result<EnrolmentItem, ApiError> {
+        let certificate = match (&request.certificate_pem, &self.state.demo_enrolment_ca) {
+            (Some(pem), _) => <CertificateDer as rustls_pki_types::pem::PemObject>::from_pem_slice(pem.as_bytes())
+                .map_err(|e| ApiError::BadRequest(format!("certificate_pem: {e}")))?
+                .to_vec(),
+            (None, Some(ca)) => {
+                let (name, role, spki) = self.state.enrolments.pending(id)?;
+                tracing::warn!(enrolment = id, person = %name, role = role.name(), approved_by = %by.name, "DEMO: the development CA issues the passkey certificate");
+                ca.issue(&name, role, &spki).map_err(ApiError::Internal)?
+            }
+            (None, None) => return Err(ApiError::BadRequest("certificate_pem: the operator CA's certificate for this enrolment is required".into())),
+        };
+        let validated = self.state.identity.validate(&certificate).map_err(|e| ApiError::BadRequest(format!("certificate: {e}")))?;
+        // The certificate and who approved what, in the log (we are on the blocking pool already).
+        let log = |item: &EnrolmentItem, certificate: &[u8]| {
+            let approval = LogEntry::ConfigChange {
+                key: "enrolment.approved".into(),
+                value: format!(
+                    "enrolment={id} person={} role={} credential={} certificate={} approved_by={}",
+                    item.name,
+                    item.role,
+                    item.credential_id,
+                    hex(&validated.certificate_id),
+                    by.name
+                ),
+            };
+            self.state.ledger.append(&[LogEntry::Certificate(certificate.to_vec()), approval]).map_err(|e| format!("transparency log: {e}"))?;
+            self.state.stats.log_entries.fetch_add(2, Ordering::Relaxed);
+            Ok(())
+        };
+        let item = self.state.enrolments.approve(id, certificate, &validated, &by.name, log)?;
+        tracing::info!(enrolment = id, person = %item.name, role = %item.role, approved_by = %by.name, "passkey enrolment approved");
+        Ok(item)
+    }
+
     fn commands(&self, limit: usize) -> Result<Vec<CommandItem>, ApiError> {
-        Ok(self.state.console.as_ref().map(|c| c.list(limit)).unwrap_or_default())
+        Ok(self.state.console.list(limit))
     }
 
     fn command(&self, id: u64) -> Result<CommandItem, ApiError> {
-        self.state.console.as_ref().and_then(|c| c.get(id)).ok_or_else(|| ApiError::NotFound(format!("no command {id}")))
+        self.state.console.get(id).ok_or_else(|| ApiError::NotFound(format!("no command {id}")))
     }
 
     fn evidence(&self, point: &str, seq: Option<u64>) -> Result<Evidence, ApiError> {

@@ -43,6 +43,10 @@ pub struct HubConfig {
     /// point references, see [`crate::model`]).
     #[serde(default)]
     pub model: Option<ModelConfig>,
+    /// People's passkeys: the relying party id and the origins the UI is served from (absent:
+    /// the hub refuses passkey-signed commands).
+    #[serde(default)]
+    pub webauthn: Option<gridtrust_trust::webauthn::WebAuthnConfig>,
 }
 
 /// `[authority]`: where the signed point registry is.
@@ -87,6 +91,9 @@ impl HubConfig {
         }
         if c.listeners.max_connections == 0 {
             return Err(ConfigError::invalid(path, "listeners.max_connections", "must be at least 1"));
+        }
+        if let Some(w) = &c.webauthn {
+            w.check().map_err(|(key, message)| ConfigError::invalid(path, format!("webauthn.{key}"), message))?;
         }
         if c.checkpoint_interval_ms == 0 {
             return Err(ConfigError::invalid(path, "checkpoint_interval_ms", "must be at least 1"));

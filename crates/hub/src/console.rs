@@ -1,17 +1,16 @@
 //! Commands from people, through the API.
 //!
-//! People are not PKI identities: they log in with a password. So the hub holds a **console
-//! identity**, an operator certificate (kind Operator, role OPERATOR) with its own key, and
-//! signs each web command with it, naming the person as `<console>/<username>` and the role
-//! they act in. The command then takes the same path as a control-centre command: the hub's
-//! policy checks it and countersigns, the edge checks both signatures, freshness and replay.
+//! A person signs each command with their **passkey** (see [`crate::enrol`]): the hub composes
+//! the command ([`Console::compose`]), the UI shows it and asks the passkey for an assertion over
+//! its digest, and the command then takes the same path as a control-centre command: the hub
+//! verifies the assertion, checks policy and countersigns; the edge verifies the assertion and
+//! the person's certificate itself, freshness and replay.
 //!
-//! **The trade-off:** the console key sits at the hub, so a compromised hub can issue
-//! commands that the edge will accept, which it cannot do with connector commands (signed
-//! with a key at the control centre). The edge still sees and logs which console signed, the
-//! hub logs every command in the transparency log, and the console certificate can be revoked
-//! on its own (CRL) without touching the hub's. Sites that do not accept this run without
-//! `[api.console]`: the API then refuses commands (503) and operators use SCADA.
+//! **Fallback, off by default:** with `[api.console]` the hub holds a console identity (an
+//! operator certificate with its own key) and signs commands sent without an assertion, naming
+//! the person `<console>/<username>`. That key sits at the hub, so a compromised hub can issue
+//! commands with it; edges accept them only with `[commands] console_fallback = true`, and both
+//! sides say so loudly at start.
 //!
 //! States follow the results: `pending` until the first result, `confirmed` (device accepted
 //! the select or the execute), `terminated` (execution finished), `refused` (by hub, edge or
@@ -39,9 +38,9 @@ pub const COMMAND_VALIDITY_NS: i64 = 30_000_000_000;
 /// How long after expiry a command without any result is declared timed out.
 const TIMEOUT_GRACE_NS: i64 = 5_000_000_000;
 
-/// The console identity and the commands it signed.
+/// The commands people issued, and the console key if the fallback is configured.
 pub struct Console {
-    identity: Arc<Identity>,
+    key: Option<Arc<Identity>>,
     book: Mutex<Book>,
     live: broadcast::Sender<LiveEvent>,
     random: SystemRandom,
@@ -67,35 +66,43 @@ fn action_name(a: CommandAction) -> &'static str {
 }
 
 impl Console {
-    /// A console signing with `identity` (an Operator certificate).
-    pub fn new(identity: Arc<Identity>, live: broadcast::Sender<LiveEvent>) -> Self {
-        Self { identity, book: Mutex::default(), live, random: SystemRandom::new() }
+    /// Tracks people's commands; `key` (an Operator certificate) signs those without an
+    /// assertion, if given.
+    pub fn new(key: Option<Arc<Identity>>, live: broadcast::Sender<LiveEvent>) -> Self {
+        Self { key, book: Mutex::default(), live, random: SystemRandom::new() }
     }
 
     fn book(&self) -> std::sync::MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The console's certificate name.
-    pub fn name(&self) -> &str {
-        &self.identity.me.name
-    }
-
-    /// Signs a command for `person` (blocking: the key may be in an HSM) and starts tracking it.
-    /// `edge` is the point's owner in the point registry.
+    /// Signs a command for `person` with the console key (blocking: the key may be in an HSM)
+    /// and starts tracking it. `edge` is the point's owner in the point registry.
     pub fn sign(
         &self,
         req: &CommandRequest,
         edge: &str,
         person: &Actor,
-        operating_roles: &[Role],
     ) -> Result<(SignedCommand, CommandItem), ApiError> {
-        let (point, action, value) = parse_request(req)?;
+        let key = self.key.as_ref().ok_or_else(|| {
+            ApiError::BadRequest("assertion: sign the command with your passkey (POST /api/commands/prepare); this hub has no console key".into())
+        })?;
         let role = person
             .roles
             .iter()
-            .find(|r| operating_roles.contains(r))
+            .find(|r| Role::OPERATING.contains(r))
             .ok_or_else(|| ApiError::Forbidden(format!("{} holds no role that may operate", person.name)))?;
+        let command = self.compose(req, edge, CommandIssuer::Person { console: key.me.name.clone(), person: person.name.clone() }, *role)?;
+        let signed = SignedCommand::issue(&command, key.signer.as_ref(), &key.certificate)
+            .map_err(|e| ApiError::Unavailable(format!("the console key cannot sign: {e}")))?;
+        let item = self.track(&signed, &command, req, &person.name);
+        Ok((signed, item))
+    }
+
+    /// A new command as `req` asks for `edge` (the point's owner), naming `issuer` acting as
+    /// `role`: a fresh id and nonce, valid for [`COMMAND_VALIDITY_NS`] from now.
+    pub fn compose(&self, req: &CommandRequest, edge: &str, issuer: CommandIssuer, role: Role) -> Result<Command, ApiError> {
+        let (point, action, value) = parse_request(req)?;
         let mut bytes = [0u8; 24];
         self.random.fill(&mut bytes).map_err(|_| ApiError::Internal("no randomness for the command nonce".into()))?;
         let (id_bytes, nonce_bytes) = bytes.split_at(8);
@@ -103,39 +110,42 @@ impl Console {
         let id = u64::from_be_bytes(id_bytes.try_into().unwrap_or_default()) & ((1 << 53) - 1);
         let nonce: [u8; 16] = nonce_bytes.try_into().unwrap_or_default();
         let now = Timestamp::now();
-        let command = Command {
+        Ok(Command {
             id,
             nonce,
             point,
             edge: edge.to_owned(),
             action,
             value,
-            issuer: CommandIssuer::Person { console: self.identity.me.name.clone(), person: person.name.clone() }.to_string(),
+            issuer: issuer.to_string(),
             role: role.name().to_owned(),
             issued_at: now,
             expires_at: Timestamp(now.0.saturating_add(COMMAND_VALIDITY_NS)),
-        };
-        let signed = SignedCommand::issue(&command, self.identity.signer.as_ref(), &self.identity.certificate)
-            .map_err(|e| ApiError::Unavailable(format!("the console key cannot sign: {e}")))?;
+        })
+    }
+
+    /// Starts tracking `signed` (whose decoded form is `command`), issued by `person` as `req`
+    /// asked.
+    pub fn track(&self, signed: &SignedCommand, command: &Command, req: &CommandRequest, person: &str) -> CommandItem {
         let item = CommandItem {
-            id,
+            id: command.id,
             point: req.point.clone(),
-            action: action_name(action).into(),
+            action: action_name(command.action).into(),
             value: CommandValueDto { kind: req.value.kind.clone(), value: req.value.value.clone() },
-            issuer: person.name.clone(),
-            role: role.name().into(),
+            issuer: person.to_owned(),
+            role: command.role.clone(),
             state: "pending".into(),
             outcome_reason: None,
             refused_by: None,
-            issued_at: rfc3339(now.0),
-            updated_at: rfc3339(now.0),
+            issued_at: rfc3339(command.issued_at.0),
+            updated_at: rfc3339(command.issued_at.0),
         };
         let mut book = self.book();
-        book.by_digest.insert(signed.digest(), id);
-        book.by_id.insert(id, Tracked { item: item.clone(), expires_at: command.expires_at });
+        book.by_digest.insert(signed.digest(), command.id);
+        book.by_id.insert(command.id, Tracked { item: item.clone(), expires_at: command.expires_at });
         drop(book);
         let _ = self.live.send(LiveEvent::Command(Box::new(item.clone())));
-        Ok((signed, item))
+        item
     }
 
     /// Applies a (verified) result to the command it answers; unknown digests are ignored.

@@ -12,21 +12,20 @@
 //! the hub in the private `api` module) and the web UI: values with their trust status
 //! (batches that fail verification are refused from the store but their values are kept
 //! apart as trust=failed), downsampled history, [`alarms`], [`evidence`] for any value,
-//! commands signed by the hub's [`console`] identity for logged-in people, and the grid model:
+//! commands people sign with their passkeys ([`console`], [`enrol`]), and the grid model:
 //! the imported IEC 61850 / CIM model of `[model] file` ([`grid_model`]), with points it does
 //! not know appended, or without one the [`model`] derived from point references.
 //!
-//! Trust trade-off of web commands: people are not PKI identities, so the hub signs their
-//! commands with a console key that sits at the hub. A compromised hub can therefore issue
-//! commands edges accept (it cannot with connector commands, whose key is at the control
-//! centre); every such command names the console and the person, is in the transparency log,
-//! and the console certificate can be revoked alone. Without `[api.console]` the API refuses
-//! commands. See [`console`].
+//! Web commands are signed by the person's passkey, whose key the operator CA bound to them and
+//! their role, and every edge verifies that assertion itself, so a compromised hub cannot issue
+//! them. The older console key at the hub (`[api.console]`) remains only as a fallback that is
+//! off by default and that edges must accept explicitly. See [`console`].
 
 pub mod alarms;
 mod api;
 mod config;
 pub mod console;
+pub mod enrol;
 pub mod evidence;
 pub mod grid_model;
 pub mod ledger;
@@ -39,4 +38,4 @@ pub use config::{AuthorityConfig, HubConfig, ModelConfig};
 
 /// The point registry the hub accepted last, in its data directory (exports read it).
 pub const REGISTRY_FILE: &str = "registry.signed";
-pub use server::{Hub, HubError, HubOptions, HubStats};
+pub use server::{EnrolmentCa, Hub, HubError, HubOptions, HubStats};

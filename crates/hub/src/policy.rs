@@ -1,9 +1,10 @@
 //! The hub's command policy (sans-IO): who may operate what, and how often. The hub countersigns
 //! only commands that pass; the edge refuses any command without that countersignature.
 //!
-//! Checks, in order: the issuer is a control-centre connector or the hub's console (an operator
-//! certificate) holding an operating role (IEC 62351-8 OPERATOR or ENGINEER); the command names
-//! that issuer (the console: `<console>/<person>` with the person's operating role); the point is not blocked
+//! Checks, in order: the issuer is a control-centre connector, a person signing with their passkey
+//! or the hub's console (both operator certificates) holding an operating role (IEC 62351-8
+//! OPERATOR or ENGINEER); the command names that issuer (a person: their certificate's name; the
+//! console: `<console>/<person>` with the person's operating role); the point is not blocked
 //! (maintenance, interlock set by the operator); the issuer stays within its rate limit.
 
 use std::collections::{HashMap, VecDeque};
@@ -13,6 +14,7 @@ use serde::Deserialize;
 
 use gridtrust_model::{Command, PointId};
 use gridtrust_pki::{IdentityKind, PeerIdentity, Role, authorize, check_command_issuer};
+use gridtrust_trust::command::IssuerProof;
 
 /// The `[policy]` table of the hub configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -42,11 +44,11 @@ impl Policy {
         Self { config, recent: HashMap::new() }
     }
 
-    /// Decides on one command from `issuer` (whose certificate and signature were already
-    /// verified); a refusal says why.
-    pub fn check(&mut self, issuer: &PeerIdentity, command: &Command, now: Instant) -> Result<(), String> {
+    /// Decides on one command from `issuer` (whose certificate and signature or assertion,
+    /// `proof`, were already verified); a refusal says why.
+    pub fn check(&mut self, issuer: &PeerIdentity, proof: &IssuerProof, command: &Command, now: Instant) -> Result<(), String> {
         authorize(issuer, &[IdentityKind::Cc, IdentityKind::Operator], Role::OPERATING).map_err(|e| e.to_string())?;
-        check_command_issuer(issuer, &command.issuer, &command.role).map_err(|e| e.to_string())?;
+        check_command_issuer(issuer, proof, &command.issuer, &command.role).map_err(|e| e.to_string())?;
         if self.config.blocked_points.contains(&command.point) {
             return Err(format!("point {} is blocked", command.point));
         }
@@ -95,30 +97,41 @@ mod tests {
         }
     }
 
+    impl Policy {
+        /// A command signed with a key (the proof is not looked at beyond its kind).
+        fn check_key(&mut self, issuer: &PeerIdentity, command: &Command, now: Instant) -> Result<(), String> {
+            let key = IssuerProof::Key(gridtrust_trust::command::Endorsement {
+                signature: gridtrust_trust::evidence::Signature { algorithm: String::new(), signer: [0; 32], bytes: vec![] },
+                certificate: vec![],
+            });
+            self.check(issuer, &key, command, now)
+        }
+    }
+
     #[test]
     fn viewer_edge_blocked_and_rate_limit_are_refused() {
         let mut policy =
             Policy::new(PolicyConfig { blocked_points: vec![PointId::new("E1/XCBR2.Pos").unwrap()], max_commands_per_minute: 2 });
         let now = Instant::now();
         let operator = identity(IdentityKind::Cc, vec![Role::Operator]);
-        assert!(policy.check(&identity(IdentityKind::Cc, vec![Role::Viewer]), &command("E1/XCBR1.Pos"), now).is_err());
-        assert!(policy.check(&identity(IdentityKind::Edge, vec![Role::Operator]), &command("E1/XCBR1.Pos"), now).is_err());
+        assert!(policy.check_key(&identity(IdentityKind::Cc, vec![Role::Viewer]), &command("E1/XCBR1.Pos"), now).is_err());
+        assert!(policy.check_key(&identity(IdentityKind::Edge, vec![Role::Operator]), &command("E1/XCBR1.Pos"), now).is_err());
         // The console signs for a person, who must be named and hold an operating role.
         let mut console = identity(IdentityKind::Operator, vec![Role::Operator]);
         console.name = "console".into();
         let mut for_person = command("E1/XCBR1.Pos");
-        assert!(policy.check(&console, &for_person, now).unwrap_err().contains("signed by console"));
+        assert!(policy.check_key(&console, &for_person, now).unwrap_err().contains("signed by console"));
         for_person.issuer = "console".into();
-        assert!(policy.check(&console, &for_person, now).unwrap_err().contains("<person>"));
+        assert!(policy.check_key(&console, &for_person, now).unwrap_err().contains("<person>"));
         for_person.issuer = "console/alice".into();
         for_person.role = "VIEWER".into();
-        assert!(policy.check(&console, &for_person, now).unwrap_err().contains("may not operate"));
+        assert!(policy.check_key(&console, &for_person, now).unwrap_err().contains("may not operate"));
         for_person.role = "OPERATOR".into();
-        assert_eq!(policy.check(&console, &for_person, now), Ok(()));
-        assert!(policy.check(&operator, &command("E1/XCBR2.Pos"), now).unwrap_err().contains("blocked"));
-        assert_eq!(policy.check(&operator, &command("E1/XCBR1.Pos"), now), Ok(()));
-        assert_eq!(policy.check(&operator, &command("E1/XCBR1.Pos"), now), Ok(()));
-        assert!(policy.check(&operator, &command("E1/XCBR1.Pos"), now).unwrap_err().contains("rate limit"));
-        assert_eq!(policy.check(&operator, &command("E1/XCBR1.Pos"), now + Duration::from_secs(61)), Ok(()));
+        assert_eq!(policy.check_key(&console, &for_person, now), Ok(()));
+        assert!(policy.check_key(&operator, &command("E1/XCBR2.Pos"), now).unwrap_err().contains("blocked"));
+        assert_eq!(policy.check_key(&operator, &command("E1/XCBR1.Pos"), now), Ok(()));
+        assert_eq!(policy.check_key(&operator, &command("E1/XCBR1.Pos"), now), Ok(()));
+        assert!(policy.check_key(&operator, &command("E1/XCBR1.Pos"), now).unwrap_err().contains("rate limit"));
+        assert_eq!(policy.check_key(&operator, &command("E1/XCBR1.Pos"), now + Duration::from_secs(61)), Ok(()));
     }
 }

@@ -54,6 +54,8 @@ pub enum HubError {
     DataDir { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error("passkey enrolments: {0}")]
+    Enrolments(String),
     #[error("console identity: {0}")]
     Console(gridtrust_transport::identity::IdentityError),
     #[error("the console certificate names {0}, which is not an operator certificate")]
@@ -97,6 +99,15 @@ pub struct HubOptions {
     /// sends before the hub verifies it, as a compromised hop would, so the refusal, the
     /// quarantine and the alarm can be shown. Never set by `gridtrust hub`.
     pub demo_fault_injection: bool,
+    /// Demo only: a development CA that issues the operator certificate of a passkey enrolment
+    /// when a SECADM approves it without uploading one, so the flow works in one browser
+    /// session. Never set by `gridtrust hub`: there the CA stays offline.
+    pub demo_enrolment_ca: Option<Arc<dyn EnrolmentCa>>,
+}
+
+/// Issues the operator certificate (DER) binding a passkey's key (SPKI DER) to a person and role.
+pub trait EnrolmentCa: Send + Sync + std::fmt::Debug {
+    fn issue(&self, name: &str, role: gridtrust_pki::Role, public_key_spki: &[u8]) -> Result<Vec<u8>, String>;
 }
 
 /// The last batch of a point that failed verification: kept apart from the verified store
@@ -137,14 +148,22 @@ pub(crate) struct State {
     pub(crate) require_signatures: bool,
     pub(crate) ledger: Ledger,
     policy: Mutex<Policy>,
+    /// Whom people's passkey assertions must be for (the default refuses every assertion).
+    pub(crate) relying_party: gridtrust_trust::webauthn::RelyingParty,
     /// Alarms raised by the hub, persisted.
     pub(crate) alarms: Alarms,
     /// Points whose latest batch failed verification.
     pub(crate) quarantine: Mutex<HashMap<PointId, Quarantined>>,
     /// Value, alarm and command changes for the API's live stream.
     pub(crate) live: broadcast::Sender<LiveEvent>,
-    /// Signs commands issued through the API, if configured.
-    pub(crate) console: Option<Arc<Console>>,
+    /// Commands people issue through the API (and the console key, if that fallback is on).
+    pub(crate) console: Arc<Console>,
+    /// People's passkey enrolments.
+    pub(crate) enrolments: crate::enrol::Enrolments,
+    /// The relying party id passkeys are asked for, when `[webauthn]` is configured.
+    pub(crate) rp_id: Option<String>,
+    /// Demo only, see [`HubOptions::demo_enrolment_ca`].
+    pub(crate) demo_enrolment_ca: Option<Arc<dyn EnrolmentCa>>,
     /// Where results of console commands arrive (as a connector's would).
     pub(crate) console_results: mpsc::Sender<HubToCc>,
     /// Set: alter the next edge batch (demo only, see [`HubOptions`]).
@@ -248,16 +267,24 @@ impl Hub {
         config.evidence.warn_if_off("hub");
         let live = broadcast::channel(4096).0;
         let alarms = Alarms::load(&store, live.clone())?;
-        let console = match config.api.as_ref().and_then(|a| a.console.as_ref()) {
+        let console_key = match config.api.as_ref().and_then(|a| a.console.as_ref()) {
             None => None,
             Some(c) => {
                 let console_identity = Identity::load(c).map_err(HubError::Console)?;
                 if console_identity.me.kind != IdentityKind::Operator {
                     return Err(HubError::WrongConsole(console_identity.me.to_string()));
                 }
-                Some(Arc::new(Console::new(Arc::new(console_identity), live.clone())))
+                warn!(target: "alarm", console = %console_identity.me,
+                    "[api.console] is configured: the hub signs people's web commands with a key it holds, so a hub that is taken over can \
+                     issue them too; edges accept them only with [commands] console_fallback = true. Prefer passkeys ([webauthn])");
+                Some(Arc::new(console_identity))
             }
         };
+        let console = Arc::new(Console::new(console_key, live.clone()));
+        let enrolments = crate::enrol::Enrolments::open(config.data_dir.join("enrolments.json")).map_err(HubError::Enrolments)?;
+        if options.demo_enrolment_ca.is_some() {
+            warn!("DEMO: the development CA issues passkey certificates when a SECADM approves an enrolment without one");
+        }
         let (console_results, console_rx) = mpsc::channel(1024);
         let state = Arc::new(State {
             store,
@@ -266,6 +293,7 @@ impl Hub {
             require_signatures: config.evidence.signed(),
             ledger,
             policy: Mutex::new(Policy::new(config.policy.clone())),
+            relying_party: config.webauthn.as_ref().map(|w| w.relying_party()).unwrap_or_default(),
             certificates: Mutex::new(certificates),
             certificates_dir,
             events: broadcast::channel(4096).0,
@@ -276,6 +304,9 @@ impl Hub {
             quarantine: Mutex::default(),
             live,
             console,
+            enrolments,
+            rp_id: config.webauthn.as_ref().map(|w| w.rp_id.clone()),
+            demo_enrolment_ca: options.demo_enrolment_ca,
             console_results,
             demo_tamper: options.demo_fault_injection.then(|| AtomicBool::new(false)),
             apply_latency: Histogram::default(),
@@ -358,16 +389,14 @@ async fn console_results_loop(state: Arc<State>, mut rx: mpsc::Receiver<HubToCc>
                 // Edge results were verified by `route_result` before they were logged and passed
                 // here; refusals are the hub's own.
                 Some(HubToCc::CommandResult(signed)) => {
-                    if let (Ok(result), Some(console)) = (signed.result(), &state.console) {
-                        console.on_result(&signed.command_digest, &result);
+                    if let Ok(result) = signed.result() {
+                        state.console.on_result(&signed.command_digest, &result);
                     }
                 }
                 Some(_) => {}
                 None => break,
             },
-            _ = tick.tick() => if let Some(console) = &state.console {
-                console.expire(Timestamp::now());
-            },
+            _ = tick.tick() => state.console.expire(Timestamp::now()),
         }
     }
 }
@@ -1002,7 +1031,7 @@ pub(crate) async fn route_command(state: &Arc<State>, mut signed: SignedCommand,
     lock(&state.pending).insert(digest, PendingCommand {
         reply: reply.clone(),
         edge: edge.clone(),
-        issuer: signed.issuer.certificate.clone(),
+        issuer: signed.issuer.certificate().to_vec(),
         command_id: id,
         action,
     });
@@ -1042,10 +1071,10 @@ async fn log_command(state: &Arc<State>, signed: &SignedCommand, held: Option<u6
 /// The policy decision: issuer certificate and signature, policy, and a route to the edge the
 /// point registry grants the point, which must be the edge the command names.
 fn decide(state: &State, signed: &SignedCommand) -> Result<(String, mpsc::Sender<HubToEdge>), String> {
-    let issuer = state.identity.validate(&signed.issuer.certificate).map_err(|e| format!("issuer certificate: {e}"))?;
-    signed.verify_issuer(&issuer.public_key).map_err(|e| e.to_string())?;
+    let issuer = state.identity.validate(signed.issuer.certificate()).map_err(|e| format!("issuer certificate: {e}"))?;
+    signed.verify_issuer(&issuer.public_key, &state.relying_party).map_err(|e| e.to_string())?;
     let command = signed.command().map_err(|e| e.to_string())?;
-    lock(&state.policy).check(&issuer, &command, Instant::now())?;
+    lock(&state.policy).check(&issuer, &signed.issuer, &command, Instant::now())?;
     let registry = &state.registry.registry;
     let owner = registry
         .owner(&command.point)

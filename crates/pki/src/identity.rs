@@ -22,6 +22,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use gridtrust_trust::Hash;
+use gridtrust_trust::command::IssuerProof;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 
@@ -210,7 +211,9 @@ pub fn authorize(identity: &PeerIdentity, allowed_kinds: &[IdentityKind], allowe
 ///   with a [`IdentityKind::Scada`] certificate named `<client>`;
 /// - `<cc>/scada-ip:<address>`: a SCADA client that connector `<cc>` knows only by its address
 ///   (plain TCP: its allow-list admitted it, nothing authenticated it);
-/// - `<console>/<person>`: a person, through the hub's console (an operator certificate).
+/// - `<console>/<person>`: a person, through the hub's console key (an operator certificate;
+///   the edge accepts it only as an explicit fallback);
+/// - `<person>`: a person who signed with their own passkey (their operator certificate's name).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommandIssuer {
     /// A SCADA client with a certificate.
@@ -234,6 +237,11 @@ pub enum CommandIssuer {
         /// The person's user name.
         person: String,
     },
+    /// A person who signed with their own passkey.
+    Passkey {
+        /// The person's operator certificate name.
+        person: String,
+    },
 }
 
 impl fmt::Display for CommandIssuer {
@@ -242,6 +250,7 @@ impl fmt::Display for CommandIssuer {
             CommandIssuer::ScadaClient { cc, client } => write!(f, "{cc}/scada:{client}"),
             CommandIssuer::ScadaAddress { cc, address } => write!(f, "{cc}/scada-ip:{address}"),
             CommandIssuer::Person { console, person } => write!(f, "{console}/{person}"),
+            CommandIssuer::Passkey { person } => write!(f, "{person}"),
         }
     }
 }
@@ -274,6 +283,17 @@ pub enum IssuerError {
     /// A certificate kind that never issues commands.
     #[error("{0} may not issue commands")]
     Kind(IdentityKind),
+    /// A passkey assertion vouched for by a certificate that is not a person's.
+    #[error("a passkey assertion must come with an operator certificate, not a {0} one")]
+    PasskeyKind(IdentityKind),
+    /// A role the person's certificate does not grant.
+    #[error("{issuer} acts as {role}, which their certificate does not grant")]
+    NotGranted {
+        /// The issuer named.
+        issuer: String,
+        /// The role claimed.
+        role: String,
+    },
     /// The role the command claims is not one that may operate.
     #[error("{issuer} acts as {role}, which may not operate")]
     Role {
@@ -284,17 +304,32 @@ pub enum IssuerError {
     },
 }
 
-/// Who may issue commands, and on whose behalf: a control-centre connector for a SCADA client
-/// (`<cc>/scada:<client>` or `<cc>/scada-ip:<address>`), or the hub's console for a person
-/// (`<console>/<person>`), where the role the command claims for them must be one of
-/// [`Role::OPERATING`]. The signer vouches for the client or person and the role it names;
-/// the signer's own certificate is checked (kind, roles) before this.
+/// Who may issue commands, and on whose behalf, by how they vouched for it:
+/// - with a key: a control-centre connector for a SCADA client (`<cc>/scada:<client>` or
+///   `<cc>/scada-ip:<address>`), or the hub's console for a person (`<console>/<person>`);
+///   the signer vouches for the client or person and the role it names;
+/// - with a passkey: a person in their own name (their operator certificate's), acting in a
+///   role their certificate grants.
 ///
-/// Both the hub's policy and the edge's gate apply this same rule to the signed command's
-/// `issuer` and `role` fields; connectors and the console build the field from
-/// [`CommandIssuer`], so what they write is what this reads.
-pub fn check_command_issuer(identity: &PeerIdentity, issuer: &str, role: &str) -> Result<CommandIssuer, IssuerError> {
+/// The role must be one of [`Role::OPERATING`]. The signer's own certificate is checked
+/// (kind, roles) before this. Both the hub's policy and the edge's gate apply this same rule to
+/// the signed command's `issuer` and `role` fields; connectors and the console build the field
+/// from [`CommandIssuer`], so what they write is what this reads.
+pub fn check_command_issuer(identity: &PeerIdentity, proof: &IssuerProof, issuer: &str, role: &str) -> Result<CommandIssuer, IssuerError> {
     let not_the_signer = || IssuerError::NotTheSigner { issuer: issuer.to_owned(), signer: identity.name.clone() };
+    if let IssuerProof::Passkey(_) = proof {
+        if identity.kind != IdentityKind::Operator {
+            return Err(IssuerError::PasskeyKind(identity.kind));
+        }
+        if issuer != identity.name {
+            return Err(not_the_signer());
+        }
+        return match identity.roles.iter().find(|r| r.name() == role) {
+            Some(r) if Role::OPERATING.contains(r) => Ok(CommandIssuer::Passkey { person: identity.name.clone() }),
+            Some(_) => Err(IssuerError::Role { issuer: issuer.to_owned(), role: role.to_owned() }),
+            None => Err(IssuerError::NotGranted { issuer: issuer.to_owned(), role: role.to_owned() }),
+        };
+    }
     // The signer's bare name names nobody on whose behalf it signs: refused below, per kind.
     let on_behalf = match issuer.strip_prefix(identity.name.as_str()) {
         Some("") => "",
@@ -538,24 +573,41 @@ mod tests {
         }
     }
 
+    /// A key signature as a proof (only its kind matters to the issuer check).
+    fn key() -> IssuerProof {
+        IssuerProof::Key(gridtrust_trust::command::Endorsement {
+            signature: gridtrust_trust::evidence::Signature { algorithm: String::new(), signer: [0; 32], bytes: vec![] },
+            certificate: vec![],
+        })
+    }
+
+    fn passkey() -> IssuerProof {
+        IssuerProof::Passkey(gridtrust_trust::command::PasskeyAssertion {
+            authenticator_data: vec![],
+            client_data_json: vec![],
+            signature: vec![],
+            certificate: vec![],
+        })
+    }
+
     #[test]
     fn command_issuer_names_whom_the_signer_vouches_for() {
         let named = |kind, name: &str| PeerIdentity { name: name.into(), ..identity(kind, &[Role::Operator]) };
         let cc = named(IdentityKind::Cc, "cc-1");
         let console = named(IdentityKind::Operator, "console");
         let client = CommandIssuer::ScadaClient { cc: "cc-1".into(), client: "scada-op".into() };
-        assert_eq!(check_command_issuer(&cc, "cc-1/scada:scada-op", "OPERATOR"), Ok(client));
+        assert_eq!(check_command_issuer(&cc, &key(), "cc-1/scada:scada-op", "OPERATOR"), Ok(client));
         // Every form reads back as written, IPv6 addresses included.
         for issuer in [
             CommandIssuer::ScadaAddress { cc: "cc-1".into(), address: "10.0.0.5".parse().unwrap() },
             CommandIssuer::ScadaAddress { cc: "cc-1".into(), address: "::1".parse().unwrap() },
         ] {
-            assert_eq!(check_command_issuer(&cc, &issuer.to_string(), "ENGINEER"), Ok(issuer));
+            assert_eq!(check_command_issuer(&cc, &key(), &issuer.to_string(), "ENGINEER"), Ok(issuer));
         }
         let person = CommandIssuer::Person { console: "console".into(), person: "alice".into() };
-        assert_eq!(check_command_issuer(&console, &person.to_string(), "OPERATOR"), Ok(person));
+        assert_eq!(check_command_issuer(&console, &key(), &person.to_string(), "OPERATOR"), Ok(person));
 
-        let refused = |signer: &PeerIdentity, issuer: &str, role: &str| check_command_issuer(signer, issuer, role).unwrap_err();
+        let refused = |signer: &PeerIdentity, issuer: &str, role: &str| check_command_issuer(signer, &key(), issuer, role).unwrap_err();
         // A connector in its own bare name, or naming no SCADA client it signs for.
         for issuer in ["cc-1", "cc-1/", "cc-1/alice", "cc-1/scada:", "cc-1/scada:Bad_Name", "cc-1/scada-ip:host"] {
             assert!(matches!(refused(&cc, issuer, "OPERATOR"), IssuerError::NoScadaClient { .. }), "{issuer}");
@@ -573,6 +625,20 @@ mod tests {
             let signer = named(kind, "x");
             assert_eq!(refused(&signer, "x/scada:y", "OPERATOR"), IssuerError::Kind(kind));
         }
+    }
+
+    #[test]
+    fn a_passkey_issues_only_in_its_holders_name_and_granted_operating_role() {
+        let alice = PeerIdentity { name: "alice".into(), ..identity(IdentityKind::Operator, &[Role::Viewer, Role::Operator]) };
+        assert_eq!(check_command_issuer(&alice, &passkey(), "alice", "OPERATOR"), Ok(CommandIssuer::Passkey { person: "alice".into() }));
+        let refused = |signer: &PeerIdentity, issuer: &str, role: &str| check_command_issuer(signer, &passkey(), issuer, role).unwrap_err();
+        assert!(matches!(refused(&alice, "bob", "OPERATOR"), IssuerError::NotTheSigner { .. }));
+        assert!(matches!(refused(&alice, "alice/bob", "OPERATOR"), IssuerError::NotTheSigner { .. }));
+        assert!(matches!(refused(&alice, "alice", "VIEWER"), IssuerError::Role { .. }));
+        assert!(matches!(refused(&alice, "alice", "ENGINEER"), IssuerError::NotGranted { .. }));
+        // A passkey vouched for by a connector's certificate is no person's.
+        let cc = PeerIdentity { name: "cc-1".into(), ..identity(IdentityKind::Cc, &[Role::Operator]) };
+        assert_eq!(refused(&cc, "cc-1", "OPERATOR"), IssuerError::PasskeyKind(IdentityKind::Cc));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Signed commands and results: what lets the edge refuse a command that SCADA did not issue,
 //! that the hub did not authorise, that has expired or that was seen before.
 //!
-//! The path: the cc encodes the [`Command`] once and signs those bytes ([`SignedCommand::issue`]);
-//! the hub checks policy and countersigns the command digest together with the issuer's
+//! The path: the cc encodes the [`Command`] once and signs those bytes ([`SignedCommand::issue`]),
+//! or a person signs the command digest with their passkey ([`SignedCommand::from_passkey`], see
+//! [`crate::webauthn`]); the hub checks policy and countersigns the command digest together with the issuer's
 //! signature ([`SignedCommand::authorize`]); the edge checks both signatures (and, with the PKI,
 //! both certificates and roles), the expiry and its replay cache, executes, and signs each
 //! result bound to the command digest ([`SignedResult`]).
@@ -22,6 +23,7 @@ use gridtrust_model::{Command, CommandResult};
 use crate::evidence::Signature;
 use crate::merkle::Hash;
 use crate::signing::{SignError, Signer, VerifyError};
+use crate::webauthn::{self, RelyingParty, WebAuthnError};
 
 /// Context of the issuer's (cc's) signature.
 pub const COMMAND_CONTEXT: &[u8] = b"gridtrust/v1/command\0";
@@ -42,6 +44,8 @@ pub enum CommandError {
     NotCanonical,
     #[error("issuer signature does not verify: {0}")]
     IssuerSignature(VerifyError),
+    #[error("issuer's passkey assertion does not hold: {0}")]
+    Assertion(WebAuthnError),
     #[error("command carries no hub authorisation")]
     Unauthorized,
     #[error("hub authorisation does not verify: {0}")]
@@ -82,13 +86,53 @@ impl Endorsement {
     }
 }
 
+/// A person's WebAuthn assertion over a command digest, with the operator certificate that
+/// binds the passkey's public key to the person and their role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyAssertion {
+    pub authenticator_data: Vec<u8>,
+    pub client_data_json: Vec<u8>,
+    /// DER `Ecdsa-Sig-Value`, as the authenticator returned it.
+    pub signature: Vec<u8>,
+    /// The person's operator certificate (DER).
+    pub certificate: Vec<u8>,
+}
+
+/// How the issuer vouches for a command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IssuerProof {
+    /// A signature with the key of the issuer's certificate over [`COMMAND_CONTEXT`] + command:
+    /// a control-centre connector (or, as an explicit fallback, the hub's console key).
+    Key(Endorsement),
+    /// A person's passkey assertion whose challenge is the command digest.
+    Passkey(PasskeyAssertion),
+}
+
+impl IssuerProof {
+    /// The certificate (DER) that vouches for the issuer's key.
+    pub fn certificate(&self) -> &[u8] {
+        match self {
+            Self::Key(e) => &e.certificate,
+            Self::Passkey(p) => &p.certificate,
+        }
+    }
+
+    /// The signature the hub's authorisation covers.
+    fn signature_bytes(&self) -> &[u8] {
+        match self {
+            Self::Key(e) => &e.signature.bytes,
+            Self::Passkey(p) => &p.signature,
+        }
+    }
+}
+
 /// A command as it travels cc → hub → edge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedCommand {
     /// The encoded [`Command`], exactly as the issuer signed it.
     pub command: Vec<u8>,
-    /// The cc's signature over [`COMMAND_CONTEXT`] + `command`.
-    pub issuer: Endorsement,
+    /// The issuer's signature or passkey assertion over `command`.
+    pub issuer: IssuerProof,
     /// The hub's countersignature over [`AUTHORIZATION_CONTEXT`] + digest + issuer signature;
     /// `None` until the hub has checked policy.
     pub authorization: Option<Endorsement>,
@@ -124,7 +168,13 @@ impl SignedCommand {
     pub fn issue(command: &Command, signer: &dyn Signer, certificate: &[u8]) -> Result<Self, SignError> {
         let bytes = encode_command(command);
         let issuer = Endorsement::create(signer, certificate, &with_context(COMMAND_CONTEXT, &[&bytes]))?;
-        Ok(Self { command: bytes, issuer, authorization: None })
+        Ok(Self { command: bytes, issuer: IssuerProof::Key(issuer), authorization: None })
+    }
+
+    /// A command a person signed with their passkey: `command` are the encoded bytes whose
+    /// [`digest`](Self::digest) was the assertion's challenge.
+    pub fn from_passkey(command: Vec<u8>, assertion: PasskeyAssertion) -> Self {
+        Self { command, issuer: IssuerProof::Passkey(assertion), authorization: None }
     }
 
     /// The transparency-log entry of this command as it stands (with the hub's authorisation
@@ -143,15 +193,28 @@ impl SignedCommand {
         decode_command(&self.command)
     }
 
-    /// Checks the issuer's signature with the public key of the issuer certificate (validated by
-    /// the caller: chain, validity, revocation, role).
-    pub fn verify_issuer(&self, issuer_public_key: &[u8]) -> Result<(), CommandError> {
-        self.issuer.check_names_certificate()?;
-        self.issuer.verify(issuer_public_key, &with_context(COMMAND_CONTEXT, &[&self.command])).map_err(CommandError::IssuerSignature)
+    /// Checks the issuer's signature or passkey assertion with the public key of the issuer
+    /// certificate (validated by the caller: chain, validity, revocation, role); an assertion
+    /// must be for `relying_party` and have the command digest as its challenge.
+    pub fn verify_issuer(&self, issuer_public_key: &[u8], relying_party: &RelyingParty) -> Result<(), CommandError> {
+        match &self.issuer {
+            IssuerProof::Key(e) => {
+                e.check_names_certificate()?;
+                e.verify(issuer_public_key, &with_context(COMMAND_CONTEXT, &[&self.command])).map_err(CommandError::IssuerSignature)
+            }
+            IssuerProof::Passkey(p) => {
+                let assertion = webauthn::Assertion {
+                    authenticator_data: &p.authenticator_data,
+                    client_data_json: &p.client_data_json,
+                    signature: &p.signature,
+                };
+                webauthn::verify(&assertion, relying_party, &self.digest(), issuer_public_key).map(|_| ()).map_err(CommandError::Assertion)
+            }
+        }
     }
 
     fn authorization_input(&self) -> Vec<u8> {
-        with_context(AUTHORIZATION_CONTEXT, &[&self.digest(), &self.issuer.signature.bytes])
+        with_context(AUTHORIZATION_CONTEXT, &[&self.digest(), self.issuer.signature_bytes()])
     }
 
     /// The hub countersigns after its policy check.
@@ -245,7 +308,7 @@ mod tests {
     fn issue_authorize_verify() {
         let (cc, hub) = (EphemeralSigner::generate(), EphemeralSigner::generate());
         let mut signed = SignedCommand::issue(&command(), &cc, b"cc cert").unwrap();
-        signed.verify_issuer(&cc.public_key()).unwrap();
+        signed.verify_issuer(&cc.public_key(), &RelyingParty::default()).unwrap();
         assert_eq!(signed.verify_authorization(&hub.public_key()), Err(CommandError::Unauthorized));
         signed.authorize(&hub, b"hub cert").unwrap();
         signed.verify_authorization(&hub.public_key()).unwrap();
@@ -261,10 +324,13 @@ mod tests {
         let mut altered = command();
         altered.value = CommandValue::Double(DoublePoint::On);
         signed.command = encode_command(&altered);
-        assert!(matches!(signed.verify_issuer(&cc.public_key()), Err(CommandError::IssuerSignature(_))));
+        let rp = RelyingParty::default();
+        assert!(matches!(signed.verify_issuer(&cc.public_key(), &rp), Err(CommandError::IssuerSignature(_))));
         let mut swapped = SignedCommand::issue(&command(), &cc, b"cc cert").unwrap();
-        swapped.issuer.certificate = b"another cert".to_vec();
-        assert!(matches!(swapped.verify_issuer(&cc.public_key()), Err(CommandError::CertificateMismatch { .. })));
+        if let IssuerProof::Key(e) = &mut swapped.issuer {
+            e.certificate = b"another cert".to_vec();
+        }
+        assert!(matches!(swapped.verify_issuer(&cc.public_key(), &rp), Err(CommandError::CertificateMismatch { .. })));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`signing`]: the ECDSA P-256 signer interface that key stores implement, and verification.
 //! - [`registry`]: the signed point registry that binds every point to the one edge that may
 //!   report it and be commanded for it.
+//! - [`webauthn`]: verification of a person's passkey assertion, which signs a command digest.
 //! - [`checkpoint`]: signed checkpoints of the hub's transparency log, the log entry encoding,
 //!   and the tracker with which connectors and auditors refuse a rewritten or forked history.
 //!
@@ -21,6 +22,7 @@ pub mod evidence;
 pub mod merkle;
 pub mod registry;
 pub mod signing;
+pub mod webauthn;
 
 pub use evidence::{BatchHeader, EvidenceError, SignedBatch};
 pub use merkle::Hash;
