@@ -229,6 +229,9 @@ impl CcSite {
         .unwrap();
         let cc = Cc::start(CcConfig::load(&d.join("cc.toml")).unwrap()).await.unwrap();
         let hub = HostileHub::accept(listener, registry).await;
+        // Commands are routed by the registry: SCADA starts once the cc holds it.
+        let held = d.join("cc-data").join("registry.signed");
+        poll_until("the cc holds the point registry", || held.exists()).await;
         let (scada, events) = Client::connect(cc.iec104_addr, None, ClientConfig::default()).await.unwrap();
         Self { dir, hub, cc, scada, events }
     }

@@ -284,6 +284,8 @@ async fn a_login_flood_does_not_starve_ingestion_or_healthz() {
 fn second_hub_config(chain: &Chain, name: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
     let text = std::fs::read_to_string(chain.config_dir.join("hub.toml")).unwrap();
     let text = text.replace("data_dir = \"hub-data\"", &format!("data_dir = \"{name}-data\""));
+    // The chain's UI listens on a fixed port (its passkey origin names it): the second hub's on any.
+    let text = text.lines().map(|l| if l.starts_with("listen = \"127.0.0.1:") { "listen = \"127.0.0.1:0\"" } else { l }).collect::<Vec<_>>().join("\n");
     let path = chain.config_dir.join(format!("{name}.toml"));
     std::fs::write(&path, edit(text)).unwrap();
     path

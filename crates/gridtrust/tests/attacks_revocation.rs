@@ -213,7 +213,7 @@ impl Site {
         std::fs::write(
             &path,
             format!(
-                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-map.toml\"\n\n[iec104.station]\ncommon_address = 1\n",
+                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-map.toml\"\n\n[iec104.station]\ncommon_address = 1\n\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n",
                 self.table("cc-1"),
                 hub.cc_addr
             ),
@@ -335,7 +335,7 @@ async fn command_pending_for_a_revoked_issuer_is_refused() {
     let (mut from_hub, mut to_hub) = connect(&hub.cc_addr.to_string(), "hub", cc.client_config().unwrap()).await.unwrap();
     to_hub.send(&CcToHub::Hello { cc_id: "cc-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.unwrap();
     let signer = SoftwareSigner::open(&site.pki().join("cc-1.key.pem")).unwrap();
-    let command = open_breaker("cc-1");
+    let command = open_breaker("cc-1/scada-ip:127.0.0.1");
     let signed = SignedCommand::issue(&command, &signer, &cc.certificate).unwrap();
     to_hub.send(&CcToHub::Command(signed)).await.unwrap();
     let confirmed = tokio::time::timeout(STEP, async {

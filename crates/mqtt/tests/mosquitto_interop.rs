@@ -86,8 +86,9 @@ fn config(port: u16, client_id: &str, tls: Option<&TlsFiles>) -> MqttConfig {
     );
     if let Some(tls) = tls {
         text.push_str(&format!(
-            "[tls]\nca = {:?}\ncertificate = {:?}\nkey = {:?}\n",
+            "[tls]\nca = {:?}\ncrl = {:?}\ncertificate = {:?}\nkey = {:?}\n",
             tls.ca.display().to_string(),
+            tls.crl.display().to_string(),
             tls.certificate.display().to_string(),
             tls.key.display().to_string()
         ));
