@@ -248,7 +248,7 @@ fn with_port(addr: &str) -> anyhow::Result<SocketAddr> {
     if addr.port() != 0 {
         return Ok(addr);
     }
-    Ok(std::net::TcpListener::bind(addr).and_then(|l| l.local_addr()).with_context(|| format!("picking a free port on {addr}"))?)
+    std::net::TcpListener::bind(addr).and_then(|l| l.local_addr()).with_context(|| format!("picking a free port on {addr}"))
 }
 
 /// The demo's development CA certifying a passkey at approval time (see [`HubOptions`]).

@@ -81,10 +81,7 @@ pub fn datum_from_element(element: &Element, map: &PointMap) -> Option<Datum> {
     if MonitorKind::of(element.type_id()) != Some(map.kind) {
         return None;
     }
-    let scaled = |raw: f64| match map.scale {
-        Some(s) => Some(Value::Float((raw * s + map.offset) as f32)),
-        None => None,
-    };
+    let scaled = |raw: f64| map.scale.map(|s| Value::Float((raw * s + map.offset) as f32));
     let (value, qds) = match *element {
         Element::SinglePoint { value, quality, .. } => (Value::Single(value), quality),
         Element::DoublePoint { value, quality, .. } => (Value::Double(double_from(value)), quality),

@@ -100,7 +100,7 @@ async fn measure_loop(handle: ServerHandle, model: Arc<Mutex<Model>>, mapping: M
         let t = start.elapsed().as_secs_f64();
         let mut values = model.lock().await.measure(t);
         // The energy counter is reported every tenth period.
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             values.push((substation::ioa::ENERGY, model.lock().await.energy()));
         }
         for (ioa, value) in values {
