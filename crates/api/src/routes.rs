@@ -228,7 +228,9 @@ async fn audit(state: &ApiState, actor: &str, action: &str, outcome: &str, detai
     }
 }
 
-fn remote_of(parts: &axum::http::Extensions) -> Option<SocketAddr> {
+/// The peer address of a request served by one of the listeners of [`crate::start`] (or by a
+/// listener built the same way, like the cc's UI): plain TCP, HTTPS or mutual TLS.
+pub fn remote_of(parts: &axum::http::Extensions) -> Option<SocketAddr> {
     parts
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
