@@ -171,8 +171,8 @@ fn app(hub: Arc<HubApi>) -> Router {
     };
     Router::new()
         .route("/api/{*rest}", axum::routing::any(forward))
-        .route_service("/api/docs", web.clone())
-        .route_service("/api/docs/", web.clone())
+        .route("/api/docs", axum::routing::any_service(web.clone()))
+        .route("/api/docs/", axum::routing::any_service(web.clone()))
         .fallback_service(web)
 }
 
