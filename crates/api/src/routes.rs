@@ -243,7 +243,7 @@ pub fn remote_of(parts: &axum::http::Extensions) -> Option<SocketAddr> {
 /// came from the client and prove nothing). The forwarded address has no port (0).
 fn client_of(peer: Option<SocketAddr>, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> Option<SocketAddr> {
     let Some(proxy) = peer.filter(|p| trusted_proxies.contains(&p.ip())) else { return peer };
-    let forwarded = headers.get_all("x-forwarded-for").iter().last().and_then(|v| v.to_str().ok());
+    let forwarded = headers.get_all("x-forwarded-for").iter().next_back().and_then(|v| v.to_str().ok());
     match forwarded.and_then(|v| v.rsplit(',').next()).map(|a| a.trim().parse::<IpAddr>()) {
         Some(Ok(ip)) => Some(SocketAddr::new(ip, 0)),
         _ => Some(proxy),

@@ -105,8 +105,9 @@ impl UiConfig {
                 )),
             };
         }
-        let server_name = rustls::pki_types::ServerName::try_from(self.hub_api_name.clone())
-            .map_err(|e| ConfigError::invalid(path, "ui.hub_api_name", format!("`{}` is not a DNS name or IP address: {e}", self.hub_api_name)))?;
+        let server_name = rustls::pki_types::ServerName::try_from(self.hub_api_name.clone()).map_err(|e| {
+            ConfigError::invalid(path, "ui.hub_api_name", format!("`{}` is not a DNS name or IP address: {e}", self.hub_api_name))
+        })?;
         Ok(HubApiTransport::Https { server_name })
     }
 
@@ -290,7 +291,10 @@ mod tests {
             ("listen = \"localhost:8080\"\nhub_api = \"hub:8443\"\n", "ui.listen"),
             ("listen = \"127.0.0.1:8080\"\nhub_api = \"hub\"\n", "ui.hub_api"),
             ("listen = \"127.0.0.1:8080\"\nhub_api = \"hub:8443\"\nhub_api_name = \"not a name\"\n", "ui.hub_api_name"),
-            ("listen = \"127.0.0.1:8080\"\nhub_api = \"10.0.0.1:8080\"\nhub_api_plain_http_on_loopback = true\n", "ui.hub_api_plain_http_on_loopback"),
+            (
+                "listen = \"127.0.0.1:8080\"\nhub_api = \"10.0.0.1:8080\"\nhub_api_plain_http_on_loopback = true\n",
+                "ui.hub_api_plain_http_on_loopback",
+            ),
         ] {
             assert_eq!(invalid_key(load(&format!("{SCADA_GROUP}[ui]\n{bad}"))), key, "{bad}");
         }

@@ -240,6 +240,7 @@ where
 
 fn bad_gateway(hub: &HubApi, what: &str, error: &ForwardError) -> Response {
     warn!(hub_api = %hub.address, request = %what, %error, "request not forwarded to the hub's API");
-    let body = ErrorBody { error: "bad_gateway".into(), message: format!("the hub's API at {} did not answer {what}: {error}", hub.address) };
+    let body =
+        ErrorBody { error: "bad_gateway".into(), message: format!("the hub's API at {} did not answer {what}: {error}", hub.address) };
     (StatusCode::BAD_GATEWAY, axum::Json(body)).into_response()
 }

@@ -309,7 +309,8 @@ impl Chain {
         let api_listen = with_port(&opts.api_listen)?;
         // Plain HTTP only on loopback (the demo); anywhere else the UI is served over HTTPS.
         let loopback = api_listen.ip().is_loopback();
-        let origin = |addr: SocketAddr| format!("\"{}://{DEMO_RP_ID}:{}\"", if addr.ip().is_loopback() { "http" } else { "https" }, addr.port());
+        let origin =
+            |addr: SocketAddr| format!("\"{}://{DEMO_RP_ID}:{}\"", if addr.ip().is_loopback() { "http" } else { "https" }, addr.port());
         let cc_ui = opts.cc_ui_listen.as_deref().map(with_port).transpose()?;
         let origins: Vec<String> = std::iter::once(api_listen).chain(cc_ui).map(origin).collect();
         let webauthn = format!("rp_id = \"{DEMO_RP_ID}\"\norigins = [{}]\n", origins.join(", "));
@@ -358,7 +359,10 @@ impl Chain {
                 "\n[ui]\nlisten = \"{ui}\"\nhub_api = \"{hub_api}\"\nhub_api_name = \"hub\"\nplain_http_on_loopback = {}\nhub_api_plain_http_on_loopback = {loopback}\n",
                 ui.ip().is_loopback()
             );
-            std::fs::OpenOptions::new().append(true).open(dir.join("cc.toml")).and_then(|mut f| std::io::Write::write_all(&mut f, ui_table.as_bytes()))?;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join("cc.toml"))
+                .and_then(|mut f| std::io::Write::write_all(&mut f, ui_table.as_bytes()))?;
         }
         let cc = Cc::start(CcConfig::load(&dir.join("cc.toml"))?).await.context("starting the control-centre connector")?;
         let scada_mapping = MappingFile::load(&dir.join("scada-mapping.toml"))?;

@@ -175,7 +175,9 @@ async fn the_cc_serves_the_embedded_ui_itself_and_forwards_only_api_paths() {
     let docs = http("127.0.0.1", ui.addr, "GET", "/api/docs", &[], None).await;
     assert_eq!((docs.status, docs.body), (200, web_asset("docs.html")), "the API reference page is the cc's too");
 
-    for (method, path) in [("GET", "/index.html"), ("GET", "/nothing"), ("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/"), ("GET", "/api")] {
+    for (method, path) in
+        [("GET", "/index.html"), ("GET", "/nothing"), ("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/"), ("GET", "/api")]
+    {
         let r = http("127.0.0.1", ui.addr, method, path, &[], (method == "POST").then_some("{}")).await;
         assert!(!r.text().contains("fake-hub"), "{method} {path} was answered by the hub: {}", r.text());
     }
@@ -195,7 +197,9 @@ async fn a_hub_api_with_a_certificate_of_another_ca_or_another_name_is_refused()
     let (pki, other) = (dir.path().join("pki"), dir.path().join("other-pki"));
     DevPki::generate(&pki, &IDENTITIES).unwrap();
     DevPki::generate(&other, &IDENTITIES).unwrap();
-    for (hub_pki, name, why) in [(&other, "hub", "a hub certificate from another CA"), (&pki, "hub-2", "a certificate without the configured name")] {
+    for (hub_pki, name, why) in
+        [(&other, "hub", "a hub certificate from another CA"), (&pki, "hub-2", "a certificate without the configured name")]
+    {
         let (hub_addr, seen) = fake_hub(&load_identity(hub_pki, "hub")).await;
         let ui = cc_ui(&pki, hub_addr, name).await;
         let r = http("127.0.0.1", ui.addr, "GET", "/api/me", &[("Cookie", "gridtrust_session=secret")], None).await;
