@@ -61,6 +61,7 @@ pub use routes::{ApiDoc, ApiState};
 /// users = "users.toml"
 /// tls = { certificate = "web.crt.pem", key = "web.key.pem" }   # optional: another certificate
 /// # plain_http_on_loopback = true  # plain HTTP instead, allowed only when listen is loopback
+/// # trusted_proxies = ["127.0.0.1"] # the cc serving the UI: its X-Forwarded-For is believed
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +83,12 @@ pub struct ApiConfig {
     /// `host:port` of an HTTPS listener for machines, with client certificates required.
     #[serde(default)]
     pub machine_listen: Option<String>,
+    /// Addresses of reverse proxies on the people's side (the cc serving the UI, see the cc's
+    /// `[ui]`) whose `X-Forwarded-For` names the browser: logins are then throttled and audited
+    /// per the browser's address instead of the proxy's. From any other peer the header is
+    /// ignored, so a browser cannot choose the address it is counted under.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The users file (see [`auth`]).
     pub users: PathBuf,
     /// Session lifetime in seconds (default 8 hours).
@@ -122,14 +129,8 @@ impl ApiConfig {
     /// The one place that decides HTTPS or plain HTTP: plain only when asked for and only on a
     /// loopback address. `path` names the configuration file in the error.
     pub fn transport(&self, path: &Path) -> Result<Transport, ConfigError> {
-        let listen: SocketAddr =
-            self.listen.parse().map_err(|_| ConfigError::invalid(path, "api.listen", format!("`{}` is not an ip:port address", self.listen)))?;
-        match (self.plain_http_on_loopback, &self.tls) {
-            (true, _) if !listen.ip().is_loopback() => Err(ConfigError::invalid(
-                path,
-                "api.plain_http_on_loopback",
-                format!("plain HTTP is allowed only on a loopback address, but api.listen is {listen}: remove the key to serve HTTPS"),
-            )),
+        let plain = plain_http_allowed(path, "api", &self.listen, self.plain_http_on_loopback)?;
+        match (plain, &self.tls) {
             (true, Some(_)) => Err(ConfigError::invalid(path, "api.tls", "a certificate for plain HTTP: remove api.tls or api.plain_http_on_loopback")),
             (true, None) => Ok(Transport::PlainLoopback),
             (false, Some(files)) => Ok(Transport::HttpsFiles(files.certificate.clone(), files.key.clone())),
@@ -162,6 +163,23 @@ impl ApiConfig {
         }
         Ok(())
     }
+}
+
+/// Whether a listener for people (the table `table`, with keys `listen` and
+/// `plain_http_on_loopback`) serves plain HTTP: only when asked for and only on a loopback
+/// address, since passwords and session cookies would otherwise cross the network in clear. The
+/// hub's `[api]` and the cc's `[ui]` both decide here. `path` names the configuration file.
+pub fn plain_http_allowed(path: &Path, table: &str, listen: &str, plain_http_on_loopback: bool) -> Result<bool, ConfigError> {
+    let addr: SocketAddr =
+        listen.parse().map_err(|_| ConfigError::invalid(path, format!("{table}.listen"), format!("`{listen}` is not an ip:port address")))?;
+    if plain_http_on_loopback && !addr.ip().is_loopback() {
+        return Err(ConfigError::invalid(
+            path,
+            format!("{table}.plain_http_on_loopback"),
+            format!("plain HTTP is allowed only on a loopback address, but {table}.listen is {addr}: remove the key to serve HTTPS"),
+        ));
+    }
+    Ok(plain_http_on_loopback)
 }
 
 /// Why the API did not start.
@@ -239,7 +257,9 @@ pub async fn start(
         }
     };
     let sessions = auth::Sessions::new(Duration::from_secs(config.session_ttl_s));
-    let state = ApiState::new(backend.clone(), users, sessions).with_login(&config.login).with_https(people_tls.is_some());
+    let state = ApiState::new(backend.clone(), users, sessions).with_login(&config.login)
+        .with_https(people_tls.is_some())
+        .with_trusted_proxies(config.trusted_proxies.clone());
     let app = app(state.clone(), web);
     let bind = |addr: String| async move {
         let l = TcpListener::bind(&addr).await.map_err(|source| ApiStartError::Listen { addr: addr.clone(), source })?;

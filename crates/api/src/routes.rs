@@ -11,7 +11,7 @@
 //! | `GET /api/audit` | SECAUD, SECADM |
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -73,6 +73,8 @@ pub struct ApiState {
     pub(crate) login: Arc<LoginGuard>,
     /// Whether people reach this API over HTTPS (cookies then carry `Secure`).
     pub(crate) https: bool,
+    /// Peers whose `X-Forwarded-For` names the client (`[api] trusted_proxies`).
+    pub(crate) trusted_proxies: Arc<[IpAddr]>,
 }
 
 impl ApiState {
@@ -85,6 +87,7 @@ impl ApiState {
             http: Arc::default(),
             login: Arc::new(LoginGuard::new(&LoginConfig::default())),
             https: false,
+            trusted_proxies: Arc::new([]),
         }
     }
 
@@ -96,6 +99,11 @@ impl ApiState {
     /// Served over HTTPS (or not).
     pub fn with_https(self, https: bool) -> Self {
         Self { https, ..self }
+    }
+
+    /// Believing `X-Forwarded-For` from these peers.
+    pub fn with_trusted_proxies(self, proxies: Vec<IpAddr>) -> Self {
+        Self { trusted_proxies: proxies.into(), ..self }
     }
 
     /// The attributes every session cookie carries.
@@ -220,12 +228,26 @@ async fn audit(state: &ApiState, actor: &str, action: &str, outcome: &str, detai
     }
 }
 
-fn remote_of(parts: &axum::http::Extensions) -> Option<SocketAddr> {
+/// The peer address of a request served by one of the listeners of [`crate::start`] (or by a
+/// listener built the same way, like the cc's UI): plain TCP, HTTPS or mutual TLS.
+pub fn remote_of(parts: &axum::http::Extensions) -> Option<SocketAddr> {
     parts
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
         .or_else(|| parts.get::<ConnectInfo<HttpsPeer>>().map(|c| c.0.0))
         .or_else(|| parts.get::<ConnectInfo<MachinePeer>>().map(|c| c.0.addr))
+}
+
+/// The client a request is counted and audited under: the peer, or, when the peer is a trusted
+/// proxy, the address its `X-Forwarded-For` ends with (the one that proxy added; earlier entries
+/// came from the client and prove nothing). The forwarded address has no port (0).
+fn client_of(peer: Option<SocketAddr>, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> Option<SocketAddr> {
+    let Some(proxy) = peer.filter(|p| trusted_proxies.contains(&p.ip())) else { return peer };
+    let forwarded = headers.get_all("x-forwarded-for").iter().next_back().and_then(|v| v.to_str().ok());
+    match forwarded.and_then(|v| v.rsplit(',').next()).map(|a| a.trim().parse::<IpAddr>()) {
+        Some(Ok(ip)) => Some(SocketAddr::new(ip, 0)),
+        _ => Some(proxy),
+    }
 }
 
 #[utoipa::path(post, path = "/api/login", tag = "auth", request_body = LoginRequest,
@@ -646,7 +668,8 @@ struct Extensions {
 /// Counts and times every request and records its client address for audit entries.
 async fn observe(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let remote = remote_of(req.extensions());
+    let peer = remote_of(req.extensions());
+    let remote = if state.trusted_proxies.is_empty() { peer } else { client_of(peer, req.headers(), &state.trusted_proxies) };
     req.extensions_mut().insert(Extensions { remote });
     let response = next.run(req).await;
     state.http.latency.observe(started.elapsed());
@@ -726,6 +749,20 @@ mod tests {
             assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
         }
         assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["message"].is_object());
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client_and_only_with_the_address_it_added() {
+        let proxy: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let browser: SocketAddr = "192.0.2.9:6000".parse().unwrap();
+        let trusted: Vec<IpAddr> = vec![proxy.ip()];
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.9.9.9, 198.51.100.4"));
+        assert_eq!(client_of(Some(proxy), &h, &trusted), Some("198.51.100.4:0".parse().unwrap()));
+        assert_eq!(client_of(Some(browser), &h, &trusted), Some(browser), "an untrusted peer's header is ignored");
+        h.insert("x-forwarded-for", HeaderValue::from_static("not an address"));
+        assert_eq!(client_of(Some(proxy), &h, &trusted), Some(proxy));
+        assert_eq!(client_of(Some(proxy), &HeaderMap::new(), &trusted), Some(proxy));
     }
 
     #[test]

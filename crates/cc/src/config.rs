@@ -32,6 +32,91 @@ pub struct CcConfig {
     /// How long a command stays valid after SCADA issued it, in seconds.
     #[serde(default = "default_command_ttl")]
     pub command_ttl_s: u64,
+    /// `[ui]`: serve the control-room web UI from here (see [`crate::ui`]).
+    #[serde(default)]
+    pub ui: Option<UiConfig>,
+}
+
+/// `[ui]`: the control-room web UI served by the connector, on the control-centre side, so the
+/// scripts that show people what they sign with their passkey never come from the hub. Only
+/// `/api/...` requests go on to the hub's API.
+///
+/// ```toml
+/// [ui]
+/// listen = "0.0.0.0:8443"          # HTTPS with the connector's own certificate ([identity])
+/// hub_api = "hub.example:8443"     # the hub's [api] listen address, HTTPS with its identity
+/// hub_api_name = "hub"             # the name the hub's certificate must carry (default "hub")
+/// # plain_http_on_loopback = true  # plain HTTP to browsers, allowed only when listen is loopback
+/// # hub_api_plain_http_on_loopback = true  # plain HTTP to the hub, only to a loopback hub_api
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiConfig {
+    /// `ip:port` where browsers connect.
+    pub listen: String,
+    /// `host:port` of the hub's API for people (its `[api] listen`).
+    pub hub_api: String,
+    /// The name the hub API's certificate must carry; it must also chain to the operator CA in
+    /// `[identity]` and not be revoked.
+    #[serde(default = "default_hub_api_name")]
+    pub hub_api_name: String,
+    /// Serve browsers plain HTTP; refused unless `listen` is a loopback address (the same rule
+    /// as the hub's `[api]`).
+    #[serde(default)]
+    pub plain_http_on_loopback: bool,
+    /// Reach the hub's API over plain HTTP; refused unless `hub_api` is a loopback `ip:port`
+    /// (the single-machine demo, whose hub serves plain HTTP on loopback).
+    #[serde(default)]
+    pub hub_api_plain_http_on_loopback: bool,
+}
+
+fn default_hub_api_name() -> String {
+    "hub".to_owned()
+}
+
+/// How the connector reaches the hub's API, decided by [`UiConfig::hub_api_transport`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HubApiTransport {
+    /// HTTPS, the certificate verified against the operator CA and `hub_api_name`.
+    Https { server_name: rustls::pki_types::ServerName<'static> },
+    /// Plain HTTP to a loopback address, as configured.
+    PlainLoopback,
+}
+
+impl UiConfig {
+    /// Whether browsers get plain HTTP (the rule shared with the hub's `[api]`).
+    pub fn plain_http(&self, path: &Path) -> Result<bool, ConfigError> {
+        gridtrust_api::plain_http_allowed(path, "ui", &self.listen, self.plain_http_on_loopback)
+    }
+
+    /// The one place that decides how the hub's API is reached; errors name the key.
+    pub fn hub_api_transport(&self, path: &Path) -> Result<HubApiTransport, ConfigError> {
+        let port = self.hub_api.rsplit_once(':').filter(|(host, _)| !host.is_empty()).map(|(_, port)| port.parse::<u16>());
+        if !matches!(port, Some(Ok(_))) {
+            return Err(ConfigError::invalid(path, "ui.hub_api", format!("`{}` is not a host:port address", self.hub_api)));
+        }
+        if self.hub_api_plain_http_on_loopback {
+            return match self.hub_api.parse::<std::net::SocketAddr>() {
+                Ok(addr) if addr.ip().is_loopback() => Ok(HubApiTransport::PlainLoopback),
+                _ => Err(ConfigError::invalid(
+                    path,
+                    "ui.hub_api_plain_http_on_loopback",
+                    format!("plain HTTP to the hub is allowed only to a loopback ip:port, but ui.hub_api is {}", self.hub_api),
+                )),
+            };
+        }
+        let server_name = rustls::pki_types::ServerName::try_from(self.hub_api_name.clone()).map_err(|e| {
+            ConfigError::invalid(path, "ui.hub_api_name", format!("`{}` is not a DNS name or IP address: {e}", self.hub_api_name))
+        })?;
+        Ok(HubApiTransport::Https { server_name })
+    }
+
+    /// Checks every key; errors name it.
+    pub fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        self.plain_http(path)?;
+        self.hub_api_transport(path)?;
+        Ok(())
+    }
 }
 
 fn default_command_ttl() -> u64 {
@@ -136,6 +221,9 @@ impl CcConfig {
         if c.command_ttl_s == 0 {
             return Err(ConfigError::invalid(path, "command_ttl_s", "must be at least 1"));
         }
+        if let Some(ui) = &c.ui {
+            ui.check(path)?;
+        }
         Ok(c)
     }
 }
@@ -190,6 +278,28 @@ mod tests {
             let e = load(&format!("{SCADA_GROUP}{bad}")).expect_err(bad).to_string();
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn the_ui_table_is_optional_and_checked_naming_the_key() {
+        assert!(load(SCADA_GROUP).unwrap().ui.is_none());
+        let ui = load(&format!("{SCADA_GROUP}[ui]\nlisten = \"0.0.0.0:8443\"\nhub_api = \"hub.example:8443\"\n")).unwrap().ui.unwrap();
+        assert_eq!(ui.hub_api_name, "hub");
+        assert!(matches!(ui.hub_api_transport(Path::new("cc.toml")).unwrap(), HubApiTransport::Https { .. }));
+        for (bad, key) in [
+            ("listen = \"0.0.0.0:8080\"\nhub_api = \"hub:8443\"\nplain_http_on_loopback = true\n", "ui.plain_http_on_loopback"),
+            ("listen = \"localhost:8080\"\nhub_api = \"hub:8443\"\n", "ui.listen"),
+            ("listen = \"127.0.0.1:8080\"\nhub_api = \"hub\"\n", "ui.hub_api"),
+            ("listen = \"127.0.0.1:8080\"\nhub_api = \"hub:8443\"\nhub_api_name = \"not a name\"\n", "ui.hub_api_name"),
+            (
+                "listen = \"127.0.0.1:8080\"\nhub_api = \"10.0.0.1:8080\"\nhub_api_plain_http_on_loopback = true\n",
+                "ui.hub_api_plain_http_on_loopback",
+            ),
+        ] {
+            assert_eq!(invalid_key(load(&format!("{SCADA_GROUP}[ui]\n{bad}"))), key, "{bad}");
+        }
+        let e = load(&format!("{SCADA_GROUP}[ui]\nlisten = \"127.0.0.1:1\"\nhub_api = \"hub:1\"\nhub = 1\n")).unwrap_err().to_string();
+        assert!(e.contains("hub"), "{e}");
     }
 
     /// Loads a cc.toml whose `[iec104.station]` part is `station`.

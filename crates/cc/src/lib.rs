@@ -4,14 +4,16 @@
 //! set and an alarm names the edge, the batch and the reason. Commands from SCADA are turned into
 //! model commands and sent to the hub; the device's confirmations come back as ACTCON/ACTTERM,
 //! so select-before-operate holds end to end. Who may connect and command on the SCADA side,
-//! and on whose behalf the connector signs, is [`scada`]'s.
+//! and on whose behalf the connector signs, is [`scada`]'s. With `[ui]`, the connector also serves
+//! the control-room web UI itself ([`ui`]), so a hub cannot change the scripts people sign with.
 
 mod config;
 mod runtime;
 pub mod scada;
+pub mod ui;
 pub mod verify;
 pub mod watchdog;
 
-pub use config::{CcConfig, CheckpointsConfig, Iec104Side};
+pub use config::{CcConfig, CheckpointsConfig, HubApiTransport, Iec104Side, UiConfig};
 pub use runtime::{Cc, CcError, CcStats};
 pub use verify::Alarm;

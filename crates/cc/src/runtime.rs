@@ -48,6 +48,8 @@ pub enum CcError {
     Listen { addr: String, source: std::io::Error },
     #[error("IEC 104 station: {0}")]
     Station(#[from] gridtrust_iec104::server::StationError),
+    #[error("web UI: {0}")]
+    Ui(#[from] crate::ui::UiError),
 }
 
 /// Counters for metrics and tests.
@@ -73,6 +75,7 @@ pub struct Cc {
     alarms: Arc<Mutex<Vec<Alarm>>>,
     server: ServerHandle,
     tasks: Vec<JoinHandle<()>>,
+    ui: Option<crate::ui::UiServer>,
 }
 
 impl Cc {
@@ -83,6 +86,11 @@ impl Cc {
         if identity.me.kind != IdentityKind::Cc || identity.me.name != config.cc_id {
             return Err(CcError::WrongIdentity { found: identity.me.to_string(), configured: config.cc_id.clone() });
         }
+        // First, so nothing else is running when it cannot start; it stops when dropped.
+        let ui = match &config.ui {
+            Some(ui) => Some(crate::ui::start(ui, &identity, std::path::Path::new("[ui]")).await?),
+            None => None,
+        };
         std::fs::create_dir_all(&config.data_dir).map_err(|source| CcError::DataDir { path: config.data_dir.clone(), source })?;
         let checkpoint_file = CheckpointFile::new(config.data_dir.join("checkpoint.bin"));
         // Only the configured hub's log is followed (the hub names its log after its certificate
@@ -167,7 +175,12 @@ impl Cc {
             tokio::spawn(scada::watch_refusals(refusals, stats.clone(), alarms.clone())),
             tokio::spawn(watch_checkpoints(watchdog, alarms.clone())),
         ];
-        Ok(Self { iec104_addr, stats, alarms, server, tasks })
+        Ok(Self { iec104_addr, stats, alarms, server, tasks, ui })
+    }
+
+    /// Where browsers reach the web UI, when `[ui]` is configured.
+    pub fn ui_addr(&self) -> Option<SocketAddr> {
+        self.ui.as_ref().map(|ui| ui.addr)
     }
 
     /// Alarms raised so far.

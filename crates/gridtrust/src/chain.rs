@@ -79,6 +79,10 @@ pub struct ChainOptions {
     /// README's `http://127.0.0.1:8080` works without a certificate in the browser), HTTPS with
     /// the hub's certificate anywhere else.
     pub api_listen: String,
+    /// Where the cc serves the same web UI from the control-centre side (its `[ui]`), forwarding
+    /// only `/api/` to the hub: plain HTTP on loopback like `api_listen`, HTTPS with the cc's
+    /// certificate elsewhere. None: the hub's UI only.
+    pub cc_ui_listen: Option<String>,
     /// Extra lines for the hub's `[api]` table, e.g. `login.lockout_s = 2` (tests).
     pub api_extra: String,
     /// Cost of the demo users' password hashes (tests use the cheap one).
@@ -104,6 +108,7 @@ impl ChainOptions {
             batch_delay_ms: 10,
             keys: DemoKeys::Software,
             api_listen: "127.0.0.1:0".into(),
+            cc_ui_listen: None,
             api_extra: String::new(),
             password_cost: HashCost::TestOnly,
             demo_fault_injection: false,
@@ -304,12 +309,18 @@ impl Chain {
         let api_listen = with_port(&opts.api_listen)?;
         // Plain HTTP only on loopback (the demo); anywhere else the UI is served over HTTPS.
         let loopback = api_listen.ip().is_loopback();
-        let scheme = if loopback { "http" } else { "https" };
-        let webauthn = format!("rp_id = \"{DEMO_RP_ID}\"\norigins = [\"{scheme}://{DEMO_RP_ID}:{}\"]\n", api_listen.port());
+        let origin =
+            |addr: SocketAddr| format!("\"{}://{DEMO_RP_ID}:{}\"", if addr.ip().is_loopback() { "http" } else { "https" }, addr.port());
+        let cc_ui = opts.cc_ui_listen.as_deref().map(with_port).transpose()?;
+        let origins: Vec<String> = std::iter::once(api_listen).chain(cc_ui).map(origin).collect();
+        let webauthn = format!("rp_id = \"{DEMO_RP_ID}\"\norigins = [{}]\n", origins.join(", "));
+        // The cc dials the hub's API on this machine; the hub believes its X-Forwarded-For.
+        let hub_api = if api_listen.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], api_listen.port())) } else { api_listen };
+        let trusted_proxies = if cc_ui.is_some() { format!("trusted_proxies = [\"{}\"]\n", hub_api.ip()) } else { String::new() };
         write(
             &dir.join("hub.toml"),
             &format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{api_listen}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\nplain_http_on_loopback = {loopback}\n{}\n\n[webauthn]\n{webauthn}",
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{api_listen}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\nplain_http_on_loopback = {loopback}\n{trusted_proxies}{}\n\n[webauthn]\n{webauthn}",
                 identity("hub"),
                 opts.api_extra,
             ),
@@ -343,6 +354,16 @@ impl Chain {
                 opts.scada_listen
             ),
         )?;
+        if let Some(ui) = cc_ui {
+            let ui_table = format!(
+                "\n[ui]\nlisten = \"{ui}\"\nhub_api = \"{hub_api}\"\nhub_api_name = \"hub\"\nplain_http_on_loopback = {}\nhub_api_plain_http_on_loopback = {loopback}\n",
+                ui.ip().is_loopback()
+            );
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join("cc.toml"))
+                .and_then(|mut f| std::io::Write::write_all(&mut f, ui_table.as_bytes()))?;
+        }
         let cc = Cc::start(CcConfig::load(&dir.join("cc.toml"))?).await.context("starting the control-centre connector")?;
         let scada_mapping = MappingFile::load(&dir.join("scada-mapping.toml"))?;
         Ok(Self { rtu, field, edge, hub, cc, scada_mapping, config_dir: dir.clone() })

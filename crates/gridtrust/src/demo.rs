@@ -21,6 +21,10 @@ pub struct DemoArgs {
     /// Where the web UI and the HTTP API listen.
     #[arg(long, default_value = "127.0.0.1:8080")]
     api_listen: String,
+    /// Where the cc serves the same web UI from the control-centre side, forwarding only
+    /// `/api/` to the hub (so a hub cannot change the scripts people sign commands with).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    cc_ui_listen: String,
     /// Where the simulated RTU listens.
     #[arg(long, default_value = "127.0.0.1:2405")]
     rtu_listen: String,
@@ -64,6 +68,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         feeders: args.feeders,
         batch_delay_ms: 10,
         api_listen: args.api_listen.clone(),
+        cc_ui_listen: Some(args.cc_ui_listen.clone()),
         api_extra: String::new(),
         password_cost: gridtrust_api::auth::HashCost::Standard,
         demo_fault_injection: true,
@@ -167,6 +172,10 @@ fn print_banner(chain: &Chain) {
             api.port()
         );
         println!("  (the development CA certifies it at approval: demo only), then operate");
+    }
+    if let Some(ui) = chain.cc.ui_addr() {
+        let scheme = if ui.ip().is_loopback() { "http" } else { "https" };
+        println!("Web UI served by the cc          {scheme}://{}:{}  (pages from the control centre; only /api/ goes to the hub)", gridtrust::chain::DEMO_RP_ID, ui.port());
     }
     println!();
     println!("Ctrl-C stops the demo.");
