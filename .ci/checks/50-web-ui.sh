@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Browser tests of the web UI in real Chromium against a running `gridtrust demo` (hub, edge, cc
-# and simulated substation in one process). Screenshots go to $GRIDTRUST_ARTIFACTS
+# and simulated substation in one process), once as the hub serves it and once as the cc does. Screenshots go to $GRIDTRUST_ARTIFACTS
 # (default /tmp/gridtrust-artifacts).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,11 +12,18 @@ DEMO_LOG="$artifacts/demo.log"
 # shellcheck source=../lib/demo.sh
 . .ci/lib/demo.sh
 
-echo "-- browser tests against $url"
 cd web
 set +e
-GRIDTRUST_URL="$url" GRIDTRUST_ARTIFACTS="$artifacts" node --test --test-concurrency=1 --test-reporter=spec tests/ 2>&1 | tee "$artifacts/browser-tests.log"
-status=${PIPESTATUS[0]}
+status=0
+# The hub's UI, then the same UI served by the cc (pages from the cc, /api/ forwarded to the hub).
+# The second run enrols another person's passkey (the first person's is approved by then).
+for run in "$url operator" "$cc_url engineer"; do
+  read -r target person <<<"$run"
+  [ -n "$person" ] || { echo "the demo has no --cc-ui-listen flag"; status=1; continue; }
+  echo "-- browser tests against $target (passkey: $person)"
+  GRIDTRUST_URL="$target" GRIDTRUST_PASSKEY_PERSON="$person" GRIDTRUST_ARTIFACTS="$artifacts" node --test --test-concurrency=1 --test-reporter=spec tests/ 2>&1 | tee -a "$artifacts/browser-tests.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+done
 set -e
 echo "screenshots:"
 ls -1 "$artifacts"/*.png 2>/dev/null || echo "  (none)"

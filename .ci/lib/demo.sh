@@ -1,6 +1,6 @@
 # Starts `gridtrust demo` for the checks that need the running product, and stops it on exit.
 # Source it from the repository root with DEMO_LOG set (where the demo's output goes); it sets
-# `url` (the web UI and API) and `work` (a temporary folder removed on exit). Uses the debug binary
+# `url` (the web UI and API), `cc_url` (the same UI served by the cc) and `work` (a temporary folder removed on exit). Uses the debug binary
 # `cargo test --workspace` built, building it if it is missing.
 target="${CARGO_TARGET_DIR:-$(pwd)/target}"
 bin="$target/debug/gridtrust"
@@ -17,9 +17,11 @@ for s in socks: print(s.getsockname()[1])
 for s in socks: s.close()' "${#listen_flags[@]}")
 args=()
 url=""
+cc_url=""
 for i in "${!listen_flags[@]}"; do
   args+=("${listen_flags[$i]}" "127.0.0.1:${ports[$i]}")
   [ "${listen_flags[$i]}" = "--api-listen" ] && url="http://127.0.0.1:${ports[$i]}"
+  [ "${listen_flags[$i]}" = "--cc-ui-listen" ] && cc_url="http://127.0.0.1:${ports[$i]}"
 done
 [ -n "$url" ] || { echo "the demo has no --api-listen flag"; exit 1; }
 work=$(mktemp -d)

@@ -16,10 +16,14 @@ const BASE = process.env.GRIDTRUST_URL ?? 'http://127.0.0.1:8080';
 // Passkeys need a secure context and a domain as relying party id: the demo's is `localhost`
 // (an IP address cannot be one), on the same port.
 const PASSKEY_BASE = BASE.replace('//127.0.0.1', '//localhost');
+// Who enrols a passkey and operates with it: a person with no passkey yet in this demo (a second
+// run against the same demo, e.g. through the cc's UI, names another one).
+const PASSKEY_PERSON = process.env.GRIDTRUST_PASSKEY_PERSON ?? 'operator';
 const ARTIFACTS = process.env.GRIDTRUST_ARTIFACTS ?? '/tmp/gridtrust-artifacts';
 const USERS = {
   viewer: ['viewer', 'viewer-demo'],
   operator: ['operator', 'operator-demo'],
+  engineer: ['engineer', 'engineer-demo'],
   secadm: ['secadm', 'secadm-demo'],
 };
 
@@ -186,7 +190,7 @@ describe('control room', () => {
     const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
       options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
     });
-    await login(page, 'operator', PASSKEY_BASE);
+    await login(page, PASSKEY_PERSON, PASSKEY_BASE);
     await page.getByTestId('passkeys-button').click();
     const passkeys = page.getByTestId('passkey-dialog');
     await passkeys.getByTestId('register-passkey').click();
@@ -207,7 +211,7 @@ describe('control room', () => {
     const admin = await newPage();
     await login(admin, 'secadm', PASSKEY_BASE);
     await admin.getByTestId('passkeys-button').click();
-    const pending = admin.locator('[data-testid=pending-enrolment][data-name=operator]');
+    const pending = admin.locator(`[data-testid=pending-enrolment][data-name=${PASSKEY_PERSON}]`);
     await pending.getByTestId('approve-enrolment').click();
     await pending.waitFor({ state: 'detached' });
     await shot(admin, 'passkey-approved-by-secadm');
