@@ -50,11 +50,11 @@ async fn operate(client: &ClientHandle, address: u32, rounds: usize) -> Figures 
     for i in 0..rounds {
         let value = if i % 2 == 0 { DoublePointValue::Off } else { DoublePointValue::On };
         let t = Instant::now();
-        let select = client.send_command(command(address, value, true)).await.expect("select sent");
+        let select = client.send_command(command(address, value, true)).await.unwrap_or_else(|e| panic!("select {i} at {address}: {e:?}"));
         assert!(select.is_positive(), "select confirmed");
         f.select.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        let execute = client.send_command(command(address, value, false)).await.expect("execute sent");
+        let execute = client.send_command(command(address, value, false)).await.unwrap_or_else(|e| panic!("execute {i} at {address}: {e:?}"));
         assert!(execute.is_positive(), "execute confirmed");
         f.execute.push(t.elapsed().as_secs_f64() * 1e3);
         execute.await_termination().await.expect("terminated");
@@ -64,21 +64,51 @@ async fn operate(client: &ClientHandle, address: u32, rounds: usize) -> Figures 
     f
 }
 
+/// One select, then its execute if confirmed: whether the chain is ready for commands.
+async fn client_select_confirmed(client: &ClientHandle, address: u32) -> bool {
+    let Ok(select) = client.send_command(command(address, DoublePointValue::Off, true)).await else { return false };
+    if !select.is_positive() {
+        return false;
+    }
+    let execute = client.send_command(command(address, DoublePointValue::Off, false)).await.expect("execute sent");
+    assert!(execute.is_positive(), "execute confirmed after a confirmed select");
+    execute.await_termination().await.expect("terminated");
+    true
+}
+
 fn row(what: &str, ms: &[f64], baseline: &[f64]) {
     let (p50, p99, b50, b99) = (percentile(ms, 0.5), percentile(ms, 0.99), percentile(baseline, 0.5), percentile(baseline, 0.99));
     println!("{what:<44} p50 {p50:>8.2} ms  p99 {p99:>8.2} ms   baseline p50 {b50:>7.2} ms  p99 {b99:>7.2} ms   ratio p50 {:>5.2}  added p99 {:>+7.2} ms", p50 / b50, p99 - b99);
 }
 
 fn main() {
+    // RUST_LOG=... shows the roles' logs on stderr.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
     let rounds: usize = std::env::var("GRIDTRUST_BENCH_COMMANDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     runtime.block_on(async {
-        let chain = Chain::start(&ChainOptions::for_tests(dir.path())).await.unwrap();
-        let (scada, _events) = Client::connect(chain.scada_addr(), None, ClientConfig::default()).await.unwrap();
-        let (direct, _direct_events) = Client::connect(chain.rtu.addr, None, ClientConfig::default()).await.unwrap();
-        // Warm-up: the first command opens the edge's replay cache pages and the hub's log.
-        operate(&scada, SCADA_IOA_OFFSET + F1 + ioa::BREAKER_COMMAND, 4).await;
+        // The policy's rate limit (120 a minute by default) would refuse most of the rounds.
+        let options = ChainOptions { hub_extra: "[policy]\nmax_commands_per_minute = 1000000\n".into(), ..ChainOptions::for_tests(dir.path()) };
+        let chain = Chain::start(&options).await.unwrap();
+        let (scada, mut events) = Client::connect(chain.scada_addr(), None, ClientConfig::default()).await.unwrap();
+        let (direct, mut direct_events) = Client::connect(chain.rtu.addr, None, ClientConfig::default()).await.unwrap();
+        // Both clients also receive the measurements: drain them, or a full event channel stalls
+        // the client's link (and with it the command confirmations).
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        tokio::spawn(async move { while direct_events.recv().await.is_some() {} });
+        // Commands route once the cc holds the point registry and the edge is connected: wait
+        // for the first confirmed select (an execute then completes the pair).
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        let address = SCADA_IOA_OFFSET + F1 + ioa::BREAKER_COMMAND;
+        while !client_select_confirmed(&scada, address).await {
+            assert!(Instant::now() < deadline, "no select confirmed through the chain within 30 s");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        // Warm-up: the first commands open the edge's replay cache pages and the hub's log.
+        operate(&scada, address, 4).await;
         let baseline = operate(&direct, F1 + ioa::BREAKER_COMMAND, rounds).await;
         let through = operate(&scada, SCADA_IOA_OFFSET + F1 + ioa::BREAKER_COMMAND, rounds).await;
         println!("command round trips, {rounds} select+execute pairs (baseline: the same client commanding the RTU directly)");

@@ -85,6 +85,8 @@ pub struct ChainOptions {
     pub cc_ui_listen: Option<String>,
     /// Extra lines for the hub's `[api]` table, e.g. `login.lockout_s = 2` (tests).
     pub api_extra: String,
+    /// Extra tables for `hub.toml`, e.g. `[policy]` (benchmarks lift its rate limit).
+    pub hub_extra: String,
     /// Cost of the demo users' password hashes (tests use the cheap one).
     pub password_cost: HashCost,
     /// Lets `POST /api/demo/tamper` alter the next batch (demo and tests only).
@@ -110,6 +112,7 @@ impl ChainOptions {
             api_listen: "127.0.0.1:0".into(),
             cc_ui_listen: None,
             api_extra: String::new(),
+            hub_extra: String::new(),
             password_cost: HashCost::TestOnly,
             demo_fault_injection: false,
             demo_enrolment_ca: false,
@@ -320,9 +323,10 @@ impl Chain {
         write(
             &dir.join("hub.toml"),
             &format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{api_listen}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\nplain_http_on_loopback = {loopback}\n{trusted_proxies}{}\n\n[webauthn]\n{webauthn}",
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{api_listen}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\nplain_http_on_loopback = {loopback}\n{trusted_proxies}{}\n\n[webauthn]\n{webauthn}\n{}",
                 identity("hub"),
                 opts.api_extra,
+                opts.hub_extra,
             ),
         )?;
         let hub_options = HubOptions {

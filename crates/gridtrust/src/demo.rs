@@ -70,6 +70,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         api_listen: args.api_listen.clone(),
         cc_ui_listen: Some(args.cc_ui_listen.clone()),
         api_extra: String::new(),
+        hub_extra: String::new(),
         password_cost: gridtrust_api::auth::HashCost::Standard,
         demo_fault_injection: true,
         demo_enrolment_ca: true,
