@@ -19,6 +19,10 @@ use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_store::translog::TransparencyLog;
 use gridtrust_trust::checkpoint::LogEntry;
 
+/// The flood tests time the hub against its own quiet baseline; a second chain of another test
+/// in this file on the same 2 cores would skew both. Every test here runs alone.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Resp {
     status: u16,
     headers: String,
@@ -127,6 +131,7 @@ async fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Optio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_guessing_is_locked_out_per_user_and_per_address_audited_with_an_alarm() {
+    let _alone = ALONE.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let options = ChainOptions { api_extra: "login.lockout_s = 3".into(), ..ChainOptions::for_tests(dir.path()) };
     let chain = Chain::start(&options).await.unwrap();
@@ -239,6 +244,7 @@ async fn batches_flowing(chain: &Chain) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_flood_does_not_starve_ingestion_or_healthz() {
+    let _alone = ALONE.lock().await;
     let dir = tempfile::tempdir().unwrap();
     // Limits out of reach: the flood stands for many names from many addresses, so only the
     // bounded verification keeps the hub responsive.
@@ -311,6 +317,7 @@ async fn https_call(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_off_loopback_refuses_to_start_and_https_serves_secure_cookies_with_hsts() {
+    let _alone = ALONE.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let chain = Chain::start(&ChainOptions::for_tests(dir.path())).await.unwrap();
 
@@ -413,6 +420,7 @@ fn prefill_log(dir: &Path, entries: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_flooding_evidence_lookups_does_not_slow_the_edges_acknowledgements() {
+    let _alone = ALONE.lock().await;
     let dir = tempfile::tempdir().unwrap();
     prefill_log(dir.path(), 50_000);
     let chain = Chain::start(&ChainOptions::for_tests(dir.path())).await.unwrap();
