@@ -686,7 +686,10 @@ fn apply_in<'r>(
     Ok(ApplyOutcome::Applied { stored, duplicates, gap, late })
 }
 
-/// Replaces each point's latest value where the candidate is newer (series time, then seq).
+/// Replaces each point's latest value where the candidate is newer by the edge's sequence: the
+/// order in which the point's owner received its readings. Not by the source's time stamp, which
+/// steps with the device's clock (an RTU set back an hour would freeze the image for an hour);
+/// the time stamp stays what the value says about itself.
 fn update_latest(latest: &mut Table<&'static [u8], &'static [u8]>, newest: HashMap<&PointId, &Record>) -> Result<()> {
     for (point, r) in newest {
         let key = point.as_str().as_bytes();
@@ -694,7 +697,7 @@ fn update_latest(latest: &mut Table<&'static [u8], &'static [u8]>, newest: HashM
             None => true,
             Some(v) => {
                 let old = decode_record(v.value(), LATEST_NAME, || point.to_string())?;
-                (series_time(r), r.seq) >= (series_time(&old), old.seq)
+                r.seq >= old.seq
             }
         };
         if replace {
@@ -741,7 +744,7 @@ fn insert_records<'r>(
         newest
             .entry(&r.point)
             .and_modify(|cur| {
-                if (t, r.seq) >= (series_time(cur), cur.seq) {
+                if r.seq >= cur.seq {
                     *cur = r;
                 }
             })
@@ -1276,6 +1279,32 @@ mod evidence_tests {
         assert_eq!(hub.batch_of_record("edge-a", 3).unwrap().unwrap().batch_seq, 1);
         // Seq 7 lies beyond the resend's range: the older batch covers it.
         assert_eq!(hub.batch_of_record("edge-a", 7).unwrap().unwrap().batch_seq, 0);
+    }
+
+    #[test]
+    fn the_latest_value_follows_the_edge_sequence_when_the_source_clock_steps_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
+        let p = PointId::new("LD0/MMXU1.TotW").unwrap();
+        let hour = 3_600_000_000_000;
+        let at = |seq: u64, t: i64| Record {
+            source_time: Some((Timestamp(t), gridtrust_model::TimeQuality::GOOD)),
+            received_at: Timestamp(t),
+            ..recs(seq, 1)[0].clone()
+        };
+        // The RTU's clock is stepped back an hour between seq 0 and seq 2 (both TotW).
+        apply(&hub, 0, &[at(0, 2 * hour)]);
+        apply(&hub, 1, &[at(2, hour)]);
+        assert_eq!(hub.latest(&p).unwrap().unwrap().seq, 2, "the newer reading, whatever its time stamp");
+        // Within one batch too.
+        apply(&hub, 2, &[at(4, 3 * hour), at(6, hour)]);
+        assert_eq!(hub.latest(&p).unwrap().unwrap().seq, 6);
+        // A late batch (an earlier seq filling a gap) never replaces a newer value, even when
+        // its time stamp is later.
+        apply(&hub, 3, &[at(8, hour)]);
+        hub.apply_batch("edge-a", 9, &sealed(9, &[at(20, hour)]), &[at(20, hour)]).unwrap();
+        hub.apply_batch("edge-a", 5, &sealed(5, &[at(12, 5 * hour)]), &[at(12, 5 * hour)]).unwrap();
+        assert_eq!(hub.latest(&p).unwrap().unwrap().seq, 20);
     }
 
     #[test]
