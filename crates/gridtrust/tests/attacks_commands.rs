@@ -63,7 +63,9 @@ use gridtrust_transport::{
     Accepted, CcToHub, EdgeToHub, FrameError, FramedReader, FramedWriter, HubToCc, HubToEdge, Listener, PROTOCOL_VERSION, connect,
     handshake,
 };
+use gridtrust_store::HubStore;
 use gridtrust_trust::SignedBatch;
+use gridtrust_trust::checkpoint::LogEntry;
 use gridtrust_trust::command::{SignedCommand, SignedResult, encode_command};
 use gridtrust_trust::signing::{Signer, certificate_id};
 
@@ -1051,6 +1053,35 @@ async fn a_reused_batch_seq_with_another_header_raises_a_fork_alarm_instead_of_a
     assert_eq!(hub.stats().forks.load(Ordering::Relaxed), 1);
     assert_eq!(hub.stats().batches_duplicate.load(Ordering::Relaxed), 0);
     assert_eq!(stored_power(&hub), Some(Value::Float(1.0)), "the stored history stays");
+    hub.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12: one commit at the hub
+
+/// Fault: the hub committed a batch to its store and died before the log's commit. The edge,
+/// never acknowledged, resends it; the hub must log it before acknowledging the duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stored_but_not_logged_before_a_crash_is_logged_when_the_edge_resends_it() {
+    let site = Site::new();
+    let config = site.write_hub_config();
+    let genuine = site.identity("edge-1");
+    let batch = signed_batch(genuine.signer.as_ref(), &genuine.certificate, Resume::FRESH, 1.0);
+    let entry = LogEntry::BatchHeader(batch.sealed_header());
+    {
+        // The state a crash between the two commits leaves: stored, not logged.
+        let data = HubConfig::load(&config).unwrap().data_dir;
+        std::fs::create_dir_all(&data).unwrap();
+        let store = HubStore::open(data.join("hub.redb")).unwrap();
+        store.apply_batch("edge-1", 0, &batch.sealed_header(), &batch.records).unwrap();
+    }
+    let hub = start_hub(&config).await;
+    assert!(!hub.ledger().contains(&entry).unwrap(), "the fault: the stored batch is not in the log");
+    let session = edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", batch).await;
+    assert_eq!(session.acked, Ok(0), "the resend is acknowledged: {session:?}");
+    assert!(hub.ledger().contains(&entry).unwrap(), "acknowledged only once it is in the log");
+    assert_eq!(hub.stats().batches_duplicate.load(Ordering::Relaxed), 1, "stored once, not twice");
+    assert_eq!(hub.store().record_count().unwrap(), 1);
     hub.shutdown();
 }
 

@@ -91,6 +91,34 @@ impl Ledger {
         Ok(first)
     }
 
+    /// Appends those of `entries` the log does not hold yet, in one durable transaction
+    /// (blocking). The hub stores a batch and logs its header in two databases: after a crash
+    /// between the two commits the edge resends the unacknowledged batch, the store calls it a
+    /// duplicate, and this is where its header reaches the log before the acknowledgement.
+    /// Returns how many were appended.
+    pub fn append_missing(&self, entries: &[LogEntry]) -> Result<usize, LedgerError> {
+        let mut log = self.log();
+        let size = log.size();
+        let mut missing = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let encoded = entry.encode();
+            if log.find(&encoded, size)?.is_none() {
+                missing.push(encoded);
+            }
+        }
+        if !missing.is_empty() {
+            log.append_many(&missing)?;
+            self.size.store(log.size(), Ordering::Release);
+        }
+        Ok(missing.len())
+    }
+
+    /// Whether the log holds `entry` (blocking).
+    pub fn contains(&self, entry: &LogEntry) -> Result<bool, LedgerError> {
+        let log = self.log();
+        Ok(log.find(&entry.encode(), log.size())?.is_some())
+    }
+
     /// Entries in the log (never waits for an append).
     pub fn size(&self) -> u64 {
         self.size.load(Ordering::Acquire)

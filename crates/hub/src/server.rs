@@ -348,6 +348,11 @@ impl Hub {
         &self.state.store
     }
 
+    /// The transparency log, for queries.
+    pub fn ledger(&self) -> &Ledger {
+        &self.state.ledger
+    }
+
     /// Alarms raised by the hub, newest first.
     pub fn alarms(&self, active_only: bool) -> Vec<crate::alarms::Alarm> {
         self.state.alarms.list(active_only)
@@ -720,16 +725,17 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                 .map(|(b, h)| BatchRef { batch_seq: b.header.batch_seq, header_bytes: h, records: &b.records })
                 .collect();
             let outcomes = state.store.apply_batches(&edge, &refs).map_err(|e| format!("store: {e}"))?;
-            // Nothing is acknowledged that is not in the log as well.
+            // Nothing is acknowledged that is not in the log as well: a duplicate too, since a
+            // crash between the store's commit and the log's leaves it stored but not logged.
             let entries: Vec<LogEntry> = outcomes
                 .iter()
                 .zip(sealed)
-                .filter(|(o, _)| matches!(o, ApplyOutcome::Applied { .. }))
+                .filter(|(o, _)| !matches!(o, ApplyOutcome::Fork { .. }))
                 .map(|(_, h)| LogEntry::BatchHeader(h))
                 .collect();
             if !entries.is_empty() {
-                state.ledger.append(&entries).map_err(|e| format!("transparency log: {e}"))?;
-                state.stats.log_entries.fetch_add(entries.len() as u64, Ordering::Relaxed);
+                let appended = state.ledger.append_missing(&entries).map_err(|e| format!("transparency log: {e}"))?;
+                state.stats.log_entries.fetch_add(appended as u64, Ordering::Relaxed);
             }
             Ok((outcomes, previous))
         })
