@@ -63,7 +63,6 @@ use gridtrust_transport::{
     Accepted, CcToHub, EdgeToHub, FrameError, FramedReader, FramedWriter, HubToCc, HubToEdge, Listener, PROTOCOL_VERSION, connect,
     handshake,
 };
-use gridtrust_store::HubStore;
 use gridtrust_trust::SignedBatch;
 use gridtrust_trust::checkpoint::LogEntry;
 use gridtrust_trust::command::{SignedCommand, SignedResult, encode_command};
@@ -1059,23 +1058,51 @@ async fn a_reused_batch_seq_with_another_header_raises_a_fork_alarm_instead_of_a
 // ---------------------------------------------------------------------------------------------
 // Issue 12: one commit at the hub
 
-/// Fault: the hub committed a batch to its store and died before the log's commit. The edge,
-/// never acknowledged, resends it; the hub must log it before acknowledging the duplicate.
+/// Fault: the hub committed a batch to its store and died before the log's commit. At its next
+/// start it logs what is stored but missing from the log, before any session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_stored_but_not_logged_before_a_crash_is_logged_when_the_edge_resends_it() {
+async fn a_batch_stored_but_not_logged_before_a_crash_is_logged_at_the_next_start() {
+    let site = Site::new();
+    let config = site.write_hub_config();
+    let genuine = site.identity("edge-1");
+    let batches: Vec<SignedBatch> = (0..3)
+        .scan(Resume::FRESH, |resume, i| {
+            let b = signed_batch(genuine.signer.as_ref(), &genuine.certificate, *resume, i as f32);
+            *resume = Resume { next_seq: resume.next_seq + 1, next_batch_seq: resume.next_batch_seq + 1, prev_header_hash: b.header.hash() };
+            Some(b)
+        })
+        .collect();
+    // Batch 0 went through both commits in an earlier run; batches 1 and 2 were stored and the
+    // hub died before logging them.
+    let hub = start_hub(&config).await;
+    let session = edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", batches[0].clone()).await;
+    assert_eq!(session.acked, Ok(0));
+    for b in &batches[1..] {
+        hub.store().apply_batch("edge-1", b.header.batch_seq, &b.sealed_header(), &b.records).unwrap();
+    }
+    let entries: Vec<LogEntry> = batches.iter().map(|b| LogEntry::BatchHeader(b.sealed_header())).collect();
+    assert!(!hub.ledger().contains(&entries[2]).unwrap(), "the fault: stored, not logged");
+    let logged_before = hub.ledger().size();
+    hub.shutdown();
+    let hub = start_hub(&config).await;
+    for (i, entry) in entries.iter().enumerate() {
+        assert!(hub.ledger().contains(entry).unwrap(), "batch {i} is in the log after the restart");
+    }
+    assert_eq!(hub.ledger().size(), logged_before + 2 + 2, "batches 1 and 2 logged once (plus the start's two entries)");
+    hub.shutdown();
+}
+
+/// Fault: the same state while the hub runs (a store commit whose log commit failed). The edge,
+/// never acknowledged, resends the batch; the hub logs it before acknowledging the duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stored_but_not_logged_is_logged_when_the_edge_resends_it() {
     let site = Site::new();
     let config = site.write_hub_config();
     let genuine = site.identity("edge-1");
     let batch = signed_batch(genuine.signer.as_ref(), &genuine.certificate, Resume::FRESH, 1.0);
     let entry = LogEntry::BatchHeader(batch.sealed_header());
-    {
-        // The state a crash between the two commits leaves: stored, not logged.
-        let data = HubConfig::load(&config).unwrap().data_dir;
-        std::fs::create_dir_all(&data).unwrap();
-        let store = HubStore::open(data.join("hub.redb")).unwrap();
-        store.apply_batch("edge-1", 0, &batch.sealed_header(), &batch.records).unwrap();
-    }
     let hub = start_hub(&config).await;
+    hub.store().apply_batch("edge-1", 0, &batch.sealed_header(), &batch.records).unwrap();
     assert!(!hub.ledger().contains(&entry).unwrap(), "the fault: the stored batch is not in the log");
     let session = edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", batch).await;
     assert_eq!(session.acked, Ok(0), "the resend is acknowledged: {session:?}");

@@ -244,6 +244,7 @@ impl Hub {
         };
         let store = HubStore::open(config.data_dir.join("hub.redb"))?;
         let ledger = Ledger::open(&config.data_dir.join("log.redb"), identity.clone())?;
+        log_stored_batches(&store, &ledger)?;
         let certificates_dir = config.data_dir.join("certificates");
         std::fs::create_dir_all(&certificates_dir).map_err(|source| HubError::DataDir { path: certificates_dir.clone(), source })?;
         let certificates = load_certificates(&certificates_dir, &identity);
@@ -404,6 +405,33 @@ async fn console_results_loop(state: Arc<State>, mut rx: mpsc::Receiver<HubToCc>
             _ = tick.tick() => state.console.expire(Timestamp::now()),
         }
     }
+}
+
+/// Logs the batches a crash left stored but not logged (the store and the log commit one after
+/// the other): per edge, walking back from its newest stored batch to the first one the log
+/// holds, since the crash window is the last store commit. Runs at start, before any session;
+/// a resend while running is covered where batches are applied.
+fn log_stored_batches(store: &HubStore, ledger: &Ledger) -> Result<usize, HubError> {
+    let mut appended = 0;
+    for (edge, last) in store.edges()? {
+        let mut missing = Vec::new();
+        let mut next = Some(last.batch_seq);
+        while let Some(batch_seq) = next {
+            let Some(header) = store.batch(&edge, batch_seq)? else { break };
+            let entry = LogEntry::BatchHeader(header);
+            if ledger.contains(&entry)? {
+                break;
+            }
+            missing.push(entry);
+            next = batch_seq.checked_sub(1);
+        }
+        if !missing.is_empty() {
+            missing.reverse();
+            warn!(edge, batches = missing.len(), "stored batches missing from the transparency log (a crash between the two commits): logged now");
+            appended += ledger.append_missing(&missing)?;
+        }
+    }
+    Ok(appended)
 }
 
 async fn checkpoint_loop(state: Arc<State>, interval: Duration) {
