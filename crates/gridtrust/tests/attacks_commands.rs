@@ -64,7 +64,7 @@ use gridtrust_transport::{
     handshake,
 };
 use gridtrust_trust::SignedBatch;
-use gridtrust_trust::checkpoint::LogEntry;
+use gridtrust_trust::checkpoint::{Checkpoint, LogEntry, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult, encode_command};
 use gridtrust_trust::signing::{Signer, certificate_id};
 
@@ -1089,6 +1089,38 @@ async fn a_batch_stored_but_not_logged_before_a_crash_is_logged_at_the_next_star
         assert!(hub.ledger().contains(entry).unwrap(), "batch {i} is in the log after the restart");
     }
     assert_eq!(hub.ledger().size(), logged_before + 2 + 2, "batches 1 and 2 logged once (plus the start's two entries)");
+    hub.shutdown();
+}
+
+/// Fault: the hub's clock ran an hour ahead, then was set right and the hub restarted. Its
+/// checkpoints must not go back in time (connectors refuse that, which would lock every cc out
+/// for an hour): the first one after the restart is no older than the last one signed before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_restarted_after_its_clock_stepped_back_never_signs_an_older_checkpoint() {
+    let site = Site::new();
+    let config = site.write_hub_config();
+    let data = HubConfig::load(&config).unwrap().data_dir;
+    let hub = start_hub(&config).await;
+    let genuine = site.identity("edge-1");
+    let batch = signed_batch(genuine.signer.as_ref(), &genuine.certificate, Resume::FRESH, 1.0);
+    assert_eq!(edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", batch).await.acked, Ok(0));
+    let signed = tokio::task::block_in_place(|| hub.ledger().checkpoint()).unwrap();
+    hub.shutdown();
+    // The last checkpoint of that run, as the hub wrote it with its clock an hour ahead.
+    let hour = 3_600_000_000_000;
+    let ahead = Checkpoint { timestamp: Timestamp(Timestamp::now().0 + hour), ..signed.checkpoint.clone() };
+    let key = site.identity("hub");
+    let ahead = SignedCheckpoint::sign(ahead, key.signer.as_ref(), key.certificate_id).unwrap();
+    std::fs::write(data.join(gridtrust_hub::ledger::CHECKPOINT_FILE), ahead.encode()).unwrap();
+
+    let hub = start_hub(&config).await;
+    let next = tokio::task::block_in_place(|| hub.ledger().checkpoint()).unwrap();
+    assert!(
+        next.checkpoint.timestamp >= ahead.checkpoint.timestamp,
+        "signed at {:?}, before the last checkpoint's {:?}",
+        next.checkpoint.timestamp,
+        ahead.checkpoint.timestamp
+    );
     hub.shutdown();
 }
 

@@ -63,8 +63,28 @@ pub struct Ledger {
     latest: Mutex<Option<Arc<SignedCheckpoint>>>,
     /// Serialises checkpoint signing, which happens outside `latest`'s lock.
     signing: Mutex<()>,
+    /// The time of the last checkpoint signed before this start ([`CHECKPOINT_FILE`]): no
+    /// checkpoint is signed earlier than it, even when this host's clock was set back since.
+    signed_before: Timestamp,
     /// Where [`CHECKPOINT_FILE`] and [`CERTIFICATE_FILE`] go: the log's directory.
     dir: PathBuf,
+}
+
+/// The time of the checkpoint of this log that this hub signed last, as [`Ledger::persist`] left
+/// it: read only if it is this log's (id, size within the log) and its signature verifies with
+/// this hub's key.
+fn last_signed_time(dir: &Path, identity: &Identity, log_id: &str, log_size: u64) -> Option<Timestamp> {
+    let bytes = std::fs::read(dir.join(CHECKPOINT_FILE)).ok()?;
+    let signed = SignedCheckpoint::decode(&bytes).ok()?;
+    let ours = signed.checkpoint.log_id == log_id
+        && signed.checkpoint.tree_size <= log_size
+        && signed.signature.signer == identity.certificate_id
+        && signed.verify(&identity.me.public_key).is_ok();
+    if !ours {
+        warn!(file = %dir.join(CHECKPOINT_FILE).display(), "the last checkpoint file is not this hub's for this log; ignored");
+        return None;
+    }
+    Some(signed.checkpoint.timestamp)
 }
 
 impl Ledger {
@@ -74,7 +94,8 @@ impl Ledger {
         let log_id = identity.me.name.clone();
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let size = AtomicU64::new(log.size());
-        Ok(Self { log: Mutex::new(log), size, identity, log_id, latest: Mutex::new(None), signing: Mutex::new(()), dir })
+        let signed_before = last_signed_time(&dir, &identity, &log_id, log.size()).unwrap_or(Timestamp(i64::MIN));
+        Ok(Self { log: Mutex::new(log), size, identity, log_id, latest: Mutex::new(None), signing: Mutex::new(()), signed_before, dir })
     }
 
     fn log(&self) -> std::sync::MutexGuard<'_, TransparencyLog> {
@@ -136,8 +157,9 @@ impl Ledger {
             (log.size(), log.root())
         };
         // Checkpoints of one log never go back in time (connectors refuse that), also when this
-        // host's clock steps back.
-        let timestamp = self.latest().map_or(Timestamp::now(), |l| l.checkpoint.timestamp.max(Timestamp::now()));
+        // host's clock steps back, before or across a restart.
+        let previous = self.latest().map_or(self.signed_before, |l| l.checkpoint.timestamp.max(self.signed_before));
+        let timestamp = previous.max(Timestamp::now());
         let checkpoint = Checkpoint { log_id: self.log_id.clone(), tree_size, root, timestamp };
         let signed = Arc::new(SignedCheckpoint::sign(checkpoint, self.identity.signer.as_ref(), self.identity.certificate_id)?);
         self.persist(&signed);
