@@ -30,6 +30,7 @@ pub mod evidence;
 pub mod grid_model;
 pub mod ledger;
 pub mod model;
+mod pending;
 pub mod policy;
 mod revocation;
 mod server;

@@ -20,7 +20,8 @@ use gridtrust_transport::{Closer, RefusalReason};
 use gridtrust_trust::Hash;
 
 use crate::alarms::Severity;
-use crate::server::{PendingCommand, State, lock, refuse_signed};
+use crate::pending::PendingCommand;
+use crate::server::{State, lock, refuse_signed};
 
 /// Raises the CRL watch's alarms; after a reload, refuses pending commands of revoked issuers.
 pub(crate) fn on_crl_event(state: &Arc<State>, event: &CrlEvent) {
@@ -46,14 +47,8 @@ pub(crate) fn on_crl_event(state: &Arc<State>, event: &CrlEvent) {
 /// Answers every pending command whose issuer no longer validates with a refusal signed by the
 /// hub, and forgets it.
 async fn refuse_revoked_pending(state: Arc<State>) {
-    let refused: Vec<(Hash, PendingCommand, String)> = {
-        let mut pending = lock(&state.pending);
-        let revoked: Vec<(Hash, String)> = pending
-            .iter()
-            .filter_map(|(digest, p)| state.identity.validate(&p.issuer).err().map(|e| (*digest, e.to_string())))
-            .collect();
-        revoked.into_iter().filter_map(|(digest, reason)| pending.remove(&digest).map(|p| (digest, p, reason))).collect()
-    };
+    let refused: Vec<(Hash, PendingCommand, String)> =
+        lock(&state.pending).take_where(|p| state.identity.validate(&p.issuer).err().map(|e| e.to_string()));
     for (digest, p, reason) in refused {
         let reason = format!("issuer certificate no longer valid while the command was pending: {reason}");
         state.alarm(Severity::Major, "hub", "command", format!("pending command {} refused: {reason}", p.command_id), None);

@@ -36,6 +36,7 @@ use crate::alarms::{Alarms, Severity};
 use crate::console::Console;
 use crate::grid_model::ServedModel;
 use crate::ledger::{Ledger, LedgerError};
+use crate::pending::{PendingCommand, PendingCommands};
 use crate::policy::Policy;
 use crate::revocation;
 
@@ -128,17 +129,6 @@ pub(crate) enum Event {
     Checkpoint(Arc<SignedCheckpoint>),
 }
 
-/// A command routed to an edge, awaiting its results.
-#[derive(Clone)]
-pub(crate) struct PendingCommand {
-    pub reply: mpsc::Sender<HubToCc>,
-    pub edge: String,
-    /// The issuer's certificate (DER), checked again when the CRL changes.
-    pub issuer: Vec<u8>,
-    pub command_id: u64,
-    pub action: CommandAction,
-}
-
 /// Shared state of a running hub.
 pub(crate) struct State {
     pub(crate) store: HubStore,
@@ -187,7 +177,7 @@ pub(crate) struct State {
     pub(crate) command_log: tokio::sync::Mutex<HashMap<String, Option<u64>>>,
     /// Each command awaiting results (by command digest): where they go (the connector that
     /// issued it) and the edge it was for, the only edge that may answer for the device.
-    pub(crate) pending: Mutex<HashMap<Hash, PendingCommand>>,
+    pub(crate) pending: Mutex<PendingCommands>,
     /// Which refused peers already raised an alarm.
     pub(crate) refusals: Mutex<RefusalLog>,
 }
@@ -1062,13 +1052,20 @@ pub(crate) async fn route_command(state: &Arc<State>, mut signed: SignedCommand,
     let proven = proof.checkpoint.checkpoint.tree_size;
     state.stats.commands_authorized.fetch_add(1, Ordering::Relaxed);
     info!(command_id = id, point = ?command.as_ref().map(|c| c.point.to_string()), %edge, ?action, log_index = proof.index, "command authorised, logged and routed");
-    lock(&state.pending).insert(digest, PendingCommand {
+    let pending = PendingCommand {
         reply: reply.clone(),
         edge: edge.clone(),
         issuer: signed.issuer.certificate().to_vec(),
         command_id: id,
         action,
-    });
+        expires_at: command.as_ref().map_or(Timestamp::now(), |c| c.expires_at),
+    };
+    let inserted = lock(&state.pending).insert(digest, pending, Timestamp::now());
+    if let Err(full) = inserted {
+        drop(command_log);
+        state.alarm(Severity::Major, "hub", "command", format!("command {id} refused: {full}"), None);
+        return refuse_signed(state, reply, digest, refuse(full.to_string())).await;
+    }
     if edge_tx.send(HubToEdge::Command { command: Box::new(signed), log: Box::new(proof) }).await.is_err() {
         lock(&state.pending).remove(&digest);
         drop(command_log);
