@@ -32,6 +32,12 @@ pub struct CcConfig {
     /// How long a command stays valid after SCADA issued it, in seconds.
     #[serde(default = "default_command_ttl")]
     pub command_ttl_s: u64,
+    /// `[staleness]`: when SCADA sees an edge's points as not topical, then invalid.
+    #[serde(default)]
+    pub staleness: StalenessConfig,
+    /// `[commands]`: how long a SCADA command may wait for the hub.
+    #[serde(default)]
+    pub commands: CommandsConfig,
     /// `[ui]`: serve the control-room web UI from here (see [`crate::ui`]).
     #[serde(default)]
     pub ui: Option<UiConfig>,
@@ -121,6 +127,58 @@ impl UiConfig {
 
 fn default_command_ttl() -> u64 {
     30
+}
+
+/// `[staleness]`: how long an edge may be silent (no verified batch of it reached the cc,
+/// whatever the cause: the edge, the hub or the link to the hub) before SCADA sees its points
+/// not topical (NT), then invalid (IV). The simulated RTUs report every 200 ms to 1 s; a real
+/// edge whose devices report only on change needs the edge heartbeats (issue 12, item 5) or
+/// larger bounds.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StalenessConfig {
+    /// Seconds of silence after which the edge's points are served with NT.
+    #[serde(default = "default_not_topical")]
+    pub not_topical_s: u64,
+    /// Seconds of silence after which they are served with IV (and NT); above `not_topical_s`.
+    #[serde(default = "default_invalid")]
+    pub invalid_s: u64,
+}
+
+impl Default for StalenessConfig {
+    fn default() -> Self {
+        Self { not_topical_s: default_not_topical(), invalid_s: default_invalid() }
+    }
+}
+
+fn default_not_topical() -> u64 {
+    15
+}
+
+fn default_invalid() -> u64 {
+    60
+}
+
+/// `[commands]`: a SCADA command is answered with a negative ACTCON when it cannot be sent to
+/// the hub, or its confirmation does not come back, within `forward_timeout_ms` of its arrival;
+/// it is never sent later (no command is queued across an outage).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsConfig {
+    /// Milliseconds; below `command_ttl_s`, so SCADA hears the refusal while the command is
+    /// still valid.
+    #[serde(default = "default_forward_timeout")]
+    pub forward_timeout_ms: u64,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        Self { forward_timeout_ms: default_forward_timeout() }
+    }
+}
+
+fn default_forward_timeout() -> u64 {
+    3000
 }
 
 /// `[checkpoints]`: how the connector follows the hub's transparency log.
@@ -220,6 +278,26 @@ impl CcConfig {
         }
         if c.command_ttl_s == 0 {
             return Err(ConfigError::invalid(path, "command_ttl_s", "must be at least 1"));
+        }
+        if c.staleness.not_topical_s == 0 {
+            return Err(ConfigError::invalid(path, "staleness.not_topical_s", "must be at least 1"));
+        }
+        if c.staleness.invalid_s <= c.staleness.not_topical_s {
+            return Err(ConfigError::invalid(
+                path,
+                "staleness.invalid_s",
+                format!("must be above staleness.not_topical_s ({})", c.staleness.not_topical_s),
+            ));
+        }
+        if c.commands.forward_timeout_ms == 0 {
+            return Err(ConfigError::invalid(path, "commands.forward_timeout_ms", "must be at least 1"));
+        }
+        if c.commands.forward_timeout_ms >= c.command_ttl_s.saturating_mul(1000) {
+            return Err(ConfigError::invalid(
+                path,
+                "commands.forward_timeout_ms",
+                format!("must be below command_ttl_s ({} s): SCADA must hear the refusal while the command is valid", c.command_ttl_s),
+            ));
         }
         if let Some(ui) = &c.ui {
             ui.check(path)?;
@@ -335,5 +413,24 @@ mod tests {
         assert!(message.contains("10.2.0.7/24") && message.contains("10.2.0.0/24") && message.contains("members"), "{message}");
         let unlisted = "unlisted_clients = \"own_group\"\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"10.1.0.5\"]\n";
         assert!(matches!(load_station(unlisted), Err(ConfigError::Parse { .. })), "the cc's allow-list cannot be switched off in its file");
+    }
+
+    #[test]
+    fn staleness_and_command_bounds_default_to_scada_seconds_and_are_checked_naming_the_key() {
+        let c = load(SCADA_GROUP).unwrap();
+        assert_eq!(c.staleness, StalenessConfig { not_topical_s: 15, invalid_s: 60 });
+        assert_eq!(c.commands.forward_timeout_ms, 3000);
+        let c =
+            load(&format!("{SCADA_GROUP}[staleness]\nnot_topical_s = 2\ninvalid_s = 4\n[commands]\nforward_timeout_ms = 500\n")).unwrap();
+        assert_eq!((c.staleness.not_topical_s, c.staleness.invalid_s, c.commands.forward_timeout_ms), (2, 4, 500));
+        for (extra, key) in [
+            ("[staleness]\nnot_topical_s = 0\n", "staleness.not_topical_s"),
+            ("[staleness]\nnot_topical_s = 5\ninvalid_s = 5\n", "staleness.invalid_s"),
+            ("[commands]\nforward_timeout_ms = 0\n", "commands.forward_timeout_ms"),
+            // Not below the default command_ttl_s (30 s).
+            ("[commands]\nforward_timeout_ms = 30000\n", "commands.forward_timeout_ms"),
+        ] {
+            assert_eq!(invalid_key(load(&format!("{SCADA_GROUP}{extra}"))), key, "{extra}");
+        }
     }
 }

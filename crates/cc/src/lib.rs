@@ -10,10 +10,11 @@
 mod config;
 mod runtime;
 pub mod scada;
+pub mod staleness;
 pub mod ui;
 pub mod verify;
 pub mod watchdog;
 
-pub use config::{CcConfig, CheckpointsConfig, HubApiTransport, Iec104Side, UiConfig};
+pub use config::{CcConfig, CheckpointsConfig, CommandsConfig, HubApiTransport, Iec104Side, StalenessConfig, UiConfig};
 pub use runtime::{Cc, CcError, CcStats};
 pub use verify::Alarm;

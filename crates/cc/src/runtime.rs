@@ -1,8 +1,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -24,6 +24,7 @@ use gridtrust_trust::command::{SignedCommand, SignedResult};
 
 use crate::CcConfig;
 use crate::scada::{self, OnBehalf};
+use crate::staleness::{Bounds, Staleness, Step, Topicality};
 use crate::verify::{Alarm, Verifier};
 use crate::watchdog::{CheckpointWatchdog, Silence};
 
@@ -65,6 +66,9 @@ pub struct CcStats {
     pub scada_connections_refused: AtomicU64,
     /// SCADA commands refused before signing (a client that may not operate).
     pub scada_commands_refused: AtomicU64,
+    /// SCADA commands refused because they could not reach the hub, or their confirmation did
+    /// not come back, within `[commands] forward_timeout_ms`.
+    pub commands_timed_out: AtomicU64,
 }
 
 /// A running connector.
@@ -145,6 +149,17 @@ impl Cc {
             Duration::from_secs(config.checkpoints.max_silence_s),
             std::time::Instant::now(),
         )));
+        let mapping = Arc::new(mapping);
+        let freshness = Arc::new(tokio::sync::Mutex::new(Freshness {
+            staleness: Staleness::new(Bounds {
+                not_topical: Duration::from_secs(config.staleness.not_topical_s),
+                invalid: Duration::from_secs(config.staleness.invalid_s),
+            }),
+            served: HashMap::new(),
+        }));
+        let forward_timeout = Duration::from_millis(config.commands.forward_timeout_ms);
+        let link_up = Arc::new(AtomicBool::new(false));
+        let (stamped_tx, stamped) = mpsc::channel(256);
         let link = HubLink {
             cc_id: config.cc_id.clone(),
             hub: config.hub.clone(),
@@ -152,12 +167,15 @@ impl Cc {
             identity,
             checkpoint_file,
             registry: Mutex::new(registry),
-            mapping: Arc::new(mapping),
+            mapping: mapping.clone(),
             server: server.clone(),
             stats: stats.clone(),
             alarms: alarms.clone(),
             ttl: Duration::from_secs(config.command_ttl_s),
             watchdog: watchdog.clone(),
+            freshness: freshness.clone(),
+            forward_timeout,
+            link_up: link_up.clone(),
         };
         config.evidence.warn_if_off("cc");
         let mut verifier = match config.evidence {
@@ -171,7 +189,9 @@ impl Cc {
         let crl_watch = link.identity.watch_crl(|_| {});
         let tasks = vec![
             crl_watch,
-            tokio::spawn(link.run(commands, tracker, verifier)),
+            tokio::spawn(link.run(stamped, tracker, verifier)),
+            tokio::spawn(stamp(commands, stamped_tx, link_up, stats.clone())),
+            tokio::spawn(watch_staleness(freshness, mapping, server.clone(), alarms.clone())),
             tokio::spawn(scada::watch_refusals(refusals, stats.clone(), alarms.clone())),
             tokio::spawn(watch_checkpoints(watchdog, alarms.clone())),
         ];
@@ -219,6 +239,112 @@ async fn watch_checkpoints(watchdog: Arc<Mutex<CheckpointWatchdog>>, alarms: Arc
     }
 }
 
+/// A SCADA command and when it arrived: it is sent to the hub only within
+/// `[commands] forward_timeout_ms` of that moment, never later.
+struct Stamped {
+    cmd: IncomingCommand,
+    arrived: Instant,
+    /// The wall-clock arrival: the signed command is issued, and expires, from here.
+    issued_at: Timestamp,
+}
+
+/// Stamps each SCADA command as it arrives and passes it to the hub link; while the link is
+/// down it is refused at once (negative ACTCON) rather than kept for when the hub is back.
+async fn stamp(
+    mut commands: mpsc::Receiver<IncomingCommand>,
+    to_link: mpsc::Sender<Stamped>,
+    link_up: Arc<AtomicBool>,
+    stats: Arc<CcStats>,
+) {
+    while let Some(cmd) = commands.recv().await {
+        let stamped = Stamped { cmd, arrived: Instant::now(), issued_at: Timestamp::now() };
+        if !link_up.load(Ordering::SeqCst) {
+            refuse_unforwarded(stamped, "the hub is unreachable", &stats);
+            continue;
+        }
+        if let Err(mpsc::error::SendError(stamped)) = to_link.send(stamped).await {
+            refuse_unforwarded(stamped, "the hub link is stopped", &stats);
+        }
+    }
+}
+
+/// Answers a command the cc will never send with a negative ACTCON.
+fn refuse_unforwarded(stamped: Stamped, why: &str, stats: &CcStats) {
+    stats.commands_timed_out.fetch_add(1, Ordering::Relaxed);
+    let ioa = stamped.cmd.asdu.objects.first().map_or(0, |o| o.ioa);
+    warn!(ioa, peer = %stamped.cmd.peer, waited_ms = stamped.arrived.elapsed().as_millis(), why, "SCADA command refused, never sent to the hub");
+    let _ = stamped.cmd.responder.confirm(false);
+}
+
+/// The values served to SCADA and how topical each edge is, under one lock so a value being
+/// served and the re-serving of its edge's points as stale never interleave.
+struct Freshness {
+    staleness: Staleness,
+    /// The last value served per point id, with its own quality and the edge it came from.
+    served: HashMap<gridtrust_model::PointId, Served>,
+}
+
+struct Served {
+    edge: String,
+    value: Value,
+    quality: Quality,
+    time: (Timestamp, TimeQuality),
+}
+
+/// The quality SCADA sees for a value of quality `own` while its edge is `level`.
+fn shown(own: Quality, level: Topicality) -> Quality {
+    match level {
+        Topicality::Topical => own,
+        Topicality::NotTopical => own.with_old_data(true),
+        Topicality::Invalid => own.with_validity(Validity::Invalid).with_old_data(true),
+    }
+}
+
+/// Re-serves the points of edges gone silent with NT, then IV, waking at the next deadline.
+async fn watch_staleness(
+    freshness: Arc<tokio::sync::Mutex<Freshness>>,
+    mapping: Arc<MappingFile>,
+    server: ServerHandle,
+    alarms: Arc<Mutex<Vec<Alarm>>>,
+) {
+    /// An edge heard again (or for the first time) may bring the next deadline forward; look
+    /// at least this often.
+    const IDLE: Duration = Duration::from_secs(1);
+    loop {
+        let now = Instant::now();
+        let deadline = {
+            let mut fresh = freshness.lock().await;
+            let steps = fresh.staleness.poll(now);
+            raise(&alarms, steps.iter().map(staleness_alarm).collect());
+            for step in &steps {
+                for (point, s) in fresh.served.iter().filter(|(_, s)| s.edge == step.edge) {
+                    let Some(map) = mapping.point(point) else { continue };
+                    let Some(element) = element_from_datum(&s.value, shown(s.quality, step.to), cp56_from_time(s.time.0, s.time.1), map)
+                    else {
+                        continue;
+                    };
+                    if let Err(e) = server.update(InformationObject::new(map.ioa, element)).await {
+                        warn!(error = %e, "IEC 104 server update failed");
+                    }
+                }
+            }
+            fresh.staleness.deadline()
+        };
+        tokio::time::sleep_until(deadline.map_or(now + IDLE, |d| d.min(now + IDLE)).into()).await;
+    }
+}
+
+/// The operator's view of an edge's staleness step.
+fn staleness_alarm(step: &Step) -> Alarm {
+    let silent = step.silent_for.as_secs();
+    let reason = match step.to {
+        Topicality::NotTopical => format!("no verified batch from {} for {silent} s: its points are served not topical (NT)", step.edge),
+        Topicality::Invalid => format!("no verified batch from {} for {silent} s: its points are served invalid (IV)", step.edge),
+        Topicality::Topical => format!("{} heard again after {silent} s: its points are served good again as their values come", step.edge),
+    };
+    Alarm { edge_id: step.edge.clone(), batch_seq: 0, reason, at: Timestamp::now() }
+}
+
 /// The operator's view of a change in the checkpoint stream.
 fn silence_alarm(silence: Silence) -> Alarm {
     let reason = match silence {
@@ -261,6 +387,11 @@ struct HubLink {
     alarms: Arc<Mutex<Vec<Alarm>>>,
     ttl: Duration,
     watchdog: Arc<Mutex<CheckpointWatchdog>>,
+    freshness: Arc<tokio::sync::Mutex<Freshness>>,
+    /// How long after its arrival a command may still be sent, and its confirmation awaited.
+    forward_timeout: Duration,
+    /// Whether commands can be sent to the hub now; while not, [`stamp`] refuses them.
+    link_up: Arc<AtomicBool>,
 }
 
 /// A command sent to the hub and waiting for its results.
@@ -271,10 +402,12 @@ struct Pending {
     digest: Hash,
     /// The edge the command is for: only it may answer for the device.
     edge: String,
+    /// Until when its confirmation (ACTCON) may come; after that SCADA is answered negatively.
+    confirm_by: Option<Instant>,
 }
 
 impl HubLink {
-    async fn run(self, mut commands: mpsc::Receiver<IncomingCommand>, mut tracker: CheckpointTracker, mut verifier: Verifier) {
+    async fn run(self, mut commands: mpsc::Receiver<Stamped>, mut tracker: CheckpointTracker, mut verifier: Verifier) {
         const FIRST_RETRY: Duration = Duration::from_millis(100);
         let mut backoff = FIRST_RETRY;
         loop {
@@ -282,6 +415,11 @@ impl HubLink {
             match self.session(&mut verifier, &mut tracker, &mut commands).await {
                 Ok(()) => info!("hub closed the connection"),
                 Err(e) => warn!(hub = %self.hub.address, error = %e, "hub link down"),
+            }
+            self.link_up.store(false, Ordering::SeqCst);
+            // Commands that arrived while the session ended are never sent later.
+            while let Ok(stamped) = commands.try_recv() {
+                refuse_unforwarded(stamped, "the hub link dropped", &self.stats);
             }
             // A connection that held for a while was a good one: retry quickly again.
             if started.elapsed() > Duration::from_secs(10) {
@@ -296,18 +434,21 @@ impl HubLink {
         &self,
         verifier: &mut Verifier,
         tracker: &mut CheckpointTracker,
-        commands: &mut mpsc::Receiver<IncomingCommand>,
+        commands: &mut mpsc::Receiver<Stamped>,
     ) -> Result<(), FrameError> {
         // The guard closes the link if the hub's certificate is revoked while connected.
         let ((r, mut w), _guard) = self.identity.connect(&self.hub, self.tls.clone()).await?;
         let checkpoint_size = tracker.held_size();
         w.send(&CcToHub::Hello { cc_id: self.cc_id.clone(), protocol: PROTOCOL_VERSION, checkpoint_size }).await?;
         info!(hub = %self.hub.address, "connected to hub");
+        self.link_up.store(true, Ordering::SeqCst);
         let (in_tx, mut in_rx) = mpsc::channel::<HubToCc>(4096);
         let mut reader = r.spawn_into::<HubToCc>(in_tx);
         let mut pending: HashMap<u64, Pending> = HashMap::new();
         let result = loop {
+            let confirm_by = pending.values().filter_map(|p| p.confirm_by).min();
             tokio::select! {
+                () = sleep_until_some(confirm_by) => self.expire(&mut pending, Instant::now()),
                 msg = in_rx.recv() => match msg {
                     Some(HubToCc::Registry(signed)) => self.accept_registry(verifier, signed),
                     Some(HubToCc::Certificates(certs)) => self.add_certificates(verifier, certs),
@@ -326,8 +467,19 @@ impl HubLink {
                     Some(HubToCc::CommandResult(result)) => self.answer(&mut pending, result),
                     None => break match (&mut reader).await { Ok(r) => r, Err(_) => Ok(()) },
                 },
-                Some(cmd) = commands.recv() => {
-                    if let Some((command, p)) = self.to_command(verifier, cmd).await {
+                Some(stamped) = commands.recv() => {
+                    let arrived = stamped.arrived;
+                    if arrived.elapsed() > self.forward_timeout {
+                        refuse_unforwarded(stamped, "it waited too long for the hub link", &self.stats);
+                        continue;
+                    }
+                    if let Some((command, p)) = self.to_command(verifier, stamped).await {
+                        if arrived.elapsed() > self.forward_timeout {
+                            self.stats.commands_timed_out.fetch_add(1, Ordering::Relaxed);
+                            warn!(command_id = p.id, "SCADA command signed too late to be sent; refused");
+                            let _ = p.pending.responder.confirm(false);
+                            continue;
+                        }
                         let id = p.id;
                         if let Err(e) = w.send(&CcToHub::Command(command)).await {
                             let _ = p.pending.responder.confirm(false);
@@ -422,14 +574,23 @@ impl HubLink {
 
     /// Verifies a batch and serves its mapped records.
     async fn serve(&self, verifier: &mut Verifier, batch: gridtrust_trust::SignedBatch) {
+        let edge = batch.header.edge_id.clone();
         let (verdicts, alarms) = verifier.check(batch, Timestamp::now());
         self.raise(alarms);
         self.stats.batches_verified.fetch_add(1, Ordering::Relaxed);
+        let mut fresh = self.freshness.lock().await;
+        // Heard: a newer record whose evidence held (a replayed batch brings none).
+        if verdicts.iter().any(|v| v.verified)
+            && let Some(step) = fresh.staleness.heard(&edge, Instant::now())
+        {
+            self.raise(vec![staleness_alarm(&step)]);
+        }
+        let level = fresh.staleness.topicality(&edge).unwrap_or(Topicality::Topical);
         for v in verdicts {
             let Some(map) = self.mapping.point(&v.record.point) else { continue };
             let quality = if v.verified { v.record.quality } else { v.record.quality.with_validity(Validity::Invalid) };
             let (t, tq) = v.record.source_time.unwrap_or((v.record.received_at, TimeQuality { substituted: true, ..TimeQuality::GOOD }));
-            let Some(element) = element_from_datum(&v.record.value, quality, cp56_from_time(t, tq), map) else {
+            let Some(element) = element_from_datum(&v.record.value, shown(quality, level), cp56_from_time(t, tq), map) else {
                 warn!(point = %v.record.point, "value does not fit the mapped IEC 104 type");
                 continue;
             };
@@ -437,6 +598,9 @@ impl HubLink {
                 self.stats.records_invalid.fetch_add(1, Ordering::Relaxed);
             }
             self.stats.records_served.fetch_add(1, Ordering::Relaxed);
+            fresh
+                .served
+                .insert(v.record.point.clone(), Served { edge: edge.clone(), value: v.record.value, quality, time: (t, tq) });
             if let Err(e) = self.server.update(InformationObject::new(map.ioa, element)).await {
                 warn!(error = %e, "IEC 104 server update failed");
             }
@@ -466,8 +630,23 @@ impl HubLink {
         }
     }
 
+    /// Answers negatively every command whose confirmation did not come in time, and forgets
+    /// it: a result arriving later is for an unknown command.
+    fn expire(&self, pending: &mut HashMap<u64, Pending>, now: Instant) {
+        pending.retain(|id, p| {
+            if p.confirm_by.is_none_or(|by| now < by) {
+                return true;
+            }
+            self.stats.commands_timed_out.fetch_add(1, Ordering::Relaxed);
+            warn!(command_id = id, edge = %p.edge, "no confirmation from the hub within [commands] forward_timeout_ms; SCADA answered negatively");
+            let _ = p.responder.confirm(false);
+            false
+        });
+    }
+
     /// Turns a SCADA command into a signed command, or refuses it at once.
-    async fn to_command(&self, verifier: &Verifier, cmd: IncomingCommand) -> Option<(SignedCommand, Issued)> {
+    async fn to_command(&self, verifier: &Verifier, stamped: Stamped) -> Option<(SignedCommand, Issued)> {
+        let Stamped { cmd, arrived, issued_at } = stamped;
         let Some(on_behalf) = self.on_behalf(&cmd) else {
             let _ = cmd.responder.confirm(false);
             return None;
@@ -496,7 +675,7 @@ impl HubLink {
             CommandAction::Execute
         };
         self.stats.commands.fetch_add(1, Ordering::Relaxed);
-        let now = Timestamp::now();
+        let now = issued_at;
         let command = Command {
             id: random_u64(),
             nonce: random_nonce(),
@@ -529,7 +708,13 @@ impl HubLink {
         };
         info!(command_id = command.id, point = %command.point, ?action, issuer = %command.issuer, peer = %cmd.peer, group = cmd.group, "SCADA command signed and forwarded");
         let digest = signed.digest();
-        Some((signed, Issued { id: command.id, pending: Pending { responder: cmd.responder, action, digest, edge } }))
+        Some((
+            signed,
+            Issued {
+                id: command.id,
+                pending: Pending { responder: cmd.responder, action, digest, edge, confirm_by: Some(arrived + self.forward_timeout) },
+            },
+        ))
     }
 
     /// Passes a command stage's result to SCADA (ACTCON positive or negative, then ACTTERM) if
@@ -584,13 +769,15 @@ struct Issued {
 
 /// Passes a verified command stage's result to SCADA: ACTCON positive or negative, then ACTTERM.
 fn answer(pending: &mut HashMap<u64, Pending>, result: CommandResult) {
-    let Some(p) = pending.get(&result.command_id) else {
+    let Some(p) = pending.get_mut(&result.command_id) else {
         warn!(command_id = result.command_id, "result for an unknown command");
         return;
     };
     let finished = match &result.outcome {
         CommandOutcome::Confirmed => {
             let _ = p.responder.confirm(true);
+            // Confirmed in time: the execution's termination may take the device's own time.
+            p.confirm_by = None;
             p.action != CommandAction::Execute
         }
         CommandOutcome::Terminated => {
@@ -605,6 +792,14 @@ fn answer(pending: &mut HashMap<u64, Pending>, result: CommandResult) {
     };
     if finished {
         pending.remove(&result.command_id);
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
