@@ -29,9 +29,6 @@ pub struct CcConfig {
     #[serde(default)]
     pub checkpoints: CheckpointsConfig,
     pub iec104: Iec104Side,
-    /// How long a command stays valid after SCADA issued it, in seconds.
-    #[serde(default = "default_command_ttl")]
-    pub command_ttl_s: u64,
     /// `[staleness]`: when SCADA sees an edge's points as not topical, then invalid.
     #[serde(default)]
     pub staleness: StalenessConfig,
@@ -125,10 +122,6 @@ impl UiConfig {
     }
 }
 
-fn default_command_ttl() -> u64 {
-    30
-}
-
 /// `[staleness]`: how long an edge may be silent (no verified batch of it reached the cc,
 /// whatever the cause: the edge, the hub or the link to the hub) before SCADA sees its points
 /// not topical (NT), then invalid (IV). The simulated RTUs report every 200 ms to 1 s; a real
@@ -161,12 +154,13 @@ fn default_invalid() -> u64 {
 
 /// `[commands]`: a SCADA command is answered with a negative ACTCON when it cannot be sent to
 /// the hub, or its confirmation does not come back, within `forward_timeout_ms` of its arrival;
-/// it is never sent later (no command is queued across an outage).
+/// it is never sent later (no command is queued across an outage), and the signed command
+/// expires at that same moment, so no edge executes it after SCADA was told it failed.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CommandsConfig {
-    /// Milliseconds; below `command_ttl_s`, so SCADA hears the refusal while the command is
-    /// still valid.
+    /// Milliseconds from the command's arrival: both SCADA's deadline and the command's
+    /// validity. At most [`MAX_FORWARD_TIMEOUT_MS`].
     #[serde(default = "default_forward_timeout")]
     pub forward_timeout_ms: u64,
 }
@@ -180,6 +174,9 @@ impl Default for CommandsConfig {
 fn default_forward_timeout() -> u64 {
     3000
 }
+
+/// The longest command validity edges accept by default (their `max_validity`, 300 s).
+pub const MAX_FORWARD_TIMEOUT_MS: u64 = 300_000;
 
 /// `[checkpoints]`: how the connector follows the hub's transparency log.
 #[derive(Clone, Debug, Deserialize)]
@@ -276,9 +273,6 @@ impl CcConfig {
         if c.checkpoints.max_silence_s == 0 {
             return Err(ConfigError::invalid(path, "checkpoints.max_silence_s", "must be at least 1"));
         }
-        if c.command_ttl_s == 0 {
-            return Err(ConfigError::invalid(path, "command_ttl_s", "must be at least 1"));
-        }
         if c.staleness.not_topical_s == 0 {
             return Err(ConfigError::invalid(path, "staleness.not_topical_s", "must be at least 1"));
         }
@@ -292,11 +286,11 @@ impl CcConfig {
         if c.commands.forward_timeout_ms == 0 {
             return Err(ConfigError::invalid(path, "commands.forward_timeout_ms", "must be at least 1"));
         }
-        if c.commands.forward_timeout_ms >= c.command_ttl_s.saturating_mul(1000) {
+        if c.commands.forward_timeout_ms > MAX_FORWARD_TIMEOUT_MS {
             return Err(ConfigError::invalid(
                 path,
                 "commands.forward_timeout_ms",
-                format!("must be below command_ttl_s ({} s): SCADA must hear the refusal while the command is valid", c.command_ttl_s),
+                format!("at most {MAX_FORWARD_TIMEOUT_MS}: it is also the command's validity, and edges refuse longer ones"),
             ));
         }
         if let Some(ui) = &c.ui {
@@ -427,8 +421,8 @@ mod tests {
             ("[staleness]\nnot_topical_s = 0\n", "staleness.not_topical_s"),
             ("[staleness]\nnot_topical_s = 5\ninvalid_s = 5\n", "staleness.invalid_s"),
             ("[commands]\nforward_timeout_ms = 0\n", "commands.forward_timeout_ms"),
-            // Not below the default command_ttl_s (30 s).
-            ("[commands]\nforward_timeout_ms = 30000\n", "commands.forward_timeout_ms"),
+            // Longer than edges accept a command's validity.
+            ("[commands]\nforward_timeout_ms = 300001\n", "commands.forward_timeout_ms"),
         ] {
             assert_eq!(invalid_key(load(&format!("{SCADA_GROUP}{extra}"))), key, "{extra}");
         }

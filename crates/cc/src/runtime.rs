@@ -171,7 +171,6 @@ impl Cc {
             server: server.clone(),
             stats: stats.clone(),
             alarms: alarms.clone(),
-            ttl: Duration::from_secs(config.command_ttl_s),
             watchdog: watchdog.clone(),
             freshness: freshness.clone(),
             forward_timeout,
@@ -385,10 +384,10 @@ struct HubLink {
     server: ServerHandle,
     stats: Arc<CcStats>,
     alarms: Arc<Mutex<Vec<Alarm>>>,
-    ttl: Duration,
     watchdog: Arc<Mutex<CheckpointWatchdog>>,
     freshness: Arc<tokio::sync::Mutex<Freshness>>,
-    /// How long after its arrival a command may still be sent, and its confirmation awaited.
+    /// How long after its arrival a command may still be sent, and its confirmation awaited;
+    /// also the signed command's validity.
     forward_timeout: Duration,
     /// Whether commands can be sent to the hub now; while not, [`stamp`] refuses them.
     link_up: Arc<AtomicBool>,
@@ -686,7 +685,8 @@ impl HubLink {
             issuer: on_behalf.issuer.to_string(),
             role: on_behalf.role.name().to_owned(),
             issued_at: now,
-            expires_at: Timestamp(now.0.saturating_add(i64::try_from(self.ttl.as_nanos()).unwrap_or(i64::MAX))),
+            // Void when SCADA is told it failed: no edge executes it later.
+            expires_at: Timestamp(now.0.saturating_add(i64::try_from(self.forward_timeout.as_nanos()).unwrap_or(i64::MAX))),
         };
         let identity = self.identity.clone();
         let signed = {

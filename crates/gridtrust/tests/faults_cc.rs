@@ -140,7 +140,7 @@ impl Site {
         std::fs::write(
             d.join("cc.toml"),
             format!(
-                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\ncommand_ttl_s = 30\n\n{}\n[hub]\naddress = \"{relay_addr}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-map.toml\"\n\n[iec104.station]\ncommon_address = 1\n\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n\n{CC_EXTRA}",
+                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"{relay_addr}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-map.toml\"\n\n[iec104.station]\ncommon_address = 1\n\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n\n{CC_EXTRA}",
                 identity("cc-1"),
             ),
         )
@@ -317,6 +317,37 @@ async fn a_command_whose_confirmation_does_not_come_in_time_is_refused_and_never
 
     site.relay.as_ref().expect("relay up").up.pass_all();
     site.good_again(2000.0).await;
+    site.never_executed().await;
+    answer.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_held_back_past_the_forward_timeout_is_refused_by_the_edge_when_released() {
+    let mut site = Site::start().await;
+    site.good_again(1000.0).await;
+
+    // A hop holds the command back until SCADA has had its refusal, then lets it go.
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let held = held.clone();
+        site.relay.as_ref().expect("relay up").up.set(move |m| {
+            if matches!(m, CcToHub::Command(_)) {
+                held.lock().unwrap().push(m);
+                Vec::new()
+            } else {
+                vec![m]
+            }
+        });
+    }
+    let answer = site.refused_in_time().await;
+    let relay = site.relay.as_ref().expect("relay up");
+    relay.up.pass_all();
+    let held: Vec<CcToHub> = held.lock().unwrap().drain(..).collect();
+    assert_eq!(held.len(), 1, "the hop held the select");
+    for m in held {
+        assert_eq!(relay.up.inject(m), 1, "released to the hub");
+    }
+    // The command's validity ended when the cc gave up on it: the edge refuses it.
     site.never_executed().await;
     answer.unwrap_or_else(|e| panic!("{e}"));
 }
