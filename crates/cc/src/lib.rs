@@ -7,6 +7,7 @@
 //! and on whose behalf the connector signs, is [`scada`]'s. With `[ui]`, the connector also serves
 //! the control-room web UI itself ([`ui`]), so a hub cannot change the scripts people sign with.
 
+pub mod alarm_list;
 mod config;
 mod runtime;
 pub mod scada;

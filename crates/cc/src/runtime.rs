@@ -23,6 +23,7 @@ use gridtrust_trust::checkpoint::{CheckpointTracker, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
 
 use crate::CcConfig;
+use crate::alarm_list::AlarmList;
 use crate::scada::{self, OnBehalf};
 use crate::staleness::{Bounds, Staleness, Step, Topicality};
 use crate::verify::{Alarm, Verifier};
@@ -76,7 +77,7 @@ pub struct Cc {
     /// Where SCADA connects.
     pub iec104_addr: SocketAddr,
     pub stats: Arc<CcStats>,
-    alarms: Arc<Mutex<Vec<Alarm>>>,
+    alarms: Arc<Mutex<AlarmList>>,
     server: ServerHandle,
     tasks: Vec<JoinHandle<()>>,
     ui: Option<crate::ui::UiServer>,
@@ -143,7 +144,7 @@ impl Cc {
         info!(%iec104_addr, cc_id = %config.cc_id, "IEC 104 server for SCADA listening");
 
         let stats = Arc::new(CcStats::default());
-        let alarms = Arc::new(Mutex::new(Vec::new()));
+        let alarms = Arc::new(Mutex::new(AlarmList::default()));
         let tls = identity.client_config()?;
         let watchdog = Arc::new(Mutex::new(CheckpointWatchdog::new(
             Duration::from_secs(config.checkpoints.max_silence_s),
@@ -204,7 +205,12 @@ impl Cc {
 
     /// Alarms raised so far.
     pub fn alarms(&self) -> Vec<Alarm> {
-        self.alarms.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.alarms.lock().unwrap_or_else(|p| p.into_inner()).to_vec()
+    }
+
+    /// Alarms dropped from [`Cc::alarms`] to keep it bounded (they remain in the log).
+    pub fn alarms_dropped(&self) -> u64 {
+        self.alarms.lock().unwrap_or_else(|p| p.into_inner()).dropped()
     }
 
     /// The IEC 104 server, for redundancy status.
@@ -222,7 +228,7 @@ impl Cc {
 }
 
 /// Raises the checkpoint silence alarms when the watchdog says so, waking at its deadline.
-async fn watch_checkpoints(watchdog: Arc<Mutex<CheckpointWatchdog>>, alarms: Arc<Mutex<Vec<Alarm>>>) {
+async fn watch_checkpoints(watchdog: Arc<Mutex<CheckpointWatchdog>>, alarms: Arc<Mutex<AlarmList>>) {
     /// While a silence is reported, only a checkpoint ends it; look again this often.
     const IDLE: Duration = Duration::from_secs(1);
     loop {
@@ -304,7 +310,7 @@ async fn watch_staleness(
     freshness: Arc<tokio::sync::Mutex<Freshness>>,
     mapping: Arc<MappingFile>,
     server: ServerHandle,
-    alarms: Arc<Mutex<Vec<Alarm>>>,
+    alarms: Arc<Mutex<AlarmList>>,
 ) {
     /// An edge heard again (or for the first time) may bring the next deadline forward; look
     /// at least this often.
@@ -360,7 +366,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Logs alarms and keeps them for the operator.
-fn raise(into: &Mutex<Vec<Alarm>>, alarms: Vec<Alarm>) {
+fn raise(into: &Mutex<AlarmList>, alarms: Vec<Alarm>) {
     if alarms.is_empty() {
         return;
     }
@@ -383,7 +389,7 @@ struct HubLink {
     mapping: Arc<MappingFile>,
     server: ServerHandle,
     stats: Arc<CcStats>,
-    alarms: Arc<Mutex<Vec<Alarm>>>,
+    alarms: Arc<Mutex<AlarmList>>,
     watchdog: Arc<Mutex<CheckpointWatchdog>>,
     freshness: Arc<tokio::sync::Mutex<Freshness>>,
     /// How long after its arrival a command may still be sent, and its confirmation awaited;

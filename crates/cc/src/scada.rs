@@ -45,6 +45,7 @@ use gridtrust_model::Timestamp;
 use gridtrust_pki::{ClientAdmission, CommandIssuer, IdentityKind, PeerIdentity, Refusal, Role, authorize};
 
 use crate::CcStats;
+use crate::alarm_list::AlarmList;
 use crate::verify::Alarm;
 
 /// The roles a SCADA client certificate must hold one of to connect: reading (VIEWER) or
@@ -179,7 +180,7 @@ impl RefusalLog {
 
 /// Counts every connection the IEC 104 server refused and raises the rate-limited alarm, until
 /// the server stops.
-pub async fn watch_refusals(mut refusals: broadcast::Receiver<RefusedConnection>, stats: Arc<CcStats>, alarms: Arc<Mutex<Vec<Alarm>>>) {
+pub async fn watch_refusals(mut refusals: broadcast::Receiver<RefusedConnection>, stats: Arc<CcStats>, alarms: Arc<Mutex<AlarmList>>) {
     let mut log = RefusalLog::new(REFUSAL_ALARM_INTERVAL);
     loop {
         let refused = match refusals.recv().await {
