@@ -66,6 +66,9 @@ pub enum Stopped {
     /// Batches still wait for the hub's acknowledgement; they stay in the durable queue and are
     /// sent after the next start.
     Queued { pending_batches: u64 },
+    /// The open batch was not in the durable queue within the bound (a queue that cannot be
+    /// written, an adapter that does not end); every task was aborted.
+    Late,
 }
 
 impl Edge {
@@ -177,22 +180,34 @@ impl Edge {
         }
     }
 
-    /// Stops gracefully: stops intake from the devices, commits the open batch to the durable
-    /// queue, gives the hub up to `ack_grace` to acknowledge what is queued, then closes the
-    /// hub session. Adapters given to [`Edge::start_with_ports`] must have dropped their data
-    /// senders first, or this waits for them. Callers bound the whole stop with a timeout: a
-    /// queue that cannot be written keeps this waiting (and alarming) rather than dropping data.
-    pub async fn stop(self, ack_grace: Duration) -> Stopped {
-        for a in &self.adapters {
-            a.abort();
+    /// Stops gracefully within `bound`: stops intake from the devices, commits the open batch to
+    /// the durable queue, gives the hub up to `ack_grace` (of what is left of `bound`) to
+    /// acknowledge what is queued, then closes the hub session. Adapters given to
+    /// [`Edge::start_with_ports`] must have dropped their data senders first, or this waits for
+    /// them until the bound.
+    pub async fn stop(self, bound: Duration, ack_grace: Duration) -> Stopped {
+        let started = tokio::time::Instant::now();
+        let every_task: Vec<_> =
+            self.adapters.iter().chain(&self.merges).chain(std::iter::once(&self.batch)).chain(&self.tasks).map(|t| t.abort_handle()).collect();
+        let flush = async {
+            for a in &self.adapters {
+                a.abort();
+            }
+            // An aborted adapter drops its data sender; its merge then drains what it had buffered.
+            for t in self.adapters.into_iter().chain(self.merges) {
+                let _ = t.await;
+            }
+            // Every sender gone: the batch loop flushes the open batch into the queue and ends.
+            let _ = self.batch.await;
+        };
+        if tokio::time::timeout(bound, flush).await.is_err() {
+            for t in every_task {
+                t.abort();
+            }
+            error!(bound_ms = bound.as_millis() as u64, "the open batch was not committed within the stop bound");
+            return Stopped::Late;
         }
-        // An aborted adapter drops its data sender; its merge then drains what it had buffered.
-        for t in self.adapters.into_iter().chain(self.merges) {
-            let _ = t.await;
-        }
-        // Every sender gone: the batch loop flushes the open batch into the queue and ends.
-        let _ = self.batch.await;
-        let deadline = tokio::time::Instant::now() + ack_grace;
+        let deadline = tokio::time::Instant::now() + ack_grace.min(bound.saturating_sub(started.elapsed()));
         let mut pending = self.queue.pending_batches().unwrap_or(u64::MAX);
         while pending > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;

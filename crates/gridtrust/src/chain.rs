@@ -384,7 +384,7 @@ impl Chain {
     /// Stops every role; the edge gracefully, so its open batch is in its durable queue.
     pub async fn shutdown(self) {
         self.cc.shutdown().await;
-        self.edge.stop(Duration::from_secs(1)).await;
+        self.edge.stop(Duration::from_secs(5), Duration::from_secs(1)).await;
         self.hub.shutdown();
         self.rtu.shutdown().await;
         self.field.shutdown();

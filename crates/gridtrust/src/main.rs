@@ -88,6 +88,12 @@ pub(crate) const STOP_BOUND: Duration = Duration::from_secs(10);
 /// Of [`STOP_BOUND`], how long the edge waits for the hub to acknowledge what it queued.
 const EDGE_ACK_GRACE: Duration = Duration::from_secs(3);
 
+/// The end of a stop that ran out of [`STOP_BOUND`]: logged, and an error so the exit is non-zero.
+fn late(role: &str) -> anyhow::Result<()> {
+    tracing::error!(role, bound_s = STOP_BOUND.as_secs(), "did not stop within the bound; exiting anyway");
+    anyhow::bail!("{role} did not stop within {} s", STOP_BOUND.as_secs())
+}
+
 /// Runs `stop` within [`STOP_BOUND`]: exit 0 if it finished, an error (non-zero exit) if not.
 pub(crate) async fn stop_within(role: &str, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     match tokio::time::timeout(STOP_BOUND, stop).await {
@@ -95,10 +101,7 @@ pub(crate) async fn stop_within(role: &str, stop: impl std::future::Future<Outpu
             tracing::info!(role, "stopped");
             Ok(())
         }
-        Err(_) => {
-            tracing::error!(role, bound_s = STOP_BOUND.as_secs(), "did not stop within the bound; exiting anyway");
-            anyhow::bail!("{role} did not stop within {} s", STOP_BOUND.as_secs())
-        }
+        Err(_) => late(role),
     }
 }
 
@@ -111,15 +114,14 @@ async fn main() -> anyhow::Result<()> {
             let config = gridtrust_edge::config::EdgeConfig::load(&config)?;
             let edge = gridtrust_edge::Edge::start(config).await.context("starting the edge")?;
             wait_for_shutdown().await?;
-            stop_within("edge", async {
-                match edge.stop(EDGE_ACK_GRACE).await {
-                    gridtrust_edge::Stopped::Drained => tracing::info!("the hub acknowledged every batch"),
-                    gridtrust_edge::Stopped::Queued { pending_batches } => {
-                        tracing::info!(pending_batches, "batches wait in the durable queue for the next start")
-                    }
+            match edge.stop(STOP_BOUND, EDGE_ACK_GRACE).await {
+                gridtrust_edge::Stopped::Drained => tracing::info!(role = "edge", "stopped; the hub acknowledged every batch"),
+                gridtrust_edge::Stopped::Queued { pending_batches } => {
+                    tracing::info!(role = "edge", pending_batches, "stopped; batches wait in the durable queue for the next start")
                 }
-            })
-            .await
+                gridtrust_edge::Stopped::Late => return late("edge"),
+            }
+            Ok(())
         }
         Cmd::Hub { config } => {
             let config = gridtrust_hub::HubConfig::load(&config)?;

@@ -238,3 +238,20 @@ fn log_format_json_gives_one_json_object_per_line() {
         assert!(warned, "the warning is not among the JSON lines: {err}");
     }
 }
+
+/// The systemd units stop the roles with SIGTERM and give them more than the stop bound before
+/// systemd's SIGKILL, and ask for JSON logs.
+#[test]
+fn systemd_units_give_the_roles_their_stop_bound() {
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/systemd");
+    for role in ["hub", "edge", "cc"] {
+        let path = units.join(format!("gridtrust-{role}.service"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let value = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
+        assert_eq!(value("KillSignal").as_deref(), Some("SIGTERM"), "{role}");
+        let timeout: u64 = value("TimeoutStopSec").and_then(|v| v.trim_end_matches('s').parse().ok()).expect("TimeoutStopSec in seconds");
+        assert!(Duration::from_secs(timeout) > STOP_BOUND, "{role}: TimeoutStopSec={timeout}s is not above the {STOP_BOUND:?} stop bound");
+        assert!(text.contains(&format!("ExecStart=/usr/local/bin/gridtrust {role} --config")), "{role}: ExecStart");
+        assert!(text.contains("Environment=GRIDTRUST_LOG_FORMAT=json"), "{role}: JSON logs");
+    }
+}
