@@ -21,4 +21,4 @@ pub mod gate;
 pub mod iec104;
 pub mod runtime;
 
-pub use runtime::{Edge, EdgeError};
+pub use runtime::{Edge, EdgeError, Stopped};

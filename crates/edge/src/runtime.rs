@@ -47,7 +47,28 @@ pub enum EdgeError {
 pub struct Edge {
     pub stats: Arc<ForwardStats>,
     queue: Arc<EdgeQueue>,
+    /// The adapters this edge started itself (not those of [`Edge::start_with_ports`]).
+    adapters: Vec<JoinHandle<()>>,
+    /// One per adapter: moves its data into the batcher's channel, ends when the adapter's
+    /// sender is gone.
+    merges: Vec<JoinHandle<()>>,
+    /// Numbers, batches and persists; flushes its open batch and ends when every merge has.
+    batch: JoinHandle<()>,
+    /// Forwarder, nonce pruning, CRL watch.
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// How a graceful [`Edge::stop`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every batch the edge closed was acknowledged by the hub.
+    Drained,
+    /// Batches still wait for the hub's acknowledgement; they stay in the durable queue and are
+    /// sent after the next start.
+    Queued { pending_batches: u64 },
+    /// The open batch was not in the durable queue within the bound (a queue that cannot be
+    /// written, an adapter that does not end); every task was aborted.
+    Late,
 }
 
 impl Edge {
@@ -66,7 +87,7 @@ impl Edge {
         wire_devices(&config.mqtt, &mut ports, &mut spawns);
         wire_devices(&config.pmus, &mut ports, &mut spawns);
         let mut edge = Self::start_with_ports(&config, ports).await?;
-        edge.tasks.extend(spawns.into_iter().map(tokio::spawn));
+        edge.adapters.extend(spawns.into_iter().map(tokio::spawn));
         Ok(edge)
     }
 
@@ -106,6 +127,7 @@ impl Edge {
         let (data_tx, data_rx) = mpsc::channel::<Datum>(65_536);
         // Alarms of the CRL watch are logged by the identity (target `alarm`).
         let mut tasks = vec![tasks_prune(&gate), identity.watch_crl(|_| {})];
+        let mut merges = Vec::new();
         let mut routes: HashMap<PointId, mpsc::Sender<DeviceCommand>> = HashMap::new();
         for (port, mut rx) in ports {
             for p in port.operates {
@@ -114,7 +136,7 @@ impl Edge {
             // Each adapter has its own data channel so a chatty one cannot starve the others'
             // sends; they merge here.
             let tx = data_tx.clone();
-            tasks.push(tokio::spawn(async move {
+            merges.push(tokio::spawn(async move {
                 while let Some(d) = rx.recv().await {
                     if tx.send(d).await.is_err() {
                         break;
@@ -127,7 +149,7 @@ impl Edge {
         let batcher = Batcher::new(&config.edge_id, config.batch.max_records, Duration::from_millis(config.batch.max_delay_ms), resume);
         config.evidence.warn_if_off("edge");
         let signer = config.evidence.signed().then(|| identity.clone());
-        tasks.push(tokio::spawn(batch_loop(batcher, data_rx, queue.clone(), signer, appended.clone())));
+        let batch = tokio::spawn(batch_loop(batcher, data_rx, queue.clone(), signer, appended.clone()));
         let forwarder = Forwarder {
             edge_id: config.edge_id.clone(),
             hub: config.hub.clone(),
@@ -141,7 +163,7 @@ impl Edge {
             stats: stats.clone(),
         };
         tasks.push(tokio::spawn(forwarder.run()));
-        Ok(Self { stats, queue, tasks })
+        Ok(Self { stats, queue, adapters: Vec::new(), merges, batch, tasks })
     }
 
     /// Batches waiting for the hub's acknowledgement.
@@ -149,11 +171,52 @@ impl Edge {
         self.queue.pending_batches().unwrap_or(0)
     }
 
-    /// Stops every task. Batches already queued stay on disk for the next start.
+    /// Stops every task at once, dropping the open batch (its records were never acknowledged,
+    /// so nothing promised is lost, but they are gone). Batches already queued stay on disk for
+    /// the next start. [`Edge::stop`] is the graceful way.
     pub fn shutdown(self) {
+        for t in self.adapters.into_iter().chain(self.merges).chain(std::iter::once(self.batch)).chain(self.tasks) {
+            t.abort();
+        }
+    }
+
+    /// Stops gracefully within `bound`: stops intake from the devices, commits the open batch to
+    /// the durable queue, gives the hub up to `ack_grace` (of what is left of `bound`) to
+    /// acknowledge what is queued, then closes the hub session. Adapters given to
+    /// [`Edge::start_with_ports`] must have dropped their data senders first, or this waits for
+    /// them until the bound.
+    pub async fn stop(self, bound: Duration, ack_grace: Duration) -> Stopped {
+        let started = tokio::time::Instant::now();
+        let every_task: Vec<_> =
+            self.adapters.iter().chain(&self.merges).chain(std::iter::once(&self.batch)).chain(&self.tasks).map(|t| t.abort_handle()).collect();
+        let flush = async {
+            for a in &self.adapters {
+                a.abort();
+            }
+            // An aborted adapter drops its data sender; its merge then drains what it had buffered.
+            for t in self.adapters.into_iter().chain(self.merges) {
+                let _ = t.await;
+            }
+            // Every sender gone: the batch loop flushes the open batch into the queue and ends.
+            let _ = self.batch.await;
+        };
+        if tokio::time::timeout(bound, flush).await.is_err() {
+            for t in every_task {
+                t.abort();
+            }
+            error!(bound_ms = bound.as_millis() as u64, "the open batch was not committed within the stop bound");
+            return Stopped::Late;
+        }
+        let deadline = tokio::time::Instant::now() + ack_grace.min(bound.saturating_sub(started.elapsed()));
+        let mut pending = self.queue.pending_batches().unwrap_or(u64::MAX);
+        while pending > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            pending = self.queue.pending_batches().unwrap_or(u64::MAX);
+        }
         for t in self.tasks {
             t.abort();
         }
+        if pending == 0 { Stopped::Drained } else { Stopped::Queued { pending_batches: pending } }
     }
 }
 

@@ -319,11 +319,14 @@ impl Chain {
         let webauthn = format!("rp_id = \"{DEMO_RP_ID}\"\norigins = [{}]\n", origins.join(", "));
         // The cc dials the hub's API on this machine; the hub believes its X-Forwarded-For.
         let hub_api = if api_listen.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], api_listen.port())) } else { api_listen };
+        // The edge and cc configurations name these ports, so the roles also meet when each is
+        // started on its own from these files (README: "Running the roles separately").
+        let (edge_listen, cc_listen) = (with_port("127.0.0.1:0")?, with_port("127.0.0.1:0")?);
         let trusted_proxies = if cc_ui.is_some() { format!("trusted_proxies = [\"{}\"]\n", hub_api.ip()) } else { String::new() };
         write(
             &dir.join("hub.toml"),
             &format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{api_listen}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\nplain_http_on_loopback = {loopback}\n{trusted_proxies}{}\n\n[webauthn]\n{webauthn}\n{}",
+                "data_dir = \"hub-data\"\nedge_listen = \"{edge_listen}\"\ncc_listen = \"{cc_listen}\"\ncheckpoint_interval_ms = 1000\n\n{}\n[authority]\nregistry = \"registry.signed\"\n\n[api]\nlisten = \"{api_listen}\"\nmachine_listen = \"127.0.0.1:0\"\nusers = \"users.toml\"\nplain_http_on_loopback = {loopback}\n{trusted_proxies}{}\n\n[webauthn]\n{webauthn}\n{}",
                 identity("hub"),
                 opts.api_extra,
                 opts.hub_extra,
@@ -378,10 +381,10 @@ impl Chain {
         self.cc.iec104_addr
     }
 
-    /// Stops every role.
+    /// Stops every role; the edge gracefully, so its open batch is in its durable queue.
     pub async fn shutdown(self) {
         self.cc.shutdown().await;
-        self.edge.shutdown();
+        self.edge.stop(Duration::from_secs(5), Duration::from_secs(1)).await;
         self.hub.shutdown();
         self.rtu.shutdown().await;
         self.field.shutdown();

@@ -101,6 +101,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let deadline = (args.seconds > 0).then(|| tokio::time::Instant::now() + Duration::from_secs(args.seconds));
     let mut report = tokio::time::interval(Duration::from_secs(10));
     report.tick().await;
+    let stop = crate::wait_for_shutdown();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = report.tick() => {
@@ -117,11 +119,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     c.checkpoints_accepted.load(Ordering::Relaxed),
                 );
             }
-            _ = tokio::signal::ctrl_c() => break,
+            r = &mut stop => {
+                r?;
+                break;
+            }
             _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
         }
     }
-    chain.shutdown().await;
+    crate::stop_within("demo", chain.shutdown()).await?;
     println!("demo stopped");
     Ok(())
 }
