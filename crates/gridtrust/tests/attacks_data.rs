@@ -578,14 +578,17 @@ async fn a_hub_that_truncates_or_rewrites_its_log_is_caught_by_the_persisted_che
     assert!(original.len() as u64 >= held_size);
     let hub_alarms = |site: &Site, what: &str| site.alarms_matching(|a| a.edge_id == "hub" && a.reason.contains(what)).len();
 
-    // Truncated: the hub restarts on only the first two entries (it appends its start and its
-    // point registry to them).
+    // Truncated: the hub restarts on only the first two entries. It appends its start and its
+    // point registry, and logs again the batch headers its store holds beyond them (its
+    // recovery after a crash between the store's and the log's commits), so its log may grow
+    // past the held size, but never into the held history: the cc refuses it as shrunk or as
+    // not extending its checkpoint.
     write_log(&site.log_path(), &original[..2]);
     site.hub_process = Some(HubProcess::start(&site.path().join("hub.toml"), site.hub_ports.1).await);
-    let alarm = site.alarm("about a shrunk log", |a| a.edge_id == "hub" && a.reason.contains("shrank")).await;
-    assert!(alarm.reason.contains(&format!("shrank from {held_size} to 4 entries")), "{alarm:?}");
+    let refusals = |site: &Site| hub_alarms(site, "shrank") + hub_alarms(site, &format!("not proven consistent with the held checkpoint at {held_size}"));
+    wait_until("the cc refused the truncated log", || refusals(&site) >= 1).await;
     // The cc drops the hub, reconnects, and is refused the same way again: nothing accepted.
-    wait_until("the cc refused the shrunk log twice", || hub_alarms(&site, "shrank") >= 2).await;
+    wait_until("the cc refused the truncated log twice", || refusals(&site) >= 2).await;
     assert_eq!(site.cc.stats.checkpoints_accepted.load(Ordering::SeqCst), accepted, "no checkpoint of the shrunk log is accepted");
     assert_eq!(std::fs::read(&checkpoint_path).unwrap(), held, "the persisted checkpoint is kept");
 
