@@ -290,8 +290,17 @@ async fn a_login_flood_does_not_starve_ingestion_or_healthz() {
 fn second_hub_config(chain: &Chain, name: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
     let text = std::fs::read_to_string(chain.config_dir.join("hub.toml")).unwrap();
     let text = text.replace("data_dir = \"hub-data\"", &format!("data_dir = \"{name}-data\""));
-    // The chain's UI listens on a fixed port (its passkey origin names it): the second hub's on any.
-    let text = text.lines().map(|l| if l.starts_with("listen = \"127.0.0.1:") { "listen = \"127.0.0.1:0\"" } else { l }).collect::<Vec<_>>().join("\n");
+    // The chain's hub listens on fixed ports (its passkey origin and its edge's and cc's files
+    // name them): the second hub listens on any.
+    let any_port = |l: &str| {
+        for key in ["listen", "edge_listen", "cc_listen"] {
+            if l.starts_with(&format!("{key} = \"127.0.0.1:")) {
+                return format!("{key} = \"127.0.0.1:0\"");
+            }
+        }
+        l.to_owned()
+    };
+    let text = text.lines().map(any_port).collect::<Vec<_>>().join("\n");
     let path = chain.config_dir.join(format!("{name}.toml"));
     std::fs::write(&path, edit(text)).unwrap();
     path
