@@ -136,11 +136,16 @@ pub struct StalenessConfig {
     /// Seconds of silence after which they are served with IV (and NT); above `not_topical_s`.
     #[serde(default = "default_invalid")]
     pub invalid_s: u64,
+    /// Seconds without any message from the hub after which the cc drops the link and dials
+    /// again: the hub sends a checkpoint every second, so silence means a blackholed path or a
+    /// stalled hub, which TCP alone would notice only after many minutes.
+    #[serde(default = "default_hub_silence")]
+    pub hub_silence_s: u64,
 }
 
 impl Default for StalenessConfig {
     fn default() -> Self {
-        Self { not_topical_s: default_not_topical(), invalid_s: default_invalid() }
+        Self { not_topical_s: default_not_topical(), invalid_s: default_invalid(), hub_silence_s: default_hub_silence() }
     }
 }
 
@@ -150,6 +155,10 @@ fn default_not_topical() -> u64 {
 
 fn default_invalid() -> u64 {
     60
+}
+
+fn default_hub_silence() -> u64 {
+    30
 }
 
 /// `[commands]`: a SCADA command is answered with a negative ACTCON when it cannot be sent to
@@ -283,6 +292,9 @@ impl CcConfig {
                 format!("must be above staleness.not_topical_s ({})", c.staleness.not_topical_s),
             ));
         }
+        if c.staleness.hub_silence_s == 0 {
+            return Err(ConfigError::invalid(path, "staleness.hub_silence_s", "must be at least 1"));
+        }
         if c.commands.forward_timeout_ms == 0 {
             return Err(ConfigError::invalid(path, "commands.forward_timeout_ms", "must be at least 1"));
         }
@@ -412,7 +424,7 @@ mod tests {
     #[test]
     fn staleness_and_command_bounds_default_to_scada_seconds_and_are_checked_naming_the_key() {
         let c = load(SCADA_GROUP).unwrap();
-        assert_eq!(c.staleness, StalenessConfig { not_topical_s: 15, invalid_s: 60 });
+        assert_eq!(c.staleness, StalenessConfig { not_topical_s: 15, invalid_s: 60, hub_silence_s: 30 });
         assert_eq!(c.commands.forward_timeout_ms, 3000);
         let c =
             load(&format!("{SCADA_GROUP}[staleness]\nnot_topical_s = 2\ninvalid_s = 4\n[commands]\nforward_timeout_ms = 500\n")).unwrap();
@@ -420,6 +432,7 @@ mod tests {
         for (extra, key) in [
             ("[staleness]\nnot_topical_s = 0\n", "staleness.not_topical_s"),
             ("[staleness]\nnot_topical_s = 5\ninvalid_s = 5\n", "staleness.invalid_s"),
+            ("[staleness]\nhub_silence_s = 0\n", "staleness.hub_silence_s"),
             ("[commands]\nforward_timeout_ms = 0\n", "commands.forward_timeout_ms"),
             // Longer than edges accept a command's validity.
             ("[commands]\nforward_timeout_ms = 300001\n", "commands.forward_timeout_ms"),

@@ -175,6 +175,7 @@ impl Cc {
             watchdog: watchdog.clone(),
             freshness: freshness.clone(),
             forward_timeout,
+            hub_silence: Duration::from_secs(config.staleness.hub_silence_s),
             link_up: link_up.clone(),
         };
         config.evidence.warn_if_off("cc");
@@ -395,6 +396,8 @@ struct HubLink {
     /// How long after its arrival a command may still be sent, and its confirmation awaited;
     /// also the signed command's validity.
     forward_timeout: Duration,
+    /// Nothing from the hub for this long: the link is dropped and dialled again.
+    hub_silence: Duration,
     /// Whether commands can be sent to the hub now; while not, [`stamp`] refuses them.
     link_up: Arc<AtomicBool>,
 }
@@ -450,11 +453,16 @@ impl HubLink {
         let (in_tx, mut in_rx) = mpsc::channel::<HubToCc>(4096);
         let mut reader = r.spawn_into::<HubToCc>(in_tx);
         let mut pending: HashMap<u64, Pending> = HashMap::new();
+        let mut heard = Instant::now();
         let result = loop {
             let confirm_by = pending.values().filter_map(|p| p.confirm_by).min();
             tokio::select! {
                 () = sleep_until_some(confirm_by) => self.expire(&mut pending, Instant::now()),
-                msg = in_rx.recv() => match msg {
+                () = tokio::time::sleep_until((heard + self.hub_silence).into()) => {
+                    warn!(target: "alarm", hub = %self.hub.address, silent_s = self.hub_silence.as_secs(), "nothing from the hub within [staleness] hub_silence_s: link dropped, dialling again");
+                    break Ok(());
+                }
+                msg = in_rx.recv() => match msg.inspect(|_| heard = Instant::now()) {
                     Some(HubToCc::Registry(signed)) => self.accept_registry(verifier, signed),
                     Some(HubToCc::Certificates(certs)) => self.add_certificates(verifier, certs),
                     Some(HubToCc::Heads(heads)) => {

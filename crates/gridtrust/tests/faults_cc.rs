@@ -48,7 +48,7 @@ const SCADA_IOA: u32 = 10_001;
 const SCADA_COMMAND_IOA: u32 = 20_001;
 
 /// The staleness and command bounds the cc runs with in these tests (small, to keep them short).
-const CC_EXTRA: &str = "[staleness]\nnot_topical_s = 2\ninvalid_s = 4\n\n[commands]\nforward_timeout_ms = 1000\n";
+const CC_EXTRA: &str = "[staleness]\nnot_topical_s = 2\ninvalid_s = 4\nhub_silence_s = 3\n\n[commands]\nforward_timeout_ms = 1000\n";
 const NOT_TOPICAL: Duration = Duration::from_secs(2);
 const INVALID: Duration = Duration::from_secs(4);
 const FORWARD_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -350,6 +350,27 @@ async fn a_command_held_back_past_the_forward_timeout_is_refused_by_the_edge_whe
     // The command's validity ended when the cc gave up on it: the edge refuses it.
     site.never_executed().await;
     answer.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Fault: the path from the hub goes silent with its sockets open (a blackholed route, a
+/// stalled hub). The cc must drop the link and dial again within `[staleness] hub_silence_s`,
+/// not wait for the kernel's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_hub_link_is_dropped_and_redialled_within_the_silence_bound() {
+    let mut site = Site::start().await;
+    site.good_again(1000.0).await;
+    let relay = site.relay.as_ref().expect("relay up");
+    let connections = relay.connections.load(std::sync::atomic::Ordering::SeqCst);
+    relay.down.set(|_| Vec::new());
+    let since = Instant::now();
+    let deadline = since + Duration::from_secs(3 + 3);
+    while relay.connections.load(std::sync::atomic::Ordering::SeqCst) == connections {
+        assert!(Instant::now() < deadline, "the cc did not redial within 6 s of the hub link going silent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(since.elapsed() >= Duration::from_secs(2), "not before the bound: {:?}", since.elapsed());
+    relay.down.pass_all();
+    site.good_again(2000.0).await;
 }
 
 impl Site {
