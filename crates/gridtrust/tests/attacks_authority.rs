@@ -17,6 +17,8 @@
 //!   registry version than the cc holds, or one signed by a non-engineer; the cc keeps its own.
 //! - `the_hub_refuses_to_start_with_a_rolled_back_or_unauthorised_registry`.
 
+#[path = "support/common.rs"]
+mod common;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -54,14 +56,6 @@ fn identity(pki: &Path, name: &str) -> Identity {
         KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
     ))
     .unwrap()
-}
-
-async fn poll_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STEP;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The next value of `want_ioa` that satisfies `pred`.
@@ -136,7 +130,7 @@ async fn a_rogue_edge_with_a_copy_of_the_substation_cannot_take_over_a_breaker()
     let rogue_edge = Edge::start(EdgeConfig::load(&d.join("edge-2.toml")).unwrap()).await.unwrap();
 
     // The hub refuses edge-2's batches, naming edge, point, owner and registry version.
-    poll_until("the hub's authority alarm", || chain.hub.alarms(true).iter().any(|a| a.kind == "authority" && a.source == "edge-2")).await;
+    common::poll_until(STEP, "the hub's authority alarm", || chain.hub.alarms(true).iter().any(|a| a.kind == "authority" && a.source == "edge-2")).await;
     let alarm = chain.hub.alarms(true).into_iter().find(|a| a.kind == "authority").unwrap();
     eprintln!("hub alarm: {}", alarm.message);
     assert!(alarm.message.contains("belongs to edge edge-1 in point registry version 1"), "{}", alarm.message);
@@ -231,7 +225,7 @@ impl CcSite {
         let hub = HostileHub::accept(listener, registry).await;
         // Commands are routed by the registry: SCADA starts once the cc holds it.
         let held = d.join("cc-data").join("registry.signed");
-        poll_until("the cc holds the point registry", || held.exists()).await;
+        common::poll_until(STEP, "the cc holds the point registry", || held.exists()).await;
         let (scada, events) = Client::connect(cc.iec104_addr, None, ClientConfig::default()).await.unwrap();
         Self { dir, hub, cc, scada, events }
     }
@@ -299,7 +293,7 @@ async fn a_hostile_hub_cannot_make_the_cc_serve_a_non_owners_value() {
     // edge-2's own, validly signed batch, carrying edge-1's point (a later seq, a later time).
     let foreign = s.batch("edge-2", POWER, 666.0, Resume { next_seq: 1_000_000, next_batch_seq: 0, prev_header_hash: [0; 32] });
     s.hub.send(HubToCc::Batch(foreign)).await;
-    poll_until("the cc's authority alarm", || s.alarms_with("does not own") > 0).await;
+    common::poll_until(STEP, "the cc's authority alarm", || s.alarms_with("does not own") > 0).await;
     let alarm = s.cc.alarms().into_iter().find(|a| a.reason.contains("does not own")).unwrap();
     assert_eq!(alarm.edge_id, "edge-2");
     assert!(alarm.reason.contains(&format!("{POWER} belongs to edge edge-1 in point registry version 2")), "{}", alarm.reason);
@@ -350,14 +344,14 @@ async fn a_rolled_back_or_unauthorised_registry_is_refused_by_the_cc() {
     std::fs::create_dir_all(d.join("old")).unwrap();
     let old = write_dev_registry(&d.join("pki"), 1, &[("F1", "edge-2")], &d.join("old")).unwrap();
     s.hub.send(HubToCc::Registry(old)).await;
-    poll_until("the rollback alarm", || s.alarms_with("older than version 2") > 0).await;
+    common::poll_until(STEP, "the rollback alarm", || s.alarms_with("older than version 2") > 0).await;
 
     // Version 3, signed by cc-1's key: not an engineering identity.
     let mut registry = gridtrust_trust::registry::PointRegistry::new(3, Timestamp::now());
     registry.grant("F1", "edge-2").unwrap();
     let cc = identity(&d.join("pki"), "cc-1");
     s.hub.send(HubToCc::Registry(SignedRegistry::sign(&registry, cc.signer.as_ref(), &cc.certificate).unwrap())).await;
-    poll_until("the unauthorised-signer alarm", || s.alarms_with("registry signer not allowed") > 0).await;
+    common::poll_until(STEP, "the unauthorised-signer alarm", || s.alarms_with("registry signer not allowed") > 0).await;
 
     // Still the engineer's version 2: edge-1's value is served, edge-2's refused.
     s.hub.send(HubToCc::Batch(s.batch("edge-2", POWER, 666.0, Resume::FRESH))).await;

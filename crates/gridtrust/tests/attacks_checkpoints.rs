@@ -30,6 +30,8 @@
 // `Tap::once` hands a message it lets pass back as `Err(HubToCc)`, a large enum by design.
 #![allow(clippy::result_large_err)]
 
+#[path = "support/common.rs"]
+mod common;
 #[path = "support/mitm.rs"]
 mod mitm;
 
@@ -51,10 +53,8 @@ use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_iec104::asdu::{Element, InformationObject, Qds};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_iec104::server::{IncomingCommand, Server, ServerConfig, ServerHandle};
-use gridtrust_keys::KeyConfig;
 use gridtrust_model::Value;
 use gridtrust_pki::{DevPki, IdentityKind, Role};
-use gridtrust_transport::identity::{Identity, IdentityConfig};
 use gridtrust_transport::{CcToHub, HubToCc};
 use gridtrust_trust::SignedBatch;
 use gridtrust_trust::checkpoint::SignedCheckpoint;
@@ -79,17 +79,6 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out after {WAIT:?} waiting until {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn load_identity(dir: &Path, name: &str) -> Identity {
-    let pki = dir.join("pki");
-    let config = IdentityConfig::new(
-        pki.join("ca.crt.pem"),
-        pki.join(format!("{name}.crt.pem")),
-        pki.join("crl.pem"),
-        KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
-    );
-    Identity::load(&config).unwrap_or_else(|e| panic!("identity {name}: {e}"))
 }
 
 fn read_checkpoint(path: &Path) -> Option<SignedCheckpoint> {
@@ -186,7 +175,7 @@ impl Site {
         let edge = Edge::start(EdgeConfig::load(&d.join("edge.toml")).unwrap()).await.unwrap();
 
         let mitm =
-            Mitm::start("127.0.0.1:0", &load_identity(d, "hub"), &hub.cc_addr.to_string(), "hub", &load_identity(d, "cc-1")).await.unwrap();
+            Mitm::start("127.0.0.1:0", &common::identity_in_site(d, "hub"), &hub.cc_addr.to_string(), "hub", &common::identity_in_site(d, "cc-1")).await.unwrap();
         std::fs::write(
             d.join("cc-base.toml"),
             format!(
@@ -314,7 +303,7 @@ async fn a_checkpoint_of_another_log_is_refused_even_as_the_first() {
     let mut site = Site::start().await;
     // The compromised hub re-signs the first checkpoint the cc will ever see under another
     // log id, with the hub's own key: trust on first use would take that log as the hub's.
-    let hub = load_identity(site.path(), "hub");
+    let hub = common::identity_in_site(site.path(), "hub");
     let forged_log = Arc::new(AtomicU64::new(0));
     {
         let forged_log = forged_log.clone();
@@ -352,7 +341,7 @@ async fn a_checkpoint_of_this_log_signed_by_another_hub_is_refused() {
     // attacker) signs a checkpoint claiming to be of this hub's log "hub", as the first the cc
     // sees: its key, its certificate, the log id of the configured hub.
     DevPki::open(&site.path().join("pki")).ensure_identity(IdentityKind::Hub, "hub-2", &[Role::Viewer]).unwrap();
-    let other = load_identity(site.path(), "hub-2");
+    let other = common::identity_in_site(site.path(), "hub-2");
     let sent = Arc::new(AtomicU64::new(0));
     {
         let sent = sent.clone();
@@ -374,7 +363,7 @@ async fn a_checkpoint_of_this_log_signed_by_another_hub_is_refused() {
         assert_ne!(held.signature.signer, other.certificate_id, "hub-2's checkpoint is never persisted");
     }
     wait_until("the cc accepts the hub's own checkpoints", || site.accepted() > 0).await;
-    assert_eq!(read_checkpoint(&site.checkpoint_path()).expect("persisted").signature.signer, load_identity(site.path(), "hub").certificate_id);
+    assert_eq!(read_checkpoint(&site.checkpoint_path()).expect("persisted").signature.signer, common::identity_in_site(site.path(), "hub").certificate_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

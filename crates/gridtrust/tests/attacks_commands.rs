@@ -36,6 +36,8 @@
 //! - `edge_claiming_another_edges_id_is_refused_by_the_hub` (7b): a valid edge-2 certificate whose
 //!   hello claims edge-1 is refused (`peers_refused`), and the batch it sends is not stored.
 
+#[path = "support/common.rs"]
+mod common;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -78,21 +80,6 @@ const BREAKER_COMMAND_IOA: u32 = 100;
 /// How long any single step may take before the test fails.
 const STEP: Duration = Duration::from_secs(15);
 
-fn init_logs() {
-    // Logs only on request (RUST_LOG=...), so expected refusals do not flood the output.
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-    }
-}
-
-async fn poll_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STEP;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // PKI and configuration
 
@@ -106,7 +93,7 @@ struct Site {
 
 impl Site {
     fn new() -> Self {
-        init_logs();
+        common::init_logs();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
         let tables = provision(&dir.join("pki"), &DemoKeys::Software).unwrap();
@@ -999,7 +986,7 @@ async fn edge_claiming_another_edges_id_is_refused_by_the_hub() {
     eprintln!("edge-2 claiming edge-1 at the hub: {session:?}");
     assert!(!session.welcomed, "never welcomed: {session:?}");
     assert!(session.acked.is_err(), "nothing acknowledged: {session:?}");
-    poll_until("the hub counts the refused peer", || hub.stats().peers_refused.load(Ordering::Relaxed) == refused_before + 1).await;
+    common::poll_until(STEP, "the hub counts the refused peer", || hub.stats().peers_refused.load(Ordering::Relaxed) == refused_before + 1).await;
 
     assert_eq!(hub.store().record_count().unwrap(), 1, "nothing stored");
     assert_eq!(hub.stats().batches_applied.load(Ordering::Relaxed), 1);

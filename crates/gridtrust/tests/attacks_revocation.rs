@@ -27,6 +27,8 @@
 //!   southbound TLS configuration then refuses that RTU once its certificate is revoked (CRL
 //!   reloaded, no restart), and an RTU presenting a certificate of another CA.
 
+#[path = "support/common.rs"]
+mod common;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,20 +65,6 @@ const STEP: Duration = Duration::from_secs(15);
 /// Appended to every `[identity]` table: re-read the CRL often, so a test needs no long waits.
 const FAST_CRL_WATCH: &str = "crl_check_interval_ms = 100\n";
 
-fn init_logs() {
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-    }
-}
-
-async fn poll_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STEP;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The hub's alarms of `kind` whose message contains every one of `words`.
 fn alarms(hub: &Hub, kind: &str, words: &[&str]) -> Vec<Alarm> {
     hub.alarms(false).into_iter().filter(|a| a.kind == kind && words.iter().all(|w| a.message.contains(w))).collect()
@@ -111,7 +99,7 @@ struct Site {
 
 impl Site {
     fn new() -> Self {
-        init_logs();
+        common::init_logs();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
         let tables = provision(&dir.join("pki"), &DemoKeys::Software).unwrap();
@@ -285,7 +273,7 @@ async fn edge_revoked_while_connected_is_cut_off_and_its_reconnect_refused() {
     let hub = site.start_hub("").await;
     let rtu = Rtu::start().await;
     let edge = site.start_edge(&hub, &rtu).await;
-    poll_until("edge-1 delivers its first batch", || hub.stats().batches_applied.load(Ordering::Relaxed) > 0).await;
+    common::poll_until(STEP, "edge-1 delivers its first batch", || hub.stats().batches_applied.load(Ordering::Relaxed) > 0).await;
     let connects = edge.stats.connects.load(Ordering::Relaxed);
 
     let serial = site.revoke("edge-1");
@@ -308,7 +296,7 @@ async fn cc_revoked_while_connected_is_cut_off() {
     let site = Site::new();
     let hub = site.start_hub("").await;
     let cc = site.start_cc(&hub).await;
-    poll_until("cc-1 accepts a checkpoint from the hub", || cc.stats.checkpoints_accepted.load(Ordering::Relaxed) > 0).await;
+    common::poll_until(STEP, "cc-1 accepts a checkpoint from the hub", || cc.stats.checkpoints_accepted.load(Ordering::Relaxed) > 0).await;
 
     let serial = site.revoke("cc-1");
     let revoked = format!("certificate {serial} is revoked");
@@ -327,7 +315,7 @@ async fn command_pending_for_a_revoked_issuer_is_refused() {
     let hub = site.start_hub("").await;
     let rtu = Rtu::start().await;
     let edge = site.start_edge(&hub, &rtu).await;
-    poll_until("edge-1 reports the breaker", || hub.stats().batches_applied.load(Ordering::Relaxed) > 0).await;
+    common::poll_until(STEP, "edge-1 reports the breaker", || hub.stats().batches_applied.load(Ordering::Relaxed) > 0).await;
 
     // cc-1 (its own TLS session) issues "open breaker"; the device confirms it and then works
     // on it, so the hub keeps the command pending for its termination.
@@ -479,7 +467,7 @@ async fn fifty_refused_connections_from_one_address_raise_one_alarm() {
         w.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.unwrap();
         assert!(!matches!(r.recv::<HubToEdge>().await, Ok(Some(_))), "the hub welcomed cc-1 as edge-1");
     }
-    poll_until("the hub counted 50 refusals", || hub.stats().peers_refused.load(Ordering::Relaxed) >= 50).await;
+    common::poll_until(STEP, "the hub counted 50 refusals", || hub.stats().peers_refused.load(Ordering::Relaxed) >= 50).await;
     let raised = alarms(&hub, "peer", &["claims to be edge-1"]);
     assert_eq!(raised.len(), 1, "one alarm for one address and reason, got {}: {:?}", raised.len(), raised.first().map(|a| &a.message));
     hub.shutdown();
@@ -596,7 +584,7 @@ async fn edge_reads_an_rtu_over_mutual_tls_and_refuses_a_revoked_or_foreign_one(
     .unwrap();
     let edge = Edge::start(EdgeConfig::load(&path).unwrap()).await.unwrap();
     let point = PointId::new(MEASUREMENT).unwrap();
-    poll_until("the RTU's value, read over TLS, is stored at the hub", || {
+    common::poll_until(STEP, "the RTU's value, read over TLS, is stored at the hub", || {
         hub.store().latest(&point).ok().flatten().is_some_and(|r| r.value.as_f64() == 1.5)
     })
     .await;

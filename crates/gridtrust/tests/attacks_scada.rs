@@ -22,6 +22,8 @@
 //!   certificate) is served, and its command is signed in the name of its address with the
 //!   cc's own role.
 
+#[path = "support/common.rs"]
+mod common;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -58,21 +60,6 @@ const STEP: Duration = Duration::from_secs(15);
 /// The kind of certificate a SCADA front-end holds.
 const SCADA_KIND: IdentityKind = IdentityKind::Scada;
 
-fn init_logs() {
-    // Logs only on request (RUST_LOG=...), so expected refusals do not flood the output.
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-    }
-}
-
-async fn poll_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STEP;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn position(value: DoublePointValue) -> Element {
     Element::DoublePoint { value, quality: Qds::GOOD, time: None }
 }
@@ -94,7 +81,7 @@ impl Site {
     /// Starts every role; the cc serves SCADA over TLS when `tls`, and admits the client
     /// addresses `members` (TOML strings) as its one redundancy group.
     async fn start(tls: bool, members: &[&str]) -> Self {
-        init_logs();
+        common::init_logs();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
         let tables = provision(&dir.join("pki"), &DemoKeys::Software).unwrap();
@@ -173,7 +160,7 @@ impl Site {
         let cc = Cc::start(CcConfig::load(&dir.join("cc.toml")).unwrap()).await.unwrap();
         // The breaker's position has come through the chain: RTU, edge, hub and cc are linked.
         let stats = cc.stats.clone();
-        poll_until("the cc verified the edge's first batch", || stats.batches_verified.load(Ordering::SeqCst) > 0).await;
+        common::poll_until(STEP, "the cc verified the edge's first batch", || stats.batches_verified.load(Ordering::SeqCst) > 0).await;
         Self { _tmp: tmp, dir, hub: Some(hub), edge: Some(edge), cc: Some(cc), rtu, rtu_commands, rtu_task }
     }
 
@@ -363,7 +350,7 @@ async fn scada_client_with_a_certificate_from_a_foreign_ca_is_refused_at_the_han
     let out = scada_tls_command(&site, &foreign, "scada-op").await;
     assert!(out.contains("refused=") && !out.contains("started=yes"), "a foreign CA's certificate gets no session: {out}");
     assert_eq!(site.rtu_commands.load(Ordering::SeqCst), 0);
-    poll_until("the refused handshake is counted", || site.refused_connections() == 1).await;
+    common::poll_until(STEP, "the refused handshake is counted", || site.refused_connections() == 1).await;
     assert_eq!(site.alarms_with("TLS handshake failed").len(), 1, "{:?}", site.cc().alarms());
 }
 
@@ -378,7 +365,7 @@ async fn scada_clients_with_edge_or_console_certificates_are_refused_at_the_hand
         assert!(out.contains("refused=") && !out.contains("started=yes"), "{name}'s certificate is not a SCADA client's: {out}");
     }
     assert_eq!(site.rtu_commands.load(Ordering::SeqCst), 0);
-    poll_until("both refused handshakes are counted", || site.refused_connections() == 2).await;
+    common::poll_until(STEP, "both refused handshakes are counted", || site.refused_connections() == 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,7 +378,7 @@ async fn c104_from_an_address_outside_the_allow_list_is_closed_and_counted() {
     for attempt in 1..=2 {
         let out = python("c104_connect.py", &[site.port().to_string(), "3".into()]).await;
         assert!(out.contains("opened=no"), "c104 from 127.0.0.1 must not be served: {out}");
-        poll_until("the refused connection is counted", || site.refused_connections() >= attempt).await;
+        common::poll_until(STEP, "the refused connection is counted", || site.refused_connections() >= attempt).await;
     }
     assert_eq!(site.alarms_with("SCADA connection from 127.0.0.1 refused").len(), 1, "{:?}", site.cc().alarms());
 

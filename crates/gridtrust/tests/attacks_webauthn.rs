@@ -19,6 +19,8 @@
 //!   key (fallback off) or by the hub's own key.
 //! - `viewer_origin_rp_id_uv_and_reused_assertions_are_refused_at_the_edge`.
 
+#[path = "support/common.rs"]
+mod common;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,12 +59,6 @@ const STEP: Duration = Duration::from_secs(15);
 const RP_ID: &str = "scada.example";
 const ORIGIN: &str = "https://scada.example";
 
-fn init_logs() {
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The site, the person and their passkey
 
@@ -74,7 +70,7 @@ struct Site {
 
 impl Site {
     fn new() -> Self {
-        init_logs();
+        common::init_logs();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
         let tables = provision(&dir.join("pki"), &DemoKeys::Software).unwrap();

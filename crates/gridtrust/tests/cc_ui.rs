@@ -4,6 +4,8 @@
 //! name, the browser's session (cookie, event stream) works through it, and the hub counts
 //! failed logins per the browser's address, not the cc's.
 
+#[path = "support/common.rs"]
+mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -15,9 +17,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use gridtrust::chain::{Chain, ChainOptions, DEMO_USERS, IDENTITIES};
 use gridtrust_cc::UiConfig;
 use gridtrust_cc::ui::UiServer;
-use gridtrust_keys::KeyConfig;
 use gridtrust_pki::DevPki;
-use gridtrust_transport::identity::{Identity, IdentityConfig};
+use gridtrust_transport::identity::Identity;
 
 /// What the fake hub answers every request with, so a forwarded answer is recognisable.
 const FAKE_HUB_BODY: &str = "{\"from\":\"fake-hub\"}";
@@ -93,16 +94,6 @@ fn dechunk(body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn load_identity(pki: &Path, name: &str) -> Identity {
-    let config = IdentityConfig::new(
-        pki.join("ca.crt.pem"),
-        pki.join(format!("{name}.crt.pem")),
-        pki.join("crl.pem"),
-        KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
-    );
-    Identity::load(&config).unwrap_or_else(|e| panic!("identity {name}: {e}"))
-}
-
 /// An HTTPS server presenting `identity`'s certificate that records the request line of every
 /// request it reads and answers each with [`FAKE_HUB_BODY`].
 async fn fake_hub(identity: &Identity) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
@@ -148,7 +139,7 @@ async fn cc_ui(pki: &Path, hub_api: SocketAddr, hub_api_name: &str) -> UiServer 
         plain_http_on_loopback: true,
         hub_api_plain_http_on_loopback: false,
     };
-    gridtrust_cc::ui::start(&config, &load_identity(pki, "cc-1"), Path::new("cc.toml")).await.unwrap()
+    gridtrust_cc::ui::start(&config, &common::identity_in(pki, "cc-1"), Path::new("cc.toml")).await.unwrap()
 }
 
 fn web_asset(path: &str) -> Vec<u8> {
@@ -160,7 +151,7 @@ async fn the_cc_serves_the_embedded_ui_itself_and_forwards_only_api_paths() {
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join("pki");
     DevPki::generate(&pki, &IDENTITIES).unwrap();
-    let (hub_addr, seen) = fake_hub(&load_identity(&pki, "hub")).await;
+    let (hub_addr, seen) = fake_hub(&common::identity_in(&pki, "hub")).await;
     let ui = cc_ui(&pki, hub_addr, "hub").await;
 
     let page = http("127.0.0.1", ui.addr, "GET", "/", &[], None).await;
@@ -200,7 +191,7 @@ async fn a_hub_api_with_a_certificate_of_another_ca_or_another_name_is_refused()
     for (hub_pki, name, why) in
         [(&other, "hub", "a hub certificate from another CA"), (&pki, "hub-2", "a certificate without the configured name")]
     {
-        let (hub_addr, seen) = fake_hub(&load_identity(hub_pki, "hub")).await;
+        let (hub_addr, seen) = fake_hub(&common::identity_in(hub_pki, "hub")).await;
         let ui = cc_ui(&pki, hub_addr, name).await;
         let r = http("127.0.0.1", ui.addr, "GET", "/api/me", &[("Cookie", "gridtrust_session=secret")], None).await;
         assert_eq!(r.status, 502, "{why}: {}", r.text());
@@ -222,7 +213,7 @@ async fn plain_http_off_loopback_refuses_to_start_naming_the_key() {
         plain_http_on_loopback: true,
         hub_api_plain_http_on_loopback: false,
     };
-    let Err(e) = gridtrust_cc::ui::start(&config, &load_identity(&pki, "cc-1"), Path::new("cc.toml")).await else {
+    let Err(e) = gridtrust_cc::ui::start(&config, &common::identity_in(&pki, "cc-1"), Path::new("cc.toml")).await else {
         panic!("plain HTTP on 0.0.0.0 started");
     };
     let e = e.to_string();

@@ -15,6 +15,8 @@
 //!    link is up but the command is swallowed on the way to the hub; SCADA gets a negative
 //!    ACTCON within the forward timeout + 1 s, and the RTU never receives the command.
 
+#[path = "support/common.rs"]
+mod common;
 #[path = "support/mitm.rs"]
 mod mitm;
 
@@ -34,8 +36,6 @@ use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_iec104::asdu::{Asdu, Cause, Cot, DoublePointValue, Element, InformationObject, Qds, TypeId};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_iec104::server::{CommandMode, IncomingCommand, Server, ServerConfig, ServerHandle};
-use gridtrust_keys::KeyConfig;
-use gridtrust_transport::identity::{Identity, IdentityConfig};
 use gridtrust_transport::{CcToHub, HubToCc};
 
 use mitm::Mitm;
@@ -57,17 +57,6 @@ const SLACK: Duration = Duration::from_secs(2);
 
 /// How long any other awaited condition may take before the test fails.
 const WAIT: Duration = Duration::from_secs(10);
-
-fn load_identity(dir: &Path, name: &str) -> Identity {
-    let pki = dir.join("pki");
-    let config = IdentityConfig::new(
-        pki.join("ca.crt.pem"),
-        pki.join(format!("{name}.crt.pem")),
-        pki.join("crl.pem"),
-        KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
-    );
-    Identity::load(&config).unwrap_or_else(|e| panic!("identity {name}: {e}"))
-}
 
 fn float(value: f32) -> Element {
     Element::ShortFloat { value, quality: Qds::GOOD, time: None }
@@ -151,7 +140,7 @@ impl Site {
     }
 
     async fn relay(d: &Path, hub: &Hub, listen: &str) -> Mitm<CcToHub, HubToCc> {
-        Mitm::start(listen, &load_identity(d, "hub"), &hub.cc_addr.to_string(), "hub", &load_identity(d, "cc-1")).await.unwrap()
+        Mitm::start(listen, &common::identity_in_site(d, "hub"), &hub.cc_addr.to_string(), "hub", &common::identity_in_site(d, "cc-1")).await.unwrap()
     }
 
     /// The hub becomes unreachable: every connection cut, new ones refused.
@@ -167,10 +156,10 @@ impl Site {
         loop {
             match Mitm::start(
                 &self.relay_addr.to_string(),
-                &load_identity(self.dir.path(), "hub"),
+                &common::identity_in_site(self.dir.path(), "hub"),
                 &self.hub.cc_addr.to_string(),
                 "hub",
-                &load_identity(self.dir.path(), "cc-1"),
+                &common::identity_in_site(self.dir.path(), "cc-1"),
             )
             .await
             {

@@ -1,0 +1,41 @@
+//! Helpers every whole-chain test file needs: logs on request, polling with a deadline, and
+//! the development identities `provision` wrote. Included with `#[path]` by the files that use it.
+#![allow(dead_code)] // each test binary uses what it needs
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gridtrust_keys::KeyConfig;
+use gridtrust_transport::identity::{Identity, IdentityConfig};
+
+/// `RUST_LOG=...` shows the roles' logs in the test output.
+pub fn init_logs() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+}
+
+/// Polls `done` every 20 ms until it holds; fails the test naming `what` after `within`.
+pub async fn poll_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The identity `name` from the development PKI folder `pki` (software key).
+pub fn identity_in(pki: &Path, name: &str) -> Identity {
+    let config = IdentityConfig::new(
+        pki.join("ca.crt.pem"),
+        pki.join(format!("{name}.crt.pem")),
+        pki.join("crl.pem"),
+        KeyConfig::Software { path: pki.join(format!("{name}.key.pem")) },
+    );
+    Identity::load(&config).unwrap_or_else(|e| panic!("identity {name}: {e}"))
+}
+
+/// The identity `name` of an installation folder whose PKI is in `pki/`.
+pub fn identity_in_site(dir: &Path, name: &str) -> Identity {
+    identity_in(&dir.join("pki"), name)
+}
