@@ -105,6 +105,14 @@ pub enum StoreError {
     Proof(#[from] gridtrust_trust::merkle::ProofError),
 }
 
+impl StoreError {
+    /// Whether the disk failed (full, I/O error, or redb's latch of an earlier one): the store
+    /// reopens and the write can be tried again, unlike a corrupt entry or a broken contract.
+    pub fn is_io(&self) -> bool {
+        matches!(self, Self::Db(redb::Error::Io(_) | redb::Error::PreviousIo))
+    }
+}
+
 /// What exactly is wrong with a corrupt entry.
 #[derive(Debug, thiserror::Error)]
 pub enum Corruption {

@@ -218,7 +218,7 @@ impl HubStore {
     fn open_inner(path: &Path, check: bool) -> Result<Self> {
         crate::error::guard("open", || {
             let path = path.to_path_buf();
-            let mut db = Db::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?);
+            let mut db = Db::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?, &path);
             if check && !db.get_mut()?.check_integrity().map_err(|source| StoreError::Open { path: path.clone(), source })? {
                 warn!(path = %path.display(), "hub store failed its integrity check and was repaired");
             }
@@ -255,7 +255,7 @@ impl HubStore {
     /// Stores several consecutive batches from one edge in one transaction, trading one fsync per
     /// batch for one per call when the hub drains a backlog. All or nothing: an error stores none.
     pub fn apply_batches(&self, edge_id: &str, batches: &[BatchRef<'_>]) -> Result<Vec<ApplyOutcome>> {
-        crate::error::guard("apply_batches", || {
+        self.db.guard("apply_batches", || {
             check_edge_id(edge_id)?;
             let txn = self.db.get()?.begin_write()?;
             let mut outcomes = Vec::with_capacity(batches.len());
@@ -282,7 +282,7 @@ impl HubStore {
 
     /// The newest value of a point, for the live view and the IEC 104 image.
     pub fn latest(&self, point: &PointId) -> Result<Option<Record>> {
-        crate::error::guard("latest", || {
+        self.db.guard("latest", || {
             let txn = self.db.get()?.begin_read()?;
             let t = txn.open_table(LATEST)?;
             let Some(v) = t.get(point.as_str().as_bytes())? else { return Ok(None) };
@@ -293,7 +293,7 @@ impl HubStore {
     /// The newest value of every point, ordered by point id: the process image a connector loads
     /// at start-up (general interrogation).
     pub fn latest_all(&self) -> Result<Vec<Record>> {
-        crate::error::guard("latest_all", || {
+        self.db.guard("latest_all", || {
             let txn = self.db.get()?.begin_read()?;
             let t = txn.open_table(LATEST)?;
             let mut out = Vec::new();
@@ -308,7 +308,7 @@ impl HubStore {
     /// The last batch applied for an edge (highest batch seq), whose header the next batch must
     /// link to; `None` for an edge never seen.
     pub fn last_batch(&self, edge_id: &str) -> Result<Option<LastBatch>> {
-        crate::error::guard("last_batch", || {
+        self.db.guard("last_batch", || {
             let txn = self.db.get()?.begin_read()?;
             let t = txn.open_table(EDGES)?;
             let Some(v) = t.get(edge_id.as_bytes())? else { return Ok(None) };
@@ -319,7 +319,7 @@ impl HubStore {
     /// Every edge the hub has heard from with its last batch, for dashboards and chain checks at
     /// start-up.
     pub fn edges(&self) -> Result<Vec<(String, LastBatch)>> {
-        crate::error::guard("edges", || {
+        self.db.guard("edges", || {
             let txn = self.db.get()?.begin_read()?;
             let t = txn.open_table(EDGES)?;
             let mut out = Vec::new();
@@ -338,7 +338,7 @@ impl HubStore {
 
     /// The stored header of one batch, the evidence an auditor asks for to check a value.
     pub fn batch(&self, edge_id: &str, batch_seq: u64) -> Result<Option<Vec<u8>>> {
-        crate::error::guard("batch", || {
+        self.db.guard("batch", || {
             let txn = self.db.get()?.begin_read()?;
             let edges = txn.open_table(EDGES)?;
             let Some(v) = edges.get(edge_id.as_bytes())? else { return Ok(None) };
@@ -351,7 +351,7 @@ impl HubStore {
     /// Up to `limit` records of `point` with series time in `[from, to)`, oldest first. One
     /// contiguous range scan: the series key starts with point then time.
     pub fn history(&self, point: &PointId, from: Timestamp, to: Timestamp, limit: usize) -> Result<Vec<Record>> {
-        crate::error::guard("history", || {
+        self.db.guard("history", || {
             let mut out = Vec::new();
             self.scan(point, from, to, |k, v| {
                 if out.len() >= limit {
@@ -369,7 +369,7 @@ impl HubStore {
     /// [`gridtrust_model::Value::as_f64`]. Empty intervals are left out, so a chart shows a gap
     /// rather than an invented zero.
     pub fn downsample(&self, point: &PointId, from: Timestamp, to: Timestamp, buckets: usize) -> Result<Vec<Bucket>> {
-        crate::error::guard("downsample", || {
+        self.db.guard("downsample", || {
             let mut out: Vec<Bucket> = Vec::new();
             if buckets == 0 || to <= from {
                 return Ok(out);
@@ -423,7 +423,7 @@ impl HubStore {
             let width = i64::try_from(width).unwrap_or(i64::MAX);
             return Ok((width, self.downsample(point, from, to, max_buckets)?));
         }
-        crate::error::guard("history_buckets", || {
+        self.db.guard("history_buckets", || {
             let slot = i128::from(ROLLUP_SLOT_NS);
             let width = i64::try_from((width + slot - 1) / slot * slot).unwrap_or(i64::MAX);
             let origin = slot_of(from.0);
@@ -472,7 +472,7 @@ impl HubStore {
     /// in downsampled history like live data (the same roll-up merge), but no value evidence
     /// exists for it, and narrow-bucket queries, which read records, do not see it.
     pub fn import_history(&self, point: &PointId, samples: &[(Timestamp, f64)]) -> Result<()> {
-        crate::error::guard("import_history", || {
+        self.db.guard("import_history", || {
             let mut rollups = RollupBatch::default();
             for (t, v) in samples {
                 rollups.add(point, *t, *v);
@@ -486,7 +486,7 @@ impl HubStore {
 
     /// Stores an alarm under its id (replacing an earlier state of it).
     pub fn put_alarm(&self, id: u64, encoded: &[u8]) -> Result<()> {
-        crate::error::guard("put_alarm", || {
+        self.db.guard("put_alarm", || {
             let txn = self.db.get()?.begin_write()?;
             txn.open_table(ALARMS)?.insert(id.to_be_bytes().as_slice(), encoded)?;
             txn.commit()?;
@@ -496,12 +496,12 @@ impl HubStore {
 
     /// Every stored alarm as (id, bytes), ascending.
     pub fn alarms(&self) -> Result<Vec<(u64, Vec<u8>)>> {
-        crate::error::guard("alarms", || id_rows(&self.db.get()?.begin_read()?.open_table(ALARMS)?, "hub_alarms", usize::MAX, false))
+        self.db.guard("alarms", || id_rows(&self.db.get()?.begin_read()?.open_table(ALARMS)?, "hub_alarms", usize::MAX, false))
     }
 
     /// Appends an audit event durably; returns its id (1, 2, ...).
     pub fn append_audit(&self, encoded: &[u8]) -> Result<u64> {
-        crate::error::guard("append_audit", || {
+        self.db.guard("append_audit", || {
             let txn = self.db.get()?.begin_write()?;
             let id = {
                 let mut t = txn.open_table(AUDIT)?;
@@ -519,12 +519,12 @@ impl HubStore {
 
     /// The newest `limit` audit events as (id, bytes), newest first.
     pub fn audit_newest(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
-        crate::error::guard("audit_newest", || id_rows(&self.db.get()?.begin_read()?.open_table(AUDIT)?, "hub_audit", limit, true))
+        self.db.guard("audit_newest", || id_rows(&self.db.get()?.begin_read()?.open_table(AUDIT)?, "hub_audit", limit, true))
     }
 
     /// Records stored in the series (duplicates excluded), for tests and metrics.
     pub fn record_count(&self) -> Result<u64> {
-        crate::error::guard("record_count", || {
+        self.db.guard("record_count", || {
             let txn = self.db.get()?.begin_read()?;
             read_u64(&txn.open_table(META)?, KEY_RECORDS)
         })
@@ -1009,20 +1009,20 @@ impl HubStore {
     /// Every stored header of `edge_id` as (batch seq, sealed header bytes), in batch order: the
     /// edge's chain as the hub holds it, for an audit export. Gaps are whatever was never stored.
     pub fn batches(&self, edge_id: &str) -> Result<Vec<(u64, Vec<u8>)>> {
-        crate::error::guard("batches", || batches_in(&self.db.get()?.begin_read()?, edge_id))
+        self.db.guard("batches", || batches_in(&self.db.get()?.begin_read()?, edge_id))
     }
 
     /// The series record of `point` in force at `at`: the one with the greatest series key at
     /// or before `at` (series time, then edge, then seq), as stored. `Timestamp(i64::MAX)` gives
     /// the newest.
     pub fn record_at(&self, point: &PointId, at: Timestamp) -> Result<Option<SeriesEntry>> {
-        crate::error::guard("record_at", || record_at_in(&self.db.get()?.begin_read()?, point, at))
+        self.db.guard("record_at", || record_at_in(&self.db.get()?.begin_read()?, point, at))
     }
 
     /// The series record of `point` with record seq `seq` (from edge `edge_id` when given),
     /// searched newest first: what the evidence for one specific value starts from.
     pub fn find_record(&self, point: &PointId, edge_id: Option<&str>, seq: u64) -> Result<Option<SeriesEntry>> {
-        crate::error::guard("find_record", || {
+        self.db.guard("find_record", || {
             let txn = self.db.get()?.begin_read()?;
             let edge_no = match edge_id {
                 Some(e) => match edge_no(&txn, e)? {
@@ -1059,7 +1059,7 @@ impl HubStore {
     /// The batch that covers record `seq` of `edge_id`, with its header and leaf hashes, or
     /// `None` if no stored batch covers it.
     pub fn batch_of_record(&self, edge_id: &str, seq: u64) -> Result<Option<BatchEvidence>> {
-        crate::error::guard("batch_of_record", || batch_of_record_in(&self.db.get()?.begin_read()?, edge_id, seq))
+        self.db.guard("batch_of_record", || batch_of_record_in(&self.db.get()?.begin_read()?, edge_id, seq))
     }
 }
 

@@ -33,7 +33,7 @@ const KEY_STATS: &[u8] = b"stats";
 /// [`StoreError::QueueFull`] (sized to the disk the site can spare during a long uplink outage),
 /// and whether to verify the file when opening it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
     /// Header plus canonical record bytes pending (redb overhead not counted).
     pub max_bytes: u64,
@@ -189,7 +189,7 @@ impl EdgeQueue {
     pub fn open_with(path: impl AsRef<Path>, config: QueueConfig) -> Result<Self> {
         crate::error::guard("open", || {
             let path = path.as_ref().to_path_buf();
-            let mut db = Db::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?);
+            let mut db = Db::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?, &path);
                 if config.check_integrity_on_open
                 && !db.get_mut()?.check_integrity().map_err(|source| StoreError::Open { path: path.clone(), source })?
             {
@@ -231,7 +231,7 @@ impl EdgeQueue {
     /// Records are stored in their canonical encoding, the same bytes the batch's Merkle root
     /// covers, so what is resent is exactly what was signed.
     pub fn append_batch(&self, batch_seq: u64, header_bytes: &[u8], records: &[Record]) -> Result<()> {
-        crate::error::guard("append_batch", || {
+        self.db.guard("append_batch", || {
             let record_count = u32::try_from(records.len()).map_err(|_| StoreError::QueueFull {
                 batches: 0,
                 bytes: 0,
@@ -309,7 +309,7 @@ impl EdgeQueue {
     /// (or from the oldest). The forwarder pipelines with it: send, remember the last seq sent,
     /// ask for what follows, and on reconnect start again from `None`.
     pub fn pending(&self, after_batch_seq: Option<u64>, limit: usize) -> Result<Vec<QueuedBatch>> {
-        crate::error::guard("pending", || {
+        self.db.guard("pending", || {
             let mut out = Vec::new();
             if limit == 0 {
                 return Ok(out);
@@ -363,7 +363,7 @@ impl EdgeQueue {
     /// them. Acking past the newest batch or acking twice is harmless, because acks can arrive
     /// late or repeated after a reconnect.
     pub fn ack_through(&self, batch_seq: u64) -> Result<()> {
-        crate::error::guard("ack_through", || {
+        self.db.guard("ack_through", || {
             let txn = self.db.get()?.begin_write()?;
             let (removed_batches, removed_records) = {
                 let mut meta = txn.open_table(META)?;
@@ -403,7 +403,7 @@ impl EdgeQueue {
     /// The last batch ever appended, acknowledged or not: after a restart the edge links its next
     /// header to this one's hash and numbers it `batch_seq + 1`.
     pub fn last_batch(&self) -> Result<Option<LastBatch>> {
-        crate::error::guard("last_batch", || {
+        self.db.guard("last_batch", || {
             let txn = self.db.get()?.begin_read()?;
             let meta = txn.open_table(META)?;
             read_last_batch(&meta)
@@ -412,28 +412,28 @@ impl EdgeQueue {
 
     /// Records waiting for acknowledgement, for backlog metrics and alarms.
     pub fn len(&self) -> Result<u64> {
-        crate::error::guard("len", || {
+        self.db.guard("len", || {
             Ok(self.stats()?.records)
         })
     }
 
     /// True when the hub holds everything: nothing to resend.
     pub fn is_empty(&self) -> Result<bool> {
-        crate::error::guard("is_empty", || {
+        self.db.guard("is_empty", || {
             Ok(self.stats()?.batches == 0)
         })
     }
 
     /// Batches waiting for acknowledgement, for backlog metrics.
     pub fn pending_batches(&self) -> Result<u64> {
-        crate::error::guard("pending_batches", || {
+        self.db.guard("pending_batches", || {
             Ok(self.stats()?.batches)
         })
     }
 
     /// Bytes (headers plus canonical records) waiting, the figure [`QueueConfig::max_bytes`] bounds.
     pub fn pending_bytes(&self) -> Result<u64> {
-        crate::error::guard("pending_bytes", || {
+        self.db.guard("pending_bytes", || {
             Ok(self.stats()?.bytes)
         })
     }

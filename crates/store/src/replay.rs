@@ -56,11 +56,15 @@ impl ReplayCache {
         w.open_table(NONCES).map_err(redb::Error::from)?;
         w.open_table(MARKS).map_err(redb::Error::from)?;
         w.commit().map_err(redb::Error::from)?;
-        Ok(Self { db: Db::new(db) })
+        Ok(Self { db: Db::new(db, path) })
     }
 
     /// Records `nonce` unless already present, in one committed transaction.
     pub fn admit(&self, nonce: &[u8; 16], expires_at: Timestamp) -> Result<Admission> {
+        self.db.guard("admit", || self.admit_inner(nonce, expires_at))
+    }
+
+    fn admit_inner(&self, nonce: &[u8; 16], expires_at: Timestamp) -> Result<Admission> {
         let w = self.db.get()?.begin_write().map_err(redb::Error::from)?;
         let admission = {
             let low_water = w.open_table(MARKS).map_err(redb::Error::from)?.get(LOW_WATER).map_err(redb::Error::from)?.map(|v| v.value());
@@ -82,6 +86,10 @@ impl ReplayCache {
     /// it; a `before` under the mark (the clock stepped back) prunes nothing more. Returns how
     /// many nonces were forgotten.
     pub fn prune(&self, before: Timestamp) -> Result<u64> {
+        self.db.guard("prune", || self.prune_inner(before))
+    }
+
+    fn prune_inner(&self, before: Timestamp) -> Result<u64> {
         let w = self.db.get()?.begin_write().map_err(redb::Error::from)?;
         let removed = {
             let mut marks = w.open_table(MARKS).map_err(redb::Error::from)?;

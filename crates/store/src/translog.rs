@@ -217,7 +217,7 @@ impl TransparencyLog {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         crate::error::guard("open", || {
             let path = path.as_ref().to_path_buf();
-            let db = Db::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?);
+            let db = Db::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?, &path);
             let txn = db.get()?.begin_write()?;
             let (size, stored_root, leaves_indexed) = {
                 txn.open_table(ENTRIES)?;
@@ -310,7 +310,7 @@ impl TransparencyLog {
     /// The index of the first entry equal to `entry` among the first `tree_size` entries, in
     /// one index lookup; `None` when those entries do not hold it.
     pub fn find(&self, entry: &[u8], tree_size: u64) -> Result<Option<u64>> {
-        crate::error::guard("find", || {
+        self.db.guard("find", || {
             let leaf = merkle::leaf_hash(entry);
             let txn = self.db.get()?.begin_read()?;
             let Some(v) = txn.open_table(LEAVES)?.get(leaf.as_slice())? else { return Ok(None) };
@@ -344,7 +344,7 @@ impl TransparencyLog {
     /// first (they occupy `first..first + entries.len()`; for none, the size, and nothing is
     /// written). All or nothing: on error nothing is appended and the log in memory is unchanged.
     pub fn append_many<E: AsRef<[u8]>>(&mut self, entries: &[E]) -> Result<u64> {
-        crate::error::guard("append_many", || {
+        self.db.guard("append_many", || {
             let first = self.frontier.size;
             if entries.is_empty() {
                 return Ok(first);
@@ -380,7 +380,7 @@ impl TransparencyLog {
 
     /// The entry at `index` exactly as appended, or `None` beyond the end.
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>> {
-        crate::error::guard("entry", || {
+        self.db.guard("entry", || {
             if index >= self.frontier.size {
                 return Ok(None);
             }
@@ -442,7 +442,7 @@ impl TransparencyLog {
     /// subtree hash and the stored root: O(n), for an audit or after [`StoreError::Damaged`].
     /// Stops at the first disagreement, which it names.
     pub fn verify_storage(&self) -> Result<()> {
-        crate::error::guard("verify_storage", || {
+        self.db.guard("verify_storage", || {
             let txn = self.db.get()?.begin_read()?;
             let entries = txn.open_table(ENTRIES)?;
             let nodes = txn.open_table(NODES)?;
@@ -512,7 +512,7 @@ impl TransparencyLog {
         operation: &'static str,
         f: impl FnOnce(&Nodes<'_, redb::ReadOnlyTable<&'static [u8], &'static [u8]>>) -> Result<T>,
     ) -> Result<T> {
-        crate::error::guard(operation, || {
+        self.db.guard(operation, || {
             let txn = self.db.get()?.begin_read()?;
             let table = txn.open_table(NODES)?;
             f(&Nodes(&table))
