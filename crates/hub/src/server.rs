@@ -404,24 +404,33 @@ async fn console_results_loop(state: Arc<State>, mut rx: mpsc::Receiver<HubToCc>
 fn log_stored_batches(store: &HubStore, ledger: &Ledger) -> Result<usize, HubError> {
     let mut appended = 0;
     for (edge, last) in store.edges()? {
-        let mut missing = Vec::new();
-        let mut next = Some(last.batch_seq);
-        while let Some(batch_seq) = next {
-            let Some(header) = store.batch(&edge, batch_seq)? else { break };
-            let entry = LogEntry::BatchHeader(header);
-            if ledger.contains(&entry)? {
-                break;
-            }
-            missing.push(entry);
-            next = batch_seq.checked_sub(1);
-        }
-        if !missing.is_empty() {
-            missing.reverse();
-            warn!(edge, batches = missing.len(), "stored batches missing from the transparency log (a crash between the two commits): logged now");
-            appended += ledger.append_missing(&missing)?;
-        }
+        appended += log_stored_batches_of(store, ledger, &edge, last.batch_seq)?;
     }
     Ok(appended)
+}
+
+/// Logs the stored batches of `edge` up to `last` that the log lacks (walking back from `last`
+/// to the first one it holds): after a crash, or after a log append that failed on a full disk
+/// while the store's commit had succeeded. The edge is told only what is both stored and logged,
+/// so it would never send those batches again.
+fn log_stored_batches_of(store: &HubStore, ledger: &Ledger, edge: &str, last: u64) -> Result<usize, HubError> {
+    let mut missing = Vec::new();
+    let mut next = Some(last);
+    while let Some(batch_seq) = next {
+        let Some(header) = store.batch(edge, batch_seq)? else { break };
+        let entry = LogEntry::BatchHeader(header);
+        if ledger.contains(&entry)? {
+            break;
+        }
+        missing.push(entry);
+        next = batch_seq.checked_sub(1);
+    }
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    missing.reverse();
+    warn!(edge, batches = missing.len(), "stored batches missing from the transparency log (a crash or a failed write between the two commits): logged now");
+    Ok(ledger.append_missing(&missing)?)
 }
 
 async fn checkpoint_loop(state: Arc<State>, interval: Duration) {
@@ -559,7 +568,26 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
         );
         return Ok(());
     }
-    let last = state.store.last_batch(&edge_id).ok().flatten().map(|l| l.batch_seq);
+    let logged = {
+        let (st, edge) = (state.clone(), edge_id.clone());
+        tokio::task::spawn_blocking(move || -> Result<Option<u64>, String> {
+            let last = st.store.last_batch(&edge).map_err(|e| e.to_string())?.map(|l| l.batch_seq);
+            if let Some(last) = last {
+                log_stored_batches_of(&st.store, &st.ledger, &edge, last).map_err(|e| e.to_string())?;
+            }
+            Ok(last)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+    };
+    let last = match logged {
+        Ok(last) => last,
+        Err(reason) => {
+            state.alarm(Severity::Critical, "hub", "store", format!("cannot log the stored batches of {edge_id}; connection closed: {reason}"), None);
+            return Ok(());
+        }
+    };
     let (tx, rx) = mpsc::channel::<HubToEdge>(1024);
     let writer = spawn_writer(writer, rx);
     let _ = tx.send(HubToEdge::Welcome { last_batch_seq: last }).await;
@@ -763,7 +791,12 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
     };
     let (outcomes, mut previous) = match stored {
         Ok(s) => s,
-        Err(reason) => return (Vec::new(), Some((valid[0].header.batch_seq, reason))),
+        Err(reason) => {
+            // Nothing is acknowledged; the edge keeps the batches and sends them again, and the
+            // store reopens on its next use once the disk has space again.
+            state.alarm(Severity::Critical, "hub", "store", format!("cannot store batches of {edge_id}: {reason}"), None);
+            return (Vec::new(), Some((valid[0].header.batch_seq, reason)));
+        }
     };
     let mut acks = Vec::with_capacity(valid.len());
     let mut forked: Option<(u64, String)> = None;
