@@ -30,6 +30,12 @@ pub struct EdgeConfig {
     pub identity: IdentityConfig,
     #[serde(default)]
     pub batch: BatchConfig,
+    /// How much the durable queue may hold while the hub is unreachable (`[queue] max_bytes`,
+    /// `max_batches`; default 1 GiB and a million batches). When it is full the edge stops taking
+    /// data from its devices, which then keep it (an RTU's unacknowledged frames): nothing is
+    /// dropped.
+    #[serde(default)]
+    pub queue: gridtrust_store::QueueConfig,
     /// Batches are always signed; only the chain benchmark turns signing off, in code. Not a
     /// configuration key: a file with `[evidence]` is refused.
     #[doc(hidden)]
@@ -149,6 +155,13 @@ impl EdgeConfig {
         }
         if self.batch.max_in_flight == 0 {
             return Err(invalid("batch.max_in_flight", "must be at least 1".into()));
+        }
+        // A queue that cannot hold one full batch would stop the edge at its first outage.
+        if self.queue.max_bytes < 1 << 20 {
+            return Err(invalid("queue.max_bytes", "must be at least 1048576 (1 MiB)".into()));
+        }
+        if self.queue.max_batches < 16 {
+            return Err(invalid("queue.max_batches", "must be at least 16".into()));
         }
         for (i, r) in self.rtus.iter().enumerate() {
             r.link.validate().map_err(|e| invalid(&format!("rtu[{i}].link"), e.to_string()))?;
@@ -278,5 +291,15 @@ unit = "Wh"
         let two = "[[pmu]]\nname = \"x\"\naddress = \"127.0.0.1:4712\"\nidcode = 7\n[[modbus]]\nname = \"x\"\naddress = \"127.0.0.1:502\"\nlogical_device = \"PV1\"\nsunspec = true\n";
         let e = load(two).unwrap_err();
         assert!(e.to_string().contains("names another adapter"), "{e}");
+    }
+
+    #[test]
+    fn the_queue_bound_is_a_key_with_defaults_and_a_floor() {
+        let c = load("[queue]\nmax_bytes = 2097152\n").unwrap();
+        assert_eq!((c.queue.max_bytes, c.queue.max_batches), (2_097_152, gridtrust_store::QueueConfig::default().max_batches));
+        let e = load("[queue]\nmax_bytes = 1000\n").unwrap_err();
+        assert!(e.to_string().contains("queue.max_bytes"), "{e}");
+        let e = load("[queue]\nmax_pages = 1\n").unwrap_err();
+        assert!(e.to_string().contains("max_pages"), "{e}");
     }
 }

@@ -95,7 +95,7 @@ impl Edge {
     /// configured elsewhere). `ports` say which adapter operates which point.
     pub async fn start_with_ports(config: &EdgeConfig, ports: Vec<(AdapterPort, mpsc::Receiver<Datum>)>) -> Result<Self, EdgeError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| EdgeError::DataDir { path: config.data_dir.clone(), source })?;
-        let queue = Arc::new(EdgeQueue::open(config.data_dir.join("queue.redb"))?);
+        let queue = Arc::new(EdgeQueue::open_with(config.data_dir.join("queue.redb"), config.queue)?);
         let resume = match queue.last_batch()? {
             None => Resume { next_seq: queue.next_seq(), ..Resume::FRESH },
             Some(last) => {
