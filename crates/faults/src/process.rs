@@ -81,6 +81,15 @@ impl Role {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
+    /// How many lines of the role's log contain `pattern`.
+    pub fn log_count(&self, pattern: &str) -> usize {
+        std::fs::read_to_string(self.log_path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(pattern))
+            .count()
+    }
+
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))

@@ -12,6 +12,7 @@ use gridtrust_model::{PointId, Timestamp, Value};
 use gridtrust_store::{HubStore, TransparencyLog};
 use gridtrust_trust::checkpoint::LogEntry;
 
+use crate::disk::SmallDisk;
 use crate::process::{Role, Stop};
 use crate::proxy::{LinkMode, Proxy};
 use crate::scada::{CommandAnswer, Scada};
@@ -20,6 +21,9 @@ use crate::source::{COMMAND_IOA, NUMBERED_IOA, NumberedRtu};
 
 /// The graceful-stop bound every role promises (README, "Running the roles separately").
 pub const STOP_BOUND: Duration = Duration::from_secs(10);
+
+/// What a store logs when a write fails (gridtrust-store's `Db::guard`).
+const WRITE_FAILED: &str = "store write failed";
 
 /// One kind of fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
@@ -41,10 +45,14 @@ pub enum Fault {
     DelayEdgeHub,
     CutHubCc,
     BlackholeHubCc,
+    /// The edge's data folder full to the last byte (ENOSPC), then freed.
+    DiskFullEdge,
+    /// The hub's data folder full, then freed.
+    DiskFullHub,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 12] = [
+    pub const ALL: [Fault; 14] = [
         Fault::KillEdge,
         Fault::TermEdge,
         Fault::KillHub,
@@ -57,6 +65,8 @@ impl Fault {
         Fault::DelayEdgeHub,
         Fault::CutHubCc,
         Fault::BlackholeHubCc,
+        Fault::DiskFullEdge,
+        Fault::DiskFullHub,
     ];
 
     /// Whether the fault separates the cc from the edge's data for its whole hold, so SCADA must
@@ -82,6 +92,8 @@ impl Fault {
             Fault::DelayEdgeHub => "delay 300 ms edge-hub",
             Fault::CutHubCc => "cut hub-cc",
             Fault::BlackholeHubCc => "blackhole hub-cc",
+            Fault::DiskFullEdge => "disk full edge",
+            Fault::DiskFullHub => "disk full hub",
         }
     }
 }
@@ -150,6 +162,9 @@ pub struct FaultOutcome {
     pub unrecovered: usize,
     pub stop_failures: Vec<String>,
     pub recovery: Vec<Duration>,
+    /// Disk faults in which the role's store actually failed a write (a store with free pages
+    /// inside its file writes on for a while on a full disk).
+    pub writes_failed: usize,
 }
 
 /// The whole run's result.
@@ -221,6 +236,18 @@ impl Report {
             self.batches_not_logged,
             self.healthy_command_executed
         );
+        for (fault, o) in self
+            .by_fault
+            .iter()
+            .filter(|(f, _)| matches!(f, Fault::DiskFullEdge | Fault::DiskFullHub))
+        {
+            out += &format!(
+                "{}: a store write failed (ENOSPC) in {} of {} runs\n",
+                fault.label(),
+                o.writes_failed,
+                o.runs
+            );
+        }
         for f in self.by_fault.values().flat_map(|o| &o.stop_failures) {
             out += &format!("stop failure: {f}\n");
         }
@@ -263,6 +290,9 @@ struct System {
     rtu_link: Proxy,
     edge_hub: Proxy,
     hub_cc: Proxy,
+    /// `None` when the harness may not mount a tmpfs (the disk faults are skipped then).
+    edge_disk: Option<SmallDisk>,
+    hub_disk: Option<SmallDisk>,
 }
 
 impl System {
@@ -271,6 +301,14 @@ impl System {
             Fault::KillEdge | Fault::TermEdge => Some(&mut self.edge),
             Fault::KillHub | Fault::TermHub => Some(&mut self.hub),
             Fault::KillCc | Fault::TermCc => Some(&mut self.cc),
+            _ => None,
+        }
+    }
+
+    fn disk(&self, fault: Fault) -> Option<&SmallDisk> {
+        match fault {
+            Fault::DiskFullEdge => self.edge_disk.as_ref(),
+            Fault::DiskFullHub => self.hub_disk.as_ref(),
             _ => None,
         }
     }
@@ -333,7 +371,12 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
         rtu_link,
         edge_hub,
         hub_cc,
+        edge_disk: SmallDisk::mount_over(&dir.join("edge-data"), "256m"),
+        hub_disk: SmallDisk::mount_over(&dir.join("hub-data"), "512m"),
     };
+    if system.edge_disk.is_none() || system.hub_disk.is_none() {
+        warn!("cannot mount a tmpfs (not root?): the disk-full faults are left out");
+    }
     for role in [&mut system.hub, &mut system.edge, &mut system.cc] {
         role.start().map_err(|e| e.to_string())?;
     }
@@ -362,6 +405,7 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
     }
     let mut windows = Vec::new();
     let mut commands_given: Vec<(Fault, Instant)> = Vec::new();
+    order.retain(|&f| !matches!(f, Fault::DiskFullEdge | Fault::DiskFullHub) || system.disk(f).is_some());
     for (i, &fault) in order.iter().enumerate() {
         tokio::time::sleep(rng.between((Duration::from_millis(200), Duration::from_secs(2)))).await;
         let outcome = report.by_fault.entry(fault).or_default();
@@ -392,6 +436,15 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
         if let Some((proxy, mode)) = system.proxy(fault) {
             proxy.set(mode);
         }
+        let write_failures = |system: &System| match fault {
+            Fault::DiskFullEdge => system.edge.log_count(WRITE_FAILED),
+            Fault::DiskFullHub => system.hub.log_count(WRITE_FAILED),
+            _ => 0,
+        };
+        let failures_before = write_failures(&system);
+        if let Some(disk) = system.disk(fault) {
+            disk.fill();
+        }
         if fault.is_outage() {
             // An operator tries to act while the chain is broken: the cc must refuse or not
             // answer, and the RTU must never receive it, not even after recovery.
@@ -416,6 +469,15 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
                 );
                 outcome.stale_beyond_bound += 1;
             }
+        } else if system.disk(fault).is_some() {
+            // Full until a store write fails (or a while longer than the other holds).
+            let until = Instant::now() + hold + Duration::from_secs(10);
+            while write_failures(&system) == failures_before && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if write_failures(&system) > failures_before {
+                report.by_fault.entry(fault).or_default().writes_failed += 1;
+            }
         } else {
             tokio::time::sleep(hold).await;
         }
@@ -424,6 +486,9 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
         }
         if let Some((proxy, _)) = system.proxy(fault) {
             proxy.set(LinkMode::Pass);
+        }
+        if let Some(disk) = system.disk(fault) {
+            disk.free();
         }
         let restored = Instant::now();
         let at_restore = rtu.sent() as f32;
