@@ -56,9 +56,11 @@ const LOCK_FILE: &str = ".lock";
 /// CRL, so the operator must publish a fresh one ([`Ca::crl`]) within this time.
 pub const INITIAL_CRL_VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// How far certificates are back-dated, so that a peer whose clock is a little behind the CA's
-/// does not see a brand-new certificate as not yet valid.
-pub const BACKDATE: Duration = Duration::from_secs(5 * 60);
+/// How far certificates are back-dated, so that a peer whose clock is behind the CA's (a field
+/// device after a power cut, a role whose clock was stepped back by an hour) does not see a
+/// brand-new certificate as not yet valid and lose its link. Back-dating widens no trust: the
+/// certificate's key and roles are the same, and revocation works as before.
+pub const BACKDATE: Duration = Duration::from_secs(2 * 3600);
 
 /// RFC 9336 `id-kp-documentSigning` (1.3.6.1.5.5.7.3.36): every identity certificate carries it,
 /// because every identity signs something (evidence, checkpoints, commands) with the same key.

@@ -47,7 +47,10 @@ fn expired_and_not_yet_valid_certificates_are_refused() {
     let anchors = anchors(&ca);
     let later = SystemTime::now() + Duration::from_secs(2 * 3600);
     assert!(matches!(validate(&anchors, &hub.chain(), later, Purpose::TlsServer), Err(PkiError::Expired { not_after: Some(_) })));
-    let earlier = SystemTime::now() - Duration::from_secs(3600);
+    // Back-dated by BACKDATE so a clock stepped back by an hour still accepts it; further back, not.
+    let stepped_back = SystemTime::now() - Duration::from_secs(3600);
+    assert!(validate(&anchors, &hub.chain(), stepped_back, Purpose::TlsServer).is_ok());
+    let earlier = SystemTime::now() - gridtrust_pki::ca::BACKDATE - Duration::from_secs(3600);
     assert!(matches!(validate(&anchors, &hub.chain(), earlier, Purpose::TlsServer), Err(PkiError::NotYetValid { .. })));
 }
 
