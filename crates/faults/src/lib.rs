@@ -13,13 +13,15 @@
 //! - a SIGTERM ends every role with exit 0 within its stop bound.
 //!
 //! When it may mount (root), the edge's and the hub's data folders are small tmpfs mounts that it
-//! fills to the last byte (ENOSPC) and frees again.
+//! fills to the last byte (ENOSPC) and frees again. When libfaketime is installed (Debian
+//! `faketime`), every role runs under it and the harness steps a running role's wall clock by
+//! ±1 h and back.
 //!
 //! `.ci/run` runs [`Plan::ci`] (through `crates/gridtrust/tests/faults_harness.rs`); the
 //! `gridtrust-faults` binary runs the same for longer (`--rounds`, soak) and prints the table
 //! of the closing note.
 //!
-//! Not here (yet): I/O errors other than a full disk, clock steps (libfaketime), a slow HSM,
+//! Not here (yet): I/O errors other than a full disk, a slow HSM,
 //! MQTT and MMS sources. It tests the roles; it is not a library the roles use.
 
 pub mod disk;

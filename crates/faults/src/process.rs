@@ -36,6 +36,15 @@ pub struct Role {
     cwd: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
+    clock: Option<PathBuf>,
+}
+
+/// libfaketime as Debian installs it (package `faketime`).
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+/// Whether roles can run under libfaketime here.
+pub fn faketime_available() -> bool {
+    Path::new(LIBFAKETIME).exists()
 }
 
 impl Role {
@@ -46,6 +55,32 @@ impl Role {
             cwd: cwd.to_owned(),
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
+            clock: None,
+        }
+    }
+
+    /// Runs the role under libfaketime with its wall-clock offset read from a file, so
+    /// [`Self::step_clock`] moves the clock of the running process (the monotonic clock stays
+    /// true, as it does when NTP or an operator steps a real clock).
+    pub fn with_steppable_clock(mut self) -> Self {
+        if faketime_available() {
+            let file = self.cwd.join(format!("{}.faketime", self.name));
+            if std::fs::write(&file, "+0\n").is_ok() {
+                self.clock = Some(file);
+            }
+        }
+        self
+    }
+
+    /// Whether [`Self::step_clock`] works for this role.
+    pub fn clock_steppable(&self) -> bool {
+        self.clock.is_some()
+    }
+
+    /// Sets the role's wall clock to `offset_s` seconds from the true time (0 sets it right).
+    pub fn step_clock(&self, offset_s: i64) {
+        if let Some(file) = &self.clock {
+            let _ = std::fs::write(file, format!("{offset_s:+}\n"));
         }
     }
 
@@ -57,14 +92,21 @@ impl Role {
         };
         let log = OpenOptions::new().create(true).append(true).open(self.log_path()).map_err(spawn)?;
         let err = log.try_clone().map_err(spawn)?;
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .args(&self.args)
             .current_dir(&self.cwd)
             .env("GRIDTRUST_LOG_FORMAT", "text")
             .stdout(log)
-            .stderr(err)
-            .spawn()
-            .map_err(spawn)?;
+            .stderr(err);
+        if let Some(file) = &self.clock {
+            command
+                .env("LD_PRELOAD", LIBFAKETIME)
+                .env("FAKETIME_TIMESTAMP_FILE", file)
+                .env("FAKETIME_CACHE_DURATION", "1")
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        }
+        let child = command.spawn().map_err(spawn)?;
         self.child = Some(child);
         Ok(())
     }

@@ -49,10 +49,14 @@ pub enum Fault {
     DiskFullEdge,
     /// The hub's data folder full, then freed.
     DiskFullHub,
+    /// The edge's wall clock stepped by an hour (forward or back) while it runs, then set right.
+    ClockStepEdge,
+    ClockStepHub,
+    ClockStepCc,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 17] = [
         Fault::KillEdge,
         Fault::TermEdge,
         Fault::KillHub,
@@ -67,6 +71,9 @@ impl Fault {
         Fault::BlackholeHubCc,
         Fault::DiskFullEdge,
         Fault::DiskFullHub,
+        Fault::ClockStepEdge,
+        Fault::ClockStepHub,
+        Fault::ClockStepCc,
     ];
 
     /// Whether the fault separates the cc from the edge's data for its whole hold, so SCADA must
@@ -94,6 +101,9 @@ impl Fault {
             Fault::BlackholeHubCc => "blackhole hub-cc",
             Fault::DiskFullEdge => "disk full edge",
             Fault::DiskFullHub => "disk full hub",
+            Fault::ClockStepEdge => "clock step ±1 h edge",
+            Fault::ClockStepHub => "clock step ±1 h hub",
+            Fault::ClockStepCc => "clock step ±1 h cc",
         }
     }
 }
@@ -162,6 +172,9 @@ pub struct FaultOutcome {
     pub unrecovered: usize,
     pub stop_failures: Vec<String>,
     pub recovery: Vec<Duration>,
+    /// Clock steps during which SCADA stopped getting fresh good values: a role locked out of
+    /// the chain by its own clock (certificates "not yet valid", checkpoints "from the future").
+    pub locked_out: usize,
     /// Disk faults in which the role's store actually failed a write (a store with free pages
     /// inside its file writes on for a while on a full disk).
     pub writes_failed: usize,
@@ -200,6 +213,7 @@ impl Report {
                     && o.stale_beyond_bound == 0
                     && o.late_commands == 0
                     && o.unrecovered == 0
+                    && o.locked_out == 0
                     && o.stop_failures.is_empty()
             })
     }
@@ -207,7 +221,7 @@ impl Report {
     /// The closing note's table, in Markdown.
     pub fn table(&self) -> String {
         let mut out = String::from(
-            "| fault | runs | values sent | lost | doubled | stale beyond bound | late commands | not recovered | recovery median | recovery max |\n|---|---|---|---|---|---|---|---|---|---|\n",
+            "| fault | runs | values sent | lost | doubled | stale beyond bound | late commands | not recovered | locked out | recovery median | recovery max |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for (fault, o) in &self.by_fault {
             let mut r = o.recovery.clone();
@@ -215,7 +229,7 @@ impl Report {
             let median = r.get(r.len() / 2).map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64()));
             let max = r.last().map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64()));
             out += &format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {median} | {max} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {median} | {max} |\n",
                 fault.label(),
                 o.runs,
                 o.values_sent,
@@ -223,7 +237,8 @@ impl Report {
                 o.doubled,
                 o.stale_beyond_bound,
                 o.late_commands,
-                o.unrecovered
+                o.unrecovered,
+                o.locked_out
             );
         }
         out += &format!(
@@ -313,6 +328,17 @@ impl System {
         }
     }
 
+    /// The role whose clock `fault` steps.
+    fn clock(&self, fault: Fault) -> Option<&Role> {
+        let role = match fault {
+            Fault::ClockStepEdge => &self.edge,
+            Fault::ClockStepHub => &self.hub,
+            Fault::ClockStepCc => &self.cc,
+            _ => return None,
+        };
+        role.clock_steppable().then_some(role)
+    }
+
     fn proxy(&self, fault: Fault) -> Option<(&Proxy, LinkMode)> {
         match fault {
             Fault::CutRtu => Some((&self.rtu_link, LinkMode::Cut)),
@@ -365,9 +391,9 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
     setup::point_roles_at(&dir, rtu_link.addr, edge_hub.addr, hub_cc.addr, plan.staleness).map_err(|e| e.to_string())?;
 
     let mut system = System {
-        hub: Role::new("hub", gridtrust, &dir, &["hub", "--config", "hub.toml"]),
-        edge: Role::new("edge", gridtrust, &dir, &["edge", "--config", "edge.toml"]),
-        cc: Role::new("cc", gridtrust, &dir, &["cc", "--config", "cc.toml"]),
+        hub: Role::new("hub", gridtrust, &dir, &["hub", "--config", "hub.toml"]).with_steppable_clock(),
+        edge: Role::new("edge", gridtrust, &dir, &["edge", "--config", "edge.toml"]).with_steppable_clock(),
+        cc: Role::new("cc", gridtrust, &dir, &["cc", "--config", "cc.toml"]).with_steppable_clock(),
         rtu_link,
         edge_hub,
         hub_cc,
@@ -376,6 +402,9 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
     };
     if system.edge_disk.is_none() || system.hub_disk.is_none() {
         warn!("cannot mount a tmpfs (not root?): the disk-full faults are left out");
+    }
+    if !crate::process::faketime_available() {
+        warn!("libfaketime is not installed (Debian package faketime): the clock-step faults are left out");
     }
     for role in [&mut system.hub, &mut system.edge, &mut system.cc] {
         role.start().map_err(|e| e.to_string())?;
@@ -405,7 +434,11 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
     }
     let mut windows = Vec::new();
     let mut commands_given: Vec<(Fault, Instant)> = Vec::new();
-    order.retain(|&f| !matches!(f, Fault::DiskFullEdge | Fault::DiskFullHub) || system.disk(f).is_some());
+    order.retain(|&f| match f {
+        Fault::DiskFullEdge | Fault::DiskFullHub => system.disk(f).is_some(),
+        Fault::ClockStepEdge | Fault::ClockStepHub | Fault::ClockStepCc => system.clock(f).is_some(),
+        _ => true,
+    });
     for (i, &fault) in order.iter().enumerate() {
         tokio::time::sleep(rng.between((Duration::from_millis(200), Duration::from_secs(2)))).await;
         let outcome = report.by_fault.entry(fault).or_default();
@@ -413,6 +446,9 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
         let from = Instant::now();
         let hold = if fault.is_outage() {
             Duration::from_secs(plan.staleness.invalid_s) + plan.staleness_slack + Duration::from_secs(1)
+        } else if system.clock(fault).is_some() {
+            // Long enough for checkpoints, staleness checks and batches to run on the wrong time.
+            Duration::from_secs(6)
         } else {
             rng.between(plan.short_hold)
         };
@@ -445,6 +481,11 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
         if let Some(disk) = system.disk(fault) {
             disk.fill();
         }
+        if let Some(role) = system.clock(fault) {
+            let step = if rng.next().is_multiple_of(2) { 3600 } else { -3600 };
+            info!(role = %role.name, step_s = step, "clock stepped");
+            role.step_clock(step);
+        }
         if fault.is_outage() {
             // An operator tries to act while the chain is broken: the cc must refuse or not
             // answer, and the RTU must never receive it, not even after recovery.
@@ -469,6 +510,22 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
                 );
                 outcome.stale_beyond_bound += 1;
             }
+        } else if system.clock(fault).is_some() {
+            // The chain keeps serving on the wrong time: a value sent well into the step reaches
+            // SCADA, good, before the clock is set right.
+            tokio::time::sleep(hold.saturating_sub(Duration::from_secs(3))).await;
+            let (asked, n) = (Instant::now(), rtu.sent() as f32);
+            if scada
+                .wait_for(asked, Duration::from_secs(3), |o| o.good() && o.value >= n)
+                .await
+                .is_none()
+            {
+                warn!(
+                    fault = fault.label(),
+                    "no fresh good value reached SCADA while the clock was stepped"
+                );
+                report.by_fault.entry(fault).or_default().locked_out += 1;
+            }
         } else if system.disk(fault).is_some() {
             // Full until a store write fails (or a while longer than the other holds).
             let until = Instant::now() + hold + Duration::from_secs(10);
@@ -489,6 +546,9 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
         }
         if let Some(disk) = system.disk(fault) {
             disk.free();
+        }
+        if let Some(role) = system.clock(fault) {
+            role.step_clock(0);
         }
         let restored = Instant::now();
         let at_restore = rtu.sent() as f32;
