@@ -1,5 +1,7 @@
 //! What every southbound adapter (IEC 104, MMS, Modbus/SunSpec, MQTT, C37.118) gets from the edge
-//! and gives back: a channel for data and a channel of verified commands to execute.
+//! and gives back: a channel for data, a channel of verified commands to execute, and a durability
+//! receipt ([`Durability`]) that says how much of the adapter's data is committed to the edge's
+//! queue, so an adapter acknowledges to its source only what a crash cannot lose.
 //!
 //! It is its own crate so that each protocol crate can ship its edge adapter without depending on
 //! the edge (which depends on them to start them).
@@ -7,7 +9,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc, watch};
 use tracing::warn;
 
 use gridtrust_model::{Command, CommandOutcome, CommandResult, PointId, Quality, TimeQuality, Timestamp, Value};
@@ -56,6 +60,76 @@ pub struct AdapterIo {
     pub data: mpsc::Sender<Datum>,
     /// Commands for points this adapter operates.
     pub commands: mpsc::Receiver<DeviceCommand>,
+    /// How much of what was sent on `data` is committed to the edge's durable queue.
+    pub durability: Durability,
+}
+
+/// The durability receipt, adapter side: how many of the data this adapter sent on its data
+/// channel the edge has committed to its durable queue, counted from the adapter's start.
+///
+/// The way to use it is one rule for every protocol: count the data sent (the edge keeps the
+/// order of one adapter's data), remember the count after each source message, and acknowledge
+/// that message to the source once [`Durability::committed`] has reached it. Between the
+/// edge's batch commits a source with a bounded window (the k of an IEC 104 RTU, the receive
+/// maximum of an MQTT broker) can stall; [`Durability::close_batch`] asks the edge to commit the
+/// open batch now instead of at its deadline.
+#[derive(Clone, Debug)]
+pub struct Durability {
+    committed: watch::Receiver<u64>,
+    close: Arc<Notify>,
+}
+
+impl Durability {
+    /// How many of this adapter's data are committed.
+    pub fn committed(&self) -> u64 {
+        *self.committed.borrow()
+    }
+
+    /// Waits until the committed count changes and returns it; `None` when the edge has stopped
+    /// (nothing more will be committed).
+    pub async fn changed(&mut self) -> Option<u64> {
+        self.committed.changed().await.ok()?;
+        Some(*self.committed.borrow_and_update())
+    }
+
+    /// Asks the edge to commit its open batch now (the source's window is full).
+    pub fn close_batch(&self) {
+        self.close.notify_one();
+    }
+}
+
+/// The durability receipt, edge side: publishes the committed count of one adapter and hears its
+/// requests to close the batch early.
+#[derive(Debug)]
+pub struct DurabilityReporter {
+    committed: watch::Sender<u64>,
+    close: Arc<Notify>,
+}
+
+impl DurabilityReporter {
+    /// A receipt pair starting at 0 committed. The edge makes one per adapter; a test or benchmark
+    /// that runs an adapter without an edge reports commits itself.
+    pub fn new() -> (Self, Durability) {
+        let (tx, rx) = watch::channel(0);
+        let close = Arc::new(Notify::new());
+        (Self { committed: tx, close: close.clone() }, Durability { committed: rx, close })
+    }
+
+    /// Publishes that `total` of the adapter's data are committed (never goes backwards).
+    pub fn committed(&self, total: u64) {
+        self.committed.send_if_modified(|c| {
+            let advanced = total > *c;
+            if advanced {
+                *c = total;
+            }
+            advanced
+        });
+    }
+
+    /// Waits until the adapter asks for the open batch to be closed.
+    pub async fn close_requested(&self) {
+        self.close.notified().await;
+    }
 }
 
 /// The edge's ends of one adapter's channels, and which points it operates.
@@ -63,13 +137,18 @@ pub struct AdapterPort {
     pub name: String,
     pub operates: Vec<PointId>,
     pub commands: mpsc::Sender<DeviceCommand>,
+    pub durability: DurabilityReporter,
 }
 
 /// Makes the channels for one adapter named `name` that operates `operates`.
 pub fn adapter_channels(name: &str, operates: Vec<PointId>) -> ((AdapterPort, mpsc::Receiver<Datum>), AdapterIo) {
     let (data_tx, data_rx) = mpsc::channel(65_536);
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
-    ((AdapterPort { name: name.to_owned(), operates, commands: cmd_tx }, data_rx), AdapterIo { data: data_tx, commands: cmd_rx })
+    let (reporter, durability) = DurabilityReporter::new();
+    (
+        (AdapterPort { name: name.to_owned(), operates, commands: cmd_tx, durability: reporter }, data_rx),
+        AdapterIo { data: data_tx, commands: cmd_rx, durability },
+    )
 }
 
 /// A running adapter, as the edge spawns it.

@@ -1,7 +1,14 @@
 //! The IEC 104 adapter: a controlling station towards one RTU. It interrogates on connect and
 //! periodically, turns every mapped monitor object into a [`Datum`], executes verified commands
 //! with the RTU's own select-before-operate, and reconnects with backoff when the RTU goes away.
+//!
+//! An ASDU is acknowledged to the RTU only once its data is committed to the edge's queue (the
+//! durability receipt): the RTU keeps what is not acknowledged and sends it again after a
+//! reconnect, so a crash of the edge loses nothing the RTU let go of. The RTU's k window then
+//! bounds how much waits for a commit, so when w ASDUs wait the adapter asks the edge to commit
+//! its open batch at once instead of at the batch deadline.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +18,7 @@ use tracing::{debug, info, warn};
 
 use gridtrust_iec104::asdu::{Asdu, Cause, Cot, InformationObject, QOI_STATION};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
+use gridtrust_iec104::connection::AckMode;
 use gridtrust_iec104_model::MappingFile;
 use gridtrust_iec104_model::convert::{datum_from_element, element_from_command};
 use gridtrust_model::{CommandAction, CommandOutcome, Timestamp};
@@ -29,7 +37,7 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
             return;
         }
     };
-    let config = ClientConfig { link: rtu.link.clone(), ..ClientConfig::default() };
+    let config = ClientConfig { link: rtu.link.clone(), acknowledge: AckMode::WhenDurable, ..ClientConfig::default() };
     // Built once: its verifier reads the CRL as reloaded, so every reconnect checks the RTU's
     // certificate against the newest CRL.
     let tls = match rtu.tls.as_ref().map(|t| rtu.tls_connector(t)).transpose() {
@@ -40,12 +48,16 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
         }
     };
     let mut backoff = Duration::from_millis(200);
+    // Data sent to the edge since the adapter started, the count the durability receipt uses.
+    let mut sent = 0u64;
     loop {
         match Client::connect(addr, tls.clone(), config.clone()).await {
             Ok((client, events)) => {
                 backoff = Duration::from_millis(200);
                 info!(rtu = %rtu.name, %addr, "connected to RTU");
-                session(&rtu, &mapping, client, events, &mut io).await;
+                if session(&rtu, &mapping, client, events, &mut io, &mut sent).await == Ended::EdgeStopped {
+                    return;
+                }
                 info!(rtu = %rtu.name, "RTU connection ended");
             }
             Err(e) if tls.is_some() => warn!(rtu = %rtu.name, %addr, error = %e, "RTU not reachable or its TLS handshake failed"),
@@ -60,13 +72,46 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
     }
 }
 
+/// Why a session with the RTU ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The link closed; reconnect.
+    LinkClosed,
+    /// The edge stopped; so does the adapter.
+    EdgeStopped,
+}
+
+/// ASDUs received on one connection and not yet released for acknowledgement, each with the
+/// adapter's data count once its data was sent: it may be acknowledged when the edge's committed
+/// count reaches that.
+#[derive(Debug, Default)]
+struct Unreleased {
+    marks: VecDeque<u64>,
+    released: u64,
+}
+
+impl Unreleased {
+    /// Releases every ASDU whose data is committed; the new released count, if it grew.
+    fn release(&mut self, committed: u64) -> Option<u64> {
+        let before = self.released;
+        while self.marks.front().is_some_and(|&m| m <= committed) {
+            self.marks.pop_front();
+            self.released += 1;
+        }
+        (self.released > before).then_some(self.released)
+    }
+}
+
 async fn session(
     rtu: &RtuConfig,
     mapping: &Arc<MappingFile>,
     client: ClientHandle,
     mut events: mpsc::Receiver<ClientEvent>,
     io: &mut AdapterIo,
-) {
+    sent: &mut u64,
+) -> Ended {
+    let w = usize::from(rtu.link.w);
+    let mut unreleased = Unreleased::default();
     let gi = |client: ClientHandle, ca: u16| async move {
         if let Err(e) = client.interrogate(ca, QOI_STATION).await {
             warn!(error = %e, "station interrogation failed");
@@ -79,15 +124,32 @@ async fn session(
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(ClientEvent::Asdu(asdu)) => {
-                    if !forward(rtu, mapping, &asdu, &io.data).await {
-                        return;
+                    if !forward(rtu, mapping, &asdu, &io.data, sent).await {
+                        return Ended::EdgeStopped;
+                    }
+                    unreleased.marks.push_back(*sent);
+                    if let Some(n) = unreleased.release(io.durability.committed()) {
+                        client.release(n);
+                    }
+                    // The RTU stops at k unacknowledged ASDUs; commit now rather than at the
+                    // batch deadline.
+                    if unreleased.marks.len() == w {
+                        io.durability.close_batch();
                     }
                 }
                 Some(ClientEvent::Closed(reason)) => {
                     info!(rtu = %rtu.name, %reason, "RTU link closed");
-                    return;
+                    return Ended::LinkClosed;
                 }
-                None => return,
+                None => return Ended::LinkClosed,
+            },
+            committed = io.durability.changed() => match committed {
+                Some(c) => {
+                    if let Some(n) = unreleased.release(c) {
+                        client.release(n);
+                    }
+                }
+                None => return Ended::EdgeStopped,
             },
             Some(cmd) = io.commands.recv() => {
                 tokio::spawn(execute(client.clone(), rtu.common_address, mapping.clone(), cmd));
@@ -99,8 +161,9 @@ async fn session(
     }
 }
 
-/// Sends every mapped monitor object of `asdu` on; false when the edge has stopped.
-async fn forward(rtu: &RtuConfig, mapping: &MappingFile, asdu: &Asdu, data: &mpsc::Sender<Datum>) -> bool {
+/// Sends every mapped monitor object of `asdu` on, counting them in `sent`; false when the edge
+/// has stopped.
+async fn forward(rtu: &RtuConfig, mapping: &MappingFile, asdu: &Asdu, data: &mpsc::Sender<Datum>, sent: &mut u64) -> bool {
     if !asdu.type_id.is_monitor() || asdu.common_address != rtu.common_address || asdu.cot.negative {
         return true;
     }
@@ -118,6 +181,7 @@ async fn forward(rtu: &RtuConfig, mapping: &MappingFile, asdu: &Asdu, data: &mps
         if data.send(datum).await.is_err() {
             return false;
         }
+        *sent += 1;
     }
     true
 }

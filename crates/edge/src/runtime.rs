@@ -15,7 +15,7 @@ use gridtrust_store::{CheckpointFile, EdgeQueue, ReplayCache};
 use gridtrust_transport::identity::Identity;
 use gridtrust_trust::SignedBatch;
 
-use gridtrust_adapter::{AdapterTask, DeviceConfig};
+use gridtrust_adapter::{AdapterTask, DeviceConfig, DurabilityReporter};
 
 pub use crate::adapter::adapter_channels;
 use crate::adapter::{AdapterPort, DeviceCommand};
@@ -124,21 +124,33 @@ impl Edge {
         let appended = Arc::new(Notify::new());
         let stats = Arc::new(ForwardStats::default());
 
-        let (data_tx, data_rx) = mpsc::channel::<Datum>(65_536);
+        let (data_tx, data_rx) = mpsc::channel::<Intake>(65_536);
         // Alarms of the CRL watch are logged by the identity (target `alarm`).
         let mut tasks = vec![tasks_prune(&gate), identity.watch_crl(|_| {})];
         let mut merges = Vec::new();
+        let mut receipts = Vec::new();
         let mut routes: HashMap<PointId, mpsc::Sender<DeviceCommand>> = HashMap::new();
-        for (port, mut rx) in ports {
+        for (adapter, (port, mut rx)) in ports.into_iter().enumerate() {
             for p in port.operates {
                 routes.insert(p, port.commands.clone());
             }
+            let durability = Arc::new(port.durability);
+            receipts.push(durability.clone());
             // Each adapter has its own data channel so a chatty one cannot starve the others'
-            // sends; they merge here.
+            // sends; they merge here, tagged with the adapter so that commits can be counted per
+            // adapter. Data first: a close request comes after the data that filled the window.
             let tx = data_tx.clone();
             merges.push(tokio::spawn(async move {
-                while let Some(d) = rx.recv().await {
-                    if tx.send(d).await.is_err() {
+                loop {
+                    let intake = tokio::select! {
+                        biased;
+                        d = rx.recv() => match d {
+                            Some(d) => Intake::Datum(adapter, d),
+                            None => break,
+                        },
+                        () = durability.close_requested() => Intake::CloseBatch,
+                    };
+                    if tx.send(intake).await.is_err() {
                         break;
                     }
                 }
@@ -149,7 +161,7 @@ impl Edge {
         let batcher = Batcher::new(&config.edge_id, config.batch.max_records, Duration::from_millis(config.batch.max_delay_ms), resume);
         config.evidence.warn_if_off("edge");
         let signer = config.evidence.signed().then(|| identity.clone());
-        let batch = tokio::spawn(batch_loop(batcher, data_rx, queue.clone(), signer, appended.clone()));
+        let batch = tokio::spawn(batch_loop(batcher, data_rx, receipts, queue.clone(), signer, appended.clone()));
         let forwarder = Forwarder {
             edge_id: config.edge_id.clone(),
             hub: config.hub.clone(),
@@ -252,21 +264,41 @@ fn tasks_prune(gate: &Arc<CommandGate>) -> JoinHandle<()> {
     })
 }
 
+/// What the merge tasks hand the batch loop.
+enum Intake {
+    /// A datum from the adapter with this index.
+    Datum(usize, Datum),
+    /// An adapter's source window is full: commit the open batch now.
+    CloseBatch,
+}
+
 async fn batch_loop(
     mut batcher: Batcher,
-    mut data: mpsc::Receiver<Datum>,
+    mut data: mpsc::Receiver<Intake>,
+    receipts: Vec<Arc<DurabilityReporter>>,
     queue: Arc<EdgeQueue>,
     signer: Option<Arc<Identity>>,
     appended: Arc<Notify>,
 ) {
+    // Per adapter: data in the open batch, and data committed since start. A batch always takes
+    // every pending record, so the open counts move to the committed ones whole.
+    let mut open = vec![0u64; receipts.len()];
+    let mut committed = vec![0u64; receipts.len()];
     loop {
         let deadline = batcher.poll_timeout();
         let closed = tokio::select! {
             d = data.recv() => match d {
-                Some(d) => batcher.push(Instant::now(), d),
+                Some(Intake::Datum(adapter, d)) => {
+                    if let Some(n) = open.get_mut(adapter) {
+                        *n += 1;
+                    }
+                    batcher.push(Instant::now(), d)
+                }
+                Some(Intake::CloseBatch) => batcher.flush(Timestamp::now()),
                 None => {
                     if let Some(b) = batcher.flush(Timestamp::now()) {
                         persist(&queue, signer.as_ref(), b, &appended).await;
+                        publish_receipts(&receipts, &mut open, &mut committed);
                     }
                     return;
                 }
@@ -275,6 +307,17 @@ async fn batch_loop(
         };
         if let Some(b) = closed {
             persist(&queue, signer.as_ref(), b, &appended).await;
+            publish_receipts(&receipts, &mut open, &mut committed);
+        }
+    }
+}
+
+/// After a commit: what was open is committed; each adapter hears its new total.
+fn publish_receipts(receipts: &[Arc<DurabilityReporter>], open: &mut [u64], committed: &mut [u64]) {
+    for ((r, o), c) in receipts.iter().zip(open.iter_mut()).zip(committed.iter_mut()) {
+        if *o > 0 {
+            *c += std::mem::take(o);
+            r.committed(*c);
         }
     }
 }

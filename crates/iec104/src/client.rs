@@ -14,7 +14,7 @@
 //! [`ClientEvent::Closed`]; the caller decides when to call [`Client::connect`] again (see
 //! [`ClientConfig::reconnect_delay`] for the delay the edge uses between attempts).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use tokio_rustls::TlsConnector;
 use crate::asdu::{
     Asdu, AsduEncodeError, Cause, Cot, Element, InformationObject, Qcc, TypeId,
 };
-use crate::connection::{CloseReason, Event, LinkConfig, Role, de_secs};
+use crate::connection::{AckMode, CloseReason, Event, LinkConfig, Role, de_secs};
 use crate::driver::{self, LinkHandle};
 use crate::server::BROADCAST_ADDRESS;
 use crate::time::Cp56Time2a;
@@ -53,6 +53,11 @@ pub struct ClientConfig {
     /// Suggested delay between reconnection attempts, for callers that reconnect.
     #[serde(deserialize_with = "de_secs")]
     pub reconnect_delay: Duration,
+    /// When received ASDUs are acknowledged to the server. Not a file setting: with
+    /// [`AckMode::WhenDurable`] the application must call [`ClientHandle::release`], so only the
+    /// application that does can choose it.
+    #[serde(skip)]
+    pub acknowledge: AckMode,
 }
 
 impl Default for ClientConfig {
@@ -63,6 +68,7 @@ impl Default for ClientConfig {
             termination_timeout: Duration::from_secs(60),
             event_capacity: 1024,
             reconnect_delay: Duration::from_secs(5),
+            acknowledge: AckMode::OnReceipt,
         }
     }
 }
@@ -137,6 +143,8 @@ enum Request {
         term: Option<oneshot::Sender<Asdu>>,
         accepted: oneshot::Sender<Result<(), ClientError>>,
     },
+    /// The first n [`ClientEvent::Asdu`] events are durable.
+    Release(u64),
     Close,
 }
 
@@ -226,7 +234,7 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (link, mut events) = driver::spawn(stream, Role::Controlling, config.link.clone(), 256);
+        let (link, mut events) = driver::spawn(stream, Role::Controlling, config.link.clone(), config.acknowledge, 256);
         link.start();
         loop {
             match events.recv().await {
@@ -238,7 +246,7 @@ impl Client {
         }
         let (req_tx, req_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::channel(config.event_capacity.max(1));
-        tokio::spawn(actor(link, events, req_rx, ev_tx));
+        tokio::spawn(actor(link, events, req_rx, ev_tx, config.acknowledge));
         Ok((
             ClientHandle {
                 requests: req_tx,
@@ -259,6 +267,13 @@ impl ClientHandle {
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
         self.requests.is_closed()
+    }
+
+    /// With [`AckMode::WhenDurable`]: the first `asdus` [`ClientEvent::Asdu`] events of this
+    /// connection are durable, so the I-frames that carried them (and undecodable frames between
+    /// them, which carry nothing to keep) may be acknowledged to the server.
+    pub fn release(&self, asdus: u64) {
+        let _ = self.requests.send(Request::Release(asdus));
     }
 
     /// Closes the connection; the event stream ends with [`ClientEvent::Closed`].
@@ -380,18 +395,30 @@ async fn actor(
     mut events: mpsc::Receiver<Event>,
     mut requests: mpsc::UnboundedReceiver<Request>,
     out: mpsc::Sender<ClientEvent>,
+    acknowledge: AckMode,
 ) {
     let mut pending: HashMap<Key, Pending> = HashMap::new();
     let mut requests_open = true;
+    let mut durable = Releases::default();
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(Event::Asdu(bytes)) => match Asdu::decode(&bytes) {
                     Ok(asdu) => {
+                        if acknowledge == AckMode::WhenDurable {
+                            durable.delivered();
+                        }
                         let _ = out.send(ClientEvent::Asdu(asdu.clone())).await;
                         resolve(&mut pending, asdu);
                     }
-                    Err(e) => tracing::warn!(error = %e, "IEC 104 client ignored an undecodable ASDU"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "IEC 104 client ignored an undecodable ASDU");
+                        if acknowledge == AckMode::WhenDurable
+                            && let Some(through) = durable.skipped()
+                        {
+                            link.mark_durable(through);
+                        }
+                    }
                 },
                 Some(Event::Closed(reason)) => {
                     let _ = out.send(ClientEvent::Closed(reason)).await;
@@ -416,6 +443,11 @@ async fn actor(
                     let ok = link.send_asdu(asdu);
                     let _ = accepted.send(if ok { Ok(()) } else { Err(ClientError::Closed) });
                 }
+                Some(Request::Release(asdus)) => {
+                    if let Some(through) = durable.release(asdus) {
+                        link.mark_durable(through);
+                    }
+                }
                 Some(Request::Close) => link.close(),
                 None => {
                     requests_open = false;
@@ -423,6 +455,47 @@ async fn actor(
                 }
             },
         }
+    }
+}
+
+/// Translates "the first n ASDU events are durable" into "the first m received I-frames are",
+/// since undecodable frames are received but never delivered.
+#[derive(Debug, Default)]
+struct Releases {
+    /// I-frames received.
+    frames: u64,
+    /// Events delivered and already released.
+    released: u64,
+    /// For each delivered event not yet released, oldest first: the I-frame count through it.
+    /// The server's k window bounds its length.
+    waiting: VecDeque<u64>,
+}
+
+impl Releases {
+    fn delivered(&mut self) {
+        self.frames += 1;
+        self.waiting.push_back(self.frames);
+    }
+
+    /// An undecodable frame: durable at once when nothing delivered before it still waits.
+    fn skipped(&mut self) -> Option<u64> {
+        self.frames += 1;
+        self.waiting.is_empty().then_some(self.frames)
+    }
+
+    /// The first `events` delivered events are durable: the I-frame count that covers, if it grew.
+    fn release(&mut self, events: u64) -> Option<u64> {
+        let mut through = None;
+        while self.released < events {
+            let Some(frames) = self.waiting.pop_front() else { break };
+            self.released += 1;
+            through = Some(frames);
+        }
+        // Undecodable frames after the last released event carry nothing either.
+        if through.is_some() && self.waiting.is_empty() {
+            through = Some(self.frames);
+        }
+        through
     }
 }
 

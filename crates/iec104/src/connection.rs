@@ -17,6 +17,12 @@
 //! which ASDU matters most decides what goes next. [`Connection::acked_count`] and
 //! [`Event::Acked`] tell that layer which I-frames the peer has confirmed, which is what
 //! redundancy without loss is built on.
+//!
+//! Receiving, the application chooses when a received I-frame counts as acknowledgeable
+//! ([`AckMode`]): at once (the standard's behaviour, for stations that keep nothing), or only once
+//! the application says its content is durable ([`Connection::mark_durable`]): the gridtrust edge
+//! acknowledges to an RTU only what is committed to its queue, so an RTU never discards an ASDU a
+//! crash of the edge could still lose. The w window and t2 then count durable frames only.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -116,6 +122,17 @@ pub(crate) fn de_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration
     Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
 }
 
+/// When a received I-frame may be acknowledged to the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckMode {
+    /// As soon as it arrived (after w frames or t2, as the standard says).
+    #[default]
+    OnReceipt,
+    /// Only once the application marked it durable ([`Connection::mark_durable`]); w and t2 then
+    /// apply to durable frames. The peer's k window bounds how many wait.
+    WhenDurable,
+}
+
 /// Which side of the link this is; the standard gives the two sides different duties.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -171,6 +188,9 @@ pub enum Violation {
         /// Our V(S).
         next_send: u16,
     },
+    /// The peer sent more I-frames without our acknowledgement than N(R) can count.
+    #[error("more received I-frames wait for acknowledgement than sequence numbers exist")]
+    ReceiveWindowOverrun,
     /// An I-frame arrived while data transfer was not started.
     #[error("I-frame received while data transfer is {0:?}")]
     IFrameWhileStopped(DataState),
@@ -285,10 +305,15 @@ pub struct Connection {
     ack: u16,
     /// Send times of unacknowledged I-frames, oldest first (for t1).
     unacked: VecDeque<Instant>,
-    /// Received I-frames not yet acknowledged by us.
-    recv_unacked: u16,
-    /// When the oldest of those arrived (for t2).
-    recv_unacked_since: Option<Instant>,
+    /// When each received I-frame not yet acknowledged by us arrived, oldest first (for t2).
+    recv_unacked: VecDeque<Instant>,
+    /// How many of the oldest of those may be acknowledged now.
+    ackable: usize,
+    ack_mode: AckMode,
+    /// I-frames received since the connection began.
+    received_total: u64,
+    /// Of those, how many the application has marked durable (in [`AckMode::WhenDurable`]).
+    durable_total: u64,
     /// STARTDT/STOPDT activation awaiting confirmation.
     pending_u: Option<(UFunction, Instant)>,
     /// TESTFR act sent at this time, awaiting confirmation.
@@ -324,8 +349,11 @@ impl Connection {
             vr: 0,
             ack: 0,
             unacked: VecDeque::new(),
-            recv_unacked: 0,
-            recv_unacked_since: None,
+            recv_unacked: VecDeque::new(),
+            ackable: 0,
+            ack_mode: AckMode::OnReceipt,
+            received_total: 0,
+            durable_total: 0,
             pending_u: None,
             testfr_since: None,
             last_rx: now,
@@ -375,6 +403,41 @@ impl Connection {
     /// Number of I-frames sent and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
         self.unacked.len()
+    }
+
+    /// Sets when received I-frames may be acknowledged; call it before data transfer starts.
+    pub fn set_ack_mode(&mut self, mode: AckMode) {
+        self.ack_mode = mode;
+    }
+
+    /// Number of I-frames received since the connection began; the n-th one received is covered
+    /// by `mark_durable(now, n)`.
+    pub fn received_count(&self) -> u64 {
+        self.received_total
+    }
+
+    /// Number of received I-frames not yet acknowledged to the peer (durable or not).
+    pub fn unacknowledged_received(&self) -> usize {
+        self.recv_unacked.len()
+    }
+
+    /// [`AckMode::WhenDurable`]: the first `received_through` I-frames received on this
+    /// connection are durable and may be acknowledged. Acknowledges at once when w durable frames
+    /// wait; fewer wait for t2. Counts never go backwards and beyond what was received is ignored.
+    pub fn mark_durable(&mut self, _now: Instant, received_through: u64) {
+        if self.closed || self.ack_mode != AckMode::WhenDurable {
+            return;
+        }
+        let through = received_through.min(self.received_total);
+        if through <= self.durable_total {
+            return;
+        }
+        let newly = usize::try_from(through - self.durable_total).unwrap_or(usize::MAX);
+        self.durable_total = through;
+        self.ackable = self.ackable.saturating_add(newly).min(self.recv_unacked.len());
+        if self.ackable >= usize::from(self.config.w) || self.state == DataState::Stopping {
+            self.send_s();
+        }
     }
 
     /// Feeds bytes received from the peer at `now`. Frames may be split or coalesced arbitrarily.
@@ -429,15 +492,22 @@ impl Connection {
                 if !self.process_ack(recv_seq) {
                     return;
                 }
+                // More unacknowledged frames than sequence numbers would make N(R) ambiguous; a
+                // peer that keeps its k window never gets near.
+                if self.recv_unacked.len() >= usize::from(SEQ_MODULUS - 1) {
+                    self.violation(Violation::ReceiveWindowOverrun);
+                    return;
+                }
                 self.vr = seq_add(self.vr, 1);
-                self.recv_unacked = self.recv_unacked.saturating_add(1);
-                if self.recv_unacked_since.is_none() {
-                    self.recv_unacked_since = Some(now);
+                self.received_total = self.received_total.saturating_add(1);
+                self.recv_unacked.push_back(now);
+                if self.ack_mode == AckMode::OnReceipt {
+                    self.ackable += 1;
                 }
                 self.events.push_back(Event::Asdu(asdu));
                 // While stopping, the peer cannot confirm STOPDT until its I-frames are
                 // acknowledged, so acknowledge at once instead of waiting for w or t2.
-                if self.recv_unacked >= self.config.w || self.state == DataState::Stopping {
+                if self.ackable >= usize::from(self.config.w) || (self.state == DataState::Stopping && self.ackable > 0) {
                     self.send_s();
                 }
             }
@@ -470,7 +540,7 @@ impl Connection {
             (UFunction::StopDtAct, Role::Controlled) => match self.state {
                 DataState::Stopped => self.send_u(UFunction::StopDtCon),
                 _ => {
-                    if self.recv_unacked > 0 {
+                    if self.ackable > 0 {
                         self.send_s();
                     }
                     self.state = DataState::Stopping;
@@ -489,7 +559,7 @@ impl Connection {
             {
                 self.pending_u = None;
                 self.state = DataState::Stopped;
-                if self.recv_unacked > 0 {
+                if self.ackable > 0 {
                     self.send_s();
                 }
                 self.events.push_back(Event::Stopped);
@@ -542,9 +612,18 @@ impl Connection {
     }
 
     fn send_s(&mut self) {
-        let _ = Apdu::S { recv_seq: self.vr }.encode(&mut self.tx);
-        self.recv_unacked = 0;
-        self.recv_unacked_since = None;
+        let recv_seq = self.take_ackable();
+        let _ = Apdu::S { recv_seq }.encode(&mut self.tx);
+    }
+
+    /// The N(R) that acknowledges every ackable received frame and no other; forgets those.
+    fn take_ackable(&mut self) -> u16 {
+        let held = self.recv_unacked.len().saturating_sub(self.ackable);
+        // `held` < SEQ_MODULUS, guarded on receipt.
+        let held = u16::try_from(held).unwrap_or(0);
+        self.recv_unacked.drain(..self.ackable.min(self.recv_unacked.len()));
+        self.ackable = 0;
+        seq_diff(self.vr, held)
     }
 
     fn violation(&mut self, v: Violation) {
@@ -582,9 +661,14 @@ impl Connection {
             return Err(SendError::WindowFull);
         }
         let len = asdu.len();
+        if len > MAX_ASDU_LEN {
+            return Err(SendError::TooLong(len));
+        }
+        // The I-frame carries N(R), which acknowledges every ackable frame received so far.
+        let recv_seq = self.take_ackable();
         let apdu = Apdu::I {
             send_seq: self.vs,
-            recv_seq: self.vr,
+            recv_seq,
             asdu,
         };
         apdu.encode(&mut self.tx)
@@ -592,9 +676,6 @@ impl Connection {
         self.vs = seq_add(self.vs, 1);
         self.unacked.push_back(now);
         self.sent_total = self.sent_total.saturating_add(1);
-        // The I-frame carries N(R), which acknowledges everything received so far.
-        self.recv_unacked = 0;
-        self.recv_unacked_since = None;
         Ok(())
     }
 
@@ -618,7 +699,7 @@ impl Connection {
         self.check_control()?;
         match self.state {
             DataState::Started => {
-                if self.recv_unacked > 0 {
+                if self.ackable > 0 {
                     self.send_s();
                 }
                 self.send_u(UFunction::StopDtAct);
@@ -660,10 +741,11 @@ impl Connection {
             )));
             return;
         }
-        if self.recv_unacked > 0
+        if self.ackable > 0
             && self
-                .recv_unacked_since
-                .is_some_and(|t| due(t, self.config.t2, now))
+                .recv_unacked
+                .front()
+                .is_some_and(|&t| due(t, self.config.t2, now))
         {
             self.send_s();
         }
@@ -688,9 +770,10 @@ impl Connection {
         consider(self.unacked.front().and_then(|t| t.checked_add(t1)));
         consider(self.pending_u.and_then(|(_, t)| t.checked_add(t1)));
         consider(self.testfr_since.and_then(|t| t.checked_add(t1)));
-        if self.recv_unacked > 0 {
+        if self.ackable > 0 {
             consider(
-                self.recv_unacked_since
+                self.recv_unacked
+                    .front()
                     .and_then(|t| t.checked_add(self.config.t2)),
             );
         }

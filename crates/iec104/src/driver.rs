@@ -27,7 +27,7 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::connection::{CloseReason, Connection, Event, LinkConfig, Role};
+use crate::connection::{AckMode, CloseReason, Connection, Event, LinkConfig, Role};
 
 /// What the station layer asks the driver to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub enum Command {
     Stop,
     /// Close the connection.
     Close,
+    /// The first n received I-frames are durable ([`Connection::mark_durable`]).
+    Durable(u64),
 }
 
 /// Runs `conn` over `stream` until the connection closes; returns why.
@@ -131,6 +133,7 @@ where
                         tracing::warn!(error = %e, "STOPDT refused");
                     }
                 }
+                Some(Command::Durable(n)) => conn.mark_durable(Instant::now(), n),
                 Some(Command::Close) | None => conn.close(),
             },
         }
@@ -159,6 +162,11 @@ impl LinkHandle {
         self.commands.send(Command::Stop).is_ok()
     }
 
+    /// Marks the first `received_through` received I-frames durable (see [`AckMode::WhenDurable`]).
+    pub fn mark_durable(&self, received_through: u64) {
+        let _ = self.commands.send(Command::Durable(received_through));
+    }
+
     /// Closes the link.
     pub fn close(&self) {
         let _ = self.commands.send(Command::Close);
@@ -176,6 +184,7 @@ pub fn spawn<S>(
     stream: S,
     role: Role,
     config: LinkConfig,
+    ack_mode: AckMode,
     event_capacity: usize,
 ) -> (LinkHandle, mpsc::Receiver<Event>)
 where
@@ -183,7 +192,8 @@ where
 {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::channel(event_capacity.max(1));
-    let conn = Connection::new(role, config, Instant::now());
+    let mut conn = Connection::new(role, config, Instant::now());
+    conn.set_ack_mode(ack_mode);
     tokio::spawn(run(stream, conn, cmd_rx, ev_tx, |e| e));
     (LinkHandle { commands: cmd_tx }, ev_rx)
 }

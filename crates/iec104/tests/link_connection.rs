@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use gridtrust_iec104::apci::{Apdu, UFunction};
 use gridtrust_iec104::connection::{
-    CloseReason, Connection, DataState, Event, LinkConfig, Role, SendError, TimeoutKind, Violation,
+    AckMode, CloseReason, Connection, DataState, Event, LinkConfig, Role, SendError, TimeoutKind, Violation,
 };
 
 struct Pair {
@@ -196,6 +196,98 @@ fn receiver_acknowledges_after_t2() {
     p.pump();
     assert_eq!(p.client_sent.last(), Some(&Apdu::S { recv_seq: 1 }));
     assert_eq!(p.server.in_flight(), 0);
+}
+
+fn acks(sent: &[Apdu]) -> Vec<u16> {
+    sent.iter()
+        .filter_map(|a| match a {
+            Apdu::S { recv_seq } => Some(*recv_seq),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A started pair whose client (the edge) acknowledges only durable frames.
+fn durable_pair() -> Pair {
+    let mut p = Pair::new(LinkConfig::default()); // k = 12, w = 8, t2 = 10 s
+    p.client.set_ack_mode(AckMode::WhenDurable);
+    p.start();
+    p
+}
+
+#[test]
+fn when_durable_nothing_is_acknowledged_before_it_is_marked_durable() {
+    let mut p = durable_pair();
+    for i in 0..12 {
+        p.server.send_asdu(p.now, asdu(i)).unwrap();
+    }
+    p.pump();
+    assert_eq!(p.client.received_count(), 12);
+    // w frames arrived, t2 passed: neither acknowledges a frame that is not durable.
+    p.advance(Duration::from_secs(11));
+    p.pump();
+    assert_eq!(acks(&p.client_sent), Vec::<u16>::new());
+    assert_eq!(p.server.in_flight(), 12);
+    assert_eq!(p.server.send_asdu(p.now, asdu(12)), Err(SendError::WindowFull));
+    // Eight durable frames fill w: acknowledged at once, exactly those.
+    p.client.mark_durable(p.now, 8);
+    p.pump();
+    assert_eq!(acks(&p.client_sent), vec![8]);
+    assert_eq!(p.server.in_flight(), 4);
+    assert_eq!(p.client.unacknowledged_received(), 4);
+}
+
+#[test]
+fn when_durable_t2_acknowledges_the_durable_frames_only() {
+    let mut p = durable_pair();
+    for i in 0..3 {
+        p.server.send_asdu(p.now, asdu(i)).unwrap();
+    }
+    p.pump();
+    // Nothing durable: no t2 deadline (the link would spin on an expired timer otherwise).
+    let next = p.client.poll_timeout().unwrap();
+    assert!(next >= p.now + Duration::from_secs(20), "only t3 is due, got {:?}", next - p.now);
+    p.client.mark_durable(p.now, 2);
+    p.pump();
+    assert_eq!(acks(&p.client_sent), Vec::<u16>::new(), "fewer than w durable frames wait for t2");
+    assert_eq!(p.client.poll_timeout(), Some(p.now + Duration::from_secs(10)));
+    p.advance(Duration::from_secs(10));
+    p.pump();
+    assert_eq!(acks(&p.client_sent), vec![2]);
+    assert_eq!(p.server.in_flight(), 1);
+    // Marking the same count again, or more than was received, changes nothing.
+    p.client.mark_durable(p.now, 2);
+    p.client.mark_durable(p.now, 99);
+    // Its t2 ran from its arrival: acknowledged at the next timer, well within the server's t1.
+    p.advance(Duration::from_secs(1));
+    p.pump();
+    assert_eq!(acks(&p.client_sent), vec![2, 3]);
+    assert_eq!(p.server.in_flight(), 0);
+}
+
+#[test]
+fn when_durable_an_outgoing_i_frame_carries_only_the_durable_acknowledgement() {
+    let mut p = durable_pair();
+    for i in 0..5 {
+        p.server.send_asdu(p.now, asdu(i)).unwrap();
+    }
+    p.pump();
+    p.client.mark_durable(p.now, 3);
+    p.client.send_asdu(p.now, asdu(50)).unwrap();
+    p.pump();
+    assert!(matches!(p.client_sent.last(), Some(Apdu::I { recv_seq: 3, .. })));
+    assert_eq!(p.server.in_flight(), 2);
+}
+
+#[test]
+fn on_receipt_mode_ignores_durability_marks() {
+    let mut p = Pair::new(LinkConfig::default());
+    p.start();
+    for i in 0..8 {
+        p.server.send_asdu(p.now, asdu(i)).unwrap();
+    }
+    p.pump();
+    assert_eq!(acks(&p.client_sent), vec![8]);
 }
 
 #[test]
