@@ -20,7 +20,6 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use gridtrust_adapter::AdapterIo;
 use gridtrust_model::Timestamp;
 use gridtrust_mqtt::MqttConfig;
 use gridtrust_mqtt::adapter::MqttAdapter;
@@ -186,9 +185,8 @@ async fn end_to_end(full: bool) {
 
     // Ours: the adapter, with the edge's channel size.
     let adapter = MqttAdapter::new(&config(broker.port)).expect("adapter");
-    let (data_tx, mut data) = mpsc::channel(65_536);
-    let (_commands_tx, commands) = mpsc::channel(1);
-    let task = tokio::spawn(adapter.run(AdapterIo { data: data_tx, commands }));
+    let (io, mut data, _commands_tx) = common::edge_stand_in(65_536);
+    let task = tokio::spawn(adapter.run(io));
     let mut publisher =
         Publisher::start(&BrokerOptions { host: "127.0.0.1".into(), port: broker.port, client_id: "bench-sim".into(), tls: None })
             .expect("publisher");

@@ -3,16 +3,19 @@
 //!
 //! No loss with QoS 1: the session is persistent (clean session off, a stable client id), so
 //! the broker queues messages while the edge or the connection is down; a PUBLISH is
-//! acknowledged only after all its data went into the edge's channel (`io.data.send` returned),
-//! so a message the edge never got is redelivered. Redeliveries can duplicate data (at least
-//! once). A payload that does not parse or map is counted ([`IngestStats`]), logged with its
-//! topic and reason, and acknowledged: it would not parse the second time either.
+//! acknowledged only once all its data is committed to the edge's durable queue (the
+//! durability receipt, [`gridtrust_adapter::Durability`]), so a message a crash of the edge
+//! could still lose is redelivered. A payload that does not parse or map is counted
+//! ([`IngestStats`]), logged with its topic and reason, and acknowledged in its turn: it would
+//! not parse the second time either.
 //!
 //! Two tasks: one polls the rumqttc event loop without ever blocking on the edge (keep-alive,
 //! reconnection with backoff, re-subscription), the other decodes, hands data to the edge and
-//! acknowledges. The broker's receive window (its max in-flight messages) bounds what waits
-//! between them.
+//! acknowledges as commits advance. The broker's receive window (its max in-flight messages)
+//! bounds what waits between them, so the adapter asks the edge to commit early when
+//! [`CLOSE_BATCH_AT`] messages wait.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +35,10 @@ pub use crate::tls::TlsSetupError;
 const REQUEST_CAPACITY: usize = 1024;
 /// The first wait before reconnecting; doubles up to `reconnect_max_ms`.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// Unacknowledged messages at which the adapter asks the edge to commit its open batch now:
+/// half of mosquitto's default in-flight window (`max_inflight_messages` 20), so the broker
+/// keeps sending while the commit runs.
+pub const CLOSE_BATCH_AT: usize = 10;
 
 /// A configured adapter, ready to run; built separately so that the caller can hold its
 /// statistics and so that a bad TLS file fails before anything runs.
@@ -88,23 +95,49 @@ impl MqttAdapter {
             self.reconnect_max,
         ));
         let _stop_poller = AbortOnDrop(poller);
+        // Data sent to the edge, and the messages waiting for their data to be committed, each
+        // with the count that covers it.
+        let mut sent = 0u64;
+        let mut unacked: VecDeque<(u64, Publish)> = VecDeque::new();
         loop {
             tokio::select! {
                 publish = publishes.recv() => {
                     let Some(publish) = publish else { return };
-                    if !self.handle(&client, &io.data, publish).await {
+                    if !self.handle(&io.data, &publish, &mut sent).await {
                         info!(adapter = %self.name, "edge stopped; MQTT adapter ends");
                         return;
                     }
+                    unacked.push_back((sent, publish));
+                    self.acknowledge(&client, &mut unacked, io.durability.committed()).await;
+                    if unacked.len() == CLOSE_BATCH_AT {
+                        io.durability.close_batch();
+                    }
                 }
+                committed = io.durability.changed() => match committed {
+                    Some(c) => self.acknowledge(&client, &mut unacked, c).await,
+                    None => {
+                        info!(adapter = %self.name, "edge stopped; MQTT adapter ends");
+                        return;
+                    }
+                },
                 Some(cmd) = io.commands.recv() => cmd.refuse("meters read over MQTT take no commands").await,
             }
         }
     }
 
-    /// Decodes one message, hands its data to the edge, then acknowledges it; false when the
+    /// Acknowledges, in order, every message whose data is committed.
+    async fn acknowledge(&self, client: &AsyncClient, unacked: &mut VecDeque<(u64, Publish)>, committed: u64) {
+        while unacked.front().is_some_and(|(mark, _)| *mark <= committed) {
+            let Some((_, publish)) = unacked.pop_front() else { break };
+            if let Err(e) = client.ack(&publish).await {
+                debug!(adapter = %self.name, error = %e, "acknowledgement not queued; the broker will redeliver");
+            }
+        }
+    }
+
+    /// Decodes one message and hands its data to the edge, counting it in `sent`; false when the
     /// edge has stopped (the message stays unacknowledged and is redelivered next time).
-    async fn handle(&self, client: &AsyncClient, data: &mpsc::Sender<Datum>, publish: Publish) -> bool {
+    async fn handle(&self, data: &mpsc::Sender<Datum>, publish: &Publish, sent: &mut u64) -> bool {
         self.stats.message();
         let topic = publish.topic.as_str();
         match self.router.route(topic) {
@@ -128,14 +161,11 @@ impl MqttAdapter {
                         if data.send(datum).await.is_err() {
                             return false;
                         }
+                        *sent += 1;
                     }
                     self.stats.records(count);
                 }
             },
-        }
-        // Only now: what the message carried is with the edge, or will never be usable.
-        if let Err(e) = client.ack(&publish).await {
-            debug!(adapter = %self.name, error = %e, "acknowledgement not queued; the broker will redeliver");
         }
         true
     }

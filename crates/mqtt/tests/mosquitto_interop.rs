@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Mosquitto, Paho, TestPki, mosquitto_available, paho_available};
-use gridtrust_adapter::{AdapterIo, Datum, DeviceCommand};
+use gridtrust_adapter::{Datum, DeviceCommand};
 use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandValue, PointId};
 use gridtrust_model::{TimeQuality, Timestamp, Value};
 use gridtrust_mqtt::adapter::{MqttAdapter, MqttConfig, StatsSnapshot};
@@ -122,9 +122,7 @@ impl RunningAdapter {
     fn with_capacity(config: &MqttConfig, capacity: usize) -> RunningAdapter {
         let adapter = MqttAdapter::new(config).expect("adapter builds");
         let stats = adapter.stats();
-        let (data_tx, data) = mpsc::channel(capacity);
-        let (commands, commands_rx) = mpsc::channel(8);
-        let io = AdapterIo { data: data_tx, commands: commands_rx };
+        let (io, data, commands) = common::edge_stand_in(capacity);
         RunningAdapter { data, stats, task: tokio::spawn(adapter.run(io)), commands }
     }
 

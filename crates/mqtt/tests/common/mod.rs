@@ -275,3 +275,25 @@ impl Paho {
         stdout
     }
 }
+
+/// An adapter's channels with this function standing in for the edge: a datum counts as
+/// committed once the test's receiver (of `capacity`) took it, so the adapter acknowledges what
+/// the test holds and nothing else. Returns the adapter's ends, the data and the command sender.
+pub fn edge_stand_in(
+    capacity: usize,
+) -> (gridtrust_adapter::AdapterIo, tokio::sync::mpsc::Receiver<gridtrust_adapter::Datum>, tokio::sync::mpsc::Sender<gridtrust_adapter::DeviceCommand>)
+{
+    let ((port, mut from_adapter), io) = gridtrust_adapter::adapter_channels("stand-in", Vec::new());
+    let (to_test, data) = tokio::sync::mpsc::channel(capacity.max(1));
+    tokio::spawn(async move {
+        let mut committed = 0u64;
+        while let Some(d) = from_adapter.recv().await {
+            if to_test.send(d).await.is_err() {
+                return;
+            }
+            committed += 1;
+            port.durability.committed(committed);
+        }
+    });
+    (io, data, port.commands)
+}
