@@ -7,8 +7,12 @@
 //! reconnect, so a crash of the edge loses nothing the RTU let go of. The RTU's k window then
 //! bounds how much waits for a commit, so when w ASDUs wait the adapter asks the edge to commit
 //! its open batch at once instead of at the batch deadline.
+//!
+//! When the link to the RTU drops, every mapped point the adapter has a value for is sent again
+//! with the invalid quality, so the control centre shows IV rather than a frozen value as good
+//! (as the Modbus adapter does for a device that stops answering).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +25,7 @@ use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_iec104::connection::AckMode;
 use gridtrust_iec104_model::MappingFile;
 use gridtrust_iec104_model::convert::{datum_from_element, element_from_command};
-use gridtrust_model::{CommandAction, CommandOutcome, Timestamp};
+use gridtrust_model::{CommandAction, CommandOutcome, PointId, Quality, Timestamp, Validity, Value};
 
 use crate::adapter::{AdapterIo, DeviceCommand};
 use crate::batcher::Datum;
@@ -50,15 +54,20 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
     let mut backoff = Duration::from_millis(200);
     // Data sent to the edge since the adapter started, the count the durability receipt uses.
     let mut sent = 0u64;
+    // The last value of each point while the link is up: what is marked invalid when it drops.
+    let mut last = HashMap::new();
     loop {
         match Client::connect(addr, tls.clone(), config.clone()).await {
             Ok((client, events)) => {
                 backoff = Duration::from_millis(200);
                 info!(rtu = %rtu.name, %addr, "connected to RTU");
-                if session(&rtu, &mapping, client, events, &mut io, &mut sent).await == Ended::EdgeStopped {
+                if session(&rtu, &mapping, client, events, &mut io, &mut sent, &mut last).await == Ended::EdgeStopped {
                     return;
                 }
                 info!(rtu = %rtu.name, "RTU connection ended");
+                if !invalidate(&mut last, &io.data, &mut sent).await {
+                    return;
+                }
             }
             Err(e) if tls.is_some() => warn!(rtu = %rtu.name, %addr, error = %e, "RTU not reachable or its TLS handshake failed"),
             Err(e) => debug!(rtu = %rtu.name, %addr, error = %e, "RTU not reachable"),
@@ -109,6 +118,7 @@ async fn session(
     mut events: mpsc::Receiver<ClientEvent>,
     io: &mut AdapterIo,
     sent: &mut u64,
+    last: &mut HashMap<PointId, Value>,
 ) -> Ended {
     let w = usize::from(rtu.link.w);
     let mut unreleased = Unreleased::default();
@@ -124,7 +134,7 @@ async fn session(
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(ClientEvent::Asdu(asdu)) => {
-                    if !forward(rtu, mapping, &asdu, &io.data, sent).await {
+                    if !forward(rtu, mapping, &asdu, &io.data, sent, last).await {
                         return Ended::EdgeStopped;
                     }
                     unreleased.marks.push_back(*sent);
@@ -161,9 +171,16 @@ async fn session(
     }
 }
 
-/// Sends every mapped monitor object of `asdu` on, counting them in `sent`; false when the edge
-/// has stopped.
-async fn forward(rtu: &RtuConfig, mapping: &MappingFile, asdu: &Asdu, data: &mpsc::Sender<Datum>, sent: &mut u64) -> bool {
+/// Sends every mapped monitor object of `asdu` on, counting them in `sent` and remembering each
+/// point's value in `last`; false when the edge has stopped.
+async fn forward(
+    rtu: &RtuConfig,
+    mapping: &MappingFile,
+    asdu: &Asdu,
+    data: &mpsc::Sender<Datum>,
+    sent: &mut u64,
+    last: &mut HashMap<PointId, Value>,
+) -> bool {
     if !asdu.type_id.is_monitor() || asdu.common_address != rtu.common_address || asdu.cot.negative {
         return true;
     }
@@ -177,8 +194,23 @@ async fn forward(rtu: &RtuConfig, mapping: &MappingFile, asdu: &Asdu, data: &mps
             warn!(rtu = %rtu.name, ioa = obj.ioa, got = obj.element.kind_name(), expected = ?map.kind, "type does not match the mapping");
             continue;
         };
+        last.insert(map.id.clone(), value);
         let datum = Datum { point: map.id.clone(), value, quality, source_time, received_at };
         if data.send(datum).await.is_err() {
+            return false;
+        }
+        *sent += 1;
+    }
+    true
+}
+
+/// The link dropped: sends each point's last value again as invalid, once; false when the edge
+/// has stopped.
+async fn invalidate(last: &mut HashMap<PointId, Value>, data: &mpsc::Sender<Datum>, sent: &mut u64) -> bool {
+    let received_at = Timestamp::now();
+    let quality = Quality::GOOD.with_validity(Validity::Invalid);
+    for (point, value) in last.drain() {
+        if data.send(Datum { point, value, quality, source_time: None, received_at }).await.is_err() {
             return false;
         }
         *sent += 1;

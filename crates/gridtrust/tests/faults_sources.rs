@@ -12,6 +12,9 @@
 //!    restarted edge, and each is stored once.
 //! 3. `mqtt_messages_survive_an_edge_kill_and_redelivery_is_stored_once`: the same with
 //!    mosquitto: what the broker saw PUBACKed is stored, what it redelivers is stored once.
+//! 4. `iec104_rate_per_rtu_with_acknowledgements_after_commit`: the rate one RTU reaches.
+//! 5. `rtu_link_drop_shows_its_points_invalid_at_scada`: the RTU goes away; SCADA, reading the
+//!    cc, sees the RTU's point with IV instead of its last value as good.
 
 #[path = "support/common.rs"]
 mod common;
@@ -26,10 +29,12 @@ use tokio::time::Instant;
 
 use gridtrust::chain::{DemoKeys, provision};
 use gridtrust::registry::{DEV_AUTHORITY_TABLE, write_dev_registry};
+use gridtrust_cc::{Cc, CcConfig};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
 use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_iec104::asdu::{Element, InformationObject, Qds};
+use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent};
 use gridtrust_iec104::server::{ClientRange, GroupStatus, RedundancyGroup, Server, ServerConfig, ServerHandle};
 use gridtrust_model::{PointId, Timestamp};
 use gridtrust_mqtt::sim::{BrokerOptions, Publisher};
@@ -37,6 +42,7 @@ use gridtrust_mqtt::sim::{BrokerOptions, Publisher};
 const POINT: &str = "LD0/MMXU1.TotW";
 const METER_POINT: &str = "LD0/GGIO1.AnIn1";
 const RTU_IOA: u32 = 1;
+const SCADA_IOA: u32 = 10_001;
 /// How long any awaited condition may take before the test fails.
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -47,6 +53,8 @@ fn float(value: f32) -> Element {
 /// RTU (and optionally a broker) → edge → hub.
 struct Site {
     dir: tempfile::TempDir,
+    /// The `[identity]` table of each provisioned role.
+    identities: Vec<(&'static str, String)>,
     rtu: ServerHandle,
     hub: Hub,
     edge: Option<Edge>,
@@ -89,9 +97,25 @@ impl Site {
             ),
         )
         .unwrap();
-        let mut site = Self { dir, rtu, hub, edge: None };
+        let mut site = Self { dir, identities, rtu, hub, edge: None };
         site.start_edge().await;
         site
+    }
+
+    /// Starts a cc on this hub for SCADA clients on 127.0.0.1.
+    async fn start_cc(&self) -> Cc {
+        let d = self.dir.path();
+        std::fs::write(d.join("scada-map.toml"), format!("[[point]]\nid = \"{POINT}\"\nioa = {SCADA_IOA}\ntype = \"float\"\n")).unwrap();
+        std::fs::write(
+            d.join("cc.toml"),
+            format!(
+                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"{}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-map.toml\"\n\n[iec104.station]\ncommon_address = 1\n\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n",
+                self.identities.iter().find(|(n, _)| *n == "cc-1").unwrap().1,
+                self.hub.cc_addr,
+            ),
+        )
+        .unwrap();
+        Cc::start(CcConfig::load(&d.join("cc.toml")).unwrap()).await.unwrap()
     }
 
     fn edge_toml(&self) -> PathBuf {
@@ -279,4 +303,37 @@ async fn iec104_rate_per_rtu_with_acknowledgements_after_commit() {
     let seen = site.wait_stored(POINT, VALUES).await;
     assert_exactly_once(&seen, "IEC 104 at full rate");
     assert!(rate > 100.0, "{rate:.0} ASDUs/s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtu_link_drop_shows_its_points_invalid_at_scada() {
+    let site = Site::start("", "").await;
+    site.rtu_all_acknowledged().await;
+    let cc = site.start_cc().await;
+    let (_scada, mut events) = Client::connect(cc.iec104_addr, None, ClientConfig::default()).await.expect("SCADA connects to the cc");
+    site.push(42.0).await;
+    // Reads the power until `pred` holds for (value, quality).
+    let mut until = async |what: &str, pred: &dyn Fn(f32, &Qds) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
+        loop {
+            let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await else {
+                panic!("SCADA never read {what}; it read {seen:?}");
+            };
+            if let ClientEvent::Asdu(asdu) = event {
+                for o in asdu.objects {
+                    if let (SCADA_IOA, Element::ShortFloat { value, quality, .. }) = (o.ioa, o.element) {
+                        seen.push((value, quality));
+                        if pred(value, &quality) {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    until("42 with good quality", &|v, q| v == 42.0 && !q.invalid).await;
+    // The RTU goes away (its link drops; the edge cannot reconnect).
+    site.rtu.shutdown().await;
+    until("42 marked invalid (IV)", &|v, q| v == 42.0 && q.invalid).await;
 }
