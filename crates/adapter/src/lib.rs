@@ -9,8 +9,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
 
+use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, watch};
 use tracing::warn;
 
@@ -73,11 +75,30 @@ pub struct AdapterIo {
 /// edge's batch commits a source with a bounded window (the k of an IEC 104 RTU, the receive
 /// maximum of an MQTT broker) can stall; [`Durability::close_batch`] asks the edge to commit the
 /// open batch now instead of at its deadline.
+///
+/// With the data an adapter can commit a source mark ([`Durability::mark`]): what it needs after
+/// a restart to resume the source without loss or doubles (an MMS entryID, the digests of the
+/// last messages, [`RecentMessages`]). The edge writes it in the same transaction as the data it
+/// covers and hands it back at the next start ([`Durability::stored_mark`]).
 #[derive(Clone, Debug)]
 pub struct Durability {
     committed: watch::Receiver<u64>,
-    close: Arc<Notify>,
+    shared: Arc<Shared>,
 }
+
+/// What both ends of a receipt share.
+#[derive(Debug, Default)]
+struct Shared {
+    close: Notify,
+    /// Marks not yet committed, each with the data count that must be committed first.
+    marks: Mutex<VecDeque<(u64, Vec<u8>)>>,
+    /// The mark committed before this start.
+    stored: OnceLock<Vec<u8>>,
+}
+
+/// Uncommitted marks kept at most; a later mark supersedes an earlier one, so dropping the
+/// oldest only bounds memory while the queue cannot commit.
+const MAX_PENDING_MARKS: usize = 4096;
 
 impl Durability {
     /// How many of this adapter's data are committed.
@@ -94,7 +115,26 @@ impl Durability {
 
     /// Asks the edge to commit its open batch now (the source's window is full).
     pub fn close_batch(&self) {
-        self.close.notify_one();
+        self.shared.close.notify_one();
+    }
+
+    /// Commits `mark` together with this adapter's data once the first `covers` data sent are
+    /// committed (with the batch that completes them; a later mark supersedes it).
+    pub fn mark(&self, covers: u64, mark: Vec<u8>) {
+        let mut marks = self.shared.marks.lock().unwrap_or_else(|e| e.into_inner());
+        if marks.back().is_some_and(|(c, _)| *c == covers) {
+            marks.pop_back();
+        }
+        marks.push_back((covers, mark));
+        while marks.len() > MAX_PENDING_MARKS {
+            marks.pop_front();
+        }
+    }
+
+    /// The mark committed by this adapter's previous run, if any (known once the edge opened its
+    /// queue, before it starts the adapters).
+    pub fn stored_mark(&self) -> Option<&[u8]> {
+        self.shared.stored.get().map(Vec::as_slice)
     }
 }
 
@@ -103,7 +143,7 @@ impl Durability {
 #[derive(Debug)]
 pub struct DurabilityReporter {
     committed: watch::Sender<u64>,
-    close: Arc<Notify>,
+    shared: Arc<Shared>,
 }
 
 impl DurabilityReporter {
@@ -111,8 +151,8 @@ impl DurabilityReporter {
     /// that runs an adapter without an edge reports commits itself.
     pub fn new() -> (Self, Durability) {
         let (tx, rx) = watch::channel(0);
-        let close = Arc::new(Notify::new());
-        (Self { committed: tx, close: close.clone() }, Durability { committed: rx, close })
+        let shared = Arc::new(Shared::default());
+        (Self { committed: tx, shared: shared.clone() }, Durability { committed: rx, shared })
     }
 
     /// Publishes that `total` of the adapter's data are committed (never goes backwards).
@@ -128,7 +168,87 @@ impl DurabilityReporter {
 
     /// Waits until the adapter asks for the open batch to be closed.
     pub async fn close_requested(&self) {
-        self.close.notified().await;
+        self.shared.close.notified().await;
+    }
+
+    /// The latest mark that a commit of the first `committed` data covers, to be written with
+    /// them; earlier ones are superseded.
+    pub fn take_mark(&self, committed: u64) -> Option<Vec<u8>> {
+        let mut marks = self.shared.marks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut latest = None;
+        while marks.front().is_some_and(|(c, _)| *c <= committed) {
+            latest = marks.pop_front().map(|(_, m)| m);
+        }
+        latest
+    }
+
+    /// Hands the adapter the mark its previous run committed (once, before it starts).
+    pub fn set_stored_mark(&self, mark: Vec<u8>) {
+        let _ = self.shared.stored.set(mark);
+    }
+}
+
+/// Digests of the latest messages of one source, oldest first: kept as the source's mark so that
+/// a copy the source redelivers (after a crash between the commit and the acknowledgement, or a
+/// reconnect) is recognised. SHA-256 truncated to 16 bytes: stable across builds, and a
+/// collision between two of a source's last messages is not a practical concern.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecentMessages {
+    capacity: usize,
+    digests: VecDeque<[u8; 16]>,
+}
+
+impl RecentMessages {
+    /// Keeps the digests of the last `capacity` messages.
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, digests: VecDeque::with_capacity(capacity) }
+    }
+
+    /// Restores from a mark written by [`Self::to_mark`] (a trailing partial digest is ignored).
+    pub fn from_mark(capacity: usize, mark: &[u8]) -> Self {
+        let mut recent = Self::new(capacity);
+        for chunk in mark.chunks_exact(16) {
+            let mut d = [0u8; 16];
+            d.copy_from_slice(chunk);
+            recent.push_digest(d);
+        }
+        recent
+    }
+
+    /// The digest of one message (its bytes, and for MQTT its topic, concatenated by the caller).
+    pub fn digest(parts: &[&[u8]]) -> [u8; 16] {
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update((p.len() as u64).to_be_bytes());
+            h.update(p);
+        }
+        let full = h.finalize();
+        let mut d = [0u8; 16];
+        d.copy_from_slice(&full[..16]);
+        d
+    }
+
+    /// Remembers a message, forgetting the oldest beyond the capacity.
+    pub fn push_digest(&mut self, digest: [u8; 16]) {
+        self.digests.push_back(digest);
+        while self.digests.len() > self.capacity {
+            self.digests.pop_front();
+        }
+    }
+
+    /// Whether a message with this digest is among the remembered ones.
+    pub fn contains(&self, digest: &[u8; 16]) -> bool {
+        self.digests.contains(digest)
+    }
+
+    /// The remembered digests, oldest first.
+    pub fn digests(&self) -> &VecDeque<[u8; 16]> {
+        &self.digests
+    }
+
+    /// The mark to commit: the digests, oldest first.
+    pub fn to_mark(&self) -> Vec<u8> {
+        self.digests.iter().flatten().copied().collect()
     }
 }
 

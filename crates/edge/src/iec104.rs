@@ -8,6 +8,11 @@
 //! bounds how much waits for a commit, so when w ASDUs wait the adapter asks the edge to commit
 //! its open batch at once instead of at the batch deadline.
 //!
+//! An ASDU the RTU sends again (it keeps what was not acknowledged and resends it on the next
+//! connection) is recognised and not stored twice: the digests of the last k data ASDUs are the
+//! RTU's source mark, committed with their data, and a new connection's first ASDUs that repeat
+//! the end of that list are acknowledged without being stored ([`Redelivery`]).
+//!
 //! When the link to the RTU drops, every mapped point the adapter has a value for is sent again
 //! with the invalid quality, so the control centre shows IV rather than a frozen value as good
 //! (as the Modbus adapter does for a device that stops answering).
@@ -20,6 +25,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use gridtrust_adapter::RecentMessages;
 use gridtrust_iec104::asdu::{Asdu, Cause, Cot, InformationObject, QOI_STATION};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_iec104::connection::AckMode;
@@ -52,20 +58,22 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
         }
     };
     let mut backoff = Duration::from_millis(200);
-    // Data sent to the edge since the adapter started, the count the durability receipt uses.
-    let mut sent = 0u64;
-    // The last value of each point while the link is up: what is marked invalid when it drops.
-    let mut last = HashMap::new();
+    let k = usize::from(rtu.link.k);
+    let mut state = Intake {
+        sent: 0,
+        last: HashMap::new(),
+        recent: io.durability.stored_mark().map_or_else(|| RecentMessages::new(k), |m| RecentMessages::from_mark(k, m)),
+    };
     loop {
         match Client::connect(addr, tls.clone(), config.clone()).await {
             Ok((client, events)) => {
                 backoff = Duration::from_millis(200);
                 info!(rtu = %rtu.name, %addr, "connected to RTU");
-                if session(&rtu, &mapping, client, events, &mut io, &mut sent, &mut last).await == Ended::EdgeStopped {
+                if session(&rtu, &mapping, client, events, &mut io, &mut state).await == Ended::EdgeStopped {
                     return;
                 }
                 info!(rtu = %rtu.name, "RTU connection ended");
-                if !invalidate(&mut last, &io.data, &mut sent).await {
+                if !invalidate(&mut state.last, &io.data, &mut state.sent).await {
                     return;
                 }
             }
@@ -79,6 +87,98 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+/// What the adapter keeps across connections to its RTU.
+struct Intake {
+    /// Data sent to the edge since the adapter started, the count the durability receipt uses.
+    sent: u64,
+    /// The last value of each point while the link is up: what is marked invalid when it drops.
+    last: HashMap<PointId, Value>,
+    /// Digests of the last k data ASDUs received, the RTU's source mark.
+    recent: RecentMessages,
+}
+
+/// Recognises, at the start of a connection, the ASDUs the RTU sends again because their
+/// acknowledgement did not reach it: they are the end of the list of ASDUs already received
+/// ([`Intake::recent`]), in the same order, before anything new. A new connection's data ASDUs
+/// are held while they could still be such a repeat; once that is decided, the repeats are
+/// dropped and the rest forwarded in order. Interrogation answers and confirmations are
+/// forwarded as they come and take no part: a new interrogation repeats the same answers.
+///
+/// Limit: a spontaneous ASDU byte-identical to the last ones received (same value, quality and
+/// cause, no time tag) arriving first on a new connection is taken for a repeat.
+struct Redelivery {
+    tail: Vec<[u8; 16]>,
+    /// Positions in `tail` where the data ASDUs seen so far could have started.
+    candidates: Vec<usize>,
+    /// Data ASDUs seen while undecided.
+    seen: usize,
+    /// The longest run seen that reached the end of `tail`.
+    repeats: usize,
+    held: Vec<(Asdu, Option<[u8; 16]>)>,
+    /// Beyond this many held ASDUs decide anyway: the RTU stops at k unacknowledged.
+    max_held: usize,
+    decided: bool,
+}
+
+impl Redelivery {
+    fn new(recent: &RecentMessages, max_held: usize) -> Self {
+        let tail: Vec<_> = recent.digests().iter().copied().collect();
+        Self {
+            candidates: (0..tail.len()).collect(),
+            decided: tail.is_empty(),
+            tail,
+            seen: 0,
+            repeats: 0,
+            held: Vec::new(),
+            max_held: max_held.max(1),
+        }
+    }
+
+    /// Takes one ASDU (`digest` when it is data that can be repeated); returns those to process
+    /// now, in order, each with whether it is a repeat.
+    fn feed(&mut self, asdu: Asdu, digest: Option<[u8; 16]>) -> Vec<(Asdu, Option<[u8; 16]>, bool)> {
+        if self.decided {
+            return vec![(asdu, digest, false)];
+        }
+        self.held.push((asdu, digest));
+        if let Some(d) = digest {
+            let (i, tail) = (self.seen, &self.tail);
+            self.candidates.retain(|&p| tail.get(p + i) == Some(&d));
+            self.seen += 1;
+            if self.candidates.iter().any(|&p| p + self.seen == self.tail.len()) {
+                self.repeats = self.seen;
+            }
+        }
+        let open = self.candidates.iter().any(|&p| p + self.seen < self.tail.len());
+        if open && self.held.len() < self.max_held {
+            return Vec::new();
+        }
+        self.decided = true;
+        let mut repeats = self.repeats;
+        std::mem::take(&mut self.held)
+            .into_iter()
+            .map(|(asdu, digest)| {
+                let repeat = digest.is_some() && repeats > 0;
+                if repeat {
+                    repeats -= 1;
+                }
+                (asdu, digest, repeat)
+            })
+            .collect()
+    }
+}
+
+/// The digest of a data ASDU that a retransmission would repeat; `None` for interrogation answers
+/// and confirmations.
+fn repeatable_digest(asdu: &Asdu) -> Option<[u8; 16]> {
+    let data = asdu.type_id.is_monitor()
+        && !matches!(asdu.cot.cause, Cause::Interrogated | Cause::InterrogatedGroup(_) | Cause::CounterInterrogated);
+    if !data {
+        return None;
+    }
+    asdu.to_bytes().ok().map(|b| RecentMessages::digest(&[&b]))
 }
 
 /// Why a session with the RTU ended.
@@ -117,11 +217,11 @@ async fn session(
     client: ClientHandle,
     mut events: mpsc::Receiver<ClientEvent>,
     io: &mut AdapterIo,
-    sent: &mut u64,
-    last: &mut HashMap<PointId, Value>,
+    state: &mut Intake,
 ) -> Ended {
     let w = usize::from(rtu.link.w);
     let mut unreleased = Unreleased::default();
+    let mut redelivery = Redelivery::new(&state.recent, w);
     let gi = |client: ClientHandle, ca: u16| async move {
         if let Err(e) = client.interrogate(ca, QOI_STATION).await {
             warn!(error = %e, "station interrogation failed");
@@ -134,16 +234,28 @@ async fn session(
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(ClientEvent::Asdu(asdu)) => {
-                    if !forward(rtu, mapping, &asdu, &io.data, sent, last).await {
-                        return Ended::EdgeStopped;
+                    let digest = repeatable_digest(&asdu);
+                    let waiting = unreleased.marks.len();
+                    for (asdu, digest, repeat) in redelivery.feed(asdu, digest) {
+                        if repeat {
+                            debug!(rtu = %rtu.name, "ASDU sent again by the RTU; already stored");
+                        } else {
+                            if !forward(rtu, mapping, &asdu, &io.data, &mut state.sent, &mut state.last).await {
+                                return Ended::EdgeStopped;
+                            }
+                            if let Some(d) = digest {
+                                state.recent.push_digest(d);
+                                io.durability.mark(state.sent, state.recent.to_mark());
+                            }
+                        }
+                        unreleased.marks.push_back(state.sent);
                     }
-                    unreleased.marks.push_back(*sent);
                     if let Some(n) = unreleased.release(io.durability.committed()) {
                         client.release(n);
                     }
                     // The RTU stops at k unacknowledged ASDUs; commit now rather than at the
                     // batch deadline.
-                    if unreleased.marks.len() == w {
+                    if waiting < w && unreleased.marks.len() >= w {
                         io.durability.close_batch();
                     }
                 }
@@ -257,3 +369,57 @@ async fn execute(client: ClientHandle, common_address: u16, mapping: Arc<Mapping
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridtrust_iec104::asdu::{Element, Qds, TypeId};
+
+    fn spontaneous(v: f32) -> Asdu {
+        let element = Element::ShortFloat { value: v, quality: Qds::GOOD, time: None };
+        Asdu::single(TypeId::MMeNc1, Cot::new(Cause::Spontaneous), 1, vec![InformationObject::new(1, element)])
+    }
+
+    fn interrogated(v: f32) -> Asdu {
+        let element = Element::ShortFloat { value: v, quality: Qds::GOOD, time: None };
+        Asdu::single(TypeId::MMeNc1, Cot::new(Cause::Interrogated), 1, vec![InformationObject::new(1, element)])
+    }
+
+    /// Feeds `values` to a fresh connection after `received`; which were taken for repeats.
+    fn repeats(received: &[f32], values: &[Asdu]) -> Vec<bool> {
+        let mut recent = RecentMessages::new(12);
+        for v in received {
+            recent.push_digest(repeatable_digest(&spontaneous(*v)).unwrap());
+        }
+        let mut r = Redelivery::new(&recent, 8);
+        let mut out = Vec::new();
+        for a in values {
+            out.extend(r.feed(a.clone(), repeatable_digest(a)).into_iter().map(|(_, _, repeat)| repeat));
+        }
+        out
+    }
+
+    #[test]
+    fn the_resent_end_of_what_was_received_is_recognised_and_what_follows_is_not() {
+        let got = repeats(&[1.0, 2.0, 3.0], &[spontaneous(2.0), spontaneous(3.0), spontaneous(4.0)]);
+        assert_eq!(got, vec![true, true, false]);
+    }
+
+    #[test]
+    fn a_run_that_does_not_reach_the_end_of_what_was_received_is_new_data() {
+        // 1, 2 was received but 3 came after it: a connection starting 1, 2, 5 is new data.
+        let got = repeats(&[1.0, 2.0, 3.0], &[spontaneous(1.0), spontaneous(2.0), spontaneous(5.0)]);
+        assert_eq!(got, vec![false, false, false]);
+        // With a repeating pattern the longest run that reaches the end wins.
+        let got = repeats(&[1.0, 2.0, 1.0], &[spontaneous(1.0), spontaneous(7.0)]);
+        assert_eq!(got, vec![true, false]);
+    }
+
+    #[test]
+    fn interrogation_answers_are_never_repeats_and_keep_their_order() {
+        let got = repeats(&[5.0], &[interrogated(5.0), spontaneous(5.0), interrogated(6.0)]);
+        assert_eq!(got, vec![false, true, false]);
+        let got = repeats(&[], &[spontaneous(5.0)]);
+        assert_eq!(got, vec![false]);
+    }
+}

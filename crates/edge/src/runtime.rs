@@ -134,8 +134,11 @@ impl Edge {
             for p in port.operates {
                 routes.insert(p, port.commands.clone());
             }
+            if let Some(mark) = queue.source_mark(&port.name)? {
+                port.durability.set_stored_mark(mark);
+            }
             let durability = Arc::new(port.durability);
-            receipts.push(durability.clone());
+            receipts.push((port.name, durability.clone()));
             // Each adapter has its own data channel so a chatty one cannot starve the others'
             // sends; they merge here, tagged with the adapter so that commits can be counted per
             // adapter. Data first: a close request comes after the data that filled the window.
@@ -275,7 +278,7 @@ enum Intake {
 async fn batch_loop(
     mut batcher: Batcher,
     mut data: mpsc::Receiver<Intake>,
-    receipts: Vec<Arc<DurabilityReporter>>,
+    receipts: Vec<(String, Arc<DurabilityReporter>)>,
     queue: Arc<EdgeQueue>,
     signer: Option<Arc<Identity>>,
     appended: Arc<Notify>,
@@ -297,7 +300,8 @@ async fn batch_loop(
                 Some(Intake::CloseBatch) => batcher.flush(Timestamp::now()),
                 None => {
                     if let Some(b) = batcher.flush(Timestamp::now()) {
-                        persist(&queue, signer.as_ref(), b, &appended).await;
+                        let marks = source_marks(&receipts, &open, &committed);
+                        persist(&queue, signer.as_ref(), b, marks, &appended).await;
                         publish_receipts(&receipts, &mut open, &mut committed);
                     }
                     return;
@@ -306,15 +310,28 @@ async fn batch_loop(
             _ = sleep_until(deadline) => batcher.handle_timeout(Instant::now(), Timestamp::now()),
         };
         if let Some(b) = closed {
-            persist(&queue, signer.as_ref(), b, &appended).await;
+            let marks = source_marks(&receipts, &open, &committed);
+            persist(&queue, signer.as_ref(), b, marks, &appended).await;
             publish_receipts(&receipts, &mut open, &mut committed);
         }
     }
 }
 
+/// The source marks the batch about to be committed covers: each adapter's latest mark whose
+/// data will all be committed with it.
+fn source_marks(receipts: &[(String, Arc<DurabilityReporter>)], open: &[u64], committed: &[u64]) -> Vec<(String, Vec<u8>)> {
+    let mut marks = Vec::new();
+    for (((name, r), o), c) in receipts.iter().zip(open).zip(committed) {
+        if let Some(mark) = r.take_mark(c + o) {
+            marks.push((name.clone(), mark));
+        }
+    }
+    marks
+}
+
 /// After a commit: what was open is committed; each adapter hears its new total.
-fn publish_receipts(receipts: &[Arc<DurabilityReporter>], open: &mut [u64], committed: &mut [u64]) {
-    for ((r, o), c) in receipts.iter().zip(open.iter_mut()).zip(committed.iter_mut()) {
+fn publish_receipts(receipts: &[(String, Arc<DurabilityReporter>)], open: &mut [u64], committed: &mut [u64]) {
+    for (((_, r), o), c) in receipts.iter().zip(open.iter_mut()).zip(committed.iter_mut()) {
         if *o > 0 {
             *c += std::mem::take(o);
             r.committed(*c);
@@ -349,8 +366,8 @@ where
 }
 
 /// Signs a closed batch in the key store (unless signatures are off for a benchmark) and writes
-/// it to the durable queue.
-async fn persist(queue: &Arc<EdgeQueue>, signer: Option<&Arc<Identity>>, mut batch: SignedBatch, appended: &Notify) {
+/// it to the durable queue, with the source marks it covers in the same transaction.
+async fn persist(queue: &Arc<EdgeQueue>, signer: Option<&Arc<Identity>>, mut batch: SignedBatch, marks: Vec<(String, Vec<u8>)>, appended: &Notify) {
     let seq = batch.header.batch_seq;
     if let Some(identity) = signer {
         let (identity, header) = (identity.clone(), batch.header.clone());
@@ -361,6 +378,7 @@ async fn persist(queue: &Arc<EdgeQueue>, signer: Option<&Arc<Identity>>, mut bat
     let header_bytes = Arc::new(batch.sealed_header());
     let records = Arc::new(batch.records);
     let q = queue.clone();
-    retry_blocking("queueing the batch", seq, move || q.append_batch(seq, &header_bytes, &records)).await;
+    let marks = Arc::new(marks);
+    retry_blocking("queueing the batch", seq, move || q.append_batch_marked(seq, &header_bytes, &records, &marks)).await;
     appended.notify_one();
 }

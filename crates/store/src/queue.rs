@@ -17,6 +17,10 @@ const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queue_meta");
 const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queue_batches");
 /// batch_seq (8 BE) ++ index in batch (4 BE) -> canonical record.
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queue_records");
+/// Source name → the source's mark (what its adapter needs after a restart to resume without
+/// loss or doubles: an MMS entryID, digests of the last messages), written in the same
+/// transaction as the records it covers and kept after they are acknowledged.
+const SOURCE_MARKS: TableDefinition<&str, &[u8]> = TableDefinition::new("queue_source_marks");
 
 const META_NAME: &str = "queue_meta";
 const BATCHES_NAME: &str = "queue_batches";
@@ -200,6 +204,7 @@ impl EdgeQueue {
                 let meta = txn.open_table(META)?;
                 txn.open_table(BATCHES)?;
                 txn.open_table(RECORDS)?;
+                txn.open_table(SOURCE_MARKS)?;
                 (read_u64(&meta, KEY_NEXT_SEQ)?.unwrap_or(0), read_stats(&meta)?)
             };
             txn.commit()?;
@@ -231,6 +236,13 @@ impl EdgeQueue {
     /// Records are stored in their canonical encoding, the same bytes the batch's Merkle root
     /// covers, so what is resent is exactly what was signed.
     pub fn append_batch(&self, batch_seq: u64, header_bytes: &[u8], records: &[Record]) -> Result<()> {
+        self.append_batch_marked(batch_seq, header_bytes, records, &[])
+    }
+
+    /// [`Self::append_batch`], and in the same transaction the mark of each source whose data
+    /// the batch covers (`(source, mark)`): a crash leaves both or neither, so a source is never
+    /// told to resume past records that were not stored, nor before records that were.
+    pub fn append_batch_marked(&self, batch_seq: u64, header_bytes: &[u8], records: &[Record], marks: &[(String, Vec<u8>)]) -> Result<()> {
         self.db.guard("append_batch", || {
             let record_count = u32::try_from(records.len()).map_err(|_| StoreError::QueueFull {
                 batches: 0,
@@ -296,6 +308,10 @@ impl EdgeQueue {
                 last.extend_from_slice(&batch_seq.to_be_bytes());
                 last.extend_from_slice(header_bytes);
                 meta.insert(KEY_LAST_BATCH, last.as_slice())?;
+                let mut source_marks = txn.open_table(SOURCE_MARKS)?;
+                for (source, mark) in marks {
+                    source_marks.insert(source.as_str(), mark.as_slice())?;
+                }
                 expect
             };
             txn.commit()?;
@@ -407,6 +423,15 @@ impl EdgeQueue {
             let txn = self.db.get()?.begin_read()?;
             let meta = txn.open_table(META)?;
             read_last_batch(&meta)
+        })
+    }
+
+    /// The mark last committed for `source` ([`Self::append_batch_marked`]), if any.
+    pub fn source_mark(&self, source: &str) -> Result<Option<Vec<u8>>> {
+        self.db.guard("source_mark", || {
+            let txn = self.db.get()?.begin_read()?;
+            let marks = txn.open_table(SOURCE_MARKS)?;
+            Ok(marks.get(source)?.map(|v| v.value().to_vec()))
         })
     }
 

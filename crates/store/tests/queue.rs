@@ -179,3 +179,22 @@ fn a_second_open_of_the_same_file_is_an_error_not_a_panic() {
     let _q = EdgeQueue::open(&path).unwrap();
     assert!(matches!(EdgeQueue::open(&path), Err(StoreError::Open { .. })));
 }
+
+#[test]
+fn a_source_mark_is_committed_with_its_batch_or_not_at_all_and_outlives_the_ack() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.redb");
+    let mark = |m: &str| vec![("ied-1".to_owned(), m.as_bytes().to_vec())];
+    {
+        let q = EdgeQueue::open(&path).unwrap();
+        assert_eq!(q.source_mark("ied-1").unwrap(), None);
+        q.append_batch_marked(1, &header(1), &recs(0, 2, "LD0/MMXU1.TotW"), &mark("entry-2")).unwrap();
+        // A refused batch stores neither its records nor its mark.
+        assert!(q.append_batch_marked(1, &header(1), &recs(2, 2, "LD0/MMXU1.TotW"), &mark("entry-4")).is_err());
+        assert_eq!(q.source_mark("ied-1").unwrap(), Some(b"entry-2".to_vec()));
+        q.ack_through(1).unwrap();
+    }
+    let q = EdgeQueue::open(&path).unwrap();
+    assert_eq!(q.source_mark("ied-1").unwrap(), Some(b"entry-2".to_vec()));
+    assert_eq!(q.source_mark("other").unwrap(), None);
+}
