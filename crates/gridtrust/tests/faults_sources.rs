@@ -12,8 +12,11 @@
 //!    restarted edge, and each is stored once.
 //! 3. `mqtt_messages_survive_an_edge_kill_and_redelivery_is_stored_once`: the same with
 //!    mosquitto: what the broker saw PUBACKed is stored, what it redelivers is stored once.
-//! 4. `iec104_rate_per_rtu_with_acknowledgements_after_commit`: the rate one RTU reaches.
-//! 5. `rtu_link_drop_shows_its_points_invalid_at_scada`: the RTU goes away; SCADA, reading the
+//! 4. `mqtt_a_redelivery_after_a_crash_between_commit_and_puback_is_stored_once`: the edge
+//!    commits while the broker is away, so its PUBACKs never arrive; killed, restarted, it gets
+//!    the messages again (DUP) and stores each once.
+//! 5. `iec104_rate_per_rtu_with_acknowledgements_after_commit`: the rate one RTU reaches.
+//! 6. `rtu_link_drop_shows_its_points_invalid_at_scada`: the RTU goes away; SCADA, reading the
 //!    cc, sees the RTU's point with IV instead of its last value as good.
 
 #[path = "support/common.rs"]
@@ -248,6 +251,29 @@ async fn iec104_a_retransmission_after_an_edge_crash_is_stored_once() {
     assert_exactly_once(&seen, "IEC 104 retransmission");
 }
 
+/// `edge.toml`'s table for a meter on `broker`, its `/seq` member feeding [`METER_POINT`].
+fn meter_table(broker: &mqtt_peers::Mosquitto) -> String {
+    format!(
+        "[[mqtt]]\nname = \"meter\"\nhost = \"127.0.0.1\"\nport = {}\nclient_id = \"edge-1-meter\"\nreconnect_max_ms = 200\n\n[[mqtt.topic]]\nfilter = \"meters/+/json\"\nformat = \"json\"\n[[mqtt.topic.point]]\nname = \"/seq\"\npoint = \"{METER_POINT}\"\n",
+        broker.port
+    )
+}
+
+/// A site whose edge reads a meter on `broker` with a 2 s batch window, and a publisher; returns
+/// once the edge is subscribed (a probe, value 1000, reached the store).
+async fn mqtt_site(broker: &mqtt_peers::Mosquitto) -> (Site, Publisher) {
+    let site = Site::start("", &format!("[batch]\nmax_delay_ms = 2000\n\n{}", meter_table(broker))).await;
+    let mut publisher =
+        Publisher::start(&BrokerOptions { host: "127.0.0.1".into(), port: broker.port, client_id: "meter-sim".into(), tls: None }).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while site.stored(METER_POINT, 1001)[1000] == 0 {
+        assert!(Instant::now() < deadline, "the edge never subscribed");
+        publisher.publish("meters/probe/json", br#"{"seq": 1000}"#.to_vec()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    (site, publisher)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_messages_survive_an_edge_kill_and_redelivery_is_stored_once() {
     const MESSAGES: usize = 30;
@@ -255,20 +281,7 @@ async fn mqtt_messages_survive_an_edge_kill_and_redelivery_is_stored_once() {
         return;
     }
     let broker = mqtt_peers::Mosquitto::start(None);
-    let mqtt = format!(
-        "[[mqtt]]\nname = \"meter\"\nhost = \"127.0.0.1\"\nport = {}\nclient_id = \"edge-1-meter\"\n\n[[mqtt.topic]]\nfilter = \"meters/+/json\"\nformat = \"json\"\n[[mqtt.topic.point]]\nname = \"/seq\"\npoint = \"{METER_POINT}\"\n",
-        broker.port
-    );
-    let mut site = Site::start("", &format!("[batch]\nmax_delay_ms = 2000\n\n{mqtt}")).await;
-    let mut publisher =
-        Publisher::start(&BrokerOptions { host: "127.0.0.1".into(), port: broker.port, client_id: "meter-sim".into(), tls: None }).unwrap();
-    // The adapter is subscribed once a probe reaches the store (value 1000 is not counted).
-    let deadline = Instant::now() + WAIT;
-    while site.stored(METER_POINT, 1001)[1000] == 0 {
-        assert!(Instant::now() < deadline, "the edge never subscribed");
-        publisher.publish("meters/probe/json", br#"{"seq": 1000}"#.to_vec()).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let (mut site, mut publisher) = mqtt_site(&broker).await;
     for i in 0..MESSAGES {
         publisher.publish("meters/m1/json", format!(r#"{{"seq": {i}}}"#).into_bytes()).await.unwrap();
     }
@@ -281,6 +294,34 @@ async fn mqtt_messages_survive_an_edge_kill_and_redelivery_is_stored_once() {
     let seen = site.wait_stored(METER_POINT, MESSAGES).await;
     assert_exactly_once(&seen, "MQTT across an edge kill");
     drop(broker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_a_redelivery_after_a_crash_between_commit_and_puback_is_stored_once() {
+    const MESSAGES: usize = 5; // fewer than the early-close threshold: committed at the deadline
+    if !mqtt_peers::mosquitto_available("mqtt_a_redelivery_after_a_crash_between_commit_and_puback_is_stored_once") {
+        return;
+    }
+    let mut broker = mqtt_peers::Mosquitto::start(None);
+    let (mut site, mut publisher) = mqtt_site(&broker).await;
+    for i in 0..MESSAGES {
+        publisher.publish("meters/m1/json", format!(r#"{{"seq": {i}}}"#).into_bytes()).await.unwrap();
+    }
+    publisher.flush().await;
+    // The edge holds them in its open batch; the broker goes away before the commit, so the
+    // PUBACKs that follow the commit never reach it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    broker.stop();
+    let stored = site.wait_stored(METER_POINT, MESSAGES).await;
+    assert!(!stored.contains(&0), "committed and forwarded: {stored:?}");
+    site.kill_edge();
+    broker.restart();
+    site.start_edge().await;
+    // The broker redelivers all of them to the restarted edge.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let seen = site.wait_stored(METER_POINT, MESSAGES).await;
+    assert_exactly_once(&seen, "MQTT redelivery");
+    drop(publisher);
 }
 
 /// The rate one RTU reaches when the edge acknowledges only committed ASDUs (k = 12, w = 8, the

@@ -14,12 +14,17 @@
 //! acknowledges as commits advance. The broker's receive window (its max in-flight messages)
 //! bounds what waits between them, so the adapter asks the edge to commit early when
 //! [`CLOSE_BATCH_AT`] messages wait.
+//!
+//! A message redelivered after a crash between the commit and the PUBACK (or after a reconnect)
+//! carries the DUP flag; one whose topic and payload are among the last [`RECENT_MESSAGES`]
+//! messages received is acknowledged without being stored again. Their digests are the
+//! adapter's source mark, committed with the data they cover, so this holds across a restart.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gridtrust_adapter::{AdapterIo, Datum};
+use gridtrust_adapter::{AdapterIo, Datum, RecentMessages};
 use gridtrust_model::{PointId, Timestamp};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport};
 use tokio::sync::mpsc;
@@ -39,6 +44,9 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// half of mosquitto's default in-flight window (`max_inflight_messages` 20), so the broker
 /// keeps sending while the commit runs.
 pub const CLOSE_BATCH_AT: usize = 10;
+/// Messages whose digests are kept to recognise redeliveries: well above mosquitto's default
+/// in-flight window (20), which bounds what can be committed and not yet acknowledged.
+pub const RECENT_MESSAGES: usize = 100;
 
 /// A configured adapter, ready to run; built separately so that the caller can hold its
 /// statistics and so that a bad TLS file fails before anything runs.
@@ -99,13 +107,24 @@ impl MqttAdapter {
         // with the count that covers it.
         let mut sent = 0u64;
         let mut unacked: VecDeque<(u64, Publish)> = VecDeque::new();
+        let mut recent = io
+            .durability
+            .stored_mark()
+            .map_or_else(|| RecentMessages::new(RECENT_MESSAGES), |m| RecentMessages::from_mark(RECENT_MESSAGES, m));
         loop {
             tokio::select! {
                 publish = publishes.recv() => {
                     let Some(publish) = publish else { return };
-                    if !self.handle(&io.data, &publish, &mut sent).await {
-                        info!(adapter = %self.name, "edge stopped; MQTT adapter ends");
-                        return;
+                    let digest = RecentMessages::digest(&[publish.topic.as_ref(), publish.payload.as_ref()]);
+                    if publish.dup && recent.contains(&digest) {
+                        debug!(adapter = %self.name, topic = ?publish.topic, "redelivered message already stored");
+                    } else {
+                        if !self.handle(&io.data, &publish, &mut sent).await {
+                            info!(adapter = %self.name, "edge stopped; MQTT adapter ends");
+                            return;
+                        }
+                        recent.push_digest(digest);
+                        io.durability.mark(sent, recent.to_mark());
                     }
                     unacked.push_back((sent, publish));
                     self.acknowledge(&client, &mut unacked, io.durability.committed()).await;
