@@ -240,12 +240,15 @@ async fn session(
                         if repeat {
                             debug!(rtu = %rtu.name, "ASDU sent again by the RTU; already stored");
                         } else {
-                            if !forward(rtu, mapping, &asdu, &io.data, &mut state.sent, &mut state.last).await {
-                                return Ended::EdgeStopped;
-                            }
+                            let data = mapped(rtu, mapping, &asdu);
+                            // The digest goes with the ASDU's data: marked before they are sent,
+                            // so no commit can take the data without it.
                             if let Some(d) = digest {
                                 state.recent.push_digest(d);
-                                io.durability.mark(state.sent, state.recent.to_mark());
+                                io.durability.mark(state.sent + data.len() as u64, state.recent.to_mark());
+                            }
+                            if !forward(data, &io.data, &mut state.sent, &mut state.last).await {
+                                return Ended::EdgeStopped;
                             }
                         }
                         unreleased.marks.push_back(state.sent);
@@ -283,20 +286,13 @@ async fn session(
     }
 }
 
-/// Sends every mapped monitor object of `asdu` on, counting them in `sent` and remembering each
-/// point's value in `last`; false when the edge has stopped.
-async fn forward(
-    rtu: &RtuConfig,
-    mapping: &MappingFile,
-    asdu: &Asdu,
-    data: &mpsc::Sender<Datum>,
-    sent: &mut u64,
-    last: &mut HashMap<PointId, Value>,
-) -> bool {
+/// The data of every mapped monitor object of `asdu`.
+fn mapped(rtu: &RtuConfig, mapping: &MappingFile, asdu: &Asdu) -> Vec<Datum> {
     if !asdu.type_id.is_monitor() || asdu.common_address != rtu.common_address || asdu.cot.negative {
-        return true;
+        return Vec::new();
     }
     let received_at = Timestamp::now();
+    let mut out = Vec::with_capacity(asdu.objects.len());
     for obj in &asdu.objects {
         let Some(map) = mapping.point_at(obj.ioa) else {
             debug!(rtu = %rtu.name, ioa = obj.ioa, "unmapped information object ignored");
@@ -306,9 +302,17 @@ async fn forward(
             warn!(rtu = %rtu.name, ioa = obj.ioa, got = obj.element.kind_name(), expected = ?map.kind, "type does not match the mapping");
             continue;
         };
-        last.insert(map.id.clone(), value);
-        let datum = Datum { point: map.id.clone(), value, quality, source_time, received_at };
-        if data.send(datum).await.is_err() {
+        out.push(Datum { point: map.id.clone(), value, quality, source_time, received_at });
+    }
+    out
+}
+
+/// Sends `data` to the edge, counting them in `sent` and remembering each point's value in
+/// `last`; false when the edge has stopped.
+async fn forward(data: Vec<Datum>, to: &mpsc::Sender<Datum>, sent: &mut u64, last: &mut HashMap<PointId, Value>) -> bool {
+    for datum in data {
+        last.insert(datum.point.clone(), datum.value);
+        if to.send(datum).await.is_err() {
             return false;
         }
         *sent += 1;

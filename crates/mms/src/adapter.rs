@@ -1,8 +1,8 @@
 //! The edge adapter for one IEC 61850 IED over MMS, configured from its SCL file.
 //!
 //! On every connection it enables the IED's report control blocks (buffered ones resynchronised
-//! from the last entryID handed to the edge, kept across connection losses and edge restarts in
-//! `state_dir`), asks for a general interrogation, and turns each report entry into [`Datum`]s:
+//! from the last entryID handed to the edge; across edge restarts from the last one committed to
+//! the edge's queue, in the same transaction as the entries' records), asks for a general interrogation, and turns each report entry into [`Datum`]s:
 //! every data attribute of a data set member (whole data objects flattened to their attributes)
 //! with the IED's own quality and time stamp. Verified commands for the IED's controllable
 //! objects are executed with the control model from the SCL (direct or select-before-operate,
@@ -10,7 +10,7 @@
 //! `Cancel` cancels; refusals carry the IED's AddCause. Reconnects with exponential backoff.
 //!
 //! - [`plan`]: what the SCL says, resolved once ([`plan::IedPlan`]); the report-to-datum mapping.
-//! - [`state`]: the entryID file.
+//! - [`state`]: the entryIDs, the adapter's source mark.
 //!
 //! Entry points for the edge: [`IedConfig`] (`[[ied]]`), its `resolve`, `validate` and
 //! `operated_points`, and [`run`].
@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gridtrust_adapter::{AdapterIo, Datum, DeviceCommand};
+use gridtrust_adapter::{AdapterIo, Datum, DeviceCommand, Durability};
 use gridtrust_model::{CommandAction, CommandOutcome, PointId, Timestamp};
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
@@ -66,8 +66,9 @@ pub struct IedConfig {
     /// Ask for a general interrogation after enabling, so every value is known at once.
     #[serde(default = "yes")]
     pub general_interrogation: bool,
-    /// Folder for the last entryID per BRCB (the edge passes its data_dir); without it, buffered
-    /// reports are resynchronised across connection losses but not across restarts.
+    /// Folder where earlier versions kept the last entryID per BRCB (the edge passes its
+    /// data_dir). Read once, at the first start without an entryID in the edge's queue, so an
+    /// upgrade resumes where it left off; never written (the queue holds the entryIDs now).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
     /// Controllable objects as `LDname/LN.DO`; default: every DO whose ctlModel in the SCL is not
@@ -210,15 +211,18 @@ pub async fn run(config: IedConfig, mut io: AdapterIo) {
         }
     };
     info!(ied = %config.name, endpoint = %plan.endpoint, tls = tls.is_some(), rcbs = plan.rcbs.len(), points = plan.data_points().count(), controls = plan.controls.len(), "MMS adapter configured from SCL");
-    let state_file = config.state_file();
-    let mut entry_ids = match &state_file {
-        Some(path) => EntryIds::load(path).unwrap_or_else(|e| {
-            warn!(ied = %config.name, error = %e, "entryID state unreadable: buffered reports start from what the IED holds");
+    let mut entry_ids = match (io.durability.stored_mark(), config.state_file()) {
+        (Some(mark), _) => EntryIds::parse(&String::from_utf8_lossy(mark)).unwrap_or_else(|e| {
+            warn!(ied = %config.name, error = %e, "entryIDs in the edge queue unreadable: buffered reports start from what the IED holds");
             EntryIds::default()
         }),
-        None => EntryIds::default(),
+        (None, Some(path)) => EntryIds::load(&path).unwrap_or_else(|e| {
+            warn!(ied = %config.name, error = %e, "entryID file of an earlier version unreadable: buffered reports start from what the IED holds");
+            EntryIds::default()
+        }),
+        (None, None) => EntryIds::default(),
     };
-    let mut adapter = Adapter { config: &config, plan: &plan, tls, state_file, mapper: plan.mapper(), selections: Mutex::new(HashMap::new()) };
+    let mut adapter = Adapter { config: &config, plan: &plan, tls, sent: 0, mapper: plan.mapper(), selections: Mutex::new(HashMap::new()) };
     let min = Duration::from_millis(config.reconnect_min_ms);
     let max = Duration::from_millis(config.reconnect_max_ms);
     let mut backoff = min;
@@ -275,7 +279,8 @@ struct Adapter<'a> {
     config: &'a IedConfig,
     plan: &'a IedPlan,
     tls: Option<TlsConnector>,
-    state_file: Option<PathBuf>,
+    /// Data sent to the edge since the adapter started, the count the durability receipt uses.
+    sent: u64,
     mapper: plan::ReportMapper,
     /// ctlNum of the select still open per control point, reused by its Execute or Cancel.
     selections: Mutex<HashMap<PointId, u8>>,
@@ -339,14 +344,16 @@ impl Adapter<'_> {
                             warn!(ied = %name, rcb = %route.instance, "the IED's report buffer overflowed: entries were lost at the IED");
                         }
                         self.plan.map_report(&mut self.mapper, route.rcb, &report, Timestamp::now(), &mut batch);
-                        if !send_all(&io.data, &mut batch).await {
+                        // The entryID goes with the report's data: marked before they are sent, so
+                        // no commit can take the data without it.
+                        let last_segment = report.segment.is_none_or(|(_, more)| !more);
+                        if let (Some(id), true, true) = (&report.entry_id, last_segment, self.plan.rcbs.get(route.rcb).is_some_and(|r| r.buffered)) {
+                            self.mark(entry_ids, &route.instance, id, self.sent + batch.len() as u64, &io.durability);
+                        }
+                        if !send_all(&io.data, &mut batch, &mut self.sent).await {
                             break SessionEnd::EdgeGone;
                         }
                         reported = true;
-                        let last_segment = report.segment.is_none_or(|(_, more)| !more);
-                        if let (Some(id), true, true) = (&report.entry_id, last_segment, self.plan.rcbs.get(route.rcb).is_some_and(|r| r.buffered)) {
-                            self.persist(entry_ids, &route.instance, id);
-                        }
                     }
                     Some(Err(ReportError::Missed(n))) => {
                         warn!(ied = %name, missed = n, "reports dropped while the edge was busy: reconnecting to resynchronise");
@@ -438,15 +445,11 @@ impl Adapter<'_> {
         }
     }
 
-    /// Stores the entryID of a report whose datums are all with the edge.
-    fn persist(&self, entry_ids: &mut EntryIds, instance: &str, id: &[u8]) {
-        if !entry_ids.set(instance, id) {
-            return;
-        }
-        if let Some(path) = &self.state_file {
-            if let Err(e) = entry_ids.save(path) {
-                warn!(ied = %self.config.name, path = %path.display(), error = %e, "cannot store the last entryID: a restart would replay from an older entry");
-            }
+    /// Records the entryID of a report and has it committed with its datums, the first `covers`
+    /// data of this adapter.
+    fn mark(&self, entry_ids: &mut EntryIds, instance: &str, id: &[u8], covers: u64, durability: &Durability) {
+        if entry_ids.set(instance, id) {
+            durability.mark(covers, entry_ids.render().into_bytes());
         }
     }
 
@@ -486,12 +489,13 @@ fn route_of<'r>(routes: &'r [Route], report: &crate::report::Report) -> Option<&
     }
 }
 
-/// Hands every datum to the edge; false once the edge has stopped.
-async fn send_all(data: &tokio::sync::mpsc::Sender<Datum>, batch: &mut Vec<Datum>) -> bool {
+/// Hands every datum to the edge, counting them in `sent`; false once the edge has stopped.
+async fn send_all(data: &tokio::sync::mpsc::Sender<Datum>, batch: &mut Vec<Datum>, sent: &mut u64) -> bool {
     for datum in batch.drain(..) {
         if data.send(datum).await.is_err() {
             return false;
         }
+        *sent += 1;
     }
     true
 }

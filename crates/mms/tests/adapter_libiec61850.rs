@@ -32,8 +32,33 @@ fn config(address: SocketAddr, state_dir: &std::path::Path, extra: &str) -> IedC
 }
 
 fn start(config: IedConfig) -> (JoinHandle<()>, mpsc::Receiver<Datum>, mpsc::Sender<DeviceCommand>) {
+    start_with_queue(config, &Arc::new(Mutex::new(None)))
+}
+
+/// Starts the adapter with a stand-in for the edge's queue: a datum counts as committed once the
+/// test's channel took it, with the adapter's source mark (its entryIDs) kept in `queue` and
+/// handed to the next adapter started with it, as the edge does across a restart.
+fn start_with_queue(config: IedConfig, queue: &Arc<Mutex<Option<Vec<u8>>>>) -> (JoinHandle<()>, mpsc::Receiver<Datum>, mpsc::Sender<DeviceCommand>) {
     let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("gridtrust_mms=debug").try_init();
-    let ((port, data), io): ((_, _), AdapterIo) = adapter_channels(&config.name, config.operated_points());
+    let ((port, mut from_adapter), io): ((_, _), AdapterIo) = adapter_channels(&config.name, config.operated_points());
+    if let Some(mark) = queue.lock().unwrap().clone() {
+        port.durability.set_stored_mark(mark);
+    }
+    let (to_test, data) = mpsc::channel(65_536);
+    let (queue, receipts) = (queue.clone(), port.durability);
+    tokio::spawn(async move {
+        let mut committed = 0u64;
+        while let Some(d) = from_adapter.recv().await {
+            if to_test.send(d).await.is_err() {
+                return;
+            }
+            committed += 1;
+            if let Some(mark) = receipts.take_mark(committed) {
+                *queue.lock().unwrap() = Some(mark);
+            }
+            receipts.committed(committed);
+        }
+    });
     (tokio::spawn(run(config, io)), data, port.commands)
 }
 
@@ -141,7 +166,8 @@ async fn buffered_changes_arrive_exactly_once_across_a_cut_connection_and_an_ada
     let extra =
         "report_control_blocks = [\"simpleIOGenericIO/LLN0.Measurements\"]\nintegrity_period_ms = 0\ngeneral_interrogation = false\n";
     let cfg = config(proxy.addr, dir.path(), extra);
-    let (mut task, mut data, _commands) = start(cfg.clone());
+    let queue = Arc::new(Mutex::new(None));
+    let (mut task, mut data, _commands) = start_with_queue(cfg.clone(), &queue);
     // Wait until the BRCB is enabled: negative warm-up changes until one comes through.
     let mut values = Vec::new();
     for warm_up in 1..=50 {
@@ -160,7 +186,7 @@ async fn buffered_changes_arrive_exactly_once_across_a_cut_connection_and_an_ada
         }
         if i == 40 {
             // An edge restart: the adapter stops (what it handed over stays with the edge) and a
-            // new one starts from the state file.
+            // new one starts from the entryIDs committed with it.
             task.abort();
             let _ = (&mut task).await;
             while let Ok(d) = data.try_recv() {
@@ -168,7 +194,7 @@ async fn buffered_changes_arrive_exactly_once_across_a_cut_connection_and_an_ada
                     values.push(d.value);
                 }
             }
-            (task, data, _) = start(cfg.clone());
+            (task, data, _) = start_with_queue(cfg.clone(), &queue);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -179,8 +205,10 @@ async fn buffered_changes_arrive_exactly_once_across_a_cut_connection_and_an_ada
     let changes: Vec<Value> = values.iter().copied().filter(|v| v.as_f64() > 0.0).collect();
     assert_eq!(changes, expected, "every change exactly once, in order");
     assert_eq!(values.len(), expected.len() + 1, "and no warm-up value twice: {values:?}");
-    let state = std::fs::read_to_string(dir.path().join("mms-peer.entry-ids")).unwrap();
+    let mark = queue.lock().unwrap().clone().expect("entryIDs committed with the data");
+    let state = String::from_utf8(mark).unwrap();
     assert!(state.contains("simpleIOGenericIO/LLN0.Measurements01 "), "{state}");
+    assert!(!dir.path().join("mms-peer.entry-ids").exists(), "no state file is written any more");
     task.abort();
 }
 

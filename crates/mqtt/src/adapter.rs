@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gridtrust_adapter::{AdapterIo, Datum, RecentMessages};
+use gridtrust_adapter::{AdapterIo, RecentMessages};
 use gridtrust_model::{PointId, Timestamp};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport};
 use tokio::sync::mpsc;
@@ -119,12 +119,11 @@ impl MqttAdapter {
                     if publish.dup && recent.contains(&digest) {
                         debug!(adapter = %self.name, topic = ?publish.topic, "redelivered message already stored");
                     } else {
-                        if !self.handle(&io.data, &publish, &mut sent).await {
+                        recent.push_digest(digest);
+                        if !self.handle(&io, &publish, &mut sent, &recent).await {
                             info!(adapter = %self.name, "edge stopped; MQTT adapter ends");
                             return;
                         }
-                        recent.push_digest(digest);
-                        io.durability.mark(sent, recent.to_mark());
                     }
                     unacked.push_back((sent, publish));
                     self.acknowledge(&client, &mut unacked, io.durability.committed()).await;
@@ -154,9 +153,10 @@ impl MqttAdapter {
         }
     }
 
-    /// Decodes one message and hands its data to the edge, counting it in `sent`; false when the
-    /// edge has stopped (the message stays unacknowledged and is redelivered next time).
-    async fn handle(&self, data: &mpsc::Sender<Datum>, publish: &Publish, sent: &mut u64) -> bool {
+    /// Decodes one message and hands its data to the edge, counting it in `sent`, with `recent`
+    /// (which lists it) as the mark committed with them; false when the edge has stopped (the
+    /// message stays unacknowledged and is redelivered next time).
+    async fn handle(&self, io: &AdapterIo, publish: &Publish, sent: &mut u64, recent: &RecentMessages) -> bool {
         self.stats.message();
         let topic = publish.topic.as_str();
         match self.router.route(topic) {
@@ -176,8 +176,10 @@ impl MqttAdapter {
                         warn!(adapter = %self.name, topic, reason = %e, "reading refused by its mapping");
                     }
                     let count = decoded.data.len();
+                    // Marked before the data are sent, so no commit can take them without it.
+                    io.durability.mark(*sent + count as u64, recent.to_mark());
                     for datum in decoded.data {
-                        if data.send(datum).await.is_err() {
+                        if io.data.send(datum).await.is_err() {
                             return false;
                         }
                         *sent += 1;

@@ -1,14 +1,17 @@
-//! The last entryID handed to the edge per buffered report control block, kept in a small text
-//! file so that a restarted edge resynchronises the IED's buffer where it left off.
+//! The last entryID per buffered report control block whose entries are stored, so that a
+//! restarted edge resynchronises the IED's buffer exactly where its queue ends.
+//!
+//! It is the adapter's source mark: committed in the same edge-queue transaction as the records
+//! of the entries it covers ([`gridtrust_adapter::Durability::mark`]), so a crash can neither
+//! skip entries the IED still holds nor replay entries already stored. Earlier versions kept it
+//! in a file in `state_dir`; [`EntryIds::load`] reads that file once, at the first start without
+//! a mark in the queue.
 //!
 //! Format, one BRCB instance per line: `<LDname/LN.RCBinstance> <entryID in hex>`; `#` starts a
-//! comment. The file is replaced atomically (write beside, then rename), so a crash leaves the
-//! old or the new content, never a torn one. Without fsync: a power loss may bring back an older
-//! entryID, which replays entries (delivered twice) but never skips one.
+//! comment.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Why a state file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,15 +100,6 @@ impl EntryIds {
         }
     }
 
-    /// Replaces `path` atomically with the current content.
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut temporary: PathBuf = path.to_owned();
-        temporary.as_mut_os_string().push(".new");
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(self.render().as_bytes())?;
-        drop(file);
-        std::fs::rename(&temporary, path)
-    }
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
@@ -121,14 +115,14 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn state_round_trips_through_the_file() {
+    fn state_round_trips_through_the_file_of_earlier_versions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ied.entry-ids");
         assert_eq!(EntryIds::load(&path).unwrap(), EntryIds::default());
         let mut ids = EntryIds::default();
         assert!(ids.set("IED1LD/LLN0.BRCB01", &[0, 1, 0xfe, 0xff]));
         assert!(!ids.set("IED1LD/LLN0.BRCB01", &[0, 1, 0xfe, 0xff]));
-        ids.save(&path).unwrap();
+        std::fs::write(&path, ids.render()).unwrap();
         let loaded = EntryIds::load(&path).unwrap();
         assert_eq!(loaded.get("IED1LD/LLN0.BRCB01"), Some(&[0, 1, 0xfe, 0xff][..]));
         assert_eq!(loaded, ids);
