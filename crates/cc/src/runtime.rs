@@ -616,12 +616,17 @@ impl HubLink {
     /// Verifies a batch and serves its mapped records.
     async fn serve(&self, verifier: &mut Verifier, batch: gridtrust_trust::SignedBatch) {
         let edge = batch.header.edge_id.clone();
+        let before = verifier.positions().get(&edge).copied();
         let (verdicts, alarms) = verifier.check(batch, Timestamp::now());
+        // Only a batch whose evidence held moves the position: an edge's heartbeat (an empty
+        // batch it signed) advances it, a batch the hub replays again or forges does not.
+        let advanced = verifier.positions().get(&edge).copied() > before;
         self.raise(alarms);
         self.stats.batches_verified.fetch_add(1, Ordering::Relaxed);
         let mut fresh = self.freshness.lock().await;
-        // Heard: a newer record whose evidence held (a replayed batch brings none).
-        if verdicts.iter().any(|v| v.verified)
+        // Heard: a verified batch newer than any applied (a heartbeat is one), or a newer
+        // record whose evidence held (the first values of an edge after the cc started).
+        if (advanced || verdicts.iter().any(|v| v.verified))
             && let Some(step) = fresh.staleness.heard(&edge, Instant::now())
         {
             self.raise(vec![staleness_alarm(&step)]);

@@ -9,6 +9,17 @@
 //! 2. `a_restarted_cc_receives_every_batch_it_missed`: the cc is stopped, the RTU reports values,
 //!    the cc starts again: the hub replays every batch it missed, in order (counted on the wire),
 //!    not only the latest value.
+//! 3. `an_idle_edge_stays_good_at_the_cc_beyond_the_staleness_bounds`: the RTU sends nothing for
+//!    longer than the cc's `not_topical_s` and `invalid_s`; the edge's signed heartbeats keep
+//!    its points good at SCADA.
+//! 4. `batches_withheld_by_the_hub_make_points_not_topical_although_the_link_is_alive`: the hub
+//!    (a relay) passes checkpoints but withholds every batch, heartbeats included: SCADA reads
+//!    NT then IV, so a withholding hub is told from an idle edge.
+//! 5. `a_blackholed_edge_link_is_redialled_within_the_ack_timeout_and_nothing_is_lost`: the path
+//!    edge → hub drops every byte in both directions with its sockets open; the edge dials again
+//!    within `[batch] ack_timeout_s` and every value the RTU sent meanwhile reaches the store.
+//! 6. `the_hub_drops_an_edge_session_that_stays_silent`: an edge that connects and then sends
+//!    nothing (no heartbeat) is disconnected by the hub within `edge_silence_s`.
 
 #[path = "support/common.rs"]
 mod common;
@@ -34,7 +45,7 @@ use gridtrust_iec104::asdu::{Element, InformationObject, Qds};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent};
 use gridtrust_iec104::server::{Server, ServerConfig, ServerHandle};
 use gridtrust_model::PointId;
-use gridtrust_transport::{CcToHub, HubToCc};
+use gridtrust_transport::{CcToHub, EdgeToHub, HubToCc, HubToEdge};
 
 use mitm::Mitm;
 
@@ -46,7 +57,15 @@ const POINTS: [(&str, u32, u32); 3] = [
 ];
 
 /// The cc's staleness bounds in these tests.
-const CC_EXTRA: &str = "[staleness]\nnot_topical_s = 2\ninvalid_s = 4\nhub_silence_s = 3\n";
+const CC_EXTRA: &str = "[staleness]\nnot_topical_s = 5\ninvalid_s = 8\nhub_silence_s = 3\n";
+const NOT_TOPICAL: Duration = Duration::from_secs(5);
+const INVALID: Duration = Duration::from_secs(8);
+/// The edge's defaults: a heartbeat after 3 s idle, a sent batch unacknowledged for 10 s ends
+/// the link; and the hub's: an edge silent for 15 s is disconnected.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+const EDGE_SILENCE: Duration = Duration::from_secs(15);
+/// Slack on each bound: timers, the hops, a TLS handshake.
+const SLACK: Duration = Duration::from_secs(3);
 
 /// How long any awaited condition may take before the test fails.
 const WAIT: Duration = Duration::from_secs(15);
@@ -387,5 +406,168 @@ async fn a_restarted_cc_receives_every_batch_it_missed() {
     }
     cc.shutdown().await;
     edge.shutdown();
+    hub.shutdown();
+}
+
+/// RTU → edge → hub (in this process) → relay → cc → SCADA, with a relay on the edge's hop too.
+struct Site {
+    files: Files,
+    hub: Hub,
+    edge: Edge,
+    edge_relay: Mitm<EdgeToHub, HubToEdge>,
+    cc_relay: Mitm<CcToHub, HubToCc>,
+    cc: Cc,
+}
+
+impl Site {
+    async fn start() -> Self {
+        let files = Files::new().await;
+        let d = files.path();
+        let hub = Hub::start(&HubConfig::load(&files.hub_toml("127.0.0.1:0", "127.0.0.1:0")).unwrap()).await.unwrap();
+        let hub_id = common::identity_in_site(d, "hub");
+        let edge_relay = Mitm::start("127.0.0.1:0", &hub_id, &hub.edge_addr.to_string(), "hub", &common::identity_in_site(d, "edge-1")).await.unwrap();
+        let edge = Edge::start(EdgeConfig::load(&files.edge_toml(&edge_relay.addr.to_string(), "")).unwrap()).await.unwrap();
+        let cc_relay = Mitm::start("127.0.0.1:0", &hub_id, &hub.cc_addr.to_string(), "hub", &common::identity_in_site(d, "cc-1")).await.unwrap();
+        let cc = start_cc(&files.cc_toml(&cc_relay.addr.to_string())).await;
+        scada_reads_every_point_valid(cc.iec104_addr, WAIT).await.unwrap_or_else(|seen| panic!("at start SCADA saw {seen:?}"));
+        Self { files, hub, edge, edge_relay, cc_relay, cc }
+    }
+
+    async fn stop(self) {
+        self.cc.shutdown().await;
+        self.edge.shutdown();
+        self.hub.shutdown();
+    }
+}
+
+/// Connects SCADA and collects the qualities of the first point until `pred` holds for one,
+/// within `within`.
+async fn scada_sees(cc: SocketAddr, within: Duration, pred: impl Fn(&Qds) -> bool) -> Result<Qds, Vec<Qds>> {
+    let deadline = Instant::now() + within;
+    let (scada, mut events) = Client::connect(cc, None, ClientConfig::default()).await.expect("SCADA connects to the cc");
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let _ = scada.interrogate(1, 20).await;
+        let round = Instant::now() + Duration::from_millis(300);
+        while let Ok(Some(event)) = tokio::time::timeout_at(round.min(deadline), events.recv()).await {
+            if let ClientEvent::Asdu(asdu) = event {
+                for o in asdu.objects {
+                    if let (ioa, Element::ShortFloat { quality, .. }) = (o.ioa, o.element)
+                        && ioa == POINTS[0].2
+                    {
+                        if pred(&quality) {
+                            return Ok(quality);
+                        }
+                        seen.push(quality);
+                    }
+                }
+            }
+        }
+    }
+    Err(seen)
+}
+
+/// Fault: nothing changes at the RTU. Before the fix the edge sent nothing then, and the cc
+/// could not tell an idle edge from a withheld one: the points went NT, then IV.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_edge_stays_good_at_the_cc_beyond_the_staleness_bounds() {
+    common::init_logs();
+    let site = Site::start().await;
+    let idle = Instant::now();
+    tokio::time::sleep(INVALID + SLACK).await;
+    match scada_reads_every_point_valid(site.cc.iec104_addr, Duration::from_secs(2)).await {
+        Ok(_) => eprintln!("every point still valid and topical {:?} after the RTU last sent", idle.elapsed()),
+        Err(seen) => panic!("the idle edge's points are not good {:?} after the RTU last sent: {seen:?}", idle.elapsed()),
+    }
+    site.stop().await;
+}
+
+/// Fault: the hub withholds every batch of the edge (heartbeats too) while its checkpoints keep
+/// the link alive. The points must go NT, then IV, as the edge is not heard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_withheld_by_the_hub_make_points_not_topical_although_the_link_is_alive() {
+    common::init_logs();
+    let site = Site::start().await;
+    let connections = site.cc_relay.connections.load(std::sync::atomic::Ordering::SeqCst);
+    site.cc_relay.down.set(|m| if matches!(m, HubToCc::Batch(_)) { Vec::new() } else { vec![m] });
+    let withheld = Instant::now();
+    scada_sees(site.cc.iec104_addr, NOT_TOPICAL + SLACK, |q| q.not_topical)
+        .await
+        .unwrap_or_else(|seen| panic!("no NT within {:?} of withholding; SCADA saw {seen:?}", NOT_TOPICAL + SLACK));
+    scada_sees(site.cc.iec104_addr, (withheld + INVALID + SLACK).saturating_duration_since(Instant::now()), |q| q.invalid)
+        .await
+        .unwrap_or_else(|seen| panic!("no IV within {:?} of withholding; SCADA saw {seen:?}", INVALID + SLACK));
+    assert_eq!(
+        site.cc_relay.connections.load(std::sync::atomic::Ordering::SeqCst),
+        connections,
+        "the link stayed up (checkpoints passed): only the edge was silent"
+    );
+    site.cc_relay.down.pass_all();
+    site.stop().await;
+}
+
+/// Fault: the edge → hub path drops every byte both ways and keeps its sockets open (a
+/// blackholed route). Before the fix the edge waited on that dead connection for TCP's
+/// minutes, its queue growing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_edge_link_is_redialled_within_the_ack_timeout_and_nothing_is_lost() {
+    const VALUES: u32 = 10;
+    common::init_logs();
+    let site = Site::start().await;
+    let relay = &site.edge_relay;
+    let connections = relay.connections.load(std::sync::atomic::Ordering::SeqCst);
+    relay.up.set(|_| Vec::new());
+    relay.down.set(|_| Vec::new());
+    let since = Instant::now();
+    for i in 0..VALUES {
+        site.files.push(1, 5000.0 + i as f32).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let within = ACK_TIMEOUT + SLACK;
+    while relay.connections.load(std::sync::atomic::Ordering::SeqCst) == connections {
+        assert!(since.elapsed() < within, "the edge did not dial the hub again within {within:?} of the path going silent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("the edge dialled again {:?} after the path went silent", since.elapsed());
+    relay.up.pass_all();
+    relay.down.pass_all();
+    let point = PointId::new(POINTS[0].0).unwrap();
+    let stored = || {
+        let history = site.hub.store().history(&point, gridtrust_model::Timestamp(i64::MIN), gridtrust_model::Timestamp(i64::MAX), usize::MAX).unwrap();
+        (0..VALUES).filter(|i| history.iter().any(|r| r.value.as_f64() == f64::from(5000.0 + *i as f32))).count()
+    };
+    common::poll_until(ACK_TIMEOUT + WAIT, "every value sent during the blackhole is stored", || stored() == VALUES as usize).await;
+    site.stop().await;
+}
+
+/// Fault: an edge session goes silent (the edge's side of a blackholed path, or a stalled edge).
+/// Before the fix the hub kept it, and the edge's command route with it, until TCP gave up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_drops_an_edge_session_that_stays_silent() {
+    common::init_logs();
+    let files = Files::new().await;
+    let hub = Hub::start(&HubConfig::load(&files.hub_toml("127.0.0.1:0", "127.0.0.1:0")).unwrap()).await.unwrap();
+    let tls = common::identity_in_site(files.path(), "edge-1").client_config().unwrap();
+    let (mut r, mut w) = gridtrust_transport::connect(&hub.edge_addr.to_string(), "hub", tls).await.unwrap();
+    w.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: gridtrust_transport::PROTOCOL_VERSION, checkpoint_size: None })
+        .await
+        .unwrap();
+    assert!(matches!(r.recv::<HubToEdge>().await, Ok(Some(HubToEdge::Welcome { .. }))), "welcomed");
+    let since = Instant::now();
+    let within = EDGE_SILENCE + SLACK;
+    // The hub may send nothing more; it must close the session.
+    let end = tokio::time::timeout(within, async {
+        loop {
+            match r.recv::<HubToEdge>().await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the hub kept a silent edge session beyond {within:?}");
+    assert!(since.elapsed() >= EDGE_SILENCE - Duration::from_secs(1), "closed before the bound: {:?}", since.elapsed());
+    eprintln!("the hub closed the silent edge session after {:?}", since.elapsed());
+    drop(w);
     hub.shutdown();
 }

@@ -36,6 +36,12 @@ pub struct HubConfig {
     /// How often the hub signs a checkpoint of its transparency log, in milliseconds.
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_ms: u64,
+    /// An edge session from which nothing arrives for this many seconds is closed (a blackholed
+    /// path, a stalled edge): edges send a heartbeat every `[batch] heartbeat_s` (3 s) when idle,
+    /// so this must be well above that. Closing frees the edge's command route for its next
+    /// connection instead of holding a dead one until TCP gives up.
+    #[serde(default = "default_edge_silence")]
+    pub edge_silence_s: u64,
     /// The HTTP API and web UI (absent: no HTTP listener).
     #[serde(default)]
     pub api: Option<gridtrust_api::ApiConfig>,
@@ -72,6 +78,10 @@ fn default_checkpoint_interval() -> u64 {
     1000
 }
 
+fn default_edge_silence() -> u64 {
+    15
+}
+
 impl HubConfig {
     /// Loads the file and resolves relative paths against its folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -97,6 +107,9 @@ impl HubConfig {
         }
         if c.checkpoint_interval_ms == 0 {
             return Err(ConfigError::invalid(path, "checkpoint_interval_ms", "must be at least 1"));
+        }
+        if c.edge_silence_s == 0 {
+            return Err(ConfigError::invalid(path, "edge_silence_s", "must be at least 1"));
         }
         for (key, addr) in [("edge_listen", &c.edge_listen), ("cc_listen", &c.cc_listen)] {
             if addr.parse::<std::net::SocketAddr>().is_err() {

@@ -93,6 +93,8 @@ pub struct HubStats {
     pub records_forwarded: AtomicU64,
     /// Stored batches replayed to connectors from their positions.
     pub batches_replayed: AtomicU64,
+    /// Edge sessions closed because nothing arrived within `edge_silence_s`.
+    pub edges_silent: AtomicU64,
 }
 
 /// Options of a hub beyond its configuration file.
@@ -182,6 +184,8 @@ pub(crate) struct State {
     pub(crate) pending: Mutex<PendingCommands>,
     /// Which refused peers already raised an alarm.
     pub(crate) refusals: Mutex<RefusalLog>,
+    /// Nothing from an edge for this long closes its session.
+    edge_silence: Duration,
 }
 
 impl State {
@@ -308,6 +312,7 @@ impl Hub {
             edges: Mutex::default(),
             pending: Mutex::default(),
             refusals: Mutex::new(RefusalLog::new(config.listeners.refusal_alarm_window())),
+            edge_silence: Duration::from_secs(config.edge_silence_s),
         });
         state.stats.log_entries.fetch_add(2, Ordering::Relaxed);
         info!(%edge_addr, %cc_addr, hub = %state.identity.me, "hub listening");
@@ -637,13 +642,19 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
     let result = 'session: loop {
         let msg = match held.take() {
             Some(m) => m,
-            None => match in_rx.recv().await {
-                Some(m) => m,
-                None => {
+            None => match tokio::time::timeout(state.edge_silence, in_rx.recv()).await {
+                Ok(Some(m)) => m,
+                Ok(None) => {
                     break match (&mut reader).await {
                         Ok(r) => r,
                         Err(_) => Ok(()),
                     };
+                }
+                // Edges send a heartbeat every few seconds when idle: this one's path is dead.
+                Err(_) => {
+                    state.stats.edges_silent.fetch_add(1, Ordering::Relaxed);
+                    warn!(target: "alarm", %edge_id, silent_s = state.edge_silence.as_secs(), "nothing from the edge within edge_silence_s: session closed");
+                    break Ok(());
                 }
             },
         };
@@ -687,7 +698,13 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
         }
     };
     reader.abort();
-    lock(&state.edges).remove(&edge_id);
+    {
+        // Only this session's route: the edge may have connected again meanwhile.
+        let mut edges = lock(&state.edges);
+        if edges.get(&edge_id).is_some_and(|route| route.same_channel(&tx)) {
+            edges.remove(&edge_id);
+        }
+    }
     writer.abort();
     info!(%edge_id, "edge disconnected");
     result
