@@ -20,6 +20,8 @@
 //!    within `[batch] ack_timeout_s` and every value the RTU sent meanwhile reaches the store.
 //! 6. `the_hub_drops_an_edge_session_that_stays_silent`: an edge that connects and then sends
 //!    nothing (no heartbeat) is disconnected by the hub within `edge_silence_s`.
+//! 7. `a_cc_behind_more_than_the_replay_bound_is_resynced_with_an_alarm`: a cc away for more
+//!    batches than `max_replay_batches` gets the latest values, and the hub alarms naming it.
 
 #[path = "support/common.rs"]
 mod common;
@@ -569,5 +571,64 @@ async fn the_hub_drops_an_edge_session_that_stays_silent() {
     assert!(since.elapsed() >= EDGE_SILENCE - Duration::from_secs(1), "closed before the bound: {:?}", since.elapsed());
     eprintln!("the hub closed the silent edge session after {:?}", since.elapsed());
     drop(w);
+    hub.shutdown();
+}
+
+/// Fault: the cc is away for longer than the hub replays (`max_replay_batches`, 5 here). It must
+/// get the latest values and the hub must raise an alarm naming it, not skip the changes silently
+/// nor replay without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cc_behind_more_than_the_replay_bound_is_resynced_with_an_alarm() {
+    const MISSED: u32 = 12;
+    common::init_logs();
+    let files = Files::new().await;
+    let d = files.path();
+    let hub_toml = files.hub_toml("127.0.0.1:0", "127.0.0.1:0");
+    let text = std::fs::read_to_string(&hub_toml).unwrap().replacen("checkpoint_interval_ms = 200\n", "checkpoint_interval_ms = 200\nmax_replay_batches = 5\n", 1);
+    std::fs::write(&hub_toml, text).unwrap();
+    let hub = Hub::start(&HubConfig::load(&hub_toml).unwrap()).await.unwrap();
+    let edge = Edge::start(EdgeConfig::load(&files.edge_toml(&hub.edge_addr.to_string(), "")).unwrap()).await.unwrap();
+    let relay = Mitm::<CcToHub, HubToCc>::start(
+        "127.0.0.1:0",
+        &common::identity_in_site(d, "hub"),
+        &hub.cc_addr.to_string(),
+        "hub",
+        &common::identity_in_site(d, "cc-1"),
+    )
+    .await
+    .unwrap();
+    let cc_toml = files.cc_toml(&relay.addr.to_string());
+    let cc = start_cc(&cc_toml).await;
+    scada_reads_every_point_valid(cc.iec104_addr, WAIT).await.unwrap_or_else(|seen| panic!("first run: SCADA saw {seen:?}"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cc.shutdown().await;
+    let last = |hub: &Hub| hub.store().last_batch("edge-1").unwrap().map(|l| l.batch_seq);
+    let before = last(&hub).expect("edge-1 has batches at the hub");
+    for i in 0..MISSED {
+        files.push(1, 1000.0 + i as f32).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let newest = f64::from(1000.0 + (MISSED - 1) as f32);
+    common::poll_until(WAIT, "the hub stored every missed value", || {
+        hub.store().latest(&PointId::new(POINTS[0].0).unwrap()).unwrap().is_some_and(|r| r.value.as_f64() == newest)
+    })
+    .await;
+    let after = last(&hub).unwrap();
+    assert!(after - before > 5, "more batches missed than the bound replays");
+
+    let received = count_batches(&relay);
+    let cc = start_cc(&cc_toml).await;
+    common::poll_until(WAIT, "the hub alarmed the resync of cc-1", || {
+        hub.alarms(false).iter().any(|a| a.message.contains("cc-1") && a.message.contains("resynced") && a.message.contains("max_replay_batches"))
+    })
+    .await;
+    // The latest value arrives (the image), the changes in between do not.
+    scada_reads_every_point_valid(cc.iec104_addr, WAIT).await.unwrap_or_else(|seen| panic!("after the resync SCADA saw {seen:?}"));
+    let got = received.lock().unwrap().clone();
+    let replayed = got.range(before + 1..after).count();
+    assert!(replayed < (after - before - 1) as usize, "a resync sends the latest values, not every missed batch: {got:?}");
+    eprintln!("resynced: {} of the {} missed batches sent (the latest values), alarm raised", replayed, after - before);
+    cc.shutdown().await;
+    edge.shutdown();
     hub.shutdown();
 }

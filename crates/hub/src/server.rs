@@ -186,6 +186,8 @@ pub(crate) struct State {
     pub(crate) refusals: Mutex<RefusalLog>,
     /// Nothing from an edge for this long closes its session.
     edge_silence: Duration,
+    /// A connector further behind on an edge is resynced instead of replayed.
+    max_replay_batches: u64,
 }
 
 impl State {
@@ -313,6 +315,7 @@ impl Hub {
             pending: Mutex::default(),
             refusals: Mutex::new(RefusalLog::new(config.listeners.refusal_alarm_window())),
             edge_silence: Duration::from_secs(config.edge_silence_s),
+            max_replay_batches: config.max_replay_batches,
         });
         state.stats.log_entries.fetch_add(2, Ordering::Relaxed);
         info!(%edge_addr, %cc_addr, hub = %state.identity.me, "hub listening");
@@ -1018,11 +1021,12 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
     let _ = tx.send(HubToCc::Registry(state.registry.signed.clone())).await;
     let certificates: Vec<Vec<u8>> = lock(&state.certificates).values().map(|(der, _)| der.clone()).collect();
     let _ = tx.send(HubToCc::Certificates(certificates)).await;
-    let positions: HashMap<String, u64> = positions.into_iter().collect();
+    let mut positions: HashMap<String, u64> = positions.into_iter().collect();
     let mut heads = Vec::new();
     let mut replays = Vec::new();
     for (edge, last) in state.store.edges().unwrap_or_default() {
-        let (start, head) = match start_of(&state, &cc_id, &edge, &last, positions.get(&edge).copied()) {
+        let position = positions.remove(&edge);
+        let (start, head) = match start_of(&state, &cc_id, &edge, &last, position) {
             Start::Replay { after, head } => (Some(after), head),
             Start::Resync => (None, last.header_bytes),
         };
@@ -1032,6 +1036,11 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
         if let Some(after) = start {
             replays.push((edge, after, last.batch_seq));
         }
+    }
+    // Positions on edges this store holds nothing of: the connector followed another hub's store.
+    for (edge, position) in positions {
+        let reason = format!("connector {cc_id} is at batch {position} of {edge}, of which this hub holds no batch: nothing replayed");
+        state.alarm(Severity::Major, "hub", "resync", reason, None);
     }
     let _ = tx.send(HubToCc::Heads(heads)).await;
     // The latest values, except those of an edge replayed from the connector's position that
@@ -1093,12 +1102,6 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
     result
 }
 
-/// Most batches of one edge replayed to a connector from its position; a connector further
-/// behind is resynced from the latest values with an alarm. At the edge's default 10 ms batch
-/// window a busy edge closes this many batches in under two minutes, an idle one (heartbeats)
-/// in hours; replaying more would delay the connector's live view for as long.
-const MAX_REPLAY_BATCHES: u64 = 10_000;
-
 /// Batches read from the store at once while replaying.
 const REPLAY_CHUNK: usize = 256;
 
@@ -1120,8 +1123,8 @@ fn start_of(state: &State, cc_id: &str, edge: &str, last: &gridtrust_store::Last
     let Some(position) = position else { return Start::Resync };
     let why = if position > last.batch_seq {
         format!("its position {position} is ahead of the hub's newest batch {} (the hub's store is not the one it followed)", last.batch_seq)
-    } else if last.batch_seq - position > MAX_REPLAY_BATCHES {
-        format!("it is {} batches behind, more than the {MAX_REPLAY_BATCHES} replayed", last.batch_seq - position)
+    } else if last.batch_seq - position > state.max_replay_batches {
+        format!("it is {} batches behind, more than the {} max_replay_batches", last.batch_seq - position, state.max_replay_batches)
     } else {
         match state.store.batch(edge, position) {
             Ok(Some(head)) => return Start::Replay { after: position, head },
