@@ -124,9 +124,9 @@ impl UiConfig {
 
 /// `[staleness]`: how long an edge may be silent (no verified batch of it reached the cc,
 /// whatever the cause: the edge, the hub or the link to the hub) before SCADA sees its points
-/// not topical (NT), then invalid (IV). The simulated RTUs report every 200 ms to 1 s; a real
-/// edge whose devices report only on change needs the edge heartbeats (issue 12, item 5) or
-/// larger bounds.
+/// not topical (NT), then invalid (IV). An idle edge sends a signed heartbeat every
+/// `[batch] heartbeat_s` (3 s by default), so the bounds must exceed that, not the devices'
+/// reporting period.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct StalenessConfig {

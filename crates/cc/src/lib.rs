@@ -9,6 +9,7 @@
 
 pub mod alarm_list;
 mod config;
+pub mod position;
 mod runtime;
 pub mod scada;
 pub mod staleness;

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,8 @@ use gridtrust_iec104_model::convert::{command_from_element, cp56_from_time, elem
 use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandResult, Quality, TimeQuality, Timestamp, Validity, Value};
 use gridtrust_pki::IdentityKind;
 use gridtrust_store::CheckpointFile;
+
+use crate::position::PositionFile;
 use gridtrust_transport::authority::{RegistryHolder, verify_result};
 use gridtrust_transport::identity::{Evidence, Identity};
 use gridtrust_transport::{CcToHub, FrameError, HubToCc, PROTOCOL_VERSION, Upstream};
@@ -105,6 +107,11 @@ impl Cc {
             tracker = tracker.with_pin(pin).map_err(CcError::Pin)?;
         }
         let registry = RegistryHolder::open(config.data_dir.join("registry.signed"), &identity)?;
+        let position_file = PositionFile::new(config.data_dir.join("positions"));
+        let positions = position_file.load().unwrap_or_else(|e| {
+            warn!(target: "alarm", error = %e, "positions per edge unreadable: the hub resyncs this connector from the latest values");
+            BTreeMap::new()
+        });
         let tls = if config.iec104.tls {
             Some(tokio_rustls::TlsAcceptor::from(identity.server_config_admitting(scada::admission())?))
         } else {
@@ -167,6 +174,8 @@ impl Cc {
             tls,
             identity,
             checkpoint_file,
+            position_file,
+            saved_positions: Mutex::new(positions.clone()),
             registry: Mutex::new(registry),
             mapping: mapping.clone(),
             server: server.clone(),
@@ -186,6 +195,7 @@ impl Cc {
         if let Some(held) = link.registry().current() {
             verifier.set_registry(Arc::new(held.registry.clone()));
         }
+        verifier.resume_from(positions);
         // Alarms of the CRL watch are logged by the identity (target `alarm`).
         let crl_watch = link.identity.watch_crl(|_| {});
         let tasks = vec![
@@ -385,6 +395,9 @@ struct HubLink {
     /// The last log checkpoint this cc accepted, kept so a hub that rewrote history while the
     /// cc was down is still caught.
     checkpoint_file: CheckpointFile,
+    /// Where the positions per edge are kept, and what it holds now.
+    position_file: PositionFile,
+    saved_positions: Mutex<BTreeMap<String, u64>>,
     /// The point registry this cc verified itself, kept so a hub cannot roll it back.
     registry: Mutex<RegistryHolder>,
     mapping: Arc<MappingFile>,
@@ -447,7 +460,8 @@ impl HubLink {
         // The guard closes the link if the hub's certificate is revoked while connected.
         let ((r, mut w), _guard) = self.identity.connect(&self.hub, self.tls.clone()).await?;
         let checkpoint_size = tracker.held_size();
-        w.send(&CcToHub::Hello { cc_id: self.cc_id.clone(), protocol: PROTOCOL_VERSION, checkpoint_size }).await?;
+        let positions = verifier.positions().iter().map(|(edge, seq)| (edge.clone(), *seq)).collect();
+        w.send(&CcToHub::Hello { cc_id: self.cc_id.clone(), protocol: PROTOCOL_VERSION, checkpoint_size, positions }).await?;
         info!(hub = %self.hub.address, "connected to hub");
         self.link_up.store(true, Ordering::SeqCst);
         let (in_tx, mut in_rx) = mpsc::channel::<HubToCc>(4096);
@@ -476,6 +490,7 @@ impl HubLink {
                             // A hub whose log does not hold together is not trusted further.
                             break Ok(());
                         }
+                        self.save_positions(verifier);
                     }
                     Some(HubToCc::CommandResult(result)) => self.answer(&mut pending, result),
                     None => break match (&mut reader).await { Ok(r) => r, Err(_) => Ok(()) },
@@ -509,6 +524,19 @@ impl HubLink {
             let _ = p.responder.confirm(false);
         }
         result
+    }
+
+    /// Persists the positions when they moved since last saved (with each checkpoint, see
+    /// [`crate::position`]).
+    fn save_positions(&self, verifier: &Verifier) {
+        let mut saved = lock(&self.saved_positions);
+        if *saved == *verifier.positions() {
+            return;
+        }
+        match self.position_file.save(verifier.positions()) {
+            Ok(()) => saved.clone_from(verifier.positions()),
+            Err(e) => warn!(error = %e, path = %self.position_file.path().display(), "cannot persist the positions per edge"),
+        }
     }
 
     /// Logs alarms and keeps them for the operator.
@@ -588,12 +616,17 @@ impl HubLink {
     /// Verifies a batch and serves its mapped records.
     async fn serve(&self, verifier: &mut Verifier, batch: gridtrust_trust::SignedBatch) {
         let edge = batch.header.edge_id.clone();
+        let before = verifier.positions().get(&edge).copied();
         let (verdicts, alarms) = verifier.check(batch, Timestamp::now());
+        // Only a batch whose evidence held moves the position: an edge's heartbeat (an empty
+        // batch it signed) advances it, a batch the hub replays again or forges does not.
+        let advanced = verifier.positions().get(&edge).copied() > before;
         self.raise(alarms);
         self.stats.batches_verified.fetch_add(1, Ordering::Relaxed);
         let mut fresh = self.freshness.lock().await;
-        // Heard: a newer record whose evidence held (a replayed batch brings none).
-        if verdicts.iter().any(|v| v.verified)
+        // Heard: a verified batch newer than any applied (a heartbeat is one), or a newer
+        // record whose evidence held (the first values of an edge after the cc started).
+        if (advanced || verdicts.iter().any(|v| v.verified))
             && let Some(step) = fresh.staleness.heard(&edge, Instant::now())
         {
             self.raise(vec![staleness_alarm(&step)]);

@@ -1,6 +1,7 @@
 //! Sans-IO staleness of each edge's points: how long since the cc last heard from an edge (a
-//! batch of it with at least one verified, newer record), and so whether SCADA may see its
-//! points as topical, not topical (NT) or invalid (IV).
+//! verified batch of it newer than any applied, such as its heartbeat, or one with a verified,
+//! newer record), and so whether SCADA may see its points as topical, not topical (NT) or
+//! invalid (IV).
 //!
 //! Without this, an edge, hub or hub link that dies leaves SCADA reading the last values with
 //! good quality forever. Silence is measured from the last time the edge was heard, whatever
@@ -8,9 +9,10 @@
 //! silent from (at the latest) the moment the link dropped. A replayed old batch (a hub resending
 //! what the cc already served) brings no newer record and does not count as heard.
 //!
-//! Limitation: an edge whose devices send nothing (no change) is indistinguishable from a
-//! withheld one until edges send signed heartbeats when idle (issue 12, item 5); the bounds
-//! must then exceed the devices' reporting period.
+//! An edge whose devices send nothing (no change) still closes a signed empty batch every
+//! `[batch] heartbeat_s` (3 s by default): the cc hears it, so an idle edge stays topical while
+//! a hub that withholds its batches (heartbeats too) makes its points NT. The bounds must exceed
+//! the edges' heartbeat interval.
 //!
 //! Like [`crate::watchdog`], it takes the time as an argument (`now`, monotonic) and never reads
 //! a clock; the runtime asks [`Staleness::deadline`] when to look again.

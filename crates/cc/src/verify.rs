@@ -8,7 +8,7 @@
 //! its point is not applied at all, so it cannot displace the owner's value, and raises an
 //! alarm; without a registry nothing is good.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use gridtrust_model::{PointId, Record, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity};
@@ -46,6 +46,9 @@ pub struct Verifier {
     newest: HashMap<PointId, (String, u64)>,
     /// Who owns each point, as verified by the cc itself; `None` until one is held.
     registry: Option<std::sync::Arc<PointRegistry>>,
+    /// Per edge, the newest batch whose evidence held: the position the cc asks the hub to
+    /// replay after (see [`crate::position`]). Heads the hub announces do not move it.
+    applied: BTreeMap<String, u64>,
 }
 
 impl Verifier {
@@ -67,6 +70,16 @@ impl Verifier {
     /// The edge that owns `point` in the held registry.
     pub fn owner(&self, point: &PointId) -> Option<&str> {
         self.registry.as_ref()?.owner(point)
+    }
+
+    /// Continues from the positions saved by an earlier run.
+    pub fn resume_from(&mut self, positions: BTreeMap<String, u64>) {
+        self.applied = positions;
+    }
+
+    /// Per edge, the last batch applied (see [`Self::applied`]).
+    pub fn positions(&self) -> &BTreeMap<String, u64> {
+        &self.applied
     }
 
     /// Forgets every certificate (after a CRL reload, before re-adding the valid ones).
@@ -148,8 +161,12 @@ impl Verifier {
                     false
                 }
             };
-        if intact && let Some(reason) = self.follow(h) {
-            alarms.push(alarm(reason));
+        if intact {
+            if let Some(reason) = self.follow(h) {
+                alarms.push(alarm(reason));
+            }
+            let applied = self.applied.entry(h.edge_id.clone()).or_insert(h.batch_seq);
+            *applied = (*applied).max(h.batch_seq);
         }
         let edge = h.edge_id.clone();
         let batch_seq = h.batch_seq;

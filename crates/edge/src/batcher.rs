@@ -1,5 +1,6 @@
 //! Sans-IO batching: the edge numbers each datum and closes a batch by count or by deadline,
-//! producing the header the chain of trust signs.
+//! producing the header the chain of trust signs; when nothing arrives for the heartbeat
+//! interval it closes an empty batch (a heartbeat: a header that continues the chain).
 //!
 //! One HSM signature per batch instead of per record is what lets the design carry hundreds of
 //! thousands of records per second on an HSM that signs hundreds per second; the deadline bounds
@@ -33,6 +34,10 @@ pub struct Batcher {
     pending: Vec<Record>,
     deadline: Option<Instant>,
     resume: Resume,
+    /// Close an empty batch after this long without one closed; `None`: never.
+    heartbeat: Option<Duration>,
+    /// When the last batch closed (or the heartbeat was set up).
+    last_closed: Instant,
 }
 
 impl Batcher {
@@ -45,7 +50,16 @@ impl Batcher {
             pending: Vec::with_capacity(max_records.max(1)),
             deadline: None,
             resume,
+            heartbeat: None,
+            last_closed: Instant::now(),
         }
+    }
+
+    /// Closes an empty batch whenever `every` passes without a batch closed, counting from `now`.
+    pub fn with_heartbeat(mut self, every: Duration, now: Instant) -> Self {
+        self.heartbeat = Some(every);
+        self.last_closed = now;
+        self
     }
 
     /// Numbers `datum` and adds it; returns the batch if this filled it.
@@ -64,7 +78,7 @@ impl Batcher {
         self.deadline.get_or_insert(now + self.max_delay);
         if self.pending.len() >= self.max_records {
             // Closed by count: the batch closes at the moment its last datum arrived.
-            Some(self.close(datum_received_at))
+            Some(self.close_at(now, datum_received_at))
         } else {
             None
         }
@@ -72,13 +86,15 @@ impl Batcher {
 
     /// When [`Self::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadline
+        self.deadline.or_else(|| self.heartbeat.map(|every| self.last_closed + every))
     }
 
-    /// Closes the open batch if its deadline has passed.
+    /// Closes the open batch if its deadline has passed, or an empty one (a heartbeat) if none
+    /// is open and none closed for the heartbeat interval.
     pub fn handle_timeout(&mut self, now: Instant, wall: Timestamp) -> Option<SignedBatch> {
         match self.deadline {
-            Some(d) if now >= d && !self.pending.is_empty() => Some(self.close(wall)),
+            Some(d) if now >= d && !self.pending.is_empty() => Some(self.close_at(now, wall)),
+            None if self.heartbeat.is_some_and(|every| now >= self.last_closed + every) => Some(self.close_at(now, wall)),
             _ => None,
         }
     }
@@ -93,15 +109,25 @@ impl Batcher {
         self.pending.len()
     }
 
+    /// Closes the open batch (empty: a heartbeat) at `now`, from when the next heartbeat counts.
+    fn close_at(&mut self, now: Instant, wall: Timestamp) -> SignedBatch {
+        self.last_closed = now;
+        self.close(wall)
+    }
+
     fn close(&mut self, wall: Timestamp) -> SignedBatch {
         let records = std::mem::replace(&mut self.pending, Vec::with_capacity(self.max_records));
-        let header = BatchHeader::for_records(
+        let mut header = BatchHeader::for_records(
             &self.edge_id,
             self.resume.next_batch_seq,
             &records,
             self.resume.prev_header_hash,
             wall,
         );
+        if records.is_empty() {
+            // A heartbeat covers no record; it names where the next one starts.
+            header.first_seq = self.resume.next_seq;
+        }
         self.resume.next_batch_seq += 1;
         self.resume.prev_header_hash = header.hash();
         self.deadline = None;
@@ -152,6 +178,27 @@ mod tests {
         let batch = b.handle_timeout(t0 + Duration::from_millis(10), Timestamp(0)).unwrap();
         assert_eq!(batch.records.len(), 1);
         assert_eq!(b.poll_timeout(), None);
+    }
+
+    #[test]
+    fn an_idle_batcher_closes_a_chained_empty_batch_each_heartbeat() {
+        let t0 = Instant::now();
+        let every = Duration::from_secs(3);
+        let mut b = Batcher::new("edge-1", 100, Duration::from_millis(10), Resume::FRESH).with_heartbeat(every, t0);
+        assert_eq!(b.poll_timeout(), Some(t0 + every));
+        assert!(b.handle_timeout(t0 + every - Duration::from_millis(1), Timestamp(0)).is_none());
+        let first = b.handle_timeout(t0 + every, Timestamp(0)).expect("a heartbeat when idle");
+        assert_eq!((first.header.batch_seq, first.header.count, first.records.len()), (0, 0, 0));
+        assert_eq!(first.verify_integrity(), Ok(()));
+        // A datum postpones the next heartbeat: it counts from the batch that closes it.
+        let t1 = t0 + every + Duration::from_secs(1);
+        b.push(t1, datum(0));
+        let data = b.handle_timeout(t1 + Duration::from_millis(10), Timestamp(0)).unwrap();
+        assert_eq!(data.verify_follows(&first.header), Ok(()));
+        assert_eq!(b.poll_timeout(), Some(t1 + Duration::from_millis(10) + every));
+        let second = b.handle_timeout(t1 + Duration::from_millis(10) + every, Timestamp(0)).unwrap();
+        assert_eq!((second.header.first_seq, second.header.count), (1, 0));
+        assert_eq!(second.verify_follows(&data.header), Ok(()));
     }
 
     #[test]

@@ -71,11 +71,22 @@ pub struct BatchConfig {
     pub max_delay_ms: u64,
     /// Batches sent to the hub and not yet acknowledged.
     pub max_in_flight: usize,
+    /// After this many seconds without a batch, the edge closes an empty one (a signed header
+    /// that continues the chain): the heartbeat that lets the cc tell an idle edge from one whose
+    /// batches are withheld, and gives the hub link traffic to time out on. Keep it well below
+    /// the cc's `[staleness] not_topical_s` (15 s by default) and the hub's `edge_silence_s`.
+    pub heartbeat_s: u64,
+    /// A batch sent to the hub and not acknowledged within this many seconds (the hub answers
+    /// each in milliseconds) means the link is dead though its socket is open (a blackholed
+    /// path): it is dropped and dialled again, and the unacknowledged batches are sent again
+    /// from the durable queue. With heartbeats, an idle edge notices within
+    /// `heartbeat_s + ack_timeout_s`.
+    pub ack_timeout_s: u64,
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { max_records: 1000, max_delay_ms: 10, max_in_flight: 64 }
+        Self { max_records: 1000, max_delay_ms: 10, max_in_flight: 64, heartbeat_s: 3, ack_timeout_s: 10 }
     }
 }
 
@@ -162,6 +173,12 @@ impl EdgeConfig {
         }
         if self.queue.max_batches < 16 {
             return Err(invalid("queue.max_batches", "must be at least 16".into()));
+        }
+        if self.batch.heartbeat_s == 0 {
+            return Err(invalid("batch.heartbeat_s", "must be at least 1".into()));
+        }
+        if self.batch.ack_timeout_s == 0 {
+            return Err(invalid("batch.ack_timeout_s", "must be at least 1".into()));
         }
         for (i, r) in self.rtus.iter().enumerate() {
             r.link.validate().map_err(|e| invalid(&format!("rtu[{i}].link"), e.to_string()))?;

@@ -30,6 +30,17 @@ pub struct ForwardStats {
     pub commands_received: AtomicU64,
     /// Commands the gate refused (bad signature, role, expiry, replay).
     pub commands_refused: AtomicU64,
+    /// Hub links dropped because the hub answered nothing within the ack timeout.
+    pub links_silent: AtomicU64,
+}
+
+/// Why a session with the hub ended.
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    #[error("the hub answered nothing within {0:?} ([batch] ack_timeout_s): the path is taken for dead")]
+    Silent(Duration),
 }
 
 /// Everything the forwarder task needs.
@@ -45,6 +56,9 @@ pub struct Forwarder {
     /// Signalled whenever a batch is appended to the queue.
     pub appended: Arc<Notify>,
     pub max_in_flight: usize,
+    /// How long the hub may leave a welcome or a sent batch unanswered before the link is taken
+    /// for dead and dialled again (see [`crate::config::BatchConfig::ack_timeout_s`]).
+    pub ack_timeout: Duration,
     /// Which adapter operates each point.
     pub routes: HashMap<PointId, mpsc::Sender<DeviceCommand>>,
     pub stats: Arc<ForwardStats>,
@@ -58,7 +72,11 @@ impl Forwarder {
         loop {
             match self.session(&results_tx, &mut results_rx).await {
                 Ok(()) => info!(edge_id = %self.edge_id, "hub closed the connection"),
-                Err(e) => warn!(edge_id = %self.edge_id, hub = %self.hub.address, error = %e, "hub link down"),
+                Err(e @ LinkError::Silent(_)) => {
+                    self.stats.links_silent.fetch_add(1, Ordering::Relaxed);
+                    warn!(target: "alarm", edge_id = %self.edge_id, hub = %self.hub.address, error = %e, "hub link dropped, dialling again");
+                }
+                Err(LinkError::Frame(e)) => warn!(edge_id = %self.edge_id, hub = %self.hub.address, error = %e, "hub link down"),
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -72,12 +90,13 @@ impl Forwarder {
         &self,
         results_tx: &mpsc::Sender<SignedResult>,
         results_rx: &mut mpsc::Receiver<SignedResult>,
-    ) -> Result<(), FrameError> {
+    ) -> Result<(), LinkError> {
         // The guard closes the link if the hub's certificate is revoked while connected.
         let ((mut r, mut w), _guard) = self.identity.connect(&self.hub, self.tls.clone()).await?;
         let checkpoint_size = self.gate.checkpoint_size();
         w.send(&EdgeToHub::Hello { edge_id: self.edge_id.clone(), protocol: PROTOCOL_VERSION, checkpoint_size }).await?;
-        let Some(HubToEdge::Welcome { last_batch_seq }) = r.recv().await? else {
+        let welcome = tokio::time::timeout(self.ack_timeout, r.recv()).await.map_err(|_| LinkError::Silent(self.ack_timeout))?;
+        let Some(HubToEdge::Welcome { last_batch_seq }) = welcome? else {
             return Ok(());
         };
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
@@ -89,6 +108,8 @@ impl Forwarder {
         // Batches sent on this connection and not yet acknowledged.
         let mut sent_through: Option<u64> = last_batch_seq;
         let mut in_flight = 0usize;
+        // Since when the oldest unacknowledged batch waits for the hub (reset by each ack).
+        let mut waiting_since: Option<tokio::time::Instant> = None;
         let (acks_tx, mut acks_rx) = mpsc::channel::<HubToEdge>(1024);
         let mut reader = r.spawn_into::<HubToEdge>(acks_tx);
         let result = 'session: loop {
@@ -110,9 +131,10 @@ impl Forwarder {
                             };
                             let batch = SignedBatch { header, signature, records: b.records };
                             if let Err(e) = w.send(&EdgeToHub::Batch(batch)).await {
-                                break 'session Err(e);
+                                break 'session Err(e.into());
                             }
                             sent_through = Some(b.batch_seq);
+                            waiting_since.get_or_insert_with(tokio::time::Instant::now);
                             in_flight += 1;
                             self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
                         }
@@ -126,6 +148,7 @@ impl Forwarder {
                 msg = acks_rx.recv() => match msg {
                     Some(HubToEdge::Ack { batch_seq }) => {
                         in_flight = in_flight.saturating_sub(1);
+                        waiting_since = (in_flight > 0).then(tokio::time::Instant::now);
                         self.ack(batch_seq).await;
                     }
                     Some(HubToEdge::Command { command, log }) => {
@@ -134,15 +157,18 @@ impl Forwarder {
                     }
                     Some(HubToEdge::Welcome { .. }) => debug!("second welcome ignored"),
                     None => break match (&mut reader).await {
-                        Ok(r) => r,
+                        Ok(r) => r.map_err(LinkError::from),
                         Err(_) => Ok(()),
                     },
                 },
                 Some(result) = results_rx.recv() => {
                     if let Err(e) = w.send(&EdgeToHub::CommandResult(result)).await {
-                        break Err(e);
+                        break Err(e.into());
                     }
                 }
+                // The hub acknowledges each batch within milliseconds; with heartbeats an idle edge
+                // sends one every few seconds, so a dead path is noticed here, not after TCP's minutes.
+                () = sleep_until_some(waiting_since.map(|t| t + self.ack_timeout)) => break Err(LinkError::Silent(self.ack_timeout)),
                 // Re-check the queue now and then, in case a notification raced with a send.
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
@@ -265,5 +291,12 @@ async fn sign_result(identity: &Arc<Identity>, digest: gridtrust_trust::Hash, re
             warn!(error = %e, "signing task failed");
             None
         }
+    }
+}
+
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }

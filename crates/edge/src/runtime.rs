@@ -161,7 +161,8 @@ impl Edge {
         }
         drop(data_tx);
 
-        let batcher = Batcher::new(&config.edge_id, config.batch.max_records, Duration::from_millis(config.batch.max_delay_ms), resume);
+        let batcher = Batcher::new(&config.edge_id, config.batch.max_records, Duration::from_millis(config.batch.max_delay_ms), resume)
+            .with_heartbeat(Duration::from_secs(config.batch.heartbeat_s), Instant::now());
         config.evidence.warn_if_off("edge");
         let signer = config.evidence.signed().then(|| identity.clone());
         let batch = tokio::spawn(batch_loop(batcher, data_rx, receipts, queue.clone(), signer, appended.clone()));
@@ -174,6 +175,7 @@ impl Edge {
             queue: queue.clone(),
             appended,
             max_in_flight: config.batch.max_in_flight,
+            ack_timeout: Duration::from_secs(config.batch.ack_timeout_s),
             routes,
             stats: stats.clone(),
         };

@@ -618,7 +618,7 @@ impl CcClient {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (reader, mut writer) = connection.await.expect("connected to the hub's connector port");
-        writer.send(&CcToHub::Hello { cc_id: cc_id.to_owned(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.unwrap();
+        writer.send(&CcToHub::Hello { cc_id: cc_id.to_owned(), protocol: PROTOCOL_VERSION, checkpoint_size: None, positions: Vec::new() }).await.unwrap();
         let (incoming_tx, incoming) = mpsc::channel(4096);
         let reader = reader.spawn_into::<HubToCc>(incoming_tx);
         let (outgoing, mut to_send) = mpsc::channel::<CcToHub>(16);
@@ -680,7 +680,7 @@ where
 {
     let attempt = async {
         let (mut r, mut w) = connection.await.map_err(|e| format!("connect: {e}"))?;
-        w.send(&CcToHub::Hello { cc_id: cc_id.to_owned(), protocol: PROTOCOL_VERSION, checkpoint_size: None })
+        w.send(&CcToHub::Hello { cc_id: cc_id.to_owned(), protocol: PROTOCOL_VERSION, checkpoint_size: None, positions: Vec::new() })
             .await
             .map_err(|e| format!("hello: {e}"))?;
         match r.recv::<HubToCc>().await {

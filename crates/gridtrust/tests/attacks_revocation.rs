@@ -321,7 +321,7 @@ async fn command_pending_for_a_revoked_issuer_is_refused() {
     // on it, so the hub keeps the command pending for its termination.
     let cc = site.identity("cc-1");
     let (mut from_hub, mut to_hub) = connect(&hub.cc_addr.to_string(), "hub", cc.client_config().unwrap()).await.unwrap();
-    to_hub.send(&CcToHub::Hello { cc_id: "cc-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.unwrap();
+    to_hub.send(&CcToHub::Hello { cc_id: "cc-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None, positions: Vec::new() }).await.unwrap();
     let signer = SoftwareSigner::open(&site.pki().join("cc-1.key.pem")).unwrap();
     let command = open_breaker("cc-1/scada-ip:127.0.0.1");
     let signed = SignedCommand::issue(&command, &signer, &cc.certificate).unwrap();

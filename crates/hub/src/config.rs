@@ -36,6 +36,19 @@ pub struct HubConfig {
     /// How often the hub signs a checkpoint of its transparency log, in milliseconds.
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_ms: u64,
+    /// An edge session from which nothing arrives for this many seconds is closed (a blackholed
+    /// path, a stalled edge): edges send a heartbeat every `[batch] heartbeat_s` (3 s) when idle,
+    /// so this must be well above that. Closing frees the edge's command route for its next
+    /// connection instead of holding a dead one until TCP gives up.
+    #[serde(default = "default_edge_silence")]
+    pub edge_silence_s: u64,
+    /// Most batches of one edge the hub replays to a connector from the position in its hello
+    /// (what it missed while away); a connector further behind gets the latest values instead,
+    /// with an alarm. At the edges' default 10 ms batch window a busy edge closes 10,000 batches
+    /// in under two minutes, an idle one (a heartbeat every 3 s) in eight hours; replaying more
+    /// delays the connector's live view for as long.
+    #[serde(default = "default_max_replay_batches")]
+    pub max_replay_batches: u64,
     /// The HTTP API and web UI (absent: no HTTP listener).
     #[serde(default)]
     pub api: Option<gridtrust_api::ApiConfig>,
@@ -72,6 +85,14 @@ fn default_checkpoint_interval() -> u64 {
     1000
 }
 
+fn default_edge_silence() -> u64 {
+    15
+}
+
+fn default_max_replay_batches() -> u64 {
+    10_000
+}
+
 impl HubConfig {
     /// Loads the file and resolves relative paths against its folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -97,6 +118,12 @@ impl HubConfig {
         }
         if c.checkpoint_interval_ms == 0 {
             return Err(ConfigError::invalid(path, "checkpoint_interval_ms", "must be at least 1"));
+        }
+        if c.edge_silence_s == 0 {
+            return Err(ConfigError::invalid(path, "edge_silence_s", "must be at least 1"));
+        }
+        if c.max_replay_batches == 0 {
+            return Err(ConfigError::invalid(path, "max_replay_batches", "must be at least 1"));
         }
         for (key, addr) in [("edge_listen", &c.edge_listen), ("cc_listen", &c.cc_listen)] {
             if addr.parse::<std::net::SocketAddr>().is_err() {

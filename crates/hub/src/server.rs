@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, PointId, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity};
-use gridtrust_store::{ApplyOutcome, BatchRef, HubStore, StoreError};
+use gridtrust_store::{ApplyOutcome, BatchRef, HubStore, StoreError, StoredBatch};
 use gridtrust_transport::authority::{AcceptedRegistry, AuthorityError, RegistryHolder, read_signed};
 use gridtrust_transport::identity::Identity;
 use gridtrust_transport::{
@@ -91,6 +91,10 @@ pub struct HubStats {
     pub checkpoints_signed: AtomicU64,
     /// Records sent on to connectors (each connector counts).
     pub records_forwarded: AtomicU64,
+    /// Stored batches replayed to connectors from their positions.
+    pub batches_replayed: AtomicU64,
+    /// Edge sessions closed because nothing arrived within `edge_silence_s`.
+    pub edges_silent: AtomicU64,
 }
 
 /// Options of a hub beyond its configuration file.
@@ -180,6 +184,10 @@ pub(crate) struct State {
     pub(crate) pending: Mutex<PendingCommands>,
     /// Which refused peers already raised an alarm.
     pub(crate) refusals: Mutex<RefusalLog>,
+    /// Nothing from an edge for this long closes its session.
+    edge_silence: Duration,
+    /// A connector further behind on an edge is resynced instead of replayed.
+    max_replay_batches: u64,
 }
 
 impl State {
@@ -235,6 +243,7 @@ impl Hub {
         let store = HubStore::open(config.data_dir.join("hub.redb"))?;
         let ledger = Ledger::open(&config.data_dir.join("log.redb"), identity.clone())?;
         log_stored_batches(&store, &ledger)?;
+        let latest = load_latest(&store)?;
         let certificates_dir = config.data_dir.join("certificates");
         std::fs::create_dir_all(&certificates_dir).map_err(|source| HubError::DataDir { path: certificates_dir.clone(), source })?;
         let certificates = load_certificates(&certificates_dir, &identity);
@@ -288,7 +297,7 @@ impl Hub {
             certificates: Mutex::new(certificates),
             certificates_dir,
             events: broadcast::channel(4096).0,
-            latest: Mutex::default(),
+            latest: Mutex::new(latest),
             registry,
             command_log: tokio::sync::Mutex::default(),
             alarms,
@@ -305,6 +314,8 @@ impl Hub {
             edges: Mutex::default(),
             pending: Mutex::default(),
             refusals: Mutex::new(RefusalLog::new(config.listeners.refusal_alarm_window())),
+            edge_silence: Duration::from_secs(config.edge_silence_s),
+            max_replay_batches: config.max_replay_batches,
         });
         state.stats.log_entries.fetch_add(2, Ordering::Relaxed);
         info!(%edge_addr, %cc_addr, hub = %state.identity.me, "hub listening");
@@ -433,6 +444,39 @@ fn log_stored_batches_of(store: &HubStore, ledger: &Ledger, edge: &str, last: u6
     Ok(ledger.append_missing(&missing)?)
 }
 
+/// A batch rebuilt from the store as the edge sent it (sealed header and records); connectors
+/// verify it as they verify a live one.
+fn from_store(stored: StoredBatch) -> Result<SignedBatch, gridtrust_trust::EvidenceError> {
+    let (header, signature) = gridtrust_trust::evidence::decode_sealed(&stored.header_bytes)?;
+    Ok(SignedBatch { header, signature, records: stored.records })
+}
+
+/// Rebuilds, at start, the latest-value image connectors receive on connect: for each point the
+/// stored batch that brought its latest value. Without it a restarted hub would have nothing to
+/// give a connector until each device reports again (an idle RTU point: its next interrogation).
+fn load_latest(store: &HubStore) -> Result<HashMap<PointId, Arc<SignedBatch>>, HubError> {
+    let (batches, missing) = store.latest_batches()?;
+    if missing > 0 {
+        warn!(points = missing, "latest values whose batch the store cannot rebuild (stored by an older version): served once their device reports again");
+    }
+    let mut latest = HashMap::new();
+    // Ordered by edge and batch seq: a point carried by several batches ends with its newest.
+    for stored in batches {
+        let (edge, batch_seq) = (stored.edge_id.clone(), stored.batch_seq);
+        match from_store(stored) {
+            Ok(batch) => {
+                let batch = Arc::new(batch);
+                for r in &batch.records {
+                    latest.insert(r.point.clone(), batch.clone());
+                }
+            }
+            Err(e) => warn!(edge, batch_seq, error = %e, "stored batch header unreadable; its values are not in the image"),
+        }
+    }
+    info!(points = latest.len(), "latest-value image rebuilt from the store");
+    Ok(latest)
+}
+
 async fn checkpoint_loop(state: Arc<State>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     loop {
@@ -550,7 +594,7 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
         return Ok(());
     };
     if protocol != PROTOCOL_VERSION {
-        warn!(%peer, %edge_id, protocol, "edge refused: protocol version");
+        warn!(%peer, %edge_id, protocol, "edge refused: protocol version {protocol}, this hub speaks {PROTOCOL_VERSION}");
         return Ok(());
     }
     if peer_id.kind != IdentityKind::Edge || peer_id.name != edge_id {
@@ -601,13 +645,19 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
     let result = 'session: loop {
         let msg = match held.take() {
             Some(m) => m,
-            None => match in_rx.recv().await {
-                Some(m) => m,
-                None => {
+            None => match tokio::time::timeout(state.edge_silence, in_rx.recv()).await {
+                Ok(Some(m)) => m,
+                Ok(None) => {
                     break match (&mut reader).await {
                         Ok(r) => r,
                         Err(_) => Ok(()),
                     };
+                }
+                // Edges send a heartbeat every few seconds when idle: this one's path is dead.
+                Err(_) => {
+                    state.stats.edges_silent.fetch_add(1, Ordering::Relaxed);
+                    warn!(target: "alarm", %edge_id, silent_s = state.edge_silence.as_secs(), "nothing from the edge within edge_silence_s: session closed");
+                    break Ok(());
                 }
             },
         };
@@ -651,7 +701,13 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
         }
     };
     reader.abort();
-    lock(&state.edges).remove(&edge_id);
+    {
+        // Only this session's route: the edge may have connected again meanwhile.
+        let mut edges = lock(&state.edges);
+        if edges.get(&edge_id).is_some_and(|route| route.same_channel(&tx)) {
+            edges.remove(&edge_id);
+        }
+    }
     writer.abort();
     info!(%edge_id, "edge disconnected");
     result
@@ -934,39 +990,72 @@ async fn route_result(state: &Arc<State>, from_edge: &str, signed: SignedResult)
 
 async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer: SocketAddr) -> Result<(), FrameError> {
     let Accepted { mut reader, writer, .. } = conn;
-    let Some(CcToHub::Hello { cc_id, protocol, checkpoint_size }) = reader.recv().await? else {
-        warn!(%peer, "connector did not start with hello");
-        return Ok(());
+    let (cc_id, protocol, checkpoint_size, positions) = match reader.recv().await {
+        Ok(Some(CcToHub::Hello { cc_id, protocol, checkpoint_size, positions })) => (cc_id, protocol, checkpoint_size, positions),
+        Ok(_) => {
+            warn!(%peer, "connector did not start with hello");
+            return Ok(());
+        }
+        // A hello of another protocol version has another shape: it does not decode.
+        Err(FrameError::Decode(e)) => {
+            warn!(%peer, connector = %peer_id, error = %e, "connector refused: its hello is not one of protocol version {PROTOCOL_VERSION} (an older or newer connector)");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
     };
     if protocol != PROTOCOL_VERSION {
-        warn!(%peer, %cc_id, protocol, "connector refused: protocol version");
+        warn!(%peer, %cc_id, protocol, "connector refused: protocol version {protocol}, this hub speaks {PROTOCOL_VERSION}");
         return Ok(());
     }
     if peer_id.kind != IdentityKind::Cc || peer_id.name != cc_id {
         revocation::refused(&state, peer, RefusalReason::Certificate, &format!("connector claims to be {cc_id} with the certificate of {peer_id}"));
         return Ok(());
     }
-    info!(%peer, connector = %peer_id, ?checkpoint_size, "connector connected");
+    info!(%peer, connector = %peer_id, ?checkpoint_size, edges = positions.len(), "connector connected");
     state.connectors.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel::<HubToCc>(8192);
     let writer = spawn_writer(writer, rx);
-    // Subscribe before taking the snapshot, so nothing falls between them.
+    // Subscribe before reading the store, so nothing falls between them (what is both read and
+    // received live reaches the connector twice; it applies each batch once).
     let mut live = state.events.subscribe();
     let _ = tx.send(HubToCc::Registry(state.registry.signed.clone())).await;
     let certificates: Vec<Vec<u8>> = lock(&state.certificates).values().map(|(der, _)| der.clone()).collect();
     let _ = tx.send(HubToCc::Certificates(certificates)).await;
-    let heads = state
-        .store
-        .edges()
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(_, last)| gridtrust_trust::evidence::decode_sealed(&last.header_bytes).ok())
-        .collect();
+    let mut positions: HashMap<String, u64> = positions.into_iter().collect();
+    let mut heads = Vec::new();
+    let mut replays = Vec::new();
+    for (edge, last) in state.store.edges().unwrap_or_default() {
+        let position = positions.remove(&edge);
+        let (start, head) = match start_of(&state, &cc_id, &edge, &last, position) {
+            Start::Replay { after, head } => (Some(after), head),
+            Start::Resync => (None, last.header_bytes),
+        };
+        if let Ok(head) = gridtrust_trust::evidence::decode_sealed(&head) {
+            heads.push(head);
+        }
+        if let Some(after) = start {
+            replays.push((edge, after, last.batch_seq));
+        }
+    }
+    // Positions on edges this store holds nothing of: the connector followed another hub's store.
+    for (edge, position) in positions {
+        let reason = format!("connector {cc_id} is at batch {position} of {edge}, of which this hub holds no batch: nothing replayed");
+        state.alarm(Severity::Major, "hub", "resync", reason, None);
+    }
     let _ = tx.send(HubToCc::Heads(heads)).await;
-    let snapshot: BTreeMap<(String, u64), Arc<SignedBatch>> =
-        lock(&state.latest).values().map(|b| ((b.header.edge_id.clone(), b.header.batch_seq), b.clone())).collect();
+    // The latest values, except those of an edge replayed from the connector's position that
+    // the replay brings anyway.
+    let replayed_after: HashMap<&str, u64> = replays.iter().map(|(e, after, _)| (e.as_str(), *after)).collect();
+    let snapshot: BTreeMap<(String, u64), Arc<SignedBatch>> = lock(&state.latest)
+        .values()
+        .filter(|b| replayed_after.get(b.header.edge_id.as_str()).is_none_or(|after| b.header.batch_seq <= *after))
+        .map(|b| ((b.header.edge_id.clone(), b.header.batch_seq), b.clone()))
+        .collect();
     for b in snapshot.into_values() {
         let _ = tx.send(HubToCc::Batch((*b).clone())).await;
+    }
+    for (edge, after, through) in replays {
+        replay(&state, &tx, &cc_id, &edge, after, through).await;
     }
     let mut proven_size = checkpoint_size;
     if let Some(checkpoint) = state.ledger.latest() {
@@ -1011,6 +1100,88 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
     state.connectors.fetch_sub(1, Ordering::Relaxed);
     info!(%cc_id, "connector disconnected");
     result
+}
+
+/// Batches read from the store at once while replaying.
+const REPLAY_CHUNK: usize = 256;
+
+/// Where a connector's view of one edge starts.
+enum Start {
+    /// Every stored batch after `after` is replayed; `head` (the sealed header of batch
+    /// `after`) is the chain head the connector checks the first replayed batch against.
+    Replay { after: u64, head: Vec<u8> },
+    /// Only the latest value of each point, from the edge's latest header on.
+    Resync,
+}
+
+/// Decides, for a connector at `position` on `edge` (whose newest stored batch is `last`),
+/// whether the store can replay what it missed. A connector too far behind, ahead of the store
+/// (it followed another hub's store), or at a batch this store lacks gets the latest values
+/// and an alarm: the changes in between are not shown to it, and it must not look as if they
+/// were.
+fn start_of(state: &State, cc_id: &str, edge: &str, last: &gridtrust_store::LastBatch, position: Option<u64>) -> Start {
+    let Some(position) = position else { return Start::Resync };
+    let why = if position > last.batch_seq {
+        format!("its position {position} is ahead of the hub's newest batch {} (the hub's store is not the one it followed)", last.batch_seq)
+    } else if last.batch_seq - position > state.max_replay_batches {
+        format!("it is {} batches behind, more than the {} max_replay_batches", last.batch_seq - position, state.max_replay_batches)
+    } else {
+        match state.store.batch(edge, position) {
+            Ok(Some(head)) => return Start::Replay { after: position, head },
+            Ok(None) => format!("the hub does not hold batch {position}, its position"),
+            Err(e) => format!("the store cannot read batch {position}, its position: {e}"),
+        }
+    };
+    state.alarm(
+        Severity::Major,
+        "hub",
+        "resync",
+        format!("connector {cc_id} resynced on {edge} from the latest values, batches after {position} not replayed: {why}"),
+        None,
+    );
+    Start::Resync
+}
+
+/// Sends `cc_id` the stored batches of `edge` after `after` through `through`, in order, as the
+/// edge signed them (the connector verifies each). A batch the store cannot rebuild ends the
+/// replay with an alarm; the connector then sees the rest as a gap in the edge's chain.
+async fn replay(state: &Arc<State>, tx: &mpsc::Sender<HubToCc>, cc_id: &str, edge: &str, mut after: u64, through: u64) {
+    let mut sent = 0u64;
+    while after < through {
+        let (st, e) = (state.clone(), edge.to_owned());
+        let chunk = tokio::task::spawn_blocking(move || st.store.batches_after(&e, Some(after), REPLAY_CHUNK)).await;
+        let batches = match chunk {
+            Ok(Ok(Some(batches))) if !batches.is_empty() => batches,
+            Ok(Ok(Some(_))) => break,
+            Ok(Ok(None)) => {
+                let reason = format!("batches of {edge} after {after} were stored by an older version and cannot be replayed");
+                state.alarm(Severity::Major, "hub", "resync", format!("replay to connector {cc_id} ended: {reason}"), None);
+                break;
+            }
+            Ok(Err(e)) => {
+                state.alarm(Severity::Major, "hub", "resync", format!("replay of {edge} to connector {cc_id} ended: store: {e}"), None);
+                break;
+            }
+            Err(e) => {
+                warn!(error = %e, "replay task failed");
+                break;
+            }
+        };
+        for stored in batches {
+            after = stored.batch_seq;
+            match from_store(stored) {
+                Ok(batch) => {
+                    if tx.send(HubToCc::Batch(batch)).await.is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+                Err(e) => warn!(edge, batch_seq = after, error = %e, "stored batch header unreadable; not replayed"),
+            }
+        }
+    }
+    state.stats.batches_replayed.fetch_add(sent, Ordering::Relaxed);
+    info!(connector = cc_id, edge, batches = sent, through = after, "replayed to the connector from its position");
 }
 
 /// Sends a checkpoint with the consistency proof from the size this connector last accepted.

@@ -32,6 +32,12 @@ const LEAVES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_batch_le
 /// that point whose series time falls in the [`ROLLUP_SLOT_NS`] slot: what downsampled history
 /// reads instead of every record, so a day of 1-second data is 8,640 rows per point, not 86,400.
 const ROLLUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_series_rollup");
+/// edge number (4 BE) ++ batch seq (8 BE) -> the series keys of the batch's records in batch
+/// order, each prefixed by its length (2 BE): what rebuilding the batch exactly as the edge signed
+/// it needs (to replay it to a connector, or to serve a point's latest value after a restart),
+/// without keeping every record twice. A batch stored before this table existed has no row and
+/// cannot be rebuilt (an empty batch, a heartbeat, has an empty row).
+const BATCH_RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_batch_records");
 /// alarm id (8 BE) -> the alarm as the hub encodes it (the store does not interpret it).
 const ALARMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hub_alarms");
 /// event id (8 BE, ascending) -> an audit trail event as the hub encodes it.
@@ -44,6 +50,7 @@ const META_NAME: &str = "hub_meta";
 const BATCHES_NAME: &str = "hub_batches";
 const LEAVES_NAME: &str = "hub_batch_leaves";
 const ROLLUPS_NAME: &str = "hub_series_rollup";
+const BATCH_RECORDS_NAME: &str = "hub_batch_records";
 
 /// Width of one roll-up slot: 10 s. Downsampled buckets are whole multiples of it.
 pub const ROLLUP_SLOT_NS: i64 = 10_000_000_000;
@@ -229,6 +236,7 @@ impl HubStore {
                 txn.open_table(SERIES)?;
                 txn.open_table(LATEST)?;
                 txn.open_table(LEAVES)?;
+                txn.open_table(BATCH_RECORDS)?;
                 txn.open_table(ALARMS)?;
                 txn.open_table(AUDIT)?;
                 txn.open_table(ROLLUPS)?;
@@ -650,7 +658,7 @@ fn apply_in<'r>(
     }
 
     let mut series = txn.open_table(SERIES)?;
-    let (stored, leaves) = insert_records(&mut series, edge_id, edge_no, b.records, newest, rollups)?;
+    let (stored, leaves, keys) = insert_records(&mut series, edge_id, edge_no, b.records, newest, rollups)?;
     let duplicates = b.records.len() - stored;
     if stored == 0 && !b.records.is_empty() {
         // Every record was identical to a stored one: re-inserting equal bytes changed nothing.
@@ -659,6 +667,7 @@ fn apply_in<'r>(
     }
 
     batches.insert(bkey.as_slice(), b.header_bytes)?;
+    txn.open_table(BATCH_RECORDS)?.insert(bkey.as_slice(), keys.as_slice())?;
     if let Some(first) = b.records.first() {
         txn.open_table(LEAVES)?.insert(leaves_key(edge_no, first.seq, b.batch_seq).as_slice(), leaves.as_slice())?;
     }
@@ -707,9 +716,10 @@ fn update_latest(latest: &mut Table<&'static [u8], &'static [u8]>, newest: HashM
     Ok(())
 }
 
-/// Inserts the batch's records into the series; returns how many were new and the leaf hashes
-/// of all the batch's records in order (for [`LEAVES`]), and adds the new records to `newest`
-/// (per point the newest) and to the roll-ups.
+/// Inserts the batch's records into the series; returns how many were new, the leaf hashes of
+/// all the batch's records in order (for [`LEAVES`]) and their series keys (for
+/// [`BATCH_RECORDS`]), and adds the new records to `newest` (per point the newest) and to the
+/// roll-ups.
 fn insert_records<'r>(
     series: &mut Table<&'static [u8], &'static [u8]>,
     edge_id: &str,
@@ -717,8 +727,9 @@ fn insert_records<'r>(
     records: &'r [Record],
     newest: &mut HashMap<&'r PointId, &'r Record>,
     rollups: &mut RollupBatch<'r>,
-) -> Result<(usize, Vec<u8>)> {
+) -> Result<(usize, Vec<u8>, Vec<u8>)> {
     let mut leaves = Vec::with_capacity(records.len() * merkle::HASH_LEN);
+    let mut keys = Vec::with_capacity(records.len() * 48);
     let mut stored = 0;
     let mut key = Vec::with_capacity(64);
     let mut val = Vec::with_capacity(64);
@@ -732,6 +743,9 @@ fn insert_records<'r>(
         val.clear();
         r.encode_canonical_into(&mut val);
         leaves.extend_from_slice(&merkle::leaf_hash(&val));
+        // A point id is at most 255 bytes (its length is one byte of the key), so a key fits a u16.
+        keys.extend_from_slice(&(key.len() as u16).to_be_bytes());
+        keys.extend_from_slice(&key);
         if let Some(old) = series.insert(key.as_slice(), val.as_slice())? {
             if old.value() != val.as_slice() {
                 warn!(edge_id, seq = r.seq, point = %r.point, "conflicting record, batch refused");
@@ -750,7 +764,7 @@ fn insert_records<'r>(
             })
             .or_insert(r);
     }
-    Ok((stored, leaves))
+    Ok((stored, leaves, keys))
 }
 
 /// Summary of the records of one point in one [`ROLLUP_SLOT_NS`] slot.
@@ -898,6 +912,137 @@ fn leaves_key(edge_no: u32, first_seq: u64, batch_seq: u64) -> [u8; 20] {
     k[4..12].copy_from_slice(&first_seq.to_be_bytes());
     k[12..].copy_from_slice(&batch_seq.to_be_bytes());
     k
+}
+
+/// A batch rebuilt from the store exactly as its edge signed it: the sealed header as received
+/// and its records in batch order, what a connector re-verifies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredBatch {
+    /// The edge that sent it.
+    pub edge_id: String,
+    /// Its number in the edge's chain.
+    pub batch_seq: u64,
+    /// The sealed header (header and signature) as received.
+    pub header_bytes: Vec<u8>,
+    /// Its records in batch order, as the Merkle root covers them.
+    pub records: Vec<Record>,
+}
+
+impl HubStore {
+    /// The batches of `edge_id` after `after` (all when `None`), oldest first, at most `limit`:
+    /// what a connector that last applied `after` has not seen. `None` when one of them cannot be
+    /// rebuilt (stored before [`BATCH_RECORDS`] existed): the caller must resync that connector
+    /// from the latest values instead. Batch numbers never received are simply absent.
+    pub fn batches_after(&self, edge_id: &str, after: Option<u64>, limit: usize) -> Result<Option<Vec<StoredBatch>>> {
+        crate::error::guard("batches_after", || {
+            let txn = self.db.get()?.begin_read()?;
+            let Some(no) = edge_no(&txn, edge_id)? else { return Ok(Some(Vec::new())) };
+            let Some(from) = after.map_or(Some(0), |a| a.checked_add(1)) else { return Ok(Some(Vec::new())) };
+            let (batches, lists, series) = (txn.open_table(BATCHES)?, txn.open_table(BATCH_RECORDS)?, txn.open_table(SERIES)?);
+            let mut out = Vec::new();
+            for e in batches.range(batch_key(no, from).as_slice()..=batch_key(no, u64::MAX).as_slice())?.take(limit) {
+                let (k, header) = e?;
+                let batch_seq = u64::from_be_bytes(array(k.value(), 4, "batch seq", BATCHES_NAME, || hex(k.value()))?);
+                let Some(records) = batch_records(&lists, &series, no, batch_seq)? else { return Ok(None) };
+                out.push(StoredBatch { edge_id: edge_id.to_owned(), batch_seq, header_bytes: header.value().to_vec(), records });
+            }
+            Ok(Some(out))
+        })
+    }
+
+    /// For every point with a latest value, the stored batch that brought it (each batch once,
+    /// ordered by edge and batch seq): the image a connector loads, rebuilt at the hub's start so
+    /// that a restarted hub serves every point at once instead of waiting for each device to
+    /// report again. Points whose batch cannot be rebuilt (stored before [`BATCH_RECORDS`]
+    /// existed) are left out and counted in the second value.
+    pub fn latest_batches(&self) -> Result<(Vec<StoredBatch>, usize)> {
+        crate::error::guard("latest_batches", || {
+            let txn = self.db.get()?.begin_read()?;
+            let (series, leaves_table) = (txn.open_table(SERIES)?, txn.open_table(LEAVES)?);
+            let mut wanted = std::collections::BTreeSet::new();
+            let mut missing = 0;
+            for e in txn.open_table(LATEST)?.iter()? {
+                let (k, v) = e?;
+                let record = decode_record(v.value(), LATEST_NAME, || String::from_utf8_lossy(k.value()).into_owned())?;
+                match covering_batch(&series, &leaves_table, &record)? {
+                    Some(found) => {
+                        wanted.insert(found);
+                    }
+                    None => missing += 1,
+                }
+            }
+            let (batches, lists) = (txn.open_table(BATCHES)?, txn.open_table(BATCH_RECORDS)?);
+            let mut out = Vec::with_capacity(wanted.len());
+            for (no, batch_seq) in wanted {
+                let header = batches.get(batch_key(no, batch_seq).as_slice())?.map(|v| v.value().to_vec());
+                let (Some(header_bytes), Some(records)) = (header, batch_records(&lists, &series, no, batch_seq)?) else {
+                    missing += 1;
+                    continue;
+                };
+                let Some(edge_id) = edge_id_of(&txn, no)? else {
+                    missing += 1;
+                    continue;
+                };
+                out.push(StoredBatch { edge_id, batch_seq, header_bytes, records });
+            }
+            Ok((out, missing))
+        })
+    }
+}
+
+type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// The records of one stored batch, read back from the series through its key list; `None`
+/// when the batch has no key list.
+fn batch_records(lists: &ReadTable, series: &ReadTable, no: u32, batch_seq: u64) -> Result<Option<Vec<Record>>> {
+    let Some(list) = lists.get(batch_key(no, batch_seq).as_slice())? else { return Ok(None) };
+    let list = list.value();
+    let corrupt = |problem: String| StoreError::Corrupt {
+        table: BATCH_RECORDS_NAME,
+        key: format!("edge #{no} batch {batch_seq}"),
+        problem: Corruption::Inconsistent(problem),
+    };
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at < list.len() {
+        let len = usize::from(u16::from_be_bytes(array(list, at, "key length", BATCH_RECORDS_NAME, || hex(list))?));
+        let key = list.get(at + 2..at + 2 + len).ok_or_else(|| corrupt(format!("a key of {len} bytes runs past the end")))?;
+        let value = series.get(key)?.ok_or_else(|| corrupt(format!("record {} is not in {SERIES_NAME}", describe_series_key(key))))?;
+        records.push(decode_record(value.value(), SERIES_NAME, || describe_series_key(key))?);
+        at += 2 + len;
+    }
+    Ok(Some(records))
+}
+
+/// The (edge number, batch seq) of the stored batch that carried `record`, a point's latest
+/// value: the series entry of the point with the record's seq (newest first, where it normally
+/// is) names the edge, the leaf index names the batch.
+fn covering_batch(series: &ReadTable, leaves: &ReadTable, record: &Record) -> Result<Option<(u32, u64)>> {
+    let lo = point_prefix(&record.point);
+    let mut hi = lo.clone();
+    hi.extend_from_slice(&[0xff; 20]);
+    let bytes = record.encode_canonical();
+    let mut no = None;
+    for e in series.range(lo.as_slice()..=hi.as_slice())?.rev() {
+        let (k, v) = e?;
+        let k = k.value();
+        let seq = u64::from_be_bytes(array(k, lo.len() + 12, "series key seq", SERIES_NAME, || hex(k))?);
+        if seq == record.seq && v.value() == bytes.as_slice() {
+            no = Some(u32::from_be_bytes(array(k, lo.len() + 8, "series key edge", SERIES_NAME, || hex(k))?));
+            break;
+        }
+    }
+    let Some(no) = no else { return Ok(None) };
+    for e in leaves.range(leaves_key(no, 0, 0).as_slice()..=leaves_key(no, record.seq, u64::MAX).as_slice())?.rev() {
+        let (k, v) = e?;
+        let k = k.value();
+        let first_seq = u64::from_be_bytes(array(k, 4, "first seq", LEAVES_NAME, || hex(k))?);
+        let count = (v.value().len() / merkle::HASH_LEN) as u64;
+        if record.seq - first_seq < count {
+            return Ok(Some((no, u64::from_be_bytes(array(k, 12, "batch seq", LEAVES_NAME, || hex(k))?))));
+        }
+    }
+    Ok(None)
 }
 
 /// One record as the time series stores it, with what is needed to find the evidence for it.
@@ -1243,6 +1388,27 @@ mod evidence_tests {
 
     fn apply(hub: &HubStore, batch_seq: u64, records: &[Record]) {
         hub.apply_batch("edge-a", batch_seq, &sealed(batch_seq, records), records).unwrap();
+    }
+
+    #[test]
+    fn stored_batches_are_rebuilt_exactly_for_replay_and_for_the_latest_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
+        let (a, heartbeat, b) = (recs(0, 5), Vec::new(), recs(5, 3));
+        apply(&hub, 0, &a);
+        apply(&hub, 1, &heartbeat);
+        apply(&hub, 2, &b);
+        let rebuilt = |batch_seq: u64, records: &[Record]| StoredBatch {
+            edge_id: "edge-a".into(),
+            batch_seq,
+            header_bytes: sealed(batch_seq, records),
+            records: records.to_vec(),
+        };
+        assert_eq!(hub.batches_after("edge-a", Some(0), 10).unwrap(), Some(vec![rebuilt(1, &heartbeat), rebuilt(2, &b)]));
+        assert_eq!(hub.batches_after("edge-a", None, 1).unwrap(), Some(vec![rebuilt(0, &a)]));
+        assert_eq!(hub.batches_after("edge-a", Some(2), 10).unwrap(), Some(vec![]));
+        // Both points' latest values came with batch 2.
+        assert_eq!(hub.latest_batches().unwrap(), (vec![rebuilt(2, &b)], 0));
     }
 
     #[test]

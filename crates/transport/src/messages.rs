@@ -9,8 +9,9 @@ use gridtrust_trust::evidence::Signature;
 use gridtrust_trust::registry::SignedRegistry;
 use gridtrust_trust::{BatchHeader, Hash, SignedBatch};
 
-/// Bumped when a message changes shape; peers refuse a different version at hello.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// Bumped when a message changes shape; peers refuse a different version at hello. 4: the
+/// connector's hello carries its position per edge.
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Edge → hub.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,7 +43,9 @@ pub enum HubToEdge {
 pub enum CcToHub {
     /// First message. `checkpoint_size` is the tree size of the last log checkpoint the cc
     /// accepted (it keeps it on disk), so the hub proves consistency from exactly there.
-    Hello { cc_id: String, protocol: u16, checkpoint_size: Option<u64> },
+    /// `positions` is, per edge, the last batch seq the cc applied (it keeps them on disk), so
+    /// the hub replays from its store every batch after it instead of only the latest values.
+    Hello { cc_id: String, protocol: u16, checkpoint_size: Option<u64>, positions: Vec<(String, u64)> },
     /// A command from SCADA, signed by the cc.
     Command(SignedCommand),
 }
@@ -56,8 +59,9 @@ pub enum HubToCc {
     /// The certificates (DER) of edges whose evidence follows; the cc validates each against its
     /// own trust anchors and CRL before using it to verify signatures.
     Certificates(Vec<Vec<u8>>),
-    /// The latest signed batch header of every edge, sent after hello so the cc can check chains
-    /// from there on.
+    /// A signed batch header of every edge, sent after hello so the cc can check chains from there
+    /// on: the header at the cc's position when the batches after it are replayed, else the
+    /// latest.
     Heads(Vec<(BatchHeader, Option<Signature>)>),
     /// A batch exactly as the edge produced it, for the cc to re-verify and serve.
     Batch(SignedBatch),

@@ -96,8 +96,8 @@ pub enum EvidenceError {
 }
 
 impl BatchHeader {
-    /// Builds the header for `records`, which must be consecutive and non-empty (the caller, the
-    /// edge's batcher, guarantees it).
+    /// Builds the header for `records`, which must be consecutive (the caller, the edge's
+    /// batcher, guarantees it); none makes a heartbeat, whose `first_seq` the batcher sets.
     pub fn for_records(edge_id: &str, batch_seq: u64, records: &[Record], prev_header_hash: Hash, closed_at: Timestamp) -> Self {
         Self {
             edge_id: edge_id.to_owned(),
@@ -144,11 +144,13 @@ impl BatchHeader {
         let batch_seq = u64_at(take(8, "batch seq")?);
         let first_seq = u64_at(take(8, "first seq")?);
         let count = u32::from_be_bytes(take(4, "count")?.try_into().unwrap_or([0; 4]));
-        if count == 0 {
-            return Err(EvidenceError::BadField { field: "count", reason: "a batch holds at least one record".into() });
-        }
         let mut merkle_root = [0u8; 32];
         merkle_root.copy_from_slice(take(32, "merkle root")?);
+        // An empty batch is an idle edge's heartbeat: it covers no record, so its root can only
+        // be the empty tree's.
+        if count == 0 && merkle_root != records_root(&[]) {
+            return Err(EvidenceError::BadField { field: "merkle root", reason: "an empty batch (a heartbeat) has the empty tree's root".into() });
+        }
         let mut prev_header_hash = [0u8; 32];
         prev_header_hash.copy_from_slice(take(32, "previous header hash")?);
         let closed_at = Timestamp(u64_at(take(8, "closed at")?).cast_signed());
