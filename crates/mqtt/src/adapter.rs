@@ -38,6 +38,10 @@ pub use crate::tls::TlsSetupError;
 
 /// Requests (acknowledgements, subscriptions) queued for the event loop.
 const REQUEST_CAPACITY: usize = 1024;
+/// Received messages waiting for the adapter. With QoS 1 the broker's in-flight window (20 by
+/// default) keeps it far below this; with QoS 0 nothing else bounds it, so beyond it a message is
+/// dropped (QoS 0 is at most once), counted ([`StatsSnapshot::overflow`]) and alarmed.
+pub const PUBLISH_QUEUE: usize = 4096;
 /// The first wait before reconnecting; doubles up to `reconnect_max_ms`.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// Unacknowledged messages at which the adapter asks the edge to commit its open batch now:
@@ -93,7 +97,7 @@ impl MqttAdapter {
     /// Runs until the edge stops (its data channel closes).
     pub async fn run(self, mut io: AdapterIo) {
         let (client, eventloop) = AsyncClient::new(self.options.clone(), REQUEST_CAPACITY);
-        let (publishes_tx, mut publishes) = mpsc::unbounded_channel();
+        let (publishes_tx, mut publishes) = mpsc::channel(PUBLISH_QUEUE);
         let poller = tokio::spawn(poll_broker(
             self.name.clone(),
             eventloop,
@@ -101,6 +105,7 @@ impl MqttAdapter {
             self.filters.clone(),
             publishes_tx,
             self.reconnect_max,
+            self.stats.clone(),
         ));
         let _stop_poller = AbortOnDrop(poller);
         // Data sent to the edge, and the messages waiting for their data to be committed, each
@@ -202,14 +207,16 @@ pub async fn run(config: MqttConfig, io: AdapterIo) {
 }
 
 /// Drives the MQTT connection: forwards PUBLISHes, subscribes after every connection, and
-/// reconnects with exponential backoff. Never waits on the edge.
+/// reconnects with exponential backoff. Waits on the adapter only for a QoS 1 message when the
+/// queue is full (the broker's window makes that rare); a QoS 0 message is dropped then.
 async fn poll_broker(
     name: String,
     mut eventloop: EventLoop,
     client: AsyncClient,
     filters: Vec<SubscribeFilter>,
-    publishes: mpsc::UnboundedSender<Publish>,
+    publishes: mpsc::Sender<Publish>,
     reconnect_max: Duration,
+    stats: Arc<IngestStats>,
 ) {
     let mut backoff = MIN_BACKOFF;
     loop {
@@ -231,7 +238,7 @@ async fn poll_broker(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                if publishes.send(publish).is_err() {
+                if hand_over(&publishes, publish, &stats, &name).await == Handoff::AdapterGone {
                     return;
                 }
             }
@@ -242,6 +249,36 @@ async fn poll_broker(
                 backoff = (backoff * 2).min(reconnect_max);
             }
         }
+    }
+}
+
+/// What became of a received message.
+#[derive(Debug, PartialEq, Eq)]
+enum Handoff {
+    Queued,
+    /// A QoS 0 message met a full queue: dropped and counted.
+    Dropped,
+    AdapterGone,
+}
+
+/// Queues a received message for the adapter: at once if there is room; a QoS 1 message waits
+/// for room (the broker's window bounds how often); a QoS 0 message is dropped, counted, and
+/// alarmed on the first and every 1000th.
+async fn hand_over(publishes: &mpsc::Sender<Publish>, publish: Publish, stats: &IngestStats, name: &str) -> Handoff {
+    match publishes.try_send(publish) {
+        Ok(()) => Handoff::Queued,
+        Err(mpsc::error::TrySendError::Full(publish)) if publish.qos == QoS::AtMostOnce => {
+            let dropped = stats.overflow();
+            if dropped == 1 || dropped.is_multiple_of(1000) {
+                warn!(target: "alarm", adapter = %name, dropped, queue = PUBLISH_QUEUE, "QoS 0 messages dropped: the edge does not keep up with the broker");
+            }
+            Handoff::Dropped
+        }
+        Err(mpsc::error::TrySendError::Full(publish)) => match publishes.send(publish).await {
+            Ok(()) => Handoff::Queued,
+            Err(_) => Handoff::AdapterGone,
+        },
+        Err(mpsc::error::TrySendError::Closed(_)) => Handoff::AdapterGone,
     }
 }
 
@@ -258,5 +295,33 @@ impl gridtrust_adapter::DeviceConfig for MqttConfig {
     }
     fn run(self, io: AdapterIo) -> gridtrust_adapter::AdapterTask {
         Box::pin(run(self, io))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(qos: QoS) -> Publish {
+        Publish::new("meters/m1/json", qos, b"{}".to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_qos0_but_makes_qos1_wait() {
+        let stats = IngestStats::default();
+        let (tx, mut rx) = mpsc::channel(1);
+        assert_eq!(hand_over(&tx, publish(QoS::AtMostOnce), &stats, "m").await, Handoff::Queued);
+        assert_eq!(hand_over(&tx, publish(QoS::AtMostOnce), &stats, "m").await, Handoff::Dropped);
+        assert_eq!(stats.snapshot().overflow, 1);
+        // QoS 1 is never dropped: it waits until the adapter takes the message ahead of it.
+        let waiting = hand_over(&tx, publish(QoS::AtLeastOnce), &stats, "m");
+        tokio::pin!(waiting);
+        assert!(tokio::time::timeout(Duration::from_millis(50), &mut waiting).await.is_err(), "QoS 1 must wait, not drop");
+        rx.recv().await.expect("first message");
+        assert_eq!(waiting.await, Handoff::Queued);
+        assert_eq!(rx.recv().await.map(|p| p.qos), Some(QoS::AtLeastOnce));
+        assert_eq!(stats.snapshot().overflow, 1);
+        drop(rx);
+        assert_eq!(hand_over(&tx, publish(QoS::AtMostOnce), &stats, "m").await, Handoff::AdapterGone);
     }
 }

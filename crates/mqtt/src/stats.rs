@@ -14,6 +14,7 @@ pub struct IngestStats {
     unrouted: AtomicU64,
     mapping_errors: AtomicU64,
     parse_errors: [AtomicU64; 3],
+    overflow: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -33,6 +34,9 @@ pub struct StatsSnapshot {
     pub parse_errors_json: u64,
     pub parse_errors_senml: u64,
     pub parse_errors_cim: u64,
+    /// QoS 0 messages dropped because the adapter's queue of received messages
+    /// ([`crate::adapter::PUBLISH_QUEUE`]) was full: the edge could not keep up.
+    pub overflow: u64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -54,6 +58,9 @@ impl IngestStats {
     }
     pub(crate) fn mapping_errors(&self, n: usize) {
         add(&self.mapping_errors, u64::try_from(n).unwrap_or(u64::MAX));
+    }
+    pub(crate) fn overflow(&self) -> u64 {
+        self.overflow.fetch_add(1, Ordering::Relaxed) + 1
     }
     pub(crate) fn parse_error(&self, format: PayloadFormat) {
         let slot = match format {
@@ -77,6 +84,7 @@ impl IngestStats {
             parse_errors_json: get(json),
             parse_errors_senml: get(senml),
             parse_errors_cim: get(cim),
+            overflow: get(&self.overflow),
         }
     }
 }
