@@ -128,9 +128,12 @@ async fn main() -> anyhow::Result<()> {
             let hub = gridtrust_hub::Hub::start(&config).await.context("starting the hub")?;
             println!("hub listening: edges on {}, connectors on {}", hub.edge_addr, hub.cc_addr);
             wait_for_shutdown().await?;
-            // Every store write is one transaction and an edge resends what was not acknowledged,
-            // so ending the sessions here loses and doubles nothing.
-            stop_within("hub", async { hub.shutdown() }).await
+            // Edge sessions finish the batches they are storing and flush the acknowledgements;
+            // what is left past the bound an edge resends, and the store takes it once.
+            stop_within("hub", async {
+                hub.stop(STOP_BOUND.saturating_sub(Duration::from_secs(1))).await;
+            })
+            .await
         }
         Cmd::Cc { config } => {
             let config = gridtrust_cc::CcConfig::load(&config)?;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -188,6 +188,11 @@ pub(crate) struct State {
     edge_silence: Duration,
     /// A connector further behind on an edge is resynced instead of replayed.
     max_replay_batches: u64,
+    /// Set by [`Hub::stop`]: sessions finish the batches in flight, flush their acknowledgements
+    /// and close.
+    stopping: watch::Sender<bool>,
+    /// Edge and connector sessions still running (each until its last write is flushed).
+    sessions: AtomicU64,
 }
 
 impl State {
@@ -213,6 +218,8 @@ pub struct Hub {
     /// Where machines reach the API with client certificates, when configured.
     pub api_machine_addr: Option<SocketAddr>,
     api: Option<gridtrust_api::ApiServer>,
+    /// The edge and connector listeners: stopped first.
+    listeners: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -316,14 +323,16 @@ impl Hub {
             refusals: Mutex::new(RefusalLog::new(config.listeners.refusal_alarm_window())),
             edge_silence: Duration::from_secs(config.edge_silence_s),
             max_replay_batches: config.max_replay_batches,
+            stopping: watch::channel(false).0,
+            sessions: AtomicU64::new(0),
         });
         state.stats.log_entries.fetch_add(2, Ordering::Relaxed);
         info!(%edge_addr, %cc_addr, hub = %state.identity.me, "hub listening");
         let crl_state = state.clone();
+        let listeners =
+            vec![tokio::spawn(accept_loop(edge_listener, state.clone(), Peer::Edge)), tokio::spawn(accept_loop(cc_listener, state.clone(), Peer::Cc))];
         let tasks = vec![
             state.identity.watch_crl(move |event| revocation::on_crl_event(&crl_state, event)),
-            tokio::spawn(accept_loop(edge_listener, state.clone(), Peer::Edge)),
-            tokio::spawn(accept_loop(cc_listener, state.clone(), Peer::Cc)),
             tokio::spawn(checkpoint_loop(state.clone(), Duration::from_millis(config.checkpoint_interval_ms))),
             tokio::spawn(console_results_loop(state.clone(), console_rx)),
         ];
@@ -337,7 +346,7 @@ impl Hub {
             }
         };
         let (api_addr, api_machine_addr) = (api.as_ref().map(|a| a.addr), api.as_ref().and_then(|a| a.machine_addr));
-        Ok(Self { state, edge_addr, cc_addr, api_addr, api_machine_addr, api, tasks })
+        Ok(Self { state, edge_addr, cc_addr, api_addr, api_machine_addr, api, listeners, tasks })
     }
 
     /// Counters.
@@ -361,11 +370,43 @@ impl Hub {
     }
 
     /// Stops accepting; established connections end with their tasks.
+    /// Stops gracefully within `bound`: takes no new connections, lets every edge session finish
+    /// the batches it is storing and flush their acknowledgements (so no edge sends a stored batch
+    /// again), closes the connector sessions, then ends every task and waits until nothing holds
+    /// the store any more (so the same process can start a hub on it again). Returns whether
+    /// everything ended within the bound.
+    pub async fn stop(self, bound: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + bound;
+        for l in &self.listeners {
+            l.abort();
+        }
+        self.state.stopping.send_replace(true);
+        while self.state.sessions.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let sessions = self.state.sessions.load(Ordering::Acquire);
+        let state = Arc::downgrade(&self.state);
+        self.shutdown();
+        // Aborted tasks drop their hold on the state at their next poll; blocking store work runs
+        // to its end.
+        while state.strong_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let ended = sessions == 0 && state.strong_count() == 0;
+        if !ended {
+            warn!(sessions, "hub stop: sessions or tasks still running at the bound; aborted");
+        }
+        ended
+    }
+
+    /// Stops at once: every task is aborted (sessions end at their next await). An edge resends
+    /// what was not acknowledged, and the store takes it once. [`Hub::stop`] is the graceful way.
     pub fn shutdown(self) {
         if let Some(api) = self.api {
             api.shutdown();
         }
-        for t in self.tasks {
+        self.state.stopping.send_replace(true);
+        for t in self.listeners.into_iter().chain(self.tasks) {
             t.abort();
         }
     }
@@ -506,6 +547,36 @@ async fn log(state: &Arc<State>, entries: Vec<LogEntry>) -> Result<(), String> {
     Ok(())
 }
 
+/// Counts a connection in [`State::sessions`] from accept until its task ends (also when aborted).
+struct Session(Arc<State>);
+
+impl Session {
+    fn open(state: &Arc<State>) -> Self {
+        state.sessions.fetch_add(1, Ordering::AcqRel);
+        Self(state.clone())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Resolves once [`Hub::stop`] has begun.
+async fn stopping(state: &State) {
+    let mut rx = state.stopping.subscribe();
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Lets the writer send what is queued (the acknowledgements of batches just stored) before the
+/// connection closes; a peer that does not read gets 2 s.
+async fn flush_writer(mut writer: JoinHandle<()>) {
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer).await.is_err() {
+        writer.abort();
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Peer {
     Edge,
@@ -527,6 +598,7 @@ async fn accept_loop(listener: Listener, state: Arc<State>, kind: Peer) {
         };
         let state = state.clone();
         tokio::spawn(async move {
+            let _session = Session::open(&state);
             let peer = incoming.peer();
             let (conn, _slot) = match incoming.handshake().await {
                 Ok(c) => c,
@@ -645,7 +717,11 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
     let result = 'session: loop {
         let msg = match held.take() {
             Some(m) => m,
-            None => match tokio::time::timeout(state.edge_silence, in_rx.recv()).await {
+            None => match tokio::select! {
+                r = tokio::time::timeout(state.edge_silence, in_rx.recv()) => r,
+                // Between groups only: a group being stored is finished and acknowledged first.
+                () = stopping(&state) => break Ok(()),
+            } {
                 Ok(Some(m)) => m,
                 Ok(None) => {
                     break match (&mut reader).await {
@@ -708,7 +784,8 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
             edges.remove(&edge_id);
         }
     }
-    writer.abort();
+    drop(tx);
+    flush_writer(writer).await;
     info!(%edge_id, "edge disconnected");
     result
 }
@@ -1088,7 +1165,11 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
         })
     };
     let result = loop {
-        match reader.recv::<CcToHub>().await {
+        let msg = tokio::select! {
+            m = reader.recv::<CcToHub>() => m,
+            () = stopping(&state) => break Ok(()),
+        };
+        match msg {
             Ok(Some(CcToHub::Command(cmd))) => route_command(&state, cmd, &tx).await,
             Ok(Some(CcToHub::Hello { .. })) => warn!(%cc_id, "second hello ignored"),
             Ok(None) => break Ok(()),
