@@ -9,14 +9,14 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, watch};
 use tracing::warn;
 
-use gridtrust_model::{Command, CommandOutcome, CommandResult, PointId, Quality, TimeQuality, Timestamp, Value};
+use gridtrust_model::{Command, CommandOutcome, CommandResult, PointId, Quality, TimeQuality, Timestamp, Validity, Value};
 
 /// A datum from an adapter, before the edge numbers it.
 #[derive(Clone, Debug, PartialEq)]
@@ -249,6 +249,38 @@ impl RecentMessages {
     /// The mark to commit: the digests, oldest first.
     pub fn to_mark(&self) -> Vec<u8> {
         self.digests.iter().flatten().copied().collect()
+    }
+}
+
+/// The quality of a point whose device link is lost: invalid, and old data (the value shown is
+/// the last one the device reported). One rule for every adapter, so SCADA sees a lost RTU, IED,
+/// PMU or inverter the same way.
+pub fn lost_link_quality() -> Quality {
+    Quality::GOOD.with_validity(Validity::Invalid).with_old_data(true)
+}
+
+/// The last value of each point a device reported while its link was up: what the adapter
+/// sends again with [`lost_link_quality`] when the link drops, so the control centre shows IV
+/// instead of a frozen value as good.
+#[derive(Debug, Default)]
+pub struct LastValues(HashMap<PointId, Value>);
+
+impl LastValues {
+    /// Remembers the datum's value as its point's last.
+    pub fn remember(&mut self, datum: &Datum) {
+        self.0.insert(datum.point.clone(), datum.value);
+    }
+
+    /// Sends each remembered point's last value again with [`lost_link_quality`], once, and
+    /// forgets them. Returns how many were sent, or `None` when the edge has stopped.
+    pub async fn invalidate(&mut self, data: &mpsc::Sender<Datum>) -> Option<u64> {
+        let received_at = Timestamp::now();
+        let mut sent = 0;
+        for (point, value) in self.0.drain() {
+            data.send(Datum { point, value, quality: lost_link_quality(), source_time: None, received_at }).await.ok()?;
+            sent += 1;
+        }
+        Some(sent)
     }
 }
 

@@ -193,3 +193,42 @@ async fn adapter_reconnects_and_reports_every_channel_over_tcp() {
 async fn adapter_reconnects_and_reports_every_channel_over_udp() {
     adapter_reports_points("udp").await;
 }
+
+/// A PMU that falls silent (here: its UDP stream stops) is a lost link: after `data_timeout_ms`
+/// every point it reported is sent once more, invalid and old data, so SCADA does not keep
+/// showing the last phasors as good.
+#[tokio::test]
+async fn adapter_marks_every_point_invalid_when_the_stream_stops() {
+    let (addr, server) = start_udp(SimSpec::single(21, "FEEDER", 50)).await;
+    let mut config = pmu_config(addr, "udp");
+    config.data_timeout_ms = 300;
+    config.reconnect_min_ms = 5_000;
+    config.reconnect_max_ms = 5_000;
+    let ((_port, mut data), io) = adapter_channels("pmu", config.operated_points());
+    let adapter = tokio::spawn(adapter::run(config, io));
+    let mut good = std::collections::HashSet::new();
+    timeout(WAIT, async {
+        while good.len() < 18 {
+            let d = data.recv().await.unwrap();
+            if d.quality.validity() == Validity::Good {
+                good.insert(d.point.to_string());
+            }
+        }
+    })
+    .await
+    .expect("the stream's points, good");
+    server.abort();
+    let mut invalid = std::collections::HashSet::new();
+    timeout(WAIT, async {
+        while invalid.len() < good.len() {
+            let d = data.recv().await.unwrap();
+            if d.quality.validity() == Validity::Invalid {
+                assert!(d.quality.old_data(), "a lost link keeps the last value as old data: {d:?}");
+                invalid.insert(d.point.to_string());
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} of {} points were marked invalid after the stream stopped: {invalid:?}", invalid.len(), good.len()));
+    adapter.abort();
+}

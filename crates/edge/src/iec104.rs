@@ -17,7 +17,7 @@
 //! with the invalid quality, so the control centre shows IV rather than a frozen value as good
 //! (as the Modbus adapter does for a device that stops answering).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,13 +25,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use gridtrust_adapter::RecentMessages;
+use gridtrust_adapter::{LastValues, RecentMessages};
 use gridtrust_iec104::asdu::{Asdu, Cause, Cot, InformationObject, QOI_STATION};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_iec104::connection::AckMode;
 use gridtrust_iec104_model::MappingFile;
 use gridtrust_iec104_model::convert::{datum_from_element, element_from_command};
-use gridtrust_model::{CommandAction, CommandOutcome, PointId, Quality, Timestamp, Validity, Value};
+use gridtrust_model::{CommandAction, CommandOutcome, Timestamp};
 
 use crate::adapter::{AdapterIo, DeviceCommand};
 use crate::batcher::Datum;
@@ -61,7 +61,7 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
     let k = usize::from(rtu.link.k);
     let mut state = Intake {
         sent: 0,
-        last: HashMap::new(),
+        last: LastValues::default(),
         recent: io.durability.stored_mark().map_or_else(|| RecentMessages::new(k), |m| RecentMessages::from_mark(k, m)),
     };
     loop {
@@ -73,8 +73,9 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
                     return;
                 }
                 info!(rtu = %rtu.name, "RTU connection ended");
-                if !invalidate(&mut state.last, &io.data, &mut state.sent).await {
-                    return;
+                match state.last.invalidate(&io.data).await {
+                    Some(n) => state.sent += n,
+                    None => return,
                 }
             }
             Err(e) if tls.is_some() => warn!(rtu = %rtu.name, %addr, error = %e, "RTU not reachable or its TLS handshake failed"),
@@ -94,7 +95,7 @@ struct Intake {
     /// Data sent to the edge since the adapter started, the count the durability receipt uses.
     sent: u64,
     /// The last value of each point while the link is up: what is marked invalid when it drops.
-    last: HashMap<PointId, Value>,
+    last: LastValues,
     /// Digests of the last k data ASDUs received, the RTU's source mark.
     recent: RecentMessages,
 }
@@ -309,24 +310,10 @@ fn mapped(rtu: &RtuConfig, mapping: &MappingFile, asdu: &Asdu) -> Vec<Datum> {
 
 /// Sends `data` to the edge, counting them in `sent` and remembering each point's value in
 /// `last`; false when the edge has stopped.
-async fn forward(data: Vec<Datum>, to: &mpsc::Sender<Datum>, sent: &mut u64, last: &mut HashMap<PointId, Value>) -> bool {
+async fn forward(data: Vec<Datum>, to: &mpsc::Sender<Datum>, sent: &mut u64, last: &mut LastValues) -> bool {
     for datum in data {
-        last.insert(datum.point.clone(), datum.value);
+        last.remember(&datum);
         if to.send(datum).await.is_err() {
-            return false;
-        }
-        *sent += 1;
-    }
-    true
-}
-
-/// The link dropped: sends each point's last value again as invalid, once; false when the edge
-/// has stopped.
-async fn invalidate(last: &mut HashMap<PointId, Value>, data: &mpsc::Sender<Datum>, sent: &mut u64) -> bool {
-    let received_at = Timestamp::now();
-    let quality = Quality::GOOD.with_validity(Validity::Invalid);
-    for (point, value) in last.drain() {
-        if data.send(Datum { point, value, quality, source_time: None, received_at }).await.is_err() {
             return false;
         }
         *sent += 1;

@@ -392,7 +392,7 @@ pub async fn run(config: ModbusDeviceConfig, mut io: AdapterIo) {
 async fn publish_invalid(device: &Device, io: &AdapterIo) -> bool {
     let now = Timestamp::now();
     for (point, value) in device.last_values() {
-        let datum = Datum { point, value, quality: invalid().with_old_data(true), source_time: None, received_at: now };
+        let datum = Datum { point, value, quality: gridtrust_adapter::lost_link_quality(), source_time: None, received_at: now };
         if io.data.send(datum).await.is_err() {
             return false;
         }

@@ -1,8 +1,9 @@
 //! The edge adapter for one PMU or PDC stream: connects (TCP or UDP), asks for CFG-2 or CFG-3,
 //! turns data on, and turns every data frame into [`Datum`]s — phasor magnitudes and angles,
 //! frequency, ROCOF, analogs and digitals — with the frame's SOC/FRACSEC as source time and the
-//! STAT word mapped onto IEC 61850 quality. Reconnects with exponential backoff. PMUs take no
-//! commands, so every command is refused with a reason.
+//! STAT word mapped onto IEC 61850 quality. When the stream ends (silent for `data_timeout_ms`,
+//! closed, refused) every point it reported is sent again as invalid (lost link). Reconnects
+//! with exponential backoff. PMUs take no commands, so every command is refused with a reason.
 //!
 //! Point ids are `<LD>/<LN>.<DO>...` references: by default derived from the station and channel
 //! names (see [`points`]), or given explicitly per channel in the configuration.
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use gridtrust_adapter::{AdapterIo, Datum};
+use gridtrust_adapter::{AdapterIo, Datum, LastValues};
 use gridtrust_model::{PointId, Timestamp};
 
 use crate::client::{ClientConfig, ClientEvent};
@@ -238,6 +239,7 @@ async fn session(config: &PmuConfig, addr: SocketAddr, io: &mut AdapterIo) -> Se
     let mut map: Option<PointMap> = None;
     let mut streamed = false;
     let mut batch = Vec::new();
+    let mut last = LastValues::default();
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -254,6 +256,7 @@ async fn session(config: &PmuConfig, addr: SocketAddr, io: &mut AdapterIo) -> Se
                     streamed = true;
                     batch.clear();
                     m.datums(&frame, Timestamp::now(), &mut batch);
+                    batch.iter().for_each(|d| last.remember(d));
                     if !send_all(&io.data, &mut batch).await {
                         return SessionEnd::EdgeGone;
                     }
@@ -268,6 +271,10 @@ async fn session(config: &PmuConfig, addr: SocketAddr, io: &mut AdapterIo) -> Se
             },
             Some(cmd) = io.commands.recv() => cmd.refuse(NO_COMMANDS).await,
         }
+    }
+    // The stream is gone (data timeout, closed, refused): SCADA must see IV, not the last phasors.
+    if last.invalidate(&io.data).await.is_none() {
+        return SessionEnd::EdgeGone;
     }
     if streamed { SessionEnd::Streamed } else { SessionEnd::NeverStreamed }
 }
