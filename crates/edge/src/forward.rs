@@ -2,7 +2,7 @@
 //! only when the hub acknowledges them, so a hub outage or an edge restart loses nothing; the
 //! hub applies idempotently, so a resend doubles nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -101,23 +101,24 @@ impl Forwarder {
         };
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
         if let Some(last) = last_batch_seq {
-            self.ack(last).await;
+            self.ack(last, 0).await;
         }
         info!(edge_id = %self.edge_id, hub = %self.hub.address, ?last_batch_seq, "connected to hub");
 
-        // Batches sent on this connection and not yet acknowledged.
+        // Batches sent on this connection and not yet acknowledged, oldest first. An ack covers
+        // every batch up to and including its seq (the hub sends one per stored group).
         let mut sent_through: Option<u64> = last_batch_seq;
-        let mut in_flight = 0usize;
+        let mut unacked: VecDeque<u64> = VecDeque::new();
         // Since when the oldest unacknowledged batch waits for the hub (reset by each ack).
         let mut waiting_since: Option<tokio::time::Instant> = None;
         let (acks_tx, mut acks_rx) = mpsc::channel::<HubToEdge>(1024);
         let mut reader = r.spawn_into::<HubToEdge>(acks_tx);
         let result = 'session: loop {
             // Send as much as the window allows.
-            if in_flight < self.max_in_flight {
+            if unacked.len() < self.max_in_flight {
                 let queue = self.queue.clone();
                 let after = sent_through;
-                let limit = self.max_in_flight - in_flight;
+                let limit = self.max_in_flight - unacked.len();
                 let pending = tokio::task::spawn_blocking(move || queue.pending(after, limit)).await;
                 match pending {
                     Ok(Ok(batches)) => {
@@ -135,7 +136,7 @@ impl Forwarder {
                             }
                             sent_through = Some(b.batch_seq);
                             waiting_since.get_or_insert_with(tokio::time::Instant::now);
-                            in_flight += 1;
+                            unacked.push_back(b.batch_seq);
                             self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -144,12 +145,15 @@ impl Forwarder {
                 }
             }
             tokio::select! {
-                _ = self.appended.notified(), if in_flight < self.max_in_flight => {}
+                _ = self.appended.notified(), if unacked.len() < self.max_in_flight => {}
                 msg = acks_rx.recv() => match msg {
                     Some(HubToEdge::Ack { batch_seq }) => {
-                        in_flight = in_flight.saturating_sub(1);
-                        waiting_since = (in_flight > 0).then(tokio::time::Instant::now);
-                        self.ack(batch_seq).await;
+                        let before = unacked.len();
+                        while unacked.front().is_some_and(|&s| s <= batch_seq) {
+                            unacked.pop_front();
+                        }
+                        waiting_since = (!unacked.is_empty()).then(tokio::time::Instant::now);
+                        self.ack(batch_seq, (before - unacked.len()) as u64).await;
                     }
                     Some(HubToEdge::Command { command, log }) => {
                         self.stats.commands_received.fetch_add(1, Ordering::Relaxed);
@@ -177,11 +181,13 @@ impl Forwarder {
         result
     }
 
-    async fn ack(&self, batch_seq: u64) {
+    /// Drops every queued batch up to and including `batch_seq` (one commit); `batches` of them
+    /// were sent on this connection.
+    async fn ack(&self, batch_seq: u64, batches: u64) {
         let queue = self.queue.clone();
         match tokio::task::spawn_blocking(move || queue.ack_through(batch_seq)).await {
             Ok(Ok(())) => {
-                self.stats.batches_acked.fetch_add(1, Ordering::Relaxed);
+                self.stats.batches_acked.fetch_add(batches, Ordering::Relaxed);
             }
             Ok(Err(e)) => warn!(batch_seq, error = %e, "queue ack failed"),
             Err(e) => warn!(batch_seq, error = %e, "queue task failed"),

@@ -762,10 +762,12 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
                 let started = Instant::now();
                 let (applied, refusal) = apply_group(&state, &edge_id, group).await;
                 state.apply_latency.observe(started.elapsed());
-                for batch_seq in applied {
-                    if tx.send(HubToEdge::Ack { batch_seq }).await.is_err() {
-                        break 'session Ok(());
-                    }
+                // One acknowledgement for the group: acks mean "up to and including", and each costs
+                // the edge a queue commit, so a backlog drains one commit per group, not per batch.
+                if let Some(&batch_seq) = applied.iter().max()
+                    && tx.send(HubToEdge::Ack { batch_seq }).await.is_err()
+                {
+                    break 'session Ok(());
                 }
                 if let Some((batch_seq, reason)) = refusal {
                     warn!(%edge_id, batch_seq, %reason, "batch refused; connection closed");
