@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gridtrust_adapter::{AdapterIo, Datum, DeviceCommand, Durability};
+use gridtrust_adapter::{AdapterIo, Datum, DeviceCommand, Durability, LastValues};
 use gridtrust_model::{CommandAction, CommandOutcome, PointId, Timestamp};
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
@@ -33,6 +33,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::ber::BitString;
 use crate::client::ClientConfig;
+use crate::pdu::ConfirmedRequest;
 use crate::control::{ControlError, ControlModel, ControlParameters, LastApplError, PendingTermination, add_cause_name, next_ctl_num};
 use crate::data::Data;
 use crate::driver::MmsClient;
@@ -81,6 +82,11 @@ pub struct IedConfig {
     pub points: BTreeMap<String, String>,
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// Seconds without a report after which the adapter asks the IED to identify itself; no
+    /// answer within `request_timeout_ms` ends the association (a blackholed path is noticed in
+    /// seconds, not after TCP's minutes) and its points are sent again as invalid.
+    #[serde(default = "default_liveness_s")]
+    pub liveness_s: u64,
     /// How long an enhanced-security command may take to terminate.
     #[serde(default = "default_termination_timeout_ms")]
     pub termination_timeout_ms: u64,
@@ -100,6 +106,9 @@ fn yes() -> bool {
 }
 fn default_request_timeout_ms() -> u64 {
     5_000
+}
+fn default_liveness_s() -> u64 {
+    10
 }
 fn default_termination_timeout_ms() -> u64 {
     10_000
@@ -137,7 +146,11 @@ impl IedConfig {
                 _ => return err("address", "must be host:port with a port in 1..=65535"),
             }
         }
-        for (key, v) in [("request_timeout_ms", self.request_timeout_ms), ("termination_timeout_ms", self.termination_timeout_ms)] {
+        for (key, v) in [
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("termination_timeout_ms", self.termination_timeout_ms),
+            ("liveness_s", self.liveness_s),
+        ] {
             if v == 0 {
                 return err(key, "must be at least 1");
             }
@@ -325,6 +338,9 @@ impl Adapter<'_> {
         info!(ied = %name, %addr, enabled = routes.len(), "IED connected, reports enabled");
         let mut reported = false;
         let mut batch = Vec::new();
+        let mut last = LastValues::default();
+        let liveness = Duration::from_secs(self.config.liveness_s);
+        let mut probe_at = tokio::time::Instant::now() + liveness;
         let mut running: Option<CommandFuture<'_>> = None;
         let mut pending: Option<DeviceCommand> = None;
         let end = loop {
@@ -350,10 +366,12 @@ impl Adapter<'_> {
                         if let (Some(id), true, true) = (&report.entry_id, last_segment, self.plan.rcbs.get(route.rcb).is_some_and(|r| r.buffered)) {
                             self.mark(entry_ids, &route.instance, id, self.sent + batch.len() as u64, &io.durability);
                         }
+                        batch.iter().for_each(|d| last.remember(d));
                         if !send_all(&io.data, &mut batch, &mut self.sent).await {
                             break SessionEnd::EdgeGone;
                         }
                         reported = true;
+                        probe_at = tokio::time::Instant::now() + liveness;
                     }
                     Some(Err(ReportError::Missed(n))) => {
                         warn!(ied = %name, missed = n, "reports dropped while the edge was busy: reconnecting to resynchronise");
@@ -366,6 +384,15 @@ impl Adapter<'_> {
                     warn!(ied = %name, "connection to the IED lost");
                     break SessionEnd::Ended { reported };
                 }
+                // Quiet for `liveness_s`: is the IED still there? (The request times out after
+                // `request_timeout_ms`.)
+                () = tokio::time::sleep_until(probe_at) => match client.request(ConfirmedRequest::Identify).await {
+                    Ok(_) => probe_at = tokio::time::Instant::now() + liveness,
+                    Err(e) => {
+                        warn!(ied = %name, error = %e, "the IED did not answer a liveness probe: association dropped");
+                        break SessionEnd::Ended { reported };
+                    }
+                },
                 () = async { if let Some(f) = running.as_mut() { f.await } }, if running.is_some() => running = None,
                 cmd = io.commands.recv(), if *commands_open && pending.is_none() => match cmd {
                     Some(cmd) => pending = Some(cmd),
@@ -380,7 +407,15 @@ impl Adapter<'_> {
         if let Some(cmd) = pending.take() {
             cmd.refuse("IED connection lost").await;
         }
-        let _ = client.release().await;
+        // Release briefly: a blackholed IED never answers.
+        let _ = tokio::time::timeout(Duration::from_secs(1), client.release()).await;
+        if matches!(end, SessionEnd::Ended { .. }) {
+            // SCADA must see IV for this IED's points, not the last values as good.
+            match last.invalidate(&io.data).await {
+                Some(n) => self.sent += n,
+                None => return SessionEnd::EdgeGone,
+            }
+        }
         end
     }
 

@@ -7,6 +7,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -116,11 +117,13 @@ async fn reports_become_datums_with_the_ieds_quality_and_time() {
     task.abort();
 }
 
-/// A TCP proxy whose connections the test can cut, to lose the connection mid-stream.
+/// A TCP proxy whose connections the test can cut, to lose the connection mid-stream, or
+/// blackhole (sockets stay open, bytes are dropped), as a failed router does.
 struct Proxy {
     addr: SocketAddr,
     accept: JoinHandle<()>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    blackholed: Arc<AtomicBool>,
 }
 
 impl Proxy {
@@ -128,22 +131,47 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(Mutex::new(Vec::new()));
-        let list = Arc::clone(&connections);
+        let blackholed = Arc::new(AtomicBool::new(false));
+        let (list, hole) = (Arc::clone(&connections), Arc::clone(&blackholed));
         let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let Ok(mut outbound) = TcpStream::connect(target).await else { continue };
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = TcpStream::connect(target).await else { continue };
+                let (ir, iw) = inbound.into_split();
+                let (or, ow) = outbound.into_split();
+                let (h1, h2) = (Arc::clone(&hole), Arc::clone(&hole));
                 let relay = tokio::spawn(async move {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    tokio::select! {
+                        () = relay(ir, ow, h1) => {}
+                        () = relay(or, iw, h2) => {}
+                    }
                 });
                 list.lock().unwrap().push(relay);
             }
         });
-        Proxy { addr, accept, connections }
+        Proxy { addr, accept, connections, blackholed }
+    }
+
+    /// From now on every byte in either direction is dropped; the connections stay open.
+    fn blackhole(&self) {
+        self.blackholed.store(true, Ordering::Relaxed);
     }
 
     /// Drops every relayed connection (both TCP sides close).
     fn cut(&self) {
         self.connections.lock().unwrap().drain(..).for_each(|c| c.abort());
+    }
+}
+
+async fn relay(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, blackholed: Arc<AtomicBool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+        if !blackholed.load(Ordering::Relaxed) && to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -190,7 +218,7 @@ async fn buffered_changes_arrive_exactly_once_across_a_cut_connection_and_an_ada
             task.abort();
             let _ = (&mut task).await;
             while let Ok(d) = data.try_recv() {
-                if d.point.as_str() == ANIN1 {
+                if d.point.as_str() == ANIN1 && d.quality.validity() == Validity::Good {
                     values.push(d.value);
                 }
             }
@@ -199,7 +227,11 @@ async fn buffered_changes_arrive_exactly_once_across_a_cut_connection_and_an_ada
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     while values.last() != Some(&Value::Float(f32::from(LAST))) {
-        values.push(next_datum(&mut data, ANIN1).await.value);
+        // The cut connection re-sends the last value as invalid (lost link): not a change.
+        let d = next_datum(&mut data, ANIN1).await;
+        if d.quality.validity() == Validity::Good {
+            values.push(d.value);
+        }
     }
     let expected: Vec<Value> = (1..=LAST).map(|i| Value::Float(f32::from(i))).collect();
     let changes: Vec<Value> = values.iter().copied().filter(|v| v.as_f64() > 0.0).collect();
@@ -209,6 +241,41 @@ async fn buffered_changes_arrive_exactly_once_across_a_cut_connection_and_an_ada
     let state = String::from_utf8(mark).unwrap();
     assert!(state.contains("simpleIOGenericIO/LLN0.Measurements01 "), "{state}");
     assert!(!dir.path().join("mms-peer.entry-ids").exists(), "no state file is written any more");
+    task.abort();
+}
+
+/// A blackholed path to the IED (sockets open, no bytes) is noticed by the liveness probe within
+/// `liveness_s` + `request_timeout_ms`, and every point the IED reported is sent again as invalid
+/// and old data, so SCADA does not keep showing its last values as good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_ied_is_noticed_and_its_points_turn_invalid() {
+    let Some(server) = Iec61850Server::start("a_blackholed_ied_is_noticed_and_its_points_turn_invalid") else { return };
+    let proxy = Proxy::start(server.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (task, mut data, _commands) = start(config(proxy.addr, dir.path(), "liveness_s = 1\nrequest_timeout_ms = 500\n"));
+    let mut good = std::collections::BTreeSet::new();
+    while good.len() < 8 {
+        let d = tokio::time::timeout(Duration::from_secs(10), data.recv()).await.expect("GI datums").unwrap();
+        if d.quality.is_good() {
+            good.insert(d.point.to_string());
+        }
+    }
+    proxy.blackhole();
+    let blackholed = std::time::Instant::now();
+    let mut invalid = std::collections::BTreeSet::new();
+    let wait = async {
+        while invalid.len() < good.len() {
+            let d = data.recv().await.expect("adapter running");
+            if d.quality.validity() == Validity::Invalid && d.quality.old_data() {
+                invalid.insert(d.point.to_string());
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(6), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{} of {} points marked invalid within 6 s of the blackhole: {invalid:?}", invalid.len(), good.len()));
+    eprintln!("blackholed IED noticed and {} points marked invalid after {:?}", invalid.len(), blackholed.elapsed());
+    drop(server);
     task.abort();
 }
 
