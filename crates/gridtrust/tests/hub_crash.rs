@@ -43,16 +43,9 @@ impl Drop for HubProcess {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_record_reaches_the_store_exactly_once_across_a_hub_sigkill() {
-    const VALUES: u32 = 20_000;
-    const RATE_PER_S: u32 = 5_000;
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// Development identities, a point registry granting LD0 to edge-1 and `hub.toml` in `d`;
+/// returns the hub's edge port and edge-1's `[identity]` table.
+fn write_hub_toml(d: &Path) -> (u16, String) {
     let identities = provision(&d.join("pki"), &DemoKeys::Software).unwrap();
     let identity = |name: &str| identities.iter().find(|(n, _)| *n == name).unwrap().1.clone();
     let (edge_port, cc_port) = (free_port(), free_port());
@@ -66,6 +59,20 @@ async fn every_record_reaches_the_store_exactly_once_across_a_hub_sigkill() {
         ),
     )
     .unwrap();
+    (edge_port, identity("edge-1"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_reaches_the_store_exactly_once_across_a_hub_sigkill() {
+    const VALUES: u32 = 20_000;
+    const RATE_PER_S: u32 = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (edge_port, edge_identity) = write_hub_toml(d);
     let mut hub = HubProcess::start(&d.join("hub.toml"));
 
     // The RTU: one float point whose value counts up, sent spontaneously.
@@ -78,7 +85,7 @@ async fn every_record_reaches_the_store_exactly_once_across_a_hub_sigkill() {
         d.join("edge.toml"),
         format!(
             "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n{}[hub]\naddress = \"127.0.0.1:{edge_port}\"\n[[rtu]]\nname = \"rtu\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"map.toml\"\ninterrogation_period_s = 3600\n",
-            identity("edge-1"),
+            edge_identity,
             rtu.local_addr()
         ),
     )
@@ -156,25 +163,13 @@ impl InProcessChain {
     async fn start(burst: u32, period: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let identities = provision(&d.join("pki"), &DemoKeys::Software).unwrap();
-        let identity = |name: &str| identities.iter().find(|(n, _)| *n == name).unwrap().1.clone();
-        let (edge_port, cc_port) = (free_port(), free_port());
-        gridtrust::registry::write_dev_registry(&d.join("pki"), 1, &[("LD0", "edge-1")], d).unwrap();
-        std::fs::write(
-            d.join("hub.toml"),
-            format!(
-                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:{edge_port}\"\ncc_listen = \"127.0.0.1:{cc_port}\"\n{}\n{}",
-                identity("hub"),
-                gridtrust::registry::DEV_AUTHORITY_TABLE
-            ),
-        )
-        .unwrap();
+        let (edge_port, edge_identity) = write_hub_toml(d);
         let hub_config = gridtrust_hub::HubConfig::load(&d.join("hub.toml")).unwrap();
         std::fs::write(
             d.join("edge.toml"),
             format!(
                 "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n{}[hub]\naddress = \"127.0.0.1:{edge_port}\"\n[batch]\nmax_records = 20\nmax_delay_ms = 2\n",
-                identity("edge-1"),
+                edge_identity,
             ),
         )
         .unwrap();
