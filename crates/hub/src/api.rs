@@ -598,6 +598,13 @@ impl Backend for HubApi {
         let mut e = Exposition::default();
         e.counter("gridtrust_hub_records_in_total", "Records verified and stored.", &[(&[], get(&s.records_applied))])
             .counter("gridtrust_hub_records_out_total", "Records forwarded to connectors.", &[(&[], get(&s.records_forwarded))])
+            .counter("gridtrust_hub_batches_replayed_total", "Stored batches replayed to connectors from their positions.", &[(&[], get(&s.batches_replayed))])
+            .counter("gridtrust_hub_edge_sessions_silent_total", "Edge sessions closed after edge_silence_s without a message.", &[(&[], get(&s.edges_silent))])
+            .counter(
+                "gridtrust_hub_connectors_lagged_total",
+                "Connector sessions closed because they fell behind the live stream (they reconnect and are replayed).",
+                &[(&[], get(&s.connectors_lagged))],
+            )
             .counter(
                 "gridtrust_hub_batches_total",
                 "Batches by outcome.",

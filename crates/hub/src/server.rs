@@ -95,6 +95,8 @@ pub struct HubStats {
     pub batches_replayed: AtomicU64,
     /// Edge sessions closed because nothing arrived within `edge_silence_s`.
     pub edges_silent: AtomicU64,
+    /// Connector sessions closed because the connector fell behind the live stream.
+    pub connectors_lagged: AtomicU64,
 }
 
 /// Options of a hub beyond its configuration file.
@@ -1140,8 +1142,8 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
     if let Some(checkpoint) = state.ledger.latest() {
         send_checkpoint(&state, &tx, checkpoint, &mut proven_size).await;
     }
-    let forward = {
-        let (tx, state) = (tx.clone(), state.clone());
+    let mut forward = {
+        let (tx, state, cc_id) = (tx.clone(), state.clone(), cc_id.clone());
         tokio::spawn(async move {
             loop {
                 let msg = match live.recv().await {
@@ -1154,9 +1156,15 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
                         send_checkpoint(&state, &tx, c, &mut proven_size).await;
                         continue;
                     }
+                    // Too slow for the live stream: rather than skip events, end the session. The
+                    // connector dials again with its position and the store replays what it missed.
                     Err(broadcast::error::RecvError::Lagged(n)) => {
-                        warn!(target: "alarm", skipped = n, "connector too slow; events skipped, it will see a chain gap");
-                        continue;
+                        state.stats.connectors_lagged.fetch_add(1, Ordering::Relaxed);
+                        let reason = format!(
+                            "connector {cc_id} fell {n} events behind the live stream: session closed; it reconnects and is replayed from its position"
+                        );
+                        state.alarm(Severity::Major, "hub", "resync", reason, None);
+                        break;
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 };
@@ -1170,6 +1178,8 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
         let msg = tokio::select! {
             m = reader.recv::<CcToHub>() => m,
             () = stopping(&state) => break Ok(()),
+            // The live stream ended for this connector (it lagged, or the hub is stopping).
+            _ = &mut forward => break Ok(()),
         };
         match msg {
             Ok(Some(CcToHub::Command(cmd))) => route_command(&state, cmd, &tx).await,
