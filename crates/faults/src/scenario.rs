@@ -85,6 +85,15 @@ impl Fault {
         )
     }
 
+    /// How the fault stops its role, for the kill and SIGTERM faults.
+    fn stops_a_role(self) -> Option<Stop> {
+        match self {
+            Fault::KillEdge | Fault::KillHub | Fault::KillCc => Some(Stop::Kill),
+            Fault::TermEdge | Fault::TermHub | Fault::TermCc => Some(Stop::Term),
+            _ => None,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Fault::KillEdge => "kill -9 edge",
@@ -134,18 +143,10 @@ impl Plan {
     /// The size `.ci/run` runs, a few minutes: every kill and SIGTERM four times (24 process
     /// faults) and every link fault once.
     pub fn ci(seed: u64) -> Self {
-        let processes = [
-            Fault::KillEdge,
-            Fault::TermEdge,
-            Fault::KillHub,
-            Fault::TermHub,
-            Fault::KillCc,
-            Fault::TermCc,
-        ];
-        let links = Fault::ALL.into_iter().filter(|f| !processes.contains(f));
+        let (processes, others): (Vec<Fault>, Vec<Fault>) = Fault::ALL.into_iter().partition(|f| f.stops_a_role().is_some());
         Self {
             rounds: 1,
-            faults: processes.into_iter().cycle().take(processes.len() * 4).chain(links).collect(),
+            faults: processes.iter().copied().cycle().take(processes.len() * 4).chain(others).collect(),
             seed,
             period: Duration::from_millis(50),
             short_hold: (Duration::from_millis(300), Duration::from_secs(3)),
@@ -459,11 +460,7 @@ async fn run_inner(plan: &Plan, gridtrust: &Path, work: &Path, report: &mut Repo
             hold_ms = hold.as_millis() as u64,
             "fault"
         );
-        let how = match fault {
-            Fault::KillEdge | Fault::KillHub | Fault::KillCc => Some(Stop::Kill),
-            Fault::TermEdge | Fault::TermHub | Fault::TermCc => Some(Stop::Term),
-            _ => None,
-        };
+        let how = fault.stops_a_role();
         if let (Some(how), Some(role)) = (how, system.role(fault))
             && let Err(e) = role.stop(how, STOP_BOUND)
         {

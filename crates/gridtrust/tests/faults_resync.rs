@@ -31,7 +31,7 @@ mod mitm;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use common::HubProcess;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -86,37 +86,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// The hub as a separate process, killed when dropped.
-struct HubProcess(Child);
-
-impl HubProcess {
-    fn start(config: &Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_gridtrust"))
-            .args(["hub", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hub starts");
-        Self(child)
-    }
-
-    /// A normal stop (SIGTERM), waited for.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The files of one site: PKI, registry, mappings, and each role's configuration.

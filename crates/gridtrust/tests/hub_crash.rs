@@ -4,9 +4,12 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/common.rs"]
+mod common;
+
+use common::HubProcess;
 use gridtrust::chain::{DemoKeys, provision};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
@@ -14,34 +17,6 @@ use gridtrust_iec104::asdu::{Element, InformationObject, Qds};
 use gridtrust_iec104::server::{Server, ServerConfig};
 use gridtrust_model::{PointId, Timestamp, Value};
 use gridtrust_store::HubStore;
-
-/// The hub as a separate process, killed when dropped.
-struct HubProcess(Child);
-
-impl HubProcess {
-    fn start(config: &Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_gridtrust"))
-            .args(["hub", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hub starts");
-        Self(child)
-    }
-
-    fn sigkill(&mut self) {
-        self.0.kill().expect("SIGKILL");
-        self.0.wait().expect("reaped");
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Development identities, a point registry granting LD0 to edge-1 and `hub.toml` in `d`;
 /// returns the hub's edge port and edge-1's `[identity]` table.

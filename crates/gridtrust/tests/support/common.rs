@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses what it needs
 
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gridtrust_keys::KeyConfig;
@@ -38,4 +39,39 @@ pub fn identity_in(pki: &Path, name: &str) -> Identity {
 /// The identity `name` of an installation folder whose PKI is in `pki/`.
 pub fn identity_in_site(dir: &Path, name: &str) -> Identity {
     identity_in(&dir.join("pki"), name)
+}
+
+/// `gridtrust hub --config <config>` as a separate process, killed when dropped.
+pub struct HubProcess(Child);
+
+impl HubProcess {
+    pub fn start(config: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_gridtrust"))
+            .args(["hub", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hub starts");
+        Self(child)
+    }
+
+    /// A power cut: SIGKILL, reaped.
+    pub fn sigkill(&mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reaped");
+    }
+
+    /// A normal stop (SIGTERM), waited for.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
