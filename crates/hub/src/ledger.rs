@@ -149,9 +149,31 @@ impl Ledger {
     /// checkpoint every interval is how connectors tell a quiet log from a hub that stopped
     /// checkpointing (their silence alarm, `[checkpoints] max_silence_s`).
     pub fn checkpoint(&self) -> Result<Arc<SignedCheckpoint>, LedgerError> {
-        // Held while the tree is read and signed, so two signers (the interval and an on-demand
-        // one) cannot publish a smaller tree after a larger one.
-        let _signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
+        let signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
+        self.sign_holding(signing)
+    }
+
+    /// A signed checkpoint that covers entry `index`: the latest, or a new one signed now
+    /// (blocking). The check is repeated under the signing lock, so callers racing for the same
+    /// entry share one signature: nobody, a viewer opening evidence included, can make the hub
+    /// sign more often than its log grows.
+    pub fn checkpoint_covering(&self, index: u64) -> Result<Arc<SignedCheckpoint>, LedgerError> {
+        let covering = || self.latest().filter(|c| c.checkpoint.tree_size > index);
+        if let Some(latest) = covering() {
+            return Ok(latest);
+        }
+        let signing = self.signing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(latest) = covering() {
+            return Ok(latest);
+        }
+        self.sign_holding(signing)?;
+        covering().ok_or(LedgerError::NotCovered(index))
+    }
+
+    /// Signs the current tree. The signing lock is held while the tree is read and signed, so
+    /// two signers (the interval and an on-demand one) cannot publish a smaller tree after a
+    /// larger one.
+    fn sign_holding(&self, _signing: std::sync::MutexGuard<'_, ()>) -> Result<Arc<SignedCheckpoint>, LedgerError> {
         let (tree_size, root) = {
             let log = self.log();
             (log.size(), log.root())
@@ -165,16 +187,6 @@ impl Ledger {
         self.persist(&signed);
         *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(signed.clone());
         Ok(signed)
-    }
-
-    /// A signed checkpoint that covers entry `index`: the latest, or a new one signed now
-    /// (blocking).
-    pub fn checkpoint_covering(&self, index: u64) -> Result<Arc<SignedCheckpoint>, LedgerError> {
-        if let Some(latest) = self.latest().filter(|c| c.checkpoint.tree_size > index) {
-            return Ok(latest);
-        }
-        self.checkpoint()?;
-        self.latest().filter(|c| c.checkpoint.tree_size > index).ok_or(LedgerError::NotCovered(index))
     }
 
     /// The inclusion proof of entry `index` in the tree of `tree_size` entries (blocking).
@@ -197,12 +209,21 @@ impl Ledger {
         write(CHECKPOINT_FILE, &signed.encode());
     }
 
-    /// The log entry of a sealed batch header under the latest signed checkpoint: its index,
-    /// inclusion proof and that checkpoint; `None` before a checkpoint covers it (blocking).
+    /// The log entry of a sealed batch header, its inclusion proof and a signed checkpoint that
+    /// covers it; `None` when the header is not in the log (blocking). A header logged after the
+    /// latest checkpoint gets one signed now ([`Ledger::checkpoint_covering`]), so a value's
+    /// evidence is complete as soon as its batch is acknowledged, not one interval later.
     pub fn prove_header(&self, sealed_header: &[u8]) -> Result<Option<HeaderInLog>, LedgerError> {
-        let Some(checkpoint) = self.latest() else { return Ok(None) };
-        let found = crate::evidence::header_in_log(&self.log(), sealed_header, checkpoint.checkpoint.tree_size)?;
-        Ok(found.map(|(index, proof)| HeaderInLog { index, proof, checkpoint }))
+        let wanted = LogEntry::BatchHeader(sealed_header.to_vec()).encode();
+        let Some(index) = ({
+            let log = self.log();
+            log.find(&wanted, log.size())?
+        }) else {
+            return Ok(None);
+        };
+        let checkpoint = self.checkpoint_covering(index)?;
+        let proof = self.inclusion(index, checkpoint.checkpoint.tree_size)?;
+        Ok(Some(HeaderInLog { index, proof, checkpoint }))
     }
 
     /// Entries `from .. from + count` (fewer at the end of the log) as (index, bytes), blocking.
@@ -231,5 +252,42 @@ impl Ledger {
             Some(old) if old > 0 && old < new => Ok(self.log().consistency_proof(old, new)?),
             _ => Ok(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridtrust_pki::{DevPki, IdentityKind, Role};
+    use gridtrust_keys::KeyConfig;
+    use gridtrust_transport::identity::IdentityConfig;
+
+    fn ledger(dir: &Path) -> Ledger {
+        let pki = DevPki::generate(&dir.join("pki"), &[(IdentityKind::Hub, "hub", &[Role::Viewer])]).unwrap();
+        let files = pki.files("hub");
+        let config =
+            IdentityConfig::new(dir.join("pki/ca.crt.pem"), files.cert, dir.join("pki/crl.pem"), KeyConfig::Software { path: files.key });
+        Ledger::open(&dir.join("log.redb"), Arc::new(Identity::load(&config).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn a_header_logged_after_the_latest_checkpoint_is_proven_under_one_signed_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = ledger(dir.path());
+        ledger.append(&[LogEntry::BatchHeader(b"first".to_vec())]).unwrap();
+        let first = ledger.checkpoint().unwrap();
+        ledger.append(&[LogEntry::BatchHeader(b"second".to_vec())]).unwrap();
+
+        let proven = ledger.prove_header(b"second").unwrap().expect("a logged header is proven");
+        assert_eq!(proven.index, 1);
+        assert_eq!(proven.checkpoint.checkpoint.tree_size, 2, "a new checkpoint covers it, not the latest of size 1");
+        assert!(proven.checkpoint.checkpoint.timestamp >= first.checkpoint.timestamp);
+        let leaf = gridtrust_trust::merkle::leaf_hash(&LogEntry::BatchHeader(b"second".to_vec()).encode());
+        gridtrust_trust::merkle::verify_inclusion(&leaf, 1, 2, &proven.proof, &proven.checkpoint.checkpoint.root).unwrap();
+
+        // Asking again signs nothing new: the checkpoint signed for the first request covers it.
+        let again = ledger.prove_header(b"second").unwrap().unwrap();
+        assert!(Arc::ptr_eq(&again.checkpoint, &proven.checkpoint), "one signature per log growth, however often evidence is opened");
+        assert!(ledger.prove_header(b"never logged").unwrap().is_none());
     }
 }
