@@ -57,19 +57,18 @@ mod xml;
 
 use std::path::Path;
 
-pub use error::{Location, Problem, SclError, SclErrors, TypeKind};
+pub use error::{Location, Mode, Problem, SclError, SclErrors, SclWarning, TypeKind, Warning};
 pub use model::*;
 pub use placement::LNodePlacement;
 pub use resolve::{DataAttribute, DataSetMember, ResolvedDataSet, ResolvedIed};
 
-/// A successfully imported SCL file: the document as written, every IED resolved, and the
-/// problems that did not prevent the import (identical duplicate types, empty EnumTypes,
-/// Communication entries for IEDs that are not in the file).
+/// A successfully imported SCL file: the document as written, every IED resolved as read, and
+/// the deviations that were read in their one clear way ([`Warning`]; none in [`Mode::Strict`]).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Import {
     pub document: SclDocument,
     pub ieds: Vec<ResolvedIed>,
-    pub warnings: Vec<SclError>,
+    pub warnings: Vec<SclWarning>,
 }
 
 impl Import {
@@ -79,9 +78,14 @@ impl Import {
     }
 }
 
-/// Imports SCL from memory; `file` is the name errors will carry.
+/// Imports SCL from memory, tolerantly; `file` is the name errors and warnings will carry.
 pub fn import_bytes(file: &str, bytes: &[u8]) -> Result<Import, SclErrors> {
-    let mut diagnostics = error::Diagnostics::default();
+    import_bytes_as(file, bytes, Mode::Tolerant)
+}
+
+/// Imports SCL from memory in the given [`Mode`].
+pub fn import_bytes_as(file: &str, bytes: &[u8], mode: Mode) -> Result<Import, SclErrors> {
+    let mut diagnostics = error::Diagnostics::new(mode);
     let document = parse::parse_document(file, bytes, &mut diagnostics);
     let ieds = match &document {
         Some(document) => resolve::resolve_document(document, &mut diagnostics),
@@ -93,12 +97,17 @@ pub fn import_bytes(file: &str, bytes: &[u8]) -> Result<Import, SclErrors> {
     }
 }
 
-/// Reads and imports an SCL file; errors carry the path as given.
+/// Reads and imports an SCL file, tolerantly; errors and warnings carry the path as given.
 pub fn import_file(path: impl AsRef<Path>) -> Result<Import, SclErrors> {
+    import_file_as(path, Mode::Tolerant)
+}
+
+/// Reads and imports an SCL file in the given [`Mode`].
+pub fn import_file_as(path: impl AsRef<Path>, mode: Mode) -> Result<Import, SclErrors> {
     let path = path.as_ref();
     let file = path.display().to_string();
     match std::fs::read(path) {
-        Ok(bytes) => import_bytes(&file, &bytes),
+        Ok(bytes) => import_bytes_as(&file, &bytes, mode),
         Err(error) => {
             let location = Location { file: file.as_str().into(), line: 0, column: 0, element: "SCL" };
             Err(SclErrors { errors: vec![SclError { location, problem: Problem::Io(error.to_string()) }], warnings: Vec::new() })

@@ -6,7 +6,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::error::{Diagnostics, Location, Problem, SclError};
+use crate::error::{Diagnostics, Location, Problem, SclError, Warning};
 use crate::model::*;
 use crate::xml::{Element, Tag, XmlCursor};
 
@@ -22,7 +22,7 @@ pub(crate) struct Parser<'a> {
 /// diagnostics).
 pub(crate) fn parse_document(file: &str, input: &[u8], diagnostics: &mut Diagnostics) -> Option<SclDocument> {
     let file: Arc<str> = Arc::from(file);
-    let mut parser = Parser { cursor: XmlCursor::new(file.clone(), input), diagnostics: Diagnostics::default() };
+    let mut parser = Parser { cursor: XmlCursor::new(file.clone(), input), diagnostics: std::mem::take(diagnostics) };
     let result = parser.document(&file);
     *diagnostics = std::mem::take(&mut parser.diagnostics);
     match result {
@@ -109,7 +109,7 @@ impl<'a> Parser<'a> {
         }
         if !header_seen {
             let location = self.location(&root);
-            self.diagnostics.error(&location, Problem::MissingElement("Header"));
+            self.diagnostics.warning(&location, Warning::MissingHeader);
         }
         self.cursor.finish()?;
         Ok(Some(document))
@@ -562,7 +562,7 @@ impl<'a> Parser<'a> {
         let mut rcb = ReportControl {
             name: self.required(&mut element, "name"),
             desc: element.take("desc"),
-            dat_set: element.take("datSet"),
+            dat_set: self.dat_set(&mut element),
             rpt_id: element.take("rptID"),
             conf_rev: self.parsed(&mut element, "confRev", 0, "an unsigned number"),
             buffered: self.flag(&mut element, "buffered", false),
@@ -610,12 +610,24 @@ impl<'a> Parser<'a> {
         Ok(rcb)
     }
 
+    /// `datSet`, where an empty value (written by Ed.1 tools for a block without a data set) is
+    /// read as absent.
+    fn dat_set(&mut self, element: &mut Element) -> Option<String> {
+        let name = element.take("datSet")?;
+        if name.trim().is_empty() {
+            let location = self.location(element);
+            self.diagnostics.warning(&location, Warning::EmptyDatSet { element: element.tag.name() });
+            return None;
+        }
+        Some(name)
+    }
+
     fn gse_control(&mut self, mut element: Element) -> GseControl {
         GseControl {
             name: self.required(&mut element, "name"),
             desc: element.take("desc"),
             app_id: self.required(&mut element, "appID"),
-            dat_set: element.take("datSet"),
+            dat_set: self.dat_set(&mut element),
             conf_rev: self.parsed(&mut element, "confRev", 0, "an unsigned number"),
             gse_type: element.take("type").unwrap_or_else(|| "GOOSE".to_owned()),
             fixed_offs: self.flag(&mut element, "fixedOffs", false),
@@ -628,7 +640,7 @@ impl<'a> Parser<'a> {
             name: self.required(&mut element, "name"),
             desc: element.take("desc"),
             smv_id: self.required(&mut element, "smvID"),
-            dat_set: element.take("datSet"),
+            dat_set: self.dat_set(&mut element),
             conf_rev: self.parsed(&mut element, "confRev", 0, "an unsigned number"),
             smp_rate: self.parsed(&mut element, "smpRate", 0, "samples per period"),
             nof_asdu: self.parsed(&mut element, "nofASDU", 0, "a number of ASDUs"),

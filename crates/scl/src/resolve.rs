@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::error::{Diagnostics, Location, Problem, TypeKind};
+use crate::error::{Diagnostics, Location, Problem, TypeKind, Warning};
 use crate::model::*;
 
 /// Deeper type nesting than this is refused (real models nest fewer than ten levels).
@@ -112,6 +112,13 @@ struct LnTypeLeaves {
     data_objects: HashSet<String>,
 }
 
+impl LnTypeLeaves {
+    /// Whether `path` names a structure (a DA of type Struct, an SDO) that has leaves below it.
+    fn is_structure(&self, path: &str) -> bool {
+        self.leaves.iter().any(|leaf| leaf.path.strip_prefix(path).is_some_and(|rest| rest.starts_with('.')))
+    }
+}
+
 struct Resolver<'d> {
     file: Arc<str>,
     lnode_types: HashMap<&'d str, &'d LNodeType>,
@@ -163,7 +170,7 @@ impl<'d> Resolver<'d> {
         for enum_type in &templates.enum_types {
             if enum_type.values.is_empty() {
                 let location = resolver.location(enum_type.pos, "EnumType");
-                resolver.diagnostics.warning(&location, Problem::EmptyEnumType(enum_type.id.clone()));
+                resolver.diagnostics.warning(&location, Warning::EmptyEnumType(enum_type.id.clone()));
             }
         }
         resolver
@@ -193,7 +200,7 @@ impl<'d> Resolver<'d> {
                     let first_line = key(first).1.line;
                     let location = self.location(pos, kind_element(kind));
                     if shape(first) == shape(item) {
-                        self.diagnostics.warning(&location, Problem::IdenticalDuplicate { kind, id: id.clone(), first_line });
+                        self.diagnostics.warning(&location, Warning::IdenticalDuplicate { kind, id: id.clone(), first_line });
                     } else {
                         self.diagnostics.error(&location, Problem::ConflictingDuplicate { kind, id: id.clone(), first_line });
                     }
@@ -441,12 +448,12 @@ impl<'d> Resolver<'d> {
         };
         if lnode_type.ln_class != ln.ln_class {
             let location = self.location(ln.pos, element);
-            let problem = Problem::LnClassMismatch {
+            let warning = Warning::LnClassMismatch {
                 ln_class: ln.ln_class.clone(),
                 ln_type: ln.ln_type.clone(),
                 type_class: lnode_type.ln_class.clone(),
             };
-            self.diagnostics.error(&location, problem);
+            self.diagnostics.warning(&location, warning);
         }
         let expanded = self.lnode_type(lnode_type);
         let mut values: Vec<Option<String>> = expanded.leaves.iter().map(|leaf| leaf.value.clone()).collect();
@@ -460,7 +467,12 @@ impl<'d> Resolver<'d> {
                 let path = format!("{}.{}", doi.name, dai.path.join("."));
                 let Some(&index) = expanded.index.get(&path) else {
                     let location = self.location(dai.pos, "DAI");
-                    self.diagnostics.error(&location, Problem::UnknownDataAttribute { path, ln_type: ln.ln_type.clone() });
+                    let ln_type = ln.ln_type.clone();
+                    if dai.values.is_empty() && expanded.is_structure(&path) {
+                        self.diagnostics.warning(&location, Warning::DaiOnStructure { path, ln_type });
+                    } else {
+                        self.diagnostics.error(&location, Problem::UnknownDataAttribute { path, ln_type });
+                    }
                     continue;
                 };
                 let Some(text) = initial_value(&dai.values) else { continue };
@@ -499,7 +511,7 @@ impl<'d> Resolver<'d> {
             let mut members = Vec::new();
             for fcda in &data_set.fcdas {
                 let Some(fc) = fcda.fc else { continue };
-                let reference = fcda.reference();
+                let reference = self.fcda_as_read(ied, fcda).reference();
                 let attributes = result.attributes_under(&reference, fc);
                 if attributes.is_empty() {
                     let location = self.location(fcda.pos, "FCDA");
@@ -527,6 +539,25 @@ impl<'d> Resolver<'d> {
         }
     }
 
+    /// The FCDA as it is read: an `ldInst` that is the LD's full name (IED name + inst, or its
+    /// `ldName`) names that LD, and LLN0 has no instance number. Both are written by tools.
+    fn fcda_as_read(&mut self, ied: &Ied, fcda: &Fcda) -> Fcda {
+        let mut read = fcda.clone();
+        let location = self.location(fcda.pos, "FCDA");
+        if !ied.logical_devices().any(|ld| ld.inst == fcda.ld_inst) {
+            let full_name = |ld: &LDevice| ld.ld_name.clone().unwrap_or_else(|| format!("{}{}", ied.name, ld.inst));
+            if let Some(ld) = ied.logical_devices().find(|ld| full_name(ld) == fcda.ld_inst) {
+                read.ld_inst = ld.inst.clone();
+                self.diagnostics.warning(&location, Warning::FcdaLdName { written: fcda.ld_inst.clone(), ld_inst: ld.inst.clone() });
+            }
+        }
+        if fcda.ln_class == "LLN0" && !fcda.ln_inst.is_empty() {
+            read.ln_inst.clear();
+            self.diagnostics.warning(&location, Warning::FcdaLn0Instance { written: fcda.ln_inst.clone() });
+        }
+        read
+    }
+
     /// Communication entries for IEDs in this file must match them; entries for IEDs that are not
     /// in the file (a client, another vendor's IED) are worth a warning only.
     fn communication(&mut self, document: &SclDocument) {
@@ -535,7 +566,7 @@ impl<'d> Resolver<'d> {
                 let ied = document.ieds.iter().find(|ied| ied.name == ap.ied_name);
                 let Some(ied) = ied.filter(|ied| ied.access_points.iter().any(|a| a.name == ap.ap_name)) else {
                     let location = self.location(ap.pos, "ConnectedAP");
-                    self.diagnostics.warning(&location, Problem::UnknownConnectedAp { ied: ap.ied_name.clone(), ap: ap.ap_name.clone() });
+                    self.diagnostics.warning(&location, Warning::UnknownConnectedAp { ied: ap.ied_name.clone(), ap: ap.ap_name.clone() });
                     continue;
                 };
                 let blocks = ap.gse.iter().map(|b| (b, "GSE")).chain(ap.smv.iter().map(|b| (b, "SMV")));
