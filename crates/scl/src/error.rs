@@ -69,8 +69,6 @@ pub enum Problem {
     MissingAttribute(&'static str),
     #[error("attribute `{attribute}` has the invalid value `{value}`: {reason}")]
     InvalidAttribute { attribute: &'static str, value: String, reason: String },
-    #[error("required element <{0}> is missing")]
-    MissingElement(&'static str),
     #[error("{kind} `{id}` is not defined in DataTypeTemplates")]
     UnresolvedType { kind: TypeKind, id: String },
     #[error("{kind} `{id}` is defined again here, differently from its first definition at line {first_line}")]
@@ -83,10 +81,6 @@ pub enum Problem {
     NestingTooDeep { id: String, limit: usize },
     #[error("the model expands to more than {limit} data attributes")]
     TooManyAttributes { limit: usize },
-    #[error("`{name}` is not a data object of LNodeType `{ln_type}`")]
-    UnknownDataObject { name: String, ln_type: String },
-    #[error("`{path}` is not a data attribute with a basic type in LNodeType `{ln_type}`")]
-    UnknownDataAttribute { path: String, ln_type: String },
     #[error("value `{value}` is not valid for {btype}: {reason}")]
     InvalidValue { value: String, btype: String, reason: String },
     #[error("data set `{name}` does not exist in this logical node")]
@@ -95,10 +89,6 @@ pub enum Problem {
     UnresolvedFcda { reference: String, fc: String, ied: String },
     #[error("element nests deeper than {0} levels")]
     ElementTooDeep(usize),
-    #[error("LNode refers to logical node `{ld_inst}/{ln_name}` of IED `{ied}`, which that IED does not have")]
-    UnknownLogicalNode { ied: String, ld_inst: String, ln_name: String },
-    #[error("{what} address names control block `{ld_inst}/{cb_name}`, which IED `{ied}` does not have")]
-    UnknownControlBlockAddress { what: &'static str, ied: String, ld_inst: String, cb_name: String },
     /// A deviation that has one clear reading, refused because the import was strict.
     #[error("{0} (refused in strict mode)")]
     Strict(Box<Warning>),
@@ -128,8 +118,18 @@ pub enum Warning {
     FcdaLn0Instance { written: String },
     #[error("{element} has an empty datSet; read as a control block without a data set")]
     EmptyDatSet { element: &'static str },
-    #[error("DAI `{path}` names a structure of LNodeType `{ln_type}`, not an attribute with a basic type, and sets no value; ignored")]
-    DaiOnStructure { path: String, ln_type: String },
+    #[error("LDevice has no LN0; read as a logical device without LLN0")]
+    MissingLn0,
+    #[error("DA `{0}` is a Struct without `type`; read as a structure with no attributes")]
+    StructWithoutType(String),
+    #[error("DOI `{name}` is not a data object of LNodeType `{ln_type}`; ignored with its DAIs")]
+    UnknownDoi { name: String, ln_type: String },
+    #[error("DAI `{path}` is not a data attribute with a basic type in LNodeType `{ln_type}`; ignored{}", value.as_ref().map(|v| format!(", so its value `{v}` is not applied")).unwrap_or_default())]
+    UnknownDai { path: String, ln_type: String, value: Option<String> },
+    #[error("LNode refers to logical node `{ld_inst}/{ln_name}` of IED `{ied}`, which that IED does not have; it places nothing")]
+    UnknownLNode { ied: String, ld_inst: String, ln_name: String },
+    #[error("{what} address names control block `{ld_inst}/{cb_name}`, which IED `{ied}` does not have; left out")]
+    UnknownControlBlockAddress { what: &'static str, ied: String, ld_inst: String, cb_name: String },
 }
 
 /// How to treat deviations ([`Warning`]s).

@@ -424,7 +424,7 @@ impl<'a> Parser<'a> {
         }
         if ld.ln0.is_none() {
             let location = self.location(&element);
-            self.diagnostics.error(&location, Problem::MissingElement("LN0"));
+            self.diagnostics.warning(&location, Warning::MissingLn0);
         }
         Ok(ld)
     }
@@ -757,10 +757,15 @@ impl<'a> Parser<'a> {
             pos: element.pos,
         };
         // An attribute whose bType is unknown was reported above; it stays in the model as a
-        // Struct without type, which resolves to nothing.
-        if matches!(btype, Some(BasicType::Struct | BasicType::Enum)) && definition.type_id.is_none() {
+        // Struct without type, which resolves to nothing. A Struct written without type (OpenSCD's
+        // template library has one) reads the same way; an Enum without type has no reading.
+        if definition.type_id.is_none() {
             let location = self.location(&element);
-            self.diagnostics.error(&location, Problem::MissingAttribute("type"));
+            match btype {
+                Some(BasicType::Struct) => self.diagnostics.warning(&location, Warning::StructWithoutType(definition.name.clone())),
+                Some(BasicType::Enum) => self.diagnostics.error(&location, Problem::MissingAttribute("type")),
+                _ => {}
+            }
         }
         Ok(definition)
     }

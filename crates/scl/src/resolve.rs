@@ -112,13 +112,6 @@ struct LnTypeLeaves {
     data_objects: HashSet<String>,
 }
 
-impl LnTypeLeaves {
-    /// Whether `path` names a structure (a DA of type Struct, an SDO) that has leaves below it.
-    fn is_structure(&self, path: &str) -> bool {
-        self.leaves.iter().any(|leaf| leaf.path.strip_prefix(path).is_some_and(|rest| rest.starts_with('.')))
-    }
-}
-
 struct Resolver<'d> {
     file: Arc<str>,
     lnode_types: HashMap<&'d str, &'d LNodeType>,
@@ -460,19 +453,15 @@ impl<'d> Resolver<'d> {
         for doi in &ln.dois {
             if !expanded.data_objects.contains(&doi.name) {
                 let location = self.location(doi.pos, "DOI");
-                self.diagnostics.error(&location, Problem::UnknownDataObject { name: doi.name.clone(), ln_type: ln.ln_type.clone() });
+                self.diagnostics.warning(&location, Warning::UnknownDoi { name: doi.name.clone(), ln_type: ln.ln_type.clone() });
                 continue;
             }
             for dai in &doi.dais {
                 let path = format!("{}.{}", doi.name, dai.path.join("."));
                 let Some(&index) = expanded.index.get(&path) else {
                     let location = self.location(dai.pos, "DAI");
-                    let ln_type = ln.ln_type.clone();
-                    if dai.values.is_empty() && expanded.is_structure(&path) {
-                        self.diagnostics.warning(&location, Warning::DaiOnStructure { path, ln_type });
-                    } else {
-                        self.diagnostics.error(&location, Problem::UnknownDataAttribute { path, ln_type });
-                    }
+                    let value = initial_value(&dai.values).map(str::to_owned);
+                    self.diagnostics.warning(&location, Warning::UnknownDai { path, ln_type: ln.ln_type.clone(), value });
                     continue;
                 };
                 let Some(text) = initial_value(&dai.values) else { continue };
@@ -578,13 +567,13 @@ impl<'d> Resolver<'d> {
                     });
                     if !exists {
                         let location = self.location(block.pos, what);
-                        let problem = Problem::UnknownControlBlockAddress {
+                        let warning = Warning::UnknownControlBlockAddress {
                             what,
                             ied: ied.name.clone(),
                             ld_inst: block.ld_inst.clone(),
                             cb_name: block.cb_name.clone(),
                         };
-                        self.diagnostics.error(&location, problem);
+                        self.diagnostics.warning(&location, warning);
                     }
                 }
             }
@@ -593,8 +582,9 @@ impl<'d> Resolver<'d> {
 }
 
 impl Resolver<'_> {
-    /// An `<LNode>` bound to an IED in this file must name one of its logical nodes; LNodes for
-    /// IEDs not in the file (an SSD, a partial SCD) are left alone.
+    /// An `<LNode>` bound to an IED in this file should name one of its logical nodes (OpenSCD
+    /// keeps LNodes whose LN was removed: they place nothing); LNodes for IEDs not in the file (an
+    /// SSD, a partial SCD) are left alone.
     fn lnode_references(&mut self, document: &SclDocument) {
         for placement in document.lnode_placements() {
             let lnode = &placement.lnode;
@@ -604,8 +594,8 @@ impl Resolver<'_> {
                 ied.logical_devices().filter(|ld| ld.inst == lnode.ld_inst).any(|ld| ld.logical_nodes().any(|ln| ln.name() == ln_name));
             if !found {
                 let location = self.location(lnode.pos, "LNode");
-                let problem = Problem::UnknownLogicalNode { ied: ied.name.clone(), ld_inst: lnode.ld_inst.clone(), ln_name };
-                self.diagnostics.error(&location, problem);
+                let warning = Warning::UnknownLNode { ied: ied.name.clone(), ld_inst: lnode.ld_inst.clone(), ln_name };
+                self.diagnostics.warning(&location, warning);
             }
         }
     }

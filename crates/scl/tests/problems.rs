@@ -111,7 +111,6 @@ fn unresolved_type_references_name_line_element_and_id() {
 fn several_instance_problems_are_reported_in_one_run() {
     let errors = errors_of(&with(&[
         ("<Val>status-only</Val>", "<Val>sometimes</Val>"),
-        (r#"<DOI name="Mod">"#, r#"<DOI name="Ind1"><DAI name="nope"/></DOI><DOI name="Foo"/><DOI name="Mod">"#),
         (r#"datSet="DS1""#, r#"datSet="DS9""#),
         (r#"<LDevice inst="LD1">"#, r#"<LDevice>"#),
     ]));
@@ -121,8 +120,6 @@ fn several_instance_problems_are_reported_in_one_run() {
         messages,
         [
             "6 <LDevice> required attribute `inst` is missing",
-            "12 <DAI> `Ind1.nope` is not a data attribute with a basic type in LNodeType `GGIO_T`",
-            "12 <DOI> `Foo` is not a data object of LNodeType `GGIO_T`",
             "12 <DAI> value `sometimes` is not valid for Enum: not a value of EnumType `CtlModels` (status-only, direct-with-normal-security)",
             "8 <FCDA> FCDA `LD1/GGIO1.Ind1.stVal` [ST] matches no data attribute of IED `IED1`",
             "9 <ReportControl> data set `DS9` does not exist in this logical node",
@@ -130,7 +127,7 @@ fn several_instance_problems_are_reported_in_one_run() {
     );
     // Display lists them all with the file name.
     let shown = errors.to_string();
-    assert!(shown.starts_with("6 error(s) in SCL\n  t.cid:6:7: <LDevice>: required attribute `inst` is missing"), "{shown}");
+    assert!(shown.starts_with("4 error(s) in SCL\n  t.cid:6:7: <LDevice>: required attribute `inst` is missing"), "{shown}");
 }
 
 #[test]
@@ -270,12 +267,14 @@ fn substation_section_and_lnode_placements() {
     assert_eq!(placements, expected);
     assert_eq!(import.document.mms_endpoints("BCU1")[0].port, 10102);
 
-    // An LNode naming a logical node the IED does not have is an error at the LNode.
+    // An LNode naming a logical node the IED does not have is a warning at the LNode.
     let text = std::fs::read_to_string(path).expect("read").replace(r#"lnClass="XCBR" lnInst="1"/>"#, r#"lnClass="XCBR" lnInst="2"/>"#);
-    let errors = errors_of(&text);
+    let import = import_bytes("t.scd", text.as_bytes()).expect("tolerated");
+    let warnings: Vec<String> =
+        import.warnings.iter().map(|w| format!("{} <{}> {}", w.location.line, w.location.element, w.warning)).collect();
     assert_eq!(
-        summary(&errors),
-        [(15, "LNode", "LNode refers to logical node `CTRL/XCBR2` of IED `BCU1`, which that IED does not have".to_owned())]
+        warnings,
+        ["15 <LNode> LNode refers to logical node `CTRL/XCBR2` of IED `BCU1`, which that IED does not have; it places nothing"]
     );
 }
 
@@ -342,23 +341,46 @@ fn empty_dat_set_reads_as_a_control_block_without_data_set() {
 }
 
 #[test]
-fn dai_on_a_structure_without_value_is_ignored_with_a_value_is_an_error() {
-    // libiec61850 dotnet/tests/test.icd: <DAI name="mag" sAddr="101"/> where mag is a struct.
-    let structured = with(&[
-        (r#"<DA name="q" bType="Quality" fc="ST"/>"#, r#"<DA name="q" bType="Struct" type="Q_T" fc="ST"/>"#),
-        ("<EnumType", r#"<DAType id="Q_T"><BDA name="validity" bType="INT8U"/></DAType><EnumType"#),
+fn instances_of_what_the_type_does_not_have_are_ignored() {
+    // libiec61850 dotnet/tests/test.icd: <DAI name="mag" sAddr="101"/> where mag is a struct;
+    // OpenSCD valid2007B4.scd: a DAI `Pos.pulseConfig.numPls` its CSWI type does not have.
+    let text = with(&[(
+        r#"<DOI name="Mod">"#,
+        r#"<DOI name="Ind1"><DAI name="nope"/><DAI name="x"><Val>1</Val></DAI></DOI><DOI name="Foo"/><DOI name="Mod">"#,
+    )]);
+    let import = tolerated(
+        &text,
+        &[
+            "12:28 <DAI> DAI `Ind1.nope` is not a data attribute with a basic type in LNodeType `GGIO_T`; ignored",
+            "12:46 <DAI> DAI `Ind1.x` is not a data attribute with a basic type in LNodeType `GGIO_T`; ignored, so its value `1` is not applied",
+            "12:84 <DOI> DOI `Foo` is not a data object of LNodeType `GGIO_T`; ignored with its DAIs",
+        ],
+    );
+    assert_eq!(import.ied("IED1").expect("IED1").attributes.len(), 6);
+}
+
+#[test]
+fn what_places_or_addresses_nothing_is_left_out() {
+    // OpenSCD communication/communication.scd: an SMV address for a block the IED does not have;
+    // OpenSCD valid2007B4withIEDModifications.scd: an LDevice without LN0.
+    let text = with(&[
+        (
+            "<IED name=",
+            r#"<Communication><SubNetwork name="N"><ConnectedAP iedName="IED1" apName="AP1"><SMV ldInst="LD1" cbName="gone"/></ConnectedAP></SubNetwork></Communication><IED name="#,
+        ),
+        ("</Server>", r#"<LDevice inst="LD2"/></Server>"#),
+        (
+            r#"<DA name="q" bType="Quality" fc="ST"/>"#,
+            r#"<DA name="q" bType="Quality" fc="ST"/><DA name="angRef" bType="Struct" fc="CF"/>"#,
+        ),
     ]);
-    let text = structured.replacen(r#"<DOI name="Mod">"#, r#"<DOI name="Ind1"><DAI name="q"/></DOI><DOI name="Mod">"#, 1);
     tolerated(
         &text,
         &[
-            "12:28 <DAI> DAI `Ind1.q` names a structure of LNodeType `GGIO_T`, not an attribute with a basic type, and sets no value; ignored",
+            "15:5 <LDevice> LDevice has no LN0; read as a logical device without LLN0",
+            "21:114 <DA> DA `angRef` is a Struct without `type`; read as a structure with no attributes",
+            "4:80 <SMV> SMV address names control block `LD1/gone`, which IED `IED1` does not have; left out",
         ],
-    );
-    let with_value = text.replacen(r#"<DAI name="q"/>"#, r#"<DAI name="q"><Val>1</Val></DAI>"#, 1);
-    assert_eq!(
-        summary(&errors_of(&with_value)),
-        [(12, "DAI", "`Ind1.q` is not a data attribute with a basic type in LNodeType `GGIO_T`".to_owned())]
     );
 }
 
