@@ -83,6 +83,8 @@ pub enum Problem {
     TooManyAttributes { limit: usize },
     #[error("value `{value}` is not valid for {btype}: {reason}")]
     InvalidValue { value: String, btype: String, reason: String },
+    #[error("`{path}`: {reason}")]
+    InvalidIndex { path: String, reason: String },
     #[error("data set `{name}` does not exist in this logical node")]
     UnknownDataSet { name: String },
     #[error("FCDA `{reference}` [{fc}] matches no data attribute of IED `{ied}`")]
@@ -118,6 +120,16 @@ pub enum Warning {
     FcdaLn0Instance { written: String },
     #[error("{element} has an empty datSet; read as a control block without a data set")]
     EmptyDatSet { element: &'static str },
+    #[error("Val for setting group {group}, which does not exist (the LD's SettingControl has numOfSGs {setting_groups}); ignored")]
+    UnknownSettingGroup { group: u32, setting_groups: u32 },
+    #[error("LogControl has an empty logName; read as a log control block that logs nowhere")]
+    EmptyLogName,
+    #[error("ExtRef is bound to `{source_ref}` of IED `{ied}`, which that IED does not have; read as not bound")]
+    UnresolvedExtRef { ied: String, source_ref: String },
+    #[error(
+        "ExtRef names control block `{control_block}` of IED `{ied}` as its source, which that IED does not have; read without source control block"
+    )]
+    UnknownSourceControlBlock { ied: String, control_block: String },
     #[error("LDevice has no LN0; read as a logical device without LLN0")]
     MissingLn0,
     #[error("DA `{0}` is a Struct without `type`; read as a structure with no attributes")]

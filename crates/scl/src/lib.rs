@@ -60,7 +60,7 @@ use std::path::Path;
 pub use error::{Location, Mode, Problem, SclError, SclErrors, SclWarning, TypeKind, Warning};
 pub use model::*;
 pub use placement::LNodePlacement;
-pub use resolve::{DataAttribute, DataSetMember, ResolvedDataSet, ResolvedIed};
+pub use resolve::{DataAttribute, DataSetMember, InstanceValue, ResolvedDataSet, ResolvedIed};
 
 /// A successfully imported SCL file: the document as written, every IED resolved as read, and
 /// the deviations that were read in their one clear way ([`Warning`]; none in [`Mode::Strict`]).

@@ -53,10 +53,31 @@ impl<'a> Container<'a> {
         }));
     }
 
+    /// Functions and their sub-functions (and the general equipment in them) keep the equipment
+    /// they belong to, if any; their names extend the path.
+    fn functions(&self, functions: &'a [Function], out: &mut Vec<LNodePlacement>) {
+        for function in functions {
+            let at = Container { path: self.child(&function.name), ..*self };
+            at.place(&function.lnodes, out);
+            at.functions(&function.sub_functions, out);
+            at.general_equipment(&function.general_equipment, out);
+        }
+    }
+
+    fn general_equipment(&self, list: &'a [GeneralEquipment], out: &mut Vec<LNodePlacement>) {
+        for equipment in list {
+            let at =
+                Container { equipment: Some((&equipment.name, &equipment.equipment_type)), path: self.child(&equipment.name), ..*self };
+            at.place(&equipment.lnodes, out);
+            at.functions(&equipment.functions, out);
+        }
+    }
+
     fn transformers(&self, transformers: &'a [PowerTransformer], out: &mut Vec<LNodePlacement>) {
         for transformer in transformers {
             let at = Container { equipment: Some((&transformer.name, "PTR")), path: self.child(&transformer.name), ..*self };
             at.place(&transformer.lnodes, out);
+            at.functions(&transformer.functions, out);
             for winding in &transformer.windings {
                 let at_winding = Container { equipment: Some((&transformer.name, "PTR")), path: at.child(&winding.name), ..*self };
                 at_winding.place(&winding.lnodes, out);
@@ -78,14 +99,20 @@ impl SclDocument {
                 Container { substation: &substation.name, voltage_level: None, bay: None, equipment: None, path: substation.name.clone() };
             at.place(&substation.lnodes, &mut out);
             at.transformers(&substation.power_transformers, &mut out);
+            at.functions(&substation.functions, &mut out);
+            at.general_equipment(&substation.general_equipment, &mut out);
             for level in &substation.voltage_levels {
                 let at_level = Container { voltage_level: Some(&level.name), path: at.child(&level.name), ..at };
                 at_level.place(&level.lnodes, &mut out);
                 at_level.transformers(&level.power_transformers, &mut out);
+                at_level.functions(&level.functions, &mut out);
+                at_level.general_equipment(&level.general_equipment, &mut out);
                 for bay in &level.bays {
                     let at_bay = Container { bay: Some(&bay.name), path: at_level.child(&bay.name), ..at_level };
                     at_bay.place(&bay.lnodes, &mut out);
                     at_bay.transformers(&bay.power_transformers, &mut out);
+                    at_bay.functions(&bay.functions, &mut out);
+                    at_bay.general_equipment(&bay.general_equipment, &mut out);
                     for equipment in &bay.conducting_equipment {
                         let at_equipment = Container {
                             equipment: Some((&equipment.name, &equipment.equipment_type)),
@@ -93,6 +120,7 @@ impl SclDocument {
                             ..at_bay
                         };
                         at_equipment.place(&equipment.lnodes, &mut out);
+                        at_equipment.functions(&equipment.functions, &mut out);
                         for sub in &equipment.sub_equipment {
                             let at_sub = Container { path: at_equipment.child(&sub.name), ..at_equipment };
                             at_sub.place(&sub.lnodes, &mut out);
