@@ -167,6 +167,8 @@ pub struct SubEquipment {
     pub name: String,
     pub phase: Option<String>,
     pub lnodes: Vec<LNodeRef>,
+    /// `<EqFunction>`s: functions of this equipment (Ed.2.1).
+    pub functions: Vec<Function>,
     pub pos: Pos,
 }
 
@@ -206,6 +208,8 @@ pub struct TransformerWinding {
     pub terminals: Vec<Terminal>,
     pub tap_changer: Option<TapChanger>,
     pub lnodes: Vec<LNodeRef>,
+    /// `<EqFunction>`s: functions of this equipment (Ed.2.1).
+    pub functions: Vec<Function>,
     pub pos: Pos,
 }
 
@@ -213,6 +217,8 @@ pub struct TransformerWinding {
 pub struct TapChanger {
     pub name: String,
     pub lnodes: Vec<LNodeRef>,
+    /// `<EqFunction>`s: functions of this equipment (Ed.2.1).
+    pub functions: Vec<Function>,
     pub pos: Pos,
 }
 

@@ -244,14 +244,10 @@ impl<'a> Parser<'a> {
                 Tag::LNode => equipment.lnodes.push(self.lnode(child)),
                 Tag::EqFunction => equipment.functions.push(self.function(child, 0)?),
                 Tag::SubEquipment => {
-                    let mut sub = SubEquipment {
-                        name: self.required(&mut child, "name"),
-                        phase: child.take("phase"),
-                        pos: child.pos,
-                        lnodes: Vec::new(),
-                    };
-                    sub.lnodes = self.lnodes_below(&child)?;
-                    equipment.sub_equipment.push(sub);
+                    let name = self.required(&mut child, "name");
+                    let phase = child.take("phase");
+                    let (lnodes, functions) = self.lnodes_below(&child)?;
+                    equipment.sub_equipment.push(SubEquipment { name, phase, lnodes, functions, pos: child.pos });
                 }
                 _ => {}
             }
@@ -304,14 +300,18 @@ impl<'a> Parser<'a> {
         Ok(equipment)
     }
 
-    fn lnodes_below(&mut self, element: &Element) -> Read<Vec<LNodeRef>> {
+    /// The LNodes and EqFunctions of a part of equipment (sub-equipment, tap changer).
+    fn lnodes_below(&mut self, element: &Element) -> Read<(Vec<LNodeRef>, Vec<Function>)> {
         let mut lnodes = Vec::new();
+        let mut functions = Vec::new();
         while let Some(child) = self.cursor.next_child(element)? {
-            if child.tag == Tag::LNode {
-                lnodes.push(self.lnode(child));
+            match child.tag {
+                Tag::LNode => lnodes.push(self.lnode(child)),
+                Tag::EqFunction => functions.push(self.function(child, 0)?),
+                _ => {}
             }
         }
-        Ok(lnodes)
+        Ok((lnodes, functions))
     }
 
     fn power_transformer(&mut self, mut element: Element) -> Read<PowerTransformer> {
@@ -330,10 +330,11 @@ impl<'a> Parser<'a> {
                         match part.tag {
                             Tag::Terminal => winding.terminals.push(self.terminal(part)),
                             Tag::LNode => winding.lnodes.push(self.lnode(part)),
+                            Tag::EqFunction => winding.functions.push(self.function(part, 0)?),
                             Tag::TapChanger => {
                                 let name = self.required(&mut part, "name");
-                                let lnodes = self.lnodes_below(&part)?;
-                                winding.tap_changer = Some(TapChanger { name, lnodes, pos: part.pos });
+                                let (lnodes, functions) = self.lnodes_below(&part)?;
+                                winding.tap_changer = Some(TapChanger { name, lnodes, functions, pos: part.pos });
                             }
                             _ => {}
                         }

@@ -81,9 +81,11 @@ impl<'a> Container<'a> {
             for winding in &transformer.windings {
                 let at_winding = Container { equipment: Some((&transformer.name, "PTR")), path: at.child(&winding.name), ..*self };
                 at_winding.place(&winding.lnodes, out);
+                at_winding.functions(&winding.functions, out);
                 if let Some(tap) = &winding.tap_changer {
                     let at_tap = Container { path: at_winding.child(&tap.name), ..at_winding };
                     at_tap.place(&tap.lnodes, out);
+                    at_tap.functions(&tap.functions, out);
                 }
             }
         }
@@ -124,6 +126,7 @@ impl SclDocument {
                         for sub in &equipment.sub_equipment {
                             let at_sub = Container { path: at_equipment.child(&sub.name), ..at_equipment };
                             at_sub.place(&sub.lnodes, &mut out);
+                            at_sub.functions(&sub.functions, &mut out);
                         }
                     }
                 }

@@ -172,3 +172,27 @@ fn lnodes_in_functions_and_on_general_equipment_are_placed() {
         moved.warnings
     );
 }
+
+#[test]
+fn equipment_functions_on_windings_tap_changers_and_sub_equipment_are_placed() {
+    // OpenSCD's editors/substation/TransformerWinding.scd has EqFunctions in windings (Ed.2.1).
+    let ssd = r#"<SCL xmlns="http://www.iec.ch/61850/2003/SCL"><Header id="ssd"/>
+      <Substation name="S1"><VoltageLevel name="D1"><Bay name="T1">
+        <PowerTransformer name="TR1" type="PTR">
+          <TransformerWinding name="W1" type="PTW">
+            <EqFunction name="Regulation"><LNode iedName="None" lnClass="ATCC" lnInst="1"/></EqFunction>
+            <TapChanger name="LTC" type="LTC">
+              <EqFunction name="Position"><EqSubFunction name="Count"><LNode iedName="None" lnClass="YLTC" lnInst="1"/></EqSubFunction></EqFunction>
+            </TapChanger>
+          </TransformerWinding>
+        </PowerTransformer>
+        <ConductingEquipment name="BA1" type="CTR">
+          <SubEquipment name="A" phase="A"><EqFunction name="Metering"><LNode iedName="None" lnClass="TCTR" lnInst="1"/></EqFunction></SubEquipment>
+        </ConductingEquipment>
+      </Bay></VoltageLevel></Substation></SCL>"#;
+    let import = import_bytes("ssd.ssd", ssd.as_bytes()).expect("imports");
+    let paths: Vec<(String, String)> = import.document.lnode_placements().iter().map(|p| (p.lnode.ln_name(), p.path.clone())).collect();
+    let expected =
+        [("ATCC1", "S1/D1/T1/TR1/W1/Regulation"), ("YLTC1", "S1/D1/T1/TR1/W1/LTC/Position/Count"), ("TCTR1", "S1/D1/T1/BA1/A/Metering")];
+    assert_eq!(paths, expected.map(|(ln, path)| (ln.to_owned(), path.to_owned())));
+}
