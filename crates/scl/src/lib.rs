@@ -1,24 +1,46 @@
 //! # gridtrust-scl: SCL import (IEC 61850-6 Ed.2)
 //!
-//! Reads ICD, IID, CID and SCD files into a typed model and resolves it into what a client of
-//! each IED needs: every data attribute as `LD/LN.DO.DA` with functional constraint, basic type
-//! and configured value; data sets matched to those attributes; report and GOOSE control blocks;
-//! the IP address and port from the Communication section. The Substation section is kept too,
-//! with [`SclDocument::lnode_placements`] mapping logical nodes to primary equipment for the CIM join.
+//! Reads ICD, IID, CID, SCD and SSD files into a typed model and resolves it into what a client of
+//! each IED needs: every data attribute as `LD/LN.DO.DA` with functional constraint, basic type,
+//! configured value, values per setting group and per array element; data sets matched to those
+//! attributes; report, log, GOOSE and sampled value control blocks; setting groups; inputs
+//! (`ExtRef`) with their bindings checked; the IP address and port from the Communication
+//! section. The Substation section is kept too, with functions and general equipment, and
+//! [`SclDocument::lnode_placements`] maps logical nodes to where they sit for the CIM join.
 //!
-//! Bad files fail with [`SclErrors`]: every problem found in one pass (not just the first), each
-//! naming file, line, column and element ([`SclError`], [`Problem`]). Malformed XML stops reading
-//! at the first syntax error; everything else is collected.
+//! ## Tolerant by default, strict on request
+//!
+//! Files that the tools engineers use write and accept (OpenSCD, IEC61850bean, libiec61850's
+//! model generator, vendors' configurators) often deviate from IEC 61850-6 in ways that have one
+//! clear reading. [`import_bytes`] and [`import_file`] read them that way and return each
+//! deviation as a typed [`Warning`] ([`SclWarning`]: file, line, column, element, and a message
+//! that says how it was read), e.g. `FCDA ldInst `Relay1LD0` is the LD's full name; read as LD
+//! `LD0``. [`Mode::Strict`] ([`import_bytes_as`], [`import_file_as`]) makes every deviation an
+//! error ([`Problem::Strict`]), for conformance checks. The deviations read, one [`Warning`]
+//! variant each: a missing `<Header>`; an FCDA `ldInst` that is the LD's full name; an FCDA naming
+//! LLN0 with an instance number; an empty `datSet`; an empty LogControl `logName`; an LN whose
+//! class differs from its LNodeType's; a DOI or DAI that the LN's type does not have; an LDevice
+//! without LN0; a Struct DA without `type`; a `<Val>` for a setting group that does not exist;
+//! an ExtRef binding or source control block that leads nowhere; an LNode naming a logical node
+//! that is not there; a GSE/SMV address or ConnectedAP for something not in the file; a template
+//! defined twice identically; an EnumType without values; a broken template that no IED uses.
+//!
+//! Input that has no safe reading fails with [`SclErrors`]: every problem found in one pass (not
+//! just the first), each naming file, line, column and element ([`SclError`], [`Problem`]): an
+//! undefined or conflicting type, a type cycle, a value that does not fit its type, an array
+//! index outside its array, a missing name, a data set member or control block data set that does
+//! not exist. Malformed XML stops reading at the first syntax error; everything else is collected.
 //!
 //! - [`model`]: the document types ([`SclDocument`], [`Ied`], [`LDevice`], [`LogicalNode`],
 //!   [`DataTypeTemplates`], [`Substation`], [`Communication`], ...), `serde::Serialize` for JSON.
 //! - [`resolve`]: [`ResolvedIed`], [`DataAttribute`], [`ResolvedDataSet`] and the limits that keep
 //!   hostile templates from exhausting stack or memory.
 //! - [`placement`]: [`LNodePlacement`], the Substation section seen from the logical nodes.
-//! - [`error`]: [`SclErrors`], [`SclError`], [`Problem`], [`Location`].
+//! - [`error`]: [`SclErrors`], [`SclError`], [`Problem`], [`SclWarning`], [`Warning`], [`Mode`],
+//!   [`Location`].
 //!
 //! It does not validate against the XSD, check IEC 61850-7-4 semantics (mandatory data objects
-//! per LN class), read `Private` sections, or write SCL.
+//! per LN class), read `Private` sections, expand arrays into their elements, or write SCL.
 //!
 //! ```
 //! let scl = br#"<?xml version="1.0"?>

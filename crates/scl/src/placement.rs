@@ -1,6 +1,7 @@
 //! Where each logical node sits in the single-line diagram: the `<LNode>` references of the
 //! Substation section flattened into (logical node -> substation / voltage level / bay /
-//! equipment). This is the key for joining IEC 61850 points to CIM equipment (by name path).
+//! equipment, and the functions on the way). This is the key for joining IEC 61850 points to CIM
+//! equipment (by name path).
 
 use serde::Serialize;
 
@@ -13,11 +14,13 @@ pub struct LNodePlacement {
     pub substation: String,
     pub voltage_level: Option<String>,
     pub bay: Option<String>,
-    /// The conducting equipment, power transformer or sub-equipment holding the LNode, if any.
+    /// The conducting, general or transformer equipment holding the LNode (also through a
+    /// sub-equipment or a function of that equipment), if any.
     pub equipment: Option<String>,
-    /// Its SCL type code (CBR, DIS, CTR, VTR, PTR, ...), if it is equipment.
+    /// Its SCL type code (CBR, DIS, CTR, VTR, PTR, BAT, ...), if it is equipment.
     pub equipment_type: Option<String>,
-    /// `Substation/VoltageLevel/Bay/Equipment[/Part]`: the SCL path name of the container.
+    /// `Substation/VoltageLevel/Bay/Equipment[/Part]`, with the names of functions and
+    /// sub-functions where the LNode sits in one: the SCL path name of the container.
     pub path: String,
 }
 
@@ -93,7 +96,9 @@ impl<'a> Container<'a> {
 }
 
 impl SclDocument {
-    /// Every `<LNode>` of the Substation section with the container it is placed in, in file order.
+    /// Every `<LNode>` of the Substation section with the container it is placed in, container by
+    /// container (each container's own LNodes, then its transformers, functions, general
+    /// equipment, bays, equipment).
     pub fn lnode_placements(&self) -> Vec<LNodePlacement> {
         let mut out = Vec::new();
         for substation in &self.substations {
