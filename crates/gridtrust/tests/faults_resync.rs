@@ -415,9 +415,9 @@ impl Site {
     }
 }
 
-/// Connects SCADA and collects the qualities of the first point until `pred` holds for one,
-/// within `within`.
-async fn scada_sees(cc: SocketAddr, within: Duration, pred: impl Fn(&Qds) -> bool) -> Result<Qds, Vec<Qds>> {
+/// Connects SCADA and interrogates the cc until `pred` holds for what it reads at `ioa` (value
+/// and quality), within `within`; what it read otherwise.
+async fn scada_reads(cc: SocketAddr, ioa: u32, within: Duration, pred: impl Fn(f32, &Qds) -> bool) -> Result<Qds, Vec<(f32, Qds)>> {
     let deadline = Instant::now() + within;
     let (scada, mut events) = Client::connect(cc, None, ClientConfig::default()).await.expect("SCADA connects to the cc");
     let mut seen = Vec::new();
@@ -425,21 +425,25 @@ async fn scada_sees(cc: SocketAddr, within: Duration, pred: impl Fn(&Qds) -> boo
         let _ = scada.interrogate(1, 20).await;
         let round = Instant::now() + Duration::from_millis(300);
         while let Ok(Some(event)) = tokio::time::timeout_at(round.min(deadline), events.recv()).await {
-            if let ClientEvent::Asdu(asdu) = event {
-                for o in asdu.objects {
-                    if let (ioa, Element::ShortFloat { quality, .. }) = (o.ioa, o.element)
-                        && ioa == POINTS[0].2
-                    {
-                        if pred(&quality) {
-                            return Ok(quality);
-                        }
-                        seen.push(quality);
+            let ClientEvent::Asdu(asdu) = event else { continue };
+            for o in asdu.objects {
+                if let Element::ShortFloat { value, quality, .. } = o.element
+                    && o.ioa == ioa
+                {
+                    if pred(value, &quality) {
+                        return Ok(quality);
                     }
+                    seen.push((value, quality));
                 }
             }
         }
     }
     Err(seen)
+}
+
+/// [`scada_reads`] on the first point's quality.
+async fn scada_sees(cc: SocketAddr, within: Duration, pred: impl Fn(&Qds) -> bool) -> Result<Qds, Vec<(f32, Qds)>> {
+    scada_reads(cc, POINTS[0].2, within, |_, q| pred(q)).await
 }
 
 /// Fault: nothing changes at the RTU. Before the fix the edge sent nothing then, and the cc
@@ -636,7 +640,9 @@ async fn a_lost_edge_queue_starts_a_new_chain_that_hub_and_cc_accept_with_an_ala
 
     // The cc verifies the new chain itself: the new value reaches SCADA as good, with an alarm.
     let cc = start_cc(&files.cc_toml(&cc_relay.addr.to_string())).await;
-    scada_value(cc.iec104_addr, POINTS[0].2, AFTER_RESTART, WAIT).await.unwrap_or_else(|seen| panic!("SCADA saw {seen:?}"));
+    scada_reads(cc.iec104_addr, POINTS[0].2, WAIT, |v, q| v == AFTER_RESTART && !q.invalid && !q.not_topical)
+        .await
+        .unwrap_or_else(|seen| panic!("SCADA saw {seen:?}"));
     let cc_alarms = cc.alarms();
     assert!(
         cc_alarms.iter().any(|a| a.edge_id == "edge-1" && restart(&a.reason)),
@@ -646,30 +652,4 @@ async fn a_lost_edge_queue_starts_a_new_chain_that_hub_and_cc_accept_with_an_ala
     let resyncs: Vec<String> = hub.alarms(false).into_iter().filter(|a| a.kind == "resync").map(|a| a.message).collect();
     assert!(resyncs.is_empty(), "the cc is replayed across the restart, not resynced: {resyncs:?}");
     Site { files, hub, edge, edge_relay, cc_relay, cc }.stop().await;
-}
-
-/// Interrogates the cc until SCADA reads `value`, valid and topical, at `ioa`; what it read
-/// otherwise.
-async fn scada_value(cc: SocketAddr, ioa: u32, value: f32, within: Duration) -> Result<(), Vec<(f32, Qds)>> {
-    let deadline = Instant::now() + within;
-    let (scada, mut events) = Client::connect(cc, None, ClientConfig::default()).await.expect("SCADA connects to the cc");
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        let _ = scada.interrogate(1, 20).await;
-        let round = Instant::now() + Duration::from_millis(300);
-        while let Ok(Some(event)) = tokio::time::timeout_at(round.min(deadline), events.recv()).await {
-            let ClientEvent::Asdu(asdu) = event else { continue };
-            for o in asdu.objects {
-                if let Element::ShortFloat { value: v, quality, .. } = o.element
-                    && o.ioa == ioa
-                {
-                    if v == value && !quality.invalid && !quality.not_topical {
-                        return Ok(());
-                    }
-                    seen.push((v, quality));
-                }
-            }
-        }
-    }
-    Err(seen)
 }
