@@ -620,6 +620,7 @@ async fn a_lost_edge_queue_starts_a_new_chain_that_hub_and_cc_accept_with_an_ala
     let queue = files.path().join("edge-data/queue.redb");
     std::fs::remove_file(&queue).unwrap_or_else(|e| panic!("removing {}: {e}", queue.display()));
     let edge = Edge::start(EdgeConfig::load(&files.edge_toml(&edge_relay.addr.to_string(), "")).unwrap()).await.unwrap();
+    let restarted = Instant::now();
     files.push(1, AFTER_RESTART).await;
 
     let point = PointId::new(POINTS[0].0).unwrap();
@@ -627,6 +628,7 @@ async fn a_lost_edge_queue_starts_a_new_chain_that_hub_and_cc_accept_with_an_ala
         hub.store().latest(&point).unwrap().is_some_and(|r| r.value.as_f64() == f64::from(AFTER_RESTART))
     })
     .await;
+    eprintln!("the hub stored the new chain's value {:?} after the edge restarted without its queue", restarted.elapsed());
     let after = hub.store().last_batch("edge-1").unwrap().unwrap().batch_seq;
     assert!(after > before, "the new chain is numbered after the old one: {after} after {before}");
     let restart = |message: &str| message.contains("restarted its chain") && message.contains(&format!("after {before}"));
@@ -643,6 +645,7 @@ async fn a_lost_edge_queue_starts_a_new_chain_that_hub_and_cc_accept_with_an_ala
     scada_reads(cc.iec104_addr, POINTS[0].2, WAIT, |v, q| v == AFTER_RESTART && !q.invalid && !q.not_topical)
         .await
         .unwrap_or_else(|seen| panic!("SCADA saw {seen:?}"));
+    eprintln!("SCADA read it valid {:?} after the edge restarted (the cc restarted meanwhile)", restarted.elapsed());
     let cc_alarms = cc.alarms();
     assert!(
         cc_alarms.iter().any(|a| a.edge_id == "edge-1" && restart(&a.reason)),
