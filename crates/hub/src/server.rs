@@ -968,12 +968,7 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                     };
                     state.alarm(severity, edge_id, "chain", problem, None);
                 }
-                {
-                    let mut latest = lock(&state.latest);
-                    for r in &batch.records {
-                        latest.insert(r.point.clone(), batch.clone());
-                    }
-                }
+                update_image(&mut lock(&state.latest), &batch, step.advances());
                 announce_values(state, edge_id, &batch);
                 // No connector listening is fine: they get the latest image when they connect.
                 let _ = state.events.send(Event::Batch(batch));
@@ -984,6 +979,18 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
         }
     }
     (acks, forked.or(refusal))
+}
+
+/// Puts `batch` in the latest-value image connectors load on connect, for each of its points. A
+/// batch that does not advance its edge's chain (`newest` false: late, or a chain started behind
+/// the head) only fills points the image has nothing for: it must never put an older value in
+/// place of a newer one.
+fn update_image(latest: &mut HashMap<PointId, Arc<SignedBatch>>, batch: &Arc<SignedBatch>, newest: bool) {
+    for r in &batch.records {
+        if newest || !latest.contains_key(&r.point) {
+            latest.insert(r.point.clone(), batch.clone());
+        }
+    }
 }
 
 /// Keeps the records of a refused batch apart as trust=failed, raises the alarm and tells
@@ -1423,5 +1430,40 @@ pub(crate) async fn refuse_signed(state: &Arc<State>, reply: &mpsc::Sender<HubTo
         }
         Ok(Err(e)) => warn!(target: "alarm", error = %e, "cannot sign a refusal"),
         Err(e) => warn!(error = %e, "signing task failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridtrust_model::{Quality, Record, Timestamp, Value};
+    use gridtrust_trust::BatchHeader;
+
+    fn batch(batch_seq: u64, points: &[&str]) -> Arc<SignedBatch> {
+        let records: Vec<Record> = (0u64..)
+            .zip(points)
+            .map(|(i, p)| Record {
+                seq: batch_seq * 10 + i,
+                point: PointId::new(*p).unwrap(),
+                value: Value::Float(batch_seq as f32),
+                quality: Quality::GOOD,
+                source_time: None,
+                received_at: Timestamp(0),
+            })
+            .collect();
+        let header = BatchHeader::for_records("edge-1", batch_seq, &records, [1; 32], Timestamp(0));
+        Arc::new(SignedBatch { header, signature: None, records })
+    }
+
+    #[test]
+    fn a_late_batch_never_puts_an_older_value_in_the_image() {
+        let mut image = HashMap::new();
+        update_image(&mut image, &batch(2, &["LD0/MMXU1.TotW"]), true);
+        update_image(&mut image, &batch(1, &["LD0/MMXU1.TotW", "LD0/MMXU1.Hz"]), false);
+        let from = |image: &HashMap<PointId, Arc<SignedBatch>>, p: &str| image[&PointId::new(p).unwrap()].header.batch_seq;
+        assert_eq!(from(&image, "LD0/MMXU1.TotW"), 2, "the newer value stays");
+        assert_eq!(from(&image, "LD0/MMXU1.Hz"), 1, "a point with no value yet takes the late one");
+        update_image(&mut image, &batch(3, &["LD0/MMXU1.TotW"]), true);
+        assert_eq!(from(&image, "LD0/MMXU1.TotW"), 3);
     }
 }
