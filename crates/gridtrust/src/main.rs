@@ -13,6 +13,7 @@ mod demo;
 mod keys_cli;
 mod model_cli;
 mod pki_cli;
+mod probe_cli;
 mod registry_cli;
 
 #[derive(Parser)]
@@ -68,6 +69,8 @@ enum Cmd {
     Model(model_cli::ModelArgs),
     /// The point registry: which edge may report each point and be commanded for it.
     Registry(registry_cli::RegistryArgs),
+    /// Commissioning: connect to a live device, show what it offers, write its edge configuration.
+    Probe(probe_cli::ProbeArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -156,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Verify(args) => audit_cli::run_verify(args),
         Cmd::Model(args) => model_cli::run(args),
         Cmd::Registry(args) => registry_cli::run(args),
+        Cmd::Probe(args) => probe_cli::run(args).await,
     }
 }
 
