@@ -123,7 +123,7 @@ fn build(opts: &Options, base: u16, models: &[ModelRead]) -> Result<Probed, Prob
             Ok(values) => {
                 for ((field, reading), id) in values.def.fields.iter().zip(&values.readings).zip(&ids) {
                     let point = id.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
-                    let _ = writeln!(report, "  {:<12} {:<24} {point}", field.name, show(reading));
+                    let _ = writeln!(report, "  {:<18} {:<24} {point}", field.name, show(reading));
                 }
             }
         }
@@ -145,7 +145,9 @@ fn show(reading: &Reading) -> String {
     match reading {
         Reading::NotImplemented => "not implemented".to_owned(),
         Reading::BadScaleFactor(sf) => format!("bad scale factor {sf}"),
-        Reading::Number(n) => format!("{n}"),
+        // Scale factors are powers of ten: six decimals show every digit a SunSpec value has,
+        // without the binary noise of the multiplication (416.20000000000005).
+        Reading::Number(n) => format!("{}", (n * 1e6).round() / 1e6),
         Reading::Enum(e) => format!("enum {e}"),
         Reading::Bits(b) => format!("0x{b:08x}"),
         Reading::Text(t) => format!("{:?}", t.trim_end_matches('\0').trim()),

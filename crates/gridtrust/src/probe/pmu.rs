@@ -17,7 +17,7 @@ use gridtrust_c37118::client::{ClientConfig, ClientEvent};
 use gridtrust_c37118::config::{AnalogUnit, ConfigFrame, ConfigKind, PhasorKind, PhasorUnit};
 use gridtrust_c37118::data::DataFrame;
 use gridtrust_c37118::driver::{Transport, spawn_client};
-use gridtrust_model::Timestamp;
+use gridtrust_model::{Timestamp, Value};
 
 use super::{ProbeError, Probed, comment, socket_addr, toml_str};
 
@@ -89,10 +89,14 @@ fn build(opts: &Options, cfg: &ConfigFrame, header: Option<&str>, data: Option<&
         _ => "rate 0 (not given)".to_owned(),
     };
     let mut report = format!(
-        "C37.118 stream at {} (IDCODE {}): {:?}, version {}, {} station(s), {rate}, time base {}\n",
+        "C37.118 stream at {} (IDCODE {}): {}, version {}, {} station(s), {rate}, time base {}\n",
         opts.address,
         cfg.idcode,
-        cfg.kind,
+        match cfg.kind {
+            ConfigKind::Cfg1 => "CFG-1",
+            ConfigKind::Cfg2 => "CFG-2",
+            ConfigKind::Cfg3 => "CFG-3",
+        },
         cfg.version,
         cfg.stations.len(),
         cfg.time_base
@@ -154,7 +158,12 @@ fn build(opts: &Options, cfg: &ConfigFrame, header: Option<&str>, data: Option<&
             let _ = writeln!(report, "\nfirst data frame, as the edge publishes it ({} points):", datums.len());
             for d in datums {
                 let quality = if d.quality.is_good() { "good".to_owned() } else { format!("{:?}", d.quality) };
-                let _ = writeln!(report, "  {:<36} {:<16} {quality}", d.point.to_string(), format!("{:?}", d.value));
+                let value = match d.value {
+                    Value::Float(v) => v.to_string(),
+                    Value::Bitstring(b) => format!("0x{b:04x}"),
+                    other => format!("{other:?}"),
+                };
+                let _ = writeln!(report, "  {:<36} {value:<16} {quality}", d.point.to_string());
             }
         }
         None => {
