@@ -1,4 +1,4 @@
-//! `gridtrust probe iec104|modbus|pmu ADDRESS`: see [`gridtrust::probe`].
+//! `gridtrust probe iec104|mms|modbus|pmu ADDRESS`: see [`gridtrust::probe`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,6 +49,21 @@ enum Device {
         #[arg(long)]
         logical_device: Option<String>,
     },
+    /// An IEC 61850 IED over MMS: logical devices, nodes, data objects, data sets and report
+    /// control blocks; writes an IID-like SCL file and the `[[ied]]` table that reads it.
+    Mms {
+        /// `ip:port` of the IED (102 is the usual port).
+        address: String,
+        /// Name of the `[[ied]]` table.
+        #[arg(long, default_value = "ied-1")]
+        name: String,
+        /// IED name in the SCL (default: the common start of the logical-device names).
+        #[arg(long)]
+        ied_name: Option<String>,
+        /// File name of the SCL in `--out` (default: NAME.iid).
+        #[arg(long)]
+        scl: Option<String>,
+    },
     /// A SunSpec device over Modbus TCP: the model chain with values; writes a `[[modbus]]` table.
     Modbus {
         /// `ip:port` of the device (502 is the usual port).
@@ -84,6 +99,9 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let probed: Probed = match args.device {
         Device::Iec104 { address, common_address, name, logical_device } => {
             probe::iec104::probe(&probe::iec104::Options { address, common_address, name, logical_device, timeout }).await?
+        }
+        Device::Mms { address, name, ied_name, scl } => {
+            probe::mms::probe(&probe::mms::Options { address, name, ied_name, scl, timeout }).await?
         }
         Device::Modbus { address, unit_id, name, logical_device } => {
             probe::modbus::probe(&probe::modbus::Options { address, unit_id, name, logical_device, timeout }).await?

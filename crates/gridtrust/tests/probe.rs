@@ -9,6 +9,9 @@
 //!   serving a SunSpec map (crates/modbus/tests/peers/pymodbus_sunspec_server.py).
 //! - `probe_pmu_lists_the_cfg2_of_the_pmu_simulator_and_its_configuration_reads_it`: our C37.118
 //!   PMU simulator.
+//! - `probe_mms_browses_a_libiec61850_ied_writes_scl_and_its_configuration_reads_it`: a
+//!   libiec61850 server through pyiec61850-ng (crates/mms/tests/peer/iec61850_server.py); the
+//!   SCL the probe writes is also read by `gridtrust model import`.
 //! - `probe_errors_say_what_the_device_answered`: nothing listening, a silent peer (each probe
 //!   gives up within `--timeout`), a Modbus device without SunSpec (pymodbus).
 //!
@@ -17,6 +20,8 @@
 
 #[path = "support/common.rs"]
 mod common;
+#[path = "../../mms/tests/common/peer.rs"]
+mod mms_peer;
 mod support;
 
 use std::net::SocketAddr;
@@ -264,6 +269,56 @@ async fn probe_pmu_lists_the_cfg2_of_the_pmu_simulator_and_its_configuration_rea
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_mms_browses_a_libiec61850_ied_writes_scl_and_its_configuration_reads_it() {
+    let test = "probe_mms_browses_a_libiec61850_ied_writes_scl_and_its_configuration_reads_it";
+    let Some(mut ied) = tokio::task::spawn_blocking(move || mms_peer::Iec61850Server::start(test)).await.unwrap() else { return };
+    let ld = mms_peer::LD;
+    let site = Site::new();
+    let shown = site
+        .probe(&["mms", &ied.addr.to_string(), "--name", "bay-ied", "--scl", "bay.iid", "--timeout", "10"])
+        .await
+        .expect("the probe succeeds");
+
+    // Logical devices, nodes, data objects with values, data sets and report control blocks.
+    assert!(shown.contains(&format!("logical device {ld}")), "{shown}");
+    for ln in ["LLN0", "LPHD1", "GGIO1"] {
+        assert!(shown.lines().any(|l| l.trim() == ln), "{ln} listed: {shown}");
+    }
+    assert!(shown.contains("AnIn1.mag.f [MX] = 0") && shown.contains("SPCSO2.ctlModel [CF] = 2"), "{shown}");
+    assert!(shown.contains("data set LLN0$Measurements: ") && shown.contains(&format!("{ld}/GGIO1$MX$AnIn1$mag$f")), "{shown}");
+    assert!(
+        shown.contains(&format!("report control block Measurements01 (buffered): data set {ld}/LLN0$Measurements, confRev 1")),
+        "{shown}"
+    );
+    assert!(shown.contains("the edge will enable 2 report control block(s)"), "{shown}");
+
+    // The SCL is a model gridtrust imports.
+    let imported = std::process::Command::new(env!("CARGO_BIN_EXE_gridtrust"))
+        .args(["model", "import", "--scl"])
+        .arg(site.dir.join("bay.iid"))
+        .arg("--output")
+        .arg(site.dir.join("model.json"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "model import: {}", String::from_utf8_lossy(&imported.stderr));
+
+    let hub = site.start_hub(&[ld]).await;
+    let edge = site.start_edge(&hub, "edge-bay-ied.toml").await;
+    let anin1 = format!("{ld}/GGIO1.AnIn1.mag.f[MX]");
+    stored(&hub, &anin1, |v| v == 0.0).await;
+    // The server stays up (and is stopped when `ied` drops at the end).
+    let _ied = tokio::task::spawn_blocking(move || {
+        ied.command(&format!("float {ld}/GGIO1.AnIn1.mag.f 12.5"));
+        ied
+    })
+    .await
+    .unwrap();
+    stored(&hub, &anin1, |v| v == 12.5).await;
+    edge.shutdown();
+    hub.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_errors_say_what_the_device_answered() {
     let site = Site::new();
     // Nothing listens.
@@ -280,7 +335,7 @@ async fn probe_errors_say_what_the_device_answered() {
             open.push(s);
         }
     });
-    for (protocol, what) in [("iec104", "STARTDT"), ("modbus", "SunSpec discovery"), ("pmu", "CFG-2")] {
+    for (protocol, what) in [("iec104", "STARTDT"), ("mms", "MMS association"), ("modbus", "SunSpec discovery"), ("pmu", "CFG-2")] {
         let started = std::time::Instant::now();
         let e = site.probe(&[protocol, &silent_addr, "--timeout", "1"]).await.expect_err("a silent device");
         assert!(e.contains("did not answer") && e.contains(what) && e.contains("1 s"), "{protocol}: {e}");

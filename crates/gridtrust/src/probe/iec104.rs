@@ -256,7 +256,7 @@ mod tests {
     fn several_stations_get_one_table_each_with_their_own_logical_device() {
         let mut objects = BTreeMap::new();
         let e = Element::Scaled { value: 7, quality: Qds::default(), time: None };
-        objects.insert((1, 5), seen(TypeId::MMeNb1, e.clone()));
+        objects.insert((1, 5), seen(TypeId::MMeNb1, e));
         objects.insert((2, 5), seen(TypeId::MMeTe1, e));
         let probed = build(&options(), &objects, true).unwrap();
         let table: toml::Table = toml::from_str(&probed.files[0].1).unwrap();

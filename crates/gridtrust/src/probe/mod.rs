@@ -4,6 +4,8 @@
 //! file), ready to be edited and merged.
 //!
 //! - [`iec104`]: a station interrogation, dumped with type, common address, IOA, value and quality.
+//! - [`mms`]: the IED's logical devices, nodes, data objects, data sets and report control blocks,
+//!   written as IID-like SCL with the `[[ied]]` table that reads it.
 //! - [`modbus`]: the SunSpec model chain with the values of every model gridtrust parses.
 //! - [`pmu`]: the C37.118 CFG-2 (stations, channels, units, rate) and one data frame.
 //!
@@ -12,6 +14,7 @@
 //! did answer (a refusal, an exception code, nothing at all within the deadline).
 
 pub mod iec104;
+pub mod mms;
 pub mod modbus;
 pub mod pmu;
 
@@ -32,6 +35,12 @@ pub enum ProbeError {
     InterrogationRefused { common_address: u16, cause: String, negative: bool },
     #[error("the RTU closed the connection during the interrogation: {0}")]
     Iec104Closed(String),
+    #[error("MMS: {0}")]
+    Mms(#[from] gridtrust_mms::services::ServiceFailure),
+    #[error("the SCL written from the IED's model does not import: {0}")]
+    Scl(#[from] gridtrust_scl::SclErrors),
+    #[error("the edge could not use the SCL written from the IED's model: {key}: {message}")]
+    Plan { key: String, message: String },
     #[error("Modbus: {0}")]
     Modbus(#[from] gridtrust_modbus::client::ClientError),
     #[error("no SunSpec map: no SunS marker at 40000, 0 or 50000; the device answered {0}")]

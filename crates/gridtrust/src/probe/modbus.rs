@@ -47,8 +47,11 @@ pub async fn probe(opts: &Options) -> Result<Probed, ProbeError> {
     let deadline = Instant::now() + opts.timeout;
     let within = opts.timeout;
     let expired = |what| move |_| ProbeError::Timeout { what, within };
+    // The client's own per-request timeout lies past the deadline, so a silent device is
+    // reported against --timeout, once.
+    let late = opts.timeout + Duration::from_secs(1);
     let mut client =
-        timeout_at(deadline, client::connect(&opts.address, opts.unit_id, opts.timeout)).await.map_err(expired("the TCP connection"))??;
+        timeout_at(deadline, client::connect(&opts.address, opts.unit_id, late)).await.map_err(expired("the TCP connection"))??;
 
     let mut discovery = Discovery::new();
     // What the device answered at each base address, for the error when none holds a marker.

@@ -38,12 +38,13 @@ pub struct Options {
 pub async fn probe(opts: &Options) -> Result<Probed, ProbeError> {
     let addr = socket_addr(&opts.address)?;
     let deadline = Instant::now() + opts.timeout;
-    // Two requests within the deadline: a PMU that ignores the first gets one more chance.
+    // Two requests within the deadline (a PMU that ignores the first gets one more chance); the
+    // client gives up only after it, so a silent PMU is reported against --timeout.
     let config = ClientConfig {
         idcode: opts.idcode,
         config_kind: ConfigKind::Cfg2,
         request_header: true,
-        response_timeout: opts.timeout / 2,
+        response_timeout: opts.timeout * 3 / 5,
         config_attempts: 2,
         data_timeout: opts.timeout,
     };
