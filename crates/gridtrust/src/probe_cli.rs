@@ -96,18 +96,21 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let Common { timeout, out, force, dry_run } = args.common;
     let timeout =
         Duration::try_from_secs_f64(timeout).ok().filter(|t| !t.is_zero()).context("--timeout must be a positive number of seconds")?;
-    let probed: Probed = match args.device {
+    let probed: Result<Probed, probe::ProbeError> = match args.device {
         Device::Iec104 { address, common_address, name, logical_device } => {
-            probe::iec104::probe(&probe::iec104::Options { address, common_address, name, logical_device, timeout }).await?
+            probe::iec104::probe(&probe::iec104::Options { address, common_address, name, logical_device, timeout }).await
         }
         Device::Mms { address, name, ied_name, scl } => {
-            probe::mms::probe(&probe::mms::Options { address, name, ied_name, scl, timeout }).await?
+            probe::mms::probe(&probe::mms::Options { address, name, ied_name, scl, timeout }).await
         }
         Device::Modbus { address, unit_id, name, logical_device } => {
-            probe::modbus::probe(&probe::modbus::Options { address, unit_id, name, logical_device, timeout }).await?
+            probe::modbus::probe(&probe::modbus::Options { address, unit_id, name, logical_device, timeout }).await
         }
-        Device::Pmu { address, idcode, name } => probe::pmu::probe(&probe::pmu::Options { address, idcode, name, timeout }).await?,
+        Device::Pmu { address, idcode, name } => probe::pmu::probe(&probe::pmu::Options { address, idcode, name, timeout }).await,
     };
+    // Each message already carries its cause ("IEC 104: connect: Connection refused"): printed
+    // once, not again as a chain of sources.
+    let probed = probed.map_err(|e| anyhow::anyhow!("{e}"))?;
     print!("{}", probed.report);
     if dry_run {
         return Ok(());

@@ -103,6 +103,9 @@ pub async fn probe(opts: &Options) -> Result<Probed, ProbeError> {
         }
     }
     client.close();
+    if objects.is_empty() {
+        return Err(ProbeError::NoObjects { common_address: opts.common_address });
+    }
     build(opts, &objects, terminated)
 }
 

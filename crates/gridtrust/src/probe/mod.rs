@@ -33,6 +33,10 @@ pub enum ProbeError {
     Iec104(#[from] gridtrust_iec104::client::ClientError),
     #[error("the RTU refused the station interrogation of common address {common_address}: cause {cause}{}", if *.negative { " (negative confirmation)" } else { "" })]
     InterrogationRefused { common_address: u16, cause: String, negative: bool },
+    #[error(
+        "the RTU confirmed and ended the station interrogation of common address {common_address} without sending any information object"
+    )]
+    NoObjects { common_address: u16 },
     #[error("the RTU closed the connection during the interrogation: {0}")]
     Iec104Closed(String),
     #[error("MMS: {0}")]
