@@ -660,12 +660,25 @@ mod tests {
             values: vec![("BR".into(), Data::Structure(vec![rcb_value]))],
             read_error: None,
         };
-        let members = ["GGIO1$MX$AnIn1$mag$f", "GGIO1$MX$AnIn1$q", "GGIO1$ST$SPCSO1"].map(|i| ObjectName::domain("IED1LD0", i)).to_vec();
+        // MMXU1.PhV (WYE): phsA under MX and CF, so a sub data object.
+        let float = || st(vec![("f", TypeSpec::Float { format_width: 32, exponent_width: 8 })]);
+        let mmxu = LogicalNode {
+            name: "MMXU1".into(),
+            type_spec: st(vec![
+                ("MX", st(vec![("PhV", st(vec![("phsA", st(vec![("cVal", st(vec![("mag", float())])), ("q", q())]))]))])),
+                ("CF", st(vec![("PhV", st(vec![("phsA", st(vec![("units", st(vec![("SIUnit", TypeSpec::Integer(8))]))]))]))])),
+            ]),
+            values: Vec::new(),
+            read_error: None,
+        };
+        let members = ["GGIO1$MX$AnIn1$mag$f", "GGIO1$MX$AnIn1$q", "GGIO1$ST$SPCSO1", "MMXU1$MX$PhV"]
+            .map(|i| ObjectName::domain("IED1LD0", i))
+            .to_vec();
         ServerModel {
             identity: None,
             logical_devices: vec![LogicalDevice {
                 name: "IED1LD0".into(),
-                logical_nodes: vec![ggio, lln0],
+                logical_nodes: vec![ggio, lln0, mmxu],
                 data_sets: vec![DataSet { name: "LLN0$Measurements".into(), members }],
             }],
         }
@@ -700,6 +713,10 @@ mod tests {
         assert!(points.contains(&"IED1LD0/GGIO1.AnIn1.mag.f[MX]".to_owned()), "{points:?}");
         assert!(points.contains(&"IED1LD0/GGIO1.SPCSO1.stVal[ST]".to_owned()), "{points:?}");
         assert_eq!(plan.controls.len(), 1, "SPCSO1 is direct-operate");
+        let phv = ied.attribute("LD0/MMXU1.PhV.phsA.cVal.mag.f").unwrap_or_else(|| panic!("{scl}"));
+        assert_eq!((phv.cdc.as_str(), phv.fc.as_str()), ("WYE", "MX"));
+        assert!(scl.contains("<SDO name=\"phsA\" type=\"CMV_1\"/>"), "{scl}");
+        assert!(points.contains(&"IED1LD0/MMXU1.PhV.phsA.cVal.mag.f[MX]".to_owned()), "a whole WYE in a data set: {points:?}");
     }
 
     #[test]
