@@ -1,7 +1,7 @@
 //! `gridtrust probe`: the commissioning tool an integrator runs on site before any configuration
 //! exists. It connects to a live device, shows what the device offers, and returns the edge
 //! configuration that reads it (the device's table for `edge.toml`, plus the IEC 104 mapping
-//! file), ready to be edited and merged.
+//! file or the IED's SCL file it names), ready to be edited and merged.
 //!
 //! - [`iec104`]: a station interrogation, dumped with type, common address, IOA, value and quality.
 //! - [`mms`]: the IED's logical devices, nodes, data objects, data sets and report control blocks,
