@@ -104,13 +104,7 @@ impl MmsClient {
                 let type_spec = self.variable_type(&ObjectName::domain(&ld, &ln)).await?;
                 let fcs: Vec<&str> = fc_names(&type_spec).into_iter().filter(|fc| READ_FCS.contains(fc)).collect();
                 let names: Vec<ObjectName> = fcs.iter().map(|fc| ObjectName::domain(&ld, format!("{ln}${fc}"))).collect();
-                let (values, read_error) = match self.read(&names).await {
-                    Ok(results) => {
-                        let values = fcs.iter().zip(results).filter_map(|(fc, r)| r.ok().map(|d| ((*fc).to_owned(), d))).collect();
-                        (values, None)
-                    }
-                    Err(e) => (Vec::new(), Some(e.to_string())),
-                };
+                let (values, read_error) = self.read_parts(&fcs, &names).await;
                 logical_nodes.push(LogicalNode { name: ln, type_spec, values, read_error });
             }
             let mut data_sets = Vec::new();
@@ -121,6 +115,30 @@ impl MmsClient {
             logical_devices.push(LogicalDevice { name: ld, logical_nodes, data_sets });
         }
         Ok(ServerModel { identity, logical_devices })
+    }
+}
+
+impl MmsClient {
+    /// Reads the FC parts `names` of one LN in one request; when the server refuses that (an
+    /// answer larger than the negotiated PDU, a service limit), one request per part. Returns the
+    /// parts read and, when a part could not be read even alone, why.
+    async fn read_parts(&self, fcs: &[&str], names: &[ObjectName]) -> (Vec<(String, Data)>, Option<String>) {
+        let tag = |results: Vec<crate::pdu::AccessResult>| -> Vec<(String, Data)> {
+            fcs.iter().zip(results).filter_map(|(fc, r)| r.ok().map(|d| ((*fc).to_owned(), d))).collect()
+        };
+        match self.read(names).await {
+            Ok(results) => (tag(results), None),
+            Err(whole) => {
+                let (mut values, mut error) = (Vec::new(), None);
+                for (fc, name) in fcs.iter().zip(names) {
+                    match self.read_value(name).await {
+                        Ok(data) => values.push(((*fc).to_owned(), data)),
+                        Err(e) => error = Some(format!("{whole}; {fc} alone: {e}")),
+                    }
+                }
+                (values, error)
+            }
+        }
     }
 }
 
