@@ -14,7 +14,7 @@ use gridtrust_model::{PointId, Record, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity};
 use gridtrust_trust::evidence::Signature;
 use gridtrust_trust::registry::PointRegistry;
-use gridtrust_trust::{BatchHeader, Hash, SignedBatch};
+use gridtrust_trust::{BatchHeader, ChainStep, Hash, SignedBatch};
 
 /// A detection the operator must see: which edge, which batch, what was wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,28 +124,17 @@ impl Verifier {
     }
 
     /// Checks an authentic header (edge signature verified) against the known head of its
-    /// edge's chain and advances the head when it is newer. Returns what breaks the chain: a
-    /// gap (batches skipped, naming them), a header that does not link to its predecessor, or
-    /// a second header with the same number (fork). Live batches and the hub's heads both pass
-    /// here, so neither can skip a range silently.
+    /// edge's chain and advances the head when it is newer. Returns what the operator must be
+    /// told ([`ChainStep::problem`]): a gap (naming the batches skipped), a header that does not
+    /// link to its predecessor, a second header with the same number (fork), or a new chain
+    /// after a lost edge queue. Live batches and the hub's heads both pass here, so neither can
+    /// skip a range silently.
     fn follow(&mut self, h: &BatchHeader) -> Option<String> {
-        let broken = match self.heads.get(&h.edge_id) {
-            Some(head) if head.batch_seq.checked_add(1) == Some(h.batch_seq) => h.verify_follows(head).err().map(|e| e.to_string()),
-            Some(head) if h.batch_seq > head.batch_seq => Some(format!(
-                "batches {}..={} of edge {} never arrived (gap in the chain)",
-                head.batch_seq + 1,
-                h.batch_seq - 1,
-                h.edge_id
-            )),
-            Some(head) if h.batch_seq == head.batch_seq && h != head => {
-                Some("a different header with the same batch number (forked chain)".into())
-            }
-            _ => None,
-        };
-        if self.heads.get(&h.edge_id).is_none_or(|head| h.batch_seq > head.batch_seq) {
+        let step = ChainStep::of(self.heads.get(&h.edge_id), h);
+        if step.advances() {
             self.heads.insert(h.edge_id.clone(), h.clone());
         }
-        broken
+        step.problem(h)
     }
 
     /// Verifies a batch; returns the records to apply and the alarms raised.
@@ -407,5 +396,23 @@ mod tests {
         assert!(a.is_empty(), "{a:?}");
         assert_eq!(r.len(), 3, "the genuine values are served after the forged ones");
         assert!(r.iter().all(|r| r.verified && r.record.value == Value::Float(1.0)));
+    }
+
+    #[test]
+    fn a_new_chain_after_a_lost_edge_queue_is_served_good_with_an_alarm() {
+        let mut v = verifier();
+        let b0 = batch(0, 0, [0; 32], 1.0);
+        let b1 = batch(1, 3, b0.header.hash(), 2.0);
+        v.check(b0, Timestamp(0));
+        v.check(b1, Timestamp(0));
+        let start = gridtrust_trust::chain::chain_start(Timestamp(1_796_650_000_000_000_000));
+        let genesis = batch(start, start, [0; 32], 3.0);
+        let (r, a) = v.check(genesis.clone(), Timestamp(0));
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert!(a[0].reason.contains("restarted its chain") && a[0].reason.contains("after 1"), "{a:?}");
+        assert!(r.len() == 3 && r.iter().all(|r| r.verified && r.record.value == Value::Float(3.0)), "the new chain's values are newer");
+        assert_eq!(v.positions().get("edge-1"), Some(&start));
+        let (r, a) = v.check(batch(start + 1, start + 3, genesis.header.hash(), 4.0), Timestamp(0));
+        assert!(a.is_empty() && r.iter().all(|r| r.verified), "the new chain continues without alarms: {a:?}");
     }
 }

@@ -22,8 +22,26 @@ pub struct Resume {
 }
 
 impl Resume {
-    /// A brand-new edge.
-    pub const FRESH: Self = Self { next_seq: 0, next_batch_seq: 0, prev_header_hash: [0; 32] };
+    /// A chain numbered from 0 (tests; an edge's first chain before chains restarted).
+    pub const FRESH: Self = Self::new_chain(0);
+
+    /// A new chain whose first batch and record are numbered `start` and link to nothing: what
+    /// an edge without a queue begins with ([`gridtrust_trust::chain`]).
+    pub const fn new_chain(start: u64) -> Self {
+        Self { next_seq: start, next_batch_seq: start, prev_header_hash: [0; 32] }
+    }
+
+    /// Continues the chain after `last`, the newest queued header, with record numbers from
+    /// `numbered` (the queue's next seq) or past `last`'s records, whichever is higher: a new
+    /// chain that has sent only heartbeats has numbered no record in the queue yet, but its
+    /// records must still follow the chain's own numbering.
+    pub fn after(last: &BatchHeader, numbered: u64) -> Self {
+        Self {
+            next_seq: numbered.max(last.first_seq.saturating_add(u64::from(last.count))),
+            next_batch_seq: last.batch_seq.saturating_add(1),
+            prev_header_hash: last.hash(),
+        }
+    }
 }
 
 /// Groups numbered records into batches.
@@ -207,5 +225,21 @@ mod tests {
         let mut b = Batcher::new("edge-1", 1, Duration::from_millis(10), Resume { next_seq: 500, next_batch_seq: 7, prev_header_hash: prev });
         let batch = b.push(Instant::now(), datum(0)).unwrap();
         assert_eq!((batch.header.batch_seq, batch.header.first_seq, batch.header.prev_header_hash), (7, 500, prev));
+    }
+
+    #[test]
+    fn a_chain_that_sent_only_heartbeats_continues_its_own_record_numbering() {
+        let start = 1_796_650_000_000_000;
+        let t0 = Instant::now();
+        let every = Duration::from_secs(3);
+        let mut b = Batcher::new("edge-1", 10, Duration::from_millis(10), Resume::new_chain(start)).with_heartbeat(every, t0);
+        let heartbeat = b.handle_timeout(t0 + every, Timestamp(1)).expect("an idle batcher closes a heartbeat");
+        assert_eq!((heartbeat.header.batch_seq, heartbeat.header.first_seq, heartbeat.header.count), (start, start, 0));
+        // The queue numbered no record (it holds only the heartbeat): the chain's own numbers win.
+        let resumed = Resume::after(&heartbeat.header, 0);
+        assert_eq!(resumed, Resume { next_seq: start, next_batch_seq: start + 1, prev_header_hash: heartbeat.header.hash() });
+        let mut b = Batcher::new("edge-1", 1, Duration::from_millis(10), resumed);
+        let data = b.push(Instant::now(), datum(1)).expect("one record closes the batch");
+        assert_eq!(data.verify_follows(&heartbeat.header), Ok(()));
     }
 }

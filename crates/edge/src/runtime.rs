@@ -97,10 +97,17 @@ impl Edge {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| EdgeError::DataDir { path: config.data_dir.clone(), source })?;
         let queue = Arc::new(EdgeQueue::open_with(config.data_dir.join("queue.redb"), config.queue)?);
         let resume = match queue.last_batch()? {
-            None => Resume { next_seq: queue.next_seq(), ..Resume::FRESH },
+            None => {
+                // No chain to continue: a new edge, or one whose queue was lost or replaced. The
+                // new chain is numbered above anything an old one used, and the hub and the cc
+                // report it as a restart if this edge sent before.
+                let start = gridtrust_trust::chain::chain_start(Timestamp::now()).max(queue.next_seq());
+                info!(edge_id = %config.edge_id, start, "the edge queue holds no chain: starting a new one (a restart, if this edge sent batches before)");
+                Resume::new_chain(start)
+            }
             Some(last) => {
                 let (header, _) = gridtrust_trust::evidence::decode_sealed(&last.header_bytes)?;
-                Resume { next_seq: queue.next_seq(), next_batch_seq: header.batch_seq + 1, prev_header_hash: header.hash() }
+                Resume::after(&header, queue.next_seq())
             }
         };
         info!(edge_id = %config.edge_id, next_seq = resume.next_seq, next_batch = resume.next_batch_seq, "edge queue opened");

@@ -11,7 +11,8 @@
 //!   log at the index given, under a checkpoint signed by a hub certificate.
 //! - **a chain** ([`ChainEvidence`]): every stored header of one edge is signed by that edge,
 //!   and each follows the previous (batch seq + 1, first record seq continues, previous-header
-//!   hash); every missing batch is named.
+//!   hash); every missing batch is named, and a new chain the edge started after losing its
+//!   queue is reported as a restart (see `gridtrust_trust::chain`).
 //! - **consistency** ([`CheckpointEvidence`]): two signed checkpoints of the same log, and the
 //!   older tree a prefix of the newer one (RFC 9162 consistency proof), so the hub did not
 //!   rewrite history between them. The older one may be a cc's `checkpoint.bin`.
@@ -77,6 +78,7 @@ use gridtrust_model::{PointId, Record, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity, PkiError, Purpose, TrustAnchors};
 use gridtrust_store::translog::TransparencyLog;
 use gridtrust_store::{HubStoreReader, StoreError, series_time};
+use gridtrust_trust::chain::{Break, ChainStep};
 use gridtrust_trust::checkpoint::{CheckpointError, CheckpointTracker, CodecError, LogEntry, SignedCheckpoint};
 use gridtrust_trust::evidence::{BatchHeader, EvidenceError, Signature, decode_sealed};
 use gridtrust_trust::merkle::{self, Hash, ProofError};
@@ -608,11 +610,14 @@ pub enum VerifyError {
         expected: String,
     },
     /// Batches are missing from the chain; every header present verified.
-    #[error("edge {edge}: {} missing from the chain ({checked} headers present all verified)", describe_gaps(.missing))]
+    #[error("edge {edge}: {} missing from the chain ({checked} headers present all verified)", describe_gaps(*.before, .missing))]
     ChainGaps {
         /// The edge.
         edge: String,
-        /// Missing batch seqs, as ranges.
+        /// The export does not begin at a chain's start: the batches before this one are
+        /// missing, back to a start the export does not show.
+        before: Option<u64>,
+        /// Missing batch seqs between the headers present, as ranges.
         missing: Vec<Range<u64>>,
         /// Headers that verified.
         checked: usize,
@@ -638,10 +643,11 @@ pub enum VerifyError {
     Inconsistent(#[source] CheckpointError),
 }
 
-fn describe_gaps(gaps: &[Range<u64>]) -> String {
-    let parts: Vec<String> = gaps
-        .iter()
-        .map(|g| if g.end - g.start == 1 { format!("batch {}", g.start) } else { format!("batches {}..={}", g.start, g.end - 1) })
+fn describe_gaps(before: Option<u64>, gaps: &[Range<u64>]) -> String {
+    let start = before.map(|first| format!("the batches before {first} (the chain's start)"));
+    let parts: Vec<String> = start
+        .into_iter()
+        .chain(gaps.iter().map(|g| if g.end - g.start == 1 { format!("batch {}", g.start) } else { format!("batches {}..={}", g.start, g.end - 1) }))
         .collect();
     parts.join(", ")
 }
@@ -723,6 +729,9 @@ pub struct VerifiedChain {
     pub last_batch: u64,
     /// Records the batches cover.
     pub records: u64,
+    /// Each new chain the edge started after losing its queue: (the last batch of the chain
+    /// before, the first of the new one). What the old chain held after the first is lost.
+    pub restarts: Vec<(u64, u64)>,
 }
 
 impl fmt::Display for VerifiedChain {
@@ -731,7 +740,11 @@ impl fmt::Display for VerifiedChain {
             f,
             "edge {}: {} batches {}..={} covering {} records, each signed by the edge and linked to the previous one, none missing",
             self.edge_id, self.batches, self.first_batch, self.last_batch, self.records
-        )
+        )?;
+        for (after, at) in &self.restarts {
+            write!(f, "; the edge restarted its chain at batch {at} (a new queue): batches after {after} of the chain before were never received")?;
+        }
+        Ok(())
     }
 }
 
@@ -951,6 +964,8 @@ impl Auditor {
         let mut validated: HashMap<Hash, PeerIdentity> = HashMap::new();
         let mut previous: Option<BatchHeader> = None;
         let mut missing: Vec<Range<u64>> = Vec::new();
+        let mut restarts: Vec<(u64, u64)> = Vec::new();
+        let mut before = None;
         let mut records = 0u64;
         let mut first_batch = None;
         for (position, sealed) in ev.headers.iter().enumerate() {
@@ -981,7 +996,7 @@ impl Auditor {
                     source,
                 })?;
             }
-            // The link to the previous header.
+            // The link to the previous header: the chain decision every role makes.
             let broken = |field: &'static str, previous: u64, got: String, expected: String| VerifyError::ChainBroken {
                 edge: edge.clone(),
                 batch_seq: h.batch_seq,
@@ -990,34 +1005,28 @@ impl Auditor {
                 got,
                 expected,
             };
-            match &previous {
-                None if h.batch_seq > 0 => missing.push(0..h.batch_seq),
-                None => {
-                    if h.first_seq != 0 {
-                        return Err(broken("first record seq", 0, h.first_seq.to_string(), "0 for an edge's first batch".into()));
-                    }
-                    if h.prev_header_hash != [0; 32] {
-                        return Err(broken(
-                            "previous header hash",
-                            0,
-                            to_hex(&h.prev_header_hash),
-                            "zeros for an edge's first batch".into(),
-                        ));
-                    }
+            let head = previous.as_ref().map_or(0, |p| p.batch_seq);
+            match ChainStep::of(previous.as_ref(), &h) {
+                // An export begins at a chain's start, or the batches before its first are missing.
+                ChainStep::First if !h.starts_chain() && h.batch_seq == 0 => {
+                    return Err(broken("previous header hash", 0, to_hex(&h.prev_header_hash), "zeros for an edge's first batch".into()));
                 }
-                Some(p) if h.batch_seq <= p.batch_seq => {
-                    return Err(broken("batch seq", p.batch_seq, h.batch_seq.to_string(), format!("above {}", p.batch_seq)));
+                ChainStep::First if !h.starts_chain() => before = Some(h.batch_seq),
+                ChainStep::First | ChainStep::Follows => {}
+                ChainStep::Restart { after } => restarts.push((after, h.batch_seq)),
+                ChainStep::Gap { missing: range } => missing.push(range),
+                ChainStep::Repeat | ChainStep::Fork | ChainStep::Older => {
+                    return Err(broken("batch seq", head, h.batch_seq.to_string(), format!("above {head}")));
                 }
-                Some(p) if h.batch_seq > p.batch_seq + 1 => missing.push(p.batch_seq + 1..h.batch_seq),
-                Some(p) => {
-                    let expected_first = p.first_seq.checked_add(u64::from(p.count));
-                    if expected_first != Some(h.first_seq) {
-                        let expected = expected_first.map_or_else(|| "beyond u64".to_owned(), |e| e.to_string());
-                        return Err(broken("first record seq", p.batch_seq, h.first_seq.to_string(), expected));
-                    }
-                    if h.prev_header_hash != p.hash() {
-                        return Err(broken("previous header hash", p.batch_seq, to_hex(&h.prev_header_hash), to_hex(&p.hash())));
-                    }
+                ChainStep::Broken(Break::Edge { expected }) => {
+                    return Err(VerifyError::WrongEdge { position, expected, got: h.edge_id.clone() });
+                }
+                ChainStep::Broken(Break::FirstSeq { expected, got }) => {
+                    let expected = expected.map_or_else(|| "beyond u64".to_owned(), |e| e.to_string());
+                    return Err(broken("first record seq", head, got.to_string(), expected));
+                }
+                ChainStep::Broken(Break::PrevHash { expected, got }) => {
+                    return Err(broken("previous header hash", head, to_hex(&got), to_hex(&expected)));
                 }
             }
             records += u64::from(h.count);
@@ -1025,10 +1034,10 @@ impl Auditor {
             previous = Some(h);
         }
         let (Some(first_batch), Some(last)) = (first_batch, previous) else { return Err(VerifyError::EmptyChain { edge }) };
-        if !missing.is_empty() {
-            return Err(VerifyError::ChainGaps { edge, missing, checked: ev.headers.len() });
+        if before.is_some() || !missing.is_empty() {
+            return Err(VerifyError::ChainGaps { edge, before, missing, checked: ev.headers.len() });
         }
-        Ok(VerifiedChain { edge_id: edge, batches: ev.headers.len(), first_batch, last_batch: last.batch_seq, records })
+        Ok(VerifiedChain { edge_id: edge, batches: ev.headers.len(), first_batch, last_batch: last.batch_seq, records, restarts })
     }
 
     /// Verifies that `new` extends `old`: both signed by a valid hub certificate of the same log,
@@ -1491,6 +1500,7 @@ mod tests {
 
     #[test]
     fn gaps_are_described_precisely() {
-        assert_eq!(describe_gaps(&[0..1, 5..8]), "batch 0, batches 5..=7");
+        assert_eq!(describe_gaps(None, &[0..1, 5..8]), "batch 0, batches 5..=7");
+        assert_eq!(describe_gaps(Some(3), &[5..6, 8..10]), "the batches before 3 (the chain's start), batch 5, batches 8..=9");
     }
 }

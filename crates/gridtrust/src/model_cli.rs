@@ -47,13 +47,17 @@ enum ModelCommand {
         /// Where to write the model JSON.
         #[arg(short, long)]
         output: PathBuf,
+        /// Refuse SCL that deviates from IEC 61850-6, even where the deviation has one clear
+        /// reading (by default such deviations are read and printed as warnings).
+        #[arg(long)]
+        strict: bool,
     },
     /// Check the inputs: print every error (file, line, element), warning and unresolved link;
     /// exit non-zero on errors.
     Validate {
         #[command(flatten)]
         inputs: InputArgs,
-        /// Fail also when links are unresolved.
+        /// Treat SCL deviations from IEC 61850-6 as errors, and fail also when links are unresolved.
         #[arg(long)]
         strict: bool,
     },
@@ -87,7 +91,10 @@ enum ModelCommand {
 /// Runs a `gridtrust model` command.
 pub fn run(args: ModelArgs) -> anyhow::Result<()> {
     match args.command {
-        ModelCommand::Import { inputs, output } => {
+        ModelCommand::Import { inputs, output, strict } => {
+            if strict && !scl_conforms(&inputs) {
+                anyhow::bail!("SCL deviates from IEC 61850-6 (--strict)");
+            }
             let imported = build(&inputs)?;
             for warning in &imported.warnings {
                 eprintln!("{warning}");
@@ -98,6 +105,9 @@ pub fn run(args: ModelArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ModelCommand::Validate { inputs, strict } => {
+            if strict && !scl_conforms(&inputs) {
+                std::process::exit(1);
+            }
             let inputs = inputs.inputs()?;
             let imported = match import_files(&inputs, progress_on_stderr()) {
                 Ok(imported) => imported,
@@ -200,6 +210,21 @@ fn build(inputs: &InputArgs) -> anyhow::Result<Imported> {
             anyhow::bail!("{failed}")
         }
     }
+}
+
+/// Reads every SCL input strictly, printing each deviation as an error; true when none has any.
+/// The model is then built as usual: strictness is a check of the files, the model is the same.
+fn scl_conforms(inputs: &InputArgs) -> bool {
+    let mut conforms = true;
+    for path in &inputs.scl {
+        if let Err(failed) = gridtrust_scl::import_file_as(path, gridtrust_scl::Mode::Strict) {
+            conforms = false;
+            for error in &failed.errors {
+                eprintln!("error: {error}");
+            }
+        }
+    }
+    conforms
 }
 
 fn report_failure(failed: &ImportErrors) {

@@ -20,6 +20,7 @@ use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_model::{PointId, Record, Timestamp, Value};
 use gridtrust_store::HubStoreReader;
 use gridtrust_trust::checkpoint::{CheckpointError, SignedCheckpoint};
+use gridtrust_trust::evidence::decode_sealed;
 use gridtrust_trust::merkle::ProofError;
 use proptest::prelude::*;
 
@@ -286,9 +287,10 @@ fn an_edge_chain_exports_and_verifies_without_gaps() {
     let ev = export_chain(&f.hub_data);
     assert_eq!(ev.certificates.len(), 1);
     let ok = f.auditor().chain(&ev).unwrap();
-    assert_eq!((ok.edge_id.as_str(), ok.first_batch), ("edge-1", 0));
+    assert_eq!(ok.edge_id, "edge-1");
     assert!(ok.batches >= 3, "{ok}");
-    assert_eq!(ok.last_batch + 1, ok.batches as u64);
+    assert_eq!(ok.last_batch - ok.first_batch + 1, ok.batches as u64);
+    assert!(ok.restarts.is_empty(), "{ok}");
     println!("OK chain: {ok}");
 }
 
@@ -298,12 +300,15 @@ fn a_chain_with_a_missing_or_altered_batch_names_it() {
     let ev = export_chain(&f.hub_data);
     let auditor = f.auditor();
 
+    // The edge's chain starts at its first batch's number (0, or the time its queue was made).
+    let first = decode_sealed(&ev.headers[0].0).unwrap().0.batch_seq;
     let mut gap = ev.clone();
     gap.headers.remove(2);
     gap.headers.remove(0);
     match auditor.chain(&gap) {
-        Err(VerifyError::ChainGaps { edge, missing, checked }) => {
-            assert_eq!((edge.as_str(), missing, checked), ("edge-1", vec![0..1, 2..3], ev.headers.len() - 2));
+        Err(VerifyError::ChainGaps { edge, before, missing, checked }) => {
+            let gap = first + 2..first + 3;
+            assert_eq!((edge.as_str(), before, missing, checked), ("edge-1", Some(first + 1), Vec::from([gap]), ev.headers.len() - 2));
         }
         other => panic!("expected the gaps, got {other:?}"),
     }
@@ -311,20 +316,60 @@ fn a_chain_with_a_missing_or_altered_batch_names_it() {
     // Two batches swapped: the later one no longer follows.
     let mut swapped = ev.clone();
     swapped.headers.swap(1, 2);
-    assert!(matches!(auditor.chain(&swapped), Err(VerifyError::ChainBroken { batch_seq: 1, previous: 2, field: "batch seq", .. })));
+    assert!(matches!(auditor.chain(&swapped), Err(VerifyError::ChainBroken { batch_seq, previous, field: "batch seq", .. }) if batch_seq == first + 1 && previous == first + 2));
 
     // A header whose signature byte is flipped.
     let mut forged = ev.clone();
     let last = forged.headers[1].0.len() - 1;
     forged.headers[1].0[last] ^= 1;
     match auditor.chain(&forged) {
-        Err(VerifyError::HeaderSignature { edge, batch_seq: 1, .. }) => assert_eq!(edge, "edge-1"),
-        other => panic!("expected a signature failure of batch 1, got {other:?}"),
+        Err(VerifyError::HeaderSignature { edge, batch_seq, .. }) if batch_seq == first + 1 => assert_eq!(edge, "edge-1"),
+        other => panic!("expected a signature failure of batch {}, got {other:?}", first + 1),
     }
 
     let mut no_certs = ev;
     no_certs.certificates.clear();
     assert!(matches!(auditor.chain(&no_certs), Err(VerifyError::MissingCertificate { .. })));
+}
+
+/// An edge that lost its queue starts a new chain (`gridtrust_trust::chain`): the auditor
+/// verifies it and names the restart instead of calling it broken.
+#[test]
+fn a_chain_restarted_after_a_lost_edge_queue_verifies_and_names_the_restart() {
+    let f = fixture();
+    let mut ev = export_chain(&f.hub_data);
+    let last = decode_sealed(&ev.headers.last().unwrap().0).unwrap().0;
+    let pki = f.root.join("pki");
+    let edge = gridtrust_transport::identity::Identity::load(&gridtrust_transport::identity::IdentityConfig::new(
+        pki.join("ca.crt.pem"),
+        pki.join("edge-1.crt.pem"),
+        pki.join("crl.pem"),
+        gridtrust_keys::KeyConfig::Software { path: pki.join("edge-1.key.pem") },
+    ))
+    .unwrap();
+    let start = gridtrust_trust::chain::chain_start(Timestamp::now());
+    assert!(start > last.batch_seq);
+    let record = Record {
+        seq: start,
+        point: f.point.clone(),
+        value: Value::Float(1.0),
+        quality: gridtrust_model::Quality::GOOD,
+        source_time: None,
+        received_at: Timestamp::now(),
+    };
+    let records = vec![record];
+    let mut genesis = gridtrust_trust::SignedBatch {
+        header: gridtrust_trust::BatchHeader::for_records("edge-1", start, &records, [0; 32], Timestamp::now()),
+        signature: None,
+        records,
+    };
+    genesis.sign(edge.signer.as_ref(), edge.certificate_id).unwrap();
+    ev.headers.push(HexBytes(genesis.sealed_header()));
+    let ok = f.auditor().chain(&ev).unwrap();
+    assert_eq!(ok.restarts, vec![(last.batch_seq, start)]);
+    assert_eq!(ok.last_batch, start);
+    let said = ok.to_string();
+    assert!(said.contains(&format!("restarted its chain at batch {start}")) && said.contains(&format!("after {}", last.batch_seq)), "{said}");
 }
 
 #[test]

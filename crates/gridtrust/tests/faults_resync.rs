@@ -22,6 +22,10 @@
 //!    nothing (no heartbeat) is disconnected by the hub within `edge_silence_s`.
 //! 7. `a_cc_behind_more_than_the_replay_bound_is_resynced_with_an_alarm`: a cc away for more
 //!    batches than `max_replay_batches` gets the latest values, and the hub alarms naming it.
+//! 8. `a_lost_edge_queue_starts_a_new_chain_that_hub_and_cc_accept_with_an_alarm`: the edge's
+//!    queue file is deleted (a replaced disk, a reinstalled device); the edge starts a new signed
+//!    chain, and the hub and the cc (away meanwhile, then replayed across the restart) accept it
+//!    with an alarm naming the restart instead of refusing every new batch as a fork.
 
 #[path = "support/common.rs"]
 mod common;
@@ -411,9 +415,9 @@ impl Site {
     }
 }
 
-/// Connects SCADA and collects the qualities of the first point until `pred` holds for one,
-/// within `within`.
-async fn scada_sees(cc: SocketAddr, within: Duration, pred: impl Fn(&Qds) -> bool) -> Result<Qds, Vec<Qds>> {
+/// Connects SCADA and interrogates the cc until `pred` holds for what it reads at `ioa` (value
+/// and quality), within `within`; what it read otherwise.
+async fn scada_reads(cc: SocketAddr, ioa: u32, within: Duration, pred: impl Fn(f32, &Qds) -> bool) -> Result<Qds, Vec<(f32, Qds)>> {
     let deadline = Instant::now() + within;
     let (scada, mut events) = Client::connect(cc, None, ClientConfig::default()).await.expect("SCADA connects to the cc");
     let mut seen = Vec::new();
@@ -421,21 +425,25 @@ async fn scada_sees(cc: SocketAddr, within: Duration, pred: impl Fn(&Qds) -> boo
         let _ = scada.interrogate(1, 20).await;
         let round = Instant::now() + Duration::from_millis(300);
         while let Ok(Some(event)) = tokio::time::timeout_at(round.min(deadline), events.recv()).await {
-            if let ClientEvent::Asdu(asdu) = event {
-                for o in asdu.objects {
-                    if let (ioa, Element::ShortFloat { quality, .. }) = (o.ioa, o.element)
-                        && ioa == POINTS[0].2
-                    {
-                        if pred(&quality) {
-                            return Ok(quality);
-                        }
-                        seen.push(quality);
+            let ClientEvent::Asdu(asdu) = event else { continue };
+            for o in asdu.objects {
+                if let Element::ShortFloat { value, quality, .. } = o.element
+                    && o.ioa == ioa
+                {
+                    if pred(value, &quality) {
+                        return Ok(quality);
                     }
+                    seen.push((value, quality));
                 }
             }
         }
     }
     Err(seen)
+}
+
+/// [`scada_reads`] on the first point's quality.
+async fn scada_sees(cc: SocketAddr, within: Duration, pred: impl Fn(&Qds) -> bool) -> Result<Qds, Vec<(f32, Qds)>> {
+    scada_reads(cc, POINTS[0].2, within, |_, q| pred(q)).await
 }
 
 /// Fault: nothing changes at the RTU. Before the fix the edge sent nothing then, and the cc
@@ -592,4 +600,59 @@ async fn a_cc_behind_more_than_the_replay_bound_is_resynced_with_an_alarm() {
     cc.shutdown().await;
     edge.shutdown();
     hub.shutdown();
+}
+
+/// Fault: the edge loses its queue (a replaced disk, a reinstalled device) and starts again.
+/// Before the fix its new chain started at batch 0 again: the hub refused every batch as a fork
+/// of the stored chain and the edge's points went dark for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_edge_queue_starts_a_new_chain_that_hub_and_cc_accept_with_an_alarm() {
+    const AFTER_RESTART: f32 = 4242.0;
+    common::init_logs();
+    let Site { files, hub, edge, edge_relay, cc_relay, cc } = Site::start().await;
+    // The cc is away while the edge restarts: it must be replayed across the restart from its
+    // position, not resynced because the new chain's numbers are far above it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cc.shutdown().await;
+    let before = hub.store().last_batch("edge-1").unwrap().expect("edge-1 has batches at the hub").batch_seq;
+    edge.shutdown();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let queue = files.path().join("edge-data/queue.redb");
+    std::fs::remove_file(&queue).unwrap_or_else(|e| panic!("removing {}: {e}", queue.display()));
+    let edge = Edge::start(EdgeConfig::load(&files.edge_toml(&edge_relay.addr.to_string(), "")).unwrap()).await.unwrap();
+    let restarted = Instant::now();
+    files.push(1, AFTER_RESTART).await;
+
+    let point = PointId::new(POINTS[0].0).unwrap();
+    common::poll_until(WAIT, "the hub stores the value the edge sent on its new chain", || {
+        hub.store().latest(&point).unwrap().is_some_and(|r| r.value.as_f64() == f64::from(AFTER_RESTART))
+    })
+    .await;
+    eprintln!("the hub stored the new chain's value {:?} after the edge restarted without its queue", restarted.elapsed());
+    let after = hub.store().last_batch("edge-1").unwrap().unwrap().batch_seq;
+    assert!(after > before, "the new chain is numbered after the old one: {after} after {before}");
+    let restart = |message: &str| message.contains("restarted its chain") && message.contains(&format!("after {before}"));
+    let alarms = hub.alarms(false);
+    assert!(
+        alarms.iter().any(|a| a.source == "edge-1" && restart(&a.message)),
+        "the hub raises an alarm naming the restart and the last batch of the old chain: {:?}",
+        alarms.iter().map(|a| &a.message).collect::<Vec<_>>()
+    );
+    assert!(!alarms.iter().any(|a| a.message.contains("forked")), "a restart is not a fork: {alarms:?}");
+
+    // The cc verifies the new chain itself: the new value reaches SCADA as good, with an alarm.
+    let cc = start_cc(&files.cc_toml(&cc_relay.addr.to_string())).await;
+    scada_reads(cc.iec104_addr, POINTS[0].2, WAIT, |v, q| v == AFTER_RESTART && !q.invalid && !q.not_topical)
+        .await
+        .unwrap_or_else(|seen| panic!("SCADA saw {seen:?}"));
+    eprintln!("SCADA read it valid {:?} after the edge restarted (the cc restarted meanwhile)", restarted.elapsed());
+    let cc_alarms = cc.alarms();
+    assert!(
+        cc_alarms.iter().any(|a| a.edge_id == "edge-1" && restart(&a.reason)),
+        "the cc raises its own restart alarm: {:?}",
+        cc_alarms.iter().map(|a| &a.reason).collect::<Vec<_>>()
+    );
+    let resyncs: Vec<String> = hub.alarms(false).into_iter().filter(|a| a.kind == "resync").map(|a| a.message).collect();
+    assert!(resyncs.is_empty(), "the cc is replayed across the restart, not resynced: {resyncs:?}");
+    Site { files, hub, edge, edge_relay, cc_relay, cc }.stop().await;
 }

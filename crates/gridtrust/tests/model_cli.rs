@@ -145,6 +145,35 @@ fn validate_lists_unresolved_links_and_fails_on_errors_with_their_place() {
 }
 
 #[test]
+fn scl_deviations_are_warnings_and_errors_with_strict() {
+    // sg_demo.cid defines two DOTypes twice, identically, and has an unused broken DOType.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sg.json").display().to_string();
+    let scl = paths(&[shared("scl/sg_demo.cid")]);
+    let mut args = vec!["model", "import"];
+    args.extend(model_args(&scl, &[], None));
+    args.extend(["-o", out.as_str()]);
+    let output = gridtrust(&args);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("sg_demo.cid:220:3: <DOType>: DOType `SPS` is defined again here, identical to its first definition at line 128; the first is used"), "{stderr}");
+
+    args.push("--strict");
+    let output = gridtrust(&args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error: ") && l.ends_with("(refused in strict mode)")).count(), 3, "{stderr}");
+
+    let mut args = vec!["model", "validate"];
+    args.extend(model_args(&scl, &[], None));
+    assert!(gridtrust(&args).status.success());
+    args.push("--strict");
+    let output = gridtrust(&args);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("DOType `ENS_Health` is defined again here"), "{}", text(&output.stderr));
+}
+
+#[test]
 fn scl_only_and_cgmes_only_imports_work() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("scl.json").display().to_string();

@@ -26,7 +26,7 @@ use gridtrust_transport::{
 };
 use gridtrust_trust::checkpoint::{EntryInLog, LogEntry, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
-use gridtrust_trust::{Hash, SignedBatch};
+use gridtrust_trust::{ChainStep, Hash, SignedBatch};
 
 use gridtrust_api::dto::LiveEvent;
 use gridtrust_api::metrics::Histogram;
@@ -956,29 +956,17 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                 forked.get_or_insert((header.batch_seq, reason));
                 continue;
             }
-            ApplyOutcome::Applied { stored, gap, late, .. } => {
+            ApplyOutcome::Applied { stored, .. } => {
                 state.stats.batches_applied.fetch_add(1, Ordering::Relaxed);
                 state.stats.records_applied.fetch_add(stored as u64, Ordering::Relaxed);
-                if let Some(gap) = gap {
+                let step = ChainStep::of(previous.as_ref(), &header);
+                if let Some(problem) = step.problem(&header) {
                     state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
-                    state.alarm(
-                        Severity::Major,
-                        edge_id,
-                        "chain",
-                        format!("batches {}..{} missing from the chain of {edge_id}", gap.start, gap.end),
-                        None,
-                    );
-                } else if let Some(prev) = previous.as_ref().filter(|p| !late && p.batch_seq + 1 == header.batch_seq)
-                    && let Err(e) = batch.verify_follows(prev)
-                {
-                    state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
-                    state.alarm(
-                        Severity::Critical,
-                        edge_id,
-                        "chain",
-                        format!("hash chain of {edge_id} broken at batch {}: {e}", header.batch_seq),
-                        None,
-                    );
+                    let severity = match step {
+                        ChainStep::Gap { .. } | ChainStep::Restart { .. } => Severity::Major,
+                        _ => Severity::Critical,
+                    };
+                    state.alarm(severity, edge_id, "chain", problem, None);
                 }
                 {
                     let mut latest = lock(&state.latest);
@@ -991,7 +979,9 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                 let _ = state.events.send(Event::Batch(batch));
             }
         }
-        previous = Some(header);
+        if ChainStep::of(previous.as_ref(), &header).advances() {
+            previous = Some(header);
+        }
     }
     (acks, forked.or(refusal))
 }
@@ -1216,13 +1206,17 @@ fn start_of(state: &State, cc_id: &str, edge: &str, last: &gridtrust_store::Last
     let Some(position) = position else { return Start::Resync };
     let why = if position > last.batch_seq {
         format!("its position {position} is ahead of the hub's newest batch {} (the hub's store is not the one it followed)", last.batch_seq)
-    } else if last.batch_seq - position > state.max_replay_batches {
-        format!("it is {} batches behind, more than the {} max_replay_batches", last.batch_seq - position, state.max_replay_batches)
     } else {
-        match state.store.batch(edge, position) {
-            Ok(Some(head)) => return Start::Replay { after: position, head },
-            Ok(None) => format!("the hub does not hold batch {position}, its position"),
-            Err(e) => format!("the store cannot read batch {position}, its position: {e}"),
+        match state.store.batches_stored_after(edge, position, state.max_replay_batches.saturating_add(1)) {
+            Err(e) => format!("the store cannot count the batches after {position}, its position: {e}"),
+            Ok(behind) if behind > state.max_replay_batches => {
+                format!("it is more than {} batches behind (max_replay_batches)", state.max_replay_batches)
+            }
+            Ok(_) => match state.store.batch(edge, position) {
+                Ok(Some(head)) => return Start::Replay { after: position, head },
+                Ok(None) => format!("the hub does not hold batch {position}, its position"),
+                Err(e) => format!("the store cannot read batch {position}, its position: {e}"),
+            },
         }
     };
     state.alarm(

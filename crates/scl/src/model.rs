@@ -59,6 +59,9 @@ pub struct Substation {
     pub voltage_levels: Vec<VoltageLevel>,
     pub power_transformers: Vec<PowerTransformer>,
     pub lnodes: Vec<LNodeRef>,
+    /// Functions (`<Function>`) and non-electrical equipment (`<GeneralEquipment>`) placed here.
+    pub functions: Vec<Function>,
+    pub general_equipment: Vec<GeneralEquipment>,
     pub pos: Pos,
 }
 
@@ -72,6 +75,9 @@ pub struct VoltageLevel {
     pub bays: Vec<Bay>,
     pub power_transformers: Vec<PowerTransformer>,
     pub lnodes: Vec<LNodeRef>,
+    /// Functions (`<Function>`) and non-electrical equipment (`<GeneralEquipment>`) placed here.
+    pub functions: Vec<Function>,
+    pub general_equipment: Vec<GeneralEquipment>,
     pub pos: Pos,
 }
 
@@ -106,6 +112,9 @@ pub struct Bay {
     pub power_transformers: Vec<PowerTransformer>,
     pub connectivity_nodes: Vec<ConnectivityNode>,
     pub lnodes: Vec<LNodeRef>,
+    /// Functions (`<Function>`) and non-electrical equipment (`<GeneralEquipment>`) placed here.
+    pub functions: Vec<Function>,
+    pub general_equipment: Vec<GeneralEquipment>,
     pub pos: Pos,
 }
 
@@ -119,15 +128,47 @@ pub struct ConductingEquipment {
     pub terminals: Vec<Terminal>,
     pub sub_equipment: Vec<SubEquipment>,
     pub lnodes: Vec<LNodeRef>,
+    /// `<EqFunction>`s: functions of this equipment (Ed.2.1).
+    pub functions: Vec<Function>,
     pub pos: Pos,
 }
 
 /// One phase (or part) of a piece of equipment, e.g. the CT core of phase A.
+/// A function of the substation (`<Function>`, `<SubFunction>`) or of a piece of equipment
+/// (`<EqFunction>`, `<EqSubFunction>`): the logical nodes that implement it, where it is done.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Function {
+    pub name: String,
+    pub desc: Option<String>,
+    pub function_type: Option<String>,
+    pub sub_functions: Vec<Function>,
+    pub general_equipment: Vec<GeneralEquipment>,
+    pub lnodes: Vec<LNodeRef>,
+    pub pos: Pos,
+}
+
+/// Equipment that is not part of the electrical circuit (`<GeneralEquipment>`: a battery, a fan,
+/// a fire alarm), with the logical nodes that supervise it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GeneralEquipment {
+    pub name: String,
+    pub desc: Option<String>,
+    /// The SCL type code, e.g. `BAT`, `FAN`, `FIL`, `MOT`, `E...` (own extensions).
+    pub equipment_type: String,
+    pub is_virtual: bool,
+    /// `<EqFunction>`s.
+    pub functions: Vec<Function>,
+    pub lnodes: Vec<LNodeRef>,
+    pub pos: Pos,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SubEquipment {
     pub name: String,
     pub phase: Option<String>,
     pub lnodes: Vec<LNodeRef>,
+    /// `<EqFunction>`s: functions of this equipment (Ed.2.1).
+    pub functions: Vec<Function>,
     pub pos: Pos,
 }
 
@@ -156,6 +197,8 @@ pub struct PowerTransformer {
     pub desc: Option<String>,
     pub windings: Vec<TransformerWinding>,
     pub lnodes: Vec<LNodeRef>,
+    /// `<EqFunction>`s: functions of this equipment (Ed.2.1).
+    pub functions: Vec<Function>,
     pub pos: Pos,
 }
 
@@ -165,6 +208,8 @@ pub struct TransformerWinding {
     pub terminals: Vec<Terminal>,
     pub tap_changer: Option<TapChanger>,
     pub lnodes: Vec<LNodeRef>,
+    /// `<EqFunction>`s: functions of this equipment (Ed.2.1).
+    pub functions: Vec<Function>,
     pub pos: Pos,
 }
 
@@ -172,6 +217,8 @@ pub struct TransformerWinding {
 pub struct TapChanger {
     pub name: String,
     pub lnodes: Vec<LNodeRef>,
+    /// `<EqFunction>`s: functions of this equipment (Ed.2.1).
+    pub functions: Vec<Function>,
     pub pos: Pos,
 }
 
@@ -294,8 +341,13 @@ pub struct LogicalNode {
     pub dois: Vec<Doi>,
     pub data_sets: Vec<DataSet>,
     pub report_controls: Vec<ReportControl>,
+    pub log_controls: Vec<LogControl>,
     pub gse_controls: Vec<GseControl>,
     pub smv_controls: Vec<SampledValueControl>,
+    /// `<SettingControl>`: LN0 only, at most one per LD.
+    pub setting_control: Option<SettingControl>,
+    /// `<Inputs><ExtRef>`: the external data this LN subscribes to or is wired to.
+    pub inputs: Vec<ExtRef>,
     pub pos: Pos,
 }
 
@@ -416,6 +468,75 @@ pub struct OptFields {
     pub entry_id: bool,
     pub config_ref: bool,
     pub buf_ovfl: bool,
+}
+
+/// A log control block (`<LogControl>`), with the schema's defaults applied. The log it writes to
+/// is `logName` in the LN named by `ldInst`/`prefix`/`lnClass`/`lnInst` (default: this LD's LLN0).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LogControl {
+    pub name: String,
+    pub desc: Option<String>,
+    pub dat_set: Option<String>,
+    pub ld_inst: Option<String>,
+    pub prefix: String,
+    pub ln_class: String,
+    pub ln_inst: String,
+    /// `None` when written empty (a block that logs nowhere, as Ed.1 tools write it).
+    pub log_name: Option<String>,
+    pub log_ena: bool,
+    pub reason_code: bool,
+    pub buf_time_ms: u32,
+    pub intg_pd_ms: u32,
+    pub trg_ops: TrgOps,
+    pub pos: Pos,
+}
+
+/// `<SettingControl>`: how many setting groups the LD has and which one is active.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SettingControl {
+    pub desc: Option<String>,
+    pub num_of_sgs: u32,
+    /// The active group, 1-based (schema default 1).
+    pub act_sg: u32,
+    pub pos: Pos,
+}
+
+/// An input (`<ExtRef>`): the data it is bound to (`iedName`, `ldInst`, ... `daName`; absent
+/// for an input not bound yet), the control block that carries it (`src*`, Ed.2) and what it
+/// feeds inside the IED (`intAddr`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExtRef {
+    pub desc: Option<String>,
+    pub ied_name: Option<String>,
+    pub ld_inst: Option<String>,
+    pub prefix: String,
+    pub ln_class: Option<String>,
+    pub ln_inst: String,
+    pub do_name: Option<String>,
+    pub da_name: Option<String>,
+    pub int_addr: Option<String>,
+    /// `Poll`, `Report`, `GOOSE`, `SMV`.
+    pub service_type: Option<String>,
+    pub src_ld_inst: Option<String>,
+    pub src_prefix: String,
+    /// The LN holding the source control block (schema default LLN0).
+    pub src_ln_class: Option<String>,
+    pub src_ln_inst: String,
+    pub src_cb_name: Option<String>,
+    pub pos: Pos,
+}
+
+impl ExtRef {
+    /// `LD/LN.DO[.DA]` of the bound data, `None` for an input that is not bound.
+    pub fn source_reference(&self) -> Option<String> {
+        let (ld_inst, ln_class, do_name) = (self.ld_inst.as_ref()?, self.ln_class.as_ref()?, self.do_name.as_ref()?);
+        let mut reference = format!("{ld_inst}/{}{ln_class}{}.{do_name}", self.prefix, self.ln_inst);
+        if let Some(da) = &self.da_name {
+            reference.push('.');
+            reference.push_str(da);
+        }
+        Some(reference)
+    }
 }
 
 /// A GOOSE (or GSSE) control block (`<GSEControl>`).

@@ -6,11 +6,11 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::error::{Diagnostics, Location, Problem, SclError};
+use crate::error::{Diagnostics, Location, Problem, SclError, Warning};
 use crate::model::*;
 use crate::xml::{Element, Tag, XmlCursor};
 
-/// SDIs may nest (structured sub data objects); real files stay far below this.
+/// SDIs (structured sub data objects) and functions may nest; real files stay far below this.
 const MAX_SDI_DEPTH: usize = 32;
 
 pub(crate) struct Parser<'a> {
@@ -22,7 +22,7 @@ pub(crate) struct Parser<'a> {
 /// diagnostics).
 pub(crate) fn parse_document(file: &str, input: &[u8], diagnostics: &mut Diagnostics) -> Option<SclDocument> {
     let file: Arc<str> = Arc::from(file);
-    let mut parser = Parser { cursor: XmlCursor::new(file.clone(), input), diagnostics: Diagnostics::default() };
+    let mut parser = Parser { cursor: XmlCursor::new(file.clone(), input), diagnostics: std::mem::take(diagnostics) };
     let result = parser.document(&file);
     *diagnostics = std::mem::take(&mut parser.diagnostics);
     match result {
@@ -109,7 +109,7 @@ impl<'a> Parser<'a> {
         }
         if !header_seen {
             let location = self.location(&root);
-            self.diagnostics.error(&location, Problem::MissingElement("Header"));
+            self.diagnostics.warning(&location, Warning::MissingHeader);
         }
         self.cursor.finish()?;
         Ok(Some(document))
@@ -148,6 +148,8 @@ impl<'a> Parser<'a> {
                 Tag::VoltageLevel => substation.voltage_levels.push(self.voltage_level(child)?),
                 Tag::PowerTransformer => substation.power_transformers.push(self.power_transformer(child)?),
                 Tag::LNode => substation.lnodes.push(self.lnode(child)),
+                Tag::Function => substation.functions.push(self.function(child, 0)?),
+                Tag::GeneralEquipment => substation.general_equipment.push(self.general_equipment(child, 0)?),
                 _ => {}
             }
         }
@@ -169,6 +171,8 @@ impl<'a> Parser<'a> {
                 Tag::Bay => level.bays.push(self.bay(child)?),
                 Tag::PowerTransformer => level.power_transformers.push(self.power_transformer(child)?),
                 Tag::LNode => level.lnodes.push(self.lnode(child)),
+                Tag::Function => level.functions.push(self.function(child, 0)?),
+                Tag::GeneralEquipment => level.general_equipment.push(self.general_equipment(child, 0)?),
                 _ => {}
             }
         }
@@ -205,6 +209,8 @@ impl<'a> Parser<'a> {
                     });
                 }
                 Tag::LNode => bay.lnodes.push(self.lnode(child)),
+                Tag::Function => bay.functions.push(self.function(child, 0)?),
+                Tag::GeneralEquipment => bay.general_equipment.push(self.general_equipment(child, 0)?),
                 _ => {}
             }
         }
@@ -236,15 +242,12 @@ impl<'a> Parser<'a> {
             match child.tag {
                 Tag::Terminal => equipment.terminals.push(self.terminal(child)),
                 Tag::LNode => equipment.lnodes.push(self.lnode(child)),
+                Tag::EqFunction => equipment.functions.push(self.function(child, 0)?),
                 Tag::SubEquipment => {
-                    let mut sub = SubEquipment {
-                        name: self.required(&mut child, "name"),
-                        phase: child.take("phase"),
-                        pos: child.pos,
-                        lnodes: Vec::new(),
-                    };
-                    sub.lnodes = self.lnodes_below(&child)?;
-                    equipment.sub_equipment.push(sub);
+                    let name = self.required(&mut child, "name");
+                    let phase = child.take("phase");
+                    let (lnodes, functions) = self.lnodes_below(&child)?;
+                    equipment.sub_equipment.push(SubEquipment { name, phase, lnodes, functions, pos: child.pos });
                 }
                 _ => {}
             }
@@ -252,14 +255,63 @@ impl<'a> Parser<'a> {
         Ok(equipment)
     }
 
-    fn lnodes_below(&mut self, element: &Element) -> Read<Vec<LNodeRef>> {
-        let mut lnodes = Vec::new();
-        while let Some(child) = self.cursor.next_child(element)? {
-            if child.tag == Tag::LNode {
-                lnodes.push(self.lnode(child));
+    /// `<Function>`, `<SubFunction>`, `<EqFunction>` or `<EqSubFunction>`; they nest (and hold
+    /// GeneralEquipment with functions of its own), so the depth is limited like SDIs'.
+    fn function(&mut self, mut element: Element, depth: usize) -> Read<Function> {
+        let mut function = Function {
+            name: self.required(&mut element, "name"),
+            desc: element.take("desc"),
+            function_type: element.take("type"),
+            pos: element.pos,
+            ..Function::default()
+        };
+        if depth >= MAX_SDI_DEPTH {
+            let location = self.location(&element);
+            self.diagnostics.error(&location, Problem::ElementTooDeep(MAX_SDI_DEPTH));
+            return Ok(function);
+        }
+        while let Some(child) = self.cursor.next_child(&element)? {
+            match child.tag {
+                Tag::LNode => function.lnodes.push(self.lnode(child)),
+                Tag::SubFunction | Tag::EqSubFunction => function.sub_functions.push(self.function(child, depth + 1)?),
+                Tag::GeneralEquipment => function.general_equipment.push(self.general_equipment(child, depth + 1)?),
+                _ => {}
             }
         }
-        Ok(lnodes)
+        Ok(function)
+    }
+
+    fn general_equipment(&mut self, mut element: Element, depth: usize) -> Read<GeneralEquipment> {
+        let mut equipment = GeneralEquipment {
+            name: self.required(&mut element, "name"),
+            desc: element.take("desc"),
+            equipment_type: self.required(&mut element, "type"),
+            is_virtual: self.flag(&mut element, "virtual", false),
+            pos: element.pos,
+            ..GeneralEquipment::default()
+        };
+        while let Some(child) = self.cursor.next_child(&element)? {
+            match child.tag {
+                Tag::LNode => equipment.lnodes.push(self.lnode(child)),
+                Tag::EqFunction => equipment.functions.push(self.function(child, depth + 1)?),
+                _ => {}
+            }
+        }
+        Ok(equipment)
+    }
+
+    /// The LNodes and EqFunctions of a part of equipment (sub-equipment, tap changer).
+    fn lnodes_below(&mut self, element: &Element) -> Read<(Vec<LNodeRef>, Vec<Function>)> {
+        let mut lnodes = Vec::new();
+        let mut functions = Vec::new();
+        while let Some(child) = self.cursor.next_child(element)? {
+            match child.tag {
+                Tag::LNode => lnodes.push(self.lnode(child)),
+                Tag::EqFunction => functions.push(self.function(child, 0)?),
+                _ => {}
+            }
+        }
+        Ok((lnodes, functions))
     }
 
     fn power_transformer(&mut self, mut element: Element) -> Read<PowerTransformer> {
@@ -278,10 +330,11 @@ impl<'a> Parser<'a> {
                         match part.tag {
                             Tag::Terminal => winding.terminals.push(self.terminal(part)),
                             Tag::LNode => winding.lnodes.push(self.lnode(part)),
+                            Tag::EqFunction => winding.functions.push(self.function(part, 0)?),
                             Tag::TapChanger => {
                                 let name = self.required(&mut part, "name");
-                                let lnodes = self.lnodes_below(&part)?;
-                                winding.tap_changer = Some(TapChanger { name, lnodes, pos: part.pos });
+                                let (lnodes, functions) = self.lnodes_below(&part)?;
+                                winding.tap_changer = Some(TapChanger { name, lnodes, functions, pos: part.pos });
                             }
                             _ => {}
                         }
@@ -289,6 +342,7 @@ impl<'a> Parser<'a> {
                     transformer.windings.push(winding);
                 }
                 Tag::LNode => transformer.lnodes.push(self.lnode(child)),
+                Tag::EqFunction => transformer.functions.push(self.function(child, 0)?),
                 _ => {}
             }
         }
@@ -424,7 +478,7 @@ impl<'a> Parser<'a> {
         }
         if ld.ln0.is_none() {
             let location = self.location(&element);
-            self.diagnostics.error(&location, Problem::MissingElement("LN0"));
+            self.diagnostics.warning(&location, Warning::MissingLn0);
         }
         Ok(ld)
     }
@@ -446,6 +500,15 @@ impl<'a> Parser<'a> {
                 Tag::DOI => ln.dois.push(self.doi(child)?),
                 Tag::DataSet => ln.data_sets.push(self.data_set(child)?),
                 Tag::ReportControl => ln.report_controls.push(self.report_control(child)?),
+                Tag::LogControl => ln.log_controls.push(self.log_control(child)?),
+                Tag::SettingControl if is_ln0 => ln.setting_control = Some(self.setting_control(child)),
+                Tag::Inputs => {
+                    while let Some(ext_ref) = self.cursor.next_child(&child)? {
+                        if ext_ref.tag == Tag::ExtRef {
+                            ln.inputs.push(self.ext_ref(ext_ref));
+                        }
+                    }
+                }
                 Tag::GSEControl if is_ln0 => ln.gse_controls.push(self.gse_control(child)),
                 Tag::SampledValueControl if is_ln0 => ln.smv_controls.push(self.smv_control(child)),
                 _ => {}
@@ -454,8 +517,18 @@ impl<'a> Parser<'a> {
         Ok(ln)
     }
 
+    /// `name`, followed by `(ix)` for an array element (`ix`), the way references write it.
+    fn instance_name(&mut self, element: &mut Element) -> String {
+        let name = self.required(element, "name");
+        if element.peek("ix").is_none() {
+            return name;
+        }
+        let index: u32 = self.parsed(element, "ix", 0, "an array index");
+        format!("{name}({index})")
+    }
+
     fn doi(&mut self, mut element: Element) -> Read<Doi> {
-        let mut doi = Doi { name: self.required(&mut element, "name"), pos: element.pos, dais: Vec::new() };
+        let mut doi = Doi { name: self.instance_name(&mut element), pos: element.pos, dais: Vec::new() };
         let mut path = Vec::new();
         self.instance_children(&element, &mut path, &mut doi.dais, 0)?;
         Ok(doi)
@@ -471,13 +544,13 @@ impl<'a> Parser<'a> {
                         self.diagnostics.error(&location, Problem::ElementTooDeep(MAX_SDI_DEPTH));
                         continue;
                     }
-                    path.push(self.required(&mut child, "name"));
+                    path.push(self.instance_name(&mut child));
                     self.instance_children(&child, path, dais, depth + 1)?;
                     path.pop();
                 }
                 Tag::DAI => {
                     let mut dai_path = path.clone();
-                    dai_path.push(self.required(&mut child, "name"));
+                    dai_path.push(self.instance_name(&mut child));
                     let values = self.values(&child)?;
                     dais.push(Dai { path: dai_path, values, pos: child.pos });
                 }
@@ -562,7 +635,7 @@ impl<'a> Parser<'a> {
         let mut rcb = ReportControl {
             name: self.required(&mut element, "name"),
             desc: element.take("desc"),
-            dat_set: element.take("datSet"),
+            dat_set: self.dat_set(&mut element),
             rpt_id: element.take("rptID"),
             conf_rev: self.parsed(&mut element, "confRev", 0, "an unsigned number"),
             buffered: self.flag(&mut element, "buffered", false),
@@ -574,16 +647,7 @@ impl<'a> Parser<'a> {
         };
         while let Some(mut child) = self.cursor.next_child(&element)? {
             match child.tag {
-                Tag::TrgOps => {
-                    let defaults = TrgOps::default();
-                    rcb.trg_ops = TrgOps {
-                        dchg: self.flag(&mut child, "dchg", defaults.dchg),
-                        qchg: self.flag(&mut child, "qchg", defaults.qchg),
-                        dupd: self.flag(&mut child, "dupd", defaults.dupd),
-                        period: self.flag(&mut child, "period", defaults.period),
-                        gi: self.flag(&mut child, "gi", defaults.gi),
-                    };
-                }
+                Tag::TrgOps => rcb.trg_ops = self.trg_ops(&mut child),
                 Tag::OptFields => {
                     rcb.opt_fields = OptFields {
                         seq_num: self.flag(&mut child, "seqNum", false),
@@ -610,12 +674,111 @@ impl<'a> Parser<'a> {
         Ok(rcb)
     }
 
+    fn trg_ops(&mut self, element: &mut Element) -> TrgOps {
+        let defaults = TrgOps::default();
+        TrgOps {
+            dchg: self.flag(element, "dchg", defaults.dchg),
+            qchg: self.flag(element, "qchg", defaults.qchg),
+            dupd: self.flag(element, "dupd", defaults.dupd),
+            period: self.flag(element, "period", defaults.period),
+            gi: self.flag(element, "gi", defaults.gi),
+        }
+    }
+
+    fn log_control(&mut self, mut element: Element) -> Read<LogControl> {
+        let mut lcb = LogControl {
+            name: self.required(&mut element, "name"),
+            desc: element.take("desc"),
+            dat_set: self.dat_set(&mut element),
+            ld_inst: element.take("ldInst"),
+            prefix: element.take("prefix").unwrap_or_default(),
+            ln_class: element.take("lnClass").unwrap_or_else(|| "LLN0".to_owned()),
+            ln_inst: element.take("lnInst").unwrap_or_default(),
+            log_name: None,
+            log_ena: self.flag(&mut element, "logEna", true),
+            reason_code: self.flag(&mut element, "reasonCode", true),
+            buf_time_ms: self.parsed(&mut element, "bufTime", 0, "milliseconds"),
+            intg_pd_ms: self.parsed(&mut element, "intgPd", 0, "milliseconds"),
+            trg_ops: TrgOps::default(),
+            pos: element.pos,
+        };
+        match element.take("logName") {
+            None => {
+                let location = self.location(&element);
+                self.diagnostics.error(&location, Problem::MissingAttribute("logName"));
+            }
+            Some(name) if name.trim().is_empty() => {
+                let location = self.location(&element);
+                self.diagnostics.warning(&location, Warning::EmptyLogName);
+            }
+            Some(name) => lcb.log_name = Some(name),
+        }
+        while let Some(mut child) = self.cursor.next_child(&element)? {
+            if child.tag == Tag::TrgOps {
+                lcb.trg_ops = self.trg_ops(&mut child);
+            }
+        }
+        Ok(lcb)
+    }
+
+    fn setting_control(&mut self, mut element: Element) -> SettingControl {
+        let control = SettingControl {
+            desc: element.take("desc"),
+            num_of_sgs: self.parsed(&mut element, "numOfSGs", 0, "a number of setting groups"),
+            act_sg: self.parsed(&mut element, "actSG", 1, "a setting group number"),
+            pos: element.pos,
+        };
+        if control.num_of_sgs == 0 || !(1..=control.num_of_sgs).contains(&control.act_sg) {
+            let location = self.location(&element);
+            let problem = Problem::InvalidAttribute {
+                attribute: "actSG",
+                value: control.act_sg.to_string(),
+                reason: format!("the LD has setting groups 1 to {} (numOfSGs)", control.num_of_sgs),
+            };
+            self.diagnostics.error(&location, problem);
+        }
+        control
+    }
+
+    fn ext_ref(&mut self, mut element: Element) -> ExtRef {
+        ExtRef {
+            desc: element.take("desc"),
+            ied_name: element.take("iedName"),
+            ld_inst: element.take("ldInst"),
+            prefix: element.take("prefix").unwrap_or_default(),
+            ln_class: element.take("lnClass"),
+            ln_inst: element.take("lnInst").unwrap_or_default(),
+            do_name: element.take("doName"),
+            da_name: element.take("daName"),
+            int_addr: element.take("intAddr"),
+            service_type: element.take("serviceType"),
+            src_ld_inst: element.take("srcLDInst"),
+            src_prefix: element.take("srcPrefix").unwrap_or_default(),
+            src_ln_class: element.take("srcLNClass"),
+            src_ln_inst: element.take("srcLNInst").unwrap_or_default(),
+            src_cb_name: element.take("srcCBName"),
+            pos: element.pos,
+        }
+    }
+
+    /// `datSet`, where an empty value (written by Ed.1 tools for a block without a data set) is
+    /// read as absent.
+    fn dat_set(&mut self, element: &mut Element) -> Option<String> {
+        let name = element.take("datSet")?;
+        if name.trim().is_empty() {
+            let location = self.location(element);
+            self.diagnostics.warning(&location, Warning::EmptyDatSet { element: element.tag.name() });
+            return None;
+        }
+        Some(name)
+    }
+
     fn gse_control(&mut self, mut element: Element) -> GseControl {
         GseControl {
             name: self.required(&mut element, "name"),
             desc: element.take("desc"),
             app_id: self.required(&mut element, "appID"),
-            dat_set: element.take("datSet"),
+            dat_set: self.dat_set(&mut element),
             conf_rev: self.parsed(&mut element, "confRev", 0, "an unsigned number"),
             gse_type: element.take("type").unwrap_or_else(|| "GOOSE".to_owned()),
             fixed_offs: self.flag(&mut element, "fixedOffs", false),
@@ -628,7 +791,7 @@ impl<'a> Parser<'a> {
             name: self.required(&mut element, "name"),
             desc: element.take("desc"),
             smv_id: self.required(&mut element, "smvID"),
-            dat_set: element.take("datSet"),
+            dat_set: self.dat_set(&mut element),
             conf_rev: self.parsed(&mut element, "confRev", 0, "an unsigned number"),
             smp_rate: self.parsed(&mut element, "smpRate", 0, "samples per period"),
             nof_asdu: self.parsed(&mut element, "nofASDU", 0, "a number of ASDUs"),
@@ -745,10 +908,15 @@ impl<'a> Parser<'a> {
             pos: element.pos,
         };
         // An attribute whose bType is unknown was reported above; it stays in the model as a
-        // Struct without type, which resolves to nothing.
-        if matches!(btype, Some(BasicType::Struct | BasicType::Enum)) && definition.type_id.is_none() {
+        // Struct without type, which resolves to nothing. A Struct written without type (OpenSCD's
+        // template library has one) reads the same way; an Enum without type has no reading.
+        if definition.type_id.is_none() {
             let location = self.location(&element);
-            self.diagnostics.error(&location, Problem::MissingAttribute("type"));
+            match btype {
+                Some(BasicType::Struct) => self.diagnostics.warning(&location, Warning::StructWithoutType(definition.name.clone())),
+                Some(BasicType::Enum) => self.diagnostics.error(&location, Problem::MissingAttribute("type")),
+                _ => {}
+            }
         }
         Ok(definition)
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::error::{Diagnostics, Location, Problem, TypeKind};
+use crate::error::{Diagnostics, Location, Problem, TypeKind, Warning};
 use crate::model::*;
 
 /// Deeper type nesting than this is refused (real models nest fewer than ten levels).
@@ -38,8 +38,23 @@ pub struct DataAttribute {
     pub cdc: String,
     /// Array length of the innermost array the attribute sits in (0: not in an array).
     pub count: u32,
+    /// Every array the attribute sits in: (position in the path below the LN, the DO being 0;
+    /// array length). Arrays are not expanded into elements: the attribute stands for all of them.
+    pub arrays: Vec<(usize, u32)>,
     /// The configured value: the DAI's `<Val>` if the LN sets one, else the template's.
     pub value: Option<String>,
+    /// Values the LN sets for one setting group (`<Val sGroup>`) or one array element (`ix`).
+    pub instance_values: Vec<InstanceValue>,
+}
+
+/// A configured value for one setting group and/or one array element of a [`DataAttribute`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceValue {
+    /// The reference as the DAI wrote it, array indexes included, e.g. `LD/MHAI1.HA.phsAHar(7).cVal.mag.f`.
+    pub reference: String,
+    /// The setting group (1-based), `None` for a value outside setting groups.
+    pub s_group: Option<u32>,
+    pub value: String,
 }
 
 /// A data set with each member matched to the data attributes it covers.
@@ -80,16 +95,22 @@ impl ResolvedIed {
     /// Indexes of the attributes at or below `reference` with functional constraint `fc`, in model
     /// order: what an FCDA or an MMS read of `reference[fc]` covers.
     pub fn attributes_under(&self, reference: &str, fc: FunctionalConstraint) -> Vec<usize> {
-        let mut found: Vec<usize> = self
-            .by_reference
-            .range(reference.to_owned()..)
-            .take_while(|(key, _)| key.starts_with(reference))
-            .filter(|(key, _)| key.len() == reference.len() || key.as_bytes().get(reference.len()) == Some(&b'.'))
-            .map(|(_, &index)| index)
-            .filter(|&index| self.attributes.get(index).is_some_and(|a| a.fc == fc))
-            .collect();
+        let mut found: Vec<usize> = self.under(reference).filter(|&index| self.attributes.get(index).is_some_and(|a| a.fc == fc)).collect();
         found.sort_unstable();
         found
+    }
+
+    /// Whether the IED has data at or below `reference` (`LD/LN.DO[.DA]`), whatever its fc.
+    pub fn has_data(&self, reference: &str) -> bool {
+        self.under(reference).next().is_some()
+    }
+
+    fn under<'a>(&'a self, reference: &'a str) -> impl Iterator<Item = usize> + 'a {
+        self.by_reference
+            .range(reference.to_owned()..)
+            .take_while(move |(key, _)| key.starts_with(reference))
+            .filter(move |(key, _)| key.len() == reference.len() || key.as_bytes().get(reference.len()) == Some(&b'.'))
+            .map(|(_, &index)| index)
     }
 }
 
@@ -102,8 +123,52 @@ struct Leaf {
     enum_type: Option<String>,
     /// Set at the LNodeType level: the CDC of the DO under the LN.
     cdc: String,
-    count: u32,
+    /// (position in `path`, length) of each array the leaf sits in.
+    arrays: Vec<(usize, u32)>,
     value: Option<String>,
+}
+
+impl Leaf {
+    /// This leaf seen from the parent that holds it as `name` (an array of `count` when non-zero).
+    fn below(&self, name: &str, count: u32) -> Leaf {
+        let mut arrays: Vec<(usize, u32)> = self.arrays.iter().map(|&(at, length)| (at + 1, length)).collect();
+        if count > 0 {
+            arrays.insert(0, (0, count));
+        }
+        Leaf { path: format!("{name}.{}", self.path), arrays, ..self.clone() }
+    }
+}
+
+/// Checks written array indexes (`(position, index)`) against the arrays (`(position, length)`)
+/// an attribute at `path` sits in.
+fn check_indexes(path: &str, arrays: &[(usize, u32)], indexes: &[(usize, u32)]) -> Result<(), String> {
+    for &(at, index) in indexes {
+        match arrays.iter().find(|&&(array_at, _)| array_at == at) {
+            None => return Err(format!("`{}` is not an array", path.split('.').nth(at).unwrap_or_default())),
+            Some(&(_, length)) if index >= length => return Err(format!("index {index} is outside the array of {length}")),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Splits array indexes off a path written as SCL and MMS write them (`HA.phsAHar(7).cVal`):
+/// the plain path and (segment position, index) for each indexed segment.
+fn split_indexes(path: &str) -> Result<(String, Vec<(usize, u32)>), String> {
+    let mut plain = Vec::new();
+    let mut indexes = Vec::new();
+    for (at, segment) in path.split('.').enumerate() {
+        match segment.split_once('(') {
+            None => plain.push(segment),
+            Some((name, rest)) => {
+                let index = rest.strip_suffix(')').and_then(|number| number.parse::<u32>().ok());
+                let Some(index) = index else { return Err(format!("`{segment}` is not `name(index)`")) };
+                plain.push(name);
+                indexes.push((at, index));
+            }
+        }
+    }
+    Ok((plain.join("."), indexes))
 }
 
 struct LnTypeLeaves {
@@ -131,6 +196,7 @@ struct Resolver<'d> {
 pub(crate) fn resolve_document(document: &SclDocument, diagnostics: &mut Diagnostics) -> Vec<ResolvedIed> {
     let mut resolver = Resolver::new(document, std::mem::take(diagnostics));
     let ieds = resolver.ieds(document);
+    resolver.inputs(document, &ieds);
     resolver.unused_templates(&document.data_type_templates);
     resolver.communication(document);
     resolver.lnode_references(document);
@@ -163,7 +229,7 @@ impl<'d> Resolver<'d> {
         for enum_type in &templates.enum_types {
             if enum_type.values.is_empty() {
                 let location = resolver.location(enum_type.pos, "EnumType");
-                resolver.diagnostics.warning(&location, Problem::EmptyEnumType(enum_type.id.clone()));
+                resolver.diagnostics.warning(&location, Warning::EmptyEnumType(enum_type.id.clone()));
             }
         }
         resolver
@@ -193,7 +259,7 @@ impl<'d> Resolver<'d> {
                     let first_line = key(first).1.line;
                     let location = self.location(pos, kind_element(kind));
                     if shape(first) == shape(item) {
-                        self.diagnostics.warning(&location, Problem::IdenticalDuplicate { kind, id: id.clone(), first_line });
+                        self.diagnostics.warning(&location, Warning::IdenticalDuplicate { kind, id: id.clone(), first_line });
                     } else {
                         self.diagnostics.error(&location, Problem::ConflictingDuplicate { kind, id: id.clone(), first_line });
                     }
@@ -270,12 +336,7 @@ impl<'d> Resolver<'d> {
                 if !self.spend(inner.len(), definition.pos, element) {
                     return;
                 }
-                out.extend(inner.iter().map(|leaf| Leaf {
-                    path: format!("{}.{}", definition.name, leaf.path),
-                    fc: definition.fc,
-                    count: if definition.count > 0 { definition.count } else { leaf.count },
-                    ..leaf.clone()
-                }));
+                out.extend(inner.iter().map(|leaf| Leaf { fc: definition.fc, ..leaf.below(&definition.name, definition.count) }));
             }
             btype => {
                 let enum_type = if btype == BasicType::Enum {
@@ -300,7 +361,7 @@ impl<'d> Resolver<'d> {
                     btype,
                     enum_type,
                     cdc: String::new(),
-                    count: definition.count,
+                    arrays: if definition.count > 0 { vec![(0, definition.count)] } else { Vec::new() },
                     value,
                 });
             }
@@ -325,7 +386,7 @@ impl<'d> Resolver<'d> {
                 DoTypeChild::Sdo(sdo) => {
                     let inner = self.do_type(&sdo.type_id, sdo.pos, "SDO");
                     if self.spend(inner.len(), sdo.pos, "SDO") {
-                        leaves.extend(inner.iter().map(|leaf| Leaf { path: format!("{}.{}", sdo.name, leaf.path), ..leaf.clone() }));
+                        leaves.extend(inner.iter().map(|leaf| leaf.below(&sdo.name, sdo.count)));
                     }
                 }
                 DoTypeChild::Da(da) => self.attribute(da, "DA", &mut leaves),
@@ -348,11 +409,7 @@ impl<'d> Resolver<'d> {
             let inner = self.do_type(&data_object.type_id, data_object.pos, "DO");
             let cdc = self.do_types.get(data_object.type_id.as_str()).map(|t| t.cdc.clone()).unwrap_or_default();
             if self.spend(inner.len(), data_object.pos, "DO") {
-                leaves.extend(inner.iter().map(|leaf| Leaf {
-                    path: format!("{}.{}", data_object.name, leaf.path),
-                    cdc: cdc.clone(),
-                    ..leaf.clone()
-                }));
+                leaves.extend(inner.iter().map(|leaf| Leaf { cdc: cdc.clone(), ..leaf.below(&data_object.name, data_object.count) }));
             }
         }
         let index = leaves.iter().enumerate().map(|(i, leaf)| (leaf.path.clone(), i)).collect();
@@ -441,32 +498,58 @@ impl<'d> Resolver<'d> {
         };
         if lnode_type.ln_class != ln.ln_class {
             let location = self.location(ln.pos, element);
-            let problem = Problem::LnClassMismatch {
+            let warning = Warning::LnClassMismatch {
                 ln_class: ln.ln_class.clone(),
                 ln_type: ln.ln_type.clone(),
                 type_class: lnode_type.ln_class.clone(),
             };
-            self.diagnostics.error(&location, problem);
+            self.diagnostics.warning(&location, warning);
         }
         let expanded = self.lnode_type(lnode_type);
+        let ln_name = ln.name();
         let mut values: Vec<Option<String>> = expanded.leaves.iter().map(|leaf| leaf.value.clone()).collect();
+        let mut instance_values: Vec<Vec<InstanceValue>> = vec![Vec::new(); expanded.leaves.len()];
+        let setting_groups = ld.ln0.as_ref().and_then(|ln0| ln0.setting_control.as_ref()).map_or(0, |control| control.num_of_sgs);
         for doi in &ln.dois {
-            if !expanded.data_objects.contains(&doi.name) {
+            let do_name = doi.name.split_once('(').map_or(doi.name.as_str(), |(name, _)| name);
+            if !expanded.data_objects.contains(do_name) {
                 let location = self.location(doi.pos, "DOI");
-                self.diagnostics.error(&location, Problem::UnknownDataObject { name: doi.name.clone(), ln_type: ln.ln_type.clone() });
+                self.diagnostics.warning(&location, Warning::UnknownDoi { name: doi.name.clone(), ln_type: ln.ln_type.clone() });
                 continue;
             }
             for dai in &doi.dais {
-                let path = format!("{}.{}", doi.name, dai.path.join("."));
-                let Some(&index) = expanded.index.get(&path) else {
-                    let location = self.location(dai.pos, "DAI");
-                    self.diagnostics.error(&location, Problem::UnknownDataAttribute { path, ln_type: ln.ln_type.clone() });
+                let written = format!("{}.{}", doi.name, dai.path.join("."));
+                let location = self.location(dai.pos, "DAI");
+                let (path, indexes) = match split_indexes(&written) {
+                    Ok(split) => split,
+                    Err(reason) => {
+                        self.diagnostics.error(&location, Problem::InvalidIndex { path: written, reason });
+                        continue;
+                    }
+                };
+                let Some((index, leaf)) = expanded.index.get(&path).and_then(|&i| Some((i, expanded.leaves.get(i)?))) else {
+                    let value = initial_value(&dai.values).map(str::to_owned);
+                    self.diagnostics.warning(&location, Warning::UnknownDai { path: written, ln_type: ln.ln_type.clone(), value });
                     continue;
                 };
-                let Some(text) = initial_value(&dai.values) else { continue };
-                if let Some(leaf) = expanded.leaves.get(index) {
-                    self.check_value(leaf.btype, leaf.enum_type.as_deref(), text, dai.pos, "DAI");
+                if let Err(reason) = check_indexes(&path, &leaf.arrays, &indexes) {
+                    self.diagnostics.error(&location, Problem::InvalidIndex { path: written, reason });
+                    continue;
                 }
+                for val in &dai.values {
+                    self.check_value(leaf.btype, leaf.enum_type.as_deref(), &val.text, dai.pos, "DAI");
+                    if let Some(group) = val.s_group.filter(|&group| group == 0 || group > setting_groups) {
+                        self.diagnostics.warning(&location, Warning::UnknownSettingGroup { group, setting_groups });
+                        continue;
+                    }
+                    if val.s_group.is_some() || !indexes.is_empty() {
+                        let reference = format!("{}/{ln_name}.{written}", ld.inst);
+                        if let Some(slot) = instance_values.get_mut(index) {
+                            slot.push(InstanceValue { reference, s_group: val.s_group, value: val.text.clone() });
+                        }
+                    }
+                }
+                let Some(text) = initial_value(&dai.values).filter(|_| indexes.is_empty()) else { continue };
                 if let Some(slot) = values.get_mut(index) {
                     *slot = Some(text.to_owned());
                 }
@@ -475,8 +558,7 @@ impl<'d> Resolver<'d> {
         if !self.spend(expanded.leaves.len(), ln.pos, element) {
             return;
         }
-        let ln_name = ln.name();
-        for (leaf, value) in expanded.leaves.iter().zip(values) {
+        for ((leaf, value), instance_values) in expanded.leaves.iter().zip(values).zip(instance_values) {
             // A DA without fc was already reported while reading; it has no place in the model.
             let Some(fc) = leaf.fc else { continue };
             out.push(DataAttribute {
@@ -487,8 +569,10 @@ impl<'d> Resolver<'d> {
                 btype: leaf.btype,
                 enum_type: leaf.enum_type.clone(),
                 cdc: leaf.cdc.clone(),
-                count: leaf.count,
+                count: leaf.arrays.last().map_or(0, |&(_, length)| length),
+                arrays: leaf.arrays.clone(),
                 value,
+                instance_values,
             });
         }
     }
@@ -499,10 +583,25 @@ impl<'d> Resolver<'d> {
             let mut members = Vec::new();
             for fcda in &data_set.fcdas {
                 let Some(fc) = fcda.fc else { continue };
-                let reference = fcda.reference();
-                let attributes = result.attributes_under(&reference, fc);
+                let read = self.fcda_as_read(ied, fcda);
+                let reference = read.reference();
+                let location = self.location(fcda.pos, "FCDA");
+                // An FCDA may name an array element (`phsAHar(7)`); it covers that array's attributes.
+                let below_ln = reference.split_once('.').map_or("", |(_, below)| below);
+                let (plain, indexes) = match split_indexes(below_ln) {
+                    Ok(split) => split,
+                    Err(reason) => {
+                        self.diagnostics.error(&location, Problem::InvalidIndex { path: reference, reason });
+                        continue;
+                    }
+                };
+                let attributes =
+                    result.attributes_under(&format!("{}/{}{}{}.{plain}", read.ld_inst, read.prefix, read.ln_class, read.ln_inst), fc);
+                let first = attributes.first().and_then(|&i| result.attributes.get(i));
+                if let Some(Err(reason)) = first.map(|a| check_indexes(&plain, &a.arrays, &indexes)) {
+                    self.diagnostics.error(&location, Problem::InvalidIndex { path: reference.clone(), reason });
+                }
                 if attributes.is_empty() {
-                    let location = self.location(fcda.pos, "FCDA");
                     let problem = Problem::UnresolvedFcda { reference: reference.clone(), fc: fc.to_string(), ied: ied.name.clone() };
                     self.diagnostics.error(&location, problem);
                 }
@@ -518,6 +617,7 @@ impl<'d> Resolver<'d> {
         let blocks = ln.report_controls.iter().map(|c| (&c.dat_set, c.pos, "ReportControl"));
         let blocks = blocks.chain(ln.gse_controls.iter().map(|c| (&c.dat_set, c.pos, "GSEControl")));
         let blocks = blocks.chain(ln.smv_controls.iter().map(|c| (&c.dat_set, c.pos, "SampledValueControl")));
+        let blocks = blocks.chain(ln.log_controls.iter().map(|c| (&c.dat_set, c.pos, "LogControl")));
         for (dat_set, pos, element) in blocks {
             let Some(name) = dat_set else { continue };
             if !ln.data_sets.iter().any(|d| &d.name == name) {
@@ -525,6 +625,25 @@ impl<'d> Resolver<'d> {
                 self.diagnostics.error(&location, Problem::UnknownDataSet { name: name.clone() });
             }
         }
+    }
+
+    /// The FCDA as it is read: an `ldInst` that is the LD's full name (IED name + inst, or its
+    /// `ldName`) names that LD, and LLN0 has no instance number. Both are written by tools.
+    fn fcda_as_read(&mut self, ied: &Ied, fcda: &Fcda) -> Fcda {
+        let mut read = fcda.clone();
+        let location = self.location(fcda.pos, "FCDA");
+        if !ied.logical_devices().any(|ld| ld.inst == fcda.ld_inst) {
+            let full_name = |ld: &LDevice| ld.ld_name.clone().unwrap_or_else(|| format!("{}{}", ied.name, ld.inst));
+            if let Some(ld) = ied.logical_devices().find(|ld| full_name(ld) == fcda.ld_inst) {
+                read.ld_inst = ld.inst.clone();
+                self.diagnostics.warning(&location, Warning::FcdaLdName { written: fcda.ld_inst.clone(), ld_inst: ld.inst.clone() });
+            }
+        }
+        if fcda.ln_class == "LLN0" && !fcda.ln_inst.is_empty() {
+            read.ln_inst.clear();
+            self.diagnostics.warning(&location, Warning::FcdaLn0Instance { written: fcda.ln_inst.clone() });
+        }
+        read
     }
 
     /// Communication entries for IEDs in this file must match them; entries for IEDs that are not
@@ -535,7 +654,7 @@ impl<'d> Resolver<'d> {
                 let ied = document.ieds.iter().find(|ied| ied.name == ap.ied_name);
                 let Some(ied) = ied.filter(|ied| ied.access_points.iter().any(|a| a.name == ap.ap_name)) else {
                     let location = self.location(ap.pos, "ConnectedAP");
-                    self.diagnostics.warning(&location, Problem::UnknownConnectedAp { ied: ap.ied_name.clone(), ap: ap.ap_name.clone() });
+                    self.diagnostics.warning(&location, Warning::UnknownConnectedAp { ied: ap.ied_name.clone(), ap: ap.ap_name.clone() });
                     continue;
                 };
                 let blocks = ap.gse.iter().map(|b| (b, "GSE")).chain(ap.smv.iter().map(|b| (b, "SMV")));
@@ -547,13 +666,13 @@ impl<'d> Resolver<'d> {
                     });
                     if !exists {
                         let location = self.location(block.pos, what);
-                        let problem = Problem::UnknownControlBlockAddress {
+                        let warning = Warning::UnknownControlBlockAddress {
                             what,
                             ied: ied.name.clone(),
                             ld_inst: block.ld_inst.clone(),
                             cb_name: block.cb_name.clone(),
                         };
-                        self.diagnostics.error(&location, problem);
+                        self.diagnostics.warning(&location, warning);
                     }
                 }
             }
@@ -562,8 +681,44 @@ impl<'d> Resolver<'d> {
 }
 
 impl Resolver<'_> {
-    /// An `<LNode>` bound to an IED in this file must name one of its logical nodes; LNodes for
-    /// IEDs not in the file (an SSD, a partial SCD) are left alone.
+    /// An `<ExtRef>` bound to an IED in this file must name data that IED has, and a source
+    /// control block it has; an input whose binding leads nowhere is read as not bound (what an
+    /// ExtRef without `iedName` legally is). Bindings to IEDs not in the file are left alone.
+    fn inputs(&mut self, document: &SclDocument, resolved: &[ResolvedIed]) {
+        for ied in &document.ieds {
+            for ext_ref in ied.logical_devices().flat_map(|ld| ld.logical_nodes()).flat_map(|ln| ln.inputs.iter()) {
+                let Some(source_name) = ext_ref.ied_name.as_deref() else { continue };
+                let (Some(source), Some(source_ied)) = (resolved.iter().find(|r| r.name == source_name), document.ied(source_name)) else {
+                    continue;
+                };
+                let location = self.location(ext_ref.pos, "ExtRef");
+                if let Some(reference) = ext_ref.source_reference().filter(|reference| !source.has_data(reference)) {
+                    self.diagnostics.warning(&location, Warning::UnresolvedExtRef { ied: source_name.to_owned(), source_ref: reference });
+                }
+                let Some(cb_name) = &ext_ref.src_cb_name else { continue };
+                let ld_inst = ext_ref.src_ld_inst.as_ref().or(ext_ref.ld_inst.as_ref()).cloned().unwrap_or_default();
+                let ln_name = format!("{}{}{}", ext_ref.src_prefix, ext_ref.src_ln_class.as_deref().unwrap_or("LLN0"), ext_ref.src_ln_inst);
+                let exists = source_ied
+                    .logical_devices()
+                    .filter(|ld| ld.inst == ld_inst)
+                    .flat_map(|ld| ld.logical_nodes())
+                    .filter(|ln| ln.name() == ln_name)
+                    .any(|ln| {
+                        ln.gse_controls.iter().any(|c| &c.name == cb_name)
+                            || ln.smv_controls.iter().any(|c| &c.name == cb_name)
+                            || ln.report_controls.iter().any(|c| &c.name == cb_name)
+                    });
+                if !exists {
+                    let control_block = format!("{ld_inst}/{ln_name}.{cb_name}");
+                    self.diagnostics.warning(&location, Warning::UnknownSourceControlBlock { ied: source_name.to_owned(), control_block });
+                }
+            }
+        }
+    }
+
+    /// An `<LNode>` bound to an IED in this file should name one of its logical nodes (OpenSCD
+    /// keeps LNodes whose LN was removed: they place nothing); LNodes for IEDs not in the file (an
+    /// SSD, a partial SCD) are left alone.
     fn lnode_references(&mut self, document: &SclDocument) {
         for placement in document.lnode_placements() {
             let lnode = &placement.lnode;
@@ -573,8 +728,8 @@ impl Resolver<'_> {
                 ied.logical_devices().filter(|ld| ld.inst == lnode.ld_inst).any(|ld| ld.logical_nodes().any(|ln| ln.name() == ln_name));
             if !found {
                 let location = self.location(lnode.pos, "LNode");
-                let problem = Problem::UnknownLogicalNode { ied: ied.name.clone(), ld_inst: lnode.ld_inst.clone(), ln_name };
-                self.diagnostics.error(&location, problem);
+                let warning = Warning::UnknownLNode { ied: ied.name.clone(), ld_inst: lnode.ld_inst.clone(), ln_name };
+                self.diagnostics.warning(&location, warning);
             }
         }
     }

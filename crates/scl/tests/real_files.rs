@@ -7,7 +7,9 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use gridtrust_scl::{BasicType, FunctionalConstraint as Fc, Import, Problem, ResolvedIed, import_bytes, import_file};
+use gridtrust_scl::{
+    BasicType, FunctionalConstraint as Fc, Import, Mode, Problem, ResolvedIed, Warning, import_bytes, import_file, import_file_as,
+};
 
 fn testdata(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/scl").join(name)
@@ -142,7 +144,7 @@ fn simple_io_direct_control_cid() {
     assert_eq!(endpoint(&import, "simpleIO"), ("0.0.0.0".parse().expect("ip"), 102));
     // The ConnectedAP of the client, which is not in the file, is a warning only.
     assert_eq!(import.warnings.len(), 1);
-    assert!(matches!(&import.warnings[0].problem, Problem::UnknownConnectedAp { ied, .. } if ied == "remoteClient"));
+    assert!(matches!(&import.warnings[0].warning, Warning::UnknownConnectedAp { ied, .. } if ied == "remoteClient"));
 }
 
 #[test]
@@ -227,15 +229,21 @@ fn sg_demo_with_duplicate_and_unused_broken_types() {
     assert_eq!(ied.attributes.len(), 61);
     // Two DOTypes are defined twice, identically, and the unused DOType `APC` refers to a
     // DAType that does not exist: warnings, because no IED's model depends on them.
-    let warnings: Vec<String> = import.warnings.iter().map(|w| format!("{}:{}", w.location.line, w.problem)).collect();
+    let warnings: Vec<String> = import.warnings.iter().map(|w| format!("{}:{}", w.location.line, w.warning)).collect();
     assert_eq!(
         warnings,
         [
-            "220:DOType `SPS` is defined again here, identical to its first definition at line 128",
-            "238:DOType `ENS_Health` is defined again here, identical to its first definition at line 198",
+            "220:DOType `SPS` is defined again here, identical to its first definition at line 128; the first is used",
+            "238:DOType `ENS_Health` is defined again here, identical to its first definition at line 198; the first is used",
             "183:in a template that no IED uses: DAType `APCOperate` is not defined in DataTypeTemplates",
         ]
     );
+    // Strict: the same three, as errors, and nothing else.
+    let errors = import_file_as(testdata("sg_demo.cid"), Mode::Strict).expect_err("strict refuses the deviations");
+    let strict: Vec<String> = errors.errors.iter().map(|e| format!("{}:{}", e.location.line, e.problem)).collect();
+    let expected: Vec<String> = warnings.iter().map(|w| format!("{w} (refused in strict mode)")).collect();
+    assert_eq!(strict, expected);
+    assert!(errors.warnings.is_empty());
 }
 
 #[test]

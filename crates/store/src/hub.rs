@@ -356,6 +356,20 @@ impl HubStore {
         })
     }
 
+    /// How many batches of `edge_id` are stored after `after`, counting up to `limit`: what a
+    /// replay from `after` would send. Not the difference of the numbers: an edge that lost its
+    /// queue numbers its new chain far above the old one (`gridtrust_trust::chain`).
+    pub fn batches_stored_after(&self, edge_id: &str, after: u64, limit: u64) -> Result<u64> {
+        self.db.guard("batches_stored_after", || {
+            let txn = self.db.get()?.begin_read()?;
+            let Some(no) = edge_no(&txn, edge_id)? else { return Ok(0) };
+            let Some(from) = after.checked_add(1) else { return Ok(0) };
+            let batches = txn.open_table(BATCHES)?;
+            let range = batches.range(batch_key(no, from).as_slice()..=batch_key(no, u64::MAX).as_slice())?;
+            Ok(range.take(usize::try_from(limit).unwrap_or(usize::MAX)).count() as u64)
+        })
+    }
+
     /// Up to `limit` records of `point` with series time in `[from, to)`, oldest first. One
     /// contiguous range scan: the series key starts with point then time.
     pub fn history(&self, point: &PointId, from: Timestamp, to: Timestamp, limit: usize) -> Result<Vec<Record>> {

@@ -16,7 +16,7 @@
 //! 8   first record seq
 //! 4   record count (>= 1)
 //! 32  Merkle root over the records' canonical encodings (RFC 9162)
-//! 32  SHA-256 of the previous header's canonical bytes (zeros for the first batch)
+//! 32  SHA-256 of the previous header's canonical bytes (zeros for a chain's first batch)
 //! 8   closed at, nanoseconds since the Unix epoch
 //! ```
 
@@ -45,7 +45,8 @@ pub struct BatchHeader {
     pub count: u32,
     /// RFC 9162 root over the records' canonical encodings.
     pub merkle_root: Hash,
-    /// Hash of the previous batch header, zeros for an edge's first batch.
+    /// Hash of the previous batch header, zeros for the first batch of a chain (an edge's first,
+    /// or the first after it lost its queue: see [`crate::chain`]).
     pub prev_header_hash: Hash,
     /// When the edge closed the batch.
     pub closed_at: Timestamp,
@@ -177,11 +178,10 @@ impl BatchHeader {
     /// Checks that this header directly follows `previous` of the same edge: next number, next
     /// record sequence, and the hash link.
     pub fn verify_follows(&self, previous: &BatchHeader) -> Result<(), EvidenceError> {
-        let follows = self.edge_id == previous.edge_id
-            && self.batch_seq == previous.batch_seq.wrapping_add(1)
-            && self.first_seq == previous.first_seq.wrapping_add(u64::from(previous.count))
-            && self.prev_header_hash == previous.hash();
-        if follows { Ok(()) } else { Err(EvidenceError::ChainBroken { edge: self.edge_id.clone(), batch_seq: self.batch_seq }) }
+        match crate::chain::ChainStep::of(Some(previous), self) {
+            crate::chain::ChainStep::Follows => Ok(()),
+            _ => Err(EvidenceError::ChainBroken { edge: self.edge_id.clone(), batch_seq: self.batch_seq }),
+        }
     }
 }
 

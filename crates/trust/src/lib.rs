@@ -5,6 +5,8 @@
 //!   proven part of it.
 //! - [`evidence`]: the batch header the edge signs, its canonical encoding, the hash chain that
 //!   links each header to the previous one, and the checks a receiver runs on a batch.
+//! - [`chain`]: where a header stands in its edge's chain (follows, gap, fork, restart of a
+//!   lost queue…), the one decision hub, cc and auditors share.
 //! - [`command`]: signed commands (issuer, hub authorisation) and signed results.
 //! - [`signing`]: the ECDSA P-256 signer interface that key stores implement, and verification.
 //! - [`registry`]: the signed point registry that binds every point to the one edge that may
@@ -16,6 +18,7 @@
 //! Signing itself (HSM via PKCS#11, software keys for the demo) plugs into the
 //! [`evidence::Signature`] slot of each header.
 
+pub mod chain;
 pub mod checkpoint;
 pub mod command;
 pub mod evidence;
@@ -24,5 +27,6 @@ pub mod registry;
 pub mod signing;
 pub mod webauthn;
 
+pub use chain::ChainStep;
 pub use evidence::{BatchHeader, EvidenceError, SignedBatch};
 pub use merkle::Hash;
