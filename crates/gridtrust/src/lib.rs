@@ -5,4 +5,5 @@
 pub mod audit;
 pub mod chain;
 pub mod field;
+pub mod probe;
 pub mod registry;

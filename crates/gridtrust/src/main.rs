@@ -13,6 +13,7 @@ mod demo;
 mod keys_cli;
 mod model_cli;
 mod pki_cli;
+mod probe_cli;
 mod registry_cli;
 
 #[derive(Parser)]
@@ -68,11 +69,13 @@ enum Cmd {
     Model(model_cli::ModelArgs),
     /// The point registry: which edge may report each point and be commanded for it.
     Registry(registry_cli::RegistryArgs),
+    /// Commissioning: connect to a live device, show what it offers, write its edge configuration.
+    Probe(probe_cli::ProbeArgs),
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).with_writer(std::io::stderr);
     match format {
         // Colour codes only where a person reads them; a journal or a file gets plain text.
@@ -108,7 +111,9 @@ pub(crate) async fn stop_within(role: &str, stop: impl std::future::Future<Outpu
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // A probe's output is its dump and its error; the protocol drivers' link logs (a closed
+    // connection is a warning for a role) would only be noise there.
+    init_logging(cli.log_format, if matches!(cli.command, Cmd::Probe(_)) { "error" } else { "info" });
     match cli.command {
         Cmd::Edge { config } => {
             let config = gridtrust_edge::config::EdgeConfig::load(&config)?;
@@ -156,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Verify(args) => audit_cli::run_verify(args),
         Cmd::Model(args) => model_cli::run(args),
         Cmd::Registry(args) => registry_cli::run(args),
+        Cmd::Probe(args) => probe_cli::run(args).await,
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`tls`]: MMS over TLS per IEC 62351-4 with the IEC 62351-3 profile (port 3782, TLS 1.2/1.3,
 //!   mutual X.509 authentication, CA and CRL checks) and what rustls does not do of it;
 //! - [`services`]: ACSI services on MMS (identify, browse, read, write, data sets);
+//! - [`browse`]: the whole server model in one walk (what IEDScout shows) and as IID-like SCL;
 //! - [`report`]: report control blocks (enable, trigger options, integrity, GI, entryID resync)
 //!   and decoding of reports into typed entries with quality and time stamps;
 //! - [`control`]: controls for the four control models, with CommandTermination and AddCause;
@@ -22,6 +23,7 @@
 //! Not here: an MMS server, file services, logs/journals, GOOSE and SV.
 pub mod adapter;
 pub mod ber;
+pub mod browse;
 pub mod client;
 pub mod control;
 pub mod cotp;

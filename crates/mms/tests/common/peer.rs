@@ -16,7 +16,12 @@ pub struct Iec61850Server {
 pub const LD: &str = "simpleIOGenericIO";
 
 fn python_has_peer() -> bool {
-    Command::new("python3").args(["-c", "import pyiec61850.pyiec61850"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("python3")
+        .args(["-c", "import pyiec61850.pyiec61850"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl Iec61850Server {
@@ -37,7 +42,8 @@ impl Iec61850Server {
             eprintln!("SKIP {test}: pyiec61850-ng is not installed (pip install pyiec61850-ng)");
             return None;
         }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer/iec61850_server.py");
+        // Through the crate's own name, so that other crates' tests can include this file too.
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../mms/tests/peer/iec61850_server.py");
         let mut preferred = port.filter(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok());
         for _attempt in 0..5 {
             let port = match preferred.take() {
