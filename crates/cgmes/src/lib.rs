@@ -15,10 +15,11 @@
 //!   dangling references as [`Diagnostic`]s.
 //! - [`model`]: [`CgmesModel`], typed objects (substations, voltage levels, bays, busbar sections,
 //!   lines, transformers and their ends, switches, loads, generators, terminals, connectivity and
-//!   topological nodes, measurements, operational limits, in-service flags from SSH and SV) with
-//!   lookups by mRID, containment, terminals and measurements per equipment; `Serialize` for JSON.
-//!   Where CGMES 3.0 renamed or split a property (`eu:` names, `OperationalLimitType.kind`,
-//!   limits' `normalValue` in EQ and `value` in SSH) the typed field reads either edition.
+//!   topological nodes, measurements, operational limits, in-service flags from SSH and SV, solved
+//!   switch states from the 3.0 `SvSwitch`) with lookups by mRID, containment, terminals and
+//!   measurements per equipment; `Serialize` for JSON. Where CGMES 3.0 renamed or split a property
+//!   (`eu:` names, `OperationalLimitType.kind`, limits' `normalValue` in EQ and `value` in SSH,
+//!   `eu:BoundaryPoint` instead of the `boundaryPoint` flag) the typed field reads either edition.
 //! - [`layout`]: DL diagrams and diagram objects with their points, GL locations with their
 //!   position points and coordinate systems, looked up by the mRID of the object they place
 //!   ([`CgmesModel::diagram_objects_of`], [`CgmesModel::locations_of`]).
@@ -27,10 +28,11 @@
 //!
 //! Not done here: writing CGMES; RDF/XML beyond the CGMES subset (nested node elements,
 //! `rdf:parseType`, `rdf:nodeID`); the CGMES 3.0 header as `dcat:Dataset` (only `md:FullModel` is
-//! read); the CGMES 3.0 boundary as `cim:BoundaryPoint` objects (the 2.4.15 `boundaryPoint` flags
-//! are typed, the 3.0 class is only read into the graph); CIM 100 classes new in 3.0 that have no
-//! 2.4.15 counterpart here (e.g. `SvSwitch`, `Switch.locked`); DY semantics; DL styles, glue points
-//! and visibility layers. DL and GL are read and exposed, not rendered: drawing is for the consumer.
+//! read); the attributes of a 3.0 `eu:BoundaryPoint` beyond the node it marks (from/to ISO codes
+//! and names); CIM 100 properties new in 3.0 with no typed field here (e.g. `Switch.locked`); the
+//! 2.4.15 TP_BD `TopologicalNode.boundaryPoint` has no 3.0 counterpart (3.0 has no TP boundary);
+//! DY semantics; DL styles, glue points and visibility layers. DL and GL are read and exposed, not
+//! rendered: drawing is for the consumer.
 
 pub mod diagnostic;
 pub mod error;

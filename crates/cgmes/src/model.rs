@@ -4,10 +4,10 @@
 //! equipment or terminal, limits per terminal or equipment.
 //!
 //! CGMES 2.4.15 and 3.0 files give the same typed objects: the classes typed here keep their names
-//! in CIM 100, and where CGMES 3.0 renamed or split a property the typed field says which
-//! property each edition fills it from (`eu:` short names and EIC codes, `eu:OperationalLimitType.kind`,
-//! limits' `normalValue` and SSH `value`, `Equipment.inService`). Layout objects from DL and GL
-//! are in [`crate::layout`].
+//! in CIM 100, and where CGMES 3.0 renamed, split or added a property the typed field says which
+//! property each edition fills it from (`eu:` short names and EIC codes,
+//! `eu:OperationalLimitType.kind`, limits' `normalValue` and SSH `value`, `Equipment.inService`,
+//! `eu:BoundaryPoint`, `SvSwitch`). Layout objects from DL and GL are in [`crate::layout`].
 //!
 //! Units are those of CGMES 2.4.15 (unchanged in 3.0): kV for voltages, Ω for impedances, S for admittances, km for
 //! lengths, MW / MVAr / MVA for powers, A for currents, degrees for angles, seconds for durations.
@@ -213,6 +213,8 @@ pub struct Switch {
     pub open: Option<bool>,
     /// `Switch.retained`.
     pub retained: Option<bool>,
+    /// `SvSwitch.open` of the `SvSwitch` naming this switch (SV, 3.0): the solved state.
+    pub solved_open: Option<bool>,
 }
 
 /// Which CIM load class.
@@ -338,7 +340,8 @@ pub struct ConnectivityNode {
     pub container: Option<String>,
     /// `ConnectivityNode.TopologicalNode` (TP).
     pub topological_node: Option<String>,
-    /// `entsoe:ConnectivityNode.boundaryPoint` (boundary set).
+    /// A boundary point: `entsoe:ConnectivityNode.boundaryPoint` (2.4.15 boundary set), or true
+    /// when a CGMES 3.0 `eu:BoundaryPoint` names this node.
     pub boundary_point: Option<bool>,
 }
 
@@ -576,6 +579,8 @@ struct Pending {
     voltages: Vec<(String, NodeVoltage)>,
     flows: Vec<(String, PowerFlow)>,
     statuses: Vec<(String, bool)>,
+    switch_states: Vec<(String, bool)>,
+    boundary_nodes: Vec<String>,
     diagram_points: Vec<(String, Point)>,
     position_points: Vec<(String, Point)>,
 }
@@ -987,6 +992,12 @@ impl CgmesModel {
                     pending.statuses.push((equipment, in_service));
                 }
             }
+            "cim:SvSwitch" => {
+                if let (Some(switch), Some(open)) = (view.reference("cim:SvSwitch.Switch"), view.boolean("cim:SvSwitch.open")?) {
+                    pending.switch_states.push((switch, open));
+                }
+            }
+            "eu:BoundaryPoint" => pending.boundary_nodes.extend(view.reference("eu:BoundaryPoint.ConnectivityNode")),
             _ => {
                 if !self.add_layout(view, class, pending)? {
                     self.add_classified(view, class, conducting_targets)?;
@@ -1036,7 +1047,7 @@ impl CgmesModel {
         Ok(true)
     }
 
-    /// Attaches SV values, SV statuses and layout points to the objects they belong to; values
+    /// Attaches SV values, SV statuses, CGMES 3.0 boundary points and layout points to the objects they belong to; values
     /// whose owner is not in the model are dropped (the graph has reported the dangling reference).
     fn attach(&mut self, pending: Pending) {
         for (node, voltage) in pending.voltages {
@@ -1056,6 +1067,20 @@ impl CgmesModel {
         for (equipment, in_service) in pending.statuses {
             if let Some(e) = self.equipment_mut(&equipment) {
                 e.solved_in_service = Some(in_service);
+            }
+        }
+        for (switch, open) in pending.switch_states {
+            if let Some(Slot::Switch(i)) = self.index.by_mrid.get(&switch).copied() {
+                if let Some(s) = self.switches.get_mut(i) {
+                    s.solved_open = Some(open);
+                }
+            }
+        }
+        for node in pending.boundary_nodes {
+            if let Some(Slot::ConnectivityNode(i)) = self.index.by_mrid.get(&node).copied() {
+                if let Some(n) = self.connectivity_nodes.get_mut(i) {
+                    n.boundary_point = Some(true);
+                }
             }
         }
         for (owner, point) in pending.diagram_points {
@@ -1101,6 +1126,7 @@ impl CgmesModel {
                 normal_open: view.boolean("cim:Switch.normalOpen")?,
                 open: view.boolean("cim:Switch.open")?,
                 retained: view.boolean("cim:Switch.retained")?,
+                solved_open: None,
             });
         } else if let Some(kind) = load_kind(class) {
             self.loads.push(Load {

@@ -30,10 +30,16 @@ fn as_cgmes_2_4_15(cgmes3: &str) -> String {
         ("http://iec.ch/TC57/ns/CIM/DiagramLayout-EU/3.0", "http://entsoe.eu/CIM/DiagramLayout/3/1"),
         ("http://iec.ch/TC57/ns/CIM/GeographicalLocation-EU/3.0", "http://entsoe.eu/CIM/GeographicalLocation/2/1"),
     ];
-    // Properties 2.4.15 does not have: SSH limit values, in-service flags, infinite duration,
-    // switch locks.
-    const CGMES3_ONLY: [&str; 5] =
-        ["Limit.value>", "Equipment.inService", "Equipment.normallyInService", "OperationalLimitType.isInfiniteDuration", "Switch.locked"];
+    // What 2.4.15 does not have: SSH limit values, in-service flags, infinite duration, switch
+    // locks, solved switch states (every line of an SvSwitch element names the class).
+    const CGMES3_ONLY: [&str; 6] = [
+        "Limit.value>",
+        "Equipment.inService",
+        "Equipment.normallyInService",
+        "OperationalLimitType.isInfiniteDuration",
+        "Switch.locked",
+        "SvSwitch",
+    ];
     let kept: Vec<&str> = cgmes3.lines().filter(|line| !CGMES3_ONLY.iter().any(|p| line.contains(p))).collect();
     let mut text = kept.join("\n");
     for (new, old) in PROFILE_URIS {
@@ -100,7 +106,7 @@ fn cgmes3_fixture_gives_typed_equipment_topology_measurements_and_state() {
     assert_eq!(ends[0].connection_kind.as_deref(), Some("Yn"), "CIM 100 enumeration IRIs lose namespace and type");
 
     let disconnector = m.switches.iter().find(|s| s.kind == SwitchKind::Disconnector).expect("disconnector");
-    assert_eq!((disconnector.normal_open, disconnector.open), (Some(false), Some(true)));
+    assert_eq!((disconnector.normal_open, disconnector.open, disconnector.solved_open), (Some(false), Some(true), Some(true)));
     let town = m.loads.iter().find(|l| l.kind == LoadKind::ConformLoad).expect("Beta town");
     assert_eq!((town.p_mw, town.q_mvar), (Some(8.0), Some(2.5)));
     assert_eq!(town.equipment.in_service, Some(false), "Equipment.inService from SSH");
@@ -153,7 +159,7 @@ fn comparable(model: &CgmesModel) -> serde_json::Value {
     fn strip(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(map) => {
-                for key in ["in_service", "normally_in_service"] {
+                for key in ["in_service", "normally_in_service", "solved_open"] {
                     map.remove(key);
                 }
                 // The 2.4.15 value is the normal value; 3.0 may override it in SSH.
@@ -184,6 +190,7 @@ fn cgmes3_and_its_2_4_15_twin_give_the_same_typed_model() {
     // What only 3.0 says is there in 3.0 and absent in 2.4.15.
     assert!(v3.all_equipment().any(|e| e.in_service.is_some()));
     assert!(v2.all_equipment().all(|e| e.in_service.is_none() && e.normally_in_service.is_none()));
+    assert!(v3.switches.iter().all(|s| s.solved_open.is_some()) && v2.switches.iter().all(|s| s.solved_open.is_none()));
     // 2.4.15 has no isInfiniteDuration; PATL and TATL say it through the limit type.
     let infinite = |m: &CgmesModel| m.operational_limit_types.iter().map(|t| t.is_infinite_duration).collect::<Vec<_>>();
     assert_eq!(infinite(&v3), infinite(&v2));
@@ -231,4 +238,25 @@ fn a_file_mixing_editions_is_read_with_its_object_namespace_and_reported() {
     assert_eq!(m.substations.len(), 1);
     let reported: Vec<String> = m.diagnostics.iter().map(ToString::to_string).collect();
     assert_eq!(reported, ["mixed.xml:4: <rdf:RDF>: the file mixes CGMES 2.4.15 and CGMES 3.0; read as CGMES 2.4.15"]);
+}
+
+#[test]
+fn cgmes3_boundary_points_mark_their_connectivity_nodes_like_the_2_4_15_flag() {
+    let boundary = r##"<?xml version="1.0" encoding="UTF-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:cim="http://iec.ch/TC57/CIM100#"
+         xmlns:eu="http://iec.ch/TC57/CIM100-European#" xmlns:md="http://iec.ch/TC57/61970-552/ModelDescription/1#">
+  <md:FullModel rdf:about="urn:uuid:boundary">
+    <md:Model.profile>http://iec.ch/TC57/ns/CIM/EquipmentBoundary-EU/3.0</md:Model.profile>
+  </md:FullModel>
+  <cim:ConnectivityNode rdf:ID="_xnode"><cim:IdentifiedObject.name>X-node</cim:IdentifiedObject.name></cim:ConnectivityNode>
+  <cim:ConnectivityNode rdf:ID="_inner"/>
+  <eu:BoundaryPoint rdf:ID="_bp">
+    <eu:BoundaryPoint.ConnectivityNode rdf:resource="#_xnode"/>
+    <eu:BoundaryPoint.fromEndIsoCode>AA</eu:BoundaryPoint.fromEndIsoCode>
+  </eu:BoundaryPoint>
+</rdf:RDF>"##;
+    let m = Importer::new().add_bytes("EQ_BD.xml", boundary.as_bytes()).and_then(Importer::finish).expect("imports");
+    assert_eq!(m.files[0].version, Some(CgmesVersion::V3_0));
+    let flags: Vec<_> = m.connectivity_nodes.iter().map(|n| (n.identity.mrid.as_str(), n.boundary_point)).collect();
+    assert_eq!(flags, [("xnode", Some(true)), ("inner", None)]);
 }
