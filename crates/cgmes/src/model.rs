@@ -9,8 +9,9 @@
 //! `eu:OperationalLimitType.kind`, limits' `normalValue` and SSH `value`, `Equipment.inService`,
 //! `eu:BoundaryPoint`, `SvSwitch`). Layout objects from DL and GL are in [`crate::layout`].
 //!
-//! Units are those of CGMES 2.4.15 (unchanged in 3.0): kV for voltages, Ω for impedances, S for admittances, km for
-//! lengths, MW / MVAr / MVA for powers, A for currents, degrees for angles, seconds for durations.
+//! Units are those of CGMES 2.4.15, unchanged in 3.0: kV for voltages, Ω for impedances, S for
+//! admittances, km for lengths, MW / MVAr / MVA for powers, A for currents, degrees for angles,
+//! seconds for durations.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -433,8 +434,9 @@ pub struct OperationalLimitType {
     pub direction: Option<String>,
     /// `OperationalLimitType.acceptableDuration` in s.
     pub acceptable_duration_s: Option<f64>,
-    /// `OperationalLimitType.isInfiniteDuration` (3.0). 2.4.15 has no such property; a `patl`
-    /// type is read as infinite and a `tatl` type as finite there, as the 2.4.15 rules define them.
+    /// `OperationalLimitType.isInfiniteDuration` (3.0). Where the file does not give it (2.4.15
+    /// never does) a `patl` type is read as infinite and a `tatl` type as finite, as the CGMES
+    /// rules define those kinds; other kinds stay `None`.
     pub is_infinite_duration: Option<bool>,
 }
 
