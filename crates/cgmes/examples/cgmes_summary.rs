@@ -1,5 +1,5 @@
 //! Imports the files, folders and zip archives named on the command line into one model, shows
-//! progress on stderr, and prints the summary (JSON) and the diagnostics:
+//! progress on stderr, and prints each file's CGMES edition, the summary (JSON) and the diagnostics:
 //! `cargo run -p gridtrust-cgmes --example cgmes_summary -- <paths>…`.
 
 use gridtrust_cgmes::{Importer, ProgressUpdate};
@@ -18,6 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         importer = importer.add_path(path)?;
     }
     let model = importer.finish()?;
+    for file in &model.files {
+        let version = file.version.map_or_else(|| "edition unknown".to_owned(), |v| v.to_string());
+        println!("{}: {version}", file.name);
+    }
     println!("{}", serde_json::to_string_pretty(&model.summary())?);
     for diagnostic in &model.diagnostics {
         println!("{diagnostic}");

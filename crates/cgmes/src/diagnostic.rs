@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::version::CgmesVersion;
+
 /// One finding, located in the file that caused it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -54,6 +56,12 @@ pub enum DiagnosticKind {
         /// The model id it depends on.
         dependency: String,
     },
+    /// A file whose object namespaces or header profile URIs belong to more than one CGMES
+    /// edition; the file is read with the first edition seen in its object elements.
+    MixedVersions {
+        /// The editions, in order of first sight (objects before header).
+        found: Vec<CgmesVersion>,
+    },
 }
 
 impl fmt::Display for Diagnostic {
@@ -69,6 +77,10 @@ impl fmt::Display for Diagnostic {
             }
             DiagnosticKind::MissingDependency { model, dependency } => {
                 write!(f, "model {model} depends on model {dependency}, which is not among the imported files")
+            }
+            DiagnosticKind::MixedVersions { found } => {
+                let names: Vec<String> = found.iter().map(ToString::to_string).collect();
+                write!(f, "the file mixes {}; read as {}", names.join(" and "), names.first().map_or("", String::as_str))
             }
         }
     }

@@ -16,6 +16,7 @@ use crate::error::CgmesError;
 use crate::names::{Interner, Sym};
 use crate::progress::{ImportProgress, ProgressUpdate};
 use crate::rdfxml::{Description, RdfXmlReader, Subject, Value};
+use crate::version::CgmesVersion;
 
 /// Where a statement was made: an index into [`RdfGraph::files`] and a 1-based line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,9 @@ pub struct SourceFile {
     pub bytes: u64,
     /// The `md:FullModel` header, if the file has one.
     pub header: Option<FullModelHeader>,
+    /// The CGMES edition: from the namespace of the object elements, else from the header's
+    /// profile URIs; `None` when neither names one.
+    pub version: Option<CgmesVersion>,
     /// Object elements (`rdf:ID` and `rdf:about`, the header included) per canonical class name.
     pub class_counts: BTreeMap<String, u64>,
 }
@@ -129,8 +133,25 @@ impl RdfGraph {
         }
         let read = reader.bytes_read();
         progress.report(ProgressUpdate { file: name, bytes_read: read, total_bytes });
+        let mut found = reader.cim_versions().to_vec();
         if let Some(file) = self.files.last_mut() {
             file.bytes = read;
+            let from_header = file.header.iter().flat_map(|h| &h.profiles).filter_map(|p| CgmesVersion::of_profile(p));
+            for version in from_header {
+                if !found.contains(&version) {
+                    found.push(version);
+                }
+            }
+            file.version = found.first().copied();
+            if found.len() > 1 {
+                let line = file.header.as_ref().map_or(1, |h| h.line);
+                self.diagnostics.push(Diagnostic {
+                    file: name.to_owned(),
+                    line,
+                    element: "rdf:RDF".to_owned(),
+                    kind: DiagnosticKind::MixedVersions { found },
+                });
+            }
         }
         tracing::debug!(file = name, bytes = read, "CGMES file read");
         Ok(())

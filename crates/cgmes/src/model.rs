@@ -3,8 +3,15 @@
 //! under a substation, a voltage level or a line), terminals per equipment, measurements per
 //! equipment or terminal, limits per terminal or equipment.
 //!
-//! Units are those of CGMES 2.4.15: kV for voltages, Ω for impedances, S for admittances, km for
-//! lengths, MW / MVAr / MVA for powers, A for currents, degrees for angles, seconds for durations.
+//! CGMES 2.4.15 and 3.0 files give the same typed objects: the classes typed here keep their names
+//! in CIM 100, and where CGMES 3.0 renamed, split or added a property the typed field says which
+//! property each edition fills it from (`eu:` short names and EIC codes,
+//! `eu:OperationalLimitType.kind`, limits' `normalValue` and SSH `value`, `Equipment.inService`,
+//! `eu:BoundaryPoint`, `SvSwitch`). Layout objects from DL and GL are in [`crate::layout`].
+//!
+//! Units are those of CGMES 2.4.15, unchanged in 3.0: kV for voltages, Ω for impedances, S for
+//! admittances, km for lengths, MW / MVAr / MVA for powers, A for currents, degrees for angles,
+//! seconds for durations.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -13,7 +20,9 @@ use serde::Serialize;
 use crate::diagnostic::Diagnostic;
 use crate::error::CgmesError;
 use crate::graph::{Object, RdfGraph, SourceFile, Statement};
+use crate::layout::{self, CoordinateSystem, Diagram, DiagramObject, Location, Point};
 use crate::rdfxml::Value;
+use crate::version::CgmesVersion;
 
 /// Names every CIM object carries (IdentifiedObject and the ENTSO-E extension).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -24,9 +33,9 @@ pub struct Identified {
     pub name: Option<String>,
     /// `IdentifiedObject.description`.
     pub description: Option<String>,
-    /// `entsoe:IdentifiedObject.shortName`.
+    /// `entsoe:IdentifiedObject.shortName` (2.4.15), `eu:IdentifiedObject.shortName` (3.0).
     pub short_name: Option<String>,
-    /// `entsoe:IdentifiedObject.energyIdentCodeEic`.
+    /// `entsoe:IdentifiedObject.energyIdentCodeEic` (2.4.15), `eu:IdentifiedObject.energyIdentCodeEic` (3.0).
     pub energy_ident_code_eic: Option<String>,
 }
 
@@ -42,6 +51,12 @@ pub struct Equipment {
     pub container: Option<String>,
     /// `ConductingEquipment.BaseVoltage`.
     pub base_voltage: Option<String>,
+    /// `Equipment.normallyInService` (EQ, 3.0).
+    pub normally_in_service: Option<bool>,
+    /// `Equipment.inService` (SSH, 3.0): in service in this hypothesis.
+    pub in_service: Option<bool>,
+    /// `SvStatus.inService` of the `SvStatus` naming this equipment (SV, both editions).
+    pub solved_in_service: Option<bool>,
 }
 
 /// `BaseVoltage`: the nominal voltage voltage levels and equipment refer to.
@@ -199,6 +214,8 @@ pub struct Switch {
     pub open: Option<bool>,
     /// `Switch.retained`.
     pub retained: Option<bool>,
+    /// `SvSwitch.open` of the `SvSwitch` naming this switch (SV, 3.0): the solved state.
+    pub solved_open: Option<bool>,
 }
 
 /// Which CIM load class.
@@ -324,7 +341,8 @@ pub struct ConnectivityNode {
     pub container: Option<String>,
     /// `ConnectivityNode.TopologicalNode` (TP).
     pub topological_node: Option<String>,
-    /// `entsoe:ConnectivityNode.boundaryPoint` (boundary set).
+    /// A boundary point: `entsoe:ConnectivityNode.boundaryPoint` (2.4.15 boundary set), or true
+    /// when a CGMES 3.0 `eu:BoundaryPoint` names this node.
     pub boundary_point: Option<bool>,
 }
 
@@ -408,12 +426,18 @@ pub struct OperationalLimitType {
     /// Names.
     #[serde(flatten)]
     pub identity: Identified,
-    /// `entsoe:OperationalLimitType.limitType` (`patl`, `tatl`, `tc`, `tct`, `highVoltage`, `lowVoltage`).
+    /// `entsoe:OperationalLimitType.limitType` (2.4.15) or `eu:OperationalLimitType.kind` (3.0):
+    /// `patl`, `patlt`, `tatl`, `tc`, `tct`, `highVoltage`, `lowVoltage`, and in 3.0 also
+    /// `operationalVoltageLimit`, `alarmVoltage`, `warningVoltage`, `stability`.
     pub limit_type: Option<String>,
     /// `OperationalLimitType.direction` (`high`, `low`, `absoluteValue`).
     pub direction: Option<String>,
     /// `OperationalLimitType.acceptableDuration` in s.
     pub acceptable_duration_s: Option<f64>,
+    /// `OperationalLimitType.isInfiniteDuration` (3.0). Where the file does not give it (2.4.15
+    /// never does) a `patl` type is read as infinite and a `tatl` type as finite, as the CGMES
+    /// rules define those kinds; other kinds stay `None`.
+    pub is_infinite_duration: Option<bool>,
 }
 
 /// Which CIM limit class (and so the unit of its value).
@@ -441,8 +465,11 @@ pub struct OperationalLimit {
     pub set: Option<String>,
     /// `OperationalLimit.OperationalLimitType`.
     pub limit_type: Option<String>,
-    /// `CurrentLimit.value` etc., in the unit of [`LimitKind`].
+    /// The value in force, in the unit of [`LimitKind`]: `CurrentLimit.value` etc. (EQ in 2.4.15,
+    /// SSH in 3.0), else the normal value.
     pub value: Option<f64>,
+    /// The normal value: `CurrentLimit.normalValue` etc. (EQ, 3.0), or the EQ `value` of 2.4.15.
+    pub normal_value: Option<f64>,
 }
 
 /// Any typed object of the model, borrowed.
@@ -491,6 +518,14 @@ pub enum CgmesObject<'a> {
     OperationalLimitType(&'a OperationalLimitType),
     /// See [`OperationalLimit`].
     OperationalLimit(&'a OperationalLimit),
+    /// See [`Diagram`].
+    Diagram(&'a Diagram),
+    /// See [`DiagramObject`].
+    DiagramObject(&'a DiagramObject),
+    /// See [`CoordinateSystem`].
+    CoordinateSystem(&'a CoordinateSystem),
+    /// See [`Location`].
+    Location(&'a Location),
 }
 
 /// Which collection and position an mRID lives at.
@@ -517,6 +552,10 @@ enum Slot {
     OperationalLimitSet(usize),
     OperationalLimitType(usize),
     OperationalLimit(usize),
+    Diagram(usize),
+    DiagramObject(usize),
+    CoordinateSystem(usize),
+    Location(usize),
 }
 
 /// Reverse references, built once after import.
@@ -530,6 +569,22 @@ struct ModelIndex {
     children_by_container: HashMap<String, Vec<String>>,
     voltage_levels_by_substation: HashMap<String, Vec<usize>>,
     bays_by_voltage_level: HashMap<String, Vec<usize>>,
+    diagram_objects_by_object: HashMap<String, Vec<usize>>,
+    diagram_objects_by_diagram: HashMap<String, Vec<usize>>,
+    locations_by_resource: HashMap<String, Vec<usize>>,
+}
+
+/// Values from SV and the layout profiles that belong to objects built elsewhere; attached once
+/// every object exists.
+#[derive(Default)]
+struct Pending {
+    voltages: Vec<(String, NodeVoltage)>,
+    flows: Vec<(String, PowerFlow)>,
+    statuses: Vec<(String, bool)>,
+    switch_states: Vec<(String, bool)>,
+    boundary_nodes: Vec<String>,
+    diagram_points: Vec<(String, Point)>,
+    position_points: Vec<(String, Point)>,
 }
 
 /// A CGMES model imported from any set of profiles: typed collections in file order, the files
@@ -580,6 +635,14 @@ pub struct CgmesModel {
     pub operational_limit_types: Vec<OperationalLimitType>,
     /// Operational limits.
     pub operational_limits: Vec<OperationalLimit>,
+    /// Diagrams (DL).
+    pub diagrams: Vec<Diagram>,
+    /// Diagram objects with their points (DL).
+    pub diagram_objects: Vec<DiagramObject>,
+    /// Coordinate systems (GL).
+    pub coordinate_systems: Vec<CoordinateSystem>,
+    /// Locations with their points (GL).
+    pub locations: Vec<Location>,
     /// Unresolved references, duplicate definitions, objects never defined.
     pub diagnostics: Vec<Diagnostic>,
     #[serde(skip)]
@@ -592,11 +655,42 @@ struct View<'g> {
     object: &'g Object,
 }
 
+/// Properties CGMES 3.0 moved into another namespace or renamed, by their 2.4.15 name: the typed
+/// layer asks for the 2.4.15 name and reads whichever of the two the file wrote.
+const RENAMED_IN_CGMES_3: [(&str, &str); 3] = [
+    ("entsoe:IdentifiedObject.shortName", "eu:IdentifiedObject.shortName"),
+    ("entsoe:IdentifiedObject.energyIdentCodeEic", "eu:IdentifiedObject.energyIdentCodeEic"),
+    ("entsoe:OperationalLimitType.limitType", "eu:OperationalLimitType.kind"),
+];
+
 impl<'g> View<'g> {
-    /// The last statement of `predicate` (later profiles refine earlier ones).
+    /// The last statement of `predicate` or of its CGMES 3.0 name (later profiles refine
+    /// earlier ones).
     fn statement(&self, predicate: &str) -> Option<&'g Statement> {
-        let sym = self.graph.names().get(predicate)?;
-        self.object.statements.iter().rev().find(|s| s.predicate == sym)
+        let names = self.graph.names();
+        let renamed = RENAMED_IN_CGMES_3.iter().find(|(old, _)| *old == predicate).and_then(|(_, new)| names.get(new));
+        let wanted = [names.get(predicate), renamed];
+        self.object.statements.iter().rev().find(|s| wanted.contains(&Some(s.predicate)))
+    }
+
+    /// The edition of the file a statement came from.
+    fn edition_of(&self, statement: &Statement) -> Option<CgmesVersion> {
+        let file = usize::try_from(statement.origin.file).ok()?;
+        self.graph.files().get(file)?.version
+    }
+
+    /// Every reference `predicate` makes, in reading order (for many-valued associations).
+    fn references(&self, predicate: &str) -> Vec<String> {
+        let Some(sym) = self.graph.names().get(predicate) else { return Vec::new() };
+        self.object
+            .statements
+            .iter()
+            .filter(|s| s.predicate == sym)
+            .filter_map(|s| match &s.value {
+                Value::Reference(mrid) => Some(mrid.clone()),
+                Value::Literal(_) | Value::Iri(_) => None,
+            })
+            .collect()
     }
 
     fn literal(&self, predicate: &str) -> Option<(&'g str, &'g Statement)> {
@@ -616,7 +710,7 @@ impl<'g> View<'g> {
         parse(text.trim()).map(Some).ok_or_else(|| CgmesError::InvalidValue {
             file: self.graph.file_name(statement.origin.file).to_owned(),
             line: u64::from(statement.origin.line),
-            element: predicate.to_owned(),
+            element: self.graph.names().name(statement.predicate).to_owned(),
             mrid: self.object.mrid.to_string(),
             value: text.chars().take(80).collect(),
             expected,
@@ -668,13 +762,26 @@ impl<'g> View<'g> {
         }
     }
 
-    fn equipment(&self, class: &str) -> Equipment {
-        Equipment {
+    fn equipment(&self, class: &str) -> Result<Equipment, CgmesError> {
+        Ok(Equipment {
             identity: self.identity(),
             class: class.to_owned(),
             container: self.reference("cim:Equipment.EquipmentContainer"),
             base_voltage: self.reference("cim:ConductingEquipment.BaseVoltage"),
-        }
+            normally_in_service: self.boolean("cim:Equipment.normallyInService")?,
+            in_service: self.boolean("cim:Equipment.inService")?,
+            solved_in_service: None,
+        })
+    }
+
+    /// A DL or GL point, from the `Class.xPosition` etc. properties of `class`.
+    fn point(&self, class: &str) -> Result<Point, CgmesError> {
+        Ok(Point {
+            sequence_number: self.integer(&format!("{class}.sequenceNumber"))?,
+            x: self.float(&format!("{class}.xPosition"))?,
+            y: self.float(&format!("{class}.yPosition"))?,
+            z: self.float(&format!("{class}.zPosition"))?,
+        })
     }
 }
 
@@ -721,12 +828,13 @@ fn measurement_kind(class: &str) -> Option<MeasurementKind> {
     })
 }
 
-fn limit_kind(class: &str) -> Option<(LimitKind, &'static str)> {
+/// The limit kind of a class, with its `value` and (CGMES 3.0) `normalValue` properties.
+fn limit_kind(class: &str) -> Option<(LimitKind, &'static str, &'static str)> {
     Some(match class {
-        "cim:CurrentLimit" => (LimitKind::Current, "cim:CurrentLimit.value"),
-        "cim:VoltageLimit" => (LimitKind::Voltage, "cim:VoltageLimit.value"),
-        "cim:ActivePowerLimit" => (LimitKind::ActivePower, "cim:ActivePowerLimit.value"),
-        "cim:ApparentPowerLimit" => (LimitKind::ApparentPower, "cim:ApparentPowerLimit.value"),
+        "cim:CurrentLimit" => (LimitKind::Current, "cim:CurrentLimit.value", "cim:CurrentLimit.normalValue"),
+        "cim:VoltageLimit" => (LimitKind::Voltage, "cim:VoltageLimit.value", "cim:VoltageLimit.normalValue"),
+        "cim:ActivePowerLimit" => (LimitKind::ActivePower, "cim:ActivePowerLimit.value", "cim:ActivePowerLimit.normalValue"),
+        "cim:ApparentPowerLimit" => (LimitKind::ApparentPower, "cim:ApparentPowerLimit.value", "cim:ApparentPowerLimit.normalValue"),
         _ => return None,
     })
 }
@@ -741,30 +849,16 @@ impl CgmesModel {
             .filter(|o| graph.names().name(o.class) == "cim:Terminal")
             .filter_map(|o| View { graph: &graph, object: o }.reference("cim:Terminal.ConductingEquipment"))
             .collect();
-        let mut voltages: Vec<(String, NodeVoltage)> = Vec::new();
-        let mut flows: Vec<(String, PowerFlow)> = Vec::new();
+        let mut pending = Pending::default();
         // Objects only described by reference (`rdf:about`, no file defines them) are reported as
         // NotDefined diagnostics and get no typed object: their class and core data are unknown.
         for object in graph.objects().iter().filter(|o| o.defined_at.is_some()) {
             let view = View { graph: &graph, object };
             let class = graph.names().name(object.class);
-            model.add_object(&view, class, &conducting_targets, &mut voltages, &mut flows)?;
+            model.add_object(&view, class, &conducting_targets, &mut pending)?;
         }
         model.build_index();
-        for (node, voltage) in voltages {
-            if let Some(Slot::TopologicalNode(i)) = model.index.by_mrid.get(&node).copied() {
-                if let Some(n) = model.topological_nodes.get_mut(i) {
-                    n.voltage = Some(voltage);
-                }
-            }
-        }
-        for (terminal, flow) in flows {
-            if let Some(Slot::Terminal(i)) = model.index.by_mrid.get(&terminal).copied() {
-                if let Some(t) = model.terminals.get_mut(i) {
-                    t.power_flow = Some(flow);
-                }
-            }
-        }
+        model.attach(pending);
         model.link_back_references();
         tracing::info!(
             files = model.files.len(),
@@ -781,8 +875,7 @@ impl CgmesModel {
         view: &View<'_>,
         class: &str,
         conducting_targets: &HashSet<String>,
-        voltages: &mut Vec<(String, NodeVoltage)>,
-        flows: &mut Vec<(String, PowerFlow)>,
+        pending: &mut Pending,
     ) -> Result<(), CgmesError> {
         match class {
             "cim:BaseVoltage" => self
@@ -803,16 +896,18 @@ impl CgmesModel {
             "cim:Line" => self.lines.push(Line { identity: view.identity(), region: view.reference("cim:Line.Region") }),
             "cim:BusbarSection" => self
                 .busbar_sections
-                .push(BusbarSection { equipment: view.equipment(class), ip_max_a: view.float("cim:BusbarSection.ipMax")? }),
+                .push(BusbarSection { equipment: view.equipment(class)?, ip_max_a: view.float("cim:BusbarSection.ipMax")? }),
             "cim:ACLineSegment" => self.ac_line_segments.push(AcLineSegment {
-                equipment: view.equipment(class),
+                equipment: view.equipment(class)?,
                 r: view.float("cim:ACLineSegment.r")?,
                 x: view.float("cim:ACLineSegment.x")?,
                 bch: view.float("cim:ACLineSegment.bch")?,
                 gch: view.float("cim:ACLineSegment.gch")?,
                 length_km: view.float("cim:Conductor.length")?,
             }),
-            "cim:PowerTransformer" => self.power_transformers.push(PowerTransformer { equipment: view.equipment(class), ends: Vec::new() }),
+            "cim:PowerTransformer" => {
+                self.power_transformers.push(PowerTransformer { equipment: view.equipment(class)?, ends: Vec::new() })
+            }
             "cim:PowerTransformerEnd" => self.power_transformer_ends.push(PowerTransformerEnd {
                 identity: view.identity(),
                 transformer: view.reference("cim:PowerTransformerEnd.PowerTransformer"),
@@ -826,7 +921,7 @@ impl CgmesModel {
                 connection_kind: view.enumeration("cim:PowerTransformerEnd.connectionKind"),
             }),
             "cim:SynchronousMachine" => self.synchronous_machines.push(SynchronousMachine {
-                equipment: view.equipment(class),
+                equipment: view.equipment(class)?,
                 generating_unit: view.reference("cim:RotatingMachine.GeneratingUnit"),
                 rated_s_mva: view.float("cim:RotatingMachine.ratedS")?,
                 rated_u_kv: view.float("cim:RotatingMachine.ratedU")?,
@@ -860,13 +955,16 @@ impl CgmesModel {
             }),
             "cim:SvVoltage" => {
                 if let Some(node) = view.reference("cim:SvVoltage.TopologicalNode") {
-                    voltages
+                    pending
+                        .voltages
                         .push((node, NodeVoltage { v_kv: view.float("cim:SvVoltage.v")?, angle_deg: view.float("cim:SvVoltage.angle")? }));
                 }
             }
             "cim:SvPowerFlow" => {
                 if let Some(terminal) = view.reference("cim:SvPowerFlow.Terminal") {
-                    flows.push((terminal, PowerFlow { p_mw: view.float("cim:SvPowerFlow.p")?, q_mvar: view.float("cim:SvPowerFlow.q")? }));
+                    pending
+                        .flows
+                        .push((terminal, PowerFlow { p_mw: view.float("cim:SvPowerFlow.p")?, q_mvar: view.float("cim:SvPowerFlow.q")? }));
                 }
             }
             "cim:OperationalLimitSet" => self.operational_limit_sets.push(OperationalLimitSet {
@@ -880,10 +978,144 @@ impl CgmesModel {
                 limit_type: view.enumeration("entsoe:OperationalLimitType.limitType"),
                 direction: view.enumeration("cim:OperationalLimitType.direction"),
                 acceptable_duration_s: view.float("cim:OperationalLimitType.acceptableDuration")?,
+                is_infinite_duration: match view.boolean("cim:OperationalLimitType.isInfiniteDuration")? {
+                    Some(given) => Some(given),
+                    None => match view.enumeration("entsoe:OperationalLimitType.limitType").as_deref() {
+                        Some("patl") => Some(true),
+                        Some("tatl") => Some(false),
+                        _ => None,
+                    },
+                },
             }),
-            _ => self.add_classified(view, class, conducting_targets)?,
+            "cim:SvStatus" => {
+                if let (Some(equipment), Some(in_service)) =
+                    (view.reference("cim:SvStatus.ConductingEquipment"), view.boolean("cim:SvStatus.inService")?)
+                {
+                    pending.statuses.push((equipment, in_service));
+                }
+            }
+            "cim:SvSwitch" => {
+                if let (Some(switch), Some(open)) = (view.reference("cim:SvSwitch.Switch"), view.boolean("cim:SvSwitch.open")?) {
+                    pending.switch_states.push((switch, open));
+                }
+            }
+            "eu:BoundaryPoint" => pending.boundary_nodes.extend(view.reference("eu:BoundaryPoint.ConnectivityNode")),
+            _ => {
+                if !self.add_layout(view, class, pending)? {
+                    self.add_classified(view, class, conducting_targets)?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// DL and GL classes; false for any other class.
+    fn add_layout(&mut self, view: &View<'_>, class: &str, pending: &mut Pending) -> Result<bool, CgmesError> {
+        match class {
+            "cim:Diagram" => {
+                self.diagrams.push(Diagram { identity: view.identity(), orientation: view.enumeration("cim:Diagram.orientation") })
+            }
+            "cim:DiagramObject" | "cim:TextDiagramObject" => self.diagram_objects.push(DiagramObject {
+                identity: view.identity(),
+                diagram: view.reference("cim:DiagramObject.Diagram"),
+                identified_object: view.reference("cim:DiagramObject.IdentifiedObject"),
+                rotation_deg: view.float("cim:DiagramObject.rotation")?,
+                drawing_order: view.integer("cim:DiagramObject.drawingOrder")?,
+                is_polygon: view.boolean("cim:DiagramObject.isPolygon")?,
+                text: view.text("cim:TextDiagramObject.text"),
+                points: Vec::new(),
+            }),
+            "cim:DiagramObjectPoint" => {
+                if let Some(owner) = view.reference("cim:DiagramObjectPoint.DiagramObject") {
+                    pending.diagram_points.push((owner, view.point(class)?));
+                }
+            }
+            "cim:CoordinateSystem" => self
+                .coordinate_systems
+                .push(CoordinateSystem { identity: view.identity(), crs_urn: view.text("cim:CoordinateSystem.crsUrn") }),
+            "cim:Location" => self.locations.push(Location {
+                identity: view.identity(),
+                coordinate_system: view.reference("cim:Location.CoordinateSystem"),
+                power_system_resources: view.references("cim:Location.PowerSystemResources"),
+                points: Vec::new(),
+            }),
+            "cim:PositionPoint" => {
+                if let Some(owner) = view.reference("cim:PositionPoint.Location") {
+                    pending.position_points.push((owner, view.point(class)?));
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Attaches SV values, SV statuses, CGMES 3.0 boundary points and layout points to the objects they belong to; values
+    /// whose owner is not in the model are dropped (the graph has reported the dangling reference).
+    fn attach(&mut self, pending: Pending) {
+        for (node, voltage) in pending.voltages {
+            if let Some(Slot::TopologicalNode(i)) = self.index.by_mrid.get(&node).copied() {
+                if let Some(n) = self.topological_nodes.get_mut(i) {
+                    n.voltage = Some(voltage);
+                }
+            }
+        }
+        for (terminal, flow) in pending.flows {
+            if let Some(Slot::Terminal(i)) = self.index.by_mrid.get(&terminal).copied() {
+                if let Some(t) = self.terminals.get_mut(i) {
+                    t.power_flow = Some(flow);
+                }
+            }
+        }
+        for (equipment, in_service) in pending.statuses {
+            if let Some(e) = self.equipment_mut(&equipment) {
+                e.solved_in_service = Some(in_service);
+            }
+        }
+        for (switch, open) in pending.switch_states {
+            if let Some(Slot::Switch(i)) = self.index.by_mrid.get(&switch).copied() {
+                if let Some(s) = self.switches.get_mut(i) {
+                    s.solved_open = Some(open);
+                }
+            }
+        }
+        for node in pending.boundary_nodes {
+            if let Some(Slot::ConnectivityNode(i)) = self.index.by_mrid.get(&node).copied() {
+                if let Some(n) = self.connectivity_nodes.get_mut(i) {
+                    n.boundary_point = Some(true);
+                }
+            }
+        }
+        for (owner, point) in pending.diagram_points {
+            if let Some(Slot::DiagramObject(i)) = self.index.by_mrid.get(&owner).copied() {
+                if let Some(o) = self.diagram_objects.get_mut(i) {
+                    o.points.push(point);
+                }
+            }
+        }
+        for (owner, point) in pending.position_points {
+            if let Some(Slot::Location(i)) = self.index.by_mrid.get(&owner).copied() {
+                if let Some(l) = self.locations.get_mut(i) {
+                    l.points.push(point);
+                }
+            }
+        }
+        self.diagram_objects.iter_mut().for_each(|o| layout::sort_points(&mut o.points));
+        self.locations.iter_mut().for_each(|l| layout::sort_points(&mut l.points));
+    }
+
+    /// The equipment part of the object with this mRID, for writing.
+    fn equipment_mut(&mut self, mrid: &str) -> Option<&mut Equipment> {
+        Some(match *self.index.by_mrid.get(mrid)? {
+            Slot::BusbarSection(i) => &mut self.busbar_sections.get_mut(i)?.equipment,
+            Slot::AcLineSegment(i) => &mut self.ac_line_segments.get_mut(i)?.equipment,
+            Slot::PowerTransformer(i) => &mut self.power_transformers.get_mut(i)?.equipment,
+            Slot::Switch(i) => &mut self.switches.get_mut(i)?.equipment,
+            Slot::Load(i) => &mut self.loads.get_mut(i)?.equipment,
+            Slot::SynchronousMachine(i) => &mut self.synchronous_machines.get_mut(i)?.equipment,
+            Slot::GeneratingUnit(i) => &mut self.generating_units.get_mut(i)?.equipment,
+            Slot::OtherEquipment(i) => self.other_equipment.get_mut(i)?,
+            _ => return None,
+        })
     }
 
     /// Classes that share one type (switches, loads, units, measurements, limits) and equipment
@@ -891,22 +1123,23 @@ impl CgmesModel {
     fn add_classified(&mut self, view: &View<'_>, class: &str, conducting_targets: &HashSet<String>) -> Result<(), CgmesError> {
         if let Some(kind) = switch_kind(class) {
             self.switches.push(Switch {
-                equipment: view.equipment(class),
+                equipment: view.equipment(class)?,
                 kind,
                 normal_open: view.boolean("cim:Switch.normalOpen")?,
                 open: view.boolean("cim:Switch.open")?,
                 retained: view.boolean("cim:Switch.retained")?,
+                solved_open: None,
             });
         } else if let Some(kind) = load_kind(class) {
             self.loads.push(Load {
-                equipment: view.equipment(class),
+                equipment: view.equipment(class)?,
                 kind,
                 p_mw: view.float("cim:EnergyConsumer.p")?,
                 q_mvar: view.float("cim:EnergyConsumer.q")?,
             });
         } else if let Some(kind) = generating_unit_kind(class) {
             self.generating_units.push(GeneratingUnit {
-                equipment: view.equipment(class),
+                equipment: view.equipment(class)?,
                 kind,
                 max_operating_p_mw: view.float("cim:GeneratingUnit.maxOperatingP")?,
                 min_operating_p_mw: view.float("cim:GeneratingUnit.minOperatingP")?,
@@ -925,16 +1158,21 @@ impl CgmesModel {
                 unit_multiplier: view.enumeration("cim:Measurement.unitMultiplier"),
                 positive_flow_in: view.boolean("cim:Analog.positiveFlowIn")?,
             });
-        } else if let Some((kind, value)) = limit_kind(class) {
+        } else if let Some((kind, value, normal_value)) = limit_kind(class) {
+            let given = view.float(value)?;
+            // In 2.4.15 `value` is the EQ value, i.e. the normal one; in 3.0 it is the SSH value.
+            let given_is_normal = view.statement(value).is_some_and(|s| view.edition_of(s) == Some(CgmesVersion::V2_4_15));
+            let normal_value = view.float(normal_value)?.or(if given_is_normal { given } else { None });
             self.operational_limits.push(OperationalLimit {
                 identity: view.identity(),
                 kind,
                 set: view.reference("cim:OperationalLimit.OperationalLimitSet"),
                 limit_type: view.reference("cim:OperationalLimit.OperationalLimitType"),
-                value: view.float(value)?,
+                value: given.or(normal_value),
+                normal_value,
             });
         } else if view.statement("cim:Equipment.EquipmentContainer").is_some() || conducting_targets.contains(&*view.object.mrid) {
-            self.other_equipment.push(view.equipment(class));
+            self.other_equipment.push(view.equipment(class)?);
         }
         Ok(())
     }
@@ -965,6 +1203,10 @@ impl CgmesModel {
         self.operational_limit_sets.iter().enumerate().for_each(|(i, o)| put(&o.identity.mrid, Slot::OperationalLimitSet(i)));
         self.operational_limit_types.iter().enumerate().for_each(|(i, o)| put(&o.identity.mrid, Slot::OperationalLimitType(i)));
         self.operational_limits.iter().enumerate().for_each(|(i, o)| put(&o.identity.mrid, Slot::OperationalLimit(i)));
+        self.diagrams.iter().enumerate().for_each(|(i, o)| put(&o.identity.mrid, Slot::Diagram(i)));
+        self.diagram_objects.iter().enumerate().for_each(|(i, o)| put(&o.identity.mrid, Slot::DiagramObject(i)));
+        self.coordinate_systems.iter().enumerate().for_each(|(i, o)| put(&o.identity.mrid, Slot::CoordinateSystem(i)));
+        self.locations.iter().enumerate().for_each(|(i, o)| put(&o.identity.mrid, Slot::Location(i)));
     }
 
     /// Fills the reverse references: transformer ends, limits per set, nominal voltages, and the
@@ -1026,6 +1268,19 @@ impl CgmesModel {
         for (i, bay) in self.bays.iter().enumerate() {
             if let Some(level) = &bay.voltage_level {
                 index.bays_by_voltage_level.entry(level.clone()).or_default().push(i);
+            }
+        }
+        for (i, object) in self.diagram_objects.iter().enumerate() {
+            if let Some(placed) = &object.identified_object {
+                index.diagram_objects_by_object.entry(placed.clone()).or_default().push(i);
+            }
+            if let Some(diagram) = &object.diagram {
+                index.diagram_objects_by_diagram.entry(diagram.clone()).or_default().push(i);
+            }
+        }
+        for (i, location) in self.locations.iter().enumerate() {
+            for resource in &location.power_system_resources {
+                index.locations_by_resource.entry(resource.clone()).or_default().push(i);
             }
         }
         let children = &mut index.children_by_container;
@@ -1107,7 +1362,38 @@ impl CgmesModel {
             Slot::OperationalLimitSet(i) => CgmesObject::OperationalLimitSet(self.operational_limit_sets.get(i)?),
             Slot::OperationalLimitType(i) => CgmesObject::OperationalLimitType(self.operational_limit_types.get(i)?),
             Slot::OperationalLimit(i) => CgmesObject::OperationalLimit(self.operational_limits.get(i)?),
+            Slot::Diagram(i) => CgmesObject::Diagram(self.diagrams.get(i)?),
+            Slot::DiagramObject(i) => CgmesObject::DiagramObject(self.diagram_objects.get(i)?),
+            Slot::CoordinateSystem(i) => CgmesObject::CoordinateSystem(self.coordinate_systems.get(i)?),
+            Slot::Location(i) => CgmesObject::Location(self.locations.get(i)?),
         })
+    }
+
+    /// The diagram objects (DL) that draw this object, on any diagram, in file order.
+    pub fn diagram_objects_of(&self, mrid: &str) -> Vec<&DiagramObject> {
+        let positions = self.index.diagram_objects_by_object.get(crate::names::mrid_of(mrid));
+        positions.into_iter().flatten().filter_map(|&i| self.diagram_objects.get(i)).collect()
+    }
+
+    /// The diagram objects (DL) of one diagram, in file order.
+    pub fn diagram_objects_in(&self, diagram: &str) -> Vec<&DiagramObject> {
+        let positions = self.index.diagram_objects_by_diagram.get(crate::names::mrid_of(diagram));
+        positions.into_iter().flatten().filter_map(|&i| self.diagram_objects.get(i)).collect()
+    }
+
+    /// The locations (GL) of this power system resource, in file order.
+    pub fn locations_of(&self, mrid: &str) -> Vec<&Location> {
+        let positions = self.index.locations_by_resource.get(crate::names::mrid_of(mrid));
+        positions.into_iter().flatten().filter_map(|&i| self.locations.get(i)).collect()
+    }
+
+    /// The CGMES editions of the imported files, each once, in ascending order (files of
+    /// neither edition, such as a file with no header and no CIM object, add nothing).
+    pub fn versions(&self) -> Vec<CgmesVersion> {
+        let mut found: Vec<CgmesVersion> = self.files.iter().filter_map(|f| f.version).collect();
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 
     /// The equipment part (identity, class, container) of the object with this mRID, if it is
@@ -1311,6 +1597,9 @@ impl CgmesModel {
             measurements: self.measurements.len(),
             operational_limit_sets: self.operational_limit_sets.len(),
             operational_limits: self.operational_limits.len(),
+            diagrams: self.diagrams.len(),
+            diagram_objects: self.diagram_objects.len(),
+            locations: self.locations.len(),
             diagnostics: self.diagnostics.len(),
         }
     }
@@ -1345,6 +1634,10 @@ impl<'a> CgmesObject<'a> {
             CgmesObject::OperationalLimitSet(o) => &o.identity.mrid,
             CgmesObject::OperationalLimitType(o) => &o.identity.mrid,
             CgmesObject::OperationalLimit(o) => &o.identity.mrid,
+            CgmesObject::Diagram(o) => &o.identity.mrid,
+            CgmesObject::DiagramObject(o) => &o.identity.mrid,
+            CgmesObject::CoordinateSystem(o) => &o.identity.mrid,
+            CgmesObject::Location(o) => &o.identity.mrid,
             other => other.equipment().map_or("", |e| e.identity.mrid.as_str()),
         }
     }
@@ -1410,6 +1703,12 @@ pub struct ModelSummary {
     pub operational_limit_sets: usize,
     /// Number of operational limits.
     pub operational_limits: usize,
+    /// Number of diagrams.
+    pub diagrams: usize,
+    /// Number of diagram objects.
+    pub diagram_objects: usize,
+    /// Number of locations.
+    pub locations: usize,
     /// Number of diagnostics.
     pub diagnostics: usize,
 }

@@ -1,8 +1,11 @@
 //! Qualified names of classes and properties, written with a fixed prefix per namespace.
 //!
 //! Files choose their own prefixes (`cim:`, `cim16:`, …); the graph must not care, so every name
-//! is rewritten to one canonical prefix per known namespace URI ([`CIM`], [`ENTSOE`], [`MD`],
-//! [`RDF`]) and to Clark notation (`{uri}Local`) for any other namespace. Names are interned as
+//! is rewritten to one canonical prefix per known namespace URI ([`CIM`] and [`CIM100`] both to
+//! `cim:`, [`ENTSOE`], [`EU`], [`MD`], [`RDF`]) and to Clark notation (`{uri}Local`) for any other
+//! namespace. CIM 16 and CIM 100 share `cim:` because the classes and properties CGMES 2.4.15 and
+//! 3.0 have in common keep their names; the edition is recorded per file
+//! ([`crate::CgmesVersion`]). Names are interned as
 //! [`Sym`] so the millions of property statements of a large model do not each own a string.
 
 use std::collections::HashMap;
@@ -11,14 +14,18 @@ use std::collections::HashMap;
 pub const CIM: &str = "http://iec.ch/TC57/2013/CIM-schema-cim16#";
 /// The ENTSO-E extension namespace of CGMES 2.4.15; written `entsoe:`.
 pub const ENTSOE: &str = "http://entsoe.eu/CIM/SchemaExtension/3/1#";
+/// The CIM 100 namespace of CGMES 3.0 (IEC 61970-600-2); written `cim:` like CIM 16.
+pub const CIM100: &str = "http://iec.ch/TC57/CIM100#";
+/// The European extension namespace of CGMES 3.0; written `eu:`.
+pub const EU: &str = "http://iec.ch/TC57/CIM100-European#";
 /// The IEC 61970-552 model description namespace (the `md:FullModel` header); written `md:`.
 pub const MD: &str = "http://iec.ch/TC57/61970-552/ModelDescription/1#";
 /// The RDF syntax namespace; written `rdf:`.
 pub const RDF: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
 
-const KNOWN: [(&str, &str); 4] = [(CIM, "cim"), (ENTSOE, "entsoe"), (MD, "md"), (RDF, "rdf")];
+const KNOWN: [(&str, &str); 6] = [(CIM, "cim"), (CIM100, "cim"), (ENTSOE, "entsoe"), (EU, "eu"), (MD, "md"), (RDF, "rdf")];
 
-/// The canonical prefix for a namespace URI, if it is one CGMES 2.4.15 uses.
+/// The canonical prefix for a namespace URI, if it is one CGMES 2.4.15 or 3.0 uses.
 pub fn canonical_prefix(namespace_uri: &str) -> Option<&'static str> {
     KNOWN.iter().find(|(uri, _)| *uri == namespace_uri).map(|(_, prefix)| *prefix)
 }
@@ -100,6 +107,10 @@ mod tests {
         let mut s = String::new();
         write_canonical(&mut s, Some(CIM), "ACLineSegment");
         assert_eq!(s, "cim:ACLineSegment");
+        write_canonical(&mut s, Some(CIM100), "ACLineSegment");
+        assert_eq!(s, "cim:ACLineSegment", "CIM 100 shares the prefix of CIM 16");
+        write_canonical(&mut s, Some(EU), "IdentifiedObject.shortName");
+        assert_eq!(s, "eu:IdentifiedObject.shortName");
         write_canonical(&mut s, Some("http://example.org/x#"), "Thing");
         assert_eq!(s, "{http://example.org/x#}Thing");
         write_canonical(&mut s, None, "bare");

@@ -16,6 +16,7 @@ use quick_xml::name::{QName, ResolveResult};
 
 use crate::error::{CgmesError, RdfProblem};
 use crate::names::{self, Interner, Sym};
+use crate::version::CgmesVersion;
 
 /// One object statement block: everything one file says about one object in one element.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +124,7 @@ pub struct RdfXmlReader<R: BufRead> {
     name: String,
     text: String,
     state: DocumentState,
+    versions: Vec<CgmesVersion>,
 }
 
 /// What the RDF attributes of an element say.
@@ -147,12 +149,19 @@ impl<R: BufRead> RdfXmlReader<R> {
             name: String::new(),
             text: String::new(),
             state: DocumentState::BeforeRoot,
+            versions: Vec::new(),
         }
     }
 
     /// Bytes consumed so far, for progress reports.
     pub fn bytes_read(&self) -> u64 {
         self.xml.get_ref().consumed
+    }
+
+    /// The CGMES editions whose namespaces the object elements read so far are in (CIM 16 or
+    /// ENTSO-E 3/1 for 2.4.15, CIM 100 or CIM100-European for 3.0), in order of first sight.
+    pub fn cim_versions(&self) -> &[CgmesVersion] {
+        &self.versions
     }
 
     /// The next object description, or `None` at the end of the document.
@@ -179,13 +188,15 @@ impl<R: BufRead> RdfXmlReader<R> {
                 }
                 Event::Start(start) => {
                     let line = line_of_tag(&self.xml, &start);
-                    let (class, subject) = node_head(&self.xml, &start, line, &self.file, &mut self.name, names)?;
+                    let (class, subject, version) = node_head(&self.xml, &start, line, &self.file, &mut self.name, names)?;
+                    self.note_version(version);
                     let properties = self.read_properties(line, class, names)?;
                     return Ok(Some(Description { class, subject, line, properties }));
                 }
                 Event::Empty(start) => {
                     let line = line_of_tag(&self.xml, &start);
-                    let (class, subject) = node_head(&self.xml, &start, line, &self.file, &mut self.name, names)?;
+                    let (class, subject, version) = node_head(&self.xml, &start, line, &self.file, &mut self.name, names)?;
+                    self.note_version(version);
                     return Ok(Some(Description { class, subject, line, properties: Vec::new() }));
                 }
                 Event::End(_) => self.state = DocumentState::Finished,
@@ -203,6 +214,12 @@ impl<R: BufRead> RdfXmlReader<R> {
                     };
                 }
             }
+        }
+    }
+
+    fn note_version(&mut self, version: Option<CgmesVersion>) {
+        if let Some(version) = version.filter(|v| !self.versions.contains(v)) {
+            self.versions.push(version);
         }
     }
 
@@ -313,7 +330,7 @@ fn check_root<R: BufRead>(
     Ok(())
 }
 
-/// Class and subject of an object element.
+/// Class, subject and (for a CIM or CGMES extension class) edition of an object element.
 fn node_head<R: BufRead>(
     xml: &NsReader<CountingReader<R>>,
     start: &BytesStart<'_>,
@@ -321,8 +338,8 @@ fn node_head<R: BufRead>(
     file: &str,
     name: &mut String,
     names: &mut Interner,
-) -> Result<(Sym, Subject), CgmesError> {
-    canonical_element_name(xml, start, name).map_err(|p| rdf_error(file, line, "-", p))?;
+) -> Result<(Sym, Subject, Option<CgmesVersion>), CgmesError> {
+    let version = canonical_element_name(xml, start, name).map_err(|p| rdf_error(file, line, "-", p))?;
     let class = names.intern(name);
     let attributes = rdf_attributes(xml, start).map_err(|e| e.into_error(file, line, name))?;
     let subject = match (attributes.id, attributes.about) {
@@ -333,7 +350,7 @@ fn node_head<R: BufRead>(
     if subject.mrid().is_empty() {
         return Err(rdf_error(file, line, name, RdfProblem::EmptySubject));
     }
-    Ok((class, subject))
+    Ok((class, subject, version))
 }
 
 /// Name and `rdf:resource` of a property element.
@@ -385,20 +402,27 @@ fn line_of_tag<R: BufRead>(xml: &NsReader<CountingReader<R>>, start: &BytesStart
     line_now(xml).saturating_sub(inside).max(1)
 }
 
-/// Writes the canonical name of an element into `out`.
+/// Writes the canonical name of an element into `out`; returns the CGMES edition its namespace
+/// belongs to, if any.
 fn canonical_element_name<R: BufRead>(
     xml: &NsReader<CountingReader<R>>,
     start: &BytesStart<'_>,
     out: &mut String,
-) -> Result<(), RdfProblem> {
+) -> Result<Option<CgmesVersion>, RdfProblem> {
     let (namespace, local) = xml.resolver().resolve_element(start.name());
     let local = String::from_utf8_lossy(local.as_ref());
     match namespace {
-        ResolveResult::Bound(ns) => names::write_canonical(out, Some(&String::from_utf8_lossy(ns.as_ref())), &local),
-        ResolveResult::Unbound => names::write_canonical(out, None, &local),
-        ResolveResult::Unknown(prefix) => return Err(RdfProblem::UndeclaredPrefix(String::from_utf8_lossy(&prefix).into_owned())),
+        ResolveResult::Bound(ns) => {
+            let uri = String::from_utf8_lossy(ns.as_ref());
+            names::write_canonical(out, Some(&uri), &local);
+            Ok(CgmesVersion::of_namespace(&uri))
+        }
+        ResolveResult::Unbound => {
+            names::write_canonical(out, None, &local);
+            Ok(None)
+        }
+        ResolveResult::Unknown(prefix) => Err(RdfProblem::UndeclaredPrefix(String::from_utf8_lossy(&prefix).into_owned())),
     }
-    Ok(())
 }
 
 /// Why the attributes of an element could not be read.

@@ -6,11 +6,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-/// Canonical prefix for the namespaces CGMES 2.4.15 uses (the rest stay in Clark notation).
+/// Canonical prefix for the namespaces CGMES 2.4.15 and 3.0 use (the rest stay in Clark notation).
 fn canonical(clark: &str) -> String {
-    const PREFIXES: [(&str, &str); 4] = [
+    const PREFIXES: [(&str, &str); 6] = [
         ("{http://iec.ch/TC57/2013/CIM-schema-cim16#}", "cim:"),
+        ("{http://iec.ch/TC57/CIM100#}", "cim:"),
         ("{http://entsoe.eu/CIM/SchemaExtension/3/1#}", "entsoe:"),
+        ("{http://iec.ch/TC57/CIM100-European#}", "eu:"),
         ("{http://iec.ch/TC57/61970-552/ModelDescription/1#}", "md:"),
         ("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}", "rdf:"),
     ];
@@ -60,4 +62,16 @@ fn per_class_counts_match_an_independent_count_in_every_file_of_every_model() {
     }
     assert_eq!(files_checked, 7 + 2 + 7 + 2 + 12 + 2 + 5, "every file of the four models is checked");
     println!("{files_checked} files, {objects_checked} object elements: counts equal");
+}
+
+#[test]
+fn per_class_counts_of_the_cgmes3_fixture_match_an_independent_count() {
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cgmes3_two_substations");
+    let imported = gridtrust_cgmes::import_paths(&[folder]).expect("the CGMES 3.0 fixture imports");
+    let names: Vec<String> = imported.files.iter().map(|f| f.name.clone()).collect();
+    let Some(expected) = python_counts(&names) else { return };
+    for file in &imported.files {
+        assert_eq!(Some(&file.class_counts), expected.get(&file.name), "{}: per-class counts differ", file.name);
+    }
+    assert_eq!(imported.files.len(), 6);
 }
