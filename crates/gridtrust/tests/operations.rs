@@ -65,16 +65,26 @@ fn free_ports(n: usize) -> Vec<u16> {
 
 /// Runs `gridtrust demo --dir <work>/demo-data` for a few seconds with every `--*-listen` on a
 /// free port, and returns the demo's folder (its configuration stays after it stops).
+///
+/// A port picked free can be taken by another test before the demo binds it: that one failure
+/// is retried with new ports, any other fails the test.
 fn run_demo(work: &Path) -> PathBuf {
     let flags = ["--scada-listen", "--api-listen", "--cc-ui-listen", "--rtu-listen", "--pv-listen", "--pmu-listen"];
-    let ports = free_ports(flags.len());
-    let mut args = vec!["demo".to_owned(), "--dir".to_owned(), "demo-data".to_owned(), "--seconds".to_owned(), "2".to_owned()];
-    for (flag, port) in flags.iter().zip(ports) {
-        args.extend([(*flag).to_owned(), format!("127.0.0.1:{port}")]);
+    for attempt in 1..=3 {
+        let ports = free_ports(flags.len());
+        let mut args = vec!["demo".to_owned(), "--dir".to_owned(), "demo-data".to_owned(), "--seconds".to_owned(), "2".to_owned()];
+        for (flag, port) in flags.iter().zip(ports) {
+            args.extend([(*flag).to_owned(), format!("127.0.0.1:{port}")]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_gridtrust")).args(&args).current_dir(work).output().expect("demo runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            return work.join("demo-data");
+        }
+        assert!(attempt < 3 && stderr.contains("Address already in use"), "demo failed: {stderr}");
+        eprintln!("a port picked for the demo was taken meanwhile; again with other ports");
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_gridtrust")).args(&args).current_dir(work).output().expect("demo runs");
-    assert!(out.status.success(), "demo failed: {}", String::from_utf8_lossy(&out.stderr));
-    work.join("demo-data")
+    unreachable!("the loop returns or fails")
 }
 
 /// The value of `key = "..."` in the first table headed `table` (e.g. `[[rtu]]`) of `file`.
