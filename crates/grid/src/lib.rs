@@ -6,6 +6,9 @@
 //!
 //! - [`network`]: [`Network`] (buses, π branches with an off-nominal complex ratio, shunts,
 //!   injections, PV and slack buses), its admittance matrix and its islands.
+//! - [`cgmes`]: [`cgmes::build`] turns a [`gridtrust_cgmes::CgmesModel`] (plus the few classes it does
+//!   not type, read from the same graph) into a [`Network`], with de-energised islands reported;
+//!   [`cgmes::compare_with_sv`] measures a solution against `SvVoltage`.
 //! - [`powerflow`]: [`powerflow::solve`], Newton-Raphson in polar form.
 //! - [`error`]: the typed [`GridError`].
 //!
@@ -13,6 +16,7 @@
 //! observability analysis, a sparse factorisation and the speed goal against power-grid-model;
 //! reactive limits, tap and phase-shifter control, remote voltage regulation, distributed slack.
 
+pub mod cgmes;
 pub mod complex;
 pub mod error;
 pub mod network;

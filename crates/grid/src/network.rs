@@ -42,12 +42,15 @@ pub struct Bus {
     pub v_set: f64,
     /// Shunt admittance to ground, pu (conductance, susceptance).
     pub shunt: C64,
+    /// For a PV bus that holds another bus's voltage (remote regulation), that PQ bus: its
+    /// magnitude is fixed at `v_set` and this bus's reactive injection becomes the unknown.
+    pub regulates: Option<usize>,
 }
 
 impl Bus {
     /// A PQ bus with no injection and no shunt.
     pub fn pq(id: impl Into<String>, base_kv: f64) -> Self {
-        Self { id: id.into(), base_kv, kind: BusKind::Pq, p: 0.0, q: 0.0, v_set: 1.0, shunt: C64::default() }
+        Self { id: id.into(), base_kv, kind: BusKind::Pq, p: 0.0, q: 0.0, v_set: 1.0, shunt: C64::default(), regulates: None }
     }
 }
 
@@ -126,6 +129,9 @@ impl Network {
             }
             if !(bus.v_set.is_finite() && bus.v_set > 0.0) {
                 return Err(bad("voltage set point (pu)", bus.v_set));
+            }
+            if let Some(index) = bus.regulates.filter(|&r| r >= n || self.buses[r].kind != BusKind::Pq) {
+                return Err(GridError::InvalidValue { id: bus.id.clone(), what: "regulated bus (must be a PQ bus)", value: index as f64 });
             }
         }
         for branch in &self.branches {

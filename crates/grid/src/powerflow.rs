@@ -1,7 +1,10 @@
 //! Newton-Raphson AC power flow in polar form.
 //!
 //! Unknowns are the angles of PV and PQ buses and the magnitudes of PQ buses; equations the P
-//! mismatch at PV and PQ buses and the Q mismatch at PQ buses. The admittance matrix and the
+//! mismatch at PV and PQ buses and the Q mismatch at PQ buses. A PV bus that regulates a remote
+//! PQ bus ([`crate::Bus::regulates`]) swaps roles with it: the remote magnitude is fixed, the PV
+//! bus gets a Q equation and a magnitude unknown, and its reactive injection becomes the unknown
+//! in the column the remote magnitude would have had. The admittance matrix and the
 //! mismatches are sparse (row lists); the Jacobian is assembled dense and solved by LU with
 //! partial pivoting. That is O(n³) per iteration: fine for the conformity models (tens of buses),
 //! not for the 1,001-bus speed goal, which needs a sparse factorisation (the next step).
@@ -51,12 +54,24 @@ pub fn solve(network: &Network, options: &Options) -> Result<Solution, GridError
     check_slacks(network)?;
     let y = network.admittance();
     let n = network.buses.len();
-    let mut v: Vec<f64> = network.buses.iter().map(|b| if b.kind == BusKind::Pq { 1.0 } else { b.v_set }).collect();
+    let remote = |b: &crate::Bus| b.kind == BusKind::Pv && b.regulates.is_some();
+    let mut v: Vec<f64> = network.buses.iter().map(|b| if b.kind == BusKind::Pq || remote(b) { 1.0 } else { b.v_set }).collect();
+    // The reactive injection each remote-regulating PV bus adds to its scheduled Q.
+    let mut q_extra = vec![0.0; n];
+    // Remote-regulated bus -> the PV bus regulating it.
+    let mut regulated_by: Vec<Option<usize>> = vec![None; n];
+    for (i, bus) in network.buses.iter().enumerate() {
+        if let (true, Some(r)) = (remote(bus), bus.regulates) {
+            v[r] = bus.v_set;
+            regulated_by[r] = Some(i);
+        }
+    }
     let mut theta = vec![0.0; n];
-    // Position of each bus's angle and magnitude among the unknowns.
-    let angle_at: Vec<Option<usize>> = positions(network, |k| k != BusKind::Slack, 0);
+    // Position of each bus's angle and magnitude among the unknowns (and of its P and Q
+    // equations); a remote-regulated bus's magnitude slot holds its regulator's Q instead.
+    let angle_at: Vec<Option<usize>> = positions(network, |b| b.kind != BusKind::Slack, 0);
     let n_angles = angle_at.iter().flatten().count();
-    let magnitude_at: Vec<Option<usize>> = positions(network, |k| k == BusKind::Pq, n_angles);
+    let magnitude_at: Vec<Option<usize>> = positions(network, |b| b.kind == BusKind::Pq || remote(b), n_angles);
     let dim = n_angles + magnitude_at.iter().flatten().count();
 
     let mut iteration = 0;
@@ -68,7 +83,7 @@ pub fn solve(network: &Network, options: &Options) -> Result<Solution, GridError
         let mut f = vec![0.0; dim];
         let mut worst = (0.0_f64, 0);
         for (i, bus) in network.buses.iter().enumerate() {
-            let mismatch = s[i] - C64::new(bus.p, bus.q);
+            let mismatch = s[i] - C64::new(bus.p, bus.q + q_extra[i]);
             if let Some(r) = angle_at[i] {
                 f[r] = mismatch.re;
             }
@@ -77,6 +92,7 @@ pub fn solve(network: &Network, options: &Options) -> Result<Solution, GridError
             }
             let m = match bus.kind {
                 BusKind::Pq => mismatch.re.abs().max(mismatch.im.abs()),
+                BusKind::Pv if remote(bus) => mismatch.re.abs().max(mismatch.im.abs()),
                 BusKind::Pv => mismatch.re.abs(),
                 BusKind::Slack => 0.0,
             };
@@ -110,7 +126,9 @@ pub fn solve(network: &Network, options: &Options) -> Result<Solution, GridError
                 } else {
                     (-(voltages[i] * (yik * voltages[k]).conj()).times_j(), voltages[i] * (yik * unit_k).conj())
                 };
-                for (col, d) in [(angle_at[k], ds_dtheta), (magnitude_at[k], ds_dv)] {
+                // A remote-regulated magnitude is fixed: no derivative in its column.
+                let v_col = if regulated_by[k].is_some() { None } else { magnitude_at[k] };
+                for (col, d) in [(angle_at[k], ds_dtheta), (v_col, ds_dv)] {
                     if let Some(c) = col {
                         if let Some(r) = p_row {
                             jac[r * dim + c] += d.re;
@@ -122,6 +140,13 @@ pub fn solve(network: &Network, options: &Options) -> Result<Solution, GridError
                 }
             }
         }
+        for (r, &g) in regulated_by.iter().enumerate() {
+            if let (Some(g), Some(col)) = (g, magnitude_at[r]) {
+                if let Some(row) = magnitude_at[g] {
+                    jac[row * dim + col] -= 1.0;
+                }
+            }
+        }
         for x in f.iter_mut() {
             *x = -*x;
         }
@@ -130,8 +155,10 @@ pub fn solve(network: &Network, options: &Options) -> Result<Solution, GridError
             if let Some(c) = angle_at[i] {
                 theta[i] += f[c];
             }
-            if let Some(c) = magnitude_at[i] {
-                v[i] += f[c];
+            match (magnitude_at[i], regulated_by[i]) {
+                (Some(c), Some(g)) => q_extra[g] += f[c],
+                (Some(c), None) => v[i] += f[c],
+                (None, _) => {}
             }
         }
     }
@@ -150,14 +177,14 @@ fn check_slacks(network: &Network) -> Result<(), GridError> {
     Ok(())
 }
 
-/// Numbers the buses whose kind passes `keep`, from `start`.
-fn positions(network: &Network, keep: impl Fn(BusKind) -> bool, start: usize) -> Vec<Option<usize>> {
+/// Numbers the buses that pass `keep`, from `start`.
+fn positions(network: &Network, keep: impl Fn(&crate::Bus) -> bool, start: usize) -> Vec<Option<usize>> {
     let mut next = start;
     network
         .buses
         .iter()
         .map(|b| {
-            keep(b.kind).then(|| {
+            keep(b).then(|| {
                 next += 1;
                 next - 1
             })
