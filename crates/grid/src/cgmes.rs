@@ -13,7 +13,8 @@
 //!   factors `t` (RatioTapChanger: `1 + Δstep·stepVoltageIncrement`; PhaseTapChangerAsymmetrical:
 //!   `1 + Δstep·voltageStepIncrement·e^{j windingConnectionAngle}`; Symmetrical and Linear: a pure
 //!   angle); both ends' `r`, `x` (and `g`, `b`) are referred to the non-tapped side, whose end is
-//!   the branch's `to`. A three-winding transformer is a star: an internal bus at the ratedU of
+//!   the branch's `to`; the magnetising `g`, `b` sit between the ideal ratio and the impedance
+//!   (of the placements tried, the one closest to the MicroGrid SV profiles). A three-winding transformer is a star: an internal bus at the ratedU of
 //!   end 1 named by the transformer's mRID, one such branch per winding. The tap step is the
 //!   solved `SvTapStep.position` where SV gives one (taps are not regulated here, and SV is the
 //!   state the model was exchanged in), else the SSH `TapChanger.step`.
@@ -435,7 +436,6 @@ impl<'a> Builder<'a> {
         let n = C64::new(from.rated_kv / vb_from, 0.0) * from.tap / (C64::new(to.rated_kv / vb_to, 0.0) * to.tap);
         let refer = (to.rated_kv / from.rated_kv).powi(2);
         let z_ohm = from.z_ohm.scale(refer) + to.z_ohm;
-        let y_siemens = from.y_siemens.scale(1.0 / refer) + to.y_siemens;
         let z_base = vb_to * vb_to / BASE_MVA;
         let (Some(&f), Some(&t)) = (bus_of_node.get(&from.node), bus_of_node.get(&to.node)) else {
             return Err(GridError::MissingData { class: "PowerTransformer", mrid: id, what: "bus of an end" });
@@ -445,8 +445,8 @@ impl<'a> Builder<'a> {
             from: f,
             to: t,
             z: z_ohm.scale(1.0 / z_base),
-            y_from: C64::default(),
-            y_to: y_siemens.scale(z_base),
+            y_from: (from.y_siemens.scale(1.0 / refer) + to.y_siemens).scale(z_base),
+            y_to: C64::default(),
             ratio: n.abs(),
             shift: n.arg(),
         })
