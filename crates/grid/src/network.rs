@@ -130,8 +130,19 @@ impl Network {
             if !(bus.v_set.is_finite() && bus.v_set > 0.0) {
                 return Err(bad("voltage set point (pu)", bus.v_set));
             }
-            if let Some(index) = bus.regulates.filter(|&r| r >= n || self.buses[r].kind != BusKind::Pq) {
-                return Err(GridError::InvalidValue { id: bus.id.clone(), what: "regulated bus (must be a PQ bus)", value: index as f64 });
+        }
+        let mut held = vec![false; n];
+        for bus in &self.buses {
+            if let Some(r) = bus.regulates {
+                // Each remote bus is held by one PV bus: two would leave one Q undetermined.
+                if r >= n || self.buses[r].kind != BusKind::Pq || held[r] {
+                    return Err(GridError::InvalidValue {
+                        id: bus.id.clone(),
+                        what: "regulated bus (a PQ bus no other bus holds)",
+                        value: r as f64,
+                    });
+                }
+                held[r] = true;
             }
         }
         for branch in &self.branches {

@@ -66,3 +66,26 @@ fn a_branch_to_a_missing_bus_is_an_error() {
     network.branches[0].to = 9;
     assert!(matches!(solve(&network, &Options::default()), Err(GridError::BusIndex { index: 9, .. })));
 }
+
+#[test]
+fn a_generator_holding_a_remote_bus_sets_that_bus_voltage_and_takes_the_reactive_power() {
+    let mut network = saadat_6_11();
+    network.buses[2].regulates = Some(1);
+    network.buses[2].v_set = 1.0;
+    let solution = solve(&network, &Options::default()).unwrap();
+    assert!((solution.v[1] - 1.0).abs() < 1e-12, "V2 {}", solution.v[1]);
+    assert!((solution.s[2].re - 2.0).abs() < 1e-8, "P3 {}", solution.s[2].re);
+    assert!((solution.s[1].re + 4.0).abs() < 1e-8 && (solution.s[1].im + 2.5).abs() < 1e-8, "S2 {:?}", solution.s[1]);
+    // Holding bus 2 above its 0.97 pu needs more reactive power from bus 3 than the 1.46 pu of
+    // the PV case.
+    assert!(solution.s[2].im > 1.4617, "Q3 {}", solution.s[2].im);
+}
+
+#[test]
+fn two_generators_holding_the_same_remote_bus_are_refused() {
+    let mut network = saadat_6_11();
+    network.buses[2].regulates = Some(1);
+    network.buses.push(Bus { kind: BusKind::Pv, regulates: Some(1), ..Bus::pq("4", 230.0) });
+    network.branches.push(Branch::line("3-4", 2, 3, C64::new(0.01, 0.03), C64::default()));
+    assert!(matches!(solve(&network, &Options::default()), Err(GridError::InvalidValue { id, .. }) if id == "4"));
+}
