@@ -26,10 +26,12 @@
 //!   EquivalentInjection with `regulationStatus`, makes its bus PV at `targetValue` (kV) divided
 //!   by the regulated node's base voltage; when the regulated node is another bus, that bus's
 //!   voltage is held instead (see [`crate::Bus::regulates`]).
-//! - **Slack**, one per island: among the island's voltage-controlling sources that regulate
-//!   their own node (a slack fixes its own voltage) the one with the largest rating (SynchronousMachine ratedS, ExternalNetworkInjection |maxP|, EquivalentInjection
-//!   0), ties broken by mRID. The largest machine is the one best able to absorb the losses, and
-//!   the choice is reproducible.
+//! - **Slack**, one per island: among the island's voltage-controlling sources, those that
+//!   regulate their own node first (a slack fixes its own voltage; a remote regulator chosen for
+//!   lack of a local one holds its own bus at the target in per unit), then the largest rating
+//!   (SynchronousMachine ratedS, ExternalNetworkInjection |maxP|, EquivalentInjection 0), then the
+//!   mRID. The largest machine is the one best able to absorb the losses, and the choice is
+//!   reproducible. Angles are relative to it (see [`compare_with_sv`] for the SV reference).
 //! - **Islands** without any voltage-controlling source are de-energised: dropped from the network
 //!   and listed in [`Built::deenergised`].
 //!
@@ -71,7 +73,10 @@ const UNTYPED_CLASSES: [&str; 14] = [
     "cim:PowerTransformerEnd",
 ];
 
-/// The properties of the objects of [`UNTYPED_CLASSES`], later files overriding earlier ones.
+/// The properties of the objects of the classes the builder needs beyond the typed model (tap
+/// changers, SvTapStep, SvVoltage, regulating controls, shunt compensators, equivalent and external
+/// injections, and SynchronousMachine and PowerTransformerEnd for their untyped properties), later
+/// files overriding earlier ones.
 #[derive(Debug, Clone, Default)]
 pub struct Untyped {
     objects: BTreeMap<String, (String, HashMap<String, Value>)>,
