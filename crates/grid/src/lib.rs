@@ -1,6 +1,6 @@
 //! # gridtrust-grid: network model and AC power flow
 //!
-//! The grid the estimator will run on (issue 15, item 1): a bus-branch network in per unit built
+//! The grid a state estimator will run on: a bus-branch network in per unit built
 //! from a CGMES model, and a Newton-Raphson power flow that checks the model against the SV
 //! profile the model was exchanged with.
 //!
@@ -14,7 +14,7 @@
 //!
 //! Deliberately not done yet: state estimation, bad-data detection and identification,
 //! observability analysis, a sparse factorisation and the speed goal against power-grid-model;
-//! reactive limits, tap and phase-shifter control, remote voltage regulation, distributed slack.
+//! reactive limits, tap and phase-shifter control, distributed slack, voltage-dependent loads.
 
 pub mod cgmes;
 pub mod complex;
