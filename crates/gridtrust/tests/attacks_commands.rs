@@ -49,7 +49,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use gridtrust::chain::{DemoKeys, provision};
 use gridtrust::registry::{DEV_AUTHORITY_TABLE, write_dev_registry};
 use gridtrust_edge::Edge;
 use gridtrust_edge::batcher::{Batcher, Datum, Resume};
@@ -84,28 +83,22 @@ const STEP: Duration = Duration::from_secs(15);
 // PKI and configuration
 
 /// An installation folder: the development PKI from `provision` plus extra identities.
-struct Site {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    /// The `[identity]` tables of hub, edge-1 and cc-1.
-    tables: Vec<(&'static str, String)>,
+struct Site(common::Installation);
+
+impl std::ops::Deref for Site {
+    type Target = common::Installation;
+    fn deref(&self) -> &common::Installation {
+        &self.0
+    }
 }
 
 impl Site {
     fn new() -> Self {
-        common::init_logs();
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_owned();
-        let tables = provision(&dir.join("pki"), &DemoKeys::Software).unwrap();
-        Self { _tmp: tmp, dir, tables }
+        Self(common::Installation::new())
     }
 
     fn pki(&self) -> PathBuf {
         self.dir.join("pki")
-    }
-
-    fn table(&self, name: &str) -> String {
-        self.tables.iter().find(|(n, _)| *n == name).map(|(_, t)| t.clone()).unwrap()
     }
 
     /// Issues one more certificate from the site's CA, with a new software key beside it.

@@ -37,7 +37,6 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-use gridtrust::chain::{DemoKeys, provision};
 use gridtrust::registry::{DEV_AUTHORITY_TABLE, write_dev_registry};
 use gridtrust_cc::{Cc, CcConfig};
 use gridtrust_edge::Edge;
@@ -91,19 +90,18 @@ async fn wait_for_alarm(hub: &Hub, what: &str, kind: &str, words: &[&str]) {
 // The installation
 
 /// An installation folder with the development PKI from `provision`.
-struct Site {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    tables: Vec<(&'static str, String)>,
+struct Site(common::Installation);
+
+impl std::ops::Deref for Site {
+    type Target = common::Installation;
+    fn deref(&self) -> &common::Installation {
+        &self.0
+    }
 }
 
 impl Site {
     fn new() -> Self {
-        common::init_logs();
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_owned();
-        let tables = provision(&dir.join("pki"), &DemoKeys::Software).unwrap();
-        Self { _tmp: tmp, dir, tables }
+        Self(common::Installation::new())
     }
 
     fn pki(&self) -> PathBuf {

@@ -31,7 +31,6 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use gridtrust::chain::{DemoKeys, provision};
 use gridtrust::registry::{DEV_AUTHORITY_TABLE, write_dev_registry};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
@@ -62,27 +61,22 @@ const ORIGIN: &str = "https://scada.example";
 // ---------------------------------------------------------------------------------------------
 // The site, the person and their passkey
 
-struct Site {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    tables: Vec<(&'static str, String)>,
+struct Site(common::Installation);
+
+impl std::ops::Deref for Site {
+    type Target = common::Installation;
+    fn deref(&self) -> &common::Installation {
+        &self.0
+    }
 }
 
 impl Site {
     fn new() -> Self {
-        common::init_logs();
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_owned();
-        let tables = provision(&dir.join("pki"), &DemoKeys::Software).unwrap();
-        Self { _tmp: tmp, dir, tables }
+        Self(common::Installation::new())
     }
 
     fn pki(&self) -> PathBuf {
         self.dir.join("pki")
-    }
-
-    fn table(&self, name: &str) -> String {
-        self.tables.iter().find(|(n, _)| *n == name).map(|(_, t)| t.clone()).unwrap()
     }
 
     fn identity(&self, name: &str) -> Identity {

@@ -25,14 +25,13 @@ mod mms_peer;
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpListener;
 
-use gridtrust::chain::{DemoKeys, provision};
 use gridtrust::registry::{DEV_AUTHORITY_TABLE, write_dev_registry};
 use gridtrust_edge::Edge;
 use gridtrust_edge::config::EdgeConfig;
@@ -43,19 +42,18 @@ use gridtrust_model::PointId;
 const STEP: Duration = Duration::from_secs(20);
 
 /// A site folder with the development PKI, where the probe writes and the roles are configured.
-struct Site {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    tables: Vec<(&'static str, String)>,
+struct Site(common::Installation);
+
+impl std::ops::Deref for Site {
+    type Target = common::Installation;
+    fn deref(&self) -> &common::Installation {
+        &self.0
+    }
 }
 
 impl Site {
     fn new() -> Self {
-        common::init_logs();
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_owned();
-        let tables = provision(&dir.join("pki"), &DemoKeys::Software).unwrap();
-        Self { _tmp: tmp, dir, tables }
+        Self(common::Installation::new())
     }
 
     fn identity(&self, name: &str) -> &str {

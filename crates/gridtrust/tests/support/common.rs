@@ -75,3 +75,26 @@ impl Drop for HubProcess {
         let _ = self.0.wait();
     }
 }
+
+/// A site folder with the development PKI that `provision` writes, and the `[identity]` table of
+/// each role it provisioned; the test files' own `Site` types build on it.
+pub struct Installation {
+    _tmp: tempfile::TempDir,
+    pub dir: std::path::PathBuf,
+    pub tables: Vec<(&'static str, String)>,
+}
+
+impl Installation {
+    pub fn new() -> Self {
+        init_logs();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let tables = gridtrust::chain::provision(&dir.join("pki"), &gridtrust::chain::DemoKeys::Software).unwrap();
+        Self { _tmp: tmp, dir, tables }
+    }
+
+    /// The `[identity]` table of `name`.
+    pub fn table(&self, name: &str) -> String {
+        self.tables.iter().find(|(n, _)| *n == name).map(|(_, t)| t.clone()).unwrap_or_else(|| panic!("no identity {name} provisioned"))
+    }
+}
