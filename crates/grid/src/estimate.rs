@@ -107,10 +107,10 @@ pub fn estimate(network: &Network, measurements: &[Measurement], options: &Estim
     let m = measurements.len();
     let mut v = vec![1.0; network.buses.len()];
     let mut theta = vec![0.0; network.buses.len()];
+    let weights: Vec<f64> = measurements.iter().map(|z| 1.0 / (z.sigma * z.sigma)).collect();
     let mut iteration = 0;
     loop {
         let (h, jac) = model.evaluate(measurements, &v, &theta);
-        let weights: Vec<f64> = measurements.iter().map(|z| 1.0 / (z.sigma * z.sigma)).collect();
         let residuals: Vec<f64> = measurements.iter().zip(&h).map(|(z, h)| z.value - h).collect();
         let gain = model.gain(&jac, &weights);
         let mut rhs = vec![0.0; n];
@@ -123,7 +123,7 @@ pub fn estimate(network: &Network, measurements: &[Measurement], options: &Estim
         iteration += 1;
         let max_step = model.apply(&step, &mut v, &mut theta);
         if max_step <= options.tolerance {
-            return Ok(model.finish(measurements, v, theta, iteration));
+            return model.finish(measurements, &weights, v, theta, iteration);
         }
         if iteration >= options.max_iterations || !max_step.is_finite() {
             return Err(GridError::EstimateNotConverged { iterations: iteration, max_step });
@@ -271,24 +271,22 @@ impl<'a> Model<'a> {
         let mut jac = vec![0.0; measurements.len() * n];
         for (i, z) in measurements.iter().enumerate() {
             let row = &mut jac[i * n..(i + 1) * n];
-            let (bus, terms, take_q) = match z.quantity {
+            let flow;
+            let (bus, terms, take_q): (usize, &[(usize, C64)], bool) = match z.quantity {
                 Quantity::VoltageMagnitude { bus } => {
                     h.push(v[bus]);
                     row[self.magnitude_at[bus]] = 1.0;
                     continue;
                 }
-                Quantity::InjectionP { bus } => (bus, self.y.rows[bus].clone(), false),
-                Quantity::InjectionQ { bus } => (bus, self.y.rows[bus].clone(), true),
-                Quantity::FlowP { branch, end } => {
-                    let (bus, terms) = self.flow_terms(branch, end);
-                    (bus, terms, false)
-                }
-                Quantity::FlowQ { branch, end } => {
-                    let (bus, terms) = self.flow_terms(branch, end);
-                    (bus, terms, true)
+                Quantity::InjectionP { bus } => (bus, &self.y.rows[bus], false),
+                Quantity::InjectionQ { bus } => (bus, &self.y.rows[bus], true),
+                Quantity::FlowP { branch, end } | Quantity::FlowQ { branch, end } => {
+                    let bus;
+                    (bus, flow) = self.flow_terms(branch, end);
+                    (bus, &flow, matches!(z.quantity, Quantity::FlowQ { .. }))
                 }
             };
-            let (s, derivatives) = power(bus, &terms, &voltages, theta);
+            let (s, derivatives) = power(bus, terms, &voltages, theta);
             let part = |c: C64| if take_q { c.im } else { c.re };
             h.push(part(s));
             for (k, ds_dtheta, ds_dv) in derivatives {
@@ -303,12 +301,12 @@ impl<'a> Model<'a> {
 
     /// The bus a branch-end flow is measured at and the current into the branch there as
     /// `Σ y_k V_k`, from the branch's own admittance block.
-    fn flow_terms(&self, branch: usize, end: End) -> (usize, Vec<(usize, C64)>) {
+    fn flow_terms(&self, branch: usize, end: End) -> (usize, [(usize, C64); 2]) {
         let b = &self.network.branches[branch];
         let [yff, yft, ytf, ytt] = b.admittances();
         match end {
-            End::From => (b.from, vec![(b.from, yff), (b.to, yft)]),
-            End::To => (b.to, vec![(b.from, ytf), (b.to, ytt)]),
+            End::From => (b.from, [(b.from, yff), (b.to, yft)]),
+            End::To => (b.to, [(b.from, ytf), (b.to, ytt)]),
         }
     }
 
@@ -366,22 +364,26 @@ impl<'a> Model<'a> {
     }
 
     /// Residuals, J and normalised residuals at the converged state.
-    fn finish(&self, measurements: &[Measurement], v: Vec<f64>, theta: Vec<f64>, iterations: usize) -> Estimate {
+    fn finish(
+        &self,
+        measurements: &[Measurement],
+        weights: &[f64],
+        v: Vec<f64>,
+        theta: Vec<f64>,
+        iterations: usize,
+    ) -> Result<Estimate, GridError> {
         let n = self.states;
         let (h, jac) = self.evaluate(measurements, &v, &theta);
-        let weights: Vec<f64> = measurements.iter().map(|z| 1.0 / (z.sigma * z.sigma)).collect();
         let residuals: Vec<f64> = measurements.iter().zip(&h).map(|(z, h)| z.value - h).collect();
-        let objective = residuals.iter().zip(&weights).map(|(r, w)| r * r * w).sum();
-        // G⁻¹ column by column: the gain was solvable in the last iteration, and it is again here.
-        let gain = self.gain(&jac, &weights);
+        let objective = residuals.iter().zip(weights).map(|(r, w)| r * r * w).sum();
+        // G⁻¹ column by column (n solves: O(n⁴), acceptable at the sizes the dense solver is for).
+        let gain = self.gain(&jac, weights);
         let mut inverse = vec![0.0; n * n];
         for c in 0..n {
             let mut unit = vec![0.0; n];
             unit[c] = 1.0;
-            if let Ok(col) = self.solve_gain(gain.clone(), unit) {
-                for (r, x) in col.into_iter().enumerate() {
-                    inverse[r * n + c] = x;
-                }
+            for (r, x) in self.solve_gain(gain.clone(), unit)?.into_iter().enumerate() {
+                inverse[r * n + c] = x;
             }
         }
         let normalised = measurements
@@ -395,7 +397,7 @@ impl<'a> Model<'a> {
                 (omega > 1e-9 * z.sigma * z.sigma).then(|| residuals[i].abs() / omega.sqrt())
             })
             .collect();
-        Estimate { v, theta, iterations, residuals, normalised, objective, states: n }
+        Ok(Estimate { v, theta, iterations, residuals, normalised, objective, states: n })
     }
 }
 
