@@ -11,13 +11,13 @@
 //!   [`cgmes::compare_with_sv`] measures a solution against `SvVoltage`.
 //! - [`powerflow`]: [`powerflow::solve`], Newton-Raphson in polar form.
 //! - [`estimate`]: [`estimate::estimate`], WLS by Gauss-Newton from typed [`estimate::Measurement`]s
-//!   (|V|, P/Q injection, P/Q branch flow at either end, each with its σ);
+//!   (|V|, P/Q injection, P/Q flow and |I| at either branch end, each with its σ);
 //!   [`estimate::estimate_with_bad_data`], the chi-square test on J(x̂) and removal of the
 //!   largest normalised residual until it passes.
 //! - [`error`]: the typed [`GridError`].
 //!
 //! Deliberately not done yet: observability analysis beyond the singular-gain error (which names
-//! the state it failed at), current-magnitude and PMU measurements, pseudo-measurements and
+//! the state it failed at), PMU (phasor) measurements, pseudo-measurements and
 //! zero-injection constraints, a sparse factorisation and the speed goal against
 //! power-grid-model (no comparison with power-grid-model has been made; everything is dense);
 //! reactive limits, tap and phase-shifter control, distributed slack, voltage-dependent loads.

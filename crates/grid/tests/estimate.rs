@@ -35,6 +35,20 @@ fn all_measurements(network: &Network, solution: &Solution) -> Vec<Measurement> 
     out
 }
 
+/// Current magnitude at both ends of every branch, σ 0.01 pu.
+fn current_measurements(network: &Network, solution: &Solution) -> Vec<Measurement> {
+    let voltage = |i: usize| C64::polar(solution.v[i], solution.theta[i]);
+    let mut out = Vec::new();
+    for (index, branch) in network.branches.iter().enumerate() {
+        let [yff, yft, ytf, ytt] = branch.admittances();
+        let (vf, vt) = (voltage(branch.from), voltage(branch.to));
+        for (end, current) in [(End::From, yff * vf + yft * vt), (End::To, ytf * vf + ytt * vt)] {
+            out.push(Measurement { quantity: Quantity::CurrentMagnitude { branch: index, end }, value: current.abs(), sigma: 0.01 });
+        }
+    }
+    out
+}
+
 /// xorshift64* with Box-Muller: deterministic Gaussian noise without a dependency.
 struct Noise(u64);
 
@@ -76,9 +90,10 @@ fn three_bus() -> (Network, Solution) {
 }
 
 #[test]
-fn exact_measurements_give_back_the_power_flow_state() {
+fn exact_measurements_with_currents_give_back_the_power_flow_state() {
     for (label, (network, solution)) in [("3-bus", three_bus()), ("MicroGrid BE", microgrid_be())] {
-        let measurements = all_measurements(&network, &solution);
+        let mut measurements = all_measurements(&network, &solution);
+        measurements.extend(current_measurements(&network, &solution));
         let estimate = estimate(&network, &measurements, &EstimateOptions::default()).unwrap();
         let (dv, dtheta) = state_error(&estimate, &solution);
         println!(
