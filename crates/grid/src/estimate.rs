@@ -13,12 +13,13 @@
 //! freedom and, while it fails, removes the measurement with the largest normalised residual
 //! r_N = |r_i| / sqrt(Ω_ii), Ω = R - H G⁻¹ Hᵀ, and estimates again.
 //!
-//! Cost: dense, O(n³) per iteration plus O(n³ + m n²) for G⁻¹ and Ω: fine for tens of buses,
-//! not for the 1,001-bus speed goal (which needs a sparse factorisation).
+//! Cost: dense, O(n³) per iteration plus O(n⁴ + m n²) for G⁻¹ (n solves) and Ω's diagonal:
+//! fine for tens of buses, not for the 1,001-bus speed goal (which needs a sparse factorisation).
+//! The normal equations square the condition number; an orthogonal (QR) or augmented-matrix
+//! formulation would be more robust when the σ spread over many decades.
 //! Not done: observability analysis beyond naming the state at which the gain turned singular,
-//! pseudo-measurements, zero-injection equality constraints,
-//! robust estimators (least absolute value), identification of interacting multiple bad data
-//! beyond removing one at a time.
+//! pseudo-measurements, zero-injection equality constraints, robust estimators (least absolute
+//! value), identification of interacting multiple bad data beyond removing one at a time.
 
 use crate::complex::C64;
 use crate::error::GridError;
