@@ -76,4 +76,19 @@ pub enum GridError {
         /// The iteration (1-based).
         iteration: usize,
     },
+    /// The measurements do not determine the state: the gain matrix of the state estimator is
+    /// singular.
+    #[error("unobservable: the measurements do not determine the {state}")]
+    Unobservable {
+        /// The first state variable found to depend on the others, e.g. `magnitude of bus 3`.
+        state: String,
+    },
+    /// Gauss-Newton did not reach the step tolerance.
+    #[error("state estimation did not converge in {iterations} iterations: last step {max_step:e}")]
+    EstimateNotConverged {
+        /// Iterations done.
+        iterations: usize,
+        /// Largest state change in the last iteration (rad or pu).
+        max_step: f64,
+    },
 }

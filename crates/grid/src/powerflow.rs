@@ -150,7 +150,7 @@ pub fn solve(network: &Network, options: &Options) -> Result<Solution, GridError
         for x in f.iter_mut() {
             *x = -*x;
         }
-        lu_solve(&mut jac, &mut f, dim).ok_or(GridError::SingularJacobian { iteration })?;
+        lu_solve(&mut jac, &mut f, dim).map_err(|_| GridError::SingularJacobian { iteration })?;
         for i in 0..n {
             if let Some(c) = angle_at[i] {
                 theta[i] += f[c];
@@ -165,7 +165,7 @@ pub fn solve(network: &Network, options: &Options) -> Result<Solution, GridError
 }
 
 /// Every island needs exactly one slack bus.
-fn check_slacks(network: &Network) -> Result<(), GridError> {
+pub(crate) fn check_slacks(network: &Network) -> Result<(), GridError> {
     for island in network.islands() {
         let slacks: Vec<usize> = island.iter().copied().filter(|&i| network.buses[i].kind == BusKind::Slack).collect();
         match slacks.as_slice() {
@@ -193,13 +193,14 @@ fn positions(network: &Network, keep: impl Fn(&crate::Bus) -> bool, start: usize
 }
 
 /// Solves `a x = b` in place (`a` is `dim`×`dim`, row-major; `b` becomes `x`) by LU with partial
-/// pivoting. `None` if a pivot is zero or not finite.
-fn lu_solve(a: &mut [f64], b: &mut [f64], dim: usize) -> Option<()> {
+/// pivoting. On a zero or non-finite pivot, `Err` holds its column: that unknown depends on the
+/// ones before it (or the result left finite numbers; then the first non-finite unknown).
+pub(crate) fn lu_solve(a: &mut [f64], b: &mut [f64], dim: usize) -> Result<(), usize> {
     for col in 0..dim {
-        let pivot_row = (col..dim).max_by(|&r, &s| a[r * dim + col].abs().total_cmp(&a[s * dim + col].abs()))?;
+        let pivot_row = (col..dim).max_by(|&r, &s| a[r * dim + col].abs().total_cmp(&a[s * dim + col].abs())).ok_or(col)?;
         let pivot = a[pivot_row * dim + col];
         if !(pivot.abs() > 1e-14 && pivot.is_finite()) {
-            return None;
+            return Err(col);
         }
         if pivot_row != col {
             for c in 0..dim {
@@ -221,7 +222,10 @@ fn lu_solve(a: &mut [f64], b: &mut [f64], dim: usize) -> Option<()> {
         let sum: f64 = (col + 1..dim).map(|c| a[col * dim + c] * b[c]).sum();
         b[col] = (b[col] - sum) / a[col * dim + col];
     }
-    b.iter().all(|x| x.is_finite()).then_some(())
+    match b.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(i),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -240,6 +244,6 @@ mod tests {
     fn lu_reports_a_singular_matrix() {
         let mut a = vec![1.0, 2.0, 2.0, 4.0];
         let mut b = vec![1.0, 2.0];
-        assert!(lu_solve(&mut a, &mut b, 2).is_none());
+        assert_eq!(lu_solve(&mut a, &mut b, 2), Err(1));
     }
 }

@@ -1,11 +1,11 @@
 //! The CGMES conformity MicroGrid base case (2.4.15): the power flow from EQ/TP/SSH against the
 //! SV profile exchanged with it.
 
+mod common;
+
+use common::{BASE, BE, BOUNDARY};
 use gridtrust_grid::cgmes::{SvComparison, build, compare_with_sv, import};
 use gridtrust_grid::{GridError, Options, solve};
-
-const BASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/cgmes/MicroGrid/BaseCase");
-const BOUNDARY: &str = "CGMES_v2.4.15_MicroGridTestConfiguration_BD_v2";
 
 /// Imports the folders, solves and compares; prints what the report quotes.
 fn solve_against_sv(label: &str, folders: &[&str]) -> (SvComparison, usize) {
@@ -28,7 +28,7 @@ fn solve_against_sv(label: &str, folders: &[&str]) -> (SvComparison, usize) {
 
 #[test]
 fn microgrid_be_power_flow_matches_its_sv_profile() {
-    let (cmp, iterations) = solve_against_sv("BE", &["CGMES_v2.4.15_MicroGridTestConfiguration_BC_BE_v2", BOUNDARY]);
+    let (cmp, iterations) = solve_against_sv("BE", &[BE, BOUNDARY]);
     // Measured: 11 nodes, max |ΔV| 0.0138 kV, max |Δθ| 0.0014°, 4 iterations.
     assert_eq!(cmp.nodes, 11);
     assert!(cmp.max_dv_kv.0 < 0.02, "{cmp:?}");
@@ -59,8 +59,7 @@ fn microgrid_assembled_be_nl_power_flow_matches_its_sv_profile() {
 
 #[test]
 fn without_generation_the_whole_be_grid_is_reported_de_energised() {
-    let (mut model, untyped) =
-        import(&[format!("{BASE}/CGMES_v2.4.15_MicroGridTestConfiguration_BC_BE_v2"), format!("{BASE}/{BOUNDARY}")]).unwrap();
+    let (mut model, untyped) = import(&[format!("{BASE}/{BE}"), format!("{BASE}/{BOUNDARY}")]).unwrap();
     let energised = build(&model, &untyped).unwrap();
     for machine in &mut model.synchronous_machines {
         machine.equipment.in_service = Some(false);
@@ -73,8 +72,7 @@ fn without_generation_the_whole_be_grid_is_reported_de_energised() {
 
 #[test]
 fn a_line_without_reactance_is_an_error_naming_its_mrid() {
-    let (mut model, untyped) =
-        import(&[format!("{BASE}/CGMES_v2.4.15_MicroGridTestConfiguration_BC_BE_v2"), format!("{BASE}/{BOUNDARY}")]).unwrap();
+    let (mut model, untyped) = import(&[format!("{BASE}/{BE}"), format!("{BASE}/{BOUNDARY}")]).unwrap();
     let line = &mut model.ac_line_segments[0];
     line.x = None;
     let mrid = line.equipment.identity.mrid.clone();

@@ -3,30 +3,10 @@
 //! generating 200 MW. The book's solution: V2 = 0.9717∠-2.695°, V3 = 1.04∠-0.499°,
 //! S1 = 218.4 MW + j140.9 Mvar, Q3 = 146.2 Mvar.
 
-use gridtrust_grid::{Branch, Bus, BusKind, C64, GridError, Network, Options, solve};
+mod common;
 
-fn saadat_6_11() -> Network {
-    let mut slack = Bus::pq("1", 230.0);
-    slack.kind = BusKind::Slack;
-    slack.v_set = 1.05;
-    let mut load = Bus::pq("2", 230.0);
-    load.p = -4.0;
-    load.q = -2.5;
-    let mut generator = Bus::pq("3", 230.0);
-    generator.kind = BusKind::Pv;
-    generator.p = 2.0;
-    generator.v_set = 1.04;
-    let no_shunt = C64::default();
-    Network {
-        base_mva: 100.0,
-        buses: vec![slack, load, generator],
-        branches: vec![
-            Branch::line("1-2", 0, 1, C64::new(0.02, 0.04), no_shunt),
-            Branch::line("1-3", 0, 2, C64::new(0.01, 0.03), no_shunt),
-            Branch::line("2-3", 1, 2, C64::new(0.0125, 0.025), no_shunt),
-        ],
-    }
-}
+use common::saadat_6_11;
+use gridtrust_grid::{Branch, Bus, BusKind, C64, GridError, Options, solve};
 
 #[test]
 fn three_bus_textbook_case_matches_the_published_solution() {
