@@ -943,6 +943,7 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
             acks.push(batch.header.batch_seq);
         }
         let header = batch.header.clone();
+        let step = ChainStep::of(previous.as_ref(), &header);
         match outcome {
             ApplyOutcome::Duplicate => {
                 state.stats.batches_duplicate.fetch_add(1, Ordering::Relaxed);
@@ -959,7 +960,6 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
             ApplyOutcome::Applied { stored, .. } => {
                 state.stats.batches_applied.fetch_add(1, Ordering::Relaxed);
                 state.stats.records_applied.fetch_add(stored as u64, Ordering::Relaxed);
-                let step = ChainStep::of(previous.as_ref(), &header);
                 if let Some(problem) = step.problem(&header) {
                     state.stats.chain_alarms.fetch_add(1, Ordering::Relaxed);
                     let severity = match step {
@@ -974,7 +974,7 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                 let _ = state.events.send(Event::Batch(batch));
             }
         }
-        if ChainStep::of(previous.as_ref(), &header).advances() {
+        if step.advances() {
             previous = Some(header);
         }
     }
