@@ -24,10 +24,10 @@
 
 #[path = "support/common.rs"]
 mod common;
+use common::HubProcess;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -120,7 +120,7 @@ impl Site {
             ),
         )
         .unwrap();
-        let hub = HubProcess::start(&dir.join("hub.toml"), cc_port).await;
+        let hub = start_hub_process(&dir.join("hub.toml"), cc_port).await;
 
         std::fs::write(
             dir.join("edge-mapping.toml"),
@@ -227,35 +227,17 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The hub as a separate process (`gridtrust hub`), killed when dropped.
-struct HubProcess(Child);
-
-impl HubProcess {
-    /// Starts `gridtrust hub --config hub.toml` and waits until it accepts connections on `port`.
-    async fn start(config: &Path, port: u16) -> Self {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gridtrust"))
-            .args(["hub", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hub starts");
-        let mut hub = Self(child);
-        let deadline = Instant::now() + STEP;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(hub.0.try_wait().unwrap().is_none(), "the hub process exited at start");
-            assert!(Instant::now() < deadline, "the hub process does not listen on port {port}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        hub
+/// Starts `gridtrust hub --config hub.toml` as a separate process and waits until it accepts
+/// connections on `port`.
+async fn start_hub_process(config: &Path, port: u16) -> HubProcess {
+    let mut hub = HubProcess::start(config);
+    let deadline = Instant::now() + STEP;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(!hub.exited(), "the hub process exited at start");
+        assert!(Instant::now() < deadline, "the hub process does not listen on port {port}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    hub
 }
 
 fn issue_from(dev: &DevPki, kind: IdentityKind, name: &str, roles: &[Role]) {

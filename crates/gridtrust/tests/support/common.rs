@@ -56,6 +56,11 @@ impl HubProcess {
         Self(child)
     }
 
+    /// Whether the process has ended (a failed start, for instance).
+    pub fn exited(&mut self) -> bool {
+        self.0.try_wait().ok().flatten().is_some()
+    }
+
     /// A power cut: SIGKILL, reaped.
     pub fn sigkill(&mut self) {
         self.0.kill().expect("SIGKILL");
