@@ -105,6 +105,56 @@ impl Untyped {
     fn props(&self, mrid: &str) -> Option<&HashMap<String, Value>> {
         self.objects.get(mrid).map(|(_, p)| p)
     }
+
+    /// The ratio tap changers on the ends of a power transformer: what an operator or a
+    /// simulator moves.
+    pub fn ratio_tap_changers(&self, model: &CgmesModel, transformer: &str) -> Vec<TapChanger> {
+        let Some(t) = model.power_transformers.iter().find(|t| t.equipment.identity.mrid == transformer) else { return Vec::new() };
+        let ends: Vec<&str> = model.ends_of(t).iter().map(|e| e.identity.mrid.as_str()).collect();
+        let step = |p: &HashMap<String, Value>, name: &str| float(p, name).map(|x| x.round() as i64);
+        self.of_class("cim:RatioTapChanger")
+            .filter(|(_, p)| reference(p, "cim:RatioTapChanger.TransformerEnd").is_some_and(|e| ends.contains(&e)))
+            .filter_map(|(mrid, p)| {
+                Some(TapChanger {
+                    mrid: mrid.to_owned(),
+                    low: step(p, "cim:TapChanger.lowStep")?,
+                    high: step(p, "cim:TapChanger.highStep")?,
+                    step: step(p, "cim:TapChanger.step")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves a ratio tap changer to `step` (an operating change, as a new SSH would make), within
+    /// its range. A solved `SvTapStep` of it is dropped: it described the state before the move.
+    pub fn set_tap_step(&mut self, tap_changer: &str, step: i64) -> Result<(), GridError> {
+        let invalid = |what| GridError::InvalidValue { id: tap_changer.to_owned(), what, value: step as f64 };
+        let Some((class, props)) = self.objects.get_mut(tap_changer) else { return Err(invalid("tap changer mRID")) };
+        if class != "cim:RatioTapChanger" {
+            return Err(invalid("tap changer mRID"));
+        }
+        let bound = |p: &HashMap<String, Value>, name| float(p, name).map(|x| x.round() as i64);
+        let (low, high) = (bound(props, "cim:TapChanger.lowStep"), bound(props, "cim:TapChanger.highStep"));
+        if low.is_none_or(|l| step < l) || high.is_none_or(|h| step > h) {
+            return Err(invalid("tap step (outside lowStep..highStep)"));
+        }
+        props.insert("cim:TapChanger.step".to_owned(), Value::Literal(step.to_string()));
+        self.objects.retain(|_, (c, p)| !(c == "cim:SvTapStep" && reference(p, "cim:SvTapStep.TapChanger") == Some(tap_changer)));
+        Ok(())
+    }
+}
+
+/// A ratio tap changer's range and current step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapChanger {
+    /// Its mRID.
+    pub mrid: String,
+    /// `TapChanger.lowStep`.
+    pub low: i64,
+    /// `TapChanger.highStep`.
+    pub high: i64,
+    /// `TapChanger.step` (SSH).
+    pub step: i64,
 }
 
 fn literal<'a>(props: &'a HashMap<String, Value>, name: &str) -> Option<&'a str> {

@@ -12,6 +12,8 @@
 //! - [`mapping`]: the explicit mapping file ([`Mapping`]), errors naming the TOML key.
 //! - [`private`]: mRIDs carried in the SCL Substation section (`gridtrust:cim-mrid` privates).
 //! - [`import`]: [`import_files`] from paths (with CGMES progress), model JSON read/write.
+//! - [`data_object`]: [`GridModel::resolve_point`], the model point that a protocol's point name
+//!   (an IEC 104 point named by its data object, `F1/MMXU1.TotW`) stands for.
 //! - [`diff`]: [`ModelDiff`], points and equipment added, removed or changed.
 //! - [`error`]: [`ModelError`], [`ImportErrors`].
 //!
@@ -20,6 +22,7 @@
 //! measurements on containers rather than equipment, and links from SCL `Terminal`s to CIM
 //! terminals (the terminal comes from the CIM measurement or the mapping file).
 
+pub mod data_object;
 pub mod diff;
 pub mod error;
 pub mod import;
@@ -29,6 +32,7 @@ pub mod mapping;
 pub mod model;
 pub mod private;
 
+pub use data_object::Resolved;
 pub use diff::{Changed, FieldChange, ModelDiff};
 pub use error::{ImportErrors, ModelError};
 pub use import::{Imported, ModelInputs, import, import_files};

@@ -69,8 +69,6 @@ pub struct ChainOptions {
     pub rtu_listen: String,
     /// The simulator's measurement period.
     pub rtu_period: Duration,
-    /// Feeders in the simulated substation.
-    pub feeders: u32,
     /// Edge batch window in milliseconds.
     pub batch_delay_ms: u64,
     /// Where the private keys live.
@@ -106,7 +104,6 @@ impl ChainOptions {
             scada_listen: "127.0.0.1:0".into(),
             rtu_listen: "127.0.0.1:0".into(),
             rtu_period: Duration::from_millis(200),
-            feeders: 2,
             batch_delay_ms: 10,
             keys: DemoKeys::Software,
             api_listen: "127.0.0.1:0".into(),
@@ -292,7 +289,7 @@ impl Chain {
         let identities = provision(&dir.join("pki"), &opts.keys)?;
         let identity = |name: &str| identities.iter().find(|(n, _)| *n == name).map(|(_, t)| t.clone()).unwrap_or_default();
 
-        let spec = SubstationSpec { feeders: opts.feeders, ..SubstationSpec::default() };
+        let spec = SubstationSpec::default();
         let rtu = SubstationRtu::start(&opts.rtu_listen, spec, opts.rtu_period).await.context("starting the simulated RTU")?;
         write(&dir.join("edge-mapping.toml"), &mapping_toml(&rtu.mapping, 0, "RTU addresses of the simulated substation"))?;
         let field = Field::start(&opts.field).await?;

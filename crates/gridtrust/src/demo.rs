@@ -1,6 +1,6 @@
 //! `gridtrust demo`: the whole chain on one machine, with a simulated substation.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -8,6 +8,8 @@ use anyhow::Context;
 
 use gridtrust::chain::{Chain, ChainOptions, DemoKeys};
 use gridtrust::field::FieldOptions;
+use gridtrust_cgmes::ProgressUpdate;
+use gridtrust_gridmodel::{ModelInputs, import_files};
 
 /// Options of the demo.
 #[derive(clap::Args, Debug)]
@@ -38,9 +40,6 @@ pub struct DemoArgs {
     /// smart meter; without it the demo has no meter.
     #[arg(long)]
     mqtt_broker: Option<String>,
-    /// Feeders in the simulated substation.
-    #[arg(long, default_value_t = 2)]
-    feeders: u32,
     /// Stop after this many seconds (0: run until Ctrl-C).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
@@ -60,17 +59,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if args.dir.exists() {
         std::fs::remove_dir_all(&args.dir).with_context(|| format!("clearing {}", args.dir.display()))?;
     }
+    let model = import_demo_grid(&args.dir.join("model"))?;
     let opts = ChainOptions {
         dir: args.dir.clone(),
         scada_listen: args.scada_listen.clone(),
         rtu_listen: args.rtu_listen.clone(),
         rtu_period: Duration::from_secs(1),
-        feeders: args.feeders,
         batch_delay_ms: 10,
         api_listen: args.api_listen.clone(),
         cc_ui_listen: Some(args.cc_ui_listen.clone()),
         api_extra: String::new(),
-        hub_extra: String::new(),
+        hub_extra: format!("[model]\nfile = {:?}\n", model.display().to_string()),
         password_cost: gridtrust_api::auth::HashCost::Standard,
         demo_fault_injection: true,
         demo_enrolment_ca: true,
@@ -129,6 +128,29 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     crate::stop_within("demo", chain.shutdown()).await?;
     println!("demo stopped");
     Ok(())
+}
+
+/// Writes the demo grid's SCD and CGMES files (the simulated substation and its feeders) into
+/// `dir` and imports them as `gridtrust model import` does, so the hub serves the demo's model
+/// like a user's; returns the model file, relative to the demo folder (where `hub.toml` is).
+fn import_demo_grid(dir: &Path) -> anyhow::Result<PathBuf> {
+    let files = gridtrust_sim::grid::write_files(dir).with_context(|| format!("writing the demo grid into {}", dir.display()))?;
+    let inputs = ModelInputs { scl: vec![files.scl.clone()], cgmes: files.cgmes.clone(), mapping: None };
+    let imported = import_files(&inputs, |_: ProgressUpdate<'_>| {}).map_err(|failed| anyhow::anyhow!("importing the demo grid: {failed}"))?;
+    let output = dir.join("northfield.json");
+    std::fs::write(&output, imported.model.to_json() + "\n").with_context(|| format!("writing {}", output.display()))?;
+    let shown = |p: &Path| p.display().to_string();
+    println!(
+        "demo grid imported: {} points ({} linked to CIM measurements), {} pieces of equipment, {} unresolved links; the same as\n  gridtrust model import --scl {} --cgmes {} -o {}",
+        imported.model.points.len(),
+        imported.model.points.values().filter(|p| p.cim.measurement.is_some()).count(),
+        imported.model.equipment().count(),
+        imported.model.unresolved.len(),
+        shown(&files.scl),
+        files.cgmes.iter().map(|p| shown(p)).collect::<Vec<_>>().join(" "),
+        shown(&output),
+    );
+    Ok(PathBuf::from("model").join("northfield.json"))
 }
 
 fn print_banner(chain: &Chain) {

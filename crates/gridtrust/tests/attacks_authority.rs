@@ -108,7 +108,7 @@ async fn a_rogue_edge_with_a_copy_of_the_substation_cannot_take_over_a_breaker()
 
     // The rogue: a copy of the substation whose breaker F1 is open, read by edge-2, which holds
     // a valid VIEWER edge certificate from the same CA.
-    let rogue_rtu = SubstationRtu::start("127.0.0.1:0", SubstationSpec { feeders: 2, ..SubstationSpec::default() }, Duration::from_millis(100))
+    let rogue_rtu = SubstationRtu::start("127.0.0.1:0", SubstationSpec::default(), Duration::from_millis(100))
         .await
         .unwrap();
     let (rtu_client, _rtu_events) = Client::connect(rogue_rtu.addr, None, ClientConfig::default()).await.unwrap();

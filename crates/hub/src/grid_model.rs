@@ -10,8 +10,10 @@
 //! directly by a voltage level (CGMES models without bays) is shown in a bay with id
 //! `<voltage level id>/direct` named like the voltage level, and equipment held directly by a
 //! substation (CIM power transformers) in a voltage level and bay with id `<substation id>/direct`
-//! (no nominal voltage). CIM lines and uncontained equipment are outside substations and not in
-//! the API tree.
+//! (no nominal voltage). CIM lines, which sit outside substations, are listed under one more
+//! substation entry with id `lines` ("Lines"), one bay per line holding its segments, so points
+//! measured on a line (a feeder's first cable section) have a place in the tree. Uncontained
+//! equipment is not in the API tree.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -19,7 +21,7 @@ use std::path::Path;
 use tracing::info;
 
 use gridtrust_api::dto::{Bay, CimRefs, Equipment, Model, PointInfo, Substation, VoltageLevel};
-use gridtrust_gridmodel::{EquipmentNode, GridModel, ModelError};
+use gridtrust_gridmodel::{EquipmentNode, GridModel, ModelError, Resolved};
 
 use crate::model::{KnownPoint, model, point_info};
 
@@ -39,7 +41,13 @@ pub struct ServedModel {
     tree: Model,
     points: Vec<PointInfo>,
     known: HashSet<String>,
+    /// For [`GridModel::resolve_point`]: a point with data named by its data object (as IEC 104
+    /// and the other non-MMS adapters name points) is shown as the model point it stands for.
+    grid: GridModel,
 }
+
+/// Model point id -> the id its data arrives under, where the two differ.
+type Aliases = HashMap<String, String>;
 
 fn api_equipment(node: &EquipmentNode) -> Equipment {
     Equipment {
@@ -58,7 +66,7 @@ fn direct_bay(id: String, name: &str, equipment: &[EquipmentNode]) -> Option<Bay
 
 /// The model's tree as `GET /api/model` returns it (before unmodelled points are appended).
 pub fn api_tree(grid: &GridModel) -> Model {
-    let substations = grid
+    let mut substations: Vec<Substation> = grid
         .substations
         .iter()
         .map(|s| {
@@ -79,6 +87,11 @@ pub fn api_tree(grid: &GridModel) -> Model {
             Substation { id: s.id.clone(), name: s.name.clone(), mrid: s.mrid.clone(), voltage_levels }
         })
         .collect();
+    if !grid.lines.is_empty() {
+        let bays = grid.lines.iter().map(|l| Bay { id: l.id.clone(), name: l.name.clone(), equipment: l.equipment.iter().map(api_equipment).collect() }).collect();
+        let level = VoltageLevel { id: "lines/all".into(), name: "Lines".into(), nominal_kv: None, bays };
+        substations.push(Substation { id: "lines".into(), name: "Lines (outside substations)".into(), mrid: None, voltage_levels: vec![level] });
+    }
     Model { substations }
 }
 
@@ -129,7 +142,7 @@ impl ServedModel {
         let tree = api_tree(grid);
         let points = api_points(grid, &tree);
         let known = points.iter().map(|p| p.id.clone()).collect();
-        Self { full_json: grid.to_json(), tree, points, known }
+        Self { full_json: grid.to_json(), tree, points, known, grid: grid.clone() }
     }
 
     /// The whole joined model as imported (unresolved links, sources with SHA-256 included).
@@ -137,15 +150,35 @@ impl ServedModel {
         &self.full_json
     }
 
-    fn unmodelled<'a>(&self, with_data: &'a [KnownPoint]) -> Vec<&'a KnownPoint> {
-        with_data.iter().filter(|p| !self.known.contains(p.id.as_str())).collect()
+    /// The model points whose data arrives under their data object's name, and the points with
+    /// data the model does not know at all.
+    fn split<'a>(&self, with_data: &'a [KnownPoint]) -> (Aliases, Vec<&'a KnownPoint>) {
+        let mut aliases = Aliases::new();
+        let mut unmodelled = Vec::new();
+        for p in with_data.iter().filter(|p| !self.known.contains(p.id.as_str())) {
+            match self.grid.resolve_point(p.id.as_str()) {
+                Resolved::DataObject(model) => {
+                    aliases.insert(model.reference.to_string(), p.id.to_string());
+                }
+                Resolved::Exact(_) | Resolved::Ambiguous(_) | Resolved::Unknown => unmodelled.push(p),
+            }
+        }
+        (aliases, unmodelled)
     }
 
     /// The model's tree, then the points with data the model does not know, derived from their
-    /// references under substations named "Unmodelled points ...".
+    /// references under substations named "Unmodelled points ...". Model points whose data
+    /// arrives under their data object's name are listed by that name.
     pub fn tree(&self, with_data: &[KnownPoint]) -> Model {
-        let unmodelled: Vec<KnownPoint> = self.unmodelled(with_data).into_iter().cloned().collect();
+        let (aliases, unmodelled) = self.split(with_data);
+        let unmodelled: Vec<KnownPoint> = unmodelled.into_iter().cloned().collect();
         let mut tree = self.tree.clone();
+        let equipment = tree.substations.iter_mut().flat_map(|s| &mut s.voltage_levels).flat_map(|l| &mut l.bays).flat_map(|b| &mut b.equipment);
+        for point in equipment.flat_map(|e| &mut e.points) {
+            if let Some(alias) = aliases.get(point.as_str()) {
+                point.clone_from(alias);
+            }
+        }
         tree.substations.extend(model(&unmodelled).substations.into_iter().map(|mut s| {
             let served_by = s.id.clone();
             s.id = format!("unmodelled/{served_by}");
@@ -158,10 +191,17 @@ impl ServedModel {
         tree
     }
 
-    /// The model's points (with or without data), then the points with data it does not know.
+    /// The model's points (with or without data; by the name their data arrives under), then the
+    /// points with data it does not know.
     pub fn points(&self, with_data: &[KnownPoint]) -> Vec<PointInfo> {
+        let (aliases, unmodelled) = self.split(with_data);
         let mut points = self.points.clone();
-        points.extend(self.unmodelled(with_data).into_iter().map(point_info));
+        for point in &mut points {
+            if let Some(alias) = aliases.get(&point.id) {
+                point.id.clone_from(alias);
+            }
+        }
+        points.extend(unmodelled.into_iter().map(point_info));
         points
     }
 }
@@ -266,6 +306,38 @@ mod tests {
         assert_eq!(modelled_info.kind, grid.points[&modelled].kind);
         assert_eq!(points.last().unwrap().bay.as_deref(), Some("F9"));
         // Without data the model's points are all still there.
+        assert_eq!(served.points(&[]).len(), grid.points.len());
+        assert_eq!(served.tree(&[]).substations.len(), served.tree.substations.len());
+    }
+
+    #[test]
+    fn lines_outside_substations_are_listed_with_their_segments() {
+        let grid = fixture_model();
+        assert!(!grid.lines.is_empty(), "MicroGrid NL has lines");
+        let tree = api_tree(&grid);
+        let lines = tree.substations.iter().find(|s| s.id == "lines").unwrap();
+        let bays = &lines.voltage_levels[0].bays;
+        assert_eq!(bays.len(), grid.lines.len());
+        let segments: usize = bays.iter().map(|b| b.equipment.len()).sum();
+        assert_eq!(segments, grid.lines.iter().map(|l| l.equipment.len()).sum::<usize>());
+        assert!(segments > 0);
+    }
+
+    #[test]
+    fn data_named_by_its_data_object_is_shown_as_the_model_point() {
+        let grid = fixture_model();
+        let served = ServedModel::new(&grid);
+        // The breaker's position as an IEC 104 edge names it: the data object, no attribute.
+        let with_data = [KnownPoint { id: PointId::new("AMS_P1CTRL/Q0CSWI1.Pos").unwrap(), edge: Some("edge-1".into()), value: Value::Float(1.0) }];
+        let tree = served.tree(&with_data);
+        assert_eq!(tree.substations.len(), served.tree.substations.len(), "nothing unmodelled");
+        let listed: Vec<&String> = tree.substations.iter().flat_map(|s| &s.voltage_levels).flat_map(|l| &l.bays).flat_map(|b| &b.equipment).flat_map(|e| &e.points).collect();
+        assert!(listed.iter().any(|p| *p == "AMS_P1CTRL/Q0CSWI1.Pos"));
+        assert!(!listed.iter().any(|p| *p == "AMS_P1CTRL/Q0CSWI1.Pos.stVal[ST]"));
+        let points = served.points(&with_data);
+        assert_eq!(points.len(), grid.points.len());
+        let breaker = points.iter().find(|p| p.id == "AMS_P1CTRL/Q0CSWI1.Pos").unwrap();
+        assert_eq!((breaker.operable, breaker.cim.measurement.as_deref()), (true, Some("gt-m-b1-pos")));
         assert_eq!(served.points(&[]).len(), grid.points.len());
         assert_eq!(served.tree(&[]).substations.len(), served.tree.substations.len());
     }

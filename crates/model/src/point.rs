@@ -68,6 +68,14 @@ impl PointId {
     }
 }
 
+/// Point ids compare, hash and order exactly as their text, so maps keyed by them can be searched
+/// by `&str` (and by text ranges, e.g. every point under a data object).
+impl std::borrow::Borrow<str> for PointId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for PointId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
