@@ -108,6 +108,8 @@ pub enum Warning {
     IdenticalDuplicate { kind: TypeKind, id: String, first_line: u32 },
     #[error("EnumType `{0}` has no EnumVal (the schema requires at least one); read as an enumeration without names")]
     EmptyEnumType(String),
+    #[error("EnumType `{0}` is not defined in DataTypeTemplates; read as an enumeration without names (ordinals only)")]
+    UndefinedEnumType(String),
     #[error("ConnectedAP names IED `{ied}` access point `{ap}`, which is not in this file; left out")]
     UnknownConnectedAp { ied: String, ap: String },
     #[error("in a template that no IED uses: {0}")]

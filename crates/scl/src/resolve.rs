@@ -342,7 +342,10 @@ impl<'d> Resolver<'d> {
                 let enum_type = if btype == BasicType::Enum {
                     let Some(type_id) = definition.type_id.as_deref() else { return };
                     if !self.enum_types.contains_key(type_id) {
-                        self.unresolved(TypeKind::EnumType, type_id, definition.pos, element);
+                        // The attribute is still an enumeration: its ordinals are read, only
+                        // their names are unknown.
+                        let location = self.location(definition.pos, element);
+                        self.diagnostics.warning(&location, Warning::UndefinedEnumType(type_id.to_owned()));
                     }
                     Some(type_id.to_owned())
                 } else {
@@ -434,6 +437,9 @@ impl<'d> Resolver<'d> {
 
     fn check_value(&mut self, btype: BasicType, enum_type: Option<&str>, text: &str, pos: Pos, element: &'static str) {
         let enum_values = enum_type.and_then(|id| self.enum_types.get(id)).map(|t| t.values.as_slice());
+        if btype == BasicType::Enum && enum_values.is_none() {
+            return; // an undefined EnumType: no names to check against (warned where it is used)
+        }
         if let Err(reason) = value_fits(btype, enum_type, enum_values, text) {
             let location = self.location(pos, element);
             self.diagnostics.error(&location, Problem::InvalidValue { value: text.to_owned(), btype: btype.to_string(), reason });

@@ -97,12 +97,16 @@ fn unresolved_type_references_name_line_element_and_id() {
             (8, "FCDA", "FCDA `LD1/GGIO1.Ind1.stVal` [ST] matches no data attribute of IED `IED1`".to_owned()),
         ]
     );
-    // INC_T is now only used by GGIO_T, which no LN uses: its broken enum reference is a warning.
+    // An undefined EnumType has one clear reading (an enumeration whose names are unknown): a warning.
     let warnings: Vec<(u32, &str, String)> =
         errors.warnings.iter().map(|w| (w.location.line, w.location.element, w.warning.to_string())).collect();
     assert_eq!(
         warnings,
-        [(20, "DA", "in a template that no IED uses: EnumType `CtlModelz` is not defined in DataTypeTemplates".to_owned())]
+        [(
+            20,
+            "DA",
+            "EnumType `CtlModelz` is not defined in DataTypeTemplates; read as an enumeration without names (ordinals only)".to_owned()
+        )]
     );
     assert!(matches!(&errors.errors[0].problem, Problem::UnresolvedType { kind: TypeKind::DOType, id } if id == "INC_X"));
 }
@@ -286,6 +290,18 @@ fn missing_header_is_read_as_an_empty_header() {
     // libiec61850 tools/model_generator/genericIO.icd has no <Header>.
     let import = tolerated(&with(&[(r#"<Header id="t"/>"#, "")]), &["2:1 <SCL> the file has no <Header>; read with an empty header id"]);
     assert_eq!(import.document.header.id, "");
+}
+
+#[test]
+fn an_undefined_enum_type_reads_as_an_enumeration_without_names() {
+    // OpenSCD's valid2003.scd and others name EnumTypes their templates do not define.
+    let import = tolerated(
+        &with(&[(r#"type="CtlModels" fc="CF""#, r#"type="CtlModelz" fc="CF""#)]),
+        &["20:74 <DA> EnumType `CtlModelz` is not defined in DataTypeTemplates; read as an enumeration without names (ordinals only)"],
+    );
+    let ied = import.ied("IED1").expect("IED1");
+    let ctl = ied.attribute("LD1/GGIO1.Mod.ctlModel").expect("the attribute is still there");
+    assert_eq!(ctl.value.as_deref(), Some("status-only"), "its value is kept as written");
 }
 
 #[test]
