@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use gridtrust_cgmes::{CgmesModel, ImportProgress, Importer, NoProgress};
+use gridtrust_cgmes::{CgmesModel, CgmesVersion, ImportProgress, Importer, NoProgress};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ImportErrors, ModelError};
@@ -28,6 +28,8 @@ pub struct Imported {
     pub model: GridModel,
     /// SCL warnings and CGMES diagnostics (dangling references), one line each with the place.
     pub warnings: Vec<String>,
+    /// The CGMES editions of the CGMES files read (detected per file), empty without CGMES.
+    pub cgmes_versions: Vec<CgmesVersion>,
 }
 
 fn io_error(path: &Path, error: impl std::fmt::Display) -> ModelError {
@@ -161,12 +163,13 @@ pub fn import_files(inputs: &ModelInputs, progress: impl ImportProgress) -> Resu
     if !failed.errors.is_empty() {
         return Err(failed);
     }
+    let cgmes_versions = cgmes.as_ref().map(CgmesModel::versions).unwrap_or_default();
     match join(&scl, cgmes.as_ref(), mapping.as_ref()) {
         Ok(mut model) => {
             model.sources = sources;
             model.canonicalize();
             tracing::info!(points = model.points.len(), unresolved = model.unresolved.len(), sources = model.sources.len(), "model joined");
-            Ok(Imported { model, warnings: failed.warnings })
+            Ok(Imported { model, warnings: failed.warnings, cgmes_versions })
         }
         Err(errors) => {
             failed.errors = errors;

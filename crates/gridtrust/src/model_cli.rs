@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use gridtrust_cgmes::ProgressUpdate;
+use gridtrust_cgmes::{CgmesVersion, ProgressUpdate};
 use gridtrust_gridmodel::{EquipmentNode, GridModel, ImportErrors, Imported, LinkSource, ModelInputs, import_files};
 
 /// The joined IEC 61850 / CIM model: import, validate, show, diff.
@@ -101,6 +101,9 @@ pub fn run(args: ModelArgs) -> anyhow::Result<()> {
             }
             std::fs::write(&output, imported.model.to_json() + "\n").with_context(|| format!("writing {}", output.display()))?;
             eprintln!("{}", summary(&imported.model));
+            if let Some(line) = editions(&imported.cgmes_versions) {
+                eprintln!("{line}");
+            }
             eprintln!("wrote {}", output.display());
             Ok(())
         }
@@ -124,6 +127,9 @@ pub fn run(args: ModelArgs) -> anyhow::Result<()> {
                 writeln!(out, "unresolved: {}: {}", link.subject, link.reason)?;
             }
             writeln!(out, "{}", summary(&imported.model))?;
+            if let Some(line) = editions(&imported.cgmes_versions) {
+                writeln!(out, "{line}")?;
+            }
             out.flush()?;
             if strict && !imported.model.unresolved.is_empty() {
                 std::process::exit(1);
@@ -233,6 +239,16 @@ fn report_failure(failed: &ImportErrors) {
     }
     for error in &failed.errors {
         eprintln!("error: {error}");
+    }
+}
+
+/// The CGMES editions read, e.g. "CGMES edition: CGMES 3.0"; `None` without CGMES input.
+fn editions(versions: &[CgmesVersion]) -> Option<String> {
+    let names: Vec<String> = versions.iter().map(ToString::to_string).collect();
+    match names.as_slice() {
+        [] => None,
+        [one] => Some(format!("CGMES edition: {one}")),
+        several => Some(format!("CGMES editions: {}", several.join(", "))),
     }
 }
 

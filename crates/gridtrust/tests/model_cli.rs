@@ -72,6 +72,7 @@ fn import_writes_the_joined_model_and_show_finds_points_and_equipment() {
         "progress per CGMES file: {stderr}"
     );
     assert!(stderr.contains("28 points (2 linked by mapping file, 12 by SCD LNode, 4 by name; 7 with a CIM measurement)"), "{stderr}");
+    assert!(stderr.contains("CGMES edition: CGMES 2.4.15\n"), "the edition read is shown: {stderr}");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
     assert_eq!(json["points"]["AMS_P1MEAS/MMXU1.TotW.mag.f[MX]"]["cim"]["measurement"], "gt-m-load3-p");
 
