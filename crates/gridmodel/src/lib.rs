@@ -5,7 +5,9 @@
 //! CIM tools (network models, CGMES exchanges, the control centre) talk about the same datum.
 //!
 //! - [`model`]: [`GridModel`] (Substation -> VoltageLevel -> Bay -> Equipment tree, points,
-//!   [`UnresolvedLink`]s, source files with SHA-256), JSON in a canonical order.
+//!   [`UnresolvedLink`]s, source files with SHA-256), the CIM topology (the node each terminal
+//!   connects to, [`NodeInfo`]s) and the DL placements ([`DiagramPlacement`]), JSON in a
+//!   canonical order.
 //! - [`join`]: how the model is built from SCL ([`SclInput`]), CGMES and a mapping file, and the
 //!   join rules in their order: mapping file, SCD Substation `<LNode>` placements, names.
 //! - [`kinds`]: the data object -> CIM measurementType table and the kind vocabularies.
