@@ -10,6 +10,8 @@
 //!   canonical order.
 //! - [`join`]: how the model is built from SCL ([`SclInput`]), CGMES and a mapping file, and the
 //!   join rules in their order: mapping file, SCD Substation `<LNode>` placements, names.
+//! - [`oneline`]: the one-line diagram ([`OneLine`]): DL positions or an automatic layout, and
+//!   the topology walk deciding what is energised ([`energise`]).
 //! - [`kinds`]: the data object -> CIM measurementType table and the kind vocabularies.
 //! - [`mapping`]: the explicit mapping file ([`Mapping`]), errors naming the TOML key.
 //! - [`private`]: mRIDs carried in the SCL Substation section (`gridtrust:cim-mrid` privates).
@@ -29,6 +31,7 @@ pub mod join;
 pub mod kinds;
 pub mod mapping;
 pub mod model;
+pub mod oneline;
 pub mod private;
 
 pub use diff::{Changed, FieldChange, ModelDiff};
@@ -37,3 +40,4 @@ pub use import::{Imported, ModelInputs, import, import_files};
 pub use join::{SclInput, join};
 pub use mapping::{Iec104Address, Mapping, MappingEntry};
 pub use model::*;
+pub use oneline::{DiagramEquipment, DiagramNode, Energised, EquipmentKind, LayoutSource, OneLine, energise};
