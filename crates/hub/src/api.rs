@@ -302,6 +302,21 @@ impl Backend for HubApi {
         }
     }
 
+    fn one_line(&self) -> Result<OneLine, ApiError> {
+        let Some(grid) = &self.grid_model else {
+            return Err(ApiError::NotFound("this hub serves no imported grid model (no [model] file in its configuration)".into()));
+        };
+        // Quarantined values failed verification: the model's normal state is used instead.
+        let quarantined: std::collections::HashSet<PointId> = lock(&self.state.quarantine).keys().cloned().collect();
+        let mut live = std::collections::HashMap::new();
+        for point in grid.position_points().filter(|p| !quarantined.contains(*p)) {
+            if let Some(record) = self.state.store.latest(point).map_err(store_err)? {
+                live.insert(point.clone(), record.value);
+            }
+        }
+        Ok(grid.one_line(|point| live.get(point).cloned()))
+    }
+
     fn values(&self, bay: Option<&str>, point: Option<&str>) -> Result<Vec<ValueItem>, ApiError> {
         let wanted = point.map(|p| self.point(p)).transpose()?;
         let records = match &wanted {
