@@ -169,8 +169,8 @@ pub struct OneLineEquipment {
 pub struct OneLineSwitch {
     /// The point holding the position (`...Pos.stVal[ST]`), if the model links one.
     pub position_point: Option<String>,
-    /// The position point accepts commands.
-    pub operable: bool,
+    /// The operable point a command to this switch goes to (the command dialog's point), if any.
+    pub command_point: Option<String>,
     pub state: SwitchPosition,
     pub state_from: PositionSource,
 }

@@ -115,6 +115,8 @@ pub struct DiagramEquipment {
     pub points_ids: Vec<PointId>,
     /// For a switch: the point holding its position (`...Pos.stVal[ST]`).
     pub position_point: Option<PointId>,
+    /// For a switch: the operable point commands go to.
+    pub command_point: Option<PointId>,
     /// For a switch: `Switch.normalOpen`.
     pub normal_open: Option<bool>,
 }
@@ -145,11 +147,32 @@ impl Energised {
     }
 }
 
-/// The position point of a switch: a status point of its `Pos` data object's `stVal`.
+/// The logical node name of a point reference (`LD/Q0XCBR1.Pos.stVal[ST]` -> `Q0XCBR1`).
+fn logical_node(point: &PointId) -> &str {
+    let after_ld = point.as_str().split_once('/').map_or(point.as_str(), |(_, rest)| rest);
+    after_ld.split_once('.').map_or(after_ld, |(ln, _)| ln)
+}
+
+/// The position point of a switch: a status point of a `Pos` data object's `stVal`, that of the
+/// switch's own logical node (XCBR, XSWI) first, else that of its controller (CSWI).
 fn position_point(node: &EquipmentNode, model: &GridModel) -> Option<PointId> {
+    let mut candidates: Vec<&PointId> = node
+        .points
+        .iter()
+        .filter(|p| p.as_str().contains(".Pos.stVal") && model.points.get(*p).is_some_and(|info| info.fc == "ST"))
+        .collect();
+    candidates.sort_by_key(|p| {
+        let ln = logical_node(p);
+        (!(ln.contains("XCBR") || ln.contains("XSWI")), p.as_str())
+    });
+    candidates.first().map(|p| (*p).clone())
+}
+
+/// The point a command to a switch goes to: an operable `Pos` point (usually the CSWI's).
+fn command_point(node: &EquipmentNode, model: &GridModel) -> Option<PointId> {
     node.points
         .iter()
-        .find(|p| p.as_str().contains(".Pos.stVal") && model.points.get(*p).is_some_and(|info| info.fc == "ST"))
+        .find(|p| p.as_str().contains(".Pos.") && model.points.get(*p).is_some_and(|info| info.operable))
         .cloned()
 }
 
@@ -175,6 +198,7 @@ impl OneLine {
                     connectors: Vec::new(),
                     points_ids: e.points.clone(),
                     position_point: if kind.is_switch() { position_point(e, model) } else { None },
+                    command_point: if kind.is_switch() { command_point(e, model) } else { None },
                     normal_open: e.normal_open,
                 })
             })

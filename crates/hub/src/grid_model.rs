@@ -48,8 +48,6 @@ pub struct ServedModel {
     one_line: OneLine,
     /// Equipment id -> id of the API tree bay that lists it.
     bay_of_equipment: HashMap<String, String>,
-    /// Points that accept commands.
-    operable: HashSet<PointId>,
 }
 
 /// A switch position read from a live value: a double point off (or between positions) is open,
@@ -194,8 +192,7 @@ impl ServedModel {
             .flat_map(|l| &l.bays)
             .flat_map(|b| b.equipment.iter().map(|e| (e.id.clone(), b.id.clone())))
             .collect();
-        let operable = grid.points.iter().filter(|(_, p)| p.operable).map(|(id, _)| id.clone()).collect();
-        Self { full_json: grid.to_json(), tree, points, known, one_line: OneLine::of(grid), bay_of_equipment, operable }
+        Self { full_json: grid.to_json(), tree, points, known, one_line: OneLine::of(grid), bay_of_equipment }
     }
 
     /// The position points of the diagram's switches.
@@ -245,7 +242,7 @@ impl ServedModel {
                     point_ids: e.points_ids.iter().map(ToString::to_string).collect(),
                     switch: positions.get(e.id.as_str()).map(|&(state, state_from)| OneLineSwitch {
                         position_point: e.position_point.as_ref().map(ToString::to_string),
-                        operable: e.position_point.as_ref().is_some_and(|p| self.operable.contains(p)),
+                        command_point: e.command_point.as_ref().map(ToString::to_string),
                         state,
                         state_from,
                     }),
