@@ -96,7 +96,7 @@ function Equipment({
         <polyline key={i} class="wire" points={polyline(c)} stroke-width={s * 0.12} />
       ))}
       {e.points.length > 1 && e.kind !== 'BusbarSection' && <polyline class="wire" points={polyline(e.points)} stroke-width={s * (e.kind === 'Line' ? 0.18 : 0.12)} />}
-      <g stroke-width={s * 0.12}>
+      <g stroke-width={s * 0.12} transform={e.rotation_deg ? `rotate(${e.rotation_deg} ${at.x} ${at.y})` : undefined}>
         <Symbol e={e} at={at} s={s} />
       </g>
       <text class="label" x={at.x + s * 0.8} y={at.y - s * 0.2} font-size={s * 0.55}>

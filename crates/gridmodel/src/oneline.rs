@@ -380,12 +380,13 @@ fn columns(n: usize) -> f64 {
 pub const COLUMN: f64 = 120.0;
 pub const ROW: f64 = 100.0;
 
-/// Lays the diagram out as trees from the sources: the spanning tree of a breadth-first walk over
-/// all equipment (whatever the switch states), one row per step. A node takes as many columns as
-/// its subtree (at least one, and one per single-terminal equipment hanging from it) and is
-/// drawn over them; subtrees of one node sit side by side, so nodes of one row never overlap. Parts
-/// not reached from a source start at their highest-voltage node (ties: smallest id) and are
-/// placed to the right, in that order.
+/// Lays the diagram out as trees from the sources (highest voltage first): the spanning tree of a
+/// breadth-first walk over all equipment (whatever the switch states), one row per step. A node
+/// takes as many columns as its subtree plus one per single-terminal equipment hanging from it
+/// (at least one) and is drawn over them (as a bar when a busbar or wider than one column);
+/// subtrees of one node sit side by side, so nodes of one row never overlap. Parts not reached
+/// from a source start at their highest-voltage node (ties: smallest id) and are placed to the
+/// right, in that order.
 pub fn automatic_layout(one_line: &mut OneLine) {
     let index: HashMap<String, usize> = one_line.nodes.iter().enumerate().map(|(i, n)| (n.id.clone(), i)).collect();
     let count = one_line.nodes.len();
@@ -410,14 +411,17 @@ pub fn automatic_layout(one_line: &mut OneLine) {
             }
         }
     }
-    let mut roots: Vec<usize> = source_nodes(one_line).iter().filter_map(|n| index.get(n).copied()).collect();
-    let mut rest: Vec<usize> = (0..count).collect();
-    rest.sort_by(|&a, &b| {
+    // Highest voltage first, then by id.
+    let by_voltage = |a: &usize, b: &usize| {
         let kv = |i: usize| one_line.nodes.get(i).and_then(|n| n.nominal_kv).unwrap_or(f64::NEG_INFINITY);
-        kv(b)
-            .total_cmp(&kv(a))
-            .then_with(|| one_line.nodes.get(a).map(|n| &n.id).cmp(&one_line.nodes.get(b).map(|n| &n.id)))
-    });
+        kv(*b)
+            .total_cmp(&kv(*a))
+            .then_with(|| one_line.nodes.get(*a).map(|n| &n.id).cmp(&one_line.nodes.get(*b).map(|n| &n.id)))
+    };
+    let mut roots: Vec<usize> = source_nodes(one_line).iter().filter_map(|n| index.get(n).copied()).collect();
+    roots.sort_by(by_voltage);
+    let mut rest: Vec<usize> = (0..count).collect();
+    rest.sort_by(by_voltage);
     roots.extend(rest);
     // Spanning forest by breadth-first walks.
     let mut depth: Vec<Option<usize>> = vec![None; count];
@@ -451,11 +455,13 @@ pub fn automatic_layout(one_line: &mut OneLine) {
     let mut order: Vec<usize> = (0..count).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(depth.get(i).copied().flatten().unwrap_or(0)));
     let mut width = vec![1usize; count];
+    let mut below = vec![0usize; count];
     for &i in &order {
-        let below: usize = children.get(i).into_iter().flatten().filter_map(|&c| width.get(c)).sum();
+        let subtrees: usize = children.get(i).into_iter().flatten().filter_map(|&c| width.get(c)).sum();
         let hanging = hangers.get(i).map_or(0, Vec::len);
-        if let Some(w) = width.get_mut(i) {
-            *w = below.max(hanging).max(1);
+        if let (Some(w), Some(b)) = (width.get_mut(i), below.get_mut(i)) {
+            *b = subtrees;
+            *w = (subtrees + hanging).max(1);
         }
     }
     // Left column of every node, trees side by side, children side by side under their parent.
@@ -482,7 +488,8 @@ pub fn automatic_layout(one_line: &mut OneLine) {
             depth.get(i).copied().flatten().unwrap_or(0),
         );
         let y = columns(d) * ROW;
-        node.points = if node.busbar {
+        // A busbar, or a node spanning several columns, is a bar; a one-column node a point.
+        node.points = if node.busbar || w > 1 {
             vec![
                 DiagramPoint {
                     x: columns(l) * COLUMN + 10.0,
@@ -524,10 +531,11 @@ pub fn automatic_layout(one_line: &mut OneLine) {
             [] => {}
             [node] if equipment.kind == EquipmentKind::BusbarSection => equipment.points = node.points.clone(),
             [node] => {
-                // Hanging below its node, one column each, in equipment id order.
+                // Hanging below its node, one column each after the subtrees' columns, in
+                // equipment id order: no edge to a child crosses it.
                 let i = index.get(&node.id).copied().unwrap_or(0);
                 let k = hangers.get(i).and_then(|h| h.iter().position(|&x| x == e)).unwrap_or(0);
-                let l = left.get(i).copied().unwrap_or(0);
+                let l = left.get(i).copied().unwrap_or(0) + below.get(i).copied().unwrap_or(0);
                 let x = (columns(l + k) + 0.5) * COLUMN;
                 let from = anchor(node, x);
                 let at = DiagramPoint { x, y: from.y + ROW / 2.0 };
