@@ -230,6 +230,11 @@ export function OneLineView({
       <p class="legend">
         <span class="swatch live" /> energised <span class="swatch dead" /> de-energised · ■ breaker closed, □ open · values with units, ✔ verified in the field
       </p>
+      {diagram.nodes.length === 0 && (
+        <p class="warn" data-testid="oneline-empty">
+          The served model has no CIM topology (terminals connected to nodes), so there is nothing to draw: import it with its CGMES files.
+        </p>
+      )}
       <svg class="oneline-svg" viewBox={`${box.x} ${box.y} ${box.width} ${box.height}`} role="img" aria-label="One-line diagram">
         {diagram.nodes.map((n) =>
           n.points.length > 1 ? (

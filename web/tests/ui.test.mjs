@@ -335,6 +335,10 @@ describe('control room', () => {
     }
     assert.equal(res.status(), 200, await res.text());
     const diagram = await res.json();
+    if (diagram.nodes.length === 0) {
+      t.skip('the served model has no CIM topology (an SCL-only model): the one-line diagram is empty');
+      return;
+    }
     const points = new Map((await (await page.request.get(`${BASE}/api/points`)).json()).map((p) => [p.id, p]));
     await page.getByTestId('oneline-button').click();
     const view = page.getByTestId('oneline-view');
