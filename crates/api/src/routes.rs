@@ -363,7 +363,7 @@ async fn model(State(state): State<ApiState>, Authed(_caller): Authed) -> Result
                description = "The joined IEC 61850 / CIM model exactly as `gridtrust model import` wrote it (gridtrust-gridmodel `GridModel`, format 1): \
                               `format`, `substations` (voltage levels, bays, equipment with terminals and CIM measurements), `lines`, `uncontained`, \
                               `points` by IEC 61850 reference (CIM identities, link rule, protocol addresses), `unresolved` links with the reason, \
-                              `sources` with SHA-256"),
+                              `sources` with SHA-256, `nodes` (the CIM nodes terminals connect to, `terminals[].node`) and `diagram` (DL placements)"),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "The hub serves no imported model (no `[model]` file)")))]
 async fn full_model(State(state): State<ApiState>, Authed(_caller): Authed) -> Result<Response, ApiError> {
     let b = state.backend.clone();
