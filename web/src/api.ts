@@ -37,6 +37,59 @@ export interface Model {
   substations: Substation[];
 }
 
+/** GET /api/model/diagram: the one-line diagram; y grows downwards. */
+export interface XY {
+  x: number;
+  y: number;
+}
+export interface OneLineNode {
+  id: string;
+  name: string | null;
+  nominal_kv: number | null;
+  busbar: boolean;
+  points: XY[];
+  energised: boolean;
+}
+export type OneLineKind =
+  | 'BusbarSection'
+  | 'Line'
+  | 'Transformer'
+  | 'Breaker'
+  | 'Disconnector'
+  | 'LoadBreakSwitch'
+  | 'Switch'
+  | 'Fuse'
+  | 'Load'
+  | 'Generator'
+  | 'Injection'
+  | 'ShuntCompensator'
+  | 'Other';
+export interface OneLineSwitch {
+  position_point: string | null;
+  command_point: string | null;
+  state: 'open' | 'closed';
+  state_from: 'live' | 'normal' | 'assumed';
+}
+export interface OneLineEquipment {
+  id: string;
+  name: string;
+  kind: OneLineKind;
+  bay: string | null;
+  nodes: string[];
+  points: XY[];
+  rotation_deg: number | null;
+  connectors: XY[][];
+  point_ids: string[];
+  switch: OneLineSwitch | null;
+  energised: boolean;
+}
+export interface OneLine {
+  layout: 'dl' | 'automatic';
+  diagram_name: string | null;
+  nodes: OneLineNode[];
+  equipment: OneLineEquipment[];
+}
+
 export type CommandKind = 'single' | 'double' | 'step' | 'setpoint';
 
 export interface PointInfo {
@@ -159,6 +212,7 @@ export const api = {
   logout: () => call<void>('POST', '/api/logout'),
   me: () => call<Me>('GET', '/api/me'),
   model: () => call<Model>('GET', '/api/model'),
+  oneLine: () => call<OneLine>('GET', '/api/model/diagram'),
   points: () => call<PointInfo[]>('GET', '/api/points'),
   values: () => call<Value[]>('GET', '/api/values'),
   history: (point: string, from: Date, to: Date, maxPoints: number) =>

@@ -1,4 +1,4 @@
-// The control room: login, station tree, bay table and trend, alarms, commands, evidence.
+// The control room: login, station tree, bay table and trend, one-line diagram, alarms, commands, evidence.
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
@@ -11,6 +11,7 @@ import { AlarmList } from './alarms';
 import { CommandDialog } from './command';
 import { EvidenceView } from './evidence-view';
 import { PasskeyDialog } from './passkeys';
+import { OneLineView } from './oneline';
 
 function Login({ onLogin }: { onLogin: (me: Me) => void }) {
   const [username, setUsername] = useState('');
@@ -49,7 +50,12 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
   const [operate, setOperate] = useState<PointInfo | null>(null);
   const [evidenceFor, setEvidenceFor] = useState<string | null>(null);
   const [passkeys, setPasskeys] = useState(false);
+  const [view, setView] = useState<'bays' | 'oneline'>('bays');
   const live = useLive();
+  const selectBay = (bay: string) => {
+    setBayId(bay);
+    setView('bays');
+  };
 
   useEffect(() => {
     Promise.all([api.model(), api.points()])
@@ -89,12 +95,23 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
         </button>
         <button onClick={logout}>Log out</button>
       </header>
-      <nav>{model ? <StationTree model={model} selected={bayId} onSelect={setBayId} /> : <p>{loadError ?? 'Loading model…'}</p>}</nav>
+      <nav>
+        <button class={`view-switch ${view === 'oneline' ? 'active' : ''}`} onClick={() => setView('oneline')} data-testid="oneline-button">
+          One-line diagram
+        </button>
+        {model ? <StationTree model={model} selected={view === 'bays' ? bayId : null} onSelect={selectBay} /> : <p>{loadError ?? 'Loading model…'}</p>}
+      </nav>
       <main>
-        {shownBays.map((bay) => (
-          <BayView key={bay.id} bay={bay} withTrend={bayId !== ALL_BAYS} points={points} values={live.values} recentFailures={live.recentFailures} onOperate={setOperate} onEvidence={setEvidenceFor} />
-        ))}
-        {model && shownBays.length === 0 && <p>Select a bay.</p>}
+        {view === 'oneline' ? (
+          <OneLineView me={me} points={points} values={live.values} onOpenBay={selectBay} onOperate={setOperate} />
+        ) : (
+          <>
+            {shownBays.map((bay) => (
+              <BayView key={bay.id} bay={bay} withTrend={bayId !== ALL_BAYS} points={points} values={live.values} recentFailures={live.recentFailures} onOperate={setOperate} onEvidence={setEvidenceFor} />
+            ))}
+            {model && shownBays.length === 0 && <p>Select a bay.</p>}
+          </>
+        )}
       </main>
       <aside>
         <AlarmList
@@ -103,7 +120,7 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
           onAcked={live.upsertAlarm}
           onShowPoint={(id) => {
             const bayOfPoint = points.get(id)?.bay;
-            if (bayOfPoint) setBayId(bayOfPoint);
+            if (bayOfPoint) selectBay(bayOfPoint);
           }}
         />
       </aside>

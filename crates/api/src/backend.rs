@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::dto::{
     AlarmItem, ApproveRequest, AuditEvent, CheckpointItem, CommandItem, CommandRequest, EnrolmentItem, EnrolmentRequest, Evidence, Health,
-    History, LiveEvent, LogEntryItem, Model, PointInfo, PreparedCommand, TamperResult, ValueItem,
+    History, LiveEvent, LogEntryItem, Model, OneLine, PointInfo, PreparedCommand, TamperResult, ValueItem,
 };
 use crate::error::ApiError;
 
@@ -49,6 +49,9 @@ pub trait Backend: Send + Sync + 'static {
     /// [`ApiError::NotFound`] when the hub serves none. JSON text, so this crate need not know
     /// the model's types.
     fn full_model(&self) -> Result<String, ApiError>;
+    /// The one-line diagram of the imported model with what is energised now;
+    /// [`ApiError::NotFound`] when the hub serves no model.
+    fn one_line(&self) -> Result<OneLine, ApiError>;
     /// Latest values, optionally only of one bay or one point (unknown ones: [`ApiError::NotFound`]).
     fn values(&self, bay: Option<&str>, point: Option<&str>) -> Result<Vec<ValueItem>, ApiError>;
     /// Downsampled history of `point` over `[from_ns, to_ns)` in at most `max_points` buckets.

@@ -76,6 +76,125 @@ pub struct Equipment {
     pub points: Vec<String>,
 }
 
+/// `GET /api/model/diagram`: the one-line diagram of the served model, with what is energised
+/// now. Coordinates are in diagram units with y growing downwards (an SVG `viewBox` fits them);
+/// `energised` and the switch states are computed by the hub from the latest values when the
+/// request is answered, so a client re-reads the diagram when a switch position changes.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct OneLine {
+    pub layout: OneLineLayout,
+    /// The DL diagram's name, when `layout` is `dl`.
+    pub diagram_name: Option<String>,
+    pub nodes: Vec<OneLineNode>,
+    pub equipment: Vec<OneLineEquipment>,
+}
+
+/// Where the coordinates come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OneLineLayout {
+    /// The CGMES diagram layout (DL) profile of the model.
+    Dl,
+    /// Laid out by the hub: a tree from the sources outwards.
+    Automatic,
+}
+
+/// A point of a drawing.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OneLineXY {
+    pub x: f64,
+    pub y: f64,
+}
+
+/// A CIM node (connectivity or topological node).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct OneLineNode {
+    /// The mRID.
+    pub id: String,
+    pub name: Option<String>,
+    pub nominal_kv: Option<f64>,
+    /// A busbar section sits on this node: drawn as a thick line.
+    pub busbar: bool,
+    /// One point (a junction) or a polyline; empty when the DL diagram does not draw it.
+    pub points: Vec<OneLineXY>,
+    pub energised: bool,
+}
+
+/// What a piece of equipment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum OneLineKind {
+    BusbarSection,
+    Line,
+    Transformer,
+    Breaker,
+    Disconnector,
+    LoadBreakSwitch,
+    Switch,
+    Fuse,
+    Load,
+    Generator,
+    /// External network or equivalent injection.
+    Injection,
+    ShuntCompensator,
+    Other,
+}
+
+/// A piece of equipment on the diagram.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct OneLineEquipment {
+    /// The model's equipment id (as in `GET /api/model`).
+    pub id: String,
+    pub name: String,
+    pub kind: OneLineKind,
+    /// The id of the bay of `GET /api/model` that lists it (the bay view), if any.
+    pub bay: Option<String>,
+    /// The nodes of its terminals, in terminal order.
+    pub nodes: Vec<String>,
+    /// One point (a symbol) or a polyline; empty when the DL diagram does not draw it.
+    pub points: Vec<OneLineXY>,
+    /// Clockwise rotation of the symbol in degrees (DL).
+    pub rotation_deg: Option<f64>,
+    /// Straight segments (two points each) from the equipment to its nodes.
+    pub connectors: Vec<Vec<OneLineXY>>,
+    /// Its points (live values via `GET /api/values`).
+    pub point_ids: Vec<String>,
+    /// For a Breaker, Disconnector, LoadBreakSwitch or Switch: its position.
+    pub switch: Option<OneLineSwitch>,
+    /// One of its nodes is energised.
+    pub energised: bool,
+}
+
+/// The position of a switch and where it comes from.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct OneLineSwitch {
+    /// The point holding the position (`...Pos.stVal[ST]`), if the model links one.
+    pub position_point: Option<String>,
+    /// The operable point a command to this switch goes to (the command dialog's point), if any.
+    pub command_point: Option<String>,
+    pub state: SwitchPosition,
+    pub state_from: PositionSource,
+}
+
+/// A switch's position as the energising walk uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchPosition {
+    Open,
+    Closed,
+}
+
+/// Where a switch's position comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PositionSource {
+    /// The latest value of its position point (off or moving: open; on: closed).
+    Live,
+    /// No usable live value: the model's `Switch.normalOpen`.
+    Normal,
+    /// Neither: assumed closed.
+    Assumed,
+}
+
 /// CIM identities of a point.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct CimRefs {

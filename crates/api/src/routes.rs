@@ -3,7 +3,7 @@
 //! | route | roles |
 //! |---|---|
 //! | `POST /api/login`, `/healthz`, `/metrics`, `/api/openapi.json` | anyone |
-//! | `GET` model (also `/api/model/full`), points, values, history, alarms, commands, evidence, checkpoints, events | any role |
+//! | `GET` model (also `/api/model/full`, `/api/model/diagram`), points, values, history, alarms, commands, evidence, checkpoints, events | any role |
 //! | `POST /api/commands`, `POST /api/commands/prepare`, `POST /api/alarms/{id}/ack`, `POST /api/demo/tamper` | OPERATOR, ENGINEER |
 //! | `GET`, `POST /api/enrolments` (a person's own passkeys) | any person |
 //! | `POST /api/enrolments/{id}/approve`, `GET /api/enrolments?all=true` | SECADM |
@@ -363,12 +363,22 @@ async fn model(State(state): State<ApiState>, Authed(_caller): Authed) -> Result
                description = "The joined IEC 61850 / CIM model exactly as `gridtrust model import` wrote it (gridtrust-gridmodel `GridModel`, format 1): \
                               `format`, `substations` (voltage levels, bays, equipment with terminals and CIM measurements), `lines`, `uncontained`, \
                               `points` by IEC 61850 reference (CIM identities, link rule, protocol addresses), `unresolved` links with the reason, \
-                              `sources` with SHA-256"),
+                              `sources` with SHA-256, `nodes` (the CIM nodes terminals connect to, `terminals[].node`) and `diagram` (DL placements)"),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "The hub serves no imported model (no `[model]` file)")))]
 async fn full_model(State(state): State<ApiState>, Authed(_caller): Authed) -> Result<Response, ApiError> {
     let b = state.backend.clone();
     let json = blocking(move || b.full_model()).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+#[utoipa::path(get, path = "/api/model/diagram", tag = "model",
+    responses((status = 200, body = OneLine,
+               description = "The one-line diagram: nodes and equipment with coordinates (from the model's DL profile, else an automatic layout), \
+                              switch positions (live, else the model's normal state) and what is energised, computed when the request is answered"),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "The hub serves no imported model (no `[model]` file)")))]
+async fn one_line(State(state): State<ApiState>, Authed(_caller): Authed) -> Result<Json<OneLine>, ApiError> {
+    let b = state.backend.clone();
+    blocking(move || b.one_line()).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/api/points", tag = "model", responses((status = 200, body = Vec<PointInfo>), (status = 401, body = ErrorBody)))]
@@ -694,10 +704,11 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gridtrust hub API", description = "Model, values, history, alarms, commands and evidence of the gridtrust hub. People log in (cookie session, send `X-Gridtrust-CSRF: 1` on POST); machines present a client certificate on the machine listener."),
-    paths(login, logout, me, model, full_model, points, values, history, alarms, acknowledge, issue_command, prepare_command, commands, command,
+    paths(login, logout, me, model, full_model, one_line, points, values, history, alarms, acknowledge, issue_command, prepare_command, commands, command,
           enrolments, request_enrolment, approve_enrolment, evidence,
           latest_checkpoint, log_entries, audit_trail, events, tamper, healthz, metrics, openapi),
     components(schemas(ErrorBody, LoginRequest, SessionInfo, Model, Substation, VoltageLevel, Bay, Equipment, PointInfo, CimRefs, ValueItem,
+                       OneLine, OneLineLayout, OneLineXY, OneLineNode, OneLineKind, OneLineEquipment, OneLineSwitch, SwitchPosition, PositionSource,
                        QualityInfo, TrustInfo, History, Sample, AlarmItem, AckInfo, CommandRequest, CommandValueDto, CommandItem, Evidence,
                        CommandAssertion, PreparedCommand, EnrolmentRequest, EnrolmentItem, ApproveRequest,
                        RecordBytes, BatchProof, RecordProof, SignerInfo, LogProof, CheckpointItem, LogEntryItem, AuditEvent, Health, TamperResult))
@@ -713,6 +724,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/me", get(me))
         .route("/api/model", get(model))
         .route("/api/model/full", get(full_model))
+        .route("/api/model/diagram", get(one_line))
         .route("/api/points", get(points))
         .route("/api/points/{id}/history", get(history))
         .route("/api/values", get(values))
@@ -745,7 +757,7 @@ mod tests {
     fn openapi_lists_every_route_with_its_error_shape() {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
-        for path in ["/api/login", "/api/model/full", "/api/points/{id}/history", "/api/alarms/{id}/ack", "/api/evidence", "/api/log/entries", "/metrics", "/healthz"] {
+        for path in ["/api/login", "/api/model/full", "/api/model/diagram", "/api/points/{id}/history", "/api/alarms/{id}/ack", "/api/evidence", "/api/log/entries", "/metrics", "/healthz"] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
         }
         assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["message"].is_object());

@@ -19,9 +19,9 @@
 //!    measurement's terminal. A miss or an ambiguity at any step is an [`UnresolvedLink`] with the
 //!    reason, never a guess.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use gridtrust_cgmes::{CgmesModel, Containment, EquipmentEntry, VoltageLevelTree};
+use gridtrust_cgmes::{CgmesModel, CgmesObject, Containment, EquipmentEntry, VoltageLevelTree};
 use gridtrust_model::{CimIdentity, PointId};
 use gridtrust_scl::{BasicType, FunctionalConstraint, Import, LNodePlacement, ResolvedIed, SclDocument, SclErrors};
 
@@ -123,8 +123,17 @@ fn cim_equipment_node(cgmes: &CgmesModel, entry: &EquipmentEntry) -> EquipmentNo
     let terminals = cgmes
         .terminals_of(&entry.mrid)
         .into_iter()
-        .map(|t| TerminalInfo { mrid: t.identity.mrid.clone(), name: t.identity.name.clone(), sequence_number: t.sequence_number })
+        .map(|t| TerminalInfo {
+            mrid: t.identity.mrid.clone(),
+            name: t.identity.name.clone(),
+            sequence_number: t.sequence_number,
+            node: t.connectivity_node.clone().or_else(|| t.topological_node.clone()),
+        })
         .collect();
+    let normal_open = match cgmes.get(&entry.mrid) {
+        Some(CgmesObject::Switch(switch)) => switch.normal_open,
+        _ => None,
+    };
     let measurements = cgmes
         .measurements_of(&entry.mrid)
         .into_iter()
@@ -152,6 +161,7 @@ fn cim_equipment_node(cgmes: &CgmesModel, entry: &EquipmentEntry) -> EquipmentNo
         terminals,
         measurements,
         points: Vec::new(),
+        normal_open,
     }
 }
 
@@ -199,6 +209,82 @@ fn tree_from_cgmes(cgmes: &CgmesModel, model: &mut GridModel) {
         let orphan = level(orphan);
         model.uncontained.extend(orphan.equipment.into_iter().chain(orphan.bays.into_iter().flat_map(|b| b.equipment)));
     }
+    topology_from_cgmes(cgmes, model);
+}
+
+/// The nodes the tree's terminals connect to, and the DL placements of equipment and nodes.
+fn topology_from_cgmes(cgmes: &CgmesModel, model: &mut GridModel) {
+    let busbars: HashSet<&str> = cgmes
+        .busbar_sections
+        .iter()
+        .flat_map(|b| cgmes.terminals_of(&b.equipment.identity.mrid))
+        .filter_map(|t| t.connectivity_node.as_deref().or(t.topological_node.as_deref()))
+        .collect();
+    let level_kv = |container: Option<&str>| -> Option<f64> {
+        let mut container = container?;
+        // A connectivity node may sit in a bay; its voltage is the bay's voltage level's.
+        if let Some(CgmesObject::Bay(bay)) = cgmes.get(container) {
+            container = bay.voltage_level.as_deref()?;
+        }
+        match cgmes.get(container)? {
+            CgmesObject::VoltageLevel(level) => level.nominal_kv,
+            _ => None,
+        }
+    };
+    let base_kv = |base: Option<&str>| match cgmes.get(base?)? {
+        CgmesObject::BaseVoltage(b) => b.nominal_kv,
+        _ => None,
+    };
+    let wanted: BTreeSet<String> = model.equipment().flat_map(|e| e.terminals.iter()).filter_map(|t| t.node.clone()).collect();
+    model.nodes = wanted
+        .into_iter()
+        .filter_map(|id| {
+            Some(match cgmes.get(&id)? {
+                CgmesObject::ConnectivityNode(n) => NodeInfo {
+                    name: n.identity.name.clone(),
+                    class: NodeClass::ConnectivityNode,
+                    container: n.container.clone(),
+                    nominal_kv: level_kv(n.container.as_deref()),
+                    busbar: busbars.contains(id.as_str()),
+                    id,
+                },
+                CgmesObject::TopologicalNode(n) => NodeInfo {
+                    name: n.identity.name.clone(),
+                    class: NodeClass::TopologicalNode,
+                    container: n.container.clone(),
+                    nominal_kv: level_kv(n.container.as_deref()).or_else(|| base_kv(n.base_voltage.as_deref())),
+                    busbar: busbars.contains(id.as_str()),
+                    id,
+                },
+                _ => return None,
+            })
+        })
+        .collect();
+    let drawn: HashSet<&str> =
+        model.equipment().filter_map(|e| e.mrid.as_deref()).chain(model.nodes.iter().map(|n| n.id.as_str())).collect();
+    let diagrams: HashMap<&str, &gridtrust_cgmes::Diagram> = cgmes.diagrams.iter().map(|d| (d.identity.mrid.as_str(), d)).collect();
+    let placements = cgmes
+        .diagram_objects
+        .iter()
+        .filter_map(|object| {
+            let drawn_object = object.identified_object.as_deref().filter(|o| drawn.contains(o))?;
+            let diagram = object.diagram.as_deref()?;
+            let points: Vec<DiagramPoint> = object.points.iter().filter_map(|p| Some(DiagramPoint { x: p.x?, y: p.y? })).collect();
+            if points.is_empty() {
+                return None;
+            }
+            let known = diagrams.get(diagram);
+            Some(DiagramPlacement {
+                object: drawn_object.to_owned(),
+                diagram: diagram.to_owned(),
+                diagram_name: known.and_then(|d| d.identity.name.clone()),
+                y_down: known.and_then(|d| d.orientation.as_deref()).is_none_or(|o| o != "positive"),
+                rotation_deg: object.rotation_deg,
+                points,
+            })
+        })
+        .collect();
+    model.diagram = placements;
 }
 
 fn tree_from_scl(input: &SclInput, model: &mut GridModel) {
@@ -214,6 +300,7 @@ fn tree_from_scl(input: &SclInput, model: &mut GridModel) {
         terminals: Vec::new(),
         measurements: Vec::new(),
         points: Vec::new(),
+        normal_open: None,
     };
     let transformers = |at: &str, list: &[gridtrust_scl::PowerTransformer]| {
         list.iter().map(|t| equipment(format!("{at}/{}", t.name), &t.name, "PTR")).collect::<Vec<_>>()

@@ -5,9 +5,13 @@
 //! CIM tools (network models, CGMES exchanges, the control centre) talk about the same datum.
 //!
 //! - [`model`]: [`GridModel`] (Substation -> VoltageLevel -> Bay -> Equipment tree, points,
-//!   [`UnresolvedLink`]s, source files with SHA-256), JSON in a canonical order.
+//!   [`UnresolvedLink`]s, source files with SHA-256), the CIM topology (the node each terminal
+//!   connects to, [`NodeInfo`]s) and the DL placements ([`DiagramPlacement`]), JSON in a
+//!   canonical order.
 //! - [`join`]: how the model is built from SCL ([`SclInput`]), CGMES and a mapping file, and the
 //!   join rules in their order: mapping file, SCD Substation `<LNode>` placements, names.
+//! - [`oneline`]: the one-line diagram ([`OneLine`]): DL positions or an automatic layout, and
+//!   the topology walk deciding what is energised ([`energise`]).
 //! - [`kinds`]: the data object -> CIM measurementType table and the kind vocabularies.
 //! - [`mapping`]: the explicit mapping file ([`Mapping`]), errors naming the TOML key.
 //! - [`private`]: mRIDs carried in the SCL Substation section (`gridtrust:cim-mrid` privates).
@@ -30,6 +34,7 @@ pub mod join;
 pub mod kinds;
 pub mod mapping;
 pub mod model;
+pub mod oneline;
 pub mod private;
 
 pub use data_object::Resolved;
@@ -39,3 +44,4 @@ pub use import::{Imported, ModelInputs, import, import_files};
 pub use join::{SclInput, join};
 pub use mapping::{Iec104Address, Mapping, MappingEntry};
 pub use model::*;
+pub use oneline::{DiagramEquipment, DiagramNode, Energised, EquipmentKind, LayoutSource, OneLine, energise};

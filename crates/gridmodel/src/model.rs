@@ -31,6 +31,65 @@ pub struct GridModel {
     pub unresolved: Vec<UnresolvedLink>,
     /// The files the model was built from.
     pub sources: Vec<SourceFile>,
+    /// The CIM nodes terminals connect to (connectivity nodes, else topological nodes), by id;
+    /// empty for SCL-only models and for files written before the topology was carried.
+    #[serde(default)]
+    pub nodes: Vec<NodeInfo>,
+    /// Where the CGMES diagram layout (DL) draws equipment and nodes, one entry per diagram
+    /// object; empty when no DL profile was imported.
+    #[serde(default)]
+    pub diagram: Vec<DiagramPlacement>,
+}
+
+/// Which CIM class a [`NodeInfo`] is: node-breaker models connect terminals to connectivity
+/// nodes, bus-branch models (and the boundary) only to topological nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeClass {
+    ConnectivityNode,
+    TopologicalNode,
+}
+
+/// A CIM node that terminals connect to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeInfo {
+    /// The mRID.
+    pub id: String,
+    pub name: Option<String>,
+    pub class: NodeClass,
+    /// The mRID of the container (voltage level, bay, line) the node belongs to.
+    pub container: Option<String>,
+    /// Nominal voltage: the container's voltage level's, else the node's base voltage's.
+    pub nominal_kv: Option<f64>,
+    /// A busbar section has a terminal on it.
+    pub busbar: bool,
+}
+
+/// One DL diagram object: the points drawing an equipment or node on one diagram.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiagramPlacement {
+    /// mRID of the equipment or node drawn.
+    pub object: String,
+    /// mRID of the diagram.
+    pub diagram: String,
+    /// The diagram's name.
+    pub diagram_name: Option<String>,
+    /// `y_down`: the diagram's y axis grows downwards (DL `orientation` negative), as on a screen.
+    pub y_down: bool,
+    /// Clockwise rotation in degrees.
+    pub rotation_deg: Option<f64>,
+    /// The polyline (one point for a symbol), in diagram units, by sequence number.
+    pub points: Vec<DiagramPoint>,
+}
+
+/// A point of a [`DiagramPlacement`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiagramPoint {
+    pub x: f64,
+    pub y: f64,
 }
 
 /// A substation of the tree.
@@ -100,6 +159,9 @@ pub struct EquipmentNode {
     pub measurements: Vec<CimMeasurement>,
     /// Points on this equipment, in reference order.
     pub points: Vec<PointId>,
+    /// For a CIM switch: `Switch.normalOpen` (EQ), the state assumed when no live position is known.
+    #[serde(default)]
+    pub normal_open: Option<bool>,
 }
 
 /// A CIM terminal of a piece of equipment.
@@ -109,6 +171,10 @@ pub struct TerminalInfo {
     pub mrid: String,
     pub name: Option<String>,
     pub sequence_number: Option<i64>,
+    /// The mRID of the node it connects to: its connectivity node, else its topological node
+    /// (see [`GridModel::nodes`]).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// A CIM `Analog`, `Discrete` or `Accumulator` of a piece of equipment (also when no IEC 61850
@@ -235,6 +301,8 @@ impl GridModel {
         self.unresolved.sort();
         self.unresolved.dedup();
         self.sources.sort_by(|a, b| (&a.path, &a.kind).cmp(&(&b.path, &b.kind)));
+        self.nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        self.diagram.sort_by(|a, b| (&a.diagram, &a.object).cmp(&(&b.diagram, &b.object)));
     }
 
     /// Every equipment node of the tree (substations, voltage levels, bays, lines).

@@ -302,6 +302,15 @@ impl Backend for HubApi {
         }
     }
 
+    fn one_line(&self) -> Result<OneLine, ApiError> {
+        let Some(grid) = &self.grid_model else {
+            return Err(ApiError::NotFound("this hub serves no imported grid model (no [model] file in its configuration)".into()));
+        };
+        // Quarantined values failed verification: the model's normal state is used instead.
+        let quarantined: std::collections::HashSet<PointId> = lock(&self.state.quarantine).keys().cloned().collect();
+        Ok(grid.one_line(&self.known_points()?, |point| !quarantined.contains(point)))
+    }
+
     fn values(&self, bay: Option<&str>, point: Option<&str>) -> Result<Vec<ValueItem>, ApiError> {
         let wanted = point.map(|p| self.point(p)).transpose()?;
         let records = match &wanted {

@@ -20,8 +20,13 @@ use std::path::Path;
 
 use tracing::info;
 
-use gridtrust_api::dto::{Bay, CimRefs, Equipment, Model, PointInfo, Substation, VoltageLevel};
-use gridtrust_gridmodel::{EquipmentNode, GridModel, ModelError, Resolved};
+use gridtrust_api::dto::{
+    Bay, CimRefs, Equipment, Model, OneLine as OneLineDto, OneLineEquipment, OneLineKind, OneLineLayout, OneLineNode, OneLineSwitch, OneLineXY,
+    PointInfo, PositionSource, Substation, SwitchPosition, VoltageLevel,
+};
+use gridtrust_gridmodel::model::DiagramPoint;
+use gridtrust_gridmodel::{DiagramEquipment, EquipmentKind, EquipmentNode, GridModel, LayoutSource, ModelError, OneLine, Resolved, energise};
+use gridtrust_model::{DoublePoint, PointId, Value};
 
 use crate::model::{KnownPoint, model, point_info};
 
@@ -44,6 +49,57 @@ pub struct ServedModel {
     /// For [`GridModel::resolve_point`]: a point with data named by its data object (as IEC 104
     /// and the other non-MMS adapters name points) is shown as the model point it stands for.
     grid: GridModel,
+    /// The one-line diagram's geometry, computed once; what is energised is decided per request.
+    one_line: OneLine,
+    /// Equipment id -> id of the API tree bay that lists it.
+    bay_of_equipment: HashMap<String, String>,
+}
+
+/// A switch position read from a live value: a double point off (or between positions) is open,
+/// on is closed; a single point is closed when true. Both contacts closed (bad) and other types
+/// say nothing, so the model's normal state is used.
+pub fn live_position(value: &Value) -> Option<SwitchPosition> {
+    match value {
+        Value::Double(DoublePoint::Off | DoublePoint::Intermediate) => Some(SwitchPosition::Open),
+        Value::Double(DoublePoint::On) => Some(SwitchPosition::Closed),
+        Value::Single(closed) => Some(if *closed { SwitchPosition::Closed } else { SwitchPosition::Open }),
+        _ => None,
+    }
+}
+
+fn one_line_kind(kind: EquipmentKind) -> OneLineKind {
+    match kind {
+        EquipmentKind::BusbarSection => OneLineKind::BusbarSection,
+        EquipmentKind::Line => OneLineKind::Line,
+        EquipmentKind::Transformer => OneLineKind::Transformer,
+        EquipmentKind::Breaker => OneLineKind::Breaker,
+        EquipmentKind::Disconnector => OneLineKind::Disconnector,
+        EquipmentKind::LoadBreakSwitch => OneLineKind::LoadBreakSwitch,
+        EquipmentKind::Switch => OneLineKind::Switch,
+        EquipmentKind::Fuse => OneLineKind::Fuse,
+        EquipmentKind::Load => OneLineKind::Load,
+        EquipmentKind::Generator => OneLineKind::Generator,
+        EquipmentKind::Injection => OneLineKind::Injection,
+        EquipmentKind::ShuntCompensator => OneLineKind::ShuntCompensator,
+        EquipmentKind::Other => OneLineKind::Other,
+    }
+}
+
+fn xy(points: &[DiagramPoint]) -> Vec<OneLineXY> {
+    points.iter().map(|p| OneLineXY { x: p.x, y: p.y }).collect()
+}
+
+/// The position of a switch: live when its position point has a usable value, else the model's
+/// normal state, else closed.
+fn position(equipment: &DiagramEquipment, live: &impl Fn(&PointId) -> Option<Value>) -> (SwitchPosition, PositionSource) {
+    if let Some(state) = equipment.position_point.as_ref().and_then(live).as_ref().and_then(live_position) {
+        return (state, PositionSource::Live);
+    }
+    match equipment.normal_open {
+        Some(true) => (SwitchPosition::Open, PositionSource::Normal),
+        Some(false) => (SwitchPosition::Closed, PositionSource::Normal),
+        None => (SwitchPosition::Closed, PositionSource::Assumed),
+    }
 }
 
 /// Model point id -> the id its data arrives under, where the two differ.
@@ -142,7 +198,71 @@ impl ServedModel {
         let tree = api_tree(grid);
         let points = api_points(grid, &tree);
         let known = points.iter().map(|p| p.id.clone()).collect();
-        Self { full_json: grid.to_json(), tree, points, known, grid: grid.clone() }
+        let bay_of_equipment = tree
+            .substations
+            .iter()
+            .flat_map(|s| &s.voltage_levels)
+            .flat_map(|l| &l.bays)
+            .flat_map(|b| b.equipment.iter().map(|e| (e.id.clone(), b.id.clone())))
+            .collect();
+        Self { full_json: grid.to_json(), tree, points, known, grid: grid.clone(), one_line: OneLine::of(grid), bay_of_equipment }
+    }
+
+    /// `GET /api/model/diagram`: the one-line diagram with switch positions from the latest
+    /// values (`with_data`, those that are `trusted`) and what the topology walk energises from
+    /// them. Points are named as their data arrives (see [`Self::tree`]).
+    pub fn one_line(&self, with_data: &[KnownPoint], trusted: impl Fn(&PointId) -> bool) -> OneLineDto {
+        let (aliases, _) = self.split(with_data);
+        let data_id = |model_id: &PointId| aliases.get(model_id.as_str()).cloned().unwrap_or_else(|| model_id.to_string());
+        let values: HashMap<&str, &Value> = with_data.iter().filter(|p| trusted(&p.id)).map(|p| (p.id.as_str(), &p.value)).collect();
+        let live = |model_id: &PointId| values.get(data_id(model_id).as_str()).map(|v| (*v).clone());
+        let positions: HashMap<&str, (SwitchPosition, PositionSource)> =
+            self.one_line.equipment.iter().filter(|e| e.kind.is_switch()).map(|e| (e.id.as_str(), position(e, &live))).collect();
+        let energised = energise(&self.one_line, |e| positions.get(e.id.as_str()).is_some_and(|(state, _)| *state == SwitchPosition::Open));
+        let (layout, diagram_name) = match &self.one_line.layout {
+            LayoutSource::DiagramLayout { name, .. } => (OneLineLayout::Dl, name.clone()),
+            LayoutSource::Automatic => (OneLineLayout::Automatic, None),
+        };
+        OneLineDto {
+            layout,
+            diagram_name,
+            nodes: self
+                .one_line
+                .nodes
+                .iter()
+                .map(|n| OneLineNode {
+                    id: n.id.clone(),
+                    name: n.name.clone(),
+                    nominal_kv: n.nominal_kv,
+                    busbar: n.busbar,
+                    points: xy(&n.points),
+                    energised: energised.node(&n.id),
+                })
+                .collect(),
+            equipment: self
+                .one_line
+                .equipment
+                .iter()
+                .map(|e| OneLineEquipment {
+                    id: e.id.clone(),
+                    name: e.name.clone(),
+                    kind: one_line_kind(e.kind),
+                    bay: self.bay_of_equipment.get(&e.id).cloned(),
+                    nodes: e.nodes.clone(),
+                    points: xy(&e.points),
+                    rotation_deg: e.rotation_deg,
+                    connectors: e.connectors.iter().map(|c| xy(c)).collect(),
+                    point_ids: e.points_ids.iter().map(data_id).collect(),
+                    switch: positions.get(e.id.as_str()).map(|&(state, state_from)| OneLineSwitch {
+                        position_point: e.position_point.as_ref().map(data_id),
+                        command_point: e.command_point.as_ref().map(data_id),
+                        state,
+                        state_from,
+                    }),
+                    energised: energised.equipment(e),
+                })
+                .collect(),
+        }
     }
 
     /// The whole joined model as imported (unresolved links, sources with SHA-256 included).

@@ -2,8 +2,10 @@
 //! ENTSO-E MicroGrid NL CGMES model) serves the imported tree and points over HTTP, keeps points
 //! it receives data for but the model does not know under an "unmodelled" substation, serves the
 //! full model at `/api/model/full`, and refuses to start with a bad model file naming
-//! `model.file`. The data arrives as a signed batch over the real edge protocol (mutual TLS).
+//! `model.file`; serves the one-line diagram at `/api/model/diagram` with the DL positions of the
+//! model (or an automatic layout when it has none) and the live switch positions. The data arrives as a signed batch over the real edge protocol (mutual TLS).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,10 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use gridtrust_api::auth::{HashCost, hash_password};
-use gridtrust_gridmodel::{GridModel, ModelInputs, import};
+use gridtrust_gridmodel::{GridModel, ModelInputs, OneLine, energise, import};
 use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_keys::KeyConfig;
-use gridtrust_model::{PointId, Quality, Record, Timestamp, Value as PointValue};
+use gridtrust_model::{DoublePoint, PointId, Quality, Record, Timestamp, Value as PointValue};
 use gridtrust_pki::{DevPki, IdentityKind, Role};
 use gridtrust_transport::identity::{Identity, IdentityConfig};
 use gridtrust_transport::messages::{EdgeToHub, HubToEdge, PROTOCOL_VERSION};
@@ -63,7 +65,7 @@ fn write_hub_config(dir: &Path, model_table: &str) -> PathBuf {
     std::fs::write(dir.join("users.toml"), format!("[[user]]\nname = \"viewer\"\npassword_hash = \"{hash}\"\nroles = [\"VIEWER\"]\n"))
         .unwrap();
     let mut registry = gridtrust_trust::registry::PointRegistry::new(1, gridtrust_model::Timestamp::now());
-    for prefix in ["AMS_P1MEAS", "F9"] {
+    for prefix in ["AMS_P1MEAS", "AMS_P1CTRL", "F9"] {
         registry.grant(prefix, "edge-1").unwrap();
     }
     gridtrust_transport::authority::sign_as_dev_engineer(&DevPki::open(&dir.join("pki")), &registry, &dir.join("registry.signed")).unwrap();
@@ -238,6 +240,97 @@ async fn a_bad_model_file_stops_the_start_and_no_model_keeps_the_derived_tree() 
     assert_eq!(model["substations"][0]["id"], "edge-1");
     assert_eq!(model["substations"][0]["name"], "Substation served by edge-1");
     let (status, _, body) = http(api, "GET", "/api/model/full", Some(&cookie), None).await;
+    assert_eq!(status, 404, "{body}");
+    hub.shutdown();
+}
+
+async fn login(api: SocketAddr) -> String {
+    let (status, headers, body) =
+        http(api, "POST", "/api/login", None, Some(&json!({"username": "viewer", "password": "viewer-pw"}).to_string())).await;
+    assert_eq!(status, 200, "{body}");
+    headers
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().split(';').next().unwrap().to_owned()))
+        .unwrap()
+}
+
+fn find<'v>(list: &'v Value, id: &str) -> &'v Value {
+    list.as_array().unwrap().iter().find(|e| e["id"] == id).unwrap_or_else(|| panic!("{id} not in {list}"))
+}
+
+#[tokio::test]
+async fn the_one_line_diagram_has_the_dl_positions_and_live_switch_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = fixture_model();
+    std::fs::write(dir.path().join("model.json"), grid.to_json()).unwrap();
+    let config = write_hub_config(dir.path(), "[model]\nfile = \"model.json\"\n");
+    let hub = Hub::start(&HubConfig::load(&config).unwrap()).await.unwrap();
+    let api = hub.api_addr.unwrap();
+    assert_eq!(http(api, "GET", "/api/model/diagram", None, None).await.0, 401);
+    let cookie = login(api).await;
+
+    let diagram = get_json(api, "/api/model/diagram", &cookie).await;
+    assert_eq!(diagram["layout"], "dl");
+    assert_eq!(diagram["nodes"].as_array().unwrap().len(), grid.nodes.len());
+    // The breaker B1 sits where the DL profile puts it (on the diagram with most placements).
+    let b1 = grid.equipment().find(|e| e.name == "B1").unwrap();
+    let breaker = find(&diagram["equipment"], &b1.id);
+    assert_eq!(breaker["kind"], "Breaker");
+    let drawn = (breaker["points"][0]["x"].as_f64().unwrap(), breaker["points"][0]["y"].as_f64().unwrap());
+    let placed: Vec<(f64, f64)> = grid.diagram.iter().filter(|p| p.object == b1.id).map(|p| (p.points[0].x, p.points[0].y)).collect();
+    assert!(placed.contains(&drawn), "{drawn:?} is none of the DL positions {placed:?}");
+    let switch = &breaker["switch"];
+    assert_eq!(switch["position_point"], "AMS_P1CTRL/XCBR1.Pos.stVal[ST]");
+    assert_eq!(switch["command_point"], "AMS_P1CTRL/Q0CSWI1.Pos.stVal[ST]");
+    let normal = if b1.normal_open == Some(true) { "open" } else { "closed" };
+    assert_eq!((switch["state"].as_str(), switch["state_from"].as_str()), (Some(normal), Some("normal")));
+    assert!(breaker["bay"].is_string() && breaker["energised"].is_boolean());
+    let energised_before = diagram["nodes"].as_array().unwrap().iter().filter(|n| n["energised"] == true).count();
+    assert!(energised_before > 0);
+
+    // The field reports the breaker open: the diagram says so, from the live value.
+    send_as_edge(dir.path(), hub.edge_addr, &[("AMS_P1CTRL/XCBR1.Pos.stVal[ST]", PointValue::Double(DoublePoint::Off))]).await;
+    let diagram = get_json(api, "/api/model/diagram", &cookie).await;
+    let switch = &find(&diagram["equipment"], &b1.id)["switch"];
+    assert_eq!((switch["state"].as_str(), switch["state_from"].as_str()), (Some("open"), Some("live")));
+    // What the hub calls energised is the walk over the model with B1 open (and the others as modelled).
+    let energised_after: BTreeSet<&str> =
+        diagram["nodes"].as_array().unwrap().iter().filter(|n| n["energised"] == true).map(|n| n["id"].as_str().unwrap()).collect();
+    let one_line = OneLine::of(&grid);
+    let expected = energise(&one_line, |e| e.id == b1.id || e.normal_open == Some(true));
+    assert_eq!(energised_after, expected.nodes.iter().map(String::as_str).collect::<BTreeSet<_>>());
+    assert!(energised_after.len() <= energised_before);
+    hub.shutdown();
+}
+
+#[tokio::test]
+async fn a_model_without_dl_gets_an_automatic_layout_and_no_model_no_diagram() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut grid = fixture_model();
+    grid.diagram.clear();
+    std::fs::write(dir.path().join("model.json"), grid.to_json()).unwrap();
+    let config = write_hub_config(dir.path(), "[model]\nfile = \"model.json\"\n");
+    let hub = Hub::start(&HubConfig::load(&config).unwrap()).await.unwrap();
+    let api = hub.api_addr.unwrap();
+    let cookie = login(api).await;
+    let diagram = get_json(api, "/api/model/diagram", &cookie).await;
+    assert_eq!(diagram["layout"], "automatic");
+    assert!(diagram["diagram_name"].is_null());
+    let equipment = diagram["equipment"].as_array().unwrap();
+    assert!(!equipment.is_empty());
+    for item in equipment.iter().chain(diagram["nodes"].as_array().unwrap()) {
+        assert!(!item["points"].as_array().unwrap().is_empty(), "{item} has no position");
+    }
+    // With all switches as modelled, every node is reached from the injections and machines.
+    assert!(diagram["nodes"].as_array().unwrap().iter().all(|n| n["energised"] == true), "{diagram}");
+    hub.shutdown();
+
+    let other = tempfile::tempdir().unwrap();
+    let plain = write_hub_config(other.path(), "");
+    let hub = Hub::start(&HubConfig::load(&plain).unwrap()).await.unwrap();
+    let api = hub.api_addr.unwrap();
+    let cookie = login(api).await;
+    let (status, _, body) = http(api, "GET", "/api/model/diagram", Some(&cookie), None).await;
     assert_eq!(status, 404, "{body}");
     hub.shutdown();
 }
