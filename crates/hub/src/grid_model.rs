@@ -215,7 +215,7 @@ impl ServedModel {
         let (aliases, _) = self.split(with_data);
         let data_id = |model_id: &PointId| aliases.get(model_id.as_str()).cloned().unwrap_or_else(|| model_id.to_string());
         let values: HashMap<&str, &Value> = with_data.iter().filter(|p| trusted(&p.id)).map(|p| (p.id.as_str(), &p.value)).collect();
-        let live = |model_id: &PointId| values.get(data_id(model_id).as_str()).map(|v| (*v).clone());
+        let live = |model_id: &PointId| values.get(data_id(model_id).as_str()).map(|v| **v);
         let positions: HashMap<&str, (SwitchPosition, PositionSource)> =
             self.one_line.equipment.iter().filter(|e| e.kind.is_switch()).map(|e| (e.id.as_str(), position(e, &live))).collect();
         let energised = energise(&self.one_line, |e| positions.get(e.id.as_str()).is_some_and(|(state, _)| *state == SwitchPosition::Open));
