@@ -217,6 +217,13 @@ describe('control room', () => {
     await shot(admin, 'passkey-approved-by-secadm');
 
     const breaker = await findPoint(page, (p, v) => p.operable && p.command_kind === 'double' && p.bay && v, PASSKEY_BASE);
+    // What the one-line diagram energises before the command (when the hub serves a model).
+    const diagramOf = async () => {
+      const res = await page.request.get(`${PASSKEY_BASE}/api/model/diagram`);
+      return res.status() === 200 ? await res.json() : null;
+    };
+    const energisedIds = (d) => new Set(d.equipment.filter((e) => e.energised).map((e) => e.id));
+    const diagramBefore = await diagramOf();
     const row = await rowOf(page, breaker);
     const valueBefore = await row.getByTestId('value').innerText();
     const target = /open|off/i.test(valueBefore) ? 'Close' : 'Open';
@@ -255,6 +262,32 @@ describe('control room', () => {
       [breaker.id, valueBefore],
       { timeout: 30_000 },
     );
+    // On the one-line diagram the breaker is drawn in its new position, and the part behind it
+    // changes colour: de-energised after opening, energised again after closing.
+    if (diagramBefore) {
+      const drawnBreaker = diagramBefore.equipment.find((e) => e.switch?.command_point === breaker.id);
+      assert.ok(drawnBreaker, `the diagram draws the breaker ${breaker.id}`);
+      const newState = target === 'Open' ? 'open' : 'closed';
+      let diagramAfter = await diagramOf();
+      for (let i = 0; i < 50 && diagramAfter.equipment.find((e) => e.id === drawnBreaker.id).switch.state !== newState; i++) {
+        await page.waitForTimeout(200);
+        diagramAfter = await diagramOf();
+      }
+      assert.equal(diagramAfter.equipment.find((e) => e.id === drawnBreaker.id).switch.state, newState, 'the hub draws the live position');
+      const [before, after] = [energisedIds(diagramBefore), energisedIds(diagramAfter)];
+      const changed = target === 'Open' ? [...before].filter((id) => !after.has(id)) : [...after].filter((id) => !before.has(id));
+      const busbars = new Set(diagramAfter.equipment.filter((e) => e.kind === 'BusbarSection').map((e) => e.id));
+      assert.ok(changed.length > 0, `${target.toLowerCase()}ing ${drawnBreaker.name} changes what is energised behind it`);
+      assert.ok(changed.every((id) => !busbars.has(id)), 'the busbar stays energised');
+      await page.getByTestId('oneline-button').click();
+      const view = page.getByTestId('oneline-view');
+      await view.locator(`[data-testid=oneline-equipment][data-id="${drawnBreaker.id}"][data-state=${newState}]`).waitFor({ timeout: 10_000 });
+      for (const id of changed) {
+        const drawn = view.locator(`[data-testid=oneline-equipment][data-id="${id}"]`);
+        if ((await drawn.count()) > 0) assert.equal(await drawn.getAttribute('data-energised'), String(target !== 'Open'), `${id} after ${target.toLowerCase()}`);
+      }
+      await shot(page, target === 'Open' ? 'one-line-breaker-opened' : 'one-line-breaker-closed');
+    }
     assert.deepEqual(page.problems, []);
   });
 
