@@ -28,8 +28,9 @@ pub mod error;
 pub mod estimate;
 pub mod network;
 pub mod powerflow;
+mod sparse;
 
 pub use complex::C64;
 pub use error::GridError;
 pub use network::{Branch, Bus, BusKind, Network};
-pub use powerflow::{Options, Solution, solve};
+pub use powerflow::{Options, PowerFlow, Solution, solve};
