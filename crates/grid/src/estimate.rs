@@ -24,7 +24,8 @@
 use crate::complex::C64;
 use crate::error::GridError;
 use crate::network::{BusKind, Network};
-use crate::powerflow::{check_slacks, lu_solve};
+use crate::powerflow::check_slacks;
+use crate::sparse::Symbolic;
 
 /// Which end of a branch a flow is measured at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,36 +104,72 @@ pub struct Estimate {
     pub states: usize,
 }
 
-/// Estimates the state from the measurements (see the module doc).
+/// Estimates the state from the measurements (see the module doc): [`Estimator::new`] and
+/// [`Estimator::estimate`] in one call.
 pub fn estimate(network: &Network, measurements: &[Measurement], options: &EstimateOptions) -> Result<Estimate, GridError> {
-    network.validate()?;
-    check_slacks(network)?;
-    validate(network, measurements)?;
-    let model = Model::new(network);
-    let n = model.states;
-    let m = measurements.len();
-    let mut v = vec![1.0; network.buses.len()];
-    let mut theta = vec![0.0; network.buses.len()];
-    let weights: Vec<f64> = measurements.iter().map(|z| 1.0 / (z.sigma * z.sigma)).collect();
-    let mut iteration = 0;
-    loop {
-        let (h, jac) = model.evaluate(measurements, &v, &theta);
-        let residuals: Vec<f64> = measurements.iter().zip(&h).map(|(z, h)| z.value - h).collect();
-        let gain = model.gain(&jac, &weights);
-        let mut rhs = vec![0.0; n];
-        for i in 0..m {
-            for (c, x) in rhs.iter_mut().enumerate() {
-                *x += jac[i * n + c] * weights[i] * residuals[i];
+    Estimator::new(network, measurements)?.estimate(measurements, options)
+}
+
+/// A network and a measurement set (the quantities, not their values) prepared for repeated
+/// estimation, e.g. one per time step: the numbering of the state, the sparsity pattern of H
+/// and of the gain, and the gain's symbolic factorisation are made once.
+pub struct Estimator<'a> {
+    model: Model<'a>,
+    quantities: Vec<Quantity>,
+}
+
+impl<'a> Estimator<'a> {
+    /// Validates the network and the measurements and prepares them.
+    pub fn new(network: &'a Network, measurements: &[Measurement]) -> Result<Self, GridError> {
+        network.validate()?;
+        check_slacks(network)?;
+        validate(network, measurements)?;
+        Ok(Self { model: Model::new(network, measurements), quantities: measurements.iter().map(|z| z.quantity).collect() })
+    }
+
+    /// Estimates from flat start with these measurements: the same quantities in the same order
+    /// as given to [`Estimator::new`], with new values and σ.
+    pub fn estimate(&self, measurements: &[Measurement], options: &EstimateOptions) -> Result<Estimate, GridError> {
+        if measurements.len() != self.quantities.len() || measurements.iter().zip(&self.quantities).any(|(z, q)| z.quantity != *q) {
+            return Err(GridError::InvalidValue {
+                id: "measurements".into(),
+                what: "measurement set (other quantities than the estimator was prepared for; count given)",
+                value: measurements.len() as f64,
+            });
+        }
+        validate(self.model.network, measurements)?;
+        let model = &self.model;
+        let n = model.states;
+        let mut v = vec![1.0; model.network.buses.len()];
+        let mut theta = vec![0.0; model.network.buses.len()];
+        let weights: Vec<f64> = measurements.iter().map(|z| 1.0 / (z.sigma * z.sigma)).collect();
+        let mut jac = vec![0.0; model.cols.len()];
+        let mut h = vec![0.0; measurements.len()];
+        let mut work = Vec::with_capacity(n);
+        let mut gain = vec![0.0; model.symbolic.len()];
+        let mut iteration = 0;
+        loop {
+            model.evaluate(measurements, &v, &theta, &mut h, &mut jac);
+            let scale = model.scale(&mut jac, &weights)?;
+            let mut rhs = vec![0.0; n];
+            for (i, z) in measurements.iter().enumerate() {
+                let r = weights[i] * (z.value - h[i]);
+                for p in model.row(i) {
+                    rhs[model.cols[p]] += jac[p] * r;
+                }
             }
-        }
-        let step = model.solve_gain(gain, rhs)?;
-        iteration += 1;
-        let max_step = model.apply(&step, &mut v, &mut theta);
-        if max_step <= options.tolerance {
-            return model.finish(measurements, &weights, v, theta, iteration);
-        }
-        if iteration >= options.max_iterations || !max_step.is_finite() {
-            return Err(GridError::EstimateNotConverged { iterations: iteration, max_step });
+            model.gain(&jac, &weights, &mut gain);
+            model.symbolic.factor(&mut gain, &mut work).map_err(|c| model.unobservable(c))?;
+            model.symbolic.solve(&gain, &mut rhs, &mut work);
+            let step: Vec<f64> = rhs.iter().zip(&scale).map(|(x, s)| x * s).collect();
+            iteration += 1;
+            let max_step = model.apply(&step, &mut v, &mut theta);
+            if max_step <= options.tolerance {
+                return model.finish(measurements, &weights, v, theta, iteration);
+            }
+            if iteration >= options.max_iterations || !max_step.is_finite() {
+                return Err(GridError::EstimateNotConverged { iterations: iteration, max_step });
+            }
         }
     }
 }
@@ -243,7 +280,8 @@ fn validate(network: &Network, measurements: &[Measurement]) -> Result<(), GridE
     Ok(())
 }
 
-/// The network prepared for estimation: admittances and the numbering of the state.
+/// The network prepared for estimation: admittances, the numbering of the state, the sparse
+/// rows of H and the gain's pattern.
 struct Model<'a> {
     network: &'a Network,
     y: crate::network::Admittance,
@@ -251,10 +289,18 @@ struct Model<'a> {
     angle_at: Vec<Option<usize>>,
     magnitude_at: Vec<usize>,
     states: usize,
+    /// H in compressed rows: row i's columns are `cols[row_start[i]..row_start[i + 1]]`, sorted.
+    row_start: Vec<usize>,
+    cols: Vec<usize>,
+    /// For row i, the gain slot of each pair of its entries (row-major over the pair), from
+    /// `pair_start[i]`.
+    pair_start: Vec<usize>,
+    pair_slots: Vec<usize>,
+    symbolic: Symbolic,
 }
 
 impl<'a> Model<'a> {
-    fn new(network: &'a Network) -> Self {
+    fn new(network: &'a Network, measurements: &[Measurement]) -> Self {
         let mut next = 0;
         let angle_at: Vec<Option<usize>> = network
             .buses
@@ -268,33 +314,74 @@ impl<'a> Model<'a> {
             .collect();
         let magnitude_at: Vec<usize> = (next..next + network.buses.len()).collect();
         let states = next + network.buses.len();
-        Self { network, y: network.admittance(), angle_at, magnitude_at, states }
+        let y = network.admittance();
+        let (mut row_start, mut cols) = (vec![0], Vec::new());
+        for z in measurements {
+            let buses: Vec<usize> = match z.quantity {
+                Quantity::VoltageMagnitude { bus } => {
+                    cols.push(magnitude_at[bus]);
+                    row_start.push(cols.len());
+                    continue;
+                }
+                Quantity::InjectionP { bus } | Quantity::InjectionQ { bus } => y.rows[bus].iter().map(|&(k, _)| k).collect(),
+                Quantity::FlowP { branch, .. } | Quantity::FlowQ { branch, .. } | Quantity::CurrentMagnitude { branch, .. } => {
+                    let b = &network.branches[branch];
+                    vec![b.from, b.to]
+                }
+            };
+            let mut row: Vec<usize> = buses.iter().flat_map(|&k| angle_at[k].into_iter().chain([magnitude_at[k]])).collect();
+            row.sort_unstable();
+            row.dedup();
+            cols.extend(row);
+            row_start.push(cols.len());
+        }
+        let pairs = |i: usize| {
+            let row = &cols[row_start[i]..row_start[i + 1]];
+            row.iter().flat_map(move |&a| row.iter().map(move |&b| (a, b)))
+        };
+        let symbolic = Symbolic::new(states, (0..measurements.len()).flat_map(pairs).collect::<Vec<_>>());
+        let (mut pair_start, mut pair_slots) = (Vec::with_capacity(measurements.len()), Vec::new());
+        for i in 0..measurements.len() {
+            pair_start.push(pair_slots.len());
+            // Every pair was given to the symbolic analysis, so every pair has a slot.
+            pair_slots.extend(pairs(i).filter_map(|(a, b)| symbolic.slot(a, b)));
+        }
+        Self { network, y, angle_at, magnitude_at, states, row_start, cols, pair_start, pair_slots, symbolic }
     }
 
-    /// h(x) and the Jacobian H (m × n, row-major).
-    fn evaluate(&self, measurements: &[Measurement], v: &[f64], theta: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        let n = self.states;
+    /// The positions of row `i` of H in `cols`.
+    fn row(&self, i: usize) -> std::ops::Range<usize> {
+        self.row_start[i]..self.row_start[i + 1]
+    }
+
+    /// h(x) into `h` and H (on the pattern of `cols`) into `jac`.
+    fn evaluate(&self, measurements: &[Measurement], v: &[f64], theta: &[f64], h: &mut [f64], jac: &mut [f64]) {
         let voltages: Vec<C64> = v.iter().zip(theta).map(|(&m, &a)| C64::polar(m, a)).collect();
-        let mut h = Vec::with_capacity(measurements.len());
-        let mut jac = vec![0.0; measurements.len() * n];
+        jac.iter_mut().for_each(|x| *x = 0.0);
         for (i, z) in measurements.iter().enumerate() {
-            let row = &mut jac[i * n..(i + 1) * n];
+            let range = self.row(i);
+            let (cols, row) = (&self.cols[range.clone()], &mut jac[range]);
+            let mut put = |col: usize, d: f64| {
+                if let Ok(p) = cols.binary_search(&col) {
+                    row[p] += d;
+                }
+            };
             let flow;
             let (bus, terms, take_q): (usize, &[(usize, C64)], bool) = match z.quantity {
                 Quantity::VoltageMagnitude { bus } => {
-                    h.push(v[bus]);
-                    row[self.magnitude_at[bus]] = 1.0;
+                    h[i] = v[bus];
+                    put(self.magnitude_at[bus], 1.0);
                     continue;
                 }
                 Quantity::CurrentMagnitude { branch, end } => {
                     let (_, terms) = self.flow_terms(branch, end);
                     let (magnitude, derivatives) = current_magnitude(&terms, &voltages, theta);
-                    h.push(magnitude);
+                    h[i] = magnitude;
                     for (k, d_theta, d_v) in derivatives {
                         if let Some(c) = self.angle_at[k] {
-                            row[c] += d_theta;
+                            put(c, d_theta);
                         }
-                        row[self.magnitude_at[k]] += d_v;
+                        put(self.magnitude_at[k], d_v);
                     }
                     continue;
                 }
@@ -308,15 +395,14 @@ impl<'a> Model<'a> {
             };
             let (s, derivatives) = power(bus, terms, &voltages, theta);
             let part = |c: C64| if take_q { c.im } else { c.re };
-            h.push(part(s));
+            h[i] = part(s);
             for (k, ds_dtheta, ds_dv) in derivatives {
                 if let Some(c) = self.angle_at[k] {
-                    row[c] += part(ds_dtheta);
+                    put(c, part(ds_dtheta));
                 }
-                row[self.magnitude_at[k]] += part(ds_dv);
+                put(self.magnitude_at[k], part(ds_dv));
             }
         }
-        (h, jac)
     }
 
     /// The bus a branch-end flow is measured at and the current into the branch there as
@@ -330,37 +416,38 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// G = Hᵀ W H.
-    fn gain(&self, jac: &[f64], weights: &[f64]) -> Vec<f64> {
-        let n = self.states;
-        let mut g = vec![0.0; n * n];
+    /// Jacobi scaling: multiplies column c of H by s_c = 1/sqrt(G_cc), so the gain of the
+    /// scaled H has a unit diagonal and the pivot threshold is relative; returns s. A state no
+    /// measurement depends on is unobservable.
+    fn scale(&self, jac: &mut [f64], weights: &[f64]) -> Result<Vec<f64>, GridError> {
+        let mut diagonal = vec![0.0; self.states];
         for (i, w) in weights.iter().enumerate() {
-            let row = &jac[i * n..(i + 1) * n];
-            for (a, &ha) in row.iter().enumerate().filter(|(_, h)| **h != 0.0) {
-                for (b, &hb) in row.iter().enumerate() {
-                    g[a * n + b] += w * ha * hb;
+            for p in self.row(i) {
+                diagonal[self.cols[p]] += w * jac[p] * jac[p];
+            }
+        }
+        if let Some(c) = diagonal.iter().position(|&d| !(d > 0.0 && d.is_finite())) {
+            return Err(self.unobservable(c));
+        }
+        let scale: Vec<f64> = diagonal.iter().map(|d| 1.0 / d.sqrt()).collect();
+        for (x, &c) in jac.iter_mut().zip(&self.cols) {
+            *x *= scale[c];
+        }
+        Ok(scale)
+    }
+
+    /// G = Hᵀ W H on the symbolic pattern.
+    fn gain(&self, jac: &[f64], weights: &[f64], gain: &mut [f64]) {
+        gain.iter_mut().for_each(|x| *x = 0.0);
+        for (i, w) in weights.iter().enumerate() {
+            let row = &jac[self.row(i)];
+            let mut slots = self.pair_slots[self.pair_start[i]..].iter();
+            for &ha in row {
+                for (&hb, &slot) in row.iter().zip(slots.by_ref()) {
+                    gain[slot] += w * ha * hb;
                 }
             }
         }
-        g
-    }
-
-    /// Solves G x = b on the Jacobi-scaled gain; a singular gain names the state it failed at.
-    fn solve_gain(&self, mut gain: Vec<f64>, mut b: Vec<f64>) -> Result<Vec<f64>, GridError> {
-        let n = self.states;
-        let scale: Vec<f64> = (0..n).map(|c| gain[c * n + c]).collect();
-        if let Some(c) = scale.iter().position(|&d| !(d > 0.0 && d.is_finite())) {
-            return Err(self.unobservable(c));
-        }
-        let scale: Vec<f64> = scale.iter().map(|d| 1.0 / d.sqrt()).collect();
-        for r in 0..n {
-            for c in 0..n {
-                gain[r * n + c] *= scale[r] * scale[c];
-            }
-            b[r] *= scale[r];
-        }
-        lu_solve(&mut gain, &mut b, n).map_err(|c| self.unobservable(c))?;
-        Ok(b.iter().zip(&scale).map(|(x, s)| x * s).collect())
     }
 
     fn unobservable(&self, column: usize) -> GridError {
@@ -383,7 +470,10 @@ impl<'a> Model<'a> {
         step.iter().fold(0.0, |acc: f64, x| if x.is_nan() { f64::NAN } else { acc.max(x.abs()) })
     }
 
-    /// Residuals, J and normalised residuals at the converged state.
+    /// Residuals, J and normalised residuals at the converged state. Ω_ii = σ_i² - H_i G⁻¹ H_iᵀ
+    /// needs G⁻¹ only on pairs of states one row couples, which lie in the gain's pattern:
+    /// Takahashi's equations give those entries from the factors at about the cost of one
+    /// factorisation, instead of n solves.
     fn finish(
         &self,
         measurements: &[Measurement],
@@ -392,32 +482,34 @@ impl<'a> Model<'a> {
         theta: Vec<f64>,
         iterations: usize,
     ) -> Result<Estimate, GridError> {
-        let n = self.states;
-        let (h, jac) = self.evaluate(measurements, &v, &theta);
+        let mut h = vec![0.0; measurements.len()];
+        let mut jac = vec![0.0; self.cols.len()];
+        self.evaluate(measurements, &v, &theta, &mut h, &mut jac);
         let residuals: Vec<f64> = measurements.iter().zip(&h).map(|(z, h)| z.value - h).collect();
         let objective = residuals.iter().zip(weights).map(|(r, w)| r * r * w).sum();
-        // G⁻¹ column by column (n solves: O(n⁴), acceptable at the sizes the dense solver is for).
-        let gain = self.gain(&jac, weights);
-        let mut inverse = vec![0.0; n * n];
-        for c in 0..n {
-            let mut unit = vec![0.0; n];
-            unit[c] = 1.0;
-            for (r, x) in self.solve_gain(gain.clone(), unit)?.into_iter().enumerate() {
-                inverse[r * n + c] = x;
-            }
-        }
+        self.scale(&mut jac, weights)?;
+        let mut gain = vec![0.0; self.symbolic.len()];
+        self.gain(&jac, weights, &mut gain);
+        self.symbolic.factor(&mut gain, &mut Vec::new()).map_err(|c| self.unobservable(c))?;
+        let inverse = self.symbolic.inverse_on_pattern(&gain);
         let normalised = measurements
             .iter()
             .enumerate()
             .map(|(i, z)| {
-                let row = &jac[i * n..(i + 1) * n];
-                let projected: f64 = (0..n).map(|a| row[a] * (0..n).map(|b| inverse[a * n + b] * row[b]).sum::<f64>()).sum();
+                let row = &jac[self.row(i)];
+                let mut slots = self.pair_slots[self.pair_start[i]..].iter();
+                let mut projected = 0.0;
+                for &ha in row {
+                    for (&hb, &slot) in row.iter().zip(slots.by_ref()) {
+                        projected += ha * hb * inverse[slot];
+                    }
+                }
                 let omega = z.sigma * z.sigma - projected;
                 // Ω_ii is a difference of two numbers of the order of σ²: below 1e-9 σ² it is rounding.
                 (omega > 1e-9 * z.sigma * z.sigma).then(|| residuals[i].abs() / omega.sqrt())
             })
             .collect();
-        Ok(Estimate { v, theta, iterations, residuals, normalised, objective, states: n })
+        Ok(Estimate { v, theta, iterations, residuals, normalised, objective, states: self.states })
     }
 }
 
@@ -482,10 +574,22 @@ mod tests {
             Quantity::CurrentMagnitude { branch: 1, end: End::From },
         ];
         let measurements: Vec<Measurement> = quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
-        let model = Model::new(&network);
+        let model = Model::new(&network, &measurements);
         let n = model.states;
+        let m = measurements.len();
+        let evaluate = |v: &[f64], theta: &[f64]| {
+            let (mut h, mut sparse) = (vec![0.0; m], vec![0.0; model.cols.len()]);
+            model.evaluate(&measurements, v, theta, &mut h, &mut sparse);
+            let mut dense = vec![0.0; m * n];
+            for i in 0..m {
+                for p in model.row(i) {
+                    dense[i * n + model.cols[p]] = sparse[p];
+                }
+            }
+            (h, dense)
+        };
         let (v, theta) = (vec![1.02, 0.97, 0.95], vec![0.0, -0.08, -0.12]);
-        let (_, jac) = model.evaluate(&measurements, &v, &theta);
+        let (_, jac) = evaluate(&v, &theta);
         // Central differences: the truncation error is O(ε²), small against the tolerance even
         // where |I| is small and strongly curved.
         let eps = 1e-6;
@@ -494,7 +598,7 @@ mod tests {
             let mut step = vec![0.0; n];
             step[c] = by;
             model.apply(&step, &mut v, &mut theta);
-            model.evaluate(&measurements, &v, &theta).0
+            evaluate(&v, &theta).0
         };
         for c in 0..n {
             for (i, (up, down)) in shifted(c, eps).iter().zip(&shifted(c, -eps)).enumerate() {
