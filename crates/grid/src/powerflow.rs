@@ -59,6 +59,9 @@ pub fn solve(network: &Network, options: &Options) -> Result<Solution, GridError
 /// pattern).
 type Cell = Option<(usize, usize, usize)>;
 
+/// (equation row, unknown column) of a Jacobian entry, before its slot is known.
+type Position = Option<(usize, usize)>;
+
 /// A network prepared for repeated power flows with changing injections (time steps): the
 /// admittance matrix, the numbering of unknowns and the sparse symbolic factorisation are made
 /// once here.
@@ -98,7 +101,7 @@ impl<'a> PowerFlow<'a> {
         let n_angles = angle_at.iter().flatten().count();
         let magnitude_at: Vec<Option<usize>> = positions(network, |b| b.kind == BusKind::Pq || remote(b), n_angles);
         let dim = n_angles + magnitude_at.iter().flatten().count();
-        let mut rows_cols: Vec<Vec<[Option<(usize, usize)>; 4]>> = Vec::with_capacity(n);
+        let mut rows_cols: Vec<Vec<[Position; 4]>> = Vec::with_capacity(n);
         for (i, row) in y.rows.iter().enumerate() {
             let (p_row, q_row) = (angle_at[i], magnitude_at[i]);
             rows_cols.push(

@@ -253,9 +253,9 @@ mod tests {
             let mut unit = vec![0.0; n];
             unit[c] = 1.0;
             symbolic.solve(&values, &mut unit, &mut work);
-            for r in 0..n {
+            for (r, x) in unit.iter().enumerate() {
                 if let Some(p) = symbolic.slot(r, c) {
-                    assert!((z[p] - unit[r]).abs() < 1e-12, "Z[{r}][{c}] {} vs {}", z[p], unit[r]);
+                    assert!((z[p] - x).abs() < 1e-12, "Z[{r}][{c}] {} vs {x}", z[p]);
                 }
             }
         }
