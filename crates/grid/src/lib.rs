@@ -26,6 +26,7 @@ pub mod cgmes;
 pub mod complex;
 pub mod error;
 pub mod estimate;
+pub mod feeders;
 pub mod network;
 pub mod powerflow;
 mod sparse;
