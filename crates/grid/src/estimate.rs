@@ -124,7 +124,8 @@ impl<'a> Estimator<'a> {
         network.validate()?;
         check_slacks(network)?;
         validate(network, measurements)?;
-        Ok(Self { model: Model::new(network, measurements), quantities: measurements.iter().map(|z| z.quantity).collect() })
+        let model = Model::new(network, measurements);
+        Ok(Self { model, quantities: measurements.iter().map(|z| z.quantity).collect() })
     }
 
     /// Estimates from flat start with these measurements: the same quantities in the same order
@@ -165,7 +166,7 @@ impl<'a> Estimator<'a> {
             iteration += 1;
             let max_step = model.apply(&step, &mut v, &mut theta);
             if max_step <= options.tolerance {
-                return model.finish(measurements, &weights, v, theta, iteration);
+                return model.finish(measurements, &weights, &gain, v, theta, iteration);
             }
             if iteration >= options.max_iterations || !max_step.is_finite() {
                 return Err(GridError::EstimateNotConverged { iterations: iteration, max_step });
@@ -285,6 +286,8 @@ fn validate(network: &Network, measurements: &[Measurement]) -> Result<(), GridE
 struct Model<'a> {
     network: &'a Network,
     y: crate::network::Admittance,
+    /// [`crate::Branch::admittances`] of each branch.
+    blocks: Vec<[C64; 4]>,
     /// Column of each bus's angle (`None` at a slack) and magnitude.
     angle_at: Vec<Option<usize>>,
     magnitude_at: Vec<usize>,
@@ -346,7 +349,8 @@ impl<'a> Model<'a> {
             // Every pair was given to the symbolic analysis, so every pair has a slot.
             pair_slots.extend(pairs(i).filter_map(|(a, b)| symbolic.slot(a, b)));
         }
-        Self { network, y, angle_at, magnitude_at, states, row_start, cols, pair_start, pair_slots, symbolic }
+        let blocks = network.branches.iter().map(|b| b.admittances()).collect();
+        Self { network, y, blocks, angle_at, magnitude_at, states, row_start, cols, pair_start, pair_slots, symbolic }
     }
 
     /// The positions of row `i` of H in `cols`.
@@ -356,33 +360,34 @@ impl<'a> Model<'a> {
 
     /// h(x) into `h` and H (on the pattern of `cols`) into `jac`.
     fn evaluate(&self, measurements: &[Measurement], v: &[f64], theta: &[f64], h: &mut [f64], jac: &mut [f64]) {
-        let voltages: Vec<C64> = v.iter().zip(theta).map(|(&m, &a)| C64::polar(m, a)).collect();
+        // e^{jθ} once per bus: the derivatives by |V_k| need it for every term.
+        let units: Vec<C64> = theta.iter().map(|&a| C64::polar(1.0, a)).collect();
+        let voltages: Vec<C64> = v.iter().zip(&units).map(|(&m, &u)| u.scale(m)).collect();
         jac.iter_mut().for_each(|x| *x = 0.0);
         for (i, z) in measurements.iter().enumerate() {
             let range = self.row(i);
             let (cols, row) = (&self.cols[range.clone()], &mut jac[range]);
-            let mut put = |col: usize, d: f64| {
-                if let Ok(p) = cols.binary_search(&col) {
-                    row[p] += d;
+            let mut put = |k: usize, d_theta: f64, d_v: f64| {
+                let mut add = |col: usize, d: f64| {
+                    if let Ok(p) = cols.binary_search(&col) {
+                        row[p] += d;
+                    }
+                };
+                if let Some(c) = self.angle_at[k] {
+                    add(c, d_theta);
                 }
+                add(self.magnitude_at[k], d_v);
             };
             let flow;
             let (bus, terms, take_q): (usize, &[(usize, C64)], bool) = match z.quantity {
                 Quantity::VoltageMagnitude { bus } => {
                     h[i] = v[bus];
-                    put(self.magnitude_at[bus], 1.0);
+                    put(bus, 0.0, 1.0);
                     continue;
                 }
                 Quantity::CurrentMagnitude { branch, end } => {
                     let (_, terms) = self.flow_terms(branch, end);
-                    let (magnitude, derivatives) = current_magnitude(&terms, &voltages, theta);
-                    h[i] = magnitude;
-                    for (k, d_theta, d_v) in derivatives {
-                        if let Some(c) = self.angle_at[k] {
-                            put(c, d_theta);
-                        }
-                        put(self.magnitude_at[k], d_v);
-                    }
+                    h[i] = current_magnitude(&terms, &voltages, &units, put);
                     continue;
                 }
                 Quantity::InjectionP { bus } => (bus, &self.y.rows[bus], false),
@@ -393,15 +398,8 @@ impl<'a> Model<'a> {
                     (bus, &flow, matches!(z.quantity, Quantity::FlowQ { .. }))
                 }
             };
-            let (s, derivatives) = power(bus, terms, &voltages, theta);
             let part = |c: C64| if take_q { c.im } else { c.re };
-            h[i] = part(s);
-            for (k, ds_dtheta, ds_dv) in derivatives {
-                if let Some(c) = self.angle_at[k] {
-                    put(c, part(ds_dtheta));
-                }
-                put(self.magnitude_at[k], part(ds_dv));
-            }
+            h[i] = part(power(bus, terms, &voltages, &units, |k, ds_dtheta, ds_dv| put(k, part(ds_dtheta), part(ds_dv))));
         }
     }
 
@@ -409,7 +407,7 @@ impl<'a> Model<'a> {
     /// `Σ y_k V_k`, from the branch's own admittance block.
     fn flow_terms(&self, branch: usize, end: End) -> (usize, [(usize, C64); 2]) {
         let b = &self.network.branches[branch];
-        let [yff, yft, ytf, ytt] = b.admittances();
+        let [yff, yft, ytf, ytt] = self.blocks[branch];
         match end {
             End::From => (b.from, [(b.from, yff), (b.to, yft)]),
             End::To => (b.to, [(b.from, ytf), (b.to, ytt)]),
@@ -473,11 +471,14 @@ impl<'a> Model<'a> {
     /// Residuals, J and normalised residuals at the converged state. Ω_ii = σ_i² - H_i G⁻¹ H_iᵀ
     /// needs G⁻¹ only on pairs of states one row couples, which lie in the gain's pattern:
     /// Takahashi's equations give those entries from the factors at about the cost of one
-    /// factorisation, instead of n solves.
+    /// factorisation, instead of n solves. `factors` is the gain of the last iteration, formed
+    /// one step (below the tolerance) before x̂: that changes Ω by far less than σ² and saves
+    /// forming and factoring it again.
     fn finish(
         &self,
         measurements: &[Measurement],
         weights: &[f64],
+        factors: &[f64],
         v: Vec<f64>,
         theta: Vec<f64>,
         iterations: usize,
@@ -488,10 +489,7 @@ impl<'a> Model<'a> {
         let residuals: Vec<f64> = measurements.iter().zip(&h).map(|(z, h)| z.value - h).collect();
         let objective = residuals.iter().zip(weights).map(|(r, w)| r * r * w).sum();
         self.scale(&mut jac, weights)?;
-        let mut gain = vec![0.0; self.symbolic.len()];
-        self.gain(&jac, weights, &mut gain);
-        self.symbolic.factor(&mut gain, &mut Vec::new()).map_err(|c| self.unobservable(c))?;
-        let inverse = self.symbolic.inverse_on_pattern(&gain);
+        let inverse = self.symbolic.inverse_on_pattern(factors);
         let normalised = measurements
             .iter()
             .enumerate()
@@ -513,35 +511,31 @@ impl<'a> Model<'a> {
     }
 }
 
-/// S = V_bus · conj(Σ y_k V_k) and, per term k, (∂S/∂θ_k, ∂S/∂|V_k|); the bus's own
-/// dependence through V_bus is added to its entry (or as an extra entry if the current does not
-/// involve it).
-fn power(bus: usize, terms: &[(usize, C64)], voltages: &[C64], theta: &[f64]) -> (C64, Vec<(usize, C64, C64)>) {
+/// S = V_bus · conj(Σ y_k V_k), with `emit(k, ∂S/∂θ_k, ∂S/∂|V_k|)` per term k; the bus's own
+/// dependence through V_bus is emitted once more for the bus. `units` holds e^{jθ} per bus.
+fn power(bus: usize, terms: &[(usize, C64)], voltages: &[C64], units: &[C64], mut emit: impl FnMut(usize, C64, C64)) -> C64 {
     let current = terms.iter().fold(C64::default(), |acc, &(k, y)| acc + y * voltages[k]);
     let vb = voltages[bus];
     let s = vb * current.conj();
-    let mut derivatives: Vec<(usize, C64, C64)> = terms
-        .iter()
-        .map(|&(k, y)| {
-            let unit_k = C64::polar(1.0, theta[k]);
-            (k, -(vb * (y * voltages[k]).conj()).times_j(), vb * (y * unit_k).conj())
-        })
-        .collect();
-    derivatives.push((bus, s.times_j(), C64::polar(1.0, theta[bus]) * current.conj()));
-    (s, derivatives)
+    for &(k, y) in terms {
+        emit(k, -(vb * (y * voltages[k]).conj()).times_j(), vb * (y * units[k]).conj());
+    }
+    emit(bus, s.times_j(), units[bus] * current.conj());
+    s
 }
 
-/// |I| = |Σ y_k V_k| and, per term k, (∂|I|/∂θ_k, ∂|I|/∂|V_k|) = Re(conj(I) ∂I/∂x) / |I|;
-/// no derivatives at zero current, where they are undefined.
-fn current_magnitude(terms: &[(usize, C64)], voltages: &[C64], theta: &[f64]) -> (f64, Vec<(usize, f64, f64)>) {
+/// |I| = |Σ y_k V_k|, with `emit(k, ∂|I|/∂θ_k, ∂|I|/∂|V_k|)` = Re(conj(I) ∂I/∂x) / |I| per term
+/// k; nothing is emitted at zero current, where the derivatives are undefined.
+fn current_magnitude(terms: &[(usize, C64)], voltages: &[C64], units: &[C64], mut emit: impl FnMut(usize, f64, f64)) -> f64 {
     let current = terms.iter().fold(C64::default(), |acc, &(k, y)| acc + y * voltages[k]);
     let magnitude = current.abs();
-    if magnitude < 1e-12 {
-        return (magnitude, Vec::new());
+    if magnitude >= 1e-12 {
+        let along = |d: C64| (current.conj() * d).re / magnitude;
+        for &(k, y) in terms {
+            emit(k, along((y * voltages[k]).times_j()), along(y * units[k]));
+        }
     }
-    let along = |d: C64| (current.conj() * d).re / magnitude;
-    let derivatives = terms.iter().map(|&(k, y)| (k, along((y * voltages[k]).times_j()), along(y * C64::polar(1.0, theta[k])))).collect();
-    (magnitude, derivatives)
+    magnitude
 }
 
 #[cfg(test)]

@@ -101,8 +101,9 @@ impl Symbolic {
                 let l = work[k] / values[self.diag[k]];
                 work[k] = l;
                 if l != 0.0 {
-                    for q in self.diag[k] + 1..self.row_start[k + 1] {
-                        work[self.cols[q]] -= l * values[q];
+                    let upper = self.diag[k] + 1..self.row_start[k + 1];
+                    for (&c, &u) in self.cols[upper.clone()].iter().zip(&values[upper]) {
+                        work[c] -= l * u;
                     }
                 }
             }
@@ -123,13 +124,14 @@ impl Symbolic {
         let n = self.order.len();
         work.clear();
         work.extend(self.order.iter().map(|&o| b[o]));
+        let dot = |range: std::ops::Range<usize>, work: &[f64]| -> f64 {
+            self.cols[range.clone()].iter().zip(&values[range]).map(|(&c, &x)| x * work[c]).sum()
+        };
         for i in 0..n {
-            let sum: f64 = (self.row_start[i]..self.diag[i]).map(|p| values[p] * work[self.cols[p]]).sum();
-            work[i] -= sum;
+            work[i] -= dot(self.row_start[i]..self.diag[i], work);
         }
         for i in (0..n).rev() {
-            let sum: f64 = (self.diag[i] + 1..self.row_start[i + 1]).map(|p| values[p] * work[self.cols[p]]).sum();
-            work[i] = (work[i] - sum) / values[self.diag[i]];
+            work[i] = (work[i] - dot(self.diag[i] + 1..self.row_start[i + 1], work)) / values[self.diag[i]];
         }
         for (new, &old) in self.order.iter().enumerate() {
             b[old] = work[new];
