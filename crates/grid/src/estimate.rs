@@ -258,7 +258,7 @@ fn normal_quantile(p: f64) -> f64 {
 }
 
 /// Indices in range, values finite, σ positive.
-fn validate(network: &Network, measurements: &[Measurement]) -> Result<(), GridError> {
+pub(crate) fn validate(network: &Network, measurements: &[Measurement]) -> Result<(), GridError> {
     let (buses, branches) = (network.buses.len(), network.branches.len());
     for (i, z) in measurements.iter().enumerate() {
         let id = || format!("measurement {i}");

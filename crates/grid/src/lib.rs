@@ -28,6 +28,7 @@ pub mod error;
 pub mod estimate;
 pub mod feeders;
 pub mod network;
+pub mod observability;
 pub mod powerflow;
 mod sparse;
 

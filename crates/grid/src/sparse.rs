@@ -86,7 +86,20 @@ impl Symbolic {
     /// L (unit diagonal, not stored) and U. A pivot below `1e-12` of its row's largest original
     /// entry (or not finite) stops it: `Err` holds the original column.
     pub(crate) fn factor(&self, values: &mut [f64], work: &mut Vec<f64>) -> Result<(), usize> {
+        self.factor_with(values, work, false).map(|_| ())
+    }
+
+    /// Factors a symmetric positive semi-definite matrix, replacing each zero pivot by 1 (with
+    /// the rest of its row cleared, so that its unknown becomes free): the triangular
+    /// factorisation of numerical observability analysis. Returns the original columns whose
+    /// pivots were replaced, in elimination order.
+    pub(crate) fn factor_singular(&self, values: &mut [f64], work: &mut Vec<f64>) -> Vec<usize> {
+        self.factor_with(values, work, true).unwrap_or_default()
+    }
+
+    fn factor_with(&self, values: &mut [f64], work: &mut Vec<f64>, replace: bool) -> Result<Vec<usize>, usize> {
         let n = self.order.len();
+        let mut replaced = Vec::new();
         work.clear();
         work.resize(n, 0.0);
         for i in 0..n {
@@ -108,15 +121,24 @@ impl Symbolic {
                 }
             }
             let pivot = work[i];
+            let usable = pivot.abs() > 1e-12 * largest && pivot.is_finite();
             for p in row {
-                values[p] = work[self.cols[p]];
-                work[self.cols[p]] = 0.0;
+                let c = self.cols[p];
+                values[p] = match (usable, c == i) {
+                    (true, _) => work[c],
+                    (false, true) => 1.0,
+                    (false, false) => 0.0,
+                };
+                work[c] = 0.0;
             }
-            if !(pivot.abs() > 1e-12 * largest && pivot.is_finite()) {
-                return Err(self.order[i]);
+            if !usable {
+                if !replace {
+                    return Err(self.order[i]);
+                }
+                replaced.push(self.order[i]);
             }
         }
-        Ok(())
+        Ok(replaced)
     }
 
     /// Solves `A x = b` with the factors from [`Symbolic::factor`]; `b` becomes `x`.
