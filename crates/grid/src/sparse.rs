@@ -26,6 +26,10 @@ pub(crate) struct Symbolic {
     cols: Vec<usize>,
     /// Index of the diagonal entry of each row in `cols`.
     diag: Vec<usize>,
+    /// For [`Symbolic::inverse_on_pattern`]: the slot of each entry's transpose, and for each
+    /// row i (last first) and each pair (j, k) of its upper entries, the slot of (k, j).
+    transpose: Vec<usize>,
+    clique: Vec<usize>,
 }
 
 impl Symbolic {
@@ -67,7 +71,17 @@ impl Symbolic {
             cols.extend(row);
             row_start.push(cols.len());
         }
-        Self { order, position, row_start, cols, diag }
+        let find = |r: usize, c: usize| row_start[r] + cols[row_start[r]..row_start[r + 1]].partition_point(|&x| x < c);
+        let transpose = (0..n).flat_map(|r| (row_start[r]..row_start[r + 1]).map(move |p| (r, p))).map(|(r, p)| find(cols[p], r)).collect();
+        // In the order inverse_on_pattern consumes them: last row first.
+        let mut clique = Vec::new();
+        for i in (0..n).rev() {
+            let upper = &cols[diag[i] + 1..row_start[i + 1]];
+            for &j in upper {
+                clique.extend(upper.iter().map(|&k| find(k, j)));
+            }
+        }
+        Self { order, position, row_start, cols, diag, transpose, clique }
     }
 
     /// Number of stored entries (the length of the value array).
@@ -166,19 +180,15 @@ impl Symbolic {
     pub(crate) fn inverse_on_pattern(&self, values: &[f64]) -> Vec<f64> {
         let n = self.order.len();
         let mut z = vec![0.0; values.len()];
-        let find = |r: usize, c: usize| -> usize {
-            let range = self.row_start[r]..self.row_start[r + 1];
-            range.start + self.cols[range].binary_search(&c).unwrap_or(0)
-        };
+        let mut clique = self.clique.iter();
         for i in (0..n).rev() {
             let d = values[self.diag[i]];
             // L_ki = U_ik / d_i for the k > i in the pattern of row i.
             let upper = self.diag[i] + 1..self.row_start[i + 1];
             for p in upper.clone() {
-                let j = self.cols[p];
-                let sum: f64 = upper.clone().map(|q| values[q] / d * z[find(self.cols[q], j)]).sum();
+                let sum: f64 = upper.clone().zip(clique.by_ref()).map(|(q, &kj)| values[q] / d * z[kj]).sum();
                 z[p] = -sum;
-                z[find(j, i)] = -sum;
+                z[self.transpose[p]] = -sum;
             }
             let sum: f64 = upper.map(|q| values[q] / d * z[q]).sum();
             z[self.diag[i]] = 1.0 / d - sum;

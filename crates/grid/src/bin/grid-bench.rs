@@ -46,6 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pf_prepare = start.elapsed().as_secs_f64();
     let mut pf_times = Vec::with_capacity(steps);
     let mut solutions = Vec::with_capacity(steps);
+    let pf_cpu = cpu_seconds();
     for loads in &profiles {
         let scheduled = grid.scheduled(loads);
         let start = Instant::now();
@@ -53,6 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pf_times.push(start.elapsed().as_secs_f64());
         solutions.push(solution);
     }
+    let pf_cpu = (cpu_seconds() - pf_cpu) / steps as f64;
 
     let heads: Vec<usize> = grid.network.branches.iter().enumerate().filter(|(_, b)| b.from == 0).map(|(i, _)| i).collect();
     let mut rng = Rng::new(2);
@@ -62,12 +64,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let se_prepare = start.elapsed().as_secs_f64();
     let options = EstimateOptions { tolerance: 1e-8, ..EstimateOptions::default() };
     let (mut se_times, mut estimates) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
+    let se_cpu = cpu_seconds();
     for z in &measured {
         let start = Instant::now();
         let estimate = estimator.estimate(z, &options)?;
         se_times.push(start.elapsed().as_secs_f64());
         estimates.push(estimate);
     }
+    let se_cpu = (cpu_seconds() - se_cpu) / steps as f64;
     let mut cold = Vec::new();
     for _ in 0..21 {
         let start = Instant::now();
@@ -124,18 +128,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let per_step = |key: &str| figure(key).map(|s| s / steps as f64 * ms);
     println!("power-grid-model {version} (python, symmetric, sequential batch); load average after our runs: {load_between}");
     println!();
-    println!("{:<44} {:>12} {:>12} {:>12} {:>20}", "figure (ms)", "ours median", "ours mean", "pgm", "ratio pgm/ours mean");
-    let row = |name: &str, times: &[f64], pgm: f64| {
+    println!("{:<52} {:>11} {:>11} {:>9} {:>7} {:>9} {:>9} {:>7}", "figure (ms)", "ours median", "ours mean", "pgm", "ratio", "ours cpu", "pgm cpu", "ratio");
+    let row = |name: &str, times: &[f64], pgm: f64, cpu: Option<(f64, f64)>| {
         let mean = times.iter().sum::<f64>() / times.len() as f64 * ms;
-        println!("{name:<44} {:>12.4} {:>12.4} {:>12.4} {:>20.2}", median(times) * ms, mean, pgm, pgm / mean);
+        let cpu = cpu.map(|(ours, pgm)| format!("{:>9.4} {:>9.4} {:>7.2}", ours * ms, pgm, pgm / (ours * ms))).unwrap_or_default();
+        println!("{name:<52} {:>11.4} {mean:>11.4} {pgm:>9.4} {:>7.2} {cpu}", median(times) * ms, pgm / mean);
     };
-    row("power flow, per step (NR)", &pf_times, per_step("pf_batch_s")?);
-    row("state estimation, per step (vs pgm iterative linear)", &se_times, per_step("se_il_batch_s")?);
-    row("state estimation, per step (vs pgm Newton-Raphson)", &se_times, per_step("se_nr_batch_s")?);
-    row("single estimate, prepared (vs pgm single call, IL)", &se_times, figure("se_il_single_s")? * ms);
-    row("single estimate, prepared (vs pgm single call, NR)", &se_times, figure("se_nr_single_s")? * ms);
-    row("single estimate incl. preparation (vs pgm, NR)", &cold, figure("se_nr_single_s")? * ms);
-    row("single power flow, prepared (vs pgm single call)", &pf_times, figure("pf_single_s")? * ms);
+    let per_step_cpu = |key: &str| figure(key).map(|s| s / steps as f64 * ms);
+    row("power flow, per step (NR)", &pf_times, per_step("pf_batch_s")?, Some((pf_cpu, per_step_cpu("pf_batch_cpu_s")?)));
+    row("state estimation, per step (vs pgm iterative linear)", &se_times, per_step("se_il_batch_s")?, Some((se_cpu, per_step_cpu("se_il_batch_cpu_s")?)));
+    row("state estimation, per step (vs pgm Newton-Raphson)", &se_times, per_step("se_nr_batch_s")?, Some((se_cpu, per_step_cpu("se_nr_batch_cpu_s")?)));
+    row("single estimate, prepared (vs pgm single call, IL)", &se_times, figure("se_il_single_s")? * ms, None);
+    row("single estimate, prepared (vs pgm single call, NR)", &se_times, figure("se_nr_single_s")? * ms, None);
+    row("single estimate incl. preparation (vs pgm, NR)", &cold, figure("se_nr_single_s")? * ms, None);
+    row("single power flow, prepared (vs pgm single call)", &pf_times, figure("pf_single_s")? * ms, None);
+    println!("(ratio = power-grid-model / ours, > 1: we are faster; wall ratios on our means; cpu: time on a CPU per step,");
+    println!(" ours from /proc/thread-self/schedstat over the whole loop, pgm from process_time over the batch)");
     println!();
     println!("preparation once: power flow {:.3} ms, estimator {:.3} ms", pf_prepare * ms, se_prepare * ms);
     println!(
@@ -191,6 +199,14 @@ fn median(times: &[f64]) -> f64 {
 fn field(json: &str, key: &str) -> Option<f64> {
     let rest = json.split(&format!("\"{key}\": ")).nth(1)?;
     rest.split([',', '}']).next()?.trim().parse().ok()
+}
+
+/// Time this thread has run on a CPU, s (0 where /proc is not there).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()))
+        .map_or(0.0, |ns| ns * 1e-9)
 }
 
 fn loadavg() -> String {
