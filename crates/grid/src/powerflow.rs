@@ -4,10 +4,16 @@
 //! mismatch at PV and PQ buses and the Q mismatch at PQ buses. A PV bus that regulates a remote
 //! PQ bus ([`crate::Bus::regulates`]) swaps roles with it: the remote magnitude is fixed, the PV
 //! bus gets a Q equation and a magnitude unknown, and its reactive injection becomes the unknown
-//! in the column the remote magnitude would have had. The admittance matrix and the
-//! mismatches are sparse (row lists); the Jacobian is assembled dense and solved by LU with
-//! partial pivoting. That is O(n³) per iteration: fine for the conformity models (tens of buses),
-//! not for the 1,001-bus speed goal, which needs a sparse factorisation (the next step).
+//! in the column the remote magnitude would have had.
+//!
+//! The admittance matrix, the mismatches and the Jacobian are sparse. [`PowerFlow::new`] numbers
+//! the unknowns, orders the Jacobian's pattern by minimum degree and computes its fill once, and
+//! records where each admittance term lands; [`PowerFlow::solve`] (one time step) only fills
+//! numbers in and factors without pivoting, which the diagonal of a power flow Jacobian
+//! allows. The one case it does not: a remote-regulated bus, whose magnitude column holds its
+//! regulator's Q and has no diagonal entry, can give a zero pivot; that iteration then falls
+//! back to dense LU with partial pivoting (O(n³), met only on such models, e.g. MicroGrid).
+//! On the benchmark feeder (1,001 buses) a solve is three iterations.
 //!
 //! Not done yet: reactive limits of PV buses (a PV bus keeps its voltage whatever Q it needs),
 //! tap and phase-shifter control (taps stay at their given step), distributed slack.
