@@ -154,13 +154,16 @@ impl<'a> PowerFlow<'a> {
         let mut theta = vec![0.0; n];
         let mut values = vec![0.0; self.symbolic.len()];
         let (mut work, mut f) = (Vec::with_capacity(dim), vec![0.0; dim]);
+        // e^{jθ} per bus, once per iteration: the Jacobian needs it for every admittance term.
+        let mut units = vec![C64::default(); n];
         let mut voltages = vec![C64::default(); n];
         let mut currents = vec![C64::default(); n];
         let mut s = vec![C64::default(); n];
         let mut iteration = 0;
         loop {
             for i in 0..n {
-                voltages[i] = C64::polar(v[i], theta[i]);
+                units[i] = C64::polar(1.0, theta[i]);
+                voltages[i] = units[i].scale(v[i]);
             }
             for (i, row) in self.y.rows.iter().enumerate() {
                 currents[i] = row.iter().fold(C64::default(), |acc, &(k, yik)| acc + yik * voltages[k]);
@@ -197,7 +200,7 @@ impl<'a> PowerFlow<'a> {
                 *x = -*x;
             }
             values.iter_mut().for_each(|x| *x = 0.0);
-            self.stamp(&voltages, &currents, &theta, |_, _, slot, d| values[slot] += d);
+            self.stamp(&voltages, &currents, &units, |_, _, slot, d| values[slot] += d);
             if self.symbolic.factor(&mut values, &mut work).is_ok() {
                 self.symbolic.solve(&values, &mut f, &mut work);
                 if f.iter().any(|x| !x.is_finite()) {
@@ -207,7 +210,7 @@ impl<'a> PowerFlow<'a> {
                 // A zero pivot without pivoting (a remote-regulated bus's column has no
                 // diagonal entry): dense LU with partial pivoting, O(dim³), on this iteration only.
                 let mut dense = vec![0.0; dim * dim];
-                self.stamp(&voltages, &currents, &theta, |r, c, _, d| dense[r * dim + c] += d);
+                self.stamp(&voltages, &currents, &units, |r, c, _, d| dense[r * dim + c] += d);
                 lu_solve(&mut dense, &mut f, dim).map_err(|_| GridError::SingularJacobian { iteration })?;
             }
             for i in 0..n {
@@ -225,13 +228,13 @@ impl<'a> PowerFlow<'a> {
 
     /// Calls `put(row, column, slot, value)` for every Jacobian term: dS_i/dθ_k and dS_i/d|V_k|
     /// (polar Jacobian in complex form), and the -1 of each remote regulator's Q.
-    fn stamp(&self, voltages: &[C64], currents: &[C64], theta: &[f64], mut put: impl FnMut(usize, usize, usize, f64)) {
+    fn stamp(&self, voltages: &[C64], currents: &[C64], units: &[C64], mut put: impl FnMut(usize, usize, usize, f64)) {
         for (i, row) in self.y.rows.iter().enumerate() {
             for (&(k, yik), cells) in row.iter().zip(&self.cells[i]) {
                 if cells.iter().all(Option::is_none) {
                     continue;
                 }
-                let unit_k = C64::polar(1.0, theta[k]);
+                let unit_k = units[k];
                 let (ds_dtheta, ds_dv) = if k == i {
                     (
                         (voltages[i] * (currents[i] - yik * voltages[i]).conj()).times_j(),
