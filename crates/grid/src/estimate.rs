@@ -33,7 +33,7 @@ use crate::powerflow::check_slacks;
 use crate::sparse::Symbolic;
 
 /// Which end of a branch a flow is measured at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum End {
     /// The `from` end (behind the ideal transformer).
     From,
@@ -319,6 +319,11 @@ struct Model<'a> {
     /// slack; magnitude) of each derivative [`Model::evaluate`] emits, in the order it emits them.
     emit_start: Vec<usize>,
     emits: Vec<(Option<usize>, usize)>,
+    /// For a P (or Q) injection or flow measurement, the first later measurement of the Q (or
+    /// P) of the same complex power: both come from one evaluation, and the later one is
+    /// skipped (`paired`).
+    partner: Vec<Option<usize>>,
+    paired: Vec<bool>,
     symbolic: Symbolic,
 }
 
@@ -363,6 +368,26 @@ impl<'a> Model<'a> {
             cols.extend(row);
             row_start.push(cols.len());
         }
+        let (mut partner, mut paired) = (vec![None; measurements.len()], vec![false; measurements.len()]);
+        let mut open: std::collections::HashMap<(usize, Option<End>, bool), usize> = std::collections::HashMap::new();
+        for (i, z) in measurements.iter().enumerate() {
+            let (key, is_q) = match z.quantity {
+                Quantity::InjectionP { bus } => ((bus, None), false),
+                Quantity::InjectionQ { bus } => ((bus, None), true),
+                Quantity::FlowP { branch, end } => ((branch, Some(end)), false),
+                Quantity::FlowQ { branch, end } => ((branch, Some(end)), true),
+                Quantity::VoltageMagnitude { .. } | Quantity::CurrentMagnitude { .. } => continue,
+            };
+            match open.remove(&(key.0, key.1, !is_q)) {
+                Some(j) => {
+                    partner[j] = Some(i);
+                    paired[i] = true;
+                }
+                None => {
+                    open.entry((key.0, key.1, is_q)).or_insert(i);
+                }
+            }
+        }
         let pairs = |i: usize| {
             let row = &cols[row_start[i]..row_start[i + 1]];
             row.iter().flat_map(move |&a| row.iter().map(move |&b| (a, b)))
@@ -375,7 +400,7 @@ impl<'a> Model<'a> {
             pair_slots.extend(pairs(i).filter_map(|(a, b)| symbolic.slot(a, b)));
         }
         let blocks = network.branches.iter().map(|b| b.admittances()).collect();
-        Self { network, y, blocks, angle_at, magnitude_at, states, row_start, cols, pair_start, pair_slots, emit_start, emits, symbolic }
+        Self { network, y, blocks, angle_at, magnitude_at, states, row_start, cols, pair_start, pair_slots, emit_start, emits, partner, paired, symbolic }
     }
 
     /// The positions of row `i` of H in `cols`.
@@ -390,6 +415,9 @@ impl<'a> Model<'a> {
         let voltages: Vec<C64> = v.iter().zip(&units).map(|(&m, &u)| u.scale(m)).collect();
         jac.iter_mut().for_each(|x| *x = 0.0);
         for (i, z) in measurements.iter().enumerate() {
+            if self.paired[i] {
+                continue;
+            }
             let mut positions = self.emits[self.emit_start[i]..].iter();
             let mut put = |_: usize, d_theta: f64, d_v: f64| {
                 if let Some(&(angle, magnitude)) = positions.next() {
@@ -420,7 +448,23 @@ impl<'a> Model<'a> {
                 }
             };
             let part = |c: C64| if take_q { c.im } else { c.re };
-            h[i] = part(power(bus, terms, &voltages, &units, |k, ds_dtheta, ds_dv| put(k, part(ds_dtheta), part(ds_dv))));
+            let other = |c: C64| if take_q { c.re } else { c.im };
+            let Some(j) = self.partner[i] else {
+                h[i] = part(power(bus, terms, &voltages, &units, |k, ds_dtheta, ds_dv| put(k, part(ds_dtheta), part(ds_dv))));
+                continue;
+            };
+            let mut partner_positions = self.emits[self.emit_start[j]..].iter();
+            let s = power(bus, terms, &voltages, &units, |_, ds_dtheta, ds_dv| {
+                for (positions, pick) in [(&mut positions, &part as &dyn Fn(C64) -> f64), (&mut partner_positions, &other)] {
+                    if let Some(&(angle, magnitude)) = positions.next() {
+                        if let Some(p) = angle {
+                            jac[p] += pick(ds_dtheta);
+                        }
+                        jac[magnitude] += pick(ds_dv);
+                    }
+                }
+            });
+            (h[i], h[j]) = (part(s), other(s));
         }
     }
 
@@ -544,7 +588,7 @@ mod tests {
     use crate::{Branch, Bus, BusKind, C64, Network};
 
     #[test]
-    fn jacobian_matches_finite_differences_through_a_phase_shifting_transformer() {
+    fn jacobian_matches_finite_differences_through_a_phase_shifting_transformer_also_for_paired_p_and_q() {
         let mut slack = Bus::pq("a", 110.0);
         slack.kind = BusKind::Slack;
         slack.shunt = C64::new(0.01, 0.05);
@@ -566,6 +610,10 @@ mod tests {
             Quantity::CurrentMagnitude { branch: 0, end: End::From },
             Quantity::CurrentMagnitude { branch: 0, end: End::To },
             Quantity::CurrentMagnitude { branch: 1, end: End::From },
+            // The other halves of complex powers above: evaluated together with their first half.
+            Quantity::InjectionQ { bus: 0 },
+            Quantity::FlowQ { branch: 0, end: End::From },
+            Quantity::FlowP { branch: 1, end: End::From },
         ];
         let measurements: Vec<Measurement> = quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
         let model = Model::new(&network, &measurements);
