@@ -198,13 +198,17 @@ impl Symbolic {
 }
 
 /// Minimum-degree ordering by explicit elimination (ties to the lowest index, so it is
-/// deterministic). Quadratic in the number of nodes for the scan, which is paid once per pattern.
+/// deterministic), with a heap of (degree, node) in which stale entries are skipped.
 fn minimum_degree(mut graph: Vec<BTreeSet<usize>>) -> Vec<usize> {
+    use std::cmp::Reverse;
     let n = graph.len();
     let mut done = vec![false; n];
     let mut order = Vec::with_capacity(n);
-    for _ in 0..n {
-        let Some(node) = (0..n).filter(|&i| !done[i]).min_by_key(|&i| graph[i].len()) else { break };
+    let mut heap: std::collections::BinaryHeap<Reverse<(usize, usize)>> = (0..n).map(|i| Reverse((graph[i].len(), i))).collect();
+    while let Some(Reverse((degree, node))) = heap.pop() {
+        if done[node] || degree != graph[node].len() {
+            continue;
+        }
         done[node] = true;
         order.push(node);
         let neighbours: Vec<usize> = std::mem::take(&mut graph[node]).into_iter().collect();
@@ -215,6 +219,7 @@ fn minimum_degree(mut graph: Vec<BTreeSet<usize>>) -> Vec<usize> {
                     graph[a].insert(b);
                 }
             }
+            heap.push(Reverse((graph[a].len(), a)));
         }
     }
     order
