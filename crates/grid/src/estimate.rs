@@ -539,12 +539,13 @@ impl<'a> Model<'a> {
             .enumerate()
             .map(|(i, z)| {
                 let row = &jac[self.row(i)];
-                let mut slots = self.pair_slots[self.pair_start[i]..].iter();
+                let slots = &self.pair_slots[self.pair_start[i]..];
+                // G⁻¹ is symmetric: the diagonal once, each pair above it twice.
                 let mut projected = 0.0;
-                for &ha in row {
-                    for (&hb, &slot) in row.iter().zip(slots.by_ref()) {
-                        projected += ha * hb * inverse[slot];
-                    }
+                for (a, &ha) in row.iter().enumerate() {
+                    let pairs = &slots[a * row.len()..(a + 1) * row.len()];
+                    let above: f64 = row[a + 1..].iter().zip(&pairs[a + 1..]).map(|(&hb, &slot)| hb * inverse[slot]).sum();
+                    projected += ha * (ha * inverse[pairs[a]] + 2.0 * above);
                 }
                 let omega = z.sigma * z.sigma - projected;
                 // Ω_ii is a difference of two numbers of the order of σ²: below 1e-9 σ² it is rounding.
