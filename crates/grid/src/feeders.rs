@@ -13,13 +13,16 @@
 //! seed gives the same grid on every machine (not numpy's numbers: the grid is ours, exported).
 //!
 //! [`Generated::write_pgm`] writes the grid and the profiles for `peer/pgm.py`, which builds
-//! the power-grid-model input from them.
+//! the power-grid-model input from them; [`Generated::measurements`] and
+//! [`Generated::write_pgm_measurements`] do the same for a state estimation.
 
 use std::io::Write;
 use std::path::Path;
 
 use crate::complex::C64;
+use crate::estimate::{End, Measurement, Quantity};
 use crate::network::{Branch, Bus, BusKind, Network};
+use crate::powerflow::Solution;
 
 /// Rated voltage of every node, kV.
 pub const U_RATED_KV: f64 = 10.0;
@@ -138,6 +141,58 @@ impl Generated {
         std::fs::write(dir.join("grid.json"), json)?;
         write_f64(&dir.join("load_p.f64"), profiles.iter().flatten().map(|s| s.re * 1e6))?;
         write_f64(&dir.join("load_q.f64"), profiles.iter().flatten().map(|s| s.im * 1e6))
+    }
+}
+
+/// Standard deviations of generated measurements, pu.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sigmas {
+    /// Of |V|.
+    pub v: f64,
+    /// Of P and Q injections.
+    pub injection: f64,
+    /// Of P and Q flows.
+    pub flow: f64,
+}
+
+impl Generated {
+    /// The branches leaving the source node (the feeder heads), in order.
+    pub fn feeder_heads(&self) -> Vec<usize> {
+        self.network.branches.iter().enumerate().filter(|(_, b)| b.from == 0).map(|(i, _)| i).collect()
+    }
+
+    /// Measurements of a solved state with Gaussian noise of `sigmas`: |V| at every node, P
+    /// injections then Q injections at every node but the source, P then Q into every feeder
+    /// head. The order is the one [`Generated::write_pgm_measurements`] and `peer/pgm.py` use.
+    pub fn measurements(&self, solution: &Solution, sigmas: &Sigmas, rng: &mut Rng) -> Vec<Measurement> {
+        let mut noisy = |quantity: Quantity, value: f64, sigma: f64| Measurement { quantity, value: value + sigma * rng.gaussian(), sigma };
+        let n = self.network.buses.len();
+        let mut out: Vec<Measurement> = (0..n).map(|bus| noisy(Quantity::VoltageMagnitude { bus }, solution.v[bus], sigmas.v)).collect();
+        out.extend((1..n).map(|bus| noisy(Quantity::InjectionP { bus }, solution.s[bus].re, sigmas.injection)));
+        out.extend((1..n).map(|bus| noisy(Quantity::InjectionQ { bus }, solution.s[bus].im, sigmas.injection)));
+        let voltage = |i: usize| C64::polar(solution.v[i], solution.theta[i]);
+        let flows: Vec<(usize, C64)> = self
+            .feeder_heads()
+            .into_iter()
+            .map(|h| {
+                let b = &self.network.branches[h];
+                let [yff, yft, _, _] = b.admittances();
+                let vf = voltage(b.from);
+                (h, vf * (yff * vf + yft * voltage(b.to)).conj())
+            })
+            .collect();
+        out.extend(flows.iter().map(|&(branch, s)| noisy(Quantity::FlowP { branch, end: End::From }, s.re, sigmas.flow)));
+        out.extend(flows.iter().map(|&(branch, s)| noisy(Quantity::FlowQ { branch, end: End::From }, s.im, sigmas.flow)));
+        out
+    }
+
+    /// Writes `se.json` (feeder heads, σ) and `meas.f64` (the values of each step's
+    /// [`Generated::measurements`], step-major) into `dir`, for `peer/pgm.py`'s state estimation.
+    pub fn write_pgm_measurements(&self, dir: &Path, sigmas: &Sigmas, measured: &[Vec<Measurement>]) -> std::io::Result<()> {
+        let heads = self.feeder_heads().iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",");
+        let json = format!("{{\"heads\":[{heads}],\"sigma_v\":{:e},\"sigma_injection\":{:e},\"sigma_flow\":{:e}}}", sigmas.v, sigmas.injection, sigmas.flow);
+        std::fs::write(dir.join("se.json"), json)?;
+        write_f64(&dir.join("meas.f64"), measured.iter().flatten().map(|z| z.value))
     }
 }
 

@@ -19,14 +19,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use gridtrust_grid::estimate::{End, EstimateOptions, Estimator, Measurement, Quantity, estimate};
-use gridtrust_grid::feeders::{Feeders, Generated, Rng, read_f64, write_f64};
-use gridtrust_grid::{C64, Options, PowerFlow, Solution};
+use gridtrust_grid::estimate::{EstimateOptions, Estimator, Measurement, estimate};
+use gridtrust_grid::feeders::{Feeders, Rng, Sigmas, read_f64};
+use gridtrust_grid::{Options, PowerFlow};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peer/pgm.py");
-const SIGMA_V: f64 = 0.002;
-const SIGMA_INJECTION: f64 = 0.001;
-const SIGMA_FLOW: f64 = 0.002;
+/// σ of |V|, of P/Q injections (10 kW on the 10 MVA base, a load is 200-400 kW) and of the
+/// feeder-head flows, pu.
+const SIGMAS: Sigmas = Sigmas { v: 0.002, injection: 0.001, flow: 0.002 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -56,9 +56,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let pf_cpu = (cpu_seconds() - pf_cpu) / steps as f64;
 
-    let heads: Vec<usize> = grid.network.branches.iter().enumerate().filter(|(_, b)| b.from == 0).map(|(i, _)| i).collect();
     let mut rng = Rng::new(2);
-    let measured: Vec<Vec<Measurement>> = solutions.iter().map(|s| measurements(&grid, &heads, s, &mut rng)).collect();
+    let measured: Vec<Vec<Measurement>> = solutions.iter().map(|s| grid.measurements(s, &SIGMAS, &mut rng)).collect();
     let start = Instant::now();
     let estimator = Estimator::new(&grid.network, &measured[0])?;
     let se_prepare = start.elapsed().as_secs_f64();
@@ -92,12 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The same grid, profiles and measured values for power-grid-model.
     grid.write_pgm(&dir, &profiles)?;
-    let heads_json = heads.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",");
-    std::fs::write(
-        dir.join("se.json"),
-        format!("{{\"heads\":[{heads_json}],\"sigma_v\":{SIGMA_V:e},\"sigma_injection\":{SIGMA_INJECTION:e},\"sigma_flow\":{SIGMA_FLOW:e}}}"),
-    )?;
-    write_f64(&dir.join("meas.f64"), measured.iter().flatten().map(|z| z.value))?;
+    grid.write_pgm_measurements(&dir, &SIGMAS, &measured)?;
     let load_between = loadavg();
     let output = Command::new("python3").arg(SCRIPT).arg(&dir).output()?;
     if !output.status.success() {
@@ -161,36 +155,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  power flow                       {:.1e}, {:.1e}", pf_diff.0, pf_diff.1);
     println!("  estimate vs pgm Newton-Raphson   {:.1e}, {:.1e}", se_nr_diff.0, se_nr_diff.1);
     println!("  estimate vs pgm iterative linear {:.1e}, {:.1e}", se_il_diff.0, se_il_diff.1);
-    println!("largest |V̂ - V_true| of our estimates: {truth_error:.1e} pu (σ_V {SIGMA_V})");
+    println!("largest |V̂ - V_true| of our estimates: {truth_error:.1e} pu (σ_V {})", SIGMAS.v);
     println!("load average at the end: {}", loadavg());
     if !keep {
         std::fs::remove_dir_all(&dir)?;
     }
     Ok(())
-}
-
-/// |V| at every bus, P and Q injection at every bus but the source, P and Q into the head of
-/// every feeder, each with Gaussian noise of its σ. The order is the one `peer/pgm.py` reads.
-fn measurements(grid: &Generated, heads: &[usize], solution: &Solution, rng: &mut Rng) -> Vec<Measurement> {
-    let mut noisy = |quantity: Quantity, value: f64, sigma: f64| Measurement { quantity, value: value + sigma * rng.gaussian(), sigma };
-    let n = grid.network.buses.len();
-    let mut out: Vec<Measurement> =
-        (0..n).map(|bus| noisy(Quantity::VoltageMagnitude { bus }, solution.v[bus], SIGMA_V)).collect();
-    out.extend((1..n).map(|bus| noisy(Quantity::InjectionP { bus }, solution.s[bus].re, SIGMA_INJECTION)));
-    out.extend((1..n).map(|bus| noisy(Quantity::InjectionQ { bus }, solution.s[bus].im, SIGMA_INJECTION)));
-    let voltage = |i: usize| C64::polar(solution.v[i], solution.theta[i]);
-    let flows: Vec<(usize, C64)> = heads
-        .iter()
-        .map(|&h| {
-            let b = &grid.network.branches[h];
-            let [yff, yft, _, _] = b.admittances();
-            let vf = voltage(b.from);
-            (h, vf * (yff * vf + yft * voltage(b.to)).conj())
-        })
-        .collect();
-    out.extend(flows.iter().map(|&(branch, s)| noisy(Quantity::FlowP { branch, end: End::From }, s.re, SIGMA_FLOW)));
-    out.extend(flows.iter().map(|&(branch, s)| noisy(Quantity::FlowQ { branch, end: End::From }, s.im, SIGMA_FLOW)));
-    out
 }
 
 fn median(times: &[f64]) -> f64 {
