@@ -419,7 +419,7 @@ impl<'a> Model<'a> {
                 continue;
             }
             let mut positions = self.emits[self.emit_start[i]..].iter();
-            let mut put = |_: usize, d_theta: f64, d_v: f64| {
+            let mut put = |d_theta: f64, d_v: f64| {
                 if let Some(&(angle, magnitude)) = positions.next() {
                     if let Some(p) = angle {
                         jac[p] += d_theta;
@@ -431,7 +431,7 @@ impl<'a> Model<'a> {
             let (bus, terms, take_q): (usize, &[(usize, C64)], bool) = match z.quantity {
                 Quantity::VoltageMagnitude { bus } => {
                     h[i] = v[bus];
-                    put(bus, 0.0, 1.0);
+                    put(0.0, 1.0);
                     continue;
                 }
                 Quantity::CurrentMagnitude { branch, end } => {
@@ -450,11 +450,11 @@ impl<'a> Model<'a> {
             let part = |c: C64| if take_q { c.im } else { c.re };
             let other = |c: C64| if take_q { c.re } else { c.im };
             let Some(j) = self.partner[i] else {
-                h[i] = part(power(bus, terms, &voltages, &units, |k, ds_dtheta, ds_dv| put(k, part(ds_dtheta), part(ds_dv))));
+                h[i] = part(power(bus, terms, &voltages, &units, |ds_dtheta, ds_dv| put(part(ds_dtheta), part(ds_dv))));
                 continue;
             };
             let mut partner_positions = self.emits[self.emit_start[j]..].iter();
-            let s = power(bus, terms, &voltages, &units, |_, ds_dtheta, ds_dv| {
+            let s = power(bus, terms, &voltages, &units, |ds_dtheta, ds_dv| {
                 for (positions, pick) in [(&mut positions, &part as &dyn Fn(C64) -> f64), (&mut partner_positions, &other)] {
                     if let Some(&(angle, magnitude)) = positions.next() {
                         if let Some(p) = angle {
@@ -556,28 +556,28 @@ impl<'a> Model<'a> {
     }
 }
 
-/// S = V_bus · conj(Σ y_k V_k), with `emit(k, ∂S/∂θ_k, ∂S/∂|V_k|)` per term k; the bus's own
+/// S = V_bus · conj(Σ y_k V_k), with `emit(∂S/∂θ_k, ∂S/∂|V_k|)` per term k in order; the bus's own
 /// dependence through V_bus is emitted once more for the bus. `units` holds e^{jθ} per bus.
-fn power(bus: usize, terms: &[(usize, C64)], voltages: &[C64], units: &[C64], mut emit: impl FnMut(usize, C64, C64)) -> C64 {
+fn power(bus: usize, terms: &[(usize, C64)], voltages: &[C64], units: &[C64], mut emit: impl FnMut(C64, C64)) -> C64 {
     let current = terms.iter().fold(C64::default(), |acc, &(k, y)| acc + y * voltages[k]);
     let vb = voltages[bus];
     let s = vb * current.conj();
     for &(k, y) in terms {
-        emit(k, -(vb * (y * voltages[k]).conj()).times_j(), vb * (y * units[k]).conj());
+        emit(-(vb * (y * voltages[k]).conj()).times_j(), vb * (y * units[k]).conj());
     }
-    emit(bus, s.times_j(), units[bus] * current.conj());
+    emit(s.times_j(), units[bus] * current.conj());
     s
 }
 
-/// |I| = |Σ y_k V_k|, with `emit(k, ∂|I|/∂θ_k, ∂|I|/∂|V_k|)` = Re(conj(I) ∂I/∂x) / |I| per term
+/// |I| = |Σ y_k V_k|, with `emit(∂|I|/∂θ_k, ∂|I|/∂|V_k|)` = Re(conj(I) ∂I/∂x) / |I| per term
 /// k; nothing is emitted at zero current, where the derivatives are undefined.
-fn current_magnitude(terms: &[(usize, C64)], voltages: &[C64], units: &[C64], mut emit: impl FnMut(usize, f64, f64)) -> f64 {
+fn current_magnitude(terms: &[(usize, C64)], voltages: &[C64], units: &[C64], mut emit: impl FnMut(f64, f64)) -> f64 {
     let current = terms.iter().fold(C64::default(), |acc, &(k, y)| acc + y * voltages[k]);
     let magnitude = current.abs();
     if magnitude >= 1e-12 {
         let along = |d: C64| (current.conj() * d).re / magnitude;
         for &(k, y) in terms {
-            emit(k, along((y * voltages[k]).times_j()), along(y * units[k]));
+            emit(along((y * voltages[k]).times_j()), along(y * units[k]));
         }
     }
     magnitude
