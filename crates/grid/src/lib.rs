@@ -36,8 +36,8 @@
 //! wall figures scatter run to run; the CPU time per step is the steadier one): power flow
 //! 0.38 ms per step (median) against power-grid-model's 0.64 ms (1.5×); state estimation
 //! 0.99 ms against its iterative-linear 1.44 ms (1.4×) and Newton-Raphson 2.13 ms (2.1×, with
-//! the same estimate to 3e-11 pu); a single prepared estimate 0.99 ms (median; earlier runs on
-//! a busier machine 1.0–1.1 ms), so the 1 ms goal is met only just. Preparing an estimator
+//! the same estimate to 3e-11 pu); a single prepared estimate 0.99–1.06 ms (median, across
+//! runs): at the 1 ms goal, not reliably under it on this machine. Preparing an estimator
 //! (ordering, symbolic factorisation) takes about 7 ms, paid once per measurement set.
 //!
 //! Deliberately not done yet: PMU (phasor) measurements, zero-injection constraints, reactive
