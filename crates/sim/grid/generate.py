@@ -96,10 +96,11 @@ def named(name, description=None):
     return props
 
 
-def node(name, container, bv, xy):
-    """A connectivity node; its mRID is made from `CN name` (substations share the names)."""
+def node(name, container, bv, *xy):
+    """A connectivity node, drawn at a point (or as a line: a busbar); its mRID is made from
+    `CN name` (substations share the names)."""
     nodes[name] = (container, bv)
-    positions[f"CN {name}"] = [xy]
+    positions[f"CN {name}"] = list(xy)
 
 
 def terminal(equipment, node_name, seq):
@@ -132,7 +133,7 @@ positions["Grid"] = [(400, 10)]
 
 # The transformer, with an on-load tap changer (±9 × 1.5 %) modelled on the 20 kV end, so that a
 # higher step gives a higher 20 kV voltage, as operators read "raise".
-node("BB", "VL 20", "BV 20", (400, 180))
+node("BB", "VL 20", "BV 20", (150, 180), (650, 180))
 eq.obj("PowerTransformer", "T1", named("T1", "110/20 kV 40 MVA") + [("Equipment.EquipmentContainer", Ref(SUBSTATION))])
 for end, (kv, n, r, x) in enumerate([(110, "HV", 0.6, 36.3), (20, "BB", 0.0, 0.0)], start=1):
     t = terminal("T1", n, end)
