@@ -61,6 +61,7 @@ export type OneLineKind =
   | 'Fuse'
   | 'Load'
   | 'Generator'
+  | 'Inverter'
   | 'Injection'
   | 'ShuntCompensator'
   | 'Other';

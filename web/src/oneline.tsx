@@ -42,12 +42,13 @@ function Symbol({ e, at, s }: { e: OneLineEquipment; at: XY; s: number }) {
     case 'Load':
       return <polygon class="sym load" points={polyline([{ x: at.x - r, y: at.y - r * 0.5 }, { x: at.x + r, y: at.y - r * 0.5 }, { x: at.x, y: at.y + r }])} />;
     case 'Generator':
+    case 'Inverter':
     case 'Injection':
       return (
         <g class="sym source">
           <circle cx={at.x} cy={at.y} r={r} />
           <text x={at.x} y={at.y} font-size={s * 0.7} text-anchor="middle" dominant-baseline="central">
-            {e.kind === 'Generator' ? 'G' : '~'}
+            {e.kind === 'Generator' ? 'G' : e.kind === 'Inverter' ? '≈' : '~'}
           </text>
         </g>
       );

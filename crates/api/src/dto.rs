@@ -133,6 +133,7 @@ pub enum OneLineKind {
     Fuse,
     Load,
     Generator,
+    Inverter,
     /// External network or equivalent injection.
     Injection,
     ShuntCompensator,

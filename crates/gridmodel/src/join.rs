@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use gridtrust_cgmes::{CgmesModel, CgmesObject, Containment, EquipmentEntry, VoltageLevelTree};
+use gridtrust_cgmes::{CgmesModel, CgmesObject, Containment, EquipmentEntry, GeneratingUnitKind, VoltageLevelTree};
 use gridtrust_model::{CimIdentity, PointId};
 use gridtrust_scl::{BasicType, FunctionalConstraint, Import, LNodePlacement, ResolvedIed, SclDocument, SclErrors};
 
@@ -119,6 +119,15 @@ pub fn join(scl: &[SclInput], cgmes: Option<&CgmesModel>, mapping: Option<&Mappi
 // ------------------------------------------------------------------------------------------------
 // The tree.
 
+/// A SynchronousMachine driven by a solar or wind generating unit: how CGMES 2.4.15 models an
+/// inverter-coupled plant (3.0 has PowerElectronicsConnection). It is an `Inverter`, not a
+/// `Generator`: it cannot form a grid on its own (anti-islanding), which the energised walk needs.
+fn inverter_coupled(cgmes: &CgmesModel, mrid: &str) -> bool {
+    let Some(CgmesObject::SynchronousMachine(machine)) = cgmes.get(mrid) else { return false };
+    let unit = machine.generating_unit.as_deref().and_then(|u| cgmes.generating_units.iter().find(|g| g.equipment.identity.mrid == u));
+    unit.is_some_and(|g| matches!(g.kind, GeneratingUnitKind::Solar | GeneratingUnitKind::Wind))
+}
+
 fn cim_equipment_node(cgmes: &CgmesModel, entry: &EquipmentEntry) -> EquipmentNode {
     let terminals = cgmes
         .terminals_of(&entry.mrid)
@@ -154,7 +163,7 @@ fn cim_equipment_node(cgmes: &CgmesModel, entry: &EquipmentEntry) -> EquipmentNo
     EquipmentNode {
         id: entry.mrid.clone(),
         name: entry.name.clone().unwrap_or_else(|| entry.mrid.clone()),
-        kind: equipment_kind_of_cim_class(&entry.class),
+        kind: if inverter_coupled(cgmes, &entry.mrid) { "Inverter".to_owned() } else { equipment_kind_of_cim_class(&entry.class) },
         source_type: entry.class.clone(),
         mrid: Some(entry.mrid.clone()),
         scl_path: None,

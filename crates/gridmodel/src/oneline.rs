@@ -36,6 +36,10 @@ pub enum EquipmentKind {
     Fuse,
     Load,
     Generator,
+    /// An inverter-coupled plant (PV, wind; CIM PowerElectronicsConnection): it feeds the grid
+    /// but cannot energise an island on its own (anti-islanding protection, IEEE 1547 and
+    /// EN 50549 require it to stop), so it does not start the walk.
+    Inverter,
     /// `ExternalNetworkInjection` or `EquivalentInjection`: the rest of the grid.
     Injection,
     ShuntCompensator,
@@ -58,6 +62,7 @@ impl EquipmentKind {
             ("Fuse", _) => Self::Fuse,
             ("Load", _) => Self::Load,
             ("Generator", _) => Self::Generator,
+            ("Inverter", _) => Self::Inverter,
             ("ExternalNetworkInjection" | "EquivalentInjection" | "Infeed", _) => Self::Injection,
             ("ShuntCompensator" | "Capacitor" | "Reactor", _) => Self::ShuntCompensator,
             _ => Self::Other,
@@ -70,7 +75,7 @@ impl EquipmentKind {
         matches!(self, Self::Breaker | Self::Disconnector | Self::LoadBreakSwitch | Self::Switch)
     }
 
-    /// Equipment that feeds the grid: where the walk starts.
+    /// Equipment that can energise the grid on its own: where the walk starts.
     pub fn is_source(self) -> bool {
         matches!(self, Self::Generator | Self::Injection)
     }
@@ -645,6 +650,17 @@ mod tests {
         );
         // An open transformer is no switch: only switches cut the walk.
         assert_eq!(energise(&one_line, |e| e.id == "T1").nodes, all_closed.nodes);
+    }
+
+    #[test]
+    fn an_inverter_behind_an_open_breaker_does_not_keep_its_feeder_energised() {
+        let mut model = feeder_model();
+        model.uncontained.push(equipment("pv", "Inverter", "cim:SynchronousMachine", &["F1b"], None));
+        let one_line = OneLine::of(&model);
+        assert_eq!(energise(&one_line, |e| e.id == "Q1").nodes, set(["F2a", "F2b", "HV", "MV"]));
+        // A machine that can form a grid does keep its island energised.
+        model.uncontained.push(equipment("genset", "Generator", "cim:SynchronousMachine", &["F1b"], None));
+        assert_eq!(energise(&OneLine::of(&model), |e| e.id == "Q1").nodes, set(["F1a", "F1b", "F2a", "F2b", "HV", "MV"]));
     }
 
     #[test]

@@ -79,6 +79,7 @@ fn one_line_kind(kind: EquipmentKind) -> OneLineKind {
         EquipmentKind::Fuse => OneLineKind::Fuse,
         EquipmentKind::Load => OneLineKind::Load,
         EquipmentKind::Generator => OneLineKind::Generator,
+        EquipmentKind::Inverter => OneLineKind::Inverter,
         EquipmentKind::Injection => OneLineKind::Injection,
         EquipmentKind::ShuntCompensator => OneLineKind::ShuntCompensator,
         EquipmentKind::Other => OneLineKind::Other,

@@ -101,6 +101,8 @@ mod tests {
         assert_eq!(grid.cgmes.switches.len(), count(eq, "Breaker") + count(eq, "Disconnector"));
         assert_eq!(grid.cgmes.loads.len(), count(eq, "EnergyConsumer"));
         assert_eq!(grid.cgmes.diagram_objects.len(), count(CGMES[3].1, "DiagramObject"));
+        let pv = grid.joined.equipment().find(|e| e.name == "PV1").expect("PV1 in the model");
+        assert_eq!(pv.kind, "Inverter", "a solar unit's machine is an inverter, which cannot energise an island");
     }
 
     #[test]
