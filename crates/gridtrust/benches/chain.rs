@@ -284,6 +284,8 @@ fn softhsm_variant(dir: &std::path::Path) -> Option<Variant> {
     }
     let token = gridtrust_keys::softhsm::init_softhsm_token(dir, "bench", "5678", "1234").ok()?;
     // SoftHSM2 reads its configuration path once per process, before any token is opened.
+    // SAFETY: the bench is single-threaded here; no other thread reads the environment.
+    #[allow(unsafe_code)]
     unsafe {
         std::env::set_var(gridtrust_keys::softhsm::CONF_ENV, &token.conf);
         std::env::set_var("GRIDTRUST_BENCH_PIN", "1234");

@@ -63,6 +63,7 @@ fn hsm(test: &str) -> Option<&'static Hsm> {
         write_private(&pin_file, format!("{USER_PIN}\n").as_bytes());
         // SAFETY: runs once, inside the OnceLock every test enters before doing anything else,
         // so no other thread of this process reads the environment meanwhile.
+        #[allow(unsafe_code)]
         unsafe {
             std::env::set_var(CONF_ENV, conf.as_ref().expect("tokens created"));
             std::env::set_var(PIN_ENV, USER_PIN);
