@@ -333,15 +333,18 @@ async fn watch_staleness(
             let steps = fresh.staleness.poll(now);
             raise(&alarms, steps.iter().map(staleness_alarm).collect());
             for step in &steps {
-                for (point, s) in fresh.served.iter().filter(|(_, s)| s.edge == step.edge) {
-                    let Some(map) = mapping.point(point) else { continue };
-                    let Some(element) = element_from_datum(&s.value, shown(s.quality, step.to), cp56_from_time(s.time.0, s.time.1), map)
-                    else {
-                        continue;
-                    };
-                    if let Err(e) = server.update(InformationObject::new(map.ioa, element)).await {
-                        warn!(error = %e, "IEC 104 server update failed");
-                    }
+                let objects = fresh
+                    .served
+                    .iter()
+                    .filter(|(_, s)| s.edge == step.edge)
+                    .filter_map(|(point, s)| {
+                        let map = mapping.point(point)?;
+                        let element = element_from_datum(&s.value, shown(s.quality, step.to), cp56_from_time(s.time.0, s.time.1), map)?;
+                        Some(InformationObject::new(map.ioa, element))
+                    })
+                    .collect();
+                if let Err(e) = server.update_many(objects).await {
+                    warn!(error = %e, "IEC 104 server update failed");
                 }
             }
             fresh.staleness.deadline()
@@ -632,6 +635,8 @@ impl HubLink {
             self.raise(vec![staleness_alarm(&step)]);
         }
         let level = fresh.staleness.topicality(&edge).unwrap_or(Topicality::Topical);
+        // The batch's values go out together, packed into as few ASDUs as fit.
+        let mut objects = Vec::with_capacity(verdicts.len());
         for v in verdicts {
             let Some(map) = self.mapping.point(&v.record.point) else { continue };
             let quality = if v.verified { v.record.quality } else { v.record.quality.with_validity(Validity::Invalid) };
@@ -647,9 +652,10 @@ impl HubLink {
             fresh
                 .served
                 .insert(v.record.point.clone(), Served { edge: edge.clone(), value: v.record.value, quality, time: (t, tq) });
-            if let Err(e) = self.server.update(InformationObject::new(map.ioa, element)).await {
-                warn!(error = %e, "IEC 104 server update failed");
-            }
+            objects.push(InformationObject::new(map.ioa, element));
+        }
+        if let Err(e) = self.server.update_many(objects).await {
+            warn!(error = %e, "IEC 104 server update failed");
         }
     }
 

@@ -1328,6 +1328,44 @@ impl Asdu {
         out
     }
 
+    /// Packs objects of one type, in the order given, into as few ASDUs as fit: a run of
+    /// consecutive addresses goes out as one SQ=1 ASDU (one address for the run), other objects
+    /// share SQ=0 ASDUs. The order is kept, so successive values of one address arrive in order.
+    pub fn pack(
+        type_id: TypeId,
+        cot: Cot,
+        common_address: u16,
+        objects: impl IntoIterator<Item = InformationObject>,
+    ) -> Vec<Asdu> {
+        let (max_sq0, max_sq1) = (type_id.max_objects(false).max(1), type_id.max_objects(true).max(1));
+        let mut out = Vec::new();
+        let mut current: Vec<InformationObject> = Vec::new();
+        let mut sequence = false;
+        let mut flush = |current: &mut Vec<InformationObject>, sequence: bool| {
+            if !current.is_empty() {
+                out.push(Asdu { type_id, sequence, cot, common_address, objects: std::mem::take(current) });
+            }
+        };
+        for o in objects {
+            let follows = current.last().is_some_and(|last| last.ioa.checked_add(1) == Some(o.ioa));
+            match (current.len(), sequence, follows) {
+                (0, ..) => {}
+                // A second object continuing the address: the ASDU becomes a sequence.
+                (1, _, true) => sequence = true,
+                (n, true, true) if n < max_sq1 => {}
+                (n, false, false) if n < max_sq0 => {}
+                // The sequence breaks (or is full), or a packed ASDU is full.
+                (_, true, _) | (_, false, _) => {
+                    flush(&mut current, sequence);
+                    sequence = false;
+                }
+            }
+            current.push(o);
+        }
+        flush(&mut current, sequence);
+        out
+    }
+
     /// The same ASDU with another cause and P/N: the activation confirmation (`ActivationCon`),
     /// termination (`ActivationTerm`) or a negative answer (`UnknownObjectAddress`, negative).
     /// T and the originator are kept, as the standard requires for mirrored answers.
@@ -1744,6 +1782,24 @@ fn encode_element(type_id: TypeId, e: &Element, index: usize, out: &mut Vec<u8>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pack_makes_sequences_of_consecutive_addresses_and_keeps_the_order() {
+        let f = |ioa: u32| InformationObject::new(ioa, Element::ShortFloat { value: ioa as f32, quality: Qds::default(), time: None });
+        let ioas = |a: &Asdu| a.objects.iter().map(|o| o.ioa).collect::<Vec<_>>();
+        let packed = Asdu::pack(TypeId::MMeNc1, Cot::new(Cause::Spontaneous), 1, [1, 5, 6, 7, 9, 20].map(f));
+        let shape: Vec<(bool, Vec<u32>)> = packed.iter().map(|a| (a.sequence, ioas(a))).collect();
+        assert_eq!(shape, vec![(false, vec![1, 5]), (true, vec![6, 7]), (false, vec![9, 20])]);
+        // A long run fills SQ=1 ASDUs to the APDU limit and every byte string decodes back.
+        let run = Asdu::pack(TypeId::MMeNc1, Cot::new(Cause::Spontaneous), 1, (100..400).map(f));
+        assert!(run.iter().all(|a| a.sequence && a.encoded_len() <= ASDU_MAX_LEN));
+        assert_eq!(run.iter().map(|a| a.objects.len()).sum::<usize>(), 300);
+        assert_eq!(run[0].objects.len(), TypeId::MMeNc1.max_objects(true));
+        for a in &run {
+            assert_eq!(&Asdu::decode(&a.to_bytes().unwrap()).unwrap(), a);
+        }
+        assert!(Asdu::pack(TypeId::MMeNc1, Cot::new(Cause::Spontaneous), 1, []).is_empty());
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();

@@ -537,27 +537,37 @@ impl Station {
     /// Records a new value and queues it spontaneously (COT 3) to every redundancy group. The
     /// ASDU type follows the element: with a time tag it goes out time-tagged.
     pub fn update(&mut self, object: InformationObject) -> Result<(), StationError> {
-        check_monitor(&object)?;
-        let type_id = object.element.type_id();
-        let asdu = encode(&Asdu::single(
-            type_id,
-            Cot::new(Cause::Spontaneous),
-            self.config.common_address,
-            vec![object],
-        ))
-        .map_err(|source| StationError::Encode {
-            ioa: object.ioa,
-            source,
-        })?;
-        let element = object.element.without_time();
-        self.image
-            .entry(object.ioa)
-            .and_modify(|p| p.element = element)
-            .or_insert(Point { element, groups: 0 });
-        let high = type_id.is_monitor_status();
+        self.update_many(vec![object])
+    }
+
+    /// Records new values and queues them spontaneously (COT 3) to every redundancy group,
+    /// packed ([`Asdu::pack`]): per type, in the order given, runs of consecutive addresses as
+    /// SQ=1 ASDUs and the rest in shared SQ=0 ASDUs; status types go to the high-priority queue,
+    /// so they are sent before measurements. Nothing is recorded or sent if any object is
+    /// refused (not a monitor type, or not encodable).
+    pub fn update_many(&mut self, objects: Vec<InformationObject>) -> Result<(), StationError> {
+        let mut by_type: BTreeMap<TypeId, Vec<InformationObject>> = BTreeMap::new();
+        for object in objects {
+            check_monitor(&object)?;
+            by_type.entry(object.element.type_id()).or_default().push(object);
+        }
+        let mut encoded = Vec::new();
+        for (type_id, objects) in &by_type {
+            for asdu in Asdu::pack(*type_id, Cot::new(Cause::Spontaneous), self.config.common_address, objects.iter().copied()) {
+                let first = asdu.objects.first().map_or(0, |o| o.ioa);
+                let bytes = encode(&asdu).map_err(|source| StationError::Encode { ioa: first, source })?;
+                encoded.push((type_id.is_monitor_status(), bytes));
+            }
+        }
+        for object in by_type.into_values().flatten() {
+            let element = object.element.without_time();
+            self.image.entry(object.ioa).and_modify(|p| p.element = element).or_insert(Point { element, groups: 0 });
+        }
         let max = self.config.max_queue;
         for g in self.groups.values_mut() {
-            g.push(high, asdu.clone(), max);
+            for (high, asdu) in &encoded {
+                g.push(*high, asdu.clone(), max);
+            }
         }
         self.pump_all();
         Ok(())
@@ -1111,7 +1121,7 @@ impl CommandResponder {
 }
 
 enum Request {
-    Update(InformationObject),
+    Update(Vec<InformationObject>),
     RegisterPoint(InformationObject, Vec<u8>, oneshot::Sender<Result<(), StationError>>),
     RegisterCommand(u32, TypeId, CommandMode, oneshot::Sender<Result<(), StationError>>),
     Status(oneshot::Sender<Vec<GroupStatus>>),
@@ -1190,22 +1200,30 @@ impl ServerHandle {
     /// Updates the point image and sends the value spontaneously to every redundancy group.
     /// The element's own type decides the ASDU type (time-tagged if it carries a time).
     pub async fn update(&self, object: InformationObject) -> Result<(), StationError> {
-        check_monitor(&object)?;
-        // Catch unencodable values here, where the caller can still be told.
-        encode(&Asdu::single(
-            object.element.type_id(),
-            Cot::new(Cause::Spontaneous),
-            self.common_address,
-            vec![object],
-        ))
-        .map_err(|source| StationError::Encode {
-            ioa: object.ioa,
-            source,
-        })?;
-        self.requests
-            .send(Request::Update(object))
-            .await
-            .map_err(|_| StationError::Stopped)
+        self.update_many(vec![object]).await
+    }
+
+    /// Updates the point image with several values and sends them spontaneously, packed into
+    /// as few ASDUs as fit ([`Station::update_many`]). A value that is refused (not a monitor
+    /// type, or not encodable) is left out and the first refusal returned; the others are sent.
+    pub async fn update_many(&self, objects: Vec<InformationObject>) -> Result<(), StationError> {
+        // Catch refused or unencodable values here, where the caller can still be told.
+        let mut refused = None;
+        let objects: Vec<InformationObject> = objects
+            .into_iter()
+            .filter(|object| {
+                let checked = check_monitor(object).and_then(|()| {
+                    encode(&Asdu::single(object.element.type_id(), Cot::new(Cause::Spontaneous), self.common_address, vec![*object]))
+                        .map(drop)
+                        .map_err(|source| StationError::Encode { ioa: object.ioa, source })
+                });
+                checked.map_err(|e| refused.get_or_insert(e)).is_ok()
+            })
+            .collect();
+        if !objects.is_empty() {
+            self.requests.send(Request::Update(objects)).await.map_err(|_| StationError::Stopped)?;
+        }
+        refused.map_or(Ok(()), Err)
     }
 
     /// Puts a point in the image without sending it, assigned to interrogation groups 1..=16.
@@ -1317,8 +1335,8 @@ impl Actor {
                     self.station.respond(&resp.request, resp.cause, resp.negative, Instant::now());
                 }
                 req = self.requests.recv() => match req {
-                    Some(Request::Update(o)) => {
-                        if let Err(e) = self.station.update(o) {
+                    Some(Request::Update(objects)) => {
+                        if let Err(e) = self.station.update_many(objects) {
                             tracing::warn!(error = %e, "IEC 104 update refused");
                         }
                     }

@@ -207,3 +207,21 @@ async fn our_client_against_c104_server() {
     peer.send("QUIT").await;
     client.close();
 }
+
+/// Our server packs a burst of spontaneous values (SQ=1 runs of consecutive addresses, SQ=0 for
+/// the rest, status first); lib60870 reads every value as sent.
+#[tokio::test]
+async fn c104_client_reads_every_value_of_packed_asdus() {
+    if !c104_available("c104_client_reads_every_value_of_packed_asdus") {
+        return;
+    }
+    let (srv, _commands) = Server::bind("127.0.0.1:0".parse().unwrap(), None, ServerConfig::default()).await.unwrap();
+    let mut peer = Peer::spawn("c104_packed_peer.py", srv.local_addr().port());
+    peer.expect("OPEN").await;
+    let mut burst: Vec<InformationObject> = (1000..1200).map(|a| mv(a, a as f32 / 2.0)).collect();
+    burst.extend((0..10).map(|i| sp(10 + 2 * i, i % 2 == 1)));
+    srv.update_many(burst).await.unwrap();
+    peer.send("GO").await;
+    assert_eq!(peer.expect("PACKED_OK").await, "PACKED_OK 200 10");
+    peer.send("DONE").await;
+}

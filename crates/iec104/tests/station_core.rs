@@ -418,3 +418,35 @@ fn commands_carry_the_certificate_of_their_connection() {
     h.event(2, request(TypeId::CScNa1, Cause::Activation, 1, 100, sc(100, true, false)));
     assert_eq!(take_command(&mut h).peer_certificate, None);
 }
+
+#[test]
+fn a_burst_of_values_goes_out_packed_status_first_in_order_per_address() {
+    let mut h = Harness::new(ServerConfig::default()).started(1, 1);
+    // 40 consecutive measurements, two values of one address, two status points apart.
+    let mut burst: Vec<InformationObject> = (0..40).map(|i| mv(2000 + i, i as f32)).collect();
+    burst.push(mv(3000, 1.0));
+    burst.push(sp(7, true));
+    burst.push(mv(3000, 2.0));
+    burst.push(sp(9, false));
+    h.station.update_many(burst).unwrap();
+    let sent: Vec<Asdu> = h.sent().into_iter().map(|(_, a)| a).collect();
+    assert_eq!(sent[0].type_id, TypeId::MSpNa1, "status before measurements");
+    assert_eq!((sent[0].sequence, sent[0].objects.clone()), (false, vec![sp(7, true), sp(9, false)]));
+    let floats: Vec<&Asdu> = sent.iter().filter(|a| a.type_id == TypeId::MMeNc1).collect();
+    assert!(floats[0].sequence, "consecutive addresses share one address (SQ=1)");
+    assert_eq!(floats[0].objects.len(), 40);
+    assert!(floats[0].encoded_len() <= 253, "an ASDU fits an APDU");
+    let ioa_3000: Vec<f32> = floats
+        .iter()
+        .flat_map(|a| &a.objects)
+        .filter(|o| o.ioa == 3000)
+        .map(|o| match o.element {
+            Element::ShortFloat { value, .. } => value,
+            _ => f32::NAN,
+        })
+        .collect();
+    assert_eq!(ioa_3000, vec![1.0, 2.0], "values of one address keep their order");
+    assert_eq!(sent.len(), 3, "44 objects in 3 ASDUs, not 44");
+    // The image holds the last value of each address.
+    assert_eq!(h.station.point(3000), Some(mv(3000, 2.0).element));
+}

@@ -134,6 +134,10 @@ fn cases() -> Vec<Asdu> {
         1,
         (0..127).map(|i| Element::SinglePoint { value: i % 3 == 0, quality: Qds::GOOD, time: None }),
     ));
+    // A spontaneous burst as the server packs it: time-tagged floats, a full SQ=1 run of
+    // consecutive addresses and the rest (two values of one address among them) SQ=0.
+    let tagged = |ioa: u32| InformationObject::new(ioa, Element::ShortFloat { value: ioa as f32, quality: Qds::GOOD, time: Some(time()) });
+    out.extend(Asdu::pack(TypeId::MMeTf1, Cot::new(Cause::Spontaneous), ca, (500..540).chain([7, 900, 7]).map(tagged)));
     out
 }
 
