@@ -223,7 +223,7 @@ for feeder in FEEDERS:
         eq.obj("Analog", f"{feeder} {mtype} {phases}", named(f"{feeder} {mtype} {phases}") + [
             ("Measurement.measurementType", mtype), ("Measurement.phases", Enum(f"PhaseCode.{phases}")),
             ("Measurement.unitSymbol", Enum(f"UnitSymbol.{symbol}")), ("Measurement.unitMultiplier", Enum(f"UnitMultiplier.{mult}")),
-            ("Measurement.PowerSystemResource", Ref(psr)), ("Measurement.Terminal", Ref(at)), ("Analog.positiveFlowIn", False)])
+            ("Measurement.PowerSystemResource", Ref(psr)), ("Measurement.Terminal", Ref(at)), ("Analog.positiveFlowIn", True)])
     for sw in ("QA1", "QB1"):
         eq.obj("Discrete", f"{feeder} {sw} position", named(f"{feeder} {sw} position") + [
             ("Measurement.measurementType", "SwitchPosition"), ("Measurement.phases", Enum("PhaseCode.ABC")),
