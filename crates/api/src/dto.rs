@@ -667,8 +667,11 @@ pub struct EstimationReport {
     /// Why there is no estimate this time (an unobservable or de-energised network); the
     /// estimate fields are then empty.
     pub error: Option<String>,
-    /// Whether the final estimate passed the chi-square test.
+    /// Whether the chi-square test passed on every measurement (nothing was removed as bad data).
     pub passed: bool,
+    /// A switch or tap position changed since the previous check: the other values may not
+    /// follow yet, so bad data found now is reported here but not alarmed.
+    pub settling: bool,
     /// J(x̂) of the first estimate, over every measurement (the one the test judged first).
     pub objective: f64,
     /// The chi-square threshold for it (absent without redundancy).
@@ -707,7 +710,8 @@ pub struct EstimatedMeasurement {
     pub sigma_pu: f64,
     /// h(x̂) of the final estimate (absent for one removed as bad data).
     pub estimate_pu: Option<f64>,
-    /// |r| / sqrt(Ω) in the first estimate (absent for a critical measurement, which cannot be tested).
+    /// |r| / sqrt(Ω): when it was removed as bad data, else in the final estimate (absent for a
+    /// critical measurement, whose residual is always zero).
     pub normalised_residual: Option<f64>,
     /// Removed as bad data (in this order: the first is the worst).
     pub bad_data: bool,
