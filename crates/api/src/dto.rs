@@ -730,6 +730,8 @@ pub enum AttackCost {
     Exact { measurements: usize },
     /// At most this many (the exact search ran out of budget).
     AtMost { measurements: usize },
+    /// Not computed: the grid has more state variables than the hub's search handles per check.
+    NotComputed,
 }
 
 /// One bus of the estimate.

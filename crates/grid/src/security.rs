@@ -20,7 +20,7 @@
 //! So enumerating the sets B of at most d - 1 alterable rows and taking, for each, the support
 //! of a generic element of null(A_B) (the rows that do not vanish on all of it) finds the
 //! optimum. With few alterable rows or a small d (many protected rows) that is cheap; for the
-//! rest a budget of sets bounds the work and the answer is then an upper bound, which
+//! rest a budget of arithmetic bounds the work and the answer is then an upper bound, which
 //! [`SecurityIndex::AtMost`] says. The problem is NP-hard in general, so no method is both exact
 //! and polynomial.
 //!
@@ -69,10 +69,13 @@ pub struct Attack {
 const ZERO: f64 = 1e-9;
 
 /// The cheapest undetectable attack on every state variable (columns of `jacobian` in order),
-/// where `alterable[i]` says whether the attacker can alter measurement i. `budget` bounds the
-/// sets enumerated per state variable (see the module doc). `None` for a variable where no
-/// attack is possible.
-pub fn cheapest_attacks(jacobian: &Jacobian, alterable: &[bool], budget: usize) -> Vec<(StateVariable, Option<Attack>)> {
+/// where `alterable[i]` says whether the attacker can alter measurement i. `work` bounds the
+/// enumeration's arithmetic (about one multiply-add per unit), shared evenly among the state
+/// variables; the first set of each (the empty one) is always tried, so every variable gets at
+/// least an upper bound (see the module doc). Finding N = null(H_P) first costs about
+/// m·n² regardless: this is for grids of tens to a few hundred states. `None` for a variable
+/// where no attack is possible.
+pub fn cheapest_attacks(jacobian: &Jacobian, alterable: &[bool], work: usize) -> Vec<(StateVariable, Option<Attack>)> {
     let n = jacobian.columns.len();
     let unit = |row: &[f64]| {
         let norm = row.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -96,17 +99,17 @@ pub fn cheapest_attacks(jacobian: &Jacobian, alterable: &[bool], budget: usize) 
                 return (state, None);
             }
             let mut best: Option<(usize, Vec<f64>)> = None;
-            let mut tried = 0;
+            let (share, mut spent) = (work / n.max(1), 0usize);
             let mut exhausted = true;
             'sizes: for size in 0..d {
                 for set in Subsets::new(open.len(), size) {
-                    if tried >= budget {
+                    if spent > 0 && spent >= share {
                         exhausted = false;
                         break 'sizes;
                     }
-                    tried += 1;
                     let zeroed: Vec<Vec<f64>> = set.iter().map(|&k| a[k].clone()).collect();
                     let free = null_space(&zeroed, d);
+                    spent += (size * d * d + a.len() * d * free.len().max(1)).max(1);
                     // A generic y in null(A_B): a combination with distinct, unrelated weights.
                     let y: Vec<f64> = (0..d).map(|k| free.iter().enumerate().map(|(t, f)| f[k] * (1.0 + 0.618_034 * t as f64)).sum()).collect();
                     if free.iter().all(|f| dot(&nj, f).abs() <= ZERO) {
@@ -118,10 +121,9 @@ pub fn cheapest_attacks(jacobian: &Jacobian, alterable: &[bool], budget: usize) 
                     }
                 }
             }
-            let Some((count, y)) = best else {
-                // The budget ended before any set was tried (a budget of 0).
-                return (state, None);
-            };
+            // The empty set always runs and finds a support when N_j ≠ 0, unless every set
+            // annihilated N_j (then no attack exists).
+            let Some((count, y)) = best else { return (state, None) };
             let mut change: Vec<f64> = (0..n).map(|c| basis.iter().zip(&y).map(|(b, yk)| b[c] * yk).sum()).collect();
             let scale = change[j];
             change.iter_mut().for_each(|x| *x /= scale);
@@ -251,7 +253,7 @@ mod tests {
         let measurements: Vec<Measurement> = quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
         let estimator = Estimator::new(&network, &measurements).unwrap();
         let h = estimator.jacobian(&[1.0; 3], &[0.0; 3]).unwrap();
-        cheapest_attacks(&h, alterable, 100_000).into_iter().map(|(s, a)| (s, a.as_ref().map(|a| a.index), a.map(|a| a.altered).unwrap_or_default())).collect()
+        cheapest_attacks(&h, alterable, 100_000_000).into_iter().map(|(s, a)| (s, a.as_ref().map(|a| a.index), a.map(|a| a.altered).unwrap_or_default())).collect()
     }
 
     fn index_of(all: &[(StateVariable, Option<SecurityIndex>, Vec<usize>)], state: StateVariable) -> (Option<SecurityIndex>, Vec<usize>) {
@@ -327,7 +329,7 @@ mod tests {
         let measurements: Vec<Measurement> = quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
         let estimator = Estimator::new(&network, &measurements).unwrap();
         let h = estimator.jacobian(&[1.02, 0.99, 0.98, 0.96], &[0.0, -0.03, -0.05, -0.08]).unwrap();
-        let found = cheapest_attacks(&h, &alterable, 1_000_000);
+        let found = cheapest_attacks(&h, &alterable, 1_000_000_000);
         let m = quantities.len();
         for (j, (state, attack)) in found.iter().enumerate() {
             // Brute force: the smallest S such that e_j is not in the row space of H without S.
@@ -355,6 +357,21 @@ mod tests {
                 assert_eq!(a.altered.len(), a.index.count().unwrap());
             }
         }
+    }
+
+    #[test]
+    fn a_small_budget_gives_an_upper_bound_that_is_never_below_the_minimum() {
+        // Without protection d = n: the minimum for θ2 (1) needs sets of four rows; with almost
+        // no work only the empty set runs, and its support (every row θ2 reaches) is a bound.
+        let network = chain();
+        let measurements: Vec<Measurement> = quantities().iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
+        let estimator = Estimator::new(&network, &measurements).unwrap();
+        let h = estimator.jacobian(&[1.0; 3], &[0.0; 3]).unwrap();
+        let theta2 = |work| cheapest_attacks(&h, &[true; 6], work).into_iter().find(|(s, _)| *s == StateVariable::Angle { bus: 2 }).unwrap().1.unwrap();
+        let cheap = theta2(1);
+        assert!(matches!(cheap.index, SecurityIndex::AtMost(k) if k > 1), "{:?}", cheap.index);
+        assert_eq!(cheap.altered.len(), cheap.index.count().unwrap());
+        assert_eq!(theta2(100_000_000).index, SecurityIndex::Exact(1));
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub enum EstimationError {
     Cgmes(GridError),
     #[error("[estimation] needs [model] file: the points' links to CIM measurements come from it")]
     NoModel,
+    #[error("estimation.protected: {0} is not a point of the model linked to a CIM Analog the checks use")]
+    Protected(String),
 }
 
 /// σ of a measured P or Q: this fraction of the reading...
@@ -108,8 +110,12 @@ pub const PSEUDO_RELATIVE: f64 = 0.3;
 pub const PSEUDO_MIN_MW: f64 = 0.05;
 /// σ of a zero injection, MW or Mvar: small, standing in for an equality constraint.
 pub const ZERO_INJECTION_MW: f64 = 0.001;
-/// Sets the security-index search tries per state variable before it reports a bound.
-const SECURITY_BUDGET: usize = 20_000;
+/// Arithmetic (multiply-adds) the security-index search may spend per check before it reports
+/// bounds: a few tens of milliseconds.
+const SECURITY_WORK: usize = 20_000_000;
+/// Above this many state variables the security index is not computed (finding the null space
+/// of the protected rows alone grows with m·n²).
+pub const SECURITY_MAX_STATES: usize = 300;
 
 /// The Analog types the mapping knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,7 +225,14 @@ impl Checks {
     pub fn load(config: &EstimationConfig, grid: GridModel) -> Result<Self, EstimationError> {
         let (cgmes, untyped) = import(&config.cgmes).map_err(EstimationError::Cgmes)?;
         build(&cgmes, &untyped).map_err(EstimationError::Cgmes)?;
-        Ok(Self::new(cgmes, untyped, grid, config.confidence, config.protected.iter().cloned().collect()))
+        let mut checks = Self::new(cgmes, untyped, grid, config.confidence, config.protected.iter().cloned().collect());
+        // A typo in `protected` would silently leave a value alterable: refuse it.
+        for point in &config.protected {
+            if !matches!(checks.link(point), Link::Analog { .. }) {
+                return Err(EstimationError::Protected(point.clone()));
+            }
+        }
+        Ok(checks)
     }
 
     /// From a model already read.
@@ -407,7 +420,8 @@ impl Checks {
         let estimator = Estimator::new(network, &kept)?;
         let jacobian = estimator.jacobian(&estimate.v, &estimate.theta)?;
         let alterable: Vec<bool> = cleaned.kept.iter().map(|&i| self.alterable(&mapped[i])).collect();
-        let attacks = cheapest_attacks(&jacobian, &alterable, SECURITY_BUDGET);
+        let computed = jacobian.columns.len() <= SECURITY_MAX_STATES;
+        let attacks = if computed { cheapest_attacks(&jacobian, &alterable, SECURITY_WORK) } else { Vec::new() };
         let name_of = |i: usize| describe(&built, mapped[i].measurement.quantity);
         for (i, m) in mapped.iter().enumerate() {
             let removed = cleaned.removed.iter().find(|r| r.index == i);
@@ -430,6 +444,9 @@ impl Checks {
             }
         }
         let cost = |state: StateVariable| -> Option<AttackCost> {
+            if !computed {
+                return jacobian.columns.contains(&state).then_some(AttackCost::NotComputed);
+            }
             let (_, attack) = attacks.iter().find(|(s, _)| *s == state)?;
             Some(match attack.as_ref().map(|a| a.index) {
                 None | Some(SecurityIndex::Impossible) => AttackCost::Impossible,
@@ -709,7 +726,7 @@ mod tests {
         // Target: the magnitude of the bus at the end of feeder 2 (the last bus).
         let target = built.network.buses.len() - 1;
         let state = StateVariable::Magnitude { bus: target };
-        let attack = cheapest_attacks(&h, &alterable, SECURITY_BUDGET).into_iter().find(|(s, _)| *s == state).unwrap().1.unwrap();
+        let attack = cheapest_attacks(&h, &alterable, SECURITY_WORK).into_iter().find(|(s, _)| *s == state).unwrap().1.unwrap();
         let shift = 0.02;
         let changes: Vec<(String, f64, f64)> = attack
             .altered

@@ -199,6 +199,16 @@ async fn the_hub_serves_the_estimate_and_alarms_on_a_tampered_feeder_value() {
 }
 
 #[tokio::test]
+async fn an_unknown_protected_point_is_a_start_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_hub_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap() + "protected = [\"F1/MMXU1.PhV.phsA\", \"F1/MMXU1.PhV.phsX\"]\n";
+    std::fs::write(&config, text).unwrap();
+    let error = Hub::start(&HubConfig::load(&config).unwrap()).await.err().unwrap().to_string();
+    assert!(error.contains("estimation.protected") && error.contains("F1/MMXU1.PhV.phsX") && !error.contains("phsA"), "{error}");
+}
+
+#[tokio::test]
 async fn estimation_without_a_model_is_a_start_error_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_hub_config(dir.path());
