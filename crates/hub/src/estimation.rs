@@ -34,7 +34,8 @@
 //! 6. Profiles ([`Profiles`]): per point, the median and MAD of its values in the same hour of a
 //!    weekday or a weekend day (UTC), learned online; a value more than [`PROFILE_SCORE`] robust
 //!    standard deviations from the median raises a `profile` alarm, once the bucket holds
-//!    [`PROFILE_WARM_UP`] samples (a fresh hub does not alarm).
+//!    [`PROFILE_WARM_UP`] samples (a fresh hub does not alarm). Points behind an open switch
+//!    are neither judged nor learned while it is open.
 //!
 //! The result of the latest run is served at `GET /api/estimation`. Alarm messages carry no
 //! numbers, so an alarm that stays true is raised once until acknowledged; the figures are in the
@@ -218,6 +219,9 @@ pub struct Checks {
     profiled: HashMap<String, Timestamp>,
     /// The switch and tap positions of the previous check, to see a change.
     topology: Option<Vec<(String, i64)>>,
+    /// Points whose terminal was off the energised network in the last check: their zeros are
+    /// an open breaker, not a value for their profile.
+    deenergised: HashSet<String>,
 }
 
 impl Checks {
@@ -237,7 +241,7 @@ impl Checks {
 
     /// From a model already read.
     pub fn new(cgmes: CgmesModel, untyped: Untyped, grid: GridModel, confidence: f64, protected: HashSet<String>) -> Self {
-        Self { cgmes, untyped, grid, confidence, protected, links: HashMap::new(), profiles: Profiles::default(), profiled: HashMap::new(), topology: None }
+        Self { cgmes, untyped, grid, confidence, protected, links: HashMap::new(), profiles: Profiles::default(), profiled: HashMap::new(), topology: None, deenergised: HashSet::new() }
     }
 
     /// What a point's value means, from the joined model and the CGMES model (cached).
@@ -313,6 +317,7 @@ impl Checks {
     pub(crate) fn measurements(&mut self, built: &Built, latest: &[Record]) -> Vec<Mapped> {
         let network = &built.network;
         let mut out = Vec::new();
+        self.deenergised.clear();
         for r in latest {
             let Link::Analog { kind, terminal, si } = self.link(r.point.as_str()) else { continue };
             if r.quality.validity() != Validity::Good || r.quality.test() {
@@ -324,7 +329,10 @@ impl Checks {
                 self.cgmes.connectivity_nodes.iter().find(|c| c.identity.mrid == cn)?.topological_node.as_deref()
             });
             // A terminal off the energised network (an open breaker) measures nothing we estimate.
-            let Some(&bus) = node.and_then(|n| built.bus_of_node.get(n)) else { continue };
+            let Some(&bus) = node.and_then(|n| built.bus_of_node.get(n)) else {
+                self.deenergised.insert(r.point.to_string());
+                continue;
+            };
             let base_kv = network.buses[bus].base_kv;
             let s_base = network.base_mva * 1e6;
             let i_base = s_base / (3f64.sqrt() * base_kv * 1e3);
@@ -471,7 +479,10 @@ impl Checks {
     fn profile(&mut self, now: Timestamp, latest: &[Record], findings: &mut Vec<Finding>) -> Vec<PointProfile> {
         let mut out = Vec::new();
         for r in latest {
-            if !matches!(self.link(r.point.as_str()), Link::Analog { .. }) || r.quality.validity() != Validity::Good {
+            if !matches!(self.link(r.point.as_str()), Link::Analog { .. })
+                || r.quality.validity() != Validity::Good
+                || self.deenergised.contains(r.point.as_str())
+            {
                 continue;
             }
             let point = r.point.to_string();
@@ -794,6 +805,28 @@ mod tests {
         assert!(!outcome.report.settling);
         assert!(outcome.report.passed, "J {} against {:?}", outcome.report.objective, outcome.report.threshold);
         assert_eq!(outcome.report.measurements.iter().filter(|m| m.origin == MeasurementOrigin::Measured).count(), 16);
+    }
+
+    #[test]
+    fn a_warm_profile_flags_a_far_value_but_not_the_zeros_of_an_open_feeder() {
+        let (mut sub, mut checks) = demo(&[]);
+        for k in 0..PROFILE_WARM_UP {
+            let outcome = checks.run(now(), &records(&mut sub, k as f64));
+            assert!(outcome.findings.is_empty(), "{:?}", outcome.findings);
+        }
+        let warm = checks.run(now(), &records(&mut sub, 60.0));
+        assert!(warm.findings.is_empty(), "{:?}", warm.findings);
+        assert!(warm.report.profiles.iter().all(|p| p.score.is_some_and(|s| s < PROFILE_SCORE)), "{:?}", warm.report.profiles);
+        let mut far = records(&mut sub, 61.0);
+        set(&mut far, "F2/MMXU1.A.phsB", |i| i * 3.0);
+        let outcome = checks.run(now(), &far);
+        let profile: Vec<&Finding> = outcome.findings.iter().filter(|f| matches!(f, Finding::OutsideProfile { .. })).collect();
+        assert_eq!(profile.len(), 1, "{:?}", outcome.findings);
+        assert_eq!(profile[0].point(), "F2/MMXU1.A.phsB");
+        sub.operate_breaker(1100, false).unwrap();
+        let open = checks.run(now(), &records(&mut sub, 62.0));
+        assert!(open.findings.is_empty(), "an open feeder reads zero, which is no finding: {:?}", open.findings);
+        assert!(open.report.profiles.iter().all(|p| !p.point.starts_with("F1/")), "F1 is not judged while open");
     }
 
     #[test]
