@@ -111,7 +111,9 @@ pub fn cheapest_attacks(jacobian: &Jacobian, alterable: &[bool], work: usize) ->
                     let free = null_space(&zeroed, d);
                     spent += (size * d * d + a.len() * d * free.len().max(1)).max(1);
                     // A generic y in null(A_B): a combination with distinct, unrelated weights.
-                    let y: Vec<f64> = (0..d).map(|k| free.iter().enumerate().map(|(t, f)| f[k] * (1.0 + 0.618_034 * t as f64)).sum()).collect();
+                    let y: Vec<f64> = (0..d)
+                        .map(|k| free.iter().enumerate().map(|(t, f)| f[k] * (1.0 + 0.618_034 * t as f64)).sum())
+                        .collect();
                     if free.iter().all(|f| dot(&nj, f).abs() <= ZERO) {
                         continue;
                     }
@@ -127,8 +129,17 @@ pub fn cheapest_attacks(jacobian: &Jacobian, alterable: &[bool], work: usize) ->
             let mut change: Vec<f64> = (0..n).map(|c| basis.iter().zip(&y).map(|(b, yk)| b[c] * yk).sum()).collect();
             let scale = change[j];
             change.iter_mut().for_each(|x| *x /= scale);
-            let altered = open.iter().zip(&a).filter(|(_, row)| dot(row, &y).abs() > ZERO * norm(&y)).map(|(&i, _)| i).collect();
-            let index = if exhausted { SecurityIndex::Exact(count) } else { SecurityIndex::AtMost(count) };
+            let altered = open
+                .iter()
+                .zip(&a)
+                .filter(|(_, row)| dot(row, &y).abs() > ZERO * norm(&y))
+                .map(|(&i, _)| i)
+                .collect();
+            let index = if exhausted {
+                SecurityIndex::Exact(count)
+            } else {
+                SecurityIndex::AtMost(count)
+            };
             (state, Some(Attack { state, index, change, altered }))
         })
         .collect()
@@ -156,7 +167,9 @@ fn null_space(rows: &[Vec<f64>], n: usize) -> Vec<Vec<f64>> {
     let mut pivots: Vec<(usize, usize)> = Vec::new();
     let mut next = 0;
     for col in 0..n {
-        let Some(p) = (next..m.len()).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs())) else { break };
+        let Some(p) = (next..m.len()).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs())) else {
+            break;
+        };
         if m[p][col].abs() <= ZERO {
             continue;
         }
@@ -196,7 +209,10 @@ struct Subsets {
 
 impl Subsets {
     fn new(n: usize, k: usize) -> Self {
-        Self { n, current: (k <= n).then(|| (0..k).collect()) }
+        Self {
+            n,
+            current: (k <= n).then(|| (0..k).collect()),
+        }
     }
 }
 
@@ -233,7 +249,10 @@ mod tests {
         Network {
             base_mva: 100.0,
             buses: vec![slack, Bus::pq("1", 20.0), Bus::pq("2", 20.0)],
-            branches: vec![Branch::line("a", 0, 1, C64::new(0.0, 0.1), C64::default()), Branch::line("b", 1, 2, C64::new(0.0, 0.2), C64::default())],
+            branches: vec![
+                Branch::line("a", 0, 1, C64::new(0.0, 0.1), C64::default()),
+                Branch::line("b", 1, 2, C64::new(0.0, 0.2), C64::default()),
+            ],
         }
     }
 
@@ -250,10 +269,20 @@ mod tests {
 
     fn attacks(quantities: &[Quantity], alterable: &[bool]) -> Vec<(StateVariable, Option<SecurityIndex>, Vec<usize>)> {
         let network = chain();
-        let measurements: Vec<Measurement> = quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
+        let measurements: Vec<Measurement> = quantities
+            .iter()
+            .map(|&quantity| Measurement {
+                quantity,
+                value: 0.0,
+                sigma: 1.0,
+            })
+            .collect();
         let estimator = Estimator::new(&network, &measurements).unwrap();
         let h = estimator.jacobian(&[1.0; 3], &[0.0; 3]).unwrap();
-        cheapest_attacks(&h, alterable, 100_000_000).into_iter().map(|(s, a)| (s, a.as_ref().map(|a| a.index), a.map(|a| a.altered).unwrap_or_default())).collect()
+        cheapest_attacks(&h, alterable, 100_000_000)
+            .into_iter()
+            .map(|(s, a)| (s, a.as_ref().map(|a| a.index), a.map(|a| a.altered).unwrap_or_default()))
+            .collect()
     }
 
     fn index_of(all: &[(StateVariable, Option<SecurityIndex>, Vec<usize>)], state: StateVariable) -> (Option<SecurityIndex>, Vec<usize>) {
@@ -326,7 +355,14 @@ mod tests {
             Quantity::CurrentMagnitude { branch: 2, end: End::From },
         ];
         let alterable = [true, true, true, false, true, true, false, true, true, true];
-        let measurements: Vec<Measurement> = quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
+        let measurements: Vec<Measurement> = quantities
+            .iter()
+            .map(|&quantity| Measurement {
+                quantity,
+                value: 0.0,
+                sigma: 1.0,
+            })
+            .collect();
         let estimator = Estimator::new(&network, &measurements).unwrap();
         let h = estimator.jacobian(&[1.02, 0.99, 0.98, 0.96], &[0.0, -0.03, -0.05, -0.08]).unwrap();
         let found = cheapest_attacks(&h, &alterable, 1_000_000_000);
@@ -364,10 +400,24 @@ mod tests {
         // Without protection d = n: the minimum for θ2 (1) needs sets of four rows; with almost
         // no work only the empty set runs, and its support (every row θ2 reaches) is a bound.
         let network = chain();
-        let measurements: Vec<Measurement> = quantities().iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
+        let measurements: Vec<Measurement> = quantities()
+            .iter()
+            .map(|&quantity| Measurement {
+                quantity,
+                value: 0.0,
+                sigma: 1.0,
+            })
+            .collect();
         let estimator = Estimator::new(&network, &measurements).unwrap();
         let h = estimator.jacobian(&[1.0; 3], &[0.0; 3]).unwrap();
-        let theta2 = |work| cheapest_attacks(&h, &[true; 6], work).into_iter().find(|(s, _)| *s == StateVariable::Angle { bus: 2 }).unwrap().1.unwrap();
+        let theta2 = |work| {
+            cheapest_attacks(&h, &[true; 6], work)
+                .into_iter()
+                .find(|(s, _)| *s == StateVariable::Angle { bus: 2 })
+                .unwrap()
+                .1
+                .unwrap()
+        };
         let cheap = theta2(1);
         assert!(matches!(cheap.index, SecurityIndex::AtMost(k) if k > 1), "{:?}", cheap.index);
         assert_eq!(cheap.altered.len(), cheap.index.count().unwrap());
@@ -376,7 +426,10 @@ mod tests {
 
     #[test]
     fn subsets_are_all_k_combinations() {
-        assert_eq!(Subsets::new(4, 2).collect::<Vec<_>>(), [vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
+        assert_eq!(
+            Subsets::new(4, 2).collect::<Vec<_>>(),
+            [vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]
+        );
         assert_eq!(Subsets::new(3, 0).collect::<Vec<_>>(), [Vec::<usize>::new()]);
         assert_eq!(Subsets::new(2, 3).count(), 0);
     }
