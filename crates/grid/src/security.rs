@@ -110,16 +110,12 @@ pub fn cheapest_attacks(jacobian: &Jacobian, alterable: &[bool], work: usize) ->
                     let zeroed: Vec<Vec<f64>> = set.iter().map(|&k| a[k].clone()).collect();
                     let free = null_space(&zeroed, d);
                     spent += (size * d * d + a.len() * d * free.len().max(1)).max(1);
-                    // A generic y in null(A_B): a combination with distinct, unrelated weights.
-                    let y: Vec<f64> = (0..d)
-                        .map(|k| free.iter().enumerate().map(|(t, f)| f[k] * (1.0 + 0.618_034 * t as f64)).sum())
-                        .collect();
                     if free.iter().all(|f| dot(&nj, f).abs() <= ZERO) {
                         continue;
                     }
                     let support = a.iter().filter(|row| free.iter().any(|f| dot(row, f).abs() > ZERO)).count();
                     if best.as_ref().is_none_or(|(k, _)| support < *k) {
-                        best = Some((support, y));
+                        best = Some((support, generic(&free, &a, &nj, support)));
                     }
                 }
             }
@@ -143,6 +139,25 @@ pub fn cheapest_attacks(jacobian: &Jacobian, alterable: &[bool], work: usize) ->
             (state, Some(Attack { state, index, change, altered }))
         })
         .collect()
+}
+
+/// A generic element y of the span of `free` (the witness of an attack): a combination with
+/// distinct, unrelated weights that moves the target (N_j · y ≠ 0) and alters all `support` rows
+/// of `a` that the span reaches. A particular choice of weights can cancel by accident, so a few
+/// are tried; the last one is returned if all fail (it is still in the span).
+fn generic(free: &[Vec<f64>], a: &[Vec<f64>], nj: &[f64], support: usize) -> Vec<f64> {
+    let d = nj.len();
+    let mut y = Vec::new();
+    for step in [0.618_034, std::f64::consts::SQRT_2, std::f64::consts::E, std::f64::consts::PI] {
+        y = (0..d)
+            .map(|k| free.iter().enumerate().map(|(t, f)| f[k] * (1.0 + step * t as f64)).sum())
+            .collect();
+        let scale = ZERO * norm(&y);
+        if dot(nj, &y).abs() > scale && a.iter().filter(|row| dot(row, &y).abs() > scale).count() == support {
+            break;
+        }
+    }
+    y
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
