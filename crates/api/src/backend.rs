@@ -7,7 +7,7 @@ use rustls_pki_types::CertificateDer;
 use tokio::sync::broadcast;
 
 use crate::dto::{
-    AlarmItem, ApproveRequest, AuditEvent, CheckpointItem, CommandItem, CommandRequest, EnrolmentItem, EnrolmentRequest, Evidence, Health,
+    AlarmItem, ApproveRequest, AuditEvent, CheckpointItem, CommandItem, CommandRequest, EnrolmentItem, EnrolmentRequest, EstimationReport, Evidence, Health,
     History, LiveEvent, LogEntryItem, Model, OneLine, PointInfo, PreparedCommand, TamperResult, ValueItem,
 };
 use crate::error::ApiError;
@@ -56,6 +56,10 @@ pub trait Backend: Send + Sync + 'static {
     fn values(&self, bay: Option<&str>, point: Option<&str>) -> Result<Vec<ValueItem>, ApiError>;
     /// Downsampled history of `point` over `[from_ns, to_ns)` in at most `max_points` buckets.
     fn history(&self, point: &str, from_ns: i64, to_ns: i64, max_points: usize) -> Result<History, ApiError>;
+    /// The latest run of the measurement checks (state estimation, bad-data test, security
+    /// index, learned profiles); [`ApiError::NotFound`] when the hub runs none (`[estimation]`
+    /// absent) or none has run yet.
+    fn estimation(&self) -> Result<EstimationReport, ApiError>;
     /// Alarms, newest first; only unacknowledged ones when `active_only`.
     fn alarms(&self, active_only: bool) -> Result<Vec<AlarmItem>, ApiError>;
     /// Acknowledges an alarm ([`ApiError::Conflict`] if it already was).

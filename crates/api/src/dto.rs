@@ -656,3 +656,110 @@ pub enum LiveEvent {
     /// A command's state changed.
     Command(Box<CommandItem>),
 }
+
+/// `GET /api/estimation`: the latest run of the hub's measurement checks (state estimation with
+/// the bad-data test, the security index per bus, and each point's learned profile).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EstimationReport {
+    /// When the check ran.
+    pub ran_at: String,
+    /// How long it took, milliseconds (network build, estimate with bad-data removal, security index).
+    pub duration_ms: f64,
+    /// Why there is no estimate this time (an unobservable or de-energised network); the
+    /// estimate fields are then empty.
+    pub error: Option<String>,
+    /// Whether the chi-square test passed on every measurement (nothing was removed as bad data).
+    pub passed: bool,
+    /// A switch or tap position changed since the previous check: the other values may not
+    /// follow yet, so bad data found now is reported here but not alarmed.
+    pub settling: bool,
+    /// J(x̂) of the first estimate, over every measurement (the one the test judged first).
+    pub objective: f64,
+    /// The chi-square threshold for it (absent without redundancy).
+    pub threshold: Option<f64>,
+    /// m - n of the first estimate.
+    pub degrees_of_freedom: usize,
+    /// Every measurement the estimator used: measured points and the pseudo-measurements the hub adds.
+    pub measurements: Vec<EstimatedMeasurement>,
+    /// The estimated state with the security index of its angle and magnitude.
+    pub buses: Vec<BusEstimate>,
+    /// Per point: its learned profile for the current time-of-day bucket.
+    pub profiles: Vec<PointProfile>,
+}
+
+/// Where an estimator measurement comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MeasurementOrigin {
+    /// A point's latest trusted value.
+    Measured,
+    /// A load's injection from the model (a forecast stand-in, large σ).
+    Pseudo,
+    /// A bus with nothing connected: zero injection (small σ).
+    ZeroInjection,
+}
+
+/// One estimator measurement, per unit on the system base.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EstimatedMeasurement {
+    /// The point it comes from (measured ones).
+    pub point: Option<String>,
+    pub origin: MeasurementOrigin,
+    /// What it measures, e.g. `P flow into <branch> at <bus>`.
+    pub quantity: String,
+    pub value_pu: f64,
+    pub sigma_pu: f64,
+    /// h(x̂) of the final estimate (absent for one removed as bad data).
+    pub estimate_pu: Option<f64>,
+    /// |r| / sqrt(Ω): when it was removed as bad data, else in the final estimate (absent for a
+    /// critical measurement, whose residual is always zero).
+    pub normalised_residual: Option<f64>,
+    /// Removed as bad data (in this order: the first is the worst).
+    pub bad_data: bool,
+    /// Whether an attacker is assumed unable to alter it: signed at the device
+    /// (`[estimation] protected`) or computed by the hub itself (pseudo and zero injection).
+    pub protected: bool,
+}
+
+/// What an undetectable false-data injection (a = Hc) on one state variable costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AttackCost {
+    /// Every such change shows in a protected measurement.
+    Impossible,
+    /// Exactly this many unprotected measurements must be altered.
+    Exact { measurements: usize },
+    /// At most this many (the exact search ran out of budget).
+    AtMost { measurements: usize },
+    /// Not computed: the grid has more state variables than the hub's search handles per check.
+    NotComputed,
+}
+
+/// One bus of the estimate.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BusEstimate {
+    /// The bus (a TopologicalNode mRID).
+    pub bus: String,
+    /// Its node's name, when the model gives one.
+    pub name: Option<String>,
+    pub v_pu: f64,
+    pub angle_deg: f64,
+    /// Absent at the slack bus, whose angle is the reference.
+    pub angle_attack: Option<AttackCost>,
+    pub magnitude_attack: AttackCost,
+}
+
+/// A point's learned distribution in the current time-of-day bucket.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PointProfile {
+    pub point: String,
+    /// `weekday-HH` or `weekend-HH` (UTC).
+    pub bucket: String,
+    pub samples: usize,
+    pub median: Option<f64>,
+    /// Median absolute deviation.
+    pub mad: Option<f64>,
+    /// The latest value and its robust score |x - median| / (1.4826 MAD) (absent while warming up).
+    pub last: f64,
+    pub score: Option<f64>,
+}

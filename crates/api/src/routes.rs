@@ -3,7 +3,7 @@
 //! | route | roles |
 //! |---|---|
 //! | `POST /api/login`, `/healthz`, `/metrics`, `/api/openapi.json` | anyone |
-//! | `GET` model (also `/api/model/full`, `/api/model/diagram`), points, values, history, alarms, commands, evidence, checkpoints, events | any role |
+//! | `GET` model (also `/api/model/full`, `/api/model/diagram`), points, values, history, estimation, alarms, commands, evidence, checkpoints, events | any role |
 //! | `POST /api/commands`, `POST /api/commands/prepare`, `POST /api/alarms/{id}/ack`, `POST /api/demo/tamper` | OPERATOR, ENGINEER |
 //! | `GET`, `POST /api/enrolments` (a person's own passkeys) | any person |
 //! | `POST /api/enrolments/{id}/approve`, `GET /api/enrolments?all=true` | SECADM |
@@ -422,6 +422,13 @@ async fn history(
     blocking(move || b.history(&id, from, to, max_points as usize)).await.map(Json)
 }
 
+#[utoipa::path(get, path = "/api/estimation", tag = "estimation",
+    responses((status = 200, body = EstimationReport), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn estimation(State(state): State<ApiState>, Authed(_caller): Authed) -> Result<Json<EstimationReport>, ApiError> {
+    let b = state.backend.clone();
+    blocking(move || b.estimation()).await.map(Json)
+}
+
 #[utoipa::path(get, path = "/api/alarms", tag = "alarms", params(AlarmsQuery),
     responses((status = 200, body = Vec<AlarmItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn alarms(State(state): State<ApiState>, Authed(_caller): Authed, ApiQuery(q): ApiQuery<AlarmsQuery>) -> Result<Json<Vec<AlarmItem>>, ApiError> {
@@ -704,14 +711,15 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gridtrust hub API", description = "Model, values, history, alarms, commands and evidence of the gridtrust hub. People log in (cookie session, send `X-Gridtrust-CSRF: 1` on POST); machines present a client certificate on the machine listener."),
-    paths(login, logout, me, model, full_model, one_line, points, values, history, alarms, acknowledge, issue_command, prepare_command, commands, command,
+    paths(login, logout, me, model, full_model, one_line, points, values, history, estimation, alarms, acknowledge, issue_command, prepare_command, commands, command,
           enrolments, request_enrolment, approve_enrolment, evidence,
           latest_checkpoint, log_entries, audit_trail, events, tamper, healthz, metrics, openapi),
     components(schemas(ErrorBody, LoginRequest, SessionInfo, Model, Substation, VoltageLevel, Bay, Equipment, PointInfo, CimRefs, ValueItem,
                        OneLine, OneLineLayout, OneLineXY, OneLineNode, OneLineKind, OneLineEquipment, OneLineSwitch, SwitchPosition, PositionSource,
                        QualityInfo, TrustInfo, History, Sample, AlarmItem, AckInfo, CommandRequest, CommandValueDto, CommandItem, Evidence,
                        CommandAssertion, PreparedCommand, EnrolmentRequest, EnrolmentItem, ApproveRequest,
-                       RecordBytes, BatchProof, RecordProof, SignerInfo, LogProof, CheckpointItem, LogEntryItem, AuditEvent, Health, TamperResult))
+                       RecordBytes, BatchProof, RecordProof, SignerInfo, LogProof, CheckpointItem, LogEntryItem, AuditEvent, Health, TamperResult,
+                       EstimationReport, MeasurementOrigin, EstimatedMeasurement, AttackCost, BusEstimate, PointProfile))
 )]
 pub struct ApiDoc;
 
@@ -729,6 +737,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/points/{id}/history", get(history))
         .route("/api/values", get(values))
         .route("/api/events", get(events))
+        .route("/api/estimation", get(estimation))
         .route("/api/alarms", get(alarms))
         .route("/api/alarms/{id}/ack", post(acknowledge))
         .route("/api/commands", get(commands).post(issue_command))

@@ -191,6 +191,59 @@ impl<'a> Estimator<'a> {
     }
 }
 
+/// A state variable of the estimator: a column of H.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateVariable {
+    /// The voltage angle of a bus (every bus but its island's slack).
+    Angle { bus: usize },
+    /// The voltage magnitude of a bus.
+    Magnitude { bus: usize },
+}
+
+/// H = ∂h/∂x at one state, dense: for the analyses of small sets that need whole rows
+/// ([`crate::security`]), not for the estimate itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jacobian {
+    /// One row per measurement (in the estimator's order), one entry per column.
+    pub rows: Vec<Vec<f64>>,
+    /// The state variable of each column.
+    pub columns: Vec<StateVariable>,
+}
+
+impl Estimator<'_> {
+    /// The measurement Jacobian at the state (`v`, `theta`, one entry per bus), e.g. an
+    /// estimate's: the linearisation an attacker with the model would use (a = Hc).
+    pub fn jacobian(&self, v: &[f64], theta: &[f64]) -> Result<Jacobian, GridError> {
+        let model = &self.model;
+        let buses = model.network.buses.len();
+        for (what, x) in [("voltage magnitudes (count)", v), ("voltage angles (count)", theta)] {
+            if x.len() != buses {
+                return Err(GridError::InvalidValue { id: "state".into(), what, value: x.len() as f64 });
+            }
+        }
+        let measurements: Vec<Measurement> = self.quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
+        let (mut h, mut jac) = (vec![0.0; measurements.len()], vec![0.0; model.cols.len()]);
+        model.evaluate(&measurements, v, theta, &mut h, &mut jac);
+        let rows = (0..measurements.len())
+            .map(|i| {
+                let mut row = vec![0.0; model.states];
+                for p in model.row(i) {
+                    row[model.cols[p]] = jac[p];
+                }
+                row
+            })
+            .collect();
+        let mut columns = vec![StateVariable::Magnitude { bus: 0 }; model.states];
+        for bus in 0..buses {
+            if let Some(c) = model.angle_at[bus] {
+                columns[c] = StateVariable::Angle { bus };
+            }
+            columns[model.magnitude_at[bus]] = StateVariable::Magnitude { bus };
+        }
+        Ok(Jacobian { rows, columns })
+    }
+}
+
 /// A measurement removed as bad data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Removed {

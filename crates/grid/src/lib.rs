@@ -20,6 +20,10 @@
 //! - [`observability`]: [`observability::observability`], numerical observability analysis
 //!   (observable islands, floating magnitudes) and the pseudo-measurements that would make the
 //!   rest observable.
+//! - [`security`]: [`security::cheapest_attacks`], the security index of each state variable
+//!   against stealthy false-data injection (a = Hc): the fewest alterable measurements an
+//!   attacker must control, exactly by enumeration, with measurements signed at the device
+//!   (or computed by the estimator) protected.
 //! - [`feeders`]: the radial grid of power-grid-model's benchmark (100 feeders × 10 nodes),
 //!   its load profiles, and its export for `peer/pgm.py`; `src/bin/grid-bench.rs` times our
 //!   power flow and estimator against power-grid-model on it in one run, and
@@ -53,6 +57,7 @@ pub mod feeders;
 pub mod network;
 pub mod observability;
 pub mod powerflow;
+pub mod security;
 mod sparse;
 
 pub use complex::C64;

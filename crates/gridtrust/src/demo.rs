@@ -59,7 +59,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if args.dir.exists() {
         std::fs::remove_dir_all(&args.dir).with_context(|| format!("clearing {}", args.dir.display()))?;
     }
-    let model = import_demo_grid(&args.dir.join("model"))?;
+    let (model, cgmes) = import_demo_grid(&args.dir.join("model"))?;
+    let quoted = |p: &Path| format!("{:?}", p.display().to_string());
     let opts = ChainOptions {
         dir: args.dir.clone(),
         scada_listen: args.scada_listen.clone(),
@@ -69,7 +70,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         api_listen: args.api_listen.clone(),
         cc_ui_listen: Some(args.cc_ui_listen.clone()),
         api_extra: String::new(),
-        hub_extra: format!("[model]\nfile = {:?}\n", model.display().to_string()),
+        // The measurement checks on the same grid: state estimation every 5 s with the bad-data
+        // test, the security index per bus, learned profiles (docs/state-estimation.md). No point
+        // is `protected`: the simulated RTU signs nothing, its IEC 104 is plain to the edge.
+        hub_extra: format!(
+            "[model]\nfile = {}\n\n[estimation]\ncgmes = [{}]\ninterval_s = 5\n",
+            quoted(&model),
+            cgmes.iter().map(|p| quoted(p)).collect::<Vec<_>>().join(", ")
+        ),
         password_cost: gridtrust_api::auth::HashCost::Standard,
         demo_fault_injection: true,
         demo_enrolment_ca: true,
@@ -132,8 +140,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
 /// Writes the demo grid's SCD and CGMES files (the simulated substation and its feeders) into
 /// `dir` and imports them as `gridtrust model import` does, so the hub serves the demo's model
-/// like a user's; returns the model file, relative to the demo folder (where `hub.toml` is).
-fn import_demo_grid(dir: &Path) -> anyhow::Result<PathBuf> {
+/// like a user's; returns the model file and the CGMES files (for `[estimation]`), relative to
+/// the demo folder (where `hub.toml` is).
+fn import_demo_grid(dir: &Path) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
     let files = gridtrust_sim::grid::write_files(dir).with_context(|| format!("writing the demo grid into {}", dir.display()))?;
     let inputs = ModelInputs { scl: vec![files.scl.clone()], cgmes: files.cgmes.clone(), mapping: None };
     let imported = import_files(&inputs, |_: ProgressUpdate<'_>| {}).map_err(|failed| anyhow::anyhow!("importing the demo grid: {failed}"))?;
@@ -150,7 +159,8 @@ fn import_demo_grid(dir: &Path) -> anyhow::Result<PathBuf> {
         files.cgmes.iter().map(|p| shown(p)).collect::<Vec<_>>().join(" "),
         shown(&output),
     );
-    Ok(PathBuf::from("model").join("northfield.json"))
+    let relative = |p: &Path| PathBuf::from("model").join(p.file_name().unwrap_or_default());
+    Ok((relative(&output), files.cgmes.iter().map(|p| relative(p)).collect()))
 }
 
 fn print_banner(chain: &Chain) {

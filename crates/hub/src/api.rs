@@ -283,6 +283,12 @@ fn entry_summary(entry: &LogEntry) -> (&'static str, String) {
 }
 
 impl Backend for HubApi {
+    fn estimation(&self) -> Result<EstimationReport, ApiError> {
+        crate::server::lock(&self.state.estimation)
+            .clone()
+            .ok_or_else(|| ApiError::NotFound("no measurement check has run (is [estimation] configured?)".into()))
+    }
+
     fn model(&self) -> Result<Model, ApiError> {
         let known = self.known_points()?;
         Ok(match &self.grid_model {

@@ -56,6 +56,10 @@ pub struct HubConfig {
     /// point references, see [`crate::model`]).
     #[serde(default)]
     pub model: Option<ModelConfig>,
+    /// The measurement checks on the live stream (absent: off); needs `[model]`. See
+    /// [`crate::estimation`].
+    #[serde(default)]
+    pub estimation: Option<crate::estimation::EstimationConfig>,
     /// People's passkeys: the relying party id and the origins the UI is served from (absent:
     /// the hub refuses passkey-signed commands).
     #[serde(default)]
@@ -103,6 +107,23 @@ impl HubConfig {
         resolve(base, &mut c.authority.registry);
         if let Some(model) = &mut c.model {
             resolve(base, &mut model.file);
+        }
+        if let Some(e) = &mut c.estimation {
+            for f in &mut e.cgmes {
+                resolve(base, f);
+            }
+            if c.model.is_none() {
+                return Err(ConfigError::invalid(path, "estimation", "needs [model] file: the points' links to CIM measurements come from it"));
+            }
+            if e.cgmes.is_empty() {
+                return Err(ConfigError::invalid(path, "estimation.cgmes", "names no file (EQ, TP and SSH are needed)"));
+            }
+            if e.interval_s == 0 {
+                return Err(ConfigError::invalid(path, "estimation.interval_s", "must be at least 1"));
+            }
+            if !(e.confidence > 0.0 && e.confidence < 1.0) {
+                return Err(ConfigError::invalid(path, "estimation.confidence", "must be between 0 and 1 (exclusive)"));
+            }
         }
         if let Some(api) = &mut c.api {
             api.resolve_and_check(path, base)?;

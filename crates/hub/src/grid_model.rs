@@ -209,6 +209,11 @@ impl ServedModel {
         Self { full_json: grid.to_json(), tree, points, known, grid: grid.clone(), one_line: OneLine::of(grid), bay_of_equipment }
     }
 
+    /// The joined model, for the measurement checks' point links.
+    pub fn grid(&self) -> &GridModel {
+        &self.grid
+    }
+
     /// `GET /api/model/diagram`: the one-line diagram with switch positions from the latest
     /// values (`with_data`, those that are `trusted`) and what the topology walk energises from
     /// them. Points are named as their data arrives (see [`Self::tree`]).

@@ -16,6 +16,10 @@
 //! the imported IEC 61850 / CIM model of `[model] file` ([`grid_model`]), with points it does
 //! not know appended, or without one the [`model`] derived from point references.
 //!
+//! With `[estimation]` it also checks the measurements on the live stream ([`estimation`]):
+//! state estimation with the bad-data test, the security index against stealthy false-data
+//! injection per bus, and per-point learned profiles; findings are alarms like the trust ones.
+//!
 //! Web commands are signed by the person's passkey, whose key the operator CA bound to them and
 //! their role, and every edge verifies that assertion itself, so a compromised hub cannot issue
 //! them. The older console key at the hub (`[api.console]`) remains only as a fallback that is
@@ -26,6 +30,7 @@ mod api;
 mod config;
 pub mod console;
 pub mod enrol;
+pub mod estimation;
 pub mod evidence;
 pub mod grid_model;
 pub mod ledger;

@@ -67,6 +67,8 @@ pub enum HubError {
     Model(#[from] crate::grid_model::GridModelError),
     #[error("point registry: {0}")]
     Authority(#[from] AuthorityError),
+    #[error("{0}")]
+    Estimation(#[from] crate::estimation::EstimationError),
 }
 
 /// Counters for metrics and tests.
@@ -177,6 +179,8 @@ pub(crate) struct State {
     pub(crate) latest: Mutex<HashMap<PointId, Arc<SignedBatch>>>,
     /// The signed point registry: which edge owns each point (reports it, is commanded for it).
     pub(crate) registry: Arc<AcceptedRegistry>,
+    /// The latest run of the measurement checks (`[estimation]`), for `GET /api/estimation`.
+    pub(crate) estimation: Mutex<Option<gridtrust_api::dto::EstimationReport>>,
     pub(crate) edges: Mutex<HashMap<String, mpsc::Sender<HubToEdge>>>,
     /// For each connected edge, the log checkpoint size it holds. Commands are logged, proven
     /// and sent under this lock, so each edge receives checkpoints in log order.
@@ -235,6 +239,13 @@ impl Hub {
     pub async fn start_with(config: &HubConfig, options: HubOptions) -> Result<Self, HubError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| HubError::DataDir { path: config.data_dir.clone(), source })?;
         let grid_model = config.model.as_ref().map(|m| ServedModel::load(&m.file)).transpose()?.map(Arc::new);
+        let checks = match &config.estimation {
+            None => None,
+            Some(e) => {
+                let grid = grid_model.as_ref().ok_or(crate::estimation::EstimationError::NoModel)?.grid().clone();
+                Some((crate::estimation::Checks::load(e, grid)?, Duration::from_secs(e.interval_s)))
+            }
+        };
         let identity = Arc::new(Identity::load(&config.identity)?);
         if identity.me.kind != IdentityKind::Hub {
             return Err(HubError::WrongIdentity(identity.me.to_string()));
@@ -308,6 +319,7 @@ impl Hub {
             events: broadcast::channel(4096).0,
             latest: Mutex::new(latest),
             registry,
+            estimation: Mutex::default(),
             command_log: tokio::sync::Mutex::default(),
             alarms,
             quarantine: Mutex::default(),
@@ -333,11 +345,14 @@ impl Hub {
         let crl_state = state.clone();
         let listeners =
             vec![tokio::spawn(accept_loop(edge_listener, state.clone(), Peer::Edge)), tokio::spawn(accept_loop(cc_listener, state.clone(), Peer::Cc))];
-        let tasks = vec![
+        let mut tasks = vec![
             state.identity.watch_crl(move |event| revocation::on_crl_event(&crl_state, event)),
             tokio::spawn(checkpoint_loop(state.clone(), Duration::from_millis(config.checkpoint_interval_ms))),
             tokio::spawn(console_results_loop(state.clone(), console_rx)),
         ];
+        if let Some((checks, interval)) = checks {
+            tasks.push(tokio::spawn(estimation_loop(state.clone(), checks, interval)));
+        }
         let api = match &config.api {
             None => None,
             Some(api) => {
@@ -533,6 +548,51 @@ async fn checkpoint_loop(state: Arc<State>, interval: Duration) {
             Ok(Err(e)) => state.alarm(Severity::Critical, "hub", "log", format!("cannot sign a log checkpoint: {e}"), None),
             Err(e) => warn!(error = %e, "checkpoint task failed"),
         }
+    }
+}
+
+/// Runs the measurement checks every `interval` on the blocking pool, keeps the report for the
+/// API and raises an alarm per finding (deduplicated by the registry while unacknowledged).
+async fn estimation_loop(state: Arc<State>, mut checks: crate::estimation::Checks, interval: Duration) {
+    use crate::estimation::Finding;
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let st = state.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            let outcome = st.store.latest_all().map(|latest| checks.run(Timestamp::now(), &latest));
+            (checks, outcome)
+        })
+        .await;
+        let outcome = match ran {
+            Ok((back, outcome)) => {
+                checks = back;
+                outcome
+            }
+            Err(e) => {
+                warn!(error = %e, "measurement checks failed; they stop");
+                return;
+            }
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(error = %e, "measurement checks: latest values unreadable");
+                continue;
+            }
+        };
+        if let Some(error) = &outcome.report.error {
+            debug!(%error, "state estimation did not run");
+        }
+        for f in &outcome.findings {
+            let severity = match f {
+                Finding::BadData { .. } => Severity::Major,
+                Finding::OutsideProfile { .. } => Severity::Minor,
+            };
+            state.alarm(severity, "hub", f.kind(), f.message(), Some(f.point().to_owned()));
+        }
+        *lock(&state.estimation) = Some(outcome.report);
     }
 }
 
