@@ -110,7 +110,10 @@ impl Users {
             }
             let mut roles = Vec::new();
             for r in &u.roles {
-                roles.push(role_from_name(r).ok_or_else(|| ConfigError::invalid(path, key("roles"), format!("`{r}` is not an IEC 62351-8 role")))?);
+                roles.push(
+                    role_from_name(r)
+                        .ok_or_else(|| ConfigError::invalid(path, key("roles"), format!("`{r}` is not an IEC 62351-8 role")))?,
+                );
             }
             if roles.is_empty() {
                 return Err(ConfigError::invalid(path, key("roles"), "at least one role"));

@@ -7,8 +7,8 @@ use rustls_pki_types::CertificateDer;
 use tokio::sync::broadcast;
 
 use crate::dto::{
-    AlarmItem, ApproveRequest, AuditEvent, CheckpointItem, CommandItem, CommandRequest, EnrolmentItem, EnrolmentRequest, EstimationReport, Evidence, Health,
-    History, LiveEvent, LogEntryItem, Model, OneLine, PointInfo, PreparedCommand, TamperResult, ValueItem,
+    AlarmItem, ApproveRequest, AuditEvent, CheckpointItem, CommandItem, CommandRequest, EnrolmentItem, EnrolmentRequest, EstimationReport,
+    Evidence, Health, History, LiveEvent, LogEntryItem, Model, OneLine, PointInfo, PreparedCommand, TamperResult, ValueItem,
 };
 use crate::error::ApiError;
 

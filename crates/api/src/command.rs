@@ -32,7 +32,8 @@ pub fn parse_request(req: &CommandRequest) -> Result<(PointId, CommandAction, Co
             },
         },
         "setpoint" => {
-            let x = v.as_f64().filter(|x| x.is_finite() && x.abs() <= f64::from(f32::MAX)).ok_or_else(|| bad("expected a finite number"))?;
+            let x =
+                v.as_f64().filter(|x| x.is_finite() && x.abs() <= f64::from(f32::MAX)).ok_or_else(|| bad("expected a finite number"))?;
             #[allow(clippy::cast_possible_truncation)] // range checked above; f32 precision is the protocol's
             CommandValue::SetpointFloat(x as f32)
         }

@@ -131,7 +131,9 @@ impl ApiConfig {
     pub fn transport(&self, path: &Path) -> Result<Transport, ConfigError> {
         let plain = plain_http_allowed(path, "api", &self.listen, self.plain_http_on_loopback)?;
         match (plain, &self.tls) {
-            (true, Some(_)) => Err(ConfigError::invalid(path, "api.tls", "a certificate for plain HTTP: remove api.tls or api.plain_http_on_loopback")),
+            (true, Some(_)) => {
+                Err(ConfigError::invalid(path, "api.tls", "a certificate for plain HTTP: remove api.tls or api.plain_http_on_loopback"))
+            }
             (true, None) => Ok(Transport::PlainLoopback),
             (false, Some(files)) => Ok(Transport::HttpsFiles(files.certificate.clone(), files.key.clone())),
             (false, None) => Ok(Transport::HttpsOwnIdentity),
@@ -170,8 +172,9 @@ impl ApiConfig {
 /// address, since passwords and session cookies would otherwise cross the network in clear. The
 /// hub's `[api]` and the cc's `[ui]` both decide here. `path` names the configuration file.
 pub fn plain_http_allowed(path: &Path, table: &str, listen: &str, plain_http_on_loopback: bool) -> Result<bool, ConfigError> {
-    let addr: SocketAddr =
-        listen.parse().map_err(|_| ConfigError::invalid(path, format!("{table}.listen"), format!("`{listen}` is not an ip:port address")))?;
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| ConfigError::invalid(path, format!("{table}.listen"), format!("`{listen}` is not an ip:port address")))?;
     if plain_http_on_loopback && !addr.ip().is_loopback() {
         return Err(ConfigError::invalid(
             path,
@@ -257,7 +260,8 @@ pub async fn start(
         }
     };
     let sessions = auth::Sessions::new(Duration::from_secs(config.session_ttl_s));
-    let state = ApiState::new(backend.clone(), users, sessions).with_login(&config.login)
+    let state = ApiState::new(backend.clone(), users, sessions)
+        .with_login(&config.login)
         .with_https(people_tls.is_some())
         .with_trusted_proxies(config.trusted_proxies.clone());
     let app = app(state.clone(), web);
@@ -295,7 +299,8 @@ pub async fn start(
         let (tcp, local) = bind(listen.clone()).await?;
         let mut tls = (*tls).clone();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let listener = machine::listen(tcp, Arc::new(tls), backend).map_err(|source| ApiStartError::Listen { addr: listen.clone(), source })?;
+        let listener =
+            machine::listen(tcp, Arc::new(tls), backend).map_err(|source| ApiStartError::Listen { addr: listen.clone(), source })?;
         let service = app.into_make_service_with_connect_info::<machine::MachinePeer>();
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, service).await {

@@ -37,9 +37,9 @@ use crate::dto::*;
 use crate::error::ApiError;
 use crate::login::{Admission, LoginConfig, LoginGuard};
 use crate::machine::MachinePeer;
-use crate::tls::HttpsPeer;
 use crate::metrics::{Exposition, Histogram};
 use crate::timefmt::{parse_rfc3339, rfc3339_system};
+use crate::tls::HttpsPeer;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "gridtrust_session";
@@ -150,7 +150,12 @@ fn require(actor: &Actor, roles: &[Role], what: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     let needed: Vec<&str> = roles.iter().map(|r| r.name()).collect();
-    Err(ApiError::Forbidden(format!("{what} needs one of the roles {}; {} has {}", needed.join(", "), actor.name, role_names(&actor.roles).join(", "))))
+    Err(ApiError::Forbidden(format!(
+        "{what} needs one of the roles {}; {} has {}",
+        needed.join(", "),
+        actor.name,
+        role_names(&actor.roles).join(", ")
+    )))
 }
 
 fn role_names(roles: &[Role]) -> Vec<String> {
@@ -255,7 +260,11 @@ fn client_of(peer: Option<SocketAddr>, headers: &HeaderMap, trusted_proxies: &[I
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "Wrong username or password"),
               (status = 429, body = ErrorBody, description = "The name or the address is locked out after failed logins; see Retry-After"),
               (status = 503, body = ErrorBody, description = "Too many logins at once; see Retry-After")))]
-async fn login(State(state): State<ApiState>, ext: axum::Extension<Extensions>, ApiJson(req): ApiJson<LoginRequest>) -> Result<Response, ApiError> {
+async fn login(
+    State(state): State<ApiState>,
+    ext: axum::Extension<Extensions>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
     let remote = ext.0.remote;
     let ip = remote.map(|r| r.ip());
     let admission = state.login.throttle().admit(&req.username, ip, Instant::now());
@@ -280,7 +289,8 @@ async fn login(State(state): State<ApiState>, ext: axum::Extension<Extensions>, 
         let started = state.login.throttle().failed(&req.username, ip, Instant::now());
         audit(&state, &req.username, "login", "failed", "wrong username or password".into(), remote).await;
         for lockout in started {
-            let message = format!("{} locked out for {} s after {} failed logins", lockout.subject, lockout.duration.as_secs(), lockout.failures);
+            let message =
+                format!("{} locked out for {} s after {} failed logins", lockout.subject, lockout.duration.as_secs(), lockout.failures);
             audit(&state, &req.username, "login_lockout", "started", message.clone(), remote).await;
             let backend = state.backend.clone();
             let raised = blocking(move || {
@@ -298,7 +308,8 @@ async fn login(State(state): State<ApiState>, ext: axum::Extension<Extensions>, 
         state.sessions.create(&user, SystemTime::now()).ok_or_else(|| ApiError::Internal("no randomness for a session token".into()))?;
     audit(&state, &user.name, "login", "ok", format!("roles {}", role_names(&user.roles).join(",")), remote).await;
     let cookie = format!("{SESSION_COOKIE}={token}; {}; Max-Age={}", state.cookie_attributes(), state.sessions_ttl_secs());
-    let body = SessionInfo { username: session.username, roles: role_names(&session.roles), expires_at: rfc3339_system(session.expires_at) };
+    let body =
+        SessionInfo { username: session.username, roles: role_names(&session.roles), expires_at: rfc3339_system(session.expires_at) };
     let mut response = Json(body).into_response();
     let value = HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(format!("cookie: {e}")))?;
     response.headers_mut().insert(header::SET_COOKIE, value);
@@ -389,7 +400,11 @@ async fn points(State(state): State<ApiState>, Authed(_caller): Authed) -> Resul
 
 #[utoipa::path(get, path = "/api/values", tag = "values", params(ValuesQuery),
     responses((status = 200, body = Vec<ValueItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn values(State(state): State<ApiState>, Authed(_caller): Authed, ApiQuery(q): ApiQuery<ValuesQuery>) -> Result<Json<Vec<ValueItem>>, ApiError> {
+async fn values(
+    State(state): State<ApiState>,
+    Authed(_caller): Authed,
+    ApiQuery(q): ApiQuery<ValuesQuery>,
+) -> Result<Json<Vec<ValueItem>>, ApiError> {
     let b = state.backend.clone();
     blocking(move || b.values(q.bay.as_deref(), q.point.as_deref())).await.map(Json)
 }
@@ -431,7 +446,11 @@ async fn estimation(State(state): State<ApiState>, Authed(_caller): Authed) -> R
 
 #[utoipa::path(get, path = "/api/alarms", tag = "alarms", params(AlarmsQuery),
     responses((status = 200, body = Vec<AlarmItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn alarms(State(state): State<ApiState>, Authed(_caller): Authed, ApiQuery(q): ApiQuery<AlarmsQuery>) -> Result<Json<Vec<AlarmItem>>, ApiError> {
+async fn alarms(
+    State(state): State<ApiState>,
+    Authed(_caller): Authed,
+    ApiQuery(q): ApiQuery<AlarmsQuery>,
+) -> Result<Json<Vec<AlarmItem>>, ApiError> {
     let active_only = q.state != Some(AlarmState::All);
     let b = state.backend.clone();
     blocking(move || b.alarms(active_only)).await.map(Json)
@@ -454,7 +473,15 @@ async fn acknowledge(
     let (b, a) = (state.backend.clone(), actor.clone());
     let result = blocking(move || b.acknowledge(id, &a)).await;
     let outcome = if result.is_ok() { "ok" } else { "failed" };
-    audit(&state, &actor.name, "alarm_ack", outcome, format!("alarm {id}{}", result.as_ref().err().map(|e| format!(": {e}")).unwrap_or_default()), ext.0.remote).await;
+    audit(
+        &state,
+        &actor.name,
+        "alarm_ack",
+        outcome,
+        format!("alarm {id}{}", result.as_ref().err().map(|e| format!(": {e}")).unwrap_or_default()),
+        ext.0.remote,
+    )
+    .await;
     result.map(Json)
 }
 
@@ -561,7 +588,11 @@ async fn issue_command(
 
 #[utoipa::path(get, path = "/api/commands", tag = "commands", params(CommandsQuery),
     responses((status = 200, body = Vec<CommandItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn commands(State(state): State<ApiState>, Authed(_caller): Authed, ApiQuery(q): ApiQuery<CommandsQuery>) -> Result<Json<Vec<CommandItem>>, ApiError> {
+async fn commands(
+    State(state): State<ApiState>,
+    Authed(_caller): Authed,
+    ApiQuery(q): ApiQuery<CommandsQuery>,
+) -> Result<Json<Vec<CommandItem>>, ApiError> {
     let limit = bounded_limit(q.limit)?;
     state.backend.commands(limit).map(Json)
 }
@@ -582,7 +613,11 @@ async fn command(State(state): State<ApiState>, Authed(_caller): Authed, ApiPath
 
 #[utoipa::path(get, path = "/api/evidence", tag = "evidence", params(EvidenceQuery),
     responses((status = 200, body = Evidence), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn evidence(State(state): State<ApiState>, Authed(_caller): Authed, ApiQuery(q): ApiQuery<EvidenceQuery>) -> Result<Json<Evidence>, ApiError> {
+async fn evidence(
+    State(state): State<ApiState>,
+    Authed(_caller): Authed,
+    ApiQuery(q): ApiQuery<EvidenceQuery>,
+) -> Result<Json<Evidence>, ApiError> {
     let b = state.backend.clone();
     blocking(move || b.evidence(&q.point, q.seq)).await.map(Json)
 }
@@ -595,7 +630,11 @@ async fn latest_checkpoint(State(state): State<ApiState>, Authed(_caller): Authe
 
 #[utoipa::path(get, path = "/api/log/entries", tag = "evidence", params(LogQuery),
     responses((status = 200, body = Vec<LogEntryItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn log_entries(State(state): State<ApiState>, Authed(actor): Authed, ApiQuery(q): ApiQuery<LogQuery>) -> Result<Json<Vec<LogEntryItem>>, ApiError> {
+async fn log_entries(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ApiQuery(q): ApiQuery<LogQuery>,
+) -> Result<Json<Vec<LogEntryItem>>, ApiError> {
     require(&actor, LOG_READERS, "reading the transparency log")?;
     let count = bounded_limit(q.count)? as u64;
     let b = state.backend.clone();
@@ -604,7 +643,11 @@ async fn log_entries(State(state): State<ApiState>, Authed(actor): Authed, ApiQu
 
 #[utoipa::path(get, path = "/api/audit", tag = "evidence", params(AuditQuery),
     responses((status = 200, body = Vec<AuditEvent>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn audit_trail(State(state): State<ApiState>, Authed(actor): Authed, ApiQuery(q): ApiQuery<AuditQuery>) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+async fn audit_trail(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<Vec<AuditEvent>>, ApiError> {
     require(&actor, AUDIT_READERS, "reading the audit trail")?;
     let limit = bounded_limit(q.limit)?;
     let b = state.backend.clone();
@@ -614,7 +657,10 @@ async fn audit_trail(State(state): State<ApiState>, Authed(actor): Authed, ApiQu
 #[utoipa::path(get, path = "/api/events", tag = "values",
     responses((status = 200, content_type = "text/event-stream", description = "`event: value|alarm|command`, data: the item as JSON"),
               (status = 401, body = ErrorBody)))]
-async fn events(State(state): State<ApiState>, Authed(_caller): Authed) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
+async fn events(
+    State(state): State<ApiState>,
+    Authed(_caller): Authed,
+) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
     let stream = BroadcastStream::new(state.backend.subscribe()).filter_map(|e| {
         let e = e.ok()?;
         let (name, data) = match e {
@@ -630,12 +676,24 @@ async fn events(State(state): State<ApiState>, Authed(_caller): Authed) -> Sse<i
 #[utoipa::path(post, path = "/api/demo/tamper", tag = "demo",
     responses((status = 200, body = TamperResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody, description = "The hub does not run inside the demo")))]
-async fn tamper(State(state): State<ApiState>, Authed(actor): Authed, ext: axum::Extension<Extensions>) -> Result<Json<TamperResult>, ApiError> {
+async fn tamper(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ext: axum::Extension<Extensions>,
+) -> Result<Json<TamperResult>, ApiError> {
     require(&actor, Role::OPERATING, "demo fault injection")?;
     match state.backend.tamper() {
         None => Err(ApiError::NotFound("fault injection exists only in `gridtrust demo`".into())),
         Some(result) => {
-            audit(&state, &actor.name, "tamper", if result.is_ok() { "ok" } else { "failed" }, "demo: next batch tampered".into(), ext.0.remote).await;
+            audit(
+                &state,
+                &actor.name,
+                "tamper",
+                if result.is_ok() { "ok" } else { "failed" },
+                "demo: next batch tampered".into(),
+                ext.0.remote,
+            )
+            .await;
             result.map(Json)
         }
     }
@@ -660,7 +718,11 @@ async fn metrics(State(state): State<ApiState>) -> Response {
     let samples: Vec<([(&str, &str); 1], u64)> = classes.iter().map(|(c, n)| ([("class", c.as_str())], *n)).collect();
     let samples: Vec<(&[(&str, &str)], u64)> = samples.iter().map(|(l, n)| (l.as_slice(), *n)).collect();
     e.counter("gridtrust_http_responses_total", "HTTP responses by status class.", &samples)
-        .counter("gridtrust_logins_failed_total", "Failed logins.", &[(&[], state.http.logins_failed.load(std::sync::atomic::Ordering::Relaxed))])
+        .counter(
+            "gridtrust_logins_failed_total",
+            "Failed logins.",
+            &[(&[], state.http.logins_failed.load(std::sync::atomic::Ordering::Relaxed))],
+        )
         .counter(
             "gridtrust_logins_refused_total",
             "Logins refused unchecked: locked out, or too many at once.",
@@ -710,16 +772,93 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
 /// The OpenAPI 3.1 document, generated from the handlers above.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "gridtrust hub API", description = "Model, values, history, alarms, commands and evidence of the gridtrust hub. People log in (cookie session, send `X-Gridtrust-CSRF: 1` on POST); machines present a client certificate on the machine listener."),
-    paths(login, logout, me, model, full_model, one_line, points, values, history, estimation, alarms, acknowledge, issue_command, prepare_command, commands, command,
-          enrolments, request_enrolment, approve_enrolment, evidence,
-          latest_checkpoint, log_entries, audit_trail, events, tamper, healthz, metrics, openapi),
-    components(schemas(ErrorBody, LoginRequest, SessionInfo, Model, Substation, VoltageLevel, Bay, Equipment, PointInfo, CimRefs, ValueItem,
-                       OneLine, OneLineLayout, OneLineXY, OneLineNode, OneLineKind, OneLineEquipment, OneLineSwitch, SwitchPosition, PositionSource,
-                       QualityInfo, TrustInfo, History, Sample, AlarmItem, AckInfo, CommandRequest, CommandValueDto, CommandItem, Evidence,
-                       CommandAssertion, PreparedCommand, EnrolmentRequest, EnrolmentItem, ApproveRequest,
-                       RecordBytes, BatchProof, RecordProof, SignerInfo, LogProof, CheckpointItem, LogEntryItem, AuditEvent, Health, TamperResult,
-                       EstimationReport, MeasurementOrigin, EstimatedMeasurement, AttackCost, BusEstimate, PointProfile))
+    info(
+        title = "gridtrust hub API",
+        description = "Model, values, history, alarms, commands and evidence of the gridtrust hub. People log in (cookie session, send `X-Gridtrust-CSRF: 1` on POST); machines present a client certificate on the machine listener."
+    ),
+    paths(
+        login,
+        logout,
+        me,
+        model,
+        full_model,
+        one_line,
+        points,
+        values,
+        history,
+        estimation,
+        alarms,
+        acknowledge,
+        issue_command,
+        prepare_command,
+        commands,
+        command,
+        enrolments,
+        request_enrolment,
+        approve_enrolment,
+        evidence,
+        latest_checkpoint,
+        log_entries,
+        audit_trail,
+        events,
+        tamper,
+        healthz,
+        metrics,
+        openapi
+    ),
+    components(schemas(
+        ErrorBody,
+        LoginRequest,
+        SessionInfo,
+        Model,
+        Substation,
+        VoltageLevel,
+        Bay,
+        Equipment,
+        PointInfo,
+        CimRefs,
+        ValueItem,
+        OneLine,
+        OneLineLayout,
+        OneLineXY,
+        OneLineNode,
+        OneLineKind,
+        OneLineEquipment,
+        OneLineSwitch,
+        SwitchPosition,
+        PositionSource,
+        QualityInfo,
+        TrustInfo,
+        History,
+        Sample,
+        AlarmItem,
+        AckInfo,
+        CommandRequest,
+        CommandValueDto,
+        CommandItem,
+        Evidence,
+        CommandAssertion,
+        PreparedCommand,
+        EnrolmentRequest,
+        EnrolmentItem,
+        ApproveRequest,
+        RecordBytes,
+        BatchProof,
+        RecordProof,
+        SignerInfo,
+        LogProof,
+        CheckpointItem,
+        LogEntryItem,
+        AuditEvent,
+        Health,
+        TamperResult,
+        EstimationReport,
+        MeasurementOrigin,
+        EstimatedMeasurement,
+        AttackCost,
+        BusEstimate,
+        PointProfile
+    ))
 )]
 pub struct ApiDoc;
 
@@ -766,7 +905,17 @@ mod tests {
     fn openapi_lists_every_route_with_its_error_shape() {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
-        for path in ["/api/login", "/api/model/full", "/api/model/diagram", "/api/points/{id}/history", "/api/alarms/{id}/ack", "/api/evidence", "/api/log/entries", "/metrics", "/healthz"] {
+        for path in [
+            "/api/login",
+            "/api/model/full",
+            "/api/model/diagram",
+            "/api/points/{id}/history",
+            "/api/alarms/{id}/ack",
+            "/api/evidence",
+            "/api/log/entries",
+            "/metrics",
+            "/healthz",
+        ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
         }
         assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["message"].is_object());

@@ -229,6 +229,8 @@ async fn adapter_marks_every_point_invalid_when_the_stream_stops() {
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("only {} of {} points were marked invalid after the stream stopped: {invalid:?}", invalid.len(), good.len()));
+    .unwrap_or_else(|_| {
+        panic!("only {} of {} points were marked invalid after the stream stopped: {invalid:?}", invalid.len(), good.len())
+    });
     adapter.abort();
 }

@@ -349,7 +349,8 @@ mod tests {
     #[test]
     fn a_pin_is_read_and_a_bad_one_is_refused_naming_the_key() {
         let root = "ab".repeat(32);
-        let c = load(&format!("{SCADA_GROUP}[checkpoints]\nmax_silence_s = 3\n[checkpoints.pinned]\ntree_size = 7\nroot = \"{root}\"\n")).unwrap();
+        let c = load(&format!("{SCADA_GROUP}[checkpoints]\nmax_silence_s = 3\n[checkpoints.pinned]\ntree_size = 7\nroot = \"{root}\"\n"))
+            .unwrap();
         assert_eq!(c.checkpoints.max_silence_s, 3);
         assert_eq!(c.checkpoints.pinned, Some(PinnedTree::new(7, [0xab; 32]).unwrap()));
         for (bad, key) in [
@@ -417,7 +418,8 @@ mod tests {
         let bad = "[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"10.1.0.5\", \"10.2.0.7/24\"]\n";
         let Err(ConfigError::Parse { message, .. }) = load_station(bad) else { panic!("a host address with a prefix must not load") };
         assert!(message.contains("10.2.0.7/24") && message.contains("10.2.0.0/24") && message.contains("members"), "{message}");
-        let unlisted = "unlisted_clients = \"own_group\"\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"10.1.0.5\"]\n";
+        let unlisted =
+            "unlisted_clients = \"own_group\"\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"10.1.0.5\"]\n";
         assert!(matches!(load_station(unlisted), Err(ConfigError::Parse { .. })), "the cc's allow-list cannot be switched off in its file");
     }
 

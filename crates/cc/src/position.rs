@@ -16,10 +16,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum PositionFileError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path} line {line}: not `<edge id> <batch seq>`")]
     Line { path: PathBuf, line: usize },
 }
@@ -45,22 +42,12 @@ impl PositionFile {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
             Err(source) => {
-                return Err(PositionFileError::Read {
-                    path: self.path.clone(),
-                    source,
-                });
+                return Err(PositionFileError::Read { path: self.path.clone(), source });
             }
         };
         let mut out = BTreeMap::new();
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let bad = || PositionFileError::Line {
-                path: self.path.clone(),
-                line: i + 1,
-            };
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let bad = || PositionFileError::Line { path: self.path.clone(), line: i + 1 };
             let (edge, seq) = line.trim().rsplit_once(' ').ok_or_else(bad)?;
             let seq = seq.parse::<u64>().map_err(|_| bad())?;
             if edge.is_empty() || edge.contains(char::is_whitespace) {
@@ -73,10 +60,7 @@ impl PositionFile {
 
     /// Replaces the file (written aside, then renamed, so a crash leaves the old or the new one).
     pub fn save(&self, positions: &BTreeMap<String, u64>) -> std::io::Result<()> {
-        let text: String = positions
-            .iter()
-            .map(|(edge, seq)| format!("{edge} {seq}\n"))
-            .collect();
+        let text: String = positions.iter().map(|(edge, seq)| format!("{edge} {seq}\n")).collect();
         let tmp = self.path.with_extension("tmp");
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, &self.path)
@@ -96,9 +80,6 @@ mod tests {
         file.save(&positions).unwrap();
         assert_eq!(file.load().unwrap(), positions);
         std::fs::write(file.path(), "edge-1 41\nedge-2 x\n").unwrap();
-        assert!(matches!(
-            file.load(),
-            Err(PositionFileError::Line { line: 2, .. })
-        ));
+        assert!(matches!(file.load(), Err(PositionFileError::Line { line: 2, .. })));
     }
 }

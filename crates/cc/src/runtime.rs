@@ -153,10 +153,8 @@ impl Cc {
         let stats = Arc::new(CcStats::default());
         let alarms = Arc::new(Mutex::new(AlarmList::default()));
         let tls = identity.client_config()?;
-        let watchdog = Arc::new(Mutex::new(CheckpointWatchdog::new(
-            Duration::from_secs(config.checkpoints.max_silence_s),
-            std::time::Instant::now(),
-        )));
+        let watchdog =
+            Arc::new(Mutex::new(CheckpointWatchdog::new(Duration::from_secs(config.checkpoints.max_silence_s), std::time::Instant::now())));
         let mapping = Arc::new(mapping);
         let freshness = Arc::new(tokio::sync::Mutex::new(Freshness {
             staleness: Staleness::new(Bounds {
@@ -368,7 +366,10 @@ fn staleness_alarm(step: &Step) -> Alarm {
 fn silence_alarm(silence: Silence) -> Alarm {
     let reason = match silence {
         Silence::Began { max_silence } => {
-            format!("no new log checkpoint from the hub for more than {} s: the data served is not covered by the log", max_silence.as_secs())
+            format!(
+                "no new log checkpoint from the hub for more than {} s: the data served is not covered by the log",
+                max_silence.as_secs()
+            )
         }
         Silence::Ended { lasted } => format!("log checkpoints from the hub resumed after {} s without", lasted.as_secs()),
     };
@@ -649,9 +650,7 @@ impl HubLink {
                 self.stats.records_invalid.fetch_add(1, Ordering::Relaxed);
             }
             self.stats.records_served.fetch_add(1, Ordering::Relaxed);
-            fresh
-                .served
-                .insert(v.record.point.clone(), Served { edge: edge.clone(), value: v.record.value, quality, time: (t, tq) });
+            fresh.served.insert(v.record.point.clone(), Served { edge: edge.clone(), value: v.record.value, quality, time: (t, tq) });
             objects.push(InformationObject::new(map.ioa, element));
         }
         if let Err(e) = self.server.update_many(objects).await {
@@ -663,7 +662,9 @@ impl HubLink {
     /// audited (alarm log line, counter, alarm) and the caller answers a negative ACTCON.
     fn on_behalf(&self, cmd: &IncomingCommand) -> Option<OnBehalf> {
         let client = cmd.peer_certificate.as_ref().map(|der| {
-            self.identity.peer(&[rustls::pki_types::CertificateDer::from(der.to_vec())]).map_err(|e| scada::CommandRefusal::Certificate(e.to_string()))
+            self.identity
+                .peer(&[rustls::pki_types::CertificateDer::from(der.to_vec())])
+                .map_err(|e| scada::CommandRefusal::Certificate(e.to_string()))
         });
         let decided = match client.transpose() {
             Ok(client) => scada::on_behalf(&self.identity.me, cmd.peer, client.as_ref()),
@@ -676,7 +677,12 @@ impl HubLink {
                 let ioa = cmd.asdu.objects.first().map_or(0, |o| o.ioa);
                 warn!(target: "alarm", peer = %cmd.peer, group = %cmd.group, ioa, reason = %refusal, "SCADA command refused");
                 let reason = format!("SCADA command at IOA {ioa} from {} refused: {refusal}", cmd.peer);
-                self.alarms.lock().unwrap_or_else(|p| p.into_inner()).push(Alarm { edge_id: "scada".into(), batch_seq: 0, reason, at: Timestamp::now() });
+                self.alarms.lock().unwrap_or_else(|p| p.into_inner()).push(Alarm {
+                    edge_id: "scada".into(),
+                    batch_seq: 0,
+                    reason,
+                    at: Timestamp::now(),
+                });
                 None
             }
         }

@@ -196,7 +196,12 @@ pub async fn watch_refusals(mut refusals: broadcast::Receiver<RefusedConnection>
         let from = report.address.map_or_else(|| "more addresses than are tracked".to_owned(), |a| a.to_string());
         warn!(target: "alarm", peer = %refused.peer, reason = %refused.reason, count = report.count, "SCADA connection refused");
         let reason = format!("SCADA connection from {from} refused ({}x since last reported): {}", report.count, refused.reason);
-        alarms.lock().unwrap_or_else(|p| p.into_inner()).push(Alarm { edge_id: "scada".into(), batch_seq: 0, reason, at: Timestamp::now() });
+        alarms.lock().unwrap_or_else(|p| p.into_inner()).push(Alarm {
+            edge_id: "scada".into(),
+            batch_seq: 0,
+            reason,
+            at: Timestamp::now(),
+        });
     }
 }
 

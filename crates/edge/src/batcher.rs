@@ -135,13 +135,7 @@ impl Batcher {
 
     fn close(&mut self, wall: Timestamp) -> SignedBatch {
         let records = std::mem::replace(&mut self.pending, Vec::with_capacity(self.max_records));
-        let mut header = BatchHeader::for_records(
-            &self.edge_id,
-            self.resume.next_batch_seq,
-            &records,
-            self.resume.prev_header_hash,
-            wall,
-        );
+        let mut header = BatchHeader::for_records(&self.edge_id, self.resume.next_batch_seq, &records, self.resume.prev_header_hash, wall);
         if records.is_empty() {
             // A heartbeat covers no record; it names where the next one starts.
             header.first_seq = self.resume.next_seq;
@@ -222,7 +216,8 @@ mod tests {
     #[test]
     fn resumes_numbering_and_chain_after_restart() {
         let prev = [9u8; 32];
-        let mut b = Batcher::new("edge-1", 1, Duration::from_millis(10), Resume { next_seq: 500, next_batch_seq: 7, prev_header_hash: prev });
+        let mut b =
+            Batcher::new("edge-1", 1, Duration::from_millis(10), Resume { next_seq: 500, next_batch_seq: 7, prev_header_hash: prev });
         let batch = b.push(Instant::now(), datum(0)).unwrap();
         assert_eq!((batch.header.batch_seq, batch.header.first_seq, batch.header.prev_header_hash), (7, 500, prev));
     }

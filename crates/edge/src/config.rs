@@ -4,17 +4,17 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_adapter::DeviceConfig;
 use gridtrust_c37118::adapter::PmuConfig;
+use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_iec104::connection::LinkConfig;
 use gridtrust_mms::adapter::IedConfig;
 use gridtrust_mms::tls::{IedTlsConfig, TlsConfigError};
-use rustls::pki_types::ServerName;
 use gridtrust_modbus::adapter::ModbusDeviceConfig;
 use gridtrust_mqtt::MqttConfig;
 use gridtrust_transport::Upstream;
 use gridtrust_transport::identity::{Evidence, IdentityConfig};
+use rustls::pki_types::ServerName;
 
 /// Everything `gridtrust edge --config FILE` needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -204,7 +204,10 @@ impl EdgeConfig {
             .chain(device_names(&self.pmus));
         for (table, name) in adapters {
             if !names.insert(name) {
-                return Err(invalid(&format!("{table}.name"), format!("`{name}` names another adapter too; names must be unique in logs and metrics")));
+                return Err(invalid(
+                    &format!("{table}.name"),
+                    format!("`{name}` names another adapter too; names must be unique in logs and metrics"),
+                ));
             }
         }
         Ok(())

@@ -360,7 +360,6 @@ async fn execute(client: ClientHandle, common_address: u16, mapping: Arc<Mapping
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

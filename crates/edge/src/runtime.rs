@@ -211,8 +211,14 @@ impl Edge {
     /// them until the bound.
     pub async fn stop(self, bound: Duration, ack_grace: Duration) -> Stopped {
         let started = tokio::time::Instant::now();
-        let every_task: Vec<_> =
-            self.adapters.iter().chain(&self.merges).chain(std::iter::once(&self.batch)).chain(&self.tasks).map(|t| t.abort_handle()).collect();
+        let every_task: Vec<_> = self
+            .adapters
+            .iter()
+            .chain(&self.merges)
+            .chain(std::iter::once(&self.batch))
+            .chain(&self.tasks)
+            .map(|t| t.abort_handle())
+            .collect();
         let flush = async {
             for a in &self.adapters {
                 a.abort();
@@ -376,7 +382,13 @@ where
 
 /// Signs a closed batch in the key store (unless signatures are off for a benchmark) and writes
 /// it to the durable queue, with the source marks it covers in the same transaction.
-async fn persist(queue: &Arc<EdgeQueue>, signer: Option<&Arc<Identity>>, mut batch: SignedBatch, marks: Vec<(String, Vec<u8>)>, appended: &Notify) {
+async fn persist(
+    queue: &Arc<EdgeQueue>,
+    signer: Option<&Arc<Identity>>,
+    mut batch: SignedBatch,
+    marks: Vec<(String, Vec<u8>)>,
+    appended: &Notify,
+) {
     let seq = batch.header.batch_seq;
     if let Some(identity) = signer {
         let (identity, header) = (identity.clone(), batch.header.clone());

@@ -221,7 +221,8 @@ impl Estimator<'_> {
                 return Err(GridError::InvalidValue { id: "state".into(), what, value: x.len() as f64 });
             }
         }
-        let measurements: Vec<Measurement> = self.quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
+        let measurements: Vec<Measurement> =
+            self.quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
         let (mut h, mut jac) = (vec![0.0; measurements.len()], vec![0.0; model.cols.len()]);
         model.evaluate(&measurements, v, theta, &mut h, &mut jac);
         let rows = (0..measurements.len())
@@ -453,7 +454,23 @@ impl<'a> Model<'a> {
             pair_slots.extend(pairs(i).filter_map(|(a, b)| symbolic.slot(a, b)));
         }
         let blocks = network.branches.iter().map(|b| b.admittances()).collect();
-        Self { network, y, blocks, angle_at, magnitude_at, states, row_start, cols, pair_start, pair_slots, emit_start, emits, partner, paired, symbolic }
+        Self {
+            network,
+            y,
+            blocks,
+            angle_at,
+            magnitude_at,
+            states,
+            row_start,
+            cols,
+            pair_start,
+            pair_slots,
+            emit_start,
+            emits,
+            partner,
+            paired,
+            symbolic,
+        }
     }
 
     /// The positions of row `i` of H in `cols`.

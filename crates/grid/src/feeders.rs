@@ -190,7 +190,10 @@ impl Generated {
     /// [`Generated::measurements`], step-major) into `dir`, for `peer/pgm.py`'s state estimation.
     pub fn write_pgm_measurements(&self, dir: &Path, sigmas: &Sigmas, measured: &[Vec<Measurement>]) -> std::io::Result<()> {
         let heads = self.feeder_heads().iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",");
-        let json = format!("{{\"heads\":[{heads}],\"sigma_v\":{:e},\"sigma_injection\":{:e},\"sigma_flow\":{:e}}}", sigmas.v, sigmas.injection, sigmas.flow);
+        let json = format!(
+            "{{\"heads\":[{heads}],\"sigma_v\":{:e},\"sigma_injection\":{:e},\"sigma_flow\":{:e}}}",
+            sigmas.v, sigmas.injection, sigmas.flow
+        );
         std::fs::write(dir.join("se.json"), json)?;
         write_f64(&dir.join("meas.f64"), measured.iter().flatten().map(|z| z.value))
     }

@@ -98,8 +98,10 @@ pub fn observability(network: &Network, measurements: &[Measurement]) -> Result<
 
 /// P-θ islands and the branches found unobservable.
 fn angle_islands(network: &Network, quantities: &[Quantity]) -> (Vec<Vec<usize>>, Vec<usize>) {
-    let flows: Vec<usize> = quantities.iter().filter_map(|q| if let Quantity::FlowP { branch, .. } = q { Some(*branch) } else { None }).collect();
-    let injections: Vec<usize> = quantities.iter().filter_map(|q| if let Quantity::InjectionP { bus } = q { Some(*bus) } else { None }).collect();
+    let flows: Vec<usize> =
+        quantities.iter().filter_map(|q| if let Quantity::FlowP { branch, .. } = q { Some(*branch) } else { None }).collect();
+    let injections: Vec<usize> =
+        quantities.iter().filter_map(|q| if let Quantity::InjectionP { bus } = q { Some(*bus) } else { None }).collect();
     let n = network.buses.len();
     let branches: Vec<(usize, usize)> = network.branches.iter().map(|b| (b.from, b.to)).collect();
     let kept = observable_branches(n, &branches, &flows, &injections);
@@ -113,8 +115,10 @@ fn magnitude_floating(network: &Network, quantities: &[Quantity]) -> Vec<Vec<usi
     let n = network.buses.len();
     let ground = n;
     let mut branches: Vec<(usize, usize)> = network.branches.iter().map(|b| (b.from, b.to)).collect();
-    let mut flows: Vec<usize> = quantities.iter().filter_map(|q| if let Quantity::FlowQ { branch, .. } = q { Some(*branch) } else { None }).collect();
-    let injections: Vec<usize> = quantities.iter().filter_map(|q| if let Quantity::InjectionQ { bus } = q { Some(*bus) } else { None }).collect();
+    let mut flows: Vec<usize> =
+        quantities.iter().filter_map(|q| if let Quantity::FlowQ { branch, .. } = q { Some(*branch) } else { None }).collect();
+    let injections: Vec<usize> =
+        quantities.iter().filter_map(|q| if let Quantity::InjectionQ { bus } = q { Some(*bus) } else { None }).collect();
     for q in quantities {
         if let Quantity::VoltageMagnitude { bus } = q {
             flows.push(branches.len());
@@ -139,7 +143,8 @@ fn observable_branches(n: usize, branches: &[(usize, usize)], flows: &[usize], i
     }
     loop {
         // Rows of H over the kept branches: (column, coefficient) lists.
-        let mut rows: Vec<Vec<(usize, f64)>> = flows.iter().filter(|&&b| kept[b]).map(|&b| vec![(branches[b].0, 1.0), (branches[b].1, -1.0)]).collect();
+        let mut rows: Vec<Vec<(usize, f64)>> =
+            flows.iter().filter(|&&b| kept[b]).map(|&b| vec![(branches[b].0, 1.0), (branches[b].1, -1.0)]).collect();
         for &bus in injections {
             // An injection next to a removed branch would tie the islands it separates.
             if at[bus].iter().all(|&b| kept[b]) {
@@ -148,7 +153,10 @@ fn observable_branches(n: usize, branches: &[(usize, usize)], flows: &[usize], i
                 rows.push(row);
             }
         }
-        let symbolic = Symbolic::new(n, rows.iter().flat_map(|r| r.iter().flat_map(|&(a, _)| r.iter().map(move |&(b, _)| (a, b)))).collect::<Vec<_>>());
+        let symbolic = Symbolic::new(
+            n,
+            rows.iter().flat_map(|r| r.iter().flat_map(|&(a, _)| r.iter().map(move |&(b, _)| (a, b)))).collect::<Vec<_>>(),
+        );
         let mut gain = vec![0.0; symbolic.len()];
         for row in &rows {
             for &(a, x) in row {

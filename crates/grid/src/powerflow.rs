@@ -121,11 +121,8 @@ impl<'a> PowerFlow<'a> {
                     .collect(),
             );
         }
-        let regulator_pairs: Vec<(usize, usize)> = regulated_by
-            .iter()
-            .enumerate()
-            .filter_map(|(r, g)| g.and_then(|g| magnitude_at[g].zip(magnitude_at[r])))
-            .collect();
+        let regulator_pairs: Vec<(usize, usize)> =
+            regulated_by.iter().enumerate().filter_map(|(r, g)| g.and_then(|g| magnitude_at[g].zip(magnitude_at[r]))).collect();
         let entries = rows_cols.iter().flatten().flatten().flatten().copied().chain(regulator_pairs.iter().copied());
         let symbolic = Symbolic::new(dim, entries.collect::<Vec<_>>());
         let slot = |(r, c): (usize, usize)| symbolic.slot(r, c).map(|s| (r, c, s));

@@ -125,17 +125,8 @@ pub fn cheapest_attacks(jacobian: &Jacobian, alterable: &[bool], work: usize) ->
             let mut change: Vec<f64> = (0..n).map(|c| basis.iter().zip(&y).map(|(b, yk)| b[c] * yk).sum()).collect();
             let scale = change[j];
             change.iter_mut().for_each(|x| *x /= scale);
-            let altered = open
-                .iter()
-                .zip(&a)
-                .filter(|(_, row)| dot(row, &y).abs() > ZERO * norm(&y))
-                .map(|(&i, _)| i)
-                .collect();
-            let index = if exhausted {
-                SecurityIndex::Exact(count)
-            } else {
-                SecurityIndex::AtMost(count)
-            };
+            let altered = open.iter().zip(&a).filter(|(_, row)| dot(row, &y).abs() > ZERO * norm(&y)).map(|(&i, _)| i).collect();
+            let index = if exhausted { SecurityIndex::Exact(count) } else { SecurityIndex::AtMost(count) };
             (state, Some(Attack { state, index, change, altered }))
         })
         .collect()
@@ -149,9 +140,7 @@ fn generic(free: &[Vec<f64>], a: &[Vec<f64>], nj: &[f64], support: usize) -> Vec
     let d = nj.len();
     let mut y = Vec::new();
     for step in [0.618_034, std::f64::consts::SQRT_2, std::f64::consts::E, std::f64::consts::PI] {
-        y = (0..d)
-            .map(|k| free.iter().enumerate().map(|(t, f)| f[k] * (1.0 + step * t as f64)).sum())
-            .collect();
+        y = (0..d).map(|k| free.iter().enumerate().map(|(t, f)| f[k] * (1.0 + step * t as f64)).sum()).collect();
         let scale = ZERO * norm(&y);
         if dot(nj, &y).abs() > scale && a.iter().filter(|row| dot(row, &y).abs() > scale).count() == support {
             break;
@@ -224,10 +213,7 @@ struct Subsets {
 
 impl Subsets {
     fn new(n: usize, k: usize) -> Self {
-        Self {
-            n,
-            current: (k <= n).then(|| (0..k).collect()),
-        }
+        Self { n, current: (k <= n).then(|| (0..k).collect()) }
     }
 }
 
@@ -284,14 +270,7 @@ mod tests {
 
     fn attacks(quantities: &[Quantity], alterable: &[bool]) -> Vec<(StateVariable, Option<SecurityIndex>, Vec<usize>)> {
         let network = chain();
-        let measurements: Vec<Measurement> = quantities
-            .iter()
-            .map(|&quantity| Measurement {
-                quantity,
-                value: 0.0,
-                sigma: 1.0,
-            })
-            .collect();
+        let measurements: Vec<Measurement> = quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
         let estimator = Estimator::new(&network, &measurements).unwrap();
         let h = estimator.jacobian(&[1.0; 3], &[0.0; 3]).unwrap();
         cheapest_attacks(&h, alterable, 100_000_000)
@@ -370,14 +349,7 @@ mod tests {
             Quantity::CurrentMagnitude { branch: 2, end: End::From },
         ];
         let alterable = [true, true, true, false, true, true, false, true, true, true];
-        let measurements: Vec<Measurement> = quantities
-            .iter()
-            .map(|&quantity| Measurement {
-                quantity,
-                value: 0.0,
-                sigma: 1.0,
-            })
-            .collect();
+        let measurements: Vec<Measurement> = quantities.iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
         let estimator = Estimator::new(&network, &measurements).unwrap();
         let h = estimator.jacobian(&[1.02, 0.99, 0.98, 0.96], &[0.0, -0.03, -0.05, -0.08]).unwrap();
         let found = cheapest_attacks(&h, &alterable, 1_000_000_000);
@@ -415,23 +387,12 @@ mod tests {
         // Without protection d = n: the minimum for θ2 (1) needs sets of four rows; with almost
         // no work only the empty set runs, and its support (every row θ2 reaches) is a bound.
         let network = chain();
-        let measurements: Vec<Measurement> = quantities()
-            .iter()
-            .map(|&quantity| Measurement {
-                quantity,
-                value: 0.0,
-                sigma: 1.0,
-            })
-            .collect();
+        let measurements: Vec<Measurement> =
+            quantities().iter().map(|&quantity| Measurement { quantity, value: 0.0, sigma: 1.0 }).collect();
         let estimator = Estimator::new(&network, &measurements).unwrap();
         let h = estimator.jacobian(&[1.0; 3], &[0.0; 3]).unwrap();
         let theta2 = |work| {
-            cheapest_attacks(&h, &[true; 6], work)
-                .into_iter()
-                .find(|(s, _)| *s == StateVariable::Angle { bus: 2 })
-                .unwrap()
-                .1
-                .unwrap()
+            cheapest_attacks(&h, &[true; 6], work).into_iter().find(|(s, _)| *s == StateVariable::Angle { bus: 2 }).unwrap().1.unwrap()
         };
         let cheap = theta2(1);
         assert!(matches!(cheap.index, SecurityIndex::AtMost(k) if k > 1), "{:?}", cheap.index);
@@ -441,10 +402,7 @@ mod tests {
 
     #[test]
     fn subsets_are_all_k_combinations() {
-        assert_eq!(
-            Subsets::new(4, 2).collect::<Vec<_>>(),
-            [vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]
-        );
+        assert_eq!(Subsets::new(4, 2).collect::<Vec<_>>(), [vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
         assert_eq!(Subsets::new(3, 0).collect::<Vec<_>>(), [Vec::<usize>::new()]);
         assert_eq!(Subsets::new(2, 3).count(), 0);
     }

@@ -50,7 +50,8 @@ impl Symbolic {
         }
         // Column k of L: the permuted neighbours after k, plus the fill its children pass up
         // the elimination tree (everything but the parent goes to the parent).
-        let mut lower: Vec<BTreeSet<usize>> = (0..n).map(|k| graph[order[k]].iter().map(|&o| position[o]).filter(|&r| r > k).collect()).collect();
+        let mut lower: Vec<BTreeSet<usize>> =
+            (0..n).map(|k| graph[order[k]].iter().map(|&o| position[o]).filter(|&r| r > k).collect()).collect();
         for k in 0..n {
             if let Some(&parent) = lower[k].iter().next() {
                 let passed: Vec<usize> = lower[k].iter().copied().filter(|&r| r != parent).collect();
@@ -231,12 +232,7 @@ mod tests {
 
     /// A 4×4 unsymmetric matrix on an arrow pattern (the hub first, so the ordering must move it).
     fn arrow() -> (Vec<Vec<f64>>, Symbolic) {
-        let a = vec![
-            vec![10.0, 1.0, 2.0, 3.0],
-            vec![2.0, 5.0, 0.0, 0.0],
-            vec![1.0, 0.0, 4.0, 0.0],
-            vec![0.5, 0.0, 0.0, 3.0],
-        ];
+        let a = vec![vec![10.0, 1.0, 2.0, 3.0], vec![2.0, 5.0, 0.0, 0.0], vec![1.0, 0.0, 4.0, 0.0], vec![0.5, 0.0, 0.0, 3.0]];
         let entries = (0..4).flat_map(|r| (0..4).map(move |c| (r, c))).filter(|&(r, c)| a[r][c] != 0.0);
         let symbolic = Symbolic::new(4, entries.collect::<Vec<_>>());
         (a, symbolic)

@@ -175,10 +175,7 @@ fn position_point(node: &EquipmentNode, model: &GridModel) -> Option<PointId> {
 
 /// The point a command to a switch goes to: an operable `Pos` point (usually the CSWI's).
 fn command_point(node: &EquipmentNode, model: &GridModel) -> Option<PointId> {
-    node.points
-        .iter()
-        .find(|p| p.as_str().contains(".Pos.") && model.points.get(*p).is_some_and(|info| info.operable))
-        .cloned()
+    node.points.iter().find(|p| p.as_str().contains(".Pos.") && model.points.get(*p).is_some_and(|info| info.operable)).cloned()
 }
 
 impl OneLine {
@@ -212,19 +209,9 @@ impl OneLine {
         let nodes: Vec<DiagramNode> = model
             .nodes
             .iter()
-            .map(|n| DiagramNode {
-                id: n.id.clone(),
-                name: n.name.clone(),
-                nominal_kv: n.nominal_kv,
-                busbar: n.busbar,
-                points: Vec::new(),
-            })
+            .map(|n| DiagramNode { id: n.id.clone(), name: n.name.clone(), nominal_kv: n.nominal_kv, busbar: n.busbar, points: Vec::new() })
             .collect();
-        let mut one_line = OneLine {
-            layout: LayoutSource::Automatic,
-            nodes,
-            equipment,
-        };
+        let mut one_line = OneLine { layout: LayoutSource::Automatic, nodes, equipment };
         match chosen_diagram(&model.diagram) {
             Some(diagram) => one_line.place_from_dl(&model.diagram, diagram, model),
             None => automatic_layout(&mut one_line),
@@ -238,13 +225,7 @@ impl OneLine {
             first.entry(placement.object.as_str()).or_insert(placement);
         }
         let screen = |p: &DiagramPlacement| -> Vec<DiagramPoint> {
-            p.points
-                .iter()
-                .map(|q| DiagramPoint {
-                    x: q.x,
-                    y: if p.y_down { q.y } else { -q.y },
-                })
-                .collect()
+            p.points.iter().map(|q| DiagramPoint { x: q.x, y: if p.y_down { q.y } else { -q.y } }).collect()
         };
         for node in &mut self.nodes {
             if let Some(p) = first.get(node.id.as_str()) {
@@ -253,10 +234,7 @@ impl OneLine {
         }
         let node_points: HashMap<&str, &[DiagramPoint]> = self.nodes.iter().map(|n| (n.id.as_str(), n.points.as_slice())).collect();
         for equipment in &mut self.equipment {
-            let mrid = model
-                .find_equipment(&equipment.id)
-                .and_then(|e| e.mrid.clone())
-                .unwrap_or_else(|| equipment.id.clone());
+            let mrid = model.find_equipment(&equipment.id).and_then(|e| e.mrid.clone()).unwrap_or_else(|| equipment.id.clone());
             let Some(p) = first.get(mrid.as_str()) else { continue };
             equipment.points = screen(p);
             equipment.rotation_deg = p.rotation_deg;
@@ -268,10 +246,7 @@ impl OneLine {
                 .collect();
         }
         let name = placements.iter().find(|p| p.diagram == diagram).and_then(|p| p.diagram_name.clone());
-        self.layout = LayoutSource::DiagramLayout {
-            diagram: diagram.to_owned(),
-            name,
-        };
+        self.layout = LayoutSource::DiagramLayout { diagram: diagram.to_owned(), name };
     }
 }
 
@@ -302,10 +277,7 @@ fn nearest_on_segment(p: DiagramPoint, a: DiagramPoint, b: DiagramPoint) -> Diag
         return a;
     }
     let t = (((p.x - a.x) * dx + (p.y - a.y) * dy) / length2).clamp(0.0, 1.0);
-    DiagramPoint {
-        x: a.x + t * dx,
-        y: a.y + t * dy,
-    }
+    DiagramPoint { x: a.x + t * dx, y: a.y + t * dy }
 }
 
 /// The point of a polyline (or the single point) nearest to `p`.
@@ -335,21 +307,14 @@ fn connector(equipment: &[DiagramPoint], node: &[DiagramPoint]) -> Option<[Diagr
 /// The nodes the walk starts from: the nodes of the sources, else the busbars (or, without
 /// busbars, the nodes) of the highest nominal voltage.
 pub fn source_nodes(one_line: &OneLine) -> BTreeSet<String> {
-    let sources: BTreeSet<String> = one_line
-        .equipment
-        .iter()
-        .filter(|e| e.kind.is_source())
-        .flat_map(|e| e.nodes.iter().cloned())
-        .collect();
+    let sources: BTreeSet<String> =
+        one_line.equipment.iter().filter(|e| e.kind.is_source()).flat_map(|e| e.nodes.iter().cloned()).collect();
     if !sources.is_empty() {
         return sources;
     }
     let busbars: Vec<&DiagramNode> = one_line.nodes.iter().filter(|n| n.busbar).collect();
     let candidates = if busbars.is_empty() { one_line.nodes.iter().collect() } else { busbars };
-    let highest = candidates
-        .iter()
-        .filter_map(|n| n.nominal_kv)
-        .fold(None, |m: Option<f64>, kv| Some(m.map_or(kv, |m| m.max(kv))));
+    let highest = candidates.iter().filter_map(|n| n.nominal_kv).fold(None, |m: Option<f64>, kv| Some(m.map_or(kv, |m| m.max(kv))));
     candidates.into_iter().filter(|n| n.nominal_kv == highest).map(|n| n.id.clone()).collect()
 }
 
@@ -419,9 +384,7 @@ pub fn automatic_layout(one_line: &mut OneLine) {
     // Highest voltage first, then by id.
     let by_voltage = |a: &usize, b: &usize| {
         let kv = |i: usize| one_line.nodes.get(i).and_then(|n| n.nominal_kv).unwrap_or(f64::NEG_INFINITY);
-        kv(*b)
-            .total_cmp(&kv(*a))
-            .then_with(|| one_line.nodes.get(*a).map(|n| &n.id).cmp(&one_line.nodes.get(*b).map(|n| &n.id)))
+        kv(*b).total_cmp(&kv(*a)).then_with(|| one_line.nodes.get(*a).map(|n| &n.id).cmp(&one_line.nodes.get(*b).map(|n| &n.id)))
     };
     let mut roots: Vec<usize> = source_nodes(one_line).iter().filter_map(|n| index.get(n).copied()).collect();
     roots.sort_by(by_voltage);
@@ -487,37 +450,19 @@ pub fn automatic_layout(one_line: &mut OneLine) {
         next_left += width.get(root).copied().unwrap_or(1);
     }
     for (i, node) in one_line.nodes.iter_mut().enumerate() {
-        let (l, w, d) = (
-            left.get(i).copied().unwrap_or(0),
-            width.get(i).copied().unwrap_or(1),
-            depth.get(i).copied().flatten().unwrap_or(0),
-        );
+        let (l, w, d) =
+            (left.get(i).copied().unwrap_or(0), width.get(i).copied().unwrap_or(1), depth.get(i).copied().flatten().unwrap_or(0));
         let y = columns(d) * ROW;
         // A busbar, or a node spanning several columns, is a bar; a one-column node a point.
         node.points = if node.busbar || w > 1 {
-            vec![
-                DiagramPoint {
-                    x: columns(l) * COLUMN + 10.0,
-                    y,
-                },
-                DiagramPoint {
-                    x: columns(l + w) * COLUMN - 10.0,
-                    y,
-                },
-            ]
+            vec![DiagramPoint { x: columns(l) * COLUMN + 10.0, y }, DiagramPoint { x: columns(l + w) * COLUMN - 10.0, y }]
         } else {
-            vec![DiagramPoint {
-                x: (columns(l) + columns(w) / 2.0) * COLUMN,
-                y,
-            }]
+            vec![DiagramPoint { x: (columns(l) + columns(w) / 2.0) * COLUMN, y }]
         };
     }
     let anchor = |node: &DiagramNode, towards_x: f64| -> DiagramPoint {
         match node.points.as_slice() {
-            [a, b] => DiagramPoint {
-                x: towards_x.clamp(a.x, b.x),
-                y: a.y,
-            },
+            [a, b] => DiagramPoint { x: towards_x.clamp(a.x, b.x), y: a.y },
             [a, ..] => *a,
             [] => DiagramPoint { x: 0.0, y: 0.0 },
         }
@@ -590,14 +535,7 @@ mod tests {
     }
 
     fn node(id: &str, kv: f64, busbar: bool) -> NodeInfo {
-        NodeInfo {
-            id: id.to_owned(),
-            name: None,
-            class: NodeClass::ConnectivityNode,
-            container: None,
-            nominal_kv: Some(kv),
-            busbar,
-        }
+        NodeInfo { id: id.to_owned(), name: None, class: NodeClass::ConnectivityNode, container: None, nominal_kv: Some(kv), busbar }
     }
 
     /// Grid infeed on the 110 kV busbar, a transformer to the 20 kV busbar, two feeders each
@@ -644,10 +582,7 @@ mod tests {
         assert_eq!(q1_open.nodes, set(["F2a", "HV", "MV"]));
         let load1 = one_line.equipment.iter().find(|e| e.id == "load1").unwrap();
         let q1 = one_line.equipment.iter().find(|e| e.id == "Q1").unwrap();
-        assert!(
-            !q1_open.equipment(load1) && q1_open.equipment(q1),
-            "the open breaker is live on its busbar side"
-        );
+        assert!(!q1_open.equipment(load1) && q1_open.equipment(q1), "the open breaker is live on its busbar side");
         // An open transformer is no switch: only switches cut the walk.
         assert_eq!(energise(&one_line, |e| e.id == "T1").nodes, all_closed.nodes);
     }
@@ -680,11 +615,7 @@ mod tests {
     fn overlaps(a: &DiagramNode, b: &DiagramNode) -> bool {
         let span = |n: &DiagramNode| {
             let xs = n.points.iter().map(|p| p.x);
-            (
-                xs.clone().fold(f64::INFINITY, f64::min),
-                xs.fold(f64::NEG_INFINITY, f64::max),
-                n.points.first().map_or(0.0, |p| p.y),
-            )
+            (xs.clone().fold(f64::INFINITY, f64::min), xs.fold(f64::NEG_INFINITY, f64::max), n.points.first().map_or(0.0, |p| p.y))
         };
         let ((a0, a1, ay), (b0, b1, by)) = (span(a), span(b));
         (ay - by).abs() < 1e-9 && a0 <= b1 && b0 <= a1
@@ -729,24 +660,16 @@ mod tests {
     fn many_busbars_in_one_row_never_overlap() {
         let mut model = GridModel::default();
         model.nodes.push(node("S", 110.0, true));
-        model
-            .uncontained
-            .push(equipment("grid", "ExternalNetworkInjection", "cim:ExternalNetworkInjection", &["S"], None));
+        model.uncontained.push(equipment("grid", "ExternalNetworkInjection", "cim:ExternalNetworkInjection", &["S"], None));
         for i in 0..7 {
             let bus = format!("B{i}");
             model.nodes.push(node(&bus, 20.0, true));
-            model
-                .uncontained
-                .push(equipment(&format!("T{i}"), "PowerTransformer", "cim:PowerTransformer", &["S", &bus], None));
+            model.uncontained.push(equipment(&format!("T{i}"), "PowerTransformer", "cim:PowerTransformer", &["S", &bus], None));
             for j in 0..i {
                 let feeder = format!("B{i}F{j}");
                 model.nodes.push(node(&feeder, 20.0, false));
-                model
-                    .uncontained
-                    .push(equipment(&format!("Q{i}{j}"), "Breaker", "cim:Breaker", &[&bus, &feeder], None));
-                model
-                    .uncontained
-                    .push(equipment(&format!("L{i}{j}"), "Load", "cim:EnergyConsumer", &[&feeder], None));
+                model.uncontained.push(equipment(&format!("Q{i}{j}"), "Breaker", "cim:Breaker", &[&bus, &feeder], None));
+                model.uncontained.push(equipment(&format!("L{i}{j}"), "Load", "cim:EnergyConsumer", &[&feeder], None));
             }
         }
         let one_line = OneLine::of(&model);
@@ -777,13 +700,7 @@ mod tests {
             place("Q1", "up", &[(1.0, 1.0)]),
         ];
         let one_line = OneLine::of(&model);
-        assert_eq!(
-            one_line.layout,
-            LayoutSource::DiagramLayout {
-                diagram: "d1".into(),
-                name: Some("diagram d1".into())
-            }
-        );
+        assert_eq!(one_line.layout, LayoutSource::DiagramLayout { diagram: "d1".into(), name: Some("diagram d1".into()) });
         let q1 = one_line.equipment.iter().find(|e| e.id == "Q1").unwrap();
         assert_eq!(q1.points, [DiagramPoint { x: 20.0, y: 30.0 }]);
         assert_eq!(q1.rotation_deg, Some(90.0));

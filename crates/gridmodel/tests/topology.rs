@@ -12,11 +12,7 @@ use common::{MICROGRID, microgrid_nl, shared};
 use gridtrust_gridmodel::{GridModel, ModelInputs, NodeClass, import};
 
 fn cgmes_only(cgmes: Vec<std::path::PathBuf>) -> GridModel {
-    match import(&ModelInputs {
-        scl: Vec::new(),
-        cgmes,
-        mapping: None,
-    }) {
+    match import(&ModelInputs { scl: Vec::new(), cgmes, mapping: None }) {
         Ok(imported) => imported.model,
         Err(e) => panic!("import: {e}"),
     }
@@ -31,11 +27,7 @@ fn microgrid_nl_terminals_nodes_and_dl_placements_match_an_independent_count() {
     let model = cgmes_only(microgrid_nl());
     assert_eq!(terminals_with_node(&model), 34);
     assert_eq!(model.nodes.len(), 10);
-    assert!(
-        model.nodes.iter().all(|n| n.class == NodeClass::TopologicalNode && n.nominal_kv.is_some()),
-        "{:?}",
-        model.nodes
-    );
+    assert!(model.nodes.iter().all(|n| n.class == NodeClass::TopologicalNode && n.nominal_kv.is_some()), "{:?}", model.nodes);
     assert_eq!(model.diagram.len(), 57);
     let node_ids: HashSet<&str> = model.nodes.iter().map(|n| n.id.as_str()).collect();
     // (The boundary's Junction has a terminal with no node: it names none rather than a wrong one.)
@@ -47,11 +39,7 @@ fn microgrid_nl_terminals_nodes_and_dl_placements_match_an_independent_count() {
     assert_eq!(diagrams.len(), 2);
     for placement in &model.diagram {
         assert!(!placement.points.is_empty());
-        assert!(
-            node_ids.contains(placement.object.as_str()) || model.find_equipment(&placement.object).is_some(),
-            "{}",
-            placement.object
-        );
+        assert!(node_ids.contains(placement.object.as_str()) || model.find_equipment(&placement.object).is_some(), "{}", placement.object);
     }
     // The breaker (drawn on both diagrams) keeps its normal state.
     let breakers: Vec<_> = model.equipment().filter(|e| e.kind == "Breaker").collect();
@@ -97,10 +85,7 @@ fn topology_survives_the_json_round_trip_and_format_1_files_without_it_still_loa
 fn strip(value: serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(map) => serde_json::Value::Object(
-            map.into_iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "node_removed" | "normal_open"))
-                .map(|(k, v)| (k, strip(v)))
-                .collect(),
+            map.into_iter().filter(|(k, _)| !matches!(k.as_str(), "node_removed" | "normal_open")).map(|(k, v)| (k, strip(v))).collect(),
         ),
         serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(strip).collect()),
         other => other,

@@ -54,7 +54,8 @@ async fn operate(client: &ClientHandle, address: u32, rounds: usize) -> Figures 
         assert!(select.is_positive(), "select confirmed");
         f.select.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        let execute = client.send_command(command(address, value, false)).await.unwrap_or_else(|e| panic!("execute {i} at {address}: {e:?}"));
+        let execute =
+            client.send_command(command(address, value, false)).await.unwrap_or_else(|e| panic!("execute {i} at {address}: {e:?}"));
         assert!(execute.is_positive(), "execute confirmed");
         f.execute.push(t.elapsed().as_secs_f64() * 1e3);
         execute.await_termination().await.expect("terminated");
@@ -78,7 +79,11 @@ async fn client_select_confirmed(client: &ClientHandle, address: u32) -> bool {
 
 fn row(what: &str, ms: &[f64], baseline: &[f64]) {
     let (p50, p99, b50, b99) = (percentile(ms, 0.5), percentile(ms, 0.99), percentile(baseline, 0.5), percentile(baseline, 0.99));
-    println!("{what:<44} p50 {p50:>8.2} ms  p99 {p99:>8.2} ms   baseline p50 {b50:>7.2} ms  p99 {b99:>7.2} ms   ratio p50 {:>5.2}  added p99 {:>+7.2} ms", p50 / b50, p99 - b99);
+    println!(
+        "{what:<44} p50 {p50:>8.2} ms  p99 {p99:>8.2} ms   baseline p50 {b50:>7.2} ms  p99 {b99:>7.2} ms   ratio p50 {:>5.2}  added p99 {:>+7.2} ms",
+        p50 / b50,
+        p99 - b99
+    );
 }
 
 fn main() {
@@ -91,7 +96,8 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     runtime.block_on(async {
         // The policy's rate limit (120 a minute by default) would refuse most of the rounds.
-        let options = ChainOptions { hub_extra: "[policy]\nmax_commands_per_minute = 1000000\n".into(), ..ChainOptions::for_tests(dir.path()) };
+        let options =
+            ChainOptions { hub_extra: "[policy]\nmax_commands_per_minute = 1000000\n".into(), ..ChainOptions::for_tests(dir.path()) };
         let chain = Chain::start(&options).await.unwrap();
         let (scada, mut events) = Client::connect(chain.scada_addr(), None, ClientConfig::default()).await.unwrap();
         let (direct, mut direct_events) = Client::connect(chain.rtu.addr, None, ClientConfig::default()).await.unwrap();

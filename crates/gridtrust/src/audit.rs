@@ -647,7 +647,10 @@ fn describe_gaps(before: Option<u64>, gaps: &[Range<u64>]) -> String {
     let start = before.map(|first| format!("the batches before {first} (the chain's start)"));
     let parts: Vec<String> = start
         .into_iter()
-        .chain(gaps.iter().map(|g| if g.end - g.start == 1 { format!("batch {}", g.start) } else { format!("batches {}..={}", g.start, g.end - 1) }))
+        .chain(
+            gaps.iter()
+                .map(|g| if g.end - g.start == 1 { format!("batch {}", g.start) } else { format!("batches {}..={}", g.start, g.end - 1) }),
+        )
         .collect();
     parts.join(", ")
 }
@@ -742,7 +745,10 @@ impl fmt::Display for VerifiedChain {
             self.edge_id, self.batches, self.first_batch, self.last_batch, self.records
         )?;
         for (after, at) in &self.restarts {
-            write!(f, "; the edge restarted its chain at batch {at} (a new queue): batches after {after} of the chain before were never received")?;
+            write!(
+                f,
+                "; the edge restarted its chain at batch {at} (a new queue): batches after {after} of the chain before were never received"
+            )?;
         }
         Ok(())
     }

@@ -83,7 +83,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         demo_enrolment_ca: true,
         keys: match &args.pkcs11_module {
             None => DemoKeys::Software,
-            Some(module) => DemoKeys::Pkcs11 { module: module.clone(), token_label: args.token_label.clone(), pin_env: args.pin_env.clone() },
+            Some(module) => {
+                DemoKeys::Pkcs11 { module: module.clone(), token_label: args.token_label.clone(), pin_env: args.pin_env.clone() }
+            }
         },
         field: FieldOptions {
             pv_listen: args.pv_listen.clone(),
@@ -95,10 +97,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let chain = Chain::start(&opts).await?;
     match &opts.keys {
-        DemoKeys::Software => tracing::warn!(
-            "demo uses a DEVELOPMENT CA and software keys from {}; not for production",
-            args.dir.join("pki").display()
-        ),
+        DemoKeys::Software => {
+            tracing::warn!("demo uses a DEVELOPMENT CA and software keys from {}; not for production", args.dir.join("pki").display())
+        }
         DemoKeys::Pkcs11 { module, token_label, .. } => {
             tracing::info!(module = %module.display(), token = %token_label, "role keys live in the PKCS#11 token; the CA is a development CA")
         }
@@ -145,7 +146,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 fn import_demo_grid(dir: &Path) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
     let files = gridtrust_sim::grid::write_files(dir).with_context(|| format!("writing the demo grid into {}", dir.display()))?;
     let inputs = ModelInputs { scl: vec![files.scl.clone()], cgmes: files.cgmes.clone(), mapping: None };
-    let imported = import_files(&inputs, |_: ProgressUpdate<'_>| {}).map_err(|failed| anyhow::anyhow!("importing the demo grid: {failed}"))?;
+    let imported =
+        import_files(&inputs, |_: ProgressUpdate<'_>| {}).map_err(|failed| anyhow::anyhow!("importing the demo grid: {failed}"))?;
     let output = dir.join("northfield.json");
     std::fs::write(&output, imported.model.to_json() + "\n").with_context(|| format!("writing {}", output.display()))?;
     let shown = |p: &Path| p.display().to_string();
@@ -169,7 +171,11 @@ fn print_banner(chain: &Chain) {
     println!("gridtrust demo: simulated substation -> edge -> hub -> control-centre connector");
     println!("  simulated RTU (IEC 104 server)   {}  common address {}", chain.rtu.addr, chain.rtu.common_address);
     println!("  simulated PV inverter (SunSpec)  {}  Modbus TCP, unit 1, SunSpec at 40000 (points PV1/...)", chain.field.pv.address);
-    println!("  simulated PMU (IEEE C37.118)     {}  TCP, IDCODE {}, 10 frames/s (points PMU1/...)", chain.field.pmu_addr, gridtrust::field::PMU_IDCODE);
+    println!(
+        "  simulated PMU (IEEE C37.118)     {}  TCP, IDCODE {}, 10 frames/s (points PMU1/...)",
+        chain.field.pmu_addr,
+        gridtrust::field::PMU_IDCODE
+    );
     match &chain.field.mqtt_broker {
         Some(b) => println!("  simulated meter (MQTT, SenML)    broker {b}, topic {} (points MTR1/...)", gridtrust::field::METER_TOPIC),
         None => println!("  simulated meter (MQTT)           off: start a broker (e.g. mosquitto) and pass --mqtt-broker 127.0.0.1:1883"),
@@ -192,7 +198,11 @@ fn print_banner(chain: &Chain) {
     println!("Connect any IEC 104 client to {addr}, send a station interrogation (C_IC_NA_1, CA 1), then");
     println!("operate a breaker: C_DC_NA_1 at IOA {first}, select then execute (DCS 1 = open, 2 = close).");
     println!("For example with the c104 Python package (pip install c104):");
-    println!("  python3 -c \"import c104,time; c=c104.Client(); cn=c.add_connection(ip='{}', port={}, init=c104.Init.ALL); st=cn.add_station(common_address=1); p=st.add_point(io_address={first}, type=c104.Type.C_DC_NA_1); p.command_mode=c104.CommandMode.SELECT_AND_EXECUTE; c.start(); time.sleep(2); p.value=c104.Double.OFF; print('open breaker:', p.transmit(cause=c104.Cot.ACTIVATION)); c.stop()\"", addr.ip(), addr.port());
+    println!(
+        "  python3 -c \"import c104,time; c=c104.Client(); cn=c.add_connection(ip='{}', port={}, init=c104.Init.ALL); st=cn.add_station(common_address=1); p=st.add_point(io_address={first}, type=c104.Type.C_DC_NA_1); p.command_mode=c104.CommandMode.SELECT_AND_EXECUTE; c.start(); time.sleep(2); p.value=c104.Double.OFF; print('open breaker:', p.transmit(cause=c104.Cot.ACTIVATION)); c.stop()\"",
+        addr.ip(),
+        addr.port()
+    );
     println!();
     if let Some(api) = chain.hub.api_addr {
         // The chain serves plain HTTP only on loopback, HTTPS with the hub's certificate otherwise.
@@ -213,7 +223,11 @@ fn print_banner(chain: &Chain) {
     }
     if let Some(ui) = chain.cc.ui_addr() {
         let scheme = if ui.ip().is_loopback() { "http" } else { "https" };
-        println!("Web UI served by the cc          {scheme}://{}:{}  (pages from the control centre; only /api/ goes to the hub)", gridtrust::chain::DEMO_RP_ID, ui.port());
+        println!(
+            "Web UI served by the cc          {scheme}://{}:{}  (pages from the control centre; only /api/ goes to the hub)",
+            gridtrust::chain::DEMO_RP_ID,
+            ui.port()
+        );
     }
     println!();
     println!("Ctrl-C stops the demo.");

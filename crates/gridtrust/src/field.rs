@@ -109,8 +109,8 @@ impl Field {
 
         if let Some(broker) = &opts.mqtt_broker {
             let (host, port) = split_host_port(broker)?;
-            let mut publisher =
-                Publisher::start(&BrokerOptions { host, port, client_id: "gridtrust-demo-meter".into(), tls: None }).context("starting the meter")?;
+            let mut publisher = Publisher::start(&BrokerOptions { host, port, client_id: "gridtrust-demo-meter".into(), tls: None })
+                .context("starting the meter")?;
             tasks.push(tokio::spawn(async move {
                 let mut meter = SimMeter::new(METER);
                 let run = SimRun { format: PayloadFormat::Senml, topic: METER_TOPIC.into(), count: None, interval: Duration::from_secs(1) };
@@ -135,8 +135,11 @@ impl Field {
                 s,
                 "\n[[mqtt]]\nname = \"meters\"\nhost = \"{host}\"\nport = {port}\nclient_id = \"gridtrust-edge-1-meters\"\n[[mqtt.topic]]\nfilter = \"meters/+/senml\"\nformat = \"senml\"\n"
             );
-            for (name, point, unit) in [("energy", METER_POINTS[0].1, "Wh"), ("power", METER_POINTS[1].1, "W"), ("voltage", METER_POINTS[2].1, "V")] {
-                let _ = write!(s, "[[mqtt.topic.point]]\nname = \"urn:dev:meter:{METER}:{name}\"\npoint = \"{point}\"\nunit = \"{unit}\"\n");
+            for (name, point, unit) in
+                [("energy", METER_POINTS[0].1, "Wh"), ("power", METER_POINTS[1].1, "W"), ("voltage", METER_POINTS[2].1, "V")]
+            {
+                let _ =
+                    write!(s, "[[mqtt.topic.point]]\nname = \"urn:dev:meter:{METER}:{name}\"\npoint = \"{point}\"\nunit = \"{unit}\"\n");
             }
         }
         s

@@ -95,11 +95,8 @@ mod tests {
     fn pin_in_the_key_table_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hub.toml");
-        std::fs::write(
-            &file,
-            "[key]\nkind = \"pkcs11\"\nmodule = \"/m.so\"\ntoken_label = \"t\"\nkey_label = \"k\"\npin = \"1234\"\n",
-        )
-        .unwrap();
+        std::fs::write(&file, "[key]\nkind = \"pkcs11\"\nmodule = \"/m.so\"\ntoken_label = \"t\"\nkey_label = \"k\"\npin = \"1234\"\n")
+            .unwrap();
         let error = execute_line(&["public", "--config", file.to_str().unwrap()]).unwrap_err();
         assert!(format!("{error:#}").contains("`pin`"), "{error:#}");
     }

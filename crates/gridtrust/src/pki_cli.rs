@@ -200,14 +200,7 @@ pub fn run(args: PkiArgs) -> anyhow::Result<()> {
                     Some(r) => format!("revoked {} ({})", r.time, r.reason),
                     None => "issued".to_owned(),
                 };
-                println!(
-                    "{:>6}  {:<8}  {:<20}  {:<28}  {:<25}  {status}",
-                    e.serial,
-                    e.kind,
-                    e.name,
-                    roles.join(","),
-                    e.not_after
-                );
+                println!("{:>6}  {:<8}  {:<20}  {:<28}  {:<25}  {status}", e.serial, e.kind, e.name, roles.join(","), e.not_after);
             }
             Ok(())
         }

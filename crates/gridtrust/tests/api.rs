@@ -56,7 +56,14 @@ fn dechunk(body: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, method: &str, path: &str, cookie: Option<&str>, csrf: bool, body: Option<&str>) -> Resp {
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    csrf: bool,
+    body: Option<&str>,
+) -> Resp {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
     if let Some(c) = cookie {
         req.push_str(&format!("Cookie: {c}\r\n"));
@@ -150,7 +157,8 @@ fn check_evidence_like_the_browser(ev: &Value) {
     let root = hash(b["root_hex"].as_str().unwrap());
     let path: Vec<merkle::Hash> = ev["record_proof"]["path_hex"].as_array().unwrap().iter().map(|h| hash(h.as_str().unwrap())).collect();
     let rp = &ev["record_proof"];
-    merkle::verify_inclusion(&leaf, rp["leaf_index"].as_u64().unwrap(), rp["tree_size"].as_u64().unwrap(), &path, &root).expect("record in batch");
+    merkle::verify_inclusion(&leaf, rp["leaf_index"].as_u64().unwrap(), rp["tree_size"].as_u64().unwrap(), &path, &root)
+        .expect("record in batch");
     let header = unhex(b["header_hex"].as_str().unwrap());
     let at = b["root_offset"].as_u64().unwrap() as usize;
     assert_eq!(&header[at..at + 32], root.as_slice(), "root inside the header at the documented offset");
@@ -165,11 +173,21 @@ fn check_evidence_like_the_browser(ev: &Value) {
         let c = &log["checkpoint"];
         let entry_leaf = merkle::leaf_hash(&unhex(log["leaf_hex"].as_str().unwrap()));
         let path: Vec<merkle::Hash> = log["path_hex"].as_array().unwrap().iter().map(|h| hash(h.as_str().unwrap())).collect();
-        merkle::verify_inclusion(&entry_leaf, log["leaf_index"].as_u64().unwrap(), log["tree_size"].as_u64().unwrap(), &path, &hash(c["root_hex"].as_str().unwrap()))
-            .expect("header in the log");
+        merkle::verify_inclusion(
+            &entry_leaf,
+            log["leaf_index"].as_u64().unwrap(),
+            log["tree_size"].as_u64().unwrap(),
+            &path,
+            &hash(c["root_hex"].as_str().unwrap()),
+        )
+        .expect("header in the log");
         let hub_spki = base64::engine::general_purpose::STANDARD.decode(c["hub_spki_der_b64"].as_str().unwrap()).unwrap();
-        gridtrust_trust::signing::verify(&hub_spki[hub_spki.len() - 65..], &unhex(c["signed_hex"].as_str().unwrap()), &unhex(c["signature_hex"].as_str().unwrap()))
-            .expect("checkpoint signature");
+        gridtrust_trust::signing::verify(
+            &hub_spki[hub_spki.len() - 65..],
+            &unhex(c["signed_hex"].as_str().unwrap()),
+            &unhex(c["signature_hex"].as_str().unwrap()),
+        )
+        .expect("checkpoint signature");
     }
 }
 
@@ -189,7 +207,17 @@ async fn every_endpoint_answers_by_role_and_refuses_cleanly() {
     assert!(doc["paths"]["/api/evidence"]["get"].is_object());
 
     // No session: 401 everywhere that needs one.
-    for path in ["/api/model", "/api/points", "/api/values", "/api/alarms", "/api/commands", "/api/checkpoints/latest", "/api/me", "/api/events", "/api/audit"] {
+    for path in [
+        "/api/model",
+        "/api/points",
+        "/api/values",
+        "/api/alarms",
+        "/api/commands",
+        "/api/checkpoints/latest",
+        "/api/me",
+        "/api/events",
+        "/api/audit",
+    ] {
         c.refused("GET", path, None, None, 401, "unauthenticated").await;
     }
     c.refused("GET", "/api/values", Some("gridtrust_session=forged"), None, 401, "unauthenticated").await;
@@ -263,8 +291,14 @@ async fn every_endpoint_answers_by_role_and_refuses_cleanly() {
     assert!(cp["size"].as_u64().unwrap() >= 1);
 
     // Role refusals.
-    let command = |action: &str, value: Value| json!({"point": "F1/XCBR1.Pos", "action": action, "value": {"kind": "double", "value": value}}).to_string();
-    assert!(c.refused("POST", "/api/commands", Some(&viewer), Some(&command("select", json!("open"))), 403, "forbidden").await.contains("OPERATOR"));
+    let command = |action: &str, value: Value| {
+        json!({"point": "F1/XCBR1.Pos", "action": action, "value": {"kind": "double", "value": value}}).to_string()
+    };
+    assert!(
+        c.refused("POST", "/api/commands", Some(&viewer), Some(&command("select", json!("open"))), 403, "forbidden")
+            .await
+            .contains("OPERATOR")
+    );
     c.refused("POST", "/api/alarms/1/ack", Some(&viewer), None, 403, "forbidden").await;
     c.refused("GET", "/api/log/entries", Some(&viewer), None, 403, "forbidden").await;
     c.refused("GET", "/api/audit", Some(&viewer), None, 403, "forbidden").await;
@@ -348,7 +382,11 @@ async fn every_endpoint_answers_by_role_and_refuses_cleanly() {
         body.to_string()
     };
     // Without an assertion (and no console fallback) the hub cannot sign for the person.
-    assert!(c.refused("POST", "/api/commands", Some(&operator), Some(&command("select", json!("open"))), 400, "bad_request").await.contains("passkey"));
+    assert!(
+        c.refused("POST", "/api/commands", Some(&operator), Some(&command("select", json!("open"))), 400, "bad_request")
+            .await
+            .contains("passkey")
+    );
     // An assertion for "open" carried with a request to "close" is refused before routing.
     let mut swapped: Value = serde_json::from_str(&signed("select", json!("open")).await).unwrap();
     swapped["value"]["value"] = json!("closed");
@@ -364,7 +402,10 @@ async fn every_endpoint_answers_by_role_and_refuses_cleanly() {
     let selected = c.call("POST", "/api/commands", Some(&operator), Some(&signed("select", json!("open")).await)).await;
     assert_eq!(selected.status, 202, "{}", selected.body);
     let sel = selected.json();
-    assert_eq!((sel["state"].as_str(), sel["issuer"].as_str(), sel["role"].as_str()), (Some("pending"), Some("operator"), Some("OPERATOR")));
+    assert_eq!(
+        (sel["state"].as_str(), sel["issuer"].as_str(), sel["role"].as_str()),
+        (Some("pending"), Some("operator"), Some("OPERATOR"))
+    );
     follow(sel["id"].as_u64().unwrap(), "confirmed").await;
     let executed = c.call("POST", "/api/commands", Some(&operator), Some(&signed("execute", json!("open")).await)).await.json();
     follow(executed["id"].as_u64().unwrap(), "terminated").await;
@@ -382,7 +423,9 @@ async fn every_endpoint_answers_by_role_and_refuses_cleanly() {
     let kinds: Vec<&str> = entries.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"batch_header") && kinds.contains(&"config_change"));
     let all_entries = c.get("/api/log/entries?from=0&count=1000", &auditor).await.json();
-    let logged = |kind: &str, text: &str| all_entries.as_array().unwrap().iter().any(|e| e["kind"] == kind && e["summary"].as_str().unwrap().contains(text));
+    let logged = |kind: &str, text: &str| {
+        all_entries.as_array().unwrap().iter().any(|e| e["kind"] == kind && e["summary"].as_str().unwrap().contains(text))
+    };
     assert!(logged("command", "by operator (OPERATOR)"));
     assert!(logged("config_change", "enrolment.approved = ") && logged("config_change", "person=operator role=OPERATOR"));
     assert!(logged("config_change", "approved_by=secadm") && logged("certificate", "operator"));
@@ -407,7 +450,13 @@ async fn every_endpoint_answers_by_role_and_refuses_cleanly() {
     // Metrics reflect the traffic.
     let m = c.call("GET", "/metrics", None, None).await;
     assert!(m.headers.contains("text/plain"));
-    for name in ["gridtrust_hub_records_in_total", "gridtrust_hub_verification_failures_total{check=\"signature\"} 0", "gridtrust_http_request_seconds_bucket", "gridtrust_hub_commands_total{decision=\"authorized\"} 2", "gridtrust_logins_failed_total 2"] {
+    for name in [
+        "gridtrust_hub_records_in_total",
+        "gridtrust_hub_verification_failures_total{check=\"signature\"} 0",
+        "gridtrust_http_request_seconds_bucket",
+        "gridtrust_hub_commands_total{decision=\"authorized\"} 2",
+        "gridtrust_logins_failed_total 2",
+    ] {
         assert!(m.body.contains(name), "{name} missing from /metrics");
     }
 
@@ -459,7 +508,8 @@ async fn a_tampered_batch_shows_as_failed_raises_an_alarm_and_the_next_good_batc
     let chain = Chain::start(&ChainOptions { demo_fault_injection: true, ..ChainOptions::for_tests(dir.path()) }).await.unwrap();
     let c = Client { addr: chain.hub.api_addr.expect("api"), seen: Default::default() };
     let operator = c.login("operator", "operator-demo").await;
-    eventually("values", async || (c.get("/api/values", &operator).await.json().as_array().is_some_and(|a| !a.is_empty())).then_some(())).await;
+    eventually("values", async || (c.get("/api/values", &operator).await.json().as_array().is_some_and(|a| !a.is_empty())).then_some(()))
+        .await;
 
     // Follow the live stream from before the fault.
     let mut sse = TcpStream::connect(c.addr).await.unwrap();

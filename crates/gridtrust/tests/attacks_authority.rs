@@ -103,14 +103,16 @@ async fn a_rogue_edge_with_a_copy_of_the_substation_cannot_take_over_a_breaker()
     let chain = Chain::start(&ChainOptions::for_tests(dir.path())).await.unwrap();
     let (scada, mut events) = Client::connect(chain.scada_addr(), None, ClientConfig::default()).await.unwrap();
     let breaker = SCADA_IOA_OFFSET + F1 + ioa::BREAKER;
-    next_value(&mut events, breaker, |e| matches!(e, Element::DoublePoint { value: DoublePointValue::On, quality, .. } if !quality.invalid))
-        .await;
+    next_value(
+        &mut events,
+        breaker,
+        |e| matches!(e, Element::DoublePoint { value: DoublePointValue::On, quality, .. } if !quality.invalid),
+    )
+    .await;
 
     // The rogue: a copy of the substation whose breaker F1 is open, read by edge-2, which holds
     // a valid VIEWER edge certificate from the same CA.
-    let rogue_rtu = SubstationRtu::start("127.0.0.1:0", SubstationSpec::default(), Duration::from_millis(100))
-        .await
-        .unwrap();
+    let rogue_rtu = SubstationRtu::start("127.0.0.1:0", SubstationSpec::default(), Duration::from_millis(100)).await.unwrap();
     let (rtu_client, _rtu_events) = Client::connect(rogue_rtu.addr, None, ClientConfig::default()).await.unwrap();
     let rtu_breaker_command = F1 + ioa::BREAKER_COMMAND;
     assert!(rtu_client.send_command(double_command(rtu_breaker_command, DoublePointValue::Off, true)).await.unwrap().is_positive());
@@ -130,7 +132,10 @@ async fn a_rogue_edge_with_a_copy_of_the_substation_cannot_take_over_a_breaker()
     let rogue_edge = Edge::start(EdgeConfig::load(&d.join("edge-2.toml")).unwrap()).await.unwrap();
 
     // The hub refuses edge-2's batches, naming edge, point, owner and registry version.
-    common::poll_until(STEP, "the hub's authority alarm", || chain.hub.alarms(true).iter().any(|a| a.kind == "authority" && a.source == "edge-2")).await;
+    common::poll_until(STEP, "the hub's authority alarm", || {
+        chain.hub.alarms(true).iter().any(|a| a.kind == "authority" && a.source == "edge-2")
+    })
+    .await;
     let alarm = chain.hub.alarms(true).into_iter().find(|a| a.kind == "authority").unwrap();
     eprintln!("hub alarm: {}", alarm.message);
     assert!(alarm.message.contains("belongs to edge edge-1 in point registry version 1"), "{}", alarm.message);
@@ -155,8 +160,12 @@ async fn a_rogue_edge_with_a_copy_of_the_substation_cannot_take_over_a_breaker()
     assert!(scada.send_command(double_command(scada_command, DoublePointValue::Off, true)).await.unwrap().is_positive());
     let execute = scada.send_command(double_command(scada_command, DoublePointValue::Off, false)).await.unwrap();
     assert!(execute.is_positive(), "execute confirmed by the owner's device");
-    next_value(&mut events, breaker, |e| matches!(e, Element::DoublePoint { value: DoublePointValue::Off, quality, .. } if !quality.invalid))
-        .await;
+    next_value(
+        &mut events,
+        breaker,
+        |e| matches!(e, Element::DoublePoint { value: DoublePointValue::Off, quality, .. } if !quality.invalid),
+    )
+    .await;
     assert_eq!(rogue_edge.stats.commands_received.load(std::sync::atomic::Ordering::Relaxed), 0, "the rogue edge never saw a command");
     assert!(
         chain.cc.alarms().iter().all(|a| a.edge_id != "edge-2"),
@@ -234,7 +243,13 @@ impl CcSite {
     fn batch(&self, edge: &str, point: &str, value: f32, resume: Resume) -> SignedBatch {
         let signer = identity(&self.pki(), edge);
         let mut batcher = Batcher::new(edge, 1000, Duration::from_millis(10), resume);
-        let datum = Datum { point: PointId::new(point).unwrap(), value: Value::Float(value), quality: Quality::GOOD, source_time: None, received_at: Timestamp::now() };
+        let datum = Datum {
+            point: PointId::new(point).unwrap(),
+            value: Value::Float(value),
+            quality: Quality::GOOD,
+            source_time: None,
+            received_at: Timestamp::now(),
+        };
         assert!(batcher.push(Instant::now(), datum).is_none());
         let mut batch = batcher.flush(Timestamp::now()).unwrap();
         batch.sign(signer.signer.as_ref(), signer.certificate_id).unwrap();
@@ -288,7 +303,8 @@ async fn a_hostile_hub_cannot_make_the_cc_serve_a_non_owners_value() {
     s.hub.send(HubToCc::Certificates(vec![s.certificate("edge-1"), s.certificate("edge-2")])).await;
     let genuine = s.batch("edge-1", POWER, 10.0, Resume::FRESH);
     s.hub.send(HubToCc::Batch(genuine)).await;
-    next_value(&mut s.events, POWER_IOA, |e| matches!(e, Element::ShortFloat { value, quality, .. } if *value == 10.0 && !quality.invalid)).await;
+    next_value(&mut s.events, POWER_IOA, |e| matches!(e, Element::ShortFloat { value, quality, .. } if *value == 10.0 && !quality.invalid))
+        .await;
 
     // edge-2's own, validly signed batch, carrying edge-1's point (a later seq, a later time).
     let foreign = s.batch("edge-2", POWER, 666.0, Resume { next_seq: 1_000_000, next_batch_seq: 0, prev_header_hash: [0; 32] });
@@ -303,7 +319,8 @@ async fn a_hostile_hub_cannot_make_the_cc_serve_a_non_owners_value() {
     // The owner's next value is still served good: the foreign record did not displace it.
     let next = s.batch("edge-1", POWER, 11.0, Resume { next_seq: 1, next_batch_seq: 1, prev_header_hash: [0; 32] });
     s.hub.send(HubToCc::Batch(next)).await;
-    next_value(&mut s.events, POWER_IOA, |e| matches!(e, Element::ShortFloat { value, quality, .. } if *value == 11.0 && !quality.invalid)).await;
+    next_value(&mut s.events, POWER_IOA, |e| matches!(e, Element::ShortFloat { value, quality, .. } if *value == 11.0 && !quality.invalid))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,7 +329,13 @@ async fn a_hostile_hub_cannot_confirm_a_command_to_scada() {
     let pki = s.pki();
     let answer = |name: &str, command_id: u64, digest, outcome: CommandOutcome| {
         let signer = identity(&pki, name);
-        let result = CommandResult { command_id, edge: "edge-1".into(), action: gridtrust_model::CommandAction::Execute, outcome, at: Timestamp::now() };
+        let result = CommandResult {
+            command_id,
+            edge: "edge-1".into(),
+            action: gridtrust_model::CommandAction::Execute,
+            outcome,
+            at: Timestamp::now(),
+        };
         SignedResult::sign(&result, digest, signer.signer.as_ref(), &signer.certificate).unwrap()
     };
     for (signer, accepted) in [("hub", false), ("edge-2", false), ("edge-1", true)] {
@@ -356,7 +379,8 @@ async fn a_rolled_back_or_unauthorised_registry_is_refused_by_the_cc() {
     // Still the engineer's version 2: edge-1's value is served, edge-2's refused.
     s.hub.send(HubToCc::Batch(s.batch("edge-2", POWER, 666.0, Resume::FRESH))).await;
     s.hub.send(HubToCc::Batch(s.batch("edge-1", POWER, 12.0, Resume::FRESH))).await;
-    next_value(&mut s.events, POWER_IOA, |e| matches!(e, Element::ShortFloat { value, quality, .. } if *value == 12.0 && !quality.invalid)).await;
+    next_value(&mut s.events, POWER_IOA, |e| matches!(e, Element::ShortFloat { value, quality, .. } if *value == 12.0 && !quality.invalid))
+        .await;
     assert!(s.alarms_with("does not own") > 0);
 }
 
@@ -368,7 +392,10 @@ async fn the_hub_refuses_to_start_with_a_rolled_back_or_unauthorised_registry() 
     let hub_table = tables.iter().find(|(n, _)| *n == "hub").unwrap().1.clone();
     std::fs::write(
         d.join("hub.toml"),
-        format!("data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{hub_table}\n{}", gridtrust::registry::DEV_AUTHORITY_TABLE),
+        format!(
+            "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{hub_table}\n{}",
+            gridtrust::registry::DEV_AUTHORITY_TABLE
+        ),
     )
     .unwrap();
     write_dev_registry(&d.join("pki"), 2, &[("F1", "edge-1")], d).unwrap();
@@ -381,8 +408,11 @@ async fn the_hub_refuses_to_start_with_a_rolled_back_or_unauthorised_registry() 
     let mut registry = gridtrust_trust::registry::PointRegistry::new(3, Timestamp::now());
     registry.grant("F1", "edge-2").unwrap();
     let console = identity(&d.join("pki"), "console");
-    std::fs::write(d.join("registry.signed"), SignedRegistry::sign(&registry, console.signer.as_ref(), &console.certificate).unwrap().to_bytes())
-        .unwrap();
+    std::fs::write(
+        d.join("registry.signed"),
+        SignedRegistry::sign(&registry, console.signer.as_ref(), &console.certificate).unwrap().to_bytes(),
+    )
+    .unwrap();
     let error = Hub::start(&HubConfig::load(&d.join("hub.toml")).unwrap()).await.err().expect("an OPERATOR-signed registry is refused");
     assert!(error.to_string().contains("registry signer not allowed"), "{error}");
 }

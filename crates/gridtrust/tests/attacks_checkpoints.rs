@@ -174,8 +174,15 @@ impl Site {
         .unwrap();
         let edge = Edge::start(EdgeConfig::load(&d.join("edge.toml")).unwrap()).await.unwrap();
 
-        let mitm =
-            Mitm::start("127.0.0.1:0", &common::identity_in_site(d, "hub"), &hub.cc_addr.to_string(), "hub", &common::identity_in_site(d, "cc-1")).await.unwrap();
+        let mitm = Mitm::start(
+            "127.0.0.1:0",
+            &common::identity_in_site(d, "hub"),
+            &hub.cc_addr.to_string(),
+            "hub",
+            &common::identity_in_site(d, "cc-1"),
+        )
+        .await
+        .unwrap();
         std::fs::write(
             d.join("cc-base.toml"),
             format!(
@@ -363,7 +370,10 @@ async fn a_checkpoint_of_this_log_signed_by_another_hub_is_refused() {
         assert_ne!(held.signature.signer, other.certificate_id, "hub-2's checkpoint is never persisted");
     }
     wait_until("the cc accepts the hub's own checkpoints", || site.accepted() > 0).await;
-    assert_eq!(read_checkpoint(&site.checkpoint_path()).expect("persisted").signature.signer, common::identity_in_site(site.path(), "hub").certificate_id);
+    assert_eq!(
+        read_checkpoint(&site.checkpoint_path()).expect("persisted").signature.signer,
+        common::identity_in_site(site.path(), "hub").certificate_id
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -486,7 +496,10 @@ async fn a_configuration_that_turns_signatures_off_is_refused_at_start() {
     let files = [
         (
             "hub.toml",
-            format!("data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n{DEV_AUTHORITY_TABLE}", identity("hub")),
+            format!(
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n{DEV_AUTHORITY_TABLE}",
+                identity("hub")
+            ),
         ),
         (
             "edge.toml",

@@ -454,10 +454,16 @@ impl FakeHub {
 
 impl EdgeLink {
     /// Sends a command with the log proof the test chose; returns the edge's refusal reason.
-    async fn send_with_proof(&mut self, signed: &SignedCommand, proof: gridtrust_trust::checkpoint::EntryInLog, anchors: &Identity) -> String {
+    async fn send_with_proof(
+        &mut self,
+        signed: &SignedCommand,
+        proof: gridtrust_trust::checkpoint::EntryInLog,
+        anchors: &Identity,
+    ) -> String {
         let digest = signed.digest();
         self.to_edge.send(HubToEdge::Command { command: Box::new(signed.clone()), log: Box::new(proof) }).await.unwrap();
-        let result = tokio::time::timeout(STEP, self.results.recv()).await.expect("a result from the edge in time").expect("edge connected");
+        let result =
+            tokio::time::timeout(STEP, self.results.recv()).await.expect("a result from the edge in time").expect("edge connected");
         refusal(&[check_result(anchors, &result, &digest, IdentityKind::Edge, "edge-1")], "edge edge-1")
     }
 
@@ -611,7 +617,10 @@ impl CcClient {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (reader, mut writer) = connection.await.expect("connected to the hub's connector port");
-        writer.send(&CcToHub::Hello { cc_id: cc_id.to_owned(), protocol: PROTOCOL_VERSION, checkpoint_size: None, positions: Vec::new() }).await.unwrap();
+        writer
+            .send(&CcToHub::Hello { cc_id: cc_id.to_owned(), protocol: PROTOCOL_VERSION, checkpoint_size: None, positions: Vec::new() })
+            .await
+            .unwrap();
         let (incoming_tx, incoming) = mpsc::channel(4096);
         let reader = reader.spawn_into::<HubToCc>(incoming_tx);
         let (outgoing, mut to_send) = mpsc::channel::<CcToHub>(16);
@@ -979,7 +988,8 @@ async fn edge_claiming_another_edges_id_is_refused_by_the_hub() {
     eprintln!("edge-2 claiming edge-1 at the hub: {session:?}");
     assert!(!session.welcomed, "never welcomed: {session:?}");
     assert!(session.acked.is_err(), "nothing acknowledged: {session:?}");
-    common::poll_until(STEP, "the hub counts the refused peer", || hub.stats().peers_refused.load(Ordering::Relaxed) == refused_before + 1).await;
+    common::poll_until(STEP, "the hub counts the refused peer", || hub.stats().peers_refused.load(Ordering::Relaxed) == refused_before + 1)
+        .await;
 
     assert_eq!(hub.store().record_count().unwrap(), 1, "nothing stored");
     assert_eq!(hub.stats().batches_applied.load(Ordering::Relaxed), 1);
@@ -1048,14 +1058,16 @@ async fn a_batch_stored_but_not_logged_before_a_crash_is_logged_at_the_next_star
     let batches: Vec<SignedBatch> = (0..3)
         .scan(Resume::FRESH, |resume, i| {
             let b = signed_batch(genuine.signer.as_ref(), &genuine.certificate, *resume, i as f32);
-            *resume = Resume { next_seq: resume.next_seq + 1, next_batch_seq: resume.next_batch_seq + 1, prev_header_hash: b.header.hash() };
+            *resume =
+                Resume { next_seq: resume.next_seq + 1, next_batch_seq: resume.next_batch_seq + 1, prev_header_hash: b.header.hash() };
             Some(b)
         })
         .collect();
     // Batch 0 went through both commits in an earlier run; batches 1 and 2 were stored and the
     // hub died before logging them.
     let hub = start_hub(&config).await;
-    let session = edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", batches[0].clone()).await;
+    let session =
+        edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", batches[0].clone()).await;
     assert_eq!(session.acked, Ok(0));
     for b in &batches[1..] {
         hub.store().apply_batch("edge-1", b.header.batch_seq, &b.sealed_header(), &b.records).unwrap();
@@ -1083,7 +1095,10 @@ async fn a_hub_restarted_after_its_clock_stepped_back_never_signs_an_older_check
     let hub = start_hub(&config).await;
     let genuine = site.identity("edge-1");
     let batch = signed_batch(genuine.signer.as_ref(), &genuine.certificate, Resume::FRESH, 1.0);
-    assert_eq!(edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", batch).await.acked, Ok(0));
+    assert_eq!(
+        edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", batch).await.acked,
+        Ok(0)
+    );
     let signed = tokio::task::block_in_place(|| hub.ledger().checkpoint()).unwrap();
     hub.shutdown();
     // The last checkpoint of that run, as the hub wrote it with its clock an hour ahead.

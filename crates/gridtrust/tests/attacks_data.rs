@@ -585,7 +585,9 @@ async fn a_hub_that_truncates_or_rewrites_its_log_is_caught_by_the_persisted_che
     // not extending its checkpoint.
     write_log(&site.log_path(), &original[..2]);
     site.hub_process = Some(HubProcess::start(&site.path().join("hub.toml"), site.hub_ports.1).await);
-    let refusals = |site: &Site| hub_alarms(site, "shrank") + hub_alarms(site, &format!("not proven consistent with the held checkpoint at {held_size}"));
+    let refusals = |site: &Site| {
+        hub_alarms(site, "shrank") + hub_alarms(site, &format!("not proven consistent with the held checkpoint at {held_size}"))
+    };
     wait_until("the cc refused the truncated log", || refusals(&site) >= 1).await;
     // The cc drops the hub, reconnects, and is refused the same way again: nothing accepted.
     wait_until("the cc refused the truncated log twice", || refusals(&site) >= 2).await;

@@ -49,10 +49,10 @@ use gridtrust_keys::{KeyConfig, SoftwareSigner};
 use gridtrust_mms::tls::IedTlsConfig;
 use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandValue, DoublePoint, PointId, Timestamp};
 use gridtrust_pki::{DevPki, IdentityKind, IssueRequest, PublicKey, RevocationReason, Role};
-use gridtrust_trust::signing::Signer;
 use gridtrust_transport::identity::{Identity, IdentityConfig};
 use gridtrust_transport::{CcToHub, EdgeToHub, HubToCc, HubToEdge, PROTOCOL_VERSION, connect};
 use gridtrust_trust::command::SignedCommand;
+use gridtrust_trust::signing::Signer;
 
 const MEASUREMENT: &str = "F1/MMXU1.TotW";
 const MEASUREMENT_IOA: u32 = 1;
@@ -194,7 +194,8 @@ impl Site {
 
     /// Starts the real cc-1 against `hub`.
     async fn start_cc(&self, hub: &Hub) -> Cc {
-        std::fs::write(self.dir.join("scada-map.toml"), format!("[[point]]\nid = \"{MEASUREMENT}\"\nioa = 10001\ntype = \"float\"\n")).unwrap();
+        std::fs::write(self.dir.join("scada-map.toml"), format!("[[point]]\nid = \"{MEASUREMENT}\"\nioa = 10001\ntype = \"float\"\n"))
+            .unwrap();
         let path = self.dir.join("cc.toml");
         std::fs::write(
             &path,
@@ -277,7 +278,13 @@ async fn edge_revoked_while_connected_is_cut_off_and_its_reconnect_refused() {
     let serial = site.revoke("edge-1");
     let revoked = format!("certificate {serial} is revoked");
     wait_for_alarm(&hub, "the hub cuts off revoked edge-1", "peer", &["edge-1", "disconnected", &revoked]).await;
-    wait_for_alarm(&hub, "the hub refuses edge-1's reconnect in the handshake", "peer", &["TLS handshake failed", "invalid peer certificate: Revoked"]).await;
+    wait_for_alarm(
+        &hub,
+        "the hub refuses edge-1's reconnect in the handshake",
+        "peer",
+        &["TLS handshake failed", "invalid peer certificate: Revoked"],
+    )
+    .await;
 
     // Nothing more from edge-1 is stored, and it never got a session again.
     let applied = hub.stats().batches_applied.load(Ordering::Relaxed);
@@ -299,7 +306,13 @@ async fn cc_revoked_while_connected_is_cut_off() {
     let serial = site.revoke("cc-1");
     let revoked = format!("certificate {serial} is revoked");
     wait_for_alarm(&hub, "the hub cuts off revoked cc-1", "peer", &["cc-1", "disconnected", &revoked]).await;
-    wait_for_alarm(&hub, "the hub refuses cc-1's reconnect in the handshake", "peer", &["TLS handshake failed", "invalid peer certificate: Revoked"]).await;
+    wait_for_alarm(
+        &hub,
+        "the hub refuses cc-1's reconnect in the handshake",
+        "peer",
+        &["TLS handshake failed", "invalid peer certificate: Revoked"],
+    )
+    .await;
     cc.shutdown().await;
     hub.shutdown();
 }
@@ -319,7 +332,10 @@ async fn command_pending_for_a_revoked_issuer_is_refused() {
     // on it, so the hub keeps the command pending for its termination.
     let cc = site.identity("cc-1");
     let (mut from_hub, mut to_hub) = connect(&hub.cc_addr.to_string(), "hub", cc.client_config().unwrap()).await.unwrap();
-    to_hub.send(&CcToHub::Hello { cc_id: "cc-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None, positions: Vec::new() }).await.unwrap();
+    to_hub
+        .send(&CcToHub::Hello { cc_id: "cc-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None, positions: Vec::new() })
+        .await
+        .unwrap();
     let signer = SoftwareSigner::open(&site.pki().join("cc-1.key.pem")).unwrap();
     let command = open_breaker("cc-1/scada-ip:127.0.0.1");
     let signed = SignedCommand::issue(&command, &signer, &cc.certificate).unwrap();
@@ -340,7 +356,13 @@ async fn command_pending_for_a_revoked_issuer_is_refused() {
 
     // cc-1's key is compromised: revoked while its command is still running.
     let serial = site.revoke("cc-1");
-    wait_for_alarm(&hub, "the hub refuses the pending command of revoked cc-1", "command", &[&format!("pending command {} refused", command.id), &format!("certificate {serial} is revoked")]).await;
+    wait_for_alarm(
+        &hub,
+        "the hub refuses the pending command of revoked cc-1",
+        "command",
+        &[&format!("pending command {} refused", command.id), &format!("certificate {serial} is revoked")],
+    )
+    .await;
     edge.shutdown();
     hub.shutdown();
 }
@@ -484,7 +506,10 @@ fn c104_available(test: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        assert!(std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(), "{test}: c104 is required (GRIDTRUST_REQUIRE_PEERS) but not installed");
+        assert!(
+            std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(),
+            "{test}: c104 is required (GRIDTRUST_REQUIRE_PEERS) but not installed"
+        );
         eprintln!("SKIP {test}: python3 module c104 is not installed (pip install c104)");
     }
     ok
@@ -548,7 +573,8 @@ fn rtu_tls(site: &Site) -> IedTlsConfig {
 async fn dial_rtu(tls: &IedTlsConfig, addr: SocketAddr) -> Result<(), String> {
     let connector = tokio_rustls::TlsConnector::from(tls.client_config().map_err(|e| e.to_string())?);
     let name = tls.server_name(&addr.to_string()).map_err(|e| e.to_string())?;
-    let attempt = gridtrust_iec104::client::Client::connect(addr, Some((connector, name)), gridtrust_iec104::client::ClientConfig::default());
+    let attempt =
+        gridtrust_iec104::client::Client::connect(addr, Some((connector, name)), gridtrust_iec104::client::ClientConfig::default());
     match tokio::time::timeout(STEP, attempt).await.expect("the RTU answers or refuses in time") {
         Ok(_) => Ok(()),
         Err(e) => Err(e.to_string()),
@@ -568,7 +594,11 @@ async fn edge_reads_an_rtu_over_mutual_tls_and_refuses_a_revoked_or_foreign_one(
 
     // The real edge reads the RTU over TLS and the value reaches the hub.
     let hub = site.start_hub("").await;
-    std::fs::write(site.dir.join("edge-map.toml"), format!("[[point]]\nid = \"{MEASUREMENT}\"\nioa = {MEASUREMENT_IOA}\ntype = \"float\"\n")).unwrap();
+    std::fs::write(
+        site.dir.join("edge-map.toml"),
+        format!("[[point]]\nid = \"{MEASUREMENT}\"\nioa = {MEASUREMENT_IOA}\ntype = \"float\"\n"),
+    )
+    .unwrap();
     let path = site.dir.join("edge.toml");
     std::fs::write(
         &path,

@@ -366,10 +366,11 @@ async fn c104_from_an_address_outside_the_allow_list_is_closed_and_counted() {
 
     // Positive control: the listed address is served, and its command is signed in the name of
     // its address (plain TCP carries no identity) with the cc's own role.
-    let args: Vec<String> = ["--port", &site.port().to_string(), "--source", "127.0.0.2", "--command", &SCADA_COMMAND_IOA.to_string(), "--execute"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    let args: Vec<String> =
+        ["--port", &site.port().to_string(), "--source", "127.0.0.2", "--command", &SCADA_COMMAND_IOA.to_string(), "--execute"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
     let out = python("scada_raw.py", &args).await;
     assert!(out.contains("started=yes") && out.contains("terminated=yes"), "{out}");
     let logged = site.stop_and_read_logged_commands().await;

@@ -428,7 +428,10 @@ struct CcSession {
 impl CcSession {
     async fn start(hub: &Hub, cc: &Identity) -> Self {
         let (reader, mut writer) = connect(&hub.cc_addr.to_string(), "hub", cc.client_config().unwrap()).await.unwrap();
-        writer.send(&CcToHub::Hello { cc_id: "cc-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None, positions: Vec::new() }).await.unwrap();
+        writer
+            .send(&CcToHub::Hello { cc_id: "cc-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None, positions: Vec::new() })
+            .await
+            .unwrap();
         let (incoming_tx, incoming) = mpsc::channel(4096);
         tokio::spawn(reader.spawn_into::<HubToCc>(incoming_tx));
         let (outgoing, mut to_send) = mpsc::channel::<CcToHub>(16);

@@ -316,7 +316,9 @@ fn a_chain_with_a_missing_or_altered_batch_names_it() {
     // Two batches swapped: the later one no longer follows.
     let mut swapped = ev.clone();
     swapped.headers.swap(1, 2);
-    assert!(matches!(auditor.chain(&swapped), Err(VerifyError::ChainBroken { batch_seq, previous, field: "batch seq", .. }) if batch_seq == first + 1 && previous == first + 2));
+    assert!(
+        matches!(auditor.chain(&swapped), Err(VerifyError::ChainBroken { batch_seq, previous, field: "batch seq", .. }) if batch_seq == first + 1 && previous == first + 2)
+    );
 
     // A header whose signature byte is flipped.
     let mut forged = ev.clone();
@@ -369,7 +371,10 @@ fn a_chain_restarted_after_a_lost_edge_queue_verifies_and_names_the_restart() {
     assert_eq!(ok.restarts, vec![(last.batch_seq, start)]);
     assert_eq!(ok.last_batch, start);
     let said = ok.to_string();
-    assert!(said.contains(&format!("restarted its chain at batch {start}")) && said.contains(&format!("after {}", last.batch_seq)), "{said}");
+    assert!(
+        said.contains(&format!("restarted its chain at batch {start}")) && said.contains(&format!("after {}", last.batch_seq)),
+        "{said}"
+    );
 }
 
 #[test]
@@ -678,7 +683,9 @@ fn verify_value_checks_the_point_authority_offline() {
     let mut moved = evidence.clone();
     moved.registry = Some(gridtrust::audit::HexBytes(reassigned.to_bytes()));
     match f.auditor().value(&moved, true) {
-        Err(VerifyError::NotOwner { edge, owner, version: 2, .. }) => assert_eq!((edge.as_str(), owner.as_deref()), ("edge-1", Some("edge-2"))),
+        Err(VerifyError::NotOwner { edge, owner, version: 2, .. }) => {
+            assert_eq!((edge.as_str(), owner.as_deref()), ("edge-1", Some("edge-2")))
+        }
         other => panic!("expected NotOwner, got {other:?}"),
     }
 

@@ -32,18 +32,22 @@ async fn values_reach_scada_verified_and_a_breaker_command_reaches_the_rtu() {
     let (client, mut events) = Client::connect(chain.scada_addr(), None, ClientConfig::default()).await.unwrap();
 
     // A live, verified measurement arrives with good quality under the cc's own address.
-    let p = next_value(&mut events, SCADA_IOA_OFFSET + F1 + ioa::P, |e| {
-        matches!(e, Element::ShortFloat { value, quality, .. } if *value > 1.0 && !quality.invalid)
-    })
+    let p = next_value(
+        &mut events,
+        SCADA_IOA_OFFSET + F1 + ioa::P,
+        |e| matches!(e, Element::ShortFloat { value, quality, .. } if *value > 1.0 && !quality.invalid),
+    )
     .await;
     assert!(matches!(p, Element::ShortFloat { .. }));
 
     // Interrogation answers the breaker as closed and good.
     let gi = client.interrogate(1, QOI_STATION).await.unwrap();
     assert!(gi.is_positive());
-    next_value(&mut events, SCADA_IOA_OFFSET + F1 + ioa::BREAKER, |e| {
-        matches!(e, Element::DoublePoint { value: DoublePointValue::On, quality, .. } if !quality.invalid)
-    })
+    next_value(
+        &mut events,
+        SCADA_IOA_OFFSET + F1 + ioa::BREAKER,
+        |e| matches!(e, Element::DoublePoint { value: DoublePointValue::On, quality, .. } if !quality.invalid),
+    )
     .await;
 
     // Open breaker F1 with select-before-operate, end to end.
@@ -65,9 +69,11 @@ async fn values_reach_scada_verified_and_a_breaker_command_reaches_the_rtu() {
     execute.await_termination().await.expect("ACTTERM from the device, through the chain");
 
     // The RTU's breaker moved, and SCADA sees it (and the feeder's power drop) through the chain.
-    next_value(&mut events, SCADA_IOA_OFFSET + F1 + ioa::BREAKER, |e| {
-        matches!(e, Element::DoublePoint { value: DoublePointValue::Off, quality, .. } if !quality.invalid)
-    })
+    next_value(
+        &mut events,
+        SCADA_IOA_OFFSET + F1 + ioa::BREAKER,
+        |e| matches!(e, Element::DoublePoint { value: DoublePointValue::Off, quality, .. } if !quality.invalid),
+    )
     .await;
     next_value(&mut events, SCADA_IOA_OFFSET + F1 + ioa::P, |e| matches!(e, Element::ShortFloat { value, .. } if *value == 0.0)).await;
     assert!(chain.cc.alarms().is_empty(), "no alarms on a clean chain: {:?}", chain.cc.alarms());

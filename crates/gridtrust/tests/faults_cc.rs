@@ -140,7 +140,9 @@ impl Site {
     }
 
     async fn relay(d: &Path, hub: &Hub, listen: &str) -> Mitm<CcToHub, HubToCc> {
-        Mitm::start(listen, &common::identity_in_site(d, "hub"), &hub.cc_addr.to_string(), "hub", &common::identity_in_site(d, "cc-1")).await.unwrap()
+        Mitm::start(listen, &common::identity_in_site(d, "hub"), &hub.cc_addr.to_string(), "hub", &common::identity_in_site(d, "cc-1"))
+            .await
+            .unwrap()
     }
 
     /// The hub becomes unreachable: every connection cut, new ones refused.

@@ -32,10 +32,10 @@ mod common;
 #[path = "support/mitm.rs"]
 mod mitm;
 
+use common::HubProcess;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use common::HubProcess;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,11 +56,7 @@ use gridtrust_transport::{CcToHub, EdgeToHub, HubToCc, HubToEdge};
 use mitm::Mitm;
 
 /// The RTU's points: (point id, RTU IOA, SCADA IOA).
-const POINTS: [(&str, u32, u32); 3] = [
-    ("LD0/MMXU1.TotW", 1, 10_001),
-    ("LD0/MMXU1.TotVAr", 2, 10_002),
-    ("LD0/MMXU1.Hz", 3, 10_003),
-];
+const POINTS: [(&str, u32, u32); 3] = [("LD0/MMXU1.TotW", 1, 10_001), ("LD0/MMXU1.TotVAr", 2, 10_002), ("LD0/MMXU1.Hz", 3, 10_003)];
 
 /// The cc's staleness bounds in these tests.
 const CC_EXTRA: &str = "[staleness]\nnot_topical_s = 5\ninvalid_s = 8\nhub_silence_s = 3\n";
@@ -77,19 +73,11 @@ const SLACK: Duration = Duration::from_secs(3);
 const WAIT: Duration = Duration::from_secs(15);
 
 fn float(value: f32) -> Element {
-    Element::ShortFloat {
-        value,
-        quality: Qds::GOOD,
-        time: None,
-    }
+    Element::ShortFloat { value, quality: Qds::GOOD, time: None }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The files of one site: PKI, registry, mappings, and each role's configuration.
@@ -104,36 +92,17 @@ impl Files {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let identities = provision(&d.join("pki"), &DemoKeys::Software).unwrap();
-        let (rtu, _commands) = Server::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            None,
-            ServerConfig::default(),
-        )
-        .await
-        .unwrap();
+        let (rtu, _commands) = Server::bind("127.0.0.1:0".parse().unwrap(), None, ServerConfig::default()).await.unwrap();
         let (mut edge_map, mut scada_map) = (String::new(), String::new());
         for (i, (point, rtu_ioa, scada_ioa)) in POINTS.iter().enumerate() {
-            rtu.register_point(
-                InformationObject::new(*rtu_ioa, float(100.0 * (i as f32 + 1.0))),
-                &[],
-            )
-            .await
-            .unwrap();
-            edge_map.push_str(&format!(
-                "[[point]]\nid = \"{point}\"\nioa = {rtu_ioa}\ntype = \"float\"\n\n"
-            ));
-            scada_map.push_str(&format!(
-                "[[point]]\nid = \"{point}\"\nioa = {scada_ioa}\ntype = \"float\"\n\n"
-            ));
+            rtu.register_point(InformationObject::new(*rtu_ioa, float(100.0 * (i as f32 + 1.0))), &[]).await.unwrap();
+            edge_map.push_str(&format!("[[point]]\nid = \"{point}\"\nioa = {rtu_ioa}\ntype = \"float\"\n\n"));
+            scada_map.push_str(&format!("[[point]]\nid = \"{point}\"\nioa = {scada_ioa}\ntype = \"float\"\n\n"));
         }
         std::fs::write(d.join("edge-map.toml"), edge_map).unwrap();
         std::fs::write(d.join("scada-map.toml"), scada_map).unwrap();
         write_dev_registry(&d.join("pki"), 1, &[("LD0", "edge-1")], d).unwrap();
-        Self {
-            dir,
-            identities,
-            rtu,
-        }
+        Self { dir, identities, rtu }
     }
 
     fn path(&self) -> &Path {
@@ -141,12 +110,7 @@ impl Files {
     }
 
     fn identity(&self, name: &str) -> String {
-        self.identities
-            .iter()
-            .find(|(n, _)| *n == name)
-            .unwrap()
-            .1
-            .clone()
+        self.identities.iter().find(|(n, _)| *n == name).unwrap().1.clone()
     }
 
     fn hub_toml(&self, edge_listen: &str, cc_listen: &str) -> PathBuf {
@@ -190,36 +154,22 @@ impl Files {
     }
 
     async fn push(&self, rtu_ioa: u32, value: f32) {
-        self.rtu
-            .update(InformationObject::new(rtu_ioa, float(value)))
-            .await
-            .unwrap();
+        self.rtu.update(InformationObject::new(rtu_ioa, float(value))).await.unwrap();
     }
 }
 
 /// Connects SCADA to the cc and interrogates it until every point reads valid and topical;
 /// returns how long that took, or what it saw last.
-async fn scada_reads_every_point_valid(
-    cc: SocketAddr,
-    within: Duration,
-) -> Result<Duration, HashMap<u32, Qds>> {
+async fn scada_reads_every_point_valid(cc: SocketAddr, within: Duration) -> Result<Duration, HashMap<u32, Qds>> {
     let started = Instant::now();
     let deadline = started + within;
-    let (scada, mut events) = Client::connect(cc, None, ClientConfig::default())
-        .await
-        .expect("SCADA connects to the cc");
+    let (scada, mut events) = Client::connect(cc, None, ClientConfig::default()).await.expect("SCADA connects to the cc");
     let mut seen: HashMap<u32, Qds> = HashMap::new();
-    let valid = |seen: &HashMap<u32, Qds>| {
-        POINTS
-            .iter()
-            .all(|(_, _, ioa)| seen.get(ioa).is_some_and(|q| !q.invalid && !q.not_topical))
-    };
+    let valid = |seen: &HashMap<u32, Qds>| POINTS.iter().all(|(_, _, ioa)| seen.get(ioa).is_some_and(|q| !q.invalid && !q.not_topical));
     while Instant::now() < deadline {
         let _ = scada.interrogate(1, 20).await;
         let round = Instant::now() + Duration::from_millis(300);
-        while let Ok(Some(event)) =
-            tokio::time::timeout_at(round.min(deadline), events.recv()).await
-        {
+        while let Ok(Some(event)) = tokio::time::timeout_at(round.min(deadline), events.recv()).await {
             if let ClientEvent::Asdu(asdu) = event {
                 for o in asdu.objects {
                     if let Element::ShortFloat { quality, .. } = o.element {
@@ -247,23 +197,14 @@ async fn a_cc_reads_every_point_valid_from_a_restarted_hub_without_the_rtu_sendi
     common::init_logs();
     let files = Files::new().await;
     let (edge_port, cc_port) = (free_port(), free_port());
-    let hub_toml = files.hub_toml(
-        &format!("127.0.0.1:{edge_port}"),
-        &format!("127.0.0.1:{cc_port}"),
-    );
+    let hub_toml = files.hub_toml(&format!("127.0.0.1:{edge_port}"), &format!("127.0.0.1:{cc_port}"));
     let mut hub = HubProcess::start(&hub_toml);
-    let edge = Edge::start(
-        EdgeConfig::load(&files.edge_toml(&format!("127.0.0.1:{edge_port}"), "")).unwrap(),
-    )
-    .await
-    .unwrap();
+    let edge = Edge::start(EdgeConfig::load(&files.edge_toml(&format!("127.0.0.1:{edge_port}"), "")).unwrap()).await.unwrap();
     let cc_toml = files.cc_toml(&format!("127.0.0.1:{cc_port}"));
 
     // The chain works: the RTU's general interrogation reached SCADA through the first hub.
     let cc = start_cc(&cc_toml).await;
-    scada_reads_every_point_valid(cc.iec104_addr, WAIT)
-        .await
-        .unwrap_or_else(|seen| panic!("first run: SCADA saw {seen:?}"));
+    scada_reads_every_point_valid(cc.iec104_addr, WAIT).await.unwrap_or_else(|seen| panic!("first run: SCADA saw {seen:?}"));
     cc.shutdown().await;
 
     hub.stop();
@@ -271,12 +212,8 @@ async fn a_cc_reads_every_point_valid_from_a_restarted_hub_without_the_rtu_sendi
     // The RTU sends nothing from here on: only the restarted hub's store can give the values.
     let cc = start_cc(&cc_toml).await;
     match scada_reads_every_point_valid(cc.iec104_addr, Duration::from_secs(5)).await {
-        Ok(took) => eprintln!(
-            "every point valid at SCADA {took:?} after the cc started against the restarted hub"
-        ),
-        Err(seen) => panic!(
-            "after the hub restarted, SCADA did not read every point valid within 5 s; it saw {seen:?}"
-        ),
+        Ok(took) => eprintln!("every point valid at SCADA {took:?} after the cc started against the restarted hub"),
+        Err(seen) => panic!("after the hub restarted, SCADA did not read every point valid within 5 s; it saw {seen:?}"),
     }
     cc.shutdown().await;
     edge.shutdown();
@@ -304,13 +241,8 @@ async fn a_restarted_cc_receives_every_batch_it_missed() {
     common::init_logs();
     let files = Files::new().await;
     let d = files.path();
-    let hub = Hub::start(&HubConfig::load(&files.hub_toml("127.0.0.1:0", "127.0.0.1:0")).unwrap())
-        .await
-        .unwrap();
-    let edge =
-        Edge::start(EdgeConfig::load(&files.edge_toml(&hub.edge_addr.to_string(), "")).unwrap())
-            .await
-            .unwrap();
+    let hub = Hub::start(&HubConfig::load(&files.hub_toml("127.0.0.1:0", "127.0.0.1:0")).unwrap()).await.unwrap();
+    let edge = Edge::start(EdgeConfig::load(&files.edge_toml(&hub.edge_addr.to_string(), "")).unwrap()).await.unwrap();
     let relay = Mitm::<CcToHub, HubToCc>::start(
         "127.0.0.1:0",
         &common::identity_in_site(d, "hub"),
@@ -322,18 +254,11 @@ async fn a_restarted_cc_receives_every_batch_it_missed() {
     .unwrap();
     let cc_toml = files.cc_toml(&relay.addr.to_string());
     let cc = start_cc(&cc_toml).await;
-    scada_reads_every_point_valid(cc.iec104_addr, WAIT)
-        .await
-        .unwrap_or_else(|seen| panic!("first run: SCADA saw {seen:?}"));
+    scada_reads_every_point_valid(cc.iec104_addr, WAIT).await.unwrap_or_else(|seen| panic!("first run: SCADA saw {seen:?}"));
     // Let the cc persist its position (it does with each checkpoint, every 200 ms here).
     tokio::time::sleep(Duration::from_secs(1)).await;
     cc.shutdown().await;
-    let last = |hub: &Hub| {
-        hub.store()
-            .last_batch("edge-1")
-            .unwrap()
-            .map(|l| l.batch_seq)
-    };
+    let last = |hub: &Hub| hub.store().last_batch("edge-1").unwrap().map(|l| l.batch_seq);
     let before = last(&hub).expect("edge-1 has batches at the hub");
 
     // Each value its own batch: the edge closes a batch 10 ms after its first record.
@@ -350,11 +275,7 @@ async fn a_restarted_cc_receives_every_batch_it_missed() {
     .await;
     let after = last(&hub).unwrap();
     let missed: BTreeSet<u64> = (before + 1..=after).collect();
-    assert!(
-        missed.len() >= MISSED as usize,
-        "{} batches for {MISSED} values",
-        missed.len()
-    );
+    assert!(missed.len() >= MISSED as usize, "{} batches for {MISSED} values", missed.len());
 
     let received = count_batches(&relay);
     let cc = start_cc(&cc_toml).await;
@@ -362,11 +283,7 @@ async fn a_restarted_cc_receives_every_batch_it_missed() {
     loop {
         let got = received.lock().unwrap().clone();
         if missed.is_subset(&got) {
-            eprintln!(
-                "the restarted cc received all {} batches it missed ({} batches in all)",
-                missed.len(),
-                got.len()
-            );
+            eprintln!("the restarted cc received all {} batches it missed ({} batches in all)", missed.len(), got.len());
             break;
         }
         if Instant::now() > deadline {
@@ -400,9 +317,11 @@ impl Site {
         let d = files.path();
         let hub = Hub::start(&HubConfig::load(&files.hub_toml("127.0.0.1:0", "127.0.0.1:0")).unwrap()).await.unwrap();
         let hub_id = common::identity_in_site(d, "hub");
-        let edge_relay = Mitm::start("127.0.0.1:0", &hub_id, &hub.edge_addr.to_string(), "hub", &common::identity_in_site(d, "edge-1")).await.unwrap();
+        let edge_relay =
+            Mitm::start("127.0.0.1:0", &hub_id, &hub.edge_addr.to_string(), "hub", &common::identity_in_site(d, "edge-1")).await.unwrap();
         let edge = Edge::start(EdgeConfig::load(&files.edge_toml(&edge_relay.addr.to_string(), "")).unwrap()).await.unwrap();
-        let cc_relay = Mitm::start("127.0.0.1:0", &hub_id, &hub.cc_addr.to_string(), "hub", &common::identity_in_site(d, "cc-1")).await.unwrap();
+        let cc_relay =
+            Mitm::start("127.0.0.1:0", &hub_id, &hub.cc_addr.to_string(), "hub", &common::identity_in_site(d, "cc-1")).await.unwrap();
         let cc = start_cc(&files.cc_toml(&cc_relay.addr.to_string())).await;
         scada_reads_every_point_valid(cc.iec104_addr, WAIT).await.unwrap_or_else(|seen| panic!("at start SCADA saw {seen:?}"));
         Self { files, hub, edge, edge_relay, cc_relay, cc }
@@ -512,7 +431,11 @@ async fn a_blackholed_edge_link_is_redialled_within_the_ack_timeout_and_nothing_
     relay.down.pass_all();
     let point = PointId::new(POINTS[0].0).unwrap();
     let stored = || {
-        let history = site.hub.store().history(&point, gridtrust_model::Timestamp(i64::MIN), gridtrust_model::Timestamp(i64::MAX), usize::MAX).unwrap();
+        let history = site
+            .hub
+            .store()
+            .history(&point, gridtrust_model::Timestamp(i64::MIN), gridtrust_model::Timestamp(i64::MAX), usize::MAX)
+            .unwrap();
         (0..VALUES).filter(|i| history.iter().any(|r| r.value.as_f64() == f64::from(5000.0 + *i as f32))).count()
     };
     common::poll_until(ACK_TIMEOUT + WAIT, "every value sent during the blackhole is stored", || stored() == VALUES as usize).await;
@@ -553,7 +476,11 @@ async fn a_cc_behind_more_than_the_replay_bound_is_resynced_with_an_alarm() {
     let files = Files::new().await;
     let d = files.path();
     let hub_toml = files.hub_toml("127.0.0.1:0", "127.0.0.1:0");
-    let text = std::fs::read_to_string(&hub_toml).unwrap().replacen("checkpoint_interval_ms = 200\n", "checkpoint_interval_ms = 200\nmax_replay_batches = 5\n", 1);
+    let text = std::fs::read_to_string(&hub_toml).unwrap().replacen(
+        "checkpoint_interval_ms = 200\n",
+        "checkpoint_interval_ms = 200\nmax_replay_batches = 5\n",
+        1,
+    );
     std::fs::write(&hub_toml, text).unwrap();
     let hub = Hub::start(&HubConfig::load(&hub_toml).unwrap()).await.unwrap();
     let edge = Edge::start(EdgeConfig::load(&files.edge_toml(&hub.edge_addr.to_string(), "")).unwrap()).await.unwrap();
@@ -588,7 +515,9 @@ async fn a_cc_behind_more_than_the_replay_bound_is_resynced_with_an_alarm() {
     let received = count_batches(&relay);
     let cc = start_cc(&cc_toml).await;
     common::poll_until(WAIT, "the hub alarmed the resync of cc-1", || {
-        hub.alarms(false).iter().any(|a| a.message.contains("cc-1") && a.message.contains("resynced") && a.message.contains("max_replay_batches"))
+        hub.alarms(false)
+            .iter()
+            .any(|a| a.message.contains("cc-1") && a.message.contains("resynced") && a.message.contains("max_replay_batches"))
     })
     .await;
     // The latest value arrives (the image), the changes in between do not.
@@ -634,7 +563,14 @@ async fn a_lost_edge_queue_starts_a_new_chain_that_hub_and_cc_accept_with_an_ala
     let restart = |message: &str| message.contains("restarted its chain") && message.contains(&format!("after {before}"));
     // The hub raises its alarm just after the store's commit, which the poll above may beat.
     let hub_restart_alarm = || hub.alarms(false).iter().any(|a| a.source == "edge-1" && restart(&a.message));
-    if tokio::time::timeout(WAIT, async { while !hub_restart_alarm() { tokio::time::sleep(Duration::from_millis(20)).await } }).await.is_err() {
+    if tokio::time::timeout(WAIT, async {
+        while !hub_restart_alarm() {
+            tokio::time::sleep(Duration::from_millis(20)).await
+        }
+    })
+    .await
+    .is_err()
+    {
         let alarms: Vec<String> = hub.alarms(false).into_iter().map(|a| a.message).collect();
         panic!("the hub raises an alarm naming the restart and the last batch of the old chain: {alarms:?}");
     }
@@ -648,7 +584,14 @@ async fn a_lost_edge_queue_starts_a_new_chain_that_hub_and_cc_accept_with_an_ala
         .unwrap_or_else(|seen| panic!("SCADA saw {seen:?}"));
     eprintln!("SCADA read it valid {:?} after the edge restarted (the cc restarted meanwhile)", restarted.elapsed());
     let cc_restart_alarm = || cc.alarms().iter().any(|a| a.edge_id == "edge-1" && restart(&a.reason));
-    if tokio::time::timeout(WAIT, async { while !cc_restart_alarm() { tokio::time::sleep(Duration::from_millis(20)).await } }).await.is_err() {
+    if tokio::time::timeout(WAIT, async {
+        while !cc_restart_alarm() {
+            tokio::time::sleep(Duration::from_millis(20)).await
+        }
+    })
+    .await
+    .is_err()
+    {
         let alarms: Vec<String> = cc.alarms().into_iter().map(|a| a.reason).collect();
         panic!("the cc raises its own restart alarm: {alarms:?}");
     }

@@ -86,7 +86,10 @@ impl Site {
         write_dev_registry(&d.join("pki"), 1, &[("LD0", "edge-1")], d).unwrap();
         std::fs::write(
             d.join("hub.toml"),
-            format!("data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n{DEV_AUTHORITY_TABLE}", identity("hub")),
+            format!(
+                "data_dir = \"hub-data\"\nedge_listen = \"127.0.0.1:0\"\ncc_listen = \"127.0.0.1:0\"\n\n{}\n{DEV_AUTHORITY_TABLE}",
+                identity("hub")
+            ),
         )
         .unwrap();
         let hub = Hub::start(&HubConfig::load(&d.join("hub.toml")).unwrap()).await.unwrap();
@@ -340,7 +343,10 @@ async fn iec104_rate_per_rtu_with_acknowledgements_after_commit() {
     site.rtu_all_acknowledged().await;
     let elapsed = t0.elapsed();
     let rate = (VALUES + 1) as f64 / elapsed.as_secs_f64();
-    eprintln!("{} ASDUs from one RTU acknowledged after commit in {elapsed:?}: {rate:.0} ASDUs/s (k = 12, w = 8, batch window 10 ms)", VALUES + 1);
+    eprintln!(
+        "{} ASDUs from one RTU acknowledged after commit in {elapsed:?}: {rate:.0} ASDUs/s (k = 12, w = 8, batch window 10 ms)",
+        VALUES + 1
+    );
     let seen = site.wait_stored(POINT, VALUES).await;
     assert_exactly_once(&seen, "IEC 104 at full rate");
     assert!(rate > 100.0, "{rate:.0} ASDUs/s");

@@ -15,7 +15,10 @@ use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent};
 async fn float_at(events: &mut tokio::sync::mpsc::Receiver<ClientEvent>, ioa: u32, pred: impl Fn(f32) -> bool) -> f32 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let ev = tokio::time::timeout_at(deadline, events.recv()).await.unwrap_or_else(|_| panic!("no value at IOA {ioa} in time")).expect("open");
+        let ev = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no value at IOA {ioa} in time"))
+            .expect("open");
         if let ClientEvent::Asdu(asdu) = ev {
             for o in asdu.objects {
                 if let (true, Element::ShortFloat { value, quality, .. }) = (o.ioa == ioa, &o.element)
@@ -44,7 +47,10 @@ async fn pv_inverter_and_pmu_reach_scada_and_a_set_point_limits_the_inverter() {
     // verifies → Modbus write of WMaxLimPct on the SunSpec model 123, then enables the limit.
     let client = &client;
     let operate = |type_id, ioa, element| async move {
-        let reply = client.send_command(Asdu::single(type_id, Cot::new(Cause::Activation), 1, vec![InformationObject::new(ioa, element)])).await.unwrap();
+        let reply = client
+            .send_command(Asdu::single(type_id, Cot::new(Cause::Activation), 1, vec![InformationObject::new(ioa, element)]))
+            .await
+            .unwrap();
         assert!(reply.is_positive(), "command at IOA {ioa} confirmed: {:?}", reply.confirmation);
         reply.await_termination().await.expect("ACTTERM after the inverter read the value back");
     };

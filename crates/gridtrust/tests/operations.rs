@@ -191,7 +191,8 @@ async fn sigterm_stops_every_role_within_the_bound_and_the_edge_keeps_its_open_b
     // Every record the edge numbered up to its SIGTERM is at the hub: no gap in seq.
     let store = gridtrust_store::HubStore::open(dir.join("hub-data/hub.redb")).expect("hub store");
     // The chain's first record: 0, or the time its queue was made (`gridtrust_trust::chain`).
-    let first_batch = store.batches_after("edge-1", None, 1).expect("hub store").and_then(|b| b.into_iter().next()).expect("edge-1 has a batch");
+    let first_batch =
+        store.batches_after("edge-1", None, 1).expect("hub store").and_then(|b| b.into_iter().next()).expect("edge-1 has a batch");
     let first = gridtrust_trust::evidence::decode_sealed(&first_batch.header_bytes).expect("stored header").0.first_seq;
     let missing: Vec<u64> = (first..numbered_after).filter(|&seq| !matches!(store.batch_of_record("edge-1", seq), Ok(Some(_)))).collect();
     assert!(

@@ -114,9 +114,10 @@ impl Alarms {
         warn!(target: "alarm", %source, %kind, ?point, %message, "alarm raised");
         let alarm = {
             let mut all = self.all();
-            if all.values().any(|a| {
-                a.acknowledged.is_none() && a.kind == kind && a.source == source && a.point == point && a.message == message
-            }) {
+            if all
+                .values()
+                .any(|a| a.acknowledged.is_none() && a.kind == kind && a.source == source && a.point == point && a.message == message)
+            {
                 return;
             }
             let id = all.keys().next_back().map_or(1, |k| k + 1);

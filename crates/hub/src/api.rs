@@ -8,20 +8,20 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rustls_pki_types::CertificateDer;
 use tokio::sync::broadcast;
 
+use gridtrust_api::ApiError;
 use gridtrust_api::backend::{Actor, ApiAlarm, Backend};
 use gridtrust_api::dto::*;
 use gridtrust_api::metrics::Exposition;
 use gridtrust_api::timefmt::rfc3339;
-use gridtrust_api::ApiError;
 use gridtrust_model::{DoublePoint, PointId, Record, Timestamp, Validity, Value};
+use gridtrust_pki::Role;
 use gridtrust_store::StoreError;
 use gridtrust_trust::checkpoint::{LogEntry, SignedCheckpoint};
-use gridtrust_pki::Role;
 use gridtrust_trust::command::{PasskeyAssertion, SignedCommand, decode_command, encode_command, hex};
-use gridtrust_trust::webauthn::base64url;
-use sha2::Digest as _;
 use gridtrust_trust::evidence::header_signing_input;
 use gridtrust_trust::merkle;
+use gridtrust_trust::webauthn::base64url;
+use sha2::Digest as _;
 
 use crate::evidence::{ValueProofError, prove_entry};
 use crate::grid_model::ServedModel;
@@ -86,9 +86,10 @@ impl HubApi {
             return Err(ApiError::BadRequest(format!("point {point} is not operable")));
         }
         let registry = &self.state.registry.registry;
-        registry.owner(&point).map(str::to_owned).ok_or_else(|| {
-            ApiError::BadRequest(format!("point {point} belongs to no edge in point registry version {}", registry.version))
-        })
+        registry
+            .owner(&point)
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::BadRequest(format!("point {point} belongs to no edge in point registry version {}", registry.version)))
     }
 
     /// The command a person signed with their passkey: the prepared bytes, which must say what
@@ -406,12 +407,14 @@ impl Backend for HubApi {
     fn prepare_command(&self, request: &CommandRequest, by: &Actor) -> Result<PreparedCommand, ApiError> {
         let rp_id = self.state.rp_id.clone().ok_or_else(|| ApiError::Unavailable("this hub has no [webauthn] configuration".into()))?;
         let edge = self.target_edge(&request.point)?;
-        let credentials: Vec<_> = self.state.enrolments.credentials(&by.name).into_iter().filter(|c| Role::OPERATING.contains(&c.role)).collect();
+        let credentials: Vec<_> =
+            self.state.enrolments.credentials(&by.name).into_iter().filter(|c| Role::OPERATING.contains(&c.role)).collect();
         let role = credentials
             .first()
             .map(|c| c.role)
             .ok_or_else(|| ApiError::Conflict(format!("{} has no approved passkey for an operating role; enrol one first", by.name)))?;
-        let command = self.state.console.compose(request, &edge, gridtrust_pki::CommandIssuer::Passkey { person: by.name.clone() }, role)?;
+        let command =
+            self.state.console.compose(request, &edge, gridtrust_pki::CommandIssuer::Passkey { person: by.name.clone() }, role)?;
         let bytes = encode_command(&command);
         let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
         Ok(PreparedCommand {
@@ -435,7 +438,8 @@ impl Backend for HubApi {
         if !by.roles.contains(&role) {
             return Err(ApiError::Forbidden(format!("{} does not hold {}, so cannot ask for it", by.name, role.name())));
         }
-        gridtrust_pki::identity::check_name(&by.name).map_err(|e| ApiError::BadRequest(format!("{} cannot name a certificate: {e}", by.name)))?;
+        gridtrust_pki::identity::check_name(&by.name)
+            .map_err(|e| ApiError::BadRequest(format!("{} cannot name a certificate: {e}", by.name)))?;
         let credential_id = from_base64url("credential_id", &request.credential_id)?;
         let public_key = from_base64url("public_key", &request.public_key)?;
         self.state.enrolments.request(&by.name, role, credential_id, public_key)
@@ -455,7 +459,9 @@ impl Backend for HubApi {
                 tracing::warn!(enrolment = id, person = %name, role = role.name(), approved_by = %by.name, "DEMO: the development CA issues the passkey certificate");
                 ca.issue(&name, role, &spki).map_err(ApiError::Internal)?
             }
-            (None, None) => return Err(ApiError::BadRequest("certificate_pem: the operator CA's certificate for this enrolment is required".into())),
+            (None, None) => {
+                return Err(ApiError::BadRequest("certificate_pem: the operator CA's certificate for this enrolment is required".into()));
+            }
         };
         let validated = self.state.identity.validate(&certificate).map_err(|e| ApiError::BadRequest(format!("certificate: {e}")))?;
         // The certificate and who approved what, in the log (we are on the blocking pool already).
@@ -471,7 +477,10 @@ impl Backend for HubApi {
                     by.name
                 ),
             };
-            self.state.ledger.append(&[LogEntry::Certificate(certificate.to_vec()), approval]).map_err(|e| format!("transparency log: {e}"))?;
+            self.state
+                .ledger
+                .append(&[LogEntry::Certificate(certificate.to_vec()), approval])
+                .map_err(|e| format!("transparency log: {e}"))?;
             self.state.stats.log_entries.fetch_add(2, Ordering::Relaxed);
             Ok(())
         };
@@ -613,8 +622,16 @@ impl Backend for HubApi {
         let mut e = Exposition::default();
         e.counter("gridtrust_hub_records_in_total", "Records verified and stored.", &[(&[], get(&s.records_applied))])
             .counter("gridtrust_hub_records_out_total", "Records forwarded to connectors.", &[(&[], get(&s.records_forwarded))])
-            .counter("gridtrust_hub_batches_replayed_total", "Stored batches replayed to connectors from their positions.", &[(&[], get(&s.batches_replayed))])
-            .counter("gridtrust_hub_edge_sessions_silent_total", "Edge sessions closed after edge_silence_s without a message.", &[(&[], get(&s.edges_silent))])
+            .counter(
+                "gridtrust_hub_batches_replayed_total",
+                "Stored batches replayed to connectors from their positions.",
+                &[(&[], get(&s.batches_replayed))],
+            )
+            .counter(
+                "gridtrust_hub_edge_sessions_silent_total",
+                "Edge sessions closed after edge_silence_s without a message.",
+                &[(&[], get(&s.edges_silent))],
+            )
             .counter(
                 "gridtrust_hub_connectors_lagged_total",
                 "Connector sessions closed because they fell behind the live stream (they reconnect and are replayed).",

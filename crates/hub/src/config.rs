@@ -113,7 +113,11 @@ impl HubConfig {
                 resolve(base, f);
             }
             if c.model.is_none() {
-                return Err(ConfigError::invalid(path, "estimation", "needs [model] file: the points' links to CIM measurements come from it"));
+                return Err(ConfigError::invalid(
+                    path,
+                    "estimation",
+                    "needs [model] file: the points' links to CIM measurements come from it",
+                ));
             }
             if e.cgmes.is_empty() {
                 return Err(ConfigError::invalid(path, "estimation.cgmes", "names no file (EQ, TP and SSH are needed)"));

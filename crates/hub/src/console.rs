@@ -78,21 +78,19 @@ impl Console {
 
     /// Signs a command for `person` with the console key (blocking: the key may be in an HSM)
     /// and starts tracking it. `edge` is the point's owner in the point registry.
-    pub fn sign(
-        &self,
-        req: &CommandRequest,
-        edge: &str,
-        person: &Actor,
-    ) -> Result<(SignedCommand, CommandItem), ApiError> {
+    pub fn sign(&self, req: &CommandRequest, edge: &str, person: &Actor) -> Result<(SignedCommand, CommandItem), ApiError> {
         let key = self.key.as_ref().ok_or_else(|| {
-            ApiError::BadRequest("assertion: sign the command with your passkey (POST /api/commands/prepare); this hub has no console key".into())
+            ApiError::BadRequest(
+                "assertion: sign the command with your passkey (POST /api/commands/prepare); this hub has no console key".into(),
+            )
         })?;
         let role = person
             .roles
             .iter()
             .find(|r| Role::OPERATING.contains(r))
             .ok_or_else(|| ApiError::Forbidden(format!("{} holds no role that may operate", person.name)))?;
-        let command = self.compose(req, edge, CommandIssuer::Person { console: key.me.name.clone(), person: person.name.clone() }, *role)?;
+        let command =
+            self.compose(req, edge, CommandIssuer::Person { console: key.me.name.clone(), person: person.name.clone() }, *role)?;
         let signed = SignedCommand::issue(&command, key.signer.as_ref(), &key.certificate)
             .map_err(|e| ApiError::Unavailable(format!("the console key cannot sign: {e}")))?;
         let item = self.track(&signed, &command, req, &person.name);

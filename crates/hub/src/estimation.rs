@@ -194,7 +194,8 @@ impl Finding {
     pub fn message(&self) -> String {
         match self {
             Finding::BadData { .. } => {
-                "state estimation: the bad-data test fails and this value has the largest normalised residual (see GET /api/estimation)".into()
+                "state estimation: the bad-data test fails and this value has the largest normalised residual (see GET /api/estimation)"
+                    .into()
             }
             Finding::OutsideProfile { .. } => "value far outside its learned distribution for this hour (see GET /api/estimation)".into(),
         }
@@ -296,11 +297,7 @@ impl Checks {
             if m.unit_symbol.as_deref().is_some_and(|s| s != symbol) {
                 return Link::None;
             }
-            return Link::Analog {
-                kind,
-                terminal,
-                si: multiplier,
-            };
+            return Link::Analog { kind, terminal, si: multiplier };
         }
         let Some(equipment) = info.cim.equipment else { return Link::None };
         if self.cgmes.switches.iter().any(|s| s.equipment.identity.mrid == equipment) {
@@ -361,12 +358,7 @@ impl Checks {
             };
             let node = t.topological_node.as_deref().or_else(|| {
                 let cn = t.connectivity_node.as_deref()?;
-                self.cgmes
-                    .connectivity_nodes
-                    .iter()
-                    .find(|c| c.identity.mrid == cn)?
-                    .topological_node
-                    .as_deref()
+                self.cgmes.connectivity_nodes.iter().find(|c| c.identity.mrid == cn)?.topological_node.as_deref()
             });
             // A terminal off the energised network (an open breaker) measures nothing we estimate.
             let Some(&bus) = node.and_then(|n| built.bus_of_node.get(n)) else {
@@ -378,32 +370,20 @@ impl Checks {
             let i_base = s_base / (3f64.sqrt() * base_kv * 1e3);
             let branch_end = || {
                 let equipment = t.conducting_equipment.as_deref()?;
-                let (index, b) = network
-                    .branches
-                    .iter()
-                    .enumerate()
-                    .find(|(_, b)| b.id == equipment && (b.from == bus || b.to == bus))?;
+                let (index, b) = network.branches.iter().enumerate().find(|(_, b)| b.id == equipment && (b.from == bus || b.to == bus))?;
                 Some((index, if b.from == bus { End::From } else { End::To }))
             };
             let (quantity, pu_per_unit, relative, floor) = match kind {
                 AnalogKind::PhaseVoltage => (Quantity::VoltageMagnitude { bus }, si * 3f64.sqrt() / (base_kv * 1e3), VOLTAGE_RELATIVE, 0.0),
                 AnalogKind::ActivePower | AnalogKind::ReactivePower => {
                     let Some((branch, end)) = branch_end() else { continue };
-                    let quantity = if kind == AnalogKind::ActivePower {
-                        Quantity::FlowP { branch, end }
-                    } else {
-                        Quantity::FlowQ { branch, end }
-                    };
+                    let quantity =
+                        if kind == AnalogKind::ActivePower { Quantity::FlowP { branch, end } } else { Quantity::FlowQ { branch, end } };
                     (quantity, si / s_base, POWER_RELATIVE, POWER_MIN_MW / network.base_mva)
                 }
                 AnalogKind::LineCurrent => {
                     let Some((branch, end)) = branch_end() else { continue };
-                    (
-                        Quantity::CurrentMagnitude { branch, end },
-                        si / i_base,
-                        CURRENT_RELATIVE,
-                        CURRENT_MIN_A / i_base,
-                    )
+                    (Quantity::CurrentMagnitude { branch, end }, si / i_base, CURRENT_RELATIVE, CURRENT_MIN_A / i_base)
                 }
             };
             let value = r.value.as_f64() * pu_per_unit;
@@ -426,12 +406,7 @@ impl Checks {
                 } else {
                     (MeasurementOrigin::ZeroInjection, ZERO_INJECTION_MW / network.base_mva)
                 };
-                out.push(Mapped {
-                    measurement: Measurement { quantity, value, sigma },
-                    origin,
-                    point: None,
-                    pu_per_unit: 0.0,
-                });
+                out.push(Mapped { measurement: Measurement { quantity, value, sigma }, origin, point: None, pu_per_unit: 0.0 });
             }
         }
         out
@@ -485,11 +460,7 @@ impl Checks {
         let jacobian = estimator.jacobian(&estimate.v, &estimate.theta)?;
         let alterable: Vec<bool> = cleaned.kept.iter().map(|&i| self.alterable(&mapped[i])).collect();
         let computed = jacobian.columns.len() <= SECURITY_MAX_STATES;
-        let attacks = if computed {
-            cheapest_attacks(&jacobian, &alterable, SECURITY_WORK)
-        } else {
-            Vec::new()
-        };
+        let attacks = if computed { cheapest_attacks(&jacobian, &alterable, SECURITY_WORK) } else { Vec::new() };
         let name_of = |i: usize| describe(&built, mapped[i].measurement.quantity);
         for (i, m) in mapped.iter().enumerate() {
             let removed = cleaned.removed.iter().find(|r| r.index == i);
@@ -508,10 +479,7 @@ impl Checks {
         }
         for r in cleaned.removed.iter().filter(|_| !settling) {
             if let Some(point) = &mapped[r.index].point {
-                findings.push(Finding::BadData {
-                    point: point.clone(),
-                    normalised: r.normalised,
-                });
+                findings.push(Finding::BadData { point: point.clone(), normalised: r.normalised });
             }
         }
         let cost = |state: StateVariable| -> Option<AttackCost> {
@@ -528,12 +496,7 @@ impl Checks {
         for (bus, b) in network.buses.iter().enumerate() {
             report.buses.push(BusEstimate {
                 bus: b.id.clone(),
-                name: self
-                    .cgmes
-                    .topological_nodes
-                    .iter()
-                    .find(|n| n.identity.mrid == b.id)
-                    .and_then(|n| n.identity.name.clone()),
+                name: self.cgmes.topological_nodes.iter().find(|n| n.identity.mrid == b.id).and_then(|n| n.identity.name.clone()),
                 v_pu: estimate.v[bus],
                 angle_deg: estimate.theta[bus].to_degrees(),
                 angle_attack: cost(StateVariable::Angle { bus }),
@@ -561,12 +524,7 @@ impl Checks {
                 self.profiled.insert(point.clone(), r.received_at);
                 let score = self.profiles.observe(&point, bucket, value);
                 if let Some(s) = score.filter(|s| s.score > PROFILE_SCORE) {
-                    findings.push(Finding::OutsideProfile {
-                        point: point.clone(),
-                        value,
-                        median: s.median,
-                        score: s.score,
-                    });
+                    findings.push(Finding::OutsideProfile { point: point.clone(), value, median: s.median, score: s.score });
                 }
                 score
             } else {
@@ -627,10 +585,7 @@ impl Bucket {
         // 1970-01-01 was a Thursday (day 4 with Sunday 0).
         let weekday = (days + 4).rem_euclid(7);
         let hour = u8::try_from(seconds.rem_euclid(86_400) / 3600).unwrap_or(0);
-        Self {
-            weekend: weekday == 0 || weekday == 6,
-            hour,
-        }
+        Self { weekend: weekday == 0 || weekday == 6, hour }
     }
 
     fn name(self) -> String {
@@ -673,11 +628,7 @@ impl Profiles {
         let median = median(samples.iter().copied().collect());
         let mad = median_of_deviations(samples, median);
         let spread = 1.4826 * mad.max(1e-3 * median.abs()).max(1e-9);
-        Some(Score {
-            median,
-            mad,
-            score: (value - median).abs() / spread,
-        })
+        Some(Score { median, mad, score: (value - median).abs() / spread })
     }
 
     fn samples(&self, point: &str, bucket: Bucket) -> usize {
@@ -824,23 +775,14 @@ mod tests {
         // Target: the magnitude of the bus at the end of feeder 2 (the last bus).
         let target = built.network.buses.len() - 1;
         let state = StateVariable::Magnitude { bus: target };
-        let attack = cheapest_attacks(&h, &alterable, SECURITY_WORK)
-            .into_iter()
-            .find(|(s, _)| *s == state)
-            .unwrap()
-            .1
-            .unwrap();
+        let attack = cheapest_attacks(&h, &alterable, SECURITY_WORK).into_iter().find(|(s, _)| *s == state).unwrap().1.unwrap();
         let shift = 0.02;
         let changes: Vec<(String, f64, f64)> = attack
             .altered
             .iter()
             .map(|&i| {
                 let a: f64 = h.rows[i].iter().zip(&attack.change).map(|(x, c)| x * c).sum::<f64>() * shift;
-                (
-                    mapped[i].point.clone().unwrap(),
-                    a / mapped[i].pu_per_unit,
-                    (a / mapped[i].measurement.sigma).abs(),
-                )
+                (mapped[i].point.clone().unwrap(), a / mapped[i].pu_per_unit, (a / mapped[i].measurement.sigma).abs())
             })
             .collect();
         // One value fewer than the index (the one changed most, in σ): the residual test sees it.
@@ -851,12 +793,7 @@ mod tests {
         for (_, (point, delta, _)) in changes.iter().enumerate().filter(|(k, _)| *k != most) {
             set(&mut partial, point, |x| x + delta);
         }
-        assert!(
-            !checks.run(now(), &partial).report.passed,
-            "an attack on {} of {} values must be seen",
-            changes.len() - 1,
-            changes.len()
-        );
+        assert!(!checks.run(now(), &partial).report.passed, "an attack on {} of {} values must be seen", changes.len() - 1, changes.len());
         for (point, delta, _) in &changes {
             set(&mut latest, point, |x| x + delta);
         }
@@ -872,45 +809,25 @@ mod tests {
             bus.v_pu
         );
         // The cost the check reports for that bus is the number of values the attack altered.
-        assert_eq!(
-            bus.magnitude_attack,
-            AttackCost::Exact {
-                measurements: altered_points.len()
-            }
-        );
+        assert_eq!(bus.magnitude_attack, AttackCost::Exact { measurements: altered_points.len() });
         assert!(altered_points.iter().all(|p| !p.contains("/XCBR") && !p.contains("YLTC")), "{altered_points:?}");
     }
 
     #[test]
     fn values_signed_at_the_device_make_the_stealthy_injection_impossible() {
-        let protected = [
-            "F1/MMXU1.PhV.phsA",
-            "F1/MMXU1.PhV.phsB",
-            "F1/MMXU1.PhV.phsC",
-            "F2/MMXU1.PhV.phsA",
-            "F2/MMXU1.PhV.phsB",
-            "F2/MMXU1.PhV.phsC",
-        ];
+        let protected =
+            ["F1/MMXU1.PhV.phsA", "F1/MMXU1.PhV.phsB", "F1/MMXU1.PhV.phsC", "F2/MMXU1.PhV.phsA", "F2/MMXU1.PhV.phsB", "F2/MMXU1.PhV.phsC"];
         let (mut sub, mut checks) = demo(&[]);
         let open = checks.run(now(), &records(&mut sub, 0.0)).report;
         assert!(
-            open.buses
-                .iter()
-                .all(|b| matches!(b.magnitude_attack, AttackCost::Exact { measurements } if measurements > 0)),
+            open.buses.iter().all(|b| matches!(b.magnitude_attack, AttackCost::Exact { measurements } if measurements > 0)),
             "{:?}",
             open.buses
         );
         let (mut sub, mut checks) = demo(&protected);
         let report = checks.run(now(), &records(&mut sub, 0.0)).report;
         assert!(report.buses.iter().all(|b| b.magnitude_attack == AttackCost::Impossible), "{:?}", report.buses);
-        assert_eq!(
-            report
-                .measurements
-                .iter()
-                .filter(|m| m.origin == MeasurementOrigin::Measured && m.protected)
-                .count(),
-            6
-        );
+        assert_eq!(report.measurements.iter().filter(|m| m.origin == MeasurementOrigin::Measured && m.protected).count(), 6);
     }
 
     #[test]
@@ -921,10 +838,7 @@ mod tests {
         let outcome = checks.run(now(), &open);
         assert_eq!(outcome.report.error, None);
         assert!(outcome.report.passed, "J {} against {:?}", outcome.report.objective, outcome.report.threshold);
-        assert_eq!(
-            outcome.report.measurements.iter().filter(|m| m.origin == MeasurementOrigin::Measured).count(),
-            8
-        );
+        assert_eq!(outcome.report.measurements.iter().filter(|m| m.origin == MeasurementOrigin::Measured).count(), 8);
         // Reclosed: the position arrives before the feeder's values, which still read zero
         // against its loads' pseudo-measurements.
         let (breaker, position) = sub.operate_breaker(1100, true).unwrap();
@@ -938,10 +852,7 @@ mod tests {
         let outcome = checks.run(now(), &records(&mut sub, 1.0));
         assert!(!outcome.report.settling);
         assert!(outcome.report.passed, "J {} against {:?}", outcome.report.objective, outcome.report.threshold);
-        assert_eq!(
-            outcome.report.measurements.iter().filter(|m| m.origin == MeasurementOrigin::Measured).count(),
-            16
-        );
+        assert_eq!(outcome.report.measurements.iter().filter(|m| m.origin == MeasurementOrigin::Measured).count(), 16);
     }
 
     #[test]
@@ -953,11 +864,7 @@ mod tests {
         }
         let warm = checks.run(now(), &records(&mut sub, 60.0));
         assert!(warm.findings.is_empty(), "{:?}", warm.findings);
-        assert!(
-            warm.report.profiles.iter().all(|p| p.score.is_some_and(|s| s < PROFILE_SCORE)),
-            "{:?}",
-            warm.report.profiles
-        );
+        assert!(warm.report.profiles.iter().all(|p| p.score.is_some_and(|s| s < PROFILE_SCORE)), "{:?}", warm.report.profiles);
         let mut far = records(&mut sub, 61.0);
         set(&mut far, "F2/MMXU1.A.phsB", |i| i * 3.0);
         let outcome = checks.run(now(), &far);

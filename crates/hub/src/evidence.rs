@@ -116,8 +116,9 @@ pub fn prove_value_at(store: &impl EvidenceStore, point: &PointId, at: Timestamp
 
 /// The proof for a record already read from the series.
 pub fn prove_entry(store: &impl EvidenceStore, entry: SeriesEntry) -> Result<ValueProof, ValueProofError> {
-    let batch =
-        store.batch_of_record(&entry.edge_id, entry.seq)?.ok_or_else(|| ValueProofError::NoBatch { edge: entry.edge_id.clone(), seq: entry.seq })?;
+    let batch = store
+        .batch_of_record(&entry.edge_id, entry.seq)?
+        .ok_or_else(|| ValueProofError::NoBatch { edge: entry.edge_id.clone(), seq: entry.seq })?;
     let (header, signature) = decode_sealed(&batch.sealed_header).map_err(|source| ValueProofError::Header {
         edge: entry.edge_id.clone(),
         batch_seq: batch.batch_seq,

@@ -21,11 +21,13 @@ use std::path::Path;
 use tracing::info;
 
 use gridtrust_api::dto::{
-    Bay, CimRefs, Equipment, Model, OneLine as OneLineDto, OneLineEquipment, OneLineKind, OneLineLayout, OneLineNode, OneLineSwitch, OneLineXY,
-    PointInfo, PositionSource, Substation, SwitchPosition, VoltageLevel,
+    Bay, CimRefs, Equipment, Model, OneLine as OneLineDto, OneLineEquipment, OneLineKind, OneLineLayout, OneLineNode, OneLineSwitch,
+    OneLineXY, PointInfo, PositionSource, Substation, SwitchPosition, VoltageLevel,
 };
 use gridtrust_gridmodel::model::DiagramPoint;
-use gridtrust_gridmodel::{DiagramEquipment, EquipmentKind, EquipmentNode, GridModel, LayoutSource, ModelError, OneLine, Resolved, energise};
+use gridtrust_gridmodel::{
+    DiagramEquipment, EquipmentKind, EquipmentNode, GridModel, LayoutSource, ModelError, OneLine, Resolved, energise,
+};
 use gridtrust_model::{DoublePoint, PointId, Value};
 
 use crate::model::{KnownPoint, model, point_info};
@@ -145,9 +147,18 @@ pub fn api_tree(grid: &GridModel) -> Model {
         })
         .collect();
     if !grid.lines.is_empty() {
-        let bays = grid.lines.iter().map(|l| Bay { id: l.id.clone(), name: l.name.clone(), equipment: l.equipment.iter().map(api_equipment).collect() }).collect();
+        let bays = grid
+            .lines
+            .iter()
+            .map(|l| Bay { id: l.id.clone(), name: l.name.clone(), equipment: l.equipment.iter().map(api_equipment).collect() })
+            .collect();
         let level = VoltageLevel { id: "lines/all".into(), name: "Lines".into(), nominal_kv: None, bays };
-        substations.push(Substation { id: "lines".into(), name: "Lines (outside substations)".into(), mrid: None, voltage_levels: vec![level] });
+        substations.push(Substation {
+            id: "lines".into(),
+            name: "Lines (outside substations)".into(),
+            mrid: None,
+            voltage_levels: vec![level],
+        });
     }
     Model { substations }
 }
@@ -299,7 +310,8 @@ impl ServedModel {
         let (aliases, unmodelled) = self.split(with_data);
         let unmodelled: Vec<KnownPoint> = unmodelled.into_iter().cloned().collect();
         let mut tree = self.tree.clone();
-        let equipment = tree.substations.iter_mut().flat_map(|s| &mut s.voltage_levels).flat_map(|l| &mut l.bays).flat_map(|b| &mut b.equipment);
+        let equipment =
+            tree.substations.iter_mut().flat_map(|s| &mut s.voltage_levels).flat_map(|l| &mut l.bays).flat_map(|b| &mut b.equipment);
         for point in equipment.flat_map(|e| &mut e.points) {
             if let Some(alias) = aliases.get(point.as_str()) {
                 point.clone_from(alias);
@@ -404,7 +416,8 @@ mod tests {
                 && e["points"].as_array().unwrap().iter().any(|p| p == "AMS_P1CTRL/Q0CSWI1.Pos.stVal[ST]")
         }));
         // Transformers held by the substation appear under a "direct" voltage level without voltage.
-        let direct = substation["voltage_levels"].as_array().unwrap().iter().find(|l| l["id"].as_str().unwrap().ends_with("/direct")).unwrap();
+        let direct =
+            substation["voltage_levels"].as_array().unwrap().iter().find(|l| l["id"].as_str().unwrap().ends_with("/direct")).unwrap();
         assert!(direct["nominal_kv"].is_null());
         assert!(direct["bays"][0]["equipment"].as_array().unwrap().iter().any(|e| e["name"] == "NL-TR2_1"));
     }
@@ -454,10 +467,18 @@ mod tests {
         let grid = fixture_model();
         let served = ServedModel::new(&grid);
         // The breaker's position as an IEC 104 edge names it: the data object, no attribute.
-        let with_data = [KnownPoint { id: PointId::new("AMS_P1CTRL/Q0CSWI1.Pos").unwrap(), edge: Some("edge-1".into()), value: Value::Float(1.0) }];
+        let with_data =
+            [KnownPoint { id: PointId::new("AMS_P1CTRL/Q0CSWI1.Pos").unwrap(), edge: Some("edge-1".into()), value: Value::Float(1.0) }];
         let tree = served.tree(&with_data);
         assert_eq!(tree.substations.len(), served.tree.substations.len(), "nothing unmodelled");
-        let listed: Vec<&String> = tree.substations.iter().flat_map(|s| &s.voltage_levels).flat_map(|l| &l.bays).flat_map(|b| &b.equipment).flat_map(|e| &e.points).collect();
+        let listed: Vec<&String> = tree
+            .substations
+            .iter()
+            .flat_map(|s| &s.voltage_levels)
+            .flat_map(|l| &l.bays)
+            .flat_map(|b| &b.equipment)
+            .flat_map(|e| &e.points)
+            .collect();
         assert!(listed.iter().any(|p| *p == "AMS_P1CTRL/Q0CSWI1.Pos"));
         assert!(!listed.iter().any(|p| *p == "AMS_P1CTRL/Q0CSWI1.Pos.stVal[ST]"));
         let points = served.points(&with_data);

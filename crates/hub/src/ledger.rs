@@ -258,8 +258,8 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gridtrust_pki::{DevPki, IdentityKind, Role};
     use gridtrust_keys::KeyConfig;
+    use gridtrust_pki::{DevPki, IdentityKind, Role};
     use gridtrust_transport::identity::IdentityConfig;
 
     fn ledger(dir: &Path) -> Ledger {

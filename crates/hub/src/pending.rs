@@ -91,7 +91,14 @@ mod tests {
 
     fn command(expires_at: i64) -> PendingCommand {
         let (reply, _) = mpsc::channel(1);
-        PendingCommand { reply, edge: "edge-1".into(), issuer: vec![], command_id: 1, action: CommandAction::Execute, expires_at: Timestamp(expires_at) }
+        PendingCommand {
+            reply,
+            edge: "edge-1".into(),
+            issuer: vec![],
+            command_id: 1,
+            action: CommandAction::Execute,
+            expires_at: Timestamp(expires_at),
+        }
     }
 
     fn digest(i: usize) -> Hash {

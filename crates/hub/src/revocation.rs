@@ -38,7 +38,10 @@ pub(crate) fn on_crl_event(state: &Arc<State>, event: &CrlEvent) {
         }
         CrlEvent::NextUpdatePassed { next_update } => (
             Severity::Critical,
-            format!("the CRL expired at its nextUpdate ({}): every peer is refused until a new CRL is published", rfc3339_system(*next_update)),
+            format!(
+                "the CRL expired at its nextUpdate ({}): every peer is refused until a new CRL is published",
+                rfc3339_system(*next_update)
+            ),
         ),
     };
     state.alarm(severity, "hub", "crl", message, None);
@@ -64,7 +67,12 @@ async fn refuse_revoked_pending(state: Arc<State>) {
 }
 
 /// Closes the session of `peer` when its certificate stops validating, with an alarm.
-pub(crate) fn guard(state: &Arc<State>, peer_certificates: Vec<rustls_pki_types::CertificateDer<'static>>, closer: Closer, peer: &PeerIdentity) -> SessionGuard {
+pub(crate) fn guard(
+    state: &Arc<State>,
+    peer_certificates: Vec<rustls_pki_types::CertificateDer<'static>>,
+    closer: Closer,
+    peer: &PeerIdentity,
+) -> SessionGuard {
     let (st, name, who) = (state.clone(), peer.name.clone(), peer.to_string());
     state.identity.guard(peer_certificates, Purpose::TlsClient, closer, move |reason| {
         st.alarm(Severity::Major, &name, "peer", format!("{who} disconnected: its certificate no longer validates: {reason}"), None);

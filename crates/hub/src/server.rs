@@ -343,8 +343,10 @@ impl Hub {
         state.stats.log_entries.fetch_add(2, Ordering::Relaxed);
         info!(%edge_addr, %cc_addr, hub = %state.identity.me, "hub listening");
         let crl_state = state.clone();
-        let listeners =
-            vec![tokio::spawn(accept_loop(edge_listener, state.clone(), Peer::Edge)), tokio::spawn(accept_loop(cc_listener, state.clone(), Peer::Cc))];
+        let listeners = vec![
+            tokio::spawn(accept_loop(edge_listener, state.clone(), Peer::Edge)),
+            tokio::spawn(accept_loop(cc_listener, state.clone(), Peer::Cc)),
+        ];
         let mut tasks = vec![
             state.identity.watch_crl(move |event| revocation::on_crl_event(&crl_state, event)),
             tokio::spawn(checkpoint_loop(state.clone(), Duration::from_millis(config.checkpoint_interval_ms))),
@@ -498,7 +500,11 @@ fn log_stored_batches_of(store: &HubStore, ledger: &Ledger, edge: &str, last: u6
         return Ok(0);
     }
     missing.reverse();
-    warn!(edge, batches = missing.len(), "stored batches missing from the transparency log (a crash or a failed write between the two commits): logged now");
+    warn!(
+        edge,
+        batches = missing.len(),
+        "stored batches missing from the transparency log (a crash or a failed write between the two commits): logged now"
+    );
     Ok(ledger.append_missing(&missing)?)
 }
 
@@ -515,7 +521,10 @@ fn from_store(stored: StoredBatch) -> Result<SignedBatch, gridtrust_trust::Evide
 fn load_latest(store: &HubStore) -> Result<HashMap<PointId, Arc<SignedBatch>>, HubError> {
     let (batches, missing) = store.latest_batches()?;
     if missing > 0 {
-        warn!(points = missing, "latest values whose batch the store cannot rebuild (stored by an older version): served once their device reports again");
+        warn!(
+            points = missing,
+            "latest values whose batch the store cannot rebuild (stored by an older version): served once their device reports again"
+        );
     }
     let mut latest = HashMap::new();
     // Ordered by edge and batch seq: a point carried by several batches ends with its newest.
@@ -667,7 +676,9 @@ async fn accept_loop(listener: Listener, state: Arc<State>, kind: Peer) {
                 Err(FrameError::HandshakeTimeout { after, .. }) => {
                     return revocation::refused(&state, peer, RefusalReason::HandshakeTimeout, &format!("after {after:?}"));
                 }
-                Err(FrameError::Handshake { reason, .. }) => return revocation::refused(&state, peer, RefusalReason::HandshakeFailed, &reason),
+                Err(FrameError::Handshake { reason, .. }) => {
+                    return revocation::refused(&state, peer, RefusalReason::HandshakeFailed, &reason);
+                }
                 Err(e) => return revocation::refused(&state, peer, RefusalReason::HandshakeFailed, &e.to_string()),
             };
             let result = match state.identity.peer(&conn.peer_certificates) {
@@ -732,7 +743,12 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
         return Ok(());
     }
     if peer_id.kind != IdentityKind::Edge || peer_id.name != edge_id {
-        revocation::refused(&state, peer, RefusalReason::Certificate, &format!("edge claims to be {edge_id} with the certificate of {peer_id}"));
+        revocation::refused(
+            &state,
+            peer,
+            RefusalReason::Certificate,
+            &format!("edge claims to be {edge_id} with the certificate of {peer_id}"),
+        );
         return Ok(());
     }
     let der = peer_certificates.first().map(|c| c.to_vec()).unwrap_or_default();
@@ -762,7 +778,13 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
     let last = match logged {
         Ok(last) => last,
         Err(reason) => {
-            state.alarm(Severity::Critical, "hub", "store", format!("cannot log the stored batches of {edge_id}; connection closed: {reason}"), None);
+            state.alarm(
+                Severity::Critical,
+                "hub",
+                "store",
+                format!("cannot log the stored batches of {edge_id}; connection closed: {reason}"),
+                None,
+            );
             return Ok(());
         }
     };
@@ -1146,7 +1168,12 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
         return Ok(());
     }
     if peer_id.kind != IdentityKind::Cc || peer_id.name != cc_id {
-        revocation::refused(&state, peer, RefusalReason::Certificate, &format!("connector claims to be {cc_id} with the certificate of {peer_id}"));
+        revocation::refused(
+            &state,
+            peer,
+            RefusalReason::Certificate,
+            &format!("connector claims to be {cc_id} with the certificate of {peer_id}"),
+        );
         return Ok(());
     }
     info!(%peer, connector = %peer_id, ?checkpoint_size, edges = positions.len(), "connector connected");
@@ -1272,7 +1299,10 @@ enum Start {
 fn start_of(state: &State, cc_id: &str, edge: &str, last: &gridtrust_store::LastBatch, position: Option<u64>) -> Start {
     let Some(position) = position else { return Start::Resync };
     let why = if position > last.batch_seq {
-        format!("its position {position} is ahead of the hub's newest batch {} (the hub's store is not the one it followed)", last.batch_seq)
+        format!(
+            "its position {position} is ahead of the hub's newest batch {} (the hub's store is not the one it followed)",
+            last.batch_seq
+        )
     } else {
         match state.store.batches_stored_after(edge, position, state.max_replay_batches.saturating_add(1)) {
             Err(e) => format!("the store cannot count the batches after {position}, its position: {e}"),

@@ -30,35 +30,19 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// Writes the demo grid, its imported model, PKI, users and `hub.toml` into `dir`.
 fn write_hub_config(dir: &Path) -> PathBuf {
     let files = gridtrust_sim::grid::write_files(&dir.join("model")).unwrap();
-    let imported = import(&ModelInputs {
-        scl: vec![files.scl.clone()],
-        cgmes: files.cgmes.clone(),
-        mapping: None,
-    })
-    .unwrap();
+    let imported = import(&ModelInputs { scl: vec![files.scl.clone()], cgmes: files.cgmes.clone(), mapping: None }).unwrap();
     std::fs::write(dir.join("model.json"), imported.model.to_json()).unwrap();
-    DevPki::generate(
-        &dir.join("pki"),
-        &[(IdentityKind::Hub, "hub", &[Role::Viewer]), (IdentityKind::Edge, "edge-1", &[Role::Viewer])],
-    )
-    .unwrap();
+    DevPki::generate(&dir.join("pki"), &[(IdentityKind::Hub, "hub", &[Role::Viewer]), (IdentityKind::Edge, "edge-1", &[Role::Viewer])])
+        .unwrap();
     let hash = hash_password("viewer-pw", HashCost::TestOnly).unwrap();
-    std::fs::write(
-        dir.join("users.toml"),
-        format!("[[user]]\nname = \"viewer\"\npassword_hash = \"{hash}\"\nroles = [\"VIEWER\"]\n"),
-    )
-    .unwrap();
+    std::fs::write(dir.join("users.toml"), format!("[[user]]\nname = \"viewer\"\npassword_hash = \"{hash}\"\nroles = [\"VIEWER\"]\n"))
+        .unwrap();
     let mut registry = gridtrust_trust::registry::PointRegistry::new(1, Timestamp::now());
     for prefix in ["F1", "F2", "T1"] {
         registry.grant(prefix, "edge-1").unwrap();
     }
     gridtrust_transport::authority::sign_as_dev_engineer(&DevPki::open(&dir.join("pki")), &registry, &dir.join("registry.signed")).unwrap();
-    let cgmes = files
-        .cgmes
-        .iter()
-        .map(|p| format!("{:?}", p.display().to_string()))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cgmes = files.cgmes.iter().map(|p| format!("{:?}", p.display().to_string())).collect::<Vec<_>>().join(", ");
     let config = dir.join("hub.toml");
     std::fs::write(
         &config,
@@ -99,32 +83,15 @@ impl Edge {
             pki.join("ca.crt.pem"),
             pki.join("edge-1.crt.pem"),
             pki.join("crl.pem"),
-            KeyConfig::Software {
-                path: pki.join("edge-1.key.pem"),
-            },
+            KeyConfig::Software { path: pki.join("edge-1.key.pem") },
         ))
         .unwrap();
-        let (mut reader, mut writer) = gridtrust_transport::stream::connect(&hub.to_string(), "hub", identity.client_config().unwrap())
-            .await
-            .unwrap();
-        writer
-            .send(&EdgeToHub::Hello {
-                edge_id: "edge-1".into(),
-                protocol: PROTOCOL_VERSION,
-                checkpoint_size: None,
-            })
-            .await
-            .unwrap();
+        let (mut reader, mut writer) =
+            gridtrust_transport::stream::connect(&hub.to_string(), "hub", identity.client_config().unwrap()).await.unwrap();
+        writer.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.unwrap();
         let welcome = tokio::time::timeout(TIMEOUT, reader.recv::<HubToEdge>()).await.unwrap().unwrap();
         assert!(matches!(welcome, Some(HubToEdge::Welcome { last_batch_seq: None })), "{welcome:?}");
-        Self {
-            identity,
-            reader,
-            writer,
-            batch_seq: 0,
-            record_seq: 0,
-            prev: [0; 32],
-        }
+        Self { identity, reader, writer, batch_seq: 0, record_seq: 0, prev: [0; 32] }
     }
 
     /// Sends one batch and waits for its acknowledgement (stored).
@@ -146,11 +113,7 @@ impl Edge {
             .collect();
         let header = BatchHeader::for_records("edge-1", self.batch_seq, &records, self.prev, now);
         self.prev = header.hash();
-        let mut batch = SignedBatch {
-            header,
-            signature: None,
-            records,
-        };
+        let mut batch = SignedBatch { header, signature: None, records };
         batch.sign(self.identity.signer.as_ref(), self.identity.certificate_id).unwrap();
         self.writer.send(&EdgeToHub::Batch(batch)).await.unwrap();
         let ack = tokio::time::timeout(TIMEOUT, self.reader.recv::<HubToEdge>()).await.unwrap().unwrap();
@@ -180,22 +143,12 @@ async fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, 
 }
 
 async fn login(api: SocketAddr) -> String {
-    let (status, headers, body) = http(
-        api,
-        "POST",
-        "/api/login",
-        None,
-        Some(&json!({"username": "viewer", "password": "viewer-pw"}).to_string()),
-    )
-    .await;
+    let (status, headers, body) =
+        http(api, "POST", "/api/login", None, Some(&json!({"username": "viewer", "password": "viewer-pw"}).to_string())).await;
     assert_eq!(status, 200, "{body}");
     headers
         .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("set-cookie:")
-                .then(|| l[11..].trim().split(';').next().unwrap().to_owned())
-        })
+        .find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().split(';').next().unwrap().to_owned()))
         .unwrap()
 }
 
@@ -216,9 +169,7 @@ async fn wait_for(api: SocketAddr, path: &str, cookie: &str, done: impl Fn(&Valu
 }
 
 fn measured(report: &Value) -> usize {
-    report["measurements"]
-        .as_array()
-        .map_or(0, |m| m.iter().filter(|m| m["origin"] == "measured").count())
+    report["measurements"].as_array().map_or(0, |m| m.iter().filter(|m| m["origin"] == "measured").count())
 }
 
 #[tokio::test]
@@ -239,10 +190,7 @@ async fn the_hub_serves_the_estimate_and_alarms_on_a_tampered_feeder_value() {
     assert!(report["objective"].as_f64().unwrap() < report["threshold"].as_f64().unwrap());
     let buses = report["buses"].as_array().unwrap();
     assert!(buses.len() >= 6, "{report}");
-    assert!(
-        buses.iter().all(|b| b["magnitude_attack"] == json!({"kind": "exact", "measurements": 16})),
-        "{report}"
-    );
+    assert!(buses.iter().all(|b| b["magnitude_attack"] == json!({"kind": "exact", "measurements": 16})), "{report}");
 
     // The feeder 1 active power, 1.5 times what the grid carries.
     let (point, value) = values.iter().find(|(p, _)| p.as_str() == "F1/MMXU1.TotW").unwrap();
@@ -264,10 +212,7 @@ async fn an_unknown_protected_point_is_a_start_error_naming_the_key() {
     let text = std::fs::read_to_string(&config).unwrap() + "protected = [\"F1/MMXU1.PhV.phsA\", \"F1/MMXU1.PhV.phsX\"]\n";
     std::fs::write(&config, text).unwrap();
     let error = Hub::start(&HubConfig::load(&config).unwrap()).await.err().unwrap().to_string();
-    assert!(
-        error.contains("estimation.protected") && error.contains("F1/MMXU1.PhV.phsX") && !error.contains("phsA"),
-        "{error}"
-    );
+    assert!(error.contains("estimation.protected") && error.contains("F1/MMXU1.PhV.phsX") && !error.contains("phsA"), "{error}");
 }
 
 #[tokio::test]

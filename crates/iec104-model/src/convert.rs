@@ -8,9 +8,7 @@
 
 use gridtrust_iec104::asdu::{Bcr, DoublePointValue, Element, Qds, StepCommand, normalized_from_f32};
 use gridtrust_iec104::time::Cp56Time2a;
-use gridtrust_model::{
-    Command, CommandAction, CommandValue, DoublePoint, Quality, TimeQuality, Timestamp, Validity, Value,
-};
+use gridtrust_model::{Command, CommandAction, CommandValue, DoublePoint, Quality, TimeQuality, Timestamp, Validity, Value};
 
 use crate::mapping::{CommandKind, MonitorKind, PointMap};
 
@@ -87,9 +85,7 @@ pub fn datum_from_element(element: &Element, map: &PointMap) -> Option<Datum> {
         Element::DoublePoint { value, quality, .. } => (Value::Double(double_from(value)), quality),
         Element::StepPosition { value, transient, quality, .. } => (Value::Step { position: value, transient }, quality),
         Element::Bitstring { value, quality, .. } => (Value::Bitstring(value), quality),
-        Element::Normalized { value, quality, .. } => {
-            (scaled(f64::from(value) / 32768.0).unwrap_or(Value::Normalized(value)), quality)
-        }
+        Element::Normalized { value, quality, .. } => (scaled(f64::from(value) / 32768.0).unwrap_or(Value::Normalized(value)), quality),
         Element::Scaled { value, quality, .. } => (scaled(f64::from(value)).unwrap_or(Value::Scaled(i32::from(value))), quality),
         Element::ShortFloat { value, quality, .. } => (scaled(f64::from(value)).unwrap_or(Value::Float(value)), quality),
         Element::IntegratedTotals { counter, .. } => (
@@ -118,10 +114,9 @@ pub fn element_from_datum(value: &Value, quality: Quality, time: Option<Cp56Time
             Element::StepPosition { value: position, transient, quality: quality_qds, time }
         }
         (MonitorKind::Bitstring, Value::Bitstring(v)) => Element::Bitstring { value: v, quality: quality_qds, time },
-        (MonitorKind::Counter, Value::Counter { value, sequence, carry, adjusted }) => Element::IntegratedTotals {
-            counter: Bcr { value, sequence, carry, adjusted, invalid: quality_qds.invalid },
-            time,
-        },
+        (MonitorKind::Counter, Value::Counter { value, sequence, carry, adjusted }) => {
+            Element::IntegratedTotals { counter: Bcr { value, sequence, carry, adjusted, invalid: quality_qds.invalid }, time }
+        }
         (MonitorKind::Float, _) => Element::ShortFloat { value: raw(eng) as f32, quality: quality_qds, time },
         (MonitorKind::Normalized, Value::Normalized(v)) if map.scale.is_none() => {
             Element::Normalized { value: v, quality: quality_qds, time }
@@ -158,12 +153,9 @@ pub fn element_from_command(cmd: &Command, kind: CommandKind, time: Option<Cp56T
     Ok(match (kind, cmd.value) {
         (CommandKind::Single, CommandValue::Single(value)) => Element::SingleCommand { value, qualifier, select, time },
         (CommandKind::Double, CommandValue::Double(v)) => Element::DoubleCommand { value: double_to(v), qualifier, select, time },
-        (CommandKind::Step, CommandValue::Step { raise }) => Element::RegulatingStep {
-            value: if raise { StepCommand::Higher } else { StepCommand::Lower },
-            qualifier,
-            select,
-            time,
-        },
+        (CommandKind::Step, CommandValue::Step { raise }) => {
+            Element::RegulatingStep { value: if raise { StepCommand::Higher } else { StepCommand::Lower }, qualifier, select, time }
+        }
         (CommandKind::SetpointNormalized, CommandValue::SetpointNormalized(value)) => {
             Element::SetpointNormalized { value, qualifier, select, time }
         }

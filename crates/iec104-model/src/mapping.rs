@@ -255,7 +255,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let (_d, p) = write("[[point]]\nid = \"F1/MMXU1.A\"\nioa = 1\ntype = \"float\"\n[[point]]\nid = \"F1/MMXU1.B\"\nioa = 1\ntype = \"float\"\n");
+        let (_d, p) =
+            write("[[point]]\nid = \"F1/MMXU1.A\"\nioa = 1\ntype = \"float\"\n[[point]]\nid = \"F1/MMXU1.B\"\nioa = 1\ntype = \"float\"\n");
         let e = MappingFile::load(&p).unwrap_err().to_string();
         assert!(e.contains("point[1].ioa") && e.contains("mapped twice"), "{e}");
         let (_d, p) = write("[[point]]\nid = \"F1/MMXU1.A\"\nioa = 1\ntype = \"flaot\"\n");

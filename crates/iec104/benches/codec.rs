@@ -44,7 +44,9 @@ fn cases() -> Vec<(&'static str, Asdu)> {
                 Cot::new(Cause::Interrogated),
                 ca,
                 (0..30)
-                    .map(|i| InformationObject::new(4000 + i, Element::ShortFloat { value: i as f32 * 1.5, quality: Qds::GOOD, time: None }))
+                    .map(|i| {
+                        InformationObject::new(4000 + i, Element::ShortFloat { value: i as f32 * 1.5, quality: Qds::GOOD, time: None })
+                    })
                     .collect(),
             ),
         ),
@@ -83,7 +85,10 @@ fn rate(budget: Duration, mut f: impl FnMut()) -> f64 {
 
 fn summary(cases: &[(&'static str, Asdu, Vec<u8>)], budget: Duration) {
     println!();
-    println!("{:<20} {:>8} {:>16} {:>16} {:>8} {:>16} {:>8}", "ASDU", "octets", "baseline copy/s", "encode ASDU/s", "ratio", "decode ASDU/s", "ratio");
+    println!(
+        "{:<20} {:>8} {:>16} {:>16} {:>8} {:>16} {:>8}",
+        "ASDU", "octets", "baseline copy/s", "encode ASDU/s", "ratio", "decode ASDU/s", "ratio"
+    );
     let mut out = Vec::with_capacity(256);
     let mut all = Vec::new();
     for (name, asdu, bytes) in cases {

@@ -156,22 +156,14 @@ impl Apdu {
             return Err(ApciError::Incomplete { needed: 5 });
         };
         if length < MIN_LENGTH {
-            return Err(ApciError::BadLength {
-                length,
-                reason: "shorter than the four control octets",
-            });
+            return Err(ApciError::BadLength { length, reason: "shorter than the four control octets" });
         }
         if length > MAX_LENGTH {
-            return Err(ApciError::BadLength {
-                length,
-                reason: "longer than 253",
-            });
+            return Err(ApciError::BadLength { length, reason: "longer than 253" });
         }
         let body_len = usize::from(length);
         let Some(body) = rest.get(..body_len) else {
-            return Err(ApciError::Incomplete {
-                needed: body_len - rest.len(),
-            });
+            return Err(ApciError::Incomplete { needed: body_len - rest.len() });
         };
         let consumed = body_len + 2;
         let Some((&control, asdu)) = body.split_first_chunk::<4>() else {
@@ -183,58 +175,31 @@ impl Apdu {
         if c1 & 0x01 == 0 {
             // I-format.
             if c3 & 0x01 != 0 {
-                return Err(ApciError::InvalidControlField {
-                    control,
-                    reason: "I-frame with bit 1 of octet 3 set",
-                });
+                return Err(ApciError::InvalidControlField { control, reason: "I-frame with bit 1 of octet 3 set" });
             }
             if asdu.is_empty() {
-                return Err(ApciError::BadLength {
-                    length,
-                    reason: "I-frame without an ASDU",
-                });
+                return Err(ApciError::BadLength { length, reason: "I-frame without an ASDU" });
             }
-            let apdu = Apdu::I {
-                send_seq: seq_from(c1, c2),
-                recv_seq: seq_from(c3, c4),
-                asdu: Bytes::copy_from_slice(asdu),
-            };
+            let apdu = Apdu::I { send_seq: seq_from(c1, c2), recv_seq: seq_from(c3, c4), asdu: Bytes::copy_from_slice(asdu) };
             return Ok((apdu, consumed));
         }
         if length != MIN_LENGTH {
-            return Err(ApciError::BadLength {
-                length,
-                reason: "S- and U-frames carry no ASDU",
-            });
+            return Err(ApciError::BadLength { length, reason: "S- and U-frames carry no ASDU" });
         }
         if c1 & 0x03 == 0x01 {
             // S-format.
             if c1 != 0x01 || c2 != 0 || c3 & 0x01 != 0 {
-                return Err(ApciError::InvalidControlField {
-                    control,
-                    reason: "S-frame with reserved bits set",
-                });
+                return Err(ApciError::InvalidControlField { control, reason: "S-frame with reserved bits set" });
             }
-            return Ok((
-                Apdu::S {
-                    recv_seq: seq_from(c3, c4),
-                },
-                consumed,
-            ));
+            return Ok((Apdu::S { recv_seq: seq_from(c3, c4) }, consumed));
         }
         // U-format.
         if c2 != 0 || c3 != 0 || c4 != 0 {
-            return Err(ApciError::InvalidControlField {
-                control,
-                reason: "U-frame with non-zero octets 2-4",
-            });
+            return Err(ApciError::InvalidControlField { control, reason: "U-frame with non-zero octets 2-4" });
         }
         match UFunction::from_control_octet(c1) {
             Some(f) => Ok((Apdu::U(f), consumed)),
-            None => Err(ApciError::InvalidControlField {
-                control,
-                reason: "U-frame must set exactly one function bit",
-            }),
+            None => Err(ApciError::InvalidControlField { control, reason: "U-frame must set exactly one function bit" }),
         }
     }
 
@@ -244,18 +209,11 @@ impl Apdu {
     /// represented.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), ApciError> {
         match self {
-            Apdu::I {
-                send_seq,
-                recv_seq,
-                asdu,
-            } => {
+            Apdu::I { send_seq, recv_seq, asdu } => {
                 check_seq(*send_seq)?;
                 check_seq(*recv_seq)?;
                 let len = asdu.len();
-                let length = u8::try_from(len + 4)
-                    .ok()
-                    .filter(|l| *l <= MAX_LENGTH && len > 0)
-                    .ok_or(ApciError::AsduTooLong { len })?;
+                let length = u8::try_from(len + 4).ok().filter(|l| *l <= MAX_LENGTH && len > 0).ok_or(ApciError::AsduTooLong { len })?;
                 let [s1, s2] = seq_to(*send_seq);
                 let [r1, r2] = seq_to(*recv_seq);
                 out.extend_from_slice(&[START, length, s1, s2, r1, r2]);
@@ -275,11 +233,7 @@ impl Apdu {
 }
 
 fn check_seq(value: u16) -> Result<(), ApciError> {
-    if value >= SEQ_MODULUS {
-        Err(ApciError::SequenceOutOfRange { value })
-    } else {
-        Ok(())
-    }
+    if value >= SEQ_MODULUS { Err(ApciError::SequenceOutOfRange { value }) } else { Ok(()) }
 }
 
 fn seq_from(lo: u8, hi: u8) -> u16 {
@@ -298,14 +252,8 @@ mod tests {
     #[test]
     fn u_frames_round_trip_golden_bytes() {
         // STARTDT act / con as seen in every IEC 104 capture.
-        assert_eq!(
-            Apdu::decode(&[0x68, 0x04, 0x07, 0, 0, 0]),
-            Ok((Apdu::U(UFunction::StartDtAct), 6))
-        );
-        assert_eq!(
-            Apdu::decode(&[0x68, 0x04, 0x0B, 0, 0, 0]),
-            Ok((Apdu::U(UFunction::StartDtCon), 6))
-        );
+        assert_eq!(Apdu::decode(&[0x68, 0x04, 0x07, 0, 0, 0]), Ok((Apdu::U(UFunction::StartDtAct), 6)));
+        assert_eq!(Apdu::decode(&[0x68, 0x04, 0x0B, 0, 0, 0]), Ok((Apdu::U(UFunction::StartDtCon), 6)));
         let mut out = Vec::new();
         Apdu::U(UFunction::TestFrAct).encode(&mut out).unwrap();
         assert_eq!(out, [0x68, 0x04, 0x43, 0, 0, 0]);
@@ -314,18 +262,11 @@ mod tests {
     #[test]
     fn i_frame_golden_bytes_decode() {
         // GI activation from a real capture: N(S)=0, N(R)=0, C_IC_NA_1 CA=1 QOI=20.
-        let bytes = [
-            0x68, 0x0E, 0x00, 0x00, 0x00, 0x00, 0x64, 0x01, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00,
-            0x00, 0x14,
-        ];
+        let bytes = [0x68, 0x0E, 0x00, 0x00, 0x00, 0x00, 0x64, 0x01, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x14];
         let (apdu, used) = Apdu::decode(&bytes).unwrap();
         assert_eq!(used, 16);
         match &apdu {
-            Apdu::I {
-                send_seq,
-                recv_seq,
-                asdu,
-            } => {
+            Apdu::I { send_seq, recv_seq, asdu } => {
                 assert_eq!((*send_seq, *recv_seq), (0, 0));
                 assert_eq!(asdu.len(), 10);
             }
@@ -338,11 +279,7 @@ mod tests {
 
     #[test]
     fn sequence_numbers_use_fifteen_bits() {
-        let apdu = Apdu::I {
-            send_seq: 0x7FFF,
-            recv_seq: 0x1234,
-            asdu: Bytes::from_static(&[1]),
-        };
+        let apdu = Apdu::I { send_seq: 0x7FFF, recv_seq: 0x1234, asdu: Bytes::from_static(&[1]) };
         let mut out = Vec::new();
         apdu.encode(&mut out).unwrap();
         assert_eq!(&out[2..6], &[0xFE, 0xFF, 0x68, 0x24]);
@@ -355,56 +292,25 @@ mod tests {
 
     #[test]
     fn incomplete_input_says_how_much_more() {
-        assert_eq!(
-            Apdu::decode(&[]),
-            Err(ApciError::Incomplete { needed: 6 })
-        );
-        assert_eq!(
-            Apdu::decode(&[0x68, 0x04, 0x07]),
-            Err(ApciError::Incomplete { needed: 3 })
-        );
+        assert_eq!(Apdu::decode(&[]), Err(ApciError::Incomplete { needed: 6 }));
+        assert_eq!(Apdu::decode(&[0x68, 0x04, 0x07]), Err(ApciError::Incomplete { needed: 3 }));
     }
 
     #[test]
     fn malformed_frames_are_refused() {
-        assert!(matches!(
-            Apdu::decode(&[0x69, 4, 7, 0, 0, 0]),
-            Err(ApciError::BadStartByte { found: 0x69 })
-        ));
-        assert!(matches!(
-            Apdu::decode(&[0x68, 3, 7, 0, 0]),
-            Err(ApciError::BadLength { length: 3, .. })
-        ));
-        assert!(matches!(
-            Apdu::decode(&[0x68, 254]),
-            Err(ApciError::BadLength { length: 254, .. })
-        ));
-        assert!(matches!(
-            Apdu::decode(&[0x68, 4, 0x0F, 0, 0, 0]),
-            Err(ApciError::InvalidControlField { .. })
-        ));
-        assert!(matches!(
-            Apdu::decode(&[0x68, 4, 0x00, 0, 0, 0]),
-            Err(ApciError::BadLength { .. })
-        ));
-        assert!(matches!(
-            Apdu::decode(&[0x68, 5, 0x01, 0, 0, 0, 9]),
-            Err(ApciError::BadLength { .. })
-        ));
+        assert!(matches!(Apdu::decode(&[0x69, 4, 7, 0, 0, 0]), Err(ApciError::BadStartByte { found: 0x69 })));
+        assert!(matches!(Apdu::decode(&[0x68, 3, 7, 0, 0]), Err(ApciError::BadLength { length: 3, .. })));
+        assert!(matches!(Apdu::decode(&[0x68, 254]), Err(ApciError::BadLength { length: 254, .. })));
+        assert!(matches!(Apdu::decode(&[0x68, 4, 0x0F, 0, 0, 0]), Err(ApciError::InvalidControlField { .. })));
+        assert!(matches!(Apdu::decode(&[0x68, 4, 0x00, 0, 0, 0]), Err(ApciError::BadLength { .. })));
+        assert!(matches!(Apdu::decode(&[0x68, 5, 0x01, 0, 0, 0, 9]), Err(ApciError::BadLength { .. })));
     }
 
     #[test]
     fn oversized_asdu_is_not_encoded() {
-        let apdu = Apdu::I {
-            send_seq: 0,
-            recv_seq: 0,
-            asdu: Bytes::from(vec![0; MAX_ASDU_LEN + 1]),
-        };
+        let apdu = Apdu::I { send_seq: 0, recv_seq: 0, asdu: Bytes::from(vec![0; MAX_ASDU_LEN + 1]) };
         let mut out = Vec::new();
-        assert!(matches!(
-            apdu.encode(&mut out),
-            Err(ApciError::AsduTooLong { .. })
-        ));
+        assert!(matches!(apdu.encode(&mut out), Err(ApciError::AsduTooLong { .. })));
         assert!(out.is_empty());
     }
 

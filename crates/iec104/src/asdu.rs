@@ -518,12 +518,7 @@ impl Cot {
     }
 
     fn from_bytes(b0: u8, b1: u8) -> Cot {
-        Cot {
-            cause: Cause::from_code(b0 & 0x3f),
-            negative: b0 & 0x40 != 0,
-            test: b0 & 0x80 != 0,
-            originator: b1,
-        }
+        Cot { cause: Cause::from_code(b0 & 0x3f), negative: b0 & 0x40 != 0, test: b0 & 0x80 != 0, originator: b1 }
     }
 }
 
@@ -545,8 +540,7 @@ pub struct Qds {
 
 impl Qds {
     /// All bits clear: a good value.
-    pub const GOOD: Qds =
-        Qds { overflow: false, blocked: false, substituted: false, not_topical: false, invalid: false };
+    pub const GOOD: Qds = Qds { overflow: false, blocked: false, substituted: false, not_topical: false, invalid: false };
 
     /// The QDS octet (reserved bits 1..=3 zero).
     pub fn bits(self) -> u8 {
@@ -1070,14 +1064,12 @@ pub struct AsduHeader {
 impl AsduHeader {
     /// Reads the data unit identifier (and first IOA) of an ASDU without decoding the objects.
     pub fn peek(bytes: &[u8]) -> Result<AsduHeader, AsduError> {
-        let h: &[u8; HEADER_LEN] = bytes.get(..HEADER_LEN).and_then(|s| s.try_into().ok()).ok_or(
-            AsduError::Truncated {
-                field: "data unit identifier",
-                offset: 0,
-                needed: HEADER_LEN,
-                available: bytes.len(),
-            },
-        )?;
+        let h: &[u8; HEADER_LEN] = bytes.get(..HEADER_LEN).and_then(|s| s.try_into().ok()).ok_or(AsduError::Truncated {
+            field: "data unit identifier",
+            offset: 0,
+            needed: HEADER_LEN,
+            available: bytes.len(),
+        })?;
         Ok(AsduHeader {
             type_code: h[0],
             sequence: h[1] & 0x80 != 0,
@@ -1287,13 +1279,7 @@ impl Asdu {
     }
 
     /// An SQ=1 ASDU: elements for consecutive addresses from `first_ioa`.
-    pub fn sequence(
-        type_id: TypeId,
-        cot: Cot,
-        common_address: u16,
-        first_ioa: u32,
-        elements: impl IntoIterator<Item = Element>,
-    ) -> Asdu {
+    pub fn sequence(type_id: TypeId, cot: Cot, common_address: u16, first_ioa: u32, elements: impl IntoIterator<Item = Element>) -> Asdu {
         let objects = elements
             .into_iter()
             .enumerate()
@@ -1307,12 +1293,7 @@ impl Asdu {
 
     /// Packs any number of objects of one type into as few SQ=0 ASDUs as fit (for interrogation
     /// answers and bursts of spontaneous data). Returns no ASDU for no objects.
-    pub fn packed(
-        type_id: TypeId,
-        cot: Cot,
-        common_address: u16,
-        objects: impl IntoIterator<Item = InformationObject>,
-    ) -> Vec<Asdu> {
+    pub fn packed(type_id: TypeId, cot: Cot, common_address: u16, objects: impl IntoIterator<Item = InformationObject>) -> Vec<Asdu> {
         let max = type_id.max_objects(false).max(1);
         let mut out = Vec::new();
         let mut current = Vec::with_capacity(max);
@@ -1331,12 +1312,7 @@ impl Asdu {
     /// Packs objects of one type, in the order given, into as few ASDUs as fit: a run of
     /// consecutive addresses goes out as one SQ=1 ASDU (one address for the run), other objects
     /// share SQ=0 ASDUs. The order is kept, so successive values of one address arrive in order.
-    pub fn pack(
-        type_id: TypeId,
-        cot: Cot,
-        common_address: u16,
-        objects: impl IntoIterator<Item = InformationObject>,
-    ) -> Vec<Asdu> {
+    pub fn pack(type_id: TypeId, cot: Cot, common_address: u16, objects: impl IntoIterator<Item = InformationObject>) -> Vec<Asdu> {
         let (max_sq0, max_sq1) = (type_id.max_objects(false).max(1), type_id.max_objects(true).max(1));
         let mut out = Vec::new();
         let mut current: Vec<InformationObject> = Vec::new();
@@ -1392,18 +1368,13 @@ impl Asdu {
     pub fn encoded_len(&self) -> usize {
         let n = self.objects.len();
         let elen = self.type_id.element_len();
-        if self.sequence {
-            HEADER_LEN + if n == 0 { 0 } else { IOA_LEN + n * elen }
-        } else {
-            HEADER_LEN + n * (IOA_LEN + elen)
-        }
+        if self.sequence { HEADER_LEN + if n == 0 { 0 } else { IOA_LEN + n * elen } } else { HEADER_LEN + n * (IOA_LEN + elen) }
     }
 
     /// Decodes exactly one ASDU.
     pub fn decode(bytes: &[u8]) -> Result<Asdu, AsduError> {
         let header = AsduHeader::peek(bytes)?;
-        let type_id =
-            TypeId::try_from(header.type_code).map_err(|_| AsduError::UnknownType { header })?;
+        let type_id = TypeId::try_from(header.type_code).map_err(|_| AsduError::UnknownType { header })?;
         let cause_code = bytes.get(2).map_or(0, |b| b & 0x3f);
         if !Cause::is_defined_code(cause_code) {
             return Err(AsduError::UnknownCause { header });
@@ -1416,8 +1387,7 @@ impl Asdu {
             return Err(AsduError::TooLong { header, length: bytes.len() });
         }
         let elen = type_id.element_len();
-        let expected =
-            HEADER_LEN + if header.sequence { IOA_LEN + count * elen } else { count * (IOA_LEN + elen) };
+        let expected = HEADER_LEN + if header.sequence { IOA_LEN + count * elen } else { count * (IOA_LEN + elen) };
         if bytes.len() != expected {
             return Err(AsduError::LengthMismatch { header, expected, actual: bytes.len() });
         }
@@ -1466,10 +1436,7 @@ impl Asdu {
         if n == 0 {
             return Err(AsduEncodeError::NoObjects);
         }
-        let count = u8::try_from(n)
-            .ok()
-            .filter(|c| usize::from(*c) <= MAX_OBJECTS)
-            .ok_or(AsduEncodeError::TooManyObjects { count: n })?;
+        let count = u8::try_from(n).ok().filter(|c| usize::from(*c) <= MAX_OBJECTS).ok_or(AsduEncodeError::TooManyObjects { count: n })?;
         let length = self.encoded_len();
         if length > ASDU_MAX_LEN {
             return Err(AsduEncodeError::TooLong { length });
@@ -1552,30 +1519,17 @@ fn decode_element(type_id: TypeId, r: &mut Reader<'_>) -> Result<Element, AsduEr
         }
         MDpNa1 => {
             let b = r.u8()?;
-            Element::DoublePoint {
-                value: DoublePointValue::from_bits(b),
-                quality: Qds::from_point_bits(b),
-                time: r.tag(type_id)?,
-            }
+            Element::DoublePoint { value: DoublePointValue::from_bits(b), quality: Qds::from_point_bits(b), time: r.tag(type_id)? }
         }
         MStNa1 => {
             let [vti, qds] = r.array()?;
             // Sign-extend the 7-bit two's-complement value.
             let value = i8::from_le_bytes([vti << 1]) >> 1;
-            Element::StepPosition {
-                value,
-                transient: vti & 0x80 != 0,
-                quality: Qds::from_bits(qds),
-                time: r.tag(type_id)?,
-            }
+            Element::StepPosition { value, transient: vti & 0x80 != 0, quality: Qds::from_bits(qds), time: r.tag(type_id)? }
         }
         MBoNa1 => {
             let [a, b, c, d, q] = r.array()?;
-            Element::Bitstring {
-                value: u32::from_le_bytes([a, b, c, d]),
-                quality: Qds::from_bits(q),
-                time: r.tag(type_id)?,
-            }
+            Element::Bitstring { value: u32::from_le_bytes([a, b, c, d]), quality: Qds::from_bits(q), time: r.tag(type_id)? }
         }
         MMeNa1 => {
             let [a, b, q] = r.array()?;
@@ -1587,11 +1541,7 @@ fn decode_element(type_id: TypeId, r: &mut Reader<'_>) -> Result<Element, AsduEr
         }
         MMeNc1 => {
             let [a, b, c, d, q] = r.array()?;
-            Element::ShortFloat {
-                value: f32::from_le_bytes([a, b, c, d]),
-                quality: Qds::from_bits(q),
-                time: r.tag(type_id)?,
-            }
+            Element::ShortFloat { value: f32::from_le_bytes([a, b, c, d]), quality: Qds::from_bits(q), time: r.tag(type_id)? }
         }
         MItNa1 => {
             let [a, b, c, d, s] = r.array()?;
@@ -1612,12 +1562,7 @@ fn decode_element(type_id: TypeId, r: &mut Reader<'_>) -> Result<Element, AsduEr
         }
         CScNa1 => {
             let b = r.u8()?;
-            Element::SingleCommand {
-                value: b & 1 != 0,
-                qualifier: (b >> 2) & 0x1f,
-                select: b & 0x80 != 0,
-                time: r.tag(type_id)?,
-            }
+            Element::SingleCommand { value: b & 1 != 0, qualifier: (b >> 2) & 0x1f, select: b & 0x80 != 0, time: r.tag(type_id)? }
         }
         CDcNa1 => {
             let b = r.u8()?;
@@ -1648,12 +1593,7 @@ fn decode_element(type_id: TypeId, r: &mut Reader<'_>) -> Result<Element, AsduEr
         }
         CSeNb1 => {
             let [a, b, q] = r.array()?;
-            Element::SetpointScaled {
-                value: i16::from_le_bytes([a, b]),
-                qualifier: q & 0x7f,
-                select: q & 0x80 != 0,
-                time: r.tag(type_id)?,
-            }
+            Element::SetpointScaled { value: i16::from_le_bytes([a, b]), qualifier: q & 0x7f, select: q & 0x80 != 0, time: r.tag(type_id)? }
         }
         CSeNc1 => {
             let [a, b, c, d, q] = r.array()?;
@@ -1681,22 +1621,13 @@ fn decode_element(type_id: TypeId, r: &mut Reader<'_>) -> Result<Element, AsduEr
 }
 
 fn check(index: usize, field: &'static str, value: u8, max: u8) -> Result<u8, AsduEncodeError> {
-    if value <= max {
-        Ok(value)
-    } else {
-        Err(AsduEncodeError::FieldOutOfRange { index, field, value: value.into(), max: max.into() })
-    }
+    if value <= max { Ok(value) } else { Err(AsduEncodeError::FieldOutOfRange { index, field, value: value.into(), max: max.into() }) }
 }
 
 fn encode_element(type_id: TypeId, e: &Element, index: usize, out: &mut Vec<u8>) -> Result<(), AsduEncodeError> {
     use TypeId::*;
     let plain = type_id.without_time();
-    let mismatch = || AsduEncodeError::ElementMismatch {
-        index,
-        type_id,
-        element: e.kind_name(),
-        has_time: e.time().is_some(),
-    };
+    let mismatch = || AsduEncodeError::ElementMismatch { index, type_id, element: e.kind_name(), has_time: e.time().is_some() };
     let select_bit = |s: bool| u8::from(s) << 7;
     // The tag must be present exactly for tagged types; C_TS_TA_1 carries its time as payload.
     let tag = e.time();
@@ -1708,12 +1639,7 @@ fn encode_element(type_id: TypeId, e: &Element, index: usize, out: &mut Vec<u8>)
         (MDpNa1, Element::DoublePoint { value, quality, .. }) => out.push(value.bits() | quality.point_bits()),
         (MStNa1, Element::StepPosition { value, transient, quality, .. }) => {
             if !(-64..=63).contains(&value) {
-                return Err(AsduEncodeError::FieldOutOfRange {
-                    index,
-                    field: "step position",
-                    value: value.into(),
-                    max: 63,
-                });
+                return Err(AsduEncodeError::FieldOutOfRange { index, field: "step position", value: value.into(), max: 63 });
             }
             out.push((value.to_le_bytes()[0] & 0x7f) | (u8::from(transient) << 7));
             out.push(quality.bits());
@@ -1778,7 +1704,6 @@ fn encode_element(type_id: TypeId, e: &Element, index: usize, out: &mut Vec<u8>)
     Ok(())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1808,16 +1733,7 @@ mod tests {
 
     /// 2009-08-13 10:21:33.456, Thursday: 0xb0 0x82 | 21 | 10 | 4<<5|13 | 8 | 9.
     fn t() -> Cp56Time2a {
-        Cp56Time2a {
-            milliseconds: 33_456,
-            minute: 21,
-            hour: 10,
-            day_of_month: 13,
-            day_of_week: 4,
-            month: 8,
-            year: 9,
-            ..Default::default()
-        }
+        Cp56Time2a { milliseconds: 33_456, minute: 21, hour: 10, day_of_month: 13, day_of_week: 4, month: 8, year: 9, ..Default::default() }
     }
     const T: &str = "b0 82 15 0a 8d 08 09";
 
@@ -1839,27 +1755,61 @@ mod tests {
     fn monitor_status_types_match_standard_layout() {
         // type, VSQ, COT(cause, originator), CA lo hi, IOA lo mid hi, element, [time]
         golden(
-            &one(TypeId::MSpNa1, Cause::Spontaneous, 0x030201, Element::SinglePoint { value: true, quality: Qds { invalid: true, ..Qds::GOOD }, time: None }),
+            &one(
+                TypeId::MSpNa1,
+                Cause::Spontaneous,
+                0x030201,
+                Element::SinglePoint { value: true, quality: Qds { invalid: true, ..Qds::GOOD }, time: None },
+            ),
             "01 01 03 00 02 01 01 02 03 81",
         );
         golden(
-            &one(TypeId::MSpTb1, Cause::Spontaneous, 1, Element::SinglePoint { value: false, quality: Qds { blocked: true, ..Qds::GOOD }, time: Some(t()) }),
+            &one(
+                TypeId::MSpTb1,
+                Cause::Spontaneous,
+                1,
+                Element::SinglePoint { value: false, quality: Qds { blocked: true, ..Qds::GOOD }, time: Some(t()) },
+            ),
             &format!("1e 01 03 00 02 01 01 00 00 10 {T}"),
         );
         golden(
-            &one(TypeId::MDpNa1, Cause::Interrogated, 7, Element::DoublePoint { value: DoublePointValue::On, quality: Qds { not_topical: true, ..Qds::GOOD }, time: None }),
+            &one(
+                TypeId::MDpNa1,
+                Cause::Interrogated,
+                7,
+                Element::DoublePoint { value: DoublePointValue::On, quality: Qds { not_topical: true, ..Qds::GOOD }, time: None },
+            ),
             "03 01 14 00 02 01 07 00 00 42",
         );
         golden(
-            &one(TypeId::MDpTb1, Cause::Spontaneous, 7, Element::DoublePoint { value: DoublePointValue::Indeterminate, quality: Qds { substituted: true, ..Qds::GOOD }, time: Some(t()) }),
+            &one(
+                TypeId::MDpTb1,
+                Cause::Spontaneous,
+                7,
+                Element::DoublePoint {
+                    value: DoublePointValue::Indeterminate,
+                    quality: Qds { substituted: true, ..Qds::GOOD },
+                    time: Some(t()),
+                },
+            ),
             &format!("1f 01 03 00 02 01 07 00 00 23 {T}"),
         );
         golden(
-            &one(TypeId::MStNa1, Cause::Spontaneous, 9, Element::StepPosition { value: -1, transient: true, quality: Qds { overflow: true, ..Qds::GOOD }, time: None }),
+            &one(
+                TypeId::MStNa1,
+                Cause::Spontaneous,
+                9,
+                Element::StepPosition { value: -1, transient: true, quality: Qds { overflow: true, ..Qds::GOOD }, time: None },
+            ),
             "05 01 03 00 02 01 09 00 00 ff 01",
         );
         golden(
-            &one(TypeId::MStTb1, Cause::Spontaneous, 9, Element::StepPosition { value: 63, transient: false, quality: Qds::GOOD, time: Some(t()) }),
+            &one(
+                TypeId::MStTb1,
+                Cause::Spontaneous,
+                9,
+                Element::StepPosition { value: 63, transient: false, quality: Qds::GOOD, time: Some(t()) },
+            ),
             &format!("20 01 03 00 02 01 09 00 00 3f 00 {T}"),
         );
         golden(
@@ -1882,7 +1832,12 @@ mod tests {
             "09 01 01 00 02 01 10 00 00 00 c0 00",
         );
         golden(
-            &one(TypeId::MMeTd1, Cause::Spontaneous, 0x10, Element::Normalized { value: 16384, quality: Qds { invalid: true, ..Qds::GOOD }, time: Some(t()) }),
+            &one(
+                TypeId::MMeTd1,
+                Cause::Spontaneous,
+                0x10,
+                Element::Normalized { value: 16384, quality: Qds { invalid: true, ..Qds::GOOD }, time: Some(t()) },
+            ),
             &format!("22 01 03 00 02 01 10 00 00 00 40 80 {T}"),
         );
         golden(
@@ -1899,7 +1854,12 @@ mod tests {
             "0d 01 03 00 02 01 10 00 00 00 00 c0 3f 00",
         );
         golden(
-            &one(TypeId::MMeTf1, Cause::Spontaneous, 0x10, Element::ShortFloat { value: -2.0, quality: Qds { overflow: true, ..Qds::GOOD }, time: Some(t()) }),
+            &one(
+                TypeId::MMeTf1,
+                Cause::Spontaneous,
+                0x10,
+                Element::ShortFloat { value: -2.0, quality: Qds { overflow: true, ..Qds::GOOD }, time: Some(t()) },
+            ),
             &format!("24 01 03 00 02 01 10 00 00 00 00 00 c0 01 {T}"),
         );
         let bcr = Bcr { value: -2, sequence: 31, carry: true, adjusted: false, invalid: true };
@@ -1908,7 +1868,12 @@ mod tests {
             "0f 01 25 00 02 01 20 00 00 fe ff ff ff bf",
         );
         golden(
-            &one(TypeId::MItTb1, Cause::CounterGroup(4), 0x20, Element::IntegratedTotals { counter: Bcr { value: 5, sequence: 1, adjusted: true, ..Bcr::default() }, time: Some(t()) }),
+            &one(
+                TypeId::MItTb1,
+                Cause::CounterGroup(4),
+                0x20,
+                Element::IntegratedTotals { counter: Bcr { value: 5, sequence: 1, adjusted: true, ..Bcr::default() }, time: Some(t()) },
+            ),
             &format!("25 01 29 00 02 01 20 00 00 05 00 00 00 41 {T}"),
         );
         golden(
@@ -1925,31 +1890,66 @@ mod tests {
             "2d 01 06 00 02 01 95 11 00 81",
         );
         golden(
-            &one(TypeId::CScTa1, Cause::Activation, 0x1195, Element::SingleCommand { value: false, qualifier: 1, select: false, time: Some(t()) }),
+            &one(
+                TypeId::CScTa1,
+                Cause::Activation,
+                0x1195,
+                Element::SingleCommand { value: false, qualifier: 1, select: false, time: Some(t()) },
+            ),
             &format!("3a 01 06 00 02 01 95 11 00 04 {T}"),
         );
         golden(
-            &one(TypeId::CDcNa1, Cause::Deactivation, 5, Element::DoubleCommand { value: DoublePointValue::On, qualifier: 3, select: false, time: None }),
+            &one(
+                TypeId::CDcNa1,
+                Cause::Deactivation,
+                5,
+                Element::DoubleCommand { value: DoublePointValue::On, qualifier: 3, select: false, time: None },
+            ),
             "2e 01 08 00 02 01 05 00 00 0e",
         );
         golden(
-            &one(TypeId::CDcTa1, Cause::Activation, 5, Element::DoubleCommand { value: DoublePointValue::Off, qualifier: 31, select: true, time: Some(t()) }),
+            &one(
+                TypeId::CDcTa1,
+                Cause::Activation,
+                5,
+                Element::DoubleCommand { value: DoublePointValue::Off, qualifier: 31, select: true, time: Some(t()) },
+            ),
             &format!("3b 01 06 00 02 01 05 00 00 fd {T}"),
         );
         golden(
-            &one(TypeId::CRcNa1, Cause::Activation, 5, Element::RegulatingStep { value: StepCommand::Higher, qualifier: 2, select: false, time: None }),
+            &one(
+                TypeId::CRcNa1,
+                Cause::Activation,
+                5,
+                Element::RegulatingStep { value: StepCommand::Higher, qualifier: 2, select: false, time: None },
+            ),
             "2f 01 06 00 02 01 05 00 00 0a",
         );
         golden(
-            &one(TypeId::CRcTa1, Cause::Activation, 5, Element::RegulatingStep { value: StepCommand::Lower, qualifier: 0, select: true, time: Some(t()) }),
+            &one(
+                TypeId::CRcTa1,
+                Cause::Activation,
+                5,
+                Element::RegulatingStep { value: StepCommand::Lower, qualifier: 0, select: true, time: Some(t()) },
+            ),
             &format!("3c 01 06 00 02 01 05 00 00 81 {T}"),
         );
         golden(
-            &one(TypeId::CSeNa1, Cause::Activation, 5, Element::SetpointNormalized { value: 0x1234, qualifier: 0, select: true, time: None }),
+            &one(
+                TypeId::CSeNa1,
+                Cause::Activation,
+                5,
+                Element::SetpointNormalized { value: 0x1234, qualifier: 0, select: true, time: None },
+            ),
             "30 01 06 00 02 01 05 00 00 34 12 80",
         );
         golden(
-            &one(TypeId::CSeTa1, Cause::Activation, 5, Element::SetpointNormalized { value: -1, qualifier: 127, select: false, time: Some(t()) }),
+            &one(
+                TypeId::CSeTa1,
+                Cause::Activation,
+                5,
+                Element::SetpointNormalized { value: -1, qualifier: 127, select: false, time: Some(t()) },
+            ),
             &format!("3d 01 06 00 02 01 05 00 00 ff ff 7f {T}"),
         );
         golden(
@@ -1957,7 +1957,12 @@ mod tests {
             "31 01 06 00 02 01 05 00 00 2c 01 01",
         );
         golden(
-            &one(TypeId::CSeTb1, Cause::Activation, 5, Element::SetpointScaled { value: -300, qualifier: 0, select: true, time: Some(t()) }),
+            &one(
+                TypeId::CSeTb1,
+                Cause::Activation,
+                5,
+                Element::SetpointScaled { value: -300, qualifier: 0, select: true, time: Some(t()) },
+            ),
             &format!("3e 01 06 00 02 01 05 00 00 d4 fe 80 {T}"),
         );
         golden(
@@ -1965,7 +1970,12 @@ mod tests {
             "32 01 06 00 02 01 05 00 00 00 00 c0 3f 00",
         );
         golden(
-            &one(TypeId::CSeTc1, Cause::ActivationCon, 5, Element::SetpointFloat { value: 1.5, qualifier: 0, select: true, time: Some(t()) }),
+            &one(
+                TypeId::CSeTc1,
+                Cause::ActivationCon,
+                5,
+                Element::SetpointFloat { value: 1.5, qualifier: 0, select: true, time: Some(t()) },
+            ),
             &format!("3f 01 07 00 02 01 05 00 00 00 00 c0 3f 80 {T}"),
         );
     }
@@ -1987,7 +1997,8 @@ mod tests {
 
     #[test]
     fn cot_bits_and_originator_round_trip() {
-        let mut a = one(TypeId::CScNa1, Cause::ActivationCon, 1, Element::SingleCommand { value: true, qualifier: 0, select: false, time: None });
+        let mut a =
+            one(TypeId::CScNa1, Cause::ActivationCon, 1, Element::SingleCommand { value: true, qualifier: 0, select: false, time: None });
         a.cot = Cot { cause: Cause::ActivationCon, negative: true, test: true, originator: 3 };
         golden(&a, "2d 01 c7 03 02 01 01 00 00 01");
         a.cot = Cot { cause: Cause::InterrogatedGroup(16), negative: false, test: false, originator: 0 };
@@ -2015,10 +2026,7 @@ mod tests {
         assert_eq!(a.objects[2].ioa, 0x102);
         let mut broken = a.clone();
         broken.objects[2].ioa = 0x200;
-        assert_eq!(
-            broken.to_bytes(),
-            Err(AsduEncodeError::NonConsecutiveIoa { index: 2, expected: 0x102, found: 0x200 })
-        );
+        assert_eq!(broken.to_bytes(), Err(AsduEncodeError::NonConsecutiveIoa { index: 2, expected: 0x102, found: 0x200 }));
     }
 
     #[test]
@@ -2071,7 +2079,8 @@ mod tests {
 
     #[test]
     fn reply_mirrors_a_command() {
-        let cmd = one(TypeId::CScNa1, Cause::Activation, 0x1195, Element::SingleCommand { value: true, qualifier: 0, select: true, time: None });
+        let cmd =
+            one(TypeId::CScNa1, Cause::Activation, 0x1195, Element::SingleCommand { value: true, qualifier: 0, select: true, time: None });
         let con = cmd.reply(Cause::ActivationCon, false);
         assert_eq!(con.to_bytes().unwrap(), hex("2d 01 07 00 02 01 95 11 00 81"));
         let neg = cmd.reply(Cause::UnknownObjectAddress, true);
@@ -2085,9 +2094,16 @@ mod tests {
         assert!(matches!(Asdu::decode(&hex("01 00 03 00 01 00")), Err(AsduError::NoObjects { .. })));
         assert_eq!(
             Asdu::decode(&hex("0d 01 03 00 01 00 01 00 00 00 00")),
-            Err(AsduError::LengthMismatch { header: AsduHeader::peek(&hex("0d 01 03 00 01 00 01 00 00")).unwrap(), expected: 14, actual: 11 })
+            Err(AsduError::LengthMismatch {
+                header: AsduHeader::peek(&hex("0d 01 03 00 01 00 01 00 00")).unwrap(),
+                expected: 14,
+                actual: 11
+            })
         );
-        assert!(matches!(Asdu::decode(&hex("01 01 03 00 01 00 01 00 00 00 ff")), Err(AsduError::LengthMismatch { expected: 10, actual: 11, .. })));
+        assert!(matches!(
+            Asdu::decode(&hex("01 01 03 00 01 00 01 00 00 00 ff")),
+            Err(AsduError::LengthMismatch { expected: 10, actual: 11, .. })
+        ));
         assert!(matches!(Asdu::decode(&hex("01 82 03 00 01 00 ff ff ff 00 00")), Err(AsduError::IoaOverflow { first: 0xff_ffff, .. })));
         // The error message names the field and offset.
         let msg = Asdu::decode(&hex("01 01")).unwrap_err().to_string();
@@ -2099,21 +2115,48 @@ mod tests {
         let sp = Element::SinglePoint { value: true, quality: Qds::GOOD, time: None };
         assert_eq!(Asdu::single(TypeId::MSpNa1, Cot::new(Cause::Spontaneous), 1, vec![]).to_bytes(), Err(AsduEncodeError::NoObjects));
         let mismatch = one(TypeId::MDpNa1, Cause::Spontaneous, 1, sp).to_bytes();
-        assert!(matches!(mismatch, Err(AsduEncodeError::ElementMismatch { index: 0, type_id: TypeId::MDpNa1, element: "SinglePoint", has_time: false })));
+        assert!(matches!(
+            mismatch,
+            Err(AsduEncodeError::ElementMismatch { index: 0, type_id: TypeId::MDpNa1, element: "SinglePoint", has_time: false })
+        ));
         // Time tag presence must match the type.
-        assert!(matches!(one(TypeId::MSpTb1, Cause::Spontaneous, 1, sp).to_bytes(), Err(AsduEncodeError::ElementMismatch { has_time: false, .. })));
-        assert!(matches!(one(TypeId::MSpNa1, Cause::Spontaneous, 1, sp.with_time(t())).to_bytes(), Err(AsduEncodeError::ElementMismatch { has_time: true, .. })));
+        assert!(matches!(
+            one(TypeId::MSpTb1, Cause::Spontaneous, 1, sp).to_bytes(),
+            Err(AsduEncodeError::ElementMismatch { has_time: false, .. })
+        ));
+        assert!(matches!(
+            one(TypeId::MSpNa1, Cause::Spontaneous, 1, sp.with_time(t())).to_bytes(),
+            Err(AsduEncodeError::ElementMismatch { has_time: true, .. })
+        ));
         let objs = (0..128).map(|i| InformationObject::new(i, sp)).collect();
-        assert_eq!(Asdu::single(TypeId::MSpNa1, Cot::new(Cause::Interrogated), 1, objs).to_bytes(), Err(AsduEncodeError::TooManyObjects { count: 128 }));
+        assert_eq!(
+            Asdu::single(TypeId::MSpNa1, Cot::new(Cause::Interrogated), 1, objs).to_bytes(),
+            Err(AsduEncodeError::TooManyObjects { count: 128 })
+        );
         let f = Element::ShortFloat { value: 0.0, quality: Qds::GOOD, time: Some(t()) };
         let objs: Vec<_> = (0..20).map(|i| InformationObject::new(i, f)).collect();
-        assert_eq!(Asdu::single(TypeId::MMeTf1, Cot::new(Cause::Spontaneous), 1, objs).to_bytes(), Err(AsduEncodeError::TooLong { length: 6 + 20 * 15 }));
-        assert_eq!(one(TypeId::MSpNa1, Cause::Spontaneous, 0x0100_0000, sp).to_bytes(), Err(AsduEncodeError::IoaOutOfRange { index: 0, ioa: 0x0100_0000 }));
-        assert_eq!(one(TypeId::MSpNa1, Cause::InterrogatedGroup(17), 1, sp).to_bytes(), Err(AsduEncodeError::InvalidCause { cause: Cause::InterrogatedGroup(17) }));
+        assert_eq!(
+            Asdu::single(TypeId::MMeTf1, Cot::new(Cause::Spontaneous), 1, objs).to_bytes(),
+            Err(AsduEncodeError::TooLong { length: 6 + 20 * 15 })
+        );
+        assert_eq!(
+            one(TypeId::MSpNa1, Cause::Spontaneous, 0x0100_0000, sp).to_bytes(),
+            Err(AsduEncodeError::IoaOutOfRange { index: 0, ioa: 0x0100_0000 })
+        );
+        assert_eq!(
+            one(TypeId::MSpNa1, Cause::InterrogatedGroup(17), 1, sp).to_bytes(),
+            Err(AsduEncodeError::InvalidCause { cause: Cause::InterrogatedGroup(17) })
+        );
         let sc = Element::SingleCommand { value: true, qualifier: 32, select: false, time: None };
-        assert!(matches!(one(TypeId::CScNa1, Cause::Activation, 1, sc).to_bytes(), Err(AsduEncodeError::FieldOutOfRange { field: "QU", value: 32, .. })));
+        assert!(matches!(
+            one(TypeId::CScNa1, Cause::Activation, 1, sc).to_bytes(),
+            Err(AsduEncodeError::FieldOutOfRange { field: "QU", value: 32, .. })
+        ));
         let st = Element::StepPosition { value: 64, transient: false, quality: Qds::GOOD, time: None };
-        assert!(matches!(one(TypeId::MStNa1, Cause::Spontaneous, 1, st).to_bytes(), Err(AsduEncodeError::FieldOutOfRange { field: "step position", .. })));
+        assert!(matches!(
+            one(TypeId::MStNa1, Cause::Spontaneous, 1, st).to_bytes(),
+            Err(AsduEncodeError::FieldOutOfRange { field: "step position", .. })
+        ));
         // On error the caller's buffer is left untouched.
         let mut out = vec![1, 2, 3];
         assert!(one(TypeId::CScNa1, Cause::Activation, 1, sc).encode(&mut out).is_err());
@@ -2183,15 +2226,13 @@ mod tests {
     /// 297-octet ASDU that decoded although no APDU can carry it, and then could not re-encode.
     #[test]
     fn asdu_longer_than_an_apdu_allows_is_refused() {
-        let bytes = hex(
-            "09e02900f81581048d1b1b211b1b1bfffff80083034100ffffffffffffffffffffffffffffffffffffffff5bffffffff
+        let bytes = hex("09e02900f81581048d1b1b211b1b1bfffff80083034100ffffffffffffffffffffffffffffffffffffffff5bffffffff
              ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
              ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
              ffffffffffffffffffffffffffffffffffffff0000000000000000ffffffffffffffffffffffffffffffffffffffffff
              ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
              ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
-             ffffffffffff8d008d",
-        );
+             ffffffffffff8d008d");
         assert_eq!(bytes.len(), 297);
         match Asdu::decode(&bytes) {
             Err(AsduError::TooLong { header, length: 297 }) => assert_eq!(header.count, 96),

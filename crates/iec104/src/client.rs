@@ -27,9 +27,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsConnector;
 
-use crate::asdu::{
-    Asdu, AsduEncodeError, Cause, Cot, Element, InformationObject, Qcc, TypeId,
-};
+use crate::asdu::{Asdu, AsduEncodeError, Cause, Cot, Element, InformationObject, Qcc, TypeId};
 use crate::connection::{AckMode, CloseReason, Event, LinkConfig, Role, de_secs};
 use crate::driver::{self, LinkHandle};
 use crate::server::BROADCAST_ADDRESS;
@@ -174,11 +172,7 @@ pub struct CommandReply {
 impl CommandReply {
     /// Whether the server accepted the request (positive ACTCON or DEACTCON).
     pub fn is_positive(&self) -> bool {
-        !self.confirmation.cot.negative
-            && matches!(
-                self.confirmation.cot.cause,
-                Cause::ActivationCon | Cause::DeactivationCon
-            )
+        !self.confirmation.cot.negative && matches!(self.confirmation.cot.cause, Cause::ActivationCon | Cause::DeactivationCon)
     }
 
     /// Waits for the ACTTERM that ends a positively confirmed interrogation or execute.
@@ -247,14 +241,7 @@ impl Client {
         let (req_tx, req_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::channel(config.event_capacity.max(1));
         tokio::spawn(actor(link, events, req_rx, ev_tx, config.acknowledge));
-        Ok((
-            ClientHandle {
-                requests: req_tx,
-                config,
-                peer,
-            },
-            ev_rx,
-        ))
+        Ok((ClientHandle { requests: req_tx, config, peer }, ev_rx))
     }
 }
 
@@ -286,14 +273,7 @@ impl ClientHandle {
         let bytes = Bytes::from(asdu.to_bytes()?);
         let (accepted, rx) = oneshot::channel();
         self.requests
-            .send(Request::Send {
-                asdu: bytes,
-                key: None,
-                common_address: asdu.common_address,
-                con: None,
-                term: None,
-                accepted,
-            })
+            .send(Request::Send { asdu: bytes, key: None, common_address: asdu.common_address, con: None, term: None, accepted })
             .map_err(|_| ClientError::Closed)?;
         rx.await.map_err(|_| ClientError::Closed)?
     }
@@ -334,23 +314,14 @@ impl ClientHandle {
 
     /// Read request (C_RD_NA_1); the value arrives as an event with COT 5.
     pub async fn read(&self, common_address: u16, ioa: u32) -> Result<(), ClientError> {
-        let asdu = Asdu::single(
-            TypeId::CRdNa1,
-            Cot::new(Cause::Request),
-            common_address,
-            vec![InformationObject::new(ioa, Element::Read)],
-        );
+        let asdu = Asdu::single(TypeId::CRdNa1, Cot::new(Cause::Request), common_address, vec![InformationObject::new(ioa, Element::Read)]);
         self.send_asdu(&asdu).await
     }
 
     /// Sends a process command (select, execute or, with COT 8, deactivation) and waits for
     /// its confirmation. Executes and interrogations can then wait for their termination.
     pub async fn send_command(&self, asdu: Asdu) -> Result<CommandReply, ClientError> {
-        let is_select = asdu
-            .objects
-            .first()
-            .and_then(|o| o.element.select())
-            .unwrap_or(false);
+        let is_select = asdu.objects.first().and_then(|o| o.element.select()).unwrap_or(false);
         let expects_term = asdu.cot.cause == Cause::Activation && !is_select;
         self.request(asdu, expects_term).await
     }
@@ -382,11 +353,7 @@ impl ClientHandle {
             Ok(Err(_)) => return Err(ClientError::Closed),
             Err(_) => return Err(ClientError::Timeout("ACTCON")),
         };
-        Ok(CommandReply {
-            confirmation,
-            termination: term_rx,
-            timeout: self.config.termination_timeout,
-        })
+        Ok(CommandReply { confirmation, termination: term_rx, timeout: self.config.termination_timeout })
     }
 }
 

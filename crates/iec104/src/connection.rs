@@ -32,7 +32,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::apci::{Apdu, ApciError, MAX_ASDU_LEN, SEQ_MODULUS, UFunction};
+use crate::apci::{ApciError, Apdu, MAX_ASDU_LEN, SEQ_MODULUS, UFunction};
 
 /// Link parameters (IEC 60870-5-104 §9.6), embeddable in a role's TOML configuration.
 ///
@@ -102,16 +102,10 @@ impl LinkConfig {
             return Err(ConfigError::K(self.k));
         }
         if self.w == 0 || self.w > self.k {
-            return Err(ConfigError::W {
-                w: self.w,
-                k: self.k,
-            });
+            return Err(ConfigError::W { w: self.w, k: self.k });
         }
         if self.t2 >= self.t1 {
-            return Err(ConfigError::T2NotBelowT1 {
-                t1: self.t1,
-                t2: self.t2,
-            });
+            return Err(ConfigError::T2NotBelowT1 { t1: self.t1, t2: self.t2 });
         }
         Ok(())
     }
@@ -384,9 +378,7 @@ impl Connection {
 
     /// Whether [`Connection::send_asdu`] would accept an ASDU now.
     pub fn can_send(&self) -> bool {
-        !self.closed
-            && self.state == DataState::Started
-            && self.unacked.len() < usize::from(self.config.k)
+        !self.closed && self.state == DataState::Started && self.unacked.len() < usize::from(self.config.k)
     }
 
     /// Number of I-frames sent since the connection began.
@@ -473,20 +465,13 @@ impl Connection {
     fn handle_apdu(&mut self, now: Instant, apdu: Apdu) {
         self.last_rx = now;
         match apdu {
-            Apdu::I {
-                send_seq,
-                recv_seq,
-                asdu,
-            } => {
+            Apdu::I { send_seq, recv_seq, asdu } => {
                 if !matches!(self.state, DataState::Started | DataState::Stopping) {
                     self.violation(Violation::IFrameWhileStopped(self.state));
                     return;
                 }
                 if send_seq != self.vr {
-                    self.violation(Violation::UnexpectedSendSeq {
-                        expected: self.vr,
-                        received: send_seq,
-                    });
+                    self.violation(Violation::UnexpectedSendSeq { expected: self.vr, received: send_seq });
                     return;
                 }
                 if !self.process_ack(recv_seq) {
@@ -519,11 +504,7 @@ impl Connection {
     }
 
     fn handle_u(&mut self, _now: Instant, function: UFunction) {
-        let unexpected = |c: &Connection| Violation::UnexpectedU {
-            function,
-            role: c.role,
-            state: c.state,
-        };
+        let unexpected = |c: &Connection| Violation::UnexpectedU { function, role: c.role, state: c.state };
         match (function, self.role) {
             (UFunction::TestFrAct, _) => self.send_u(UFunction::TestFrCon),
             (UFunction::TestFrCon, _) => {
@@ -547,16 +528,12 @@ impl Connection {
                     self.maybe_finish_stop();
                 }
             },
-            (UFunction::StartDtCon, Role::Controlling)
-                if matches!(self.pending_u, Some((UFunction::StartDtAct, _))) =>
-            {
+            (UFunction::StartDtCon, Role::Controlling) if matches!(self.pending_u, Some((UFunction::StartDtAct, _))) => {
                 self.pending_u = None;
                 self.state = DataState::Started;
                 self.events.push_back(Event::Started);
             }
-            (UFunction::StopDtCon, Role::Controlling)
-                if matches!(self.pending_u, Some((UFunction::StopDtAct, _))) =>
-            {
+            (UFunction::StopDtCon, Role::Controlling) if matches!(self.pending_u, Some((UFunction::StopDtAct, _))) => {
                 self.pending_u = None;
                 self.state = DataState::Stopped;
                 if self.ackable > 0 {
@@ -576,11 +553,7 @@ impl Connection {
         let outstanding = seq_diff(self.vs, self.ack);
         let acked = seq_diff(recv_seq, self.ack);
         if recv_seq >= SEQ_MODULUS || acked > outstanding {
-            self.violation(Violation::AckOfUnsent {
-                recv_seq,
-                oldest_unacked: self.ack,
-                next_send: self.vs,
-            });
+            self.violation(Violation::AckOfUnsent { recv_seq, oldest_unacked: self.ack, next_send: self.vs });
             return false;
         }
         if acked > 0 {
@@ -666,13 +639,8 @@ impl Connection {
         }
         // The I-frame carries N(R), which acknowledges every ackable frame received so far.
         let recv_seq = self.take_ackable();
-        let apdu = Apdu::I {
-            send_seq: self.vs,
-            recv_seq,
-            asdu,
-        };
-        apdu.encode(&mut self.tx)
-            .map_err(|_| SendError::TooLong(len))?;
+        let apdu = Apdu::I { send_seq: self.vs, recv_seq, asdu };
+        apdu.encode(&mut self.tx).map_err(|_| SendError::TooLong(len))?;
         self.vs = seq_add(self.vs, 1);
         self.unacked.push_back(now);
         self.sent_total = self.sent_total.saturating_add(1);
@@ -736,17 +704,10 @@ impl Connection {
             return;
         }
         if self.testfr_since.is_some_and(|t| due(t, t1, now)) {
-            self.close_with(CloseReason::Timeout(TimeoutKind::UConfirmation(
-                UFunction::TestFrAct,
-            )));
+            self.close_with(CloseReason::Timeout(TimeoutKind::UConfirmation(UFunction::TestFrAct)));
             return;
         }
-        if self.ackable > 0
-            && self
-                .recv_unacked
-                .front()
-                .is_some_and(|&t| due(t, self.config.t2, now))
-        {
+        if self.ackable > 0 && self.recv_unacked.front().is_some_and(|&t| due(t, self.config.t2, now)) {
             self.send_s();
         }
         if self.testfr_since.is_none() && due(self.last_rx, self.config.t3, now) {
@@ -771,11 +732,7 @@ impl Connection {
         consider(self.pending_u.and_then(|(_, t)| t.checked_add(t1)));
         consider(self.testfr_since.and_then(|t| t.checked_add(t1)));
         if self.ackable > 0 {
-            consider(
-                self.recv_unacked
-                    .front()
-                    .and_then(|t| t.checked_add(self.config.t2)),
-            );
+            consider(self.recv_unacked.front().and_then(|t| t.checked_add(self.config.t2)));
         }
         if self.testfr_since.is_none() {
             consider(self.last_rx.checked_add(self.config.t3));

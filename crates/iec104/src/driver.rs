@@ -180,13 +180,7 @@ impl LinkHandle {
 
 /// Starts a link over an established stream in a new task: the simplest way to use the driver
 /// when one consumer owns the link.
-pub fn spawn<S>(
-    stream: S,
-    role: Role,
-    config: LinkConfig,
-    ack_mode: AckMode,
-    event_capacity: usize,
-) -> (LinkHandle, mpsc::Receiver<Event>)
+pub fn spawn<S>(stream: S, role: Role, config: LinkConfig, ack_mode: AckMode, event_capacity: usize) -> (LinkHandle, mpsc::Receiver<Event>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -230,8 +224,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// IEC 62351-3 allows TLS 1.2 and 1.3; nothing older.
-const VERSIONS: &[&rustls::SupportedProtocolVersion] =
-    &[&rustls::version::TLS13, &rustls::version::TLS12];
+const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// A server configuration that requires a client certificate issued by `client_roots` (mutual
 /// authentication) and honours the given CRLs.
@@ -241,9 +234,7 @@ pub fn tls_server_config(
     client_roots: RootCertStore,
     crls: Vec<CertificateRevocationListDer<'static>>,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider())
-        .with_crls(crls)
-        .build()?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider()).with_crls(crls).build()?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)?
         .with_client_cert_verifier(verifier)
@@ -265,33 +256,17 @@ pub fn tls_client_config(
 }
 
 /// [`tls_server_config`] from PEM files: our chain, our key, the CA that issues client certs.
-pub fn tls_server_config_from_pem(
-    cert: &Path,
-    key: &Path,
-    client_ca: &Path,
-) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    tls_server_config(
-        read_certs(cert)?,
-        read_key(key)?,
-        read_roots(client_ca)?,
-        Vec::new(),
-    )
+pub fn tls_server_config_from_pem(cert: &Path, key: &Path, client_ca: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    tls_server_config(read_certs(cert)?, read_key(key)?, read_roots(client_ca)?, Vec::new())
 }
 
 /// [`tls_client_config`] from PEM files: our chain, our key, the CA that issues server certs.
-pub fn tls_client_config_from_pem(
-    cert: &Path,
-    key: &Path,
-    server_ca: &Path,
-) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+pub fn tls_client_config_from_pem(cert: &Path, key: &Path, server_ca: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     tls_client_config(read_certs(cert)?, read_key(key)?, read_roots(server_ca)?)
 }
 
 fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
-    fs::read(path).map_err(|source| TlsError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    fs::read(path).map_err(|source| TlsError::Io { path: path.to_owned(), source })
 }
 
 /// Reads every certificate in a PEM file; an empty file is an error.
@@ -299,15 +274,9 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     let pem = read_pem(path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| TlsError::Pem { path: path.to_owned(), reason: e.to_string() })?;
     if certs.is_empty() {
-        return Err(TlsError::Pem {
-            path: path.to_owned(),
-            reason: "no certificate found".into(),
-        });
+        return Err(TlsError::Pem { path: path.to_owned(), reason: "no certificate found".into() });
     }
     Ok(certs)
 }
@@ -315,10 +284,7 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
 /// Reads the first private key (PKCS#8, PKCS#1 or SEC1) in a PEM file.
 pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read_pem(path)?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TlsError::Pem {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TlsError::Pem { path: path.to_owned(), reason: e.to_string() })
 }
 
 /// Reads every certificate in a PEM file into a trust store.

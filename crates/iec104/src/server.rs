@@ -44,9 +44,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::asdu::{
-    Asdu, AsduEncodeError, Cause, Cot, Element, InformationObject, TypeId, negative_reply,
-};
+use crate::asdu::{Asdu, AsduEncodeError, Cause, Cot, Element, InformationObject, TypeId, negative_reply};
 use crate::connection::{Connection, Event, LinkConfig, Role, de_secs};
 use crate::driver::{self, Command};
 use crate::time::Cp56Time2a;
@@ -149,26 +147,20 @@ pub enum ClientRangeError {
 impl ClientRange {
     /// The block `network/prefix`; `None` if the prefix is too long or host bits are set.
     pub fn new(network: IpAddr, prefix: u8) -> Option<Self> {
-        (prefix <= max_prefix(network) && network_of(network, prefix) == network)
-            .then_some(ClientRange { network, prefix })
+        (prefix <= max_prefix(network) && network_of(network, prefix) == network).then_some(ClientRange { network, prefix })
     }
 
     /// Exactly one address.
     pub fn single(address: IpAddr) -> Self {
         let address = address.to_canonical();
-        ClientRange {
-            network: address,
-            prefix: max_prefix(address),
-        }
+        ClientRange { network: address, prefix: max_prefix(address) }
     }
 
     /// Whether `address` lies in this block.
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         match (self.network, address) {
-            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
-                network_of(address, self.prefix) == self.network
-            }
+            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => network_of(address, self.prefix) == self.network,
             _ => false,
         }
     }
@@ -182,15 +174,11 @@ fn max_prefix(address: IpAddr) -> u8 {
 fn network_of(address: IpAddr, prefix: u8) -> IpAddr {
     match address {
         IpAddr::V4(a) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(prefix.min(32)))
-                .unwrap_or(0);
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
             IpAddr::V4((u32::from(a) & mask).into())
         }
         IpAddr::V6(a) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(prefix.min(128)))
-                .unwrap_or(0);
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0);
             IpAddr::V6((u128::from(a) & mask).into())
         }
     }
@@ -204,33 +192,20 @@ impl std::str::FromStr for ClientRange {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let address: IpAddr = address
-            .trim()
-            .parse()
-            .map_err(|_| ClientRangeError::Address(address.to_owned()))?;
+        let address: IpAddr = address.trim().parse().map_err(|_| ClientRangeError::Address(address.to_owned()))?;
         let Some(prefix) = prefix else {
             return Ok(ClientRange::single(address));
         };
-        let prefix: u8 = prefix
-            .trim()
-            .parse()
-            .ok()
-            .filter(|p| *p <= max_prefix(address))
-            .ok_or_else(|| ClientRangeError::Prefix(prefix.to_owned()))?;
-        ClientRange::new(address, prefix).ok_or_else(|| ClientRangeError::HostBits {
-            range: s.to_owned(),
-            network: format!("{}/{prefix}", network_of(address, prefix)),
-        })
+        let prefix: u8 =
+            prefix.trim().parse().ok().filter(|p| *p <= max_prefix(address)).ok_or_else(|| ClientRangeError::Prefix(prefix.to_owned()))?;
+        ClientRange::new(address, prefix)
+            .ok_or_else(|| ClientRangeError::HostBits { range: s.to_owned(), network: format!("{}/{prefix}", network_of(address, prefix)) })
     }
 }
 
 impl std::fmt::Display for ClientRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.prefix == max_prefix(self.network) {
-            write!(f, "{}", self.network)
-        } else {
-            write!(f, "{}/{}", self.network, self.prefix)
-        }
+        if self.prefix == max_prefix(self.network) { write!(f, "{}", self.network) } else { write!(f, "{}/{}", self.network, self.prefix) }
     }
 }
 
@@ -415,10 +390,7 @@ impl GroupState {
     }
 
     fn next(&mut self) -> Option<Bytes> {
-        self.resend
-            .pop_front()
-            .or_else(|| self.high.pop_front())
-            .or_else(|| self.low.pop_front())
+        self.resend.pop_front().or_else(|| self.high.pop_front()).or_else(|| self.low.pop_front())
     }
 }
 
@@ -455,15 +427,7 @@ impl Station {
             .redundancy_groups
             .iter()
             .enumerate()
-            .map(|(i, g)| {
-                (
-                    GroupKey::Configured(i),
-                    GroupState {
-                        name: g.name.clone(),
-                        ..GroupState::default()
-                    },
-                )
-            })
+            .map(|(i, g)| (GroupKey::Configured(i), GroupState { name: g.name.clone(), ..GroupState::default() }))
             .collect();
         Station {
             config,
@@ -484,12 +448,7 @@ impl Station {
     /// Accepts commands of `type_id` (with or without time tag) for `ioa`; anything else
     /// addressed to `ioa` is refused with COT 44, and commands for unregistered addresses with
     /// COT 47.
-    pub fn register_command(
-        &mut self,
-        ioa: u32,
-        type_id: TypeId,
-        mode: CommandMode,
-    ) -> Result<(), StationError> {
+    pub fn register_command(&mut self, ioa: u32, type_id: TypeId, mode: CommandMode) -> Result<(), StationError> {
         if !type_id.is_process_command() {
             return Err(StationError::NotACommand(type_id));
         }
@@ -499,11 +458,7 @@ impl Station {
 
     /// Puts a point in the image (without sending anything) and assigns it to interrogation
     /// groups 1..=16, so group interrogations (QOI 21..=36) include it.
-    pub fn register_point(
-        &mut self,
-        object: InformationObject,
-        groups: &[u8],
-    ) -> Result<(), StationError> {
+    pub fn register_point(&mut self, object: InformationObject, groups: &[u8]) -> Result<(), StationError> {
         let mut mask = 0u16;
         for &g in groups {
             if !(1..=16).contains(&g) {
@@ -520,17 +475,8 @@ impl Station {
             self.config.common_address,
             vec![InformationObject::new(object.ioa, element)],
         ))
-        .map_err(|source| StationError::Encode {
-            ioa: object.ioa,
-            source,
-        })?;
-        self.image.insert(
-            object.ioa,
-            Point {
-                element,
-                groups: mask,
-            },
-        );
+        .map_err(|source| StationError::Encode { ioa: object.ioa, source })?;
+        self.image.insert(object.ioa, Point { element, groups: mask });
         Ok(())
     }
 
@@ -583,51 +529,25 @@ impl Station {
     /// connection (before a TLS handshake).
     pub fn check_client(&self, peer: SocketAddr) -> Result<(), ConnectionRefused> {
         match (self.group_of(peer), self.config.unlisted_clients) {
-            (None, UnlistedClients::Refuse) => {
-                Err(ConnectionRefused::NotListed(peer.ip().to_canonical()))
-            }
+            (None, UnlistedClients::Refuse) => Err(ConnectionRefused::NotListed(peer.ip().to_canonical())),
             _ => Ok(()),
         }
     }
 
     fn group_of(&self, peer: SocketAddr) -> Option<usize> {
-        self.config
-            .redundancy_groups
-            .iter()
-            .position(|g| g.members.iter().any(|m| m.contains(peer.ip())))
+        self.config.redundancy_groups.iter().position(|g| g.members.iter().any(|m| m.contains(peer.ip())))
     }
 
     /// A new connection from `peer` (with its verified TLS certificate, if any): joins the
     /// first configured group listing its address, else a private group, unless
     /// [`Station::check_client`] refuses it. Returns the group.
-    pub fn connection_opened(
-        &mut self,
-        conn: ConnId,
-        peer: SocketAddr,
-        certificate: Option<Bytes>,
-    ) -> Result<GroupKey, ConnectionRefused> {
+    pub fn connection_opened(&mut self, conn: ConnId, peer: SocketAddr, certificate: Option<Bytes>) -> Result<GroupKey, ConnectionRefused> {
         self.check_client(peer)?;
-        let key = self
-            .group_of(peer)
-            .map_or(GroupKey::Private(conn), GroupKey::Configured);
+        let key = self.group_of(peer).map_or(GroupKey::Private(conn), GroupKey::Configured);
         if let GroupKey::Private(_) = key {
-            self.groups.insert(
-                key,
-                GroupState {
-                    name: peer.to_string(),
-                    ..GroupState::default()
-                },
-            );
+            self.groups.insert(key, GroupState { name: peer.to_string(), ..GroupState::default() });
         }
-        self.conns.insert(
-            conn,
-            ConnState {
-                peer,
-                certificate,
-                group: key,
-                acked: 0,
-            },
-        );
+        self.conns.insert(conn, ConnState { peer, certificate, group: key, acked: 0 });
         Ok(key)
     }
 
@@ -806,12 +726,8 @@ impl Station {
                 let ioa = asdu.objects.first().map_or(0, |o| o.ioa);
                 match self.image.get(&ioa) {
                     Some(p) => {
-                        let reply = Asdu::single(
-                            p.element.type_id(),
-                            Cot::new(Cause::Request),
-                            ca,
-                            vec![InformationObject::new(ioa, p.element)],
-                        );
+                        let reply =
+                            Asdu::single(p.element.type_id(), Cot::new(Cause::Request), ca, vec![InformationObject::new(ioa, p.element)]);
                         self.queue_asdu(key, true, &reply);
                     }
                     None => {
@@ -852,17 +768,13 @@ impl Station {
         let ioa = object.ioa;
         let select = object.element.select().unwrap_or(false);
         let deactivation = asdu.cot.cause == Cause::Deactivation;
-        let mode = self
-            .commands
-            .get(&ioa)
-            .map_or(CommandMode::SelectBeforeOperate, |(_, m)| *m);
+        let mode = self.commands.get(&ioa).map_or(CommandMode::SelectBeforeOperate, |(_, m)| *m);
         if deactivation {
             self.selections.remove(&(conn, ioa));
         } else if !select && mode == CommandMode::SelectBeforeOperate {
             let selected = self.selections.remove(&(conn, ioa));
             let valid = selected.is_some_and(|s| {
-                now.saturating_duration_since(s.at) <= self.config.select_timeout
-                    && normalise(&s.element) == normalise(&object.element)
+                now.saturating_duration_since(s.at) <= self.config.select_timeout && normalise(&s.element) == normalise(&object.element)
             });
             if !valid {
                 tracing::warn!(conn, ioa, "IEC 104 execute without a valid select refused");
@@ -870,11 +782,10 @@ impl Station {
                 return;
             }
         }
-        let (group_name, peer, peer_certificate) =
-            match (self.groups.get(&key), self.conns.get(&conn)) {
-                (Some(g), Some(c)) => (g.name.clone(), c.peer, c.certificate.clone()),
-                _ => return,
-            };
+        let (group_name, peer, peer_certificate) = match (self.groups.get(&key), self.conns.get(&conn)) {
+            (Some(g), Some(c)) => (g.name.clone(), c.peer, c.certificate.clone()),
+            _ => return,
+        };
         self.outputs.push_back(Output::Command(CommandRequest {
             conn,
             group: key,
@@ -891,19 +802,10 @@ impl Station {
     /// `DeactivationCon` or `ActivationTerm`. A positive confirmation of a select arms
     /// select-before-operate for that connection and address until the select timeout.
     pub fn respond(&mut self, request: &CommandRequest, cause: Cause, negative: bool, now: Instant) {
-        let arms_select = cause == Cause::ActivationCon
-            && !negative
-            && request.select
-            && !request.deactivation
-            && self.conns.contains_key(&request.conn);
+        let arms_select =
+            cause == Cause::ActivationCon && !negative && request.select && !request.deactivation && self.conns.contains_key(&request.conn);
         if let Some(o) = request.asdu.objects.first().filter(|_| arms_select) {
-            self.selections.insert(
-                (request.conn, o.ioa),
-                Selection {
-                    at: now,
-                    element: o.element,
-                },
-            );
+            self.selections.insert((request.conn, o.ioa), Selection { at: now, element: o.element });
         }
         self.queue_asdu(request.group, true, &request.asdu.reply(cause, negative));
         self.pump(request.group);
@@ -925,16 +827,8 @@ impl Station {
             .filter_map(|k| self.groups.get(k).map(|g| (k, g)))
             .map(|(k, g)| GroupStatus {
                 name: g.name.clone(),
-                active: g
-                    .active
-                    .and_then(|c| self.conns.get(&c))
-                    .map(|c| c.peer),
-                connections: self
-                    .conns
-                    .values()
-                    .filter(|c| c.group == *k)
-                    .map(|c| c.peer)
-                    .collect(),
+                active: g.active.and_then(|c| self.conns.get(&c)).map(|c| c.peer),
+                connections: self.conns.values().filter(|c| c.group == *k).map(|c| c.peer).collect(),
                 queued: g.resend.len() + g.high.len() + g.low.len(),
                 in_flight: g.in_flight.len(),
                 dropped: g.dropped,
@@ -952,21 +846,14 @@ fn check_monitor(object: &InformationObject) -> Result<(), StationError> {
     if t.is_monitor() && t != TypeId::MEiNa1 {
         Ok(())
     } else {
-        Err(StationError::NotMonitor {
-            ioa: object.ioa,
-            kind: object.element.kind_name(),
-        })
+        Err(StationError::NotMonitor { ioa: object.ioa, kind: object.element.kind_name() })
     }
 }
 
 /// Checks a request from a controlling station against the standard's negative confirmations:
 /// monitor-direction or unregistered command type → COT 44, cause not allowed for the type → 45,
 /// foreign common address → 46, unregistered command address → 47.
-pub fn validate_request(
-    asdu: &Asdu,
-    common_address: u16,
-    commands: &HashMap<u32, (TypeId, CommandMode)>,
-) -> Result<(), Cause> {
+pub fn validate_request(asdu: &Asdu, common_address: u16, commands: &HashMap<u32, (TypeId, CommandMode)>) -> Result<(), Cause> {
     let t = asdu.type_id;
     if !t.is_command() {
         return Err(Cause::UnknownType);
@@ -981,9 +868,7 @@ pub fn validate_request(
         return Err(Cause::UnknownCause);
     }
     let broadcast_ok = matches!(t, TypeId::CIcNa1 | TypeId::CCiNa1 | TypeId::CCsNa1);
-    if asdu.common_address != common_address
-        && !(broadcast_ok && asdu.common_address == BROADCAST_ADDRESS)
-    {
+    if asdu.common_address != common_address && !(broadcast_ok && asdu.common_address == BROADCAST_ADDRESS) {
         return Err(Cause::UnknownCommonAddress);
     }
     if t.is_process_command() {
@@ -1005,23 +890,13 @@ pub fn validate_request(
 /// Builds the data part of an interrogation answer: every object as its untagged type with
 /// `cause`, grouped by type (in type-code order, addresses ascending as given) and packed into as
 /// few SQ=0 ASDUs as fit.
-pub fn interrogation_answer(
-    objects: impl IntoIterator<Item = InformationObject>,
-    cause: Cause,
-    common_address: u16,
-) -> Vec<Asdu> {
+pub fn interrogation_answer(objects: impl IntoIterator<Item = InformationObject>, cause: Cause, common_address: u16) -> Vec<Asdu> {
     let mut by_type: BTreeMap<TypeId, Vec<InformationObject>> = BTreeMap::new();
     for o in objects {
         let element = o.element.without_time();
-        by_type
-            .entry(element.type_id())
-            .or_default()
-            .push(InformationObject::new(o.ioa, element));
+        by_type.entry(element.type_id()).or_default().push(InformationObject::new(o.ioa, element));
     }
-    by_type
-        .into_iter()
-        .flat_map(|(t, objs)| Asdu::packed(t, Cot::new(cause), common_address, objs))
-        .collect()
+    by_type.into_iter().flat_map(|(t, objs)| Asdu::packed(t, Cot::new(cause), common_address, objs)).collect()
 }
 
 /// The command with S/E and time tag cleared, to check that an execute matches its select.
@@ -1041,11 +916,7 @@ fn normalise(e: &Element) -> Element {
 
 /// The station's wall clock as CP56Time2a (invalid-flagged if the clock is outside 2000..2100).
 pub fn wall_clock() -> Cp56Time2a {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .unwrap_or(0);
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).ok().and_then(|d| i64::try_from(d.as_millis()).ok()).unwrap_or(0);
     Cp56Time2a::from_unix_ms(ms).unwrap_or_else(|_| {
         let mut t = Cp56Time2a::from_unix_ms(946_684_800_000).unwrap_or_default();
         t.invalid = true;
@@ -1096,11 +967,7 @@ impl CommandResponder {
     /// Sends ACTCON (or DEACTCON for a deactivation), positive or negative. A positive
     /// confirmation of a select arms the following execute.
     pub fn confirm(&self, positive: bool) -> Result<(), StationError> {
-        let cause = if self.request.deactivation {
-            Cause::DeactivationCon
-        } else {
-            Cause::ActivationCon
-        };
+        let cause = if self.request.deactivation { Cause::DeactivationCon } else { Cause::ActivationCon };
         self.send(cause, !positive)
     }
 
@@ -1110,13 +977,7 @@ impl CommandResponder {
     }
 
     fn send(&self, cause: Cause, negative: bool) -> Result<(), StationError> {
-        self.tx
-            .send(Response {
-                request: self.request.clone(),
-                cause,
-                negative,
-            })
-            .map_err(|_| StationError::Stopped)
+        self.tx.send(Response { request: self.request.clone(), cause, negative }).map_err(|_| StationError::Stopped)
     }
 }
 
@@ -1178,16 +1039,7 @@ impl Server {
             next_id: 0,
         };
         tokio::spawn(actor.run());
-        Ok((
-            ServerHandle {
-                requests: req_tx,
-                refusals,
-                local_addr,
-                clock_syncs: clock_rx,
-                common_address,
-            },
-            cmd_rx,
-        ))
+        Ok((ServerHandle { requests: req_tx, refusals, local_addr, clock_syncs: clock_rx, common_address }, cmd_rx))
     }
 }
 
@@ -1227,41 +1079,23 @@ impl ServerHandle {
     }
 
     /// Puts a point in the image without sending it, assigned to interrogation groups 1..=16.
-    pub async fn register_point(
-        &self,
-        object: InformationObject,
-        groups: &[u8],
-    ) -> Result<(), StationError> {
+    pub async fn register_point(&self, object: InformationObject, groups: &[u8]) -> Result<(), StationError> {
         let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(Request::RegisterPoint(object, groups.to_vec(), tx))
-            .await
-            .map_err(|_| StationError::Stopped)?;
+        self.requests.send(Request::RegisterPoint(object, groups.to_vec(), tx)).await.map_err(|_| StationError::Stopped)?;
         rx.await.map_err(|_| StationError::Stopped)?
     }
 
     /// Accepts commands of `type_id` (with or without time tag) at `ioa`.
-    pub async fn register_command(
-        &self,
-        ioa: u32,
-        type_id: TypeId,
-        mode: CommandMode,
-    ) -> Result<(), StationError> {
+    pub async fn register_command(&self, ioa: u32, type_id: TypeId, mode: CommandMode) -> Result<(), StationError> {
         let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(Request::RegisterCommand(ioa, type_id, mode, tx))
-            .await
-            .map_err(|_| StationError::Stopped)?;
+        self.requests.send(Request::RegisterCommand(ioa, type_id, mode, tx)).await.map_err(|_| StationError::Stopped)?;
         rx.await.map_err(|_| StationError::Stopped)?
     }
 
     /// A snapshot of the redundancy groups and their connections.
     pub async fn status(&self) -> Result<Vec<GroupStatus>, StationError> {
         let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Status(tx))
-            .await
-            .map_err(|_| StationError::Stopped)?;
+        self.requests.send(Request::Status(tx)).await.map_err(|_| StationError::Stopped)?;
         rx.await.map_err(|_| StationError::Stopped)
     }
 
@@ -1385,20 +1219,13 @@ impl Actor {
                 }
                 Some(acceptor) => match tokio::time::timeout(t0, acceptor.accept(stream)).await {
                     Ok(Ok(tls_stream)) => {
-                        let certificate = tls_stream
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|c| c.first())
-                            .map(|c| Bytes::copy_from_slice(c));
+                        let certificate =
+                            tls_stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Bytes::copy_from_slice(c));
                         // Same channel as the link's events, so the station knows the
                         // connection before its first event.
                         if events.send(Link::Opened(id, peer, certificate)).await.is_ok() {
                             let conn = Connection::new(Role::Controlled, link, Instant::now());
-                            driver::run(tls_stream, conn, cmd_rx, events, move |e| {
-                                Link::Event(id, e)
-                            })
-                            .await;
+                            driver::run(tls_stream, conn, cmd_rx, events, move |e| Link::Event(id, e)).await;
                         }
                     }
                     Ok(Err(e)) => {
@@ -1454,18 +1281,11 @@ impl Actor {
                         peer: request.peer,
                         peer_certificate: request.peer_certificate.clone(),
                         group: request.group_name.clone(),
-                        responder: CommandResponder {
-                            tx: resp_tx.clone(),
-                            request: request.clone(),
-                        },
+                        responder: CommandResponder { tx: resp_tx.clone(), request: request.clone() },
                     };
                     if self.commands.try_send(incoming).is_err() {
                         tracing::warn!("IEC 104 command channel full or closed; command refused");
-                        let cause = if request.deactivation {
-                            Cause::DeactivationCon
-                        } else {
-                            Cause::ActivationCon
-                        };
+                        let cause = if request.deactivation { Cause::DeactivationCon } else { Cause::ActivationCon };
                         self.station.respond(&request, cause, true, Instant::now());
                     }
                 }

@@ -145,11 +145,7 @@ impl Cp56Time2a {
         range("year", 6, self.year.into(), 0, 99)?;
         let year = 2000 + i64::from(self.year);
         if self.day_of_month > days_in_month(year, self.month) {
-            return Err(TimeError::NoSuchDay {
-                day: self.day_of_month,
-                month: self.month,
-                year: self.year,
-            });
+            return Err(TimeError::NoSuchDay { day: self.day_of_month, month: self.month, year: self.year });
         }
         Ok(())
     }
@@ -159,10 +155,7 @@ impl Cp56Time2a {
     pub fn to_unix_ms(&self) -> Result<i64, TimeError> {
         self.validate()?;
         let days = days_from_civil(2000 + i64::from(self.year), self.month, self.day_of_month);
-        Ok(days * MS_PER_DAY
-            + i64::from(self.hour) * 3_600_000
-            + i64::from(self.minute) * 60_000
-            + i64::from(self.milliseconds))
+        Ok(days * MS_PER_DAY + i64::from(self.hour) * 3_600_000 + i64::from(self.minute) * 60_000 + i64::from(self.milliseconds))
     }
 
     /// Builds the UTC calendar time of a Unix millisecond instant (2000..=2099), with the day of
@@ -227,11 +220,7 @@ impl Cp24Time2a {
     /// Encodes into three octets (fields masked to their widths).
     pub fn to_bytes(&self) -> [u8; CP24_LEN] {
         let ms = self.milliseconds.to_le_bytes();
-        [
-            ms[0],
-            ms[1],
-            (self.minute & 0x3f) | (u8::from(self.substituted) << 6) | (u8::from(self.invalid) << 7),
-        ]
+        [ms[0], ms[1], (self.minute & 0x3f) | (u8::from(self.substituted) << 6) | (u8::from(self.invalid) << 7)]
     }
 
     /// Appends the three octets to `out`.
@@ -249,21 +238,12 @@ impl Cp24Time2a {
 impl From<Cp56Time2a> for Cp24Time2a {
     /// The minute-and-millisecond part of a full time tag.
     fn from(t: Cp56Time2a) -> Self {
-        Self {
-            milliseconds: t.milliseconds,
-            minute: t.minute,
-            invalid: t.invalid,
-            substituted: t.substituted,
-        }
+        Self { milliseconds: t.milliseconds, minute: t.minute, invalid: t.invalid, substituted: t.substituted }
     }
 }
 
 fn range(field: &'static str, offset: usize, value: u16, min: u16, max: u16) -> Result<(), TimeError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(TimeError::FieldOutOfRange { field, offset, value, min, max })
-    }
+    if (min..=max).contains(&value) { Ok(()) } else { Err(TimeError::FieldOutOfRange { field, offset, value, min, max }) }
 }
 
 fn is_leap(year: i64) -> bool {

@@ -99,9 +99,7 @@ async fn c104_client_against_our_server() {
     if !c104_available("c104_client_against_our_server") {
         return;
     }
-    let (srv, mut commands) = Server::bind("127.0.0.1:0".parse().unwrap(), None, ServerConfig::default())
-        .await
-        .unwrap();
+    let (srv, mut commands) = Server::bind("127.0.0.1:0".parse().unwrap(), None, ServerConfig::default()).await.unwrap();
     srv.register_point(sp(10, true), &[]).await.unwrap();
     srv.register_point(mv(20, 1.5), &[]).await.unwrap();
     srv.register_command(100, TypeId::CScNa1, CommandMode::SelectBeforeOperate).await.unwrap();
@@ -181,10 +179,13 @@ async fn our_client_against_c104_server() {
         }
     }
     values.sort_by_key(|(ioa, _)| *ioa);
-    assert!(matches!(values[..], [
+    assert!(
+        matches!(values[..], [
         (10, Element::SinglePoint { value: true, .. }),
         (20, Element::ShortFloat { value, .. }),
-    ] if value == 1.5), "GI values: {values:?}");
+    ] if value == 1.5),
+        "GI values: {values:?}"
+    );
 
     peer.send("SPONT").await;
     loop {

@@ -97,33 +97,19 @@ fn startdt_handshake_starts_both_sides() {
 #[test]
 fn controlled_station_sends_no_data_before_startdt() {
     let mut p = Pair::new(LinkConfig::default());
-    assert_eq!(
-        p.server.send_asdu(p.now, asdu(1)),
-        Err(SendError::NotStarted)
-    );
-    assert_eq!(
-        p.client.send_asdu(p.now, asdu(1)),
-        Err(SendError::NotStarted)
-    );
+    assert_eq!(p.server.send_asdu(p.now, asdu(1)), Err(SendError::NotStarted));
+    assert_eq!(p.client.send_asdu(p.now, asdu(1)), Err(SendError::NotStarted));
 }
 
 #[test]
 fn i_frame_before_startdt_is_a_violation() {
     let mut p = Pair::new(LinkConfig::default());
     let mut bytes = Vec::new();
-    Apdu::I {
-        send_seq: 0,
-        recv_seq: 0,
-        asdu: asdu(1),
-    }
-    .encode(&mut bytes)
-    .unwrap();
+    Apdu::I { send_seq: 0, recv_seq: 0, asdu: asdu(1) }.encode(&mut bytes).unwrap();
     p.server.handle_bytes(p.now, &bytes);
     assert_eq!(
         events(&mut p.server),
-        vec![Event::Closed(CloseReason::ProtocolViolation(
-            Violation::IFrameWhileStopped(DataState::Stopped)
-        ))]
+        vec![Event::Closed(CloseReason::ProtocolViolation(Violation::IFrameWhileStopped(DataState::Stopped)))]
     );
 }
 
@@ -137,21 +123,14 @@ fn asdus_flow_both_ways_and_are_acknowledged() {
     // The client answers with an I-frame, which acknowledges the server's.
     p.client.send_asdu(p.now, asdu(8)).unwrap();
     p.pump();
-    assert_eq!(
-        events(&mut p.server),
-        vec![Event::Acked(1), Event::Asdu(asdu(8))]
-    );
+    assert_eq!(events(&mut p.server), vec![Event::Acked(1), Event::Asdu(asdu(8))]);
     assert_eq!(p.server.acked_count(), 1);
     assert_eq!(p.server.in_flight(), 0);
 }
 
 #[test]
 fn sender_blocks_at_k_unacknowledged_frames() {
-    let config = LinkConfig {
-        k: 3,
-        w: 3,
-        ..LinkConfig::default()
-    };
+    let config = LinkConfig { k: 3, w: 3, ..LinkConfig::default() };
     let mut p = Pair::new(config);
     p.start();
     for i in 0..3 {
@@ -301,10 +280,7 @@ fn unacknowledged_i_frame_closes_after_t1() {
     p.advance(Duration::from_secs(14));
     assert!(!p.server.is_closed());
     p.advance(Duration::from_secs(1));
-    assert_eq!(
-        events(&mut p.server),
-        vec![Event::Closed(CloseReason::Timeout(TimeoutKind::IFrameAck))]
-    );
+    assert_eq!(events(&mut p.server), vec![Event::Closed(CloseReason::Timeout(TimeoutKind::IFrameAck))]);
     assert_eq!(p.server.poll_timeout(), None);
 }
 
@@ -315,12 +291,7 @@ fn unconfirmed_startdt_closes_after_t1() {
     let mut lost = Vec::new();
     p.client.poll_transmit(&mut lost);
     p.advance(Duration::from_secs(15));
-    assert_eq!(
-        events(&mut p.client),
-        vec![Event::Closed(CloseReason::Timeout(
-            TimeoutKind::UConfirmation(UFunction::StartDtAct)
-        ))]
-    );
+    assert_eq!(events(&mut p.client), vec![Event::Closed(CloseReason::Timeout(TimeoutKind::UConfirmation(UFunction::StartDtAct)))]);
 }
 
 #[test]
@@ -347,22 +318,11 @@ fn wrong_send_sequence_closes_with_reason() {
     let mut p = Pair::new(LinkConfig::default());
     p.start();
     let mut bytes = Vec::new();
-    Apdu::I {
-        send_seq: 5,
-        recv_seq: 0,
-        asdu: asdu(1),
-    }
-    .encode(&mut bytes)
-    .unwrap();
+    Apdu::I { send_seq: 5, recv_seq: 0, asdu: asdu(1) }.encode(&mut bytes).unwrap();
     p.client.handle_bytes(p.now, &bytes);
     assert_eq!(
         events(&mut p.client),
-        vec![Event::Closed(CloseReason::ProtocolViolation(
-            Violation::UnexpectedSendSeq {
-                expected: 0,
-                received: 5
-            }
-        ))]
+        vec![Event::Closed(CloseReason::ProtocolViolation(Violation::UnexpectedSendSeq { expected: 0, received: 5 }))]
     );
 }
 
@@ -376,13 +336,7 @@ fn acknowledging_an_unsent_frame_closes_with_reason() {
     p.server.handle_bytes(p.now, &bytes);
     assert_eq!(
         events(&mut p.server),
-        vec![Event::Closed(CloseReason::ProtocolViolation(
-            Violation::AckOfUnsent {
-                recv_seq: 2,
-                oldest_unacked: 0,
-                next_send: 1
-            }
-        ))]
+        vec![Event::Closed(CloseReason::ProtocolViolation(Violation::AckOfUnsent { recv_seq: 2, oldest_unacked: 0, next_send: 1 }))]
     );
 }
 
@@ -390,10 +344,7 @@ fn acknowledging_an_unsent_frame_closes_with_reason() {
 fn garbage_closes_the_link() {
     let mut p = Pair::new(LinkConfig::default());
     p.server.handle_bytes(p.now, &[0x00, 0x01]);
-    assert!(matches!(
-        events(&mut p.server).as_slice(),
-        [Event::Closed(CloseReason::ProtocolViolation(Violation::Decode(_)))]
-    ));
+    assert!(matches!(events(&mut p.server).as_slice(), [Event::Closed(CloseReason::ProtocolViolation(Violation::Decode(_)))]));
 }
 
 #[test]
@@ -405,10 +356,7 @@ fn frames_split_across_reads_are_reassembled() {
     }
     let mut out = Vec::new();
     p.server.poll_transmit(&mut out);
-    assert_eq!(
-        decode_all(&out),
-        vec![Apdu::U(UFunction::StartDtCon), Apdu::U(UFunction::TestFrCon)]
-    );
+    assert_eq!(decode_all(&out), vec![Apdu::U(UFunction::StartDtCon), Apdu::U(UFunction::TestFrCon)]);
 }
 
 #[test]
@@ -434,11 +382,7 @@ fn stopdt_waits_for_outstanding_acknowledgements() {
 
 #[test]
 fn sequence_numbers_wrap_at_32768() {
-    let config = LinkConfig {
-        k: 100,
-        w: 50,
-        ..LinkConfig::default()
-    };
+    let config = LinkConfig { k: 100, w: 50, ..LinkConfig::default() };
     let mut p = Pair::new(config);
     p.start();
     for i in 0..33_000u32 {
@@ -461,12 +405,5 @@ fn link_config_reads_from_toml_and_refuses_unknown_keys() {
     c.validate().unwrap();
     let err = toml::from_str::<LinkConfig>("kk = 1").unwrap_err();
     assert!(err.to_string().contains("kk"));
-    assert!(
-        LinkConfig {
-            w: 13,
-            ..LinkConfig::default()
-        }
-        .validate()
-        .is_err()
-    );
+    assert!(LinkConfig { w: 13, ..LinkConfig::default() }.validate().is_err());
 }

@@ -61,7 +61,9 @@ fn outcomes(file: &str) -> Vec<(usize, Outcome)> {
         .map(|p| match p {
             Piece::Apdu { frame, bytes } => (frame, classify(&bytes)),
             Piece::Junk { frame, bytes } => (frame, Outcome::NotAnApdu(format!("{} octets before a start octet", bytes.len()))),
-            Piece::Incomplete { frame, bytes } => (frame, Outcome::NotAnApdu(format!("capture ends inside an APDU ({} octets)", bytes.len()))),
+            Piece::Incomplete { frame, bytes } => {
+                (frame, Outcome::NotAnApdu(format!("capture ends inside an APDU ({} octets)", bytes.len())))
+            }
         })
         .collect()
 }
@@ -155,7 +157,11 @@ fn decoded_asdus(file: &str) -> Vec<Asdu> {
 #[test]
 fn implausible_time_tags_in_real_commands_decode_and_are_named_by_validate() {
     let mut bad = Vec::new();
-    for a in decoded_asdus("090813_diverse.pcap").iter().chain(&decoded_asdus("JavaRMI_and_IEC_Misc.pcap")).chain(&decoded_asdus("TestDissectIec104.pcap")) {
+    for a in decoded_asdus("090813_diverse.pcap")
+        .iter()
+        .chain(&decoded_asdus("JavaRMI_and_IEC_Misc.pcap"))
+        .chain(&decoded_asdus("TestDissectIec104.pcap"))
+    {
         for o in &a.objects {
             let time = match o.element {
                 Element::ClockSync { time } | Element::TestCommand { time, .. } => Some(time),

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use gridtrust_iec104::asdu::{Asdu, Cause, Cot, Element, InformationObject, Qds, TypeId};
 use gridtrust_iec104::connection::{CloseReason, Event, LinkConfig};
 use gridtrust_iec104::server::{
-    ClientRange, ClientRangeError, CommandMode, ConnId, ConnectionRefused, GroupKey, Output,
-    RedundancyGroup, ServerConfig, Station, UnlistedClients, wall_clock,
+    ClientRange, ClientRangeError, CommandMode, ConnId, ConnectionRefused, GroupKey, Output, RedundancyGroup, ServerConfig, Station,
+    UnlistedClients, wall_clock,
 };
 
 fn peer(n: u8) -> SocketAddr {
@@ -145,9 +145,16 @@ fn requests_are_refused_with_cot_44_to_47() {
     let mut h = h.started(1, 1);
     let cases = [
         // Registered address, wrong command type.
-        (request(TypeId::CDcNa1, Cause::Activation, 1, 100,
-            Element::DoubleCommand { value: gridtrust_iec104::asdu::DoublePointValue::On, qualifier: 0, select: true, time: None }),
-            Cause::UnknownType),
+        (
+            request(
+                TypeId::CDcNa1,
+                Cause::Activation,
+                1,
+                100,
+                Element::DoubleCommand { value: gridtrust_iec104::asdu::DoublePointValue::On, qualifier: 0, select: true, time: None },
+            ),
+            Cause::UnknownType,
+        ),
         // Monitor-direction type sent to a controlled station.
         (request(TypeId::MSpNa1, Cause::Activation, 1, 100, sp(100, true).element), Cause::UnknownType),
         (request(TypeId::CScNa1, Cause::Spontaneous, 1, 100, sc(100, true, true)), Cause::UnknownCause),
@@ -176,10 +183,14 @@ fn requests_are_refused_with_cot_44_to_47() {
 }
 
 fn take_command(h: &mut Harness) -> gridtrust_iec104::server::CommandRequest {
-    let mut cmds: Vec<_> = h.outputs().into_iter().filter_map(|o| match o {
-        Output::Command(c) => Some(c),
-        _ => None,
-    }).collect();
+    let mut cmds: Vec<_> = h
+        .outputs()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Command(c) => Some(c),
+            _ => None,
+        })
+        .collect();
     assert_eq!(cmds.len(), 1, "one command for the application");
     cmds.remove(0)
 }
@@ -324,7 +335,14 @@ fn standby_connection_gets_unacknowledged_events_after_switchover() {
     h.station.update(mv(5, 5.0)).unwrap();
     assert!(h.sent().is_empty(), "no active connection");
     h.event(2, Event::Started);
-    let ioas: Vec<u32> = h.sent().into_iter().map(|(c, a)| { assert_eq!(c, 2); a.objects[0].ioa }).collect();
+    let ioas: Vec<u32> = h
+        .sent()
+        .into_iter()
+        .map(|(c, a)| {
+            assert_eq!(c, 2);
+            a.objects[0].ioa
+        })
+        .collect();
     assert_eq!(ioas, vec![2, 3, 4, 5]);
     let status = h.station.group_status();
     assert_eq!(status[0].active, Some(peer(2)));
@@ -353,10 +371,13 @@ fn clock_sync_is_confirmed_with_station_time_and_reported() {
     h.event(1, request(TypeId::CCsNa1, Cause::Activation, 1, 0, Element::ClockSync { time: sent_time }));
     let out = h.outputs();
     assert!(out.iter().any(|o| matches!(o, Output::ClockSync { time, .. } if *time == sent_time)));
-    let con = out.iter().find_map(|o| match o {
-        Output::Send { asdu, .. } => Some(Asdu::decode(asdu).unwrap()),
-        _ => None,
-    }).unwrap();
+    let con = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Send { asdu, .. } => Some(Asdu::decode(asdu).unwrap()),
+            _ => None,
+        })
+        .unwrap();
     assert_eq!(con.cot.cause, Cause::ActivationCon);
     assert_ne!(con.objects[0].element, Element::ClockSync { time: sent_time });
 }

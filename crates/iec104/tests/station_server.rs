@@ -10,8 +10,7 @@ use gridtrust_iec104::asdu::{Asdu, Cause, Cot, Element, InformationObject, Qds, 
 use gridtrust_iec104::client::{Client, ClientConfig, ClientError, ClientEvent};
 use gridtrust_iec104::driver::{tls_client_config, tls_server_config};
 use gridtrust_iec104::server::{
-    CommandMode, ConnectionRefused, IncomingCommand, RedundancyGroup, Server, ServerConfig,
-    ServerHandle, UnlistedClients,
+    CommandMode, ConnectionRefused, IncomingCommand, RedundancyGroup, Server, ServerConfig, ServerHandle, UnlistedClients,
 };
 use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -131,9 +130,10 @@ async fn bad_requests_get_negative_confirmations_44_to_47() {
         TypeId::CDcNa1,
         Cot::new(Cause::Activation),
         1,
-        vec![InformationObject::new(100, Element::DoubleCommand {
-            value: gridtrust_iec104::asdu::DoublePointValue::On, qualifier: 0, select: false, time: None,
-        })],
+        vec![InformationObject::new(
+            100,
+            Element::DoubleCommand { value: gridtrust_iec104::asdu::DoublePointValue::On, qualifier: 0, select: false, time: None },
+        )],
     );
     let r = client.send_command(dc).await.unwrap();
     assert_eq!((r.confirmation.cot.cause, r.confirmation.cot.negative), (Cause::UnknownType, true));
@@ -225,10 +225,7 @@ fn issue(name: &str, issuer: &rcgen::Issuer<'_, rcgen::KeyPair>) -> (Vec<Certifi
     let key = rcgen::KeyPair::generate().unwrap();
     let params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
     let cert = params.signed_by(&key, issuer).unwrap();
-    (
-        vec![cert.der().clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-    )
+    (vec![cert.der().clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))
 }
 
 fn make_pki() -> Pki {
@@ -246,19 +243,17 @@ fn make_pki() -> Pki {
 async fn mutual_tls_carries_the_session_and_refuses_untrusted_clients() {
     let pki = make_pki();
     let server_tls = tls_server_config(pki.server.0, pki.server.1, pki.ca.clone(), vec![]).unwrap();
-    let (srv, commands) = Server::bind(any_addr(), Some(tokio_rustls::TlsAcceptor::from(server_tls)), ServerConfig::default()).await.unwrap();
+    let (srv, commands) =
+        Server::bind(any_addr(), Some(tokio_rustls::TlsAcceptor::from(server_tls)), ServerConfig::default()).await.unwrap();
     spawn_application(commands);
     srv.register_point(sp(7, true), &[]).await.unwrap();
 
     let client_tls = tls_client_config(pki.client.0, pki.client.1, pki.ca.clone()).unwrap();
     let name = ServerName::try_from("localhost").unwrap();
-    let (client, mut events) = Client::connect(
-        srv.local_addr(),
-        Some((tokio_rustls::TlsConnector::from(client_tls), name.clone())),
-        ClientConfig::default(),
-    )
-    .await
-    .unwrap();
+    let (client, mut events) =
+        Client::connect(srv.local_addr(), Some((tokio_rustls::TlsConnector::from(client_tls), name.clone())), ClientConfig::default())
+            .await
+            .unwrap();
     client.interrogate(1, 20).await.unwrap().await_termination().await.unwrap();
     let mut seen = false;
     while let Ok(Some(ClientEvent::Asdu(a))) = tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
@@ -269,12 +264,8 @@ async fn mutual_tls_carries_the_session_and_refuses_untrusted_clients() {
     // A client whose certificate comes from another CA is refused.
     let rogue = make_pki();
     let rogue_tls = tls_client_config(rogue.client.0, rogue.client.1, pki.ca.clone()).unwrap();
-    let result = Client::connect(
-        srv.local_addr(),
-        Some((tokio_rustls::TlsConnector::from(rogue_tls), name.clone())),
-        ClientConfig::default(),
-    )
-    .await;
+    let result =
+        Client::connect(srv.local_addr(), Some((tokio_rustls::TlsConnector::from(rogue_tls), name.clone())), ClientConfig::default()).await;
     assert!(result.is_err(), "untrusted client was accepted");
 
     // A client without any certificate is refused too.
@@ -283,12 +274,8 @@ async fn mutual_tls_carries_the_session_and_refuses_untrusted_clients() {
         .unwrap()
         .with_root_certificates(pki.ca.clone())
         .with_no_client_auth();
-    let result = Client::connect(
-        srv.local_addr(),
-        Some((tokio_rustls::TlsConnector::from(Arc::new(anon)), name)),
-        ClientConfig::default(),
-    )
-    .await;
+    let result =
+        Client::connect(srv.local_addr(), Some((tokio_rustls::TlsConnector::from(Arc::new(anon)), name)), ClientConfig::default()).await;
     assert!(result.is_err(), "client without certificate was accepted");
 }
 

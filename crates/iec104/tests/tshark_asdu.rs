@@ -12,8 +12,7 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use gridtrust_iec104::asdu::{
-    Asdu, Bcr, Cause, Coi, Cot, DoublePointValue, Element, InformationObject, QOI_STATION, Qcc, Qds, StepCommand,
-    TypeId,
+    Asdu, Bcr, Cause, Coi, Cot, DoublePointValue, Element, InformationObject, QOI_STATION, Qcc, Qds, StepCommand, TypeId,
 };
 use gridtrust_iec104::time::Cp56Time2a;
 use pcap_support::{i_frame, write_tcp_pcap};
@@ -49,10 +48,7 @@ fn cases() -> Vec<Asdu> {
             Element::Normalized { value: 16384, quality: Qds::GOOD, time: None },
             Element::Normalized { value: -32768, quality: ov, time: None },
         ],
-        vec![
-            Element::Scaled { value: -1234, quality: Qds::GOOD, time: None },
-            Element::Scaled { value: 32767, quality: q, time: None },
-        ],
+        vec![Element::Scaled { value: -1234, quality: Qds::GOOD, time: None }, Element::Scaled { value: 32767, quality: q, time: None }],
         vec![
             Element::ShortFloat { value: 230.5, quality: Qds::GOOD, time: None },
             Element::ShortFloat { value: -0.25, quality: ov, time: None },
@@ -199,8 +195,12 @@ fn expected_fields(a: &Asdu) -> Vec<(&'static str, String)> {
             });
         }
         E::IntegratedTotals { .. } => {
-            add("iec60870_asdu.bcr.count", &|e| if let E::IntegratedTotals { counter, .. } = e { Some(counter.value.to_string()) } else { None });
-            add("iec60870_asdu.bcr.sq", &|e| if let E::IntegratedTotals { counter, .. } = e { Some(counter.sequence.to_string()) } else { None });
+            add("iec60870_asdu.bcr.count", &|e| {
+                if let E::IntegratedTotals { counter, .. } = e { Some(counter.value.to_string()) } else { None }
+            });
+            add("iec60870_asdu.bcr.sq", &|e| {
+                if let E::IntegratedTotals { counter, .. } = e { Some(counter.sequence.to_string()) } else { None }
+            });
             add("iec60870_asdu.bcr.cy", &|e| if let E::IntegratedTotals { counter, .. } = e { Some(b(counter.carry)) } else { None });
             add("iec60870_asdu.bcr.iv", &|e| if let E::IntegratedTotals { counter, .. } = e { Some(b(counter.invalid)) } else { None });
         }
@@ -234,8 +234,9 @@ fn expected_fields(a: &Asdu) -> Vec<(&'static str, String)> {
         }
         E::Read | E::ClockSync { .. } => {}
     }
-    if let E::SetpointNormalized { qualifier, select, .. } | E::SetpointScaled { qualifier, select, .. } | E::SetpointFloat { qualifier, select, .. } =
-        a.objects[0].element
+    if let E::SetpointNormalized { qualifier, select, .. }
+    | E::SetpointScaled { qualifier, select, .. }
+    | E::SetpointFloat { qualifier, select, .. } = a.objects[0].element
     {
         add("iec60870_asdu.qos.ql", &move |_| Some(qualifier.to_string()));
         add("iec60870_asdu.qos.se", &move |_| Some(b(select)));
@@ -270,10 +271,7 @@ fn tshark_available() -> bool {
 #[test]
 fn tshark_reads_every_asdu_type_we_encode_as_we_meant_it() {
     if !tshark_available() {
-        assert!(
-            std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(),
-            "tshark is not installed but GRIDTRUST_REQUIRE_PEERS is set"
-        );
+        assert!(std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(), "tshark is not installed but GRIDTRUST_REQUIRE_PEERS is set");
         eprintln!("SKIPPED: tshark is not installed (apt-get install -y tshark); Wireshark cross-check not run");
         return;
     }
@@ -300,7 +298,18 @@ fn tshark_reads_every_asdu_type_we_encode_as_we_meant_it() {
         }
     }
     let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(&pcap).args(["-o", "tcp.check_checksum:FALSE", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]);
+    cmd.arg("-r").arg(&pcap).args([
+        "-o",
+        "tcp.check_checksum:FALSE",
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
     for f in &fields {
         cmd.args(["-e", f]);
     }
@@ -326,7 +335,10 @@ fn tshark_reads_every_asdu_type_we_encode_as_we_meant_it() {
         let frame = n + 4;
         let row = &rows[&frame];
         if !row["_ws.malformed"].is_empty() || !row["_ws.expert.message"].is_empty() {
-            problems.push(format!("frame {frame} {}: malformed/expert: {} {}", a.type_id, row["_ws.expert.severity"], row["_ws.expert.message"]));
+            problems.push(format!(
+                "frame {frame} {}: malformed/expert: {} {}",
+                a.type_id, row["_ws.expert.severity"], row["_ws.expert.message"]
+            ));
         }
         for (name, want) in exp {
             let got = &row[name];

@@ -94,7 +94,9 @@ fn softhsm(dir: &std::path::Path) -> Option<(Arc<dyn Signer>, Arc<dyn Signer>)> 
     let token = softhsm::init_softhsm_token(dir, "bench", "87654321", "1234").expect("SoftHSM2 token");
     // SAFETY: single-threaded here, before the module is loaded.
     #[allow(unsafe_code)]
-    unsafe { std::env::set_var(CONF_ENV, &token.conf) };
+    unsafe {
+        std::env::set_var(CONF_ENV, &token.conf)
+    };
     let pin = dir.join("pin");
     std::fs::write(&pin, "1234").expect("pin file");
     let config = Pkcs11Config::new(&token.module, TokenSelector::Label(token.label), "bench", PinSource::File(pin));

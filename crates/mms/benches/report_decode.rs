@@ -42,7 +42,10 @@ fn report_pdu() -> Vec<u8> {
         values.push(Data::Structure(vec![Data::Boolean(i % 2 == 0), Data::BitString(BitString::zeros(13)), Data::UtcTime(t)]));
     }
     values.extend((0..4).map(|_| Data::BitString(BitString::with_bits(7, &[1]))));
-    let report = InformationReport { variables: VariableAccess::NamedList(ObjectName::Vmd("RPT".into())), results: values.into_iter().map(Ok).collect() };
+    let report = InformationReport {
+        variables: VariableAccess::NamedList(ObjectName::Vmd("RPT".into())),
+        results: values.into_iter().map(Ok).collect(),
+    };
     MmsPdu::InformationReport(report).to_bytes()
 }
 
@@ -98,7 +101,8 @@ fn main() {
     plan.map_report(&mut mapper, 0, &Report::decode(&decode_pdu(&bytes)).expect("report"), Timestamp(0), &mut datums);
     assert_eq!(datums.len(), 4, "one datum per stVal");
 
-    let mut c = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    let mut c =
+        Criterion::default().configure_from_args().measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
     let mut group = c.benchmark_group("mms_report");
     group.throughput(Throughput::Elements(1));
     group.bench_function("ber_walk_baseline", |b| b.iter(|| ber_walk(black_box(&bytes))));
@@ -131,7 +135,9 @@ fn main() {
     });
     println!("\ninformationReport of {} octets (4 SPC objects), medians of 5 rounds, one core:", bytes.len());
     println!("  {:<34} {:>12} {:>10}", "case", "reports/s", "vs walk");
-    for (name, rate) in [("BER walk (baseline)", walk), ("MmsPdu::decode", pdu), ("+ Report::decode", report), ("+ map to datums (adapter path)", mapped)] {
+    for (name, rate) in
+        [("BER walk (baseline)", walk), ("MmsPdu::decode", pdu), ("+ Report::decode", report), ("+ map to datums (adapter path)", mapped)]
+    {
         println!("  {name:<34} {rate:>12.0} {:>9.2}x", rate / walk);
     }
     println!("  datums/s on the adapter path: {:.0}", mapped * 4.0);

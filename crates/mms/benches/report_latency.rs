@@ -74,13 +74,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn summary(name: &str, mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     let p50 = percentile(&samples, 0.5);
-    println!("  {name:<44} p50 {:>8.1} µs   p99 {:>8.1} µs   (n = {})", p50.as_secs_f64() * 1e6, percentile(&samples, 0.99).as_secs_f64() * 1e6, samples.len());
+    println!(
+        "  {name:<44} p50 {:>8.1} µs   p99 {:>8.1} µs   (n = {})",
+        p50.as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+        samples.len()
+    );
     p50
 }
 
 /// Runs the adapter through a stamping relay on the buffered Measurements RCB and measures each
 /// change from the report chunk's stamp to its datum.
-async fn adapter_latency(server_addr: SocketAddr, server: &Arc<Mutex<peer::Iec61850Server>>, state_dir: Option<&std::path::Path>) -> Vec<Duration> {
+async fn adapter_latency(
+    server_addr: SocketAddr,
+    server: &Arc<Mutex<peer::Iec61850Server>>,
+    state_dir: Option<&std::path::Path>,
+) -> Vec<Duration> {
     let report_stamp = Arc::new(Mutex::new(None));
     let relay = stamping_relay(server_addr, Arc::clone(&report_stamp)).await;
     let state = state_dir.map(|d| format!("state_dir = {d:?}\n")).unwrap_or_default();
@@ -93,9 +102,11 @@ async fn adapter_latency(server_addr: SocketAddr, server: &Arc<Mutex<peer::Iec61
     let change = move |value: String| {
         let server = Arc::clone(server);
         async move {
-            tokio::task::spawn_blocking(move || server.lock().expect("server").command(&format!("float simpleIOGenericIO/GGIO1.AnIn1.mag.f {value}")))
-                .await
-                .expect("server command");
+            tokio::task::spawn_blocking(move || {
+                server.lock().expect("server").command(&format!("float simpleIOGenericIO/GGIO1.AnIn1.mag.f {value}"))
+            })
+            .await
+            .expect("server command");
         }
     };
     // Warm up until the RCB is enabled (distinct negative values), then drain.

@@ -33,10 +33,10 @@ use tracing::{debug, error, info, warn};
 
 use crate::ber::BitString;
 use crate::client::ClientConfig;
-use crate::pdu::ConfirmedRequest;
 use crate::control::{ControlError, ControlModel, ControlParameters, LastApplError, PendingTermination, add_cause_name, next_ctl_num};
 use crate::data::Data;
 use crate::driver::MmsClient;
+use crate::pdu::ConfirmedRequest;
 use crate::report::{EnabledReport, ReportError, ReportSettings, optional_field, trigger};
 use crate::services::ServiceFailure;
 use crate::tls::{IedTlsConfig, TlsConfigError};
@@ -308,7 +308,8 @@ impl Adapter<'_> {
             warn!(ied = %name, endpoint = %self.plan.endpoint, "IED address does not resolve");
             return SessionEnd::Ended { reported: false };
         };
-        let client_config = ClientConfig { request_timeout: Duration::from_millis(self.config.request_timeout_ms), ..ClientConfig::default() };
+        let client_config =
+            ClientConfig { request_timeout: Duration::from_millis(self.config.request_timeout_ms), ..ClientConfig::default() };
         let connected = match &self.tls {
             Some(tls) => MmsClient::connect_tls(addr, tls.server_name.clone(), tls.config.clone(), client_config).await,
             None => MmsClient::connect(addr, client_config).await,
@@ -439,7 +440,10 @@ impl Adapter<'_> {
             match result {
                 Ok(enabled) if enabled.conf_rev != rcb.conf_rev => {
                     let _ = client.disable_report(instance).await;
-                    return Err(format!("confRev {} at the IED, {} in the SCL: the data set changed, the SCL must be updated", enabled.conf_rev, rcb.conf_rev));
+                    return Err(format!(
+                        "confRev {} at the IED, {} in the SCL: the data set changed, the SCL must be updated",
+                        enabled.conf_rev, rcb.conf_rev
+                    ));
                 }
                 Ok(enabled) => {
                     info!(ied = %self.config.name, rcb = %key, rpt_id = %enabled.rpt_id, resynchronised, "report control block enabled");
@@ -455,7 +459,9 @@ impl Adapter<'_> {
         use optional_field as o;
         use trigger as t;
         let mut triggers = vec![];
-        for (on, bit) in [(rcb.trg_data_change, t::DATA_CHANGE), (rcb.trg_quality_change, t::QUALITY_CHANGE), (rcb.trg_data_update, t::DATA_UPDATE)] {
+        for (on, bit) in
+            [(rcb.trg_data_change, t::DATA_CHANGE), (rcb.trg_quality_change, t::QUALITY_CHANGE), (rcb.trg_data_update, t::DATA_UPDATE)]
+        {
             if on {
                 triggers.push(bit);
             }
@@ -549,16 +555,29 @@ fn last_appl_error_reason(error: &Option<LastApplError>) -> String {
 /// The refusal reason for a failed control, with the IED's AddCause where it sent one.
 fn refusal_reason(error: &ControlError) -> String {
     match error {
-        ControlError::SelectRefused { last_appl_error } => format!("select refused by the IED: {}", last_appl_error_reason(last_appl_error)),
-        ControlError::OperateRefused { access, last_appl_error } => format!("operate refused by the IED ({access}): {}", last_appl_error_reason(last_appl_error)),
-        ControlError::CancelRefused { access, last_appl_error } => format!("cancel refused by the IED ({access}): {}", last_appl_error_reason(last_appl_error)),
+        ControlError::SelectRefused { last_appl_error } => {
+            format!("select refused by the IED: {}", last_appl_error_reason(last_appl_error))
+        }
+        ControlError::OperateRefused { access, last_appl_error } => {
+            format!("operate refused by the IED ({access}): {}", last_appl_error_reason(last_appl_error))
+        }
+        ControlError::CancelRefused { access, last_appl_error } => {
+            format!("cancel refused by the IED ({access}): {}", last_appl_error_reason(last_appl_error))
+        }
         ControlError::TerminatedWithError(e) => format!("execution failed at the IED: {}", last_appl_error_reason(&Some(e.clone()))),
         other => other.to_string(),
     }
 }
 
 /// Executes one verified command and reports each stage.
-async fn execute(client: &MmsClient, plan: &IedPlan, models: &[ControlModel], selections: &Mutex<HashMap<PointId, u8>>, config: &IedConfig, cmd: DeviceCommand) {
+async fn execute(
+    client: &MmsClient,
+    plan: &IedPlan,
+    models: &[ControlModel],
+    selections: &Mutex<HashMap<PointId, u8>>,
+    config: &IedConfig,
+    cmd: DeviceCommand,
+) {
     let c = &cmd.command;
     let Some((index, control)) = plan.controls.iter().enumerate().find(|(_, k)| k.point == c.point) else {
         cmd.refuse(&format!("{} is not a control of IED {}", c.point, plan.ied_name)).await;

@@ -690,8 +690,15 @@ mod tests {
 
     #[test]
     fn integers_use_minimal_twos_complement() {
-        let cases: [(i64, &[u8]); 7] =
-            [(0, &[0]), (127, &[0x7f]), (128, &[0, 0x80]), (-128, &[0x80]), (-129, &[0xff, 0x7f]), (256, &[1, 0]), (i64::MIN, &[0x80, 0, 0, 0, 0, 0, 0, 0])];
+        let cases: [(i64, &[u8]); 7] = [
+            (0, &[0]),
+            (127, &[0x7f]),
+            (128, &[0, 0x80]),
+            (-128, &[0x80]),
+            (-129, &[0xff, 0x7f]),
+            (256, &[1, 0]),
+            (i64::MIN, &[0x80, 0, 0, 0, 0, 0, 0, 0]),
+        ];
         for (n, body) in cases {
             let mut out = Vec::new();
             write_i64(&mut out, Tag::INTEGER, n);
@@ -757,7 +764,8 @@ mod tests {
     fn walk(mut r: Reader<'_>, depth: usize) {
         while !r.is_empty() {
             let Ok(tlv) = r.read() else { return };
-            let _ = (tlv.as_i64(), tlv.as_u64(), tlv.as_bool(), tlv.as_bit_string(), tlv.as_visible_str(), tlv.as_oid(), tlv.as_mms_float());
+            let _ =
+                (tlv.as_i64(), tlv.as_u64(), tlv.as_bool(), tlv.as_bit_string(), tlv.as_visible_str(), tlv.as_oid(), tlv.as_mms_float());
             if tlv.tag.constructed && depth < MAX_DEPTH {
                 walk(tlv.reader(), depth + 1);
             }

@@ -289,12 +289,13 @@ impl ClientConnection {
                 self.state = State::AwaitAccept;
                 Ok(())
             }
-            (Tpdu::Data { end_of_tsdu, data }, State::AwaitAccept | State::Associated | State::AwaitConcludeResponse | State::AwaitRelease) => {
-                match self.reassembler.push(data, end_of_tsdu)? {
-                    Some(tsdu) => self.handle_spdu(&tsdu, now),
-                    None => Ok(()),
-                }
-            }
+            (
+                Tpdu::Data { end_of_tsdu, data },
+                State::AwaitAccept | State::Associated | State::AwaitConcludeResponse | State::AwaitRelease,
+            ) => match self.reassembler.push(data, end_of_tsdu)? {
+                Some(tsdu) => self.handle_spdu(&tsdu, now),
+                None => Ok(()),
+            },
             (Tpdu::DisconnectRequest { .. }, State::AwaitConnectConfirm) => Err(ClientError::Refused("COTP disconnect request")),
             (Tpdu::DisconnectRequest { .. }, State::AwaitRelease) => {
                 self.finish(Event::Released);
@@ -422,7 +423,7 @@ mod tests {
     use super::*;
     use crate::ber::{self, Tag};
     use crate::data::ObjectName;
-    use crate::pdu::{ObjectClass, NameScope};
+    use crate::pdu::{NameScope, ObjectClass};
     use proptest::prelude::*;
 
     /// Builds what a server would send: CC, AC(+AARE+initiate-Response), DT(+MMS).
@@ -431,7 +432,11 @@ mod tests {
     impl FakeServer {
         fn cc() -> Vec<u8> {
             let mut out = Vec::new();
-            cotp::encode_connect(&mut out, &ConnectParams { dst_ref: 1, src_ref: 2, tpdu_size: Some(10), ..ConnectParams::default() }, true);
+            cotp::encode_connect(
+                &mut out,
+                &ConnectParams { dst_ref: 1, src_ref: 2, tpdu_size: Some(10), ..ConnectParams::default() },
+                true,
+            );
             out
         }
 
@@ -539,11 +544,9 @@ mod tests {
     fn reports_errors_and_rejects_are_delivered() {
         let now = Instant::now();
         let mut c = associated(5, now);
-        let id = c.request(
-            ConfirmedRequest::GetNameList { class: ObjectClass::Domain, scope: NameScope::Vmd, continue_after: None },
-            now,
-        )
-        .unwrap();
+        let id = c
+            .request(ConfirmedRequest::GetNameList { class: ObjectClass::Domain, scope: NameScope::Vmd, continue_after: None }, now)
+            .unwrap();
         let report = InformationReport { variables: crate::pdu::VariableAccess::NamedList(ObjectName::Vmd("RPT".into())), results: vec![] };
         c.handle_input(&FakeServer::mms(&MmsPdu::InformationReport(report.clone())), now).unwrap();
         assert_eq!(c.poll_event(), Some(Event::Report(report)));

@@ -224,12 +224,34 @@ pub fn next_ctl_num() -> u8 {
 /// The IEC 61850-7-2 name of an AddCause, for logs and refusal reasons.
 pub fn add_cause_name(code: i64) -> &'static str {
     const NAMES: [&str; 28] = [
-        "unknown", "not-supported", "blocked-by-switching-hierarchy", "select-failed", "invalid-position",
-        "position-reached", "parameter-change-in-execution", "step-limit", "blocked-by-mode", "blocked-by-process",
-        "blocked-by-interlocking", "blocked-by-synchrocheck", "command-already-in-execution", "blocked-by-health",
-        "1-of-n-control", "abortion-by-cancel", "time-limit-over", "abortion-by-trip", "object-not-selected",
-        "object-already-selected", "no-access-authority", "ended-with-overshoot", "abortion-due-to-deviation",
-        "abortion-by-communication-loss", "blocked-by-command", "none", "inconsistent-parameters", "locked-by-other-client",
+        "unknown",
+        "not-supported",
+        "blocked-by-switching-hierarchy",
+        "select-failed",
+        "invalid-position",
+        "position-reached",
+        "parameter-change-in-execution",
+        "step-limit",
+        "blocked-by-mode",
+        "blocked-by-process",
+        "blocked-by-interlocking",
+        "blocked-by-synchrocheck",
+        "command-already-in-execution",
+        "blocked-by-health",
+        "1-of-n-control",
+        "abortion-by-cancel",
+        "time-limit-over",
+        "abortion-by-trip",
+        "object-not-selected",
+        "object-already-selected",
+        "no-access-authority",
+        "ended-with-overshoot",
+        "abortion-due-to-deviation",
+        "abortion-by-communication-loss",
+        "blocked-by-command",
+        "none",
+        "inconsistent-parameters",
+        "locked-by-other-client",
     ];
     usize::try_from(code).ok().and_then(|i| NAMES.get(i)).copied().unwrap_or("unassigned")
 }
@@ -280,12 +302,21 @@ impl MmsClient {
     /// The control model of an object (reads `CF` `ctlModel`).
     pub async fn control_model(&self, object: &ControlObject) -> Result<ControlModel, ControlError> {
         let code = self.read_value(&object.name("CF", "ctlModel")).await?.as_i64().ok_or(ServiceFailure::UnexpectedResponse("ctlModel"))?;
-        ControlModel::from_code(code).filter(|m| *m != ControlModel::StatusOnly).ok_or_else(|| ControlError::NotControllable(object.clone(), code))
+        ControlModel::from_code(code)
+            .filter(|m| *m != ControlModel::StatusOnly)
+            .ok_or_else(|| ControlError::NotControllable(object.clone(), code))
     }
 
     /// Selects an SBO object: reads `SBO` (normal security) or writes `SBOw` with `value`
     /// (enhanced security). Direct models need no select: Ok without a request.
-    pub async fn select(&self, object: &ControlObject, model: ControlModel, value: &Data, ctl_num: u8, params: &ControlParameters) -> Result<(), ControlError> {
+    pub async fn select(
+        &self,
+        object: &ControlObject,
+        model: ControlModel,
+        value: &Data,
+        ctl_num: u8,
+        params: &ControlParameters,
+    ) -> Result<(), ControlError> {
         match model {
             ControlModel::SboNormal => {
                 let selected = self.read_value(&object.name("CO", "SBO")).await?;
@@ -300,7 +331,9 @@ impl MmsClient {
                 let mut reports = self.subscribe();
                 match self.write_value(&sbow, control_value(&ty, value, ctl_num, params)?).await {
                     Ok(()) => Ok(()),
-                    Err(ServiceFailure::Access { .. }) => Err(ControlError::SelectRefused { last_appl_error: drain_last_appl_error(&mut reports) }),
+                    Err(ServiceFailure::Access { .. }) => {
+                        Err(ControlError::SelectRefused { last_appl_error: drain_last_appl_error(&mut reports) })
+                    }
                     Err(e) => Err(e.into()),
                 }
             }
@@ -310,7 +343,14 @@ impl MmsClient {
 
     /// Writes `Oper` with `value` (after [`MmsClient::select`] for SBO models, with the same
     /// ctlNum). Enhanced security returns the pending CommandTermination.
-    pub async fn execute(&self, object: &ControlObject, model: ControlModel, value: &Data, ctl_num: u8, params: &ControlParameters) -> Result<Executed, ControlError> {
+    pub async fn execute(
+        &self,
+        object: &ControlObject,
+        model: ControlModel,
+        value: &Data,
+        ctl_num: u8,
+        params: &ControlParameters,
+    ) -> Result<Executed, ControlError> {
         let oper = object.name("CO", "Oper");
         let ty = self.variable_type(&oper).await?;
         // Subscribe before writing: LastApplError and CommandTermination can precede the
@@ -335,7 +375,9 @@ impl MmsClient {
         let mut reports = self.subscribe();
         match self.write_value(&cancel, control_value(&ty, value, ctl_num, params)?).await {
             Ok(()) => Ok(()),
-            Err(ServiceFailure::Access { error, .. }) => Err(ControlError::CancelRefused { access: error, last_appl_error: drain_last_appl_error(&mut reports) }),
+            Err(ServiceFailure::Access { error, .. }) => {
+                Err(ControlError::CancelRefused { access: error, last_appl_error: drain_last_appl_error(&mut reports) })
+            }
             Err(e) => Err(e.into()),
         }
     }

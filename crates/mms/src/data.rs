@@ -91,11 +91,9 @@ impl UtcTime {
 
     fn from_bytes(tlv: &Tlv<'_>) -> Result<UtcTime, BerError> {
         match tlv.value {
-            [a, b, c, d, e, f, g, q] => Ok(UtcTime {
-                seconds: u32::from_be_bytes([*a, *b, *c, *d]),
-                fraction: u32::from_be_bytes([0, *e, *f, *g]),
-                quality: *q,
-            }),
+            [a, b, c, d, e, f, g, q] => {
+                Ok(UtcTime { seconds: u32::from_be_bytes([*a, *b, *c, *d]), fraction: u32::from_be_bytes([0, *e, *f, *g]), quality: *q })
+            }
             _ => Err(BerError::InvalidValue { offset: tlv.value_offset, what: "utc-time" }),
         }
     }
@@ -344,7 +342,8 @@ impl TypeSpec {
         if tlv.tag.class != ber::Class::Context {
             return Err(tlv.unexpected("TypeSpecification"));
         }
-        let small = |tlv: &Tlv<'_>| u8::try_from(tlv.as_u32()?).map_err(|_| BerError::InvalidValue { offset: tlv.value_offset, what: "Unsigned8" });
+        let small =
+            |tlv: &Tlv<'_>| u8::try_from(tlv.as_u32()?).map_err(|_| BerError::InvalidValue { offset: tlv.value_offset, what: "Unsigned8" });
         Ok(match (tlv.tag.number, tlv.tag.constructed) {
             (0, true) => TypeSpec::Named(ObjectName::decode(&tlv.reader().next_required("typeName")?)?),
             (1, true) => {

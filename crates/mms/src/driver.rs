@@ -2,9 +2,9 @@
 //! offers an async request/response API plus a stream of information reports.
 
 use crate::client::{ClientConfig, ClientConnection, ClientError, Event, RequestError};
+use crate::pdu::{ConfirmedRequest, ConfirmedResponse, InformationReport, InitiateParams};
 use crate::tls::TlsSession;
 use rustls::pki_types::ServerName;
-use crate::pdu::{ConfirmedRequest, ConfirmedResponse, InformationReport, InitiateParams};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;

@@ -361,13 +361,15 @@ impl MmsPdu {
                 let mut r = tlv.reader();
                 let invoke_id = r.expect(Tag::INTEGER, "invokeID")?.as_u32()?;
                 r.optional(Tag::context_constructed(0))?; // listOfModifier (unused by IEC 61850)
-                let request = if r.is_empty() { ConfirmedRequest::Other { tag: None, body: Vec::new() } } else { decode_request(&r.read()?)? };
+                let request =
+                    if r.is_empty() { ConfirmedRequest::Other { tag: None, body: Vec::new() } } else { decode_request(&r.read()?)? };
                 MmsPdu::ConfirmedRequest { invoke_id, request }
             }
             (1, true) => {
                 let mut r = tlv.reader();
                 let invoke_id = r.expect(Tag::INTEGER, "invokeID")?.as_u32()?;
-                let response = if r.is_empty() { ConfirmedResponse::Other { tag: None, body: Vec::new() } } else { decode_response(&r.read()?)? };
+                let response =
+                    if r.is_empty() { ConfirmedResponse::Other { tag: None, body: Vec::new() } } else { decode_response(&r.read()?)? };
                 MmsPdu::ConfirmedResponse { invoke_id, response }
             }
             (2, true) => {
@@ -534,7 +536,9 @@ fn decode_variable_access(tlv: &Tlv<'_>) -> Result<VariableAccess, BerError> {
             }
             Ok(VariableAccess::List(names))
         }
-        t if t == Tag::context_constructed(1) => Ok(VariableAccess::NamedList(ObjectName::decode(&tlv.reader().next_required("ObjectName")?)?)),
+        t if t == Tag::context_constructed(1) => {
+            Ok(VariableAccess::NamedList(ObjectName::decode(&tlv.reader().next_required("ObjectName")?)?))
+        }
         _ => Err(tlv.unexpected("VariableAccessSpecification")),
     }
 }
@@ -588,7 +592,8 @@ fn decode_request(service: &Tlv<'_>) -> Result<ConfirmedRequest, BerError> {
             let mut r = service.reader();
             let class_tlv = r.expect(Tag::context_constructed(0), "objectClass")?;
             let basic = class_tlv.reader().expect(Tag::context(0), "basicObjectClass")?;
-            let class = ObjectClass::from_code(basic.as_i64()?).ok_or(BerError::InvalidValue { offset: basic.value_offset, what: "object class" })?;
+            let class = ObjectClass::from_code(basic.as_i64()?)
+                .ok_or(BerError::InvalidValue { offset: basic.value_offset, what: "object class" })?;
             let scope_tlv = r.expect(Tag::context_constructed(1), "objectScope")?;
             let scope = scope_tlv.reader().next_required("objectScope")?;
             let scope = match (scope.tag.number, scope.tag.constructed) {
@@ -659,12 +664,14 @@ fn encode_request(request: &ConfirmedRequest, out: &mut Vec<u8>) {
             }
         }),
         ConfirmedRequest::Identify => ber::write_primitive(out, Tag::context(2), &[]),
-        ConfirmedRequest::Read { specification_with_result, variables } => ber::write_constructed(out, Tag::context_constructed(4), |out| {
-            if *specification_with_result {
-                ber::write_bool(out, Tag::context(0), true);
-            }
-            ber::write_constructed(out, Tag::context_constructed(1), |out| encode_variable_access(variables, out));
-        }),
+        ConfirmedRequest::Read { specification_with_result, variables } => {
+            ber::write_constructed(out, Tag::context_constructed(4), |out| {
+                if *specification_with_result {
+                    ber::write_bool(out, Tag::context(0), true);
+                }
+                ber::write_constructed(out, Tag::context_constructed(1), |out| encode_variable_access(variables, out));
+            })
+        }
         ConfirmedRequest::Write { variables, data } => ber::write_constructed(out, Tag::context_constructed(5), |out| {
             encode_variable_access(variables, out);
             ber::write_constructed(out, Tag::context_constructed(0), |out| data.iter().for_each(|d| d.encode(out)));
@@ -677,7 +684,9 @@ fn encode_request(request: &ConfirmedRequest, out: &mut Vec<u8>) {
             let list = VariableAccess::List(variables.clone());
             encode_variable_access(&list, out);
         }),
-        ConfirmedRequest::GetNamedVariableListAttributes(name) => ber::write_constructed(out, Tag::context_constructed(12), |out| name.encode(out)),
+        ConfirmedRequest::GetNamedVariableListAttributes(name) => {
+            ber::write_constructed(out, Tag::context_constructed(12), |out| name.encode(out))
+        }
         ConfirmedRequest::DeleteNamedVariableList(names) => ber::write_constructed(out, Tag::context_constructed(13), |out| {
             ber::write_i64(out, Tag::context(0), 0); // scopeOfDelete: specific
             ber::write_constructed(out, Tag::context_constructed(1), |out| names.iter().for_each(|n| n.encode(out)));
@@ -740,7 +749,10 @@ fn decode_response(service: &Tlv<'_>) -> Result<ConfirmedResponse, BerError> {
             r.optional(Tag::context_constructed(1))?; // address
             r.optional(Tag::context(1))?;
             let ty = r.expect(Tag::context_constructed(2), "typeSpecification")?;
-            ConfirmedResponse::GetVariableAccessAttributes { deletable, type_spec: TypeSpec::decode(&ty.reader().next_required("typeSpecification")?)? }
+            ConfirmedResponse::GetVariableAccessAttributes {
+                deletable,
+                type_spec: TypeSpec::decode(&ty.reader().next_required("typeSpecification")?)?,
+            }
         }
         (11, false) => ConfirmedResponse::DefineNamedVariableList,
         (12, true) => {
@@ -802,10 +814,12 @@ fn encode_response(response: &ConfirmedResponse, out: &mut Vec<u8>) {
                 }
             })
         }
-        ConfirmedResponse::DeleteNamedVariableList { matched, deleted } => ber::write_constructed(out, Tag::context_constructed(13), |out| {
-            ber::write_u64(out, Tag::context(0), u64::from(*matched));
-            ber::write_u64(out, Tag::context(1), u64::from(*deleted));
-        }),
+        ConfirmedResponse::DeleteNamedVariableList { matched, deleted } => {
+            ber::write_constructed(out, Tag::context_constructed(13), |out| {
+                ber::write_u64(out, Tag::context(0), u64::from(*matched));
+                ber::write_u64(out, Tag::context(1), u64::from(*deleted));
+            })
+        }
         ConfirmedResponse::Other { tag, body } => {
             if let Some(tag) = tag {
                 ber::write_primitive(out, *tag, body);
@@ -830,10 +844,17 @@ mod tests {
         round_trip(MmsPdu::InitiateRequest(InitiateParams::client_proposal(65000)));
         round_trip(MmsPdu::ConfirmedRequest {
             invoke_id: 7,
-            request: ConfirmedRequest::GetNameList { class: ObjectClass::NamedVariable, scope: NameScope::Domain("LD".into()), continue_after: Some("x".into()) },
+            request: ConfirmedRequest::GetNameList {
+                class: ObjectClass::NamedVariable,
+                scope: NameScope::Domain("LD".into()),
+                continue_after: Some("x".into()),
+            },
         });
         round_trip(MmsPdu::ConfirmedRequest { invoke_id: 1, request: ConfirmedRequest::Identify });
-        round_trip(MmsPdu::ConfirmedRequest { invoke_id: 300, request: ConfirmedRequest::Read { specification_with_result: false, variables: VariableAccess::List(vec![name.clone()]) } });
+        round_trip(MmsPdu::ConfirmedRequest {
+            invoke_id: 300,
+            request: ConfirmedRequest::Read { specification_with_result: false, variables: VariableAccess::List(vec![name.clone()]) },
+        });
         round_trip(MmsPdu::ConfirmedRequest {
             invoke_id: 2,
             request: ConfirmedRequest::Write { variables: VariableAccess::List(vec![name.clone()]), data: vec![Data::Float32(2.5)] },
@@ -841,12 +862,27 @@ mod tests {
         round_trip(MmsPdu::ConfirmedRequest { invoke_id: 3, request: ConfirmedRequest::GetVariableAccessAttributes(name.clone()) });
         round_trip(MmsPdu::ConfirmedRequest {
             invoke_id: 4,
-            request: ConfirmedRequest::DefineNamedVariableList { name: ObjectName::Association("@ds".into()), variables: vec![name.clone()] },
+            request: ConfirmedRequest::DefineNamedVariableList {
+                name: ObjectName::Association("@ds".into()),
+                variables: vec![name.clone()],
+            },
         });
-        round_trip(MmsPdu::ConfirmedRequest { invoke_id: 5, request: ConfirmedRequest::DeleteNamedVariableList(vec![ObjectName::Association("@ds".into())]) });
-        round_trip(MmsPdu::ConfirmedResponse { invoke_id: 1, response: ConfirmedResponse::GetNameList { identifiers: vec!["a".into(), "b".into()], more_follows: false } });
-        round_trip(MmsPdu::ConfirmedResponse { invoke_id: 1, response: ConfirmedResponse::Identify { vendor: "v".into(), model: "m".into(), revision: "r".into() } });
-        round_trip(MmsPdu::ConfirmedResponse { invoke_id: 1, response: ConfirmedResponse::Read(vec![Ok(Data::Boolean(true)), Err(DataAccessError(10))]) });
+        round_trip(MmsPdu::ConfirmedRequest {
+            invoke_id: 5,
+            request: ConfirmedRequest::DeleteNamedVariableList(vec![ObjectName::Association("@ds".into())]),
+        });
+        round_trip(MmsPdu::ConfirmedResponse {
+            invoke_id: 1,
+            response: ConfirmedResponse::GetNameList { identifiers: vec!["a".into(), "b".into()], more_follows: false },
+        });
+        round_trip(MmsPdu::ConfirmedResponse {
+            invoke_id: 1,
+            response: ConfirmedResponse::Identify { vendor: "v".into(), model: "m".into(), revision: "r".into() },
+        });
+        round_trip(MmsPdu::ConfirmedResponse {
+            invoke_id: 1,
+            response: ConfirmedResponse::Read(vec![Ok(Data::Boolean(true)), Err(DataAccessError(10))]),
+        });
         round_trip(MmsPdu::ConfirmedResponse { invoke_id: 1, response: ConfirmedResponse::Write(vec![Ok(()), Err(DataAccessError(3))]) });
         round_trip(MmsPdu::ConfirmedResponse {
             invoke_id: 1,

@@ -206,8 +206,10 @@ impl Report {
         } else {
             None
         };
-        let data_set = if has(o::DATA_SET) { Some(next("DatSet")?.as_str().ok_or(ReportError::BadField("DatSet"))?.to_owned()) } else { None };
-        let buffer_overflow = if has(o::BUFFER_OVERFLOW) { Some(next("BufOvfl")?.as_bool().ok_or(ReportError::BadField("BufOvfl"))?) } else { None };
+        let data_set =
+            if has(o::DATA_SET) { Some(next("DatSet")?.as_str().ok_or(ReportError::BadField("DatSet"))?.to_owned()) } else { None };
+        let buffer_overflow =
+            if has(o::BUFFER_OVERFLOW) { Some(next("BufOvfl")?.as_bool().ok_or(ReportError::BadField("BufOvfl"))?) } else { None };
         let entry_id = if has(o::ENTRY_ID) {
             match next("EntryID")? {
                 Data::OctetString(b) => Some(b.clone()),
@@ -397,13 +399,17 @@ mod tests {
     use super::*;
 
     fn report(values: Vec<Data>) -> InformationReport {
-        InformationReport { variables: VariableAccess::NamedList(ObjectName::Vmd("RPT".into())), results: values.into_iter().map(Ok).collect() }
+        InformationReport {
+            variables: VariableAccess::NamedList(ObjectName::Vmd("RPT".into())),
+            results: values.into_iter().map(Ok).collect(),
+        }
     }
 
     #[test]
     fn a_full_report_decodes() {
         use optional_field as o;
-        let opt = BitString::with_bits(10, &[o::SEQ_NUM, o::TIME_STAMP, o::REASON, o::DATA_SET, o::DATA_REFERENCE, o::ENTRY_ID, o::CONF_REV]);
+        let opt =
+            BitString::with_bits(10, &[o::SEQ_NUM, o::TIME_STAMP, o::REASON, o::DATA_SET, o::DATA_REFERENCE, o::ENTRY_ID, o::CONF_REV]);
         let r = Report::decode(&report(vec![
             Data::VisibleString("Events2".into()),
             Data::BitString(opt),
@@ -432,7 +438,12 @@ mod tests {
     fn short_reports_are_typed_errors() {
         assert_eq!(Report::decode(&report(vec![])), Err(ReportError::BadField("RptID")));
         let opt = BitString::zeros(10);
-        let r = Report::decode(&report(vec![Data::VisibleString("x".into()), Data::BitString(opt), Data::BitString(BitString::with_bits(3, &[0, 2])), Data::Integer(1)]));
+        let r = Report::decode(&report(vec![
+            Data::VisibleString("x".into()),
+            Data::BitString(opt),
+            Data::BitString(BitString::with_bits(3, &[0, 2])),
+            Data::Integer(1),
+        ]));
         assert_eq!(r, Err(ReportError::CountMismatch { included: 2, found: 1 }));
         let other = InformationReport { variables: VariableAccess::List(vec![ObjectName::Vmd("LastApplError".into())]), results: vec![] };
         assert_eq!(Report::decode(&other), Err(ReportError::NotAReport));

@@ -206,7 +206,10 @@ mod tests {
 
     #[test]
     fn references_map_to_mms_names() {
-        assert_eq!(mms_name("simpleIOGenericIO/GGIO1.AnIn1.mag.f", "MX").unwrap(), ObjectName::domain("simpleIOGenericIO", "GGIO1$MX$AnIn1$mag$f"));
+        assert_eq!(
+            mms_name("simpleIOGenericIO/GGIO1.AnIn1.mag.f", "MX").unwrap(),
+            ObjectName::domain("simpleIOGenericIO", "GGIO1$MX$AnIn1$mag$f")
+        );
         assert_eq!(mms_name("LD/LLN0", "BR").unwrap(), ObjectName::domain("LD", "LLN0$BR"));
         for bad in ["nold", "/LN.DO", "LD/", "LD/LN..DA"] {
             assert!(matches!(mms_name(bad, "ST"), Err(ServiceFailure::BadReference(_))), "{bad}");

@@ -173,10 +173,7 @@ pub fn client_config(
     chain: Vec<CertificateDer<'static>>,
     key: Arc<dyn rustls::sign::SigningKey>,
 ) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
-    let provider = Arc::new(rustls::crypto::CryptoProvider {
-        cipher_suites: SUITES.to_vec(),
-        ..rustls::crypto::ring::default_provider()
-    });
+    let provider = Arc::new(rustls::crypto::CryptoProvider { cipher_suites: SUITES.to_vec(), ..rustls::crypto::ring::default_provider() });
     let verifier = gridtrust_pki::live_server_verifier(anchors, provider.clone(), PeerCertificate::Any)
         .map_err(|e| TlsConfigError::Mismatch { key: "crl", reason: e.to_string() })?;
     let certified = rustls::sign::CertifiedKey::new(chain, key);
@@ -219,7 +216,13 @@ mod tests {
     use super::*;
 
     fn config(server_name: Option<&str>) -> IedTlsConfig {
-        IedTlsConfig::new("ca".into(), "crl".into(), "crt".into(), KeyConfig::Software { path: "key".into() }, server_name.map(str::to_owned))
+        IedTlsConfig::new(
+            "ca".into(),
+            "crl".into(),
+            "crt".into(),
+            KeyConfig::Software { path: "key".into() },
+            server_name.map(str::to_owned),
+        )
     }
 
     #[test]

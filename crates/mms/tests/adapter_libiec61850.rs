@@ -39,7 +39,10 @@ fn start(config: IedConfig) -> (JoinHandle<()>, mpsc::Receiver<Datum>, mpsc::Sen
 /// Starts the adapter with a stand-in for the edge's queue: a datum counts as committed once the
 /// test's channel took it, with the adapter's source mark (its entryIDs) kept in `queue` and
 /// handed to the next adapter started with it, as the edge does across a restart.
-fn start_with_queue(config: IedConfig, queue: &Arc<Mutex<Option<Vec<u8>>>>) -> (JoinHandle<()>, mpsc::Receiver<Datum>, mpsc::Sender<DeviceCommand>) {
+fn start_with_queue(
+    config: IedConfig,
+    queue: &Arc<Mutex<Option<Vec<u8>>>>,
+) -> (JoinHandle<()>, mpsc::Receiver<Datum>, mpsc::Sender<DeviceCommand>) {
     let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("gridtrust_mms=debug").try_init();
     let ((port, mut from_adapter), io): ((_, _), AdapterIo) = adapter_channels(&config.name, config.operated_points());
     if let Some(mark) = queue.lock().unwrap().clone() {

@@ -21,7 +21,12 @@ async fn all_four_control_models_operate_and_change_the_status() {
     let Some(server) = Iec61850Server::start("all_four_control_models_operate_and_change_the_status") else { return };
     let client = MmsClient::connect(server.addr, ClientConfig::default()).await.unwrap();
     let params = ControlParameters::default();
-    let expected = [(1, ControlModel::DirectNormal, false), (2, ControlModel::SboNormal, false), (3, ControlModel::DirectEnhanced, true), (4, ControlModel::SboEnhanced, true)];
+    let expected = [
+        (1, ControlModel::DirectNormal, false),
+        (2, ControlModel::SboNormal, false),
+        (3, ControlModel::DirectEnhanced, true),
+        (4, ControlModel::SboEnhanced, true),
+    ];
     for (n, model, terminated) in expected {
         assert_eq!(st_val(&client, n).await, Data::Boolean(false));
         let outcome = client.operate(&spcso(n), Data::Boolean(true), &params).await.unwrap_or_else(|e| panic!("SPCSO{n}: {e}"));

@@ -11,7 +11,11 @@ use gridtrust_mms::{ClientConfig, MmsClient};
 use std::time::Duration;
 
 async fn next_report(stream: &mut ReportStream) -> Report {
-    tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("a report within 10 s").expect("association open").expect("report decodes")
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("a report within 10 s")
+        .expect("association open")
+        .expect("report decodes")
 }
 
 fn rcb(name: &str, buffered: bool) -> ReportControlBlock {

@@ -83,7 +83,11 @@ async fn connect_with(server: &Iec61850Server, config: Arc<rustls::ClientConfig>
 }
 
 async fn next_report(reports: &mut ReportStream) -> Report {
-    tokio::time::timeout(Duration::from_secs(10), reports.next()).await.expect("a report within 10 s").expect("association open").expect("report decodes")
+    tokio::time::timeout(Duration::from_secs(10), reports.next())
+        .await
+        .expect("a report within 10 s")
+        .expect("association open")
+        .expect("report decodes")
 }
 
 /// Reads a value, enables the unbuffered RCB and checks the GI report and a data-change report.
@@ -235,7 +239,9 @@ fn tls_table_errors_name_the_key() {
     let mut config: IedConfig = toml::from_str(&base).unwrap();
     config.tls = Some(good);
     config.validate().unwrap();
-    let unknown = format!("{base}[tls]\nca = \"a\"\ncrl = \"b\"\ncertificate = \"c\"\nkey = {{ kind = \"software\", path = \"d\" }}\nsevrer_name = \"x\"\n");
+    let unknown = format!(
+        "{base}[tls]\nca = \"a\"\ncrl = \"b\"\ncertificate = \"c\"\nkey = {{ kind = \"software\", path = \"d\" }}\nsevrer_name = \"x\"\n"
+    );
     assert!(toml::from_str::<IedConfig>(&unknown).unwrap_err().to_string().contains("sevrer_name"));
 }
 

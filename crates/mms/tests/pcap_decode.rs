@@ -64,11 +64,19 @@ fn describe(pdu: &MmsPdu) -> String {
     match pdu {
         MmsPdu::InitiateRequest(p) => format!(
             "initiate-Request detail={:?} outstanding={}/{} nesting={:?} cbb={:02x?}",
-            p.local_detail, p.max_serv_outstanding_calling, p.max_serv_outstanding_called, p.data_structure_nesting_level, p.parameter_cbb.as_bytes()
+            p.local_detail,
+            p.max_serv_outstanding_calling,
+            p.max_serv_outstanding_called,
+            p.data_structure_nesting_level,
+            p.parameter_cbb.as_bytes()
         ),
         MmsPdu::ConfirmedRequest { invoke_id, request } => match request {
             ConfirmedRequest::Other { tag: Some(tag), body } => {
-                format!("request {invoke_id} service {} {:?}", tag.number, String::from_utf8_lossy(body).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+                format!(
+                    "request {invoke_id} service {} {:?}",
+                    tag.number,
+                    String::from_utf8_lossy(body).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>()
+                )
             }
             other => format!("request {invoke_id} {other:?}"),
         },
@@ -78,8 +86,10 @@ fn describe(pdu: &MmsPdu) -> String {
 }
 
 fn check(name: &str, expected: &[(usize, &str)]) {
-    let decoded: Vec<(usize, String)> =
-        decode_file(name).into_iter().map(|(frame, pdu)| (frame, pdu.map(|p| describe(&p)).unwrap_or_else(|e| format!("error: {e}")))).collect();
+    let decoded: Vec<(usize, String)> = decode_file(name)
+        .into_iter()
+        .map(|(frame, pdu)| (frame, pdu.map(|p| describe(&p)).unwrap_or_else(|e| format!("error: {e}"))))
+        .collect();
     let expected: Vec<(usize, String)> = expected.iter().map(|(f, s)| (*f, s.to_string())).collect();
     assert_eq!(decoded, expected, "{name}");
 }
@@ -96,7 +106,8 @@ const BROKEN_SERVER_TPKT: &str = "error: TPKT: bad TPKT header (version 3, lengt
 fn iec61850_osi_captures_decode_to_their_services() {
     let tail = [(16, "ConcludeRequest"), (18, "response 0 Other { tag: None, body: [] }")];
     let head = [(8, LIBIEC_INITIATE), (10, BROKEN_ACCEPT)];
-    let with = |middle: &[(usize, &'static str)]| -> Vec<(usize, &'static str)> { head.iter().chain(middle).chain(&tail).copied().collect() };
+    let with =
+        |middle: &[(usize, &'static str)]| -> Vec<(usize, &'static str)> { head.iter().chain(middle).chain(&tail).copied().collect() };
     check(
         "iec61850_get_name_list.pcap",
         &with(&[
@@ -129,22 +140,37 @@ fn mms_over_cotp_captures_decode_to_their_services() {
     let cases: Vec<(&str, Vec<(usize, String)>)> = vec![
         ("mms-cancelRequest.pcap", vec![(12, "CancelRequest(1)".into())]),
         ("mms-confirmedRequestPDU.pcap", vec![(12, "request 1 Other { tag: None, body: [] }".into())]),
-        ("mms-readRequest.pcap", vec![(12, "request 1 Read { specification_with_result: false, variables: List([Vmd(\"$MSG$1$$\")]) }".into())]),
+        (
+            "mms-readRequest.pcap",
+            vec![(12, "request 1 Read { specification_with_result: false, variables: List([Vmd(\"$MSG$1$$\")]) }".into())],
+        ),
         // service numbers: 39 deleteProgramInvocation, 40 start, 41 stop, 42 resume, 43 reset, 44 kill
         ("mms-deleteProgramInvocation.pcap", vec![(12, "request 1 service 39 \"MuSecurity_Application_1\"".into())]),
         ("mms-killRequest.pcap", vec![(12, format!("request 1 service 44 \"{PROGRAM}\""))]),
         ("mms-resetRequest.pcap", vec![(12, format!("request 1 service 43 \"{PROGRAM}\""))]),
         ("mms-resumeRequest.pcap", vec![(12, format!("request 1 service 42 \"{PROGRAM}\""))]),
-        ("mms-startRequest.pcap", vec![(12, format!("request 1 service 41 \"{PROGRAM}\"")), (16, format!("request 1 service 40 \"{PROGRAM}\""))]),
-        ("mms-stopRequest.pcap", vec![(12, format!("request 1 service 40 \"{PROGRAM}\"")), (16, format!("request 1 service 41 \"{PROGRAM}\""))]),
+        (
+            "mms-startRequest.pcap",
+            vec![(12, format!("request 1 service 41 \"{PROGRAM}\"")), (16, format!("request 1 service 40 \"{PROGRAM}\""))],
+        ),
+        (
+            "mms-stopRequest.pcap",
+            vec![(12, format!("request 1 service 40 \"{PROGRAM}\"")), (16, format!("request 1 service 41 \"{PROGRAM}\""))],
+        ),
         // 63 getAlarmSummary, 37 getDomainAttributes, 29 initiateUploadSequence, 31 terminateUploadSequence
         ("mms-getAlarmSummary.pcap", vec![(12, "request 1 service 63 \"\"".into())]),
         ("mms-getDomainAttributes.pcap", vec![(12, "request 1 service 37 \"DTLogFilesDomain\"".into())]),
         ("mms-initiateUploadSequence.pcap", vec![(12, "request 1 service 29 \"DTLogFilesDomain\"".into())]),
-        ("mms-terminateUploadSequence.pcap", vec![(12, "request 1 service 29 \"DTLogFilesDomain\"".into()), (16, "request 1 service 31 \"\"".into())]),
+        (
+            "mms-terminateUploadSequence.pcap",
+            vec![(12, "request 1 service 29 \"DTLogFilesDomain\"".into()), (16, "request 1 service 31 \"\"".into())],
+        ),
         // 19 takeControl, 20 relinquishControl, 26 initiateDownloadSequence
         ("mms-takeControl.pcap", vec![(12, "request 1 service 19 \"reserved\"".into()), (16, "request 1 service 20 \"reserved\"".into())]),
-        ("mms-relinquishControl.pcap", vec![(12, "request 1 service 19 \"reserved\"".into()), (16, "request 1 service 20 \"reserved\"".into())]),
+        (
+            "mms-relinquishControl.pcap",
+            vec![(12, "request 1 service 19 \"reserved\"".into()), (16, "request 1 service 20 \"reserved\"".into())],
+        ),
         (
             "mms-initiateDownloadSequence.pcap",
             vec![(12, "request 1 service 19 \"reserved\"".into()), (16, "request 1 service 26 \"DTLogFilesDomainMuSecAC800M\"".into())],

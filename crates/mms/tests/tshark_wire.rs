@@ -8,11 +8,11 @@
 mod common;
 
 use common::peer::{Iec61850Server, LD};
+use common::tshark::Capture;
 use gridtrust_mms::control::{ControlObject, ControlParameters};
 use gridtrust_mms::data::{Data, ObjectName};
 use gridtrust_mms::report::{ReportControlBlock, ReportSettings};
 use gridtrust_mms::{ClientConfig, MmsClient};
-use common::tshark::Capture;
 use std::time::Duration;
 
 #[tokio::test]

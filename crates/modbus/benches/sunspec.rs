@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use gridtrust_adapter::Datum;
-use gridtrust_model::Timestamp;
 use gridtrust_modbus::adapter::SunSpecBlock;
 use gridtrust_modbus::client;
 use gridtrust_modbus::frame::{Request, Response, Table};
 use gridtrust_modbus::sim::{INVERTER_ADDRESS, InverterSim, Simulator};
 use gridtrust_modbus::sunspec::{self, LnInstances, ModelLocation, scale_factor};
+use gridtrust_model::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn model_103_block() -> Vec<u16> {
@@ -172,5 +172,9 @@ fn main() {
     println!();
     println!("end to end over loopback, one connection, current-thread runtime");
     println!("  baseline TCP ping-pong (12 B / 113 B)   {base:>10.0} round trips/s");
-    println!("  poll model 103 from the simulator       {ours:>10.0} polls/s ({:.0} records/s)   ratio {:.3}", ours * records as f64, ours / base);
+    println!(
+        "  poll model 103 from the simulator       {ours:>10.0} polls/s ({:.0} records/s)   ratio {:.3}",
+        ours * records as f64,
+        ours / base
+    );
 }

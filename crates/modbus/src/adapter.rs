@@ -236,7 +236,11 @@ pub struct SunSpecBlock {
 
 impl SunSpecBlock {
     /// The block for a discovered model, or `None` when gridtrust does not parse that model.
-    pub fn new(logical_device: &str, location: ModelLocation, instances: &mut LnInstances) -> Result<Option<Self>, gridtrust_model::PointIdError> {
+    pub fn new(
+        logical_device: &str,
+        location: ModelLocation,
+        instances: &mut LnInstances,
+    ) -> Result<Option<Self>, gridtrust_model::PointIdError> {
         let Some(def) = sunspec::model_def(location.id) else { return Ok(None) };
         let ids = instances.point_ids(logical_device, def)?;
         let last = vec![None; ids.len()];
@@ -293,11 +297,13 @@ impl RegisterPoint {
         let span = self.config.span();
         match answer {
             Answer::Bits(bits) => block.slice(bits, &span)?.first().map(|&b| Value::Single(b)),
-            Answer::Registers(regs) => match decode(block.slice(regs, &span)?, self.config.data_type, self.config.order, self.config.bit).ok()? {
-                Decoded::Number(n) => Some(Value::Float((n * self.config.scale + self.config.offset) as f32)),
-                Decoded::Bit(b) => Some(Value::Single(b)),
-                Decoded::Text(_) => None,
-            },
+            Answer::Registers(regs) => {
+                match decode(block.slice(regs, &span)?, self.config.data_type, self.config.order, self.config.bit).ok()? {
+                    Decoded::Number(n) => Some(Value::Float((n * self.config.scale + self.config.offset) as f32)),
+                    Decoded::Bit(b) => Some(Value::Single(b)),
+                    Decoded::Text(_) => None,
+                }
+            }
         }
     }
 }
@@ -318,9 +324,11 @@ enum Target {
 
 impl Device {
     fn targets(&self) -> Vec<(Span, Target)> {
-        let models = self.sunspec.iter().enumerate().map(|(i, b)| {
-            (Span { table: Table::Holding, address: b.location.address, count: b.location.length }, Target::Model(i))
-        });
+        let models = self
+            .sunspec
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (Span { table: Table::Holding, address: b.location.address, count: b.location.length }, Target::Model(i)));
         let registers = self.registers.iter().enumerate().map(|(i, r)| (r.config.span(), Target::Register(i)));
         models.chain(registers).collect()
     }
@@ -490,7 +498,9 @@ async fn discover(config: &ModbusDeviceConfig, device: &mut Device, client: &mut
                     blocks.push(block);
                 }
             }
-            Ok(Some(_)) => warn!(device = %config.name, model = location.id, length = location.length, "model shorter than its specification; skipped"),
+            Ok(Some(_)) => {
+                warn!(device = %config.name, model = location.id, length = location.length, "model shorter than its specification; skipped")
+            }
             Ok(None) => info!(device = %config.name, model = location.id, "SunSpec model not parsed by gridtrust; skipped"),
             Err(e) => return Err(format!("point id for model {}: {e}", location.id)),
         }
@@ -687,7 +697,6 @@ async fn execute(device: &Device, client: &mut Client<TcpStream>, cmd: &DeviceCo
         }
     }
 }
-
 
 impl gridtrust_adapter::DeviceConfig for ModbusDeviceConfig {
     const TABLE: &'static str = "modbus";

@@ -130,9 +130,15 @@ pub enum Response {
     Bits(Vec<bool>),
     Registers(Vec<u16>),
     /// Echo of a single write (function 5 or 6): address and the raw 16-bit value.
-    WriteSingle { address: u16, value: u16 },
+    WriteSingle {
+        address: u16,
+        value: u16,
+    },
     /// Acknowledgement of a multiple write (function 15 or 16).
-    WriteMultiple { address: u16, count: u16 },
+    WriteMultiple {
+        address: u16,
+        count: u16,
+    },
     Exception(Exception),
 }
 

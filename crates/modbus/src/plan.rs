@@ -41,8 +41,9 @@ impl ReadBlock {
 /// and spans running past address 65535 cannot be read and are left out (configuration
 /// validation reports them first).
 pub fn plan_reads(spans: &[Span], max_gap: u16) -> Vec<ReadBlock> {
-    let mut order: Vec<usize> =
-        (0..spans.len()).filter(|&i| spans[i].count > 0 && spans[i].count <= spans[i].table.max_read() && spans[i].end() <= 0x1_0000).collect();
+    let mut order: Vec<usize> = (0..spans.len())
+        .filter(|&i| spans[i].count > 0 && spans[i].count <= spans[i].table.max_read() && spans[i].end() <= 0x1_0000)
+        .collect();
     order.sort_by_key(|&i| (spans[i].table, spans[i].address, spans[i].count));
     let mut blocks: Vec<ReadBlock> = Vec::new();
     for i in order {

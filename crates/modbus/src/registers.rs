@@ -122,7 +122,12 @@ pub fn text(words: &[u16], order: Order) -> String {
         })
         .collect();
     let end = bytes.iter().rposition(|&b| b != 0 && b != b' ').map_or(0, |p| p + 1);
-    bytes.get(..end).unwrap_or_default().iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '\u{fffd}' }).collect()
+    bytes
+        .get(..end)
+        .unwrap_or_default()
+        .iter()
+        .map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '\u{fffd}' })
+        .collect()
 }
 
 #[cfg(test)]

@@ -67,7 +67,9 @@ impl InverterSim {
         // Scale factors of model 103 (offsets from the SunSpec table): A -2, V -1, W 0, Hz -2,
         // VA 0, VAr 0, PF 0, WH 0, DCA -2, DCV -1, DCW 0, Tmp -1.
         let inverter = MODELS[1].1;
-        for (offset, sf) in [(4, -2i16), (11, -1), (13, 0), (15, -2), (17, 0), (19, 0), (21, 0), (24, 0), (26, -2), (28, -1), (30, 0), (35, -1)] {
+        for (offset, sf) in
+            [(4, -2i16), (11, -1), (13, 0), (15, -2), (17, 0), (19, 0), (21, 0), (24, 0), (26, -2), (28, -1), (30, 0), (35, -1)]
+        {
             sim.put(inverter + offset, &[sf as u16]);
         }
         // Unimplemented in a simulator: line-to-line voltages, transformer and other temperatures.
@@ -156,9 +158,9 @@ impl InverterSim {
         let w = if connected { limit.map_or(available, |l| available.min(l)) } else { 0.0 };
         self.energy_wh += w * elapsed_s.max(0.0) / 3600.0;
         let state = match (connected, w > 0.0, limit.is_some_and(|l| available > l)) {
-            (false, _, _) => 1, // off
-            (true, false, _) => 2, // sleeping
-            (true, true, true) => 5, // throttled
+            (false, _, _) => 1,       // off
+            (true, false, _) => 2,    // sleeping
+            (true, true, true) => 5,  // throttled
             (true, true, false) => 4, // MPPT
         };
         let phase_a = w / 3.0 / 230.0;
@@ -389,7 +391,10 @@ mod tests {
         assert_eq!(model(&mut sim, 103).number("W"), Some(5_000.0), "half a sine at 08:00");
         sim.update(0.5, 0.0);
         let limit = CONTROLS_ADDRESS + 3;
-        assert_eq!(sim.handle(&Request::WriteSingleRegister { address: limit, value: 400 }), Response::WriteSingle { address: limit, value: 400 });
+        assert_eq!(
+            sim.handle(&Request::WriteSingleRegister { address: limit, value: 400 }),
+            Response::WriteSingle { address: limit, value: 400 }
+        );
         sim.update(0.5, 0.0);
         assert_eq!(model(&mut sim, 103).number("W"), Some(10_000.0), "limit not enabled yet");
         sim.handle(&Request::WriteSingleRegister { address: CONTROLS_ADDRESS + 7, value: 1 });
@@ -406,14 +411,23 @@ mod tests {
     fn bad_writes_are_exceptions_and_change_nothing() {
         let mut sim = InverterSim::new(10_000);
         let limit = CONTROLS_ADDRESS + 3;
-        assert_eq!(sim.handle(&Request::WriteSingleRegister { address: limit, value: 1001 }), Response::Exception(Exception::ILLEGAL_DATA_VALUE));
-        assert_eq!(sim.handle(&Request::WriteSingleRegister { address: INVERTER_ADDRESS + 12, value: 1 }), Response::Exception(Exception::ILLEGAL_DATA_ADDRESS));
+        assert_eq!(
+            sim.handle(&Request::WriteSingleRegister { address: limit, value: 1001 }),
+            Response::Exception(Exception::ILLEGAL_DATA_VALUE)
+        );
+        assert_eq!(
+            sim.handle(&Request::WriteSingleRegister { address: INVERTER_ADDRESS + 12, value: 1 }),
+            Response::Exception(Exception::ILLEGAL_DATA_ADDRESS)
+        );
         assert_eq!(
             sim.handle(&Request::WriteMultipleRegisters { address: limit, values: vec![500, 0] }),
             Response::Exception(Exception::ILLEGAL_DATA_ADDRESS),
             "the second register is a timer this device does not let you write"
         );
         assert_eq!(sim.register(limit), Some(1000));
-        assert_eq!(sim.handle(&Request::Read { table: Table::Holding, address: 39999, count: 2 }), Response::Exception(Exception::ILLEGAL_DATA_ADDRESS));
+        assert_eq!(
+            sim.handle(&Request::Read { table: Table::Holding, address: 39999, count: 2 }),
+            Response::Exception(Exception::ILLEGAL_DATA_ADDRESS)
+        );
     }
 }

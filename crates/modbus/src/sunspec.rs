@@ -119,7 +119,8 @@ impl Discovery {
     }
 
     fn on_probe_failed(&mut self, i: usize) {
-        self.state = if i + 1 < BASE_ADDRESSES.len() { DiscoveryState::Probe(i + 1) } else { DiscoveryState::Done(Err(DiscoveryError::NoMarker)) };
+        self.state =
+            if i + 1 < BASE_ADDRESSES.len() { DiscoveryState::Probe(i + 1) } else { DiscoveryState::Done(Err(DiscoveryError::NoMarker)) };
     }
 
     fn on_header(&mut self, address: u32, id: u16, length: u16) {
@@ -273,7 +274,14 @@ impl ModelDef {
 const COMMON: ModelDef = ModelDef {
     name: "common",
     length: 65,
-    fields: &[h("Mn", 0, Text(16), None), h("Md", 16, Text(16), None), h("Opt", 32, Text(8), None), h("Vr", 40, Text(8), None), h("SN", 48, Text(16), None), h("DA", 64, U16, None)],
+    fields: &[
+        h("Mn", 0, Text(16), None),
+        h("Md", 16, Text(16), None),
+        h("Opt", 32, Text(8), None),
+        h("Vr", 40, Text(8), None),
+        h("SN", 48, Text(16), None),
+        h("DA", 64, U16, None),
+    ],
 };
 
 const INVERTER_INT: ModelDef = ModelDef {
@@ -538,7 +546,8 @@ impl ModelValues {
     }
 }
 
-const POW10: [f64; 21] = [1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+const POW10: [f64; 21] =
+    [1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
 
 /// 10^sf for a scale-factor register, or why there is none.
 pub fn scale_factor(raw: u16) -> Result<f64, Reading> {
@@ -733,7 +742,9 @@ mod tests {
         let inverter = ln.point_ids("PV1", &INVERTER_INT).unwrap();
         let meter = ln.point_ids("PV1", &METER).unwrap();
         let controls = ln.point_ids("PV1", &CONTROLS).unwrap();
-        let name = |ids: &[Option<PointId>], def: &ModelDef, f: &str| ids[def.fields.iter().position(|x| x.name == f).unwrap()].clone().unwrap().to_string();
+        let name = |ids: &[Option<PointId>], def: &ModelDef, f: &str| {
+            ids[def.fields.iter().position(|x| x.name == f).unwrap()].clone().unwrap().to_string()
+        };
         assert_eq!(name(&inverter, &INVERTER_INT, "W"), "PV1/MMXU1.TotW.mag.f");
         assert_eq!(name(&inverter, &INVERTER_INT, "TmpSnk"), "PV1/STMP2.Tmp.mag.f");
         assert_eq!(name(&meter, &METER, "W"), "PV1/MMXU2.TotW.mag.f");

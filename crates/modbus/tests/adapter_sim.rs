@@ -6,8 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use gridtrust_model::{CommandAction, CommandOutcome, CommandValue, DoublePoint, Validity, Value};
 use gridtrust_modbus::sim::{CONTROLS_ADDRESS, INVERTER_ADDRESS, Simulator};
+use gridtrust_model::{CommandAction, CommandOutcome, CommandValue, DoublePoint, Validity, Value};
 use support::{device, operate, start_adapter, wait_datum};
 
 const STEP: Duration = Duration::from_secs(5);
@@ -97,7 +97,8 @@ async fn adapter_publishes_sunspec_and_executes_set_points() {
 async fn dead_devices_do_not_delay_a_healthy_one() {
     let sim = noon_sim().await;
     let period = Duration::from_millis(50);
-    let healthy = |name: &str| device(name, sim.address, "logical_device = \"PV1\"\npoll_period_ms = 50\ntimeout_ms = 300\nsunspec = true\n");
+    let healthy =
+        |name: &str| device(name, sim.address, "logical_device = \"PV1\"\npoll_period_ms = 50\ntimeout_ms = 300\nsunspec = true\n");
 
     let measure = |mut data: tokio::sync::mpsc::Receiver<gridtrust_adapter::Datum>| async move {
         wait_datum(&mut data, "PV1/MMXU1.TotW.mag.f", STEP, |_| true).await;
@@ -126,8 +127,13 @@ async fn dead_devices_do_not_delay_a_healthy_one() {
         }
     });
     let closed = format!("127.0.0.1:{}", support::free_port()).parse().unwrap();
-    let (_bh_port, mut bh_data) = start_adapter(device("blackhole", blackhole_addr, "logical_device = \"BH\"\npoll_period_ms = 50\ntimeout_ms = 300\nsunspec = true\n"));
-    let (_cl_port, _cl_data) = start_adapter(device("closed", closed, "logical_device = \"CL\"\npoll_period_ms = 50\ntimeout_ms = 300\nsunspec = true\n"));
+    let (_bh_port, mut bh_data) = start_adapter(device(
+        "blackhole",
+        blackhole_addr,
+        "logical_device = \"BH\"\npoll_period_ms = 50\ntimeout_ms = 300\nsunspec = true\n",
+    ));
+    let (_cl_port, _cl_data) =
+        start_adapter(device("closed", closed, "logical_device = \"CL\"\npoll_period_ms = 50\ntimeout_ms = 300\nsunspec = true\n"));
     let (_port, data) = start_adapter(healthy("beside-dead"));
     let (polls, worst) = measure(data).await;
 

@@ -71,7 +71,8 @@ async fn adapter_reads_and_operates_a_pymodbus_sunspec_server() {
     let mut peer = Peer::spawn(port);
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_listening(addr, STEP).await;
-    let (ports, mut data) = start_adapter(device("pymodbus", addr, "logical_device = \"PV7\"\npoll_period_ms = 200\ntimeout_ms = 1000\nsunspec = true\n"));
+    let (ports, mut data) =
+        start_adapter(device("pymodbus", addr, "logical_device = \"PV7\"\npoll_period_ms = 200\ntimeout_ms = 1000\nsunspec = true\n"));
 
     // Collect one value per point over a couple of polls.
     wait_datum(&mut data, "PV7/MMXU1.TotW.mag.f", STEP, |_| true).await;

@@ -63,7 +63,15 @@ fn tshark_reads_our_modbus_traffic_as_we_meant_it() {
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("modbus.pcap");
     std::fs::write(&pcap, pcap_support::write_tcp_pcap(&segments)).unwrap();
-    let fields = ["frame.number", "_ws.malformed", "_ws.expert.message", "mbtcp.trans_id", "modbus.func_code", "modbus.exception_code", "modbus.regval_uint16"];
+    let fields = [
+        "frame.number",
+        "_ws.malformed",
+        "_ws.expert.message",
+        "mbtcp.trans_id",
+        "modbus.func_code",
+        "modbus.exception_code",
+        "modbus.regval_uint16",
+    ];
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(&pcap).args(["-o", "mbtcp.tcp.port:2404", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f"]);
     for f in fields {

@@ -194,8 +194,8 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record, DecodeError> {
     };
     let q_offset = r.pos;
     let q_bits = u16::from_be_bytes(r.array("quality")?);
-    let quality = Quality::from_bits(q_bits)
-        .ok_or(DecodeError::BadField { field: "quality", offset: q_offset, value: u64::from(q_bits) })?;
+    let quality =
+        Quality::from_bits(q_bits).ok_or(DecodeError::BadField { field: "quality", offset: q_offset, value: u64::from(q_bits) })?;
     let source_time = if r.flag("source time present")? {
         let t = Timestamp(i64::from_be_bytes(r.array("source time")?));
         let tq_offset = r.pos;

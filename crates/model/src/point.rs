@@ -39,9 +39,7 @@ impl PointId {
         if reference.len() > Self::MAX_LEN {
             return Err(PointIdError::TooLong(reference));
         }
-        if let Some(bad) = reference
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '/' | '.' | '$' | '[' | ']' | '-')))
+        if let Some(bad) = reference.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '/' | '.' | '$' | '[' | ']' | '-')))
         {
             return Err(PointIdError::BadCharacter { reference, bad });
         }

@@ -8,9 +8,7 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// The current system time; roles take time from here and pass it into sans-IO code.
     pub fn now() -> Self {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Self(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
     }
 

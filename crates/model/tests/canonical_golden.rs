@@ -50,10 +50,7 @@ fn float_record_without_source_time_has_the_documented_bytes() {
         received_at: Timestamp(0),
     };
     let bytes = r.encode_canonical();
-    assert_eq!(
-        hex(&bytes),
-        "01000000000000000700144c44302f4d4d5855312e546f74572e6d61672e66073fc000000000000000000000000000"
-    );
+    assert_eq!(hex(&bytes), "01000000000000000700144c44302f4d4d5855312e546f74572e6d61672e66073fc000000000000000000000000000");
     assert_eq!(Record::decode_canonical(&bytes).unwrap(), r);
 }
 

@@ -255,7 +255,9 @@ async fn end_to_end(full: bool) {
         v[v.len() / 2]
     };
     let (ours, base) = (median(&mut ours), median(&mut base));
-    println!("\nend to end through mosquitto, SenML, {per_message} records per message, QoS 1, {messages} messages per round, median of {rounds} rounds");
+    println!(
+        "\nend to end through mosquitto, SenML, {per_message} records per message, QoS 1, {messages} messages per round, median of {rounds} rounds"
+    );
     println!("  baseline: bare rumqttc QoS 1 subscriber  {:>9.0} msg/s ({:>9.0} records-equivalent/s)", base / per_message as f64, base);
     println!(
         "  adapter: decode, hand off, then ack     {:>9.0} msg/s ({:>9.0} records/s)   ratio {:.2}",

@@ -26,12 +26,14 @@ use std::time::Duration;
 
 use gridtrust_adapter::{AdapterIo, RecentMessages};
 use gridtrust_model::{PointId, Timestamp};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
+};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-pub use crate::config::{MqttConfig, PayloadFormat, PointMapping, TlsFiles, TopicConfig};
 use crate::AbortOnDrop;
+pub use crate::config::{MqttConfig, PayloadFormat, PointMapping, TlsFiles, TopicConfig};
 use crate::router::Router;
 pub use crate::stats::{IngestStats, StatsSnapshot};
 pub use crate::tls::TlsSetupError;

@@ -134,10 +134,7 @@ mod tests {
         let l = layout(&["/power_w"]);
         assert!(matches!(parse_json(b"{\"power_w\": 5", &l), Err(JsonError::Syntax(_))));
         assert!(matches!(parse_json(b"[1,2]", &l), Err(JsonError::NotAnObject("array"))));
-        assert_eq!(
-            parse_json(br#"{"power_w":"5 W"}"#, &l),
-            Err(JsonError::NotANumber { pointer: "/power_w".into(), found: "string" })
-        );
+        assert_eq!(parse_json(br#"{"power_w":"5 W"}"#, &l), Err(JsonError::NotANumber { pointer: "/power_w".into(), found: "string" }));
         assert!(matches!(parse_json(br#"{"power_w":5,"time":"13/09/2019"}"#, &l), Err(JsonError::BadTime { .. })));
         assert!(matches!(parse_json(br#"{"power_w":5,"time":1e300}"#, &l), Err(JsonError::BadTime { .. })));
         assert!(matches!(parse_json(b"\xff\xfe", &l), Err(JsonError::Syntax(_))));

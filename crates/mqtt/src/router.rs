@@ -138,10 +138,7 @@ impl Route {
     /// The mapping for `reading`: one naming its meter first, then one for any meter.
     fn target(&self, reading: &Reading) -> Option<&Target> {
         let targets = self.targets.get(&reading.name)?;
-        targets
-            .iter()
-            .find(|t| t.meter.is_some() && t.meter == reading.meter)
-            .or_else(|| targets.iter().find(|t| t.meter.is_none()))
+        targets.iter().find(|t| t.meter.is_some() && t.meter == reading.meter).or_else(|| targets.iter().find(|t| t.meter.is_none()))
     }
 }
 
@@ -170,12 +167,7 @@ mod tests {
     use crate::config::PointMapping;
 
     fn point(name: &str, meter: Option<&str>, id: &str, unit: Option<&str>) -> PointMapping {
-        PointMapping {
-            name: name.into(),
-            meter: meter.map(Into::into),
-            point: PointId::new(id).unwrap(),
-            unit: unit.map(Into::into),
-        }
+        PointMapping { name: name.into(), meter: meter.map(Into::into), point: PointId::new(id).unwrap(), unit: unit.map(Into::into) }
     }
 
     fn router() -> Router {
@@ -238,10 +230,7 @@ mod tests {
     fn a_unit_of_another_quantity_is_refused_not_guessed() {
         let d = router().route("meters/m1/senml").unwrap().decode(br#"[{"n":"m1:energy","u":"W","v":1}]"#, NOW).unwrap();
         assert!(d.data.is_empty());
-        assert_eq!(
-            d.refused,
-            [MappingError::UnitMismatch { name: "m1:energy".into(), found: "W".into(), expected: "Wh".into() }]
-        );
+        assert_eq!(d.refused, [MappingError::UnitMismatch { name: "m1:energy".into(), found: "W".into(), expected: "Wh".into() }]);
         let d = router().route("meters/m1/senml").unwrap().decode(br#"[{"n":"m1:energy","u":"Wh","v":1e300}]"#, NOW).unwrap();
         assert!(matches!(d.refused[..], [MappingError::OutOfRange { .. }]));
     }

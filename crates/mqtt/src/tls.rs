@@ -27,10 +27,8 @@ fn file_error(path: &Path, reason: impl std::fmt::Display) -> TlsSetupError {
 }
 
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(path, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| file_error(path, e))?;
+    let certs: Vec<_> =
+        CertificateDer::pem_file_iter(path).map_err(|e| file_error(path, e))?.collect::<Result<_, _>>().map_err(|e| file_error(path, e))?;
     if certs.is_empty() {
         return Err(file_error(path, "no certificate in the file"));
     }

@@ -25,12 +25,14 @@ const PREFIXES: &[(&str, i8)] = &[("k", 3), ("M", 6), ("G", 9), ("m", -3), ("u",
 impl Unit {
     /// Reads a unit string. CIM spells reactive units `VAr`/`VArh`; they are the SenML `var`/`varh`.
     pub fn parse(text: &str) -> Self {
-        let canonical = |s: &str| match s {
-            "VAr" => "var",
-            "VArh" => "varh",
-            other => other,
-        }
-        .to_owned();
+        let canonical = |s: &str| {
+            match s {
+                "VAr" => "var",
+                "VArh" => "varh",
+                other => other,
+            }
+            .to_owned()
+        };
         let base = canonical(text);
         if PREFIXABLE.contains(&base.as_str()) {
             return Self { exponent: 0, symbol: base };

@@ -274,8 +274,7 @@ async fn mutual_tls_admits_our_certificate_and_refuses_none_or_foreign() {
     let refused = tls_connect(client_config(&foreign), tls_port).await.expect_err("a foreign client certificate is refused");
     assert!(refused.contains("alert"), "refused by the broker's TLS: {refused}");
 
-    let untrusted_broker =
-        TlsFiles { ca: pki.foreign_client.ca.clone(), crl: pki.foreign_client.crl.clone(), ..pki.client.clone() };
+    let untrusted_broker = TlsFiles { ca: pki.foreign_client.ca.clone(), crl: pki.foreign_client.crl.clone(), ..pki.client.clone() };
     let refused = tls_connect(client_config(&untrusted_broker), tls_port).await.expect_err("a broker from another CA is refused");
     assert!(refused.contains("certificate"), "refused by our certificate check: {refused}");
 

@@ -26,8 +26,8 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyIdMethod, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyIdMethod, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -450,10 +450,9 @@ impl<K: rcgen::SigningKey> Ca<K> {
             return Err(PkiError::AlreadyRevoked(Serial::from(entry.serial)));
         }
         let path = self.dir.join(CERTS_DIR).join(format!("{}.crt.pem", entry.serial));
-        let der =
-            CertificateDer::from_pem_file(&path).map_err(|e| PkiError::Read { path: path.clone(), reason: e.to_string() })?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&der)
-            .map_err(|e| PkiError::Read { path: path.clone(), reason: e.to_string() })?;
+        let der = CertificateDer::from_pem_file(&path).map_err(|e| PkiError::Read { path: path.clone(), reason: e.to_string() })?;
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(&der).map_err(|e| PkiError::Read { path: path.clone(), reason: e.to_string() })?;
         let identity = read_identity(&cert)?;
         let request = IssueRequest {
             kind: identity.kind,
@@ -473,8 +472,7 @@ impl<K: rcgen::SigningKey> Ca<K> {
     pub fn revoke(&self, serial: u64, reason: RevocationReason) -> Result<IndexEntry, PkiError> {
         let _lock = DirLock::acquire(&self.dir)?;
         let mut index = read_index(&self.dir)?;
-        let entry =
-            index.certs.iter_mut().find(|e| e.serial == serial).ok_or_else(|| PkiError::NotFound(format!("serial {serial}")))?;
+        let entry = index.certs.iter_mut().find(|e| e.serial == serial).ok_or_else(|| PkiError::NotFound(format!("serial {serial}")))?;
         if entry.revoked.is_some() {
             return Err(PkiError::AlreadyRevoked(Serial::from(serial)));
         }
@@ -495,10 +493,8 @@ impl<K: rcgen::SigningKey> Ca<K> {
         let mut revoked = Vec::new();
         for entry in &index.certs {
             if let Some(rev) = &entry.revoked {
-                let time = OffsetDateTime::parse(&rev.time, &Rfc3339).map_err(|e| PkiError::Read {
-                    path: self.dir.join(INDEX_FILE),
-                    reason: format!("serial {}: {e}", entry.serial),
-                })?;
+                let time = OffsetDateTime::parse(&rev.time, &Rfc3339)
+                    .map_err(|e| PkiError::Read { path: self.dir.join(INDEX_FILE), reason: format!("serial {}: {e}", entry.serial) })?;
                 revoked.push(RevokedCertParams {
                     serial_number: SerialNumber::from_slice(Serial::from(entry.serial).as_bytes()),
                     revocation_time: time,
@@ -534,9 +530,7 @@ impl<K: rcgen::SigningKey> Ca<K> {
     fn find(&self, which: &CertRef) -> Result<IndexEntry, PkiError> {
         let index = read_index(&self.dir)?;
         match which {
-            CertRef::Serial(n) => {
-                index.certs.into_iter().find(|e| e.serial == *n).ok_or_else(|| PkiError::NotFound(which.to_string()))
-            }
+            CertRef::Serial(n) => index.certs.into_iter().find(|e| e.serial == *n).ok_or_else(|| PkiError::NotFound(which.to_string())),
             CertRef::Name(name) => {
                 let live: Vec<IndexEntry> = index.certs.into_iter().filter(|e| &e.name == name && e.revoked.is_none()).collect();
                 let Some(first) = live.first() else { return Err(PkiError::NotFound(which.to_string())) };
@@ -637,8 +631,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
 /// on disk before the old one is used, so a crash can skip a number but never repeat one.
 fn next_counter(path: &Path) -> Result<u64, PkiError> {
     let text = read_string(path)?;
-    let n: u64 =
-        text.trim().parse().map_err(|e| PkiError::Read { path: path.to_owned(), reason: format!("not a counter: {e}") })?;
+    let n: u64 = text.trim().parse().map_err(|e| PkiError::Read { path: path.to_owned(), reason: format!("not a counter: {e}") })?;
     let next = n.checked_add(1).ok_or_else(|| PkiError::Read { path: path.to_owned(), reason: "counter exhausted".into() })?;
     write_atomic(path, format!("{next}\n").as_bytes())?;
     Ok(n)

@@ -18,8 +18,8 @@ use crate::error::PkiError;
 /// SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (0 unused bits) ... }. DER is unique, so
 /// comparing the prefix is the whole algorithm check.
 const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03,
-    0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
+    0x07, 0x03, 0x42, 0x00,
 ];
 
 /// A P-256 public key to certify: all a CA needs from a subject, so keys generated in an HSM
@@ -184,9 +184,7 @@ impl std::fmt::Debug for TlsSigningKey {
 
 impl rustls::sign::SigningKey for TlsSigningKey {
     fn choose_scheme(&self, offered: &[rustls::SignatureScheme]) -> Option<Box<dyn rustls::sign::Signer>> {
-        offered
-            .contains(&rustls::SignatureScheme::ECDSA_NISTP256_SHA256)
-            .then(|| Box::new(self.clone()) as Box<dyn rustls::sign::Signer>)
+        offered.contains(&rustls::SignatureScheme::ECDSA_NISTP256_SHA256).then(|| Box::new(self.clone()) as Box<dyn rustls::sign::Signer>)
     }
 
     fn public_key(&self) -> Option<SubjectPublicKeyInfoDer<'_>> {

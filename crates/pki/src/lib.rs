@@ -39,15 +39,13 @@ pub use authority::{REGISTRY_ROLES, RegistryRefusal, verify_registry};
 pub use ca::{Ca, CertRef, IndexEntry, IssueRequest, Issued, RevocationReason, RevocationRecord};
 pub use dev::{DEV_CA_NAME, DEV_VALIDITY, DevPki, IdentityFiles};
 pub use error::{PkiError, Refusal};
-pub use identity::{
-    CommandIssuer, IdentityKind, IssuerError, PeerIdentity, Serial, authorize, check_command_issuer, check_result_signer,
-};
+pub use identity::{CommandIssuer, IdentityKind, IssuerError, PeerIdentity, Serial, authorize, check_command_issuer, check_result_signer};
 pub use keys::{PublicKey, SignerKey, SoftwareKey, TlsSigningKey, generate_software_key, load_software_ca_key, load_software_tls_key};
+pub use live::{CrlEvent, CrlWatch, CrlWatchConfig, LiveAnchors, log_crl_event, watched_anchors};
 pub use role::{Role, UserRoles};
 pub use show::{show, show_at};
-pub use live::{CrlEvent, CrlWatch, CrlWatchConfig, LiveAnchors, log_crl_event, watched_anchors};
 pub use tls::{
-    ClientAdmission, PeerCertificate, client_config, https_server_config, https_server_config_from_files, live_server_verifier,
-    load_chain, peer_identity, server_config, server_config_admitting,
+    ClientAdmission, PeerCertificate, client_config, https_server_config, https_server_config_from_files, live_server_verifier, load_chain,
+    peer_identity, server_config, server_config_admitting,
 };
 pub use validate::{CrlTimes, Purpose, TrustAnchors, validate};

@@ -102,8 +102,7 @@ pub enum Role {
 
 impl Role {
     /// Every standard role, in id order.
-    pub const ALL: [Role; 7] =
-        [Role::Viewer, Role::Operator, Role::Engineer, Role::Installer, Role::SecAdm, Role::SecAud, Role::RbacMnt];
+    pub const ALL: [Role; 7] = [Role::Viewer, Role::Operator, Role::Engineer, Role::Installer, Role::SecAdm, Role::SecAud, Role::RbacMnt];
 
     /// The roles that may operate equipment (commands, set points): OPERATOR and ENGINEER.
     /// The one list the hub's policy, the edge's gate, the API and the cc all decide by.
@@ -209,8 +208,7 @@ impl UserRoles {
 
     /// Role ids carried that are not standard roles (private or reserved ids).
     pub fn other_role_ids(&self) -> Vec<i16> {
-        let mut ids: Vec<i16> =
-            self.0.iter().flat_map(|i| i.role_ids.iter().copied().filter(|id| Role::from_id(*id).is_none())).collect();
+        let mut ids: Vec<i16> = self.0.iter().flat_map(|i| i.role_ids.iter().copied().filter(|id| Role::from_id(*id).is_none())).collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -289,11 +287,7 @@ fn decode_info(input: &[u8], base: usize) -> Result<RoleInformation, RoleExtensi
             return Err(ids_reader.error("userRole", RoleProblem::Size));
         }
         let (off, value) = ids_reader.read_integer(TAG_INTEGER, "RoleID")?;
-        let id = i16::try_from(value).map_err(|_| RoleExtensionError {
-            offset: off,
-            field: "RoleID",
-            problem: RoleProblem::OutOfRange,
-        })?;
+        let id = i16::try_from(value).map_err(|_| RoleExtensionError { offset: off, field: "RoleID", problem: RoleProblem::OutOfRange })?;
         role_ids.push(id);
     }
     if role_ids.is_empty() {
@@ -301,11 +295,8 @@ fn decode_info(input: &[u8], base: usize) -> Result<RoleInformation, RoleExtensi
     }
     let aor = r.read_utf8("aor", AOR_MAX_CHARS)?;
     let (rev_off, revision) = r.read_integer(TAG_INTEGER, "revision")?;
-    let revision = u8::try_from(revision).map_err(|_| RoleExtensionError {
-        offset: rev_off,
-        field: "revision",
-        problem: RoleProblem::OutOfRange,
-    })?;
+    let revision =
+        u8::try_from(revision).map_err(|_| RoleExtensionError { offset: rev_off, field: "revision", problem: RoleProblem::OutOfRange })?;
     let role_definition = r.read_utf8("roleDefinition", ROLE_DEFINITION_MAX_CHARS)?;
     let mut operation = None;
     if r.peek_tag() == Some(TAG_ENUMERATED) {
@@ -459,8 +450,7 @@ mod der {
                 if n == 0 || n > 4 {
                     return Err(self.error(field, RoleProblem::Length));
                 }
-                let bytes =
-                    self.input.get(self.pos + 2..self.pos + 2 + n).ok_or_else(|| self.error(field, RoleProblem::Truncated))?;
+                let bytes = self.input.get(self.pos + 2..self.pos + 2 + n).ok_or_else(|| self.error(field, RoleProblem::Truncated))?;
                 if bytes[0] == 0 {
                     return Err(self.error(field, RoleProblem::Length));
                 }

@@ -63,8 +63,8 @@ pub fn show_at(input: &[u8], now: SystemTime) -> Result<String, PkiError> {
 }
 
 fn show_certificate(out: &mut String, der: &[u8], now: SystemTime) -> Result<(), PkiError> {
-    let (rest, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| PkiError::Malformed { what: "certificate", reason: e.to_string() })?;
+    let (rest, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| PkiError::Malformed { what: "certificate", reason: e.to_string() })?;
     let _ = writeln!(out, "Certificate{}", if rest.is_empty() { "" } else { " (followed by trailing bytes)" });
     let _ = writeln!(out, "  subject:            {}", cert.subject());
     if cert.is_ca() {
@@ -164,11 +164,8 @@ fn show_certificate(out: &mut String, der: &[u8], now: SystemTime) -> Result<(),
             let _ = writeln!(out, "  public key:         ECDSA P-256 {}", hex(key.sec1()));
         }
         Err(_) => {
-            let _ = writeln!(
-                out,
-                "  public key:         {} (not ECDSA P-256: unusable in gridtrust)",
-                cert.public_key().algorithm.algorithm
-            );
+            let _ =
+                writeln!(out, "  public key:         {} (not ECDSA P-256: unusable in gridtrust)", cert.public_key().algorithm.algorithm);
         }
     }
     let sig = cert.signature_algorithm.algorithm.to_id_string();
@@ -241,12 +238,8 @@ fn show_crl_parsed(out: &mut String, crl: &CertificateRevocationList<'_>, now: S
     match crl.next_update() {
         Some(next) => {
             let expired = OffsetDateTime::from(now).unix_timestamp() > next.timestamp();
-            let _ = writeln!(
-                out,
-                "  next update:        {}{}",
-                fmt_time(next),
-                if expired { " (EXPIRED: validators refuse it)" } else { "" }
-            );
+            let _ =
+                writeln!(out, "  next update:        {}{}", fmt_time(next), if expired { " (EXPIRED: validators refuse it)" } else { "" });
         }
         None => {
             let _ = writeln!(out, "  next update:        (none)");

@@ -127,8 +127,8 @@ pub fn https_server_config(
 /// (PKCS#8, SEC1 or PKCS#1; ECDSA, Ed25519 or RSA).
 pub fn https_server_config_from_files(certificate: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, PkiError> {
     let chain = load_chain(certificate)?;
-    let der = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| PkiError::Read { path: key.to_owned(), reason: e.to_string() })?;
+    let der =
+        rustls::pki_types::PrivateKeyDer::from_pem_file(key).map_err(|e| PkiError::Read { path: key.to_owned(), reason: e.to_string() })?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&der)
         .map_err(|e| PkiError::Read { path: key.to_owned(), reason: format!("not a usable private key: {e}") })?;
     https_server_config(chain, signing)

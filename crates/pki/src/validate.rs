@@ -16,11 +16,11 @@ use std::time::{Duration, SystemTime};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor, UnixTime};
-use x509_parser::prelude::FromDer;
 use webpki::{
-    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList, RevocationCheckDepth,
-    RevocationOptionsBuilder, UnknownStatusPolicy,
+    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList, RevocationCheckDepth, RevocationOptionsBuilder,
+    UnknownStatusPolicy,
 };
+use x509_parser::prelude::FromDer;
 
 use crate::ca::{CA_CERT_FILE, CRL_FILE};
 use crate::error::PkiError;
@@ -108,10 +108,7 @@ impl TrustAnchors {
             let (_, cert) = x509_parser::parse_x509_certificate(root)
                 .map_err(|e| PkiError::Malformed { what: "CA certificate", reason: e.to_string() })?;
             if !cert.is_ca() {
-                return Err(PkiError::Malformed {
-                    what: "CA certificate",
-                    reason: format!("{} is not a CA certificate", cert.subject()),
-                });
+                return Err(PkiError::Malformed { what: "CA certificate", reason: format!("{} is not a CA certificate", cert.subject()) });
             }
             let anchor = webpki::anchor_from_trusted_cert(root)
                 .map_err(|e| PkiError::Malformed { what: "CA certificate", reason: format!("{e:?}") })?;
@@ -130,8 +127,7 @@ impl TrustAnchors {
         let mut crl_times = Vec::with_capacity(crls.len());
         for crl in &crls {
             let parsed = CertRevocationList::from(
-                OwnedCertRevocationList::from_der(crl)
-                    .map_err(|e| PkiError::Malformed { what: "CRL", reason: format!("{e:?}") })?,
+                OwnedCertRevocationList::from_der(crl).map_err(|e| PkiError::Malformed { what: "CRL", reason: format!("{e:?}") })?,
             );
             let issuer = anchors
                 .iter()
@@ -228,10 +224,7 @@ impl TrustAnchors {
         chain.iter().find_map(|der| {
             let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
             let serial = cert.raw_serial();
-            self.parsed_crls
-                .iter()
-                .any(|crl| matches!(crl.find_serial(serial), Ok(Some(_))))
-                .then(|| Serial::from_be_bytes(serial))
+            self.parsed_crls.iter().any(|crl| matches!(crl.find_serial(serial), Ok(Some(_)))).then(|| Serial::from_be_bytes(serial))
         })
     }
 }
@@ -240,12 +233,11 @@ impl TrustAnchors {
 fn check_crl_signature(crl: &[u8], issuer: &CertificateDer<'_>) -> Result<CrlTimes, PkiError> {
     let (_, parsed) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl)
         .map_err(|e| PkiError::Malformed { what: "CRL", reason: e.to_string() })?;
-    let (_, ca) = x509_parser::parse_x509_certificate(issuer)
-        .map_err(|e| PkiError::Malformed { what: "CA certificate", reason: e.to_string() })?;
+    let (_, ca) =
+        x509_parser::parse_x509_certificate(issuer).map_err(|e| PkiError::Malformed { what: "CA certificate", reason: e.to_string() })?;
     parsed.verify_signature(ca.public_key()).map_err(|_| PkiError::CrlSignature)?;
-    let to_system = |t: x509_parser::time::ASN1Time| {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.timestamp()).unwrap_or(0))
-    };
+    let to_system =
+        |t: x509_parser::time::ASN1Time| SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.timestamp()).unwrap_or(0));
     Ok(CrlTimes { this_update: to_system(parsed.last_update()), next_update: parsed.next_update().map(to_system) })
 }
 
@@ -260,12 +252,7 @@ fn read_err(path: &Path, e: impl std::fmt::Display) -> PkiError {
 /// connection, and for evidence or a command the time the verifier accepts as its signing
 /// time. A certificate on a loaded CRL is refused whatever `now` is, and the CRL itself must not
 /// have expired at `now`.
-pub fn validate(
-    anchors: &TrustAnchors,
-    chain: &[CertificateDer<'_>],
-    now: SystemTime,
-    purpose: Purpose,
-) -> Result<PeerIdentity, PkiError> {
+pub fn validate(anchors: &TrustAnchors, chain: &[CertificateDer<'_>], now: SystemTime, purpose: Purpose) -> Result<PeerIdentity, PkiError> {
     let (end_entity, intermediates) = chain.split_first().ok_or(PkiError::NoCertificate)?;
     verify_path(anchors, end_entity, intermediates, now, purpose)?;
     let identity = peer_identity_of(end_entity)?;
@@ -281,8 +268,7 @@ pub(crate) fn verify_path(
     now: SystemTime,
     purpose: Purpose,
 ) -> Result<(), PkiError> {
-    let cert =
-        EndEntityCert::try_from(end_entity).map_err(|e| PkiError::Malformed { what: "certificate", reason: format!("{e:?}") })?;
+    let cert = EndEntityCert::try_from(end_entity).map_err(|e| PkiError::Malformed { what: "certificate", reason: format!("{e:?}") })?;
     let time = UnixTime::since_unix_epoch(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO));
     let crl_refs: Vec<&CertRevocationList<'_>> = anchors.parsed_crls.iter().collect();
     let revocation = if anchors.check_revocation {
@@ -318,12 +304,7 @@ pub(crate) fn verify_path(
 }
 
 /// Turns webpki's reason into our typed refusal.
-pub(crate) fn map_webpki_error(
-    e: webpki::Error,
-    anchors: &TrustAnchors,
-    chain: &[CertificateDer<'_>],
-    purpose: Purpose,
-) -> PkiError {
+pub(crate) fn map_webpki_error(e: webpki::Error, anchors: &TrustAnchors, chain: &[CertificateDer<'_>], purpose: Purpose) -> PkiError {
     use webpki::Error as E;
     #[allow(deprecated)] // webpki still returns the old variant in some paths
     if matches!(e, E::RequiredEkuNotFound) {

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use common::{DAY, anchors, issue, issue_for, signer_ca};
 use gridtrust_pki::{
-    Ca, CertRef, DevPki, IdentityKind, IssueRequest, PkiError, PublicKey, Purpose, RevocationReason, Role, SignerKey,
-    TrustAnchors, validate,
+    Ca, CertRef, DevPki, IdentityKind, IssueRequest, PkiError, PublicKey, Purpose, RevocationReason, Role, SignerKey, TrustAnchors,
+    validate,
 };
 use gridtrust_trust::signing::{EphemeralSigner, Signer, certificate_id};
 
@@ -197,10 +197,7 @@ fn bad_requests_are_refused_without_issuing() {
         public_key: key.clone(),
         extra_sans: sans.into_iter().map(String::from).collect(),
     };
-    assert!(matches!(
-        ca.issue(&request(IdentityKind::Edge, "Edge 1", vec![Role::Viewer], vec![], DAY)),
-        Err(PkiError::InvalidName { .. })
-    ));
+    assert!(matches!(ca.issue(&request(IdentityKind::Edge, "Edge 1", vec![Role::Viewer], vec![], DAY)), Err(PkiError::InvalidName { .. })));
     assert!(matches!(ca.issue(&request(IdentityKind::Edge, "edge", vec![], vec![], DAY)), Err(PkiError::NoRoles)));
     assert!(matches!(
         ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec!["bad name!"], DAY)),
@@ -215,10 +212,7 @@ fn bad_requests_are_refused_without_issuing() {
         Err(PkiError::Validity(_))
     ));
     // The test CA is valid for a year: nothing it signs may outlive it.
-    assert!(matches!(
-        ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec![], 400 * DAY)),
-        Err(PkiError::Validity(_))
-    ));
+    assert!(matches!(ca.issue(&request(IdentityKind::Edge, "edge", vec![Role::Viewer], vec![], 400 * DAY)), Err(PkiError::Validity(_))));
     assert!(ca.list().unwrap().is_empty());
     // Extra names are carried and kept on renewal.
     let ok = ca.issue(&request(IdentityKind::Hub, "hub", vec![Role::Viewer], vec!["hub.example.net", "10.0.0.7"], DAY)).unwrap();
@@ -296,16 +290,13 @@ fn certificates_outside_the_identity_profile_are_refused() {
         params.subject_alt_names = vec![rcgen::SanType::URI(urn.try_into().unwrap())];
         if roles {
             let ext = gridtrust_pki::UserRoles::standard(&[Role::Operator]).encode().unwrap();
-            params.custom_extensions =
-                vec![rcgen::CustomExtension::from_oid_content(gridtrust_pki::role::ROLE_EXTENSION_OID, ext)];
+            params.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(gridtrust_pki::role::ROLE_EXTENSION_OID, ext)];
         }
         vec![params.signed_by(&subject, &issuer).unwrap().der().clone()]
     };
     let ds = || vec![rcgen::KeyUsagePurpose::DigitalSignature];
     let anchors = TrustAnchors::from_ca_dir(dir.path()).unwrap();
-    let check = |chain: Vec<rustls::pki_types::CertificateDer<'static>>| {
-        validate(&anchors, &chain, SystemTime::now(), Purpose::TlsClient)
-    };
+    let check = |chain: Vec<rustls::pki_types::CertificateDer<'static>>| validate(&anchors, &chain, SystemTime::now(), Purpose::TlsClient);
 
     // The control: the same construction with everything in place is accepted.
     let good = check(make("alice", "urn:gridtrust:operator:alice", true, ds(), 100)).unwrap();
@@ -342,8 +333,7 @@ fn a_failing_ca_key_issues_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let signer = EphemeralSigner::generate();
     let public = signer.public_key();
-    let ca = Ca::init(dir.path(), "test operator CA", 365 * DAY, SignerKey::new(Arc::new(signer) as Arc<dyn Signer>).unwrap())
-        .unwrap();
+    let ca = Ca::init(dir.path(), "test operator CA", 365 * DAY, SignerKey::new(Arc::new(signer) as Arc<dyn Signer>).unwrap()).unwrap();
     drop(ca);
     let broken = Ca::open(dir.path(), SignerKey::new(Arc::new(FailingSigner(public)) as Arc<dyn Signer>).unwrap()).unwrap();
     let request = IssueRequest {

@@ -89,11 +89,7 @@ fn openssl_text_shows_the_role_extension_names_and_usages() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
     // openssl's DER parser reads our role extension as the ASN.1 we say it is.
-    let der = Command::new("openssl")
-        .args(["x509", "-in", hub.issued.path.to_str().unwrap(), "-outform", "DER"])
-        .output()
-        .unwrap()
-        .stdout;
+    let der = Command::new("openssl").args(["x509", "-in", hub.issued.path.to_str().unwrap(), "-outform", "DER"]).output().unwrap().stdout;
     let ext = find_role_extension(&der);
     let ext_file = dir.path().join("roles.der");
     std::fs::write(&ext_file, ext).unwrap();

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use common::{Identity, anchors, issue, signer_ca};
 use gridtrust_pki::{
-    ClientAdmission, IdentityKind, LiveAnchors, PeerIdentity, Refusal, Role, TrustAnchors, authorize, client_config, peer_identity, server_config,
-    server_config_admitting,
+    ClientAdmission, IdentityKind, LiveAnchors, PeerIdentity, Refusal, Role, TrustAnchors, authorize, client_config, peer_identity,
+    server_config, server_config_admitting,
 };
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,12 +31,7 @@ async fn handshake(
 }
 
 /// [`handshake`] with any client configuration, for clients that do not play by our rules.
-async fn handshake_with(
-    server_anchors: &TrustAnchors,
-    server: &Identity,
-    client_cfg: Arc<rustls::ClientConfig>,
-    dial: &str,
-) -> Outcome {
+async fn handshake_with(server_anchors: &TrustAnchors, server: &Identity, client_cfg: Arc<rustls::ClientConfig>, dial: &str) -> Outcome {
     let server_cfg = server_config(&server_anchors.clone().into(), server.chain(), server.tls_key()).unwrap();
     exchange(server_cfg, client_cfg, dial).await
 }
@@ -156,10 +151,7 @@ async fn client_certificate_from_another_ca_is_refused() {
     .unwrap();
     let out = handshake(&server_side, &hub, &client_side, &intruder, "hub").await;
     let err = out.server.unwrap_err();
-    assert!(
-        err.contains("UnknownIssuer") || err.to_lowercase().contains("unknown issuer") || err.contains("BadSignature"),
-        "{err}"
-    );
+    assert!(err.contains("UnknownIssuer") || err.to_lowercase().contains("unknown issuer") || err.contains("BadSignature"), "{err}");
     assert!(out.client.is_err());
 }
 
@@ -221,8 +213,7 @@ async fn client_certificate_without_roles_is_refused_in_the_handshake() {
 
     let anchors = anchors(&ca);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certified =
-        rustls::sign::CertifiedKey::new(vec![cert.der().clone()], Arc::new(TlsSigningKey::new(client_signer).unwrap()));
+    let certified = rustls::sign::CertifiedKey::new(vec![cert.der().clone()], Arc::new(TlsSigningKey::new(client_signer).unwrap()));
     let client_cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()

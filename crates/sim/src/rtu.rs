@@ -34,9 +34,8 @@ pub struct SubstationRtu {
 impl SubstationRtu {
     /// Binds `listen` and starts simulating, sending every measurement each `period`.
     pub async fn start(listen: &str, spec: SubstationSpec, period: Duration) -> std::io::Result<Self> {
-        let addr: SocketAddr = listen
-            .parse()
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("`{listen}`: {e}")))?;
+        let addr: SocketAddr =
+            listen.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("`{listen}`: {e}")))?;
         let common_address = spec.common_address;
         let config = ServerConfig { common_address, ..ServerConfig::default() };
         let (handle, commands) = Server::bind(addr, None, config).await?;

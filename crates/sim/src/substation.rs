@@ -134,12 +134,11 @@ impl Substation {
             sources.push((p.ioa, source));
         }
         let transformer = grid.cgmes.power_transformers.first().map(|t| t.equipment.identity.mrid.clone()).unwrap_or_default();
-        let tap = grid
-            .untyped
-            .ratio_tap_changers(&grid.cgmes, &transformer)
-            .into_iter()
-            .next()
-            .ok_or_else(|| UnlinkedPoint { point: "T1/YLTC1.TapPos".into(), reason: "the transformer has no ratio tap changer".into() })?;
+        let tap =
+            grid.untyped.ratio_tap_changers(&grid.cgmes, &transformer).into_iter().next().ok_or_else(|| UnlinkedPoint {
+                point: "T1/YLTC1.TapPos".into(),
+                reason: "the transformer has no ratio tap changer".into(),
+            })?;
         let base_loads = grid.cgmes.loads.iter().map(|l| (l.p_mw.unwrap_or(0.0), l.q_mvar.unwrap_or(0.0))).collect();
         Ok(Self { spec, grid, sources, tap, base_loads, energy_kwh: 0.0, last_t: None, noise: 0x9e37_79b9_7f4a_7c15 })
     }
@@ -158,7 +157,12 @@ impl Substation {
     /// (regulating step, SBO).
     pub fn commands(&self) -> Vec<CommandMap> {
         let mut v: Vec<CommandMap> = (1..=FEEDERS)
-            .map(|f| CommandMap { id: pid(format!("F{f}/XCBR1.Pos")), ioa: f * 1000 + ioa::BREAKER_COMMAND, kind: CommandKind::Double, sbo: true })
+            .map(|f| CommandMap {
+                id: pid(format!("F{f}/XCBR1.Pos")),
+                ioa: f * 1000 + ioa::BREAKER_COMMAND,
+                kind: CommandKind::Double,
+                sbo: true,
+            })
             .collect();
         v.push(CommandMap { id: pid("T1/YLTC1.TapPos".into()), ioa: ioa::TAP_COMMAND, kind: CommandKind::Step, sbo: true });
         v
@@ -169,7 +173,15 @@ impl Substation {
         let points = self
             .points()
             .into_iter()
-            .map(|p| PointMap { id: p.id, ioa: p.ioa, kind: p.kind, unit: Some(p.unit.to_owned()).filter(|u| !u.is_empty()), scale: None, offset: 0.0, group: None })
+            .map(|p| PointMap {
+                id: p.id,
+                ioa: p.ioa,
+                kind: p.kind,
+                unit: Some(p.unit.to_owned()).filter(|u| !u.is_empty()),
+                scale: None,
+                offset: 0.0,
+                group: None,
+            })
             .collect();
         // The address plan above has no duplicates, so indexing cannot fail.
         MappingFile::from_entries(points, self.commands()).unwrap_or_else(|e| panic!("simulator mapping: {e}"))
@@ -204,14 +216,8 @@ impl Substation {
         let dt = self.last_t.map_or(0.0, |l| (t - l).max(0.0));
         self.last_t = Some(t);
         let Some((built, solution)) = self.solve_at(t) else { return Vec::new() };
-        let supplied_mw: f64 = built
-            .network
-            .buses
-            .iter()
-            .zip(&solution.s)
-            .filter(|(b, _)| b.kind == BusKind::Slack)
-            .map(|(_, s)| s.re * BASE_MVA)
-            .sum();
+        let supplied_mw: f64 =
+            built.network.buses.iter().zip(&solution.s).filter(|(b, _)| b.kind == BusKind::Slack).map(|(_, s)| s.re * BASE_MVA).sum();
         self.energy_kwh += supplied_mw.max(0.0) * 1000.0 * dt / 3600.0;
         let measured: Vec<(u32, Quantity, String)> = self
             .sources
@@ -251,7 +257,8 @@ impl Substation {
         let equipment = t.conducting_equipment.as_deref().unwrap_or_default();
         let Some(branch) = built.network.branches.iter().find(|b| b.id == equipment && (b.from == bus || b.to == bus)) else { return 0.0 };
         let [yff, yft, ytf, ytt] = branch.admittances();
-        let current = if branch.from == bus { yff * v(branch.from) + yft * v(branch.to) } else { ytf * v(branch.from) + ytt * v(branch.to) };
+        let current =
+            if branch.from == bus { yff * v(branch.from) + yft * v(branch.to) } else { ytf * v(branch.from) + ytt * v(branch.to) };
         let power = v(bus) * current.conj();
         match quantity {
             Quantity::ActivePower => power.re * BASE_MVA,
@@ -262,7 +269,12 @@ impl Substation {
     }
 
     fn switch_open(&self, mrid: &str) -> bool {
-        self.grid.cgmes.switches.iter().find(|s| s.equipment.identity.mrid == mrid).is_some_and(|s| s.open.or(s.normal_open).unwrap_or(false))
+        self.grid
+            .cgmes
+            .switches
+            .iter()
+            .find(|s| s.equipment.identity.mrid == mrid)
+            .is_some_and(|s| s.open.or(s.normal_open).unwrap_or(false))
     }
 
     /// Every status and counter, for the first transmission after start.
@@ -361,7 +373,11 @@ fn link(grid: &DemoGrid, point: &SimPoint) -> Result<Source, String> {
     if m.kind != MeasurementKind::Analog {
         return Err(format!("CIM measurement {mrid} is not an Analog"));
     }
-    let quantity = m.measurement_type.as_deref().and_then(Quantity::of).ok_or_else(|| format!("measurementType {:?} is not simulated", m.measurement_type))?;
+    let quantity = m
+        .measurement_type
+        .as_deref()
+        .and_then(Quantity::of)
+        .ok_or_else(|| format!("measurementType {:?} is not simulated", m.measurement_type))?;
     let terminal = m.terminal.clone().ok_or_else(|| format!("CIM measurement {mrid} has no terminal"))?;
     Ok(Source::Measured { quantity, terminal })
 }

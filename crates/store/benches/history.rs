@@ -114,9 +114,9 @@ fn main() {
     let n_points = env("HISTORY_BENCH_POINTS", 1000);
     let raw_points = env("HISTORY_BENCH_RAW_POINTS", 5).min(n_points) as usize;
     let seconds = env("HISTORY_BENCH_SECONDS", 86_400);
-    let dir = std::env::var_os("HISTORY_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into())).join("history-bench")
-    });
+    let dir = std::env::var_os("HISTORY_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into())).join("history-bench"));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("hub-{n_points}x{seconds}-{raw_points}raw.redb"));
     let marker = path.with_extension("complete");
@@ -181,8 +181,22 @@ fn main() {
     });
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("history, whole range -> ~{buckets} buckets");
-    println!("  baseline  downsample (every record), record-backed points: p50 {:>8.2} ms  p99 {:>8.2} ms  (40 queries)", ms(base.0), ms(base.1));
-    println!("  gridtrust history_buckets, same points:                  p50 {:>8.2} ms  p99 {:>8.2} ms  (400 queries)  ratio p50 {:.4}", ms(same.0), ms(same.1), ms(same.0) / ms(base.0));
-    println!("  gridtrust history_buckets, random of all {n_points} points:      p50 {:>8.2} ms  p99 {:>8.2} ms  (1000 queries)  ratio p50 {:.4}", ms(all.0), ms(all.1), ms(all.0) / ms(base.0));
+    println!(
+        "  baseline  downsample (every record), record-backed points: p50 {:>8.2} ms  p99 {:>8.2} ms  (40 queries)",
+        ms(base.0),
+        ms(base.1)
+    );
+    println!(
+        "  gridtrust history_buckets, same points:                  p50 {:>8.2} ms  p99 {:>8.2} ms  (400 queries)  ratio p50 {:.4}",
+        ms(same.0),
+        ms(same.1),
+        ms(same.0) / ms(base.0)
+    );
+    println!(
+        "  gridtrust history_buckets, random of all {n_points} points:      p50 {:>8.2} ms  p99 {:>8.2} ms  (1000 queries)  ratio p50 {:.4}",
+        ms(all.0),
+        ms(all.1),
+        ms(all.0) / ms(base.0)
+    );
     println!("  requirement p99 < 100 ms: {}", if all.1.max(same.1) < Duration::from_millis(100) { "met" } else { "NOT MET" });
 }

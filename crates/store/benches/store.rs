@@ -127,7 +127,13 @@ fn main() {
     let day0 = 1_700_000_000 * SECOND;
     let all = day_of_records(&pts, day0);
     let batches: Vec<&[Record]> = all.chunks(100).collect();
-    println!("gridtrust-store bench: {} points x {} s = {} records, batches of 100, file on {}", n_points, DAY, all.len(), dir.path().display());
+    println!(
+        "gridtrust-store bench: {} points x {} s = {} records, batches of 100, file on {}",
+        n_points,
+        DAY,
+        all.len(),
+        dir.path().display()
+    );
 
     // 1. Apply rate on the first 2,000 batches, baseline and ours alternating three times on
     // fresh files, median of each. One commit (fsync) per batch is what a live edge stream costs.
@@ -160,7 +166,12 @@ fn main() {
         assert_eq!(hub.record_count().unwrap(), all.len() as u64);
     }
     let load = load.elapsed();
-    println!("loaded {} records in {:.1} s ({:.0} rec/s, 100 batches/commit)", all.len(), load.as_secs_f64(), all.len() as f64 / load.as_secs_f64());
+    println!(
+        "loaded {} records in {:.1} s ({:.0} rec/s, 100 batches/commit)",
+        all.len(),
+        load.as_secs_f64(),
+        all.len() as f64 / load.as_secs_f64()
+    );
 
     let hub = HubStore::open(&path).unwrap();
     let target = &pts[n_points / 2];

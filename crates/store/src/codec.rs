@@ -26,14 +26,11 @@ pub(crate) fn array<const N: usize>(
     table: &'static str,
     key: impl FnOnce() -> String,
 ) -> Result<[u8; N]> {
-    bytes
-        .get(at..at.saturating_add(N))
-        .and_then(|s| <[u8; N]>::try_from(s).ok())
-        .ok_or_else(|| StoreError::Corrupt {
-            table,
-            key: key(),
-            problem: Corruption::Length { what, expected: at.saturating_add(N), found: bytes.len() },
-        })
+    bytes.get(at..at.saturating_add(N)).and_then(|s| <[u8; N]>::try_from(s).ok()).ok_or_else(|| StoreError::Corrupt {
+        table,
+        key: key(),
+        problem: Corruption::Length { what, expected: at.saturating_add(N), found: bytes.len() },
+    })
 }
 
 /// Decodes a stored canonical record into a typed error naming where it lives.

@@ -8,8 +8,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Deserialize;
 use tracing::{debug, info, warn};
 
-use crate::db::Db;
 use crate::codec::{array, decode_record, hex};
+use crate::db::Db;
 use crate::error::{Corruption, Result, StoreError};
 
 const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queue_meta");
@@ -194,7 +194,7 @@ impl EdgeQueue {
         crate::error::guard("open", || {
             let path = path.as_ref().to_path_buf();
             let mut db = Db::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?, &path);
-                if config.check_integrity_on_open
+            if config.check_integrity_on_open
                 && !db.get_mut()?.check_integrity().map_err(|source| StoreError::Open { path: path.clone(), source })?
             {
                 warn!(path = %path.display(), "edge queue failed its integrity check and was repaired");
@@ -437,30 +437,22 @@ impl EdgeQueue {
 
     /// Records waiting for acknowledgement, for backlog metrics and alarms.
     pub fn len(&self) -> Result<u64> {
-        self.db.guard("len", || {
-            Ok(self.stats()?.records)
-        })
+        self.db.guard("len", || Ok(self.stats()?.records))
     }
 
     /// True when the hub holds everything: nothing to resend.
     pub fn is_empty(&self) -> Result<bool> {
-        self.db.guard("is_empty", || {
-            Ok(self.stats()?.batches == 0)
-        })
+        self.db.guard("is_empty", || Ok(self.stats()?.batches == 0))
     }
 
     /// Batches waiting for acknowledgement, for backlog metrics.
     pub fn pending_batches(&self) -> Result<u64> {
-        self.db.guard("pending_batches", || {
-            Ok(self.stats()?.batches)
-        })
+        self.db.guard("pending_batches", || Ok(self.stats()?.batches))
     }
 
     /// Bytes (headers plus canonical records) waiting, the figure [`QueueConfig::max_bytes`] bounds.
     pub fn pending_bytes(&self) -> Result<u64> {
-        self.db.guard("pending_bytes", || {
-            Ok(self.stats()?.bytes)
-        })
+        self.db.guard("pending_bytes", || Ok(self.stats()?.bytes))
     }
 
     /// The bounds this handle enforces.

@@ -61,8 +61,7 @@ fn corrupt_hub_record_is_a_typed_error_in_history_and_latest() {
     let path = dir.path().join("h.redb");
     {
         let hub = HubStore::open(&path).unwrap();
-        hub.apply_batch("e", 1, &header(1), &[rec(0, MARKER, Timestamp(0), 1.0), rec(1, "LD0/MMXU1.Hz", Timestamp(0), 2.0)])
-            .unwrap();
+        hub.apply_batch("e", 1, &header(1), &[rec(0, MARKER, Timestamp(0), 1.0), rec(1, "LD0/MMXU1.Hz", Timestamp(0), 2.0)]).unwrap();
     }
     assert!(damage_marker_records(&path) >= 2, "series and latest copies");
     let hub = HubStore::open(&path).unwrap();

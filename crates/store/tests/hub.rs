@@ -110,12 +110,10 @@ fn hub_state_survives_reopen() {
     let hub = HubStore::open(&path).unwrap();
     assert_eq!(hub.record_count().unwrap(), 5);
     assert_eq!(hub.apply_batch("e", 1, &header(1), &recs(0, 5, "LD0/MMXU1.Hz")).unwrap(), ApplyOutcome::Duplicate);
-    assert_eq!(hub.apply_batch("e", 3, &header(3), &recs(5, 1, "LD0/MMXU1.Hz")).unwrap(), ApplyOutcome::Applied {
-        stored: 1,
-        duplicates: 0,
-        gap: Some(2..3),
-        late: false
-    });
+    assert_eq!(
+        hub.apply_batch("e", 3, &header(3), &recs(5, 1, "LD0/MMXU1.Hz")).unwrap(),
+        ApplyOutcome::Applied { stored: 1, duplicates: 0, gap: Some(2..3), late: false }
+    );
 }
 
 #[test]
@@ -164,11 +162,7 @@ const POINTS: [&str; 3] = ["LD0/MMXU1.Hz", "LD0/MMXU1.TotW", "LD0/MMXU1.Hz[MX]"]
 /// Brute force over everything applied: records of `p` with series time in `[from, to)`, in
 /// (time, seq) order.
 fn brute_history(all: &[Record], p: &str, from: i64, to: i64) -> Vec<Record> {
-    let mut v: Vec<Record> = all
-        .iter()
-        .filter(|r| r.point.as_str() == p && (from..to).contains(&series_time(r).0))
-        .cloned()
-        .collect();
+    let mut v: Vec<Record> = all.iter().filter(|r| r.point.as_str() == p && (from..to).contains(&series_time(r).0)).cloned().collect();
     v.sort_by_key(|r| (series_time(r), r.seq));
     v
 }
@@ -252,7 +246,8 @@ fn downsample_of_a_day_into_hours() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
     let day0 = 1_700_000_000 * SECOND;
-    let all: Vec<Record> = (0..86_400u64).step_by(60).map(|s| rec(s, "LD0/MMXU1.Hz", Timestamp(day0 + s as i64 * SECOND), (s % 3600) as f32)).collect();
+    let all: Vec<Record> =
+        (0..86_400u64).step_by(60).map(|s| rec(s, "LD0/MMXU1.Hz", Timestamp(day0 + s as i64 * SECOND), (s % 3600) as f32)).collect();
     for (i, c) in all.chunks(100).enumerate() {
         hub.apply_batch("e", i as u64, &header(i as u64), c).unwrap();
     }

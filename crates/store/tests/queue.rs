@@ -108,7 +108,8 @@ fn records_within_a_batch_must_increase() {
 #[test]
 fn full_queue_refuses_instead_of_dropping() {
     let dir = tempfile::tempdir().unwrap();
-    let q = EdgeQueue::open_with(dir.path().join("q.redb"), QueueConfig { max_bytes: 1 << 20, max_batches: 2, ..QueueConfig::default() }).unwrap();
+    let q = EdgeQueue::open_with(dir.path().join("q.redb"), QueueConfig { max_bytes: 1 << 20, max_batches: 2, ..QueueConfig::default() })
+        .unwrap();
     q.append_batch(1, &header(1), &recs(0, 5, "LD0/MMXU1.Hz")).unwrap();
     q.append_batch(2, &header(2), &recs(5, 5, "LD0/MMXU1.Hz")).unwrap();
     let err = q.append_batch(3, &header(3), &recs(10, 5, "LD0/MMXU1.Hz")).unwrap_err();
@@ -118,7 +119,8 @@ fn full_queue_refuses_instead_of_dropping() {
     q.append_batch(3, &header(3), &recs(10, 5, "LD0/MMXU1.Hz")).unwrap();
     assert_eq!(q.pending(None, 10).unwrap().iter().map(|b| b.batch_seq).collect::<Vec<_>>(), vec![2, 3]);
 
-    let small = EdgeQueue::open_with(dir.path().join("s.redb"), QueueConfig { max_bytes: 200, max_batches: 100, ..QueueConfig::default() }).unwrap();
+    let small = EdgeQueue::open_with(dir.path().join("s.redb"), QueueConfig { max_bytes: 200, max_batches: 100, ..QueueConfig::default() })
+        .unwrap();
     small.append_batch(1, &header(1), &recs(0, 2, "LD0/MMXU1.Hz")).unwrap();
     let err = small.append_batch(2, &header(2), &recs(2, 4, "LD0/MMXU1.Hz")).unwrap_err();
     assert!(matches!(err, StoreError::QueueFull { max_bytes: 200, .. }), "{err}");

@@ -85,14 +85,7 @@ fn default_crl_warn_days() -> u64 {
 impl IdentityConfig {
     /// An `[identity]` table with the default CRL watch.
     pub fn new(ca: PathBuf, certificate: PathBuf, crl: PathBuf, key: KeyConfig) -> Self {
-        Self {
-            ca,
-            certificate,
-            crl,
-            key,
-            crl_check_interval_ms: default_crl_check_interval_ms(),
-            crl_warn_days: default_crl_warn_days(),
-        }
+        Self { ca, certificate, crl, key, crl_check_interval_ms: default_crl_check_interval_ms(), crl_warn_days: default_crl_warn_days() }
     }
 
     /// How the CRL file is watched.
@@ -298,7 +291,11 @@ impl Identity {
 
     /// Dials `upstream` with `tls` (this identity's [`Self::client_config`]) and guards the
     /// link: it is closed when the server's certificate is revoked while connected.
-    pub async fn connect(&self, upstream: &Upstream, tls: Arc<rustls::ClientConfig>) -> Result<(Split<ClientStream>, SessionGuard), FrameError> {
+    pub async fn connect(
+        &self,
+        upstream: &Upstream,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<(Split<ClientStream>, SessionGuard), FrameError> {
         let connected = crate::stream::connect_closable(&upstream.address, &upstream.server_name, tls).await?;
         let address = upstream.address.clone();
         let guard = self.guard(connected.peer_certificates, Purpose::TlsServer, connected.closer, move |reason| {
@@ -317,4 +314,3 @@ impl Drop for SessionGuard {
         self.0.abort();
     }
 }
-

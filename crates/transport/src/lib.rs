@@ -13,7 +13,7 @@ pub mod stream;
 
 pub use messages::{CcToHub, EdgeToHub, HubToCc, HubToEdge, PROTOCOL_VERSION};
 pub use stream::{
-    Accepted, Admission, Closer, ConnectionSlot, Connected, FrameError, FramedReader, FramedWriter, Incoming, Listener, ListenerLimits,
+    Accepted, Admission, Closer, Connected, ConnectionSlot, FrameError, FramedReader, FramedWriter, Incoming, Listener, ListenerLimits,
     RefusalLog, RefusalReason, connect, connect_closable, handshake,
 };
 

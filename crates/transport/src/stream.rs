@@ -164,8 +164,8 @@ pub async fn connect_closable(addr: &str, server_name: &str, tls: Arc<rustls::Cl
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let (tcp, closer) = closable(tcp)?;
-    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
-        .map_err(|_| FrameError::ServerName(server_name.to_owned()))?;
+    let name =
+        rustls::pki_types::ServerName::try_from(server_name.to_owned()).map_err(|_| FrameError::ServerName(server_name.to_owned()))?;
     let stream = TlsConnector::from(tls)
         .connect(name, tcp)
         .await
@@ -398,10 +398,7 @@ pub struct Accepted {
 /// [`Incoming::handshake`]).
 pub async fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream, peer: SocketAddr) -> Result<Accepted, FrameError> {
     let (tcp, closer) = closable(tcp)?;
-    let stream = acceptor
-        .accept(tcp)
-        .await
-        .map_err(|e| FrameError::Handshake { peer: peer.to_string(), reason: e.to_string() })?;
+    let stream = acceptor.accept(tcp).await.map_err(|e| FrameError::Handshake { peer: peer.to_string(), reason: e.to_string() })?;
     let peer_certificates = certificates_of(stream.get_ref().1.peer_certificates());
     let (r, w) = tokio::io::split(stream);
     Ok(Accepted { reader: FramedReader::new(r), writer: FramedWriter::new(w), peer_certificates, closer })

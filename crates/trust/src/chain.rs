@@ -128,11 +128,9 @@ impl ChainStep {
             Self::Broken(Break::PrevHash { .. }) => {
                 Some(format!("hash chain of {edge} broken at batch {n}: it does not hash the previous header"))
             }
-            Self::Gap { missing } => Some(format!(
-                "batches {}..={} of edge {edge} never arrived (gap in the chain)",
-                missing.start,
-                missing.end - 1
-            )),
+            Self::Gap { missing } => {
+                Some(format!("batches {}..={} of edge {edge} never arrived (gap in the chain)", missing.start, missing.end - 1))
+            }
             Self::Restart { after } => Some(format!(
                 "edge {edge} restarted its chain at batch {n} (a new queue): batches after {after} of its previous chain were never received"
             )),
@@ -209,7 +207,10 @@ mod tests {
         let behind = header(0, 0, 1, [0; 32]);
         assert_eq!(ChainStep::of(Some(&head), &behind), ChainStep::Older);
         assert!(!ChainStep::Older.advances());
-        assert!(ChainStep::Older.problem(&behind).is_some_and(|p| p.contains("not above the last batch")), "a chain started behind is alarmed");
+        assert!(
+            ChainStep::Older.problem(&behind).is_some_and(|p| p.contains("not above the last batch")),
+            "a chain started behind is alarmed"
+        );
         assert_eq!(ChainStep::Older.problem(&header(4, 40, 1, [7; 32])), None, "a late batch is not");
     }
 

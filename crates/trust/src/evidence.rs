@@ -137,9 +137,7 @@ impl BatchHeader {
         }
         let len = usize::from(take(1, "edge id length")?[0]);
         let id = take(len, "edge id")?;
-        let edge_id = std::str::from_utf8(id)
-            .map_err(|e| EvidenceError::BadField { field: "edge id", reason: e.to_string() })?
-            .to_owned();
+        let edge_id = std::str::from_utf8(id).map_err(|e| EvidenceError::BadField { field: "edge id", reason: e.to_string() })?.to_owned();
         validate_edge_id(&edge_id)?;
         let u64_at = |s: &[u8]| u64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
         let batch_seq = u64_at(take(8, "batch seq")?);
@@ -150,7 +148,10 @@ impl BatchHeader {
         // An empty batch is an idle edge's heartbeat: it covers no record, so its root can only
         // be the empty tree's.
         if count == 0 && merkle_root != records_root(&[]) {
-            return Err(EvidenceError::BadField { field: "merkle root", reason: "an empty batch (a heartbeat) has the empty tree's root".into() });
+            return Err(EvidenceError::BadField {
+                field: "merkle root",
+                reason: "an empty batch (a heartbeat) has the empty tree's root".into(),
+            });
         }
         let mut prev_header_hash = [0u8; 32];
         prev_header_hash.copy_from_slice(take(32, "previous header hash")?);
@@ -275,7 +276,11 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], EvidenceError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(EvidenceError::Truncated { field, offset: self.bytes.len() })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(EvidenceError::Truncated { field, offset: self.bytes.len() })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -288,14 +293,9 @@ impl<'a> Cursor<'a> {
 
 /// Checks an edge id is short ASCII without separators, as the header encoding requires.
 pub fn validate_edge_id(id: &str) -> Result<(), EvidenceError> {
-    let ok = !id.is_empty()
-        && id.len() <= MAX_EDGE_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(EvidenceError::BadField { field: "edge id", reason: format!("`{id}` must be 1..=64 of [A-Za-z0-9-_.]") })
-    }
+    let ok =
+        !id.is_empty() && id.len() <= MAX_EDGE_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok { Ok(()) } else { Err(EvidenceError::BadField { field: "edge id", reason: format!("`{id}` must be 1..=64 of [A-Za-z0-9-_.]") }) }
 }
 
 /// Merkle root over records' canonical encodings.
@@ -332,7 +332,13 @@ impl SignedBatch {
         for (index, r) in self.records.iter().enumerate() {
             let expected = h.first_seq.wrapping_add(index as u64);
             if r.seq != expected {
-                return Err(EvidenceError::SequenceMismatch { edge: h.edge_id.clone(), batch_seq: h.batch_seq, index, expected, got: r.seq });
+                return Err(EvidenceError::SequenceMismatch {
+                    edge: h.edge_id.clone(),
+                    batch_seq: h.batch_seq,
+                    index,
+                    expected,
+                    got: r.seq,
+                });
             }
         }
         if records_root(&self.records) != h.merkle_root {
@@ -352,8 +358,11 @@ impl SignedBatch {
     pub fn verify_signature(&self, public_key: &[u8]) -> Result<(), EvidenceError> {
         let h = &self.header;
         let sig = self.signature.as_ref().ok_or_else(|| EvidenceError::Unsigned { edge: h.edge_id.clone(), batch_seq: h.batch_seq })?;
-        h.verify_signature(sig, public_key)
-            .map_err(|reason| EvidenceError::BadSignature { edge: h.edge_id.clone(), batch_seq: h.batch_seq, reason })
+        h.verify_signature(sig, public_key).map_err(|reason| EvidenceError::BadSignature {
+            edge: h.edge_id.clone(),
+            batch_seq: h.batch_seq,
+            reason,
+        })
     }
 
     /// The header and signature in their stored byte form.

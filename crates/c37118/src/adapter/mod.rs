@@ -289,7 +289,6 @@ async fn send_all(data: &mpsc::Sender<Datum>, batch: &mut Vec<Datum>) -> bool {
     true
 }
 
-
 impl gridtrust_adapter::DeviceConfig for PmuConfig {
     const TABLE: &'static str = "pmu";
     fn name(&self) -> &str {

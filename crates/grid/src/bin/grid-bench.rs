@@ -81,11 +81,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         estimate(&grid.network, &measured[0], &options)?;
         cold.push(start.elapsed().as_secs_f64());
     }
-    let truth_error = estimates
-        .iter()
-        .zip(&solutions)
-        .flat_map(|(e, s)| e.0.iter().zip(&s.v).map(|(a, b)| (a - b).abs()))
-        .fold(0.0_f64, f64::max);
+    let truth_error =
+        estimates.iter().zip(&solutions).flat_map(|(e, s)| e.0.iter().zip(&s.v).map(|(a, b)| (a - b).abs())).fold(0.0_f64, f64::max);
     let iterations: Vec<f64> = estimates.iter().map(|e| e.2 as f64).collect();
     let pf_iterations: Vec<f64> = solutions.iter().map(|s| s.iterations as f64).collect();
 
@@ -126,7 +123,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let per_step = |key: &str| figure(key).map(|s| s / steps as f64 * ms);
     println!("power-grid-model {version} (python, symmetric, sequential batch); load average after our runs: {load_between}");
     println!();
-    println!("{:<52} {:>11} {:>11} {:>9} {:>7} {:>9} {:>9} {:>7}", "figure (ms)", "ours median", "ours mean", "pgm", "ratio", "ours cpu", "pgm cpu", "ratio");
+    println!(
+        "{:<52} {:>11} {:>11} {:>9} {:>7} {:>9} {:>9} {:>7}",
+        "figure (ms)", "ours median", "ours mean", "pgm", "ratio", "ours cpu", "pgm cpu", "ratio"
+    );
     let row = |name: &str, times: &[f64], pgm: f64, cpu: Option<(f64, f64)>| {
         let mean = times.iter().sum::<f64>() / times.len() as f64 * ms;
         let cpu = cpu.map(|(ours, pgm)| format!("{:>9.4} {:>9.4} {:>7.2}", ours * ms, pgm, pgm / (ours * ms))).unwrap_or_default();
@@ -134,8 +134,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let per_step_cpu = |key: &str| figure(key).map(|s| s / steps as f64 * ms);
     row("power flow, per step (NR)", &pf_times, per_step("pf_batch_s")?, Some((pf_cpu, per_step_cpu("pf_batch_cpu_s")?)));
-    row("state estimation, per step (vs pgm iterative linear)", &se_times, per_step("se_il_batch_s")?, Some((se_cpu, per_step_cpu("se_il_batch_cpu_s")?)));
-    row("state estimation, per step (vs pgm Newton-Raphson)", &se_times, per_step("se_nr_batch_s")?, Some((se_cpu, per_step_cpu("se_nr_batch_cpu_s")?)));
+    row(
+        "state estimation, per step (vs pgm iterative linear)",
+        &se_times,
+        per_step("se_il_batch_s")?,
+        Some((se_cpu, per_step_cpu("se_il_batch_cpu_s")?)),
+    );
+    row(
+        "state estimation, per step (vs pgm Newton-Raphson)",
+        &se_times,
+        per_step("se_nr_batch_s")?,
+        Some((se_cpu, per_step_cpu("se_nr_batch_cpu_s")?)),
+    );
     row("single estimate, prepared (vs pgm single call, IL)", &se_times, figure("se_il_single_s")? * ms, None);
     row("single estimate, prepared (vs pgm single call, NR)", &se_times, figure("se_nr_single_s")? * ms, None);
     row("single estimate incl. preparation (vs pgm, NR)", &cold, figure("se_nr_single_s")? * ms, None);

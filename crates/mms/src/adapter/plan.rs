@@ -113,7 +113,15 @@ static NO_OVERRIDES: BTreeMap<String, String> = BTreeMap::new();
 
 impl Default for PlanRequest<'_> {
     fn default() -> Self {
-        PlanRequest { ied: None, address: None, report_control_blocks: None, integrity_period_ms: None, controls: None, points: &NO_OVERRIDES, tls: false }
+        PlanRequest {
+            ied: None,
+            address: None,
+            report_control_blocks: None,
+            integrity_period_ms: None,
+            controls: None,
+            points: &NO_OVERRIDES,
+            tls: false,
+        }
     }
 }
 
@@ -166,7 +174,12 @@ impl IedPlan {
                 // 102 is plain MMS's port (and the SCL's default): MMS over TLS listens on 3782.
                 Some(e) if request.tls && e.port == 102 => std::net::SocketAddr::new(e.ip, IEC62351_MMS_TLS_PORT).to_string(),
                 Some(e) => std::net::SocketAddr::new(e.ip, e.port).to_string(),
-                None => return fail("address", format!("the SCL Communication section gives no IP address for IED `{}`: set address", ied.name)),
+                None => {
+                    return fail(
+                        "address",
+                        format!("the SCL Communication section gives no IP address for IED `{}`: set address", ied.name),
+                    );
+                }
             },
         };
         let names = LdNames::new(ied);
@@ -199,7 +212,10 @@ impl IedPlan {
                         Some(_) => return fail(&format!("report_control_blocks[{i}]"), format!("`{reference}` has no data set")),
                         None => {
                             let known: Vec<&str> = available.iter().map(|(r, ..)| r.as_str()).collect();
-                            return fail(&format!("report_control_blocks[{i}]"), format!("no report control block `{reference}` in the SCL (there are: {})", known.join(", ")));
+                            return fail(
+                                &format!("report_control_blocks[{i}]"),
+                                format!("no report control block `{reference}` in the SCL (there are: {})", known.join(", ")),
+                            );
                         }
                     }
                 }
@@ -211,7 +227,8 @@ impl IedPlan {
         let mut slot_of: HashMap<usize, usize> = HashMap::new();
         for (reference, ld_inst, ln_name, rc) in chosen {
             let data_set_name = rc.dat_set.as_deref().unwrap_or_default();
-            let Some(data_set) = ied.data_sets.iter().find(|d| d.ld_inst == ld_inst && d.ln_name == ln_name && d.name == data_set_name) else {
+            let Some(data_set) = ied.data_sets.iter().find(|d| d.ld_inst == ld_inst && d.ln_name == ln_name && d.name == data_set_name)
+            else {
                 return fail("report_control_blocks", format!("data set `{data_set_name}` of `{reference}` did not resolve in the SCL"));
             };
             let rcb_index = self.rcbs.len();
@@ -242,7 +259,12 @@ impl IedPlan {
             };
             let instances = instance_names
                 .into_iter()
-                .map(|name| ReportControlBlock { logical_device: ld_name.to_owned(), logical_node: ln_name.clone(), name, buffered: rc.buffered })
+                .map(|name| ReportControlBlock {
+                    logical_device: ld_name.to_owned(),
+                    logical_node: ln_name.clone(),
+                    name,
+                    buffered: rc.buffered,
+                })
                 .collect();
             self.rcbs.push(RcbPlan {
                 reference,
@@ -270,7 +292,8 @@ impl IedPlan {
                 BasicType::Quality | BasicType::Timestamp => continue,
                 b if value_type(b) => {
                     let Some(reference) = names.object_reference(&a.reference) else { continue };
-                    let point = PointId::new(format!("{reference}[{}]", a.fc)).map_err(|e| ("points".to_owned(), format!("`{}`: {e}", a.reference)))?;
+                    let point = PointId::new(format!("{reference}[{}]", a.fc))
+                        .map_err(|e| ("points".to_owned(), format!("`{}`: {e}", a.reference)))?;
                     let quality = sibling(ied, &a.reference, a.fc, "q", BasicType::Quality).and_then(|i| slot_of.get(&i).copied());
                     let time = sibling(ied, &a.reference, a.fc, "t", BasicType::Timestamp).and_then(|i| slot_of.get(&i).copied());
                     for qualifier in quality.iter().chain(time.iter()) {
@@ -300,7 +323,11 @@ impl IedPlan {
             found.push((object_reference, do_reference, a));
         }
         let selected: Vec<(usize, &(String, &str, &gridtrust_scl::DataAttribute))> = match request.controls {
-            None => found.iter().filter(|(_, _, a)| parse_ctl_model(a.value.as_deref()).is_some_and(|m| m != ControlModel::StatusOnly)).map(|f| (0, f)).collect(),
+            None => found
+                .iter()
+                .filter(|(_, _, a)| parse_ctl_model(a.value.as_deref()).is_some_and(|m| m != ControlModel::StatusOnly))
+                .map(|f| (0, f))
+                .collect(),
             Some(wanted) => {
                 let mut selected = Vec::new();
                 for (i, reference) in wanted.iter().enumerate() {
@@ -320,11 +347,13 @@ impl IedPlan {
         for (i, (object_reference, do_reference, attribute)) in selected {
             let key = if request.controls.is_some() { format!("controls[{i}]") } else { "controls".to_owned() };
             let model = parse_ctl_model(attribute.value.as_deref()).unwrap_or(ControlModel::StatusOnly);
-            let ctl_val = ctl_val_type(ied, do_reference).ok_or_else(|| (key.clone(), format!("`{object_reference}` has no usable Oper.ctlVal in the SCL")))?;
+            let ctl_val = ctl_val_type(ied, do_reference)
+                .ok_or_else(|| (key.clone(), format!("`{object_reference}` has no usable Oper.ctlVal in the SCL")))?;
             let point = PointId::new(object_reference.as_str()).map_err(|e| (key.clone(), e.to_string()))?;
             let (ld, rest) = object_reference.split_once('/').unwrap_or_default();
             let (ln, data_object) = rest.split_once('.').unwrap_or_default();
-            let object = ControlObject { logical_device: ld.to_owned(), logical_node: ln.to_owned(), data_object: data_object.replace('.', "$") };
+            let object =
+                ControlObject { logical_device: ld.to_owned(), logical_node: ln.to_owned(), data_object: data_object.replace('.', "$") };
             self.controls.push(ControlPlan { point, object, model, ctl_val });
         }
         Ok(())
@@ -351,7 +380,10 @@ impl IedPlan {
                 }
             }
             if !hit {
-                return fail(&key, format!("`{from}` is neither a reported data attribute (`LD/LN.DO.DA[FC]`) nor a control (`LD/LN.DO`) of this IED"));
+                return fail(
+                    &key,
+                    format!("`{from}` is neither a reported data attribute (`LD/LN.DO.DA[FC]`) nor a control (`LD/LN.DO`) of this IED"),
+                );
             }
             if !used.insert(to.clone()) {
                 return fail(&key, format!("`{to}` is the target of two mappings"));
@@ -470,7 +502,20 @@ fn value_type(btype: BasicType) -> bool {
     use BasicType as B;
     matches!(
         btype,
-        B::Boolean | B::Dbpos | B::Float32 | B::Float64 | B::Enum | B::Int8 | B::Int16 | B::Int24 | B::Int32 | B::Int64 | B::Int8U | B::Int16U | B::Int24U | B::Int32U
+        B::Boolean
+            | B::Dbpos
+            | B::Float32
+            | B::Float64
+            | B::Enum
+            | B::Int8
+            | B::Int16
+            | B::Int24
+            | B::Int32
+            | B::Int64
+            | B::Int8U
+            | B::Int16U
+            | B::Int24U
+            | B::Int32U
     )
 }
 
@@ -487,7 +532,9 @@ pub fn to_value(btype: BasicType, data: &Data) -> Option<Value> {
     use BasicType as B;
     match (btype, data) {
         (B::Boolean, Data::Boolean(b)) => Some(Value::Single(*b)),
-        (B::Dbpos, Data::BitString(bits)) => Some(Value::Double(DoublePoint::from_code(u8::from(bits.get(0)) << 1 | u8::from(bits.get(1))))),
+        (B::Dbpos, Data::BitString(bits)) => {
+            Some(Value::Double(DoublePoint::from_code(u8::from(bits.get(0)) << 1 | u8::from(bits.get(1)))))
+        }
         (B::Float32 | B::Float64, d) => d.as_f64().map(|f| Value::Float(f as f32)),
         (_, d) => {
             let n = d.as_i64()?;
@@ -544,7 +591,9 @@ fn ctl_val_type(ied: &ResolvedIed, do_reference: &str) -> Option<CtlVal> {
             B::Boolean => Some(CtlVal::Boolean),
             B::Float32 | B::Float64 => Some(CtlVal::Float),
             B::Tcmd => Some(CtlVal::Step),
-            B::Enum | B::Int8 | B::Int16 | B::Int24 | B::Int32 | B::Int64 | B::Int8U | B::Int16U | B::Int24U | B::Int32U => Some(CtlVal::Integer),
+            B::Enum | B::Int8 | B::Int16 | B::Int24 | B::Int32 | B::Int64 | B::Int8U | B::Int16U | B::Int24U | B::Int32U => {
+                Some(CtlVal::Integer)
+            }
             _ => None,
         };
     }
@@ -582,10 +631,8 @@ pub fn ctl_value(ctl_val: &CtlVal, value: &CommandValue) -> Result<Data, String>
         (CtlVal::Float, _) => number.map(|n| Data::Float32(n as f32)).map_or_else(mismatch, Ok),
         (CtlVal::Analogue(components), _) => {
             let Some(n) = number else { return mismatch() };
-            let fields = components
-                .iter()
-                .map(|c| if c == "f" { Data::Float32(n as f32) } else { Data::Integer(n.round() as i64) })
-                .collect();
+            let fields =
+                components.iter().map(|c| if c == "f" { Data::Float32(n as f32) } else { Data::Integer(n.round() as i64) }).collect();
             Ok(Data::Structure(fields))
         }
         _ => mismatch(),
@@ -706,7 +753,13 @@ mod tests {
         let rcbs = vec!["simpleIOGenericIO/LLN0.EventsRCB".to_owned()];
         let controls = vec!["simpleIOGenericIO/GGIO1.SPCSO2".to_owned()];
         let points = BTreeMap::from([("simpleIOGenericIO/GGIO1.SPCSO2".to_owned(), "F1/XCBR1.Pos".to_owned())]);
-        let p = plan(&PlanRequest { report_control_blocks: Some(&rcbs), controls: Some(&controls), points: &points, address: Some("[::1]:102"), ..PlanRequest::default() });
+        let p = plan(&PlanRequest {
+            report_control_blocks: Some(&rcbs),
+            controls: Some(&controls),
+            points: &points,
+            address: Some("[::1]:102"),
+            ..PlanRequest::default()
+        });
         assert_eq!(p.rcbs.len(), 1);
         assert!(!p.rcbs[0].buffered);
         assert_eq!(p.controls.len(), 1);
@@ -736,11 +789,19 @@ mod tests {
             any::<bool>().prop_map(Data::Boolean),
             any::<f32>().prop_map(Data::Float32),
             any::<i64>().prop_map(Data::Integer),
-            (0usize..16, proptest::collection::vec(0usize..16, 0..4)).prop_map(|(len, bits)| Data::BitString(BitString::with_bits(len, &bits))),
-            (any::<u32>(), any::<u32>(), any::<u8>()).prop_map(|(seconds, fraction, quality)| Data::UtcTime(UtcTime { seconds, fraction, quality })),
+            (0usize..16, proptest::collection::vec(0usize..16, 0..4))
+                .prop_map(|(len, bits)| Data::BitString(BitString::with_bits(len, &bits))),
+            (any::<u32>(), any::<u32>(), any::<u8>()).prop_map(|(seconds, fraction, quality)| Data::UtcTime(UtcTime {
+                seconds,
+                fraction,
+                quality
+            })),
         ];
         leaf.prop_recursive(3, 16, 4, |inner| {
-            prop_oneof![proptest::collection::vec(inner.clone(), 0..4).prop_map(Data::Structure), proptest::collection::vec(inner, 0..3).prop_map(Data::Array)]
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Data::Structure),
+                proptest::collection::vec(inner, 0..3).prop_map(Data::Array)
+            ]
         })
     }
 
@@ -763,7 +824,10 @@ mod tests {
         assert_eq!(ctl_value(&CtlVal::Integer, &CommandValue::SetpointScaled(-7)), Ok(Data::Integer(-7)));
         assert!(ctl_value(&CtlVal::Integer, &CommandValue::SetpointFloat(1.5)).is_err());
         assert!(ctl_value(&CtlVal::Integer, &CommandValue::Single(true)).is_err());
-        assert_eq!(ctl_value(&CtlVal::Analogue(vec!["f".into()]), &CommandValue::SetpointFloat(2.5)), Ok(Data::Structure(vec![Data::Float32(2.5)])));
+        assert_eq!(
+            ctl_value(&CtlVal::Analogue(vec!["f".into()]), &CommandValue::SetpointFloat(2.5)),
+            Ok(Data::Structure(vec![Data::Float32(2.5)]))
+        );
         assert_eq!(ctl_value(&CtlVal::Step, &CommandValue::Step { raise: true }), Ok(Data::BitString(BitString::with_bits(2, &[0]))));
     }
 }

@@ -99,7 +99,6 @@ impl EntryIds {
             }
         }
     }
-
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
@@ -130,7 +129,10 @@ mod tests {
 
     #[test]
     fn malformed_lines_name_the_line() {
-        assert_eq!(EntryIds::parse("# c\nLD/LN.X 0a0\n"), Err(StateError::Malformed { line: 2, what: "entryID is not an even number of hex digits" }));
+        assert_eq!(
+            EntryIds::parse("# c\nLD/LN.X 0a0\n"),
+            Err(StateError::Malformed { line: 2, what: "entryID is not an even number of hex digits" })
+        );
         assert!(matches!(EntryIds::parse("noslash 00"), Err(StateError::Malformed { line: 1, .. })));
         assert!(matches!(EntryIds::parse("LD/LN.X"), Err(StateError::Malformed { line: 1, .. })));
         assert!(matches!(EntryIds::parse("LD/LN.X zz"), Err(StateError::Malformed { .. })));

@@ -61,7 +61,12 @@ impl Capture {
     /// One field of every frame matching `filter`, decoding the port as `decode`
     /// (e.g. `tcp.port==10102,tpkt`).
     pub fn fields(&self, decode: &str, filter: &str, field: &str) -> Vec<String> {
-        let out = Command::new("tshark").arg("-r").arg(&self.file).args(["-d", decode, "-Y", filter, "-T", "fields", "-e", field]).output().expect("run tshark");
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&self.file)
+            .args(["-d", decode, "-Y", filter, "-T", "fields", "-e", field])
+            .output()
+            .expect("run tshark");
         String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
     }
 

@@ -19,7 +19,10 @@ const READY: Duration = Duration::from_secs(20);
 pub fn peer_available(test: &str, what: &str, probe: &mut Command) -> bool {
     let ok = probe.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     if !ok {
-        assert!(std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(), "{test}: {what} is required (GRIDTRUST_REQUIRE_PEERS) but not installed");
+        assert!(
+            std::env::var_os("GRIDTRUST_REQUIRE_PEERS").is_none(),
+            "{test}: {what} is required (GRIDTRUST_REQUIRE_PEERS) but not installed"
+        );
         eprintln!("SKIPPED {test}: {what} is not installed");
     }
     ok
@@ -59,8 +62,8 @@ impl TestPki {
     /// (ECDSA P-256) into `dir`.
     pub fn generate(dir: &Path) -> TestPki {
         use rcgen::{
-            BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
-            KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SerialNumber,
+            BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SerialNumber,
         };
         let write = |name: &str, text: String| {
             let p = dir.join(name);
@@ -123,7 +126,12 @@ impl TestPki {
         TestPki {
             server_cert: write("server.pem", server_pem),
             server_key: write("server.key", server_key),
-            client: TlsFiles { ca: ca.clone(), crl: ca_crl, certificate: write("client.pem", client_pem), key: write("client.key", client_key) },
+            client: TlsFiles {
+                ca: ca.clone(),
+                crl: ca_crl,
+                certificate: write("client.pem", client_pem),
+                key: write("client.key", client_key),
+            },
             foreign_client: TlsFiles {
                 ca: foreign_ca,
                 crl: foreign_crl,
@@ -281,8 +289,11 @@ impl Paho {
 /// the test holds and nothing else. Returns the adapter's ends, the data and the command sender.
 pub fn edge_stand_in(
     capacity: usize,
-) -> (gridtrust_adapter::AdapterIo, tokio::sync::mpsc::Receiver<gridtrust_adapter::Datum>, tokio::sync::mpsc::Sender<gridtrust_adapter::DeviceCommand>)
-{
+) -> (
+    gridtrust_adapter::AdapterIo,
+    tokio::sync::mpsc::Receiver<gridtrust_adapter::Datum>,
+    tokio::sync::mpsc::Sender<gridtrust_adapter::DeviceCommand>,
+) {
     let ((port, mut from_adapter), io) = gridtrust_adapter::adapter_channels("stand-in", Vec::new());
     let (to_test, data) = tokio::sync::mpsc::channel(capacity.max(1));
     tokio::spawn(async move {
