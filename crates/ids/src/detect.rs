@@ -12,8 +12,9 @@
 //! 5. **Content**: unknown station address, type × cause never seen in that direction (file
 //!    transfer types get their own kind), unknown information object or command target, a
 //!    command whose time tag is older than any learned, and a measured value whose step from
-//!    its previous value exceeds the learned step envelope, unless a status point of the same
-//!    station changed within two learned report intervals before (a breaker trip moves currents).
+//!    its previous value exceeds the learned step envelope, unless a double point (switchgear
+//!    position) of the same station changed within two learned report intervals of that point
+//!    before (a breaker trip moves currents).
 //! 6. **Scans**: one client touching three or more distinct unknown servers or stations
 //!    (horizontal) or unknown objects of one station (vertical) within ten seconds.
 //!
@@ -246,7 +247,7 @@ impl fmt::Display for AlertKind {
             ),
             AlertKind::ValueJump { address, ioa, previous, value, learned_max, limit } => write!(
                 f,
-                "value inconsistent with history: IOA {ioa} of station {address} went from {previous} to {value} (step {:.3}), learned steps are at most {learned_max:.3} (limit {limit:.3}) and no status of the station changed",
+                "value inconsistent with history: IOA {ioa} of station {address} went from {previous} to {value} (step {:.3}), learned steps are at most {learned_max:.3} (limit {limit:.3}) and no switchgear position of the station changed just before",
                 (value - previous).abs()
             ),
             AlertKind::Scan { scope: ScanScope::Horizontal, targets } => write!(f, "horizontal scan: {targets} distinct unknown servers or stations within ten seconds"),
@@ -306,6 +307,9 @@ struct Indexed {
     malformed: HashSet<Peer>,
 }
 
+/// Client, server, alert kind name and subject: what makes two alerts "the same".
+type AlertKey = (Ipv4Addr, Endpoint, &'static str, (u32, u32, u32));
+
 /// The detector.
 pub struct Detector {
     model: Model,
@@ -316,13 +320,14 @@ pub struct Detector {
     opens: HashMap<Endpoint, Window>,
     /// Last value per (server, station, ioa), with its time.
     last: HashMap<(Ipv4Addr, u16, u32), f64>,
-    /// Last status change per (server, station).
+    /// Last switchgear position change per (server, station).
     status_change: HashMap<(Ipv4Addr, u16), i64>,
-    /// Last status value per (server, station, ioa).
+    /// Last switchgear position per (server, station, ioa).
     status: HashMap<(Ipv4Addr, u16, u32), u8>,
     /// Unknown targets per client: (time, horizontal?, target).
     unknown: HashMap<Ipv4Addr, VecDeque<(i64, ScanScope, u64)>>,
-    raised: HashMap<(Ipv4Addr, Endpoint, &'static str, (u32, u32, u32)), i64>,
+    /// When each alert (by client, server, kind and subject) was last raised.
+    raised: HashMap<AlertKey, i64>,
     suppressed: u64,
     out: VecDeque<Alert>,
 }
@@ -510,7 +515,7 @@ impl Detector {
                 }
             }
             match o.value {
-                Value::Status(v) => {
+                Value::Switch(v) => {
                     if let Some(old) = self.status.insert((server, address, o.ioa), v)
                         && old != v
                     {

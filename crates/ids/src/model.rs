@@ -192,8 +192,8 @@ pub struct Model {
 pub(crate) enum Value {
     /// No value we track.
     None,
-    /// A single or double point state.
-    Status(u8),
+    /// A double point state (switchgear position).
+    Switch(u8),
     /// An analogue value.
     Analog(f64),
 }
@@ -273,8 +273,7 @@ fn cot_code(code: Option<u8>, negative: bool) -> u8 {
 
 fn value_of(e: &Element) -> Value {
     match *e {
-        Element::SinglePoint { value, .. } => Value::Status(u8::from(value)),
-        Element::DoublePoint { value, .. } => Value::Status(value as u8),
+        Element::DoublePoint { value, .. } => Value::Switch(value as u8),
         Element::Normalized { value, .. } => Value::Analog(f64::from(value) / 32768.0),
         Element::Scaled { value, .. } => Value::Analog(f64::from(value)),
         Element::ShortFloat { value, .. } => Value::Analog(f64::from(value)),
