@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use gridtrust_ids::capture::read_capture;
+use gridtrust_ids::capture::read_capture_prefix;
 use gridtrust_ids::detect::Detector;
 use gridtrust_ids::event::Event;
 use gridtrust_ids::model::{Learner, Model};
@@ -75,7 +75,11 @@ enum IdsCommand {
 fn for_each_event(captures: &[PathBuf], mut each: impl FnMut(&Event)) -> anyhow::Result<()> {
     for path in captures {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let packets = read_capture(&bytes).with_context(|| format!("reading {}", path.display()))?;
+        let (packets, defect) = read_capture_prefix(&bytes);
+        if let Some(e) = defect {
+            anyhow::ensure!(!packets.is_empty(), "reading {}: {e}", path.display());
+            eprintln!("{}: {e}; using the {} packets before it", path.display(), packets.len());
+        }
         let mut decoder = StreamDecoder::new();
         let mut events = Vec::new();
         for p in &packets {

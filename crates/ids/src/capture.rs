@@ -101,28 +101,42 @@ impl Reader<'_> {
     }
 }
 
-/// Reads every packet of a pcap or pcapng file held in memory.
+/// Reads every packet of a pcap or pcapng file held in memory; any defect is an error.
 pub fn read_capture(bytes: &[u8]) -> Result<Vec<Packet>, CaptureError> {
+    match read_capture_prefix(bytes) {
+        (packets, None) => Ok(packets),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Reads the packets up to the first defect and returns them with the defect, if any: a capture
+/// cut off mid-record (a full disk, a killed tcpdump) still gives everything before the cut.
+pub fn read_capture_prefix(bytes: &[u8]) -> (Vec<Packet>, Option<CaptureError>) {
+    let mut packets = Vec::new();
+    let error = read_into(bytes, &mut packets).err();
+    (packets, error)
+}
+
+fn read_into(bytes: &[u8], packets: &mut Vec<Packet>) -> Result<(), CaptureError> {
     let magic: [u8; 4] = match bytes.get(..4) {
         Some(&[a, b, c, d]) => [a, b, c, d],
         _ => return Err(CaptureError::Truncated { what: "file magic", offset: 0, needed: 4, available: bytes.len() }),
     };
     let swapped = |m: [u8; 4]| [m[3], m[2], m[1], m[0]];
     if magic == PCAP_US || magic == PCAP_NS {
-        read_pcap(Reader { bytes, order: Order::Little }, magic == PCAP_NS)
+        read_pcap(Reader { bytes, order: Order::Little }, magic == PCAP_NS, packets)
     } else if magic == swapped(PCAP_US) || magic == swapped(PCAP_NS) {
-        read_pcap(Reader { bytes, order: Order::Big }, magic == swapped(PCAP_NS))
+        read_pcap(Reader { bytes, order: Order::Big }, magic == swapped(PCAP_NS), packets)
     } else if u32::from_le_bytes(magic) == PCAPNG_SHB {
-        read_pcapng(bytes)
+        read_pcapng(bytes, packets)
     } else {
         Err(CaptureError::UnknownMagic(magic))
     }
 }
 
-fn read_pcap(r: Reader<'_>, nanos: bool) -> Result<Vec<Packet>, CaptureError> {
+fn read_pcap(r: Reader<'_>, nanos: bool, packets: &mut Vec<Packet>) -> Result<(), CaptureError> {
     r.slice(0, 24, "pcap file header")?;
     let link_type = r.u16(20, "pcap link type")?;
-    let mut packets = Vec::new();
     let mut at = 24;
     while at < r.bytes.len() {
         let secs = r.u32(at, "pcap record header")?;
@@ -135,7 +149,7 @@ fn read_pcap(r: Reader<'_>, nanos: bool) -> Result<Vec<Packet>, CaptureError> {
         packets.push(Packet { time_us: i64::from(secs) * 1_000_000 + frac_us, link_type, data });
         at += 16 + len;
     }
-    Ok(packets)
+    Ok(())
 }
 
 /// One pcapng interface: its link type and how many timestamp units make a second.
@@ -145,8 +159,7 @@ struct Interface {
     units_per_second: u64,
 }
 
-fn read_pcapng(bytes: &[u8]) -> Result<Vec<Packet>, CaptureError> {
-    let mut packets = Vec::new();
+fn read_pcapng(bytes: &[u8], packets: &mut Vec<Packet>) -> Result<(), CaptureError> {
     let mut interfaces: Vec<Interface> = Vec::new();
     let mut r = Reader { bytes, order: Order::Little };
     let mut at = 0;
@@ -215,7 +228,7 @@ fn read_pcapng(bytes: &[u8]) -> Result<Vec<Packet>, CaptureError> {
         }
         at += len;
     }
-    Ok(packets)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -250,6 +263,11 @@ mod tests {
         let mut f = pcap_with(&[(10, 5, b"abcdef")]);
         f.truncate(f.len() - 2);
         assert!(matches!(read_capture(&f), Err(CaptureError::Truncated { what: "pcap packet data", .. })));
+        let mut g = pcap_with(&[(9, 0, b"ok"), (10, 5, b"abcdef")]);
+        g.truncate(g.len() - 2);
+        let (packets, error) = read_capture_prefix(&g);
+        assert_eq!(packets.len(), 1);
+        assert!(error.is_some());
     }
 
     fn block(t: u32, body: &[u8]) -> Vec<u8> {
