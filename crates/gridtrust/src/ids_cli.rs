@@ -2,6 +2,7 @@
 //! detector, the model and the scenario suite are in [`gridtrust_ids`]; this is file handling and
 //! printing.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -126,11 +127,14 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
         IdsCommand::Score { model, captures } => {
             let mut detector = Detector::new(read_model(&model)?);
             let mut alerts = 0u64;
+            // A closed stdout (`| head`) stops the printing, not the counting or the exit code.
+            let mut out = std::io::stdout().lock();
+            let mut printing = true;
             for_each_event(&captures, |e| {
                 detector.handle_event(e);
                 while let Some(a) = detector.poll_alert() {
                     alerts += 1;
-                    println!("{a}");
+                    printing = printing && writeln!(out, "{a}").is_ok();
                 }
             })?;
             eprintln!("{alerts} alert(s), {} repeat(s) within the hold time not printed", detector.suppressed());
