@@ -15,7 +15,12 @@
 //!    its previous value exceeds the learned step envelope, unless a double point (switchgear
 //!    position) of the same station changed within two learned report intervals of that point
 //!    before (a breaker trip moves currents).
-//! 6. **Scans**: one client touching three or more distinct unknown servers or stations
+//! 6. **Cadence**: more of one request (interrogation, counter interrogation, clock
+//!    synchronisation, read; Modbus read of one address) on the connection within its learned
+//!    period (median interval) than the learned envelope of requests per period allows, when
+//!    normal operation had at least [`MIN_CADENCE_SAMPLES`] intervals of it. Such an alert is not
+//!    repeated within the period.
+//! 7. **Scans**: one client touching three or more distinct unknown servers or stations
 //!    (horizontal) or unknown objects of one station (vertical) within ten seconds.
 //!
 //! An alert is raised once per kind and subject within [`HOLD_US`]; repeats are counted, not
@@ -28,7 +33,7 @@ use std::net::Ipv4Addr;
 use gridtrust_iec104::apci::{Apdu, SEQ_MODULUS};
 
 use crate::event::{Direction, Endpoint, Event, EventKind, Flow, Malformed, Protocol};
-use crate::model::{self, Envelope, Model, OPEN_WINDOW_US, ObjectKey, Peer, RATE_WINDOW_US, TypeCause, Unit, Value};
+use crate::model::{self, Envelope, MIN_CADENCE_SAMPLES, Model, OPEN_WINDOW_US, ObjectKey, Peer, RATE_WINDOW_US, RequestKey, TypeCause, Unit, Value};
 
 /// How long an alert of the same kind and subject is not repeated, microseconds.
 pub const HOLD_US: i64 = 60_000_000;
@@ -154,6 +159,24 @@ pub enum AlertKind {
         /// Limit.
         limit: f64,
     },
+    /// More of one request (interrogation, read, clock sync, Modbus read) within its learned
+    /// period on the connection than normal operation had.
+    Cadence {
+        /// Station.
+        address: u16,
+        /// Base type code or Modbus function.
+        type_code: u8,
+        /// Object or start address.
+        ioa: u32,
+        /// Requests within the period ending now.
+        requests: usize,
+        /// The learned period (median interval), ms.
+        period_ms: f64,
+        /// Learned most requests per period.
+        learned_max: f64,
+        /// Limit.
+        limit: f64,
+    },
     /// One client touched many unknown targets.
     Scan {
         /// Across or into.
@@ -180,6 +203,7 @@ impl AlertKind {
             AlertKind::UnknownCommandTarget { .. } => "unknown-command-target",
             AlertKind::StaleCommand { .. } => "stale-command",
             AlertKind::ValueJump { .. } => "value-jump",
+            AlertKind::Cadence { .. } => "cadence",
             AlertKind::Scan { .. } => "scan",
         }
     }
@@ -192,6 +216,7 @@ impl AlertKind {
             AlertKind::FileTransfer { address, type_code } => (u32::from(address), u32::from(type_code), 0),
             AlertKind::UnknownObject { address, object } | AlertKind::UnknownCommandTarget { address, object } => (u32::from(address), u32::from(object.type_code), object.ioa),
             AlertKind::StaleCommand { address, ioa, .. } | AlertKind::ValueJump { address, ioa, .. } => (u32::from(address), ioa, 0),
+            AlertKind::Cadence { address, type_code, ioa, .. } => (u32::from(address), u32::from(type_code), ioa),
             AlertKind::RateExceeded { direction, .. } | AlertKind::SequenceBackwards { direction, .. } => (u32::from(direction == Direction::ToClient), 0, 0),
             AlertKind::Scan { scope, .. } => (u32::from(scope == ScanScope::Vertical), 0, 0),
             _ => (0, 0, 0),
@@ -250,6 +275,12 @@ impl fmt::Display for AlertKind {
                 "value inconsistent with history: IOA {ioa} of station {address} went from {previous} to {value} (step {:.3}), learned steps are at most {learned_max:.3} (limit {limit:.3}) and no switchgear position of the station changed just before",
                 (value - previous).abs()
             ),
+            AlertKind::Cadence { address, type_code, ioa, requests, period_ms, learned_max, limit } => write!(
+                f,
+                "request cadence: {requests} {} to IOA {ioa} of station {address} within {:.1} s, its learned period; normal operation had at most {learned_max} (limit {limit:.1})",
+                type_name(*type_code),
+                period_ms / 1000.0
+            ),
             AlertKind::Scan { scope: ScanScope::Horizontal, targets } => write!(f, "horizontal scan: {targets} distinct unknown servers or stations within ten seconds"),
             AlertKind::Scan { scope: ScanScope::Vertical, targets } => write!(f, "vertical scan: {targets} distinct unknown objects or types of one station within ten seconds"),
         }
@@ -305,6 +336,8 @@ struct Indexed {
     rates: HashMap<(Ipv4Addr, Endpoint, Direction), (f64, f64)>,
     opens: HashMap<Endpoint, f64>,
     malformed: HashSet<Peer>,
+    /// Learned request cadence (enough samples only): (period µs, learned max, limit).
+    cadences: HashMap<(Ipv4Addr, Endpoint, RequestKey), (i64, f64, f64)>,
 }
 
 /// Client, server, alert kind name and subject: what makes two alerts "the same".
@@ -316,6 +349,8 @@ pub struct Detector {
     index: Indexed,
     /// Next expected N(S) per connection and direction.
     next_seq: HashMap<(Flow, Direction), u16>,
+    /// Recent request times per connection and request (within the request's period).
+    last_request: HashMap<(Flow, RequestKey), VecDeque<i64>>,
     rate: HashMap<(Ipv4Addr, Endpoint, Direction), Window>,
     opens: HashMap<Endpoint, Window>,
     /// Last value per (server, station, ioa), with its time.
@@ -341,6 +376,12 @@ impl Detector {
             rates: model.rates.iter().map(|r| ((r.client, r.server, r.direction), (r.per_window.max, r.per_window.limit(1.0)))).collect(),
             opens: model.opens.iter().map(|o| (o.server, o.per_window.limit(1.0))).collect(),
             malformed: model.malformed.iter().copied().collect(),
+            cadences: model
+                .cadences
+                .iter()
+                .filter(|c| c.interval.n >= MIN_CADENCE_SAMPLES)
+                .map(|c| ((c.client, c.server, (c.address, c.type_code, c.ioa)), (c.interval.median as i64, c.per_period.max, c.per_period.limit(1.0))))
+                .collect(),
             ..Indexed::default()
         };
         for (i, s) in model.stations.iter().enumerate() {
@@ -356,6 +397,7 @@ impl Detector {
             model,
             index,
             next_seq: HashMap::new(),
+            last_request: HashMap::new(),
             rate: HashMap::new(),
             opens: HashMap::new(),
             last: HashMap::new(),
@@ -384,9 +426,13 @@ impl Detector {
     }
 
     fn raise(&mut self, event: &Event, kind: AlertKind) {
+        self.raise_held(event, kind, HOLD_US);
+    }
+
+    fn raise_held(&mut self, event: &Event, kind: AlertKind, hold_us: i64) {
         let key = (event.flow.client.ip, event.flow.server, kind.name(), kind.subject());
         if let Some(&at) = self.raised.get(&key)
-            && event.time_us - at < HOLD_US
+            && event.time_us - at < hold_us
         {
             self.suppressed += 1;
             return;
@@ -436,11 +482,9 @@ impl Detector {
                 if f64::from(attempts) > limit && self.index.peers.contains(&peer) {
                     self.raise(event, AlertKind::ConnectionFlood { attempts, limit });
                 }
-                self.next_seq.retain(|(f, _), _| *f != flow);
+                self.forget(flow);
             }
-            EventKind::Close => {
-                self.next_seq.retain(|(f, _), _| *f != flow);
-            }
+            EventKind::Close => self.forget(flow),
             EventKind::Malformed(reason) => {
                 if !self.index.malformed.contains(&peer) {
                     self.raise(event, AlertKind::MalformedTraffic { reason: reason.clone() });
@@ -475,7 +519,32 @@ impl Detector {
         }
         // 5. Content.
         if let Some(unit) = model::unit_of(event) {
+            self.check_cadence(event, &unit);
             self.check_unit(event, &unit);
+        }
+    }
+
+    /// Drops a connection's per-connection state (it opened anew or closed).
+    fn forget(&mut self, flow: Flow) {
+        self.next_seq.retain(|(f, _), _| *f != flow);
+        self.last_request.retain(|(f, _), _| *f != flow);
+    }
+
+    fn check_cadence(&mut self, event: &Event, unit: &Unit) {
+        for key in model::requests(unit) {
+            let Some(&(period, learned_max, limit)) = self.index.cadences.get(&(event.flow.client.ip, event.flow.server, key)) else { continue };
+            let recent = self.last_request.entry((event.flow, key)).or_default();
+            recent.push_back(event.time_us);
+            while recent.front().is_some_and(|&f| event.time_us - f >= period) {
+                recent.pop_front();
+            }
+            let requests = recent.len();
+            if requests as f64 > limit {
+                let (address, type_code, ioa) = key;
+                // Not repeated within the request's own period: the requests that made this alert
+                // stay in the window that long.
+                self.raise_held(event, AlertKind::Cadence { address, type_code, ioa, requests, period_ms: period as f64 / 1000.0, learned_max, limit }, period.max(HOLD_US));
+            }
         }
     }
 

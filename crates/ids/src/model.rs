@@ -16,7 +16,7 @@ use gridtrust_iec104::apci::Apdu;
 use gridtrust_iec104::asdu::{Asdu, AsduHeader, Element, TypeId};
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Direction, Endpoint, Event, EventKind, Protocol};
+use crate::event::{Direction, Endpoint, Event, EventKind, Flow, Protocol};
 
 /// Robust standard deviations of slack above a learned maximum.
 pub const TOLERANCE: f64 = 3.0;
@@ -36,6 +36,8 @@ pub struct Envelope {
     pub median: f64,
     /// Median absolute deviation from the median.
     pub mad: f64,
+    /// Smallest sample.
+    pub min: f64,
     /// Largest sample.
     pub max: f64,
 }
@@ -51,7 +53,13 @@ impl Envelope {
         let median = median_sorted(&s);
         let mut dev: Vec<f64> = s.iter().map(|x| (x - median).abs()).collect();
         dev.sort_by(f64::total_cmp);
-        Some(Envelope { n: u64::try_from(s.len()).unwrap_or(u64::MAX), median, mad: median_sorted(&dev), max: s.last().copied().unwrap_or(median) })
+        Some(Envelope {
+            n: u64::try_from(s.len()).unwrap_or(u64::MAX),
+            median,
+            mad: median_sorted(&dev),
+            min: s.first().copied().unwrap_or(median),
+            max: s.last().copied().unwrap_or(median),
+        })
     }
 
     /// The largest value still normal: the learned maximum plus [`TOLERANCE`] robust standard
@@ -59,6 +67,7 @@ impl Envelope {
     pub fn limit(&self, resolution: f64) -> f64 {
         self.max + TOLERANCE * (1.4826 * self.mad).max(resolution)
     }
+
 }
 
 fn median_sorted(s: &[f64]) -> f64 {
@@ -146,6 +155,31 @@ pub struct RateModel {
     pub per_window: Envelope,
 }
 
+/// How often a client asks a station for the same thing (interrogation, counter interrogation,
+/// clock synchronisation, reads; Modbus reads of one address), measured within one connection:
+/// the interval between requests, and how many requests fall within one period (the median
+/// interval) ending at each request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CadenceModel {
+    /// The client's address.
+    pub client: Ipv4Addr,
+    /// The server.
+    pub server: Endpoint,
+    /// Station.
+    pub address: u16,
+    /// Base type code or Modbus function.
+    pub type_code: u8,
+    /// Object (IOA 0 for station-wide requests) or start address.
+    pub ioa: u32,
+    /// Interval between requests, microseconds.
+    pub interval: Envelope,
+    /// Requests within one period (the median interval) ending at a request, itself included.
+    pub per_period: Envelope,
+}
+
+/// Requests of one kind learned fewer times than this have no cadence to check.
+pub const MIN_CADENCE_SAMPLES: u64 = 3;
+
 /// Connection attempts to one server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenModel {
@@ -183,6 +217,8 @@ pub struct Model {
     pub rates: Vec<RateModel>,
     /// Connection attempts.
     pub opens: Vec<OpenModel>,
+    /// Request cadences.
+    pub cadences: Vec<CadenceModel>,
     /// Client–server pairs whose streams had malformed or missing bytes in normal operation.
     pub malformed: Vec<Peer>,
 }
@@ -335,6 +371,19 @@ pub struct Learner {
     rates: BTreeMap<(Ipv4Addr, Endpoint, Direction), Counter>,
     opens: BTreeMap<Endpoint, Counter>,
     malformed: BTreeSet<Peer>,
+    /// Request times per connection and request; connections that ended move to `past_requests`.
+    requests: BTreeMap<(Flow, RequestKey), Vec<i64>>,
+    past_requests: Vec<((Flow, RequestKey), Vec<i64>)>,
+}
+
+/// Station, base type and object of a request.
+pub(crate) type RequestKey = (u16, u8, u32);
+
+/// The requests of a unit whose cadence is learned: control direction, not a process command
+/// (operators give those when they choose), one key per object.
+pub(crate) fn requests(unit: &Unit) -> impl Iterator<Item = RequestKey> + '_ {
+    let asks = unit.kind.direction == Direction::ToServer && !unit.command;
+    unit.objects.iter().filter(move |_| asks).map(|o| (unit.address, unit.kind.type_code, o.ioa))
 }
 
 impl Learner {
@@ -354,7 +403,15 @@ impl Learner {
             self.hosts.entry(event.sender().ip).or_default().insert(mac);
         }
         match &event.kind {
-            EventKind::Open => self.opens.entry(event.flow.server).or_default().add(event.time_us, OPEN_WINDOW_US),
+            EventKind::Open => {
+                self.opens.entry(event.flow.server).or_default().add(event.time_us, OPEN_WINDOW_US);
+                let ended: Vec<_> = self.requests.keys().filter(|(f, _)| *f == event.flow).copied().collect();
+                for k in ended {
+                    if let Some(times) = self.requests.remove(&k) {
+                        self.past_requests.push((k, times));
+                    }
+                }
+            }
             EventKind::Close => {}
             EventKind::Malformed(_) => {
                 self.malformed.insert(peer);
@@ -364,6 +421,9 @@ impl Learner {
             }
         }
         let Some(unit) = unit_of(event) else { return };
+        for key in requests(&unit) {
+            self.requests.entry((event.flow, key)).or_default().push(event.time_us);
+        }
         let station = self.stations.entry((event.flow.server.ip, event.protocol, unit.address)).or_default();
         station.kinds.insert(unit.kind);
         for o in &unit.objects {
@@ -417,8 +477,42 @@ impl Learner {
                 .collect(),
             opens: self.opens.into_iter().filter_map(|(server, c)| Some(OpenModel { server, per_window: c.finish()? })).collect(),
             malformed: self.malformed.into_iter().collect(),
+            cadences: cadences(self.requests.into_iter().chain(self.past_requests)),
         }
     }
+}
+
+/// Request times per connection → cadence per client, server and request.
+fn cadences(per_connection: impl Iterator<Item = ((Flow, RequestKey), Vec<i64>)>) -> Vec<CadenceModel> {
+    let mut grouped: BTreeMap<(Ipv4Addr, Endpoint, RequestKey), Vec<Vec<i64>>> = BTreeMap::new();
+    for ((flow, key), times) in per_connection {
+        grouped.entry((flow.client.ip, flow.server, key)).or_default().push(times);
+    }
+    grouped
+        .into_iter()
+        .filter_map(|((client, server, (address, type_code, ioa)), connections)| {
+            let intervals: Vec<f64> = connections.iter().flat_map(|t| t.windows(2).map(|w| (w[1] - w[0]) as f64)).collect();
+            let interval = Envelope::of(&intervals)?;
+            let period = interval.median as i64;
+            let counts: Vec<f64> = connections.iter().flat_map(|t| requests_per_period(t, period)).collect();
+            Some(CadenceModel { client, server, address, type_code, ioa, interval, per_period: Envelope::of(&counts)? })
+        })
+        .collect()
+}
+
+/// For each request time, how many requests fall in the period ending at it (itself included).
+fn requests_per_period(times: &[i64], period: i64) -> Vec<f64> {
+    let mut from = 0;
+    times
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            while times.get(from).is_some_and(|&f| t - f >= period) {
+                from += 1;
+            }
+            (i + 1 - from.min(i)) as f64
+        })
+        .collect()
 }
 
 /// Learns a model from a sequence of events.
@@ -437,9 +531,20 @@ mod tests {
     #[test]
     fn envelope_is_robust_and_limit_widens_the_maximum() {
         let e = Envelope::of(&[1.0, 2.0, 2.0, 3.0, 100.0]).unwrap();
-        assert_eq!((e.n, e.median, e.mad, e.max), (5, 2.0, 1.0, 100.0));
+        assert_eq!((e.n, e.median, e.mad, e.min, e.max), (5, 2.0, 1.0, 1.0, 100.0));
         assert!((e.limit(0.0) - (100.0 + 3.0 * 1.4826)).abs() < 1e-9);
         assert_eq!(Envelope::of(&[]), None);
         assert_eq!(Envelope::of(&[4.0, 6.0]).unwrap().median, 5.0);
+    }
+}
+
+#[cfg(test)]
+mod cadence_tests {
+    use super::requests_per_period;
+
+    #[test]
+    fn requests_per_period_counts_the_window_ending_at_each_request() {
+        assert_eq!(requests_per_period(&[0, 100, 200, 205, 210, 500], 100), vec![1.0, 1.0, 1.0, 2.0, 3.0, 1.0]);
+        assert_eq!(requests_per_period(&[], 100), Vec::<f64>::new());
     }
 }
