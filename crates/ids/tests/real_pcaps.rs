@@ -83,3 +83,13 @@ fn a_capture_scored_against_another_captures_model_reports_the_strangers() {
     let alerts = score(learn(&train), &other);
     assert!(alerts.iter().any(|a| a.kind.name() == "unknown-peer"), "{alerts:?}");
 }
+
+#[test]
+fn pcapng_and_nanosecond_pcap_written_by_editcap_read_as_the_original() {
+    let original = read_capture(&std::fs::read(testdata("IEC60870-5-104/090813_diverse.pcap")).unwrap()).unwrap();
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    for name in ["090813_diverse.pcapng", "090813_diverse_ns.pcap"] {
+        let other = read_capture(&std::fs::read(here.join(name)).unwrap()).unwrap();
+        assert_eq!(other, original, "{name}");
+    }
+}
