@@ -628,3 +628,65 @@ pub fn score<'a>(model: Model, events: impl IntoIterator<Item = &'a Event>) -> V
     }
     alerts
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use gridtrust_iec104::asdu::{Asdu, Cause, Cot, Element, InformationObject, Qds, TypeId};
+
+    use super::*;
+
+    fn frame(t: i64, send_seq: u16, value: f32) -> Event {
+        let asdu = Asdu {
+            type_id: TypeId::MMeNc1,
+            sequence: false,
+            cot: Cot::new(Cause::Periodic),
+            common_address: 1,
+            objects: vec![InformationObject::new(1001, Element::ShortFloat { value, quality: Qds::GOOD, time: None })],
+        };
+        Event {
+            time_us: t,
+            flow: Flow { client: Endpoint { ip: Ipv4Addr::new(10, 0, 0, 5), port: 50000 }, server: Endpoint { ip: Ipv4Addr::new(10, 0, 1, 10), port: 2404 } },
+            direction: Direction::ToClient,
+            src_mac: Some([2, 0, 0, 0, 1, 10]),
+            protocol: Protocol::Iec104,
+            kind: EventKind::Iec104(Apdu::I { send_seq, recv_seq: 0, asdu: asdu.to_bytes().unwrap().into() }),
+        }
+    }
+
+    fn normal() -> Vec<Event> {
+        (0..100u16).map(|k| frame(i64::from(k) * 2_000_000, k, 100.0 + f32::from(k % 3))).collect()
+    }
+
+    fn alerts(events: &[Event]) -> Vec<&'static str> {
+        score(model::learn(&normal()), events).iter().map(|a| a.kind.name()).collect()
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_at_32768_without_alert() {
+        let t = 300_000_000;
+        assert!(alerts(&[frame(t, 32766, 100.0), frame(t + 2_000_000, 32767, 101.0), frame(t + 4_000_000, 0, 100.0)]).is_empty());
+    }
+
+    #[test]
+    fn a_repeated_number_across_the_wrap_is_a_replay_and_a_forward_gap_is_not() {
+        let t = 300_000_000;
+        assert_eq!(alerts(&[frame(t, 0, 100.0), frame(t + 2_000_000, 32767, 101.0)]), vec!["sequence"]);
+        assert!(alerts(&[frame(t, 10, 100.0), frame(t + 2_000_000, 500, 101.0)]).is_empty());
+    }
+
+    #[test]
+    fn a_jump_beyond_the_learned_steps_is_reported_once_within_the_hold() {
+        let t = 300_000_000;
+        let got = alerts(&[frame(t, 0, 100.0), frame(t + 2_000_000, 1, 150.0), frame(t + 4_000_000, 2, 100.0), frame(t + 6_000_000, 3, 150.0)]);
+        assert_eq!(got, vec!["value-jump"]);
+    }
+
+    #[test]
+    fn a_new_source_mac_for_a_known_address_is_spoofing() {
+        let mut e = frame(300_000_000, 0, 100.0);
+        e.src_mac = Some([2, 0, 0, 0, 9, 66]);
+        assert_eq!(alerts(&[e]), vec!["spoofed-source"]);
+    }
+}
