@@ -212,9 +212,13 @@ impl AlertKind {
     fn subject(&self) -> (u32, u32, u32) {
         match *self {
             AlertKind::UnknownStation { address } => (u32::from(address), 0, 0),
-            AlertKind::UnexpectedType { address, kind } => (u32::from(address), u32::from(kind.type_code), u32::from(kind.cause) << 1 | u32::from(kind.direction == Direction::ToClient)),
+            AlertKind::UnexpectedType { address, kind } => {
+                (u32::from(address), u32::from(kind.type_code), u32::from(kind.cause) << 1 | u32::from(kind.direction == Direction::ToClient))
+            }
             AlertKind::FileTransfer { address, type_code } => (u32::from(address), u32::from(type_code), 0),
-            AlertKind::UnknownObject { address, object } | AlertKind::UnknownCommandTarget { address, object } => (u32::from(address), u32::from(object.type_code), object.ioa),
+            AlertKind::UnknownObject { address, object } | AlertKind::UnknownCommandTarget { address, object } => {
+                (u32::from(address), u32::from(object.type_code), object.ioa)
+            }
             AlertKind::StaleCommand { address, ioa, .. } | AlertKind::ValueJump { address, ioa, .. } => (u32::from(address), ioa, 0),
             AlertKind::Cadence { address, type_code, ioa, .. } => (u32::from(address), u32::from(type_code), ioa),
             AlertKind::RateExceeded { direction, .. } | AlertKind::SequenceBackwards { direction, .. } => (u32::from(direction == Direction::ToClient), 0, 0),
@@ -245,7 +249,9 @@ impl fmt::Display for AlertKind {
             AlertKind::RateExceeded { direction, frames, learned_max, limit } => {
                 write!(f, "flood: {frames} {direction} frames in one second, normal operation had at most {learned_max} (limit {limit:.1})")
             }
-            AlertKind::ConnectionFlood { attempts, limit } => write!(f, "connection flood: {attempts} connection attempts in ten seconds, limit {limit:.1} from normal operation"),
+            AlertKind::ConnectionFlood { attempts, limit } => {
+                write!(f, "connection flood: {attempts} connection attempts in ten seconds, limit {limit:.1} from normal operation")
+            }
             AlertKind::MalformedTraffic { reason } => write!(f, "malformed traffic on a pair that never had any: {reason}"),
             AlertKind::SequenceBackwards { direction, expected, seen } => {
                 write!(f, "replayed or reordered {direction} I-frame: N(S) {seen} when {expected} was next; the number was already used on this connection")
@@ -259,12 +265,19 @@ impl fmt::Display for AlertKind {
                 kind.cause & 0x3f,
                 if kind.cause & 0x40 != 0 { " (negative)" } else { "" }
             ),
-            AlertKind::FileTransfer { address, type_code } => write!(f, "file transfer service {} at station {address}, never used in normal operation", type_name(*type_code)),
+            AlertKind::FileTransfer { address, type_code } => {
+                write!(f, "file transfer service {} at station {address}, never used in normal operation", type_name(*type_code))
+            }
             AlertKind::UnknownObject { address, object } => {
                 write!(f, "unknown object: {} {} at IOA {} of station {address} never seen", object.direction, type_name(object.type_code), object.ioa)
             }
             AlertKind::UnknownCommandTarget { address, object } => {
-                write!(f, "unexpected command target: {} to IOA {} of station {address}, never commanded in normal operation", type_name(object.type_code), object.ioa)
+                write!(
+                    f,
+                    "unexpected command target: {} to IOA {} of station {address}, never commanded in normal operation",
+                    type_name(object.type_code),
+                    object.ioa
+                )
             }
             AlertKind::StaleCommand { address, ioa, age_ms, limit_ms } => write!(
                 f,
@@ -281,8 +294,12 @@ impl fmt::Display for AlertKind {
                 type_name(*type_code),
                 period_ms / 1000.0
             ),
-            AlertKind::Scan { scope: ScanScope::Horizontal, targets } => write!(f, "horizontal scan: {targets} distinct unknown servers or stations within ten seconds"),
-            AlertKind::Scan { scope: ScanScope::Vertical, targets } => write!(f, "vertical scan: {targets} distinct unknown objects or types of one station within ten seconds"),
+            AlertKind::Scan { scope: ScanScope::Horizontal, targets } => {
+                write!(f, "horizontal scan: {targets} distinct unknown servers or stations within ten seconds")
+            }
+            AlertKind::Scan { scope: ScanScope::Vertical, targets } => {
+                write!(f, "vertical scan: {targets} distinct unknown objects or types of one station within ten seconds")
+            }
         }
     }
 }
@@ -463,7 +480,11 @@ impl Detector {
         if !self.index.peers.contains(&peer) {
             self.raise(event, AlertKind::UnknownPeer { protocol: event.protocol });
             let server_known = self.model.peers.iter().any(|p| p.server == flow.server);
-            self.note_unknown(event, ScanScope::Horizontal, u64::from(flow.server.ip.to_bits()) << 16 | u64::from(flow.server.port) | u64::from(server_known) << 63);
+            self.note_unknown(
+                event,
+                ScanScope::Horizontal,
+                u64::from(flow.server.ip.to_bits()) << 16 | u64::from(flow.server.port) | u64::from(server_known) << 63,
+            );
         }
         if let Some(seen) = event.src_mac {
             let ip = event.sender().ip;
@@ -543,7 +564,11 @@ impl Detector {
                 let (address, type_code, ioa) = key;
                 // Not repeated within the request's own period: the requests that made this alert
                 // stay in the window that long.
-                self.raise_held(event, AlertKind::Cadence { address, type_code, ioa, requests, period_ms: period as f64 / 1000.0, learned_max, limit }, period.max(HOLD_US));
+                self.raise_held(
+                    event,
+                    AlertKind::Cadence { address, type_code, ioa, requests, period_ms: period as f64 / 1000.0, learned_max, limit },
+                    period.max(HOLD_US),
+                );
             }
         }
     }

@@ -194,8 +194,17 @@ impl Evaluation {
     pub fn report(&self) -> String {
         let mut out = String::new();
         let opt = |v: Option<f64>, w: usize| v.map_or_else(|| format!("{:>w$}", "-"), |v| format!("{v:>w$.3}"));
-        let _ = writeln!(out, "model learned from {:.1} h of generated normal operation; each scenario {:.1} h", self.training_hours, self.scenarios.first().map_or(0.0, |s| s.figures.hours));
-        let _ = writeln!(out, "{:<24} {:>4} {:>4} {:>5} {:>5} {:>9} {:>6} {:>6} {:>8} {:>9}  alerts by kind", "scenario", "epis", "det", "TP", "FP", "precision", "recall", "F1", "delay s", "FA/hour");
+        let _ = writeln!(
+            out,
+            "model learned from {:.1} h of generated normal operation; each scenario {:.1} h",
+            self.training_hours,
+            self.scenarios.first().map_or(0.0, |s| s.figures.hours)
+        );
+        let _ = writeln!(
+            out,
+            "{:<24} {:>4} {:>4} {:>5} {:>5} {:>9} {:>6} {:>6} {:>8} {:>9}  alerts by kind",
+            "scenario", "epis", "det", "TP", "FP", "precision", "recall", "F1", "delay s", "FA/hour"
+        );
         for s in &self.scenarios {
             let f = &s.figures;
             let kinds: Vec<String> = s.alert_kinds.iter().map(|(k, n)| format!("{k}:{n}")).collect();

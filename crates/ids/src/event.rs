@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use gridtrust_iec104::apci::{Apdu, ApciError};
+use gridtrust_iec104::apci::{ApciError, Apdu};
 use gridtrust_modbus::frame::{FrameError, Header};
 use serde::{Deserialize, Serialize};
 

@@ -67,7 +67,6 @@ impl Envelope {
     pub fn limit(&self, resolution: f64) -> f64 {
         self.max + TOLERANCE * (1.4826 * self.mad).max(resolution)
     }
-
 }
 
 fn median_sorted(s: &[f64]) -> f64 {
@@ -271,7 +270,11 @@ pub(crate) fn unit_of(event: &Event) -> Option<Unit> {
                     wire_type: code,
                     kind: TypeCause { direction: event.direction, type_code: base_type(code), cause: cot_code(a.cot.cause.code(), a.cot.negative) },
                     command: a.type_id.is_process_command(),
-                    objects: a.objects.iter().map(|o| Object { ioa: o.ioa, value: value_of(&o.element), time_ms: o.element.time().and_then(|t| t.to_unix_ms().ok()) }).collect(),
+                    objects: a
+                        .objects
+                        .iter()
+                        .map(|o| Object { ioa: o.ioa, value: value_of(&o.element), time_ms: o.element.time().and_then(|t| t.to_unix_ms().ok()) })
+                        .collect(),
                 }
             }
             Err(_) => {
@@ -288,7 +291,10 @@ pub(crate) fn unit_of(event: &Event) -> Option<Unit> {
         EventKind::Modbus { header, pdu } => {
             let function = *pdu.first()?;
             let (cause, objects) = match event.direction {
-                Direction::ToServer => (0, pdu.get(1..3).map(|a| Object { ioa: u32::from(u16::from_be_bytes([a[0], a[1]])), value: Value::None, time_ms: None }).into_iter().collect()),
+                Direction::ToServer => (
+                    0,
+                    pdu.get(1..3).map(|a| Object { ioa: u32::from(u16::from_be_bytes([a[0], a[1]])), value: Value::None, time_ms: None }).into_iter().collect(),
+                ),
                 Direction::ToClient => (if function & 0x80 != 0 { 2 } else { 1 }, Vec::new()),
             };
             Some(Unit {

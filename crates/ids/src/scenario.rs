@@ -185,7 +185,8 @@ struct Rtu {
     ca: u16,
 }
 
-const RTUS: [Rtu; 2] = [Rtu { ip: Ipv4Addr::new(10, 0, 1, 10), mac: [2, 0, 0, 0, 1, 10], ca: 1 }, Rtu { ip: Ipv4Addr::new(10, 0, 1, 11), mac: [2, 0, 0, 0, 1, 11], ca: 2 }];
+const RTUS: [Rtu; 2] =
+    [Rtu { ip: Ipv4Addr::new(10, 0, 1, 10), mac: [2, 0, 0, 0, 1, 10], ca: 1 }, Rtu { ip: Ipv4Addr::new(10, 0, 1, 11), mac: [2, 0, 0, 0, 1, 11], ca: 2 }];
 
 enum Payload {
     Asdu(Asdu),
@@ -334,7 +335,13 @@ impl Gen {
                 let ioa = ALARMS[self.rng.range(0, 3) as usize % 3];
                 if let Some(c) = self.conn_at(rtu, t) {
                     let sp = Element::SinglePoint { value: on, quality: Qds::GOOD, time: cp56(t) };
-                    self.push(t, c, Direction::ToClient, Payload::Asdu(asdu(TypeId::MSpTb1, Cause::Spontaneous, station.ca, vec![InformationObject::new(ioa, sp)])), None);
+                    self.push(
+                        t,
+                        c,
+                        Direction::ToClient,
+                        Payload::Asdu(asdu(TypeId::MSpTb1, Cause::Spontaneous, station.ca, vec![InformationObject::new(ioa, sp)])),
+                        None,
+                    );
                 }
                 t += self.rng.range(2 * 60 * SEC, 12 * 60 * SEC);
             }
@@ -356,7 +363,13 @@ impl Gen {
         self.push(t + 30_000, c, Direction::ToClient, Payload::Asdu(cmd(Cause::ActivationCon)), episode);
         if disconnector && let Element::DoubleCommand { value, .. } = element {
             let dp = Element::DoublePoint { value, quality: Qds::GOOD, time: cp56(t + 900_000) };
-            self.push(t + 900_000, c, Direction::ToClient, Payload::Asdu(asdu(TypeId::MDpTb1, Cause::Spontaneous, ca, vec![InformationObject::new(2003, dp)])), episode);
+            self.push(
+                t + 900_000,
+                c,
+                Direction::ToClient,
+                Payload::Asdu(asdu(TypeId::MDpTb1, Cause::Spontaneous, ca, vec![InformationObject::new(2003, dp)])),
+                episode,
+            );
         }
         self.push(t + 1_000_000, c, Direction::ToClient, Payload::Asdu(cmd(Cause::ActivationTerm)), episode);
     }
@@ -393,7 +406,12 @@ impl Gen {
                     let tag = cp56(t - 20_000);
                     let cmd = |cause, negative| Asdu {
                         cot: Cot { negative, ..Cot::new(cause) },
-                        ..asdu(TypeId::CDcTa1, cause, r.ca, vec![InformationObject::new(5999, Element::DoubleCommand { value: DoublePointValue::Off, qualifier: 0, select: false, time: tag })])
+                        ..asdu(
+                            TypeId::CDcTa1,
+                            cause,
+                            r.ca,
+                            vec![InformationObject::new(5999, Element::DoubleCommand { value: DoublePointValue::Off, qualifier: 0, select: false, time: tag })],
+                        )
                     };
                     self.push(t, c, Direction::ToServer, Payload::Asdu(cmd(Cause::Activation, false)), Some(e));
                     self.push(t + 30_000, c, Direction::ToClient, Payload::Asdu(cmd(Cause::UnknownObjectAddress, true)), Some(e));
@@ -420,7 +438,10 @@ impl Gen {
                     let e = self.episode(t, t + 39 * 100_000 + 20_000);
                     for k in 0..40u32 {
                         let tk = t + i64::from(k) * 100_000;
-                        let read = |cause, negative| Asdu { cot: Cot { negative, ..Cot::new(cause) }, ..asdu(TypeId::CRdNa1, cause, r.ca, vec![InformationObject::new(1 + k, Element::Read)]) };
+                        let read = |cause, negative| Asdu {
+                            cot: Cot { negative, ..Cot::new(cause) },
+                            ..asdu(TypeId::CRdNa1, cause, r.ca, vec![InformationObject::new(1 + k, Element::Read)])
+                        };
                         self.push(tk, c, Direction::ToServer, Payload::Asdu(read(Cause::Request, false)), Some(e));
                         self.push(tk + 20_000, c, Direction::ToClient, Payload::Asdu(read(Cause::UnknownObjectAddress, true)), Some(e));
                     }
@@ -506,10 +527,28 @@ pub fn generate(kind: ScenarioKind, seed: u64, hours: f64) -> Scenario {
             for (t, back) in g.trips.clone() {
                 if let Some(c) = g.conn_at(0, t) {
                     let dp = |value, at| Element::DoublePoint { value, quality: Qds::GOOD, time: cp56(at) };
-                    g.push(t, c, Direction::ToClient, Payload::Asdu(asdu(TypeId::MDpTb1, Cause::Spontaneous, 1, vec![InformationObject::new(2001, dp(DoublePointValue::Off, t))])), None);
+                    g.push(
+                        t,
+                        c,
+                        Direction::ToClient,
+                        Payload::Asdu(asdu(TypeId::MDpTb1, Cause::Spontaneous, 1, vec![InformationObject::new(2001, dp(DoublePointValue::Off, t))])),
+                        None,
+                    );
                     let sp = Element::SinglePoint { value: true, quality: Qds::GOOD, time: cp56(t + 5_000) };
-                    g.push(t + 5_000, c, Direction::ToClient, Payload::Asdu(asdu(TypeId::MSpTb1, Cause::Spontaneous, 1, vec![InformationObject::new(3001, sp)])), None);
-                    g.push(back, c, Direction::ToClient, Payload::Asdu(asdu(TypeId::MDpTb1, Cause::Spontaneous, 1, vec![InformationObject::new(2001, dp(DoublePointValue::On, back))])), None);
+                    g.push(
+                        t + 5_000,
+                        c,
+                        Direction::ToClient,
+                        Payload::Asdu(asdu(TypeId::MSpTb1, Cause::Spontaneous, 1, vec![InformationObject::new(3001, sp)])),
+                        None,
+                    );
+                    g.push(
+                        back,
+                        c,
+                        Direction::ToClient,
+                        Payload::Asdu(asdu(TypeId::MDpTb1, Cause::Spontaneous, 1, vec![InformationObject::new(2001, dp(DoublePointValue::On, back))])),
+                        None,
+                    );
                 }
             }
         }
@@ -617,7 +656,15 @@ fn finish(kind: ScenarioKind, mut g: Gen, plant: &Plant, hours: f64) -> Scenario
             *p = true;
         }
     }
-    let renumber: Vec<Option<usize>> = placed.iter().scan(0, |n, &p| Some(p.then(|| { *n += 1; *n - 1 }))).collect();
+    let renumber: Vec<Option<usize>> = placed
+        .iter()
+        .scan(0, |n, &p| {
+            Some(p.then(|| {
+                *n += 1;
+                *n - 1
+            }))
+        })
+        .collect();
     for l in labels.iter_mut() {
         *l = l.and_then(|e| renumber.get(e).copied().flatten());
     }
@@ -685,7 +732,8 @@ pub fn to_pcap(events: &[Event]) -> Vec<u8> {
         if flags & SYN != 0 {
             *seq = 1000;
         }
-        let seg = Segment { src_mac: e.src_mac, src: src.ip, dst: dst.ip, ttl: 64, src_port: src.port, dst_port: dst.port, seq: *seq, flags, payload: &payload };
+        let seg =
+            Segment { src_mac: e.src_mac, src: src.ip, dst: dst.ip, ttl: 64, src_port: src.port, dst_port: dst.port, seq: *seq, flags, payload: &payload };
         *seq = seq.wrapping_add(u32::try_from(payload.len()).unwrap_or(0)).wrapping_add(u32::from(flags & SYN != 0));
         frame.clear();
         encode_tcp(&seg, [2, 0, 0, 0, 0xff, 0xff], &mut frame);

@@ -106,9 +106,9 @@ fn generation_is_deterministic_and_survives_a_pcap_round_trip() {
 
 #[test]
 fn interrogations_far_more_often_than_learned_break_the_cadence_below_the_rate_limit() {
+    use gridtrust_ids::event::{Direction, Event, EventKind};
     use gridtrust_iec104::apci::Apdu;
     use gridtrust_iec104::asdu::{Asdu, Cause, Cot, Element, InformationObject, TypeId};
-    use gridtrust_ids::event::{Direction, Event, EventKind};
 
     let normal = generate(ScenarioKind::Normal, 1, 2.0);
     let model = learn(&normal.events);
@@ -119,7 +119,13 @@ fn interrogations_far_more_often_than_learned_break_the_cadence_below_the_rate_l
     let start = normal.events.last().unwrap().time_us + 1_000_000;
     let mut probe = vec![Event { time_us: start, flow, direction: Direction::ToServer, kind: EventKind::Open, ..first.clone() }];
     for k in 0..8u16 {
-        let gi = Asdu { type_id: TypeId::CIcNa1, sequence: false, cot: Cot::new(Cause::Activation), common_address: 1, objects: vec![InformationObject::new(0, Element::Interrogation { qoi: 20 })] };
+        let gi = Asdu {
+            type_id: TypeId::CIcNa1,
+            sequence: false,
+            cot: Cot::new(Cause::Activation),
+            common_address: 1,
+            objects: vec![InformationObject::new(0, Element::Interrogation { qoi: 20 })],
+        };
         let apdu = Apdu::I { send_seq: k, recv_seq: 0, asdu: gi.to_bytes().unwrap().into() };
         probe.push(Event { time_us: start + i64::from(k) * 10_000_000, flow, direction: Direction::ToServer, kind: EventKind::Iec104(apdu), ..first.clone() });
     }
