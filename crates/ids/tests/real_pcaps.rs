@@ -1,15 +1,20 @@
 //! The IEC 104 and Modbus captures in the shared test data: each decodes into the APDUs/ADUs that
 //! Wireshark shows, and each scored against a model learned from itself raises no alert.
 //!
-//! What the captures contain (from `tshark -z conv,tcp` and the decoded events):
+//! What the captures contain (from `tshark -z conv,tcp` and the decoded ASDUs):
 //! - `090813_diverse.pcap`: one connection 10.0.0.10:1075 → 10.0.0.10:2404 over a loopback
-//!   adapter, 150 s: periodic M_ME_NC_1, single/double/regulating/set-point commands with
-//!   activation, confirmation and termination, a general interrogation.
+//!   adapter, 150 s, common address 3: M_ME_NC_1 periodic and spontaneous, M_SP_TB_1, single,
+//!   double and set-point commands with and without time tag (activation, confirmation,
+//!   termination).
 //! - `JavaRMI_and_IEC_Misc.pcap`: Java RMI noise plus two IEC 104 connections to
-//!   10.209.13.145:2404 over 30 minutes (interrogations, spontaneous data, TESTFR).
-//! - `TestDissectIec104.pcap`: six short consecutive connections 172.27.248.109 → 172.27.248.79:2404
-//!   (STARTDT, interrogation, spontaneous data, commands).
-//! - `ModbusTCP.pcap`: one Modbus client polling many servers on port 502 for 85 s.
+//!   10.209.13.145:2404 over 30 minutes, common address 37133: 21 general interrogations answered
+//!   with single and double points, spontaneous scaled measurements (M_ME_NB_1), end of
+//!   initialisation.
+//! - `TestDissectIec104.pcap`: six short consecutive connections 172.27.248.109 →
+//!   172.27.248.79:2404: commands, clock synchronisation, an interrogation, and broken APDUs
+//!   (a dissector test).
+//! - `ModbusTCP.pcap`: one Modbus client polling many servers on port 502 for 85 s; `mb2.pcap`
+//!   the same network for 21 s with S7 and EtherNet/IP besides.
 
 use std::path::PathBuf;
 
