@@ -8,7 +8,9 @@
 //!    seconds per server, against the learned envelope's limit (flood, DoS).
 //! 3. **Malformed bytes** on a pair that never had any.
 //! 4. **Sequence** (IEC 104): an I-frame whose N(S) is behind the next expected one repeats or
-//!    reorders frames already delivered (replay). A forward jump is capture loss, not an alert.
+//!    reorders frames already delivered (replay); an I- or S-frame whose N(R) is behind its
+//!    sender's latest acknowledges less than before (an old frame again). A forward jump is
+//!    capture loss, not an alert.
 //! 5. **Content**: unknown station address, type × cause never seen in that direction (file
 //!    transfer types get their own kind), unknown information object or command target, a
 //!    command whose time tag is older than any learned, and a measured value whose step from
@@ -98,6 +100,16 @@ pub enum AlertKind {
         /// The next expected N(S).
         expected: u16,
         /// N(S) seen.
+        seen: u16,
+    },
+    /// An I- or S-frame's N(R) is behind the N(R) its sender already sent: it acknowledges less
+    /// than before, as a frame replayed from earlier in the connection does.
+    AcknowledgementBackwards {
+        /// Direction.
+        direction: Direction,
+        /// The sender's latest N(R).
+        latest: u16,
+        /// N(R) seen.
         seen: u16,
     },
     /// A station address never seen at this server.
@@ -195,7 +207,7 @@ impl AlertKind {
             AlertKind::RateExceeded { .. } => "rate",
             AlertKind::ConnectionFlood { .. } => "connection-flood",
             AlertKind::MalformedTraffic { .. } => "malformed",
-            AlertKind::SequenceBackwards { .. } => "sequence",
+            AlertKind::SequenceBackwards { .. } | AlertKind::AcknowledgementBackwards { .. } => "sequence",
             AlertKind::UnknownStation { .. } => "unknown-station",
             AlertKind::UnexpectedType { .. } => "unexpected-type",
             AlertKind::FileTransfer { .. } => "file-transfer",
@@ -222,6 +234,7 @@ impl AlertKind {
             AlertKind::StaleCommand { address, ioa, .. } | AlertKind::ValueJump { address, ioa, .. } => (u32::from(address), ioa, 0),
             AlertKind::Cadence { address, type_code, ioa, .. } => (u32::from(address), u32::from(type_code), ioa),
             AlertKind::RateExceeded { direction, .. } | AlertKind::SequenceBackwards { direction, .. } => (u32::from(direction == Direction::ToClient), 0, 0),
+            AlertKind::AcknowledgementBackwards { direction, .. } => (u32::from(direction == Direction::ToClient), 1, 0),
             AlertKind::Scan { scope, .. } => (u32::from(scope == ScanScope::Vertical), 0, 0),
             _ => (0, 0, 0),
         }
@@ -255,6 +268,12 @@ impl fmt::Display for AlertKind {
             AlertKind::MalformedTraffic { reason } => write!(f, "malformed traffic on a pair that never had any: {reason}"),
             AlertKind::SequenceBackwards { direction, expected, seen } => {
                 write!(f, "replayed or reordered {direction} I-frame: N(S) {seen} when {expected} was next; the number was already used on this connection")
+            }
+            AlertKind::AcknowledgementBackwards { direction, latest, seen } => {
+                write!(
+                    f,
+                    "replayed or reordered {direction} frame: N(R) {seen} acknowledges less than the {latest} its sender already acknowledged on this connection"
+                )
             }
             AlertKind::UnknownStation { address } => write!(f, "unknown station: common address / unit {address} never seen at this server"),
             AlertKind::UnexpectedType { address, kind } => write!(
@@ -366,6 +385,8 @@ pub struct Detector {
     index: Indexed,
     /// Next expected N(S) per connection and direction.
     next_seq: HashMap<(Flow, Direction), u16>,
+    /// Latest N(R) per connection and direction.
+    last_ack: HashMap<(Flow, Direction), u16>,
     /// Recent request times per connection and request (within the request's period).
     last_request: HashMap<(Flow, RequestKey), VecDeque<i64>>,
     rate: HashMap<(Ipv4Addr, Endpoint, Direction), Window>,
@@ -415,6 +436,7 @@ impl Detector {
             index,
             next_seq: HashMap::new(),
             last_request: HashMap::new(),
+            last_ack: HashMap::new(),
             rate: HashMap::new(),
             opens: HashMap::new(),
             last: HashMap::new(),
@@ -521,18 +543,31 @@ impl Detector {
                 }
             }
         }
-        // 4. Sequence numbers.
+        // 4. Sequence numbers: N(S) against the next expected, N(R) against the sender's latest.
+        let recv_seq = match &event.kind {
+            EventKind::Iec104(Apdu::I { recv_seq, .. } | Apdu::S { recv_seq }) => Some(*recv_seq),
+            _ => None,
+        };
+        if let Some(seen) = recv_seq {
+            let key = (flow, event.direction);
+            match self.last_ack.get(&key).copied() {
+                Some(latest) if behind(latest, seen) => {
+                    self.raise(event, AlertKind::AcknowledgementBackwards { direction: event.direction, latest, seen });
+                }
+                _ => {
+                    self.last_ack.insert(key, seen);
+                }
+            }
+        }
         if let EventKind::Iec104(Apdu::I { send_seq, .. }) = &event.kind {
             let key = (flow, event.direction);
             match self.next_seq.get(&key).copied() {
-                Some(expected) if *send_seq != expected => {
-                    let behind = expected.wrapping_sub(*send_seq) % SEQ_MODULUS;
-                    if behind > 0 && behind <= SEQ_MODULUS / 2 {
-                        self.raise(event, AlertKind::SequenceBackwards { direction: event.direction, expected, seen: *send_seq });
-                    } else {
-                        self.next_seq.insert(key, (send_seq + 1) % SEQ_MODULUS);
-                    }
+                // Behind: a number already used. The expectation stays, so the sender's next
+                // genuine frame is not reported too.
+                Some(expected) if behind(expected, *send_seq) => {
+                    self.raise(event, AlertKind::SequenceBackwards { direction: event.direction, expected, seen: *send_seq });
                 }
+                // In order, or ahead (capture loss).
                 _ => {
                     self.next_seq.insert(key, (send_seq + 1) % SEQ_MODULUS);
                 }
@@ -548,6 +583,7 @@ impl Detector {
     /// Drops a connection's per-connection state (it opened anew or closed).
     fn forget(&mut self, flow: Flow) {
         self.next_seq.retain(|(f, _), _| *f != flow);
+        self.last_ack.retain(|(f, _), _| *f != flow);
         self.last_request.retain(|(f, _), _| *f != flow);
     }
 
@@ -641,6 +677,12 @@ impl Detector {
     }
 }
 
+/// Whether sequence number `seen` is behind `reference` (modulo 2^15, by at most half the range).
+fn behind(reference: u16, seen: u16) -> bool {
+    let d = reference.wrapping_sub(seen) % SEQ_MODULUS;
+    d > 0 && d <= SEQ_MODULUS / 2
+}
+
 /// Scores a sequence of events against a model, returning every alert in order.
 pub fn score<'a>(model: Model, events: impl IntoIterator<Item = &'a Event>) -> Vec<Alert> {
     let mut d = Detector::new(model);
@@ -706,6 +748,19 @@ mod tests {
         let t = 300_000_000;
         let got = alerts(&[frame(t, 0, 100.0), frame(t + 2_000_000, 1, 150.0), frame(t + 4_000_000, 2, 100.0), frame(t + 6_000_000, 3, 150.0)]);
         assert_eq!(got, vec!["value-jump"]);
+    }
+
+    #[test]
+    fn an_acknowledgement_that_goes_back_is_a_replay() {
+        let with_ack = |mut e: Event, ack: u16| {
+            if let EventKind::Iec104(Apdu::I { recv_seq, .. }) = &mut e.kind {
+                *recv_seq = ack;
+            }
+            e
+        };
+        let t = 300_000_000;
+        let got = alerts(&[with_ack(frame(t, 0, 100.0), 5), with_ack(frame(t + 2_000_000, 1, 101.0), 7), with_ack(frame(t + 4_000_000, 2, 100.0), 6)]);
+        assert_eq!(got, vec!["sequence"]);
     }
 
     #[test]
