@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod audit_cli;
 mod demo;
+mod ids_cli;
 mod keys_cli;
 mod model_cli;
 mod pki_cli;
@@ -71,6 +72,9 @@ enum Cmd {
     Registry(registry_cli::RegistryArgs),
     /// Commissioning: connect to a live device, show what it offers, write its edge configuration.
     Probe(probe_cli::ProbeArgs),
+    /// Protocol intrusion detection (IEC 104, Modbus/TCP): learn from captures, score captures,
+    /// evaluate on the generated scenario suite.
+    Ids(ids_cli::IdsArgs),
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
@@ -162,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Model(args) => model_cli::run(args),
         Cmd::Registry(args) => registry_cli::run(args),
         Cmd::Probe(args) => probe_cli::run(args).await,
+        Cmd::Ids(args) => ids_cli::run(args),
     }
 }
 
