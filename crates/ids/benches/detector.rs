@@ -8,12 +8,12 @@
 
 use std::time::Instant;
 
-use gridtrust_iec104::apci::Apdu;
-use gridtrust_iec104::asdu::Asdu;
 use gridtrust_ids::detect::Detector;
 use gridtrust_ids::event::EventKind;
 use gridtrust_ids::model::learn;
 use gridtrust_ids::scenario::{ScenarioKind, generate};
+use gridtrust_iec104::apci::Apdu;
+use gridtrust_iec104::asdu::Asdu;
 
 const ROUNDS: u32 = 5;
 
@@ -50,7 +50,12 @@ fn main() {
     let per_event_us = detect_s / n * 1e6;
     println!("events: {} per round, {ROUNDS} rounds, {alerts} alerts", day.events.len());
     println!("baseline  ASDU decoding only      {:>12.0} events/s", n / decode_s);
-    println!("measured  detector (decode+check) {:>12.0} events/s   {:.2} µs/event   {:.1}x the decoding time", n / detect_s, per_event_us, detect_s / decode_s);
+    println!(
+        "measured  detector (decode+check) {:>12.0} events/s   {:.2} µs/event   {:.1}x the decoding time",
+        n / detect_s,
+        per_event_us,
+        detect_s / decode_s
+    );
     for rate in [1_100.0, 1_600.0] {
         println!("at the chain's {rate:.0} ASDUs/s per RTU: the detector needs {:.3} % of one core per RTU", rate * per_event_us / 1e4);
     }

@@ -204,9 +204,13 @@ fn read_pcapng(bytes: &[u8], packets: &mut Vec<Packet>) -> Result<(), CaptureErr
             }
             // Enhanced packet (6) and the obsolete packet block (2, 16-bit interface id).
             2 | 6 => {
-                let interface = if block_type == 6 { body.u32(0, "pcapng interface id")? } else { u32::from(body.u16(0, "pcapng interface id")?) };
-                let iface =
-                    usize::try_from(interface).ok().and_then(|i| interfaces.get(i)).copied().ok_or(CaptureError::UnknownInterface { offset: at, interface })?;
+                let interface =
+                    if block_type == 6 { body.u32(0, "pcapng interface id")? } else { u32::from(body.u16(0, "pcapng interface id")?) };
+                let iface = usize::try_from(interface)
+                    .ok()
+                    .and_then(|i| interfaces.get(i))
+                    .copied()
+                    .ok_or(CaptureError::UnknownInterface { offset: at, interface })?;
                 let ts = (u64::from(body.u32(4, "pcapng timestamp")?) << 32) | u64::from(body.u32(8, "pcapng timestamp")?);
                 let caplen = usize::try_from(body.u32(12, "pcapng captured length")?).unwrap_or(usize::MAX);
                 let data = body.slice(20, caplen, "pcapng packet data")?.to_vec();

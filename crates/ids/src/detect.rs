@@ -35,7 +35,9 @@ use std::net::Ipv4Addr;
 use gridtrust_iec104::apci::{Apdu, SEQ_MODULUS};
 
 use crate::event::{Direction, Endpoint, Event, EventKind, Flow, Malformed, Protocol};
-use crate::model::{self, Envelope, MIN_CADENCE_SAMPLES, Model, OPEN_WINDOW_US, ObjectKey, Peer, RATE_WINDOW_US, RequestKey, TypeCause, Unit, Value};
+use crate::model::{
+    self, Envelope, MIN_CADENCE_SAMPLES, Model, OPEN_WINDOW_US, ObjectKey, Peer, RATE_WINDOW_US, RequestKey, TypeCause, Unit, Value,
+};
 
 /// How long an alert of the same kind and subject is not repeated, microseconds.
 pub const HOLD_US: i64 = 60_000_000;
@@ -224,16 +226,20 @@ impl AlertKind {
     fn subject(&self) -> (u32, u32, u32) {
         match *self {
             AlertKind::UnknownStation { address } => (u32::from(address), 0, 0),
-            AlertKind::UnexpectedType { address, kind } => {
-                (u32::from(address), u32::from(kind.type_code), u32::from(kind.cause) << 1 | u32::from(kind.direction == Direction::ToClient))
-            }
+            AlertKind::UnexpectedType { address, kind } => (
+                u32::from(address),
+                u32::from(kind.type_code),
+                u32::from(kind.cause) << 1 | u32::from(kind.direction == Direction::ToClient),
+            ),
             AlertKind::FileTransfer { address, type_code } => (u32::from(address), u32::from(type_code), 0),
             AlertKind::UnknownObject { address, object } | AlertKind::UnknownCommandTarget { address, object } => {
                 (u32::from(address), u32::from(object.type_code), object.ioa)
             }
             AlertKind::StaleCommand { address, ioa, .. } | AlertKind::ValueJump { address, ioa, .. } => (u32::from(address), ioa, 0),
             AlertKind::Cadence { address, type_code, ioa, .. } => (u32::from(address), u32::from(type_code), ioa),
-            AlertKind::RateExceeded { direction, .. } | AlertKind::SequenceBackwards { direction, .. } => (u32::from(direction == Direction::ToClient), 0, 0),
+            AlertKind::RateExceeded { direction, .. } | AlertKind::SequenceBackwards { direction, .. } => {
+                (u32::from(direction == Direction::ToClient), 0, 0)
+            }
             AlertKind::AcknowledgementBackwards { direction, .. } => (u32::from(direction == Direction::ToClient), 1, 0),
             AlertKind::Scan { scope, .. } => (u32::from(scope == ScanScope::Vertical), 0, 0),
             _ => (0, 0, 0),
@@ -252,7 +258,9 @@ fn type_name(code: u8) -> String {
 impl fmt::Display for AlertKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AlertKind::UnknownPeer { protocol } => write!(f, "unknown peer: this client and server never exchanged {protocol:?} traffic in normal operation"),
+            AlertKind::UnknownPeer { protocol } => {
+                write!(f, "unknown peer: this client and server never exchanged {protocol:?} traffic in normal operation")
+            }
             AlertKind::SpoofedSource { ip, learned, seen } => write!(
                 f,
                 "spoofed source: {ip} sent from MAC {}, normal operation saw it only from {}",
@@ -267,7 +275,10 @@ impl fmt::Display for AlertKind {
             }
             AlertKind::MalformedTraffic { reason } => write!(f, "malformed traffic on a pair that never had any: {reason}"),
             AlertKind::SequenceBackwards { direction, expected, seen } => {
-                write!(f, "replayed or reordered {direction} I-frame: N(S) {seen} when {expected} was next; the number was already used on this connection")
+                write!(
+                    f,
+                    "replayed or reordered {direction} I-frame: N(S) {seen} when {expected} was next; the number was already used on this connection"
+                )
             }
             AlertKind::AcknowledgementBackwards { direction, latest, seen } => {
                 write!(
@@ -275,7 +286,9 @@ impl fmt::Display for AlertKind {
                     "replayed or reordered {direction} frame: N(R) {seen} acknowledges less than the {latest} its sender already acknowledged on this connection"
                 )
             }
-            AlertKind::UnknownStation { address } => write!(f, "unknown station: common address / unit {address} never seen at this server"),
+            AlertKind::UnknownStation { address } => {
+                write!(f, "unknown station: common address / unit {address} never seen at this server")
+            }
             AlertKind::UnexpectedType { address, kind } => write!(
                 f,
                 "unexpected {} {} with cause {}{} at station {address}: never seen in that direction",
@@ -288,7 +301,13 @@ impl fmt::Display for AlertKind {
                 write!(f, "file transfer service {} at station {address}, never used in normal operation", type_name(*type_code))
             }
             AlertKind::UnknownObject { address, object } => {
-                write!(f, "unknown object: {} {} at IOA {} of station {address} never seen", object.direction, type_name(object.type_code), object.ioa)
+                write!(
+                    f,
+                    "unknown object: {} {} at IOA {} of station {address} never seen",
+                    object.direction,
+                    type_name(object.type_code),
+                    object.ioa
+                )
             }
             AlertKind::UnknownCommandTarget { address, object } => {
                 write!(
@@ -418,7 +437,12 @@ impl Detector {
                 .cadences
                 .iter()
                 .filter(|c| c.interval.n >= MIN_CADENCE_SAMPLES)
-                .map(|c| ((c.client, c.server, (c.address, c.type_code, c.ioa)), (c.interval.median as i64, c.per_period.max, c.per_period.limit(1.0))))
+                .map(|c| {
+                    (
+                        (c.client, c.server, (c.address, c.type_code, c.ioa)),
+                        (c.interval.median as i64, c.per_period.max, c.per_period.limit(1.0)),
+                    )
+                })
                 .collect(),
             ..Indexed::default()
         };
@@ -589,7 +613,9 @@ impl Detector {
 
     fn check_cadence(&mut self, event: &Event, unit: &Unit) {
         for key in model::requests(unit) {
-            let Some(&(period, learned_max, limit)) = self.index.cadences.get(&(event.flow.client.ip, event.flow.server, key)) else { continue };
+            let Some(&(period, learned_max, limit)) = self.index.cadences.get(&(event.flow.client.ip, event.flow.server, key)) else {
+                continue;
+            };
             let recent = self.last_request.entry((event.flow, key)).or_default();
             recent.push_back(event.time_us);
             while recent.front().is_some_and(|&f| event.time_us - f >= period) {
@@ -714,7 +740,10 @@ mod tests {
         };
         Event {
             time_us: t,
-            flow: Flow { client: Endpoint { ip: Ipv4Addr::new(10, 0, 0, 5), port: 50000 }, server: Endpoint { ip: Ipv4Addr::new(10, 0, 1, 10), port: 2404 } },
+            flow: Flow {
+                client: Endpoint { ip: Ipv4Addr::new(10, 0, 0, 5), port: 50000 },
+                server: Endpoint { ip: Ipv4Addr::new(10, 0, 1, 10), port: 2404 },
+            },
             direction: Direction::ToClient,
             src_mac: Some([2, 0, 0, 0, 1, 10]),
             protocol: Protocol::Iec104,
@@ -746,7 +775,8 @@ mod tests {
     #[test]
     fn a_jump_beyond_the_learned_steps_is_reported_once_within_the_hold() {
         let t = 300_000_000;
-        let got = alerts(&[frame(t, 0, 100.0), frame(t + 2_000_000, 1, 150.0), frame(t + 4_000_000, 2, 100.0), frame(t + 6_000_000, 3, 150.0)]);
+        let got =
+            alerts(&[frame(t, 0, 100.0), frame(t + 2_000_000, 1, 150.0), frame(t + 4_000_000, 2, 100.0), frame(t + 6_000_000, 3, 150.0)]);
         assert_eq!(got, vec!["value-jump"]);
     }
 
@@ -759,7 +789,11 @@ mod tests {
             e
         };
         let t = 300_000_000;
-        let got = alerts(&[with_ack(frame(t, 0, 100.0), 5), with_ack(frame(t + 2_000_000, 1, 101.0), 7), with_ack(frame(t + 4_000_000, 2, 100.0), 6)]);
+        let got = alerts(&[
+            with_ack(frame(t, 0, 100.0), 5),
+            with_ack(frame(t + 2_000_000, 1, 101.0), 7),
+            with_ack(frame(t + 4_000_000, 2, 100.0), 6),
+        ]);
         assert_eq!(got, vec!["sequence"]);
     }
 

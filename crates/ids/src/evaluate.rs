@@ -150,7 +150,8 @@ pub fn evaluate(seed: u64, training_hours: f64, hours: f64) -> Evaluation {
             for a in &alerts {
                 *counts.entry(a.kind.name()).or_default() += 1;
             }
-            let first_false = alerts.iter().find(|a| !s.episodes.iter().any(|e| (e.start_us..=e.end_us + GRACE_US).contains(&a.time_us))).cloned();
+            let first_false =
+                alerts.iter().find(|a| !s.episodes.iter().any(|e| (e.start_us..=e.end_us + GRACE_US).contains(&a.time_us))).cloned();
             ScenarioResult { kind, figures, alert_kinds: counts.into_iter().collect(), first_false }
         })
         .collect();
@@ -238,10 +239,14 @@ impl Evaluation {
             benign.false_alerts,
             benign.false_per_hour()
         );
-        let _ = writeln!(out, "leave-one-attack-out (the detector learns from normal traffic only and has no per-attack parameters, so each attack is unseen;");
+        let _ = writeln!(
+            out,
+            "leave-one-attack-out (the detector learns from normal traffic only and has no per-attack parameters, so each attack is unseen;"
+        );
         let _ = writeln!(out, "  each line scores one attack together with every scenario without attacks):");
         for (kind, f) in self.leave_one_attack_out() {
-            let _ = writeln!(out, "  {:<24} precision {:.3} recall {} F1 {}", kind.name(), f.precision(), opt(f.recall(), 0), opt(f.f1(), 0));
+            let _ =
+                writeln!(out, "  {:<24} precision {:.3} recall {} F1 {}", kind.name(), f.precision(), opt(f.recall(), 0), opt(f.f1(), 0));
         }
         for s in &self.scenarios {
             if let Some(a) = &s.first_false {

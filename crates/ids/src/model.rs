@@ -268,12 +268,20 @@ pub(crate) fn unit_of(event: &Event) -> Option<Unit> {
                 Unit {
                     address: a.common_address,
                     wire_type: code,
-                    kind: TypeCause { direction: event.direction, type_code: base_type(code), cause: cot_code(a.cot.cause.code(), a.cot.negative) },
+                    kind: TypeCause {
+                        direction: event.direction,
+                        type_code: base_type(code),
+                        cause: cot_code(a.cot.cause.code(), a.cot.negative),
+                    },
                     command: a.type_id.is_process_command(),
                     objects: a
                         .objects
                         .iter()
-                        .map(|o| Object { ioa: o.ioa, value: value_of(&o.element), time_ms: o.element.time().and_then(|t| t.to_unix_ms().ok()) })
+                        .map(|o| Object {
+                            ioa: o.ioa,
+                            value: value_of(&o.element),
+                            time_ms: o.element.time().and_then(|t| t.to_unix_ms().ok()),
+                        })
                         .collect(),
                 }
             }
@@ -282,7 +290,11 @@ pub(crate) fn unit_of(event: &Event) -> Option<Unit> {
                 Unit {
                     address: h.common_address,
                     wire_type: h.type_code,
-                    kind: TypeCause { direction: event.direction, type_code: base_type(h.type_code), cause: cot_code(h.cot.cause.code(), h.cot.negative) },
+                    kind: TypeCause {
+                        direction: event.direction,
+                        type_code: base_type(h.type_code),
+                        cause: cot_code(h.cot.cause.code(), h.cot.negative),
+                    },
                     command: (45..=63).contains(&h.type_code),
                     objects: h.first_ioa.map(|ioa| Object { ioa, value: Value::None, time_ms: None }).into_iter().collect(),
                 }
@@ -293,7 +305,10 @@ pub(crate) fn unit_of(event: &Event) -> Option<Unit> {
             let (cause, objects) = match event.direction {
                 Direction::ToServer => (
                     0,
-                    pdu.get(1..3).map(|a| Object { ioa: u32::from(u16::from_be_bytes([a[0], a[1]])), value: Value::None, time_ms: None }).into_iter().collect(),
+                    pdu.get(1..3)
+                        .map(|a| Object { ioa: u32::from(u16::from_be_bytes([a[0], a[1]])), value: Value::None, time_ms: None })
+                        .into_iter()
+                        .collect(),
                 ),
                 Direction::ToClient => (if function & 0x80 != 0 { 2 } else { 1 }, Vec::new()),
             };
@@ -423,7 +438,10 @@ impl Learner {
                 self.malformed.insert(peer);
             }
             EventKind::Iec104(_) | EventKind::Modbus { .. } => {
-                self.rates.entry((event.flow.client.ip, event.flow.server, event.direction)).or_default().add(event.time_us, RATE_WINDOW_US);
+                self.rates
+                    .entry((event.flow.client.ip, event.flow.server, event.direction))
+                    .or_default()
+                    .add(event.time_us, RATE_WINDOW_US);
             }
         }
         let Some(unit) = unit_of(event) else { return };
@@ -471,7 +489,9 @@ impl Learner {
                     points: s
                         .points
                         .into_iter()
-                        .filter_map(|(ioa, p)| Some(PointModel { ioa, step: Envelope::of(&p.steps)?, interval: Envelope::of(&p.intervals) }))
+                        .filter_map(|(ioa, p)| {
+                            Some(PointModel { ioa, step: Envelope::of(&p.steps)?, interval: Envelope::of(&p.intervals) })
+                        })
                         .collect(),
                     command_age_ms: Envelope::of(&s.ages),
                 })

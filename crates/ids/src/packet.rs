@@ -63,7 +63,11 @@ pub enum PacketError {
 }
 
 fn get<'a>(bytes: &'a [u8], from: usize, len: usize, layer: &'static str) -> Result<&'a [u8], PacketError> {
-    from.checked_add(len).and_then(|end| bytes.get(from..end)).ok_or(PacketError::Truncated { layer, needed: from.saturating_add(len), available: bytes.len() })
+    from.checked_add(len).and_then(|end| bytes.get(from..end)).ok_or(PacketError::Truncated {
+        layer,
+        needed: from.saturating_add(len),
+        available: bytes.len(),
+    })
 }
 
 fn be16(bytes: &[u8], at: usize, layer: &'static str) -> Result<u16, PacketError> {

@@ -171,7 +171,8 @@ const GI_US: i64 = 15 * 60 * SEC;
 
 /// The measured points: IOA and nominal value; index 0 and 3 belong to the feeder behind breaker
 /// 2001.
-const MEASUREMENTS: [(u32, f64, f64); 5] = [(1001, 400.0, 2.0), (1002, 250.0, 1.5), (1003, 20_000.0, 40.0), (1004, 13_000.0, 60.0), (1005, 50.0, 0.01)];
+const MEASUREMENTS: [(u32, f64, f64); 5] =
+    [(1001, 400.0, 2.0), (1002, 250.0, 1.5), (1003, 20_000.0, 40.0), (1004, 13_000.0, 60.0), (1005, 50.0, 0.01)];
 const BREAKERS: [u32; 3] = [2001, 2002, 2003];
 const ALARMS: [u32; 3] = [3001, 3002, 3003];
 /// Known command targets: the disconnector (double command) and an alarm reset (single command).
@@ -185,8 +186,10 @@ struct Rtu {
     ca: u16,
 }
 
-const RTUS: [Rtu; 2] =
-    [Rtu { ip: Ipv4Addr::new(10, 0, 1, 10), mac: [2, 0, 0, 0, 1, 10], ca: 1 }, Rtu { ip: Ipv4Addr::new(10, 0, 1, 11), mac: [2, 0, 0, 0, 1, 11], ca: 2 }];
+const RTUS: [Rtu; 2] = [
+    Rtu { ip: Ipv4Addr::new(10, 0, 1, 10), mac: [2, 0, 0, 0, 1, 10], ca: 1 },
+    Rtu { ip: Ipv4Addr::new(10, 0, 1, 11), mac: [2, 0, 0, 0, 1, 11], ca: 2 },
+];
 
 enum Payload {
     Asdu(Asdu),
@@ -277,9 +280,15 @@ impl Gen {
         self.push(t + 40_000, c, Direction::ToClient, Payload::Asdu(asdu(TypeId::MMeNc1, Cause::Interrogated, ca, meas)), None);
         let tripped = rtu == 0 && self.trips.iter().any(|&(from, to)| (from..to).contains(&t));
         let state = |ioa| if tripped && ioa == 2001 { DoublePointValue::Off } else { DoublePointValue::On };
-        let dps = BREAKERS.iter().map(|&ioa| InformationObject::new(ioa, Element::DoublePoint { value: state(ioa), quality: Qds::GOOD, time: None })).collect();
+        let dps = BREAKERS
+            .iter()
+            .map(|&ioa| InformationObject::new(ioa, Element::DoublePoint { value: state(ioa), quality: Qds::GOOD, time: None }))
+            .collect();
         self.push(t + 50_000, c, Direction::ToClient, Payload::Asdu(asdu(TypeId::MDpNa1, Cause::Interrogated, ca, dps)), None);
-        let sps = ALARMS.iter().map(|&ioa| InformationObject::new(ioa, Element::SinglePoint { value: false, quality: Qds::GOOD, time: None })).collect();
+        let sps = ALARMS
+            .iter()
+            .map(|&ioa| InformationObject::new(ioa, Element::SinglePoint { value: false, quality: Qds::GOOD, time: None }))
+            .collect();
         self.push(t + 60_000, c, Direction::ToClient, Payload::Asdu(asdu(TypeId::MSpNa1, Cause::Interrogated, ca, sps)), None);
         self.push(t + 70_000, c, Direction::ToClient, Payload::Asdu(gi(Cause::ActivationTerm)), None);
     }
@@ -394,7 +403,12 @@ impl Gen {
             match attack {
                 Attack::CommandInjection => {
                     let e = self.episode(t, t + 1_100_000);
-                    let a = self.add_conn(Endpoint { ip: ATTACKER, port: 40_000 + i as u16 }, ATTACKER_MAC, Endpoint { ip: r.ip, port: 2404 }, r.mac);
+                    let a = self.add_conn(
+                        Endpoint { ip: ATTACKER, port: 40_000 + i as u16 },
+                        ATTACKER_MAC,
+                        Endpoint { ip: r.ip, port: 2404 },
+                        r.mac,
+                    );
                     self.push(t, a, Direction::ToServer, Payload::Open, Some(e));
                     self.push(t + 2_000, a, Direction::ToServer, Payload::U(UFunction::StartDtAct), Some(e));
                     self.push(t + 4_000, a, Direction::ToClient, Payload::U(UFunction::StartDtCon), Some(e));
@@ -410,7 +424,10 @@ impl Gen {
                             TypeId::CDcTa1,
                             cause,
                             r.ca,
-                            vec![InformationObject::new(5999, Element::DoubleCommand { value: DoublePointValue::Off, qualifier: 0, select: false, time: tag })],
+                            vec![InformationObject::new(
+                                5999,
+                                Element::DoubleCommand { value: DoublePointValue::Off, qualifier: 0, select: false, time: tag },
+                            )],
                         )
                     };
                     self.push(t, c, Direction::ToServer, Payload::Asdu(cmd(Cause::Activation, false)), Some(e));
@@ -426,10 +443,16 @@ impl Gen {
                         let tk = t + i64::from(k) * 100_000;
                         if i % 2 == 0 {
                             let target = Endpoint { ip: Ipv4Addr::new(10, 0, 1, 20 + k as u8), port: 2404 };
-                            let s = self.add_conn(Endpoint { ip: SCADA, port: 45_000 + k }, SCADA_MAC, target, [2, 0, 0, 0, 1, 20 + k as u8]);
+                            let s =
+                                self.add_conn(Endpoint { ip: SCADA, port: 45_000 + k }, SCADA_MAC, target, [2, 0, 0, 0, 1, 20 + k as u8]);
                             self.push(tk, s, Direction::ToServer, Payload::Open, Some(e));
                         } else {
-                            let gi = asdu(TypeId::CIcNa1, Cause::Activation, 3 + k, vec![InformationObject::new(0, Element::Interrogation { qoi: 20 })]);
+                            let gi = asdu(
+                                TypeId::CIcNa1,
+                                Cause::Activation,
+                                3 + k,
+                                vec![InformationObject::new(0, Element::Interrogation { qoi: 20 })],
+                            );
                             self.push(tk, c, Direction::ToServer, Payload::Asdu(gi), Some(e));
                         }
                     }
@@ -449,7 +472,12 @@ impl Gen {
                 Attack::Flood => {
                     let e = self.episode(t, t + 3 * SEC);
                     for k in 0..600i64 {
-                        let gi = asdu(TypeId::CIcNa1, Cause::Activation, r.ca, vec![InformationObject::new(0, Element::Interrogation { qoi: 20 })]);
+                        let gi = asdu(
+                            TypeId::CIcNa1,
+                            Cause::Activation,
+                            r.ca,
+                            vec![InformationObject::new(0, Element::Interrogation { qoi: 20 })],
+                        );
                         self.push(t + k * 5_000, c, Direction::ToServer, Payload::Asdu(gi), Some(e));
                     }
                 }
@@ -462,7 +490,13 @@ impl Gen {
                     self.push(t + 4_000, s, Direction::ToClient, Payload::U(UFunction::StartDtCon), Some(e));
                     for k in 0..5 {
                         let meas = self.measurements(0, t);
-                        self.push(t + 10_000 + k * 2 * SEC, s, Direction::ToClient, Payload::Asdu(asdu(TypeId::MMeNc1, Cause::Periodic, 7, meas)), Some(e));
+                        self.push(
+                            t + 10_000 + k * 2 * SEC,
+                            s,
+                            Direction::ToClient,
+                            Payload::Asdu(asdu(TypeId::MMeNc1, Cause::Periodic, 7, meas)),
+                            Some(e),
+                        );
                     }
                 }
                 Attack::MitmValueChange => {
@@ -473,7 +507,13 @@ impl Gen {
                 Attack::FalseDataInjection => {
                     let e = self.episode(t, t + 2 * SEC);
                     let fake = InformationObject::new(1003, Element::ShortFloat { value: 15_000.0, quality: Qds::GOOD, time: None });
-                    self.push(t, c, Direction::ToClient, Payload::Injected(asdu(TypeId::MMeNc1, Cause::Spontaneous, r.ca, vec![fake]), ATTACKER_MAC), Some(e));
+                    self.push(
+                        t,
+                        c,
+                        Direction::ToClient,
+                        Payload::Injected(asdu(TypeId::MMeNc1, Cause::Spontaneous, r.ca, vec![fake]), ATTACKER_MAC),
+                        Some(e),
+                    );
                 }
             }
         }
@@ -495,7 +535,15 @@ struct Plant {
 pub fn generate(kind: ScenarioKind, seed: u64, hours: f64) -> Scenario {
     let start = EPOCH_US;
     let end = start + (hours * 3600.0 * SEC as f64) as i64;
-    let mut g = Gen { rng: Rng(seed), msgs: Vec::new(), conns: Vec::new(), uptime: [Vec::new(), Vec::new()], end, episodes: Vec::new(), trips: Vec::new() };
+    let mut g = Gen {
+        rng: Rng(seed),
+        msgs: Vec::new(),
+        conns: Vec::new(),
+        uptime: [Vec::new(), Vec::new()],
+        end,
+        episodes: Vec::new(),
+        trips: Vec::new(),
+    };
     let mut plant = Plant::default();
     if kind == ScenarioKind::Fault(Fault::BreakerTrip) {
         for t in g.episode_starts(start, 2) {
@@ -531,7 +579,12 @@ pub fn generate(kind: ScenarioKind, seed: u64, hours: f64) -> Scenario {
                         t,
                         c,
                         Direction::ToClient,
-                        Payload::Asdu(asdu(TypeId::MDpTb1, Cause::Spontaneous, 1, vec![InformationObject::new(2001, dp(DoublePointValue::Off, t))])),
+                        Payload::Asdu(asdu(
+                            TypeId::MDpTb1,
+                            Cause::Spontaneous,
+                            1,
+                            vec![InformationObject::new(2001, dp(DoublePointValue::Off, t))],
+                        )),
                         None,
                     );
                     let sp = Element::SinglePoint { value: true, quality: Qds::GOOD, time: cp56(t + 5_000) };
@@ -546,7 +599,12 @@ pub fn generate(kind: ScenarioKind, seed: u64, hours: f64) -> Scenario {
                         back,
                         c,
                         Direction::ToClient,
-                        Payload::Asdu(asdu(TypeId::MDpTb1, Cause::Spontaneous, 1, vec![InformationObject::new(2001, dp(DoublePointValue::On, back))])),
+                        Payload::Asdu(asdu(
+                            TypeId::MDpTb1,
+                            Cause::Spontaneous,
+                            1,
+                            vec![InformationObject::new(2001, dp(DoublePointValue::On, back))],
+                        )),
                         None,
                     );
                 }
@@ -609,7 +667,8 @@ fn finish(kind: ScenarioKind, mut g: Gen, plant: &Plant, hours: f64) -> Scenario
                 let Ok(bytes) = a.to_bytes() else { continue };
                 let apdu = Apdu::I { send_seq: conn.ns[me], recv_seq: conn.ns[other], asdu: bytes.into() };
                 conn.ns[me] = (conn.ns[me] + 1) % gridtrust_iec104::apci::SEQ_MODULUS;
-                if m.dir == Direction::ToServer && a.type_id.is_process_command() && a.cot.cause == Cause::Activation && m.episode.is_none() {
+                if m.dir == Direction::ToServer && a.type_id.is_process_command() && a.cot.cause == Cause::Activation && m.episode.is_none()
+                {
                     conn.last_command = Some(apdu.clone());
                 }
                 EventKind::Iec104(apdu)
@@ -732,8 +791,17 @@ pub fn to_pcap(events: &[Event]) -> Vec<u8> {
         if flags & SYN != 0 {
             *seq = 1000;
         }
-        let seg =
-            Segment { src_mac: e.src_mac, src: src.ip, dst: dst.ip, ttl: 64, src_port: src.port, dst_port: dst.port, seq: *seq, flags, payload: &payload };
+        let seg = Segment {
+            src_mac: e.src_mac,
+            src: src.ip,
+            dst: dst.ip,
+            ttl: 64,
+            src_port: src.port,
+            dst_port: dst.port,
+            seq: *seq,
+            flags,
+            payload: &payload,
+        };
         *seq = seq.wrapping_add(u32::try_from(payload.len()).unwrap_or(0)).wrapping_add(u32::from(flags & SYN != 0));
         frame.clear();
         encode_tcp(&seg, [2, 0, 0, 0, 0xff, 0xff], &mut frame);

@@ -196,7 +196,9 @@ impl Direction1 {
                     }
                     // Resynchronise: IEC 104 on the next start byte, Modbus one byte on.
                     let skip = match protocol {
-                        Protocol::Iec104 => rest.iter().skip(1).position(|&b| b == gridtrust_iec104::apci::START).map_or(rest.len(), |p| p + 1),
+                        Protocol::Iec104 => {
+                            rest.iter().skip(1).position(|&b| b == gridtrust_iec104::apci::START).map_or(rest.len(), |p| p + 1)
+                        }
                         Protocol::Modbus => 1,
                     };
                     at += skip;
@@ -260,7 +262,10 @@ mod tests {
         d.push_segment(3, &seg(103, ACK, &STARTDT[3..]), &mut out);
         // Retransmission overlapping delivered bytes and carrying new ones.
         d.push_segment(4, &seg(103, ACK, &[&STARTDT[3..], &TESTFR[..]].concat()), &mut out);
-        assert_eq!(kinds(&out), vec![EventKind::Open, EventKind::Iec104(Apdu::U(UFunction::StartDtAct)), EventKind::Iec104(Apdu::U(UFunction::TestFrAct))]);
+        assert_eq!(
+            kinds(&out),
+            vec![EventKind::Open, EventKind::Iec104(Apdu::U(UFunction::StartDtAct)), EventKind::Iec104(Apdu::U(UFunction::TestFrAct))]
+        );
         assert_eq!(d.stats().retransmitted_bytes, 6);
     }
 
@@ -276,7 +281,10 @@ mod tests {
         d.push_segment(1, &seg(106, ACK, &TESTFR), &mut out);
         assert_eq!(out.len(), 1);
         d.push_segment(2, &seg(100, ACK, &STARTDT), &mut out);
-        assert_eq!(kinds(&out[1..]), vec![EventKind::Iec104(Apdu::U(UFunction::StartDtAct)), EventKind::Iec104(Apdu::U(UFunction::TestFrAct))]);
+        assert_eq!(
+            kinds(&out[1..]),
+            vec![EventKind::Iec104(Apdu::U(UFunction::StartDtAct)), EventKind::Iec104(Apdu::U(UFunction::TestFrAct))]
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@ use gridtrust_ids::stream::events_of;
 use proptest::prelude::*;
 
 fn capture(rel: &str) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/pcap").join(rel)).expect("shared test data is present")
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/pcap").join(rel))
+        .expect("shared test data is present")
 }
 
 fn pipeline(bytes: &[u8]) {

@@ -35,7 +35,8 @@ fn events(rel: &str) -> Vec<gridtrust_ids::event::Event> {
 }
 
 fn count(events: &[gridtrust_ids::event::Event], protocol: Protocol) -> (usize, usize) {
-    let frames = events.iter().filter(|e| e.protocol == protocol && matches!(e.kind, EventKind::Iec104(_) | EventKind::Modbus { .. })).count();
+    let frames =
+        events.iter().filter(|e| e.protocol == protocol && matches!(e.kind, EventKind::Iec104(_) | EventKind::Modbus { .. })).count();
     let malformed = events.iter().filter(|e| matches!(e.kind, EventKind::Malformed(_))).count();
     (frames, malformed)
 }
@@ -45,9 +46,11 @@ fn iec104_captures_decode_and_score_clean_against_themselves() {
     // (capture, APDUs, malformed stretches). The first two match tshark's APDU count exactly;
     // TestDissectIec104 is a dissector test with deliberately broken APDUs, where tshark counts
     // 69 (some flagged "APDU less than 4 bytes" or "Malformed") and our codec refuses 13 stretches.
-    for (rel, expected_apdus, expected_malformed) in
-        [("IEC60870-5-104/090813_diverse.pcap", 86, 0), ("IEC60870-5-104/JavaRMI_and_IEC_Misc.pcap", 235, 0), ("IEC60870-5-104/TestDissectIec104.pcap", 61, 13)]
-    {
+    for (rel, expected_apdus, expected_malformed) in [
+        ("IEC60870-5-104/090813_diverse.pcap", 86, 0),
+        ("IEC60870-5-104/JavaRMI_and_IEC_Misc.pcap", 235, 0),
+        ("IEC60870-5-104/TestDissectIec104.pcap", 61, 13),
+    ] {
         let ev = events(rel);
         let (frames, malformed) = count(&ev, Protocol::Iec104);
         println!("{rel}: {} events, {frames} APDUs, {malformed} malformed", ev.len());

@@ -127,7 +127,13 @@ fn interrogations_far_more_often_than_learned_break_the_cadence_below_the_rate_l
             objects: vec![InformationObject::new(0, Element::Interrogation { qoi: 20 })],
         };
         let apdu = Apdu::I { send_seq: k, recv_seq: 0, asdu: gi.to_bytes().unwrap().into() };
-        probe.push(Event { time_us: start + i64::from(k) * 10_000_000, flow, direction: Direction::ToServer, kind: EventKind::Iec104(apdu), ..first.clone() });
+        probe.push(Event {
+            time_us: start + i64::from(k) * 10_000_000,
+            flow,
+            direction: Direction::ToServer,
+            kind: EventKind::Iec104(apdu),
+            ..first.clone()
+        });
     }
     let alerts = score(model, &probe);
     let kinds: BTreeSet<_> = alerts.iter().map(|a| a.kind.name()).collect();
