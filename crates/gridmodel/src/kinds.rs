@@ -102,6 +102,33 @@ pub fn equipment_kind_of_scl_type(scl_type: &str) -> String {
     .to_owned()
 }
 
+/// The CIM Analog measurement types a power flow or an estimator computes at a terminal: the
+/// simulator produces them and the hub's checks read them, from the same `measurementType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnalogType {
+    /// `ThreePhaseActivePower`.
+    ActivePower,
+    /// `ThreePhaseReactivePower`.
+    ReactivePower,
+    /// `LineCurrent` (per phase).
+    LineCurrent,
+    /// `PhaseVoltage` (per phase, to neutral).
+    PhaseVoltage,
+}
+
+impl AnalogType {
+    /// The type of a CIM `Measurement.measurementType`, if it is one of these.
+    pub fn of(measurement_type: &str) -> Option<Self> {
+        Some(match measurement_type {
+            "ThreePhaseActivePower" => Self::ActivePower,
+            "ThreePhaseReactivePower" => Self::ReactivePower,
+            "LineCurrent" => Self::LineCurrent,
+            "PhaseVoltage" => Self::PhaseVoltage,
+            _ => return None,
+        })
+    }
+}
+
 /// `analog`, `status`, `counter` or `text` for a point: counters are the `actVal` of binary
 /// counter readings, measured values (`MX`) are analog, other status (`ST`) values are status.
 pub fn point_kind(fc: &str, basic_type: &str, cdc: &str, attribute: &str) -> &'static str {

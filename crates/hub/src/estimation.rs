@@ -57,6 +57,7 @@ use gridtrust_grid::estimate::{End, EstimateOptions, Estimator, Measurement, Qua
 use gridtrust_grid::security::{SecurityIndex, cheapest_attacks};
 use gridtrust_grid::{BusKind, GridError};
 use gridtrust_gridmodel::GridModel;
+use gridtrust_gridmodel::kinds::AnalogType;
 use gridtrust_model::{Record, Timestamp, Validity, Value};
 
 use crate::grid_model::live_position;
@@ -120,32 +121,11 @@ const SECURITY_WORK: usize = 20_000_000;
 /// of the protected rows alone grows with m·n²).
 pub const SECURITY_MAX_STATES: usize = 300;
 
-/// The Analog types the mapping knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AnalogKind {
-    ActivePower,
-    ReactivePower,
-    LineCurrent,
-    PhaseVoltage,
-}
-
-impl AnalogKind {
-    fn of(measurement_type: &str) -> Option<Self> {
-        Some(match measurement_type {
-            "ThreePhaseActivePower" => Self::ActivePower,
-            "ThreePhaseReactivePower" => Self::ReactivePower,
-            "LineCurrent" => Self::LineCurrent,
-            "PhaseVoltage" => Self::PhaseVoltage,
-            _ => return None,
-        })
-    }
-}
-
 /// What a point's value means for the checks.
 #[derive(Clone, Debug, PartialEq)]
 enum Link {
     /// A CIM Analog at a terminal; `si` turns the value into W, var, A or V.
-    Analog { kind: AnalogKind, terminal: String, si: f64 },
+    Analog { kind: AnalogType, terminal: String, si: f64 },
     /// A switch's position (its mRID).
     Switch(String),
     /// A ratio tap changer's step (its mRID).
@@ -275,16 +255,16 @@ impl Checks {
         if let Some(mrid) = &info.cim.measurement
             && let Some(m) = self.cgmes.measurements.iter().find(|m| &m.identity.mrid == mrid)
             && m.kind == MeasurementKind::Analog
-            && let Some(kind) = m.measurement_type.as_deref().and_then(AnalogKind::of)
+            && let Some(kind) = m.measurement_type.as_deref().and_then(AnalogType::of)
             && let Some(terminal) = m.terminal.clone()
         {
             // A unit other than the quantity's own, or a multiplier not listed, leaves the value
             // out rather than scaled wrongly.
             let symbol = match kind {
-                AnalogKind::ActivePower => "W",
-                AnalogKind::ReactivePower => "VAr",
-                AnalogKind::LineCurrent => "A",
-                AnalogKind::PhaseVoltage => "V",
+                AnalogType::ActivePower => "W",
+                AnalogType::ReactivePower => "VAr",
+                AnalogType::LineCurrent => "A",
+                AnalogType::PhaseVoltage => "V",
             };
             let multiplier = match m.unit_multiplier.as_deref() {
                 None | Some("none") => 1.0,
@@ -374,14 +354,14 @@ impl Checks {
                 Some((index, if b.from == bus { End::From } else { End::To }))
             };
             let (quantity, pu_per_unit, relative, floor) = match kind {
-                AnalogKind::PhaseVoltage => (Quantity::VoltageMagnitude { bus }, si * 3f64.sqrt() / (base_kv * 1e3), VOLTAGE_RELATIVE, 0.0),
-                AnalogKind::ActivePower | AnalogKind::ReactivePower => {
+                AnalogType::PhaseVoltage => (Quantity::VoltageMagnitude { bus }, si * 3f64.sqrt() / (base_kv * 1e3), VOLTAGE_RELATIVE, 0.0),
+                AnalogType::ActivePower | AnalogType::ReactivePower => {
                     let Some((branch, end)) = branch_end() else { continue };
                     let quantity =
-                        if kind == AnalogKind::ActivePower { Quantity::FlowP { branch, end } } else { Quantity::FlowQ { branch, end } };
+                        if kind == AnalogType::ActivePower { Quantity::FlowP { branch, end } } else { Quantity::FlowQ { branch, end } };
                     (quantity, si / s_base, POWER_RELATIVE, POWER_MIN_MW / network.base_mva)
                 }
-                AnalogKind::LineCurrent => {
+                AnalogType::LineCurrent => {
                     let Some((branch, end)) = branch_end() else { continue };
                     (Quantity::CurrentMagnitude { branch, end }, si / i_base, CURRENT_RELATIVE, CURRENT_MIN_A / i_base)
                 }

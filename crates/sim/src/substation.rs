@@ -12,6 +12,7 @@ use std::f64::consts::PI;
 use gridtrust_cgmes::MeasurementKind;
 use gridtrust_grid::cgmes::{BASE_MVA, Built, TapChanger, build};
 use gridtrust_grid::{BusKind, C64, Options, Solution, solve};
+use gridtrust_gridmodel::kinds::AnalogType;
 use gridtrust_iec104_model::{CommandKind, CommandMap, MappingFile, MonitorKind, PointMap};
 use gridtrust_model::{DoublePoint, PointId, Value};
 
@@ -67,34 +68,13 @@ const PHASES: [&str; 3] = ["phsA", "phsB", "phsC"];
 #[derive(Clone, Debug, PartialEq)]
 enum Source {
     /// A CIM Analog of this type at a terminal (a branch end).
-    Measured { quantity: Quantity, terminal: String },
+    Measured { quantity: AnalogType, terminal: String },
     /// The position of a switch (its mRID).
     Switch(String),
     /// The transformer's tap position.
     Tap,
     /// Energy taken from the upstream grid (the slack injections), integrated.
     Energy,
-}
-
-/// The Analog measurement types the RTU reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Quantity {
-    ActivePower,
-    ReactivePower,
-    LineCurrent,
-    PhaseVoltage,
-}
-
-impl Quantity {
-    fn of(measurement_type: &str) -> Option<Self> {
-        Some(match measurement_type {
-            "ThreePhaseActivePower" => Self::ActivePower,
-            "ThreePhaseReactivePower" => Self::ReactivePower,
-            "LineCurrent" => Self::LineCurrent,
-            "PhaseVoltage" => Self::PhaseVoltage,
-            _ => return None,
-        })
-    }
 }
 
 /// The substation's state: the demo grid with its live switch, tap and load states.
@@ -219,7 +199,7 @@ impl Substation {
         let supplied_mw: f64 =
             built.network.buses.iter().zip(&solution.s).filter(|(b, _)| b.kind == BusKind::Slack).map(|(_, s)| s.re * BASE_MVA).sum();
         self.energy_kwh += supplied_mw.max(0.0) * 1000.0 * dt / 3600.0;
-        let measured: Vec<(u32, Quantity, String)> = self
+        let measured: Vec<(u32, AnalogType, String)> = self
             .sources
             .iter()
             .filter_map(|(ioa, s)| match s {
@@ -231,7 +211,7 @@ impl Substation {
         for (ioa, quantity, terminal) in measured {
             let exact = self.at_terminal(&built, &solution, &terminal, quantity);
             let noise = match quantity {
-                Quantity::PhaseVoltage => 0.001,
+                AnalogType::PhaseVoltage => 0.001,
                 _ => 0.004,
             };
             out.push((ioa, Value::Float((exact * (1.0 + noise * self.rand())) as f32)));
@@ -241,7 +221,7 @@ impl Substation {
 
     /// A quantity at a branch terminal from the solved flow; zero where the terminal is
     /// de-energised (its branch or bus is not in the energised network).
-    fn at_terminal(&self, built: &Built, solution: &Solution, terminal: &str, quantity: Quantity) -> f64 {
+    fn at_terminal(&self, built: &Built, solution: &Solution, terminal: &str, quantity: AnalogType) -> f64 {
         let cgmes = &self.grid.cgmes;
         let Some(t) = cgmes.terminals.iter().find(|t| t.identity.mrid == terminal) else { return 0.0 };
         let node = t.topological_node.as_deref().or_else(|| {
@@ -251,7 +231,7 @@ impl Substation {
         let Some(&bus) = node.and_then(|n| built.bus_of_node.get(n)) else { return 0.0 };
         let base_kv = built.network.buses[bus].base_kv;
         let v = |b: usize| C64::polar(solution.v[b], solution.theta[b]);
-        if quantity == Quantity::PhaseVoltage {
+        if quantity == AnalogType::PhaseVoltage {
             return solution.v[bus] * base_kv / 3f64.sqrt();
         }
         let equipment = t.conducting_equipment.as_deref().unwrap_or_default();
@@ -261,10 +241,10 @@ impl Substation {
             if branch.from == bus { yff * v(branch.from) + yft * v(branch.to) } else { ytf * v(branch.from) + ytt * v(branch.to) };
         let power = v(bus) * current.conj();
         match quantity {
-            Quantity::ActivePower => power.re * BASE_MVA,
-            Quantity::ReactivePower => power.im * BASE_MVA,
-            Quantity::LineCurrent => current.abs() * BASE_MVA / (3f64.sqrt() * base_kv) * 1000.0,
-            Quantity::PhaseVoltage => unreachable!("handled above"),
+            AnalogType::ActivePower => power.re * BASE_MVA,
+            AnalogType::ReactivePower => power.im * BASE_MVA,
+            AnalogType::LineCurrent => current.abs() * BASE_MVA / (3f64.sqrt() * base_kv) * 1000.0,
+            AnalogType::PhaseVoltage => unreachable!("handled above"),
         }
     }
 
@@ -376,7 +356,7 @@ fn link(grid: &DemoGrid, point: &SimPoint) -> Result<Source, String> {
     let quantity = m
         .measurement_type
         .as_deref()
-        .and_then(Quantity::of)
+        .and_then(AnalogType::of)
         .ok_or_else(|| format!("measurementType {:?} is not simulated", m.measurement_type))?;
     let terminal = m.terminal.clone().ok_or_else(|| format!("CIM measurement {mrid} has no terminal"))?;
     Ok(Source::Measured { quantity, terminal })
