@@ -489,23 +489,46 @@ impl Station {
     /// Records new values and queues them spontaneously (COT 3) to every redundancy group,
     /// packed ([`Asdu::pack`]): per type, in the order given, runs of consecutive addresses as
     /// SQ=1 ASDUs and the rest in shared SQ=0 ASDUs; status types go to the high-priority queue,
-    /// so they are sent before measurements. Nothing is recorded or sent if any object is
-    /// refused (not a monitor type, or not encodable).
+    /// so they are sent before measurements. A value that is refused (not a monitor type, or not
+    /// encodable) is left out and the first refusal returned; the others are recorded and sent.
+    /// Each packed ASDU is encoded once; only one that fails is taken apart to find the culprit.
     pub fn update_many(&mut self, objects: Vec<InformationObject>) -> Result<(), StationError> {
+        let mut refused = None;
         let mut by_type: BTreeMap<TypeId, Vec<InformationObject>> = BTreeMap::new();
         for object in objects {
-            check_monitor(&object)?;
-            by_type.entry(object.element.type_id()).or_default().push(object);
-        }
-        let mut encoded = Vec::new();
-        for (type_id, objects) in &by_type {
-            for asdu in Asdu::pack(*type_id, Cot::new(Cause::Spontaneous), self.config.common_address, objects.iter().copied()) {
-                let first = asdu.objects.first().map_or(0, |o| o.ioa);
-                let bytes = encode(&asdu).map_err(|source| StationError::Encode { ioa: first, source })?;
-                encoded.push((type_id.is_monitor_status(), bytes));
+            match check_monitor(&object) {
+                Ok(()) => by_type.entry(object.element.type_id()).or_default().push(object),
+                Err(e) => {
+                    refused.get_or_insert(e);
+                }
             }
         }
-        for object in by_type.into_values().flatten() {
+        let cot = Cot::new(Cause::Spontaneous);
+        let ca = self.config.common_address;
+        let mut encoded = Vec::new();
+        let mut accepted = Vec::new();
+        for (type_id, objects) in by_type {
+            let high = type_id.is_monitor_status();
+            for asdu in Asdu::pack(type_id, cot, ca, objects) {
+                if let Ok(bytes) = encode(&asdu) {
+                    encoded.push((high, bytes));
+                    accepted.extend(asdu.objects);
+                    continue;
+                }
+                for object in asdu.objects {
+                    match encode(&Asdu::single(type_id, cot, ca, vec![object])) {
+                        Ok(bytes) => {
+                            encoded.push((high, bytes));
+                            accepted.push(object);
+                        }
+                        Err(source) => {
+                            refused.get_or_insert(StationError::Encode { ioa: object.ioa, source });
+                        }
+                    }
+                }
+            }
+        }
+        for object in accepted {
             let element = object.element.without_time();
             self.image.entry(object.ioa).and_modify(|p| p.element = element).or_insert(Point { element, groups: 0 });
         }
@@ -516,7 +539,7 @@ impl Station {
             }
         }
         self.pump_all();
-        Ok(())
+        refused.map_or(Ok(()), Err)
     }
 
     /// The latest value of a point, without time tag.
@@ -1001,7 +1024,6 @@ pub struct ServerHandle {
     refusals: broadcast::Sender<RefusedConnection>,
     local_addr: SocketAddr,
     clock_syncs: watch::Receiver<Option<Cp56Time2a>>,
-    common_address: u16,
 }
 
 impl std::fmt::Debug for Request {
@@ -1026,7 +1048,6 @@ impl Server {
         let (cmd_tx, cmd_rx) = mpsc::channel(config.command_capacity.max(1));
         let (clock_tx, clock_rx) = watch::channel(None);
         let (refusals, _) = broadcast::channel(REFUSALS_CAPACITY);
-        let common_address = config.common_address;
         let actor = Actor {
             station: Station::new(config),
             listener,
@@ -1039,7 +1060,7 @@ impl Server {
             next_id: 0,
         };
         tokio::spawn(actor.run());
-        Ok((ServerHandle { requests: req_tx, refusals, local_addr, clock_syncs: clock_rx, common_address }, cmd_rx))
+        Ok((ServerHandle { requests: req_tx, refusals, local_addr, clock_syncs: clock_rx }, cmd_rx))
     }
 }
 
@@ -1056,22 +1077,13 @@ impl ServerHandle {
     }
 
     /// Updates the point image with several values and sends them spontaneously, packed into
-    /// as few ASDUs as fit ([`Station::update_many`]). A value that is refused (not a monitor
-    /// type, or not encodable) is left out and the first refusal returned; the others are sent.
+    /// as few ASDUs as fit ([`Station::update_many`]). A value that is not a monitor type is left
+    /// out and the first such refusal returned; the others are sent. One that cannot be encoded
+    /// is left out by the station and logged (the encoding is done once, there).
     pub async fn update_many(&self, objects: Vec<InformationObject>) -> Result<(), StationError> {
-        // Catch refused or unencodable values here, where the caller can still be told.
         let mut refused = None;
-        let objects: Vec<InformationObject> = objects
-            .into_iter()
-            .filter(|object| {
-                let checked = check_monitor(object).and_then(|()| {
-                    encode(&Asdu::single(object.element.type_id(), Cot::new(Cause::Spontaneous), self.common_address, vec![*object]))
-                        .map(drop)
-                        .map_err(|source| StationError::Encode { ioa: object.ioa, source })
-                });
-                checked.map_err(|e| refused.get_or_insert(e)).is_ok()
-            })
-            .collect();
+        let objects: Vec<InformationObject> =
+            objects.into_iter().filter(|object| check_monitor(object).map_err(|e| refused.get_or_insert(e)).is_ok()).collect();
         if !objects.is_empty() {
             self.requests.send(Request::Update(objects)).await.map_err(|_| StationError::Stopped)?;
         }

@@ -471,3 +471,15 @@ fn a_burst_of_values_goes_out_packed_status_first_in_order_per_address() {
     // The image holds the last value of each address.
     assert_eq!(h.station.point(3000), Some(mv(3000, 2.0).element));
 }
+
+#[test]
+fn a_refused_value_in_a_burst_leaves_the_others_sent() {
+    let mut h = Harness::new(ServerConfig::default()).started(1, 1);
+    let command = InformationObject::new(5, sc(5, true, false));
+    let result = h.station.update_many(vec![mv(1, 1.0), command, mv(2, 2.0)]);
+    assert!(result.is_err(), "the command type is refused and said so");
+    let sent: Vec<Asdu> = h.sent().into_iter().map(|(_, a)| a).collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].objects, vec![mv(1, 1.0), mv(2, 2.0)]);
+    assert_eq!(h.station.point(5), None, "nothing recorded for the refused value");
+}
