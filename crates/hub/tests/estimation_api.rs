@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{ReadHalf, WriteHalf};
 
 use gridtrust_api::auth::{HashCost, hash_password};
 use gridtrust_gridmodel::{ModelInputs, import};
@@ -24,6 +23,9 @@ use gridtrust_transport::identity::{Identity, IdentityConfig};
 use gridtrust_transport::messages::{EdgeToHub, HubToEdge, PROTOCOL_VERSION};
 use gridtrust_transport::stream::{ClientStream, FramedReader, FramedWriter};
 use gridtrust_trust::evidence::{BatchHeader, SignedBatch};
+
+mod support;
+use support::{http, login};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -120,36 +122,6 @@ impl Edge {
         assert_eq!(ack, Some(HubToEdge::Ack { batch_seq: self.batch_seq }));
         self.batch_seq += 1;
     }
-}
-
-/// One HTTP/1.1 exchange (`Connection: close`); returns status, headers and body.
-async fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, body: Option<&str>) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
-    if let Some(c) = cookie {
-        req.push_str(&format!("Cookie: {c}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(body.unwrap_or(""));
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(TIMEOUT, s.read_to_end(&mut raw)).await.unwrap().unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (headers, body) = text.split_once("\r\n\r\n").unwrap();
-    (headers.split(' ').nth(1).unwrap().parse().unwrap(), headers.to_owned(), body.to_owned())
-}
-
-async fn login(api: SocketAddr) -> String {
-    let (status, headers, body) =
-        http(api, "POST", "/api/login", None, Some(&json!({"username": "viewer", "password": "viewer-pw"}).to_string())).await;
-    assert_eq!(status, 200, "{body}");
-    headers
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().split(';').next().unwrap().to_owned()))
-        .unwrap()
 }
 
 /// Polls `path` until `done` holds for its JSON (200) or the timeout passes.

@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use gridtrust_api::auth::{HashCost, hash_password};
 use gridtrust_gridmodel::{GridModel, ModelInputs, OneLine, energise, import};
@@ -28,6 +26,9 @@ use gridtrust_trust::evidence::{BatchHeader, SignedBatch};
 const MODELLED: &str = "AMS_P1MEAS/MMXU1.TotW.mag.f[MX]";
 /// A point the model does not know.
 const UNMODELLED: &str = "F9/XCBR1.Pos";
+mod support;
+use support::{http, login};
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn crate_dir(relative: &str) -> PathBuf {
@@ -116,27 +117,6 @@ async fn send_as_edge(dir: &Path, hub: SocketAddr, points: &[(&str, PointValue)]
     writer.send(&EdgeToHub::Batch(batch)).await.unwrap();
     let ack = tokio::time::timeout(TIMEOUT, reader.recv::<HubToEdge>()).await.unwrap().unwrap();
     assert_eq!(ack, Some(HubToEdge::Ack { batch_seq: 0 }));
-}
-
-/// One HTTP/1.1 exchange (`Connection: close`); returns status and body.
-async fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, body: Option<&str>) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
-    if let Some(c) = cookie {
-        req.push_str(&format!("Cookie: {c}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(body.unwrap_or(""));
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(TIMEOUT, s.read_to_end(&mut raw)).await.unwrap().unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (headers, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(!headers.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{headers}");
-    (headers.split(' ').nth(1).unwrap().parse().unwrap(), headers.to_owned(), body.to_owned())
 }
 
 async fn get_json(addr: SocketAddr, path: &str, cookie: &str) -> Value {
@@ -242,16 +222,6 @@ async fn a_bad_model_file_stops_the_start_and_no_model_keeps_the_derived_tree() 
     let (status, _, body) = http(api, "GET", "/api/model/full", Some(&cookie), None).await;
     assert_eq!(status, 404, "{body}");
     hub.shutdown();
-}
-
-async fn login(api: SocketAddr) -> String {
-    let (status, headers, body) =
-        http(api, "POST", "/api/login", None, Some(&json!({"username": "viewer", "password": "viewer-pw"}).to_string())).await;
-    assert_eq!(status, 200, "{body}");
-    headers
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().split(';').next().unwrap().to_owned()))
-        .unwrap()
 }
 
 fn find<'v>(list: &'v Value, id: &str) -> &'v Value {
