@@ -14,31 +14,8 @@ use tracing::warn;
 use gridtrust_api::dto::{AckInfo, AlarmItem, LiveEvent};
 use gridtrust_api::timefmt::rfc3339;
 use gridtrust_model::Timestamp;
+pub use gridtrust_model::{AlarmKind, Severity};
 use gridtrust_store::{HubStore, StoreError};
-
-/// How urgent an alarm is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Severity {
-    /// Evidence failed: data or history may be forged.
-    Critical,
-    /// Something an operator must look at soon (a refused peer, a gap).
-    Major,
-    /// Worth a look (a refused command).
-    Minor,
-    /// For the record.
-    Info,
-}
-
-impl Severity {
-    fn name(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Major => "major",
-            Severity::Minor => "minor",
-            Severity::Info => "info",
-        }
-    }
-}
 
 /// One alarm as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,8 +25,7 @@ pub struct Alarm {
     pub severity: Severity,
     /// `hub`, an edge id or a connector id.
     pub source: String,
-    /// `trust`, `chain`, `peer`, `command`, `log`.
-    pub kind: String,
+    pub kind: AlarmKind,
     pub message: String,
     pub point: Option<String>,
     /// Who acknowledged it, and when.
@@ -62,9 +38,9 @@ impl Alarm {
         AlarmItem {
             id: self.id,
             raised_at: rfc3339(self.raised_at.0),
-            severity: self.severity.name().into(),
+            severity: self.severity.as_str().into(),
             source: self.source.clone(),
-            kind: self.kind.clone(),
+            kind: self.kind.as_str().into(),
             message: self.message.clone(),
             point: self.point.clone(),
             acknowledged: self.acknowledged.as_ref().map(|(by, at)| AckInfo { by: by.clone(), at: rfc3339(at.0) }),
@@ -110,7 +86,7 @@ impl Alarms {
 
     /// Raises an alarm, unless the same one (kind, source, point, message) is still active.
     /// Storing it is a small write: callers on async threads accept that, alarms are rare.
-    pub fn raise(&self, store: &HubStore, severity: Severity, source: &str, kind: &str, message: String, point: Option<String>) {
+    pub fn raise(&self, store: &HubStore, severity: Severity, source: &str, kind: AlarmKind, message: String, point: Option<String>) {
         warn!(target: "alarm", %source, %kind, ?point, %message, "alarm raised");
         let alarm = {
             let mut all = self.all();
@@ -121,16 +97,8 @@ impl Alarms {
                 return;
             }
             let id = all.keys().next_back().map_or(1, |k| k + 1);
-            let alarm = Alarm {
-                id,
-                raised_at: Timestamp::now(),
-                severity,
-                source: source.to_owned(),
-                kind: kind.to_owned(),
-                message,
-                point,
-                acknowledged: None,
-            };
+            let alarm =
+                Alarm { id, raised_at: Timestamp::now(), severity, source: source.to_owned(), kind, message, point, acknowledged: None };
             all.insert(id, alarm.clone());
             alarm
         };
@@ -190,9 +158,9 @@ mod tests {
         let store = HubStore::open(&path).unwrap();
         let (tx, mut rx) = broadcast::channel(16);
         let alarms = Alarms::load(&store, tx.clone()).unwrap();
-        alarms.raise(&store, Severity::Critical, "edge-1", "trust", "bad root".into(), Some("F1/MMXU1.TotW".into()));
-        alarms.raise(&store, Severity::Critical, "edge-1", "trust", "bad root".into(), Some("F1/MMXU1.TotW".into()));
-        alarms.raise(&store, Severity::Major, "edge-1", "chain", "gap".into(), None);
+        alarms.raise(&store, Severity::Critical, "edge-1", AlarmKind::Trust, "bad root".into(), Some("F1/MMXU1.TotW".into()));
+        alarms.raise(&store, Severity::Critical, "edge-1", AlarmKind::Trust, "bad root".into(), Some("F1/MMXU1.TotW".into()));
+        alarms.raise(&store, Severity::Major, "edge-1", AlarmKind::Chain, "gap".into(), None);
         assert_eq!(alarms.list(true).iter().map(|a| a.id).collect::<Vec<_>>(), [2, 1]);
         assert!(matches!(rx.try_recv(), Ok(LiveEvent::Alarm(a)) if a.id == 1));
         assert_eq!(alarms.acknowledge(&store, 1, "ann").unwrap().acknowledged.unwrap().0, "ann");
@@ -204,5 +172,42 @@ mod tests {
         assert_eq!(again.list(true).len(), 1);
         assert_eq!(again.list(false).len(), 2);
         assert_eq!(again.list(false)[1].acknowledged.as_ref().unwrap().0, "ann");
+    }
+
+    /// Alarms stored before kinds were an enum kept the kind as its name: they load unchanged,
+    /// and a name this version does not know is skipped, not misread.
+    #[test]
+    fn alarms_stored_with_the_kind_as_a_name_load_and_unknown_kinds_are_skipped() {
+        #[derive(Serialize)]
+        struct StoredByName<'a> {
+            id: u64,
+            raised_at: Timestamp,
+            severity: Severity,
+            source: &'a str,
+            kind: &'a str,
+            message: &'a str,
+            point: Option<&'a str>,
+            acknowledged: Option<(&'a str, Timestamp)>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::open(&dir.path().join("h.redb")).unwrap();
+        for (id, kind) in [(1, "bad-data"), (2, "tamper")] {
+            let old = StoredByName {
+                id,
+                raised_at: Timestamp(7),
+                severity: Severity::Major,
+                source: "hub",
+                kind,
+                message: "m",
+                point: Some("F1/MMXU1.TotW"),
+                acknowledged: None,
+            };
+            store.put_alarm(id, &postcard::to_stdvec(&old).unwrap()).unwrap();
+        }
+        let (tx, _rx) = broadcast::channel(4);
+        let loaded = Alarms::load(&store, tx).unwrap().list(false);
+        assert_eq!(loaded.len(), 1);
+        assert_eq!((loaded[0].id, loaded[0].kind), (1, AlarmKind::BadData));
+        assert_eq!(loaded[0].to_item().kind, "bad-data");
     }
 }

@@ -603,7 +603,7 @@ impl Backend for HubApi {
 
     fn raise_alarm(&self, alarm: ApiAlarm, message: String) {
         let (severity, kind) = match alarm {
-            ApiAlarm::LoginLockout => (crate::alarms::Severity::Major, "login"),
+            ApiAlarm::LoginLockout => (crate::alarms::Severity::Major, crate::alarms::AlarmKind::Login),
         };
         self.state.alarm(severity, "api", kind, message, None);
     }

@@ -58,7 +58,7 @@ use gridtrust_grid::security::{SecurityIndex, cheapest_attacks};
 use gridtrust_grid::{BusKind, GridError};
 use gridtrust_gridmodel::GridModel;
 use gridtrust_gridmodel::kinds::AnalogType;
-use gridtrust_model::{Record, Timestamp, Validity, Value};
+use gridtrust_model::{AlarmKind, Record, Severity, Timestamp, Validity, Value};
 
 use crate::grid_model::live_position;
 
@@ -156,10 +156,18 @@ pub enum Finding {
 
 impl Finding {
     /// The alarm kind.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> AlarmKind {
         match self {
-            Finding::BadData { .. } => "bad-data",
-            Finding::OutsideProfile { .. } => "profile",
+            Finding::BadData { .. } => AlarmKind::BadData,
+            Finding::OutsideProfile { .. } => AlarmKind::Profile,
+        }
+    }
+
+    /// How urgent: the estimator's test outranks one point's profile.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Finding::BadData { .. } => Severity::Major,
+            Finding::OutsideProfile { .. } => Severity::Minor,
         }
     }
 

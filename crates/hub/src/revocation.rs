@@ -19,7 +19,7 @@ use gridtrust_transport::identity::SessionGuard;
 use gridtrust_transport::{Closer, RefusalReason};
 use gridtrust_trust::Hash;
 
-use crate::alarms::Severity;
+use crate::alarms::{AlarmKind, Severity};
 use crate::pending::PendingCommand;
 use crate::server::{State, lock, refuse_signed};
 
@@ -44,7 +44,7 @@ pub(crate) fn on_crl_event(state: &Arc<State>, event: &CrlEvent) {
             ),
         ),
     };
-    state.alarm(severity, "hub", "crl", message, None);
+    state.alarm(severity, "hub", AlarmKind::Crl, message, None);
 }
 
 /// Answers every pending command whose issuer no longer validates with a refusal signed by the
@@ -54,7 +54,7 @@ async fn refuse_revoked_pending(state: Arc<State>) {
         lock(&state.pending).take_where(|p| state.identity.validate(&p.issuer).err().map(|e| e.to_string()));
     for (digest, p, reason) in refused {
         let reason = format!("issuer certificate no longer valid while the command was pending: {reason}");
-        state.alarm(Severity::Major, "hub", "command", format!("pending command {} refused: {reason}", p.command_id), None);
+        state.alarm(Severity::Major, "hub", AlarmKind::Command, format!("pending command {} refused: {reason}", p.command_id), None);
         let result = CommandResult {
             command_id: p.command_id,
             edge: p.edge.clone(),
@@ -75,7 +75,13 @@ pub(crate) fn guard(
 ) -> SessionGuard {
     let (st, name, who) = (state.clone(), peer.name.clone(), peer.to_string());
     state.identity.guard(peer_certificates, Purpose::TlsClient, closer, move |reason| {
-        st.alarm(Severity::Major, &name, "peer", format!("{who} disconnected: its certificate no longer validates: {reason}"), None);
+        st.alarm(
+            Severity::Major,
+            &name,
+            AlarmKind::Peer,
+            format!("{who} disconnected: its certificate no longer validates: {reason}"),
+            None,
+        );
     })
 }
 
@@ -89,5 +95,5 @@ pub(crate) fn refused(state: &State, peer: SocketAddr, reason: RefusalReason, de
     };
     let ip = peer.ip();
     let more = if silent > 0 { format!(" ({silent} more refused for this reason since the last alarm)") } else { String::new() };
-    state.alarm(Severity::Major, "hub", "peer", format!("peer {ip} refused: {}: {detail}{more}", reason.as_str()), None);
+    state.alarm(Severity::Major, "hub", AlarmKind::Peer, format!("peer {ip} refused: {}: {detail}{more}", reason.as_str()), None);
 }

@@ -32,7 +32,7 @@ use gridtrust_api::dto::LiveEvent;
 use gridtrust_api::metrics::Histogram;
 
 use crate::HubConfig;
-use crate::alarms::{Alarms, Severity};
+use crate::alarms::{AlarmKind, Alarms, Severity};
 use crate::console::Console;
 use crate::grid_model::ServedModel;
 use crate::ledger::{Ledger, LedgerError};
@@ -203,7 +203,7 @@ pub(crate) struct State {
 
 impl State {
     /// Raises an alarm (stored, traced with target `alarm`, streamed).
-    pub(crate) fn alarm(&self, severity: Severity, source: &str, kind: &str, message: String, point: Option<String>) {
+    pub(crate) fn alarm(&self, severity: Severity, source: &str, kind: AlarmKind, message: String, point: Option<String>) {
         self.alarms.raise(&self.store, severity, source, kind, message, point);
     }
 }
@@ -554,7 +554,7 @@ async fn checkpoint_loop(state: Arc<State>, interval: Duration) {
                 state.stats.checkpoints_signed.fetch_add(1, Ordering::Relaxed);
                 let _ = state.events.send(Event::Checkpoint(checkpoint));
             }
-            Ok(Err(e)) => state.alarm(Severity::Critical, "hub", "log", format!("cannot sign a log checkpoint: {e}"), None),
+            Ok(Err(e)) => state.alarm(Severity::Critical, "hub", AlarmKind::Log, format!("cannot sign a log checkpoint: {e}"), None),
             Err(e) => warn!(error = %e, "checkpoint task failed"),
         }
     }
@@ -563,7 +563,6 @@ async fn checkpoint_loop(state: Arc<State>, interval: Duration) {
 /// Runs the measurement checks every `interval` on the blocking pool, keeps the report for the
 /// API and raises an alarm per finding (deduplicated by the registry while unacknowledged).
 async fn estimation_loop(state: Arc<State>, mut checks: crate::estimation::Checks, interval: Duration) {
-    use crate::estimation::Finding;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -595,11 +594,7 @@ async fn estimation_loop(state: Arc<State>, mut checks: crate::estimation::Check
             debug!(%error, "state estimation did not run");
         }
         for f in &outcome.findings {
-            let severity = match f {
-                Finding::BadData { .. } => Severity::Major,
-                Finding::OutsideProfile { .. } => Severity::Minor,
-            };
-            state.alarm(severity, "hub", f.kind(), f.message(), Some(f.point().to_owned()));
+            state.alarm(f.severity(), "hub", f.kind(), f.message(), Some(f.point().to_owned()));
         }
         *lock(&state.estimation) = Some(outcome.report);
     }
@@ -756,7 +751,7 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
         state.alarm(
             Severity::Critical,
             &edge_id,
-            "log",
+            AlarmKind::Log,
             format!("cannot register the certificate of {edge_id}; connection closed: {reason}"),
             None,
         );
@@ -781,7 +776,7 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
             state.alarm(
                 Severity::Critical,
                 "hub",
-                "store",
+                AlarmKind::Store,
                 format!("cannot log the stored batches of {edge_id}; connection closed: {reason}"),
                 None,
             );
@@ -965,7 +960,7 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                     Refusal::Evidence(_) => None,
                 };
                 let reason = format!("edge {edge_id} reported a point it does not own: {not_owner}; batch {batch_seq} refused");
-                state.alarm(Severity::Critical, edge_id, "authority", reason.clone(), point);
+                state.alarm(Severity::Critical, edge_id, AlarmKind::Authority, reason.clone(), point);
                 refusal = Some((batch_seq, reason));
                 break;
             }
@@ -1013,7 +1008,7 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
         Err(reason) => {
             // Nothing is acknowledged; the edge keeps the batches and sends them again, and the
             // store reopens on its next use once the disk has space again.
-            state.alarm(Severity::Critical, "hub", "store", format!("cannot store batches of {edge_id}: {reason}"), None);
+            state.alarm(Severity::Critical, "hub", AlarmKind::Store, format!("cannot store batches of {edge_id}: {reason}"), None);
             return (Vec::new(), Some((valid[0].header.batch_seq, reason)));
         }
     };
@@ -1035,7 +1030,7 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                 state.stats.forks.fetch_add(1, Ordering::Relaxed);
                 let reason =
                     format!("chain of {edge_id} forked: batch {} arrived with a different header than the one stored", header.batch_seq);
-                state.alarm(Severity::Critical, edge_id, "chain", reason.clone(), None);
+                state.alarm(Severity::Critical, edge_id, AlarmKind::Chain, reason.clone(), None);
                 forked.get_or_insert((header.batch_seq, reason));
                 continue;
             }
@@ -1048,7 +1043,7 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                         ChainStep::Gap { .. } | ChainStep::Restart { .. } => Severity::Major,
                         _ => Severity::Critical,
                     };
-                    state.alarm(severity, edge_id, "chain", problem, None);
+                    state.alarm(severity, edge_id, AlarmKind::Chain, problem, None);
                 }
                 update_image(&mut lock(&state.latest), &batch, step.advances());
                 announce_values(state, edge_id, &batch);
@@ -1092,7 +1087,7 @@ fn quarantine(state: &State, edge_id: &str, batch: &SignedBatch, reason: &str) {
     state.alarm(
         Severity::Critical,
         edge_id,
-        "trust",
+        AlarmKind::Trust,
         format!("batch {batch_seq} of {edge_id} failed verification and was refused ({points} values quarantined): {reason}"),
         batch.records.first().map(|r| r.point.to_string()),
     );
@@ -1134,13 +1129,13 @@ async fn route_result(state: &Arc<State>, from_edge: &str, signed: SignedResult)
     let result = match gridtrust_transport::authority::verify_result(&state.identity, &signed, &pending.edge) {
         Ok(result) => result,
         Err(reason) => {
-            state.alarm(Severity::Major, from_edge, "command", format!("command result from {from_edge} refused: {reason}"), None);
+            state.alarm(Severity::Major, from_edge, AlarmKind::Command, format!("command result from {from_edge} refused: {reason}"), None);
             return;
         }
     };
     let done = !matches!(result.outcome, CommandOutcome::Confirmed) || result.action != CommandAction::Execute;
     if let Err(reason) = log(state, vec![signed.log_entry()]).await {
-        state.alarm(Severity::Critical, "hub", "log", format!("command result not logged: {reason}"), None);
+        state.alarm(Severity::Critical, "hub", AlarmKind::Log, format!("command result not logged: {reason}"), None);
     }
     if done {
         lock(&state.pending).remove(&signed.command_digest);
@@ -1205,7 +1200,7 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
     // Positions on edges this store holds nothing of: the connector followed another hub's store.
     for (edge, position) in positions {
         let reason = format!("connector {cc_id} is at batch {position} of {edge}, of which this hub holds no batch: nothing replayed");
-        state.alarm(Severity::Major, "hub", "resync", reason, None);
+        state.alarm(Severity::Major, "hub", AlarmKind::Resync, reason, None);
     }
     let _ = tx.send(HubToCc::Heads(heads)).await;
     // The latest values, except those of an edge replayed from the connector's position that
@@ -1247,7 +1242,7 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
                         let reason = format!(
                             "connector {cc_id} fell {n} events behind the live stream: session closed; it reconnects and is replayed from its position"
                         );
-                        state.alarm(Severity::Major, "hub", "resync", reason, None);
+                        state.alarm(Severity::Major, "hub", AlarmKind::Resync, reason, None);
                         break;
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
@@ -1319,7 +1314,7 @@ fn start_of(state: &State, cc_id: &str, edge: &str, last: &gridtrust_store::Last
     state.alarm(
         Severity::Major,
         "hub",
-        "resync",
+        AlarmKind::Resync,
         format!("connector {cc_id} resynced on {edge} from the latest values, batches after {position} not replayed: {why}"),
         None,
     );
@@ -1339,11 +1334,17 @@ async fn replay(state: &Arc<State>, tx: &mpsc::Sender<HubToCc>, cc_id: &str, edg
             Ok(Ok(Some(_))) => break,
             Ok(Ok(None)) => {
                 let reason = format!("batches of {edge} after {after} were stored by an older version and cannot be replayed");
-                state.alarm(Severity::Major, "hub", "resync", format!("replay to connector {cc_id} ended: {reason}"), None);
+                state.alarm(Severity::Major, "hub", AlarmKind::Resync, format!("replay to connector {cc_id} ended: {reason}"), None);
                 break;
             }
             Ok(Err(e)) => {
-                state.alarm(Severity::Major, "hub", "resync", format!("replay of {edge} to connector {cc_id} ended: store: {e}"), None);
+                state.alarm(
+                    Severity::Major,
+                    "hub",
+                    AlarmKind::Resync,
+                    format!("replay of {edge} to connector {cc_id} ended: store: {e}"),
+                    None,
+                );
                 break;
             }
             Err(e) => {
@@ -1376,7 +1377,7 @@ async fn send_checkpoint(state: &Arc<State>, tx: &mpsc::Sender<HubToCc>, checkpo
     let proof = match tokio::task::spawn_blocking(move || st.ledger.consistency(old, new)).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {
-            state.alarm(Severity::Critical, "hub", "log", format!("cannot prove log consistency: {e}"), None);
+            state.alarm(Severity::Critical, "hub", AlarmKind::Log, format!("cannot prove log consistency: {e}"), None);
             return;
         }
         Err(e) => {
@@ -1413,7 +1414,7 @@ pub(crate) async fn route_command(state: &Arc<State>, mut signed: SignedCommand,
             state.alarm(
                 Severity::Minor,
                 "hub",
-                "command",
+                AlarmKind::Command,
                 format!("command {id} refused by hub policy: {reason}"),
                 command.as_ref().map(|c| c.point.to_string()),
             );
@@ -1451,7 +1452,7 @@ pub(crate) async fn route_command(state: &Arc<State>, mut signed: SignedCommand,
     let inserted = lock(&state.pending).insert(digest, pending, Timestamp::now());
     if let Err(full) = inserted {
         drop(command_log);
-        state.alarm(Severity::Major, "hub", "command", format!("command {id} refused: {full}"), None);
+        state.alarm(Severity::Major, "hub", AlarmKind::Command, format!("command {id} refused: {full}"), None);
         return refuse_signed(state, reply, digest, refuse(full.to_string())).await;
     }
     if edge_tx.send(HubToEdge::Command { command: Box::new(signed), log: Box::new(proof) }).await.is_err() {

@@ -9,8 +9,12 @@
 //! [`canonical`]) because the chain of trust hashes and signs them: two parties that agree on a
 //! record agree on its bytes.
 //!
+//! It also holds the alarm vocabulary ([`AlarmKind`], [`Severity`]) that every role raises in and
+//! every service reads.
+//!
 //! This crate deliberately knows nothing about protocols, transports or keys.
 
+mod alarm;
 pub mod canonical;
 mod command;
 mod point;
@@ -19,6 +23,7 @@ mod record;
 mod time;
 mod value;
 
+pub use alarm::{AlarmKind, Severity, UnknownAlarmKind};
 pub use canonical::DecodeError;
 pub use command::{Command, CommandAction, CommandOutcome, CommandResult, CommandValue};
 pub use point::{CimIdentity, PointId, PointIdError};
