@@ -35,6 +35,7 @@ use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_iec104::asdu::{Asdu, Cause, Cot, DoublePointValue, Element, InformationObject, TypeId};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_keys::KeyConfig;
+use gridtrust_model::AlarmKind;
 use gridtrust_model::{CommandOutcome, CommandResult, PointId, Quality, Timestamp, Value};
 use gridtrust_pki::{DevPki, IdentityKind, Role};
 use gridtrust_sim::substation::ioa;
@@ -133,10 +134,10 @@ async fn a_rogue_edge_with_a_copy_of_the_substation_cannot_take_over_a_breaker()
 
     // The hub refuses edge-2's batches, naming edge, point, owner and registry version.
     common::poll_until(STEP, "the hub's authority alarm", || {
-        chain.hub.alarms(true).iter().any(|a| a.kind == "authority" && a.source == "edge-2")
+        chain.hub.alarms(true).iter().any(|a| a.kind == AlarmKind::Authority && a.source == "edge-2")
     })
     .await;
-    let alarm = chain.hub.alarms(true).into_iter().find(|a| a.kind == "authority").unwrap();
+    let alarm = chain.hub.alarms(true).into_iter().find(|a| a.kind == AlarmKind::Authority).unwrap();
     eprintln!("hub alarm: {}", alarm.message);
     assert!(alarm.message.contains("belongs to edge edge-1 in point registry version 1"), "{}", alarm.message);
     assert!(alarm.point.as_deref().is_some_and(|p| p.starts_with("F")), "{alarm:?}");

@@ -57,6 +57,7 @@ use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_iec104::asdu::{DoublePointValue, Element, InformationObject, Qds, TypeId};
 use gridtrust_iec104::server::{CommandMode, Server, ServerConfig, ServerHandle};
 use gridtrust_keys::{KeyConfig, SoftwareSigner};
+use gridtrust_model::AlarmKind;
 use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandValue, DoublePoint, PointId, Quality, Timestamp, Value};
 use gridtrust_pki::{DevPki, IdentityKind, IssueRequest, PeerIdentity, PublicKey, RevocationReason, Role, TrustAnchors};
 use gridtrust_transport::identity::{Identity, IdentityConfig};
@@ -1014,7 +1015,7 @@ async fn an_edge_reporting_a_point_it_does_not_own_is_refused_by_the_hub_with_an
     eprintln!("edge-2 reporting edge-1's point: {session:?}");
     assert!(session.welcomed, "edge-2 is a valid edge: {session:?}");
     assert!(session.acked.is_err(), "its batch is not acknowledged: {session:?}");
-    let alarm = hub.alarms(true).into_iter().find(|a| a.kind == "authority").expect("an authority alarm");
+    let alarm = hub.alarms(true).into_iter().find(|a| a.kind == AlarmKind::Authority).expect("an authority alarm");
     assert_eq!((alarm.source.as_str(), alarm.point.as_deref()), ("edge-2", Some(FEEDER_POWER)));
     assert!(
         alarm.message.contains(&format!("point {FEEDER_POWER} belongs to edge edge-1 in point registry version 1")),
@@ -1037,7 +1038,7 @@ async fn a_reused_batch_seq_with_another_header_raises_a_fork_alarm_instead_of_a
     let session = edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", forked).await;
     eprintln!("edge-1 resending batch 0 with another header: {session:?}");
     assert!(session.acked.is_err(), "a forked batch is not acknowledged as a duplicate: {session:?}");
-    let alarm = hub.alarms(true).into_iter().find(|a| a.kind == "chain").expect("a chain alarm");
+    let alarm = hub.alarms(true).into_iter().find(|a| a.kind == AlarmKind::Chain).expect("a chain alarm");
     assert!(alarm.message.contains("forked: batch 0 arrived with a different header"), "{}", alarm.message);
     assert_eq!(hub.stats().forks.load(Ordering::Relaxed), 1);
     assert_eq!(hub.stats().batches_duplicate.load(Ordering::Relaxed), 0);

@@ -16,6 +16,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use gridtrust::chain::{Chain, ChainOptions};
 use gridtrust_hub::{Hub, HubConfig};
+use gridtrust_model::AlarmKind;
 use gridtrust_store::translog::TransparencyLog;
 use gridtrust_trust::checkpoint::LogEntry;
 
@@ -148,7 +149,12 @@ async fn password_guessing_is_locked_out_per_user_and_per_address_audited_with_a
     assert!(r.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok_and(|s| (1..=3).contains(&s))), "{}", r.headers);
     let started = audited(&chain.hub, "login_lockout", "started", "user viewer").expect("lockout start audited");
     assert_eq!(started["remote"].as_str().map(|r| r.starts_with("127.0.0.1:")), Some(true), "{started}");
-    let alarm = chain.hub.alarms(true).into_iter().find(|a| a.kind == "login" && a.message.contains("user viewer")).expect("lockout alarm");
+    let alarm = chain
+        .hub
+        .alarms(true)
+        .into_iter()
+        .find(|a| a.kind == AlarmKind::Login && a.message.contains("user viewer"))
+        .expect("lockout alarm");
     assert_eq!(alarm.source, "api");
 
     // The end is audited with what the lockout refused; then the right password works again.
@@ -170,7 +176,10 @@ async fn password_guessing_is_locked_out_per_user_and_per_address_audited_with_a
     assert_eq!(r.status, 429, "a right password from the locked-out address: {}", r.body);
     assert!(r.json()["message"].as_str().unwrap().contains("address 127.0.0.1"), "{}", r.body);
     assert!(audited(&chain.hub, "login_lockout", "started", "address 127.0.0.1").is_some(), "address lockout audited");
-    assert!(chain.hub.alarms(true).iter().any(|a| a.kind == "login" && a.message.contains("address 127.0.0.1")), "address lockout alarm");
+    assert!(
+        chain.hub.alarms(true).iter().any(|a| a.kind == AlarmKind::Login && a.message.contains("address 127.0.0.1")),
+        "address lockout alarm"
+    );
     // Another address is not affected.
     let r = call_from([127, 0, 0, 2], api, "POST", "/api/login", None, Some(&login_body("auditor", "auditor-demo"))).await;
     assert_eq!(r.status, 200, "{}", r.body);

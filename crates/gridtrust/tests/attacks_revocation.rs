@@ -47,6 +47,7 @@ use gridtrust_iec104::asdu::{DoublePointValue, Element, InformationObject, Qds, 
 use gridtrust_iec104::server::{CommandMode, IncomingCommand, Server, ServerConfig, ServerHandle};
 use gridtrust_keys::{KeyConfig, SoftwareSigner};
 use gridtrust_mms::tls::IedTlsConfig;
+use gridtrust_model::AlarmKind;
 use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandValue, DoublePoint, PointId, Timestamp};
 use gridtrust_pki::{DevPki, IdentityKind, IssueRequest, PublicKey, RevocationReason, Role};
 use gridtrust_transport::identity::{Identity, IdentityConfig};
@@ -65,17 +66,17 @@ const STEP: Duration = Duration::from_secs(15);
 const FAST_CRL_WATCH: &str = "crl_check_interval_ms = 100\n";
 
 /// The hub's alarms of `kind` whose message contains every one of `words`.
-fn alarms(hub: &Hub, kind: &str, words: &[&str]) -> Vec<Alarm> {
+fn alarms(hub: &Hub, kind: AlarmKind, words: &[&str]) -> Vec<Alarm> {
     hub.alarms(false).into_iter().filter(|a| a.kind == kind && words.iter().all(|w| a.message.contains(w))).collect()
 }
 
-fn has_alarm(hub: &Hub, kind: &str, words: &[&str]) -> bool {
+fn has_alarm(hub: &Hub, kind: AlarmKind, words: &[&str]) -> bool {
     !alarms(hub, kind, words).is_empty()
 }
 
 /// Waits for an alarm of `kind` with all of `words`; on time-out, the failure lists the alarms
 /// there are.
-async fn wait_for_alarm(hub: &Hub, what: &str, kind: &str, words: &[&str]) {
+async fn wait_for_alarm(hub: &Hub, what: &str, kind: AlarmKind, words: &[&str]) {
     let deadline = Instant::now() + STEP;
     while !has_alarm(hub, kind, words) {
         if Instant::now() > deadline {
@@ -277,11 +278,11 @@ async fn edge_revoked_while_connected_is_cut_off_and_its_reconnect_refused() {
 
     let serial = site.revoke("edge-1");
     let revoked = format!("certificate {serial} is revoked");
-    wait_for_alarm(&hub, "the hub cuts off revoked edge-1", "peer", &["edge-1", "disconnected", &revoked]).await;
+    wait_for_alarm(&hub, "the hub cuts off revoked edge-1", AlarmKind::Peer, &["edge-1", "disconnected", &revoked]).await;
     wait_for_alarm(
         &hub,
         "the hub refuses edge-1's reconnect in the handshake",
-        "peer",
+        AlarmKind::Peer,
         &["TLS handshake failed", "invalid peer certificate: Revoked"],
     )
     .await;
@@ -305,11 +306,11 @@ async fn cc_revoked_while_connected_is_cut_off() {
 
     let serial = site.revoke("cc-1");
     let revoked = format!("certificate {serial} is revoked");
-    wait_for_alarm(&hub, "the hub cuts off revoked cc-1", "peer", &["cc-1", "disconnected", &revoked]).await;
+    wait_for_alarm(&hub, "the hub cuts off revoked cc-1", AlarmKind::Peer, &["cc-1", "disconnected", &revoked]).await;
     wait_for_alarm(
         &hub,
         "the hub refuses cc-1's reconnect in the handshake",
-        "peer",
+        AlarmKind::Peer,
         &["TLS handshake failed", "invalid peer certificate: Revoked"],
     )
     .await;
@@ -359,7 +360,7 @@ async fn command_pending_for_a_revoked_issuer_is_refused() {
     wait_for_alarm(
         &hub,
         "the hub refuses the pending command of revoked cc-1",
-        "command",
+        AlarmKind::Command,
         &[&format!("pending command {} refused", command.id), &format!("certificate {serial} is revoked")],
     )
     .await;
@@ -427,7 +428,7 @@ async fn crl_with_a_bad_signature_is_refused_and_the_old_one_kept() {
     let forger = tempfile::tempdir().unwrap();
     DevPki::generate(forger.path(), &[]).unwrap();
     std::fs::copy(forger.path().join("crl.pem"), site.pki().join("crl.pem")).unwrap();
-    wait_for_alarm(&hub, "the hub refuses the forged CRL", "crl", &["refused", "signature does not verify"]).await;
+    wait_for_alarm(&hub, "the hub refuses the forged CRL", AlarmKind::Crl, &["refused", "signature does not verify"]).await;
     assert!(!hub_admits_edge(edge2, &hub, "edge-2").await, "the forged CRL un-revoked edge-2");
     assert!(hub_admits_edge(edge1, &hub, "edge-1").await, "the old CRL stays in use, not none: edge-1 is still admitted");
     hub.shutdown();
@@ -439,7 +440,7 @@ async fn crl_near_its_next_update_raises_an_alarm() {
     let hub = site.start_hub("").await;
     // The operator publishes a CRL due in two hours (the warning comes three days ahead).
     DevPki::open(&site.pki()).ca().unwrap().crl(Duration::from_secs(2 * 3600)).unwrap();
-    wait_for_alarm(&hub, "the hub asks for a new CRL", "crl", &["nextUpdate", "near"]).await;
+    wait_for_alarm(&hub, "the hub asks for a new CRL", AlarmKind::Crl, &["nextUpdate", "near"]).await;
     hub.shutdown();
 }
 
@@ -468,8 +469,8 @@ async fn slowloris_peers_are_dropped_after_the_handshake_timeout_and_the_cap_hol
         assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the hub kept a silent peer: {closed:?}");
     }
     assert!(opened.elapsed() >= Duration::from_millis(450), "dropped before the timeout");
-    assert!(has_alarm(&hub, "peer", &["connection cap reached"]));
-    assert!(has_alarm(&hub, "peer", &["TLS handshake timed out"]));
+    assert!(has_alarm(&hub, AlarmKind::Peer, &["connection cap reached"]));
+    assert!(has_alarm(&hub, AlarmKind::Peer, &["TLS handshake timed out"]));
     // The slots are free again: a genuine edge gets in.
     let edge1 = site.identity("edge-1").client_config().unwrap();
     assert!(hub_admits_edge(edge1, &hub, "edge-1").await, "a genuine edge is admitted after the slowloris peers are gone");
@@ -488,7 +489,7 @@ async fn fifty_refused_connections_from_one_address_raise_one_alarm() {
         assert!(!matches!(r.recv::<HubToEdge>().await, Ok(Some(_))), "the hub welcomed cc-1 as edge-1");
     }
     common::poll_until(STEP, "the hub counted 50 refusals", || hub.stats().peers_refused.load(Ordering::Relaxed) >= 50).await;
-    let raised = alarms(&hub, "peer", &["claims to be edge-1"]);
+    let raised = alarms(&hub, AlarmKind::Peer, &["claims to be edge-1"]);
     assert_eq!(raised.len(), 1, "one alarm for one address and reason, got {}: {:?}", raised.len(), raised.first().map(|a| &a.message));
     hub.shutdown();
 }

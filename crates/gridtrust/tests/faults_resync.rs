@@ -50,6 +50,7 @@ use gridtrust_hub::{Hub, HubConfig};
 use gridtrust_iec104::asdu::{Element, InformationObject, Qds};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent};
 use gridtrust_iec104::server::{Server, ServerConfig, ServerHandle};
+use gridtrust_model::AlarmKind;
 use gridtrust_model::PointId;
 use gridtrust_transport::{CcToHub, EdgeToHub, HubToCc, HubToEdge};
 
@@ -595,7 +596,7 @@ async fn a_lost_edge_queue_starts_a_new_chain_that_hub_and_cc_accept_with_an_ala
         let alarms: Vec<String> = cc.alarms().into_iter().map(|a| a.reason).collect();
         panic!("the cc raises its own restart alarm: {alarms:?}");
     }
-    let resyncs: Vec<String> = hub.alarms(false).into_iter().filter(|a| a.kind == "resync").map(|a| a.message).collect();
+    let resyncs: Vec<String> = hub.alarms(false).into_iter().filter(|a| a.kind == AlarmKind::Resync).map(|a| a.message).collect();
     assert!(resyncs.is_empty(), "the cc is replayed across the restart, not resynced: {resyncs:?}");
     Site { files, hub, edge, edge_relay, cc_relay, cc }.stop().await;
 }

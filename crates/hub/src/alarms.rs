@@ -190,7 +190,7 @@ mod tests {
             acknowledged: Option<(&'a str, Timestamp)>,
         }
         let dir = tempfile::tempdir().unwrap();
-        let store = HubStore::open(&dir.path().join("h.redb")).unwrap();
+        let store = HubStore::open(dir.path().join("h.redb")).unwrap();
         for (id, kind) in [(1, "bad-data"), (2, "tamper")] {
             let old = StoredByName {
                 id,
