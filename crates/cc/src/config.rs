@@ -38,6 +38,33 @@ pub struct CcConfig {
     /// `[ui]`: serve the control-room web UI from here (see [`crate::ui`]).
     #[serde(default)]
     pub ui: Option<UiConfig>,
+    /// `[ids]`: intrusion detection on the SCADA side (see [`crate::ids`]).
+    #[serde(default)]
+    pub ids: Option<IdsConfig>,
+}
+
+/// `[ids]`: watch every SCADA connection with the protocol intrusion detector.
+///
+/// ```toml
+/// [ids]
+/// # model = "scada-ids.json"   # learned offline: gridtrust ids learn capture.pcapng --output ...
+/// learn_s = 86400              # without a model: learn from this long of live traffic first
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdsConfig {
+    /// A model learned offline from normal traffic. Without it the cc uses the model it learned
+    /// before (`data_dir/ids-model.json`), or learns one.
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// How long to learn from live traffic when there is no model: alerts start after that.
+    #[serde(default = "default_learn_s")]
+    pub learn_s: u64,
+}
+
+/// A day: daily routines (interrogations, polling, commands) are in the model.
+fn default_learn_s() -> u64 {
+    86_400
 }
 
 /// `[ui]`: the control-room web UI served by the connector, on the control-centre side, so the
@@ -259,6 +286,12 @@ impl CcConfig {
         c.identity.resolve(base);
         resolve(base, &mut c.data_dir);
         resolve(base, &mut c.iec104.mapping);
+        if let Some(model) = c.ids.as_mut().and_then(|i| i.model.as_mut()) {
+            resolve(base, model);
+        }
+        if c.ids.as_ref().is_some_and(|i| i.model.is_none() && i.learn_s == 0) {
+            return Err(ConfigError::invalid(path, "ids.learn_s", "must be at least 1 s when no ids.model is given"));
+        }
         if c.iec104.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::invalid(path, "iec104.listen", format!("`{}` is not an ip:port address", c.iec104.listen)));
         }

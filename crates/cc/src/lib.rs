@@ -6,9 +6,11 @@
 //! so select-before-operate holds end to end. Who may connect and command on the SCADA side,
 //! and on whose behalf the connector signs, is [`scada`]'s. With `[ui]`, the connector also serves
 //! the control-room web UI itself ([`ui`]), so a hub cannot change the scripts people sign with.
+//! With `[ids]`, every SCADA connection is watched by the protocol intrusion detector ([`ids`]).
 
 pub mod alarm_list;
 mod config;
+pub mod ids;
 pub mod position;
 mod runtime;
 pub mod scada;
@@ -17,6 +19,6 @@ pub mod ui;
 pub mod verify;
 pub mod watchdog;
 
-pub use config::{CcConfig, CheckpointsConfig, CommandsConfig, HubApiTransport, Iec104Side, StalenessConfig, UiConfig};
+pub use config::{CcConfig, CheckpointsConfig, CommandsConfig, HubApiTransport, IdsConfig, Iec104Side, StalenessConfig, UiConfig};
 pub use runtime::{Cc, CcError, CcStats};
 pub use verify::Alarm;

@@ -54,6 +54,8 @@ pub enum CcError {
     Station(#[from] gridtrust_iec104::server::StationError),
     #[error("web UI: {0}")]
     Ui(#[from] crate::ui::UiError),
+    #[error("{0}")]
+    Ids(#[from] crate::ids::IdsError),
 }
 
 /// Counters for metrics and tests.
@@ -72,6 +74,10 @@ pub struct CcStats {
     /// SCADA commands refused because they could not reach the hub, or their confirmation did
     /// not come back, within `[commands] forward_timeout_ms`.
     pub commands_timed_out: AtomicU64,
+    /// Frames and connection changes the intrusion detector saw (`[ids]`).
+    pub ids_events: AtomicU64,
+    /// Alerts the intrusion detector raised.
+    pub ids_alerts: AtomicU64,
 }
 
 /// A running connector.
@@ -124,8 +130,11 @@ impl Cc {
             .map_err(|e| CcError::Listen { addr: config.iec104.listen.clone(), source: std::io::Error::other(format!("{e}")) })?;
         // The redundancy groups' members are an allow-list, whatever built the configuration.
         let station = gridtrust_iec104::server::ServerConfig { unlisted_clients: UnlistedClients::Refuse, ..config.iec104.station.clone() };
-        let (server, commands) =
-            Server::bind(listen, tls, station).await.map_err(|source| CcError::Listen { addr: config.iec104.listen.clone(), source })?;
+        let stats = Arc::new(CcStats::default());
+        let ids = config.ids.as_ref().map(|c| crate::ids::Ids::new(c, &config.data_dir, Timestamp::now(), stats.clone())).transpose()?;
+        let (server, commands) = Server::bind_tapped(listen, tls, station, ids.as_ref().map(crate::ids::Ids::taps))
+            .await
+            .map_err(|source| CcError::Listen { addr: config.iec104.listen.clone(), source })?;
         let refusals = server.refusals();
         // Every point starts invalid and not topical: SCADA sees nothing as good before its
         // evidence has been checked.
@@ -150,7 +159,6 @@ impl Cc {
         let iec104_addr = server.local_addr();
         info!(%iec104_addr, cc_id = %config.cc_id, "IEC 104 server for SCADA listening");
 
-        let stats = Arc::new(CcStats::default());
         let alarms = Arc::new(Mutex::new(AlarmList::default()));
         let tls = identity.client_config()?;
         let watchdog =
@@ -196,7 +204,7 @@ impl Cc {
         verifier.resume_from(positions);
         // Alarms of the CRL watch are logged by the identity (target `alarm`).
         let crl_watch = link.identity.watch_crl(|_| {});
-        let tasks = vec![
+        let mut tasks = vec![
             crl_watch,
             tokio::spawn(link.run(stamped, tracker, verifier)),
             tokio::spawn(stamp(commands, stamped_tx, link_up, stats.clone())),
@@ -204,6 +212,9 @@ impl Cc {
             tokio::spawn(scada::watch_refusals(refusals, stats.clone(), alarms.clone())),
             tokio::spawn(watch_checkpoints(watchdog, alarms.clone())),
         ];
+        if let Some(ids) = ids {
+            tasks.push(tokio::spawn(ids.run(alarms.clone())));
+        }
         Ok(Self { iec104_addr, stats, alarms, server, tasks, ui })
     }
 

@@ -3,7 +3,7 @@
 //! printing.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use gridtrust_ids::capture::read_capture_prefix;
@@ -102,18 +102,13 @@ fn for_each_event(captures: &[PathBuf], mut each: impl FnMut(&Event)) -> anyhow:
     Ok(())
 }
 
-fn read_model(path: &Path) -> anyhow::Result<Model> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing the model {}", path.display()))
-}
-
 pub fn run(args: IdsArgs) -> anyhow::Result<()> {
     match args.command {
         IdsCommand::Learn { captures, output } => {
             let mut learner = Learner::new();
             for_each_event(&captures, |e| learner.observe(e))?;
             let model = learner.finish();
-            std::fs::write(&output, serde_json::to_string_pretty(&model)?).with_context(|| format!("writing {}", output.display()))?;
+            model.write(&output)?;
             eprintln!(
                 "learned from {} events over {:.2} h: {} peers, {} stations, {} rate envelopes -> {}",
                 model.events,
@@ -125,7 +120,7 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
             );
         }
         IdsCommand::Score { model, captures } => {
-            let mut detector = Detector::new(read_model(&model)?);
+            let mut detector = Detector::new(Model::read(&model)?);
             let mut alerts = 0u64;
             // A closed stdout (`| head`) stops the printing, not the counting or the exit code.
             let mut out = std::io::stdout().lock();

@@ -21,6 +21,11 @@
 //!   the alarm is raised once for the address. A client from 127.0.0.2 (plain TCP, no
 //!   certificate) is served, and its command is signed in the name of its address with the
 //!   cc's own role.
+//! - `an_admitted_scada_host_that_scans_objects_raises_the_intrusion_alarm` (5f): with `[ids]`,
+//!   the cc learns a SCADA session (interrogation, a read of the breaker) for two seconds; the
+//!   same session again raises nothing, and then the same admitted address reading objects the
+//!   station never served (a vertical scan) raises intrusion-detection alarms naming the
+//!   unknown objects and the scan.
 
 #[path = "support/common.rs"]
 mod common;
@@ -81,6 +86,11 @@ impl Site {
     /// Starts every role; the cc serves SCADA over TLS when `tls`, and admits the client
     /// addresses `members` (TOML strings) as its one redundancy group.
     async fn start(tls: bool, members: &[&str]) -> Self {
+        Self::start_with(tls, members, "").await
+    }
+
+    /// [`Site::start`] with `cc_tables` (TOML) added to `cc.toml`.
+    async fn start_with(tls: bool, members: &[&str], cc_tables: &str) -> Self {
         common::init_logs();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
@@ -151,7 +161,7 @@ impl Site {
         std::fs::write(
             dir.join("cc.toml"),
             format!(
-                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"127.0.0.1:{cc_port}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-mapping.toml\"\ntls = {tls}\n\n[iec104.station]\ncommon_address = 1\n\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [{}]\n",
+                "cc_id = \"cc-1\"\ndata_dir = \"cc-data\"\n\n{}\n[hub]\naddress = \"127.0.0.1:{cc_port}\"\nserver_name = \"hub\"\n\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"scada-mapping.toml\"\ntls = {tls}\n\n[iec104.station]\ncommon_address = 1\n\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [{}]\n\n{cc_tables}",
                 table("cc-1"),
                 members.join(", ")
             ),
@@ -378,4 +388,47 @@ async fn c104_from_an_address_outside_the_allow_list_is_closed_and_counted() {
     for c in &logged {
         assert_eq!((c.issuer.as_str(), c.role.as_str()), ("cc-1/scada-ip:127.0.0.2", "OPERATOR"), "{c:?}");
     }
+}
+
+/// One SCADA session of normal operation: connect, interrogate, read the breaker, close.
+async fn normal_scada_session(addr: std::net::SocketAddr) {
+    use gridtrust_iec104::client::{Client, ClientConfig};
+    let (scada, _events) = Client::connect(addr, None, ClientConfig::default()).await.unwrap();
+    scada.interrogate(1, 20).await.unwrap().await_termination().await.unwrap();
+    scada.read(1, SCADA_POSITION_IOA).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    scada.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admitted_scada_host_that_scans_objects_raises_the_intrusion_alarm() {
+    let started = Instant::now();
+    let learning = Duration::from_secs(10);
+    let site = Site::start_with(false, &["127.0.0.1"], &format!("[ids]\nlearn_s = {}\n", learning.as_secs())).await;
+    let addr = site.cc().iec104_addr;
+    normal_scada_session(addr).await;
+    assert!(started.elapsed() < learning - Duration::from_secs(1), "the session to learn ran after the learning period");
+    assert!(site.alarms_with("intrusion detection").is_empty(), "nothing while learning");
+
+    // After the learning period, the first frame ends it: the model is kept in the data dir.
+    tokio::time::sleep(learning.saturating_sub(started.elapsed()) + Duration::from_millis(500)).await;
+    normal_scada_session(addr).await;
+    let model = site.dir.join("cc-data").join(gridtrust_cc::ids::LEARNED_MODEL_FILE);
+    common::poll_until(STEP, "the learned IDS model is kept", || model.exists()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(site.alarms_with("intrusion detection"), Vec::<String>::new(), "the learned session is normal");
+    let events_before = site.cc().stats.ids_events.load(Ordering::SeqCst);
+    assert!(events_before >= 10, "the taps saw both sessions: {events_before} events");
+
+    // The same admitted address reads objects the station never served.
+    use gridtrust_iec104::client::{Client, ClientConfig};
+    let (scanner, _events) = Client::connect(addr, None, ClientConfig::default()).await.unwrap();
+    for ioa in 20_000..20_010 {
+        scanner.read(1, ioa).await.unwrap();
+    }
+    common::poll_until(STEP, "the scan is alarmed", || !site.alarms_with("[scan]").is_empty()).await;
+    let unknown = site.alarms_with("[unknown-object]");
+    assert!(!unknown.is_empty() && unknown.iter().all(|a| a.contains("127.0.0.1")), "{unknown:?}");
+    assert!(site.cc().stats.ids_alerts.load(Ordering::SeqCst) >= 2);
+    scanner.close();
 }

@@ -10,13 +10,18 @@
 //! - [`scenario`] generates labelled IEC 104 traffic (normal operation, attacks, faults that are
 //!   not attacks) and [`evaluate`] measures the detector on it.
 //!
-//! Not here: inline operation in the edge or the cc (the detector is sans-IO so it can be put
-//! there), MMS and C37.118, encrypted (TLS) traffic.
+//! - [`inline`] runs the same detector inside a role: the bytes of each connection as the role
+//!   reads and writes them, learned from for a stated period when no model is given (the cc's
+//!   SCADA-facing IEC 104 server uses it).
+//!
+//! Not here: MMS and C37.118, encrypted (TLS) traffic in captures (inline, the role sees the
+//! bytes after TLS).
 
 pub mod capture;
 pub mod detect;
 pub mod evaluate;
 pub mod event;
+pub mod inline;
 pub mod model;
 pub mod packet;
 pub mod scenario;

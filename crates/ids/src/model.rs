@@ -380,6 +380,57 @@ impl Counter {
     }
 }
 
+/// Why a model file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a model.
+    #[error("{path}: not an IDS model: {source}")]
+    Parse {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// The model was written in a format this version does not read.
+    #[error("{path}: model format {found}, this version reads format {FORMAT}; learn the model again")]
+    Format {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The format it declares.
+        found: u32,
+    },
+}
+
+impl Model {
+    /// Reads a model file, refusing one of another format.
+    pub fn read(path: &std::path::Path) -> Result<Model, ModelFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelFileError::Io { path: path.to_owned(), source })?;
+        let model: Model = serde_json::from_str(&text).map_err(|source| ModelFileError::Parse { path: path.to_owned(), source })?;
+        if model.format != FORMAT {
+            return Err(ModelFileError::Format { path: path.to_owned(), found: model.format });
+        }
+        Ok(model)
+    }
+
+    /// Writes the model as JSON, through a temporary file and a rename so that a crash leaves
+    /// the old file or the new one, never half of one.
+    pub fn write(&self, path: &std::path::Path) -> Result<(), ModelFileError> {
+        let io = |source| ModelFileError::Io { path: path.to_owned(), source };
+        let text = serde_json::to_string_pretty(self).map_err(|source| ModelFileError::Parse { path: path.to_owned(), source })?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+}
+
 /// Learns a [`Model`] from events of normal operation.
 #[derive(Default)]
 pub struct Learner {
@@ -561,6 +612,20 @@ mod tests {
         assert!((e.limit(0.0) - (100.0 + 3.0 * 1.4826)).abs() < 1e-9);
         assert_eq!(Envelope::of(&[]), None);
         assert_eq!(Envelope::of(&[4.0, 6.0]).unwrap().median, 5.0);
+    }
+
+    #[test]
+    fn a_written_model_reads_back_and_another_format_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        let model = learn(std::iter::empty());
+        model.write(&path).unwrap();
+        assert_eq!(Model::read(&path).unwrap(), model);
+        Model { format: FORMAT + 1, ..model }.write(&path).unwrap();
+        let refused = Model::read(&path).unwrap_err();
+        assert!(matches!(refused, ModelFileError::Format { found, .. } if found == FORMAT + 1), "{refused}");
+        std::fs::write(&path, "{").unwrap();
+        assert!(matches!(Model::read(&path), Err(ModelFileError::Parse { .. })));
     }
 }
 

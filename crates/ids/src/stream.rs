@@ -23,6 +23,14 @@ struct Direction1 {
     next: Option<u32>,
     /// Segments that arrived ahead of `next`, by sequence number.
     pending: BTreeMap<u32, Vec<u8>>,
+    /// The in-order bytes and their framing.
+    framer: Framer,
+}
+
+/// Cuts one direction's in-order bytes into frames with the protocol's own codec: what the
+/// capture path uses after reassembly and the inline path ([`crate::inline`]) uses directly.
+#[derive(Debug, Default)]
+pub struct Framer {
     /// In-order bytes not yet framed.
     buffer: Vec<u8>,
     /// The framer lost sync; one malformed event was reported and bytes are skipped until a frame
@@ -113,7 +121,7 @@ impl StreamDecoder {
                 state.pending.entry(seg.seq).or_insert_with(|| seg.payload.to_vec());
             }
             state.drain_pending(|m| out.push(event(EventKind::Malformed(m))));
-            state.frame(protocol, |kind| out.push(event(kind)));
+            state.framer.frame(protocol, |kind| out.push(event(kind)));
         }
         if seg.flags & (FIN | RST) != 0 {
             self.directions.remove(&(src, dst));
@@ -135,7 +143,7 @@ impl Direction1 {
         if let Some(next) = self.next.as_mut() {
             *next = next.wrapping_add(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
         }
-        self.buffer.extend_from_slice(bytes);
+        self.framer.push(bytes);
     }
 
     /// Moves pending segments that now start at or before `next` into the buffer; declares a gap
@@ -150,8 +158,7 @@ impl Direction1 {
             let Some((seq, bytes)) = self.pending.pop_first() else { return };
             if ahead > 0 {
                 gap(Malformed::StreamGap { missing: ahead.unsigned_abs() });
-                self.buffer.clear();
-                self.lost_sync = true;
+                self.framer.lose_sync();
                 self.next = Some(seq);
                 self.deliver(&bytes);
             } else {
@@ -162,9 +169,23 @@ impl Direction1 {
             }
         }
     }
+}
 
-    /// Cuts complete frames from the buffer.
-    fn frame(&mut self, protocol: Protocol, mut emit: impl FnMut(EventKind)) {
+impl Framer {
+    /// Appends in-order bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// Bytes were lost before what comes next: drop what is buffered and resynchronise.
+    fn lose_sync(&mut self) {
+        self.buffer.clear();
+        self.lost_sync = true;
+    }
+
+    /// Cuts complete frames from the buffer; a stretch of bytes that does not frame is reported
+    /// once as [`EventKind::Malformed`].
+    pub fn frame(&mut self, protocol: Protocol, mut emit: impl FnMut(EventKind)) {
         let mut at = 0;
         loop {
             let rest = self.buffer.get(at..).unwrap_or_default();
@@ -207,8 +228,7 @@ impl Direction1 {
         }
         self.buffer.drain(..at.min(self.buffer.len()));
         if self.buffer.len() > MAX_BUFFERED {
-            self.buffer.clear();
-            self.lost_sync = true;
+            self.lose_sync();
         }
     }
 }

@@ -44,17 +44,36 @@ pub enum Command {
     Durable(u64),
 }
 
+/// Sees every byte a link receives and sends, in order, after TLS: how a monitor (the intrusion
+/// detector at the cc) watches a connection without standing in its path. Called on the link's
+/// task, so it must be quick; it cannot change or hold up what is sent.
+pub trait LinkTap: Send {
+    /// Bytes read from the peer.
+    fn received(&mut self, bytes: &[u8]);
+    /// Bytes written to the peer.
+    fn sent(&mut self, bytes: &[u8]);
+    /// The connection is closed; nothing more follows.
+    fn closed(&mut self);
+}
+
+/// Makes a [`LinkTap`] for each connection a server accepts.
+pub trait TapFactory: Send + Sync {
+    /// A tap for the connection from `peer` to `local`, or none when this one is not watched.
+    fn open(&self, peer: std::net::SocketAddr, local: std::net::SocketAddr) -> Option<Box<dyn LinkTap>>;
+}
+
 /// Runs `conn` over `stream` until the connection closes; returns why.
 ///
 /// Every link event is passed through `wrap` and sent on `events` (the last one is always
 /// [`Event::Closed`]). If the event receiver is dropped the connection is closed locally; if
-/// the command sender is dropped likewise.
+/// the command sender is dropped likewise. A `tap` sees the bytes both ways.
 pub async fn run<S, E, F>(
     mut stream: S,
     mut conn: Connection,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<E>,
     mut wrap: F,
+    mut tap: Option<Box<dyn LinkTap>>,
 ) -> CloseReason
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -79,6 +98,11 @@ where
                 stream.flush().await
             }
             .await;
+            if written.is_ok()
+                && let Some(tap) = tap.as_mut()
+            {
+                tap.sent(&wbuf);
+            }
             wbuf.clear();
             if let Err(e) = written {
                 conn.transport_closed(CloseReason::Io(e.to_string()));
@@ -99,6 +123,9 @@ where
             }
         }
         if let Some(reason) = closed {
+            if let Some(tap) = tap.as_mut() {
+                tap.closed();
+            }
             // Anything the connection queued just before closing (none today) is best effort.
             let _ = stream.shutdown().await;
             return reason;
@@ -115,6 +142,9 @@ where
                 Ok(0) => conn.transport_closed(CloseReason::PeerClosed),
                 Ok(n) => {
                     if let Some(data) = rbuf.get(..n) {
+                        if let Some(tap) = tap.as_mut() {
+                            tap.received(data);
+                        }
                         conn.handle_bytes(Instant::now(), data);
                     }
                 }
@@ -188,7 +218,7 @@ where
     let (ev_tx, ev_rx) = mpsc::channel(event_capacity.max(1));
     let mut conn = Connection::new(role, config, Instant::now());
     conn.set_ack_mode(ack_mode);
-    tokio::spawn(run(stream, conn, cmd_rx, ev_tx, |e| e));
+    tokio::spawn(run(stream, conn, cmd_rx, ev_tx, |e| e, None));
     (LinkHandle { commands: cmd_tx }, ev_rx)
 }
 

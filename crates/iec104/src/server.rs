@@ -46,7 +46,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::asdu::{Asdu, AsduEncodeError, Cause, Cot, Element, InformationObject, TypeId, negative_reply};
 use crate::connection::{Connection, Event, LinkConfig, Role, de_secs};
-use crate::driver::{self, Command};
+use crate::driver::{self, Command, TapFactory};
 use crate::time::Cp56Time2a;
 
 /// Common address that addresses every station (global address, §7.2.4).
@@ -1042,6 +1042,16 @@ impl Server {
         tls: Option<TlsAcceptor>,
         config: ServerConfig,
     ) -> std::io::Result<(ServerHandle, mpsc::Receiver<IncomingCommand>)> {
+        Self::bind_tapped(addr, tls, config, None).await
+    }
+
+    /// [`Server::bind`], with a tap on every connection it serves (see [`driver::LinkTap`]).
+    pub async fn bind_tapped(
+        addr: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        config: ServerConfig,
+        taps: Option<Arc<dyn TapFactory>>,
+    ) -> std::io::Result<(ServerHandle, mpsc::Receiver<IncomingCommand>)> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (req_tx, req_rx) = mpsc::channel(1024);
@@ -1052,6 +1062,8 @@ impl Server {
             station: Station::new(config),
             listener,
             tls,
+            taps,
+            local_addr,
             refusals: refusals.clone(),
             requests: req_rx,
             commands: cmd_tx,
@@ -1146,6 +1158,8 @@ struct Actor {
     station: Station,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    taps: Option<Arc<dyn TapFactory>>,
+    local_addr: SocketAddr,
     refusals: broadcast::Sender<RefusedConnection>,
     requests: mpsc::Receiver<Request>,
     commands: mpsc::Sender<IncomingCommand>,
@@ -1219,6 +1233,7 @@ impl Actor {
         self.links.insert(id, cmd_tx);
         let link = self.station.config().link.clone();
         let tls = self.tls.clone();
+        let tap = self.taps.as_ref().and_then(|t| t.open(peer, self.local_addr));
         if tls.is_none() {
             self.opened(id, peer, None);
         }
@@ -1227,7 +1242,7 @@ impl Actor {
             match tls {
                 None => {
                     let conn = Connection::new(Role::Controlled, link, Instant::now());
-                    driver::run(stream, conn, cmd_rx, events, move |e| Link::Event(id, e)).await;
+                    driver::run(stream, conn, cmd_rx, events, move |e| Link::Event(id, e), tap).await;
                 }
                 Some(acceptor) => match tokio::time::timeout(t0, acceptor.accept(stream)).await {
                     Ok(Ok(tls_stream)) => {
@@ -1237,7 +1252,7 @@ impl Actor {
                         // connection before its first event.
                         if events.send(Link::Opened(id, peer, certificate)).await.is_ok() {
                             let conn = Connection::new(Role::Controlled, link, Instant::now());
-                            driver::run(tls_stream, conn, cmd_rx, events, move |e| Link::Event(id, e)).await;
+                            driver::run(tls_stream, conn, cmd_rx, events, move |e| Link::Event(id, e), tap).await;
                         }
                     }
                     Ok(Err(e)) => {
