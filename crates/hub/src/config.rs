@@ -49,6 +49,10 @@ pub struct HubConfig {
     /// delays the connector's live view for as long.
     #[serde(default = "default_max_replay_batches")]
     pub max_replay_batches: u64,
+    /// How far an edge's clock may be from the hub's before a `clock` alarm: compared with the
+    /// signed close time of every batch (heartbeats included) on arrival.
+    #[serde(default = "default_max_clock_skew")]
+    pub max_clock_skew_s: u64,
     /// The HTTP API and web UI (absent: no HTTP listener).
     #[serde(default)]
     pub api: Option<gridtrust_api::ApiConfig>,
@@ -91,6 +95,11 @@ fn default_checkpoint_interval() -> u64 {
 
 fn default_edge_silence() -> u64 {
     15
+}
+
+/// The skew the edges allow a command's issue time (`gate::Freshness`), so both ends judge time alike.
+fn default_max_clock_skew() -> u64 {
+    5
 }
 
 fn default_max_replay_batches() -> u64 {
@@ -146,6 +155,9 @@ impl HubConfig {
         }
         if c.edge_silence_s == 0 {
             return Err(ConfigError::invalid(path, "edge_silence_s", "must be at least 1"));
+        }
+        if c.max_clock_skew_s == 0 {
+            return Err(ConfigError::invalid(path, "max_clock_skew_s", "must be at least 1"));
         }
         if c.max_replay_batches == 0 {
             return Err(ConfigError::invalid(path, "max_replay_batches", "must be at least 1"));

@@ -34,6 +34,7 @@ pub mod estimation;
 pub mod evidence;
 pub mod grid_model;
 pub mod ledger;
+pub mod liveness;
 pub mod model;
 mod pending;
 pub mod policy;

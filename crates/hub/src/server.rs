@@ -36,6 +36,7 @@ use crate::alarms::{AlarmKind, Alarms, Severity};
 use crate::console::Console;
 use crate::grid_model::ServedModel;
 use crate::ledger::{Ledger, LedgerError};
+use crate::liveness::{Finding as LivenessFinding, Liveness};
 use crate::pending::{PendingCommand, PendingCommands};
 use crate::policy::Policy;
 use crate::revocation;
@@ -190,6 +191,8 @@ pub(crate) struct State {
     pub(crate) pending: Mutex<PendingCommands>,
     /// Which refused peers already raised an alarm.
     pub(crate) refusals: Mutex<RefusalLog>,
+    /// Whether every edge is heard from, and its clock agrees with ours.
+    liveness: Mutex<Liveness>,
     /// Nothing from an edge for this long closes its session.
     edge_silence: Duration,
     /// A connector further behind on an edge is resynced instead of replayed.
@@ -205,6 +208,48 @@ impl State {
     /// Raises an alarm (stored, traced with target `alarm`, streamed).
     pub(crate) fn alarm(&self, severity: Severity, source: &str, kind: AlarmKind, message: String, point: Option<String>) {
         self.alarms.raise(&self.store, severity, source, kind, message, point);
+    }
+
+    /// A message from `edge` arrived.
+    fn heard(&self, edge: &str) {
+        let back = lock(&self.liveness).heard(edge, Instant::now());
+        if let Some(f) = back {
+            self.liveness_alarm(f);
+        }
+    }
+
+    /// Checks the edge's clock against ours with the close time of each batch that arrived.
+    fn check_clock(&self, edge: &str, group: &[SignedBatch]) {
+        let (arrived, now) = (Timestamp::now(), Instant::now());
+        let found: Vec<_> = {
+            let mut liveness = lock(&self.liveness);
+            group.iter().filter_map(|b| liveness.batch_closed(edge, b.header.closed_at, arrived, now)).collect()
+        };
+        for f in found {
+            self.liveness_alarm(f);
+        }
+    }
+
+    fn liveness_alarm(&self, finding: LivenessFinding) {
+        let (severity, kind) = match finding {
+            LivenessFinding::Silent { .. } => (Severity::Major, AlarmKind::Stale),
+            LivenessFinding::Back { .. } => (Severity::Info, AlarmKind::Stale),
+            LivenessFinding::ClockAhead { .. } | LivenessFinding::ClockBehind { .. } => (Severity::Major, AlarmKind::Clock),
+        };
+        self.alarm(severity, finding.edge(), kind, finding.message(), None);
+    }
+}
+
+/// Raises the alarm for each edge that falls silent, every quarter of the allowed silence.
+async fn liveness_loop(state: Arc<State>) {
+    let mut tick = tokio::time::interval((state.edge_silence / 4).max(Duration::from_millis(250)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let silent = lock(&state.liveness).poll(Instant::now());
+        for f in silent {
+            state.liveness_alarm(f);
+        }
     }
 }
 
@@ -306,6 +351,7 @@ impl Hub {
             warn!("DEMO: the development CA issues passkey certificates when a SECADM approves an enrolment without one");
         }
         let (console_results, console_rx) = mpsc::channel(1024);
+        let expected_edges: Vec<String> = registry.registry.grants.values().cloned().collect();
         let state = Arc::new(State {
             store,
             stats: HubStats::default(),
@@ -335,6 +381,12 @@ impl Hub {
             edges: Mutex::default(),
             pending: Mutex::default(),
             refusals: Mutex::new(RefusalLog::new(config.listeners.refusal_alarm_window())),
+            liveness: Mutex::new(Liveness::new(
+                Duration::from_secs(config.edge_silence_s),
+                Duration::from_secs(config.max_clock_skew_s),
+                expected_edges,
+                Instant::now(),
+            )),
             edge_silence: Duration::from_secs(config.edge_silence_s),
             max_replay_batches: config.max_replay_batches,
             stopping: watch::channel(false).0,
@@ -351,6 +403,7 @@ impl Hub {
             state.identity.watch_crl(move |event| revocation::on_crl_event(&crl_state, event)),
             tokio::spawn(checkpoint_loop(state.clone(), Duration::from_millis(config.checkpoint_interval_ms))),
             tokio::spawn(console_results_loop(state.clone(), console_rx)),
+            tokio::spawn(liveness_loop(state.clone())),
         ];
         if let Some((checks, interval)) = checks {
             tasks.push(tokio::spawn(estimation_loop(state.clone(), checks, interval)));
@@ -746,6 +799,7 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
         );
         return Ok(());
     }
+    state.heard(&edge_id);
     let der = peer_certificates.first().map(|c| c.to_vec()).unwrap_or_default();
     if let Err(reason) = register_certificate(&state, der, peer_id).await {
         state.alarm(
@@ -816,6 +870,7 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
                 }
             },
         };
+        state.heard(&edge_id);
         match msg {
             EdgeToHub::Batch(first) => {
                 // Batches that already wait are stored and logged together: one transaction
@@ -838,6 +893,7 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
                     warn!(%edge_id, point = %record.point, "DEMO fault injection: altering a record of this batch before verification");
                     record.value = gridtrust_model::Value::Float(record.value.as_f64() as f32 + 1000.0);
                 }
+                state.check_clock(&edge_id, &group);
                 let started = Instant::now();
                 let (applied, refusal) = apply_group(&state, &edge_id, group).await;
                 state.apply_latency.observe(started.elapsed());

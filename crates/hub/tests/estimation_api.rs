@@ -9,23 +9,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{ReadHalf, WriteHalf};
 
 use gridtrust_api::auth::{HashCost, hash_password};
 use gridtrust_gridmodel::{ModelInputs, import};
 use gridtrust_hub::{Hub, HubConfig};
-use gridtrust_keys::KeyConfig;
-use gridtrust_model::{PointId, Quality, Record, Timestamp, Value as PointValue};
-use gridtrust_pki::{DevPki, IdentityKind, Role};
+use gridtrust_model::{PointId, Value as PointValue};
 use gridtrust_sim::SubstationSpec;
 use gridtrust_sim::substation::Substation;
-use gridtrust_transport::identity::{Identity, IdentityConfig};
-use gridtrust_transport::messages::{EdgeToHub, HubToEdge, PROTOCOL_VERSION};
-use gridtrust_transport::stream::{ClientStream, FramedReader, FramedWriter};
-use gridtrust_trust::evidence::{BatchHeader, SignedBatch};
 
 mod support;
 use support::{http, login};
+#[path = "support/edge.rs"]
+mod edge;
+use edge::Edge;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -34,16 +30,10 @@ fn write_hub_config(dir: &Path) -> PathBuf {
     let files = gridtrust_sim::grid::write_files(&dir.join("model")).unwrap();
     let imported = import(&ModelInputs { scl: vec![files.scl.clone()], cgmes: files.cgmes.clone(), mapping: None }).unwrap();
     std::fs::write(dir.join("model.json"), imported.model.to_json()).unwrap();
-    DevPki::generate(&dir.join("pki"), &[(IdentityKind::Hub, "hub", &[Role::Viewer]), (IdentityKind::Edge, "edge-1", &[Role::Viewer])])
-        .unwrap();
     let hash = hash_password("viewer-pw", HashCost::TestOnly).unwrap();
     std::fs::write(dir.join("users.toml"), format!("[[user]]\nname = \"viewer\"\npassword_hash = \"{hash}\"\nroles = [\"VIEWER\"]\n"))
         .unwrap();
-    let mut registry = gridtrust_trust::registry::PointRegistry::new(1, Timestamp::now());
-    for prefix in ["F1", "F2", "T1"] {
-        registry.grant(prefix, "edge-1").unwrap();
-    }
-    gridtrust_transport::authority::sign_as_dev_engineer(&DevPki::open(&dir.join("pki")), &registry, &dir.join("registry.signed")).unwrap();
+    edge::write_pki_and_registry(dir, &["F1", "F2", "T1"]);
     let cgmes = files.cgmes.iter().map(|p| format!("{:?}", p.display().to_string())).collect::<Vec<_>>().join(", ");
     let config = dir.join("hub.toml");
     std::fs::write(
@@ -66,62 +56,6 @@ fn substation_values(t: f64) -> Vec<(PointId, PointValue)> {
     let mut values = sub.measure(t);
     values.extend(sub.statuses());
     values.into_iter().map(|(ioa, v)| (names[&ioa].clone(), v)).collect()
-}
-
-/// An edge-1 session that sends chained, signed batches.
-struct Edge {
-    identity: Identity,
-    reader: FramedReader<ReadHalf<ClientStream>>,
-    writer: FramedWriter<WriteHalf<ClientStream>>,
-    batch_seq: u64,
-    record_seq: u64,
-    prev: [u8; 32],
-}
-
-impl Edge {
-    async fn connect(dir: &Path, hub: SocketAddr) -> Self {
-        let pki = dir.join("pki");
-        let identity = Identity::load(&IdentityConfig::new(
-            pki.join("ca.crt.pem"),
-            pki.join("edge-1.crt.pem"),
-            pki.join("crl.pem"),
-            KeyConfig::Software { path: pki.join("edge-1.key.pem") },
-        ))
-        .unwrap();
-        let (mut reader, mut writer) =
-            gridtrust_transport::stream::connect(&hub.to_string(), "hub", identity.client_config().unwrap()).await.unwrap();
-        writer.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.unwrap();
-        let welcome = tokio::time::timeout(TIMEOUT, reader.recv::<HubToEdge>()).await.unwrap().unwrap();
-        assert!(matches!(welcome, Some(HubToEdge::Welcome { last_batch_seq: None })), "{welcome:?}");
-        Self { identity, reader, writer, batch_seq: 0, record_seq: 0, prev: [0; 32] }
-    }
-
-    /// Sends one batch and waits for its acknowledgement (stored).
-    async fn send(&mut self, values: &[(PointId, PointValue)]) {
-        let now = Timestamp::now();
-        let records: Vec<Record> = values
-            .iter()
-            .map(|(point, value)| {
-                self.record_seq += 1;
-                Record {
-                    seq: self.record_seq,
-                    point: point.clone(),
-                    value: *value,
-                    quality: Quality::GOOD,
-                    source_time: None,
-                    received_at: now,
-                }
-            })
-            .collect();
-        let header = BatchHeader::for_records("edge-1", self.batch_seq, &records, self.prev, now);
-        self.prev = header.hash();
-        let mut batch = SignedBatch { header, signature: None, records };
-        batch.sign(self.identity.signer.as_ref(), self.identity.certificate_id).unwrap();
-        self.writer.send(&EdgeToHub::Batch(batch)).await.unwrap();
-        let ack = tokio::time::timeout(TIMEOUT, self.reader.recv::<HubToEdge>()).await.unwrap().unwrap();
-        assert_eq!(ack, Some(HubToEdge::Ack { batch_seq: self.batch_seq }));
-        self.batch_seq += 1;
-    }
 }
 
 /// Polls `path` until `done` holds for its JSON (200) or the timeout passes.

@@ -67,11 +67,15 @@ pub enum AlarmKind {
     BadData,
     /// A value is outside the daily/weekly profile learned for its point.
     Profile,
+    /// An edge the registry names is not heard from: its points are not updated.
+    Stale,
+    /// An edge's clock disagrees with the hub's beyond the allowed skew.
+    Clock,
 }
 
 impl AlarmKind {
     /// Every kind, for listings and round-trip tests.
-    pub const ALL: [AlarmKind; 12] = [
+    pub const ALL: [AlarmKind; 14] = [
         AlarmKind::Trust,
         AlarmKind::Chain,
         AlarmKind::Peer,
@@ -84,6 +88,8 @@ impl AlarmKind {
         AlarmKind::Login,
         AlarmKind::BadData,
         AlarmKind::Profile,
+        AlarmKind::Stale,
+        AlarmKind::Clock,
     ];
 
     /// The name the API, the store and the logs use.
@@ -101,13 +107,24 @@ impl AlarmKind {
             AlarmKind::Login => "login",
             AlarmKind::BadData => "bad-data",
             AlarmKind::Profile => "profile",
+            AlarmKind::Stale => "stale",
+            AlarmKind::Clock => "clock",
         }
     }
 
     /// Whether the alarm says the chain of trust itself failed (as opposed to the grid or the
     /// operation looking wrong): what incident correlation weighs highest.
     pub fn is_trust_signal(self) -> bool {
-        matches!(self, AlarmKind::Trust | AlarmKind::Chain | AlarmKind::Peer | AlarmKind::Authority | AlarmKind::Log | AlarmKind::Crl)
+        matches!(
+            self,
+            AlarmKind::Trust
+                | AlarmKind::Chain
+                | AlarmKind::Peer
+                | AlarmKind::Authority
+                | AlarmKind::Log
+                | AlarmKind::Crl
+                | AlarmKind::Clock
+        )
     }
 }
 
