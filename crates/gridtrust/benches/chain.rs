@@ -7,7 +7,11 @@
 //!    SoftHSM2 token (PKCS#11): the on/off ratio is the cost of evidence. Also: HSM signatures
 //!    per second at that load, transparency-log appends per second, and SoftHSM2's raw signing
 //!    rate measured in the same run.
-//! 3. Latency RTU → SCADA client at a fixed 10,000 records/s: p50/p99 through the chain (evidence
+//! 3. Intrusion detection on the cc's SCADA side (`[ids]`): throughput with evidence on and the
+//!    detector checking every frame to SCADA against a model it learned from a warm-up, against
+//!    the same chain without it, alternated over three rounds (medians; the ratio is the
+//!    detector's cost).
+//! 4. Latency RTU → SCADA client at a fixed 10,000 records/s: p50/p99 through the chain (evidence
 //!    off and on), next to our own client reading the RTU directly and a c104 (lib60870) client
 //!    reading the same RTU.
 //!
@@ -228,7 +232,15 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
+/// How long the cc learns SCADA traffic when the benchmark turns `[ids]` on.
+const IDS_LEARN: Duration = Duration::from_secs(2);
+
 async fn start_chain(rtu: &ServerHandle, variant: &Variant) -> Running {
+    start_chain_with(rtu, variant, "").await
+}
+
+/// [`start_chain`] with `cc_tables` (TOML) added to `cc.toml`.
+async fn start_chain_with(rtu: &ServerHandle, variant: &Variant, cc_tables: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let identities = provision(&d.join("pki"), &variant.keys).unwrap();
@@ -264,7 +276,7 @@ async fn start_chain(rtu: &ServerHandle, variant: &Variant) -> Running {
     std::fs::write(
         d.join("cc.toml"),
         format!(
-            "cc_id = \"cc-1\"\ndata_dir = \"cc\"\n{}[hub]\naddress = \"{}\"\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n[iec104.station]\nmax_queue = 2000000\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n",
+            "cc_id = \"cc-1\"\ndata_dir = \"cc\"\n{}[hub]\naddress = \"{}\"\n[iec104]\nlisten = \"127.0.0.1:0\"\nmapping = \"map.toml\"\n[iec104.station]\nmax_queue = 2000000\n[[iec104.station.redundancy_groups]]\nname = \"scada\"\nmembers = [\"127.0.0.1\"]\n{cc_tables}",
             identity("cc-1"),
             hub.cc_addr
         ),
@@ -363,6 +375,8 @@ async fn main() {
         println!("  SoftHSM2 raw signing rate (ECDSA P-256, 1 thread): {rate:.0} signatures/s");
     }
 
+    ids_overhead(&rtu, &variants[1], count * 2).await;
+
     println!("\nlatency at a fixed {fixed} records/s for {seconds} s");
     let direct = measure(&rtu, rtu.local_addr(), count, fixed).await;
     print("  baseline: our IEC 104 client reads the RTU", &direct);
@@ -383,4 +397,42 @@ async fn main() {
     for (v, p) in variants.iter().zip(&p99).skip(1) {
         println!("  p99 added by evidence {} over off: {:+.2} ms", v.name, p - p99[0]);
     }
+}
+
+/// Throughput with the cc's intrusion detector on and off, alternated, evidence on.
+async fn ids_overhead(rtu: &ServerHandle, variant: &Variant, count: u32) {
+    use std::sync::atomic::Ordering::Relaxed;
+    println!("\nintrusion detection on the SCADA side, evidence {} ({count} values, 3 rounds alternated)", variant.name);
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        let chain = start_chain(rtu, variant).await;
+        let run = measure(rtu, chain.cc.iec104_addr, count, 0).await;
+        print(&format!("  round {round}: chain without [ids]"), &run);
+        off.push(run.rate);
+        chain.cc.shutdown().await;
+        chain.edge.shutdown();
+        chain.hub.shutdown();
+
+        let started = Instant::now();
+        let chain = start_chain_with(rtu, variant, &format!("[ids]\nlearn_s = {}\n", IDS_LEARN.as_secs())).await;
+        // Normal operation to learn from: the same stream, shorter, within the learning period.
+        measure(rtu, chain.cc.iec104_addr, count / 10, 0).await;
+        assert!(started.elapsed() < IDS_LEARN + Duration::from_secs(1), "the warm-up ran past the learning period");
+        tokio::time::sleep((IDS_LEARN + Duration::from_millis(200)).saturating_sub(started.elapsed())).await;
+        let events0 = chain.cc.stats.ids_events.load(Relaxed);
+        let run = measure(rtu, chain.cc.iec104_addr, count, 0).await;
+        let events = chain.cc.stats.ids_events.load(Relaxed) - events0;
+        print(&format!("  round {round}: chain with [ids] checking"), &run);
+        println!("      {events} frames checked, {} alerts", chain.cc.stats.ids_alerts.load(Relaxed));
+        on.push(run.rate);
+        chain.cc.shutdown().await;
+        chain.edge.shutdown();
+        chain.hub.shutdown();
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (off, on) = (median(&mut off), median(&mut on));
+    println!("  median without {off:.0} records/s, with {on:.0} records/s: with / without ratio {:.3}", on / off);
 }
