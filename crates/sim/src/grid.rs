@@ -98,7 +98,7 @@ mod tests {
         let measurements = count(eq, "Analog") + count(eq, "Discrete");
         let linked = grid.joined.points.values().filter(|p| p.cim.measurement.is_some()).count();
         assert_eq!(linked, measurements, "every CIM measurement has its IEC 61850 point");
-        assert_eq!(grid.cgmes.switches.len(), count(eq, "Breaker") + count(eq, "Disconnector"));
+        assert_eq!(grid.cgmes.switches.len(), count(eq, "Breaker") + count(eq, "Disconnector") + count(eq, "LoadBreakSwitch"));
         assert_eq!(grid.cgmes.loads.len(), count(eq, "EnergyConsumer"));
         assert_eq!(grid.cgmes.diagram_objects.len(), count(CGMES[3].1, "DiagramObject"));
         let pv = grid.joined.equipment().find(|e| e.name == "PV1").expect("PV1 in the model");
