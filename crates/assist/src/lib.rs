@@ -1,0 +1,113 @@
+//! # gridtrust-assist: the operator assistant
+//!
+//! Turns alarms from every layer (trust failures at the hub, the estimator's bad-data and profile
+//! findings, refused commands, refused peers) into **incidents** that an operator handles as one:
+//! what happened, where in the grid, how bad, what it affects, what the evidence is, and what to
+//! do about it, ranked, each action with its reason and expected effect in plain words made from
+//! the data (no language model).
+//!
+//! - [`area`]: [`GridIndex`], where a point is (equipment, bay, feeder) from the joined model and
+//!   its CIM topology; feeders, their loads, and the normally open tie switches between them.
+//! - [`correlate`]: which alarms belong together: close in time (a window) and related by
+//!   equipment (the same point, bay, feeder or edge).
+//! - [`incident`]: [`Assistant::incidents`], the incidents with their severity, affected
+//!   equipment and load, evidence and [`Recommendation`]s, ranked (the table is in the module).
+//! - [`flow`]: [`FlowModel::check`], the power flow that must pass before a re-route via a tie
+//!   switch is proposed (voltages within ±10 %, segments within their permanent current limits).
+//!
+//! Pure: the alarms, the switch positions and the estimator's values are passed in, nothing is
+//! read from a clock, a store or the network. Not done here: acting on a recommendation (the hub
+//! and its operators do), remembering acknowledgements (the hub does), fault location within a
+//! feeder (a crew is sent to the feeder), and customer counts (the CIM loads carry no
+//! `customerCount` in the models we get; the affected load is given in MW and supply points).
+
+pub mod area;
+pub mod correlate;
+pub mod flow;
+pub mod incident;
+
+pub use area::{Feeder, GridIndex, Location, Tie};
+pub use flow::{FlowCheck, FlowModel};
+pub use incident::{Action, Affected, Assistant, Incident, Recommendation, Situation, SuppliedLoad, Supply, WINDOW_S};
+
+use gridtrust_model::Timestamp;
+
+/// How urgent an alarm or incident is, least first (so `max` is the most urgent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Minor,
+    Major,
+    Critical,
+}
+
+/// What an alarm says happened, as far as the assistant cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Signal {
+    /// Data or its history failed verification (signature, chain gap, replay, revoked
+    /// certificate, a point outside the edge's authority): the values may be forged.
+    Trust,
+    /// The estimator's bad-data test removed the point's value.
+    BadData,
+    /// A value far outside its point's learned profile.
+    Profile,
+    /// A command was refused or out of place.
+    Command,
+    /// A peer, a login or an enrolment was refused.
+    Access,
+    /// A protocol anomaly seen by intrusion detection.
+    Intrusion,
+    /// The hub's own operation (its log, its store, a resync).
+    Operation,
+}
+
+impl Signal {
+    /// A grid anomaly: the values disagree with the physics or their history.
+    pub fn is_grid_anomaly(self) -> bool {
+        matches!(self, Signal::BadData | Signal::Profile)
+    }
+
+    /// In words, for titles and reasons.
+    pub fn words(self) -> &'static str {
+        match self {
+            Signal::Trust => "failed verification",
+            Signal::BadData => "bad data",
+            Signal::Profile => "an unusual value",
+            Signal::Command => "a refused command",
+            Signal::Access => "a refused peer or login",
+            Signal::Intrusion => "a protocol anomaly",
+            Signal::Operation => "a hub operation problem",
+        }
+    }
+}
+
+/// One alarm, as the assistant reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlarmIn {
+    pub id: u64,
+    pub at: Timestamp,
+    pub severity: Severity,
+    /// `hub`, an edge id or a connector id.
+    pub source: String,
+    pub signal: Signal,
+    /// The alarm's kind as the hub names it (for the evidence).
+    pub kind: String,
+    pub message: String,
+    /// The point it names, as the data arrive (`F1/MMXU1.TotW`).
+    pub point: Option<String>,
+}
+
+/// The source name of alarms the hub raises about itself or its checks (not an edge).
+pub const HUB: &str = "hub";
+
+/// The estimator's view of a point, from the latest estimation run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimated {
+    pub point: String,
+    /// The value received, per unit.
+    pub value_pu: f64,
+    /// The estimate (none when the bad-data test removed the value and no estimate of the same
+    /// quantity remains).
+    pub estimate_pu: Option<f64>,
+    pub normalised_residual: Option<f64>,
+}

@@ -1,0 +1,169 @@
+//! The assistant on the demo grid (Northfield: feeders F1 and F2, tie switch TS1 between them).
+
+use std::collections::BTreeMap;
+
+use gridtrust_assist::{Action, AlarmIn, Assistant, Estimated, FlowModel, GridIndex, Incident, Severity, Signal, Situation, WINDOW_S};
+use gridtrust_model::Timestamp;
+use gridtrust_sim::grid::DemoGrid;
+
+const S: i64 = 1_000_000_000;
+
+fn assistant_with_loads(scale: f64) -> Assistant {
+    let mut grid = DemoGrid::load().unwrap();
+    for load in &mut grid.cgmes.loads {
+        load.p_mw = load.p_mw.map(|p| p * scale);
+        load.q_mvar = load.q_mvar.map(|q| q * scale);
+    }
+    Assistant::new(GridIndex::new(grid.joined), Some(FlowModel::new(grid.cgmes, grid.untyped)), WINDOW_S)
+}
+
+fn alarm(id: u64, at_s: i64, signal: Signal, source: &str, point: Option<&str>) -> AlarmIn {
+    let severity = match signal {
+        Signal::Trust => Severity::Critical,
+        Signal::BadData | Signal::Command => Severity::Major,
+        _ => Severity::Minor,
+    };
+    AlarmIn {
+        id,
+        at: Timestamp(1_800_000_000 * S + at_s * S),
+        severity,
+        source: source.into(),
+        signal,
+        kind: format!("{signal:?}").to_lowercase(),
+        message: "test".into(),
+        point: point.map(Into::into),
+    }
+}
+
+fn f1_breaker_open(a: &Assistant) -> BTreeMap<String, bool> {
+    let breaker = a.index().feeders[0].breaker.clone().unwrap();
+    BTreeMap::from([(breaker, true)])
+}
+
+fn kinds(incident: &Incident) -> Vec<&'static str> {
+    incident.recommendations.iter().map(|r| r.action.kind()).collect()
+}
+
+#[test]
+fn a_signature_failure_and_bad_data_on_f1_within_a_minute_are_one_incident_that_blocks_the_point_first() {
+    let a = assistant_with_loads(1.0);
+    let alarms = [alarm(7, 0, Signal::Trust, "edge-1", Some("F1/MMXU1.TotW")), alarm(8, 12, Signal::BadData, "hub", Some("F1/MMXU1.TotW"))];
+    let estimates =
+        [Estimated { point: "F1/MMXU1.TotW".into(), value_pu: 0.062, estimate_pu: Some(0.031), normalised_residual: Some(41.5) }];
+    let incidents = a.incidents(&alarms, &Situation { estimates: &estimates, ..Situation::default() });
+    assert_eq!(incidents.len(), 1);
+    let incident = &incidents[0];
+    assert_eq!(incident.id, 7);
+    assert_eq!(incident.alarms, [7, 8]);
+    assert_eq!(incident.severity, Severity::Critical);
+    assert!(incident.escalated, "trust and a grid anomaly together");
+    assert_eq!(incident.feeders, ["F1"]);
+    let first = &incident.recommendations[0];
+    assert_eq!(first.action, Action::BlockPoint { point: "F1/MMXU1.TotW".into() });
+    assert_eq!(first.rank, 1);
+    assert!(first.reason.contains("41.5") && first.reason.contains("+100 %"), "{}", first.reason);
+    assert!(first.effect.contains("0.0310 pu"), "{}", first.effect);
+    // The edge is a suspect with one point; the bay's breaker commands want a second person.
+    assert!(kinds(incident).contains(&"isolate-edge"));
+    assert!(kinds(incident).contains(&"second-person"));
+    // F1 is supplied: no crew for supply, no re-route.
+    assert!(!kinds(incident).contains(&"reroute"));
+    assert_eq!(incident.supply.unsupplied_mw, 0.0);
+    assert!((incident.supply.total_mw - 3.1).abs() < 1e-9, "{}", incident.supply.total_mw);
+}
+
+#[test]
+fn bad_data_alone_is_not_escalated_and_blocks_the_point() {
+    let a = assistant_with_loads(1.0);
+    let incidents = a.incidents(&[alarm(1, 0, Signal::BadData, "hub", Some("F2/MMXU1.TotVAr"))], &Situation::default());
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].severity, Severity::Major);
+    assert!(!incidents[0].escalated);
+    assert_eq!(kinds(&incidents[0]), ["block-point"]);
+    assert_eq!(incidents[0].recommendations[0].priority, 70);
+}
+
+#[test]
+fn alarms_on_two_unrelated_feeders_are_two_incidents() {
+    let a = assistant_with_loads(1.0);
+    let alarms = [alarm(1, 0, Signal::BadData, "hub", Some("F1/MMXU1.TotW")), alarm(2, 5, Signal::BadData, "hub", Some("F2/MMXU1.TotW"))];
+    let incidents = a.incidents(&alarms, &Situation::default());
+    assert_eq!(incidents.len(), 2);
+    let feeders: Vec<&[String]> = incidents.iter().map(|i| i.feeders.as_slice()).collect();
+    assert_eq!(feeders, [["F2".to_owned()], ["F1".to_owned()]], "newest first");
+}
+
+#[test]
+fn related_alarms_further_apart_than_the_window_are_two_incidents() {
+    let a = assistant_with_loads(1.0);
+    let alarms =
+        [alarm(1, 0, Signal::BadData, "hub", Some("F1/MMXU1.TotW")), alarm(2, WINDOW_S + 1, Signal::BadData, "hub", Some("F1/MMXU1.TotW"))];
+    assert_eq!(a.incidents(&alarms, &Situation::default()).len(), 2);
+    // A third alarm in between links them: one incident.
+    let linked = [alarms[0].clone(), alarms[1].clone(), alarm(3, WINDOW_S / 2, Signal::Profile, "hub", Some("F1/MMXU1.A.phsA"))];
+    let incidents = a.incidents(&linked, &Situation::default());
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].alarms, [1, 3, 2]);
+}
+
+#[test]
+fn one_edge_failing_on_two_feeders_is_one_incident_that_isolates_the_edge() {
+    let a = assistant_with_loads(1.0);
+    let alarms = [alarm(1, 0, Signal::Trust, "edge-1", Some("F1/MMXU1.TotW")), alarm(2, 3, Signal::Trust, "edge-1", Some("F2/MMXU1.TotW"))];
+    let incidents = a.incidents(&alarms, &Situation::default());
+    assert_eq!(incidents.len(), 1);
+    let isolate = incidents[0].recommendations.iter().find(|r| r.action == Action::IsolateEdge { edge: "edge-1".into() }).unwrap();
+    assert_eq!(isolate.priority, 80);
+    assert!(isolate.reason.contains("2 points"), "{}", isolate.reason);
+}
+
+#[test]
+fn an_open_feeder_gets_the_tie_switch_when_the_power_flow_passes() {
+    let a = assistant_with_loads(1.0);
+    let open = f1_breaker_open(&a);
+    let incidents = a.incidents(&[alarm(1, 0, Signal::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
+    let incident = &incidents[0];
+    assert!((incident.supply.unsupplied_mw - 3.1).abs() < 1e-9, "{:?}", incident.supply);
+    let first = &incident.recommendations[0];
+    assert_eq!(first.action.kind(), "reroute");
+    assert_eq!(a.index().equipment_name(first.action.target()), "TS1");
+    assert!(first.reason.contains("lowest voltage") && first.reason.contains("% of its 400 A limit"), "{}", first.reason);
+    assert!(kinds(incident).contains(&"dispatch-crew"));
+    assert!(incident.notes.is_empty(), "{:?}", incident.notes);
+}
+
+#[test]
+fn the_tie_switch_is_not_proposed_when_the_power_flow_says_it_would_overload() {
+    // Two and a half times the load: each feeder alone stays within 400 A, both on F2 do not.
+    let a = assistant_with_loads(2.5);
+    let open = f1_breaker_open(&a);
+    let incidents = a.incidents(&[alarm(1, 0, Signal::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
+    let incident = &incidents[0];
+    assert!(!kinds(incident).contains(&"reroute"), "{:?}", kinds(incident));
+    assert_eq!(incident.notes.len(), 1);
+    assert!(incident.notes[0].contains("TS1") && incident.notes[0].contains("of its 400 A limit"), "{}", incident.notes[0]);
+    assert_eq!(incident.recommendations[0].action.kind(), "second-person");
+}
+
+#[test]
+fn without_a_power_flow_model_the_tie_switch_is_not_proposed() {
+    let grid = DemoGrid::load().unwrap();
+    let a = Assistant::new(GridIndex::new(grid.joined), None, WINDOW_S);
+    let open = f1_breaker_open(&a);
+    let incidents = a.incidents(&[alarm(1, 0, Signal::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
+    assert!(!kinds(&incidents[0]).contains(&"reroute"));
+    assert!(incidents[0].notes[0].contains("no power-flow model"), "{:?}", incidents[0].notes);
+}
+
+#[test]
+fn refused_logins_at_the_hub_group_by_themselves_not_with_grid_alarms() {
+    let a = assistant_with_loads(1.0);
+    let alarms = [
+        alarm(1, 0, Signal::Access, "hub", None),
+        alarm(2, 1, Signal::BadData, "hub", Some("F1/MMXU1.TotW")),
+        alarm(3, 2, Signal::Access, "hub", None),
+    ];
+    let incidents = a.incidents(&alarms, &Situation::default());
+    let groups: Vec<Vec<u64>> = incidents.iter().map(|i| i.alarms.clone()).collect();
+    assert_eq!(groups, [vec![1, 3], vec![2]]);
+}
