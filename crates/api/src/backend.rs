@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::dto::{
     AlarmItem, ApproveRequest, AuditEvent, CheckpointItem, CommandItem, CommandRequest, EnrolmentItem, EnrolmentRequest, EstimationReport,
-    Evidence, Health, History, LiveEvent, LogEntryItem, Model, OneLine, PointInfo, PreparedCommand, TamperResult, ValueItem,
+    Evidence, Health, History, IncidentItem, LiveEvent, LogEntryItem, Model, OneLine, PointInfo, PreparedCommand, TamperResult, ValueItem,
 };
 use crate::error::ApiError;
 
@@ -64,6 +64,11 @@ pub trait Backend: Send + Sync + 'static {
     fn alarms(&self, active_only: bool) -> Result<Vec<AlarmItem>, ApiError>;
     /// Acknowledges an alarm ([`ApiError::Conflict`] if it already was).
     fn acknowledge(&self, id: u64, by: &Actor) -> Result<AlarmItem, ApiError>;
+    /// Incidents made from the alarms, newest first; [`ApiError::NotFound`] when the hub serves
+    /// no grid model (correlation needs it).
+    fn incidents(&self) -> Result<Vec<IncidentItem>, ApiError>;
+    /// Acknowledges an incident ([`ApiError::Conflict`] if it already was and no alarm joined since).
+    fn acknowledge_incident(&self, id: u64, by: &Actor) -> Result<IncidentItem, ApiError>;
     /// Checks and starts a command; it continues in the background (state via [`Backend::command`]).
     fn issue_command(&self, request: &CommandRequest, by: &Actor) -> Result<CommandItem, ApiError>;
     /// Builds the command a person is to sign with their passkey (nothing is sent yet).

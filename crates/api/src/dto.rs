@@ -347,6 +347,93 @@ pub enum AlarmState {
     All,
 }
 
+/// An incident: alarms that belong together (close in time, related by point, bay, feeder or
+/// edge), with what they affect and the ranked recommended actions (see docs/incidents.md).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentItem {
+    /// Its first alarm's id.
+    pub id: u64,
+    pub title: String,
+    /// `critical`, `major`, `minor`, `info`.
+    pub severity: String,
+    /// Raised to critical because failed verification and grid anomalies combine.
+    pub escalated: bool,
+    pub first_at: String,
+    pub last_at: String,
+    /// Who acknowledged it, and when.
+    pub acknowledged: Option<AckInfo>,
+    /// Alarms that joined after the acknowledgement.
+    pub new_since_ack: usize,
+    /// The member alarms in time order: the timeline and the evidence.
+    pub alarms: Vec<IncidentAlarm>,
+    pub points: Vec<String>,
+    pub equipment: Vec<IncidentEquipment>,
+    /// Feeder names.
+    pub feeders: Vec<String>,
+    pub supply: IncidentSupply,
+    /// Best first.
+    pub recommendations: Vec<IncidentRecommendation>,
+    /// What was considered and not proposed, and why.
+    pub notes: Vec<String>,
+}
+
+/// An alarm of an incident, with where its evidence is.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentAlarm {
+    #[serde(flatten)]
+    pub alarm: AlarmItem,
+    /// `GET` this for the signed value's evidence (points only).
+    pub evidence: Option<String>,
+}
+
+/// A piece of equipment an incident's alarms name.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentEquipment {
+    /// Model tree id.
+    pub id: String,
+    pub name: String,
+    pub bay: Option<String>,
+    pub feeders: Vec<String>,
+}
+
+/// The loads of an incident's feeders.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentSupply {
+    pub loads: Vec<IncidentLoad>,
+    /// The loads' model power, MW.
+    pub total_mw: f64,
+    /// Of that, without supply with the live switch positions.
+    pub unsupplied_mw: f64,
+}
+
+/// One load of an incident's feeders.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentLoad {
+    pub id: String,
+    pub name: String,
+    pub feeder: String,
+    pub p_mw: Option<f64>,
+    pub supplied: bool,
+}
+
+/// A ranked recommended action with its reason and expected effect, in words made from the data.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentRecommendation {
+    /// 1 is the first thing to do.
+    pub rank: usize,
+    /// `block-point`, `reroute`, `isolate-edge`, `second-person`, `dispatch-crew`.
+    pub action: String,
+    /// The action in words.
+    pub title: String,
+    /// What it acts on: a point, a model tree id or an edge id.
+    pub target: String,
+    /// The same, by name.
+    pub target_name: String,
+    pub priority: u32,
+    pub reason: String,
+    pub effect: String,
+}
+
 /// A command's value.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

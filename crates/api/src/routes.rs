@@ -485,6 +485,44 @@ async fn acknowledge(
     result.map(Json)
 }
 
+#[utoipa::path(get, path = "/api/incidents", tag = "incidents",
+    responses((status = 200, body = Vec<IncidentItem>), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "The hub serves no grid model")))]
+async fn incidents(State(state): State<ApiState>, Authed(_caller): Authed) -> Result<Json<Vec<IncidentItem>>, ApiError> {
+    let b = state.backend.clone();
+    blocking(move || b.incidents()).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/api/incidents/{id}/acknowledge", tag = "incidents", params(("id" = u64, Path)),
+    responses((status = 200, body = IncidentItem), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already acknowledged")))]
+async fn acknowledge_incident(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ext: axum::Extension<Extensions>,
+    ApiPath(id): ApiPath,
+) -> Result<Json<IncidentItem>, ApiError> {
+    let id: u64 = id.parse().map_err(|_| ApiError::BadRequest(format!("incident id must be a number, got `{id}`")))?;
+    if let Err(e) = require(&actor, Role::OPERATING, "acknowledging an incident") {
+        audit(&state, &actor.name, "incident_ack", "refused", format!("incident {id}: {e}"), ext.0.remote).await;
+        return Err(e);
+    }
+    let (b, a) = (state.backend.clone(), actor.clone());
+    let result = blocking(move || b.acknowledge_incident(id, &a)).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    let detail = match &result {
+        Ok(i) => format!(
+            "incident {id} ({} alarms: {}; first recommendation: {})",
+            i.alarms.len(),
+            i.title,
+            i.recommendations.first().map_or_else(|| "none".to_owned(), |r| format!("{} {}", r.title, r.target_name))
+        ),
+        Err(e) => format!("incident {id}: {e}"),
+    };
+    audit(&state, &actor.name, "incident_ack", outcome, detail, ext.0.remote).await;
+    result.map(Json)
+}
+
 #[utoipa::path(post, path = "/api/commands/prepare", tag = "commands", request_body = CommandRequest,
     responses((status = 200, body = PreparedCommand, description = "The command to sign with the person's passkey, and its digest (the challenge)"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -789,6 +827,8 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
         estimation,
         alarms,
         acknowledge,
+        incidents,
+        acknowledge_incident,
         issue_command,
         prepare_command,
         commands,
@@ -833,6 +873,12 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
         Sample,
         AlarmItem,
         AckInfo,
+        IncidentItem,
+        IncidentAlarm,
+        IncidentEquipment,
+        IncidentSupply,
+        IncidentLoad,
+        IncidentRecommendation,
         CommandRequest,
         CommandValueDto,
         CommandItem,
@@ -879,6 +925,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/estimation", get(estimation))
         .route("/api/alarms", get(alarms))
         .route("/api/alarms/{id}/ack", post(acknowledge))
+        .route("/api/incidents", get(incidents))
+        .route("/api/incidents/{id}/acknowledge", post(acknowledge_incident))
         .route("/api/commands", get(commands).post(issue_command))
         .route("/api/commands/prepare", post(prepare_command))
         .route("/api/commands/{id}", get(command))

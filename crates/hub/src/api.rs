@@ -25,6 +25,7 @@ use sha2::Digest as _;
 
 use crate::evidence::{ValueProofError, prove_entry};
 use crate::grid_model::ServedModel;
+use crate::incidents::Incidents;
 use crate::model::{KnownPoint, model, point_info};
 use crate::server::{Quarantined, State, lock, route_command};
 
@@ -40,11 +41,24 @@ pub(crate) struct HubApi {
     state: Arc<State>,
     /// The imported grid model (`[model]`); without it the model is derived from references.
     grid_model: Option<Arc<ServedModel>>,
+    /// Incidents from the alarms (with a grid model only).
+    incidents: Option<Arc<Incidents>>,
 }
 
 impl HubApi {
-    pub(crate) fn new(state: Arc<State>, grid_model: Option<Arc<ServedModel>>) -> Self {
-        Self { state, grid_model }
+    pub(crate) fn new(state: Arc<State>, grid_model: Option<Arc<ServedModel>>, incidents: Option<Arc<Incidents>>) -> Self {
+        Self { state, grid_model, incidents }
+    }
+
+    /// The current incidents, with the desk that keeps their acknowledgements.
+    fn current_incidents(&self) -> Result<(&Incidents, Vec<IncidentItem>), ApiError> {
+        let desk = self
+            .incidents
+            .as_deref()
+            .ok_or_else(|| ApiError::NotFound("this hub serves no imported grid model (no [model] file): incidents need it".into()))?;
+        let latest = self.state.store.latest_all().map_err(store_err)?;
+        let estimation = lock(&self.state.estimation).clone();
+        Ok((desk, desk.list(&self.state.alarms.list(false), &latest, estimation.as_ref())))
     }
 
     /// Every point's metadata: the imported model's and those it does not know, or the derived.
@@ -382,6 +396,15 @@ impl Backend for HubApi {
             Err(e @ AckError::Already { .. }) => Err(ApiError::Conflict(e.to_string())),
             Err(AckError::Store(e)) => Err(store_err(e)),
         }
+    }
+
+    fn incidents(&self) -> Result<Vec<IncidentItem>, ApiError> {
+        self.current_incidents().map(|(_, list)| list)
+    }
+
+    fn acknowledge_incident(&self, id: u64, by: &Actor) -> Result<IncidentItem, ApiError> {
+        let (desk, current) = self.current_incidents()?;
+        desk.acknowledge(current, id, &by.name, Timestamp::now())
     }
 
     fn issue_command(&self, request: &CommandRequest, by: &Actor) -> Result<CommandItem, ApiError> {

@@ -20,6 +20,11 @@
 //! state estimation with the bad-data test, the security index against stealthy false-data
 //! injection per bus, and per-point learned profiles; findings are alarms like the trust ones.
 //!
+//! With a `[model]` the alarms are also correlated into incidents with ranked recommended
+//! actions (the private `incidents` module over `gridtrust-assist`), served at
+//! `GET /api/incidents`; a re-route via a tie switch is proposed only when a power flow on the
+//! `[estimation] cgmes` files passes.
+//!
 //! Web commands are signed by the person's passkey, whose key the operator CA bound to them and
 //! their role, and every edge verifies that assertion itself, so a compromised hub cannot issue
 //! them. The older console key at the hub (`[api.console]`) remains only as a fallback that is
@@ -33,6 +38,7 @@ pub mod enrol;
 pub mod estimation;
 pub mod evidence;
 pub mod grid_model;
+mod incidents;
 pub mod ledger;
 pub mod liveness;
 pub mod model;

@@ -70,6 +70,8 @@ pub enum HubError {
     Authority(#[from] AuthorityError),
     #[error("{0}")]
     Estimation(#[from] crate::estimation::EstimationError),
+    #[error("incident acknowledgements: {0}")]
+    Incidents(String),
 }
 
 /// Counters for metrics and tests.
@@ -291,6 +293,22 @@ impl Hub {
                 Some((crate::estimation::Checks::load(e, grid)?, Duration::from_secs(e.interval_s)))
             }
         };
+        let incidents = match &grid_model {
+            None => None,
+            Some(grid) => {
+                // The re-route check needs the CGMES files, which `[estimation]` names.
+                let flow = match &config.estimation {
+                    None => None,
+                    Some(e) => {
+                        let (cgmes, untyped) =
+                            gridtrust_grid::cgmes::import(&e.cgmes).map_err(crate::estimation::EstimationError::Cgmes)?;
+                        Some(gridtrust_assist::FlowModel::new(cgmes, untyped))
+                    }
+                };
+                let file = config.data_dir.join("incidents.json");
+                Some(Arc::new(crate::incidents::Incidents::open(grid.grid().clone(), flow, file).map_err(HubError::Incidents)?))
+            }
+        };
         let identity = Arc::new(Identity::load(&config.identity)?);
         if identity.me.kind != IdentityKind::Hub {
             return Err(HubError::WrongIdentity(identity.me.to_string()));
@@ -411,7 +429,7 @@ impl Hub {
         let api = match &config.api {
             None => None,
             Some(api) => {
-                let backend = Arc::new(crate::api::HubApi::new(state.clone(), grid_model));
+                let backend = Arc::new(crate::api::HubApi::new(state.clone(), grid_model, incidents));
                 let machine_tls = api.machine_listen.as_ref().map(|_| tls.clone());
                 let own_https = || state.identity.https_server_config().map_err(|e| e.to_string());
                 Some(gridtrust_api::start(api, backend, own_https, machine_tls, gridtrust_web::router()).await?)

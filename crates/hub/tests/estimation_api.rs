@@ -2,7 +2,8 @@
 //! on what edges send: `GET /api/estimation` serves the estimate (passing the bad-data test, with
 //! the security index per bus), and a tampered feeder value raises a `bad-data` alarm naming the
 //! point. The values are the demo substation simulator's, sent as signed batches over the real
-//! edge protocol (mutual TLS).
+//! edge protocol (mutual TLS). The same alarms become incidents at `GET /api/incidents`, with
+//! the tie switch proposed once the feeder's breaker is open, acknowledged by an operator.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,9 +31,14 @@ fn write_hub_config(dir: &Path) -> PathBuf {
     let files = gridtrust_sim::grid::write_files(&dir.join("model")).unwrap();
     let imported = import(&ModelInputs { scl: vec![files.scl.clone()], cgmes: files.cgmes.clone(), mapping: None }).unwrap();
     std::fs::write(dir.join("model.json"), imported.model.to_json()).unwrap();
-    let hash = hash_password("viewer-pw", HashCost::TestOnly).unwrap();
-    std::fs::write(dir.join("users.toml"), format!("[[user]]\nname = \"viewer\"\npassword_hash = \"{hash}\"\nroles = [\"VIEWER\"]\n"))
-        .unwrap();
+    let users: String = [("viewer", "VIEWER"), ("operator", "OPERATOR"), ("auditor", "SECAUD")]
+        .iter()
+        .map(|(name, role)| {
+            let hash = hash_password(&format!("{name}-pw"), HashCost::TestOnly).unwrap();
+            format!("[[user]]\nname = \"{name}\"\npassword_hash = \"{hash}\"\nroles = [\"{role}\"]\n\n")
+        })
+        .collect();
+    std::fs::write(dir.join("users.toml"), users).unwrap();
     edge::write_pki_and_registry(dir, &["F1", "F2", "T1"]);
     let cgmes = files.cgmes.iter().map(|p| format!("{:?}", p.display().to_string())).collect::<Vec<_>>().join(", ");
     let config = dir.join("hub.toml");
@@ -84,7 +90,7 @@ async fn the_hub_serves_the_estimate_and_alarms_on_a_tampered_feeder_value() {
     let config = write_hub_config(dir.path());
     let hub = Hub::start(&HubConfig::load(&config).unwrap()).await.unwrap();
     let api = hub.api_addr.unwrap();
-    let cookie = login(api).await;
+    let cookie = login(api, "viewer").await;
     let (status, _, _) = http(api, "GET", "/api/estimation", None, None).await;
     assert_eq!(status, 401, "logged-in roles only");
 
@@ -129,4 +135,73 @@ async fn estimation_without_a_model_is_a_start_error_naming_the_key() {
     std::fs::write(&config, text).unwrap();
     let error = HubConfig::load(&config).unwrap_err().to_string();
     assert!(error.contains("estimation") && error.contains("[model]"), "{error}");
+}
+
+#[tokio::test]
+async fn a_tampered_feeder_value_becomes_an_incident_that_an_operator_acknowledges() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_hub_config(dir.path());
+    let hub = Hub::start(&HubConfig::load(&config).unwrap()).await.unwrap();
+    let api = hub.api_addr.unwrap();
+    let viewer = login(api, "viewer").await;
+    let (status, _, _) = http(api, "GET", "/api/incidents", None, None).await;
+    assert_eq!(status, 401, "logged-in roles only");
+    let (status, _, body) = http(api, "GET", "/api/incidents", Some(&viewer), None).await;
+    assert_eq!((status, body.as_str()), (200, "[]"));
+
+    let mut edge = Edge::connect(dir.path(), hub.edge_addr).await;
+    let values = substation_values(0.0);
+    edge.send(&values).await;
+    wait_for(api, "/api/estimation", &viewer, |r| measured(r) == 16).await;
+    let (point, value) = values.iter().find(|(p, _)| p.as_str() == "F1/MMXU1.TotW").unwrap();
+    edge.send(&[(point.clone(), PointValue::Float((value.as_f64() * 1.5) as f32))]).await;
+    let incidents = wait_for(api, "/api/incidents", &viewer, |i| !i.as_array().unwrap().is_empty()).await;
+    let incident = &incidents[0];
+    assert_eq!(incident["feeders"], json!(["F1"]), "{incident}");
+    assert_eq!(incident["alarms"][0]["kind"], "bad-data");
+    assert_eq!(incident["alarms"][0]["evidence"], "/api/evidence?point=F1/MMXU1.TotW");
+    let first = &incident["recommendations"][0];
+    assert_eq!((first["action"].as_str(), first["target"].as_str()), (Some("block-point"), Some("F1/MMXU1.TotW")), "{incident}");
+    assert!(first["reason"].as_str().unwrap().contains("normalised residual"), "{first}");
+    assert!(incident["recommendations"].as_array().unwrap().iter().all(|r| r["action"] != "reroute"), "F1 is supplied: {incident}");
+    assert_eq!(incident["supply"]["unsupplied_mw"], 0.0);
+
+    // F1's breaker opens: its 3.1 MW are without supply and the tie switch TS1 is proposed.
+    let breaker = PointId::new("F1/XCBR1.Pos").unwrap();
+    edge.send(&[(breaker, PointValue::Double(gridtrust_model::DoublePoint::Off))]).await;
+    let incidents = wait_for(api, "/api/incidents", &viewer, |i| i[0]["supply"]["unsupplied_mw"].as_f64().unwrap_or(0.0) > 3.0).await;
+    let incident = &incidents[0];
+    let reroute = incident["recommendations"].as_array().unwrap().iter().find(|r| r["action"] == "reroute").expect("re-route proposed");
+    assert_eq!(reroute["target_name"], "TS1", "{reroute}");
+    assert!(reroute["reason"].as_str().unwrap().contains("power flow"), "{reroute}");
+
+    // Acknowledging: not for viewers, once for an operator, and in the audit trail.
+    let id = incident["id"].as_u64().unwrap();
+    let path = format!("/api/incidents/{id}/acknowledge");
+    let (status, _, body) = http(api, "POST", &path, Some(&viewer), None).await;
+    assert_eq!(status, 403, "{body}");
+    let operator = login(api, "operator").await;
+    let (status, _, body) = http(api, "POST", &path, Some(&operator), None).await;
+    assert_eq!(status, 200, "{body}");
+    let acked: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(acked["acknowledged"]["by"], "operator");
+    let (status, _, _) = http(api, "POST", &path, Some(&operator), None).await;
+    assert_eq!(status, 409);
+    let (status, _, _) = http(api, "POST", "/api/incidents/999999/acknowledge", Some(&operator), None).await;
+    assert_eq!(status, 404);
+    let (_, _, body) = http(api, "GET", "/api/incidents", Some(&viewer), None).await;
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["acknowledged"]["by"], "operator");
+    let auditor = login(api, "auditor").await;
+    let (_, _, body) = http(api, "GET", "/api/audit", Some(&auditor), None).await;
+    let audit: Value = serde_json::from_str(&body).unwrap();
+    let acks: Vec<&Value> = audit.as_array().unwrap().iter().filter(|e| e["action"] == "incident_ack").collect();
+    let outcomes: Vec<(&str, &str)> = acks.iter().map(|e| (e["actor"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
+    assert_eq!(outcomes.len(), 4, "{audit}");
+    for expected in [("viewer", "refused"), ("operator", "ok"), ("operator", "failed")] {
+        assert!(outcomes.contains(&expected), "{expected:?} in {audit}");
+    }
+    let ok = acks.iter().find(|e| e["outcome"] == "ok").unwrap();
+    assert!(ok["detail"].as_str().unwrap().contains("re-route via the tie switch TS1"), "{ok}");
+    assert!(hub.stop(Duration::from_secs(5)).await);
 }

@@ -237,7 +237,7 @@ async fn the_one_line_diagram_has_the_dl_positions_and_live_switch_positions() {
     let hub = Hub::start(&HubConfig::load(&config).unwrap()).await.unwrap();
     let api = hub.api_addr.unwrap();
     assert_eq!(http(api, "GET", "/api/model/diagram", None, None).await.0, 401);
-    let cookie = login(api).await;
+    let cookie = login(api, "viewer").await;
 
     let diagram = get_json(api, "/api/model/diagram", &cookie).await;
     assert_eq!(diagram["layout"], "dl");
@@ -282,7 +282,7 @@ async fn a_model_without_dl_gets_an_automatic_layout_and_no_model_no_diagram() {
     let config = write_hub_config(dir.path(), "[model]\nfile = \"model.json\"\n");
     let hub = Hub::start(&HubConfig::load(&config).unwrap()).await.unwrap();
     let api = hub.api_addr.unwrap();
-    let cookie = login(api).await;
+    let cookie = login(api, "viewer").await;
     let diagram = get_json(api, "/api/model/diagram", &cookie).await;
     assert_eq!(diagram["layout"], "automatic");
     assert!(diagram["diagram_name"].is_null());
@@ -299,7 +299,7 @@ async fn a_model_without_dl_gets_an_automatic_layout_and_no_model_no_diagram() {
     let plain = write_hub_config(other.path(), "");
     let hub = Hub::start(&HubConfig::load(&plain).unwrap()).await.unwrap();
     let api = hub.api_addr.unwrap();
-    let cookie = login(api).await;
+    let cookie = login(api, "viewer").await;
     let (status, _, body) = http(api, "GET", "/api/model/diagram", Some(&cookie), None).await;
     assert_eq!(status, 404, "{body}");
     hub.shutdown();

@@ -14,7 +14,8 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&st
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n");
     if let Some(c) = cookie {
-        req.push_str(&format!("Cookie: {c}\r\n"));
+        // A browser session sends the CSRF header on every request that changes something.
+        req.push_str(&format!("Cookie: {c}\r\nX-Gridtrust-CSRF: 1\r\n"));
     }
     if let Some(b) = body {
         req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
@@ -30,10 +31,11 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&st
     (headers.split(' ').nth(1).unwrap().parse().unwrap(), headers.to_owned(), body.to_owned())
 }
 
-/// Logs in as the viewer the tests' hub configuration defines; returns the session cookie.
-pub async fn login(api: SocketAddr) -> String {
+/// Logs in as `user` of the tests' hub configuration (password `<user>-pw`); returns the
+/// session cookie.
+pub async fn login(api: SocketAddr, user: &str) -> String {
     let (status, headers, body) =
-        http(api, "POST", "/api/login", None, Some(&json!({"username": "viewer", "password": "viewer-pw"}).to_string())).await;
+        http(api, "POST", "/api/login", None, Some(&json!({"username": user, "password": format!("{user}-pw")}).to_string())).await;
     assert_eq!(status, 200, "{body}");
     headers
         .lines()
