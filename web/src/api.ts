@@ -150,6 +150,38 @@ export interface Alarm {
   acknowledged: null | { by: string; at: string };
 }
 
+/** GET /api/incidents: alarms correlated by time and equipment, with ranked recommendations. */
+export interface IncidentAlarm extends Alarm {
+  evidence: string | null;
+}
+export interface IncidentRecommendation {
+  rank: number;
+  action: 'block-point' | 'reroute' | 'isolate-edge' | 'second-person' | 'dispatch-crew';
+  title: string;
+  target: string;
+  target_name: string;
+  priority: number;
+  reason: string;
+  effect: string;
+}
+export interface Incident {
+  id: number;
+  title: string;
+  severity: Alarm['severity'];
+  escalated: boolean;
+  first_at: string;
+  last_at: string;
+  acknowledged: null | { by: string; at: string };
+  new_since_ack: number;
+  alarms: IncidentAlarm[];
+  points: string[];
+  equipment: { id: string; name: string; bay: string | null; feeders: string[] }[];
+  feeders: string[];
+  supply: { loads: { id: string; name: string; feeder: string; p_mw: number | null; supplied: boolean }[]; total_mw: number; unsupplied_mw: number };
+  recommendations: IncidentRecommendation[];
+  notes: string[];
+}
+
 export type CommandAction = 'select' | 'execute' | 'cancel';
 export interface CommandValue {
   kind: CommandKind;
@@ -220,6 +252,8 @@ export const api = {
     call<History>('GET', `/api/points/${q(point)}/history?from=${q(from.toISOString())}&to=${q(to.toISOString())}&max_points=${maxPoints}`),
   alarms: (state: 'active' | 'all') => call<Alarm[]>('GET', `/api/alarms?state=${state}`),
   ack: (id: number) => call<Alarm>('POST', `/api/alarms/${id}/ack`),
+  incidents: () => call<Incident[]>('GET', '/api/incidents'),
+  ackIncident: (id: number) => call<Incident>('POST', `/api/incidents/${id}/acknowledge`),
   command: (point: string, action: CommandAction, value: CommandValue, assertion?: CommandAssertion) =>
     call<Command>('POST', '/api/commands', { point, action, value, assertion }),
   prepare: (point: string, action: CommandAction, value: CommandValue) => call<PreparedCommand>('POST', '/api/commands/prepare', { point, action, value }),

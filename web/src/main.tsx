@@ -1,4 +1,4 @@
-// The control room: login, station tree, bay table and trend, one-line diagram, alarms, commands, evidence.
+// The control room: login, station tree, bay table and trend, one-line diagram, incidents, alarms, commands, evidence.
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
@@ -12,6 +12,7 @@ import { CommandDialog } from './command';
 import { EvidenceView } from './evidence-view';
 import { PasskeyDialog } from './passkeys';
 import { OneLineView } from './oneline';
+import { IncidentView } from './incidents';
 
 function Login({ onLogin }: { onLogin: (me: Me) => void }) {
   const [username, setUsername] = useState('');
@@ -50,7 +51,7 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
   const [operate, setOperate] = useState<PointInfo | null>(null);
   const [evidenceFor, setEvidenceFor] = useState<string | null>(null);
   const [passkeys, setPasskeys] = useState(false);
-  const [view, setView] = useState<'bays' | 'oneline'>('bays');
+  const [view, setView] = useState<'bays' | 'oneline' | 'incidents'>('bays');
   const live = useLive();
   const selectBay = (bay: string) => {
     setBayId(bay);
@@ -99,10 +100,23 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
         <button class={`view-switch ${view === 'oneline' ? 'active' : ''}`} onClick={() => setView('oneline')} data-testid="oneline-button">
           One-line diagram
         </button>
+        <button class={`view-switch ${view === 'incidents' ? 'active' : ''}`} onClick={() => setView('incidents')} data-testid="incidents-button">
+          Incidents
+        </button>
         {model ? <StationTree model={model} selected={view === 'bays' ? bayId : null} onSelect={selectBay} /> : <p>{loadError ?? 'Loading model…'}</p>}
       </nav>
       <main>
-        {view === 'oneline' ? (
+        {view === 'incidents' ? (
+          <IncidentView
+            me={me}
+            alarms={live.alarms}
+            onEvidence={setEvidenceFor}
+            onShowPoint={(id) => {
+              const bayOfPoint = points.get(id)?.bay;
+              if (bayOfPoint) selectBay(bayOfPoint);
+            }}
+          />
+        ) : view === 'oneline' ? (
           <OneLineView me={me} points={points} values={live.values} onOpenBay={selectBay} onOperate={setOperate} />
         ) : (
           <>
