@@ -182,6 +182,40 @@ describe('control room', () => {
     assert.deepEqual(page.problems, []);
   });
 
+  test('after a trust failure the incident view shows the incident with its timeline and ranked recommendations, and the operator acknowledges it', async () => {
+    const page = await newPage();
+    await login(page, PASSKEY_PERSON === 'operator' ? 'operator' : 'engineer');
+    const before = await (await page.request.get(`${BASE}/api/alarms?state=all`)).json();
+    const lastId = Math.max(0, ...before.map((a) => a.id));
+    const res = await page.request.post(`${BASE}/api/demo/tamper`, { headers: { 'X-Gridtrust-CSRF': '1' } });
+    assert.equal(res.status(), 200, `tamper switch: ${await res.text()}`);
+    await page.getByTestId('incidents-button').click();
+    // The incident that holds the new trust alarm (it may have joined an earlier one of the same edge).
+    let incident;
+    for (let i = 0; i < 100 && !incident; i++) {
+      const list = await (await page.request.get(`${BASE}/api/incidents`)).json();
+      incident = list.find((x) => x.alarms.some((a) => a.id > lastId && a.kind === 'trust'));
+      if (!incident) await page.waitForTimeout(200);
+    }
+    assert.ok(incident, 'an incident holds the new trust alarm');
+    await page.locator(`[data-testid=incident][data-incident-id="${incident.id}"]`).click();
+    const detail = page.locator(`[data-testid=incident-detail][data-incident-id="${incident.id}"]`);
+    await detail.waitFor({ timeout: 20_000 });
+    await detail.locator('[data-testid=incident-alarm][data-kind=trust]').first().waitFor();
+    const recommendations = detail.getByTestId('recommendation');
+    assert.ok((await recommendations.count()) > 0, 'ranked recommendations');
+    assert.equal(await recommendations.first().getAttribute('data-action'), incident.recommendations[0].action, 'the first is shown first');
+    for (const part of ['.rec-reason', '.rec-effect']) {
+      assert.ok((await recommendations.first().locator(part).innerText()).length > 30, `${part} says something`);
+    }
+    await shot(page, 'incident');
+    await detail.getByTestId('incident-ack-button').click();
+    await detail.getByTestId('incident-acked').filter({ hasText: 'acknowledged by' }).waitFor();
+    const stored = (await (await page.request.get(`${BASE}/api/incidents`)).json()).find((x) => x.id === incident.id);
+    assert.ok(stored.acknowledged, 'the hub recorded the acknowledgement');
+    assert.deepEqual(page.problems, []);
+  });
+
   test('an operator enrols a passkey, a SECADM approves it, and the operator operates a breaker with it: select, confirm, execute, and the device answers', async () => {
     const page = await newPage();
     // Chromium's virtual authenticator (CDP WebAuthn): a platform passkey that verifies the user.
