@@ -3,7 +3,7 @@
 //! Two alarms are **related** when they share a key: the same point, the same equipment, the same
 //! bay, the same feeder ([`crate::area`]), or the same edge or connector as their source (the
 //! hub as a source relates nothing: it raises the alarms of all its checks). An alarm with none
-//! of these keys (a refused login at the hub) is related to alarms of the same signal and source.
+//! of these keys (a refused login at the hub) is related to alarms of the same kind and source.
 //!
 //! Two related alarms at most `window` apart are in the same incident, and so, transitively, are
 //! alarms linked through others (single linkage): an attack that goes on raising alarms every few
@@ -12,8 +12,10 @@
 
 use std::collections::BTreeSet;
 
+use gridtrust_model::AlarmKind;
+
 use crate::area::GridIndex;
-use crate::{AlarmIn, HUB, Signal};
+use crate::{AlarmIn, HUB};
 
 /// What relates alarms.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,8 +26,8 @@ pub enum Key {
     /// Index into [`GridIndex::feeders`].
     Feeder(usize),
     Edge(String),
-    /// For alarms with no other key.
-    Unplaced(Signal, String),
+    /// For alarms with no other key: their kind and source.
+    Unplaced(AlarmKind, String),
 }
 
 /// The keys of one alarm.
@@ -42,7 +44,7 @@ pub fn keys(alarm: &AlarmIn, index: &GridIndex) -> BTreeSet<Key> {
         out.insert(Key::Edge(alarm.source.clone()));
     }
     if out.is_empty() {
-        out.insert(Key::Unplaced(alarm.signal, alarm.source.clone()));
+        out.insert(Key::Unplaced(alarm.kind, alarm.source.clone()));
     }
     out
 }

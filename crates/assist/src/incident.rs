@@ -30,7 +30,9 @@ use gridtrust_model::Timestamp;
 use crate::area::GridIndex;
 use crate::correlate::correlate;
 use crate::flow::FlowModel;
-use crate::{AlarmIn, Estimated, HUB, Severity, Signal};
+use gridtrust_model::Severity;
+
+use crate::{AlarmIn, Estimated, HUB, Signal};
 
 /// A recommended action and what it acts on.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,9 +200,10 @@ impl Assistant {
         let first = members.first()?;
         let last = members.last()?;
         let index = &self.index;
-        let has = |s: Signal| members.iter().any(|a| a.signal == s);
-        let escalated = has(Signal::Trust) && members.iter().any(|a| a.signal.is_grid_anomaly());
-        let worst = members.iter().map(|a| a.severity).max().unwrap_or(Severity::Info);
+        let has = |s: Signal| members.iter().any(|a| a.signal() == s);
+        let escalated = has(Signal::Trust) && members.iter().any(|a| a.signal().is_grid_anomaly());
+        // The shared severity orders the most urgent first.
+        let worst = members.iter().map(|a| a.severity).min().unwrap_or(Severity::Info);
         let severity = if escalated { Severity::Critical } else { worst };
 
         let mut points: Vec<String> = Vec::new();
@@ -236,7 +239,7 @@ impl Assistant {
             r.rank = i + 1;
         }
 
-        let signals: BTreeSet<Signal> = members.iter().map(|a| a.signal).collect();
+        let signals: BTreeSet<Signal> = members.iter().map(|a| a.signal()).collect();
         let what = signals.iter().map(|s| s.words()).collect::<Vec<_>>().join(" and ");
         let feeder_names: Vec<String> = feeders.iter().filter_map(|&f| index.feeders.get(f)).map(|f| f.name.clone()).collect();
         let edges: BTreeSet<&str> = members.iter().map(|a| a.source.as_str()).filter(|s| *s != HUB).collect();
@@ -295,9 +298,9 @@ impl Assistant {
         let first_at = members.first().map_or(0, |a| a.at.0);
         for point in points {
             let on: Vec<&&AlarmIn> = members.iter().filter(|a| a.point.as_ref() == Some(point)).collect();
-            let trust: Vec<&&&AlarmIn> = on.iter().filter(|a| a.signal == Signal::Trust).collect();
-            let anomaly: Vec<&&&AlarmIn> = on.iter().filter(|a| a.signal.is_grid_anomaly()).collect();
-            let bad_data = anomaly.iter().any(|a| a.signal == Signal::BadData);
+            let trust: Vec<&&&AlarmIn> = on.iter().filter(|a| a.signal() == Signal::Trust).collect();
+            let anomaly: Vec<&&&AlarmIn> = on.iter().filter(|a| a.signal().is_grid_anomaly()).collect();
+            let bad_data = anomaly.iter().any(|a| a.signal() == Signal::BadData);
             let priority = match (trust.is_empty(), anomaly.is_empty()) {
                 (true, true) => continue,
                 (false, false) => 100,
@@ -306,8 +309,8 @@ impl Assistant {
             };
             let mut said: Vec<String> = on
                 .iter()
-                .filter(|a| a.signal == Signal::Trust || a.signal.is_grid_anomaly())
-                .map(|a| format!("{} from {} (alarm {}, {})", a.signal.words(), a.source, a.id, when(a.at.0 - first_at)))
+                .filter(|a| a.signal() == Signal::Trust || a.signal().is_grid_anomaly())
+                .map(|a| format!("{} from {} (alarm {}, {})", a.signal().words(), a.source, a.id, when(a.at.0 - first_at)))
                 .collect();
             said.dedup();
             let estimate = situation.estimates.iter().find(|e| &e.point == point);
@@ -344,7 +347,7 @@ impl Assistant {
     /// Isolate each edge that raised trust alarms.
     fn recommend_edges(&self, members: &[&AlarmIn], out: &mut Vec<Recommendation>) {
         let mut by_edge: BTreeMap<&str, Vec<&AlarmIn>> = BTreeMap::new();
-        for a in members.iter().filter(|a| a.signal == Signal::Trust && a.source != HUB) {
+        for a in members.iter().filter(|a| a.signal() == Signal::Trust && a.source != HUB) {
             by_edge.entry(a.source.as_str()).or_default().push(a);
         }
         for (edge, alarms) in by_edge {
@@ -400,7 +403,7 @@ impl Assistant {
     /// A second person for commands on bays with refused commands or failed verification.
     fn recommend_bays(&self, members: &[&AlarmIn], out: &mut Vec<Recommendation>) {
         let mut by_bay: BTreeMap<String, Vec<&AlarmIn>> = BTreeMap::new();
-        for a in members.iter().filter(|a| matches!(a.signal, Signal::Command | Signal::Trust)) {
+        for a in members.iter().filter(|a| matches!(a.signal(), Signal::Command | Signal::Trust)) {
             if let Some(bay) = a.point.as_deref().and_then(|p| self.index.locate(p).bay) {
                 by_bay.entry(bay).or_default().push(a);
             }
@@ -408,7 +411,7 @@ impl Assistant {
         for (bay, alarms) in by_bay {
             let operable = self.index.operable_points(&bay);
             let name = self.index.bay_name(&bay);
-            let commands: Vec<&&AlarmIn> = alarms.iter().filter(|a| a.signal == Signal::Command).collect();
+            let commands: Vec<&&AlarmIn> = alarms.iter().filter(|a| a.signal() == Signal::Command).collect();
             let (priority, reason) = if let Some(c) = commands.first() {
                 (
                     75,

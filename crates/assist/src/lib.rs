@@ -15,6 +15,9 @@
 //! - [`flow`]: [`FlowModel::check`], the power flow that must pass before a re-route via a tie
 //!   switch is proposed (voltages within ±10 %, segments within their permanent current limits).
 //!
+//! Alarms come in with the shared vocabulary of `gridtrust_model` ([`gridtrust_model::AlarmKind`],
+//! [`gridtrust_model::Severity`]); [`Signal`] groups the kinds by what they mean for the grid's data.
+//!
 //! Pure: the alarms, the switch positions and the estimator's values are passed in, nothing is
 //! read from a clock, a store or the network. Not done here: acting on a recommendation (the hub
 //! and its operators do), remembering acknowledgements (the hub does), fault location within a
@@ -30,38 +33,40 @@ pub use area::{Feeder, GridIndex, Location, Tie};
 pub use flow::{FlowCheck, FlowModel};
 pub use incident::{Action, Affected, Assistant, Incident, Recommendation, Situation, SuppliedLoad, Supply, WINDOW_S};
 
-use gridtrust_model::Timestamp;
+use gridtrust_model::{AlarmKind, Severity, Timestamp};
 
-/// How urgent an alarm or incident is, least first (so `max` is the most urgent).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    Info,
-    Minor,
-    Major,
-    Critical,
-}
-
-/// What an alarm says happened, as far as the assistant cares.
+/// What an alarm says happened, as far as the assistant cares: the alarm kinds grouped by what
+/// they mean for the grid's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Signal {
-    /// Data or its history failed verification (signature, chain gap, replay, revoked
-    /// certificate, a point outside the edge's authority): the values may be forged.
+    /// Data or its history failed verification (signature, chain, a point outside the edge's
+    /// authority): the values may be forged.
     Trust,
     /// The estimator's bad-data test removed the point's value.
     BadData,
     /// A value far outside its point's learned profile.
     Profile,
-    /// A command was refused or out of place.
+    /// A command was refused.
     Command,
-    /// A peer, a login or an enrolment was refused.
+    /// A peer or a login was refused.
     Access,
-    /// A protocol anomaly seen by intrusion detection.
-    Intrusion,
-    /// The hub's own operation (its log, its store, a resync).
+    /// The hub's own operation (its log, its store, a resync, its CRL).
     Operation,
 }
 
 impl Signal {
+    /// The group of an alarm kind.
+    pub fn of(kind: AlarmKind) -> Self {
+        match kind {
+            AlarmKind::Trust | AlarmKind::Chain | AlarmKind::Authority => Signal::Trust,
+            AlarmKind::BadData => Signal::BadData,
+            AlarmKind::Profile => Signal::Profile,
+            AlarmKind::Command => Signal::Command,
+            AlarmKind::Peer | AlarmKind::Login => Signal::Access,
+            AlarmKind::Log | AlarmKind::Store | AlarmKind::Resync | AlarmKind::Crl => Signal::Operation,
+        }
+    }
+
     /// A grid anomaly: the values disagree with the physics or their history.
     pub fn is_grid_anomaly(self) -> bool {
         matches!(self, Signal::BadData | Signal::Profile)
@@ -75,7 +80,6 @@ impl Signal {
             Signal::Profile => "an unusual value",
             Signal::Command => "a refused command",
             Signal::Access => "a refused peer or login",
-            Signal::Intrusion => "a protocol anomaly",
             Signal::Operation => "a hub operation problem",
         }
     }
@@ -89,12 +93,16 @@ pub struct AlarmIn {
     pub severity: Severity,
     /// `hub`, an edge id or a connector id.
     pub source: String,
-    pub signal: Signal,
-    /// The alarm's kind as the hub names it (for the evidence).
-    pub kind: String,
+    pub kind: AlarmKind,
     pub message: String,
     /// The point it names, as the data arrive (`F1/MMXU1.TotW`).
     pub point: Option<String>,
+}
+
+impl AlarmIn {
+    pub fn signal(&self) -> Signal {
+        Signal::of(self.kind)
+    }
 }
 
 /// The source name of alarms the hub raises about itself or its checks (not an edge).

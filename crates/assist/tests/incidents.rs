@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use gridtrust_assist::{Action, AlarmIn, Assistant, Estimated, FlowModel, GridIndex, Incident, Severity, Signal, Situation, WINDOW_S};
-use gridtrust_model::Timestamp;
+use gridtrust_assist::{Action, AlarmIn, Assistant, Estimated, FlowModel, GridIndex, Incident, Situation, WINDOW_S};
+use gridtrust_model::{AlarmKind, Severity, Timestamp};
 use gridtrust_sim::grid::DemoGrid;
 
 const S: i64 = 1_000_000_000;
@@ -17,10 +17,10 @@ fn assistant_with_loads(scale: f64) -> Assistant {
     Assistant::new(GridIndex::new(grid.joined), Some(FlowModel::new(grid.cgmes, grid.untyped)), WINDOW_S)
 }
 
-fn alarm(id: u64, at_s: i64, signal: Signal, source: &str, point: Option<&str>) -> AlarmIn {
-    let severity = match signal {
-        Signal::Trust => Severity::Critical,
-        Signal::BadData | Signal::Command => Severity::Major,
+fn alarm(id: u64, at_s: i64, kind: AlarmKind, source: &str, point: Option<&str>) -> AlarmIn {
+    let severity = match kind {
+        AlarmKind::Trust => Severity::Critical,
+        AlarmKind::BadData | AlarmKind::Command => Severity::Major,
         _ => Severity::Minor,
     };
     AlarmIn {
@@ -28,8 +28,7 @@ fn alarm(id: u64, at_s: i64, signal: Signal, source: &str, point: Option<&str>) 
         at: Timestamp(1_800_000_000 * S + at_s * S),
         severity,
         source: source.into(),
-        signal,
-        kind: format!("{signal:?}").to_lowercase(),
+        kind,
         message: "test".into(),
         point: point.map(Into::into),
     }
@@ -47,7 +46,8 @@ fn kinds(incident: &Incident) -> Vec<&'static str> {
 #[test]
 fn a_signature_failure_and_bad_data_on_f1_within_a_minute_are_one_incident_that_blocks_the_point_first() {
     let a = assistant_with_loads(1.0);
-    let alarms = [alarm(7, 0, Signal::Trust, "edge-1", Some("F1/MMXU1.TotW")), alarm(8, 12, Signal::BadData, "hub", Some("F1/MMXU1.TotW"))];
+    let alarms =
+        [alarm(7, 0, AlarmKind::Trust, "edge-1", Some("F1/MMXU1.TotW")), alarm(8, 12, AlarmKind::BadData, "hub", Some("F1/MMXU1.TotW"))];
     let estimates =
         [Estimated { point: "F1/MMXU1.TotW".into(), value_pu: 0.062, estimate_pu: Some(0.031), normalised_residual: Some(41.5) }];
     let incidents = a.incidents(&alarms, &Situation { estimates: &estimates, ..Situation::default() });
@@ -75,7 +75,7 @@ fn a_signature_failure_and_bad_data_on_f1_within_a_minute_are_one_incident_that_
 #[test]
 fn bad_data_alone_is_not_escalated_and_blocks_the_point() {
     let a = assistant_with_loads(1.0);
-    let incidents = a.incidents(&[alarm(1, 0, Signal::BadData, "hub", Some("F2/MMXU1.TotVAr"))], &Situation::default());
+    let incidents = a.incidents(&[alarm(1, 0, AlarmKind::BadData, "hub", Some("F2/MMXU1.TotVAr"))], &Situation::default());
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0].severity, Severity::Major);
     assert!(!incidents[0].escalated);
@@ -86,7 +86,8 @@ fn bad_data_alone_is_not_escalated_and_blocks_the_point() {
 #[test]
 fn alarms_on_two_unrelated_feeders_are_two_incidents() {
     let a = assistant_with_loads(1.0);
-    let alarms = [alarm(1, 0, Signal::BadData, "hub", Some("F1/MMXU1.TotW")), alarm(2, 5, Signal::BadData, "hub", Some("F2/MMXU1.TotW"))];
+    let alarms =
+        [alarm(1, 0, AlarmKind::BadData, "hub", Some("F1/MMXU1.TotW")), alarm(2, 5, AlarmKind::BadData, "hub", Some("F2/MMXU1.TotW"))];
     let incidents = a.incidents(&alarms, &Situation::default());
     assert_eq!(incidents.len(), 2);
     let feeders: Vec<&[String]> = incidents.iter().map(|i| i.feeders.as_slice()).collect();
@@ -96,11 +97,13 @@ fn alarms_on_two_unrelated_feeders_are_two_incidents() {
 #[test]
 fn related_alarms_further_apart_than_the_window_are_two_incidents() {
     let a = assistant_with_loads(1.0);
-    let alarms =
-        [alarm(1, 0, Signal::BadData, "hub", Some("F1/MMXU1.TotW")), alarm(2, WINDOW_S + 1, Signal::BadData, "hub", Some("F1/MMXU1.TotW"))];
+    let alarms = [
+        alarm(1, 0, AlarmKind::BadData, "hub", Some("F1/MMXU1.TotW")),
+        alarm(2, WINDOW_S + 1, AlarmKind::BadData, "hub", Some("F1/MMXU1.TotW")),
+    ];
     assert_eq!(a.incidents(&alarms, &Situation::default()).len(), 2);
     // A third alarm in between links them: one incident.
-    let linked = [alarms[0].clone(), alarms[1].clone(), alarm(3, WINDOW_S / 2, Signal::Profile, "hub", Some("F1/MMXU1.A.phsA"))];
+    let linked = [alarms[0].clone(), alarms[1].clone(), alarm(3, WINDOW_S / 2, AlarmKind::Profile, "hub", Some("F1/MMXU1.A.phsA"))];
     let incidents = a.incidents(&linked, &Situation::default());
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0].alarms, [1, 3, 2]);
@@ -109,7 +112,8 @@ fn related_alarms_further_apart_than_the_window_are_two_incidents() {
 #[test]
 fn one_edge_failing_on_two_feeders_is_one_incident_that_isolates_the_edge() {
     let a = assistant_with_loads(1.0);
-    let alarms = [alarm(1, 0, Signal::Trust, "edge-1", Some("F1/MMXU1.TotW")), alarm(2, 3, Signal::Trust, "edge-1", Some("F2/MMXU1.TotW"))];
+    let alarms =
+        [alarm(1, 0, AlarmKind::Trust, "edge-1", Some("F1/MMXU1.TotW")), alarm(2, 3, AlarmKind::Trust, "edge-1", Some("F2/MMXU1.TotW"))];
     let incidents = a.incidents(&alarms, &Situation::default());
     assert_eq!(incidents.len(), 1);
     let isolate = incidents[0].recommendations.iter().find(|r| r.action == Action::IsolateEdge { edge: "edge-1".into() }).unwrap();
@@ -121,7 +125,7 @@ fn one_edge_failing_on_two_feeders_is_one_incident_that_isolates_the_edge() {
 fn an_open_feeder_gets_the_tie_switch_when_the_power_flow_passes() {
     let a = assistant_with_loads(1.0);
     let open = f1_breaker_open(&a);
-    let incidents = a.incidents(&[alarm(1, 0, Signal::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
+    let incidents = a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
     let incident = &incidents[0];
     assert!((incident.supply.unsupplied_mw - 3.1).abs() < 1e-9, "{:?}", incident.supply);
     let first = &incident.recommendations[0];
@@ -137,7 +141,7 @@ fn the_tie_switch_is_not_proposed_when_the_power_flow_says_it_would_overload() {
     // Two and a half times the load: each feeder alone stays within 400 A, both on F2 do not.
     let a = assistant_with_loads(2.5);
     let open = f1_breaker_open(&a);
-    let incidents = a.incidents(&[alarm(1, 0, Signal::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
+    let incidents = a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
     let incident = &incidents[0];
     assert!(!kinds(incident).contains(&"reroute"), "{:?}", kinds(incident));
     assert_eq!(incident.notes.len(), 1);
@@ -150,7 +154,7 @@ fn without_a_power_flow_model_the_tie_switch_is_not_proposed() {
     let grid = DemoGrid::load().unwrap();
     let a = Assistant::new(GridIndex::new(grid.joined), None, WINDOW_S);
     let open = f1_breaker_open(&a);
-    let incidents = a.incidents(&[alarm(1, 0, Signal::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
+    let incidents = a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
     assert!(!kinds(&incidents[0]).contains(&"reroute"));
     assert!(incidents[0].notes[0].contains("no power-flow model"), "{:?}", incidents[0].notes);
 }
@@ -159,9 +163,9 @@ fn without_a_power_flow_model_the_tie_switch_is_not_proposed() {
 fn refused_logins_at_the_hub_group_by_themselves_not_with_grid_alarms() {
     let a = assistant_with_loads(1.0);
     let alarms = [
-        alarm(1, 0, Signal::Access, "hub", None),
-        alarm(2, 1, Signal::BadData, "hub", Some("F1/MMXU1.TotW")),
-        alarm(3, 2, Signal::Access, "hub", None),
+        alarm(1, 0, AlarmKind::Login, "hub", None),
+        alarm(2, 1, AlarmKind::BadData, "hub", Some("F1/MMXU1.TotW")),
+        alarm(3, 2, AlarmKind::Login, "hub", None),
     ];
     let incidents = a.incidents(&alarms, &Situation::default());
     let groups: Vec<Vec<u64>> = incidents.iter().map(|i| i.alarms.clone()).collect();

@@ -21,11 +21,11 @@ use gridtrust_api::dto::{
     MeasurementOrigin, SwitchPosition,
 };
 use gridtrust_api::timefmt::rfc3339;
-use gridtrust_assist::{AlarmIn, Assistant, Estimated, FlowModel, GridIndex, Incident, Signal, Situation, WINDOW_S};
+use gridtrust_assist::{AlarmIn, Assistant, Estimated, FlowModel, GridIndex, Incident, Situation, WINDOW_S};
 use gridtrust_gridmodel::{EquipmentKind, GridModel};
 use gridtrust_model::{Record, Timestamp};
 
-use crate::alarms::{Alarm, Severity};
+use crate::alarms::Alarm;
 use crate::grid_model::live_position;
 
 /// An operator's acknowledgement of an incident.
@@ -42,37 +42,6 @@ pub(crate) struct Incidents {
     assistant: Assistant,
     acks: Mutex<BTreeMap<u64, Ack>>,
     file: PathBuf,
-}
-
-/// What the assistant makes of an alarm kind.
-fn signal(kind: &str) -> Signal {
-    match kind {
-        "trust" | "chain" | "authority" => Signal::Trust,
-        "bad-data" => Signal::BadData,
-        "profile" => Signal::Profile,
-        "command" => Signal::Command,
-        "peer" | "login" => Signal::Access,
-        "ids" | "intrusion" => Signal::Intrusion,
-        _ => Signal::Operation,
-    }
-}
-
-fn severity(s: Severity) -> gridtrust_assist::Severity {
-    match s {
-        Severity::Critical => gridtrust_assist::Severity::Critical,
-        Severity::Major => gridtrust_assist::Severity::Major,
-        Severity::Minor => gridtrust_assist::Severity::Minor,
-        Severity::Info => gridtrust_assist::Severity::Info,
-    }
-}
-
-fn severity_name(s: gridtrust_assist::Severity) -> &'static str {
-    match s {
-        gridtrust_assist::Severity::Critical => "critical",
-        gridtrust_assist::Severity::Major => "major",
-        gridtrust_assist::Severity::Minor => "minor",
-        gridtrust_assist::Severity::Info => "info",
-    }
 }
 
 /// `point` in a query string: unreserved characters and `/` as they are, the rest escaped.
@@ -110,10 +79,9 @@ impl Incidents {
             .map(|a| AlarmIn {
                 id: a.id,
                 at: a.raised_at,
-                severity: severity(a.severity),
+                severity: a.severity,
                 source: a.source.clone(),
-                signal: signal(&a.kind),
-                kind: a.kind.clone(),
+                kind: a.kind,
                 message: a.message.clone(),
                 point: a.point.clone(),
             })
@@ -159,7 +127,7 @@ impl Incidents {
         IncidentItem {
             id: i.id,
             title: i.title.clone(),
-            severity: severity_name(i.severity).into(),
+            severity: i.severity.as_str().into(),
             escalated: i.escalated,
             first_at: rfc3339(i.first_at.0),
             last_at: rfc3339(i.last_at.0),
