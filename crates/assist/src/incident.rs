@@ -307,12 +307,29 @@ impl Assistant {
                 (true, false) if bad_data => 70,
                 _ => 60,
             };
-            let mut said: Vec<String> = on
+            // One phrase per signal and source, repeated alarms summed up.
+            let mut by_origin: Vec<((Signal, &str), Vec<&AlarmIn>)> = Vec::new();
+            for a in on.iter().filter(|a| a.signal() == Signal::Trust || a.signal().is_grid_anomaly()) {
+                let origin = (a.signal(), a.source.as_str());
+                match by_origin.iter_mut().find(|(o, _)| *o == origin) {
+                    Some((_, list)) => list.push(a),
+                    None => by_origin.push((origin, vec![a])),
+                }
+            }
+            let said: Vec<String> = by_origin
                 .iter()
-                .filter(|a| a.signal() == Signal::Trust || a.signal().is_grid_anomaly())
-                .map(|a| format!("{} from {} (alarm {}, {})", a.signal().words(), a.source, a.id, when(a.at.0 - first_at)))
+                .map(|((signal, source), list)| match list.as_slice() {
+                    [one] => format!("{} from {source} (alarm {}, {})", signal.words(), one.id, when(one.at.0 - first_at)),
+                    many => format!(
+                        "{} from {source} {} times (alarms {}; {} to {})",
+                        signal.words(),
+                        many.len(),
+                        many.iter().map(|a| a.id.to_string()).collect::<Vec<_>>().join(", "),
+                        when(many.first().map_or(0, |a| a.at.0) - first_at),
+                        when(many.last().map_or(0, |a| a.at.0) - first_at),
+                    ),
+                })
                 .collect();
-            said.dedup();
             let estimate = situation.estimates.iter().find(|e| &e.point == point);
             let mut reason = format!("{point}{}: {}.", self.where_is(point), said.join("; "));
             if let Some(e) = estimate {
@@ -591,9 +608,10 @@ impl Assistant {
     }
 }
 
+/// When an alarm came, relative to the incident's first.
 fn when(after_ns: i64) -> String {
     let s = after_ns / 1_000_000_000;
-    if s == 0 { "first".to_owned() } else { format!("{s} s later") }
+    if s == 0 { "at the start".to_owned() } else { format!("{s} s later") }
 }
 
 fn plural(n: usize) -> &'static str {

@@ -122,6 +122,21 @@ fn one_edge_failing_on_two_feeders_is_one_incident_that_isolates_the_edge() {
 }
 
 #[test]
+fn repeated_alarms_on_a_point_are_summed_up_in_the_reason() {
+    let a = assistant_with_loads(1.0);
+    let alarms: Vec<AlarmIn> = (0..4).map(|i| alarm(i + 1, i as i64 * 15, AlarmKind::Trust, "edge-1", Some("F2/MMXU1.TotW"))).collect();
+    let incidents = a.incidents(&alarms, &Situation::default());
+    assert_eq!(incidents.len(), 1);
+    let block = &incidents[0].recommendations[0];
+    assert_eq!(block.action, Action::BlockPoint { point: "F2/MMXU1.TotW".into() });
+    assert!(
+        block.reason.contains("failed verification from edge-1 4 times (alarms 1, 2, 3, 4; at the start to 45 s later)"),
+        "{}",
+        block.reason
+    );
+}
+
+#[test]
 fn an_open_feeder_gets_the_tie_switch_when_the_power_flow_passes() {
     let a = assistant_with_loads(1.0);
     let open = f1_breaker_open(&a);
