@@ -1,8 +1,19 @@
 // Incidents: the hub's alarms correlated by time and equipment, each with its timeline, the
 // affected area and the ranked recommendations with their reasons (docs/incidents.md). The list
 // is fetched again when an alarm arrives, and every few seconds (switch positions change too).
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, mayOperate, type Alarm, type Incident, type Me } from './api';
+
+/** What the incident's area is on the one-line diagram: the equipment its alarms name, the loads
+ * of its feeders and the tie switches its recommendations close. */
+function affectedEquipment(incident: Incident): Set<string> {
+  return new Set([
+    ...incident.equipment.map((e) => e.id),
+    ...incident.supply.loads.map((l) => l.id),
+    ...incident.recommendations.filter((r) => r.action === 'reroute').map((r) => r.target),
+  ]);
+}
 
 const clock = (t: string) => new Date(t).toLocaleTimeString(undefined, { hour12: false });
 const REFRESH_MS = 5000;
@@ -12,12 +23,15 @@ export function IncidentView({
   alarms,
   onEvidence,
   onShowPoint,
+  diagram,
 }: {
   me: Me;
   /** A new list when an alarm arrives or is acknowledged: the incidents are fetched again. */
   alarms: Alarm[];
   onEvidence: (point: string) => void;
   onShowPoint: (point: string) => void;
+  /** The one-line diagram with this equipment marked (absent: no diagram). */
+  diagram?: (affected: Set<string>) => ComponentChildren;
 }) {
   const [incidents, setIncidents] = useState<Incident[] | null>(null);
   const [selected, setSelected] = useState<number | null>(null);
@@ -158,6 +172,12 @@ export function IncidentView({
                   </tr>
                 </tfoot>
               </table>
+            )}
+
+            {diagram && shown.equipment.length + shown.supply.loads.length > 0 && (
+              <div class="incident-area" data-testid="incident-area">
+                {diagram(affectedEquipment(shown))}
+              </div>
             )}
 
             <h4>Timeline</h4>

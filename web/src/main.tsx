@@ -115,6 +115,7 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
               const bayOfPoint = points.get(id)?.bay;
               if (bayOfPoint) selectBay(bayOfPoint);
             }}
+            diagram={(affected) => <OneLineView me={me} points={points} values={live.values} onOpenBay={selectBay} onOperate={setOperate} affected={affected} />}
           />
         ) : view === 'oneline' ? (
           <OneLineView me={me} points={points} values={live.values} onOpenBay={selectBay} onOperate={setOperate} />

@@ -63,6 +63,7 @@ function Equipment({
   e,
   s,
   selected,
+  affected,
   points,
   values,
   onSelect,
@@ -70,6 +71,7 @@ function Equipment({
   e: OneLineEquipment;
   s: number;
   selected: boolean;
+  affected: boolean;
   points: Map<string, PointInfo>;
   values: Map<string, Value>;
   onSelect: (e: OneLineEquipment) => void;
@@ -80,12 +82,13 @@ function Equipment({
   const state = e.switch?.state;
   return (
     <g
-      class={`eq ${e.energised ? 'live' : 'dead'} ${selected ? 'selected' : ''} kind-${e.kind}`}
+      class={`eq ${e.energised ? 'live' : 'dead'} ${selected ? 'selected' : ''} ${affected ? 'affected' : ''} kind-${e.kind}`}
       data-testid="oneline-equipment"
       data-id={e.id}
       data-kind={e.kind}
       data-state={state}
       data-energised={String(e.energised)}
+      data-affected={affected ? 'true' : undefined}
       onClick={() => onSelect(e)}
     >
       <title>
@@ -190,12 +193,15 @@ export function OneLineView({
   values,
   onOpenBay,
   onOperate,
+  affected,
 }: {
   me: Me;
   points: Map<string, PointInfo>;
   values: Map<string, Value>;
   onOpenBay: (bay: string) => void;
   onOperate: (p: PointInfo) => void;
+  /** Equipment to mark (an incident's affected area), by id. */
+  affected?: Set<string>;
 }) {
   const [diagram, setDiagram] = useState<OneLine | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -230,6 +236,12 @@ export function OneLineView({
       </h2>
       <p class="legend">
         <span class="swatch live" /> energised <span class="swatch dead" /> de-energised · ■ breaker closed, □ open · values with units, ✔ verified in the field
+        {affected && (
+          <>
+            {' '}
+            · <span class="swatch affected" /> affected by the incident
+          </>
+        )}
       </p>
       {diagram.nodes.length === 0 && (
         <p class="warn" data-testid="oneline-empty">
@@ -261,7 +273,16 @@ export function OneLineView({
           ) : null,
         )}
         {drawn.map((e) => (
-          <Equipment key={e.id} e={e} s={s} selected={e.id === selectedId} points={points} values={values} onSelect={(x) => setSelectedId(x.id)} />
+          <Equipment
+            key={e.id}
+            e={e}
+            s={s}
+            selected={e.id === selectedId}
+            affected={affected?.has(e.id) ?? false}
+            points={points}
+            values={values}
+            onSelect={(x) => setSelectedId(x.id)}
+          />
         ))}
       </svg>
       {selected && <Selection e={selected} me={me} points={points} values={values} onOpenBay={onOpenBay} onOperate={onOperate} />}
