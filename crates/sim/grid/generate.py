@@ -207,13 +207,13 @@ for fi, (feeder, segments) in enumerate(FEEDERS.items()):
 TIE = ("TS1", "SS13", "SS22", 1.5)  # switch, its substation, the far end of its cable, cable km
 tie, tie_at, tie_far, tie_km = TIE
 tie_node = f"{tie_at} tie"
-node(tie_node, f"VL {tie_at}", "BV 20", (400, 660))
+node(tie_node, f"VL {tie_at}", "BV 20", (400, 760))
 eq.obj("LoadBreakSwitch", tie, named(tie, f"normally open tie switch {tie_at}-{tie_far}") + [("Equipment.EquipmentContainer", Ref(f"VL {tie_at}")),
        ("Switch.normalOpen", True), ("Switch.retained", True)])
 ssh.obj("LoadBreakSwitch", tie, [("Switch.open", True)], about=True)
 terminal(tie, tie_at, 1)
 terminal(tie, tie_node, 2)
-positions[tie] = [(325, 660)]
+positions[tie] = [(250, 760)]
 eq.obj("Line", "Line Tie", named("Tie", f"tie cable {tie_far}-{tie_at}") + [("Line.Region", Ref("SubRegion"))])
 eq.obj("ACLineSegment", "Tie-L1", named("Tie-L1", f"{tie_km} km cable") + [
     ("Equipment.EquipmentContainer", Ref("Line Tie")), ("ConductingEquipment.BaseVoltage", Ref("BV 20")),
@@ -222,7 +222,7 @@ eq.obj("ACLineSegment", "Tie-L1", named("Tie-L1", f"{tie_km} km cable") + [
 terminal("Tie-L1", tie_far, 1)
 terminal("Tie-L1", tie_node, 2)
 current_limit("Tie-L1")
-positions["Tie-L1"] = [(550, 550), (550, 660), (400, 660)]
+positions["Tie-L1"] = [(550, 550), (550, 760), (400, 760)]
 
 pv, pv_at, pv_mw = PV
 eq.obj("SolarGeneratingUnit", f"{pv} unit", named(f"{pv} unit") + [("GeneratingUnit.maxOperatingP", pv_mw), ("GeneratingUnit.minOperatingP", 0),
