@@ -19,6 +19,7 @@
 //! | isolate an edge | an edge raised one trust alarm | 50 |
 //! | second person for commands on a bay | trust alarms on a bay with operable points | 45 |
 //! | dispatch a crew | a feeder of the incident is without supply | 40 |
+//! | dispatch a crew | an edge is silent (its last `stale` alarm is not the all-clear) | 35 |
 //! | dispatch a crew | an edge is to be isolated (check the device on site) | 30 |
 //!
 //! A re-route that fails the power flow is not proposed; the incident's `notes` say why.
@@ -30,7 +31,7 @@ use gridtrust_model::Timestamp;
 use crate::area::GridIndex;
 use crate::correlate::correlate;
 use crate::flow::FlowModel;
-use gridtrust_model::Severity;
+use gridtrust_model::{AlarmKind, Severity};
 
 use crate::{AlarmIn, Estimated, HUB, Signal};
 
@@ -232,9 +233,13 @@ impl Assistant {
         let mut notes = Vec::new();
         self.recommend_points(members, &points, situation, &mut ranked);
         self.recommend_edges(members, &mut ranked);
+        self.recommend_silent_edges(members, &mut ranked);
         self.recommend_bays(members, &mut ranked);
         self.recommend_supply(&feeders, &supply, situation, &mut ranked, &mut notes);
         ranked.sort_by(|a: &Recommendation, b| b.priority.cmp(&a.priority).then_with(|| a.action.cmp(&b.action)));
+        // One recommendation per action: the reason of the highest priority stands.
+        let mut seen = BTreeSet::new();
+        ranked.retain(|r| seen.insert(r.action.clone()));
         for (i, r) in ranked.iter_mut().enumerate() {
             r.rank = i + 1;
         }
@@ -413,6 +418,26 @@ impl Assistant {
                 priority: 30,
                 reason: format!("{edge} is suspected of delivering forged data; whether the device was tampered with can only be seen on site."),
                 effect: format!("A crew inspects {edge} and what is connected to it (seals, cabling, configuration) and reports before it is trusted again."),
+            });
+        }
+    }
+
+    /// A crew to each edge that is silent now (its last liveness alarm is not the all-clear).
+    fn recommend_silent_edges(&self, members: &[&AlarmIn], out: &mut Vec<Recommendation>) {
+        let mut last: BTreeMap<&str, &AlarmIn> = BTreeMap::new();
+        for a in members.iter().filter(|a| a.kind == AlarmKind::Stale && a.source != HUB) {
+            last.insert(a.source.as_str(), a);
+        }
+        for (edge, alarm) in last.into_iter().filter(|(_, a)| a.severity != Severity::Info) {
+            out.push(Recommendation {
+                action: Action::DispatchCrew { to: edge.to_owned() },
+                rank: 0,
+                priority: 35,
+                reason: format!(
+                    "{edge} is not heard from (alarm {}: {}): its points are not updated. A cut link, a dead device or someone dropping its traffic look the same from here.",
+                    alarm.id, alarm.message
+                ),
+                effect: format!("A crew checks {edge}'s device, power and link on site and reports what it finds."),
             });
         }
     }

@@ -50,6 +50,8 @@ pub enum Signal {
     Command,
     /// A peer or a login was refused.
     Access,
+    /// An edge is not heard from, or its clock is off.
+    Liveness,
     /// The hub's own operation (its log, its store, a resync, its CRL).
     Operation,
 }
@@ -63,6 +65,7 @@ impl Signal {
             AlarmKind::Profile => Signal::Profile,
             AlarmKind::Command => Signal::Command,
             AlarmKind::Peer | AlarmKind::Login => Signal::Access,
+            AlarmKind::Stale | AlarmKind::Clock => Signal::Liveness,
             AlarmKind::Log | AlarmKind::Store | AlarmKind::Resync | AlarmKind::Crl => Signal::Operation,
         }
     }
@@ -80,6 +83,7 @@ impl Signal {
             Signal::Profile => "an unusual value",
             Signal::Command => "a refused command",
             Signal::Access => "a refused peer or login",
+            Signal::Liveness => "a silent edge or a wrong clock",
             Signal::Operation => "a hub operation problem",
         }
     }

@@ -186,3 +186,22 @@ fn refused_logins_at_the_hub_group_by_themselves_not_with_grid_alarms() {
     let groups: Vec<Vec<u64>> = incidents.iter().map(|i| i.alarms.clone()).collect();
     assert_eq!(groups, [vec![1, 3], vec![2]]);
 }
+
+#[test]
+fn a_silent_edge_gets_a_crew_and_its_trust_alarms_join_the_same_incident() {
+    let a = assistant_with_loads(1.0);
+    let mut silent = alarm(1, 0, AlarmKind::Stale, "edge-1", None);
+    silent.severity = Severity::Major;
+    let alarms = [silent, alarm(2, 20, AlarmKind::Trust, "edge-1", Some("F1/MMXU1.TotW"))];
+    let incidents = a.incidents(&alarms, &Situation::default());
+    assert_eq!(incidents.len(), 1);
+    let crews: Vec<_> = incidents[0].recommendations.iter().filter(|r| r.action == Action::DispatchCrew { to: "edge-1".into() }).collect();
+    assert_eq!(crews.len(), 1, "one crew per place");
+    assert_eq!(crews[0].priority, 35);
+    assert!(crews[0].reason.contains("not heard from (alarm 1"), "{}", crews[0].reason);
+    // Heard from again: no crew for silence.
+    let mut back = alarm(3, 30, AlarmKind::Stale, "edge-1", None);
+    back.severity = Severity::Info;
+    let again = a.incidents(&[alarms[0].clone(), back], &Situation::default());
+    assert!(again[0].recommendations.is_empty(), "{:?}", again[0].recommendations);
+}
