@@ -209,3 +209,44 @@ impl Incidents {
         Ok(item)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridtrust_model::AlarmKind;
+
+    fn alarm(id: u64, at_s: i64) -> Alarm {
+        Alarm {
+            id,
+            raised_at: Timestamp(1_800_000_000_000_000_000 + at_s * 1_000_000_000),
+            severity: gridtrust_model::Severity::Critical,
+            source: "edge-1".into(),
+            kind: AlarmKind::Trust,
+            message: "batch failed verification".into(),
+            point: Some("F1/MMXU1.TotW".into()),
+            acknowledged: None,
+        }
+    }
+
+    #[test]
+    fn an_acknowledgement_survives_a_restart_and_a_joining_alarm_reopens_the_incident() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("incidents.json");
+        let desk = Incidents::open(GridModel::default(), None, file.clone()).unwrap();
+        let alarms = [alarm(4, 0)];
+        let current = desk.list(&alarms, &[], None);
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0].alarms[0].evidence.as_deref(), Some("/api/evidence?point=F1/MMXU1.TotW"));
+        let acked = desk.acknowledge(current, 4, "ann", Timestamp(1)).unwrap();
+        assert_eq!(acked.acknowledged.unwrap().by, "ann");
+        assert!(matches!(desk.acknowledge(desk.list(&alarms, &[], None), 4, "bob", Timestamp(2)), Err(ApiError::Conflict(_))));
+        assert!(matches!(desk.acknowledge(desk.list(&alarms, &[], None), 5, "bob", Timestamp(2)), Err(ApiError::NotFound(_))));
+
+        let again = Incidents::open(GridModel::default(), None, file).unwrap();
+        let more = [alarm(4, 0), alarm(9, 30)];
+        let listed = again.list(&more, &[], None);
+        assert_eq!(listed[0].acknowledged.as_ref().map(|a| a.by.as_str()), Some("ann"), "kept across the restart");
+        assert_eq!(listed[0].new_since_ack, 1, "alarm 9 joined after");
+        assert_eq!(again.acknowledge(listed, 4, "bob", Timestamp(3)).unwrap().acknowledged.unwrap().by, "bob");
+    }
+}
