@@ -8,19 +8,13 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use gridtrust_api::auth::{HashCost, hash_password};
 use gridtrust_gridmodel::{GridModel, ModelInputs, OneLine, energise, import};
 use gridtrust_hub::{Hub, HubConfig};
-use gridtrust_keys::KeyConfig;
-use gridtrust_model::{DoublePoint, PointId, Quality, Record, Timestamp, Value as PointValue};
-use gridtrust_pki::{DevPki, IdentityKind, Role};
-use gridtrust_transport::identity::{Identity, IdentityConfig};
-use gridtrust_transport::messages::{EdgeToHub, HubToEdge, PROTOCOL_VERSION};
-use gridtrust_trust::evidence::{BatchHeader, SignedBatch};
+use gridtrust_model::{DoublePoint, PointId, Value as PointValue};
 
 /// A point the fixture's mapping file links to a CIM measurement, equipment and terminal.
 const MODELLED: &str = "AMS_P1MEAS/MMXU1.TotW.mag.f[MX]";
@@ -28,8 +22,9 @@ const MODELLED: &str = "AMS_P1MEAS/MMXU1.TotW.mag.f[MX]";
 const UNMODELLED: &str = "F9/XCBR1.Pos";
 mod support;
 use support::{http, login};
-
-const TIMEOUT: Duration = Duration::from_secs(30);
+#[path = "support/edge.rs"]
+mod edge;
+use edge::Edge;
 
 fn crate_dir(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -60,16 +55,10 @@ fn identity_table(table: &str, name: &str) -> String {
 
 /// Writes PKI, users and `hub.toml` (with `model_table` appended) into `dir`.
 fn write_hub_config(dir: &Path, model_table: &str) -> PathBuf {
-    DevPki::generate(&dir.join("pki"), &[(IdentityKind::Hub, "hub", &[Role::Viewer]), (IdentityKind::Edge, "edge-1", &[Role::Viewer])])
-        .unwrap();
+    edge::write_pki_and_registry(dir, &["AMS_P1MEAS", "AMS_P1CTRL", "F9"]);
     let hash = hash_password("viewer-pw", HashCost::TestOnly).unwrap();
     std::fs::write(dir.join("users.toml"), format!("[[user]]\nname = \"viewer\"\npassword_hash = \"{hash}\"\nroles = [\"VIEWER\"]\n"))
         .unwrap();
-    let mut registry = gridtrust_trust::registry::PointRegistry::new(1, gridtrust_model::Timestamp::now());
-    for prefix in ["AMS_P1MEAS", "AMS_P1CTRL", "F9"] {
-        registry.grant(prefix, "edge-1").unwrap();
-    }
-    gridtrust_transport::authority::sign_as_dev_engineer(&DevPki::open(&dir.join("pki")), &registry, &dir.join("registry.signed")).unwrap();
     let config = dir.join("hub.toml");
     std::fs::write(
         &config,
@@ -85,38 +74,8 @@ fn write_hub_config(dir: &Path, model_table: &str) -> PathBuf {
 /// Connects as edge-1 and sends one signed batch with a value for each point; returns once the
 /// hub acknowledged it (stored).
 async fn send_as_edge(dir: &Path, hub: SocketAddr, points: &[(&str, PointValue)]) {
-    let pki = dir.join("pki");
-    let identity = Identity::load(&IdentityConfig::new(
-        pki.join("ca.crt.pem"),
-        pki.join("edge-1.crt.pem"),
-        pki.join("crl.pem"),
-        KeyConfig::Software { path: pki.join("edge-1.key.pem") },
-    ))
-    .unwrap();
-    let (mut reader, mut writer) =
-        gridtrust_transport::stream::connect(&hub.to_string(), "hub", identity.client_config().unwrap()).await.unwrap();
-    writer.send(&EdgeToHub::Hello { edge_id: "edge-1".into(), protocol: PROTOCOL_VERSION, checkpoint_size: None }).await.unwrap();
-    let welcome = tokio::time::timeout(TIMEOUT, reader.recv::<HubToEdge>()).await.unwrap().unwrap();
-    assert!(matches!(welcome, Some(HubToEdge::Welcome { last_batch_seq: None })), "{welcome:?}");
-    let now = Timestamp::now();
-    let records: Vec<Record> = points
-        .iter()
-        .zip(0..)
-        .map(|((id, value), seq)| Record {
-            seq,
-            point: PointId::new(*id).unwrap(),
-            value: *value,
-            quality: Quality::GOOD,
-            source_time: None,
-            received_at: now,
-        })
-        .collect();
-    let header = BatchHeader::for_records("edge-1", 0, &records, [0; 32], now);
-    let mut batch = SignedBatch { header, signature: None, records };
-    batch.sign(identity.signer.as_ref(), identity.certificate_id).unwrap();
-    writer.send(&EdgeToHub::Batch(batch)).await.unwrap();
-    let ack = tokio::time::timeout(TIMEOUT, reader.recv::<HubToEdge>()).await.unwrap().unwrap();
-    assert_eq!(ack, Some(HubToEdge::Ack { batch_seq: 0 }));
+    let values: Vec<(PointId, PointValue)> = points.iter().map(|(id, value)| (PointId::new(*id).unwrap(), *value)).collect();
+    Edge::connect(dir, hub).await.send(&values).await;
 }
 
 async fn get_json(addr: SocketAddr, path: &str, cookie: &str) -> Value {
