@@ -14,7 +14,7 @@ pub mod stream;
 pub use messages::{CcToHub, EdgeToHub, HubToCc, HubToEdge, PROTOCOL_VERSION};
 pub use stream::{
     Accepted, Admission, Closer, Connected, ConnectionSlot, FrameError, FramedReader, FramedWriter, Incoming, Listener, ListenerLimits,
-    RefusalLog, RefusalReason, connect, connect_closable, handshake,
+    RefusalLog, RefusalReason, connect, connect_closable, encode_frame, handshake,
 };
 
 /// How a role reaches the role upstream of it (edge → hub, cc → hub): address and the name in

@@ -100,21 +100,33 @@ impl<W: AsyncWrite + Unpin> FramedWriter<W> {
 
     /// Encodes and writes one message, flushing it to the peer.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), FrameError> {
-        self.buf.clear();
-        self.buf.extend_from_slice(&[0; 4]);
-        let buf = std::mem::take(&mut self.buf);
-        let mut buf = postcard::to_extend(msg, buf).map_err(FrameError::Encode)?;
-        let len = buf.len() - 4;
-        if len > MAX_FRAME {
-            return Err(FrameError::TooLarge(len));
-        }
-        buf[..4].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+        let buf = encode_frame_into(msg, std::mem::take(&mut self.buf))?;
         let result = self.inner.write_all(&buf).await;
         self.buf = buf;
         result?;
         self.inner.flush().await?;
         Ok(())
     }
+}
+
+/// The frame of `msg` exactly as [`FramedWriter::send`] writes it: 4-byte big-endian length,
+/// then postcard. The one place a message becomes bytes on the wire, so the golden tests
+/// (`tests/wire_golden.rs`) pin what peers actually receive.
+pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    encode_frame_into(msg, Vec::new())
+}
+
+/// [`encode_frame`] into `buf` (cleared first), so a writer reuses one allocation.
+fn encode_frame_into<T: Serialize>(msg: &T, mut buf: Vec<u8>) -> Result<Vec<u8>, FrameError> {
+    buf.clear();
+    buf.extend_from_slice(&[0; 4]);
+    let mut buf = postcard::to_extend(msg, buf).map_err(FrameError::Encode)?;
+    let len = buf.len() - 4;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    buf[..4].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    Ok(buf)
 }
 
 /// A TLS stream split into a framed reader and writer.

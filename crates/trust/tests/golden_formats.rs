@@ -1,0 +1,283 @@
+//! Golden bytes for what the chain of trust signs and logs: the batch header (canonical, as
+//! signed, sealed with its signature), checkpoints, every kind of log entry, commands and
+//! results, the point registry, and the signing contexts. The canonical record is pinned in
+//! `crates/model/tests/canonical_golden.rs`, the messages between roles in
+//! `crates/transport/tests/wire_golden.rs`.
+//!
+//! These bytes are under signatures and in the transparency log, so a change breaks every
+//! signature and log proof already made. If a change is intended, bump the format's version and
+//! re-bless with `GRIDTRUST_BLESS=1 cargo test -p gridtrust-trust --test golden_formats`.
+
+mod golden_support;
+
+use std::path::Path;
+
+use golden_support::{
+    Golden, assert_all, bytes, command, command_result, encode_command_example, endorsement, header, signature, signed_checkpoint,
+    signed_registry, signed_result,
+};
+use gridtrust_model::{Command, CommandAction, CommandResult, CommandValue, DoublePoint};
+use gridtrust_trust::BatchHeader;
+use gridtrust_trust::checkpoint::{CHECKPOINT_SIGNING_CONTEXT, Checkpoint, FORMAT_VERSION, LogEntry, SignedCheckpoint};
+use gridtrust_trust::command::{
+    AUTHORIZATION_CONTEXT, COMMAND_CONTEXT, IssuerProof, RESULT_CONTEXT, SignedCommand, decode_command, encode_command,
+};
+use gridtrust_trust::evidence::{HEADER_SIGNING_CONTEXT, HEADER_VERSION, decode_sealed, encode_sealed, header_signing_input};
+use gridtrust_trust::registry::{PointRegistry, REGISTRY_CONTEXT, SignedRegistry};
+
+const BLESS: &str = "GRIDTRUST_BLESS=1 cargo test -p gridtrust-trust --test golden_formats";
+
+/// Reads a fixture's bytes back and compares them with the value they came from.
+type DecodesBack = Box<dyn Fn(&[u8]) -> Result<(), String>>;
+
+/// One pinned byte string: its fixture, the format version to bump, and how to read it back.
+struct Case {
+    file: String,
+    title: String,
+    version: String,
+    bytes: Vec<u8>,
+    decodes: DecodesBack,
+}
+
+impl Case {
+    fn new(file: &str, title: &str, version: &str, bytes: Vec<u8>, decodes: impl Fn(&[u8]) -> Result<(), String> + 'static) -> Self {
+        Self { file: file.to_owned(), title: title.to_owned(), version: version.to_owned(), bytes, decodes: Box::new(decodes) }
+    }
+}
+
+/// `Ok` if `decoded` is `expected`.
+fn same<T: PartialEq + std::fmt::Debug, E: std::fmt::Display>(decoded: Result<T, E>, expected: &T) -> Result<(), String> {
+    match decoded {
+        Ok(d) if &d == expected => Ok(()),
+        Ok(d) => Err(format!("decodes to {d:?}")),
+        Err(e) => Err(format!("does not decode: {e}")),
+    }
+}
+
+fn fixtures_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn run(cases: Vec<Case>) {
+    let failures = cases
+        .into_iter()
+        .filter_map(|case| {
+            let golden = Golden { dir: fixtures_dir(), version: case.version.clone(), bless: BLESS };
+            golden
+                .check(&case.file, &case.title, &case.bytes)
+                .and_then(|pinned| (case.decodes)(&pinned).map_err(|e| format!("{}: the fixture {e}", case.title)))
+                .err()
+        })
+        .collect();
+    assert_all(failures);
+}
+
+const HEADER: &str = "HEADER_VERSION (crates/trust/src/evidence.rs)";
+const LOG: &str = "FORMAT_VERSION (crates/trust/src/checkpoint.rs)";
+const COMMAND: &str = "the v1 of COMMAND_CONTEXT and RESULT_CONTEXT (crates/trust/src/command.rs)";
+const REGISTRY: &str = "the v1 of REGISTRY_CONTEXT (crates/trust/src/registry.rs)";
+
+fn version(name: &str, value: u8) -> String {
+    format!("{name}, now {value}")
+}
+
+fn batch_header_cases() -> Vec<Case> {
+    let v = version(HEADER, HEADER_VERSION);
+    let h = header(300, 1_000_000, 4, 0x10);
+    let sig = signature(0x11);
+    vec![
+        Case::new("batch_header_canonical", "BatchHeader::encode_canonical", &v, h.encode_canonical(), {
+            let h = h.clone();
+            move |b| same(BatchHeader::decode_canonical(b), &h)
+        }),
+        Case::new("batch_header_signing_input", "header_signing_input", &v, header_signing_input(&h), {
+            let h = h.clone();
+            move |b| {
+                let canonical = b.strip_prefix(HEADER_SIGNING_CONTEXT).ok_or("does not start with HEADER_SIGNING_CONTEXT")?;
+                same(BatchHeader::decode_canonical(canonical), &h)
+            }
+        }),
+        Case::new("batch_header_sealed_signed", "encode_sealed with a signature", &v, encode_sealed(&h, Some(&sig)), {
+            let expected = (h.clone(), Some(sig.clone()));
+            move |b| same(decode_sealed(b), &expected)
+        }),
+        Case::new("batch_header_sealed_unsigned", "encode_sealed without a signature", &v, encode_sealed(&h, None), {
+            let expected = (h.clone(), None);
+            move |b| same(decode_sealed(b), &expected)
+        }),
+    ]
+}
+
+fn checkpoint_cases() -> Vec<Case> {
+    let v = version(LOG, FORMAT_VERSION);
+    let signed = signed_checkpoint();
+    let c = signed.checkpoint.clone();
+    vec![
+        Case::new("checkpoint_canonical", "Checkpoint::encode_canonical", &v, c.encode_canonical(), {
+            let c = c.clone();
+            move |b| same(Checkpoint::decode_canonical(b), &c)
+        }),
+        Case::new("checkpoint_signing_input", "Checkpoint::signing_input", &v, c.signing_input(), {
+            let c = c.clone();
+            move |b| {
+                let canonical = b.strip_prefix(CHECKPOINT_SIGNING_CONTEXT).ok_or("does not start with CHECKPOINT_SIGNING_CONTEXT")?;
+                same(Checkpoint::decode_canonical(canonical), &c)
+            }
+        }),
+        Case::new("checkpoint_signed", "SignedCheckpoint::encode", &v, signed.encode(), move |b| {
+            same(SignedCheckpoint::decode(b), &signed)
+        }),
+    ]
+}
+
+/// The fixture name of each log entry kind; exhaustive, so a new kind does not compile until it
+/// is named here (then add its example to `log_entry_cases` and bless).
+fn log_entry_name(entry: &LogEntry) -> &'static str {
+    match entry {
+        LogEntry::BatchHeader(_) => "batch_header",
+        LogEntry::Command(_) => "command",
+        LogEntry::CommandResult(_) => "command_result",
+        LogEntry::ConfigChange { .. } => "config_change",
+        LogEntry::Certificate(_) => "certificate",
+        LogEntry::PointRegistry(_) => "point_registry",
+    }
+}
+
+fn log_entry_cases() -> Vec<Case> {
+    let v = version(LOG, FORMAT_VERSION);
+    let command = SignedCommand {
+        command: encode_command_example(),
+        issuer: IssuerProof::Key(endorsement(0x50)),
+        authorization: Some(endorsement(0x60)),
+    };
+    let entries = [
+        LogEntry::BatchHeader(encode_sealed(&header(300, 1_000_000, 4, 0x10), Some(&signature(0x11)))),
+        command.log_entry(),
+        signed_result().log_entry(),
+        LogEntry::ConfigChange { key: "policy.rate_limit".into(), value: "20 per minute".into() },
+        LogEntry::Certificate(bytes(0x01, 40)),
+        LogEntry::PointRegistry(signed_registry().to_bytes()),
+    ];
+    entries
+        .into_iter()
+        .map(|entry| {
+            let name = log_entry_name(&entry);
+            let title = format!("LogEntry::{name} encoding");
+            Case::new(&format!("log_entry_{name}"), &title, &v, entry.encode(), move |b| same(LogEntry::decode(b), &entry))
+        })
+        .collect()
+}
+
+/// The fixture name of each command value kind; exhaustive, like `log_entry_name`.
+fn command_value_name(value: &CommandValue) -> &'static str {
+    match value {
+        CommandValue::Single(_) => "single",
+        CommandValue::Double(_) => "double",
+        CommandValue::Step { .. } => "step",
+        CommandValue::SetpointNormalized(_) => "setpoint_normalized",
+        CommandValue::SetpointScaled(_) => "setpoint_scaled",
+        CommandValue::SetpointFloat(_) => "setpoint_float",
+    }
+}
+
+fn command_cases() -> Vec<Case> {
+    let v = COMMAND.to_owned();
+    let values = [
+        (CommandValue::Single(true), CommandAction::Select),
+        (CommandValue::Double(DoublePoint::On), CommandAction::Execute),
+        (CommandValue::Step { raise: true }, CommandAction::Cancel),
+        (CommandValue::SetpointNormalized(-12_345), CommandAction::Execute),
+        (CommandValue::SetpointScaled(-300), CommandAction::Execute),
+        (CommandValue::SetpointFloat(49.95), CommandAction::Execute),
+    ];
+    let mut cases: Vec<Case> = values
+        .into_iter()
+        .map(|(value, action)| {
+            let c = Command { value, action, ..command() };
+            let name = command_value_name(&value);
+            Case::new(&format!("command_{name}"), &format!("encode_command ({name})"), &v, encode_command(&c), move |b| {
+                same(decode_command(b), &c)
+            })
+        })
+        .collect();
+    let result = command_result();
+    cases.push(Case::new("command_result", "CommandResult as SignedResult carries it", &v, signed_result().result, move |b| {
+        same(postcard::from_bytes::<CommandResult>(b), &result)
+    }));
+    cases
+}
+
+fn registry_cases() -> Vec<Case> {
+    let v = REGISTRY.to_owned();
+    let signed = signed_registry();
+    let registry = PointRegistry::decode(&signed.registry).expect("the example registry is canonical");
+    vec![
+        Case::new("point_registry", "PointRegistry::encode", &v, registry.encode(), move |b| same(PointRegistry::decode(b), &registry)),
+        Case::new("signed_registry", "SignedRegistry::to_bytes", &v, signed.to_bytes(), move |b| {
+            same(SignedRegistry::from_bytes(b), &signed)
+        }),
+    ]
+}
+
+/// Every signature starts with one of these; changing one invalidates every signature of its kind.
+fn signing_context_cases() -> Vec<Case> {
+    let contexts =
+        [HEADER_SIGNING_CONTEXT, CHECKPOINT_SIGNING_CONTEXT, COMMAND_CONTEXT, AUTHORIZATION_CONTEXT, RESULT_CONTEXT, REGISTRY_CONTEXT];
+    let joined = contexts.concat();
+    vec![Case::new(
+        "signing_contexts",
+        "the signing contexts, in order header, checkpoint, command, authorization, result, registry",
+        "the v1 in each context string",
+        joined,
+        move |b| {
+            let split: Vec<&[u8]> = b.split_inclusive(|&c| c == 0).collect();
+            if split == contexts { Ok(()) } else { Err(format!("splits into {split:?}")) }
+        },
+    )]
+}
+
+#[test]
+fn batch_header_bytes_match_their_fixtures_and_decode_back() {
+    run(batch_header_cases());
+}
+
+#[test]
+fn checkpoint_bytes_match_their_fixtures_and_decode_back() {
+    run(checkpoint_cases());
+}
+
+#[test]
+fn every_log_entry_kind_matches_its_fixture_and_decodes_back() {
+    run(log_entry_cases());
+}
+
+#[test]
+fn command_and_result_bytes_match_their_fixtures_and_decode_back() {
+    run(command_cases());
+}
+
+#[test]
+fn registry_bytes_match_their_fixtures_and_decode_back() {
+    run(registry_cases());
+}
+
+#[test]
+fn signing_contexts_match_their_fixture() {
+    run(signing_context_cases());
+}
+
+/// A fixture no case checks (of a removed format or kind) fails, so nothing looks pinned that is not.
+#[test]
+fn every_fixture_is_checked_and_no_case_is_pinned_twice() {
+    let names: Vec<String> =
+        [batch_header_cases(), checkpoint_cases(), log_entry_cases(), command_cases(), registry_cases(), signing_context_cases()]
+            .into_iter()
+            .flatten()
+            .map(|c| c.file)
+            .collect();
+    let mut failures: Vec<String> =
+        names.iter().enumerate().filter(|(i, n)| names[..*i].contains(n)).map(|(_, n)| format!("two cases write {n}")).collect();
+    let golden = Golden { dir: fixtures_dir(), version: String::new(), bless: BLESS };
+    failures.extend(golden.check_no_orphans(&names).err());
+    assert_all(failures);
+}
