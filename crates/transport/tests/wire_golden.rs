@@ -30,7 +30,7 @@ const BLESS: &str = "GRIDTRUST_BLESS=1 cargo test -p gridtrust-transport --test 
 fn golden() -> Golden {
     Golden {
         dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"),
-        version: format!("PROTOCOL_VERSION {PROTOCOL_VERSION} (crates/transport/src/messages.rs)"),
+        version: format!("PROTOCOL_VERSION (now {PROTOCOL_VERSION}, crates/transport/src/messages.rs)"),
         bless: BLESS,
     }
 }

@@ -72,17 +72,16 @@ fn run(cases: Vec<Case>) {
     assert_all(failures);
 }
 
-const HEADER: &str = "HEADER_VERSION (crates/trust/src/evidence.rs)";
-const LOG: &str = "FORMAT_VERSION (crates/trust/src/checkpoint.rs)";
 const COMMAND: &str = "the v1 of COMMAND_CONTEXT and RESULT_CONTEXT (crates/trust/src/command.rs)";
 const REGISTRY: &str = "the v1 of REGISTRY_CONTEXT (crates/trust/src/registry.rs)";
 
-fn version(name: &str, value: u8) -> String {
-    format!("{name}, now {value}")
+/// A version constant, its value and where it is defined, for fixture headers and failures.
+fn version(name: &str, value: u8, file: &str) -> String {
+    format!("{name} (now {value}, {file})")
 }
 
 fn batch_header_cases() -> Vec<Case> {
-    let v = version(HEADER, HEADER_VERSION);
+    let v = version("HEADER_VERSION", HEADER_VERSION, "crates/trust/src/evidence.rs");
     let h = header(300, 1_000_000, 4, 0x10);
     let sig = signature(0x11);
     vec![
@@ -109,7 +108,7 @@ fn batch_header_cases() -> Vec<Case> {
 }
 
 fn checkpoint_cases() -> Vec<Case> {
-    let v = version(LOG, FORMAT_VERSION);
+    let v = version("FORMAT_VERSION", FORMAT_VERSION, "crates/trust/src/checkpoint.rs");
     let signed = signed_checkpoint();
     let c = signed.checkpoint.clone();
     vec![
@@ -144,7 +143,7 @@ fn log_entry_name(entry: &LogEntry) -> &'static str {
 }
 
 fn log_entry_cases() -> Vec<Case> {
-    let v = version(LOG, FORMAT_VERSION);
+    let v = version("FORMAT_VERSION", FORMAT_VERSION, "crates/trust/src/checkpoint.rs");
     let command = SignedCommand {
         command: encode_command_example(),
         issuer: IssuerProof::Key(endorsement(0x50)),
