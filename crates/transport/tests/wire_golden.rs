@@ -16,10 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use golden_support::{
-    Golden, assert_all, bytes, encode_command_example, endorsement, hash, header, point, signature, signed_checkpoint, signed_registry,
+    Golden, assert_all, bytes, encode_command_example, endorsement, hash, header, records, signature, signed_checkpoint, signed_registry,
     signed_result,
 };
-use gridtrust_model::{DoublePoint, Quality, Record, TimeQuality, Timestamp, Validity, Value};
 use gridtrust_transport::{CcToHub, EdgeToHub, FramedReader, HubToCc, HubToEdge, PROTOCOL_VERSION, encode_frame};
 use gridtrust_trust::SignedBatch;
 use gridtrust_trust::checkpoint::EntryInLog;
@@ -70,39 +69,6 @@ fn hub_to_cc_variant(m: &HubToCc) -> &'static str {
         HubToCc::Checkpoint { .. } => "checkpoint",
         HubToCc::CommandResult(_) => "command_result",
     }
-}
-
-/// Records that between them carry every kind of [`Value`]: `half` 0 the first four, 1 the rest.
-fn records(half: usize, first_seq: u64) -> Vec<Record> {
-    let values = [
-        [
-            Value::Single(true),
-            Value::Double(DoublePoint::Indeterminate),
-            Value::Step { position: -17, transient: true },
-            Value::Bitstring(0xdead_beef),
-        ],
-        [
-            Value::Normalized(-12_345),
-            Value::Scaled(-70_000),
-            Value::Float(-1.5e-3),
-            Value::Counter { value: -42, sequence: 29, carry: true, adjusted: true },
-        ],
-    ];
-    values[half]
-        .iter()
-        .zip(first_seq..)
-        .map(|(&value, seq)| Record {
-            seq,
-            point: point(&format!("LD0/GGIO{}.Ind{seq}.stVal", half + 1)),
-            value,
-            quality: Quality::GOOD.with_validity(Validity::Questionable).with_old_data(true).with_substituted(true),
-            source_time: Some((
-                Timestamp(1_700_000_000_123_456_789 + seq as i64),
-                TimeQuality { invalid: true, not_synchronized: true, substituted: true, leap_seconds_known: true, accuracy_bits: 10 },
-            )),
-            received_at: Timestamp(1_700_000_000_223_456_789 + seq as i64),
-        })
-        .collect()
 }
 
 fn batch(half: usize, batch_seq: u64, first_seq: u64, seed: u8) -> SignedBatch {

@@ -1,8 +1,7 @@
-//! Golden bytes for what the chain of trust signs and logs: the batch header (canonical, as
-//! signed, sealed with its signature), checkpoints, every kind of log entry, commands and
-//! results, the point registry, and the signing contexts. The canonical record is pinned in
-//! `crates/model/tests/canonical_golden.rs`, the messages between roles in
-//! `crates/transport/tests/wire_golden.rs`.
+//! Golden bytes for what the chain of trust signs and logs: the canonical record of every value
+//! kind (the Merkle leaves), the batch header (canonical, as signed, sealed with its signature),
+//! checkpoints, every kind of log entry, commands and results, the point registry, and the
+//! signing contexts. The messages between roles are pinned in `crates/transport/tests/wire_golden.rs`.
 //!
 //! These bytes are under signatures and in the transparency log, so a change breaks every
 //! signature and log proof already made. If a change is intended, bump the format's version and
@@ -13,10 +12,10 @@ mod golden_support;
 use std::path::Path;
 
 use golden_support::{
-    Golden, assert_all, bytes, command, command_result, encode_command_example, endorsement, header, signature, signed_checkpoint,
+    Golden, assert_all, bytes, command, command_result, encode_command_example, endorsement, header, records, signature, signed_checkpoint,
     signed_registry, signed_result,
 };
-use gridtrust_model::{Command, CommandAction, CommandResult, CommandValue, DoublePoint};
+use gridtrust_model::{Command, CommandAction, CommandResult, CommandValue, DoublePoint, Record, Value};
 use gridtrust_trust::BatchHeader;
 use gridtrust_trust::checkpoint::{CHECKPOINT_SIGNING_CONTEXT, Checkpoint, FORMAT_VERSION, LogEntry, SignedCheckpoint};
 use gridtrust_trust::command::{
@@ -129,6 +128,40 @@ fn checkpoint_cases() -> Vec<Case> {
     ]
 }
 
+/// The fixture name of each value kind; exhaustive, like `log_entry_name`.
+fn value_name(value: &Value) -> &'static str {
+    match value {
+        Value::Single(_) => "single",
+        Value::Double(_) => "double",
+        Value::Step { .. } => "step",
+        Value::Bitstring(_) => "bitstring",
+        Value::Normalized(_) => "normalized",
+        Value::Scaled(_) => "scaled",
+        Value::Float(_) => "float",
+        Value::Counter { .. } => "counter",
+    }
+}
+
+/// The canonical record of every value kind: the Merkle leaves a batch signature covers. The
+/// model's own golden test documents two kinds byte by byte; this pins all of them.
+fn record_cases() -> Vec<Case> {
+    let v = version("canonical::VERSION", gridtrust_model::canonical::VERSION, "crates/model/src/canonical.rs");
+    records(0, 1_000_000)
+        .into_iter()
+        .chain(records(1, 1_000_004))
+        .map(|record| {
+            let name = value_name(&record.value);
+            Case::new(
+                &format!("record_canonical_{name}"),
+                &format!("Record::encode_canonical ({name})"),
+                &v,
+                record.encode_canonical(),
+                move |b| same(Record::decode_canonical(b), &record),
+            )
+        })
+        .collect()
+}
+
 /// The fixture name of each log entry kind; exhaustive, so a new kind does not compile until it
 /// is named here (then add its example to `log_entry_cases` and bless).
 fn log_entry_name(entry: &LogEntry) -> &'static str {
@@ -236,6 +269,11 @@ fn signing_context_cases() -> Vec<Case> {
 }
 
 #[test]
+fn canonical_record_of_every_value_kind_matches_its_fixture_and_decodes_back() {
+    run(record_cases());
+}
+
+#[test]
 fn batch_header_bytes_match_their_fixtures_and_decode_back() {
     run(batch_header_cases());
 }
@@ -268,12 +306,19 @@ fn signing_contexts_match_their_fixture() {
 /// A fixture no case checks (of a removed format or kind) fails, so nothing looks pinned that is not.
 #[test]
 fn every_fixture_is_checked_and_no_case_is_pinned_twice() {
-    let names: Vec<String> =
-        [batch_header_cases(), checkpoint_cases(), log_entry_cases(), command_cases(), registry_cases(), signing_context_cases()]
-            .into_iter()
-            .flatten()
-            .map(|c| c.file)
-            .collect();
+    let names: Vec<String> = [
+        record_cases(),
+        batch_header_cases(),
+        checkpoint_cases(),
+        log_entry_cases(),
+        command_cases(),
+        registry_cases(),
+        signing_context_cases(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|c| c.file)
+    .collect();
     let mut failures: Vec<String> =
         names.iter().enumerate().filter(|(i, n)| names[..*i].contains(n)).map(|(_, n)| format!("two cases write {n}")).collect();
     let golden = Golden { dir: fixtures_dir(), version: String::new(), bless: BLESS };

@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandResult, CommandValue, DoublePoint, PointId, Timestamp};
+use gridtrust_model::{
+    Command, CommandAction, CommandOutcome, CommandResult, CommandValue, DoublePoint, PointId, Quality, Record, TimeQuality, Timestamp,
+    Validity, Value,
+};
 use gridtrust_trust::checkpoint::{Checkpoint, SignedCheckpoint};
 use gridtrust_trust::command::{Endorsement, SignedResult};
 use gridtrust_trust::evidence::Signature;
@@ -234,4 +237,37 @@ pub fn signed_registry() -> SignedRegistry {
 /// [`command`] as the issuer encodes and signs it.
 pub fn encode_command_example() -> Vec<u8> {
     gridtrust_trust::command::encode_command(&command())
+}
+
+/// Records that between them carry every kind of [`Value`]: `half` 0 the first four, 1 the rest.
+pub fn records(half: usize, first_seq: u64) -> Vec<Record> {
+    let values = [
+        [
+            Value::Single(true),
+            Value::Double(DoublePoint::Indeterminate),
+            Value::Step { position: -17, transient: true },
+            Value::Bitstring(0xdead_beef),
+        ],
+        [
+            Value::Normalized(-12_345),
+            Value::Scaled(-70_000),
+            Value::Float(-1.5e-3),
+            Value::Counter { value: -42, sequence: 29, carry: true, adjusted: true },
+        ],
+    ];
+    values[half]
+        .iter()
+        .zip(first_seq..)
+        .map(|(&value, seq)| Record {
+            seq,
+            point: point(&format!("LD0/GGIO{}.Ind{seq}.stVal", half + 1)),
+            value,
+            quality: Quality::GOOD.with_validity(Validity::Questionable).with_old_data(true).with_substituted(true),
+            source_time: Some((
+                Timestamp(1_700_000_000_123_456_789 + seq as i64),
+                TimeQuality { invalid: true, not_synchronized: true, substituted: true, leap_seconds_known: true, accuracy_bits: 10 },
+            )),
+            received_at: Timestamp(1_700_000_000_223_456_789 + seq as i64),
+        })
+        .collect()
 }
