@@ -71,6 +71,7 @@ fn hub_to_cc_variant(m: &HubToCc) -> &'static str {
     }
 }
 
+/// A signed batch carrying the records of `half` (see [`records`]).
 fn batch(half: usize, batch_seq: u64, first_seq: u64, seed: u8) -> SignedBatch {
     let records = records(half, first_seq);
     SignedBatch {

@@ -10,7 +10,7 @@ use gridtrust_model::{
     Validity, Value,
 };
 use gridtrust_trust::checkpoint::{Checkpoint, SignedCheckpoint};
-use gridtrust_trust::command::{Endorsement, SignedResult};
+use gridtrust_trust::command::{Endorsement, SignedResult, hex};
 use gridtrust_trust::evidence::Signature;
 use gridtrust_trust::registry::{PointRegistry, SignedRegistry};
 use gridtrust_trust::{BatchHeader, Hash};
@@ -117,11 +117,6 @@ pub fn assert_all(failures: Vec<String>) {
     assert!(failures.is_empty(), "{} golden check(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
 }
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The bytes of a fixture: hex digits, ignoring `#` comment lines and whitespace.
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> =
@@ -146,20 +141,24 @@ pub fn bytes(seed: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| seed.wrapping_add(i as u8)).collect()
 }
 
+/// A hash of counted bytes.
 pub fn hash(seed: u8) -> Hash {
     let mut h = [0; 32];
     h.copy_from_slice(&bytes(seed, 32));
     h
 }
 
+/// A point id from a reference known to be valid.
 pub fn point(reference: &str) -> PointId {
     PointId::new(reference).expect("a valid reference")
 }
 
+/// A fixed ECDSA-sized signature naming the certificate `hash(seed)`.
 pub fn signature(seed: u8) -> Signature {
     Signature { algorithm: "ecdsa-p256-sha256".into(), signer: hash(seed), bytes: bytes(seed.wrapping_add(0x40), 71) }
 }
 
+/// A fixed signature with a fixed certificate.
 pub fn endorsement(seed: u8) -> Endorsement {
     Endorsement { signature: signature(seed), certificate: bytes(seed.wrapping_add(0x80), 24) }
 }
