@@ -48,7 +48,7 @@ pub enum Signal {
     Profile,
     /// A command was refused.
     Command,
-    /// A peer or a login was refused.
+    /// A peer or a login was refused, or a connector's intrusion detector raised an alert.
     Access,
     /// An edge is not heard from, or its clock is off.
     Liveness,
@@ -64,7 +64,7 @@ impl Signal {
             AlarmKind::BadData => Signal::BadData,
             AlarmKind::Profile => Signal::Profile,
             AlarmKind::Command => Signal::Command,
-            AlarmKind::Peer | AlarmKind::Login => Signal::Access,
+            AlarmKind::Peer | AlarmKind::Login | AlarmKind::Intrusion => Signal::Access,
             AlarmKind::Stale | AlarmKind::Clock => Signal::Liveness,
             AlarmKind::Log | AlarmKind::Store | AlarmKind::Resync | AlarmKind::Crl => Signal::Operation,
         }

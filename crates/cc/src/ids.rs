@@ -9,7 +9,8 @@
 //! (learned offline with `gridtrust ids learn` from a capture of normal operation), or the one
 //! this cc learned before (`data_dir/ids-model.json`), or else the cc learns one from its first
 //! `learn_s` seconds of traffic and keeps it there. Alerts become alarms (target `alarm` in the
-//! log, [`crate::Cc::alarms`], [`crate::CcStats::ids_alerts`]).
+//! log, [`crate::Cc::alarms`], [`crate::CcStats::ids_alerts`]) and are reported to the hub
+//! (`CcToHub::Intrusion`), which raises an `intrusion` alarm where incidents are made.
 //!
 //! The tap only watches: it cannot delay, change or refuse a frame (refusing is the station's
 //! allow-list and the command checks). Its cost is measured by `cargo bench -p gridtrust-cc
@@ -26,7 +27,8 @@ use gridtrust_ids::inline::{AlertQueue, LinkObserver, Monitor};
 use gridtrust_ids::model::{Model, ModelFileError};
 use gridtrust_iec104::driver::{LinkTap, TapFactory};
 use gridtrust_model::Timestamp;
-use tokio::sync::Notify;
+use gridtrust_transport::messages::CcToHub;
+use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
 use crate::alarm_list::AlarmList;
@@ -129,8 +131,9 @@ impl Ids {
         self.shared.core().monitor.is_learning()
     }
 
-    /// Turns alerts into alarms and keeps a learned model, as they come, until the cc stops.
-    pub async fn run(self, alarms: Arc<Mutex<AlarmList>>) {
+    /// Turns alerts into alarms, reports them to the hub (`to_hub`, while its link is up; the
+    /// cc keeps them either way), and keeps a learned model, as they come, until the cc stops.
+    pub async fn run(self, alarms: Arc<Mutex<AlarmList>>, to_hub: mpsc::Sender<CcToHub>) {
         loop {
             self.shared.ready.notified().await;
             let (learned, (alerts, dropped)) = {
@@ -159,6 +162,9 @@ impl Ids {
             }
             for a in &raised {
                 warn!(target: "alarm", reason = %a.reason, "SCADA intrusion detection");
+                if to_hub.try_send(CcToHub::Intrusion { alert: a.reason.clone(), seen_at: a.at }).is_err() {
+                    warn!("intrusion alert not reported to the hub: its link is down or behind (the alarm is kept here)");
+                }
             }
             alarms.lock().unwrap_or_else(|p| p.into_inner()).extend(raised);
         }

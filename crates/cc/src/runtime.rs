@@ -58,6 +58,10 @@ pub enum CcError {
     Ids(#[from] crate::ids::IdsError),
 }
 
+/// Reports to the hub (intrusion alerts) held while its link is down; beyond that they are only
+/// kept here.
+const REPORTS_CAPACITY: usize = 256;
+
 /// Counters for metrics and tests.
 #[derive(Debug, Default)]
 pub struct CcStats {
@@ -78,6 +82,8 @@ pub struct CcStats {
     pub ids_events: AtomicU64,
     /// Alerts the intrusion detector raised.
     pub ids_alerts: AtomicU64,
+    /// Reports (intrusion alerts) sent to the hub.
+    pub reports_sent: AtomicU64,
 }
 
 /// A running connector.
@@ -174,6 +180,8 @@ impl Cc {
         let forward_timeout = Duration::from_millis(config.commands.forward_timeout_ms);
         let link_up = Arc::new(AtomicBool::new(false));
         let (stamped_tx, stamped) = mpsc::channel(256);
+        // Without [ids] nothing reports: the sender is dropped and the link never waits on it.
+        let (reports_tx, reports) = mpsc::channel(REPORTS_CAPACITY);
         let link = HubLink {
             cc_id: config.cc_id.clone(),
             hub: config.hub.clone(),
@@ -206,14 +214,14 @@ impl Cc {
         let crl_watch = link.identity.watch_crl(|_| {});
         let mut tasks = vec![
             crl_watch,
-            tokio::spawn(link.run(stamped, tracker, verifier)),
+            tokio::spawn(link.run(stamped, reports, tracker, verifier)),
             tokio::spawn(stamp(commands, stamped_tx, link_up, stats.clone())),
             tokio::spawn(watch_staleness(freshness, mapping, server.clone(), alarms.clone())),
             tokio::spawn(scada::watch_refusals(refusals, stats.clone(), alarms.clone())),
             tokio::spawn(watch_checkpoints(watchdog, alarms.clone())),
         ];
         if let Some(ids) = ids {
-            tasks.push(tokio::spawn(ids.run(alarms.clone())));
+            tasks.push(tokio::spawn(ids.run(alarms.clone(), reports_tx)));
         }
         Ok(Self { iec104_addr, stats, alarms, server, tasks, ui })
     }
@@ -443,12 +451,18 @@ struct Pending {
 }
 
 impl HubLink {
-    async fn run(self, mut commands: mpsc::Receiver<Stamped>, mut tracker: CheckpointTracker, mut verifier: Verifier) {
+    async fn run(
+        self,
+        mut commands: mpsc::Receiver<Stamped>,
+        mut reports: mpsc::Receiver<CcToHub>,
+        mut tracker: CheckpointTracker,
+        mut verifier: Verifier,
+    ) {
         const FIRST_RETRY: Duration = Duration::from_millis(100);
         let mut backoff = FIRST_RETRY;
         loop {
             let started = std::time::Instant::now();
-            match self.session(&mut verifier, &mut tracker, &mut commands).await {
+            match self.session(&mut verifier, &mut tracker, &mut commands, &mut reports).await {
                 Ok(()) => info!("hub closed the connection"),
                 Err(e) => warn!(hub = %self.hub.address, error = %e, "hub link down"),
             }
@@ -471,6 +485,7 @@ impl HubLink {
         verifier: &mut Verifier,
         tracker: &mut CheckpointTracker,
         commands: &mut mpsc::Receiver<Stamped>,
+        reports: &mut mpsc::Receiver<CcToHub>,
     ) -> Result<(), FrameError> {
         // The guard closes the link if the hub's certificate is revoked while connected.
         let ((r, mut w), _guard) = self.identity.connect(&self.hub, self.tls.clone()).await?;
@@ -510,6 +525,13 @@ impl HubLink {
                     Some(HubToCc::CommandResult(result)) => self.answer(&mut pending, result),
                     None => break match (&mut reader).await { Ok(r) => r, Err(_) => Ok(()) },
                 },
+                // What the cc reports to the hub (intrusion alerts): sent while the link is up.
+                Some(report) = reports.recv() => {
+                    if let Err(e) = w.send(&report).await {
+                        break Err(e);
+                    }
+                    self.stats.reports_sent.fetch_add(1, Ordering::Relaxed);
+                }
                 Some(stamped) = commands.recv() => {
                     let arrived = stamped.arrived;
                     if arrived.elapsed() > self.forward_timeout {

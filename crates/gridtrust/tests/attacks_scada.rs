@@ -25,7 +25,7 @@
 //!   the cc learns a SCADA session (interrogation, a read of the breaker) for two seconds; the
 //!   same session again raises nothing, and then the same admitted address reading objects the
 //!   station never served (a vertical scan) raises intrusion-detection alarms naming the
-//!   unknown objects and the scan.
+//!   unknown objects and the scan, at the cc and, reported by it, at the hub.
 
 #[path = "support/common.rs"]
 mod common;
@@ -210,8 +210,8 @@ impl Site {
         ]
     }
 
-    /// Stops every role and returns the commands in the hub's transparency log.
-    async fn stop_and_read_logged_commands(&mut self) -> Vec<Command> {
+    /// Stops every role.
+    async fn stop(&mut self) {
         if let Some(cc) = self.cc.take() {
             cc.shutdown().await;
         }
@@ -221,6 +221,23 @@ impl Site {
         drop(self.hub.take());
         self.rtu_task.abort();
         self.rtu.shutdown().await;
+    }
+
+    /// Stops every role and returns the hub's alarms, as it stored them. The cc stops first and
+    /// the hub a second later, so what the cc sent has been read (the hub process is killed).
+    async fn stop_and_read_hub_alarms(&mut self) -> Vec<gridtrust_hub::alarms::Alarm> {
+        if let Some(cc) = self.cc.take() {
+            cc.shutdown().await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        self.stop().await;
+        let store = gridtrust_store::HubStore::open(self.dir.join("hub-data").join("hub.redb")).unwrap();
+        store.alarms().unwrap().into_iter().map(|(_, bytes)| postcard::from_bytes(&bytes).unwrap()).collect()
+    }
+
+    /// Stops every role and returns the commands in the hub's transparency log.
+    async fn stop_and_read_logged_commands(&mut self) -> Vec<Command> {
+        self.stop().await;
         let path = self.dir.join("hub-data").join("log.redb");
         let log = TransparencyLog::open(&path).unwrap();
         (0..log.size())
@@ -404,7 +421,7 @@ async fn normal_scada_session(addr: std::net::SocketAddr) {
 async fn an_admitted_scada_host_that_scans_objects_raises_the_intrusion_alarm() {
     let started = Instant::now();
     let learning = Duration::from_secs(10);
-    let site = Site::start_with(false, &["127.0.0.1"], &format!("[ids]\nlearn_s = {}\n", learning.as_secs())).await;
+    let mut site = Site::start_with(false, &["127.0.0.1"], &format!("[ids]\nlearn_s = {}\n", learning.as_secs())).await;
     let addr = site.cc().iec104_addr;
     normal_scada_session(addr).await;
     assert!(started.elapsed() < learning - Duration::from_secs(1), "the session to learn ran after the learning period");
@@ -431,4 +448,19 @@ async fn an_admitted_scada_host_that_scans_objects_raises_the_intrusion_alarm() 
     assert!(!unknown.is_empty() && unknown.iter().all(|a| a.contains("127.0.0.1")), "{unknown:?}");
     assert!(site.cc().stats.ids_alerts.load(Ordering::SeqCst) >= 2);
     scanner.close();
+
+    // The cc reported the alerts to the hub, which keeps them as intrusion alarms of cc-1.
+    let stats = site.cc().stats.clone();
+    common::poll_until(STEP, "the cc reported every alert to the hub", || {
+        stats.reports_sent.load(Ordering::SeqCst) >= stats.ids_alerts.load(Ordering::SeqCst)
+    })
+    .await;
+    let hub_alarms = site.stop_and_read_hub_alarms().await;
+    let intrusion: Vec<&str> = hub_alarms
+        .iter()
+        .filter(|a| a.kind == gridtrust_model::AlarmKind::Intrusion && a.source == "cc-1")
+        .map(|a| a.message.as_str())
+        .collect();
+    let all: Vec<String> = hub_alarms.iter().map(|a| format!("[{}] {}: {}", a.kind, a.source, a.message)).collect();
+    assert!(intrusion.iter().any(|m| m.contains("[scan]") && m.contains("SCADA side of cc-1")), "hub alarms: {all:#?}");
 }

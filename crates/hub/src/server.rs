@@ -259,6 +259,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How much of a connector's intrusion alert the hub keeps: enough for the detector's
+/// explanations, not a way for a connector to fill the alarm store.
+const MAX_INTRUSION_ALERT_CHARS: usize = 1_000;
+
 /// A running hub.
 pub struct Hub {
     state: Arc<State>,
@@ -1337,6 +1341,11 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
         match msg {
             Ok(Some(CcToHub::Command(cmd))) => route_command(&state, cmd, &tx).await,
             Ok(Some(CcToHub::Hello { .. })) => warn!(%cc_id, "second hello ignored"),
+            Ok(Some(CcToHub::Intrusion { alert, seen_at })) => {
+                let alert: String = alert.chars().take(MAX_INTRUSION_ALERT_CHARS).collect();
+                let seen = gridtrust_api::timefmt::rfc3339(seen_at.0);
+                state.alarm(Severity::Major, &cc_id, AlarmKind::Intrusion, format!("SCADA side of {cc_id}, seen {seen}: {alert}"), None);
+            }
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         }

@@ -71,11 +71,13 @@ pub enum AlarmKind {
     Stale,
     /// An edge's clock disagrees with the hub's beyond the allowed skew.
     Clock,
+    /// A connector's intrusion detector saw SCADA traffic unlike what it learned.
+    Intrusion,
 }
 
 impl AlarmKind {
     /// Every kind, for listings and round-trip tests.
-    pub const ALL: [AlarmKind; 14] = [
+    pub const ALL: [AlarmKind; 15] = [
         AlarmKind::Trust,
         AlarmKind::Chain,
         AlarmKind::Peer,
@@ -90,6 +92,7 @@ impl AlarmKind {
         AlarmKind::Profile,
         AlarmKind::Stale,
         AlarmKind::Clock,
+        AlarmKind::Intrusion,
     ];
 
     /// The name the API, the store and the logs use.
@@ -109,22 +112,8 @@ impl AlarmKind {
             AlarmKind::Profile => "profile",
             AlarmKind::Stale => "stale",
             AlarmKind::Clock => "clock",
+            AlarmKind::Intrusion => "intrusion",
         }
-    }
-
-    /// Whether the alarm says the chain of trust itself failed (as opposed to the grid or the
-    /// operation looking wrong): what incident correlation weighs highest.
-    pub fn is_trust_signal(self) -> bool {
-        matches!(
-            self,
-            AlarmKind::Trust
-                | AlarmKind::Chain
-                | AlarmKind::Peer
-                | AlarmKind::Authority
-                | AlarmKind::Log
-                | AlarmKind::Crl
-                | AlarmKind::Clock
-        )
     }
 }
 

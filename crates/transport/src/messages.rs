@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use gridtrust_model::Timestamp;
 use gridtrust_trust::checkpoint::{EntryInLog, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
 use gridtrust_trust::evidence::Signature;
@@ -10,8 +11,8 @@ use gridtrust_trust::registry::SignedRegistry;
 use gridtrust_trust::{BatchHeader, Hash, SignedBatch};
 
 /// Bumped when a message changes shape; peers refuse a different version at hello. 4: the
-/// connector's hello carries its position per edge.
-pub const PROTOCOL_VERSION: u16 = 4;
+/// connector's hello carries its position per edge. 5: the connector reports intrusion alerts.
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Edge → hub.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +49,9 @@ pub enum CcToHub {
     Hello { cc_id: String, protocol: u16, checkpoint_size: Option<u64>, positions: Vec<(String, u64)> },
     /// A command from SCADA, signed by the cc.
     Command(SignedCommand),
+    /// An alert of the cc's intrusion detector on its SCADA side, for the hub's alarm list
+    /// (where incidents are made); the cc keeps and logs it as well.
+    Intrusion { alert: String, seen_at: Timestamp },
 }
 
 /// Hub → control-centre connector.

@@ -57,6 +57,7 @@ fn cc_to_hub_variant(m: &CcToHub) -> &'static str {
     match m {
         CcToHub::Hello { .. } => "hello",
         CcToHub::Command(_) => "command",
+        CcToHub::Intrusion { .. } => "intrusion",
     }
 }
 
@@ -124,6 +125,10 @@ fn cc_to_hub_examples() -> Vec<CcToHub> {
             positions: vec![("edge-feeder-7".into(), 299), ("edge-bay-2".into(), 12)],
         },
         CcToHub::Command(signed_command(IssuerProof::Key(endorsement(0x50)))),
+        CcToHub::Intrusion {
+            alert: "intrusion detection: 10.1.2.3:40000 -> 10.1.0.1:2404 [scan] 3 unknown objects".into(),
+            seen_at: gridtrust_model::Timestamp(1_765_000_000_123_456_789),
+        },
     ]
 }
 
