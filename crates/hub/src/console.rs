@@ -101,12 +101,13 @@ impl Console {
     /// `role`: a fresh id and nonce, valid for [`COMMAND_VALIDITY_NS`] from now.
     pub fn compose(&self, req: &CommandRequest, edge: &str, issuer: CommandIssuer, role: Role) -> Result<Command, ApiError> {
         let (point, action, value) = parse_request(req)?;
-        let mut bytes = [0u8; 24];
-        self.random.fill(&mut bytes).map_err(|_| ApiError::Internal("no randomness for the command nonce".into()))?;
-        let (id_bytes, nonce_bytes) = bytes.split_at(8);
+        // No randomness, no command: never a predictable id or nonce.
+        let no_randomness = |_| ApiError::Internal("no randomness for the command id and nonce".into());
+        let (mut id_bytes, mut nonce) = ([0u8; 8], [0u8; 16]);
+        self.random.fill(&mut id_bytes).map_err(no_randomness)?;
+        self.random.fill(&mut nonce).map_err(no_randomness)?;
         // 53 bits, so the id survives a JavaScript number.
-        let id = u64::from_be_bytes(id_bytes.try_into().unwrap_or_default()) & ((1 << 53) - 1);
-        let nonce: [u8; 16] = nonce_bytes.try_into().unwrap_or_default();
+        let id = u64::from_be_bytes(id_bytes) & ((1 << 53) - 1);
         let now = Timestamp::now();
         Ok(Command {
             id,
