@@ -182,6 +182,50 @@ export interface Incident {
   notes: string[];
 }
 
+/** GET /api/estimation: the latest run of the hub's measurement checks (docs/state-estimation.md). */
+export interface EstimatedMeasurement {
+  point: string | null;
+  origin: 'measured' | 'pseudo' | 'zero-injection';
+  quantity: string;
+  value_pu: number;
+  sigma_pu: number;
+  estimate_pu: number | null;
+  normalised_residual: number | null;
+  bad_data: boolean;
+  protected: boolean;
+}
+export type AttackCost = { kind: 'impossible' } | { kind: 'exact'; measurements: number } | { kind: 'at-most'; measurements: number } | { kind: 'not-computed' };
+export interface BusEstimate {
+  bus: string;
+  name: string | null;
+  v_pu: number;
+  angle_deg: number;
+  angle_attack: AttackCost | null;
+  magnitude_attack: AttackCost;
+}
+export interface PointProfile {
+  point: string;
+  bucket: string;
+  samples: number;
+  median: number | null;
+  mad: number | null;
+  last: number;
+  score: number | null;
+}
+export interface EstimationReport {
+  ran_at: string;
+  duration_ms: number;
+  error: string | null;
+  passed: boolean;
+  settling: boolean;
+  objective: number;
+  threshold: number | null;
+  degrees_of_freedom: number;
+  measurements: EstimatedMeasurement[];
+  buses: BusEstimate[];
+  profiles: PointProfile[];
+}
+
 export type CommandAction = 'select' | 'execute' | 'cancel';
 export interface CommandValue {
   kind: CommandKind;
@@ -253,6 +297,7 @@ export const api = {
   alarms: (state: 'active' | 'all') => call<Alarm[]>('GET', `/api/alarms?state=${state}`),
   ack: (id: number) => call<Alarm>('POST', `/api/alarms/${id}/ack`),
   incidents: () => call<Incident[]>('GET', '/api/incidents'),
+  estimation: () => call<EstimationReport>('GET', '/api/estimation'),
   ackIncident: (id: number) => call<Incident>('POST', `/api/incidents/${id}/acknowledge`),
   command: (point: string, action: CommandAction, value: CommandValue, assertion?: CommandAssertion) =>
     call<Command>('POST', '/api/commands', { point, action, value, assertion }),

@@ -1,4 +1,4 @@
-// The control room: login, station tree, bay table and trend, one-line diagram, incidents, alarms, commands, evidence.
+// The control room: login, station tree, bay table and trend, one-line diagram, incidents, state estimation, alarms, commands, evidence.
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
@@ -13,6 +13,7 @@ import { EvidenceView } from './evidence-view';
 import { PasskeyDialog } from './passkeys';
 import { OneLineView } from './oneline';
 import { IncidentView } from './incidents';
+import { EstimationView } from './estimation';
 
 function Login({ onLogin }: { onLogin: (me: Me) => void }) {
   const [username, setUsername] = useState('');
@@ -51,11 +52,16 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
   const [operate, setOperate] = useState<PointInfo | null>(null);
   const [evidenceFor, setEvidenceFor] = useState<string | null>(null);
   const [passkeys, setPasskeys] = useState(false);
-  const [view, setView] = useState<'bays' | 'oneline' | 'incidents'>('bays');
+  const [view, setView] = useState<'bays' | 'oneline' | 'incidents' | 'estimation'>('bays');
   const live = useLive();
   const selectBay = (bay: string) => {
     setBayId(bay);
     setView('bays');
+  };
+  /** Opens the bay a point is in (from a point named in the alarms, incidents or estimation). */
+  const showPoint = (id: string) => {
+    const bayOfPoint = points.get(id)?.bay;
+    if (bayOfPoint) selectBay(bayOfPoint);
   };
 
   useEffect(() => {
@@ -103,6 +109,9 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
         <button class={`view-switch ${view === 'incidents' ? 'active' : ''}`} onClick={() => setView('incidents')} data-testid="incidents-button">
           Incidents
         </button>
+        <button class={`view-switch ${view === 'estimation' ? 'active' : ''}`} onClick={() => setView('estimation')} data-testid="estimation-button">
+          Estimation
+        </button>
         {model ? <StationTree model={model} selected={view === 'bays' ? bayId : null} onSelect={selectBay} /> : <p>{loadError ?? 'Loading model…'}</p>}
       </nav>
       <main>
@@ -111,11 +120,14 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
             me={me}
             alarms={live.alarms}
             onEvidence={setEvidenceFor}
-            onShowPoint={(id) => {
-              const bayOfPoint = points.get(id)?.bay;
-              if (bayOfPoint) selectBay(bayOfPoint);
-            }}
+            onShowPoint={showPoint}
             diagram={(affected) => <OneLineView me={me} points={points} values={live.values} onOpenBay={selectBay} onOperate={setOperate} affected={affected} />}
+          />
+        ) : view === 'estimation' ? (
+          <EstimationView
+            alarms={live.alarms}
+            points={points}
+            onShowPoint={showPoint}
           />
         ) : view === 'oneline' ? (
           <OneLineView me={me} points={points} values={live.values} onOpenBay={selectBay} onOperate={setOperate} />
@@ -133,10 +145,7 @@ function ControlRoom({ me, onLogout }: { me: Me; onLogout: () => void }) {
           alarms={live.alarms}
           me={me}
           onAcked={live.upsertAlarm}
-          onShowPoint={(id) => {
-            const bayOfPoint = points.get(id)?.bay;
-            if (bayOfPoint) selectBay(bayOfPoint);
-          }}
+          onShowPoint={showPoint}
         />
       </aside>
       {operate && <CommandDialog point={operate} me={me} value={live.values.get(operate.id)} onClose={() => setOperate(null)} />}
