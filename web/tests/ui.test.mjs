@@ -448,6 +448,55 @@ describe('control room', () => {
     assert.deepEqual(page.problems, []);
   });
 
+  test('the estimation view shows the bad-data test, the measurements worst residual first with units, and the security index per bus', async () => {
+    const page = await newPage();
+    await login(page, 'viewer');
+    // The demo runs the checks every few seconds; the first may not have run yet.
+    let res;
+    for (let i = 0; i < 60; i++) {
+      res = await page.request.get(`${BASE}/api/estimation`);
+      if (res.status() !== 404) break;
+      await page.waitForTimeout(500);
+    }
+    assert.equal(res.status(), 200, `the demo runs [estimation]: ${await res.text()}`);
+    const report = await res.json();
+    assert.equal(report.error, null, 'the demo grid is observable');
+    const points = new Map((await (await page.request.get(`${BASE}/api/points`)).json()).map((p) => [p.id, p]));
+    await page.getByTestId('estimation-button').click();
+    const view = page.getByTestId('estimation');
+    const summary = view.getByTestId('estimation-summary');
+    await summary.waitFor();
+    assert.equal(await summary.getAttribute('data-passed'), String(report.passed), 'the verdict the hub reported');
+    const verdict = await summary.getByTestId('estimation-verdict').innerText();
+    assert.match(verdict, new RegExp(`${report.passed ? 'passed' : 'failed'}: J\\(x\\) = [0-9.]+ against χ² threshold [0-9.]+`));
+    // Every measurement has a row; the measured ones show their unit, the rows run worst residual first.
+    const rows = view.getByTestId('estimation-measurement');
+    assert.equal(await rows.count(), report.measurements.length);
+    const measured = view.locator('[data-testid=estimation-measurement][data-origin=measured]');
+    assert.ok((await measured.count()) > 0, 'measured values in the table');
+    const first = measured.first();
+    const unit = points.get(await first.getAttribute('data-point'))?.unit;
+    assert.ok(unit, 'the demo\'s measured points have units');
+    const shown = await first.getByTestId('measured').innerText();
+    assert.ok(shown.includes(' pu') && shown.includes(` ${unit}`), `${shown} shows per unit and ${unit}`);
+    assert.match(await first.getByTestId('residual').innerText(), /^[0-9]+\.[0-9]{2}$|^critical$/);
+    const residuals = (await view.getByTestId('residual').allInnerTexts()).map((r) => (r === 'critical' ? -1 : Number(r)));
+    assert.ok(residuals.some((r) => r >= 0), 'some residual is a number');
+    const bad = await view.locator('[data-testid=estimation-measurement][data-bad-data=true]').count();
+    assert.deepEqual(residuals.slice(bad), [...residuals.slice(bad)].sort((a, b) => b - a), 'worst residual first after the bad data');
+    // Per bus: its name and the security index the hub computed.
+    const buses = view.getByTestId('estimation-bus');
+    assert.equal(await buses.count(), report.buses.length);
+    for (const b of report.buses) {
+      const row = view.locator(`[data-testid=estimation-bus][data-bus="${b.bus}"]`);
+      if (b.name) assert.ok((await row.innerText()).includes(b.name), `bus ${b.name} named`);
+      const index = await row.getByTestId('magnitude-attack').innerText();
+      if (b.magnitude_attack.kind === 'exact') assert.equal(index, String(b.magnitude_attack.measurements));
+    }
+    await shot(page, 'estimation');
+    assert.deepEqual(page.problems, []);
+  });
+
   test('the API reference renders the OpenAPI document from the hub, with no CDN', async () => {
     const page = await newPage();
     const foreign = [];
