@@ -1,7 +1,8 @@
 // What the estimation view derives from GET /api/estimation, kept apart from the view so it can
-// be tested without a browser: the order of the measurement table, the words for an attack cost,
-// the origin counts of the summary and the points outside their learned profile.
-import type { AttackCost, EstimatedMeasurement, EstimationReport, PointProfile } from './api';
+// be tested without a browser: the order of the measurement table, bus names in its quantities,
+// the words for an attack cost, the origin counts of the summary and the points outside their
+// learned profile.
+import type { AttackCost, BusEstimate, EstimatedMeasurement, EstimationReport, PointProfile } from './api';
 
 /** A profile score above this raises a `profile` alarm at the hub (docs/state-estimation.md). */
 export const PROFILE_ALARM_SCORE = 6;
@@ -42,4 +43,10 @@ export function attackCostText(cost: AttackCost | null): string {
  * without a score, are never outside). */
 export function outsideProfile(profiles: PointProfile[]): PointProfile[] {
   return profiles.filter((p) => p.score !== null && p.score > PROFILE_ALARM_SCORE).sort((a, b) => (b.score ?? 0) - (a.score ?? 0));
+}
+
+/** The hub names buses in a quantity by their mRID (`P flow into <branch> at <bus>`): the
+ * operator reads the bus's name where the model gives one. */
+export function namedQuantity(quantity: string, buses: BusEstimate[]): string {
+  return buses.reduce((text, b) => (b.name ? text.split(b.bus).join(b.name) : text), quantity);
 }

@@ -4,7 +4,7 @@
 // when an alarm arrives (bad-data and profile alarms come from these checks) and every few seconds.
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, type Alarm, type EstimationReport, type PointInfo } from './api';
-import { attackCostText, byWorstResidual, originCounts, outsideProfile, PROFILE_ALARM_SCORE } from './estimation-model';
+import { attackCostText, byWorstResidual, namedQuantity, originCounts, outsideProfile, PROFILE_ALARM_SCORE } from './estimation-model';
 
 const REFRESH_MS = 5000;
 const clock = (t: string) => new Date(t).toLocaleTimeString(undefined, { hour12: false });
@@ -114,7 +114,9 @@ function Report({ report, points, onShowPoint }: { report: EstimationReport; poi
                       {m.point}
                     </button>
                   ) : null}
-                  <div class="quantity">{m.quantity}</div>
+                  <div class="quantity" title={m.quantity}>
+                    {namedQuantity(m.quantity, report.buses)}
+                  </div>
                 </td>
                 <td>{m.origin}</td>
                 <td class="num" data-testid="measured">

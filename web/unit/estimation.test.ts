@@ -1,9 +1,9 @@
 // The estimation view's derived figures: the measurement table's order (bad data, then the
-// largest residual, critical ones last), the origin counts, the security index in words and the
-// points outside their learned profile.
+// largest residual, critical ones last), bus names in quantities, the origin counts, the
+// security index in words and the points outside their learned profile.
 import { describe, expect, it } from 'vitest';
-import type { EstimatedMeasurement, EstimationReport, PointProfile } from '../src/api';
-import { attackCostText, byWorstResidual, originCounts, outsideProfile, PROFILE_ALARM_SCORE } from '../src/estimation-model';
+import type { BusEstimate, EstimatedMeasurement, EstimationReport, PointProfile } from '../src/api';
+import { attackCostText, byWorstResidual, namedQuantity, originCounts, outsideProfile, PROFILE_ALARM_SCORE } from '../src/estimation-model';
 
 function m(quantity: string, over: Partial<EstimatedMeasurement>): EstimatedMeasurement {
   return { point: null, origin: 'measured', quantity, value_pu: 1, sigma_pu: 0.01, estimate_pu: 1, normalised_residual: 0, bad_data: false, protected: false, ...over };
@@ -48,5 +48,12 @@ describe('estimation view', () => {
   it('lists only points scored above the alarm score, worst first, never those still learning', () => {
     const outside = outsideProfile([profile('ok', 2), profile('learning', null), profile('bad', PROFILE_ALARM_SCORE + 3), profile('edge', PROFILE_ALARM_SCORE), profile('worse', 30)]);
     expect(outside.map((p) => p.point)).toEqual(['worse', 'bad']);
+  });
+
+  it('names buses in a quantity where the model names them, and keeps the mRID otherwise', () => {
+    const bus = (id: string, name: string | null): BusEstimate => ({ bus: id, name, v_pu: 1, angle_deg: 0, angle_attack: null, magnitude_attack: { kind: 'impossible' } });
+    const buses = [bus('b-1', 'SS11 20kV'), bus('b-2', null)];
+    expect(namedQuantity('P flow into line-7 at b-1', buses)).toBe('P flow into line-7 at SS11 20kV');
+    expect(namedQuantity('|V| at b-2', buses)).toBe('|V| at b-2');
   });
 });
