@@ -2,11 +2,11 @@
 // test, every measurement with its estimate and normalised residual (worst first), the estimated
 // state per bus with its security index, and points outside their learned profile. Fetched again
 // when an alarm arrives (bad-data and profile alarms come from these checks) and every few seconds.
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api, ApiError, type Alarm, type EstimationReport, type PointInfo } from './api';
+import { usePolled } from './polled';
 import { attackCostText, byWorstResidual, namedQuantity, originCounts, outsideProfile, PROFILE_ALARM_SCORE } from './estimation-model';
 
-const REFRESH_MS = 5000;
 const clock = (t: string) => new Date(t).toLocaleTimeString(undefined, { hour12: false });
 const fixed = (x: number | null, digits: number) => (x === null ? '–' : x.toFixed(digits));
 
@@ -14,27 +14,16 @@ type State = { kind: 'loading' } | { kind: 'absent'; message: string } | { kind:
 
 export function EstimationView({ alarms, points, onShowPoint }: { alarms: Alarm[]; points: Map<string, PointInfo>; onShowPoint: (point: string) => void }) {
   const [state, setState] = useState<State>({ kind: 'loading' });
-  const [tick, setTick] = useState(0);
-
-  useEffect(() => {
-    const timer = setInterval(() => setTick((t) => t + 1), REFRESH_MS);
-    return () => clearInterval(timer);
-  }, []);
-  useEffect(() => {
-    let live = true;
-    api
-      .estimation()
-      .then((report) => live && setState({ kind: 'report', report }))
-      .catch((e) => {
-        if (!live) return;
-        // 404: the hub runs no checks ([estimation] absent) or none has run yet.
-        if (e instanceof ApiError && e.status === 404) setState({ kind: 'absent', message: e.message });
-        else setState({ kind: 'error', message: e instanceof ApiError ? e.message : String(e) });
-      });
-    return () => {
-      live = false;
-    };
-  }, [alarms, tick]);
+  usePolled(
+    () => api.estimation(),
+    alarms,
+    (report) => setState({ kind: 'report', report }),
+    (e) => {
+      // 404: the hub runs no checks ([estimation] absent) or none has run yet.
+      if (e instanceof ApiError && e.status === 404) setState({ kind: 'absent', message: e.message });
+      else setState({ kind: 'error', message: e instanceof ApiError ? e.message : String(e) });
+    },
+  );
 
   return (
     <section class="estimation" data-testid="estimation">

@@ -2,8 +2,9 @@
 // affected area and the ranked recommendations with their reasons (docs/incidents.md). The list
 // is fetched again when an alarm arrives, and every few seconds (switch positions change too).
 import type { ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api, ApiError, mayOperate, type Alarm, type Incident, type Me } from './api';
+import { usePolled } from './polled';
 
 /** What the incident's area is on the one-line diagram: the equipment its alarms name, the loads
  * of its feeders and the tie switches its recommendations close. */
@@ -16,7 +17,6 @@ function affectedEquipment(incident: Incident): Set<string> {
 }
 
 const clock = (t: string) => new Date(t).toLocaleTimeString(undefined, { hour12: false });
-const REFRESH_MS = 5000;
 
 export function IncidentView({
   me,
@@ -36,27 +36,16 @@ export function IncidentView({
   const [incidents, setIncidents] = useState<Incident[] | null>(null);
   const [selected, setSelected] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [tick, setTick] = useState(0);
-
-  useEffect(() => {
-    const timer = setInterval(() => setTick((t) => t + 1), REFRESH_MS);
-    return () => clearInterval(timer);
-  }, []);
-  useEffect(() => {
-    let live = true;
-    api
-      .incidents()
-      .then((list) => {
-        if (!live) return;
-        setIncidents(list);
-        setError(null);
-        setSelected((s) => (s !== null && list.some((i) => i.id === s) ? s : (list[0]?.id ?? null)));
-      })
-      .catch((e) => live && setError(e instanceof ApiError ? e.message : String(e)));
-    return () => {
-      live = false;
-    };
-  }, [alarms, tick]);
+  usePolled(
+    () => api.incidents(),
+    alarms,
+    (list) => {
+      setIncidents(list);
+      setError(null);
+      setSelected((s) => (s !== null && list.some((i) => i.id === s) ? s : (list[0]?.id ?? null)));
+    },
+    (e) => setError(e instanceof ApiError ? e.message : String(e)),
+  );
 
   const acknowledge = async (incident: Incident) => {
     setError(null);
