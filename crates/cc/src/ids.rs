@@ -126,11 +126,6 @@ impl Ids {
         Arc::new(Taps { shared: self.shared.clone() })
     }
 
-    /// Whether the monitor is still learning.
-    pub fn is_learning(&self) -> bool {
-        self.shared.core().monitor.is_learning()
-    }
-
     /// Turns alerts into alarms, reports them to the hub (`to_hub`, while its link is up; the
     /// cc keeps them either way), and keeps a learned model, as they come, until the cc stops.
     pub async fn run(self, alarms: Arc<Mutex<AlarmList>>, to_hub: mpsc::Sender<CcToHub>) {

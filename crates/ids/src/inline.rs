@@ -30,18 +30,17 @@ enum Phase {
 /// The detector for one service, learning first when it has no model.
 pub struct Monitor {
     phase: Phase,
-    events: u64,
 }
 
 impl Monitor {
     /// Checks against `model` from the first event on.
     pub fn detecting(model: Model) -> Self {
-        Self { phase: Phase::Detecting(Box::new(Detector::new(model))), events: 0 }
+        Self { phase: Phase::Detecting(Box::new(Detector::new(model))) }
     }
 
     /// Learns from every event before `until_us` (microseconds since the Unix epoch), then checks.
     pub fn learning(until_us: i64) -> Self {
-        Self { phase: Phase::Learning { learner: Box::default(), until_us }, events: 0 }
+        Self { phase: Phase::Learning { learner: Box::default(), until_us } }
     }
 
     /// Whether it is still learning.
@@ -49,15 +48,9 @@ impl Monitor {
         matches!(self.phase, Phase::Learning { .. })
     }
 
-    /// Events handled so far.
-    pub fn events(&self) -> u64 {
-        self.events
-    }
-
     /// Learns from or checks one event. Returns the model when this event ended the learning
     /// period (the event itself is the first one checked), so the role can keep it.
     pub fn handle(&mut self, event: &Event) -> Option<Model> {
-        self.events += 1;
         let mut learned = None;
         if let Phase::Learning { learner, until_us } = &mut self.phase {
             if event.time_us < *until_us {
@@ -101,11 +94,6 @@ impl LinkObserver {
         let (local, peer) = (endpoint(local)?, endpoint(peer)?);
         let flow = if local_is_server { Flow { client: peer, server: local } } else { Flow { client: local, server: peer } };
         Some(Self { flow, protocol, local_is_server, received: Framer::default(), sent: Framer::default() })
-    }
-
-    /// The connection.
-    pub fn flow(&self) -> Flow {
-        self.flow
     }
 
     fn event(&self, time_us: i64, direction: Direction, kind: EventKind) -> Event {
@@ -271,7 +259,6 @@ mod tests {
             monitor.handle(e);
         }
         assert!(monitor.poll_alert().is_none());
-        assert_eq!(monitor.events(), 4);
     }
 
     #[test]
