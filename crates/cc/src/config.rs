@@ -2,6 +2,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use gridtrust_ids::service::IdsConfig;
+
 use gridtrust_config::{ConfigError, base_dir, read_toml, resolve};
 use gridtrust_iec104::server::ServerConfig;
 use gridtrust_transport::Upstream;
@@ -41,30 +43,6 @@ pub struct CcConfig {
     /// `[ids]`: intrusion detection on the SCADA side (see [`crate::ids`]).
     #[serde(default)]
     pub ids: Option<IdsConfig>,
-}
-
-/// `[ids]`: watch every SCADA connection with the protocol intrusion detector.
-///
-/// ```toml
-/// [ids]
-/// # model = "scada-ids.json"   # learned offline: gridtrust ids learn capture.pcapng --output ...
-/// learn_s = 86400              # without a model: learn from this long of live traffic first
-/// ```
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdsConfig {
-    /// A model learned offline from normal traffic. Without it the cc uses the model it learned
-    /// before (`data_dir/ids-model.json`), or learns one.
-    #[serde(default)]
-    pub model: Option<PathBuf>,
-    /// How long to learn from live traffic when there is no model: alerts start after that.
-    #[serde(default = "default_learn_s")]
-    pub learn_s: u64,
-}
-
-/// A day: daily routines (interrogations, polling, commands) are in the model.
-fn default_learn_s() -> u64 {
-    86_400
 }
 
 /// `[ui]`: the control-room web UI served by the connector, on the control-centre side, so the
@@ -286,11 +264,9 @@ impl CcConfig {
         c.identity.resolve(base);
         resolve(base, &mut c.data_dir);
         resolve(base, &mut c.iec104.mapping);
-        if let Some(model) = c.ids.as_mut().and_then(|i| i.model.as_mut()) {
-            resolve(base, model);
-        }
-        if c.ids.as_ref().is_some_and(|i| i.model.is_none() && i.learn_s == 0) {
-            return Err(ConfigError::invalid(path, "ids.learn_s", "must be at least 1 s when no ids.model is given"));
+        if let Some(ids) = c.ids.as_mut() {
+            ids.resolve(base);
+            ids.validate(path)?;
         }
         if c.iec104.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::invalid(path, "iec104.listen", format!("`{}` is not an ip:port address", c.iec104.listen)));

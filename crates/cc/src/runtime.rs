@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use gridtrust_ids::service::{IdsStats, Service, Side};
 use gridtrust_iec104::asdu::InformationObject;
 use gridtrust_iec104::server::{CommandMode, CommandResponder, IncomingCommand, Server, ServerHandle, UnlistedClients};
 use gridtrust_iec104_model::MappingFile;
@@ -54,8 +55,8 @@ pub enum CcError {
     Station(#[from] gridtrust_iec104::server::StationError),
     #[error("web UI: {0}")]
     Ui(#[from] crate::ui::UiError),
-    #[error("{0}")]
-    Ids(#[from] crate::ids::IdsError),
+    #[error("ids.model: {0}")]
+    Ids(#[from] gridtrust_ids::model::ModelFileError),
 }
 
 /// Reports to the hub (intrusion alerts) held while its link is down; beyond that they are only
@@ -78,10 +79,8 @@ pub struct CcStats {
     /// SCADA commands refused because they could not reach the hub, or their confirmation did
     /// not come back, within `[commands] forward_timeout_ms`.
     pub commands_timed_out: AtomicU64,
-    /// Frames and connection changes the intrusion detector saw (`[ids]`).
-    pub ids_events: AtomicU64,
-    /// Alerts the intrusion detector raised.
-    pub ids_alerts: AtomicU64,
+    /// What the intrusion detector saw and raised (`[ids]`).
+    pub ids: Arc<IdsStats>,
     /// Reports (intrusion alerts) sent to the hub.
     pub reports_sent: AtomicU64,
 }
@@ -137,8 +136,12 @@ impl Cc {
         // The redundancy groups' members are an allow-list, whatever built the configuration.
         let station = gridtrust_iec104::server::ServerConfig { unlisted_clients: UnlistedClients::Refuse, ..config.iec104.station.clone() };
         let stats = Arc::new(CcStats::default());
-        let ids = config.ids.as_ref().map(|c| crate::ids::Ids::new(c, &config.data_dir, Timestamp::now(), stats.clone())).transpose()?;
-        let (server, commands) = Server::bind_tapped(listen, tls, station, ids.as_ref().map(crate::ids::Ids::taps))
+        let ids = config
+            .ids
+            .as_ref()
+            .map(|c| Service::new(c, &config.data_dir, gridtrust_ids::service::now_us(), Side::Server, "SCADA traffic", stats.ids.clone()))
+            .transpose()?;
+        let (server, commands) = Server::bind_tapped(listen, tls, station, ids.as_ref().map(Service::taps))
             .await
             .map_err(|source| CcError::Listen { addr: config.iec104.listen.clone(), source })?;
         let refusals = server.refusals();
@@ -221,7 +224,7 @@ impl Cc {
             tokio::spawn(watch_checkpoints(watchdog, alarms.clone())),
         ];
         if let Some(ids) = ids {
-            tasks.push(tokio::spawn(ids.run(alarms.clone(), reports_tx)));
+            tasks.push(tokio::spawn(crate::ids::run(ids, alarms.clone(), reports_tx)));
         }
         Ok(Self { iec104_addr, stats, alarms, server, tasks, ui })
     }

@@ -59,6 +59,9 @@ pub struct EdgeConfig {
     /// Whose command signatures are accepted besides control-centre connectors'.
     #[serde(default)]
     pub commands: crate::gate::CommandsConfig,
+    /// `[ids]`: intrusion detection on the links to the RTUs (see [`crate::ids`]).
+    #[serde(default)]
+    pub ids: Option<gridtrust_ids::service::IdsConfig>,
 }
 
 /// When the edge closes a batch.
@@ -141,6 +144,9 @@ impl EdgeConfig {
         let fix = |p: &mut PathBuf| resolve(base, p);
         fix(&mut self.data_dir);
         self.identity.resolve(base);
+        if let Some(ids) = &mut self.ids {
+            ids.resolve(base);
+        }
         for r in &mut self.rtus {
             fix(&mut r.mapping);
             if let Some(tls) = &mut r.tls {
@@ -161,6 +167,9 @@ impl EdgeConfig {
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::invalid(path, key, message);
         gridtrust_trust::evidence::validate_edge_id(&self.edge_id).map_err(|e| invalid("edge_id", e.to_string()))?;
+        if let Some(ids) = &self.ids {
+            ids.validate(path)?;
+        }
         if self.batch.max_records == 0 || self.batch.max_records > 100_000 {
             return Err(invalid("batch.max_records", "must be 1..=100000".into()));
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info, warn};
 
+use gridtrust_ids::service::IdsStats;
 use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, PointId, Timestamp};
 use gridtrust_store::EdgeQueue;
 use gridtrust_transport::identity::Identity;
@@ -32,7 +33,14 @@ pub struct ForwardStats {
     pub commands_refused: AtomicU64,
     /// Hub links dropped because the hub answered nothing within the ack timeout.
     pub links_silent: AtomicU64,
+    /// What the intrusion detector on the RTU links saw and raised (`[ids]`).
+    pub ids: Arc<IdsStats>,
+    /// Intrusion alerts sent to the hub.
+    pub intrusions_reported: AtomicU64,
 }
+
+/// An intrusion alert for the hub: its text and when it was seen.
+pub type IntrusionReport = (String, Timestamp);
 
 /// Why a session with the hub ended.
 #[derive(Debug, thiserror::Error)]
@@ -65,12 +73,13 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// Runs forever: connect, drain, reconnect with backoff.
-    pub async fn run(self) {
+    /// Runs forever: connect, drain, reconnect with backoff. `intrusions` are the alerts to
+    /// report; they wait in their channel while the hub is unreachable.
+    pub async fn run(self, mut intrusions: mpsc::Receiver<IntrusionReport>) {
         let mut backoff = Duration::from_millis(100);
         let (results_tx, mut results_rx) = mpsc::channel::<SignedResult>(1024);
         loop {
-            match self.session(&results_tx, &mut results_rx).await {
+            match self.session(&results_tx, &mut results_rx, &mut intrusions).await {
                 Ok(()) => info!(edge_id = %self.edge_id, "hub closed the connection"),
                 Err(e @ LinkError::Silent(_)) => {
                     self.stats.links_silent.fetch_add(1, Ordering::Relaxed);
@@ -90,6 +99,7 @@ impl Forwarder {
         &self,
         results_tx: &mpsc::Sender<SignedResult>,
         results_rx: &mut mpsc::Receiver<SignedResult>,
+        intrusions: &mut mpsc::Receiver<IntrusionReport>,
     ) -> Result<(), LinkError> {
         // The guard closes the link if the hub's certificate is revoked while connected.
         let ((mut r, mut w), _guard) = self.identity.connect(&self.hub, self.tls.clone()).await?;
@@ -169,6 +179,12 @@ impl Forwarder {
                     if let Err(e) = w.send(&EdgeToHub::CommandResult(result)).await {
                         break Err(e.into());
                     }
+                }
+                Some((alert, seen_at)) = intrusions.recv() => {
+                    if let Err(e) = w.send(&EdgeToHub::Intrusion { alert, seen_at }).await {
+                        break Err(e.into());
+                    }
+                    self.stats.intrusions_reported.fetch_add(1, Ordering::Relaxed);
                 }
                 // The hub acknowledges each batch within milliseconds; with heartbeats an idle edge
                 // sends one every few seconds, so a dead path is noticed here, not after TCP's minutes.

@@ -29,6 +29,7 @@ use gridtrust_adapter::{LastValues, RecentMessages};
 use gridtrust_iec104::asdu::{Asdu, Cause, Cot, InformationObject, QOI_STATION};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_iec104::connection::AckMode;
+use gridtrust_iec104::driver::TapFactory;
 use gridtrust_iec104_model::MappingFile;
 use gridtrust_iec104_model::convert::{datum_from_element, element_from_command};
 use gridtrust_model::{CommandAction, CommandOutcome, Timestamp};
@@ -37,8 +38,8 @@ use crate::adapter::{AdapterIo, DeviceCommand};
 use crate::batcher::Datum;
 use crate::config::RtuConfig;
 
-/// Polls one RTU until the edge stops.
-pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
+/// Polls one RTU until the edge stops; `taps` (the edge's `[ids]`) watch every connection to it.
+pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo, taps: Option<Arc<dyn TapFactory>>) {
     let mapping = Arc::new(mapping);
     let addr: SocketAddr = match rtu.address.parse() {
         Ok(a) => a,
@@ -65,7 +66,7 @@ pub async fn run_rtu(rtu: RtuConfig, mapping: MappingFile, mut io: AdapterIo) {
         recent: io.durability.stored_mark().map_or_else(|| RecentMessages::new(k), |m| RecentMessages::from_mark(k, m)),
     };
     loop {
-        match Client::connect(addr, tls.clone(), config.clone()).await {
+        match Client::connect_tapped(addr, tls.clone(), config.clone(), taps.as_deref()).await {
             Ok((client, events)) => {
                 backoff = Duration::from_millis(200);
                 info!(rtu = %rtu.name, %addr, "connected to RTU");

@@ -9,6 +9,7 @@
 //! - [`iec104`]: the IEC 104 adapter (controlling station towards RTUs).
 //! - [`forward`]: store-and-forward to the hub.
 //! - [`gate`]: the checks every signed command passes before it reaches a device.
+//! - [`ids`]: intrusion detection on the links to the RTUs, reported to the hub.
 //! - [`runtime`]: wiring it all together.
 //!
 //! [`Record`]: gridtrust_model::Record
@@ -18,6 +19,7 @@ pub mod batcher;
 pub mod config;
 pub mod forward;
 pub mod gate;
+pub mod ids;
 pub mod iec104;
 pub mod runtime;
 

@@ -21,8 +21,9 @@ pub use crate::adapter::adapter_channels;
 use crate::adapter::{AdapterPort, DeviceCommand};
 use crate::batcher::{Batcher, Datum, Resume};
 use crate::config::EdgeConfig;
-use crate::forward::{ForwardStats, Forwarder};
+use crate::forward::{ForwardStats, Forwarder, IntrusionReport};
 use crate::gate::{CertificateCheck, CommandGate, Freshness};
+use gridtrust_ids::service::{IdsStats, Service, Side};
 
 /// Why an edge could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,8 @@ pub enum EdgeError {
     Chain(#[from] gridtrust_trust::EvidenceError),
     #[error("{0}")]
     Checkpoint(#[from] gridtrust_store::CheckpointFileError),
+    #[error("ids.model: {0}")]
+    Ids(#[from] gridtrust_ids::model::ModelFileError),
 }
 
 /// A running edge.
@@ -76,17 +79,27 @@ impl Edge {
     pub async fn start(config: EdgeConfig) -> Result<Self, EdgeError> {
         let mut ports = Vec::new();
         let mut spawns: Vec<AdapterTask> = Vec::new();
+        let ids_stats = Arc::new(IdsStats::default());
+        let ids = config
+            .ids
+            .as_ref()
+            .map(|c| Service::new(c, &config.data_dir, gridtrust_ids::service::now_us(), Side::Client, "RTU traffic", ids_stats.clone()))
+            .transpose()?;
+        let taps = ids.as_ref().map(Service::taps);
         for rtu in &config.rtus {
             let mapping = gridtrust_iec104_model::MappingFile::load(&rtu.mapping)?;
             let (port, io) = adapter_channels(&rtu.name, mapping.commands.iter().map(|c| c.id.clone()).collect());
             ports.push(port);
-            spawns.push(Box::pin(crate::iec104::run_rtu(rtu.clone(), mapping, io)));
+            spawns.push(Box::pin(crate::iec104::run_rtu(rtu.clone(), mapping, io, taps.clone())));
         }
         wire_devices(&config.ieds, &mut ports, &mut spawns);
         wire_devices(&config.modbus, &mut ports, &mut spawns);
         wire_devices(&config.mqtt, &mut ports, &mut spawns);
         wire_devices(&config.pmus, &mut ports, &mut spawns);
-        let mut edge = Self::start_with_ports(&config, ports).await?;
+        let (mut edge, intrusions) = Self::start_core(&config, ports, ids_stats).await?;
+        if let Some(ids) = ids {
+            edge.tasks.push(tokio::spawn(crate::ids::report(ids, config.edge_id.clone(), intrusions)));
+        }
         edge.adapters.extend(spawns.into_iter().map(tokio::spawn));
         Ok(edge)
     }
@@ -94,6 +107,15 @@ impl Edge {
     /// Starts the edge core with adapters the caller runs itself (tests, benchmarks, and adapters
     /// configured elsewhere). `ports` say which adapter operates which point.
     pub async fn start_with_ports(config: &EdgeConfig, ports: Vec<(AdapterPort, mpsc::Receiver<Datum>)>) -> Result<Self, EdgeError> {
+        Ok(Self::start_core(config, ports, Arc::default()).await?.0)
+    }
+
+    /// The edge core, and where intrusion alerts for the hub go.
+    async fn start_core(
+        config: &EdgeConfig,
+        ports: Vec<(AdapterPort, mpsc::Receiver<Datum>)>,
+        ids: Arc<IdsStats>,
+    ) -> Result<(Self, mpsc::Sender<IntrusionReport>), EdgeError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| EdgeError::DataDir { path: config.data_dir.clone(), source })?;
         let queue = Arc::new(EdgeQueue::open_with(config.data_dir.join("queue.redb"), config.queue)?);
         let resume = match queue.last_batch()? {
@@ -129,7 +151,7 @@ impl Edge {
             &config.commands,
         ));
         let appended = Arc::new(Notify::new());
-        let stats = Arc::new(ForwardStats::default());
+        let stats = Arc::new(ForwardStats { ids, ..ForwardStats::default() });
 
         let (data_tx, data_rx) = mpsc::channel::<Intake>(65_536);
         // Alarms of the CRL watch are logged by the identity (target `alarm`).
@@ -186,8 +208,9 @@ impl Edge {
             routes,
             stats: stats.clone(),
         };
-        tasks.push(tokio::spawn(forwarder.run()));
-        Ok(Self { stats, queue, adapters: Vec::new(), merges, batch, tasks })
+        let (intrusions_tx, intrusions) = mpsc::channel(crate::ids::REPORTS_CAPACITY);
+        tasks.push(tokio::spawn(forwarder.run(intrusions)));
+        Ok((Self { stats, queue, adapters: Vec::new(), merges, batch, tasks }, intrusions_tx))
     }
 
     /// Batches waiting for the hub's acknowledgement.

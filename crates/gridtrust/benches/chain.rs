@@ -419,11 +419,11 @@ async fn ids_overhead(rtu: &ServerHandle, variant: &Variant, count: u32) {
         measure(rtu, chain.cc.iec104_addr, count / 10, 0).await;
         assert!(started.elapsed() < IDS_LEARN + Duration::from_secs(1), "the warm-up ran past the learning period");
         tokio::time::sleep((IDS_LEARN + Duration::from_millis(200)).saturating_sub(started.elapsed())).await;
-        let events0 = chain.cc.stats.ids_events.load(Relaxed);
+        let events0 = chain.cc.stats.ids.events.load(Relaxed);
         let run = measure(rtu, chain.cc.iec104_addr, count, 0).await;
-        let events = chain.cc.stats.ids_events.load(Relaxed) - events0;
+        let events = chain.cc.stats.ids.events.load(Relaxed) - events0;
         print(&format!("  round {round}: chain with [ids] checking"), &run);
-        println!("      {events} frames checked, {} alerts", chain.cc.stats.ids_alerts.load(Relaxed));
+        println!("      {events} frames checked, {} alerts", chain.cc.stats.ids.alerts.load(Relaxed));
         on.push(run.rate);
         chain.cc.shutdown().await;
         chain.edge.shutdown();

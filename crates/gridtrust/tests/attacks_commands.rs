@@ -433,7 +433,7 @@ impl FakeHub {
                             EdgeToHub::CommandResult(r) => {
                                 let _ = results_tx.send(r).await;
                             }
-                            EdgeToHub::Hello { .. } => {}
+                            EdgeToHub::Hello { .. } | EdgeToHub::Intrusion { .. } => {}
                         }
                     }
                 });

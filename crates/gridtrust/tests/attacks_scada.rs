@@ -86,11 +86,11 @@ impl Site {
     /// Starts every role; the cc serves SCADA over TLS when `tls`, and admits the client
     /// addresses `members` (TOML strings) as its one redundancy group.
     async fn start(tls: bool, members: &[&str]) -> Self {
-        Self::start_with(tls, members, "").await
+        Self::start_with(tls, members, "", "").await
     }
 
-    /// [`Site::start`] with `cc_tables` (TOML) added to `cc.toml`.
-    async fn start_with(tls: bool, members: &[&str], cc_tables: &str) -> Self {
+    /// [`Site::start`] with `cc_tables` (TOML) added to `cc.toml` and `edge_tables` to `edge.toml`.
+    async fn start_with(tls: bool, members: &[&str], cc_tables: &str, edge_tables: &str) -> Self {
         common::init_logs();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
@@ -142,7 +142,7 @@ impl Site {
         std::fs::write(
             dir.join("edge.toml"),
             format!(
-                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n[hub]\naddress = \"127.0.0.1:{edge_port}\"\nserver_name = \"hub\"\n\n[[rtu]]\nname = \"bay-f1\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 3600\n",
+                "edge_id = \"edge-1\"\ndata_dir = \"edge-data\"\n\n{}\n{edge_tables}\n[hub]\naddress = \"127.0.0.1:{edge_port}\"\nserver_name = \"hub\"\n\n[[rtu]]\nname = \"bay-f1\"\naddress = \"{}\"\ncommon_address = 1\nmapping = \"edge-mapping.toml\"\ninterrogation_period_s = 3600\n",
                 table("edge-1"),
                 rtu.local_addr()
             ),
@@ -421,7 +421,7 @@ async fn normal_scada_session(addr: std::net::SocketAddr) {
 async fn an_admitted_scada_host_that_scans_objects_raises_the_intrusion_alarm() {
     let started = Instant::now();
     let learning = Duration::from_secs(10);
-    let mut site = Site::start_with(false, &["127.0.0.1"], &format!("[ids]\nlearn_s = {}\n", learning.as_secs())).await;
+    let mut site = Site::start_with(false, &["127.0.0.1"], &format!("[ids]\nlearn_s = {}\n", learning.as_secs()), "").await;
     let addr = site.cc().iec104_addr;
     normal_scada_session(addr).await;
     assert!(started.elapsed() < learning - Duration::from_secs(1), "the session to learn ran after the learning period");
@@ -430,11 +430,11 @@ async fn an_admitted_scada_host_that_scans_objects_raises_the_intrusion_alarm() 
     // After the learning period, the first frame ends it: the model is kept in the data dir.
     tokio::time::sleep(learning.saturating_sub(started.elapsed()) + Duration::from_millis(500)).await;
     normal_scada_session(addr).await;
-    let model = site.dir.join("cc-data").join(gridtrust_cc::ids::LEARNED_MODEL_FILE);
+    let model = site.dir.join("cc-data").join(gridtrust_ids::service::LEARNED_MODEL_FILE);
     common::poll_until(STEP, "the learned IDS model is kept", || model.exists()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(site.alarms_with("intrusion detection"), Vec::<String>::new(), "the learned session is normal");
-    let events_before = site.cc().stats.ids_events.load(Ordering::SeqCst);
+    let events_before = site.cc().stats.ids.events.load(Ordering::SeqCst);
     assert!(events_before >= 10, "the taps saw both sessions: {events_before} events");
 
     // The same admitted address reads objects the station never served.
@@ -446,13 +446,13 @@ async fn an_admitted_scada_host_that_scans_objects_raises_the_intrusion_alarm() 
     common::poll_until(STEP, "the scan is alarmed", || !site.alarms_with("[scan]").is_empty()).await;
     let unknown = site.alarms_with("[unknown-object]");
     assert!(!unknown.is_empty() && unknown.iter().all(|a| a.contains("127.0.0.1")), "{unknown:?}");
-    assert!(site.cc().stats.ids_alerts.load(Ordering::SeqCst) >= 2);
+    assert!(site.cc().stats.ids.alerts.load(Ordering::SeqCst) >= 2);
     scanner.close();
 
     // The cc reported the alerts to the hub, which keeps them as intrusion alarms of cc-1.
     let stats = site.cc().stats.clone();
     common::poll_until(STEP, "the cc reported every alert to the hub", || {
-        stats.reports_sent.load(Ordering::SeqCst) >= stats.ids_alerts.load(Ordering::SeqCst)
+        stats.reports_sent.load(Ordering::SeqCst) >= stats.ids.alerts.load(Ordering::SeqCst)
     })
     .await;
     let hub_alarms = site.stop_and_read_hub_alarms().await;
@@ -463,4 +463,53 @@ async fn an_admitted_scada_host_that_scans_objects_raises_the_intrusion_alarm() 
         .collect();
     let all: Vec<String> = hub_alarms.iter().map(|a| format!("[{}] {}: {}", a.kind, a.source, a.message)).collect();
     assert!(intrusion.iter().any(|m| m.contains("[scan]") && m.contains("SCADA side of cc-1")), "hub alarms: {all:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_on_the_rtu_link_reporting_an_object_never_seen_raises_the_intrusion_alarm() {
+    let started = Instant::now();
+    let learning = Duration::from_secs(8);
+    let mut site = Site::start_with(false, &["127.0.0.1"], "", &format!("[ids]\nlearn_s = {}\n", learning.as_secs())).await;
+    // Normal operation while the edge learns: the general interrogation at connect (done, the cc
+    // has the breaker) and the breaker reported spontaneously, opening and closing.
+    for value in [DoublePointValue::Off, DoublePointValue::On] {
+        site.rtu.update(InformationObject::new(RTU_POSITION_IOA, position(value))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(started.elapsed() < learning - Duration::from_secs(1), "the traffic to learn came after the learning period");
+    let stats = site.edge.as_ref().unwrap().stats.clone();
+    assert_eq!(stats.ids.alerts.load(Ordering::SeqCst), 0, "nothing while learning");
+
+    // After the learning period, the next frame ends it: the model is kept in the edge's data dir,
+    // and the same kind of report raises nothing.
+    tokio::time::sleep(learning.saturating_sub(started.elapsed()) + Duration::from_millis(500)).await;
+    site.rtu.update(InformationObject::new(RTU_POSITION_IOA, position(DoublePointValue::Off))).await.unwrap();
+    let model = site.dir.join("edge-data").join(gridtrust_ids::service::LEARNED_MODEL_FILE);
+    common::poll_until(STEP, "the edge keeps its learned IDS model", || model.exists()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stats.ids.alerts.load(Ordering::SeqCst), 0, "a spontaneous breaker report is normal");
+    assert!(stats.ids.events.load(Ordering::SeqCst) >= 6, "the tap saw the RTU link");
+
+    // The station (a rogue device in the RTU's place, or a compromised RTU) reports an object it
+    // never reported. The edge's mapping ignores it; the detector does not.
+    const ROGUE_IOA: u32 = 4_711;
+    site.rtu.register_point(InformationObject::new(ROGUE_IOA, position(DoublePointValue::Off)), &[]).await.unwrap();
+    site.rtu.update(InformationObject::new(ROGUE_IOA, position(DoublePointValue::On))).await.unwrap();
+    common::poll_until(STEP, "the edge raises an alert", || stats.ids.alerts.load(Ordering::SeqCst) >= 1).await;
+    common::poll_until(STEP, "the edge reported it to the hub", || {
+        stats.intrusions_reported.load(Ordering::SeqCst) >= stats.ids.alerts.load(Ordering::SeqCst)
+    })
+    .await;
+
+    let hub_alarms = site.stop_and_read_hub_alarms().await;
+    let all: Vec<String> = hub_alarms.iter().map(|a| format!("[{}] {}: {}", a.kind, a.source, a.message)).collect();
+    let intrusion: Vec<&str> = hub_alarms
+        .iter()
+        .filter(|a| a.kind == gridtrust_model::AlarmKind::Intrusion && a.source == "edge-1")
+        .map(|a| a.message.as_str())
+        .collect();
+    assert!(
+        intrusion.iter().any(|m| m.contains("field side of edge-1") && m.contains("[unknown-object]") && m.contains("4711")),
+        "hub alarms: {all:#?}"
+    );
 }

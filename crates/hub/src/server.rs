@@ -259,9 +259,18 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// How much of a connector's intrusion alert the hub keeps: enough for the detector's
-/// explanations, not a way for a connector to fill the alarm store.
+/// How much of a reported intrusion alert the hub keeps: enough for the detector's
+/// explanations, not a way for a peer to fill the alarm store.
 const MAX_INTRUSION_ALERT_CHARS: usize = 1_000;
+
+/// An alert of a peer's intrusion detector (the cc's on its SCADA side, an edge's on its links to
+/// RTUs) becomes an `intrusion` alarm of that peer, where incidents are made. The peer is the
+/// one its mutual-TLS session authenticated; the text is its own, cut to a bound.
+fn intrusion_reported(state: &State, peer: &str, side: &str, alert: &str, seen_at: Timestamp) {
+    let alert: String = alert.chars().take(MAX_INTRUSION_ALERT_CHARS).collect();
+    let seen = gridtrust_api::timefmt::rfc3339(seen_at.0);
+    state.alarm(Severity::Major, peer, AlarmKind::Intrusion, format!("{side} of {peer}, seen {seen}: {alert}"), None);
+}
 
 /// A running hub.
 pub struct Hub {
@@ -932,6 +941,7 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
                 }
             }
             EdgeToHub::CommandResult(result) => route_result(&state, &edge_id, result).await,
+            EdgeToHub::Intrusion { alert, seen_at } => intrusion_reported(&state, &edge_id, "field side", &alert, seen_at),
             EdgeToHub::Hello { .. } => warn!(%edge_id, "second hello ignored"),
         }
     };
@@ -1341,11 +1351,7 @@ async fn serve_cc(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, peer
         match msg {
             Ok(Some(CcToHub::Command(cmd))) => route_command(&state, cmd, &tx).await,
             Ok(Some(CcToHub::Hello { .. })) => warn!(%cc_id, "second hello ignored"),
-            Ok(Some(CcToHub::Intrusion { alert, seen_at })) => {
-                let alert: String = alert.chars().take(MAX_INTRUSION_ALERT_CHARS).collect();
-                let seen = gridtrust_api::timefmt::rfc3339(seen_at.0);
-                state.alarm(Severity::Major, &cc_id, AlarmKind::Intrusion, format!("SCADA side of {cc_id}, seen {seen}: {alert}"), None);
-            }
+            Ok(Some(CcToHub::Intrusion { alert, seen_at })) => intrusion_reported(&state, &cc_id, "SCADA side", &alert, seen_at),
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         }

@@ -12,7 +12,9 @@
 //!
 //! - [`inline`] runs the same detector inside a role: the bytes of each connection as the role
 //!   reads and writes them, learned from for a stated period when no model is given (the cc's
-//!   SCADA-facing IEC 104 server uses it).
+//!   SCADA-facing IEC 104 server uses it); [`service`] is that detector as a role runs it (the
+//!   `[ids]` table, the model file, a tap per connection, alerts handed to the role), shared by
+//!   the cc's SCADA-facing server and the edge's links to RTUs.
 //!
 //! Not here: MMS and C37.118, encrypted (TLS) traffic in captures (inline, the role sees the
 //! bytes after TLS).
@@ -25,4 +27,5 @@ pub mod inline;
 pub mod model;
 pub mod packet;
 pub mod scenario;
+pub mod service;
 pub mod stream;

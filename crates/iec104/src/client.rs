@@ -29,7 +29,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::asdu::{Asdu, AsduEncodeError, Cause, Cot, Element, InformationObject, Qcc, TypeId};
 use crate::connection::{AckMode, CloseReason, Event, LinkConfig, Role, de_secs};
-use crate::driver::{self, LinkHandle};
+use crate::driver::{self, LinkHandle, LinkTap, TapFactory};
 use crate::server::BROADCAST_ADDRESS;
 use crate::time::Cp56Time2a;
 
@@ -200,20 +200,35 @@ impl Client {
         tls: Option<(TlsConnector, ServerName<'static>)>,
         config: ClientConfig,
     ) -> Result<(ClientHandle, mpsc::Receiver<ClientEvent>), ClientError> {
+        Self::connect_tapped(addr, tls, config, None).await
+    }
+
+    /// [`Client::connect`], with a tap on the connection (see [`driver::LinkTap`]): it sees the
+    /// bytes after TLS, from STARTDT on.
+    pub async fn connect_tapped(
+        addr: SocketAddr,
+        tls: Option<(TlsConnector, ServerName<'static>)>,
+        config: ClientConfig,
+        taps: Option<&dyn TapFactory>,
+    ) -> Result<(ClientHandle, mpsc::Receiver<ClientEvent>), ClientError> {
         let t0 = config.link.t0;
         let tcp = tokio::time::timeout(t0, TcpStream::connect(addr))
             .await
             .map_err(|_| ClientError::ConnectTimeout)?
             .map_err(ClientError::Connect)?;
         let _ = tcp.set_nodelay(true);
+        let tap = match (taps, tcp.local_addr()) {
+            (Some(taps), Ok(local)) => taps.open(addr, local),
+            _ => None,
+        };
         match tls {
-            None => Self::start(tcp, addr, config).await,
+            None => Self::run(tcp, addr, config, tap).await,
             Some((connector, name)) => {
                 let stream = tokio::time::timeout(t0, connector.connect(name, tcp))
                     .await
                     .map_err(|_| ClientError::ConnectTimeout)?
                     .map_err(ClientError::Tls)?;
-                Self::start(stream, addr, config).await
+                Self::run(stream, addr, config, tap).await
             }
         }
     }
@@ -228,7 +243,19 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (link, mut events) = driver::spawn(stream, Role::Controlling, config.link.clone(), config.acknowledge, 256);
+        Self::run(stream, peer, config, None).await
+    }
+
+    async fn run<S>(
+        stream: S,
+        peer: SocketAddr,
+        config: ClientConfig,
+        tap: Option<Box<dyn LinkTap>>,
+    ) -> Result<(ClientHandle, mpsc::Receiver<ClientEvent>), ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (link, mut events) = driver::spawn(stream, Role::Controlling, config.link.clone(), config.acknowledge, 256, tap);
         link.start();
         loop {
             match events.recv().await {

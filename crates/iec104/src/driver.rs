@@ -56,9 +56,9 @@ pub trait LinkTap: Send {
     fn closed(&mut self);
 }
 
-/// Makes a [`LinkTap`] for each connection a server accepts.
+/// Makes a [`LinkTap`] for each connection a server accepts or a client opens.
 pub trait TapFactory: Send + Sync {
-    /// A tap for the connection from `peer` to `local`, or none when this one is not watched.
+    /// A tap for the connection between `local` and `peer`, or none when this one is not watched.
     fn open(&self, peer: std::net::SocketAddr, local: std::net::SocketAddr) -> Option<Box<dyn LinkTap>>;
 }
 
@@ -210,7 +210,14 @@ impl LinkHandle {
 
 /// Starts a link over an established stream in a new task: the simplest way to use the driver
 /// when one consumer owns the link.
-pub fn spawn<S>(stream: S, role: Role, config: LinkConfig, ack_mode: AckMode, event_capacity: usize) -> (LinkHandle, mpsc::Receiver<Event>)
+pub fn spawn<S>(
+    stream: S,
+    role: Role,
+    config: LinkConfig,
+    ack_mode: AckMode,
+    event_capacity: usize,
+    tap: Option<Box<dyn LinkTap>>,
+) -> (LinkHandle, mpsc::Receiver<Event>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -218,7 +225,7 @@ where
     let (ev_tx, ev_rx) = mpsc::channel(event_capacity.max(1));
     let mut conn = Connection::new(role, config, Instant::now());
     conn.set_ack_mode(ack_mode);
-    tokio::spawn(run(stream, conn, cmd_rx, ev_tx, |e| e, None));
+    tokio::spawn(run(stream, conn, cmd_rx, ev_tx, |e| e, tap));
     (LinkHandle { commands: cmd_tx }, ev_rx)
 }
 

@@ -12,7 +12,8 @@ use gridtrust_trust::{BatchHeader, Hash, SignedBatch};
 
 /// Bumped when a message changes shape; peers refuse a different version at hello. 4: the
 /// connector's hello carries its position per edge. 5: the connector reports intrusion alerts.
-pub const PROTOCOL_VERSION: u16 = 5;
+/// 6: edges report intrusion alerts.
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Edge → hub.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,6 +26,9 @@ pub enum EdgeToHub {
     Batch(SignedBatch),
     /// The answer to a command stage, signed by the edge and bound to the command.
     CommandResult(SignedResult),
+    /// An alert of the edge's intrusion detector on its links to RTUs, for the hub's alarm list
+    /// (where incidents are made); the edge logs it as well.
+    Intrusion { alert: String, seen_at: Timestamp },
 }
 
 /// Hub → edge.

@@ -42,6 +42,7 @@ fn edge_to_hub_variant(m: &EdgeToHub) -> &'static str {
         EdgeToHub::Hello { .. } => "hello",
         EdgeToHub::Batch(_) => "batch",
         EdgeToHub::CommandResult(_) => "command_result",
+        EdgeToHub::Intrusion { .. } => "intrusion",
     }
 }
 
@@ -91,6 +92,10 @@ fn edge_to_hub_examples() -> Vec<EdgeToHub> {
         EdgeToHub::Hello { edge_id: "edge-feeder-7".into(), protocol: PROTOCOL_VERSION, checkpoint_size: Some(4_242) },
         EdgeToHub::Batch(batch(0, 300, 1_000_000, 0x10)),
         EdgeToHub::CommandResult(signed_result()),
+        EdgeToHub::Intrusion {
+            alert: "intrusion detection: 10.2.0.5:50123 -> 10.2.0.9:2404 [unknown-object] IOA 4711 never seen".into(),
+            seen_at: gridtrust_model::Timestamp(1_765_000_000_987_654_321),
+        },
     ]
 }
 
