@@ -31,59 +31,9 @@ use gridtrust_model::Timestamp;
 use crate::area::GridIndex;
 use crate::correlate::correlate;
 use crate::flow::FlowModel;
-use gridtrust_model::{AlarmKind, Severity};
+use gridtrust_model::{Action, AlarmKind, Severity};
 
 use crate::{AlarmIn, Estimated, HUB, Signal};
-
-/// A recommended action and what it acts on.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Action {
-    /// Block the point's values towards SCADA and substitute the estimator's value.
-    BlockPoint { point: String },
-    /// Close the tie switch (tree id) to supply a feeder (its bay id) from its neighbour.
-    Reroute { tie: String, feeder: String },
-    /// Stop accepting data and commands from the edge.
-    IsolateEdge { edge: String },
-    /// Commands to the bay need a second operator's approval.
-    SecondPerson { bay: String },
-    /// Send a crew to a feeder (bay id) or an edge's site.
-    DispatchCrew { to: String },
-}
-
-impl Action {
-    /// What the action is, in a few words.
-    pub fn title(&self) -> &'static str {
-        match self {
-            Action::BlockPoint { .. } => "block the point and substitute the estimate",
-            Action::Reroute { .. } => "re-route via the tie switch",
-            Action::IsolateEdge { .. } => "isolate the edge",
-            Action::SecondPerson { .. } => "require a second person for commands on the bay",
-            Action::DispatchCrew { .. } => "dispatch a crew",
-        }
-    }
-
-    /// The machine name of its kind (`block-point`, ...).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Action::BlockPoint { .. } => "block-point",
-            Action::Reroute { .. } => "reroute",
-            Action::IsolateEdge { .. } => "isolate-edge",
-            Action::SecondPerson { .. } => "second-person",
-            Action::DispatchCrew { .. } => "dispatch-crew",
-        }
-    }
-
-    /// The id of what it acts on.
-    pub fn target(&self) -> &str {
-        match self {
-            Action::BlockPoint { point: t }
-            | Action::IsolateEdge { edge: t }
-            | Action::SecondPerson { bay: t }
-            | Action::DispatchCrew { to: t } => t,
-            Action::Reroute { tie, .. } => tie,
-        }
-    }
-}
 
 /// One ranked recommendation.
 #[derive(Clone, Debug, PartialEq)]

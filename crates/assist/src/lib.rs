@@ -31,7 +31,8 @@ pub mod incident;
 
 pub use area::{Feeder, GridIndex, Location, Tie};
 pub use flow::{FlowCheck, FlowModel};
-pub use incident::{Action, Affected, Assistant, Incident, Recommendation, Situation, SuppliedLoad, Supply, WINDOW_S};
+pub use gridtrust_model::Action;
+pub use incident::{Affected, Assistant, Incident, Recommendation, Situation, SuppliedLoad, Supply, WINDOW_S};
 
 use gridtrust_model::{AlarmKind, Severity, Timestamp};
 

@@ -294,6 +294,13 @@ fn entry_summary(entry: &LogEntry) -> (&'static str, String) {
                 Err(e) => format!("undecodable registry: {e}"),
             },
         ),
+        LogEntry::Decision(b) => (
+            "decision",
+            match postcard::from_bytes::<gridtrust_trust::decision::SignedDecision>(b).ok().and_then(|s| s.decision().ok()) {
+                Some(d) => d.to_string(),
+                None => "undecodable decision".into(),
+            },
+        ),
     }
 }
 

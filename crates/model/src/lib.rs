@@ -17,6 +17,7 @@
 mod alarm;
 pub mod canonical;
 mod command;
+mod decision;
 mod point;
 mod quality;
 mod record;
@@ -26,6 +27,7 @@ mod value;
 pub use alarm::{AlarmKind, Severity, UnknownAlarmKind};
 pub use canonical::DecodeError;
 pub use command::{Command, CommandAction, CommandOutcome, CommandResult, CommandValue};
+pub use decision::{Action, Decision, DecisionStep};
 pub use point::{CimIdentity, PointId, PointIdError};
 pub use quality::{Quality, Validity};
 pub use record::Record;

@@ -626,6 +626,8 @@ pub enum LogEntry {
     /// Kind 6: a signed point registry ([`crate::registry::SignedRegistry::to_bytes`]) the hub
     /// accepted, so every version of who owns which point is history too.
     PointRegistry(Vec<u8>),
+    /// Kind 7: a signed operator decision on an incident ([`crate::decision::SignedDecision`]).
+    Decision(Vec<u8>),
 }
 
 impl LogEntry {
@@ -638,6 +640,7 @@ impl LogEntry {
             Self::ConfigChange { .. } => 4,
             Self::Certificate(_) => 5,
             Self::PointRegistry(_) => 6,
+            Self::Decision(_) => 7,
         }
     }
 
@@ -646,7 +649,12 @@ impl LogEntry {
         out.push(FORMAT_VERSION);
         out.push(self.kind());
         match self {
-            Self::BatchHeader(b) | Self::Command(b) | Self::CommandResult(b) | Self::Certificate(b) | Self::PointRegistry(b) => {
+            Self::BatchHeader(b)
+            | Self::Command(b)
+            | Self::CommandResult(b)
+            | Self::Certificate(b)
+            | Self::PointRegistry(b)
+            | Self::Decision(b) => {
                 put_field(out, b)
             }
             Self::ConfigChange { key, value } => {
@@ -665,7 +673,12 @@ impl LogEntry {
 
     fn payload_len(&self) -> usize {
         match self {
-            Self::BatchHeader(b) | Self::Command(b) | Self::CommandResult(b) | Self::Certificate(b) | Self::PointRegistry(b) => b.len(),
+            Self::BatchHeader(b)
+            | Self::Command(b)
+            | Self::CommandResult(b)
+            | Self::Certificate(b)
+            | Self::PointRegistry(b)
+            | Self::Decision(b) => b.len(),
             Self::ConfigChange { key, value } => key.len() + value.len(),
         }
     }
@@ -691,6 +704,7 @@ impl LogEntry {
             }
             5 => Self::Certificate(r.field("certificate", MAX_PAYLOAD_LEN)?.to_vec()),
             6 => Self::PointRegistry(r.field("point registry", MAX_PAYLOAD_LEN)?.to_vec()),
+            7 => Self::Decision(r.field("decision", MAX_PAYLOAD_LEN)?.to_vec()),
             other => return Err(CodecError::UnknownKind(other)),
         };
         r.finish()?;

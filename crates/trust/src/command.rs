@@ -155,7 +155,8 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, CommandError> {
     Ok(command)
 }
 
-fn with_context(context: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+/// `context` followed by `parts`: what a signature covers.
+pub(crate) fn with_context(context: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut out = context.to_vec();
     for p in parts {
         out.extend_from_slice(p);

@@ -21,6 +21,7 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod command;
+pub mod decision;
 pub mod evidence;
 pub mod merkle;
 pub mod registry;

@@ -1,6 +1,7 @@
 //! Golden bytes for what the chain of trust signs and logs: the canonical record of every value
 //! kind (the Merkle leaves), the batch header (canonical, as signed, sealed with its signature),
-//! checkpoints, every kind of log entry, commands and results, the point registry, and the
+//! checkpoints, every kind of log entry, commands and results, operator decisions, the point
+//! registry, and the
 //! signing contexts. The messages between roles are pinned in `crates/transport/tests/wire_golden.rs`.
 //!
 //! These bytes are under signatures and in the transparency log, so a change breaks every
@@ -15,12 +16,15 @@ use golden_support::{
     Golden, assert_all, bytes, command, command_result, encode_command_example, endorsement, header, records, signature, signed_checkpoint,
     signed_registry, signed_result,
 };
-use gridtrust_model::{Command, CommandAction, CommandResult, CommandValue, DoublePoint, Record, Value};
+use gridtrust_model::{
+    Action, Command, CommandAction, CommandResult, CommandValue, Decision, DecisionStep, DoublePoint, Record, Timestamp, Value,
+};
 use gridtrust_trust::BatchHeader;
 use gridtrust_trust::checkpoint::{CHECKPOINT_SIGNING_CONTEXT, Checkpoint, FORMAT_VERSION, LogEntry, SignedCheckpoint};
 use gridtrust_trust::command::{
     AUTHORIZATION_CONTEXT, COMMAND_CONTEXT, IssuerProof, RESULT_CONTEXT, SignedCommand, decode_command, encode_command,
 };
+use gridtrust_trust::decision::{DECISION_CONTEXT, SignedDecision, decode_decision, encode_decision};
 use gridtrust_trust::evidence::{HEADER_SIGNING_CONTEXT, HEADER_VERSION, decode_sealed, encode_sealed, header_signing_input};
 use gridtrust_trust::registry::{PointRegistry, REGISTRY_CONTEXT, SignedRegistry};
 
@@ -72,6 +76,7 @@ fn run(cases: Vec<Case>) {
 }
 
 const COMMAND: &str = "the v1 of COMMAND_CONTEXT and RESULT_CONTEXT (crates/trust/src/command.rs)";
+const DECISION: &str = "the v1 of DECISION_CONTEXT (crates/trust/src/decision.rs)";
 const REGISTRY: &str = "the v1 of REGISTRY_CONTEXT (crates/trust/src/registry.rs)";
 
 /// A version constant, its value and where it is defined, for fixture headers and failures.
@@ -172,6 +177,7 @@ fn log_entry_name(entry: &LogEntry) -> &'static str {
         LogEntry::ConfigChange { .. } => "config_change",
         LogEntry::Certificate(_) => "certificate",
         LogEntry::PointRegistry(_) => "point_registry",
+        LogEntry::Decision(_) => "decision",
     }
 }
 
@@ -189,6 +195,7 @@ fn log_entry_cases() -> Vec<Case> {
         LogEntry::ConfigChange { key: "policy.rate_limit".into(), value: "20 per minute".into() },
         LogEntry::Certificate(bytes(0x01, 40)),
         LogEntry::PointRegistry(signed_registry().to_bytes()),
+        signed_decision().log_entry().expect("the example decision encodes"),
     ];
     entries
         .into_iter()
@@ -239,6 +246,39 @@ fn command_cases() -> Vec<Case> {
     cases
 }
 
+fn decision_example() -> Decision {
+    Decision {
+        incident: 4_242,
+        alarms: 3,
+        step: DecisionStep::Execute(Action::Reroute { tie: "TS1".into(), feeder: "F1".into() }),
+        person: "olivia".into(),
+        role: "OPERATOR".into(),
+        at: Timestamp(1_765_000_000_123_456_789),
+        nonce: [0x42; 16],
+    }
+}
+
+fn signed_decision() -> SignedDecision {
+    SignedDecision {
+        decision: encode_decision(&decision_example()).expect("the example decision encodes"),
+        issuer: IssuerProof::Key(endorsement(0x70)),
+    }
+}
+
+fn decision_cases() -> Vec<Case> {
+    let v = DECISION.to_owned();
+    let decision = decision_example();
+    let acknowledge = Decision { step: DecisionStep::Acknowledge, ..decision_example() };
+    vec![
+        Case::new("decision_execute", "encode_decision (execute a recommended action)", &v, signed_decision().decision, move |b| {
+            same(decode_decision(b), &decision)
+        }),
+        Case::new("decision_acknowledge", "encode_decision (acknowledge)", &v, encode_decision(&acknowledge).unwrap(), move |b| {
+            same(decode_decision(b), &acknowledge)
+        }),
+    ]
+}
+
 fn registry_cases() -> Vec<Case> {
     let v = REGISTRY.to_owned();
     let signed = signed_registry();
@@ -253,12 +293,19 @@ fn registry_cases() -> Vec<Case> {
 
 /// Every signature starts with one of these; changing one invalidates every signature of its kind.
 fn signing_context_cases() -> Vec<Case> {
-    let contexts =
-        [HEADER_SIGNING_CONTEXT, CHECKPOINT_SIGNING_CONTEXT, COMMAND_CONTEXT, AUTHORIZATION_CONTEXT, RESULT_CONTEXT, REGISTRY_CONTEXT];
+    let contexts = [
+        HEADER_SIGNING_CONTEXT,
+        CHECKPOINT_SIGNING_CONTEXT,
+        COMMAND_CONTEXT,
+        AUTHORIZATION_CONTEXT,
+        RESULT_CONTEXT,
+        REGISTRY_CONTEXT,
+        DECISION_CONTEXT,
+    ];
     let joined = contexts.concat();
     vec![Case::new(
         "signing_contexts",
-        "the signing contexts, in order header, checkpoint, command, authorization, result, registry",
+        "the signing contexts, in order header, checkpoint, command, authorization, result, registry, decision",
         "the v1 in each context string",
         joined,
         move |b| {
@@ -294,6 +341,11 @@ fn command_and_result_bytes_match_their_fixtures_and_decode_back() {
 }
 
 #[test]
+fn decision_bytes_match_their_fixtures_and_decode_back() {
+    run(decision_cases());
+}
+
+#[test]
 fn registry_bytes_match_their_fixtures_and_decode_back() {
     run(registry_cases());
 }
@@ -312,6 +364,7 @@ fn every_fixture_is_checked_and_no_case_is_pinned_twice() {
         checkpoint_cases(),
         log_entry_cases(),
         command_cases(),
+        decision_cases(),
         registry_cases(),
         signing_context_cases(),
     ]
