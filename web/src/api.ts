@@ -180,6 +180,38 @@ export interface Incident {
   supply: { loads: { id: string; name: string; feeder: string; p_mw: number | null; supplied: boolean }[]; total_mw: number; unsupplied_mw: number };
   recommendations: IncidentRecommendation[];
   notes: string[];
+  /** Signed decisions on it, oldest first, each in the transparency log. */
+  decisions: IncidentDecision[];
+}
+export type DecisionStep = 'acknowledge' | 'execute';
+export interface IncidentDecision {
+  step: DecisionStep;
+  action: IncidentRecommendation['action'] | null;
+  target: string | null;
+  by: string;
+  role: string;
+  at: string;
+  /** passkey: the person's own signature; console: the hub's console key; hub: only the hub's word. */
+  proof: 'passkey' | 'console' | 'hub';
+  log_index: number;
+  summary: string;
+}
+/** What the person is asked to sign for a decision (POST /api/incidents/{id}/prepare). */
+export interface PreparedDecision {
+  incident: number;
+  summary: string;
+  decision: string;
+  challenge: string;
+  rp_id: string;
+  credential_ids: string[];
+}
+/** A passkey assertion over a prepared decision; every field base64url. */
+export interface DecisionAssertion {
+  decision: string;
+  credential_id: string;
+  authenticator_data: string;
+  client_data_json: string;
+  signature: string;
 }
 
 /** GET /api/estimation: the latest run of the hub's measurement checks (docs/state-estimation.md). */
@@ -298,7 +330,9 @@ export const api = {
   ack: (id: number) => call<Alarm>('POST', `/api/alarms/${id}/ack`),
   incidents: () => call<Incident[]>('GET', '/api/incidents'),
   estimation: () => call<EstimationReport>('GET', '/api/estimation'),
-  ackIncident: (id: number) => call<Incident>('POST', `/api/incidents/${id}/acknowledge`),
+  prepareDecision: (id: number, step: DecisionStep, rank?: number) => call<PreparedDecision>('POST', `/api/incidents/${id}/prepare`, { step, rank }),
+  decide: (id: number, step: DecisionStep, rank?: number, assertion?: DecisionAssertion) =>
+    call<Incident>('POST', `/api/incidents/${id}/decide`, { step, rank, assertion }),
   command: (point: string, action: CommandAction, value: CommandValue, assertion?: CommandAssertion) =>
     call<Command>('POST', '/api/commands', { point, action, value, assertion }),
   prepare: (point: string, action: CommandAction, value: CommandValue) => call<PreparedCommand>('POST', '/api/commands/prepare', { point, action, value }),

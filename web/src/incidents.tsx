@@ -3,7 +3,8 @@
 // is fetched again when an alarm arrives, and every few seconds (switch positions change too).
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { api, ApiError, mayOperate, type Alarm, type Incident, type Me } from './api';
+import { api, ApiError, mayOperate, type Alarm, type DecisionStep, type Incident, type IncidentDecision, type Me } from './api';
+import { signDecision } from './passkey';
 import { usePolled } from './polled';
 
 /** What the incident's area is on the one-line diagram: the equipment its alarms name, the loads
@@ -17,6 +18,12 @@ function affectedEquipment(incident: Incident): Set<string> {
 }
 
 const clock = (t: string) => new Date(t).toLocaleTimeString(undefined, { hour12: false });
+
+const PROOF: Record<IncidentDecision['proof'], string> = {
+  passkey: 'their passkey',
+  console: "the hub's console key",
+  hub: "the hub only (no passkey: the hub's word)",
+};
 
 export function IncidentView({
   me,
@@ -47,11 +54,19 @@ export function IncidentView({
     (e) => setError(e instanceof ApiError ? e.message : String(e)),
   );
 
-  const acknowledge = async (incident: Incident) => {
+  /** A signed, logged decision: with the person's passkey when they have one (the hub prepares
+   * it, the passkey signs), else the hub decides who vouches (its console key, or for an
+   * acknowledgement its own key) and refuses an action nobody can sign for. */
+  const decide = async (incident: Incident, step: DecisionStep, rank?: number) => {
     setError(null);
     try {
-      const acked = await api.ackIncident(incident.id);
-      setIncidents((list) => list?.map((i) => (i.id === acked.id ? acked : i)) ?? null);
+      const prepared = await api.prepareDecision(incident.id, step, rank).catch((e) => {
+        if (e instanceof ApiError && (e.status === 409 || e.status === 503)) return null;
+        throw e;
+      });
+      const assertion = prepared ? await signDecision(prepared) : undefined;
+      const decided = await api.decide(incident.id, step, rank, assertion);
+      setIncidents((list) => list?.map((i) => (i.id === decided.id ? decided : i)) ?? null);
     } catch (e) {
       setError(e instanceof ApiError ? `Incident ${incident.id}: ${e.message}` : String(e));
     }
@@ -96,7 +111,7 @@ export function IncidentView({
               </p>
             ) : null}
             {mayOperate(me) && (!shown.acknowledged || shown.new_since_ack > 0) && (
-              <button onClick={() => acknowledge(shown)} data-testid="incident-ack-button">
+              <button onClick={() => decide(shown, 'acknowledge')} data-testid="incident-ack-button">
                 Acknowledge incident
               </button>
             )}
@@ -115,9 +130,26 @@ export function IncidentView({
                   <div class="rec-effect">
                     <span class="label">Effect</span> {r.effect}
                   </div>
+                  {mayOperate(me) && (
+                    <button onClick={() => decide(shown, 'execute', r.rank)} data-testid="carry-out" title="Sign with your passkey that this is being done">
+                      Carry out
+                    </button>
+                  )}
                 </li>
               ))}
             </ol>
+            {shown.decisions.length > 0 && (
+              <>
+                <h4>Decisions</h4>
+                <ol class="decisions" data-testid="incident-decisions">
+                  {shown.decisions.map((d) => (
+                    <li key={d.log_index} data-testid="incident-decision" data-step={d.step} data-action={d.action ?? ''} data-proof={d.proof}>
+                      <time>{clock(d.at)}</time> {d.summary}; signed by {PROOF[d.proof]}, log entry {d.log_index}
+                    </li>
+                  ))}
+                </ol>
+              </>
+            )}
             {shown.notes.length > 0 && (
               <ul class="notes" data-testid="incident-notes">
                 {shown.notes.map((n) => (

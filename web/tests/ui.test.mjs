@@ -213,6 +213,11 @@ describe('control room', () => {
     await detail.getByTestId('incident-acked').filter({ hasText: 'acknowledged by' }).waitFor();
     const stored = (await (await page.request.get(`${BASE}/api/incidents`)).json()).find((x) => x.id === incident.id);
     assert.ok(stored.acknowledged, 'the hub recorded the acknowledgement');
+    // No passkey yet: the hub vouched for the logged-in person itself, and says so; in the log.
+    const decision = detail.locator('[data-testid=incident-decision][data-step=acknowledge]').last();
+    await decision.waitFor();
+    assert.equal(await decision.getAttribute('data-proof'), 'hub');
+    assert.match(await decision.innerText(), /log entry \d+/);
     assert.deepEqual(page.problems, []);
   });
 
@@ -322,6 +327,24 @@ describe('control room', () => {
       }
       await shot(page, target === 'Open' ? 'one-line-breaker-opened' : 'one-line-breaker-closed');
     }
+
+    // The same person carries out an incident's first recommendation: the decision is signed
+    // with the passkey (the virtual authenticator answers the hub's challenge) and logged.
+    const incidents = await (await page.request.get(`${PASSKEY_BASE}/api/incidents`)).json();
+    const withAction = incidents.find((i) => i.recommendations.length > 0);
+    assert.ok(withAction, 'an incident recommends an action (the trust failure of the earlier test)');
+    await page.getByTestId('incidents-button').click();
+    await page.locator(`[data-testid=incident][data-incident-id="${withAction.id}"]`).click();
+    const detail = page.locator(`[data-testid=incident-detail][data-incident-id="${withAction.id}"]`);
+    await detail.getByTestId('carry-out').first().click();
+    // (A second run against the same demo finds the first run's decision there too: this one is by
+    // this run's person.)
+    const carried = detail
+      .locator(`[data-testid=incident-decision][data-step=execute][data-action="${withAction.recommendations[0].action}"]`)
+      .filter({ hasText: `by ${PASSKEY_PERSON} (` });
+    await carried.waitFor({ timeout: 20_000 });
+    assert.equal(await carried.getAttribute('data-proof'), 'passkey', 'signed with the person\'s own passkey');
+    await shot(page, 'incident-action-signed');
     assert.deepEqual(page.problems, []);
   });
 

@@ -7,8 +7,9 @@ use rustls_pki_types::CertificateDer;
 use tokio::sync::broadcast;
 
 use crate::dto::{
-    AlarmItem, ApproveRequest, AuditEvent, CheckpointItem, CommandItem, CommandRequest, EnrolmentItem, EnrolmentRequest, EstimationReport,
-    Evidence, Health, History, IncidentItem, LiveEvent, LogEntryItem, Model, OneLine, PointInfo, PreparedCommand, TamperResult, ValueItem,
+    AlarmItem, ApproveRequest, AuditEvent, CheckpointItem, CommandItem, CommandRequest, DecisionRequest, EnrolmentItem, EnrolmentRequest,
+    EstimationReport, Evidence, Health, History, IncidentItem, LiveEvent, LogEntryItem, Model, OneLine, PointInfo, PreparedCommand,
+    PreparedDecision, TamperResult, ValueItem,
 };
 use crate::error::ApiError;
 
@@ -67,8 +68,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Incidents made from the alarms, newest first; [`ApiError::NotFound`] when the hub serves
     /// no grid model (correlation needs it).
     fn incidents(&self) -> Result<Vec<IncidentItem>, ApiError>;
-    /// Acknowledges an incident ([`ApiError::Conflict`] if it already was and no alarm joined since).
-    fn acknowledge_incident(&self, id: u64, by: &Actor) -> Result<IncidentItem, ApiError>;
+    /// The decision `request` describes on incident `id`, encoded for the person's passkey to
+    /// sign ([`ApiError::Conflict`] when they have no approved passkey).
+    fn prepare_decision(&self, id: u64, request: &DecisionRequest, by: &Actor) -> Result<PreparedDecision, ApiError>;
+    /// Checks the signed decision, appends it to the transparency log and applies it
+    /// (acknowledging again: [`ApiError::Conflict`] unless alarms joined since).
+    fn decide_incident(&self, id: u64, request: &DecisionRequest, by: &Actor) -> Result<IncidentItem, ApiError>;
     /// Checks and starts a command; it continues in the background (state via [`Backend::command`]).
     fn issue_command(&self, request: &CommandRequest, by: &Actor) -> Result<CommandItem, ApiError>;
     /// Builds the command a person is to sign with their passkey (nothing is sent yet).

@@ -364,6 +364,9 @@ pub struct IncidentItem {
     pub acknowledged: Option<AckInfo>,
     /// Alarms that joined after the acknowledgement.
     pub new_since_ack: usize,
+    /// The signed decisions on it (acknowledgements, actions carried out), oldest first, each in
+    /// the transparency log.
+    pub decisions: Vec<IncidentDecision>,
     /// The member alarms in time order: the timeline and the evidence.
     pub alarms: Vec<IncidentAlarm>,
     pub points: Vec<String>,
@@ -375,6 +378,79 @@ pub struct IncidentItem {
     pub recommendations: Vec<IncidentRecommendation>,
     /// What was considered and not proposed, and why.
     pub notes: Vec<String>,
+}
+
+/// A signed decision on an incident, as logged.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentDecision {
+    pub step: DecisionStepKind,
+    /// For `execute`: the action's kind (`reroute`, ...) and the id of what it acts on.
+    pub action: Option<String>,
+    pub target: Option<String>,
+    /// The person and the role they decided in.
+    pub by: String,
+    pub role: String,
+    pub at: String,
+    /// What vouches for the person: `passkey` (their own signature), `console` (the hub's
+    /// console key, an explicit fallback) or `hub` (the hub's key: only the hub's word that the
+    /// logged-in person decided; acknowledgements only).
+    pub proof: String,
+    /// The decision's entry in the transparency log (`GET /api/log/entries`).
+    pub log_index: u64,
+    /// The decision in one line, as logged.
+    pub summary: String,
+}
+
+/// What a decision does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionStepKind {
+    /// The incident is seen and being handled.
+    Acknowledge,
+    /// One recommended action (`rank`) is carried out.
+    Execute,
+}
+
+/// `POST /api/incidents/{id}/prepare` and `POST /api/incidents/{id}/decide` body.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    pub step: DecisionStepKind,
+    /// For `execute`: the recommendation's rank (1 is the first).
+    #[serde(default)]
+    pub rank: Option<usize>,
+    /// The person's passkey assertion over the prepared decision. Absent: the hub's console key
+    /// signs where that fallback is configured; else, for `acknowledge` only, the hub's own key.
+    #[serde(default)]
+    pub assertion: Option<DecisionAssertion>,
+}
+
+/// A passkey assertion over a prepared decision; every field is base64url without padding.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionAssertion {
+    /// The decision bytes exactly as `POST /api/incidents/{id}/prepare` returned them.
+    pub decision: String,
+    pub credential_id: String,
+    pub authenticator_data: String,
+    pub client_data_json: String,
+    /// DER ECDSA signature.
+    pub signature: String,
+}
+
+/// What the person is asked to sign for a decision.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PreparedDecision {
+    pub incident: u64,
+    /// The decision in one line.
+    pub summary: String,
+    /// The encoded decision (base64url): send it back unchanged with the assertion.
+    pub decision: String,
+    /// SHA-256 over the decision context and the bytes (base64url): the challenge to sign.
+    pub challenge: String,
+    pub rp_id: String,
+    /// The person's approved passkeys (credential ids, base64url).
+    pub credential_ids: Vec<String>,
 }
 
 /// An alarm of an incident, with where its evidence is.
@@ -682,7 +758,7 @@ pub struct LogQuery {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct LogEntryItem {
     pub index: u64,
-    /// `batch_header`, `command`, `command_result`, `config_change`, `certificate`.
+    /// `batch_header`, `command`, `command_result`, `config_change`, `certificate`, `point_registry`, `decision`.
     pub kind: String,
     pub summary: String,
     /// The entry bytes (the log leaf before hashing).

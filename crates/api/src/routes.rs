@@ -493,34 +493,53 @@ async fn incidents(State(state): State<ApiState>, Authed(_caller): Authed) -> Re
     blocking(move || b.incidents()).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/api/incidents/{id}/acknowledge", tag = "incidents", params(("id" = u64, Path)),
-    responses((status = 200, body = IncidentItem), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+#[utoipa::path(post, path = "/api/incidents/{id}/prepare", tag = "incidents", params(("id" = u64, Path)), request_body = DecisionRequest,
+    responses((status = 200, body = PreparedDecision, description = "The decision to sign with the person's passkey, and its challenge"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "The person has no approved passkey"),
+              (status = 503, body = ErrorBody, description = "The hub has no [webauthn] configuration")))]
+async fn prepare_decision(
+    State(state): State<ApiState>,
+    Authed(actor): Authed,
+    ApiPath(id): ApiPath,
+    ApiJson(req): ApiJson<DecisionRequest>,
+) -> Result<Json<PreparedDecision>, ApiError> {
+    let id = incident_id(&id)?;
+    require(&actor, Role::OPERATING, "deciding on an incident")?;
+    let (b, a) = (state.backend.clone(), actor.clone());
+    blocking(move || b.prepare_decision(id, &req, &a)).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/api/incidents/{id}/decide", tag = "incidents", params(("id" = u64, Path)), request_body = DecisionRequest,
+    responses((status = 200, body = IncidentItem, description = "Signed, in the transparency log, and applied"),
+              (status = 400, body = ErrorBody, description = "Bad input; or an action without a passkey assertion and the hub has no console fallback"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already acknowledged")))]
-async fn acknowledge_incident(
+async fn decide_incident(
     State(state): State<ApiState>,
     Authed(actor): Authed,
     ext: axum::Extension<Extensions>,
     ApiPath(id): ApiPath,
+    ApiJson(req): ApiJson<DecisionRequest>,
 ) -> Result<Json<IncidentItem>, ApiError> {
-    let id: u64 = id.parse().map_err(|_| ApiError::BadRequest(format!("incident id must be a number, got `{id}`")))?;
-    if let Err(e) = require(&actor, Role::OPERATING, "acknowledging an incident") {
-        audit(&state, &actor.name, "incident_ack", "refused", format!("incident {id}: {e}"), ext.0.remote).await;
+    let id = incident_id(&id)?;
+    if let Err(e) = require(&actor, Role::OPERATING, "deciding on an incident") {
+        audit(&state, &actor.name, "incident_decision", "refused", format!("incident {id}: {e}"), ext.0.remote).await;
         return Err(e);
     }
     let (b, a) = (state.backend.clone(), actor.clone());
-    let result = blocking(move || b.acknowledge_incident(id, &a)).await;
+    let result = blocking(move || b.decide_incident(id, &req, &a)).await;
     let outcome = if result.is_ok() { "ok" } else { "failed" };
     let detail = match &result {
-        Ok(i) => format!(
-            "incident {id} ({} alarms: {}; first recommendation: {})",
-            i.alarms.len(),
-            i.title,
-            i.recommendations.first().map_or_else(|| "none".to_owned(), |r| format!("{} {}", r.title, r.target_name))
-        ),
+        Ok(i) => i.decisions.last().map_or_else(|| format!("incident {id}"), |d| format!("{} (log entry {})", d.summary, d.log_index)),
         Err(e) => format!("incident {id}: {e}"),
     };
-    audit(&state, &actor.name, "incident_ack", outcome, detail, ext.0.remote).await;
+    audit(&state, &actor.name, "incident_decision", outcome, detail, ext.0.remote).await;
     result.map(Json)
+}
+
+fn incident_id(id: &str) -> Result<u64, ApiError> {
+    id.parse().map_err(|_| ApiError::BadRequest(format!("incident id must be a number, got `{id}`")))
 }
 
 #[utoipa::path(post, path = "/api/commands/prepare", tag = "commands", request_body = CommandRequest,
@@ -828,7 +847,8 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
         alarms,
         acknowledge,
         incidents,
-        acknowledge_incident,
+        prepare_decision,
+        decide_incident,
         issue_command,
         prepare_command,
         commands,
@@ -874,6 +894,11 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
         AlarmItem,
         AckInfo,
         IncidentItem,
+        IncidentDecision,
+        DecisionStepKind,
+        DecisionRequest,
+        DecisionAssertion,
+        PreparedDecision,
         IncidentAlarm,
         IncidentEquipment,
         IncidentSupply,
@@ -926,7 +951,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/alarms", get(alarms))
         .route("/api/alarms/{id}/ack", post(acknowledge))
         .route("/api/incidents", get(incidents))
-        .route("/api/incidents/{id}/acknowledge", post(acknowledge_incident))
+        .route("/api/incidents/{id}/prepare", post(prepare_decision))
+        .route("/api/incidents/{id}/decide", post(decide_incident))
         .route("/api/commands", get(commands).post(issue_command))
         .route("/api/commands/prepare", post(prepare_command))
         .route("/api/commands/{id}", get(command))

@@ -13,11 +13,12 @@ use gridtrust_api::backend::{Actor, ApiAlarm, Backend};
 use gridtrust_api::dto::*;
 use gridtrust_api::metrics::Exposition;
 use gridtrust_api::timefmt::rfc3339;
-use gridtrust_model::{DoublePoint, PointId, Record, Timestamp, Validity, Value};
+use gridtrust_model::{Decision, DecisionStep, DoublePoint, PointId, Record, Timestamp, Validity, Value};
 use gridtrust_pki::Role;
 use gridtrust_store::StoreError;
 use gridtrust_trust::checkpoint::{LogEntry, SignedCheckpoint};
 use gridtrust_trust::command::{PasskeyAssertion, SignedCommand, decode_command, encode_command, hex};
+use gridtrust_trust::decision::{SignedDecision, challenge as decision_challenge, decode_decision, encode_decision};
 use gridtrust_trust::evidence::header_signing_input;
 use gridtrust_trust::merkle;
 use gridtrust_trust::webauthn::base64url;
@@ -25,7 +26,10 @@ use sha2::Digest as _;
 
 use crate::evidence::{ValueProofError, prove_entry};
 use crate::grid_model::ServedModel;
-use crate::incidents::Incidents;
+use crate::incidents::{Incidents, Proof};
+
+/// What incidents are made of: the alarms, the latest values, the latest estimate.
+type IncidentInputs = (Vec<crate::alarms::Alarm>, Vec<Record>, Option<EstimationReport>);
 use crate::model::{KnownPoint, model, point_info};
 use crate::server::{Quarantined, State, lock, route_command};
 
@@ -51,14 +55,59 @@ impl HubApi {
     }
 
     /// The current incidents, with the desk that keeps their acknowledgements.
-    fn current_incidents(&self) -> Result<(&Incidents, Vec<IncidentItem>), ApiError> {
+    /// The incident desk and what incidents are made of now: alarms, latest values, estimate.
+    fn incident_inputs(&self) -> Result<(&Incidents, IncidentInputs), ApiError> {
         let desk = self
             .incidents
             .as_deref()
             .ok_or_else(|| ApiError::NotFound("this hub serves no imported grid model (no [model] file): incidents need it".into()))?;
         let latest = self.state.store.latest_all().map_err(store_err)?;
         let estimation = lock(&self.state.estimation).clone();
-        Ok((desk, desk.list(&self.state.alarms.list(false), &latest, estimation.as_ref())))
+        Ok((desk, (self.state.alarms.list(false), latest, estimation)))
+    }
+
+    /// A decision on incident `id` as `request` describes it, for `by` in `role` now.
+    fn compose_decision(&self, id: u64, request: &DecisionRequest, by: &Actor, role: Role) -> Result<(Decision, &Incidents), ApiError> {
+        let (desk, (alarms, latest, estimation)) = self.incident_inputs()?;
+        let (step, count) = desk.step((&alarms, &latest, estimation.as_ref()), id, request.step, request.rank)?;
+        let decision = Decision {
+            incident: id,
+            alarms: count,
+            step,
+            person: by.name.clone(),
+            role: role.name().to_owned(),
+            at: Timestamp::now(),
+            nonce: self.state.console.nonce()?,
+        };
+        Ok((decision, desk))
+    }
+
+    /// The person's passkey decision: the bytes they signed, which must be the decision the
+    /// request describes, on this incident, by them, with one of their approved passkeys.
+    fn passkey_decision(
+        &self,
+        id: u64,
+        request: &DecisionRequest,
+        assertion: &DecisionAssertion,
+        by: &Actor,
+    ) -> Result<SignedDecision, ApiError> {
+        let bytes = from_base64url("assertion.decision", &assertion.decision)?;
+        let decision = decode_decision(&bytes).map_err(|e| ApiError::BadRequest(format!("assertion.decision: {e}")))?;
+        let (desk, (alarms, latest, estimation)) = self.incident_inputs()?;
+        let (step, _) = desk.step((&alarms, &latest, estimation.as_ref()), id, request.step, request.rank)?;
+        if decision.incident != id || decision.step != step {
+            return Err(ApiError::BadRequest("assertion.decision is not the decision the request describes".into()));
+        }
+        if decision.person != by.name {
+            return Err(ApiError::Forbidden(format!("the signed decision names {}, not {}", decision.person, by.name)));
+        }
+        let fields = [&assertion.credential_id, &assertion.authenticator_data, &assertion.client_data_json, &assertion.signature];
+        Ok(SignedDecision::from_passkey(bytes, self.persons_assertion(by, fields.map(String::as_str))?))
+    }
+
+    fn current_incidents(&self) -> Result<(&Incidents, Vec<IncidentItem>), ApiError> {
+        let (desk, (alarms, latest, estimation)) = self.incident_inputs()?;
+        Ok((desk, desk.list(&alarms, &latest, estimation.as_ref())))
     }
 
     /// Every point's metadata: the imported model's and those it does not know, or the derived.
@@ -119,7 +168,18 @@ impl HubApi {
         if command.issuer != by.name {
             return Err(ApiError::Forbidden(format!("the signed command names {}, not {}", command.issuer, by.name)));
         }
-        let credential_id = from_base64url("assertion.credential_id", &assertion.credential_id)?;
+        let fields = [&assertion.credential_id, &assertion.authenticator_data, &assertion.client_data_json, &assertion.signature];
+        Ok(SignedCommand::from_passkey(bytes, self.persons_assertion(by, fields.map(String::as_str))?))
+    }
+
+    /// A passkey assertion (its fields base64url: credential id, authenticator data, client
+    /// data, signature) of one of `by`'s approved passkeys, with the certificate that binds it.
+    fn persons_assertion(
+        &self,
+        by: &Actor,
+        [credential_id, authenticator_data, client_data_json, signature]: [&str; 4],
+    ) -> Result<PasskeyAssertion, ApiError> {
+        let credential_id = from_base64url("assertion.credential_id", credential_id)?;
         let credential = self
             .state
             .enrolments
@@ -127,15 +187,26 @@ impl HubApi {
             .into_iter()
             .find(|c| c.credential_id == credential_id)
             .ok_or_else(|| ApiError::Forbidden(format!("{} has no approved passkey with this credential id", by.name)))?;
-        Ok(SignedCommand::from_passkey(
-            bytes,
-            PasskeyAssertion {
-                authenticator_data: from_base64url("assertion.authenticator_data", &assertion.authenticator_data)?,
-                client_data_json: from_base64url("assertion.client_data_json", &assertion.client_data_json)?,
-                signature: from_base64url("assertion.signature", &assertion.signature)?,
-                certificate: credential.certificate,
-            },
-        ))
+        Ok(PasskeyAssertion {
+            authenticator_data: from_base64url("assertion.authenticator_data", authenticator_data)?,
+            client_data_json: from_base64url("assertion.client_data_json", client_data_json)?,
+            signature: from_base64url("assertion.signature", signature)?,
+            certificate: credential.certificate,
+        })
+    }
+
+    /// The relying party, and `by`'s approved passkeys for one operating role (that role, and
+    /// their credential ids in base64url): what a person signs with.
+    fn persons_passkeys(&self, by: &Actor) -> Result<(String, Role, Vec<String>), ApiError> {
+        let rp_id = self.state.rp_id.clone().ok_or_else(|| ApiError::Unavailable("this hub has no [webauthn] configuration".into()))?;
+        let credentials: Vec<_> =
+            self.state.enrolments.credentials(&by.name).into_iter().filter(|c| Role::OPERATING.contains(&c.role)).collect();
+        let role = credentials
+            .first()
+            .map(|c| c.role)
+            .ok_or_else(|| ApiError::Conflict(format!("{} has no approved passkey for an operating role; enrol one first", by.name)))?;
+        let ids = credentials.iter().filter(|c| c.role == role).map(|c| base64url(&c.credential_id)).collect();
+        Ok((rp_id, role, ids))
     }
 
     fn point(&self, id: &str) -> Result<PointId, ApiError> {
@@ -409,9 +480,67 @@ impl Backend for HubApi {
         self.current_incidents().map(|(_, list)| list)
     }
 
-    fn acknowledge_incident(&self, id: u64, by: &Actor) -> Result<IncidentItem, ApiError> {
+    fn prepare_decision(&self, id: u64, request: &DecisionRequest, by: &Actor) -> Result<PreparedDecision, ApiError> {
+        let (rp_id, role, credential_ids) = self.persons_passkeys(by)?;
+        let (decision, _) = self.compose_decision(id, request, by, role)?;
+        let bytes = encode_decision(&decision).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(PreparedDecision {
+            incident: id,
+            summary: decision.to_string(),
+            decision: base64url(&bytes),
+            challenge: base64url(&decision_challenge(&bytes)),
+            rp_id,
+            credential_ids,
+        })
+    }
+
+    fn decide_incident(&self, id: u64, request: &DecisionRequest, by: &Actor) -> Result<IncidentItem, ApiError> {
+        let (signed, proof) = match &request.assertion {
+            Some(assertion) => (self.passkey_decision(id, request, assertion, by)?, Proof::Passkey),
+            None => {
+                let role = by
+                    .roles
+                    .iter()
+                    .find(|r| Role::OPERATING.contains(r))
+                    .copied()
+                    .ok_or_else(|| ApiError::Forbidden(format!("{} holds no role that may operate", by.name)))?;
+                let (decision, _) = self.compose_decision(id, request, by, role)?;
+                let bytes = encode_decision(&decision).map_err(|e| ApiError::Internal(e.to_string()))?;
+                match self.state.console.sign_decision(bytes.clone()) {
+                    Some(signed) => (signed?, Proof::Console),
+                    // An acknowledgement changes nothing in the grid: the hub may vouch for the
+                    // logged-in person itself, and the log says it was only the hub's word.
+                    None if decision.step == DecisionStep::Acknowledge => {
+                        let identity = &self.state.identity;
+                        let signed = SignedDecision::sign(bytes, identity.signer.as_ref(), &identity.certificate)
+                            .map_err(|e| ApiError::Unavailable(format!("the hub key cannot sign: {e}")))?;
+                        (signed, Proof::Hub)
+                    }
+                    None => {
+                        return Err(ApiError::BadRequest(format!(
+                            "assertion: carrying out an action needs your passkey's signature (POST /api/incidents/{id}/prepare); \
+                             this hub has no console key"
+                        )));
+                    }
+                }
+            }
+        };
+        // The checks every holder of the log can repeat: the certificate, the signature, and
+        // that a passkey is the person's own, in a role that may operate.
+        let issuer = self.state.identity.validate(signed.issuer.certificate()).map_err(|e| ApiError::Forbidden(format!("signer: {e}")))?;
+        signed.verify_issuer(&issuer.public_key, &self.state.relying_party).map_err(|e| ApiError::Forbidden(e.to_string()))?;
+        let decision = signed.decision().map_err(|e| ApiError::BadRequest(format!("decision: {e}")))?;
+        if proof == Proof::Passkey {
+            gridtrust_pki::identity::check_command_issuer(&issuer, &signed.issuer, &decision.person, &decision.role)
+                .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+        }
         let (desk, current) = self.current_incidents()?;
-        desk.acknowledge(current, id, &by.name, Timestamp::now())
+        desk.check(&current, &decision, Timestamp::now())?;
+        let entry = signed.log_entry().map_err(|e| ApiError::Internal(e.to_string()))?;
+        let index = self.state.ledger.append(&[entry]).map_err(|e| ApiError::Unavailable(format!("transparency log: {e}")))?;
+        self.state.stats.log_entries.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(incident = id, log_index = index, proof = ?proof, "{decision}");
+        desk.record(current, decision, proof, index)
     }
 
     fn issue_command(&self, request: &CommandRequest, by: &Actor) -> Result<CommandItem, ApiError> {
@@ -435,14 +564,8 @@ impl Backend for HubApi {
     }
 
     fn prepare_command(&self, request: &CommandRequest, by: &Actor) -> Result<PreparedCommand, ApiError> {
-        let rp_id = self.state.rp_id.clone().ok_or_else(|| ApiError::Unavailable("this hub has no [webauthn] configuration".into()))?;
+        let (rp_id, role, credential_ids) = self.persons_passkeys(by)?;
         let edge = self.target_edge(&request.point)?;
-        let credentials: Vec<_> =
-            self.state.enrolments.credentials(&by.name).into_iter().filter(|c| Role::OPERATING.contains(&c.role)).collect();
-        let role = credentials
-            .first()
-            .map(|c| c.role)
-            .ok_or_else(|| ApiError::Conflict(format!("{} has no approved passkey for an operating role; enrol one first", by.name)))?;
         let command =
             self.state.console.compose(request, &edge, gridtrust_pki::CommandIssuer::Passkey { person: by.name.clone() }, role)?;
         let bytes = encode_command(&command);
@@ -459,7 +582,7 @@ impl Backend for HubApi {
             command: base64url(&bytes),
             digest: base64url(&digest),
             rp_id,
-            credential_ids: credentials.iter().filter(|c| c.role == role).map(|c| base64url(&c.credential_id)).collect(),
+            credential_ids,
         })
     }
 

@@ -32,6 +32,7 @@ use gridtrust_pki::{CommandIssuer, Role};
 use gridtrust_transport::identity::Identity;
 use gridtrust_trust::Hash;
 use gridtrust_trust::command::SignedCommand;
+use gridtrust_trust::decision::SignedDecision;
 
 /// How long a web command stays valid (the edge refuses it afterwards).
 pub const COMMAND_VALIDITY_NS: i64 = 30_000_000_000;
@@ -101,11 +102,9 @@ impl Console {
     /// `role`: a fresh id and nonce, valid for [`COMMAND_VALIDITY_NS`] from now.
     pub fn compose(&self, req: &CommandRequest, edge: &str, issuer: CommandIssuer, role: Role) -> Result<Command, ApiError> {
         let (point, action, value) = parse_request(req)?;
-        // No randomness, no command: never a predictable id or nonce.
-        let no_randomness = |_| ApiError::Internal("no randomness for the command id and nonce".into());
-        let (mut id_bytes, mut nonce) = ([0u8; 8], [0u8; 16]);
-        self.random.fill(&mut id_bytes).map_err(no_randomness)?;
-        self.random.fill(&mut nonce).map_err(no_randomness)?;
+        let mut id_bytes = [0u8; 8];
+        self.random.fill(&mut id_bytes).map_err(|_| ApiError::Internal("no randomness for the command id".into()))?;
+        let nonce = self.nonce()?;
         // 53 bits, so the id survives a JavaScript number.
         let id = u64::from_be_bytes(id_bytes) & ((1 << 53) - 1);
         let now = Timestamp::now();
@@ -121,6 +120,24 @@ impl Console {
             issued_at: now,
             expires_at: Timestamp(now.0.saturating_add(COMMAND_VALIDITY_NS)),
         })
+    }
+
+    /// Fresh random bytes for a command or a decision. No randomness, no command or decision:
+    /// never a predictable nonce.
+    pub fn nonce(&self) -> Result<[u8; 16], ApiError> {
+        let mut nonce = [0u8; 16];
+        self.random.fill(&mut nonce).map_err(|_| ApiError::Internal("no randomness for the nonce".into()))?;
+        Ok(nonce)
+    }
+
+    /// Signs an encoded decision with the console key, when the fallback is configured
+    /// (blocking: the key may be in an HSM).
+    pub fn sign_decision(&self, decision: Vec<u8>) -> Option<Result<SignedDecision, ApiError>> {
+        let key = self.key.as_ref()?;
+        Some(
+            SignedDecision::sign(decision, key.signer.as_ref(), &key.certificate)
+                .map_err(|e| ApiError::Unavailable(format!("the console key cannot sign: {e}"))),
+        )
     }
 
     /// Starts tracking `signed` (whose decoded form is `command`), issued by `person` as `req`

@@ -175,33 +175,57 @@ async fn a_tampered_feeder_value_becomes_an_incident_that_an_operator_acknowledg
     assert_eq!(reroute["target_name"], "TS1", "{reroute}");
     assert!(reroute["reason"].as_str().unwrap().contains("power flow"), "{reroute}");
 
-    // Acknowledging: not for viewers, once for an operator, and in the audit trail.
+    // Acknowledging: not for viewers, once for an operator, signed (by the hub's key: the
+    // operator has no passkey and the hub no console key), in the transparency log and in the
+    // audit trail.
     let id = incident["id"].as_u64().unwrap();
-    let path = format!("/api/incidents/{id}/acknowledge");
-    let (status, _, body) = http(api, "POST", &path, Some(&viewer), None).await;
+    let path = format!("/api/incidents/{id}/decide");
+    let acknowledge = json!({ "step": "acknowledge" }).to_string();
+    let (status, _, body) = http(api, "POST", &path, Some(&viewer), Some(&acknowledge)).await;
     assert_eq!(status, 403, "{body}");
     let operator = login(api, "operator").await;
-    let (status, _, body) = http(api, "POST", &path, Some(&operator), None).await;
+    let (status, _, body) = http(api, "POST", &path, Some(&operator), Some(&acknowledge)).await;
     assert_eq!(status, 200, "{body}");
     let acked: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(acked["acknowledged"]["by"], "operator");
-    let (status, _, _) = http(api, "POST", &path, Some(&operator), None).await;
+    let decision = &acked["decisions"][0];
+    assert_eq!(
+        (decision["step"].as_str(), decision["proof"].as_str(), decision["by"].as_str()),
+        (Some("acknowledge"), Some("hub"), Some("operator"))
+    );
+    let log_index = decision["log_index"].as_u64().unwrap();
+    let (status, _, _) = http(api, "POST", &path, Some(&operator), Some(&acknowledge)).await;
     assert_eq!(status, 409);
-    let (status, _, _) = http(api, "POST", "/api/incidents/999999/acknowledge", Some(&operator), None).await;
+    let (status, _, _) = http(api, "POST", "/api/incidents/999999/decide", Some(&operator), Some(&acknowledge)).await;
     assert_eq!(status, 404);
+    // Carrying out an action needs the person's own signature: without a passkey or a console
+    // key the hub refuses, and logs nothing.
+    let rank = reroute["rank"].as_u64().unwrap();
+    let execute = json!({ "step": "execute", "rank": rank }).to_string();
+    let (status, _, body) = http(api, "POST", &path, Some(&operator), Some(&execute)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("passkey"), "{body}");
     let (_, _, body) = http(api, "GET", "/api/incidents", Some(&viewer), None).await;
     let listed: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(listed.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["acknowledged"]["by"], "operator");
+    let stored = listed.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap();
+    assert_eq!(stored["acknowledged"]["by"], "operator");
+    assert_eq!(stored["decisions"].as_array().unwrap().len(), 1, "the refused action is not kept");
+    // The log holds the signed decision at the index the incident names.
     let auditor = login(api, "auditor").await;
+    let (status, _, body) = http(api, "GET", &format!("/api/log/entries?from={log_index}&count=1"), Some(&auditor), None).await;
+    assert_eq!(status, 200, "{body}");
+    let entries: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(entries[0]["kind"], "decision", "{entries}");
+    assert!(entries[0]["summary"].as_str().unwrap().contains(&format!("incident {id}")), "{entries}");
     let (_, _, body) = http(api, "GET", "/api/audit", Some(&auditor), None).await;
     let audit: Value = serde_json::from_str(&body).unwrap();
-    let acks: Vec<&Value> = audit.as_array().unwrap().iter().filter(|e| e["action"] == "incident_ack").collect();
-    let outcomes: Vec<(&str, &str)> = acks.iter().map(|e| (e["actor"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
-    assert_eq!(outcomes.len(), 4, "{audit}");
+    let decided: Vec<&Value> = audit.as_array().unwrap().iter().filter(|e| e["action"] == "incident_decision").collect();
+    let outcomes: Vec<(&str, &str)> = decided.iter().map(|e| (e["actor"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
+    assert_eq!(outcomes.len(), 5, "{audit}");
     for expected in [("viewer", "refused"), ("operator", "ok"), ("operator", "failed")] {
         assert!(outcomes.contains(&expected), "{expected:?} in {audit}");
     }
-    let ok = acks.iter().find(|e| e["outcome"] == "ok").unwrap();
-    assert!(ok["detail"].as_str().unwrap().contains("re-route via the tie switch TS1"), "{ok}");
+    let ok = decided.iter().find(|e| e["outcome"] == "ok").unwrap();
+    assert!(ok["detail"].as_str().unwrap().contains(&format!("log entry {log_index}")), "{ok}");
     assert!(hub.stop(Duration::from_secs(5)).await);
 }

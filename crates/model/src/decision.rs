@@ -57,7 +57,6 @@ impl Action {
     }
 }
 
-
 /// What the person decided.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DecisionStep {

@@ -654,9 +654,7 @@ impl LogEntry {
             | Self::CommandResult(b)
             | Self::Certificate(b)
             | Self::PointRegistry(b)
-            | Self::Decision(b) => {
-                put_field(out, b)
-            }
+            | Self::Decision(b) => put_field(out, b),
             Self::ConfigChange { key, value } => {
                 put_field(out, key.as_bytes());
                 put_field(out, value.as_bytes());
