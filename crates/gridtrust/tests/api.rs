@@ -563,3 +563,99 @@ async fn a_tampered_batch_shows_as_failed_raises_an_alarm_and_the_next_good_batc
     c.assert_no_server_errors();
     chain.shutdown().await;
 }
+
+/// The chain with the demo grid's model served (incidents need it), tamper and the development
+/// CA for passkey approval; the operator's passkey enrolled and approved.
+async fn chain_with_model_and_passkey(dir: &std::path::Path) -> (Chain, Client, Passkey, String) {
+    let files = gridtrust_sim::grid::write_files(&dir.join("model")).unwrap();
+    let inputs = gridtrust_gridmodel::ModelInputs { scl: vec![files.scl.clone()], cgmes: files.cgmes.clone(), mapping: None };
+    let imported = gridtrust_gridmodel::import(&inputs).unwrap();
+    let model = dir.join("model.json");
+    std::fs::write(&model, imported.model.to_json()).unwrap();
+    let options = ChainOptions {
+        demo_fault_injection: true,
+        demo_enrolment_ca: true,
+        hub_extra: format!("[model]\nfile = {:?}\n", model.display().to_string()),
+        ..ChainOptions::for_tests(&dir.join("chain"))
+    };
+    let chain = Chain::start(&options).await.unwrap();
+    let c = Client { addr: chain.hub.api_addr.expect("api"), seen: Default::default() };
+    let (operator, secadm) = (c.login("operator", "operator-demo").await, c.login("secadm", "secadm-demo").await);
+    let key = Passkey::generate();
+    let spki = PublicKey::from_sec1(&key.public_key()).unwrap().spki_der();
+    let credential_id = base64url(b"operator's passkey");
+    let enrol = json!({"role": "OPERATOR", "credential_id": credential_id, "public_key": base64url(&spki)}).to_string();
+    let enrolment = c.call("POST", "/api/enrolments", Some(&operator), Some(&enrol)).await.json()["id"].as_u64().unwrap();
+    let approved = c.call("POST", &format!("/api/enrolments/{enrolment}/approve"), Some(&secadm), Some("{}")).await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    (chain, c, key, credential_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_on_an_incident_counts_only_as_its_person_signed_it_and_is_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, c, key, credential_id) = chain_with_model_and_passkey(dir.path()).await;
+    let (operator, engineer) = (c.login("operator", "operator-demo").await, c.login("engineer", "engineer-demo").await);
+    eventually("values", async || (c.get("/api/values", &operator).await.json().as_array().is_some_and(|a| !a.is_empty())).then_some(()))
+        .await;
+    assert_eq!(c.call("POST", "/api/demo/tamper", Some(&operator), None).await.status, 200);
+    let incident = eventually("an incident with recommended actions", async || {
+        let list = c.get("/api/incidents", &operator).await.json();
+        list.as_array().unwrap().iter().find(|i| i["recommendations"].as_array().is_some_and(|r| r.len() >= 2)).cloned()
+    })
+    .await;
+    let id = incident["id"].as_u64().unwrap();
+    let (prepare, decide) = (format!("/api/incidents/{id}/prepare"), format!("/api/incidents/{id}/decide"));
+
+    // The operator's passkey signs "carry out recommendation 1", as the control room does.
+    let origin = format!("http://{DEMO_RP_ID}:{}", c.addr.port());
+    let request = json!({"step": "execute", "rank": 1}).to_string();
+    let p = c.call("POST", &prepare, Some(&operator), Some(&request)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let p = p.json();
+    assert_eq!(p["credential_ids"], json!([credential_id]));
+    let b64 = |s: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.as_str().unwrap()).unwrap();
+    let sign = |challenge: &[u8]| key.assert(challenge, Ceremony { rp_id: DEMO_RP_ID, origin: &origin, flags: UP_UV });
+    let body = |rank: u64, decision: &[u8], a: &passkey::Assertion| {
+        json!({"step": "execute", "rank": rank, "assertion": {
+            "decision": base64url(decision), "credential_id": credential_id, "authenticator_data": base64url(&a.authenticator_data),
+            "client_data_json": base64url(&a.client_data_json), "signature": base64url(&a.signature),
+        }})
+        .to_string()
+    };
+    let (decision, challenge) = (b64(&p["decision"]), b64(&p["challenge"]));
+    let signed = sign(&challenge);
+
+    // Carried with a request for another action: not the decision the request describes.
+    c.refused("POST", &decide, Some(&operator), Some(&body(2, &decision, &signed)), 400, "bad_request").await;
+    // The decision bytes changed after signing (another nonce): the assertion does not hold.
+    let mut altered = decision.clone();
+    let last = altered.len() - 1;
+    altered[last] ^= 1;
+    c.refused("POST", &decide, Some(&operator), Some(&body(1, &altered, &signed)), 403, "forbidden").await;
+    // Another logged-in person presenting the operator's signed decision.
+    c.refused("POST", &decide, Some(&engineer), Some(&body(1, &decision, &signed)), 403, "forbidden").await;
+    // An assertion over the bare digest of the bytes (what a command's challenge is) is not a
+    // decision's: the context differs.
+    let as_command: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&decision).into();
+    c.refused("POST", &decide, Some(&operator), Some(&body(1, &decision, &sign(&as_command))), 403, "forbidden").await;
+
+    // The real one: applied, with the passkey as proof, in the log at the index it names.
+    let done = c.call("POST", &decide, Some(&operator), Some(&body(1, &decision, &signed))).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let kept = done.json()["decisions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((kept["step"].as_str(), kept["proof"].as_str(), kept["by"].as_str()), (Some("execute"), Some("passkey"), Some("operator")));
+    assert_eq!(kept["action"], incident["recommendations"][0]["action"]);
+    // Once: the same signed decision again is a replay.
+    c.refused("POST", &decide, Some(&operator), Some(&body(1, &decision, &signed)), 409, "conflict").await;
+    let auditor = c.login("auditor", "auditor-demo").await;
+    let index = kept["log_index"].as_u64().unwrap();
+    let entry = c.get(&format!("/api/log/entries?from={index}&count=1"), &auditor).await.json();
+    assert_eq!(entry[0]["kind"], "decision", "{entry}");
+    assert!(entry[0]["summary"].as_str().unwrap().contains("by operator (OPERATOR)"), "{entry}");
+    let logged = c.get("/api/log/entries?count=1000", &auditor).await.json();
+    let decisions = logged.as_array().unwrap().iter().filter(|e| e["kind"] == "decision").count();
+    assert_eq!(decisions, 1, "only the applied decision is in the log");
+    c.assert_no_server_errors();
+    drop(chain);
+}
