@@ -156,7 +156,7 @@ export interface IncidentAlarm extends Alarm {
 }
 export interface IncidentRecommendation {
   rank: number;
-  action: 'block-point' | 'reroute' | 'isolate-edge' | 'second-person' | 'dispatch-crew';
+  action: 'block-point' | 'reroute' | 'isolate-edge' | 'second-person' | 'dispatch-crew' | 'readmit-edge';
   title: string;
   target: string;
   target_name: string;

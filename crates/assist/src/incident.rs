@@ -119,6 +119,8 @@ pub struct Situation<'a> {
     pub open: BTreeMap<String, bool>,
     /// The latest estimation run's values, by point.
     pub estimates: &'a [Estimated],
+    /// Edges the hub refuses now, by an operator's decision to isolate them.
+    pub isolated: BTreeSet<String>,
 }
 
 /// The default correlation window.
@@ -182,7 +184,7 @@ impl Assistant {
         let mut ranked = Vec::new();
         let mut notes = Vec::new();
         self.recommend_points(members, &points, situation, &mut ranked);
-        self.recommend_edges(members, &mut ranked);
+        self.recommend_edges(members, &situation.isolated, &mut ranked);
         self.recommend_silent_edges(members, &mut ranked);
         self.recommend_bays(members, &mut ranked);
         self.recommend_supply(&feeders, &supply, situation, &mut ranked, &mut notes);
@@ -317,12 +319,25 @@ impl Assistant {
     }
 
     /// Isolate each edge that raised trust alarms.
-    fn recommend_edges(&self, members: &[&AlarmIn], out: &mut Vec<Recommendation>) {
+    fn recommend_edges(&self, members: &[&AlarmIn], isolated: &BTreeSet<String>, out: &mut Vec<Recommendation>) {
         let mut by_edge: BTreeMap<&str, Vec<&AlarmIn>> = BTreeMap::new();
         for a in members.iter().filter(|a| a.signal() == Signal::Trust && a.source != HUB) {
             by_edge.entry(a.source.as_str()).or_default().push(a);
         }
         for (edge, alarms) in by_edge {
+            if isolated.contains(edge) {
+                // Isolated already: what is left is to let it back in once it is checked.
+                out.push(Recommendation {
+                    action: Action::ReadmitEdge { edge: edge.to_owned() },
+                    rank: 0,
+                    priority: 20,
+                    reason: format!("{edge} is isolated by an operator's decision: the hub refuses its connection, data and commands."),
+                    effect: format!(
+                        "The hub accepts {edge} again; its queued batches arrive and are verified like any other. Do this once its device and certificate are checked."
+                    ),
+                });
+                continue;
+            }
             let points: BTreeSet<&str> = alarms.iter().filter_map(|a| a.point.as_deref()).collect();
             let batches = alarms.iter().filter(|a| a.point.is_none()).count();
             let spread = points.len() + batches;
@@ -561,7 +576,7 @@ impl Assistant {
         let index = &self.index;
         match action {
             Action::BlockPoint { point } => point.clone(),
-            Action::IsolateEdge { edge } => edge.clone(),
+            Action::IsolateEdge { edge } | Action::ReadmitEdge { edge } => edge.clone(),
             Action::Reroute { tie, .. } => index.equipment_name(tie),
             Action::SecondPerson { bay } => format!("bay {}", index.bay_name(bay)),
             Action::DispatchCrew { to } => match index.feeders.iter().find(|f| &f.bay == to) {

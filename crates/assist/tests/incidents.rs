@@ -140,7 +140,8 @@ fn repeated_alarms_on_a_point_are_summed_up_in_the_reason() {
 fn an_open_feeder_gets_the_tie_switch_when_the_power_flow_passes() {
     let a = assistant_with_loads(1.0);
     let open = f1_breaker_open(&a);
-    let incidents = a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
+    let incidents =
+        a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, ..Situation::default() });
     let incident = &incidents[0];
     assert!((incident.supply.unsupplied_mw - 3.1).abs() < 1e-9, "{:?}", incident.supply);
     let first = &incident.recommendations[0];
@@ -156,7 +157,8 @@ fn the_tie_switch_is_not_proposed_when_the_power_flow_says_it_would_overload() {
     // Two and a half times the load: each feeder alone stays within 400 A, both on F2 do not.
     let a = assistant_with_loads(2.5);
     let open = f1_breaker_open(&a);
-    let incidents = a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
+    let incidents =
+        a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, ..Situation::default() });
     let incident = &incidents[0];
     assert!(!kinds(incident).contains(&"reroute"), "{:?}", kinds(incident));
     assert_eq!(incident.notes.len(), 1);
@@ -169,7 +171,8 @@ fn without_a_power_flow_model_the_tie_switch_is_not_proposed() {
     let grid = DemoGrid::load().unwrap();
     let a = Assistant::new(GridIndex::new(grid.joined), None, WINDOW_S);
     let open = f1_breaker_open(&a);
-    let incidents = a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, estimates: &[] });
+    let incidents =
+        a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, ..Situation::default() });
     assert!(!kinds(&incidents[0]).contains(&"reroute"));
     assert!(incidents[0].notes[0].contains("no power-flow model"), "{:?}", incidents[0].notes);
 }
@@ -204,4 +207,16 @@ fn a_silent_edge_gets_a_crew_and_its_trust_alarms_join_the_same_incident() {
     back.severity = Severity::Info;
     let again = a.incidents(&[alarms[0].clone(), back], &Situation::default());
     assert!(again[0].recommendations.is_empty(), "{:?}", again[0].recommendations);
+}
+
+#[test]
+fn an_isolated_edge_is_recommended_for_readmission_not_for_isolation_again() {
+    let a = assistant_with_loads(1.0);
+    let alarms = [alarm(7, 0, AlarmKind::Trust, "edge-1", Some("F1/MMXU1.TotW"))];
+    let isolated = Situation { isolated: ["edge-1".to_owned()].into(), ..Situation::default() };
+    let incident = &a.incidents(&alarms, &isolated)[0];
+    assert!(!kinds(incident).contains(&"isolate-edge"), "{:?}", kinds(incident));
+    let readmit = incident.recommendations.iter().find(|r| r.action == Action::ReadmitEdge { edge: "edge-1".into() }).expect("readmit");
+    assert!(readmit.reason.contains("isolated"), "{}", readmit.reason);
+    assert!(kinds(&a.incidents(&alarms, &Situation::default())[0]).contains(&"isolate-edge"), "not isolated: isolate");
 }

@@ -566,7 +566,7 @@ async fn a_tampered_batch_shows_as_failed_raises_an_alarm_and_the_next_good_batc
 
 /// The chain with the demo grid's model served (incidents need it), tamper and the development
 /// CA for passkey approval; the operator's passkey enrolled and approved.
-async fn chain_with_model_and_passkey(dir: &std::path::Path) -> (Chain, Client, Passkey, String) {
+async fn chain_with_model_and_passkey(dir: &std::path::Path) -> (Chain, Client, Person) {
     let files = gridtrust_sim::grid::write_files(&dir.join("model")).unwrap();
     let inputs = gridtrust_gridmodel::ModelInputs { scl: vec![files.scl.clone()], cgmes: files.cgmes.clone(), mapping: None };
     let imported = gridtrust_gridmodel::import(&inputs).unwrap();
@@ -588,66 +588,103 @@ async fn chain_with_model_and_passkey(dir: &std::path::Path) -> (Chain, Client, 
     let enrolment = c.call("POST", "/api/enrolments", Some(&operator), Some(&enrol)).await.json()["id"].as_u64().unwrap();
     let approved = c.call("POST", &format!("/api/enrolments/{enrolment}/approve"), Some(&secadm), Some("{}")).await;
     assert_eq!(approved.status, 200, "{}", approved.body);
-    (chain, c, key, credential_id)
+    let origin = format!("http://{DEMO_RP_ID}:{}", c.addr.port());
+    (chain, c, Person { cookie: operator, key, credential_id, origin })
+}
+
+/// A logged-in person with an approved passkey, deciding on incidents as the control room does.
+struct Person {
+    cookie: String,
+    key: Passkey,
+    credential_id: String,
+    origin: String,
+}
+
+impl Person {
+    /// The prepared decision to carry out recommendation `rank` of incident `id`: its bytes and
+    /// its challenge.
+    async fn prepare(&self, c: &Client, id: u64, rank: u64) -> (Vec<u8>, Vec<u8>) {
+        let request = json!({"step": "execute", "rank": rank}).to_string();
+        let p = c.call("POST", &format!("/api/incidents/{id}/prepare"), Some(&self.cookie), Some(&request)).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        let p = p.json();
+        assert_eq!(p["credential_ids"], json!([self.credential_id]));
+        let b64 = |s: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.as_str().unwrap()).unwrap();
+        (b64(&p["decision"]), b64(&p["challenge"]))
+    }
+
+    fn sign(&self, challenge: &[u8]) -> passkey::Assertion {
+        self.key.assert(challenge, Ceremony { rp_id: DEMO_RP_ID, origin: &self.origin, flags: UP_UV })
+    }
+
+    /// The `decide` body for recommendation `rank` with `decision` and its assertion `a`.
+    fn body(&self, rank: u64, decision: &[u8], a: &passkey::Assertion) -> String {
+        json!({"step": "execute", "rank": rank, "assertion": {
+            "decision": base64url(decision), "credential_id": self.credential_id, "authenticator_data": base64url(&a.authenticator_data),
+            "client_data_json": base64url(&a.client_data_json), "signature": base64url(&a.signature),
+        }})
+        .to_string()
+    }
+
+    /// Carries out recommendation `rank` of incident `id`, signed.
+    async fn carry_out(&self, c: &Client, id: u64, rank: u64) -> Value {
+        let (decision, challenge) = self.prepare(c, id, rank).await;
+        let body = self.body(rank, &decision, &self.sign(&challenge));
+        let done = c.call("POST", &format!("/api/incidents/{id}/decide"), Some(&self.cookie), Some(&body)).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        done.json()
+    }
+}
+
+/// Tampers with a batch and waits for the incident that recommends `action`: its id and that
+/// recommendation's rank.
+async fn incident_recommending(c: &Client, cookie: &str, action: &str) -> (u64, u64) {
+    eventually("values", async || (c.get("/api/values", cookie).await.json().as_array().is_some_and(|a| !a.is_empty())).then_some(()))
+        .await;
+    assert_eq!(c.call("POST", "/api/demo/tamper", Some(cookie), None).await.status, 200);
+    eventually(&format!("an incident recommending {action}"), async || {
+        let list = c.get("/api/incidents", cookie).await.json();
+        list.as_array().unwrap().iter().find_map(|i| {
+            let r = i["recommendations"].as_array()?.iter().find(|r| r["action"] == action)?;
+            Some((i["id"].as_u64()?, r["rank"].as_u64()?))
+        })
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_on_an_incident_counts_only_as_its_person_signed_it_and_is_logged_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (chain, c, key, credential_id) = chain_with_model_and_passkey(dir.path()).await;
-    let (operator, engineer) = (c.login("operator", "operator-demo").await, c.login("engineer", "engineer-demo").await);
-    eventually("values", async || (c.get("/api/values", &operator).await.json().as_array().is_some_and(|a| !a.is_empty())).then_some(()))
-        .await;
-    assert_eq!(c.call("POST", "/api/demo/tamper", Some(&operator), None).await.status, 200);
-    let incident = eventually("an incident with recommended actions", async || {
-        let list = c.get("/api/incidents", &operator).await.json();
-        list.as_array().unwrap().iter().find(|i| i["recommendations"].as_array().is_some_and(|r| r.len() >= 2)).cloned()
-    })
-    .await;
-    let id = incident["id"].as_u64().unwrap();
-    let (prepare, decide) = (format!("/api/incidents/{id}/prepare"), format!("/api/incidents/{id}/decide"));
-
-    // The operator's passkey signs "carry out recommendation 1", as the control room does.
-    let origin = format!("http://{DEMO_RP_ID}:{}", c.addr.port());
-    let request = json!({"step": "execute", "rank": 1}).to_string();
-    let p = c.call("POST", &prepare, Some(&operator), Some(&request)).await;
-    assert_eq!(p.status, 200, "{}", p.body);
-    let p = p.json();
-    assert_eq!(p["credential_ids"], json!([credential_id]));
-    let b64 = |s: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.as_str().unwrap()).unwrap();
-    let sign = |challenge: &[u8]| key.assert(challenge, Ceremony { rp_id: DEMO_RP_ID, origin: &origin, flags: UP_UV });
-    let body = |rank: u64, decision: &[u8], a: &passkey::Assertion| {
-        json!({"step": "execute", "rank": rank, "assertion": {
-            "decision": base64url(decision), "credential_id": credential_id, "authenticator_data": base64url(&a.authenticator_data),
-            "client_data_json": base64url(&a.client_data_json), "signature": base64url(&a.signature),
-        }})
-        .to_string()
-    };
-    let (decision, challenge) = (b64(&p["decision"]), b64(&p["challenge"]));
-    let signed = sign(&challenge);
+    let (chain, c, operator) = chain_with_model_and_passkey(dir.path()).await;
+    let engineer = c.login("engineer", "engineer-demo").await;
+    let (id, rank) = incident_recommending(&c, &operator.cookie, "block-point").await;
+    let decide = format!("/api/incidents/{id}/decide");
+    let (decision, challenge) = operator.prepare(&c, id, rank).await;
+    let signed = operator.sign(&challenge);
+    let cookie = Some(operator.cookie.as_str());
 
     // Carried with a request for another action: not the decision the request describes.
-    c.refused("POST", &decide, Some(&operator), Some(&body(2, &decision, &signed)), 400, "bad_request").await;
+    c.refused("POST", &decide, cookie, Some(&operator.body(rank + 1, &decision, &signed)), 400, "bad_request").await;
     // The decision bytes changed after signing (another nonce): the assertion does not hold.
     let mut altered = decision.clone();
     let last = altered.len() - 1;
     altered[last] ^= 1;
-    c.refused("POST", &decide, Some(&operator), Some(&body(1, &altered, &signed)), 403, "forbidden").await;
+    c.refused("POST", &decide, cookie, Some(&operator.body(rank, &altered, &signed)), 403, "forbidden").await;
     // Another logged-in person presenting the operator's signed decision.
-    c.refused("POST", &decide, Some(&engineer), Some(&body(1, &decision, &signed)), 403, "forbidden").await;
+    c.refused("POST", &decide, Some(&engineer), Some(&operator.body(rank, &decision, &signed)), 403, "forbidden").await;
     // An assertion over the bare digest of the bytes (what a command's challenge is) is not a
     // decision's: the context differs.
     let as_command: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&decision).into();
-    c.refused("POST", &decide, Some(&operator), Some(&body(1, &decision, &sign(&as_command))), 403, "forbidden").await;
+    c.refused("POST", &decide, cookie, Some(&operator.body(rank, &decision, &operator.sign(&as_command))), 403, "forbidden").await;
 
     // The real one: applied, with the passkey as proof, in the log at the index it names.
-    let done = c.call("POST", &decide, Some(&operator), Some(&body(1, &decision, &signed))).await;
+    let done = c.call("POST", &decide, cookie, Some(&operator.body(rank, &decision, &signed))).await;
     assert_eq!(done.status, 200, "{}", done.body);
     let kept = done.json()["decisions"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((kept["step"].as_str(), kept["proof"].as_str(), kept["by"].as_str()), (Some("execute"), Some("passkey"), Some("operator")));
-    assert_eq!(kept["action"], incident["recommendations"][0]["action"]);
+    assert_eq!(kept["action"], "block-point");
     // Once: the same signed decision again is a replay.
-    c.refused("POST", &decide, Some(&operator), Some(&body(1, &decision, &signed)), 409, "conflict").await;
+    c.refused("POST", &decide, cookie, Some(&operator.body(rank, &decision, &signed)), 409, "conflict").await;
     let auditor = c.login("auditor", "auditor-demo").await;
     let index = kept["log_index"].as_u64().unwrap();
     let entry = c.get(&format!("/api/log/entries?from={index}&count=1"), &auditor).await.json();
@@ -658,4 +695,44 @@ async fn a_decision_on_an_incident_counts_only_as_its_person_signed_it_and_is_lo
     assert_eq!(decisions, 1, "only the applied decision is in the log");
     c.assert_no_server_errors();
     drop(chain);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_isolated_by_a_signed_decision_is_refused_until_readmitted_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, c, operator) = chain_with_model_and_passkey(dir.path()).await;
+    let (id, rank) = incident_recommending(&c, &operator.cookie, "isolate-edge").await;
+    let acked = || chain.edge.stats.batches_acked.load(std::sync::atomic::Ordering::SeqCst);
+    let done = operator.carry_out(&c, id, rank).await;
+    let isolating = done["decisions"].as_array().unwrap().last().unwrap()["log_index"].as_u64().unwrap();
+
+    // The hub closes the session and refuses the edge's reconnects, with an alarm naming the
+    // decision; nothing the edge sends is acknowledged while it is isolated.
+    let alarm = format!("edge-1 is isolated by an operator's decision (log entry {isolating})");
+    eventually("the isolation alarm", async || {
+        let alarms = c.get("/api/alarms", &operator.cookie).await.json();
+        alarms.as_array().unwrap().iter().any(|a| a["message"].as_str().is_some_and(|m| m.starts_with(&alarm))).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = acked();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(acked(), during, "an isolated edge's batches are not taken");
+    assert!(chain.edge.pending_batches() > 0, "the edge keeps what it read");
+
+    // The incident now recommends readmitting it; carried out, the queue drains.
+    let readmit = eventually("readmission recommended", async || {
+        let list = c.get("/api/incidents", &operator.cookie).await.json();
+        let incident = list.as_array().unwrap().iter().find(|i| i["id"] == id)?.clone();
+        let r = incident["recommendations"].as_array()?.iter().find(|r| r["action"] == "readmit-edge")?.clone();
+        assert!(incident["recommendations"].as_array()?.iter().all(|r| r["action"] != "isolate-edge"), "{incident}");
+        r["rank"].as_u64()
+    })
+    .await;
+    operator.carry_out(&c, id, readmit).await;
+    eventually("the edge's queue drained after readmission", async || {
+        (acked() > during && chain.edge.pending_batches() == 0).then_some(())
+    })
+    .await;
+    c.assert_no_server_errors();
 }

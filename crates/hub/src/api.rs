@@ -45,19 +45,17 @@ pub(crate) struct HubApi {
     state: Arc<State>,
     /// The imported grid model (`[model]`); without it the model is derived from references.
     grid_model: Option<Arc<ServedModel>>,
-    /// Incidents from the alarms (with a grid model only).
-    incidents: Option<Arc<Incidents>>,
 }
 
 impl HubApi {
-    pub(crate) fn new(state: Arc<State>, grid_model: Option<Arc<ServedModel>>, incidents: Option<Arc<Incidents>>) -> Self {
-        Self { state, grid_model, incidents }
+    pub(crate) fn new(state: Arc<State>, grid_model: Option<Arc<ServedModel>>) -> Self {
+        Self { state, grid_model }
     }
 
-    /// The current incidents, with the desk that keeps their acknowledgements.
     /// The incident desk and what incidents are made of now: alarms, latest values, estimate.
     fn incident_inputs(&self) -> Result<(&Incidents, IncidentInputs), ApiError> {
         let desk = self
+            .state
             .incidents
             .as_deref()
             .ok_or_else(|| ApiError::NotFound("this hub serves no imported grid model (no [model] file): incidents need it".into()))?;

@@ -25,7 +25,7 @@ use gridtrust_api::dto::{
 use gridtrust_api::timefmt::rfc3339;
 use gridtrust_assist::{AlarmIn, Assistant, Estimated, FlowModel, GridIndex, Incident, Situation, WINDOW_S};
 use gridtrust_gridmodel::{EquipmentKind, GridModel};
-use gridtrust_model::{Decision, DecisionStep, Record, Timestamp};
+use gridtrust_model::{Action, Decision, DecisionStep, Record, Timestamp};
 
 use crate::alarms::Alarm;
 use crate::grid_model::live_position;
@@ -83,7 +83,30 @@ struct Book {
 pub(crate) struct Incidents {
     assistant: Assistant,
     book: Mutex<Book>,
+    /// Edges isolated by a decision and not readmitted since, with the decision's log index:
+    /// what the hub's edge sessions enforce. Follows from the book.
+    isolated: Mutex<BTreeMap<String, u64>>,
     file: PathBuf,
+}
+
+/// The edges the decisions in `book` leave isolated, each with its isolating decision's log
+/// index: the last of isolate and readmit, in log order, stands.
+fn isolated_by(book: &Book) -> BTreeMap<String, u64> {
+    let mut steps: Vec<&Kept> = book.decisions.values().flatten().collect();
+    steps.sort_by_key(|k| k.log_index);
+    let mut isolated = BTreeMap::new();
+    for k in steps {
+        match &k.decision.step {
+            DecisionStep::Execute(Action::IsolateEdge { edge }) => {
+                isolated.insert(edge.clone(), k.log_index);
+            }
+            DecisionStep::Execute(Action::ReadmitEdge { edge }) => {
+                isolated.remove(edge);
+            }
+            _ => {}
+        }
+    }
+    isolated
 }
 
 /// `point` in a query string: unreserved characters and `/` as they are, the rest escaped.
@@ -109,7 +132,13 @@ impl Incidents {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Book::default(),
             Err(e) => return Err(format!("{}: {e}", file.display())),
         };
-        Ok(Self { assistant: Assistant::new(GridIndex::new(grid), flow, WINDOW_S), book: Mutex::new(book), file })
+        let isolated = Mutex::new(isolated_by(&book));
+        Ok(Self { assistant: Assistant::new(GridIndex::new(grid), flow, WINDOW_S), book: Mutex::new(book), isolated, file })
+    }
+
+    /// The log index of the decision that isolated `edge`, while it stands.
+    pub(crate) fn isolated(&self, edge: &str) -> Option<u64> {
+        self.isolated.lock().unwrap_or_else(|p| p.into_inner()).get(edge).copied()
     }
 
     fn book(&self) -> std::sync::MutexGuard<'_, Book> {
@@ -151,7 +180,8 @@ impl Incidents {
                 })
             })
             .collect();
-        let situation = Situation { open: self.switch_positions(latest), estimates: &estimates };
+        let isolated = self.isolated.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        let situation = Situation { open: self.switch_positions(latest), estimates: &estimates, isolated };
         self.assistant.incidents(&inputs, &situation)
     }
 
@@ -327,6 +357,7 @@ impl Incidents {
             return Err(ApiError::Unavailable(format!("the decision is in the log (entry {log_index}) but not kept here: {e}")));
         }
         *book = next;
+        *self.isolated.lock().unwrap_or_else(|p| p.into_inner()) = isolated_by(&book);
         Ok(Self::with_book(item, &book))
     }
 

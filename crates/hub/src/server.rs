@@ -159,6 +159,9 @@ pub(crate) struct State {
     pub(crate) live: broadcast::Sender<LiveEvent>,
     /// Commands people issue through the API (and the console key, if that fallback is on).
     pub(crate) console: Arc<Console>,
+    /// Incidents and the operators' decisions on them (with a `[model]`): which edges are
+    /// isolated is theirs to say.
+    pub(crate) incidents: Option<Arc<crate::incidents::Incidents>>,
     /// People's passkey enrolments.
     pub(crate) enrolments: crate::enrol::Enrolments,
     /// The relying party id passkeys are asked for, when `[webauthn]` is configured.
@@ -262,6 +265,23 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// How much of a reported intrusion alert the hub keeps: enough for the detector's
 /// explanations, not a way for a peer to fill the alarm store.
 const MAX_INTRUSION_ALERT_CHARS: usize = 1_000;
+
+/// Whether `edge` is isolated by an operator's decision (`Action::IsolateEdge`, until a
+/// readmission): then its session is refused or ended, with an alarm, and nothing it sends is
+/// taken. It keeps its queue, so what it read arrives after it is readmitted.
+fn refuse_isolated(state: &State, edge: &str) -> bool {
+    let Some(index) = state.incidents.as_ref().and_then(|d| d.isolated(edge)) else {
+        return false;
+    };
+    state.alarm(
+        Severity::Major,
+        edge,
+        AlarmKind::Peer,
+        format!("{edge} is isolated by an operator's decision (log entry {index}): its connection, data and commands are refused"),
+        None,
+    );
+    true
+}
 
 /// An alert of a peer's intrusion detector (the cc's on its SCADA side, an edge's on its links to
 /// RTUs) becomes an `intrusion` alarm of that peer, where incidents are made. The peer is the
@@ -402,6 +422,7 @@ impl Hub {
             quarantine: Mutex::default(),
             live,
             console,
+            incidents: incidents.clone(),
             enrolments,
             rp_id: config.webauthn.as_ref().map(|w| w.rp_id.clone()),
             demo_enrolment_ca: options.demo_enrolment_ca,
@@ -442,7 +463,7 @@ impl Hub {
         let api = match &config.api {
             None => None,
             Some(api) => {
-                let backend = Arc::new(crate::api::HubApi::new(state.clone(), grid_model, incidents));
+                let backend = Arc::new(crate::api::HubApi::new(state.clone(), grid_model));
                 let machine_tls = api.machine_listen.as_ref().map(|_| tls.clone());
                 let own_https = || state.identity.https_server_config().map_err(|e| e.to_string());
                 Some(gridtrust_api::start(api, backend, own_https, machine_tls, gridtrust_web::router()).await?)
@@ -830,6 +851,9 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
         );
         return Ok(());
     }
+    if refuse_isolated(&state, &edge_id) {
+        return Ok(());
+    }
     state.heard(&edge_id);
     let der = peer_certificates.first().map(|c| c.to_vec()).unwrap_or_default();
     if let Err(reason) = register_certificate(&state, der, peer_id).await {
@@ -902,6 +926,10 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
             },
         };
         state.heard(&edge_id);
+        // Isolated while connected: nothing more from it is taken; it keeps what it queued.
+        if refuse_isolated(&state, &edge_id) {
+            break Ok(());
+        }
         match msg {
             EdgeToHub::Batch(first) => {
                 // Batches that already wait are stored and logged together: one transaction

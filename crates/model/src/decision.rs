@@ -20,6 +20,8 @@ pub enum Action {
     SecondPerson { bay: String },
     /// Send a crew to a feeder (bay id) or an edge's site.
     DispatchCrew { to: String },
+    /// Accept the isolated edge's connection, data and commands again.
+    ReadmitEdge { edge: String },
 }
 
 impl Action {
@@ -31,6 +33,7 @@ impl Action {
             Action::IsolateEdge { .. } => "isolate the edge",
             Action::SecondPerson { .. } => "require a second person for commands on the bay",
             Action::DispatchCrew { .. } => "dispatch a crew",
+            Action::ReadmitEdge { .. } => "readmit the edge",
         }
     }
 
@@ -42,6 +45,7 @@ impl Action {
             Action::IsolateEdge { .. } => "isolate-edge",
             Action::SecondPerson { .. } => "second-person",
             Action::DispatchCrew { .. } => "dispatch-crew",
+            Action::ReadmitEdge { .. } => "readmit-edge",
         }
     }
 
@@ -51,7 +55,8 @@ impl Action {
             Action::BlockPoint { point: t }
             | Action::IsolateEdge { edge: t }
             | Action::SecondPerson { bay: t }
-            | Action::DispatchCrew { to: t } => t,
+            | Action::DispatchCrew { to: t }
+            | Action::ReadmitEdge { edge: t } => t,
             Action::Reroute { tie, .. } => tie,
         }
     }
