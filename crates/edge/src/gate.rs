@@ -173,7 +173,7 @@ impl CommandGate {
         if in_log.checkpoint.signature.signer != hub.certificate_id {
             return Err("log checkpoint is not signed by the hub that authorised the command".into());
         }
-        let entry = signed.log_entry();
+        let entry = signed.log_entry().map_err(|e| e.to_string())?;
         let mut tracker = self.log.lock().unwrap_or_else(|p| p.into_inner());
         in_log.verify(&entry, &mut tracker, &hub.public_key).map_err(|e| format!("command not proven in the hub's log: {e}"))?;
         if let Some(last) = tracker.last() {

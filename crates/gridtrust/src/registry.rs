@@ -96,7 +96,7 @@ pub fn sign(registry: &PointRegistry, signer: &Identity, out: &Path) -> anyhow::
     gridtrust_pki::authorize(&signer.me, &[gridtrust_pki::IdentityKind::Operator], gridtrust_pki::REGISTRY_ROLES)
         .context("this identity may not sign the point registry")?;
     let signed = SignedRegistry::sign(registry, signer.signer.as_ref(), &signer.certificate)?;
-    std::fs::write(out, signed.to_bytes()).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(out, signed.to_bytes()?).with_context(|| format!("writing {}", out.display()))?;
     Ok(signed)
 }
 

@@ -411,7 +411,7 @@ async fn the_hub_refuses_to_start_with_a_rolled_back_or_unauthorised_registry() 
     let console = identity(&d.join("pki"), "console");
     std::fs::write(
         d.join("registry.signed"),
-        SignedRegistry::sign(&registry, console.signer.as_ref(), &console.certificate).unwrap().to_bytes(),
+        SignedRegistry::sign(&registry, console.signer.as_ref(), &console.certificate).unwrap().to_bytes().unwrap(),
     )
     .unwrap();
     let error = Hub::start(&HubConfig::load(&d.join("hub.toml")).unwrap()).await.err().expect("an OPERATOR-signed registry is refused");

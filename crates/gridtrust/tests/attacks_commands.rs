@@ -472,7 +472,7 @@ impl EdgeLink {
     /// and bound to this command) up to the final one.
     async fn send(&mut self, signed: &SignedCommand, anchors: &Identity) -> Vec<CommandOutcome> {
         let digest = signed.digest();
-        let proof = self.log.lock().unwrap().append_and_prove(&signed.log_entry(), self.held);
+        let proof = self.log.lock().unwrap().append_and_prove(&signed.log_entry().unwrap(), self.held);
         self.held = Some(proof.checkpoint.checkpoint.tree_size);
         self.to_edge.send(HubToEdge::Command { command: Box::new(signed.clone()), log: Box::new(proof) }).await.unwrap();
         let mut outcomes = Vec::new();
@@ -835,7 +835,7 @@ async fn unauthorised_self_authorised_and_altered_commands_are_refused_at_the_ed
     let mut altered = issue(&command("cc-1", DoublePoint::Off), &cc);
     let mut body = altered.command().unwrap();
     body.value = CommandValue::Double(DoublePoint::On);
-    altered.command = encode_command(&body);
+    altered.command = encode_command(&body).unwrap();
     altered.authorize(s.hub.signer.as_ref(), &s.hub.certificate).unwrap();
     let reason = s.refused(&altered).await;
     assert!(reason.starts_with("issuer signature does not verify"), "{reason}");
@@ -1164,7 +1164,7 @@ async fn a_command_the_hub_kept_out_of_its_log_is_refused_at_the_edge() {
     // The hub logs some other entry and sends the command with that entry's proof.
     let unlogged = issue_authorised(&command(&cc.name, DoublePoint::On), &cc, &s.hub);
     let decoy = issue_authorised(&command(&cc.name, DoublePoint::Off), &cc, &s.hub);
-    let proof = s.link.log.lock().unwrap().append_and_prove(&decoy.log_entry(), s.link.held);
+    let proof = s.link.log.lock().unwrap().append_and_prove(&decoy.log_entry().unwrap(), s.link.held);
     s.link.held = Some(proof.checkpoint.checkpoint.tree_size);
     let reason = s.link.send_with_proof(&unlogged, proof, &s.hub).await;
     assert!(reason.starts_with("command not proven in the hub's log: entry"), "{reason}");
@@ -1173,7 +1173,7 @@ async fn a_command_the_hub_kept_out_of_its_log_is_refused_at_the_edge() {
     // that holds the command, but not the entries the edge saw before.
     let mut other = FakeLog::new(&s.hub.me.name, s.hub.signer.clone(), s.hub.certificate_id);
     let forged = issue_authorised(&command(&cc.name, DoublePoint::On), &cc, &s.hub);
-    let proof = other.append_and_prove(&forged.log_entry(), s.link.held);
+    let proof = other.append_and_prove(&forged.log_entry().unwrap(), s.link.held);
     let reason = s.link.send_with_proof(&forged, proof, &s.hub).await;
     assert!(reason.starts_with("command not proven in the hub's log:"), "{reason}");
     assert!(reason.contains("forked") || reason.contains("not proven consistent"), "{reason}");

@@ -154,7 +154,7 @@ const GENUINE: Ceremony<'static> = Ceremony { rp_id: RP_ID, origin: ORIGIN, flag
 impl PersonsPasskey {
     /// The person signs `command` (its digest is the challenge).
     fn sign(&self, command: &Command, c: &Ceremony<'_>) -> SignedCommand {
-        let bytes = encode_command(command);
+        let bytes = encode_command(command).unwrap();
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
         let a = self.key.assert(&digest, *c);
         SignedCommand::from_passkey(
@@ -354,7 +354,7 @@ impl FakeHub {
 
     async fn send(&mut self, signed: &SignedCommand, anchors: &Identity) -> Vec<CommandOutcome> {
         let digest = signed.digest();
-        let proof = self.log.append_and_prove(&signed.log_entry(), self.held);
+        let proof = self.log.append_and_prove(&signed.log_entry().unwrap(), self.held);
         self.held = Some(proof.checkpoint.checkpoint.tree_size);
         self.to_edge.send(HubToEdge::Command { command: Box::new(signed.clone()), log: Box::new(proof) }).await.unwrap();
         let mut outcomes = Vec::new();
@@ -520,7 +520,7 @@ async fn the_real_hub_refuses_an_assertion_for_another_command() {
     assert_eq!(s.session.send(&open, &s.anchors, IdentityKind::Edge, "edge-1").await, EXECUTED);
     // Alice's assertion for "open" carried by a "close" command.
     let close = SignedCommand::from_passkey(
-        encode_command(&command("alice", "OPERATOR", DoublePoint::On)),
+        encode_command(&command("alice", "OPERATOR", DoublePoint::On)).unwrap(),
         match &open.issuer {
             gridtrust_trust::command::IssuerProof::Passkey(p) => p.clone(),
             other => panic!("{other:?}"),
@@ -543,7 +543,7 @@ async fn a_command_the_hub_altered_after_the_assertion_is_refused_at_the_edge() 
     // Alice asks to open again (a no-op); the hub swaps the value to "close" and keeps her assertion.
     let asked = command("alice", "OPERATOR", DoublePoint::Off);
     let mut altered = s.alice.sign(&asked, &GENUINE);
-    altered.command = encode_command(&Command { value: CommandValue::Double(DoublePoint::On), ..asked });
+    altered.command = encode_command(&Command { value: CommandValue::Double(DoublePoint::On), ..asked }).unwrap();
     let reason = s.refused(&countersign(altered, &s.hub_identity)).await;
     assert!(reason.contains("challenge is not the expected one"), "{reason}");
     s.shutdown().await;

@@ -681,7 +681,7 @@ fn verify_value_checks_the_point_authority_offline() {
     let ld = f.point.logical_device().to_owned();
     let reassigned = gridtrust::registry::write_dev_registry(&f.root.join("pki"), 2, &[(ld.as_str(), "edge-2")], other.path()).unwrap();
     let mut moved = evidence.clone();
-    moved.registry = Some(gridtrust::audit::HexBytes(reassigned.to_bytes()));
+    moved.registry = Some(gridtrust::audit::HexBytes(reassigned.to_bytes().unwrap()));
     match f.auditor().value(&moved, true) {
         Err(VerifyError::NotOwner { edge, owner, version: 2, .. }) => {
             assert_eq!((edge.as_str(), owner.as_deref()), ("edge-1", Some("edge-2")))
@@ -701,7 +701,7 @@ fn verify_value_checks_the_point_authority_offline() {
     registry.grant(&ld, "edge-1").unwrap();
     let forged = gridtrust_trust::registry::SignedRegistry::sign(&registry, console.signer.as_ref(), &console.certificate).unwrap();
     let mut unauthorised = evidence;
-    unauthorised.registry = Some(gridtrust::audit::HexBytes(forged.to_bytes()));
+    unauthorised.registry = Some(gridtrust::audit::HexBytes(forged.to_bytes().unwrap()));
     match f.auditor().value(&unauthorised, true) {
         Err(VerifyError::Authority(reason)) => assert!(reason.contains("registry signer not allowed"), "{reason}"),
         other => panic!("expected an authority refusal, got {other:?}"),

@@ -566,7 +566,7 @@ impl Backend for HubApi {
         let edge = self.target_edge(&request.point)?;
         let command =
             self.state.console.compose(request, &edge, gridtrust_pki::CommandIssuer::Passkey { person: by.name.clone() }, role)?;
-        let bytes = encode_command(&command);
+        let bytes = encode_command(&command).map_err(|e| ApiError::Internal(e.to_string()))?;
         let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
         Ok(PreparedCommand {
             id: command.id,

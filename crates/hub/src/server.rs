@@ -72,6 +72,8 @@ pub enum HubError {
     Estimation(#[from] crate::estimation::EstimationError),
     #[error("incident acknowledgements: {0}")]
     Incidents(String),
+    #[error("{0}")]
+    Encode(#[from] gridtrust_trust::EncodeError),
 }
 
 /// Counters for metrics and tests.
@@ -378,7 +380,7 @@ impl Hub {
             value: format!("certificate={} policy={:?}", gridtrust_trust::command::hex(&identity.certificate_id), config.policy),
         };
         // Which registry the hub runs with is history too; logged at every start.
-        ledger.append(&[started, LogEntry::PointRegistry(registry.signed.to_bytes())])?;
+        ledger.append(&[started, LogEntry::PointRegistry(registry.signed.to_bytes()?)])?;
         info!(version = registry.registry.version, signer = %registry.signer, grants = registry.registry.grants.len(), "point registry accepted");
         config.evidence.warn_if_off("hub");
         let live = broadcast::channel(4096).0;
@@ -707,6 +709,11 @@ async fn estimation_loop(state: Arc<State>, mut checks: crate::estimation::Check
 
 /// Appends to the log off the async threads. A failed append is a refusal: nothing is
 /// acknowledged or routed that is not in the log.
+/// Appends one entry, or fails with why it could not be encoded.
+async fn log_one(state: &Arc<State>, entry: Result<LogEntry, gridtrust_trust::EncodeError>) -> Result<(), String> {
+    log(state, vec![entry.map_err(|e| e.to_string())?]).await
+}
+
 async fn log(state: &Arc<State>, entries: Vec<LogEntry>) -> Result<(), String> {
     let n = entries.len() as u64;
     let st = state.clone();
@@ -1250,7 +1257,7 @@ async fn route_result(state: &Arc<State>, from_edge: &str, signed: SignedResult)
         }
     };
     let done = !matches!(result.outcome, CommandOutcome::Confirmed) || result.action != CommandAction::Execute;
-    if let Err(reason) = log(state, vec![signed.log_entry()]).await {
+    if let Err(reason) = log_one(state, signed.log_entry()).await {
         state.alarm(Severity::Critical, "hub", AlarmKind::Log, format!("command result not logged: {reason}"), None);
     }
     if done {
@@ -1535,7 +1542,9 @@ pub(crate) async fn route_command(state: &Arc<State>, mut signed: SignedCommand,
                 format!("command {id} refused by hub policy: {reason}"),
                 command.as_ref().map(|c| c.point.to_string()),
             );
-            let _ = log(state, vec![signed.log_entry()]).await;
+            if let Err(e) = log_one(state, signed.log_entry()).await {
+                warn!(target: "alarm", error = %e, "refused command not logged");
+            }
             refuse_signed(state, reply, digest, refuse(reason)).await;
             return;
         }
@@ -1584,7 +1593,7 @@ pub(crate) async fn route_command(state: &Arc<State>, mut signed: SignedCommand,
 /// rare: one signature each) and proves the entry's inclusion, and consistency from the
 /// checkpoint size the edge holds.
 async fn log_command(state: &Arc<State>, signed: &SignedCommand, held: Option<u64>) -> Result<EntryInLog, String> {
-    let entry = signed.log_entry();
+    let entry = signed.log_entry().map_err(|e| e.to_string())?;
     let st = state.clone();
     let proof = tokio::task::spawn_blocking(move || -> Result<EntryInLog, crate::ledger::LedgerError> {
         let index = st.ledger.append(std::slice::from_ref(&entry))?;
@@ -1633,7 +1642,9 @@ pub(crate) async fn refuse_signed(state: &Arc<State>, reply: &mpsc::Sender<HubTo
         tokio::task::spawn_blocking(move || SignedResult::sign(&result, digest, identity.signer.as_ref(), &identity.certificate)).await;
     match signed {
         Ok(Ok(signed)) => {
-            let _ = log(state, vec![signed.log_entry()]).await;
+            if let Err(e) = log_one(state, signed.log_entry()).await {
+                warn!(target: "alarm", error = %e, "refusal not logged");
+            }
             let _ = reply.send(HubToCc::CommandResult(signed)).await;
         }
         Ok(Err(e)) => warn!(target: "alarm", error = %e, "cannot sign a refusal"),

@@ -77,7 +77,11 @@ impl RegistryHolder {
         let succession = check_succession(self.current.as_ref().map(|c| (&c.registry, c.digest)), (&offered.registry, offered.digest))?;
         if succession == Succession::Newer {
             let tmp = self.path.with_extension("tmp");
-            std::fs::write(&tmp, offered.signed.to_bytes())
+            offered
+                .signed
+                .to_bytes()
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| std::fs::write(&tmp, bytes))
                 .and_then(|()| std::fs::rename(&tmp, &self.path))
                 .map_err(|source| AuthorityError::Persist { path: self.path.clone(), source })?;
             self.current = Some(offered);
@@ -120,6 +124,6 @@ pub fn sign_as_dev_engineer(
         gridtrust_keys::KeyConfig::Software { path: files.key },
     ))?;
     let signed = SignedRegistry::sign(registry, engineer.signer.as_ref(), &engineer.certificate)?;
-    std::fs::write(path, signed.to_bytes())?;
+    std::fs::write(path, signed.to_bytes().map_err(std::io::Error::other)?)?;
     Ok(signed)
 }

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use gridtrust_model::{Command, CommandResult};
 
+use crate::encoding::{EncodeError, postcard_bytes};
 use crate::evidence::Signature;
 use crate::merkle::Hash;
 use crate::signing::{SignError, Signer, VerifyError};
@@ -139,8 +140,8 @@ pub struct SignedCommand {
 }
 
 /// Encodes a command into the bytes that are signed.
-pub fn encode_command(command: &Command) -> Vec<u8> {
-    postcard::to_stdvec(command).unwrap_or_default()
+pub fn encode_command(command: &Command) -> Result<Vec<u8>, EncodeError> {
+    postcard_bytes(command, "command")
 }
 
 /// Decodes command bytes strictly (size-bounded, canonical).
@@ -149,7 +150,7 @@ pub fn decode_command(bytes: &[u8]) -> Result<Command, CommandError> {
         return Err(CommandError::Decode(format!("{} bytes exceed {MAX_COMMAND_BYTES}", bytes.len())));
     }
     let command: Command = postcard::from_bytes(bytes).map_err(|e| CommandError::Decode(e.to_string()))?;
-    if encode_command(&command) != bytes {
+    if encode_command(&command).map_err(|e| CommandError::Decode(e.to_string()))? != bytes {
         return Err(CommandError::NotCanonical);
     }
     Ok(command)
@@ -167,7 +168,7 @@ pub(crate) fn with_context(context: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 impl SignedCommand {
     /// The cc signs `command` with its key; `certificate` is the cc's certificate (DER).
     pub fn issue(command: &Command, signer: &dyn Signer, certificate: &[u8]) -> Result<Self, SignError> {
-        let bytes = encode_command(command);
+        let bytes = encode_command(command)?;
         let issuer = Endorsement::create(signer, certificate, &with_context(COMMAND_CONTEXT, &[&bytes]))?;
         Ok(Self { command: bytes, issuer: IssuerProof::Key(issuer), authorization: None })
     }
@@ -180,8 +181,8 @@ impl SignedCommand {
 
     /// The transparency-log entry of this command as it stands (with the hub's authorisation
     /// once given): the hub appends it and the edge checks its inclusion, from this one encoding.
-    pub fn log_entry(&self) -> crate::checkpoint::LogEntry {
-        crate::checkpoint::LogEntry::Command(postcard::to_stdvec(self).unwrap_or_default())
+    pub fn log_entry(&self) -> Result<crate::checkpoint::LogEntry, EncodeError> {
+        postcard_bytes(self, "signed command").map(crate::checkpoint::LogEntry::Command)
     }
 
     /// SHA-256 of the command bytes: what results and log entries refer to.
@@ -250,7 +251,7 @@ impl SignedResult {
 
     /// Signs `result` as the answer to the command with `command_digest`.
     pub fn sign(result: &CommandResult, command_digest: Hash, signer: &dyn Signer, certificate: &[u8]) -> Result<Self, SignError> {
-        let bytes = postcard::to_stdvec(result).unwrap_or_default();
+        let bytes = postcard_bytes(result, "command result")?;
         let endorsement = Endorsement::create(signer, certificate, &Self::input(&command_digest, &bytes))?;
         Ok(Self { command_digest, result: bytes, signer: endorsement })
     }
@@ -262,8 +263,8 @@ impl SignedResult {
     }
 
     /// The transparency-log entry of this result.
-    pub fn log_entry(&self) -> crate::checkpoint::LogEntry {
-        crate::checkpoint::LogEntry::CommandResult(postcard::to_stdvec(self).unwrap_or_default())
+    pub fn log_entry(&self) -> Result<crate::checkpoint::LogEntry, EncodeError> {
+        postcard_bytes(self, "signed result").map(crate::checkpoint::LogEntry::CommandResult)
     }
 
     /// The result, decoded strictly.
@@ -324,7 +325,7 @@ mod tests {
         let mut signed = SignedCommand::issue(&command(), &cc, b"cc cert").unwrap();
         let mut altered = command();
         altered.value = CommandValue::Double(DoublePoint::On);
-        signed.command = encode_command(&altered);
+        signed.command = encode_command(&altered).unwrap();
         let rp = RelyingParty::default();
         assert!(matches!(signed.verify_issuer(&cc.public_key(), &rp), Err(CommandError::IssuerSignature(_))));
         let mut swapped = SignedCommand::issue(&command(), &cc, b"cc cert").unwrap();

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use gridtrust_model::Decision;
 
 use crate::command::{CommandError, Endorsement, IssuerProof, PasskeyAssertion, with_context};
+use crate::encoding::{EncodeError, postcard_bytes};
 use crate::merkle::Hash;
 use crate::signing::{SignError, Signer};
 use crate::webauthn::{self, RelyingParty};
@@ -24,8 +25,8 @@ pub const DECISION_CONTEXT: &[u8] = b"gridtrust/v1/decision\0";
 const MAX_DECISION_BYTES: usize = 2048;
 
 /// Encodes a decision into the bytes that are signed.
-pub fn encode_decision(decision: &Decision) -> Result<Vec<u8>, CommandError> {
-    postcard::to_stdvec(decision).map_err(|e| CommandError::Decode(format!("decision does not encode: {e}")))
+pub fn encode_decision(decision: &Decision) -> Result<Vec<u8>, EncodeError> {
+    postcard_bytes(decision, "decision")
 }
 
 /// Decodes decision bytes strictly (size-bounded, canonical).
@@ -34,7 +35,7 @@ pub fn decode_decision(bytes: &[u8]) -> Result<Decision, CommandError> {
         return Err(CommandError::Decode(format!("{} bytes exceed {MAX_DECISION_BYTES}", bytes.len())));
     }
     let decision: Decision = postcard::from_bytes(bytes).map_err(|e| CommandError::Decode(e.to_string()))?;
-    if encode_decision(&decision)? != bytes {
+    if encode_decision(&decision).map_err(|e| CommandError::Decode(e.to_string()))? != bytes {
         return Err(CommandError::NotCanonical);
     }
     Ok(decision)
@@ -96,10 +97,8 @@ impl SignedDecision {
     }
 
     /// The transparency-log entry of this decision.
-    pub fn log_entry(&self) -> Result<crate::checkpoint::LogEntry, CommandError> {
-        postcard::to_stdvec(self)
-            .map(crate::checkpoint::LogEntry::Decision)
-            .map_err(|e| CommandError::Decode(format!("signed decision does not encode: {e}")))
+    pub fn log_entry(&self) -> Result<crate::checkpoint::LogEntry, EncodeError> {
+        postcard_bytes(self, "signed decision").map(crate::checkpoint::LogEntry::Decision)
     }
 }
 

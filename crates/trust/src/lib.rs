@@ -22,6 +22,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod command;
 pub mod decision;
+pub mod encoding;
 pub mod evidence;
 pub mod merkle;
 pub mod registry;
@@ -29,5 +30,6 @@ pub mod signing;
 pub mod webauthn;
 
 pub use chain::ChainStep;
+pub use encoding::EncodeError;
 pub use evidence::{BatchHeader, EvidenceError, SignedBatch};
 pub use merkle::Hash;

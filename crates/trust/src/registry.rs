@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use gridtrust_model::{PointId, Timestamp};
 
 use crate::command::Endorsement;
+use crate::encoding::{EncodeError, postcard_bytes};
 use crate::merkle::Hash;
 use crate::signing::{SignError, Signer, VerifyError};
 
@@ -110,8 +111,8 @@ impl PointRegistry {
     }
 
     /// The canonical bytes (postcard 1.0, grants sorted by prefix): what is signed and logged.
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).unwrap_or_default()
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        postcard_bytes(self, "point registry")
     }
 
     /// Parses bytes strictly: bounded, canonical, every prefix and edge id well-formed.
@@ -120,7 +121,7 @@ impl PointRegistry {
             return Err(RegistryError::TooLarge(bytes.len()));
         }
         let registry: Self = postcard::from_bytes(bytes).map_err(|e| RegistryError::Decode(e.to_string()))?;
-        if registry.encode() != bytes {
+        if registry.encode().map_err(|e| RegistryError::Decode(e.to_string()))? != bytes {
             return Err(RegistryError::NotCanonical);
         }
         for (prefix, edge) in &registry.grants {
@@ -186,7 +187,7 @@ pub struct SignedRegistry {
 impl SignedRegistry {
     /// Signs `registry` with an engineering identity's key; `certificate` is its DER.
     pub fn sign(registry: &PointRegistry, signer: &dyn Signer, certificate: &[u8]) -> Result<Self, SignError> {
-        let bytes = registry.encode();
+        let bytes = registry.encode()?;
         let signer = Endorsement::create(signer, certificate, &signing_input(&bytes))?;
         Ok(Self { registry: bytes, signer })
     }
@@ -205,8 +206,8 @@ impl SignedRegistry {
     }
 
     /// The bytes of this signed registry as a file and as a log entry (postcard).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).unwrap_or_default()
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
+        postcard_bytes(self, "signed registry")
     }
 
     /// Parses [`SignedRegistry::to_bytes`] output strictly.
@@ -215,7 +216,7 @@ impl SignedRegistry {
             return Err(RegistryError::TooLarge(bytes.len()));
         }
         let signed: Self = postcard::from_bytes(bytes).map_err(|e| RegistryError::Decode(e.to_string()))?;
-        if signed.to_bytes() != bytes {
+        if signed.to_bytes().map_err(|e| RegistryError::Decode(e.to_string()))? != bytes {
             return Err(RegistryError::NotCanonical);
         }
         Ok(signed)
@@ -274,12 +275,12 @@ mod tests {
     fn signed_registry_round_trips_and_refuses_alteration_and_other_keys() {
         let engineer = EphemeralSigner::generate();
         let signed = SignedRegistry::sign(&registry(), &engineer, b"engineer cert").unwrap();
-        let back = SignedRegistry::from_bytes(&signed.to_bytes()).unwrap();
+        let back = SignedRegistry::from_bytes(&signed.to_bytes().unwrap()).unwrap();
         assert_eq!(back.verify(&engineer.public_key()).unwrap(), registry());
         let mut altered = registry();
         altered.grants.insert("F1".into(), "edge-evil".into());
         let mut forged = signed.clone();
-        forged.registry = altered.encode();
+        forged.registry = altered.encode().unwrap();
         assert!(matches!(forged.verify(&engineer.public_key()), Err(RegistryError::Signature(_))));
         assert!(matches!(signed.verify(&EphemeralSigner::generate().public_key()), Err(RegistryError::Signature(_))));
         let mut swapped = signed.clone();
@@ -303,12 +304,12 @@ mod tests {
         /// Mutations of a valid encoding either fail to decode or are the same registry.
         #[test]
         fn mutated_encodings_decode_canonically_or_not_at_all(index in 0usize..64, byte in proptest::prelude::any::<u8>(), cut in 0usize..64) {
-            let mut bytes = registry().encode();
+            let mut bytes = registry().encode().unwrap();
             let i = index % bytes.len();
             bytes[i] = byte;
             bytes.truncate(bytes.len() - cut.min(bytes.len()));
             if let Ok(r) = PointRegistry::decode(&bytes) {
-                proptest::prop_assert_eq!(r.encode(), bytes.clone());
+                proptest::prop_assert_eq!(r.encode().unwrap(), bytes.clone());
             }
             let _ = SignedRegistry::from_bytes(&bytes);
         }

@@ -23,6 +23,8 @@ pub const ECDSA_P256_SHA256: &str = "ecdsa-p256-sha256";
 pub enum SignError {
     #[error("key store refused to sign: {0}")]
     KeyStore(String),
+    #[error("{0}")]
+    Encode(#[from] crate::encoding::EncodeError),
 }
 
 /// Why a signature did not verify.

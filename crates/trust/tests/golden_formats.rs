@@ -190,11 +190,11 @@ fn log_entry_cases() -> Vec<Case> {
     };
     let entries = [
         LogEntry::BatchHeader(encode_sealed(&header(300, 1_000_000, 4, 0x10), Some(&signature(0x11)))),
-        command.log_entry(),
-        signed_result().log_entry(),
+        command.log_entry().expect("the example command encodes"),
+        signed_result().log_entry().expect("the example result encodes"),
         LogEntry::ConfigChange { key: "policy.rate_limit".into(), value: "20 per minute".into() },
         LogEntry::Certificate(bytes(0x01, 40)),
-        LogEntry::PointRegistry(signed_registry().to_bytes()),
+        LogEntry::PointRegistry(signed_registry().to_bytes().expect("the example registry encodes")),
         signed_decision().log_entry().expect("the example decision encodes"),
     ];
     entries
@@ -234,9 +234,13 @@ fn command_cases() -> Vec<Case> {
         .map(|(value, action)| {
             let c = Command { value, action, ..command() };
             let name = command_value_name(&value);
-            Case::new(&format!("command_{name}"), &format!("encode_command ({name})"), &v, encode_command(&c), move |b| {
-                same(decode_command(b), &c)
-            })
+            Case::new(
+                &format!("command_{name}"),
+                &format!("encode_command ({name})"),
+                &v,
+                encode_command(&c).expect("the example command encodes"),
+                move |b| same(decode_command(b), &c),
+            )
         })
         .collect();
     let result = command_result();
@@ -284,8 +288,10 @@ fn registry_cases() -> Vec<Case> {
     let signed = signed_registry();
     let registry = PointRegistry::decode(&signed.registry).expect("the example registry is canonical");
     vec![
-        Case::new("point_registry", "PointRegistry::encode", &v, registry.encode(), move |b| same(PointRegistry::decode(b), &registry)),
-        Case::new("signed_registry", "SignedRegistry::to_bytes", &v, signed.to_bytes(), move |b| {
+        Case::new("point_registry", "PointRegistry::encode", &v, registry.encode().expect("the example registry encodes"), move |b| {
+            same(PointRegistry::decode(b), &registry)
+        }),
+        Case::new("signed_registry", "SignedRegistry::to_bytes", &v, signed.to_bytes().expect("the example registry encodes"), move |b| {
             same(SignedRegistry::from_bytes(b), &signed)
         }),
     ]

@@ -230,12 +230,12 @@ pub fn signed_registry() -> SignedRegistry {
     let mut registry = PointRegistry::new(17, Timestamp(1_700_000_005_000_000_000));
     registry.grant("LD0/GGIO1", "edge-feeder-7").expect("a valid grant");
     registry.grant("LD0/XCBR1", "edge-bay-2").expect("a valid grant");
-    SignedRegistry { registry: registry.encode(), signer: endorsement(0xa0) }
+    SignedRegistry { registry: registry.encode().expect("the example registry encodes"), signer: endorsement(0xa0) }
 }
 
 /// [`command`] as the issuer encodes and signs it.
 pub fn encode_command_example() -> Vec<u8> {
-    gridtrust_trust::command::encode_command(&command())
+    gridtrust_trust::command::encode_command(&command()).expect("the example command encodes")
 }
 
 /// Records that between them carry every kind of [`Value`]: `half` 0 the first four, 1 the rest.
