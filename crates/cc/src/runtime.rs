@@ -13,7 +13,7 @@ use gridtrust_iec104::asdu::InformationObject;
 use gridtrust_iec104::server::{CommandMode, CommandResponder, IncomingCommand, Server, ServerHandle, UnlistedClients};
 use gridtrust_iec104_model::MappingFile;
 use gridtrust_iec104_model::convert::{command_from_element, cp56_from_time, element_from_datum};
-use gridtrust_model::{Command, CommandAction, CommandOutcome, CommandResult, Quality, TimeQuality, Timestamp, Validity, Value};
+use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, Quality, TimeQuality, Timestamp, Validity, Value};
 use gridtrust_pki::IdentityKind;
 use gridtrust_store::CheckpointFile;
 
@@ -24,6 +24,7 @@ use gridtrust_transport::{CcToHub, FrameError, HubToCc, PROTOCOL_VERSION, Upstre
 use gridtrust_trust::Hash;
 use gridtrust_trust::checkpoint::{CheckpointTracker, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
+use gridtrust_trust::issue::{Intent, SystemRandomness};
 
 use crate::CcConfig;
 use crate::alarm_list::AlarmList;
@@ -201,6 +202,7 @@ impl Cc {
             watchdog: watchdog.clone(),
             freshness: freshness.clone(),
             forward_timeout,
+            random: SystemRandomness::default(),
             hub_silence: Duration::from_secs(config.staleness.hub_silence_s),
             link_up: link_up.clone(),
         };
@@ -435,6 +437,8 @@ struct HubLink {
     /// How long after its arrival a command may still be sent, and its confirmation awaited;
     /// also the signed command's validity.
     forward_timeout: Duration,
+    /// Where command ids and nonces come from; without randomness no command is issued.
+    random: SystemRandomness,
     /// Nothing from the hub for this long: the link is dropped and dialled again.
     hub_silence: Duration,
     /// Whether commands can be sent to the hub now; while not, [`stamp`] refuses them.
@@ -769,19 +773,23 @@ impl HubLink {
             CommandAction::Execute
         };
         self.stats.commands.fetch_add(1, Ordering::Relaxed);
-        let now = issued_at;
-        let command = Command {
-            id: random_u64(),
-            nonce: random_nonce(),
+        let intent = Intent {
             point: map.id.clone(),
             edge: edge.clone(),
             action,
             value,
             issuer: on_behalf.issuer.to_string(),
             role: on_behalf.role.name().to_owned(),
-            issued_at: now,
-            // Void when SCADA is told it failed: no edge executes it later.
-            expires_at: Timestamp(now.0.saturating_add(i64::try_from(self.forward_timeout.as_nanos()).unwrap_or(i64::MAX))),
+        };
+        // Void when SCADA is told it failed: no edge executes it later.
+        let validity = i64::try_from(self.forward_timeout.as_nanos()).unwrap_or(i64::MAX);
+        let command = match intent.issue(&self.random, issued_at, validity) {
+            Ok(command) => command,
+            Err(e) => {
+                warn!(target: "alarm", error = %e, "SCADA command refused");
+                let _ = cmd.responder.confirm(false);
+                return None;
+            }
         };
         let identity = self.identity.clone();
         let signed = {
@@ -896,27 +904,4 @@ async fn sleep_until_some(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; N];
-    // The system RNG failing is not recoverable in any useful way; fall back to time-derived
-    // bytes so a command is still unique, and say so.
-    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
-        warn!("system random generator failed; using time-derived bytes");
-        let t = Timestamp::now().0.to_be_bytes();
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = t[i % 8] ^ (i as u8);
-        }
-    }
-    b
-}
-
-fn random_u64() -> u64 {
-    u64::from_be_bytes(random_bytes::<8>())
-}
-
-fn random_nonce() -> [u8; 16] {
-    random_bytes::<16>()
 }

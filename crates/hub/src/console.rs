@@ -19,7 +19,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::broadcast;
 
 use gridtrust_api::ApiError;
@@ -33,6 +32,7 @@ use gridtrust_transport::identity::Identity;
 use gridtrust_trust::Hash;
 use gridtrust_trust::command::SignedCommand;
 use gridtrust_trust::decision::SignedDecision;
+use gridtrust_trust::issue::{Intent, SystemRandomness};
 
 /// How long a web command stays valid (the edge refuses it afterwards).
 pub const COMMAND_VALIDITY_NS: i64 = 30_000_000_000;
@@ -44,7 +44,7 @@ pub struct Console {
     key: Option<Arc<Identity>>,
     book: Mutex<Book>,
     live: broadcast::Sender<LiveEvent>,
-    random: SystemRandom,
+    random: SystemRandomness,
 }
 
 #[derive(Default)]
@@ -70,7 +70,7 @@ impl Console {
     /// Tracks people's commands; `key` (an Operator certificate) signs those without an
     /// assertion, if given.
     pub fn new(key: Option<Arc<Identity>>, live: broadcast::Sender<LiveEvent>) -> Self {
-        Self { key, book: Mutex::default(), live, random: SystemRandom::new() }
+        Self { key, book: Mutex::default(), live, random: SystemRandomness::default() }
     }
 
     fn book(&self) -> std::sync::MutexGuard<'_, Book> {
@@ -102,32 +102,13 @@ impl Console {
     /// `role`: a fresh id and nonce, valid for [`COMMAND_VALIDITY_NS`] from now.
     pub fn compose(&self, req: &CommandRequest, edge: &str, issuer: CommandIssuer, role: Role) -> Result<Command, ApiError> {
         let (point, action, value) = parse_request(req)?;
-        let mut id_bytes = [0u8; 8];
-        self.random.fill(&mut id_bytes).map_err(|_| ApiError::Internal("no randomness for the command id".into()))?;
-        let nonce = self.nonce()?;
-        // 53 bits, so the id survives a JavaScript number.
-        let id = u64::from_be_bytes(id_bytes) & ((1 << 53) - 1);
-        let now = Timestamp::now();
-        Ok(Command {
-            id,
-            nonce,
-            point,
-            edge: edge.to_owned(),
-            action,
-            value,
-            issuer: issuer.to_string(),
-            role: role.name().to_owned(),
-            issued_at: now,
-            expires_at: Timestamp(now.0.saturating_add(COMMAND_VALIDITY_NS)),
-        })
+        let intent = Intent { point, edge: edge.to_owned(), action, value, issuer: issuer.to_string(), role: role.name().to_owned() };
+        intent.issue(&self.random, Timestamp::now(), COMMAND_VALIDITY_NS).map_err(|e| ApiError::Internal(e.to_string()))
     }
 
-    /// Fresh random bytes for a command or a decision. No randomness, no command or decision:
-    /// never a predictable nonce.
+    /// A fresh nonce for a decision (see [`gridtrust_trust::issue`]).
     pub fn nonce(&self) -> Result<[u8; 16], ApiError> {
-        let mut nonce = [0u8; 16];
-        self.random.fill(&mut nonce).map_err(|_| ApiError::Internal("no randomness for the nonce".into()))?;
-        Ok(nonce)
+        gridtrust_trust::issue::nonce(&self.random).map_err(|e| ApiError::Internal(e.to_string()))
     }
 
     /// Signs an encoded decision with the console key, when the fallback is configured

@@ -8,6 +8,8 @@
 //! - [`chain`]: where a header stands in its edge's chain (follows, gap, fork, restart of a
 //!   lost queue…), the one decision hub, cc and auditors share.
 //! - [`command`]: signed commands (issuer, hub authorisation) and signed results.
+//! - [`issue`]: the one place new commands and decisions get their random id and nonce, failing
+//!   closed without randomness.
 //! - [`signing`]: the ECDSA P-256 signer interface that key stores implement, and verification.
 //! - [`registry`]: the signed point registry that binds every point to the one edge that may
 //!   report it and be commanded for it.
@@ -24,6 +26,7 @@ pub mod command;
 pub mod decision;
 pub mod encoding;
 pub mod evidence;
+pub mod issue;
 pub mod merkle;
 pub mod registry;
 pub mod signing;
