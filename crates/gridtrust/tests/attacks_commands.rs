@@ -65,10 +65,10 @@ use gridtrust_transport::{
     Accepted, CcToHub, EdgeToHub, FrameError, FramedReader, FramedWriter, HubToCc, HubToEdge, Listener, PROTOCOL_VERSION, connect,
     handshake,
 };
-use gridtrust_trust::SignedBatch;
 use gridtrust_trust::checkpoint::{Checkpoint, LogEntry, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult, encode_command};
 use gridtrust_trust::signing::{Signer, certificate_id};
+use gridtrust_trust::{SignedBatch, VerifiedBatch};
 
 #[path = "support/fake_log.rs"]
 mod fake_log;
@@ -1071,7 +1071,8 @@ async fn a_batch_stored_but_not_logged_before_a_crash_is_logged_at_the_next_star
         edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", batches[0].clone()).await;
     assert_eq!(session.acked, Ok(0));
     for b in &batches[1..] {
-        hub.store().apply_batch("edge-1", b.header.batch_seq, &b.sealed_header(), &b.records).unwrap();
+        let verified = VerifiedBatch::signed(Arc::new(b.clone()), &genuine.signer.public_key()).unwrap();
+        hub.store().apply_batch("edge-1", &verified).unwrap();
     }
     let entries: Vec<LogEntry> = batches.iter().map(|b| LogEntry::BatchHeader(b.sealed_header())).collect();
     assert!(!hub.ledger().contains(&entries[2]).unwrap(), "the fault: stored, not logged");
@@ -1130,7 +1131,8 @@ async fn a_batch_stored_but_not_logged_is_logged_when_the_edge_resends_it() {
     let batch = signed_batch(genuine.signer.as_ref(), &genuine.certificate, Resume::FRESH, 1.0);
     let entry = LogEntry::BatchHeader(batch.sealed_header());
     let hub = start_hub(&config).await;
-    hub.store().apply_batch("edge-1", 0, &batch.sealed_header(), &batch.records).unwrap();
+    let verified = VerifiedBatch::signed(Arc::new(batch.clone()), &genuine.signer.public_key()).unwrap();
+    hub.store().apply_batch("edge-1", &verified).unwrap();
     assert!(!hub.ledger().contains(&entry).unwrap(), "the fault: the stored batch is not in the log");
     let session = edge_session(connect(&hub.edge_addr.to_string(), "hub", genuine.client_config().unwrap()), "edge-1", batch).await;
     assert_eq!(session.acked, Ok(0), "the resend is acknowledged: {session:?}");

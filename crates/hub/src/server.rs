@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use gridtrust_model::{CommandAction, CommandOutcome, CommandResult, PointId, Timestamp};
 use gridtrust_pki::{IdentityKind, PeerIdentity};
-use gridtrust_store::{ApplyOutcome, BatchRef, HubStore, StoreError, StoredBatch};
+use gridtrust_store::{ApplyOutcome, HubStore, StoreError, StoredBatch};
 use gridtrust_transport::authority::{AcceptedRegistry, AuthorityError, RegistryHolder, read_signed};
 use gridtrust_transport::identity::Identity;
 use gridtrust_transport::{
@@ -26,7 +26,7 @@ use gridtrust_transport::{
 };
 use gridtrust_trust::checkpoint::{EntryInLog, LogEntry, SignedCheckpoint};
 use gridtrust_trust::command::{SignedCommand, SignedResult};
-use gridtrust_trust::{ChainStep, Hash, SignedBatch};
+use gridtrust_trust::{ChainStep, EvidenceError, Hash, SignedBatch, VerifiedBatch};
 
 use gridtrust_api::dto::LiveEvent;
 use gridtrust_api::metrics::Histogram;
@@ -994,18 +994,16 @@ async fn serve_edge(state: Arc<State>, conn: Accepted, peer_id: PeerIdentity, pe
     result
 }
 
-/// Checks a batch's signature: made by a registered, valid certificate of this very edge.
-fn check_signature(state: &State, edge_id: &str, batch: &SignedBatch) -> Result<(), String> {
+/// The public key of the certificate that signed `batch`: one this hub registered from a
+/// connection of this very edge.
+fn signer_key(state: &State, edge_id: &str, batch: &SignedBatch) -> Result<Vec<u8>, String> {
     let sig = batch.signature.as_ref().ok_or("batch is unsigned")?;
-    let public_key = {
-        let certs = lock(&state.certificates);
-        let (_, signer) = certs.get(&sig.signer).ok_or("signed by a certificate this hub has not seen on a connection of this edge")?;
-        if signer.name != edge_id {
-            return Err(format!("signed by {signer}, not by edge {edge_id}"));
-        }
-        signer.public_key.clone()
-    };
-    batch.verify_signature(&public_key).map_err(|e| e.to_string())
+    let certs = lock(&state.certificates);
+    let (_, signer) = certs.get(&sig.signer).ok_or("signed by a certificate this hub has not seen on a connection of this edge")?;
+    if signer.name != edge_id {
+        return Err(format!("signed by {signer}, not by edge {edge_id}"));
+    }
+    Ok(signer.public_key.clone())
 }
 
 /// Most batches stored and logged in one transaction.
@@ -1013,22 +1011,32 @@ const MAX_GROUP: usize = 64;
 
 /// Checks one batch before it may be stored: it names this edge, its records match its root,
 /// its signature was made by a registered certificate of this edge, and the point registry
-/// grants this edge every point in it.
-fn check_batch(state: &State, edge_id: &str, batch: &SignedBatch) -> Result<(), Refusal> {
+/// grants this edge every point in it. Only what passes becomes a [`VerifiedBatch`], the one
+/// form the store takes.
+fn check_batch(state: &State, edge_id: &str, batch: Arc<SignedBatch>) -> Result<VerifiedBatch, Refusal> {
     if batch.header.edge_id != edge_id {
         state.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
         return Err(Refusal::Evidence(format!("batch names edge {} on the connection of {edge_id}", batch.header.edge_id)));
     }
-    if let Err(e) = batch.verify_integrity() {
-        state.stats.integrity_failures.fetch_add(1, Ordering::Relaxed);
-        return Err(Refusal::Evidence(e.to_string()));
-    }
-    if let Err(e) = check_signature(state, edge_id, batch).or_else(|e| if state.require_signatures { Err(e) } else { Ok(()) }) {
-        state.stats.signature_failures.fetch_add(1, Ordering::Relaxed);
-        return Err(Refusal::Evidence(e));
-    }
+    let verified = if state.require_signatures {
+        let key = signer_key(state, edge_id, &batch).map_err(|e| {
+            state.stats.signature_failures.fetch_add(1, Ordering::Relaxed);
+            Refusal::Evidence(e)
+        })?;
+        VerifiedBatch::signed(batch, &key)
+    } else {
+        VerifiedBatch::without_signature(batch)
+    };
+    let verified = verified.map_err(|e| {
+        let counter = match e {
+            EvidenceError::Unsigned { .. } | EvidenceError::BadSignature { .. } => &state.stats.signature_failures,
+            _ => &state.stats.integrity_failures,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Refusal::Evidence(e.to_string())
+    })?;
     let registry = &state.registry.registry;
-    if let Some(r) = batch.records.iter().find(|r| registry.owner(&r.point) != Some(edge_id)) {
+    if let Some(r) = verified.records().iter().find(|r| registry.owner(&r.point) != Some(edge_id)) {
         state.stats.authority_refusals.fetch_add(1, Ordering::Relaxed);
         return Err(Refusal::NotOwner {
             point: r.point.clone(),
@@ -1036,7 +1044,7 @@ fn check_batch(state: &State, edge_id: &str, batch: &SignedBatch) -> Result<(), 
             version: registry.version,
         });
     }
-    Ok(())
+    Ok(verified)
 }
 
 /// Why a batch was refused.
@@ -1069,8 +1077,9 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
     let mut valid = Vec::with_capacity(group.len());
     let mut refusal = None;
     for batch in group {
-        match check_batch(state, edge_id, &batch) {
-            Ok(()) => valid.push(Arc::new(batch)),
+        let batch = Arc::new(batch);
+        match check_batch(state, edge_id, batch.clone()) {
+            Ok(verified) => valid.push(verified),
             Err(Refusal::Evidence(reason)) => {
                 quarantine(state, edge_id, &batch, &reason);
                 refusal = Some((batch.header.batch_seq, reason));
@@ -1101,20 +1110,14 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
                 .map_err(|e| format!("store: {e}"))?
                 .and_then(|l| gridtrust_trust::evidence::decode_sealed(&l.header_bytes).ok())
                 .map(|(h, _)| h);
-            let sealed: Vec<Vec<u8>> = batches.iter().map(|b| b.sealed_header()).collect();
-            let refs: Vec<BatchRef<'_>> = batches
-                .iter()
-                .zip(&sealed)
-                .map(|(b, h)| BatchRef { batch_seq: b.header.batch_seq, header_bytes: h, records: &b.records })
-                .collect();
-            let outcomes = state.store.apply_batches(&edge, &refs).map_err(|e| format!("store: {e}"))?;
+            let outcomes = state.store.apply_batches(&edge, &batches).map_err(|e| format!("store: {e}"))?;
             // Nothing is acknowledged that is not in the log as well: a duplicate too, since a
             // crash between the store's commit and the log's leaves it stored but not logged.
             let entries: Vec<LogEntry> = outcomes
                 .iter()
-                .zip(sealed)
+                .zip(&batches)
                 .filter(|(o, _)| !matches!(o, ApplyOutcome::Fork { .. }))
-                .map(|(_, h)| LogEntry::BatchHeader(h))
+                .map(|(_, b)| LogEntry::BatchHeader(b.sealed_header().to_vec()))
                 .collect();
             if !entries.is_empty() {
                 let appended = state.ledger.append_missing(&entries).map_err(|e| format!("transparency log: {e}"))?;
@@ -1132,12 +1135,13 @@ async fn apply_group(state: &Arc<State>, edge_id: &str, group: Vec<SignedBatch>)
             // Nothing is acknowledged; the edge keeps the batches and sends them again, and the
             // store reopens on its next use once the disk has space again.
             state.alarm(Severity::Critical, "hub", AlarmKind::Store, format!("cannot store batches of {edge_id}: {reason}"), None);
-            return (Vec::new(), Some((valid[0].header.batch_seq, reason)));
+            return (Vec::new(), Some((valid[0].header().batch_seq, reason)));
         }
     };
     let mut acks = Vec::with_capacity(valid.len());
     let mut forked: Option<(u64, String)> = None;
-    for (batch, outcome) in valid.into_iter().zip(outcomes) {
+    for (verified, outcome) in valid.into_iter().zip(outcomes) {
+        let batch = verified.batch().clone();
         // Acks mean "up to and including": none after a fork, which must not be dropped as stored.
         if !matches!(outcome, ApplyOutcome::Fork { .. }) && forked.is_none() {
             acks.push(batch.header.batch_seq);

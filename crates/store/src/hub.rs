@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use gridtrust_model::{PointId, Record, Timestamp};
+use gridtrust_trust::VerifiedBatch;
 use gridtrust_trust::merkle::{self, Hash};
 use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use tracing::{debug, info, warn};
@@ -97,17 +98,6 @@ pub enum ApplyOutcome {
         /// The header stored first, as received then.
         stored_header: Vec<u8>,
     },
-}
-
-/// One batch for [`HubStore::apply_batches`], borrowed from the receive buffer.
-#[derive(Clone, Copy, Debug)]
-pub struct BatchRef<'a> {
-    /// The edge's batch number, the idempotence key together with the edge id.
-    pub batch_seq: u64,
-    /// The signed header as received, stored verbatim as evidence.
-    pub header_bytes: &'a [u8],
-    /// The batch's records, already verified against the header's Merkle root.
-    pub records: &'a [Record],
 }
 
 /// One interval of a downsampled series, what a trend chart draws per pixel column instead of
@@ -253,16 +243,17 @@ impl HubStore {
 
     /// Stores one batch from `edge_id` atomically and idempotently; see [`ApplyOutcome`].
     ///
-    /// The caller verifies the batch's signature and chain link first; this store only keeps
-    /// what it is given, but never keeps it twice and never keeps half of it.
-    pub fn apply_batch(&self, edge_id: &str, batch_seq: u64, header_bytes: &[u8], records: &[Record]) -> Result<ApplyOutcome> {
-        let mut out = self.apply_batches(edge_id, &[BatchRef { batch_seq, header_bytes, records }])?;
+    /// Only a [`VerifiedBatch`] is taken: its records match its header and its signature was
+    /// checked (the chain link is the caller's, from the outcome). The store never keeps a batch
+    /// twice and never keeps half of one.
+    pub fn apply_batch(&self, edge_id: &str, batch: &VerifiedBatch) -> Result<ApplyOutcome> {
+        let mut out = self.apply_batches(edge_id, std::slice::from_ref(batch))?;
         Ok(out.pop().unwrap_or(ApplyOutcome::Duplicate))
     }
 
     /// Stores several consecutive batches from one edge in one transaction, trading one fsync per
     /// batch for one per call when the hub drains a backlog. All or nothing: an error stores none.
-    pub fn apply_batches(&self, edge_id: &str, batches: &[BatchRef<'_>]) -> Result<Vec<ApplyOutcome>> {
+    pub fn apply_batches(&self, edge_id: &str, batches: &[VerifiedBatch]) -> Result<Vec<ApplyOutcome>> {
         self.db.guard("apply_batches", || {
             check_edge_id(edge_id)?;
             let txn = self.db.get()?.begin_write()?;
@@ -637,7 +628,7 @@ impl BucketAcc {
 fn apply_in<'r>(
     txn: &WriteTransaction,
     edge_id: &str,
-    b: &BatchRef<'r>,
+    b: &'r VerifiedBatch,
     newest: &mut HashMap<&'r PointId, &'r Record>,
     rollups: &mut RollupBatch<'r>,
 ) -> Result<ApplyOutcome> {
@@ -661,51 +652,51 @@ fn apply_in<'r>(
         }
     };
     let mut batches = txn.open_table(BATCHES)?;
-    let bkey = batch_key(edge_no, b.batch_seq);
+    let bkey = batch_key(edge_no, b.header().batch_seq);
     if let Some(stored) = batches.get(bkey.as_slice())? {
         let stored = stored.value();
-        if stored != b.header_bytes {
+        if stored != b.sealed_header() {
             return Ok(ApplyOutcome::Fork { stored_header: stored.to_vec() });
         }
-        debug!(edge_id, batch_seq = b.batch_seq, "duplicate batch");
+        debug!(edge_id, batch_seq = b.header().batch_seq, "duplicate batch");
         return Ok(ApplyOutcome::Duplicate);
     }
 
     let mut series = txn.open_table(SERIES)?;
-    let (stored, leaves, keys) = insert_records(&mut series, edge_id, edge_no, b.records, newest, rollups)?;
-    let duplicates = b.records.len() - stored;
-    if stored == 0 && !b.records.is_empty() {
+    let (stored, leaves, keys) = insert_records(&mut series, edge_id, edge_no, b.records(), newest, rollups)?;
+    let duplicates = b.records().len() - stored;
+    if stored == 0 && !b.records().is_empty() {
         // Every record was identical to a stored one: re-inserting equal bytes changed nothing.
-        debug!(edge_id, batch_seq = b.batch_seq, records = b.records.len(), "all records already applied");
+        debug!(edge_id, batch_seq = b.header().batch_seq, records = b.records().len(), "all records already applied");
         return Ok(ApplyOutcome::Duplicate);
     }
 
-    batches.insert(bkey.as_slice(), b.header_bytes)?;
+    batches.insert(bkey.as_slice(), b.sealed_header())?;
     txn.open_table(BATCH_RECORDS)?.insert(bkey.as_slice(), keys.as_slice())?;
-    if let Some(first) = b.records.first() {
-        txn.open_table(LEAVES)?.insert(leaves_key(edge_no, first.seq, b.batch_seq).as_slice(), leaves.as_slice())?;
+    if let Some(first) = b.records().first() {
+        txn.open_table(LEAVES)?.insert(leaves_key(edge_no, first.seq, b.header().batch_seq).as_slice(), leaves.as_slice())?;
     }
     let (gap, late) = match &existing {
         None => (None, false),
-        Some(e) if b.batch_seq > e.last.batch_seq => {
+        Some(e) if b.header().batch_seq > e.last.batch_seq => {
             let expected = e.last.batch_seq + 1;
-            (if b.batch_seq > expected { Some(expected..b.batch_seq) } else { None }, false)
+            (if b.header().batch_seq > expected { Some(expected..b.header().batch_seq) } else { None }, false)
         }
         Some(_) => (None, true),
     };
-    if existing.as_ref().is_none_or(|e| b.batch_seq > e.last.batch_seq) {
-        edges.insert(edge_id.as_bytes(), encode_edge(edge_no, b.batch_seq, b.header_bytes).as_slice())?;
+    if existing.as_ref().is_none_or(|e| b.header().batch_seq > e.last.batch_seq) {
+        edges.insert(edge_id.as_bytes(), encode_edge(edge_no, b.header().batch_seq, b.sealed_header()).as_slice())?;
     }
 
     let count = read_u64(&meta, KEY_RECORDS)?;
     meta.insert(KEY_RECORDS, (count + stored as u64).to_be_bytes().as_slice())?;
 
     if let Some(g) = &gap {
-        warn!(edge_id, batch_seq = b.batch_seq, missing_from = g.start, missing_to = g.end, "batch sequence gap");
+        warn!(edge_id, batch_seq = b.header().batch_seq, missing_from = g.start, missing_to = g.end, "batch sequence gap");
     } else if late {
-        info!(edge_id, batch_seq = b.batch_seq, "late batch fills an earlier gap");
+        info!(edge_id, batch_seq = b.header().batch_seq, "late batch fills an earlier gap");
     }
-    debug!(edge_id, batch_seq = b.batch_seq, stored, duplicates, "batch applied");
+    debug!(edge_id, batch_seq = b.header().batch_seq, stored, duplicates, "batch applied");
     Ok(ApplyOutcome::Applied { stored, duplicates, gap, late })
 }
 
@@ -1376,11 +1367,19 @@ fn batch_of_record_by_scan(txn: &ReadTransaction, no: u32, edge_id: &str, seq: u
     }))
 }
 
+/// `records` as batch `batch_seq` of edge-a, integrity checked, unsigned: what the tests store.
+#[cfg(test)]
+fn verified(batch_seq: u64, records: &[Record]) -> VerifiedBatch {
+    let header = gridtrust_trust::BatchHeader::for_records("edge-a", batch_seq, records, [0; 32], Timestamp(0));
+    let batch = gridtrust_trust::SignedBatch { header, signature: None, records: records.to_vec() };
+    VerifiedBatch::without_signature(std::sync::Arc::new(batch)).unwrap()
+}
+
 #[cfg(test)]
 mod evidence_tests {
     use super::*;
     use gridtrust_model::{Quality, Value};
-    use gridtrust_trust::evidence::{BatchHeader, encode_sealed, record_leaf_hashes};
+    use gridtrust_trust::evidence::record_leaf_hashes;
 
     /// `n` records from seq `first`, alternating over two points, one second apart.
     fn recs(first: u64, n: u64) -> Vec<Record> {
@@ -1396,12 +1395,10 @@ mod evidence_tests {
             .collect()
     }
 
-    fn sealed(batch_seq: u64, records: &[Record]) -> Vec<u8> {
-        encode_sealed(&BatchHeader::for_records("edge-a", batch_seq, records, [0; 32], Timestamp(0)), None)
-    }
+    use super::verified;
 
     fn apply(hub: &HubStore, batch_seq: u64, records: &[Record]) {
-        hub.apply_batch("edge-a", batch_seq, &sealed(batch_seq, records), records).unwrap();
+        hub.apply_batch("edge-a", &verified(batch_seq, records)).unwrap();
     }
 
     #[test]
@@ -1415,7 +1412,7 @@ mod evidence_tests {
         let rebuilt = |batch_seq: u64, records: &[Record]| StoredBatch {
             edge_id: "edge-a".into(),
             batch_seq,
-            header_bytes: sealed(batch_seq, records),
+            header_bytes: verified(batch_seq, records).sealed_header().to_vec(),
             records: records.to_vec(),
         };
         assert_eq!(hub.batches_after("edge-a", Some(0), 10).unwrap(), Some(vec![rebuilt(1, &heartbeat), rebuilt(2, &b)]));
@@ -1437,7 +1434,7 @@ mod evidence_tests {
                 let ev = hub.batch_of_record("edge-a", r.seq).unwrap().unwrap();
                 assert_eq!((ev.batch_seq, ev.first_seq, ev.indexed), (batch_seq, records[0].seq, true));
                 assert_eq!(ev.leaves, record_leaf_hashes(records));
-                assert_eq!(ev.sealed_header, sealed(batch_seq, records));
+                assert_eq!(ev.sealed_header, verified(batch_seq, records).sealed_header());
             }
         }
         assert_eq!(hub.batch_of_record("edge-a", 8).unwrap(), None);
@@ -1452,13 +1449,11 @@ mod evidence_tests {
         let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
         let all = recs(0, 10);
         apply(&hub, 0, &all[..10]);
-        // A later batch re-covering 2..4 (its records are duplicates, one is new: seq 10).
-        let mut resend = all[2..4].to_vec();
-        resend.extend(recs(10, 1));
-        apply(&hub, 1, &resend);
+        // A later batch re-covering 2..11 (its records are duplicates but one, seq 10, is new).
+        apply(&hub, 1, &recs(2, 9));
         assert_eq!(hub.batch_of_record("edge-a", 3).unwrap().unwrap().batch_seq, 1);
-        // Seq 7 lies beyond the resend's range: the older batch covers it.
-        assert_eq!(hub.batch_of_record("edge-a", 7).unwrap().unwrap().batch_seq, 0);
+        // Seq 1 lies before the resend's range: the older batch covers it.
+        assert_eq!(hub.batch_of_record("edge-a", 1).unwrap().unwrap().batch_seq, 0);
     }
 
     #[test]
@@ -1476,14 +1471,14 @@ mod evidence_tests {
         apply(&hub, 0, &[at(0, 2 * hour)]);
         apply(&hub, 1, &[at(2, hour)]);
         assert_eq!(hub.latest(&p).unwrap().unwrap().seq, 2, "the newer reading, whatever its time stamp");
-        // Within one batch too.
-        apply(&hub, 2, &[at(4, 3 * hour), at(6, hour)]);
+        // Within one batch too (seq 5 is another point).
+        apply(&hub, 2, &[at(4, 3 * hour), at(5, 3 * hour), at(6, hour)]);
         assert_eq!(hub.latest(&p).unwrap().unwrap().seq, 6);
         // A late batch (an earlier seq filling a gap) never replaces a newer value, even when
         // its time stamp is later.
         apply(&hub, 3, &[at(8, hour)]);
-        hub.apply_batch("edge-a", 9, &sealed(9, &[at(20, hour)]), &[at(20, hour)]).unwrap();
-        hub.apply_batch("edge-a", 5, &sealed(5, &[at(12, 5 * hour)]), &[at(12, 5 * hour)]).unwrap();
+        hub.apply_batch("edge-a", &verified(9, &[at(20, hour)])).unwrap();
+        hub.apply_batch("edge-a", &verified(5, &[at(12, 5 * hour)])).unwrap();
         assert_eq!(hub.latest(&p).unwrap().unwrap().seq, 20);
     }
 
@@ -1515,7 +1510,7 @@ mod evidence_tests {
         let reader = HubStoreReader::open(&path).unwrap();
         assert_eq!(reader.batch_of_record("edge-a", 3).unwrap().unwrap().leaves, record_leaf_hashes(&recs(0, 4)));
         assert_eq!(reader.edges().unwrap().len(), 1);
-        assert_eq!(reader.batch("edge-a", 0).unwrap(), Some(sealed(0, &recs(0, 4))));
+        assert_eq!(reader.batch("edge-a", 0).unwrap().as_deref(), Some(verified(0, &recs(0, 4)).sealed_header()));
         assert_eq!(reader.batches("edge-a").unwrap().len(), 1);
         let p = PointId::new("LD0/MMXU1.Hz").unwrap();
         assert_eq!(reader.record_at(&p, Timestamp(i64::MAX)).unwrap().unwrap().seq, 3);
@@ -1551,6 +1546,7 @@ mod evidence_tests {
 
 #[cfg(test)]
 mod rollup_tests {
+    use super::verified;
     use super::*;
     use gridtrust_model::{Quality, TimeQuality, Value};
 
@@ -1586,7 +1582,7 @@ mod rollup_tests {
         let t0 = 1_700_000_003 * S;
         let records = seconds(t0, 3_000);
         for (i, chunk) in records.chunks(250).enumerate() {
-            hub.apply_batch("edge-a", i as u64, b"h", chunk).unwrap();
+            hub.apply_batch("edge-a", &verified(i as u64, chunk)).unwrap();
         }
         let point = PointId::new("F1/MMXU1.TotW").unwrap();
         let (from, to) = (t0 + 7 * S + 300, t0 + 2_871 * S + 5);
@@ -1608,7 +1604,7 @@ mod rollup_tests {
         let imported = HubStore::open(dir.path().join("i.redb")).unwrap();
         let t0 = 1_700_000_001 * S;
         let records = seconds(t0, 1_000);
-        applied.apply_batch("edge-a", 0, b"h", &records).unwrap();
+        applied.apply_batch("edge-a", &verified(0, &records)).unwrap();
         let samples: Vec<(Timestamp, f64)> = records.iter().map(|r| (series_time(r), r.value.as_f64())).collect();
         imported.import_history(&records[0].point, &samples[..500]).unwrap();
         imported.import_history(&records[0].point, &samples[500..]).unwrap();
@@ -1628,7 +1624,7 @@ mod rollup_tests {
         let records = seconds(t0, 600);
         {
             let hub = HubStore::open(&path).unwrap();
-            hub.apply_batch("edge-a", 0, b"h", &records).unwrap();
+            hub.apply_batch("edge-a", &verified(0, &records)).unwrap();
         }
         {
             let db = Database::open(&path).unwrap();

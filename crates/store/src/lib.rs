@@ -29,9 +29,7 @@ pub mod translog;
 
 pub use checkpoint_file::{CheckpointFile, CheckpointFileError};
 pub use error::{Corruption, Result, StoreError};
-pub use hub::{
-    ApplyOutcome, BatchEvidence, BatchRef, Bucket, HubStore, HubStoreReader, ROLLUP_SLOT_NS, SeriesEntry, StoredBatch, series_time,
-};
+pub use hub::{ApplyOutcome, BatchEvidence, Bucket, HubStore, HubStoreReader, ROLLUP_SLOT_NS, SeriesEntry, StoredBatch, series_time};
 pub use queue::{EdgeQueue, LastBatch, QueueConfig, QueuedBatch};
 pub use replay::{Admission, ReplayCache};
 pub use translog::TransparencyLog;

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{header, rec, recs};
+use common::{header, rec, recs, verified};
 use gridtrust_model::{DecodeError, Timestamp};
 use gridtrust_store::{Corruption, EdgeQueue, HubStore, QueueConfig, StoreError};
 
@@ -61,7 +61,7 @@ fn corrupt_hub_record_is_a_typed_error_in_history_and_latest() {
     let path = dir.path().join("h.redb");
     {
         let hub = HubStore::open(&path).unwrap();
-        hub.apply_batch("e", 1, &header(1), &[rec(0, MARKER, Timestamp(0), 1.0), rec(1, "LD0/MMXU1.Hz", Timestamp(0), 2.0)]).unwrap();
+        hub.apply_batch("e", &verified("e", 1, &[rec(0, MARKER, Timestamp(0), 1.0), rec(1, "LD0/MMXU1.Hz", Timestamp(0), 2.0)])).unwrap();
     }
     assert!(damage_marker_records(&path) >= 2, "series and latest copies");
     let hub = HubStore::open(&path).unwrap();
@@ -119,7 +119,7 @@ fn read_everything_hub(path: &Path, check: bool) -> Vec<String> {
             note(h.latest_all().map(drop));
             note(h.edges().map(drop));
             note(h.record_count().map(drop));
-            note(h.apply_batch("e", 1000, b"h", &recs(10_000, 2, "LD0/MMXU1.Hz")).map(drop));
+            note(h.apply_batch("e", &verified("e", 1000, &recs(10_000, 2, "LD0/MMXU1.Hz"))).map(drop));
         }
     }
     errors
@@ -161,7 +161,7 @@ fn random_byte_damage_never_panics() {
         for b in 1..=20u64 {
             let r = recs((b - 1) * 20, 20, "LD0/MMXU1.Hz");
             q.append_batch(b, &header(b), &r).unwrap();
-            h.apply_batch("e", b, &header(b), &r).unwrap();
+            h.apply_batch("e", &verified("e", b, &r)).unwrap();
         }
         q.ack_through(5).unwrap();
     }

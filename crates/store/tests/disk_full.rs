@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{header, recs};
+use common::{header, recs, verified};
 use gridtrust_store::{EdgeQueue, HubStore, TransparencyLog};
 
 /// A tmpfs of `size` mounted on a fresh folder, unmounted when dropped.
@@ -103,14 +103,14 @@ fn the_hub_store_and_log_write_again_once_space_returns() {
     let Some(disk) = SmallDisk::mount("8m") else { return };
     let store = HubStore::open(disk.path().join("hub.redb")).unwrap();
     let mut log = TransparencyLog::open(disk.path().join("log.redb")).unwrap();
-    store.apply_batch("edge-1", 0, &header(0), &recs(0, 10, P)).unwrap();
+    store.apply_batch("edge-1", &verified("edge-1", 0, &recs(0, 10, P))).unwrap();
     log.append(&header(0)).unwrap();
     disk.fill();
     let mut batch_seq = 1u64;
     let (mut store_failed, mut log_failed) = (None, None);
     while (store_failed.is_none() || log_failed.is_none()) && batch_seq < 400 {
         if store_failed.is_none()
-            && let Err(e) = store.apply_batch("edge-1", batch_seq, &header(batch_seq), &recs(batch_seq * 2_000, 2_000, P))
+            && let Err(e) = store.apply_batch("edge-1", &verified("edge-1", batch_seq, &recs(batch_seq * 2_000, 2_000, P)))
         {
             store_failed = Some((batch_seq, e));
         }
@@ -128,7 +128,7 @@ fn the_hub_store_and_log_write_again_once_space_returns() {
     let size = log.size();
     disk.free();
     store
-        .apply_batch("edge-1", failed_seq, &header(failed_seq), &recs(failed_seq * 2_000, 2_000, P))
+        .apply_batch("edge-1", &verified("edge-1", failed_seq, &recs(failed_seq * 2_000, 2_000, P)))
         .unwrap_or_else(|e| panic!("hub store after space returned: {e}"));
     assert!(store.batch("edge-1", failed_seq).unwrap().is_some());
     assert_eq!(log.append(b"after").unwrap_or_else(|e| panic!("log after space returned: {e}")), size);

@@ -1,8 +1,8 @@
 mod common;
 
-use common::{SECOND, header, point, rec, recs};
+use common::{SECOND, point, rec, recs, verified};
 use gridtrust_model::{Record, TimeQuality, Timestamp, Value};
-use gridtrust_store::{ApplyOutcome, BatchRef, Bucket, HubStore, StoreError, series_time};
+use gridtrust_store::{ApplyOutcome, Bucket, HubStore, StoreError, series_time};
 use proptest::prelude::*;
 
 fn applied(stored: usize) -> ApplyOutcome {
@@ -14,9 +14,9 @@ fn same_batch_applied_twice_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
     let r = recs(0, 100, "LD0/MMXU1.TotW");
-    assert_eq!(hub.apply_batch("edge-a", 1, &header(1), &r).unwrap(), applied(100));
+    assert_eq!(hub.apply_batch("edge-a", &verified("edge-a", 1, &r)).unwrap(), applied(100));
     assert_eq!(hub.record_count().unwrap(), 100);
-    assert_eq!(hub.apply_batch("edge-a", 1, &header(1), &r).unwrap(), ApplyOutcome::Duplicate);
+    assert_eq!(hub.apply_batch("edge-a", &verified("edge-a", 1, &r)).unwrap(), ApplyOutcome::Duplicate);
     assert_eq!(hub.record_count().unwrap(), 100);
     let all = hub.history(&point("LD0/MMXU1.TotW"), Timestamp(i64::MIN), Timestamp(i64::MAX), usize::MAX).unwrap();
     assert_eq!(all, r);
@@ -26,13 +26,13 @@ fn same_batch_applied_twice_is_stored_once() {
 fn rebatched_records_already_applied_are_a_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
-    hub.apply_batch("edge-a", 1, &header(1), &recs(0, 10, "LD0/MMXU1.TotW")).unwrap();
+    hub.apply_batch("edge-a", &verified("edge-a", 1, &recs(0, 10, "LD0/MMXU1.TotW"))).unwrap();
     // Same records under a new batch seq: nothing stored, not even the header.
-    assert_eq!(hub.apply_batch("edge-a", 2, &header(2), &recs(0, 10, "LD0/MMXU1.TotW")).unwrap(), ApplyOutcome::Duplicate);
+    assert_eq!(hub.apply_batch("edge-a", &verified("edge-a", 2, &recs(0, 10, "LD0/MMXU1.TotW"))).unwrap(), ApplyOutcome::Duplicate);
     assert_eq!(hub.batch("edge-a", 2).unwrap(), None);
     assert_eq!(hub.last_batch("edge-a").unwrap().unwrap().batch_seq, 1);
     // Partly new: only the new records count.
-    let out = hub.apply_batch("edge-a", 2, &header(2), &recs(5, 10, "LD0/MMXU1.TotW")).unwrap();
+    let out = hub.apply_batch("edge-a", &verified("edge-a", 2, &recs(5, 10, "LD0/MMXU1.TotW"))).unwrap();
     assert_eq!(out, ApplyOutcome::Applied { stored: 5, duplicates: 5, gap: None, late: false });
     assert_eq!(hub.record_count().unwrap(), 15);
 }
@@ -42,8 +42,8 @@ fn same_seq_from_two_edges_is_two_records() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
     let r = recs(0, 3, "LD0/MMXU1.TotW");
-    assert_eq!(hub.apply_batch("edge-a", 1, &header(1), &r).unwrap(), applied(3));
-    assert_eq!(hub.apply_batch("edge-b", 1, &header(1), &r).unwrap(), applied(3));
+    assert_eq!(hub.apply_batch("edge-a", &verified("edge-a", 1, &r)).unwrap(), applied(3));
+    assert_eq!(hub.apply_batch("edge-b", &verified("edge-b", 1, &r)).unwrap(), applied(3));
     assert_eq!(hub.record_count().unwrap(), 6);
     assert_eq!(hub.edges().unwrap().len(), 2);
 }
@@ -52,16 +52,18 @@ fn same_seq_from_two_edges_is_two_records() {
 fn skipped_batch_seq_is_reported_as_a_gap_and_late_fill_is_flagged() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
-    assert_eq!(hub.apply_batch("e", 10, &header(10), &recs(0, 2, "LD0/MMXU1.Hz")).unwrap(), applied(2));
-    assert_eq!(hub.apply_batch("e", 11, &header(11), &recs(2, 2, "LD0/MMXU1.Hz")).unwrap(), applied(2));
-    let out = hub.apply_batch("e", 14, &header(14), &recs(8, 2, "LD0/MMXU1.Hz")).unwrap();
+    assert_eq!(hub.apply_batch("e", &verified("e", 10, &recs(0, 2, "LD0/MMXU1.Hz"))).unwrap(), applied(2));
+    assert_eq!(hub.apply_batch("e", &verified("e", 11, &recs(2, 2, "LD0/MMXU1.Hz"))).unwrap(), applied(2));
+    let b14 = verified("e", 14, &recs(8, 2, "LD0/MMXU1.Hz"));
+    let out = hub.apply_batch("e", &b14).unwrap();
     assert_eq!(out, ApplyOutcome::Applied { stored: 2, duplicates: 0, gap: Some(12..14), late: false });
     let last = hub.last_batch("e").unwrap().unwrap();
-    assert_eq!((last.batch_seq, last.header_bytes), (14, header(14)));
-    let out = hub.apply_batch("e", 12, &header(12), &recs(4, 2, "LD0/MMXU1.Hz")).unwrap();
+    assert_eq!((last.batch_seq, last.header_bytes.as_slice()), (14, b14.sealed_header()));
+    let b12 = verified("e", 12, &recs(4, 2, "LD0/MMXU1.Hz"));
+    let out = hub.apply_batch("e", &b12).unwrap();
     assert_eq!(out, ApplyOutcome::Applied { stored: 2, duplicates: 0, gap: None, late: true });
     assert_eq!(hub.last_batch("e").unwrap().unwrap().batch_seq, 14, "a late batch does not move the chain head");
-    assert_eq!(hub.batch("e", 12).unwrap(), Some(header(12)));
+    assert_eq!(hub.batch("e", 12).unwrap().as_deref(), Some(b12.sealed_header()));
     assert_eq!(hub.batch("e", 13).unwrap(), None);
     assert_eq!(hub.batch("nobody", 12).unwrap(), None);
     assert_eq!(hub.last_batch("nobody").unwrap(), None);
@@ -75,9 +77,9 @@ fn latest_keeps_the_newest_value_even_when_an_older_batch_arrives_late() {
     let b1 = vec![rec(0, "LD0/MMXU1.Hz", t0, 50.0), rec(1, "LD0/MMXU1.TotW", t0, 1.0)];
     let b3 = vec![rec(4, "LD0/MMXU1.Hz", Timestamp(t0.0 + 4 * SECOND), 50.2)];
     let b2 = vec![rec(2, "LD0/MMXU1.Hz", Timestamp(t0.0 + 2 * SECOND), 49.9), rec(3, "LD0/MMXU1.TotW", Timestamp(t0.0 + 3 * SECOND), 2.0)];
-    hub.apply_batch("e", 1, &header(1), &b1).unwrap();
-    hub.apply_batch("e", 3, &header(3), &b3).unwrap();
-    hub.apply_batch("e", 2, &header(2), &b2).unwrap();
+    hub.apply_batch("e", &verified("e", 1, &b1)).unwrap();
+    hub.apply_batch("e", &verified("e", 3, &b3)).unwrap();
+    hub.apply_batch("e", &verified("e", 2, &b2)).unwrap();
     assert_eq!(hub.latest(&point("LD0/MMXU1.Hz")).unwrap(), Some(b3[0].clone()));
     assert_eq!(hub.latest(&point("LD0/MMXU1.TotW")).unwrap(), Some(b2[1].clone()));
     assert_eq!(hub.latest(&point("LD0/MMXU1.PhV")).unwrap(), None);
@@ -89,10 +91,11 @@ fn conflicting_record_with_same_identity_is_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
     let r = recs(0, 2, "LD0/MMXU1.Hz");
-    hub.apply_batch("e", 1, &header(1), &r).unwrap();
-    let mut forged = recs(2, 2, "LD0/MMXU1.Hz");
-    forged.push(Record { value: Value::Float(99.0), ..r[1].clone() });
-    let err = hub.apply_batch("e", 2, &header(2), &forged).unwrap_err();
+    hub.apply_batch("e", &verified("e", 1, &r)).unwrap();
+    // A batch over seqs 1..4 whose seq 1 says something else than the stored one.
+    let mut forged = recs(1, 3, "LD0/MMXU1.Hz");
+    forged[0] = Record { value: Value::Float(99.0), ..r[1].clone() };
+    let err = hub.apply_batch("e", &verified("e", 2, &forged)).unwrap_err();
     assert!(matches!(err, StoreError::ConflictingRecord { seq: 1, .. }), "{err}");
     assert_eq!(hub.record_count().unwrap(), 2);
     assert_eq!(hub.batch("e", 2).unwrap(), None);
@@ -105,13 +108,13 @@ fn hub_state_survives_reopen() {
     let path = dir.path().join("h.redb");
     {
         let hub = HubStore::open(&path).unwrap();
-        hub.apply_batch("e", 1, &header(1), &recs(0, 5, "LD0/MMXU1.Hz")).unwrap();
+        hub.apply_batch("e", &verified("e", 1, &recs(0, 5, "LD0/MMXU1.Hz"))).unwrap();
     }
     let hub = HubStore::open(&path).unwrap();
     assert_eq!(hub.record_count().unwrap(), 5);
-    assert_eq!(hub.apply_batch("e", 1, &header(1), &recs(0, 5, "LD0/MMXU1.Hz")).unwrap(), ApplyOutcome::Duplicate);
+    assert_eq!(hub.apply_batch("e", &verified("e", 1, &recs(0, 5, "LD0/MMXU1.Hz"))).unwrap(), ApplyOutcome::Duplicate);
     assert_eq!(
-        hub.apply_batch("e", 3, &header(3), &recs(5, 1, "LD0/MMXU1.Hz")).unwrap(),
+        hub.apply_batch("e", &verified("e", 3, &recs(5, 1, "LD0/MMXU1.Hz"))).unwrap(),
         ApplyOutcome::Applied { stored: 1, duplicates: 0, gap: Some(2..3), late: false }
     );
 }
@@ -121,16 +124,13 @@ fn group_apply_is_one_transaction_with_per_batch_outcomes() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
     let (r1, r2, r3) = (recs(0, 3, "LD0/MMXU1.Hz"), recs(3, 3, "LD0/MMXU1.Hz"), recs(6, 3, "LD0/MMXU1.Hz"));
-    let (h1, h2, h3) = (header(1), header(2), header(3));
-    let b1 = BatchRef { batch_seq: 1, header_bytes: &h1, records: &r1 };
-    let b2 = BatchRef { batch_seq: 2, header_bytes: &h2, records: &r2 };
-    let out = hub.apply_batches("e", &[b1, b2, b2]).unwrap();
+    let (b1, b2) = (verified("e", 1, &r1), verified("e", 2, &r2));
+    let out = hub.apply_batches("e", &[b1, b2.clone(), b2]).unwrap();
     assert_eq!(out, vec![applied(3), applied(3), ApplyOutcome::Duplicate]);
     // A conflict anywhere in the group stores none of it.
     let mut bad = r1.clone();
     bad[0].value = Value::Float(-1.0);
-    let b3 = BatchRef { batch_seq: 3, header_bytes: &h3, records: &r3 };
-    let b4 = BatchRef { batch_seq: 4, header_bytes: &h3, records: &bad };
+    let (b3, b4) = (verified("e", 3, &r3), verified("e", 4, &bad));
     assert!(hub.apply_batches("e", &[b3, b4]).is_err());
     assert_eq!(hub.record_count().unwrap(), 6);
     assert_eq!(hub.batch("e", 3).unwrap(), None);
@@ -151,7 +151,7 @@ fn history_on_a_point_does_not_leak_into_a_point_with_a_longer_name() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
     let t = Timestamp(0);
-    hub.apply_batch("e", 1, &header(1), &[rec(0, "LD0/MMXU1.Hz", t, 1.0), rec(1, "LD0/MMXU1.Hzz", t, 2.0)]).unwrap();
+    hub.apply_batch("e", &verified("e", 1, &[rec(0, "LD0/MMXU1.Hz", t, 1.0), rec(1, "LD0/MMXU1.Hzz", t, 2.0)])).unwrap();
     let h = hub.history(&point("LD0/MMXU1.Hz"), Timestamp(i64::MIN), Timestamp(i64::MAX), 10).unwrap();
     assert_eq!(h.len(), 1);
     assert_eq!(h[0].value, Value::Float(1.0));
@@ -215,7 +215,7 @@ proptest! {
             r
         }).collect();
         for (i, chunk) in all.chunks(batch_size).enumerate() {
-            hub.apply_batch("e", i as u64 + 1, &header(i as u64 + 1), chunk).unwrap();
+            hub.apply_batch("e", &verified("e", i as u64 + 1, chunk)).unwrap();
         }
         prop_assert_eq!(hub.record_count().unwrap(), all.len() as u64);
         let (from, to) = (from * SECOND / 3, (from + len) * SECOND / 3);
@@ -246,10 +246,13 @@ fn downsample_of_a_day_into_hours() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
     let day0 = 1_700_000_000 * SECOND;
-    let all: Vec<Record> =
-        (0..86_400u64).step_by(60).map(|s| rec(s, "LD0/MMXU1.Hz", Timestamp(day0 + s as i64 * SECOND), (s % 3600) as f32)).collect();
+    let all: Vec<Record> = (0..86_400u64)
+        .step_by(60)
+        .zip(0..)
+        .map(|(s, seq)| rec(seq, "LD0/MMXU1.Hz", Timestamp(day0 + s as i64 * SECOND), (s % 3600) as f32))
+        .collect();
     for (i, c) in all.chunks(100).enumerate() {
-        hub.apply_batch("e", i as u64, &header(i as u64), c).unwrap();
+        hub.apply_batch("e", &verified("e", i as u64, c)).unwrap();
     }
     let b = hub.downsample(&point("LD0/MMXU1.Hz"), Timestamp(day0), Timestamp(day0 + 86_400 * SECOND), 24).unwrap();
     assert_eq!(b.len(), 24);
@@ -266,9 +269,9 @@ fn downsample_of_a_day_into_hours() {
 fn empty_or_overlong_edge_id_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubStore::open(dir.path().join("h.redb")).unwrap();
-    assert!(matches!(hub.apply_batch("", 1, b"h", &[]), Err(StoreError::BadEdgeId(_))));
-    assert!(matches!(hub.apply_batch(&"x".repeat(256), 1, b"h", &[]), Err(StoreError::BadEdgeId(_))));
+    assert!(matches!(hub.apply_batch("", &verified("", 1, &[])), Err(StoreError::BadEdgeId(_))));
+    assert!(matches!(hub.apply_batch(&"x".repeat(256), &verified(&"x".repeat(256), 1, &[])), Err(StoreError::BadEdgeId(_))));
     // An empty batch (a heartbeat) is stored for its header.
-    assert_eq!(hub.apply_batch("e", 1, b"h", &[]).unwrap(), applied(0));
-    assert_eq!(hub.apply_batch("e", 1, b"h", &[]).unwrap(), ApplyOutcome::Duplicate);
+    assert_eq!(hub.apply_batch("e", &verified("e", 1, &[])).unwrap(), applied(0));
+    assert_eq!(hub.apply_batch("e", &verified("e", 1, &[])).unwrap(), ApplyOutcome::Duplicate);
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeSet, VecDeque};
 
-use common::{header, recs};
+use common::{header, recs, verified};
 use gridtrust_model::Timestamp;
 use gridtrust_store::{ApplyOutcome, EdgeQueue, HubStore};
 use proptest::prelude::*;
@@ -60,7 +60,7 @@ proptest! {
                 }
                 Op::Send(limit) => {
                     for b in queue.pending(last_sent, limit).unwrap() {
-                        let out = hub.apply_batch("edge", b.batch_seq, &b.header_bytes, &b.records).unwrap();
+                        let out = hub.apply_batch("edge", &verified("edge", b.batch_seq, &b.records)).unwrap();
                         let fresh = hub_has.insert(b.batch_seq);
                         prop_assert_eq!(matches!(out, ApplyOutcome::Duplicate), !fresh, "batch {}", b.batch_seq);
                         last_sent = Some(b.batch_seq);
@@ -99,7 +99,7 @@ proptest! {
         drop(q.take());
         let queue = EdgeQueue::open(&qpath).unwrap();
         for b in queue.pending(None, usize::MAX).unwrap() {
-            hub.apply_batch("edge", b.batch_seq, &b.header_bytes, &b.records).unwrap();
+            hub.apply_batch("edge", &verified("edge", b.batch_seq, &b.records)).unwrap();
             queue.ack_through(b.batch_seq).unwrap();
         }
         prop_assert!(queue.is_empty().unwrap());

@@ -376,6 +376,63 @@ impl SignedBatch {
     }
 }
 
+/// A batch whose evidence held: its records are the ones its header covers, and its header is
+/// signed with the key the receiver looked up for the edge (or, where the operator turned
+/// evidence off for a benchmark, it was taken without that check: [`VerifiedBatch::is_signed`]).
+/// Only these checks make one, so what takes a `VerifiedBatch` (the hub's store) cannot be
+/// handed a batch nobody checked. It carries the sealed header, encoded once here, as it is
+/// stored and logged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedBatch {
+    batch: std::sync::Arc<SignedBatch>,
+    sealed: Vec<u8>,
+    signed: bool,
+}
+
+impl VerifiedBatch {
+    /// Checks integrity and the signature with `public_key`, the key of the certificate the
+    /// caller validated for this batch's edge (chain, validity, revocation, identity).
+    pub fn signed(batch: std::sync::Arc<SignedBatch>, public_key: &[u8]) -> Result<Self, EvidenceError> {
+        batch.verify_integrity()?;
+        batch.verify_signature(public_key)?;
+        Ok(Self::from_checked(batch, true))
+    }
+
+    /// Checks integrity only: for a receiver configured to run without evidence signatures
+    /// (the chain benchmark), never for one that promises origin.
+    pub fn without_signature(batch: std::sync::Arc<SignedBatch>) -> Result<Self, EvidenceError> {
+        batch.verify_integrity()?;
+        Ok(Self::from_checked(batch, false))
+    }
+
+    fn from_checked(batch: std::sync::Arc<SignedBatch>, signed: bool) -> Self {
+        let sealed = batch.sealed_header();
+        Self { batch, sealed, signed }
+    }
+
+    pub fn batch(&self) -> &std::sync::Arc<SignedBatch> {
+        &self.batch
+    }
+
+    pub fn header(&self) -> &BatchHeader {
+        &self.batch.header
+    }
+
+    pub fn records(&self) -> &[Record] {
+        &self.batch.records
+    }
+
+    /// The header and signature as stored and logged ([`encode_sealed`]).
+    pub fn sealed_header(&self) -> &[u8] {
+        &self.sealed
+    }
+
+    /// Whether its signature was checked.
+    pub fn is_signed(&self) -> bool {
+        self.signed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

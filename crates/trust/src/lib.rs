@@ -34,5 +34,5 @@ pub mod webauthn;
 
 pub use chain::ChainStep;
 pub use encoding::EncodeError;
-pub use evidence::{BatchHeader, EvidenceError, SignedBatch};
+pub use evidence::{BatchHeader, EvidenceError, SignedBatch, VerifiedBatch};
 pub use merkle::Hash;

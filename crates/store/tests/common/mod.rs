@@ -28,3 +28,11 @@ pub fn recs(first: u64, n: u64, p: &str) -> Vec<Record> {
 pub fn header(batch_seq: u64) -> Vec<u8> {
     format!("header-{batch_seq}").into_bytes()
 }
+
+/// `records` as a batch `batch_seq` of `edge` whose integrity holds (header count, sequence and
+/// Merkle root match; unsigned: the store's tests are not about signatures).
+pub fn verified(edge: &str, batch_seq: u64, records: &[Record]) -> gridtrust_trust::VerifiedBatch {
+    let header = gridtrust_trust::BatchHeader::for_records(edge, batch_seq, records, [0; 32], Timestamp(0));
+    let batch = gridtrust_trust::SignedBatch { header, signature: None, records: records.to_vec() };
+    gridtrust_trust::VerifiedBatch::without_signature(std::sync::Arc::new(batch)).expect("consecutive records")
+}
