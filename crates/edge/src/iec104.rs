@@ -29,7 +29,7 @@ use gridtrust_adapter::{LastValues, RecentMessages};
 use gridtrust_iec104::asdu::{Asdu, Cause, Cot, InformationObject, QOI_STATION};
 use gridtrust_iec104::client::{Client, ClientConfig, ClientEvent, ClientHandle};
 use gridtrust_iec104::connection::AckMode;
-use gridtrust_iec104::driver::TapFactory;
+use gridtrust_iec104::tap::TapFactory;
 use gridtrust_iec104_model::MappingFile;
 use gridtrust_iec104_model::convert::{datum_from_element, element_from_command};
 use gridtrust_model::{CommandAction, CommandOutcome, Timestamp};

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use gridtrust_config::{ConfigError, resolve};
-use gridtrust_iec104::driver::{LinkTap, TapFactory};
+use gridtrust_iec104::tap::{LinkTap, TapFactory};
 use serde::Deserialize;
 use tokio::sync::Notify;
 use tracing::{info, warn};

@@ -29,8 +29,9 @@ use tokio_rustls::TlsConnector;
 
 use crate::asdu::{Asdu, AsduEncodeError, Cause, Cot, Element, InformationObject, Qcc, TypeId};
 use crate::connection::{AckMode, CloseReason, Event, LinkConfig, Role, de_secs};
-use crate::driver::{self, LinkHandle, LinkTap, TapFactory};
+use crate::driver::{self, LinkHandle};
 use crate::server::BROADCAST_ADDRESS;
+use crate::tap::{LinkTap, TapFactory};
 use crate::time::Cp56Time2a;
 
 /// Configuration of a controlling station, embeddable in a role's TOML.
@@ -203,7 +204,7 @@ impl Client {
         Self::connect_tapped(addr, tls, config, None).await
     }
 
-    /// [`Client::connect`], with a tap on the connection (see [`driver::LinkTap`]): it sees the
+    /// [`Client::connect`], with a tap on the connection (see [`LinkTap`]): it sees the
     /// bytes after TLS, from STARTDT on.
     pub async fn connect_tapped(
         addr: SocketAddr,

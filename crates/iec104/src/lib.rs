@@ -9,15 +9,23 @@
 //! - [`apci`]: the I/S/U frame codec.
 //! - [`connection`]: the sans-IO link state machine (STARTDT/STOPDT/TESTFR, k/w windows,
 //!   t0–t3, sequence checks). Bytes and time go in; bytes, timers and events come out.
+//! - [`tap`]: how a monitor sees a link's bytes without standing in its path.
 //! - [`driver`]: the thin tokio loop around a [`connection`] over TCP or TLS.
 //! - [`server`] and [`client`]: the station layers built on the driver.
+//!
+//! The drivers and stations need the `tokio` feature (on by default); without it the crate is
+//! the codecs, the link state machine and the tap, with no runtime and no I/O.
 //!
 //! Not here: any mapping to gridtrust's model (that is the edge's and the cc's job).
 
 pub mod apci;
 pub mod asdu;
+#[cfg(feature = "tokio")]
 pub mod client;
 pub mod connection;
+#[cfg(feature = "tokio")]
 pub mod driver;
+#[cfg(feature = "tokio")]
 pub mod server;
+pub mod tap;
 pub mod time;

@@ -46,7 +46,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::asdu::{Asdu, AsduEncodeError, Cause, Cot, Element, InformationObject, TypeId, negative_reply};
 use crate::connection::{Connection, Event, LinkConfig, Role, de_secs};
-use crate::driver::{self, Command, TapFactory};
+use crate::driver::{self, Command};
+use crate::tap::TapFactory;
 use crate::time::Cp56Time2a;
 
 /// Common address that addresses every station (global address, §7.2.4).
@@ -1045,7 +1046,7 @@ impl Server {
         Self::bind_tapped(addr, tls, config, None).await
     }
 
-    /// [`Server::bind`], with a tap on every connection it serves (see [`driver::LinkTap`]).
+    /// [`Server::bind`], with a tap on every connection it serves (see [`crate::tap::LinkTap`]).
     pub async fn bind_tapped(
         addr: SocketAddr,
         tls: Option<TlsAcceptor>,

@@ -7,6 +7,8 @@
 //! The Python peers live in `tests/peers/`. When `python3 -c "import c104"` fails the tests print
 //! why and pass without running (CI installs c104).
 
+#![cfg(feature = "tokio")]
+
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The sans-IO station: interrogation, negative confirmations, select-before-operate, priority
 //! and redundancy, all without sockets and with a fake clock.
 
+#![cfg(feature = "tokio")]
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,8 @@
 //! Our client against our server over real loopback sockets (port 0): interrogation, spontaneous
 //! data, select-before-operate, negative confirmations, redundancy switchover and mutual TLS.
 
+#![cfg(feature = "tokio")]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
