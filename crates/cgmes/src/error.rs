@@ -66,7 +66,7 @@ pub enum CgmesError {
         mrid: String,
         /// The literal as written.
         value: String,
-        /// The expected type (`float`, `integer`, `boolean`).
+        /// The expected type (`float`, `integer`, `non-negative integer`, `boolean`).
         expected: &'static str,
     },
 }

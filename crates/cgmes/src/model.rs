@@ -241,6 +241,9 @@ pub struct Load {
     pub p_mw: Option<f64>,
     /// `EnergyConsumer.q` in MVAr (SSH).
     pub q_mvar: Option<f64>,
+    /// `EnergyConsumer.customerCount` (EQ): how many customers this demand represents, for
+    /// telling an operator who is without supply; most models leave it out.
+    pub customers: Option<u32>,
 }
 
 /// `SynchronousMachine`.
@@ -725,6 +728,11 @@ impl<'g> View<'g> {
         self.parsed(predicate, "integer", |t| t.parse::<i64>().ok())
     }
 
+    /// A CIM `Integer` that counts something, so it cannot be negative.
+    fn count(&self, predicate: &str) -> Result<Option<u32>, CgmesError> {
+        self.parsed(predicate, "non-negative integer", |t| t.parse::<u32>().ok())
+    }
+
     fn boolean(&self, predicate: &str) -> Result<Option<bool>, CgmesError> {
         self.parsed(predicate, "boolean", |t| match t {
             "true" | "1" => Some(true),
@@ -1136,6 +1144,7 @@ impl CgmesModel {
                 kind,
                 p_mw: view.float("cim:EnergyConsumer.p")?,
                 q_mvar: view.float("cim:EnergyConsumer.q")?,
+                customers: view.count("cim:EnergyConsumer.customerCount")?,
             });
         } else if let Some(kind) = generating_unit_kind(class) {
             self.generating_units.push(GeneratingUnit {

@@ -213,6 +213,35 @@ fn a_bad_float_names_file_line_element_and_object() {
     }
 }
 
+fn consumers(count: &str) -> String {
+    format!(
+        r##"{HEAD}  <cim:EnergyConsumer rdf:ID="_counted"><cim:EnergyConsumer.customerCount>{count}</cim:EnergyConsumer.customerCount></cim:EnergyConsumer>
+  <cim:EnergyConsumer rdf:ID="_uncounted"><cim:IdentifiedObject.name>no count</cim:IdentifiedObject.name></cim:EnergyConsumer>
+</rdf:RDF>
+"##
+    )
+}
+
+#[test]
+fn a_consumers_customer_count_is_read_and_a_missing_one_stays_unknown() {
+    let m = Importer::new().add_bytes("eq.xml", consumers(" 420 ").as_bytes()).and_then(Importer::finish).expect("imports");
+    let count = |mrid: &str| m.loads.iter().find(|l| l.equipment.identity.mrid == mrid).map(|l| l.customers);
+    assert_eq!((count("counted"), count("uncounted")), (Some(Some(420)), Some(None)));
+}
+
+#[test]
+fn a_negative_or_fractional_customer_count_is_an_invalid_value() {
+    for bad in ["-3", "12.5", "many"] {
+        match import_error(&consumers(bad)) {
+            CgmesError::InvalidValue { line, element, mrid, value, expected, .. } => assert_eq!(
+                (line, element.as_str(), mrid.as_str(), value.as_str(), expected),
+                (3, "cim:EnergyConsumer.customerCount", "counted", bad, "non-negative integer")
+            ),
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
 #[test]
 fn malformed_and_non_cgmes_documents_are_typed_errors_with_lines() {
     type Case = (&'static str, u64, fn(&CgmesError) -> bool);
