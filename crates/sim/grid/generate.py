@@ -24,9 +24,11 @@ def mrid(name):
 # --- The grid -------------------------------------------------------------------------------
 SUBSTATION = "Northfield"
 FEEDERS = {
-    # feeder: [(segment length km, secondary substation, load MW, load Mvar)], first is nearest
-    "F1": [(2.0, "SS11", 1.3, 0.35), (2.5, "SS12", 1.0, 0.25), (3.0, "SS13", 0.8, 0.2)],
-    "F2": [(3.0, "SS21", 2.2, 0.6), (3.5, "SS22", 1.8, 0.5)],
+    # feeder: [(segment length km, secondary substation, load MW, load Mvar, customers)], first is
+    # nearest; customers are households at about 3.3 kW each at the scenario's hour (after
+    # diversity), fewer per MW where the load has shops and workshops (SS21, SS22)
+    "F1": [(2.0, "SS11", 1.3, 0.35, 390), (2.5, "SS12", 1.0, 0.25, 300), (3.0, "SS13", 0.8, 0.2, 240)],
+    "F2": [(3.0, "SS21", 2.2, 0.6, 520), (3.5, "SS22", 1.8, 0.5, 450)],
 }
 PV = ("PV1", "SS13", 0.01)  # the 10 kW inverter of the demo, at the end of F1
 R_KM, X_KM, B_KM = 0.125, 0.11, 75e-6  # 20 kV XLPE cable 240 mm² (Ω/km, Ω/km, S/km)
@@ -180,7 +182,7 @@ for fi, (feeder, segments) in enumerate(FEEDERS.items()):
         positions[name] = [(x, y)]
     eq.obj("Line", f"Line {feeder}", named(feeder, f"feeder {feeder} cable") + [("Line.Region", Ref("SubRegion"))])
     prev, y = f"{feeder} head", 330
-    for si, (km, ss, p, q) in enumerate(segments, start=1):
+    for si, (km, ss, p, q, customers) in enumerate(segments, start=1):
         seg = f"{feeder}-L{si}"
         eq.obj("Substation", ss, named(ss, "20/0.4 kV secondary substation") + [("Substation.Region", Ref("SubRegion"))])
         eq.obj("VoltageLevel", f"VL {ss}", named(f"{ss} 20kV") + [("VoltageLevel.Substation", Ref(ss)), ("VoltageLevel.BaseVoltage", Ref("BV 20"))])
@@ -194,7 +196,8 @@ for fi, (feeder, segments) in enumerate(FEEDERS.items()):
         current_limit(seg)
         positions[seg] = [(x, y), (x, y + 110)]
         load = f"{ss} load"
-        eq.obj("EnergyConsumer", load, named(f"{ss} load") + [("Equipment.EquipmentContainer", Ref(f"VL {ss}"))])
+        eq.obj("EnergyConsumer", load, named(f"{ss} load") + [("Equipment.EquipmentContainer", Ref(f"VL {ss}")),
+               ("EnergyConsumer.customerCount", customers)])
         ssh.obj("EnergyConsumer", load, [("EnergyConsumer.p", p), ("EnergyConsumer.q", q)], about=True)
         terminal(load, ss, 1)
         positions[load] = [(x + 70, y + 110)]
