@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use gridtrust_cgmes::CgmesModel;
+use gridtrust_cgmes::{CgmesModel, Load};
 use gridtrust_grid::cgmes::{Untyped, build};
 use gridtrust_grid::{GridError, Options, solve};
 
@@ -85,6 +85,11 @@ fn bare(mrid: &str) -> &str {
     mrid.strip_prefix('_').unwrap_or(mrid)
 }
 
+/// The load with this mRID (with or without the RDF `_`).
+fn load_in<'m>(cgmes: &'m CgmesModel, mrid: &str) -> Option<&'m Load> {
+    cgmes.loads.iter().find(|l| l.equipment.identity.mrid == bare(mrid))
+}
+
 impl FlowModel {
     pub fn new(cgmes: CgmesModel, untyped: Untyped) -> Self {
         Self { cgmes, untyped }
@@ -92,7 +97,12 @@ impl FlowModel {
 
     /// A load's active power in the model (SSH), MW.
     pub fn load_mw(&self, mrid: &str) -> Option<f64> {
-        self.cgmes.loads.iter().find(|l| l.equipment.identity.mrid == bare(mrid)).and_then(|l| l.p_mw)
+        load_in(&self.cgmes, mrid).and_then(|l| l.p_mw)
+    }
+
+    /// How many customers a load represents in the model (EQ `customerCount`), when it says.
+    pub fn load_customers(&self, mrid: &str) -> Option<u32> {
+        load_in(&self.cgmes, mrid).and_then(|l| l.customers)
     }
 
     /// Solves the grid with the switch positions `open` (mRID -> open) applied over the model's,
@@ -147,7 +157,7 @@ impl FlowModel {
         }
         let unsupplied = to_supply
             .iter()
-            .filter_map(|mrid| cgmes.loads.iter().find(|l| l.equipment.identity.mrid == bare(mrid)))
+            .filter_map(|mrid| load_in(&cgmes, mrid))
             .filter(|load| {
                 let node = cgmes
                     .terminals

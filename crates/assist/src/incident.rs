@@ -67,6 +67,8 @@ pub struct SuppliedLoad {
     pub feeder: String,
     /// Its active power in the model, MW.
     pub p_mw: Option<f64>,
+    /// How many customers it supplies, when the model says (`EnergyConsumer.customerCount`).
+    pub customers: Option<u32>,
     /// Supplied with the live switch positions.
     pub supplied: bool,
 }
@@ -79,6 +81,10 @@ pub struct Supply {
     pub total_mw: f64,
     /// Of that, without supply now.
     pub unsupplied_mw: f64,
+    /// Sum of the loads' known customer counts: a load without a count is not in it.
+    pub total_customers: u32,
+    /// Of that, without supply now (again only the known counts).
+    pub unsupplied_customers: u32,
 }
 
 /// One incident.
@@ -232,17 +238,22 @@ impl Assistant {
         let mut supply = Supply::default();
         for feeder in feeders.iter().filter_map(|&f| self.index.feeders.get(f)) {
             for id in &feeder.loads {
-                let p_mw = self.flow.as_ref().and_then(|flow| flow.load_mw(&self.index.mrid(id)?));
+                let in_model = self.flow.as_ref().zip(self.index.mrid(id));
+                let p_mw = in_model.as_ref().and_then(|(flow, mrid)| flow.load_mw(mrid));
+                let customers = in_model.as_ref().and_then(|(flow, mrid)| flow.load_customers(mrid));
                 let supplied = self.index.load_supplied(id, energised);
                 supply.total_mw += p_mw.unwrap_or(0.0);
+                supply.total_customers = supply.total_customers.saturating_add(customers.unwrap_or(0));
                 if !supplied {
                     supply.unsupplied_mw += p_mw.unwrap_or(0.0);
+                    supply.unsupplied_customers = supply.unsupplied_customers.saturating_add(customers.unwrap_or(0));
                 }
                 supply.loads.push(SuppliedLoad {
                     id: id.clone(),
                     name: self.index.equipment_name(id),
                     feeder: feeder.name.clone(),
                     p_mw,
+                    customers,
                     supplied,
                 });
             }
@@ -470,13 +481,13 @@ impl Assistant {
             if dark.is_empty() {
                 continue;
             }
-            let dark_mw: f64 = dark.iter().filter_map(|l| l.p_mw).sum();
+            let amount = amount(&dark);
             let names = dark.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ");
             out.push(Recommendation {
                 action: Action::DispatchCrew { to: feeder.bay.clone() },
                 rank: 0,
                 priority: 40,
-                reason: format!("Feeder {} is without supply: {names} ({dark_mw:.2} MW in the model).", feeder.name),
+                reason: format!("Feeder {} is without supply: {names} ({amount} in the model).", feeder.name),
                 effect: format!("A crew finds and isolates the cause on feeder {} so that it can be re-energised.", feeder.name),
             });
             for tie in index.ties.iter().filter(|t| t.feeders.contains(&f)) {
@@ -488,7 +499,7 @@ impl Assistant {
                         priority: 90,
                         reason,
                         effect: format!(
-                            "Closing {} supplies {names} ({dark_mw:.2} MW) from feeder {} until feeder {} is back; its breaker stays open.",
+                            "Closing {} supplies {names} ({amount}) from feeder {} until feeder {} is back; its breaker stays open.",
                             tie.name, other.name, feeder.name
                         ),
                     });
@@ -595,6 +606,19 @@ impl Assistant {
             (None, Some(b)) => format!(" (bay {})", self.index.bay_name(&b)),
             (None, None) => String::new(),
         }
+    }
+}
+
+/// How much load: `3.10 MW, 930 customers`. Counts are summed where the model has them; `at
+/// least` when some loads have none, and no count at all when none has one.
+fn amount(loads: &[&SuppliedLoad]) -> String {
+    let mw: f64 = loads.iter().filter_map(|l| l.p_mw).sum();
+    let counted: Vec<u32> = loads.iter().filter_map(|l| l.customers).collect();
+    let customers = counted.iter().fold(0u32, |sum, &c| sum.saturating_add(c));
+    match counted.len() {
+        0 => format!("{mw:.2} MW"),
+        n if n == loads.len() => format!("{mw:.2} MW, {customers} customer{}", plural(customers as usize)),
+        _ => format!("{mw:.2} MW, at least {customers} customer{}", plural(customers as usize)),
     }
 }
 

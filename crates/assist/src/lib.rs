@@ -11,7 +11,8 @@
 //! - [`correlate`]: which alarms belong together: close in time (a window) and related by
 //!   equipment (the same point, bay, feeder or edge).
 //! - [`incident`]: [`Assistant::incidents`], the incidents with their severity, affected
-//!   equipment and load, evidence and [`Recommendation`]s, ranked (the table is in the module).
+//!   equipment and load (MW and customers, from the CGMES loads' `p` and `customerCount`),
+//!   evidence and [`Recommendation`]s, ranked (the table is in the module).
 //! - [`flow`]: [`FlowModel::check`], the power flow that must pass before a re-route via a tie
 //!   switch is proposed (voltages within ±10 %, segments within their permanent current limits).
 //!
@@ -21,8 +22,10 @@
 //! Pure: the alarms, the switch positions and the estimator's values are passed in, nothing is
 //! read from a clock, a store or the network. Not done here: acting on a recommendation (the hub
 //! and its operators do), remembering acknowledgements (the hub does), fault location within a
-//! feeder (a crew is sent to the feeder), and customer counts (the CIM loads carry no
-//! `customerCount` in the models we get; the affected load is given in MW and supply points).
+//! feeder (a crew is sent to the feeder), and customers below a load: a load's customers are
+//! its `EnergyConsumer.customerCount` when the model has one (a load without it counts in MW
+//! only and is left out of the customer sums), not connection points from a customer
+//! information system.
 
 pub mod area;
 pub mod correlate;

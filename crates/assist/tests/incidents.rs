@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use gridtrust_assist::{Action, AlarmIn, Assistant, Estimated, FlowModel, GridIndex, Incident, Situation, WINDOW_S};
+use gridtrust_cgmes::CgmesModel;
 use gridtrust_model::{AlarmKind, Severity, Timestamp};
 use gridtrust_sim::grid::DemoGrid;
 
@@ -150,6 +151,65 @@ fn an_open_feeder_gets_the_tie_switch_when_the_power_flow_passes() {
     assert!(first.reason.contains("lowest voltage") && first.reason.contains("% of its 400 A limit"), "{}", first.reason);
     assert!(kinds(incident).contains(&"dispatch-crew"));
     assert!(incident.notes.is_empty(), "{:?}", incident.notes);
+}
+
+/// The customer counts the CGMES model gives the loads of a feeder (by index), found by mRID.
+fn model_customers(a: &Assistant, cgmes: &CgmesModel, feeder: usize) -> Vec<Option<u32>> {
+    a.index().feeders[feeder]
+        .loads
+        .iter()
+        .map(|id| {
+            let mrid = a.index().mrid(id).expect("a demo load has an mRID");
+            let load = cgmes.loads.iter().find(|l| mrid.trim_start_matches('_') == l.equipment.identity.mrid).expect("in the CGMES model");
+            load.customers
+        })
+        .collect()
+}
+
+#[test]
+fn an_open_feeder_counts_its_customers_without_supply_and_says_so_in_the_recommendations() {
+    let a = assistant_with_loads(1.0);
+    let cgmes = DemoGrid::load().unwrap().cgmes;
+    let f1: Vec<u32> = model_customers(&a, &cgmes, 0).into_iter().map(|c| c.expect("every demo load has a count")).collect();
+    let f1_customers: u32 = f1.iter().sum();
+    assert_eq!(f1.len(), 3);
+
+    let open = f1_breaker_open(&a);
+    let incidents =
+        a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, ..Situation::default() });
+    let supply = &incidents[0].supply;
+    let counted: Vec<Option<u32>> = supply.loads.iter().map(|l| l.customers).collect();
+    assert_eq!(counted, f1.iter().copied().map(Some).collect::<Vec<_>>());
+    assert_eq!((supply.total_customers, supply.unsupplied_customers), (f1_customers, f1_customers));
+    let words = format!("(3.10 MW, {f1_customers} customers)");
+    let reroute = incidents[0].recommendations.iter().find(|r| r.action.kind() == "reroute").expect("re-route");
+    assert!(reroute.effect.contains(&format!("supplies SS11 load, SS12 load, SS13 load {words}")), "{}", reroute.effect);
+    let crew_to_f1 = Action::DispatchCrew { to: a.index().feeders[0].bay.clone() };
+    let crew = incidents[0].recommendations.iter().find(|r| r.action == crew_to_f1).expect("crew");
+    assert!(crew.reason.contains(&format!("(3.10 MW, {f1_customers} customers in the model)")), "{}", crew.reason);
+
+    // Supplied, the same feeder has all its customers and none without supply.
+    let supplied = &a.incidents(&[alarm(1, 0, AlarmKind::BadData, "hub", Some("F1/MMXU1.TotW"))], &Situation::default())[0].supply;
+    assert_eq!((supplied.total_customers, supplied.unsupplied_customers), (f1_customers, 0));
+}
+
+#[test]
+fn a_load_without_a_customer_count_is_left_out_of_the_sums_and_the_words_say_at_least() {
+    let mut grid = DemoGrid::load().unwrap();
+    let ss11 = grid.cgmes.loads.iter_mut().find(|l| l.equipment.identity.name.as_deref() == Some("SS11 load")).expect("SS11 load");
+    assert!(ss11.customers.take().is_some());
+    let cgmes = grid.cgmes.clone();
+    let a = Assistant::new(GridIndex::new(grid.joined), Some(FlowModel::new(grid.cgmes, grid.untyped)), WINDOW_S);
+    let known: u32 = model_customers(&a, &cgmes, 0).into_iter().flatten().sum();
+    let open = f1_breaker_open(&a);
+    let incidents =
+        a.incidents(&[alarm(1, 0, AlarmKind::Command, "hub", Some("F1/XCBR1.Pos"))], &Situation { open, ..Situation::default() });
+    let supply = &incidents[0].supply;
+    let unknown: Vec<&str> = supply.loads.iter().filter(|l| l.customers.is_none()).map(|l| l.name.as_str()).collect();
+    assert_eq!(unknown, ["SS11 load"]);
+    assert_eq!((supply.total_customers, supply.unsupplied_customers), (known, known));
+    let crew = incidents[0].recommendations.iter().find(|r| r.action.kind() == "dispatch-crew").expect("crew");
+    assert!(crew.reason.contains(&format!("(3.10 MW, at least {known} customers in the model)")), "{}", crew.reason);
 }
 
 #[test]
