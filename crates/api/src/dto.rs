@@ -480,6 +480,11 @@ pub struct IncidentSupply {
     pub total_mw: f64,
     /// Of that, without supply with the live switch positions.
     pub unsupplied_mw: f64,
+    /// The loads' customers, summed over the loads whose model gives a count (the others are
+    /// not in it).
+    pub total_customers: u32,
+    /// Of that, without supply with the live switch positions.
+    pub unsupplied_customers: u32,
 }
 
 /// One load of an incident's feeders.
@@ -489,6 +494,8 @@ pub struct IncidentLoad {
     pub name: String,
     pub feeder: String,
     pub p_mw: Option<f64>,
+    /// How many customers it supplies (the model's `EnergyConsumer.customerCount`), when known.
+    pub customers: Option<u32>,
     pub supplied: bool,
 }
 

@@ -306,11 +306,14 @@ impl Incidents {
                         name: l.name.clone(),
                         feeder: l.feeder.clone(),
                         p_mw: l.p_mw,
+                        customers: l.customers,
                         supplied: l.supplied,
                     })
                     .collect(),
                 total_mw: i.supply.total_mw,
                 unsupplied_mw: i.supply.unsupplied_mw,
+                total_customers: i.supply.total_customers,
+                unsupplied_customers: i.supply.unsupplied_customers,
             },
             recommendations: i
                 .recommendations

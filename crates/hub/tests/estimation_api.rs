@@ -174,6 +174,24 @@ async fn a_tampered_feeder_value_becomes_an_incident_that_an_operator_acknowledg
     let reroute = incident["recommendations"].as_array().unwrap().iter().find(|r| r["action"] == "reroute").expect("re-route proposed");
     assert_eq!(reroute["target_name"], "TS1", "{reroute}");
     assert!(reroute["reason"].as_str().unwrap().contains("power flow"), "{reroute}");
+    // And their customers, as the model counts them (`EnergyConsumer.customerCount`).
+    let model = gridtrust_sim::grid::DemoGrid::load().unwrap().cgmes;
+    let f1_loads = ["SS11 load", "SS12 load", "SS13 load"];
+    let customers_of =
+        |name: &str| model.loads.iter().find(|l| l.equipment.identity.name.as_deref() == Some(name)).and_then(|l| l.customers);
+    let f1_customers: u32 = f1_loads.iter().map(|n| customers_of(n).expect("the demo grid counts customers")).sum();
+    let supply = &incident["supply"];
+    assert_eq!(
+        (supply["unsupplied_customers"].as_u64(), supply["total_customers"].as_u64()),
+        (Some(f1_customers.into()), Some(f1_customers.into())),
+        "{supply}"
+    );
+    for load in supply["loads"].as_array().unwrap() {
+        let name = load["name"].as_str().unwrap();
+        assert!(f1_loads.contains(&name) && load["supplied"] == false, "{load}");
+        assert_eq!(load["customers"].as_u64(), customers_of(name).map(u64::from), "{load}");
+    }
+    assert!(reroute["effect"].as_str().unwrap().contains(&format!("{f1_customers} customers")), "{reroute}");
 
     // Acknowledging: not for viewers, once for an operator, signed (by the hub's key: the
     // operator has no passkey and the hub no console key), in the transparency log and in the
