@@ -177,7 +177,14 @@ export interface Incident {
   points: string[];
   equipment: { id: string; name: string; bay: string | null; feeders: string[] }[];
   feeders: string[];
-  supply: { loads: { id: string; name: string; feeder: string; p_mw: number | null; supplied: boolean }[]; total_mw: number; unsupplied_mw: number };
+  /** Customer sums count only the loads whose model gives a count (`customers` not null). */
+  supply: {
+    loads: { id: string; name: string; feeder: string; p_mw: number | null; customers: number | null; supplied: boolean }[];
+    total_mw: number;
+    unsupplied_mw: number;
+    total_customers: number;
+    unsupplied_customers: number;
+  };
   recommendations: IncidentRecommendation[];
   notes: string[];
   /** Signed decisions on it, oldest first, each in the transparency log. */

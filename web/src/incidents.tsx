@@ -17,6 +17,13 @@ function affectedEquipment(incident: Incident): Set<string> {
   ]);
 }
 
+/** The supply's customers and, in brackets, those without supply: the known counts only, so a
+ * dash when the model counts no load's customers. */
+function customerTotals(supply: Incident['supply']): string {
+  if (supply.loads.every((l) => l.customers === null)) return '–';
+  return `${supply.total_customers} (${supply.unsupplied_customers})`;
+}
+
 const clock = (t: string) => new Date(t).toLocaleTimeString(undefined, { hour12: false });
 
 const PROOF: Record<IncidentDecision['proof'], string> = {
@@ -170,6 +177,7 @@ export function IncidentView({
                     <th>Load</th>
                     <th>Feeder</th>
                     <th class="num">MW</th>
+                    <th class="num">Customers</th>
                     <th>Supply</th>
                   </tr>
                 </thead>
@@ -179,6 +187,7 @@ export function IncidentView({
                       <td>{l.name}</td>
                       <td>{l.feeder}</td>
                       <td class="num">{l.p_mw === null ? '–' : l.p_mw.toFixed(2)}</td>
+                      <td class="num">{l.customers === null ? '–' : l.customers}</td>
                       <td>{l.supplied ? 'supplied' : 'without supply'}</td>
                     </tr>
                   ))}
@@ -188,6 +197,9 @@ export function IncidentView({
                     <td colSpan={2}>Total (without supply)</td>
                     <td class="num">
                       {shown.supply.total_mw.toFixed(2)} ({shown.supply.unsupplied_mw.toFixed(2)})
+                    </td>
+                    <td class="num" title="loads without a customer count are not in the sums">
+                      {customerTotals(shown.supply)}
                     </td>
                     <td />
                   </tr>
