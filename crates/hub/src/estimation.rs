@@ -27,7 +27,13 @@
 //! 4. [`gridtrust_grid::estimate::estimate_with_bad_data`]: the chi-square test of J(x̂) at
 //!    `confidence`, removal of the largest normalised residual until it passes. Each measured
 //!    point removed raises a `bad-data` alarm naming it, except in the check right after a switch
-//!    or tap position changed (`settling`): the measurements may not have followed yet.
+//!    or tap position changed (`settling`): the measurements may not have followed yet. How
+//!    the value came to fail ([`Onset`], by [`Onsets`]) sets the alarm: a residual that jumped
+//!    from one check to the next is a value that changed at once against the others (an
+//!    injected or altered value, a broken sensor), a `Major` alarm; one that grew over several
+//!    checks is a drifting sensor, a measurement fault, raised as a `Minor` alarm with its own
+//!    message. (An attacker who ramps a value slowly is classed with the drifts: still alarmed,
+//!    not as an abrupt change.)
 //! 5. The security index per bus ([`gridtrust_grid::security`]) on the Jacobian at the estimate:
 //!    which measurements an attacker cannot alter is an assumption, made explicit: the points of
 //!    `[estimation] protected` (whose source signs at the device; none in the demo, where the
@@ -148,8 +154,9 @@ pub struct Mapped {
 /// Something an operator should look at, found by a check.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Finding {
-    /// The bad-data test failed and removed this point's value (normalised residual when removed).
-    BadData { point: String, normalised: f64 },
+    /// The bad-data test failed and removed this point's value (normalised residual when
+    /// removed), and how the value came to fail.
+    BadData { point: String, normalised: f64, onset: Onset },
     /// A value far outside its point's learned distribution for this time of day.
     OutsideProfile { point: String, value: f64, median: f64, score: f64 },
 }
@@ -163,11 +170,12 @@ impl Finding {
         }
     }
 
-    /// How urgent: the estimator's test outranks one point's profile.
+    /// How urgent: a value that failed the estimator's test at once outranks a drifting one and
+    /// one point's profile.
     pub fn severity(&self) -> Severity {
         match self {
-            Finding::BadData { .. } => Severity::Major,
-            Finding::OutsideProfile { .. } => Severity::Minor,
+            Finding::BadData { onset: Onset::Abrupt, .. } => Severity::Major,
+            Finding::BadData { onset: Onset::Gradual, .. } | Finding::OutsideProfile { .. } => Severity::Minor,
         }
     }
 
@@ -181,13 +189,73 @@ impl Finding {
     /// The alarm message: without figures, so a finding that persists is one alarm.
     pub fn message(&self) -> String {
         match self {
-            Finding::BadData { .. } => {
+            Finding::BadData { onset: Onset::Abrupt, .. } => {
                 "state estimation: the bad-data test fails and this value has the largest normalised residual (see GET /api/estimation)"
+                    .into()
+            }
+            Finding::BadData { onset: Onset::Gradual, .. } => {
+                "state estimation: this value's residual grew over several checks until the bad-data test removed it: a drifting sensor (see GET /api/estimation)"
                     .into()
             }
             Finding::OutsideProfile { .. } => "value far outside its learned distribution for this hour (see GET /api/estimation)".into(),
         }
     }
+}
+
+/// How a value came to fail the bad-data test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Onset {
+    /// Its normalised residual rose by more than [`ONSET_JUMP`] since the previous check that
+    /// kept it (or no check kept it before): it changed at once against the other values.
+    Abrupt,
+    /// Its residual grew by less than that per check: a drifting sensor, a measurement fault.
+    Gradual,
+}
+
+/// The rise of a value's normalised residual from one check to the next that makes its failure
+/// abrupt: noise moves it by about one between checks; an injected value by tens.
+pub const ONSET_JUMP: f64 = 3.0;
+
+/// Per point, its last normalised residual while the estimate kept it, and the onset of the
+/// failure it is in: an onset is decided once, when the value first fails, and holds until the
+/// value passes again.
+#[derive(Clone, Debug, Default)]
+pub struct Onsets {
+    last: HashMap<String, f64>,
+    failing: HashMap<String, Onset>,
+}
+
+impl Onsets {
+    /// A value kept by the estimate, with its normalised residual (if it has one).
+    pub fn kept(&mut self, point: &str, normalised: Option<f64>) {
+        self.failing.remove(point);
+        if let Some(r) = normalised {
+            self.last.insert(point.to_owned(), r.abs());
+        }
+    }
+
+    /// A value the bad-data test removed, with its normalised residual: its failure's onset.
+    pub fn removed(&mut self, point: &str, normalised: f64) -> Onset {
+        if let Some(&onset) = self.failing.get(point) {
+            return onset;
+        }
+        let onset = match self.last.get(point) {
+            Some(&before) if normalised.abs() - before <= ONSET_JUMP => Onset::Gradual,
+            _ => Onset::Abrupt,
+        };
+        self.failing.insert(point.to_owned(), onset);
+        onset
+    }
+}
+
+/// The cheapest undetectable attack on one state variable at the current estimate, as changes
+/// to point values ([`Checks::stealthy_attack`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StealthyAttack {
+    /// How many values it alters, as the security index counts them.
+    pub index: SecurityIndex,
+    /// Per point it alters, what to add to the value (in the point's unit).
+    pub changes: Vec<(String, f64)>,
 }
 
 /// One run's result.
@@ -198,6 +266,7 @@ pub struct Outcome {
 }
 
 /// The checks' state: the grid, the point links, the learned profiles.
+#[derive(Clone)]
 pub struct Checks {
     cgmes: CgmesModel,
     untyped: Untyped,
@@ -213,6 +282,8 @@ pub struct Checks {
     /// Points whose terminal was off the energised network in the last check: their zeros are
     /// an open breaker, not a value for their profile.
     deenergised: HashSet<String>,
+    /// How each failing value came to fail.
+    onsets: Onsets,
 }
 
 impl Checks {
@@ -243,6 +314,7 @@ impl Checks {
             profiled: HashMap::new(),
             topology: None,
             deenergised: HashSet::new(),
+            onsets: Onsets::default(),
         }
     }
 
@@ -465,9 +537,18 @@ impl Checks {
                 protected: !self.alterable(m),
             });
         }
-        for r in cleaned.removed.iter().filter(|_| !settling) {
-            if let Some(point) = &mapped[r.index].point {
-                findings.push(Finding::BadData { point: point.clone(), normalised: r.normalised });
+        // While settling, values may lag the topology: neither alarmed nor learned from.
+        if !settling {
+            for (p, &i) in cleaned.kept.iter().enumerate() {
+                if let Some(point) = &mapped[i].point {
+                    self.onsets.kept(point, estimate.normalised[p]);
+                }
+            }
+            for r in &cleaned.removed {
+                if let Some(point) = &mapped[r.index].point {
+                    let onset = self.onsets.removed(point, r.normalised);
+                    findings.push(Finding::BadData { point: point.clone(), normalised: r.normalised, onset });
+                }
             }
         }
         let cost = |state: StateVariable| -> Option<AttackCost> {
@@ -551,6 +632,50 @@ fn describe(built: &Built, quantity: Quantity) -> String {
     }
 }
 
+impl Checks {
+    /// What an attacker who knows the model and the estimate on `latest` would add to the
+    /// values to move `state` by `shift` (per unit or radians) without moving a residual: the
+    /// cheapest a = Hc of the security index, with the points of `[estimation] protected` out of
+    /// the attacker's reach when `respect_protected` (else every measured value, to show what a
+    /// protected value would have had to carry). `None` when no such attack exists. For the
+    /// evaluation's scenarios and for naming the minimum attacker set; the topology `run` saw
+    /// last is kept, so planning does not hide a switch change from the next check.
+    pub fn stealthy_attack(
+        &mut self,
+        latest: &[Record],
+        state: StateVariable,
+        shift: f64,
+        respect_protected: bool,
+    ) -> Result<Option<StealthyAttack>, GridError> {
+        let seen = self.topology.clone();
+        let deenergised = self.deenergised.clone();
+        let built = self.network(latest);
+        self.topology = seen;
+        let built = built?.0;
+        let mapped = self.measurements(&built, latest);
+        self.deenergised = deenergised;
+        let all: Vec<Measurement> = mapped.iter().map(|m| m.measurement).collect();
+        let estimator = Estimator::new(&built.network, &all)?;
+        let estimate = estimator.estimate(&all, &EstimateOptions::default())?;
+        let h = estimator.jacobian(&estimate.v, &estimate.theta)?;
+        let alterable: Vec<bool> =
+            mapped.iter().map(|m| if respect_protected { self.alterable(m) } else { m.origin == MeasurementOrigin::Measured }).collect();
+        let Some(attack) = cheapest_attacks(&h, &alterable, SECURITY_WORK).into_iter().find(|(s, _)| *s == state).and_then(|(_, a)| a)
+        else {
+            return Ok(None);
+        };
+        let changes = attack
+            .altered
+            .iter()
+            .filter_map(|&i| {
+                let a: f64 = h.rows[i].iter().zip(&attack.change).map(|(x, c)| x * c).sum::<f64>() * shift;
+                Some((mapped[i].point.clone()?, a / mapped[i].pu_per_unit))
+            })
+            .collect();
+        Ok(Some(StealthyAttack { index: attack.index, changes }))
+    }
+}
+
 /// Samples a bucket keeps (the newest).
 pub const PROFILE_SAMPLES: usize = 500;
 /// Samples a bucket needs before it judges a value.
@@ -593,7 +718,7 @@ pub struct Score {
 
 /// Per point and bucket, the newest [`PROFILE_SAMPLES`] values: median and MAD are robust to
 /// the outliers they are meant to find, and need no threshold per point.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Profiles {
     buckets: HashMap<(String, Bucket), VecDeque<f64>>,
 }
@@ -733,8 +858,9 @@ mod tests {
         assert!(!outcome.report.passed);
         assert!(outcome.report.objective > outcome.report.threshold.unwrap());
         match outcome.findings.first() {
-            Some(Finding::BadData { point, normalised }) => {
+            Some(Finding::BadData { point, normalised, onset }) => {
                 assert_eq!(point, "F1/MMXU1.TotW");
+                assert_eq!(*onset, Onset::Abrupt, "no check kept it before: abrupt");
                 assert!(*normalised > 3.0, "r_N {normalised}");
             }
             other => panic!("expected the tampered point named first, got {other:?}"),
@@ -752,27 +878,16 @@ mod tests {
         let mut latest = records(&mut sub, 0.0);
         let before = checks.run(now(), &latest).report;
         assert!(before.passed);
-        // The attacker's Jacobian: at the estimate, over the same measurements.
-        let (built, _) = checks.network(&latest).unwrap();
-        let mapped = checks.measurements(&built, &latest);
-        let all: Vec<Measurement> = mapped.iter().map(|m| m.measurement).collect();
-        let estimator = Estimator::new(&built.network, &all).unwrap();
-        let estimate = estimator.estimate(&all, &EstimateOptions::default()).unwrap();
-        let h = estimator.jacobian(&estimate.v, &estimate.theta).unwrap();
-        let alterable: Vec<bool> = mapped.iter().map(|m| checks.alterable(m)).collect();
         // Target: the magnitude of the bus at the end of feeder 2 (the last bus).
-        let target = built.network.buses.len() - 1;
-        let state = StateVariable::Magnitude { bus: target };
-        let attack = cheapest_attacks(&h, &alterable, SECURITY_WORK).into_iter().find(|(s, _)| *s == state).unwrap().1.unwrap();
+        let target = before.buses.len() - 1;
         let shift = 0.02;
-        let changes: Vec<(String, f64, f64)> = attack
-            .altered
-            .iter()
-            .map(|&i| {
-                let a: f64 = h.rows[i].iter().zip(&attack.change).map(|(x, c)| x * c).sum::<f64>() * shift;
-                (mapped[i].point.clone().unwrap(), a / mapped[i].pu_per_unit, (a / mapped[i].measurement.sigma).abs())
-            })
-            .collect();
+        let attack = checks.stealthy_attack(&latest, StateVariable::Magnitude { bus: target }, shift, true).unwrap().unwrap();
+        assert_eq!(attack.index, SecurityIndex::Exact(attack.changes.len()));
+        let sigma = |point: &str| {
+            let m = before.measurements.iter().find(|m| m.point.as_deref() == Some(point)).unwrap();
+            m.sigma_pu / (m.value_pu / latest.iter().find(|r| r.point.as_str() == point).unwrap().value.as_f64())
+        };
+        let changes: Vec<(String, f64, f64)> = attack.changes.iter().map(|(p, d)| (p.clone(), *d, (d / sigma(p)).abs())).collect();
         // One value fewer than the index (the one changed most, in σ): the residual test sees it.
         // (Leaving out one that changes by less than its noise would pass: the index counts
         // perfectly stealthy attacks, see gridtrust_grid::security.)
@@ -799,6 +914,32 @@ mod tests {
         // The cost the check reports for that bus is the number of values the attack altered.
         assert_eq!(bus.magnitude_attack, AttackCost::Exact { measurements: altered_points.len() });
         assert!(altered_points.iter().all(|p| !p.contains("/XCBR") && !p.contains("YLTC")), "{altered_points:?}");
+    }
+
+    #[test]
+    fn a_slowly_drifting_value_fails_as_a_gradual_onset_and_a_sudden_change_as_an_abrupt_one() {
+        let (mut sub, mut checks) = demo(&[]);
+        let mut failed = Vec::new();
+        for k in 0..100 {
+            let mut latest = records(&mut sub, f64::from(k) * 2.0);
+            // 0.05 % per check, a quarter of the voltage's σ: 5 % after 100 checks.
+            set(&mut latest, "F2/MMXU1.PhV.phsB", |v| v * (1.0 + 5e-4 * f64::from(k)));
+            failed.extend(checks.run(now(), &latest).findings);
+        }
+        assert!(!failed.is_empty(), "a 5 % drift fails the test");
+        assert!(
+            failed.iter().all(|f| matches!(f, Finding::BadData { point, onset: Onset::Gradual, .. } if point == "F2/MMXU1.PhV.phsB")),
+            "{failed:?}"
+        );
+        assert!(failed.iter().all(|f| f.severity() == Severity::Minor));
+        let mut latest = records(&mut sub, 200.0);
+        set(&mut latest, "F2/MMXU1.PhV.phsB", |v| v * 1.05);
+        set(&mut latest, "F1/MMXU1.A.phsA", |i| i * 1.4);
+        let findings = checks.run(now(), &latest).findings;
+        assert!(
+            findings.iter().any(|f| matches!(f, Finding::BadData { point, onset: Onset::Abrupt, .. } if point == "F1/MMXU1.A.phsA")),
+            "{findings:?}"
+        );
     }
 
     #[test]
