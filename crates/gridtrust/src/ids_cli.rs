@@ -54,6 +54,12 @@ enum IdsCommand {
         /// Hours of traffic per scenario.
         #[arg(long, default_value_t = 1.0)]
         hours: f64,
+        /// Minutes of each measurement scenario on the demo grid (the hub's checks in the loop).
+        #[arg(long, default_value_t = 30.0)]
+        demo_minutes: f64,
+        /// Minutes of each measurement scenario on the generated 1,001-node grid (0: skip).
+        #[arg(long, default_value_t = 10.0)]
+        grid_minutes: f64,
     },
     /// Write one generated scenario as a pcap, to try `learn` and `score` on.
     Generate {
@@ -137,8 +143,16 @@ pub fn run(args: IdsArgs) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        IdsCommand::Evaluate { seed, training_hours, hours } => {
+        IdsCommand::Evaluate { seed, training_hours, hours, demo_minutes, grid_minutes } => {
             print!("{}", gridtrust_ids::evaluate::evaluate(seed, training_hours, hours).report());
+            if demo_minutes > 0.0 {
+                println!();
+                print!("{}", gridtrust::grid_eval::evaluate_demo(seed, demo_minutes)?.report());
+            }
+            if grid_minutes > 0.0 {
+                println!();
+                print!("{}", gridtrust::grid_eval::evaluate_1001(seed, grid_minutes)?.report());
+            }
         }
         IdsCommand::Generate { scenario, seed, hours, output } => {
             let Some(kind) = ScenarioKind::ALL.into_iter().find(|k| k.name() == scenario) else {

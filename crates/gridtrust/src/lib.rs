@@ -5,5 +5,6 @@
 pub mod audit;
 pub mod chain;
 pub mod field;
+pub mod grid_eval;
 pub mod probe;
 pub mod registry;

@@ -42,7 +42,9 @@
 //! 6. Profiles ([`Profiles`]): per point, the median and MAD of its values in the same hour of a
 //!    weekday or a weekend day (UTC), learned online; a value more than [`PROFILE_SCORE`] robust
 //!    standard deviations from the median raises a `profile` alarm, once the bucket holds
-//!    [`PROFILE_WARM_UP`] samples (a fresh hub does not alarm). Points behind an open switch
+//!    [`PROFILE_WARM_UP`] samples (a fresh hub does not alarm), unless the value is failing the
+//!    bad-data test as a drift (alarmed as such already). Its onset is judged as for bad data:
+//!    a score that grew over several checks is a drift, with its own message. Points behind an open switch
 //!    are neither judged nor learned while it is open.
 //!
 //! The result of the latest run is served at `GET /api/estimation`. Alarm messages carry no
@@ -157,8 +159,9 @@ pub enum Finding {
     /// The bad-data test failed and removed this point's value (normalised residual when
     /// removed), and how the value came to fail.
     BadData { point: String, normalised: f64, onset: Onset },
-    /// A value far outside its point's learned distribution for this time of day.
-    OutsideProfile { point: String, value: f64, median: f64, score: f64 },
+    /// A value far outside its point's learned distribution for this time of day, and how it
+    /// got there (its score jumped, or grew over several checks).
+    OutsideProfile { point: String, value: f64, median: f64, score: f64, onset: Onset },
 }
 
 impl Finding {
@@ -197,7 +200,12 @@ impl Finding {
                 "state estimation: this value's residual grew over several checks until the bad-data test removed it: a drifting sensor (see GET /api/estimation)"
                     .into()
             }
-            Finding::OutsideProfile { .. } => "value far outside its learned distribution for this hour (see GET /api/estimation)".into(),
+            Finding::OutsideProfile { onset: Onset::Abrupt, .. } => {
+                "value far outside its learned distribution for this hour (see GET /api/estimation)".into()
+            }
+            Finding::OutsideProfile { onset: Onset::Gradual, .. } => {
+                "value drifted, over several checks, far outside its learned distribution for this hour (see GET /api/estimation)".into()
+            }
         }
     }
 }
@@ -212,13 +220,14 @@ pub enum Onset {
     Gradual,
 }
 
-/// The rise of a value's normalised residual from one check to the next that makes its failure
-/// abrupt: noise moves it by about one between checks; an injected value by tens.
+/// The rise of a value's score (normalised residual, profile score) from one check to the next
+/// that makes its failure abrupt: noise moves it by about one between checks; an injected value
+/// by tens.
 pub const ONSET_JUMP: f64 = 3.0;
 
-/// Per point, its last normalised residual while the estimate kept it, and the onset of the
-/// failure it is in: an onset is decided once, when the value first fails, and holds until the
-/// value passes again.
+/// Per point, its last score in standard deviations while it passed (a normalised residual the
+/// estimate kept, a profile score under [`PROFILE_SCORE`]), and the onset of the failure it is
+/// in: an onset is decided once, when the value first fails, and holds until it passes again.
 #[derive(Clone, Debug, Default)]
 pub struct Onsets {
     last: HashMap<String, f64>,
@@ -226,7 +235,7 @@ pub struct Onsets {
 }
 
 impl Onsets {
-    /// A value kept by the estimate, with its normalised residual (if it has one).
+    /// A value that passed, with its score (if it has one).
     pub fn kept(&mut self, point: &str, normalised: Option<f64>) {
         self.failing.remove(point);
         if let Some(r) = normalised {
@@ -234,7 +243,12 @@ impl Onsets {
         }
     }
 
-    /// A value the bad-data test removed, with its normalised residual: its failure's onset.
+    /// The onset of the failure the point's value is in, if it is failing.
+    pub fn failing(&self, point: &str) -> Option<Onset> {
+        self.failing.get(point).copied()
+    }
+
+    /// A value that failed, with its score: its failure's onset.
     pub fn removed(&mut self, point: &str, normalised: f64) -> Onset {
         if let Some(&onset) = self.failing.get(point) {
             return onset;
@@ -256,6 +270,8 @@ pub struct StealthyAttack {
     pub index: SecurityIndex,
     /// Per point it alters, what to add to the value (in the point's unit).
     pub changes: Vec<(String, f64)>,
+    /// The state variable at the estimate it was planned on (per unit or radians).
+    pub at: f64,
 }
 
 /// One run's result.
@@ -282,8 +298,9 @@ pub struct Checks {
     /// Points whose terminal was off the energised network in the last check: their zeros are
     /// an open breaker, not a value for their profile.
     deenergised: HashSet<String>,
-    /// How each failing value came to fail.
+    /// How each failing value came to fail the bad-data test, and its profile.
     onsets: Onsets,
+    profile_onsets: Onsets,
 }
 
 impl Checks {
@@ -315,6 +332,7 @@ impl Checks {
             topology: None,
             deenergised: HashSet::new(),
             onsets: Onsets::default(),
+            profile_onsets: Onsets::default(),
         }
     }
 
@@ -592,8 +610,17 @@ impl Checks {
             let score = if fresh {
                 self.profiled.insert(point.clone(), r.received_at);
                 let score = self.profiles.observe(&point, bucket, value);
-                if let Some(s) = score.filter(|s| s.score > PROFILE_SCORE) {
-                    findings.push(Finding::OutsideProfile { point: point.clone(), value, median: s.median, score: s.score });
+                // A drifting value is already alarmed as such: its profile says nothing new.
+                let drifting = self.onsets.failing(&point) == Some(Onset::Gradual);
+                match score {
+                    Some(s) if s.score > PROFILE_SCORE => {
+                        let onset = self.profile_onsets.removed(&point, s.score);
+                        if !drifting {
+                            findings.push(Finding::OutsideProfile { point: point.clone(), value, median: s.median, score: s.score, onset });
+                        }
+                    }
+                    Some(s) => self.profile_onsets.kept(&point, Some(s.score)),
+                    None => {}
                 }
                 score
             } else {
@@ -672,7 +699,11 @@ impl Checks {
                 Some((mapped[i].point.clone()?, a / mapped[i].pu_per_unit))
             })
             .collect();
-        Ok(Some(StealthyAttack { index: attack.index, changes }))
+        let at = match state {
+            StateVariable::Magnitude { bus } => estimate.v.get(bus),
+            StateVariable::Angle { bus } => estimate.theta.get(bus),
+        };
+        Ok(Some(StealthyAttack { index: attack.index, changes, at: at.copied().unwrap_or(0.0) }))
     }
 }
 

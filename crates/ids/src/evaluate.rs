@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 use crate::detect::{Alert, score};
 use crate::model::{Model, learn};
-use crate::scenario::{Scenario, ScenarioKind, generate};
+use crate::scenario::{Episode, Scenario, ScenarioKind, generate};
 
 /// How long after an episode's last attack frame its consequences still count, microseconds.
 pub const GRACE_US: i64 = 2_000_000;
@@ -87,21 +87,27 @@ impl Figures {
 
 /// Scores alerts against a scenario's ground truth.
 pub fn figures(scenario: &Scenario, alerts: &[Alert]) -> Figures {
-    let mut f = Figures { episodes: scenario.episodes.len() as u64, hours: scenario.hours, ..Figures::default() };
-    let mut first: Vec<Option<i64>> = vec![None; scenario.episodes.len()];
-    for a in alerts {
-        let hit = scenario.episodes.iter().position(|e| (e.start_us..=e.end_us + GRACE_US).contains(&a.time_us));
-        match hit {
+    score_times(&scenario.episodes, scenario.hours, alerts.iter().map(|a| a.time_us))
+}
+
+/// Scores alert times (microseconds) against attack episodes over `hours` of operation, by the
+/// definitions of the module doc; shared with other suites (the measurement-level one).
+pub fn score_times(episodes: &[Episode], hours: f64, alert_times_us: impl IntoIterator<Item = i64>) -> Figures {
+    let mut f = Figures { episodes: episodes.len() as u64, hours, ..Figures::default() };
+    let mut first: Vec<Option<i64>> = vec![None; episodes.len()];
+    for t in alert_times_us {
+        match episodes.iter().position(|e| (e.start_us..=e.end_us + GRACE_US).contains(&t)) {
             Some(i) => {
                 f.true_alerts += 1;
                 if let Some(slot) = first.get_mut(i) {
-                    slot.get_or_insert(a.time_us);
+                    let earliest = slot.map_or(t, |s: i64| s.min(t));
+                    *slot = Some(earliest);
                 }
             }
             None => f.false_alerts += 1,
         }
     }
-    for (e, t) in scenario.episodes.iter().zip(&first) {
+    for (e, t) in episodes.iter().zip(&first) {
         if let Some(t) = t {
             f.detected += 1;
             let d = t - e.start_us;
@@ -110,6 +116,92 @@ pub fn figures(scenario: &Scenario, alerts: &[Alert]) -> Figures {
         }
     }
     f
+}
+
+/// One scenario's line in a report table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Scenario name.
+    pub name: String,
+    /// Whether it has attack episodes (else it is normal operation or a fault).
+    pub attack: bool,
+    /// Its figures.
+    pub figures: Figures,
+    /// Printed after the figures (alert counts by kind, ...).
+    pub note: String,
+}
+
+/// The rows together.
+pub fn total<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Figures {
+    let mut f = Figures::default();
+    for r in rows {
+        f.add(&r.figures);
+    }
+    f
+}
+
+/// Leave-one-attack-out: per attack row, its figures together with every row without attacks.
+pub fn leave_one_attack_out(rows: &[Row]) -> Vec<(&str, Figures)> {
+    let benign = total(rows.iter().filter(|r| !r.attack));
+    rows.iter()
+        .filter(|r| r.attack)
+        .map(|r| {
+            let mut f = benign;
+            f.add(&r.figures);
+            (r.name.as_str(), f)
+        })
+        .collect()
+}
+
+fn opt(v: Option<f64>, w: usize) -> String {
+    v.map_or_else(|| format!("{:>w$}", "-"), |v| format!("{v:>w$.3}"))
+}
+
+/// The table of a report: one line per row, the suite line and leave-one-attack-out (each
+/// attack with every scenario without attacks; `why_unseen` says why each attack is unseen).
+pub fn write_table(out: &mut String, rows: &[Row], why_unseen: &str) {
+    let _ = writeln!(
+        out,
+        "{:<24} {:>4} {:>4} {:>5} {:>5} {:>9} {:>6} {:>6} {:>8} {:>9}  alerts by kind",
+        "scenario", "epis", "det", "TP", "FP", "precision", "recall", "F1", "delay s", "FA/hour"
+    );
+    for r in rows {
+        let f = &r.figures;
+        let _ = writeln!(
+            out,
+            "{:<24} {:>4} {:>4} {:>5} {:>5} {:>9.3} {} {} {} {:>9.2}  {}",
+            r.name,
+            f.episodes,
+            f.detected,
+            f.true_alerts,
+            f.false_alerts,
+            f.precision(),
+            opt(f.recall(), 6),
+            opt(f.f1(), 6),
+            opt(f.mean_delay_s(), 8),
+            f.false_per_hour(),
+            r.note
+        );
+    }
+    let suite = total(rows);
+    let benign = total(rows.iter().filter(|r| !r.attack));
+    let _ = writeln!(
+        out,
+        "suite: precision {:.3} recall {} F1 {} mean delay {} s, max delay {:.3} s; benign scenarios {:.1} h with {} false alarms ({:.2}/hour)",
+        suite.precision(),
+        opt(suite.recall(), 0),
+        opt(suite.f1(), 0),
+        opt(suite.mean_delay_s(), 0),
+        suite.delay_max_us as f64 / 1e6,
+        benign.hours,
+        benign.false_alerts,
+        benign.false_per_hour()
+    );
+    let _ = writeln!(out, "leave-one-attack-out ({why_unseen};");
+    let _ = writeln!(out, "  each line scores one attack together with every scenario without attacks):");
+    for (name, f) in leave_one_attack_out(rows) {
+        let _ = writeln!(out, "  {:<24} precision {:.3} recall {} F1 {}", name, f.precision(), opt(f.recall(), 0), opt(f.f1(), 0));
+    }
 }
 
 /// One scenario's result.
@@ -159,95 +251,48 @@ pub fn evaluate(seed: u64, training_hours: f64, hours: f64) -> Evaluation {
 }
 
 impl Evaluation {
+    fn rows(&self) -> Vec<Row> {
+        self.scenarios
+            .iter()
+            .map(|s| Row {
+                name: s.kind.name().to_owned(),
+                attack: matches!(s.kind, ScenarioKind::Attack(_)),
+                figures: s.figures,
+                note: s.alert_kinds.iter().map(|(k, n)| format!("{k}:{n}")).collect::<Vec<_>>().join(" "),
+            })
+            .collect()
+    }
+
     /// All scenarios together.
     pub fn suite(&self) -> Figures {
-        let mut f = Figures::default();
-        for s in &self.scenarios {
-            f.add(&s.figures);
-        }
-        f
+        total(&self.rows())
     }
 
     /// The scenarios without attacks together (normal and faults).
     pub fn benign(&self) -> Figures {
-        let mut f = Figures::default();
-        for s in self.scenarios.iter().filter(|s| !matches!(s.kind, ScenarioKind::Attack(_))) {
-            f.add(&s.figures);
-        }
-        f
+        total(self.rows().iter().filter(|r| !r.attack))
     }
 
     /// Leave-one-attack-out, per attack: that attack's scenario with all benign scenarios.
     pub fn leave_one_attack_out(&self) -> Vec<(ScenarioKind, Figures)> {
-        let benign = self.benign();
-        self.scenarios
-            .iter()
-            .filter(|s| matches!(s.kind, ScenarioKind::Attack(_)))
-            .map(|s| {
-                let mut f = benign;
-                f.add(&s.figures);
-                (s.kind, f)
-            })
-            .collect()
+        let attacks = self.scenarios.iter().filter(|s| matches!(s.kind, ScenarioKind::Attack(_)));
+        attacks.zip(leave_one_attack_out(&self.rows())).map(|(s, (_, f))| (s.kind, f)).collect()
     }
 
     /// The report printed by `gridtrust ids evaluate`.
     pub fn report(&self) -> String {
         let mut out = String::new();
-        let opt = |v: Option<f64>, w: usize| v.map_or_else(|| format!("{:>w$}", "-"), |v| format!("{v:>w$.3}"));
         let _ = writeln!(
             out,
             "model learned from {:.1} h of generated normal operation; each scenario {:.1} h",
             self.training_hours,
             self.scenarios.first().map_or(0.0, |s| s.figures.hours)
         );
-        let _ = writeln!(
-            out,
-            "{:<24} {:>4} {:>4} {:>5} {:>5} {:>9} {:>6} {:>6} {:>8} {:>9}  alerts by kind",
-            "scenario", "epis", "det", "TP", "FP", "precision", "recall", "F1", "delay s", "FA/hour"
+        write_table(
+            &mut out,
+            &self.rows(),
+            "the detector learns from normal traffic only and has no per-attack parameters, so each attack is unseen",
         );
-        for s in &self.scenarios {
-            let f = &s.figures;
-            let kinds: Vec<String> = s.alert_kinds.iter().map(|(k, n)| format!("{k}:{n}")).collect();
-            let _ = writeln!(
-                out,
-                "{:<24} {:>4} {:>4} {:>5} {:>5} {:>9.3} {} {} {} {:>9.2}  {}",
-                s.kind.name(),
-                f.episodes,
-                f.detected,
-                f.true_alerts,
-                f.false_alerts,
-                f.precision(),
-                opt(f.recall(), 6),
-                opt(f.f1(), 6),
-                opt(f.mean_delay_s(), 8),
-                f.false_per_hour(),
-                kinds.join(" ")
-            );
-        }
-        let suite = self.suite();
-        let benign = self.benign();
-        let _ = writeln!(
-            out,
-            "suite: precision {:.3} recall {} F1 {} mean delay {} s, max delay {:.3} s; benign scenarios {:.1} h with {} false alarms ({:.2}/hour)",
-            suite.precision(),
-            opt(suite.recall(), 0),
-            opt(suite.f1(), 0),
-            opt(suite.mean_delay_s(), 0),
-            suite.delay_max_us as f64 / 1e6,
-            benign.hours,
-            benign.false_alerts,
-            benign.false_per_hour()
-        );
-        let _ = writeln!(
-            out,
-            "leave-one-attack-out (the detector learns from normal traffic only and has no per-attack parameters, so each attack is unseen;"
-        );
-        let _ = writeln!(out, "  each line scores one attack together with every scenario without attacks):");
-        for (kind, f) in self.leave_one_attack_out() {
-            let _ =
-                writeln!(out, "  {:<24} precision {:.3} recall {} F1 {}", kind.name(), f.precision(), opt(f.recall(), 0), opt(f.f1(), 0));
-        }
         for s in &self.scenarios {
             if let Some(a) = &s.first_false {
                 let _ = writeln!(out, "first false alarm in {}: {a}", s.kind.name());

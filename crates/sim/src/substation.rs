@@ -167,6 +167,12 @@ impl Substation {
         MappingFile::from_entries(points, self.commands()).unwrap_or_else(|e| panic!("simulator mapping: {e}"))
     }
 
+    /// Starts the measurement noise from `seed` (runs with different seeds differ in noise only).
+    pub fn seed_noise(&mut self, seed: u64) {
+        // xorshift needs a non-zero state.
+        self.noise = (seed ^ 0x9e37_79b9_7f4a_7c15).max(1);
+    }
+
     fn rand(&mut self) -> f64 {
         // xorshift64*: deterministic, good enough for measurement noise.
         self.noise ^= self.noise >> 12;
