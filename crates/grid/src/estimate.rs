@@ -284,8 +284,38 @@ pub fn estimate_with_bad_data(
     confidence: f64,
     options: &EstimateOptions,
 ) -> Result<Cleaned, GridError> {
-    if !(confidence > 0.0 && confidence < 1.0) {
-        return Err(GridError::InvalidValue { id: "bad-data test".into(), what: "confidence (0 < p < 1)", value: confidence });
+    estimate_with_bad_data_by(network, measurements, BadDataTest::ChiSquare { confidence }, options)
+}
+
+/// Which test decides that an estimate holds bad data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BadDataTest {
+    /// J(x̂) above the chi-square quantile at `confidence` (0 < p < 1), m - n degrees of freedom.
+    ChiSquare { confidence: f64 },
+    /// The largest normalised residual above `limit` (standard deviations). On a large
+    /// measurement set the global chi-square test is both weak against one bad value and, at a
+    /// fixed confidence, fails a fixed share of checks by chance; a limit on the largest
+    /// normalised residual sets the false-alarm rate per check (m values, two tails) directly.
+    LargestNormalisedResidual { limit: f64 },
+}
+
+/// [`estimate_with_bad_data`] with the test to use: while it fails, removes the measurement
+/// with the largest normalised residual and estimates again. `threshold` in the result is the
+/// chi-square quantile for [`BadDataTest::ChiSquare`], the limit for the other.
+pub fn estimate_with_bad_data_by(
+    network: &Network,
+    measurements: &[Measurement],
+    test: BadDataTest,
+    options: &EstimateOptions,
+) -> Result<Cleaned, GridError> {
+    match test {
+        BadDataTest::ChiSquare { confidence } if !(confidence > 0.0 && confidence < 1.0) => {
+            return Err(GridError::InvalidValue { id: "bad-data test".into(), what: "confidence (0 < p < 1)", value: confidence });
+        }
+        BadDataTest::LargestNormalisedResidual { limit } if !(limit > 0.0) => {
+            return Err(GridError::InvalidValue { id: "bad-data test".into(), what: "normalised residual limit (> 0)", value: limit });
+        }
+        _ => {}
     }
     let mut kept: Vec<usize> = (0..measurements.len()).collect();
     let mut removed = Vec::new();
@@ -295,11 +325,17 @@ pub fn estimate_with_bad_data(
         let Some(dof) = subset.len().checked_sub(estimate.states).filter(|&d| d > 0) else {
             return Ok(Cleaned { estimate, kept, removed, threshold: None, passed: false });
         };
-        let threshold = chi_square_quantile(confidence, dof as f64);
-        if estimate.objective <= threshold {
+        let worst = estimate.normalised.iter().enumerate().filter_map(|(i, r)| r.map(|r| (i, r))).max_by(|a, b| a.1.total_cmp(&b.1));
+        let (threshold, passes) = match test {
+            BadDataTest::ChiSquare { confidence } => {
+                let threshold = chi_square_quantile(confidence, dof as f64);
+                (threshold, estimate.objective <= threshold)
+            }
+            BadDataTest::LargestNormalisedResidual { limit } => (limit, worst.is_none_or(|(_, r)| r <= limit)),
+        };
+        if passes {
             return Ok(Cleaned { estimate, kept, removed, threshold: Some(threshold), passed: true });
         }
-        let worst = estimate.normalised.iter().enumerate().filter_map(|(i, r)| r.map(|r| (i, r))).max_by(|a, b| a.1.total_cmp(&b.1));
         let Some((position, normalised)) = worst else {
             return Ok(Cleaned { estimate, kept, removed, threshold: Some(threshold), passed: false });
         };
