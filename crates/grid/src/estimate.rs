@@ -312,7 +312,7 @@ pub fn estimate_with_bad_data_by(
         BadDataTest::ChiSquare { confidence } if !(confidence > 0.0 && confidence < 1.0) => {
             return Err(GridError::InvalidValue { id: "bad-data test".into(), what: "confidence (0 < p < 1)", value: confidence });
         }
-        BadDataTest::LargestNormalisedResidual { limit } if !(limit > 0.0) => {
+        BadDataTest::LargestNormalisedResidual { limit } if limit.is_nan() || limit <= 0.0 => {
             return Err(GridError::InvalidValue { id: "bad-data test".into(), what: "normalised residual limit (> 0)", value: limit });
         }
         _ => {}

@@ -756,7 +756,7 @@ fn run_1001(source: &Feeder1001, kind: Scenario, seed: u64, minutes: f64, check_
                 }
                 Scenario::LostLink => {
                     let feeder = (node - 1) / per;
-                    let stale = held.get_or_insert_with(|| Vec::new());
+                    let stale = held.get_or_insert_with(Vec::new);
                     if stale.is_empty() {
                         stale.extend(
                             measured.iter().zip(&names).filter(|(_, (_, f))| *f == Some(feeder)).map(|(m, (n, _))| (n.clone(), m.value)),

@@ -53,10 +53,20 @@ fn a_generated_replay_is_reported_with_its_evidence() {
 
 #[test]
 fn evaluate_prints_the_figures_per_scenario_and_leave_one_attack_out() {
-    let out = gridtrust(&["ids", "evaluate", "--training-hours", "2", "--hours", "0.5"]);
+    let out = gridtrust(&["ids", "evaluate", "--training-hours", "2", "--hours", "0.5", "--demo-minutes", "4", "--grid-minutes", "1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     for needle in ["precision", "recall", "F1", "delay s", "FA/hour", "leave-one-attack-out", "fault-lost-link", "false-data-injection"] {
+        assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
+    }
+    // The measurement scenarios follow, per grid, with their latency and scoring rules.
+    for needle in [
+        "measurement scenarios, demo grid",
+        "measurement scenarios, generated 1,001-node grid",
+        "fdi-stealthy-unsigned",
+        "ms median",
+        "rules:",
+    ] {
         assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
     }
 }
