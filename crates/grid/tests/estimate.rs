@@ -5,7 +5,10 @@
 mod common;
 
 use common::{BE, BOUNDARY, microgrid, saadat_6_11};
-use gridtrust_grid::estimate::{Cleaned, End, Estimate, EstimateOptions, Measurement, Quantity, estimate, estimate_with_bad_data};
+use gridtrust_grid::estimate::{
+    BadDataTest, Cleaned, End, Estimate, EstimateOptions, Measurement, Quantity, estimate, estimate_with_bad_data,
+    estimate_with_bad_data_by,
+};
 use gridtrust_grid::{C64, GridError, Network, Options, Solution, solve};
 
 /// σ of voltage magnitudes, injections and flows, pu.
@@ -155,6 +158,25 @@ fn a_gross_error_on_one_flow_is_detected_identified_and_removed() {
         println!("{label}: after removal max |ΔV| {dv:e} pu, max |Δθ| {dtheta:e} rad");
         assert!(dv < 3.0 * SIGMA_V && dtheta < 0.01, "{label}: ΔV {dv}, Δθ {dtheta}");
     }
+}
+
+#[test]
+fn the_largest_normalised_residual_test_removes_the_gross_error_and_passes_noise() {
+    let (network, solution) = microgrid_be();
+    let test = BadDataTest::LargestNormalisedResidual { limit: 4.0 };
+    let mut measurements = all_measurements(&network, &solution);
+    Noise(11).add_to(&mut measurements);
+    let options = EstimateOptions::default();
+    let clean = estimate_with_bad_data_by(&network, &measurements, test, &options).unwrap();
+    assert!(clean.passed && clean.removed.is_empty(), "{:?}", clean.removed);
+    assert_eq!(clean.threshold, Some(4.0));
+    let bad = measurements.iter().position(|z| matches!(z.quantity, Quantity::FlowP { branch: 1, end: End::From })).unwrap();
+    measurements[bad].value += 20.0 * measurements[bad].sigma;
+    let cleaned = estimate_with_bad_data_by(&network, &measurements, test, &options).unwrap();
+    assert_eq!(cleaned.removed.iter().map(|r| r.index).collect::<Vec<_>>(), vec![bad]);
+    assert!(cleaned.removed[0].normalised > 4.0 && cleaned.passed);
+    let refused = estimate_with_bad_data_by(&network, &measurements, BadDataTest::LargestNormalisedResidual { limit: f64::NAN }, &options);
+    assert!(refused.is_err());
 }
 
 #[test]

@@ -58,7 +58,7 @@ enum IdsCommand {
         #[arg(long, default_value_t = 30.0)]
         demo_minutes: f64,
         /// Minutes of each measurement scenario on the generated 1,001-node grid (0: skip).
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, default_value_t = 20.0)]
         grid_minutes: f64,
     },
     /// Write one generated scenario as a pcap, to try `learn` and `score` on.
