@@ -292,6 +292,8 @@ struct Aimed {
 struct Alarms {
     previous: HashSet<(String, &'static str)>,
     times: Vec<i64>,
+    /// Per alert: the point and class, for explaining a false one.
+    what: Vec<(String, &'static str)>,
     counts: BTreeMap<&'static str, u64>,
 }
 
@@ -306,6 +308,7 @@ impl Alarms {
             *self.counts.entry(class).or_default() += 1;
             if *class != "drift" {
                 self.times.push(t);
+                self.what.push((point.clone(), class));
             }
         }
         self.previous = now;
@@ -315,6 +318,14 @@ impl Alarms {
     fn report(&mut self, t: i64, class: &'static str) {
         *self.counts.entry(class).or_default() += 1;
         self.times.push(t);
+        self.what.push((String::new(), class));
+    }
+
+    /// A note on the first alert outside every episode (and its grace), if any.
+    fn first_false(&self, episodes: &[Episode]) -> Option<String> {
+        let k = self.times.iter().position(|t| !episodes.iter().any(|e| (e.start_us..=e.end_us + GRACE_US).contains(t)))?;
+        let (point, class) = &self.what[k];
+        Some(format!("first false alarm at {:.0} s: {class} on {point}", self.times[k] as f64 / 1e6))
     }
 }
 
@@ -554,8 +565,14 @@ fn run_demo(
         t += CHECK_INTERVAL_US;
     }
     notes.extend(missed(kind, &windows, &alarms.times, |w| format!("{} by {:+.3}", draws[w].0, draws[w].1)));
-    let episodes: Vec<Episode> = if kind.is_attack() { windows } else { Vec::new() };
+    let episodes: Vec<Episode> = if kind.is_attack() { windows.clone() } else { Vec::new() };
     let figures = score_times(&episodes, minutes / 60.0, alarms.times.iter().copied());
+    notes.extend(alarms.first_false(&episodes));
+    if !kind.is_attack()
+        && let Some(w) = windows.first()
+    {
+        notes.push(format!("first incident from {:.0} s to {:.0} s", w.start_us as f64 / 1e6, w.end_us as f64 / 1e6));
+    }
     ScenarioResult { kind, figures, alarms: alarms.counts, notes }
 }
 
@@ -808,8 +825,14 @@ fn run_1001(source: &Feeder1001, kind: Scenario, seed: u64, minutes: f64, check_
         t += CHECK_INTERVAL_US;
     }
     notes.extend(missed(kind, &windows, &alarms.times, |w| format!("node {} by {:+.3}", draws[w].0, draws[w].1)));
-    let episodes: Vec<Episode> = if kind.is_attack() { windows } else { Vec::new() };
+    let episodes: Vec<Episode> = if kind.is_attack() { windows.clone() } else { Vec::new() };
     let figures = score_times(&episodes, minutes / 60.0, alarms.times.iter().copied());
+    notes.extend(alarms.first_false(&episodes));
+    if !kind.is_attack()
+        && let Some(w) = windows.first()
+    {
+        notes.push(format!("first incident from {:.0} s to {:.0} s", w.start_us as f64 / 1e6, w.end_us as f64 / 1e6));
+    }
     Ok(ScenarioResult { kind, figures, alarms: alarms.counts, notes })
 }
 

@@ -213,17 +213,18 @@ impl Finding {
 /// How a value came to fail the bad-data test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Onset {
-    /// Its normalised residual rose by more than [`ONSET_JUMP`] since the previous check that
-    /// kept it (or no check kept it before): it changed at once against the other values.
+    /// Its score rose by more than [`ONSET_JUMP`] since the previous check that passed it (or no
+    /// check passed it before): it changed at once against the other values.
     Abrupt,
     /// Its residual grew by less than that per check: a drifting sensor, a measurement fault.
     Gradual,
 }
 
 /// The rise of a value's score (normalised residual, profile score) from one check to the next
-/// that makes its failure abrupt: noise moves it by about one between checks; an injected value
-/// by tens.
-pub const ONSET_JUMP: f64 = 3.0;
+/// that makes its failure abrupt: with noise at the σ assumed, a score moves between checks by a
+/// normal of standard deviation about √2 (above 5 about once in 2,000 checks near the limit); an
+/// injected value moves it by tens.
+pub const ONSET_JUMP: f64 = 5.0;
 
 /// Per point, its last score in standard deviations while it passed (a normalised residual the
 /// estimate kept, a profile score under [`PROFILE_SCORE`]), and the onset of the failure it is
