@@ -13,11 +13,14 @@
 //! scenario starts from a copy of the trained checks). 1,001-node grid: a power flow with every
 //! load on the same swing plus 1 % noise, measured as `gridtrust_grid::feeders` does (|V| at
 //! every node, P and Q at every load node, P and Q into every feeder head) with Gaussian noise
-//! of exactly the σ the estimator is given ([`SIGMAS`]). Each scenario holds one episode
-//! (attack) or incident (fault) in each ten minutes, at a random offset:
-//! - `fdi-crude`: one value offset by 20–40 % (|V|: 3–6 %) for two minutes;
-//! - `mitm-value-change`: one P, Q or I value scaled by 0.5–0.8 for one minute, as a
-//!   man-in-the-middle between device and edge would;
+//! of exactly the σ the estimator is given ([`SIGMAS`]); its bad-data test is the largest
+//! normalised residual above [`LNR_LIMIT`] (the chi-square test at 0.99 would fail 1 % of checks
+//! by chance). Each scenario holds one episode (attack) or incident (fault) in each ten minutes,
+//! at a random offset:
+//! - `fdi-crude`: one value offset by 20–40 % (|V|: 3–6 %; 1,001 nodes: a load node's P by
+//!   20–40 σ) for two minutes;
+//! - `mitm-value-change`: one P, Q or I value (1,001 nodes: a feeder head's P) scaled by 0.5–0.8
+//!   for one minute, as a man-in-the-middle between device and edge would;
 //! - `fdi-stealthy-signed` (demo): a = Hc moving one bus's |V| by 1–2 %, planned each snapshot
 //!   at the estimate ([`Checks::stealthy_attack`]), with the phase voltages signed at the device
 //!   (`[estimation] protected`). The security index says no attack avoids them, so the attacker
@@ -25,7 +28,8 @@
 //!   measured, and the rest shows as bad data;
 //! - `fdi-stealthy-unsigned`: the same with nothing signed: the cheapest a = Hc, which moves no
 //!   residual. No residual test can see it; what the checks can do is report beforehand that it
-//!   is possible and what it takes: the security index of that bus and the minimum attacker set;
+//!   is possible and what it takes: the security index of that bus and the minimum attacker set
+//!   (1,001 nodes: 0.1–0.2 % on a node, planned on the node and its neighbours' states);
 //! - `fault-breaker-trip`: a feeder's breaker opens for five minutes (its position point and its
 //!   values change together, the values to zero) and recloses;
 //! - `fault-sensor-drift`: one value drifts by 0.5–1 % of its reading per minute for five
@@ -40,11 +44,14 @@
 //! `bad-data` finding of [`Onset::Gradual`] (a residual that grew over several checks) is a
 //! measurement fault, reported as such (`faults:` in the table) and not counted as an alert. An
 //! alert inside an episode (to 2 s after it) is a true positive, any other a false alarm;
-//! detection delay is from the episode's start to its first alert. The stealthy attack without
-//! signed values is scored by its own rule, stated in the report: it counts as detected
-//! ("reported undetectable") at the first check inside the episode whose report gives the
-//! attacked bus a security index equal to the number of values the attack alters, that is when
-//! the checks name exactly the attack that happens as possible and what it needs.
+//! detection delay is from the episode's start to its first alert. The stealthy attacks are
+//! scored by their own rules, printed with the report: without signed values an episode counts
+//! as detected ("undetectable") at the first check inside it whose report gives the attacked bus
+//! a security index equal to the number of values the attack alters, that is when the checks
+//! name the attack that happens as possible and what it needs; with signed values ("defeated")
+//! at an alert or at the first check whose report gives the bus the index impossible and whose
+//! estimate of it moved by less than half the attacker's aim (the signed values held it: the
+//! rest of the a = Hc is absorbed by the pseudo-measurements rather than seen as bad data).
 //!
 //! Limits: the generator and the detector are written by the same team, on the same model of the
 //! grid, with noise inside the σ the detector assumes; the faults and attacks are the ones we
