@@ -860,8 +860,11 @@ pub fn normalized_from_f32(v: f32) -> i16 {
     } else if scaled <= -32768.0 {
         i16::MIN
     } else {
-        // In range and integral by the checks above, so the cast is exact.
-        scaled as i16
+        // Integral (rounded), not NaN and strictly inside i16's range by the checks above, so
+        // the cast is exact; std has no checked float-to-int conversion to use instead.
+        #[allow(clippy::cast_possible_truncation)]
+        let raw = scaled as i16;
+        raw
     }
 }
 

@@ -18,6 +18,9 @@
 //!
 //! Not here: any mapping to gridtrust's model (that is the edge's and the cc's job).
 
+// Decoders of untrusted bytes: no panics, no silent truncation (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::cast_possible_truncation))]
+
 pub mod apci;
 pub mod asdu;
 #[cfg(feature = "tokio")]
