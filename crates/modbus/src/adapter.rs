@@ -23,6 +23,7 @@ use gridtrust_model::{CommandAction, CommandOutcome, CommandValue, DoublePoint, 
 
 use crate::client::{self, Client, ClientError};
 use crate::frame::Table;
+use crate::num;
 use crate::plan::{ReadBlock, Span, plan_reads};
 use crate::registers::{DataType, Decoded, Order, decode};
 use crate::sunspec::{self, Discovery, Field, LnInstances, ModelLocation, ParseError, Reading, Repr};
@@ -148,7 +149,7 @@ impl ModbusDeviceConfig {
         if !(1..=60_000).contains(&self.timeout_ms) {
             return err("timeout_ms", "must be 1..=60000".into());
         }
-        if self.max_backoff_ms < INITIAL_BACKOFF.as_millis() as u64 {
+        if u128::from(self.max_backoff_ms) < INITIAL_BACKOFF.as_millis() {
             return err("max_backoff_ms", format!("must be at least {}", INITIAL_BACKOFF.as_millis()));
         }
         if !self.sunspec && self.registers.is_empty() {
@@ -200,7 +201,9 @@ impl ModbusDeviceConfig {
     }
 }
 
-/// The data-model value of a SunSpec reading, by how its field is published; `None` for text.
+/// The data-model value of a SunSpec reading, by how its field is published; `None` for text
+/// and for a number the point's integer type cannot hold (the SunSpec tables have none: their
+/// statuses are enum16 and their bit strings bitfields).
 fn sunspec_value(field: &Field, reading: &Reading) -> Option<Value> {
     let number = match *reading {
         Reading::Number(n) => n,
@@ -209,13 +212,13 @@ fn sunspec_value(field: &Field, reading: &Reading) -> Option<Value> {
         Reading::Text(_) | Reading::NotImplemented | Reading::BadScaleFactor(_) => return None,
     };
     Some(match field.repr {
-        Repr::Analog => Value::Float(number as f32),
-        Repr::Status => Value::Scaled(number as i32),
-        Repr::Bits => Value::Bitstring(number as u32),
+        Repr::Analog => Value::Float(num::to_f32(number)),
+        Repr::Status => Value::Scaled(num::whole(number).and_then(|n| i32::try_from(n).ok())?),
+        Repr::Bits => Value::Bitstring(num::whole(number).and_then(|n| u32::try_from(n).ok())?),
         Repr::Flag => Value::Single(number != 0.0),
-        Repr::Switch => Value::Double(match number as i64 {
-            0 => DoublePoint::Off,
-            1 => DoublePoint::On,
+        Repr::Switch => Value::Double(match num::whole(number) {
+            Some(0) => DoublePoint::Off,
+            Some(1) => DoublePoint::On,
             _ => DoublePoint::Indeterminate,
         }),
     })
@@ -299,7 +302,7 @@ impl RegisterPoint {
             Answer::Bits(bits) => block.slice(bits, &span)?.first().map(|&b| Value::Single(b)),
             Answer::Registers(regs) => {
                 match decode(block.slice(regs, &span)?, self.config.data_type, self.config.order, self.config.bit).ok()? {
-                    Decoded::Number(n) => Some(Value::Float((n * self.config.scale + self.config.offset) as f32)),
+                    Decoded::Number(n) => Some(Value::Float(num::to_f32(n * self.config.scale + self.config.offset))),
                     Decoded::Bit(b) => Some(Value::Single(b)),
                     Decoded::Text(_) => None,
                 }
@@ -548,14 +551,13 @@ async fn poll(
             Err(e) if e.breaks_connection() => return Err(SessionEnd::Failed(e.to_string())),
             Err(e) => {
                 warn!(device = %config.name, table = ?block.table, address = block.address, count = block.count, error = %e, "read refused; its points are invalid");
-                for &i in &block.spans {
-                    invalidate_target(device, &targets[i].1, received_at, out);
+                for (_, target) in block.spans.iter().filter_map(|&i| targets.get(i)) {
+                    invalidate_target(device, target, received_at, out);
                 }
                 continue;
             }
         };
-        for &i in &block.spans {
-            let (span, target) = &targets[i];
+        for (span, target) in block.spans.iter().filter_map(|&i| targets.get(i)) {
             match target {
                 Target::Model(m) => {
                     let Some(model) = device.sunspec.get_mut(*m) else { continue };
@@ -623,11 +625,13 @@ fn raw_setpoint(field: &Field, number: f64, sf: Option<u16>) -> Result<u16, Stri
         None => 1.0,
     };
     let scaled = (number / factor).round();
-    match field.kind {
-        sunspec::Kind::I16 if (-32767.0..=32767.0).contains(&scaled) => Ok(u16::from_be_bytes((scaled as i16).to_be_bytes())),
-        sunspec::Kind::U16 | sunspec::Kind::Enum16 if (0.0..=65534.0).contains(&scaled) => Ok(scaled as u16),
-        _ => Err(format!("{number} is out of range for {} (register value {scaled})", field.name)),
-    }
+    // 0x8000 (i16) and 0xFFFF (u16, enum16) are SunSpec's "not implemented", never a set point.
+    let raw = match (field.kind, num::whole(scaled)) {
+        (sunspec::Kind::I16, Some(n)) => i16::try_from(n).ok().filter(|&v| v != i16::MIN).map(|v| u16::from_be_bytes(v.to_be_bytes())),
+        (sunspec::Kind::U16 | sunspec::Kind::Enum16, Some(n)) => u16::try_from(n).ok().filter(|&v| v != u16::MAX),
+        _ => None,
+    };
+    raw.ok_or_else(|| format!("{number} is out of range for {} (register value {scaled})", field.name))
 }
 
 /// Executes one verified command; Err only when the connection broke (the session ends).

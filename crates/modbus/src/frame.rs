@@ -170,13 +170,18 @@ pub enum FrameError {
     AddressOverflow { address: u16, count: usize },
 }
 
+/// The big-endian 16-bit words of `bytes` (a trailing odd byte is ignored; callers check the
+/// byte count first).
+pub(crate) fn be_words(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    bytes.chunks_exact(2).filter_map(|w| w.try_into().ok()).map(u16::from_be_bytes)
+}
+
 /// One complete frame cut from a byte stream: its header, its PDU and the bytes it used.
 pub fn split_frame(bytes: &[u8]) -> Result<(Header, &[u8], usize), FrameError> {
-    let Some(mbap) = bytes.get(..MBAP_LEN) else {
+    let Some(&[t0, t1, p0, p1, l0, l1, unit]) = bytes.first_chunk::<MBAP_LEN>() else {
         return Err(FrameError::Incomplete { needed: MBAP_LEN - bytes.len() });
     };
-    let word = |i: usize| u16::from_be_bytes([mbap[i], mbap[i + 1]]);
-    let (transaction, protocol, length, unit) = (word(0), word(2), word(4), mbap[6]);
+    let [transaction, protocol, length] = [[t0, t1], [p0, p1], [l0, l1]].map(u16::from_be_bytes);
     if protocol != 0 {
         return Err(FrameError::Protocol(protocol));
     }
@@ -307,7 +312,7 @@ impl Request {
                     if byte_count != count * 2 {
                         return Err(malformed("byte count does not match the register count"));
                     }
-                    let values = data.chunks_exact(2).map(|w| u16::from_be_bytes([w[0], w[1]])).collect();
+                    let values = be_words(data).collect();
                     Ok(Self::WriteMultipleRegisters { address, values })
                 }
             }
@@ -379,7 +384,7 @@ impl Response {
                     if byte_count != count * 2 {
                         return Err(malformed("register bytes do not match the count asked"));
                     }
-                    Ok(Self::Registers(data.chunks_exact(2).map(|w| u16::from_be_bytes([w[0], w[1]])).collect()))
+                    Ok(Self::Registers(be_words(data).collect()))
                 }
             }
             _ => {

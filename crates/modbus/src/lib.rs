@@ -13,9 +13,13 @@
 //!
 //! Not here: Modbus RTU/serial and Modbus/TCP Security (TLS).
 
+// Decoders of untrusted bytes: no panics, no silent truncation (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::cast_possible_truncation))]
+
 pub mod adapter;
 pub mod client;
 pub mod frame;
+mod num;
 pub mod plan;
 pub mod registers;
 pub mod sim;

@@ -41,13 +41,11 @@ impl ReadBlock {
 /// and spans running past address 65535 cannot be read and are left out (configuration
 /// validation reports them first).
 pub fn plan_reads(spans: &[Span], max_gap: u16) -> Vec<ReadBlock> {
-    let mut order: Vec<usize> = (0..spans.len())
-        .filter(|&i| spans[i].count > 0 && spans[i].count <= spans[i].table.max_read() && spans[i].end() <= 0x1_0000)
-        .collect();
-    order.sort_by_key(|&i| (spans[i].table, spans[i].address, spans[i].count));
+    let mut order: Vec<(usize, Span)> =
+        spans.iter().copied().enumerate().filter(|(_, s)| s.count > 0 && s.count <= s.table.max_read() && s.end() <= 0x1_0000).collect();
+    order.sort_by_key(|&(_, s)| (s.table, s.address, s.count));
     let mut blocks: Vec<ReadBlock> = Vec::new();
-    for i in order {
-        let span = spans[i];
+    for (i, span) in order {
         if let Some(block) = blocks.last_mut() {
             let block_end = u32::from(block.address) + u32::from(block.count);
             let merged_end = block_end.max(span.end());

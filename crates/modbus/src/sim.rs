@@ -15,7 +15,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
-use crate::frame::{Exception, FrameError, Request, Response, Table, split_frame};
+use crate::frame::{Exception, FrameError, Request, Response, Table, be_words, split_frame};
+use crate::num;
 use crate::sunspec::{self, Field, ModelDef, Repr};
 
 /// Where the simulated map starts (protocol address, "register 40001").
@@ -121,7 +122,7 @@ impl InverterSim {
         if let Some((address, _)) = Self::field_address(model, name) {
             let mut bytes = text.as_bytes().to_vec();
             bytes.resize(registers * 2, 0);
-            let words: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            let words: Vec<u16> = be_words(&bytes).collect();
             self.put(address, &words);
         }
     }
@@ -164,7 +165,8 @@ impl InverterSim {
             (true, true, false) => 4, // MPPT
         };
         let phase_a = w / 3.0 / 230.0;
-        let to_u16 = |v: f64| v.round().clamp(0.0, 65534.0) as u16;
+        // Clamped to the register's range (65535 is SunSpec's "not implemented"); NaN reads 0.
+        let to_u16 = |v: f64| num::whole(v.round().clamp(0.0, 65534.0)).and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
         self.set(103, "A", to_u16(w / 230.0 * 100.0));
         for name in ["AphA", "AphB", "AphC"] {
             self.set(103, name, to_u16(phase_a * 100.0));
@@ -177,7 +179,8 @@ impl InverterSim {
         self.set(103, "VA", to_u16(w.min(32767.0)));
         self.set(103, "VAr", 0);
         self.set(103, "PF", 100);
-        let wh = self.energy_wh.round().clamp(1.0, f64::from(u32::MAX)) as u32;
+        // Clamped to the accumulator's range (0 is "not accumulated"); NaN reads 0 as before.
+        let wh = num::whole(self.energy_wh.round().clamp(1.0, f64::from(u32::MAX))).and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
         if let Some((address, _)) = Self::field_address(103, "WH") {
             self.put(address, &[(wh >> 16) as u16, (wh & 0xffff) as u16]);
         }
