@@ -3,6 +3,7 @@
 //! frame can only be read with the configuration that describes it.
 
 use crate::frame::{DecodeError, EncodeError, FrameTime, FrameType, RawFrame, Reader, VERSION_2011, encode_frame};
+use crate::num;
 
 /// Which configuration frame this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,7 +109,7 @@ impl PhasorChannel {
     pub fn magnitude_scale(&self) -> f32 {
         match self.unit {
             // A 24-bit integer is exact in f64; the product is then rounded once.
-            PhasorUnit::Factor { factor, .. } => (f64::from(factor) * 1e-5) as f32,
+            PhasorUnit::Factor { factor, .. } => num::to_f32(f64::from(factor) * 1e-5),
             PhasorUnit::Scale { magnitude, .. } => magnitude,
         }
     }
@@ -144,7 +145,7 @@ impl AnalogChannel {
     pub fn scale_integer(&self, raw: i16) -> f32 {
         match self.unit {
             AnalogUnit::Factor { factor: 0, .. } => f32::from(raw),
-            AnalogUnit::Factor { factor, .. } => (f64::from(raw) * f64::from(factor)) as f32,
+            AnalogUnit::Factor { factor, .. } => num::to_f32(f64::from(raw) * f64::from(factor)),
             AnalogUnit::Scale { scale, offset } => f32::from(raw) * scale + offset,
         }
     }
@@ -471,15 +472,20 @@ fn encode_station_cfg12(s: &StationConfig, b: &mut Vec<u8>) -> Result<(), Encode
     for p in &s.phasors {
         let factor = match p.unit {
             PhasorUnit::Factor { factor, .. } => factor & 0x00ff_ffff,
-            // Nearest 10⁻⁵ step of the float scale.
-            PhasorUnit::Scale { magnitude, .. } => (f64::from(magnitude) * 1e5).round().clamp(0.0, 16_777_215.0) as u32,
+            // Nearest 10⁻⁵ step of the float scale, clamped to the 24-bit field; NaN writes 0.
+            PhasorUnit::Scale { magnitude, .. } => {
+                num::whole((f64::from(magnitude) * 1e5).round().clamp(0.0, 16_777_215.0)).and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+            }
         };
         b.extend_from_slice(&(u32::from(p.kind() == PhasorKind::Current) << 24 | factor).to_be_bytes());
     }
     for a in &s.analogs {
         let (kind, factor) = match a.unit {
             AnalogUnit::Factor { kind, factor } => (kind, factor),
-            AnalogUnit::Scale { scale, .. } => (1, scale.round().clamp(-8_388_608.0, 8_388_607.0) as i32),
+            // Clamped to the signed 24-bit field; NaN writes 0.
+            AnalogUnit::Scale { scale, .. } => {
+                (1, num::whole(f64::from(scale.round().clamp(-8_388_608.0, 8_388_607.0))).and_then(|n| i32::try_from(n).ok()).unwrap_or(0))
+            }
         };
         b.extend_from_slice(&(u32::from(kind) << 24 | (factor as u32 & 0x00ff_ffff)).to_be_bytes());
     }

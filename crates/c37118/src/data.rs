@@ -5,6 +5,7 @@
 
 use crate::config::{ConfigFrame, StationConfig};
 use crate::frame::{DecodeError, EncodeError, FrameTime, FrameType, RawFrame, Reader, VERSION_2011, encode_frame};
+use crate::num;
 
 /// The 16-bit STAT word of one PMU's data block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -65,7 +66,7 @@ impl Stat {
             0 => None,
             7 => Some(f64::INFINITY),
             // 001 < 100 ns, 010 < 1 µs, ... 110 < 10 ms.
-            code => Some(10f64.powi(i32::from(code as u8) - 8)),
+            code => Some(10f64.powi(i32::from(code) - 8)),
         }
     }
 
@@ -232,7 +233,8 @@ fn decode_block(r: &mut Reader<'_>, c: &StationConfig, out: &mut StationData) ->
 
 /// Rounds to the nearest 16-bit integer, saturating; NaN becomes the missing-value marker.
 fn to_i16(v: f32) -> i16 {
-    if v.is_nan() { MISSING_INT } else { v.round().clamp(-32767.0, 32767.0) as i16 }
+    // After the clamp only NaN (which clamp keeps) fails the conversions.
+    num::whole(f64::from(v.round().clamp(-32767.0, 32767.0))).and_then(|n| i16::try_from(n).ok()).unwrap_or(MISSING_INT)
 }
 
 fn encode_block(i: usize, s: &StationData, c: &StationConfig, b: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -262,7 +264,9 @@ fn encode_block(i: usize, s: &StationData, c: &StationConfig, b: &mut Vec<u8>) -
             let scale = if scale > 0.0 { scale } else { 1.0 };
             let unscaled = Phasor { magnitude: p.magnitude / scale, angle: p.angle - pc.angle_offset() };
             if f.polar {
-                let mag = if unscaled.magnitude.is_nan() { 0 } else { unscaled.magnitude.round().clamp(0.0, 65535.0) as u16 };
+                // Saturating at the field's range; NaN writes 0.
+                let mag =
+                    num::whole(f64::from(unscaled.magnitude.round().clamp(0.0, 65535.0))).and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
                 b.extend_from_slice(&mag.to_be_bytes());
                 b.extend_from_slice(&to_i16(wrap_angle(unscaled.angle) * 1e4).to_be_bytes());
             } else {

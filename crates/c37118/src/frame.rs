@@ -229,8 +229,10 @@ pub fn split_frame(buf: &[u8]) -> Result<(RawFrame<'_>, usize), DecodeError> {
     let Some(frame) = buf.get(..len) else {
         return Err(DecodeError::Incomplete { needed: len - buf.len() });
     };
-    let (content, chk) = frame.split_at(len - CRC_LEN);
-    let carried = u16::from_be_bytes([chk[0], chk[1]]);
+    let Some((content, &chk)) = frame.split_last_chunk::<CRC_LEN>() else {
+        return Err(DecodeError::FrameSizeTooSmall { size });
+    };
+    let carried = u16::from_be_bytes(chk);
     let computed = crc_ccitt(content);
     if carried != computed {
         return Err(DecodeError::BadCrc { carried, computed });
@@ -348,8 +350,12 @@ pub fn encode_frame(
         out.truncate(start);
         return Err(EncodeError::FrameTooLarge { size });
     };
-    out[start + 2..start + 4].copy_from_slice(&size16.to_be_bytes());
-    let crc = crc_ccitt(&out[start..]);
+    // `start..` holds the header pushed above, so the frame and its FRAMESIZE field are there.
+    let frame = out.get_mut(start..).unwrap_or_default();
+    if let Some(field) = frame.get_mut(2..4) {
+        field.copy_from_slice(&size16.to_be_bytes());
+    }
+    let crc = crc_ccitt(frame);
     out.extend_from_slice(&crc.to_be_bytes());
     Ok(())
 }

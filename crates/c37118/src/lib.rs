@@ -17,6 +17,9 @@
 //! Not here: PDC time alignment of several streams, CFG-3 continuation frames, extended
 //! command frames beyond logging them.
 
+// Decoders of untrusted bytes: no panics, no silent truncation (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::cast_possible_truncation))]
+
 pub mod adapter;
 pub mod client;
 pub mod command;
@@ -25,5 +28,6 @@ pub mod crc;
 pub mod data;
 pub mod driver;
 pub mod frame;
+mod num;
 pub mod server;
 pub mod sim;

@@ -12,6 +12,7 @@ use crate::config::{
 };
 use crate::data::{Phasor, Stat, StationData};
 use crate::frame::{FrameTime, VERSION_2011};
+use crate::num;
 use crate::server::{MeasurementSource, PmuServer};
 
 /// One simulated PMU in the stream.
@@ -114,7 +115,7 @@ impl ThreePhaseSignal {
 }
 
 fn wrap(a: f64) -> f32 {
-    ((a + PI).rem_euclid(TAU) - PI) as f32
+    num::to_f32((a + PI).rem_euclid(TAU) - PI)
 }
 
 impl MeasurementSource for ThreePhaseSignal {
@@ -131,17 +132,17 @@ impl MeasurementSource for ThreePhaseSignal {
             for (n, p) in s.phasors.iter_mut().enumerate() {
                 let phase = -TAU / 3.0 * (n % 3) as f64;
                 *p = if n < 3 {
-                    Phasor { magnitude: v as f32, angle: wrap(base + phase) }
+                    Phasor { magnitude: num::to_f32(v), angle: wrap(base + phase) }
                 } else {
-                    Phasor { magnitude: current as f32, angle: wrap(base + phase - POWER_FACTOR_ANGLE) }
+                    Phasor { magnitude: num::to_f32(current), angle: wrap(base + phase - POWER_FACTOR_ANGLE) }
                 };
             }
-            s.frequency = f as f32;
-            s.rocof = rocof as f32;
+            s.frequency = num::to_f32(f);
+            s.rocof = num::to_f32(rocof);
             let apparent_kva = 3.0 * v * current / 1000.0;
             if let [p, q, ..] = s.analogs.as_mut_slice() {
-                *p = (apparent_kva * POWER_FACTOR_ANGLE.cos()) as f32;
-                *q = (apparent_kva * POWER_FACTOR_ANGLE.sin()) as f32;
+                *p = num::to_f32(apparent_kva * POWER_FACTOR_ANGLE.cos());
+                *q = num::to_f32(apparent_kva * POWER_FACTOR_ANGLE.sin());
             }
             if let Some(d) = s.digitals.first_mut() {
                 *d = 0x0001;

@@ -16,8 +16,9 @@ pub(crate) fn whole(v: f64) -> Option<i64> {
     }
 }
 
-/// `v` rounded to the nearest f32: the data model's floats are FLOAT32 (IEC 61850), so the
-/// narrowing is intended; magnitudes beyond f32 become infinities, which the model carries.
+/// `v` rounded to the nearest f32, for values whose home is single precision (the data model's
+/// FLOAT32, the protocol's float fields): the narrowing is intended; magnitudes beyond f32 become
+/// infinities, which those formats carry.
 pub(crate) fn to_f32(v: f64) -> f32 {
     // Rounding, not truncation: IEEE 754 narrowing to the nearest representable f32.
     #[allow(clippy::cast_possible_truncation)]

@@ -26,6 +26,7 @@ use super::{PmuConfig, Quantity};
 use crate::config::{ConfigFrame, StationConfig};
 use crate::data::{DataError, DataFrame, Stat};
 use crate::frame::{FrameTime, MessageTimeQuality};
+use crate::num;
 
 /// Point ids for every reported value of one PMU block.
 #[derive(Clone, Debug, Default)]
@@ -141,12 +142,17 @@ impl PointMap {
                 warnings.push(format!("points[{i}]: no single station `{}` in the stream", m.station.as_deref().unwrap_or("")));
                 continue;
             };
-            let (cfg, slots) = (&frame.stations[si], &mut stations[si]);
+            // One slot per configured station, so both are there.
+            let (Some(cfg), Some(slots)) = (frame.stations.get(si), stations.get_mut(si)) else { continue };
             let channel = m.channel.as_deref().map(str::trim).unwrap_or_default();
             let found = match m.quantity {
-                Quantity::Magnitude | Quantity::Angle => cfg.phasors.iter().position(|p| p.name.trim() == channel).map(|p| {
-                    slots.phasors[p][usize::from(m.quantity == Quantity::Angle)] = Some(id);
-                }),
+                Quantity::Magnitude | Quantity::Angle => {
+                    cfg.phasors.iter().position(|p| p.name.trim() == channel).and_then(|p| slots.phasors.get_mut(p)).map(
+                        |[magnitude, angle]| {
+                            *(if m.quantity == Quantity::Angle { angle } else { magnitude }) = Some(id);
+                        },
+                    )
+                }
                 Quantity::Frequency => {
                     slots.frequency = Some(id);
                     Some(())
@@ -155,7 +161,12 @@ impl PointMap {
                     slots.rocof = Some(id);
                     Some(())
                 }
-                Quantity::Analog => cfg.analogs.iter().position(|a| a.name.trim() == channel).map(|a| slots.analogs[a] = Some(id)),
+                Quantity::Analog => cfg
+                    .analogs
+                    .iter()
+                    .position(|a| a.name.trim() == channel)
+                    .and_then(|a| slots.analogs.get_mut(a))
+                    .map(|slot| *slot = Some(id)),
                 Quantity::Digital => cfg.digitals.iter().enumerate().find_map(|(w, d)| {
                     let bit = d.names.iter().position(|n| n.trim() == channel)?;
                     let bit = u8::try_from(bit).ok()?;
@@ -252,7 +263,8 @@ fn accuracy_bits(error_s: f64) -> u8 {
     if !error_s.is_finite() || error_s >= 1.0 {
         return 0;
     }
-    (-error_s.log2()).floor().clamp(0.0, 24.0) as u8
+    // Clamped to 0..=24 bits; NaN (a negative error) reads 0 bits as before.
+    num::whole((-error_s.log2()).floor().clamp(0.0, 24.0)).and_then(|n| u8::try_from(n).ok()).unwrap_or(0)
 }
 
 /// How far to trust the frame time: the message time quality byte (clock failure, unlocked with
