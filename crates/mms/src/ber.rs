@@ -529,18 +529,21 @@ impl fmt::Display for Oid {
     }
 }
 
-fn push_base128(out: &mut Vec<u8>, mut n: u64) {
-    let mut tmp = [0u8; 10];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = (n & 0x7f) as u8 | if i == tmp.len() - 1 { 0 } else { 0x80 };
-        n >>= 7;
-        if n == 0 {
-            break;
-        }
+fn push_base128(out: &mut Vec<u8>, n: u64) {
+    // 7-bit groups, most significant first, at least one; all but the last carry bit 8.
+    let groups = (u64::BITS - n.leading_zeros()).div_ceil(7).max(1);
+    for k in (0..groups).rev() {
+        let [low, ..] = (n >> (7 * k)).to_le_bytes();
+        out.push(low & 0x7f | if k == 0 { 0 } else { 0x80 });
     }
-    out.extend_from_slice(&tmp[i..]);
+}
+
+/// The big-endian octets of an unsigned number without its leading zero octets, keeping one.
+fn without_leading_zeros(mut bytes: &[u8]) -> &[u8] {
+    while let Some((0, rest)) = bytes.split_first().filter(|(_, rest)| !rest.is_empty()) {
+        bytes = rest;
+    }
+    bytes
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -556,23 +559,26 @@ pub fn write_tag(out: &mut Vec<u8>, tag: Tag) {
         Class::Private => 0xc0,
     };
     let form = if tag.constructed { 0x20 } else { 0 };
-    if tag.number < 31 {
-        out.push(class | form | tag.number as u8);
-    } else {
-        out.push(class | form | 0x1f);
-        push_base128(out, u64::from(tag.number));
+    match u8::try_from(tag.number) {
+        Ok(short @ 0..31) => out.push(class | form | short),
+        _ => {
+            out.push(class | form | 0x1f);
+            push_base128(out, u64::from(tag.number));
+        }
     }
 }
 
 /// Appends a definite length.
 pub fn write_length(out: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = (len as u64).to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (8 - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
+    match u8::try_from(len) {
+        Ok(short @ 0..0x80) => out.push(short),
+        _ => {
+            let bytes = (len as u64).to_be_bytes();
+            let octets = without_leading_zeros(&bytes);
+            // At most the 8 octets of a u64: nothing saturates.
+            out.push(0x80 | u8::try_from(octets.len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(octets);
+        }
     }
 }
 
@@ -590,35 +596,36 @@ pub fn write_constructed(out: &mut Vec<u8>, tag: Tag, content: impl FnOnce(&mut 
     out.push(0);
     content(out);
     let len = out.len() - len_at - 1;
-    if len < 0x80 {
-        out[len_at] = len as u8;
-    } else {
-        let mut header = Vec::with_capacity(5);
-        write_length(&mut header, len);
-        out.splice(len_at..=len_at, header);
+    match (u8::try_from(len), out.get_mut(len_at)) {
+        (Ok(short @ 0..0x80), Some(slot)) => *slot = short,
+        _ => {
+            let mut header = Vec::with_capacity(9);
+            write_length(&mut header, len);
+            out.splice(len_at..=len_at, header);
+        }
     }
 }
 
 /// Appends a signed INTEGER in its minimal two's-complement form.
 pub fn write_i64(out: &mut Vec<u8>, tag: Tag, n: i64) {
     let bytes = n.to_be_bytes();
-    let mut skip = 0;
-    while skip < 7 {
-        let (b, next) = (bytes[skip], bytes[skip + 1]);
+    let mut body: &[u8] = &bytes;
+    // Drop a leading octet while the next one carries the same sign; at least one stays.
+    while let Some((&b, rest)) = body.split_first() {
+        let Some(&next) = rest.first() else { break };
         if (b == 0 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0) {
-            skip += 1;
+            body = rest;
         } else {
             break;
         }
     }
-    write_primitive(out, tag, &bytes[skip..]);
+    write_primitive(out, tag, body);
 }
 
 /// Appends a non-negative INTEGER (with a leading zero octet when the top bit is set).
 pub fn write_u64(out: &mut Vec<u8>, tag: Tag, n: u64) {
     let bytes = n.to_be_bytes();
-    let skip = bytes.iter().take_while(|&&b| b == 0).count().min(7);
-    let body = &bytes[skip..];
+    let body = without_leading_zeros(&bytes);
     if body.first().is_some_and(|b| b & 0x80 != 0) {
         let mut v = Vec::with_capacity(body.len() + 1);
         v.push(0);
@@ -639,7 +646,8 @@ pub fn write_bit_string(out: &mut Vec<u8>, tag: Tag, bits: &BitString) {
     write_tag(out, tag);
     let octets = bits.len.div_ceil(8);
     write_length(out, octets + 1);
-    out.push((octets * 8 - bits.len) as u8);
+    // Unused bits of the last octet: 0..=7, nothing saturates.
+    out.push(u8::try_from(octets * 8 - bits.len).unwrap_or(u8::MAX));
     for i in 0..octets {
         let mut b = bits.bytes.get(i).copied().unwrap_or(0);
         if i + 1 == octets && bits.len % 8 != 0 {
@@ -659,7 +667,7 @@ pub fn write_oid(out: &mut Vec<u8>, tag: Tag, oid: &Oid) {
 pub fn write_mms_float(out: &mut Vec<u8>, tag: Tag, value: f64, single: bool) {
     if single {
         let mut v = [8u8, 0, 0, 0, 0];
-        v[1..].copy_from_slice(&(value as f32).to_be_bytes());
+        v[1..].copy_from_slice(&crate::num::to_f32(value).to_be_bytes());
         write_primitive(out, tag, &v);
     } else {
         let mut v = [11u8, 0, 0, 0, 0, 0, 0, 0, 0];

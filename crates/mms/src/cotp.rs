@@ -103,13 +103,12 @@ pub enum Tpdu<'a> {
 
 /// Cuts one TPKT off the front of `buf`: returns its payload and the bytes consumed.
 pub fn decode_tpkt(buf: &[u8]) -> Result<(&[u8], usize), CotpError> {
-    let header: [u8; 4] = match buf.get(..4) {
-        Some(h) => [h[0], h[1], h[2], h[3]],
-        None => return Err(CotpError::Incomplete { needed: 4 - buf.len() }),
+    let Some(&[version, _, l0, l1]) = buf.first_chunk::<4>() else {
+        return Err(CotpError::Incomplete { needed: 4 - buf.len() });
     };
-    let length = u16::from_be_bytes([header[2], header[3]]);
-    if header[0] != 3 || length < 7 {
-        return Err(CotpError::BadTpkt { version: header[0], length });
+    let length = u16::from_be_bytes([l0, l1]);
+    if version != 3 || length < 7 {
+        return Err(CotpError::BadTpkt { version, length });
     }
     let total = usize::from(length);
     match buf.get(4..total) {
@@ -127,11 +126,11 @@ pub fn decode_tpdu(payload: &[u8]) -> Result<Tpdu<'_>, CotpError> {
     let code = *header.first().ok_or(bad_li.clone())?;
     match code & 0xf0 {
         0xe0 | 0xd0 => {
-            let fixed = header.get(1..6).ok_or(bad_li)?;
+            let Some(&[d0, d1, s0, s1, class]) = header.get(1..6) else { return Err(bad_li) };
             let mut params = ConnectParams {
-                dst_ref: u16::from_be_bytes([fixed[0], fixed[1]]),
-                src_ref: u16::from_be_bytes([fixed[2], fixed[3]]),
-                class: fixed[4],
+                dst_ref: u16::from_be_bytes([d0, d1]),
+                src_ref: u16::from_be_bytes([s0, s1]),
+                class,
                 ..ConnectParams::default()
             };
             let mut at = 6;
@@ -166,7 +165,10 @@ fn push_tpkt(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(&[3, 0, 0, 0]);
     body(out);
     let len = u16::try_from(out.len() - start).unwrap_or(u16::MAX);
-    out[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
+    // The four header octets were pushed above, so the length field is there.
+    if let Some(field) = out.get_mut(start + 2..start + 4) {
+        field.copy_from_slice(&len.to_be_bytes());
+    }
 }
 
 /// Appends a TPKT with a CR (`confirm` false) or CC (`confirm` true) TPDU.
@@ -185,10 +187,14 @@ pub fn encode_connect(out: &mut Vec<u8>, params: &ConnectParams, confirm: bool) 
             if let Some(tsel) = tsel {
                 let len = u8::try_from(tsel.len()).unwrap_or(u8::MAX);
                 out.extend_from_slice(&[code, len]);
-                out.extend_from_slice(&tsel[..usize::from(len)]);
+                out.extend(tsel.iter().take(usize::from(len)));
             }
         }
-        out[li_at] = u8::try_from(out.len() - li_at - 1).unwrap_or(u8::MAX);
+        let li = u8::try_from(out.len() - li_at - 1).unwrap_or(u8::MAX);
+        // The LI octet was pushed first, so it is there.
+        if let Some(slot) = out.get_mut(li_at) {
+            *slot = li;
+        }
     });
 }
 

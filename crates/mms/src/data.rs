@@ -184,7 +184,8 @@ impl Data {
             (6, false) => Data::Unsigned(tlv.as_u64()?),
             (7, false) => {
                 let v = tlv.as_mms_float()?;
-                if tlv.is_mms_single() { Data::Float32(v as f32) } else { Data::Float64(v) }
+                // A single-precision value widened by as_mms_float: narrowing it back is exact.
+                if tlv.is_mms_single() { Data::Float32(crate::num::to_f32(v)) } else { Data::Float64(v) }
             }
             (9, false) => Data::OctetString(tlv.value.to_vec()),
             (10, false) => Data::VisibleString(tlv.as_visible_str()?.to_owned()),

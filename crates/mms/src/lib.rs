@@ -21,6 +21,10 @@
 //!   buffered reports across reconnects and restarts, verified commands to controls.
 //!
 //! Not here: an MMS server, file services, logs/journals, GOOSE and SV.
+
+// Decoders of untrusted bytes: no panics, no silent truncation (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::cast_possible_truncation))]
+
 pub mod adapter;
 pub mod ber;
 pub mod browse;
@@ -29,6 +33,7 @@ pub mod control;
 pub mod cotp;
 pub mod data;
 pub mod driver;
+mod num;
 pub mod osi;
 pub mod pdu;
 pub mod report;

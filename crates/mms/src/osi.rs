@@ -142,11 +142,13 @@ const PI_EXTENDED_USER_DATA: u8 = 194;
 const PI_REFUSE_REASON: u8 = 50;
 
 fn push_session_len(out: &mut Vec<u8>, len: usize) {
-    if len < 255 {
-        out.push(len as u8);
-    } else {
-        out.push(0xff);
-        out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
+    match u8::try_from(len) {
+        // 0xff announces the two-octet form.
+        Ok(short) if short < 0xff => out.push(short),
+        _ => {
+            out.push(0xff);
+            out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
+        }
     }
 }
 

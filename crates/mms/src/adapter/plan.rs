@@ -17,6 +17,7 @@ use tracing::warn;
 use crate::ber::BitString;
 use crate::control::{ControlModel, ControlObject};
 use crate::data::{Data, UtcTime};
+use crate::num;
 use crate::report::{self, Report, ReportControlBlock};
 use crate::tls::IEC62351_MMS_TLS_PORT;
 
@@ -535,7 +536,7 @@ pub fn to_value(btype: BasicType, data: &Data) -> Option<Value> {
         (B::Dbpos, Data::BitString(bits)) => {
             Some(Value::Double(DoublePoint::from_code(u8::from(bits.get(0)) << 1 | u8::from(bits.get(1)))))
         }
-        (B::Float32 | B::Float64, d) => d.as_f64().map(|f| Value::Float(f as f32)),
+        (B::Float32 | B::Float64, d) => d.as_f64().map(|f| Value::Float(num::to_f32(f))),
         (_, d) => {
             let n = d.as_i64()?;
             Some(i32::try_from(n).map_or(Value::Float(n as f32), Value::Scaled))
@@ -624,15 +625,25 @@ pub fn ctl_value(ctl_val: &CtlVal, value: &CommandValue) -> Result<Data, String>
         // Tcmd: stop (00), lower (01), higher (10).
         (CtlVal::Step, CommandValue::Step { raise }) => Ok(Data::BitString(BitString::with_bits(2, &[if *raise { 0 } else { 1 }]))),
         (CtlVal::Integer, _) => match number {
-            Some(n) if n.fract() == 0.0 && (-2_147_483_648.0..=2_147_483_647.0).contains(&n) => Ok(Data::Integer(n as i64)),
-            Some(n) => Err(format!("set point {n} is not an integer the object accepts")),
+            // INT32 on the wire: a whole number within i32's range.
+            Some(n) => num::whole(n)
+                .filter(|&w| i32::try_from(w).is_ok())
+                .map(Data::Integer)
+                .ok_or_else(|| format!("set point {n} is not an integer the object accepts")),
             None => mismatch(),
         },
-        (CtlVal::Float, _) => number.map(|n| Data::Float32(n as f32)).map_or_else(mismatch, Ok),
+        (CtlVal::Float, _) => number.map(|n| Data::Float32(num::to_f32(n))).map_or_else(mismatch, Ok),
         (CtlVal::Analogue(components), _) => {
             let Some(n) = number else { return mismatch() };
-            let fields =
-                components.iter().map(|c| if c == "f" { Data::Float32(n as f32) } else { Data::Integer(n.round() as i64) }).collect();
+            let fields = components
+                .iter()
+                .map(|c| match c.as_str() {
+                    "f" => Ok(Data::Float32(num::to_f32(n))),
+                    _ => num::whole(n.round())
+                        .map(Data::Integer)
+                        .ok_or_else(|| format!("set point {n} does not fit the integer component `{c}`")),
+                })
+                .collect::<Result<_, _>>()?;
             Ok(Data::Structure(fields))
         }
         _ => mismatch(),
