@@ -18,6 +18,9 @@
 //! Deliberately not here: MQTT 5 (the broker's v3.1.1 persistent session is what no-loss
 //! needs), SenML CBOR/XML, and commands to meters (breaker relays, tariffs).
 
+// Decoders of untrusted bytes: no panics, no silent truncation (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::cast_possible_truncation))]
+
 pub mod adapter;
 pub mod cim;
 pub mod config;

@@ -36,7 +36,11 @@ pub(crate) fn timestamp_from_seconds(seconds: f64) -> Option<Timestamp> {
     }
     let whole = seconds.floor();
     let micros = ((seconds - whole) * 1e6).round();
-    Some(Timestamp((whole as i64) * 1_000_000_000 + (micros as i64) * 1_000))
+    // Both are whole numbers (floor, round) and bounded (|whole| < 9.2e9 by the check above,
+    // micros in 0..=1e6), so the casts are exact and the sum cannot overflow.
+    #[allow(clippy::cast_possible_truncation)]
+    let nanos = (whole as i64) * 1_000_000_000 + (micros as i64) * 1_000;
+    Some(Timestamp(nanos))
 }
 
 /// An RFC 3339 date-time (`2019-09-13T15:30:00+03:00`, the profile of xs:dateTime CIM messages

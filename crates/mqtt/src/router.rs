@@ -156,7 +156,9 @@ fn convert(reading: &Reading, target: &Target) -> Result<Value, MappingError> {
         return Err(MappingError::OutOfRange { name: reading.name.clone(), value });
     }
     // In range (checked above): the cast only rounds to the nearest f32.
-    Ok(Value::Float(value as f32))
+    #[allow(clippy::cast_possible_truncation)]
+    let single = value as f32;
+    Ok(Value::Float(single))
 }
 
 #[cfg(test)]
