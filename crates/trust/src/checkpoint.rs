@@ -24,6 +24,9 @@
 //! Decoders are strict: a wrong version, kind or length, a non-shortest length, invalid UTF-8,
 //! or trailing bytes is a [`CodecError`] naming the field, never a panic.
 
+// Decodes untrusted bytes: no panics, no silent truncation (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::cast_possible_truncation))]
+
 use serde::{Deserialize, Serialize};
 
 use gridtrust_model::Timestamp;
@@ -139,24 +142,24 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], CodecError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(CodecError::Truncated {
-            what: self.what,
-            field,
-            offset: self.bytes.len(),
-        })?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
+        let end = self.pos.checked_add(n);
+        let s = end.and_then(|end| self.bytes.get(self.pos..end)).ok_or_else(|| self.truncated(field))?;
+        self.pos += n;
         Ok(s)
     }
 
+    fn truncated(&self, field: &'static str) -> CodecError {
+        CodecError::Truncated { what: self.what, field, offset: self.bytes.len() }
+    }
+
     fn byte(&mut self, field: &'static str) -> Result<u8, CodecError> {
-        Ok(self.take(1, field)?[0])
+        let [b] = self.array(field)?;
+        Ok(b)
     }
 
     fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], CodecError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N, field)?);
-        Ok(a)
+        // `take` gives exactly N bytes or an error, so the conversion cannot fail.
+        self.take(N, field)?.try_into().map_err(|_| self.truncated(field))
     }
 
     /// A shortest-form LEB128 length of at most `max`.

@@ -20,6 +20,9 @@
 //! 8   closed at, nanoseconds since the Unix epoch
 //! ```
 
+// Decodes untrusted bytes: no panics, no silent truncation (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::cast_possible_truncation))]
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -130,21 +133,18 @@ impl BatchHeader {
     /// Parses canonical header bytes, refusing anything non-canonical.
     pub fn decode_canonical(bytes: &[u8]) -> Result<Self, EvidenceError> {
         let mut cursor = Cursor { bytes, pos: 0 };
-        let mut take = |n: usize, field: &'static str| cursor.take(n, field);
-        let version = take(1, "version")?[0];
+        let version = cursor.byte("version")?;
         if version != HEADER_VERSION {
             return Err(EvidenceError::UnsupportedVersion(version));
         }
-        let len = usize::from(take(1, "edge id length")?[0]);
-        let id = take(len, "edge id")?;
+        let len = usize::from(cursor.byte("edge id length")?);
+        let id = cursor.take(len, "edge id")?;
         let edge_id = std::str::from_utf8(id).map_err(|e| EvidenceError::BadField { field: "edge id", reason: e.to_string() })?.to_owned();
         validate_edge_id(&edge_id)?;
-        let u64_at = |s: &[u8]| u64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
-        let batch_seq = u64_at(take(8, "batch seq")?);
-        let first_seq = u64_at(take(8, "first seq")?);
-        let count = u32::from_be_bytes(take(4, "count")?.try_into().unwrap_or([0; 4]));
-        let mut merkle_root = [0u8; 32];
-        merkle_root.copy_from_slice(take(32, "merkle root")?);
+        let batch_seq = u64::from_be_bytes(cursor.array("batch seq")?);
+        let first_seq = u64::from_be_bytes(cursor.array("first seq")?);
+        let count = u32::from_be_bytes(cursor.array("count")?);
+        let merkle_root: Hash = cursor.array("merkle root")?;
         // An empty batch is an idle edge's heartbeat: it covers no record, so its root can only
         // be the empty tree's.
         if count == 0 && merkle_root != records_root(&[]) {
@@ -153,9 +153,8 @@ impl BatchHeader {
                 reason: "an empty batch (a heartbeat) has the empty tree's root".into(),
             });
         }
-        let mut prev_header_hash = [0u8; 32];
-        prev_header_hash.copy_from_slice(take(32, "previous header hash")?);
-        let closed_at = Timestamp(u64_at(take(8, "closed at")?).cast_signed());
+        let prev_header_hash: Hash = cursor.array("previous header hash")?;
+        let closed_at = Timestamp(i64::from_be_bytes(cursor.array("closed at")?));
         cursor.finish()?;
         Ok(Self { edge_id, batch_seq, first_seq, count, merkle_root, prev_header_hash, closed_at })
     }
@@ -226,40 +225,44 @@ const MAX_SIGNATURE_LEN: usize = 255;
 pub fn encode_sealed(header: &BatchHeader, signature: Option<&Signature>) -> Vec<u8> {
     let canonical = header.encode_canonical();
     let mut out = Vec::with_capacity(canonical.len() + 140);
-    out.extend_from_slice(&(canonical.len() as u16).to_be_bytes());
+    // A canonical header is 94 bytes and an edge id (its length is one byte): nothing saturates.
+    out.extend_from_slice(&u16::try_from(canonical.len()).unwrap_or(u16::MAX).to_be_bytes());
     out.extend_from_slice(&canonical);
     match signature {
         None => out.push(0),
         Some(sig) => {
             out.push(1);
-            let alg = sig.algorithm.as_bytes();
-            out.push(alg.len().min(MAX_ALGORITHM_LEN) as u8);
-            out.extend_from_slice(&alg[..alg.len().min(MAX_ALGORITHM_LEN)]);
+            put_short(&mut out, sig.algorithm.as_bytes(), MAX_ALGORITHM_LEN);
             out.extend_from_slice(&sig.signer);
-            out.push(sig.bytes.len().min(MAX_SIGNATURE_LEN) as u8);
-            out.extend_from_slice(&sig.bytes[..sig.bytes.len().min(MAX_SIGNATURE_LEN)]);
+            put_short(&mut out, &sig.bytes, MAX_SIGNATURE_LEN);
         }
     }
     out
 }
 
+/// Appends a one-byte length and the first that many bytes of `bytes`: at most `max`, and never
+/// more than the length byte can say, so the length always matches what follows.
+fn put_short(out: &mut Vec<u8>, bytes: &[u8], max: usize) {
+    let len = u8::try_from(bytes.len().min(max)).unwrap_or(u8::MAX);
+    out.push(len);
+    out.extend(bytes.iter().take(usize::from(len)));
+}
+
 /// Parses [`encode_sealed`] bytes strictly.
 pub fn decode_sealed(bytes: &[u8]) -> Result<(BatchHeader, Option<Signature>), EvidenceError> {
     let mut cursor = Cursor { bytes, pos: 0 };
-    let mut take = |n: usize, field: &'static str| cursor.take(n, field);
-    let header_len = usize::from(u16::from_be_bytes([take(1, "header length")?[0], take(1, "header length")?[0]]));
-    let header = BatchHeader::decode_canonical(take(header_len, "header")?)?;
-    let signature = match take(1, "signature flag")?[0] {
+    let header_len = usize::from(u16::from_be_bytes(cursor.array("header length")?));
+    let header = BatchHeader::decode_canonical(cursor.take(header_len, "header")?)?;
+    let signature = match cursor.byte("signature flag")? {
         0 => None,
         1 => {
-            let alg_len = usize::from(take(1, "algorithm length")?[0]);
-            let algorithm = std::str::from_utf8(take(alg_len, "algorithm")?)
+            let alg_len = usize::from(cursor.byte("algorithm length")?);
+            let algorithm = std::str::from_utf8(cursor.take(alg_len, "algorithm")?)
                 .map_err(|e| EvidenceError::BadField { field: "algorithm", reason: e.to_string() })?
                 .to_owned();
-            let mut signer = [0u8; 32];
-            signer.copy_from_slice(take(32, "signer")?);
-            let sig_len = usize::from(take(1, "signature length")?[0]);
-            let sig = take(sig_len, "signature")?.to_vec();
+            let signer = cursor.array("signer")?;
+            let sig_len = usize::from(cursor.byte("signature length")?);
+            let sig = cursor.take(sig_len, "signature")?.to_vec();
             Some(Signature { algorithm, signer, bytes: sig })
         }
         other => return Err(EvidenceError::BadField { field: "signature flag", reason: format!("{other} is neither 0 nor 1") }),
@@ -276,14 +279,24 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], EvidenceError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or(EvidenceError::Truncated { field, offset: self.bytes.len() })?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
+        let end = self.pos.checked_add(n);
+        let s = end.and_then(|end| self.bytes.get(self.pos..end)).ok_or_else(|| self.truncated(field))?;
+        self.pos += n;
         Ok(s)
+    }
+
+    fn truncated(&self, field: &'static str) -> EvidenceError {
+        EvidenceError::Truncated { field, offset: self.bytes.len() }
+    }
+
+    fn byte(&mut self, field: &'static str) -> Result<u8, EvidenceError> {
+        let [b] = self.array(field)?;
+        Ok(b)
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], EvidenceError> {
+        // `take` gives exactly N bytes or an error, so the conversion cannot fail.
+        self.take(N, field)?.try_into().map_err(|_| self.truncated(field))
     }
 
     fn finish(&self) -> Result<(), EvidenceError> {
