@@ -20,6 +20,10 @@
 //! Signing itself (HSM via PKCS#11, software keys for the demo) plugs into the
 //! [`evidence::Signature`] slot of each header.
 
+// Decoders of untrusted bytes (batches, checkpoints, proofs, signatures, passkey assertions):
+// no panics, no silent truncation (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::cast_possible_truncation))]
+
 pub mod chain;
 pub mod checkpoint;
 pub mod command;

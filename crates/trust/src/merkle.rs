@@ -74,7 +74,7 @@ pub fn root_from_leaf_hashes(leaves: &[Hash]) -> Hash {
         }
         level = next;
     }
-    level[0]
+    level.first().copied().unwrap_or_else(empty_root)
 }
 
 /// Largest power of two strictly smaller than `n` (n >= 2): where RFC 9162 splits a tree.
@@ -107,13 +107,14 @@ fn path(leaves: &[Hash], index: usize, out: &mut Vec<Hash>) {
     if leaves.len() <= 1 {
         return;
     }
-    let k = split_point(leaves.len());
-    if index < k {
-        path(&leaves[..k], index, out);
-        out.push(root_from_leaf_hashes(&leaves[k..]));
+    // k < leaves.len() (two or more leaves), so the split always succeeds.
+    let Some((left, right)) = leaves.split_at_checked(split_point(leaves.len())) else { return };
+    if index < left.len() {
+        path(left, index, out);
+        out.push(root_from_leaf_hashes(right));
     } else {
-        path(&leaves[k..], index - k, out);
-        out.push(root_from_leaf_hashes(&leaves[..k]));
+        path(right, index - left.len(), out);
+        out.push(root_from_leaf_hashes(left));
     }
 }
 
@@ -415,7 +416,11 @@ pub fn verify_consistency(old_size: u64, new_size: u64, old_root: &[u8], new_roo
         return Err(wrong_length());
     }
     // Step 2: if `old` is a power of two, the old root is the implicit first path element.
-    let (seed, rest) = if old.is_power_of_two() { (Running::Given(old_root), proof) } else { (Running::Computed(proof[0]), &proof[1..]) };
+    let (seed, rest) = match proof.split_first() {
+        _ if old.is_power_of_two() => (Running::Given(old_root), proof),
+        Some((&first, rest)) => (Running::Computed(first), rest),
+        None => return Err(wrong_length()),
+    };
     // Steps 3 and 4.
     let mut f_n = old - 1;
     let mut s_n = new - 1;
@@ -647,8 +652,9 @@ impl NodeSource for [Hash] {
             .and_then(|span| index.checked_mul(span).and_then(|first| Some((first, first.checked_add(span)?))))
             .filter(|&(_, last)| last <= size);
         let Some((first, last)) = range else { return Err(ProofError::IndexOutOfRange { index, size }) };
-        // Both bounds are <= self.len(), so they fit in usize.
-        Ok(root_from_leaf_hashes(&self[first as usize..last as usize]))
+        let out_of_range = || ProofError::IndexOutOfRange { index, size };
+        let (first, last) = (usize::try_from(first).map_err(|_| out_of_range())?, usize::try_from(last).map_err(|_| out_of_range())?);
+        Ok(root_from_leaf_hashes(self.get(first..last).ok_or_else(out_of_range)?))
     }
 }
 
@@ -662,14 +668,13 @@ pub fn subtree_hash<S: NodeSource + ?Sized>(source: &S, start: u64, end: u64) ->
     let mut pieces = [[0u8; 32]; 64];
     let mut n = 0usize;
     let mut pos = start;
-    for level in (0..64u32).rev() {
-        if (size >> level) & 1 == 1 {
-            pieces[n] = source.node(level, pos >> level)?;
-            n += 1;
-            pos += 1 << level;
-        }
+    // At most one piece per level, so the 64 slots never run out before the levels do.
+    for (level, slot) in (0..64u32).rev().filter(|level| (size >> level) & 1 == 1).zip(&mut pieces) {
+        *slot = source.node(level, pos >> level)?;
+        n += 1;
+        pos += 1 << level;
     }
-    let Some((last, rest)) = pieces[..n].split_last() else { return Ok(empty_root()) };
+    let Some((last, rest)) = pieces.get(..n).and_then(<[Hash]>::split_last) else { return Ok(empty_root()) };
     Ok(rest.iter().rev().fold(*last, |acc, p| node_hash(p, &acc)))
 }
 
@@ -770,9 +775,8 @@ pub fn subtree_inclusion_proof(leaves: &[Hash], index: u64, start: u64, end: u64
     if !is_valid_subtree(start, end) || end > leaves.len() as u64 || index < start || index >= end {
         return None;
     }
-    // Bounds checked against leaves.len() above.
-    let sub = &leaves[start as usize..end as usize];
-    inclusion_proof(sub, (index - start) as usize)
+    let sub = leaves.get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)?;
+    inclusion_proof(sub, usize::try_from(index - start).ok()?)
 }
 
 #[cfg(test)]

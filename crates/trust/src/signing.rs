@@ -56,7 +56,7 @@ pub trait Signer: Send + Sync {
 /// Verifies a fixed-form ECDSA P-256/SHA-256 signature over `message` with an uncompressed SEC1
 /// public key.
 pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
-    if public_key.len() != 65 || public_key[0] != 0x04 {
+    if public_key.len() != 65 || public_key.first() != Some(&0x04) {
         return Err(VerifyError::PublicKey);
     }
     if signature.len() != 64 {
@@ -87,22 +87,27 @@ pub fn raw_to_der(raw: &[u8]) -> Result<Vec<u8>, VerifyError> {
         return Err(VerifyError::Malformed);
     }
     fn integer(out: &mut Vec<u8>, bytes: &[u8]) {
-        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
-        let trimmed = &bytes[start..];
-        let pad = trimmed[0] & 0x80 != 0;
+        // Leading zeros dropped (one kept), a zero pad when the top bit is set.
+        let mut trimmed = bytes;
+        while let Some((0, rest)) = trimmed.split_first().filter(|(_, rest)| !rest.is_empty()) {
+            trimmed = rest;
+        }
+        let pad = trimmed.first().is_some_and(|b| b & 0x80 != 0);
         out.push(0x02);
-        out.push((trimmed.len() + usize::from(pad)) as u8);
+        // At most 32 bytes and a pad: nothing saturates.
+        out.push(u8::try_from(trimmed.len() + usize::from(pad)).unwrap_or(u8::MAX));
         if pad {
             out.push(0);
         }
         out.extend_from_slice(trimmed);
     }
+    let (r, s) = raw.split_at_checked(32).ok_or(VerifyError::Malformed)?;
     let mut body = Vec::with_capacity(72);
-    integer(&mut body, &raw[..32]);
-    integer(&mut body, &raw[32..]);
+    integer(&mut body, r);
+    integer(&mut body, s);
     let mut der = Vec::with_capacity(body.len() + 2);
     der.push(0x30);
-    der.push(body.len() as u8);
+    der.push(u8::try_from(body.len()).map_err(|_| VerifyError::Malformed)?);
     der.extend_from_slice(&body);
     Ok(der)
 }
@@ -118,15 +123,18 @@ pub fn der_to_raw(der: &[u8]) -> Result<Vec<u8>, VerifyError> {
         }
         let (value, tail) = rest.split_at(len);
         *input = tail;
-        let value = if len == 33 {
-            if value[0] != 0 {
-                return Err(VerifyError::Malformed);
-            }
-            &value[1..]
-        } else {
-            value
-        };
-        Ok(value)
+        match value.split_first() {
+            Some((0, rest)) if len == 33 => Ok(rest),
+            _ if len == 33 => Err(VerifyError::Malformed),
+            _ => Ok(value),
+        }
+    }
+    /// A 32-byte big-endian integer of at most 32 bytes, zeros on the left.
+    fn left_padded(value: &[u8]) -> Result<[u8; 32], VerifyError> {
+        let mut out = [0u8; 32];
+        let at = out.len().checked_sub(value.len()).ok_or(VerifyError::Malformed)?;
+        out.get_mut(at..).ok_or(VerifyError::Malformed)?.copy_from_slice(value);
+        Ok(out)
     }
     let [0x30, len, body @ ..] = der else { return Err(VerifyError::Malformed) };
     if usize::from(*len) != body.len() {
@@ -138,9 +146,9 @@ pub fn der_to_raw(der: &[u8]) -> Result<Vec<u8>, VerifyError> {
     if !input.is_empty() {
         return Err(VerifyError::Malformed);
     }
-    let mut raw = vec![0u8; 64];
-    raw[32 - r.len()..32].copy_from_slice(r);
-    raw[64 - s.len()..].copy_from_slice(s);
+    let mut raw = Vec::with_capacity(64);
+    raw.extend_from_slice(&left_padded(r)?);
+    raw.extend_from_slice(&left_padded(s)?);
     Ok(raw)
 }
 
@@ -153,6 +161,9 @@ pub struct EphemeralSigner {
 
 impl EphemeralSigner {
     /// A fresh random key.
+    // Panics only when the OS has no randomness or ring cannot read its own fresh PKCS#8: a key
+    // for tests and benchmarks, never fed outside bytes.
+    #[allow(clippy::expect_used)]
     pub fn generate() -> Self {
         let rng = ring::rand::SystemRandom::new();
         let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
@@ -191,6 +202,23 @@ mod tests {
         raw[63] = 0x7f;
         let der = raw_to_der(&raw).unwrap();
         assert_eq!(der_to_raw(&der).unwrap(), raw);
+    }
+
+    #[test]
+    fn der_of_zero_integers_keeps_one_octet_each_and_round_trips() {
+        let der = raw_to_der(&[0u8; 64]).unwrap();
+        assert_eq!(der, [0x30, 6, 0x02, 1, 0, 0x02, 1, 0]);
+        assert_eq!(der_to_raw(&der).unwrap(), vec![0u8; 64]);
+    }
+
+    #[test]
+    fn der_refuses_a_33_byte_integer_without_its_zero_pad() {
+        let mut der = vec![0x30, 38, 0x02, 33, 0x01];
+        der.extend_from_slice(&[0xff; 32]);
+        der.extend_from_slice(&[0x02, 1, 1]);
+        assert_eq!(der_to_raw(&der), Err(VerifyError::Malformed));
+        der[4] = 0;
+        assert!(der_to_raw(&der).is_ok());
     }
 
     #[test]

@@ -152,11 +152,13 @@ struct ClientData {
 }
 
 /// Base64url without padding (RFC 4648 §5), as WebAuthn encodes the challenge.
+// The alphabet's index is six bits (masked with 63) into 64 entries: always in range.
+#[allow(clippy::indexing_slicing)]
 pub fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let b = [0, 1, 2].map(|i| chunk.get(i).copied().unwrap_or(0));
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
             out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
