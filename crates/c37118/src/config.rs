@@ -3,7 +3,7 @@
 //! frame can only be read with the configuration that describes it.
 
 use crate::frame::{DecodeError, EncodeError, FrameTime, FrameType, RawFrame, Reader, VERSION_2011, encode_frame};
-use crate::num;
+use gridtrust_model::num;
 
 /// Which configuration frame this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

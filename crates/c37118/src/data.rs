@@ -5,7 +5,7 @@
 
 use crate::config::{ConfigFrame, StationConfig};
 use crate::frame::{DecodeError, EncodeError, FrameTime, FrameType, RawFrame, Reader, VERSION_2011, encode_frame};
-use crate::num;
+use gridtrust_model::num;
 
 /// The 16-bit STAT word of one PMU's data block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

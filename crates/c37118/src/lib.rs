@@ -28,6 +28,5 @@ pub mod crc;
 pub mod data;
 pub mod driver;
 pub mod frame;
-mod num;
 pub mod server;
 pub mod sim;

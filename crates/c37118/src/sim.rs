@@ -12,8 +12,8 @@ use crate::config::{
 };
 use crate::data::{Phasor, Stat, StationData};
 use crate::frame::{FrameTime, VERSION_2011};
-use crate::num;
 use crate::server::{MeasurementSource, PmuServer};
+use gridtrust_model::num;
 
 /// One simulated PMU in the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]

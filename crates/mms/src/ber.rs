@@ -667,7 +667,7 @@ pub fn write_oid(out: &mut Vec<u8>, tag: Tag, oid: &Oid) {
 pub fn write_mms_float(out: &mut Vec<u8>, tag: Tag, value: f64, single: bool) {
     if single {
         let mut v = [8u8, 0, 0, 0, 0];
-        v[1..].copy_from_slice(&crate::num::to_f32(value).to_be_bytes());
+        v[1..].copy_from_slice(&gridtrust_model::num::to_f32(value).to_be_bytes());
         write_primitive(out, tag, &v);
     } else {
         let mut v = [11u8, 0, 0, 0, 0, 0, 0, 0, 0];

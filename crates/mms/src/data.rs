@@ -185,7 +185,7 @@ impl Data {
             (7, false) => {
                 let v = tlv.as_mms_float()?;
                 // A single-precision value widened by as_mms_float: narrowing it back is exact.
-                if tlv.is_mms_single() { Data::Float32(crate::num::to_f32(v)) } else { Data::Float64(v) }
+                if tlv.is_mms_single() { Data::Float32(gridtrust_model::num::to_f32(v)) } else { Data::Float64(v) }
             }
             (9, false) => Data::OctetString(tlv.value.to_vec()),
             (10, false) => Data::VisibleString(tlv.as_visible_str()?.to_owned()),

@@ -33,7 +33,6 @@ pub mod control;
 pub mod cotp;
 pub mod data;
 pub mod driver;
-mod num;
 pub mod osi;
 pub mod pdu;
 pub mod report;

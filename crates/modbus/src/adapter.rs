@@ -23,10 +23,10 @@ use gridtrust_model::{CommandAction, CommandOutcome, CommandValue, DoublePoint, 
 
 use crate::client::{self, Client, ClientError};
 use crate::frame::Table;
-use crate::num;
 use crate::plan::{ReadBlock, Span, plan_reads};
 use crate::registers::{DataType, Decoded, Order, decode};
 use crate::sunspec::{self, Discovery, Field, LnInstances, ModelLocation, ParseError, Reading, Repr};
+use gridtrust_model::num;
 
 /// One Modbus TCP device behind the edge (`[[modbus]]` in the edge configuration).
 #[derive(Clone, Debug, Deserialize)]

@@ -19,7 +19,6 @@
 pub mod adapter;
 pub mod client;
 pub mod frame;
-mod num;
 pub mod plan;
 pub mod registers;
 pub mod sim;

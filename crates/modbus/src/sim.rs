@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use crate::frame::{Exception, FrameError, Request, Response, Table, be_words, split_frame};
-use crate::num;
 use crate::sunspec::{self, Field, ModelDef, Repr};
+use gridtrust_model::num;
 
 /// Where the simulated map starts (protocol address, "register 40001").
 pub const BASE: u16 = 40000;

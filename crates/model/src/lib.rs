@@ -18,6 +18,7 @@ mod alarm;
 pub mod canonical;
 mod command;
 mod decision;
+pub mod num;
 mod point;
 mod quality;
 mod record;

@@ -26,7 +26,7 @@ use super::{PmuConfig, Quantity};
 use crate::config::{ConfigFrame, StationConfig};
 use crate::data::{DataError, DataFrame, Stat};
 use crate::frame::{FrameTime, MessageTimeQuality};
-use crate::num;
+use gridtrust_model::num;
 
 /// Point ids for every reported value of one PMU block.
 #[derive(Clone, Debug, Default)]

@@ -17,9 +17,9 @@ use tracing::warn;
 use crate::ber::BitString;
 use crate::control::{ControlModel, ControlObject};
 use crate::data::{Data, UtcTime};
-use crate::num;
 use crate::report::{self, Report, ReportControlBlock};
 use crate::tls::IEC62351_MMS_TLS_PORT;
+use gridtrust_model::num;
 
 /// One report control block the adapter enables, with its data set laid out as slots.
 #[derive(Debug, Clone)]

@@ -1,8 +1,9 @@
-//! Float conversions that `as` would do silently: the one place in the crate that casts a float.
+//! Float conversions that `as` would do silently: the one place the protocol crates (Modbus,
+//! MMS, C37.118) cast a float, so their `cast_possible_truncation` deny holds everywhere else.
 
 /// `v` when it is a whole number within i64's range; `None` for fractions, NaN, infinities and
 /// numbers beyond i64. Callers narrow further with `try_from`.
-pub(crate) fn whole(v: f64) -> Option<i64> {
+pub fn whole(v: f64) -> Option<i64> {
     // -2^63 is i64::MIN; 2^63 is the first float above i64::MAX (both exact in f64).
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     if v.fract() == 0.0 && (-LIMIT..LIMIT).contains(&v) {
@@ -19,7 +20,7 @@ pub(crate) fn whole(v: f64) -> Option<i64> {
 /// `v` rounded to the nearest f32, for values whose home is single precision (the data model's
 /// FLOAT32, the protocol's float fields): the narrowing is intended; magnitudes beyond f32 become
 /// infinities, which those formats carry.
-pub(crate) fn to_f32(v: f64) -> f32 {
+pub fn to_f32(v: f64) -> f32 {
     // Rounding, not truncation: IEEE 754 narrowing to the nearest representable f32.
     #[allow(clippy::cast_possible_truncation)]
     let nearest = v as f32;
