@@ -464,4 +464,23 @@ mod tests {
         let replayed = decision(4, DecisionStep::Acknowledge, "ann", now, 3);
         assert!(matches!(apply(&desk, &more, replayed, 11), Err(ApiError::Conflict(_))), "the nonce is used");
     }
+
+    #[test]
+    fn an_isolation_is_kept_across_a_restart_until_a_readmission() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("incidents.json");
+        let desk = Incidents::open(GridModel::default(), None, file.clone()).unwrap();
+        let alarms = [alarm(4, 0)];
+        let now = alarms[0].raised_at;
+        let isolate = DecisionStep::Execute(Action::IsolateEdge { edge: "edge-1".into() });
+        desk.record(desk.list(&alarms, &[], None), decision(4, isolate, "ann", now, 1), Proof::Passkey, 10).unwrap();
+        assert_eq!(desk.isolated("edge-1"), Some(10));
+        assert_eq!(desk.isolated("edge-2"), None);
+        let reopened = Incidents::open(GridModel::default(), None, file.clone()).unwrap();
+        assert_eq!(reopened.isolated("edge-1"), Some(10), "kept across the restart");
+        let readmit = DecisionStep::Execute(Action::ReadmitEdge { edge: "edge-1".into() });
+        reopened.record(reopened.list(&alarms, &[], None), decision(4, readmit, "ann", now, 2), Proof::Passkey, 11).unwrap();
+        assert_eq!(reopened.isolated("edge-1"), None);
+        assert_eq!(Incidents::open(GridModel::default(), None, file).unwrap().isolated("edge-1"), None);
+    }
 }
