@@ -19,9 +19,9 @@
 //! Alarms come in with the shared vocabulary of `gridtrust_model` ([`gridtrust_model::AlarmKind`],
 //! [`gridtrust_model::Severity`]); [`Signal`] groups the kinds by what they mean for the grid's data.
 //!
-//! Pure: the alarms, the switch positions and the estimator's values are passed in, nothing is
-//! read from a clock, a store or the network. Not done here: acting on a recommendation (the hub
-//! and its operators do), remembering acknowledgements (the hub does), fault location within a
+//! Pure: the alarms, the switch positions, the estimator's values and the isolated edges are
+//! passed in, nothing is read from a clock, a store or the network. Not done here: acting on a
+//! recommendation and remembering the operators' signed decisions (the hub does), fault location within a
 //! feeder (a crew is sent to the feeder), and customers below a load: a load's customers are
 //! its `EnergyConsumer.customerCount` when the model has one (a load without it counts in MW
 //! only and is left out of the customer sums), not connection points from a customer
