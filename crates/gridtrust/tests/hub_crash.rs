@@ -92,14 +92,23 @@ async fn every_record_reaches_the_store_exactly_once_across_a_hub_sigkill() {
         }
     }
 
-    // Wait until the edge's queue has drained into the restarted hub.
+    // Wait until the RTU has let go of every value (the edge acknowledged it, so it is in the
+    // edge's durable queue) and the edge's queue has drained into the restarted hub. The edge's
+    // queue alone can be empty while the RTU still holds the last values unacknowledged.
     let drain = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if edge.pending_batches() == 0 && drain.elapsed() > Duration::from_secs(1) {
+        let groups = rtu.status().await.unwrap();
+        assert!(groups.iter().all(|g| g.dropped == 0), "the RTU dropped values: {groups:?}");
+        let rtu_holds: usize = groups.iter().map(|g| g.queued + g.in_flight).sum();
+        if rtu_holds == 0 && edge.pending_batches() == 0 {
             break;
         }
-        assert!(drain.elapsed() < Duration::from_secs(60), "queue did not drain: {} batches pending", edge.pending_batches());
+        assert!(
+            drain.elapsed() < Duration::from_secs(60),
+            "did not drain: the RTU holds {rtu_holds} ASDUs, the edge {} batches",
+            edge.pending_batches()
+        );
     }
     edge.shutdown();
     hub.sigkill();
