@@ -572,15 +572,7 @@ fn run_demo(
         t += CHECK_INTERVAL_US;
     }
     notes.extend(missed(kind, &windows, &alarms.times, |w| format!("{} by {:+.3}", draws[w].0, draws[w].1)));
-    let episodes: Vec<Episode> = if kind.is_attack() { windows.clone() } else { Vec::new() };
-    let figures = score_times(&episodes, minutes / 60.0, alarms.times.iter().copied());
-    notes.extend(alarms.first_false(&episodes));
-    if !kind.is_attack()
-        && let Some(w) = windows.first()
-    {
-        notes.push(format!("first incident from {:.0} s to {:.0} s", w.start_us as f64 / 1e6, w.end_us as f64 / 1e6));
-    }
-    ScenarioResult { kind, figures, alarms: alarms.counts, notes }
+    scored(kind, &windows, minutes, alarms, notes)
 }
 
 /// A note per attack episode no alert fell in, with what the attack was.
@@ -832,7 +824,13 @@ fn run_1001(source: &Feeder1001, kind: Scenario, seed: u64, minutes: f64, check_
         t += CHECK_INTERVAL_US;
     }
     notes.extend(missed(kind, &windows, &alarms.times, |w| format!("node {} by {:+.3}", draws[w].0, draws[w].1)));
-    let episodes: Vec<Episode> = if kind.is_attack() { windows.clone() } else { Vec::new() };
+    Ok(scored(kind, &windows, minutes, alarms, notes))
+}
+
+/// Scores one scenario's alarms: an attack's windows are its episodes; a fault's are not, and
+/// the notes say where its first one lay.
+fn scored(kind: Scenario, windows: &[Episode], minutes: f64, alarms: Alarms, mut notes: Vec<String>) -> ScenarioResult {
+    let episodes: Vec<Episode> = if kind.is_attack() { windows.to_vec() } else { Vec::new() };
     let figures = score_times(&episodes, minutes / 60.0, alarms.times.iter().copied());
     notes.extend(alarms.first_false(&episodes));
     if !kind.is_attack()
@@ -840,7 +838,7 @@ fn run_1001(source: &Feeder1001, kind: Scenario, seed: u64, minutes: f64, check_
     {
         notes.push(format!("first incident from {:.0} s to {:.0} s", w.start_us as f64 / 1e6, w.end_us as f64 / 1e6));
     }
-    Ok(ScenarioResult { kind, figures, alarms: alarms.counts, notes })
+    ScenarioResult { kind, figures, alarms: alarms.counts, notes }
 }
 
 /// One check on the 1,001-node grid: the bad-data test, each removed value classed by its onset.

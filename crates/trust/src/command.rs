@@ -118,6 +118,32 @@ impl IssuerProof {
         }
     }
 
+    /// Checks the proof over what it vouches for: a key's signature over `signed` (context and
+    /// bytes), or a passkey assertion whose challenge is `challenge`, with the public key of the
+    /// issuer certificate (validated by the caller) and, for an assertion, for `relying_party`.
+    pub(crate) fn verify(
+        &self,
+        signed: &[u8],
+        challenge: &Hash,
+        issuer_public_key: &[u8],
+        relying_party: &RelyingParty,
+    ) -> Result<(), CommandError> {
+        match self {
+            Self::Key(e) => {
+                e.check_names_certificate()?;
+                e.verify(issuer_public_key, signed).map_err(CommandError::IssuerSignature)
+            }
+            Self::Passkey(p) => {
+                let assertion = webauthn::Assertion {
+                    authenticator_data: &p.authenticator_data,
+                    client_data_json: &p.client_data_json,
+                    signature: &p.signature,
+                };
+                webauthn::verify(&assertion, relying_party, challenge, issuer_public_key).map(|_| ()).map_err(CommandError::Assertion)
+            }
+        }
+    }
+
     /// The signature the hub's authorisation covers.
     fn signature_bytes(&self) -> &[u8] {
         match self {
@@ -199,20 +225,7 @@ impl SignedCommand {
     /// certificate (validated by the caller: chain, validity, revocation, role); an assertion
     /// must be for `relying_party` and have the command digest as its challenge.
     pub fn verify_issuer(&self, issuer_public_key: &[u8], relying_party: &RelyingParty) -> Result<(), CommandError> {
-        match &self.issuer {
-            IssuerProof::Key(e) => {
-                e.check_names_certificate()?;
-                e.verify(issuer_public_key, &with_context(COMMAND_CONTEXT, &[&self.command])).map_err(CommandError::IssuerSignature)
-            }
-            IssuerProof::Passkey(p) => {
-                let assertion = webauthn::Assertion {
-                    authenticator_data: &p.authenticator_data,
-                    client_data_json: &p.client_data_json,
-                    signature: &p.signature,
-                };
-                webauthn::verify(&assertion, relying_party, &self.digest(), issuer_public_key).map(|_| ()).map_err(CommandError::Assertion)
-            }
-        }
+        self.issuer.verify(&with_context(COMMAND_CONTEXT, &[&self.command]), &self.digest(), issuer_public_key, relying_party)
     }
 
     fn authorization_input(&self) -> Vec<u8> {

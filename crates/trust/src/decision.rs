@@ -16,7 +16,7 @@ use crate::command::{CommandError, Endorsement, IssuerProof, PasskeyAssertion, w
 use crate::encoding::{EncodeError, postcard_bytes};
 use crate::merkle::Hash;
 use crate::signing::{SignError, Signer};
-use crate::webauthn::{self, RelyingParty};
+use crate::webauthn::RelyingParty;
 
 /// Context of a decision's signature, and of its passkey challenge.
 pub const DECISION_CONTEXT: &[u8] = b"gridtrust/v1/decision\0";
@@ -78,22 +78,8 @@ impl SignedDecision {
     /// (validated by the caller: chain, validity, revocation, role, and that it names the person
     /// the decision names).
     pub fn verify_issuer(&self, issuer_public_key: &[u8], relying_party: &RelyingParty) -> Result<(), CommandError> {
-        match &self.issuer {
-            IssuerProof::Key(e) => {
-                e.check_names_certificate()?;
-                e.verify(issuer_public_key, &with_context(DECISION_CONTEXT, &[&self.decision])).map_err(CommandError::IssuerSignature)
-            }
-            IssuerProof::Passkey(p) => {
-                let assertion = webauthn::Assertion {
-                    authenticator_data: &p.authenticator_data,
-                    client_data_json: &p.client_data_json,
-                    signature: &p.signature,
-                };
-                webauthn::verify(&assertion, relying_party, &challenge(&self.decision), issuer_public_key)
-                    .map(|_| ())
-                    .map_err(CommandError::Assertion)
-            }
-        }
+        let signed = with_context(DECISION_CONTEXT, &[&self.decision]);
+        self.issuer.verify(&signed, &challenge(&self.decision), issuer_public_key, relying_party)
     }
 
     /// The transparency-log entry of this decision.
